@@ -1,0 +1,3 @@
+module github.com/tracemark/tracemark
+
+go 1.26
