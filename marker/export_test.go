@@ -1,0 +1,4 @@
+package marker
+
+// RaceEnabled tells tests that allocation counts do not hold.
+const RaceEnabled = raceEnabled

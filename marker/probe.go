@@ -1,0 +1,325 @@
+package marker
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ProbeFunc is the function a probe runs for each event of the markers it
+// is connected to.
+//
+// It is called synchronously on the goroutine that fired the marker, so it
+// must be quick and must not block for long: it delays the instrumented
+// code. It may be called concurrently from many goroutines. It must not
+// keep e, or strings and byte slices obtained from it, after it returns. It
+// must not call Unregister on itself (Unregister waits for running probes).
+// A panic is recovered: the probe is cut off and the fault recorded.
+type ProbeFunc func(e *Event)
+
+// Probe is a registered probe. Its methods are safe for concurrent use.
+type Probe struct {
+	pattern   string
+	fn        ProbeFunc
+	onConnect func(*Info) error
+	expect    []FieldInfo
+	format    string
+
+	dead atomic.Bool // cut off after a panic, or unregistered
+
+	mu        sync.Mutex // guards the fields below
+	connected []*Info
+	refused   []error
+	fault     *Fault
+}
+
+// ProbeOption configures [Register].
+type ProbeOption interface{ applyProbe(*Probe) }
+
+type probeOptionFunc func(*Probe)
+
+func (f probeOptionFunc) applyProbe(p *Probe) { f(p) }
+
+// ExpectFields makes the probe connect only to markers whose schema is
+// exactly fields, as the kernel refused a probe whose format did not match
+// the marker's.
+func ExpectFields(fields ...FieldInfo) ProbeOption {
+	return probeOptionFunc(func(p *Probe) { p.expect = append([]FieldInfo{}, fields...) })
+}
+
+// ExpectFormat makes the probe connect only to markers whose rendered format
+// (see [Info.Format]) is exactly format.
+func ExpectFormat(format string) ProbeOption {
+	return probeOptionFunc(func(p *Probe) { p.format = format })
+}
+
+// OnConnect runs check, with the registry locked, before the probe is
+// connected to a marker (one existing at registration or defined later).
+// An error refuses that marker. Sessions use it to type-check filters.
+// check must not call into the registry.
+func OnConnect(check func(*Info) error) ProbeOption {
+	return probeOptionFunc(func(p *Probe) { p.onConnect = check })
+}
+
+// Fault records a probe panic.
+type Fault struct {
+	Marker string
+	Value  any
+	Stack  []byte
+	Time   time.Time
+}
+
+func (f *Fault) Error() string {
+	return fmt.Sprintf("probe panicked on %s: %v", f.Marker, f.Value)
+}
+
+var faults struct {
+	count  atomic.Uint64
+	mu     sync.Mutex
+	recent []Fault // the last maxRecentFaults
+}
+
+const maxRecentFaults = 32
+
+// FaultCount returns how many probe panics were recovered in this process.
+func FaultCount() uint64 { return faults.count.Load() }
+
+// RecentFaults returns the most recent probe panics, oldest first.
+func RecentFaults() []Fault {
+	faults.mu.Lock()
+	defer faults.mu.Unlock()
+	return slices.Clone(faults.recent)
+}
+
+// Register connects fn to every marker whose name matches pattern (an
+// exact name or a glob such as "http:*"), now and when matching markers are
+// defined later. Connecting the first probe enables a marker.
+//
+// If an existing marker that matches is refused (schema expectation or
+// OnConnect check), Register fails and connects nothing. Markers defined
+// later that are refused are listed by [Probe.Refused].
+func Register(pattern string, fn ProbeFunc, opts ...ProbeOption) (*Probe, error) {
+	if err := CheckPattern(pattern); err != nil {
+		return nil, err
+	}
+	if fn == nil {
+		return nil, errors.New("marker.Register: nil probe function")
+	}
+	p := &Probe{pattern: pattern, fn: fn}
+	for _, o := range opts {
+		o.applyProbe(p)
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	var errs []error
+	var matches []*Info
+	for _, m := range registry.markers {
+		if p.matches(m) {
+			if err := p.accept(m); err != nil {
+				errs = append(errs, err)
+			}
+			matches = append(matches, m)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, m := range matches {
+		p.attachLocked(m)
+	}
+	registry.probes = append(registry.probes, p)
+	return p, nil
+}
+
+func (p *Probe) matches(m *Info) bool {
+	if m.removed.Load() {
+		return false
+	}
+	ok, _ := path.Match(p.pattern, m.def.name)
+	return ok
+}
+
+// accept checks a marker against the probe's expectations.
+func (p *Probe) accept(m *Info) error {
+	if p.expect != nil && !sameSchema(p.expect, m.def.fields) {
+		return fmt.Errorf("probe %q on %s: %w: marker has (%s), probe expects (%s)",
+			p.pattern, m.def.name, ErrSchemaConflict, renderFormat(m.def.fields), renderFormat(p.expect))
+	}
+	if p.format != "" && p.format != m.format {
+		return fmt.Errorf("probe %q on %s: %w: marker format %q, probe expects %q",
+			p.pattern, m.def.name, ErrSchemaConflict, m.format, p.format)
+	}
+	if p.onConnect != nil {
+		if err := p.onConnect(m); err != nil {
+			return fmt.Errorf("probe %q on %s: %w", p.pattern, m.def.name, err)
+		}
+	}
+	return nil
+}
+
+// connectLocked connects p to a newly defined marker, if it matches.
+func (p *Probe) connectLocked(m *Info) {
+	if p.dead.Load() || !p.matches(m) {
+		return
+	}
+	if err := p.accept(m); err != nil {
+		p.mu.Lock()
+		p.refused = append(p.refused, err)
+		p.mu.Unlock()
+		return
+	}
+	p.attachLocked(m)
+}
+
+func (p *Probe) attachLocked(m *Info) {
+	old := m.probes.Load()
+	n := &probeList{}
+	if old != nil {
+		n.probes = append(n.probes, old.probes...)
+	}
+	n.probes = append(n.probes, p)
+	m.probes.Store(n)
+	storeEnabled(m, true)
+	p.mu.Lock()
+	p.connected = append(p.connected, m)
+	p.mu.Unlock()
+}
+
+// detachLocked removes p from every marker it is connected to.
+func (p *Probe) detachLocked() {
+	p.mu.Lock()
+	connected := p.connected
+	p.connected = nil
+	p.mu.Unlock()
+	for _, m := range connected {
+		removeFromList(m, p)
+	}
+	registry.probes = slices.DeleteFunc(registry.probes, func(q *Probe) bool { return q == p })
+}
+
+func removeFromList(m *Info, p *Probe) {
+	old := m.probes.Load()
+	if old == nil {
+		return
+	}
+	rest := slices.DeleteFunc(slices.Clone(old.probes), func(q *Probe) bool { return q == p })
+	if len(rest) == 0 {
+		storeEnabled(m, false) // the last probe is gone: disabled
+		m.probes.Store(nil)
+		return
+	}
+	m.probes.Store(&probeList{probes: rest})
+}
+
+// Unregister disconnects the probe from all markers. When it returns, the
+// probe function is not running and will never be called again, even by
+// Fire calls that were in progress on other goroutines. Calling it again
+// does nothing. It must not be called from inside a probe.
+func (p *Probe) Unregister() {
+	registry.mu.Lock()
+	p.dead.Store(true)
+	p.detachLocked()
+	registry.mu.Unlock()
+	synchronize()
+}
+
+// Pattern returns the pattern the probe was registered with.
+func (p *Probe) Pattern() string { return p.pattern }
+
+// Markers returns the markers the probe is connected to.
+func (p *Probe) Markers() []*Info {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.connected)
+}
+
+// Refused returns why markers defined after registration were not
+// connected.
+func (p *Probe) Refused() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.refused)
+}
+
+// Fault returns the panic that cut the probe off, or nil.
+func (p *Probe) Fault() *Fault {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fault
+}
+
+// Active reports whether the probe is registered and was not cut off.
+func (p *Probe) Active() bool { return !p.dead.Load() }
+
+// cutOff disconnects a probe that panicked. It runs on the firing
+// goroutine, inside the reader section, so it must not wait for a grace
+// period: the dead flag already stops further calls from stale lists.
+func (p *Probe) cutOff(m *Info, v any) {
+	f := Fault{Marker: m.def.name, Value: v, Stack: debug.Stack(), Time: time.Now()}
+	faults.count.Add(1)
+	faults.mu.Lock()
+	faults.recent = append(faults.recent, f)
+	if len(faults.recent) > maxRecentFaults {
+		faults.recent = faults.recent[1:]
+	}
+	faults.mu.Unlock()
+	p.mu.Lock()
+	if p.fault == nil {
+		p.fault = &f
+	}
+	p.mu.Unlock()
+	if p.dead.Swap(true) {
+		return // already cut off or unregistered
+	}
+	registry.mu.Lock()
+	p.detachLocked()
+	registry.mu.Unlock()
+}
+
+// probeList is an immutable list of the probes of one marker, replaced as a
+// whole when probes come and go (copy on write).
+type probeList struct {
+	probes []*Probe
+}
+
+// dispatch runs the probes of an event's marker. It is the slow path of
+// every Fire: enter the reader section, call each live probe, leave.
+func dispatch(e *Event) {
+	t := enterRead()
+	runFrom(e.info.probes.Load(), 0, e, t)
+}
+
+// runFrom calls the probes of list from index i on, then leaves the reader
+// section. A panicking probe is cut off and the remaining probes still run;
+// runtime.Goexit in a probe still leaves the reader section.
+func runFrom(list *probeList, i int, e *Event, t readToken) {
+	if list == nil { // the last probe went away since Fire checked
+		exitRead(t)
+		return
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		v := recover()
+		if v == nil { // runtime.Goexit: not ours to stop
+			exitRead(t)
+			return
+		}
+		list.probes[i].cutOff(e.info, v)
+		runFrom(list, i+1, e, t)
+	}()
+	for ; i < len(list.probes); i++ {
+		if p := list.probes[i]; !p.dead.Load() {
+			p.fn(e)
+		}
+	}
+	done = true
+	exitRead(t)
+}
