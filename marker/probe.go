@@ -291,7 +291,28 @@ type probeList struct {
 // every Fire: enter the reader section, call each live probe, leave.
 func dispatch(e *Event) {
 	t := enterRead()
-	runFrom(e.info.probes.Load(), 0, e, t)
+	list := e.info.probes.Load()
+	if list == nil || len(list.probes) != 1 {
+		runFrom(list, 0, e, t)
+		return
+	}
+	// One probe, the common case: no loop state to resume after a panic.
+	p := list.probes[0]
+	defer func() {
+		if p == nil {
+			return
+		}
+		v := recover()
+		if v != nil {
+			p.cutOff(e.info, v)
+		}
+		exitRead(t)
+	}()
+	if !p.dead.Load() {
+		p.fn(e)
+	}
+	p = nil
+	exitRead(t)
 }
 
 // runFrom calls the probes of list from index i on, then leaves the reader
