@@ -101,7 +101,6 @@ type Info struct {
 	sites    atomic.Int32
 	removed  atomic.Bool
 	refused  atomic.Pointer[string]
-	dynamic  bool
 }
 
 // Name returns the full name, "provider:event".
