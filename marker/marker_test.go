@@ -14,6 +14,12 @@ import (
 	"github.com/tracemark/tracemark/marker"
 )
 
+var freshCount atomic.Int32
+
+// fresh returns a provider name not used before in this process, for
+// tests that define markers and must pass under -count=N.
+func fresh(prefix string) string { return fmt.Sprintf("%s%d", prefix, freshCount.Add(1)) }
+
 // panicValue runs f and returns what it panicked with.
 func panicValue(f func()) (v any) {
 	defer func() { v = recover() }()
@@ -61,8 +67,9 @@ func TestDefineRejectsDuplicateAndZeroFields(t *testing.T) {
 }
 
 func TestSameSchemaSharesOneMarker(t *testing.T) {
-	a := marker.Define2("sites:shared", marker.String("k"), marker.Int64("v"))
-	b := marker.Define2("sites:shared", marker.String("k"), marker.Int64("v"))
+	name := fresh("sites") + ":shared" // fresh under -count
+	a := marker.Define2(name, marker.String("k"), marker.Int64("v"))
+	b := marker.Define2(name, marker.String("k"), marker.Int64("v"))
 	if a.Info() != b.Info() {
 		t.Fatal("two definitions with the same schema are two markers")
 	}
@@ -70,7 +77,7 @@ func TestSameSchemaSharesOneMarker(t *testing.T) {
 		t.Errorf("CallSites = %d, want 2", n)
 	}
 	var got []int64
-	p, err := marker.Register("sites:shared", func(e *marker.Event) { got = append(got, e.Field(1).Int()) })
+	p, err := marker.Register(name, func(e *marker.Event) { got = append(got, e.Field(1).Int()) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,14 +315,15 @@ func TestProbeSchemaExpectations(t *testing.T) {
 		t.Errorf("format mismatch accepted: %v", err)
 	}
 
-	p, err = marker.Register("expect2:*", func(*marker.Event) {}, marker.ExpectFormat("method=%s"))
+	provider := fresh("expect")
+	p, err = marker.Register(provider+":*", func(*marker.Event) {}, marker.ExpectFormat("method=%s"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Unregister()
-	marker.Define1("expect2:later_bad", marker.Int("method"))
-	good := marker.Define1("expect2:later_good", marker.String("method"))
-	if refused := p.Refused(); len(refused) != 1 || !strings.Contains(refused[0].Error(), "expect2:later_bad") {
+	marker.Define1(provider+":later_bad", marker.Int("method"))
+	good := marker.Define1(provider+":later_good", marker.String("method"))
+	if refused := p.Refused(); len(refused) != 1 || !strings.Contains(refused[0].Error(), provider+":later_bad") {
 		t.Errorf("Refused() = %v, want the later mismatching marker", refused)
 	}
 	if !good.Enabled() {
