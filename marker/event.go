@@ -33,12 +33,15 @@ func (e *Event) Time() int64 {
 }
 
 // NumFields returns the number of fields.
-func (e *Event) NumFields() int { return len(e.info.def.fields) }
+func (e *Event) NumFields() int { return int(e.info.nfields) }
 
 // Field returns the i-th field value. It panics if i is out of range.
 func (e *Event) Field(i int) Value {
-	f := e.info.def.fields[i] // bounds check against the schema
-	return Value{kind: f.Kind, p: e.vals[i]}
+	m := e.info
+	if uint(i) >= uint(m.nfields) {
+		panic("marker: field index out of range")
+	}
+	return Value{kind: m.kinds[i], p: e.vals[i]}
 }
 
 // FieldByName returns the value of the named field.
@@ -130,28 +133,30 @@ func (v Value) Bytes() []byte {
 	return *(*[]byte)(v.p)
 }
 
-// Bits returns the raw bits of a fixed-size value: two's complement for
-// signed kinds (sign-extended), IEEE 754 for floats (float32 bits in the low
-// half), 0 or 1 for bool; for strings and byte slices, the length.
-// Encoders use it to avoid a switch per kind.
+// Bits returns the raw bits of a fixed-size value zero-extended to 64 bits:
+// two's complement for signed kinds (an int8 of -1 gives 0xff), IEEE 754
+// for floats, 0 or 1 for bool; 0 for strings and byte slices. Encoders use
+// it to copy a value without a switch per kind.
 func (v Value) Bits() uint64 {
-	switch v.kind {
-	case KindInt8, KindInt16, KindInt32, KindInt64, KindDuration:
-		return uint64(v.Int())
-	case KindUint8, KindBool:
-		return uint64(*(*uint8)(v.p))
-	case KindUint16:
-		return uint64(*(*uint16)(v.p))
-	case KindUint32, KindFloat32:
-		return uint64(*(*uint32)(v.p))
-	case KindUint64, KindFloat64:
+	switch kindSize[v.kind] {
+	case 8:
 		return *(*uint64)(v.p)
-	case KindString:
-		return uint64(len(*(*string)(v.p)))
-	case KindBytes:
-		return uint64(len(*(*[]byte)(v.p)))
+	case 4:
+		return uint64(*(*uint32)(v.p))
+	case 2:
+		return uint64(*(*uint16)(v.p))
+	case 1:
+		return uint64(*(*uint8)(v.p))
 	}
 	return 0
+}
+
+// kindSize is the size in bytes of fixed-size kinds.
+var kindSize = [...]uint8{
+	KindInt8: 1, KindUint8: 1, KindBool: 1, KindInt16: 2, KindUint16: 2,
+	KindInt32: 4, KindUint32: 4, KindFloat32: 4,
+	KindInt64: 8, KindUint64: 8, KindFloat64: 8, KindDuration: 8,
+	KindString: 0, KindBytes: 0,
 }
 
 // Value constructors, for firing markers defined at run time with

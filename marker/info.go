@@ -96,7 +96,8 @@ type Info struct {
 	provider string
 	event    string
 	format   string
-	kinds    [MaxFields]Kind
+	kinds    [MaxFields]Kind // copies of def.fields' kinds, for Event.Field
+	nfields  uint8
 	id       uint32
 	sites    atomic.Int32
 	removed  atomic.Bool

@@ -122,6 +122,7 @@ func define(d definition) (*Info, error) {
 	for i, f := range d.fields {
 		m.kinds[i] = f.Kind
 	}
+	m.nfields = uint8(len(d.fields))
 	m.sites.Store(1)
 	if registry.byName == nil {
 		registry.byName = make(map[string]*Info)
