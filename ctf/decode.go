@@ -1,0 +1,145 @@
+package ctf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// classTable maps event ids to classes. It is immutable once published.
+type classTable struct {
+	byID []*EventClass
+}
+
+func (t *classTable) get(id uint16) *EventClass {
+	if t == nil || int(id) >= len(t.byID) {
+		return nil
+	}
+	return t.byID[id]
+}
+
+// with returns a copy of t with the classes added.
+func (t *classTable) with(ecs []*EventClass) *classTable {
+	n := 0
+	if t != nil {
+		n = len(t.byID)
+	}
+	for _, ec := range ecs {
+		n = max(n, int(ec.ID)+1)
+	}
+	nt := &classTable{byID: make([]*EventClass, n)}
+	if t != nil {
+		copy(nt.byID, t.byID)
+	}
+	for _, ec := range ecs {
+		nt.byID[ec.ID] = ec
+	}
+	return nt
+}
+
+// decodeError is a problem at a byte offset of a decoded buffer.
+type decodeError struct {
+	off int
+	msg string
+}
+
+func (e *decodeError) Error() string { return e.msg }
+
+func derr(off int, format string, args ...any) *decodeError {
+	return &decodeError{off: off, msg: fmt.Sprintf(format, args...)}
+}
+
+// decodeRecord decodes the event record starting at b[pos:]; b ends where
+// the packet content ends. It sets ev.Class, ev.Cycles and ev.Truncated and,
+// if fill is set, ev.Fields (whose byte slices alias b). It returns the
+// offset of the next record.
+func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int, *decodeError) {
+	if len(b)-pos < EventHeaderSize {
+		return pos, derr(pos, "truncated event header: %d bytes left in packet, need %d", len(b)-pos, EventHeaderSize)
+	}
+	id := binary.LittleEndian.Uint16(b[pos:])
+	ec := tab.get(id)
+	if ec == nil {
+		return pos, derr(pos, "unknown event class id %d", id)
+	}
+	ev.Class = ec
+	ev.Cycles = binary.LittleEndian.Uint64(b[pos+2:])
+	ev.Truncated = 0
+	p := pos + EventHeaderSize
+	if fill {
+		ev.Fields = ev.Fields[:0]
+	}
+	for i := range ec.Fields {
+		ft := ec.Fields[i].Type
+		var v Value
+		switch ft.Kind {
+		case Int, Uint, Float:
+			n := ft.Bits / 8
+			if len(b)-p < n {
+				return pos, derr(p, "event %q field %q: truncated %s: %d bytes left in packet", ec.Name, ec.Fields[i].Name, ft, len(b)-p)
+			}
+			if !fill {
+				p += n
+				continue
+			}
+			var u uint64
+			switch n {
+			case 1:
+				u = uint64(b[p])
+			case 2:
+				u = uint64(binary.LittleEndian.Uint16(b[p:]))
+			case 4:
+				u = uint64(binary.LittleEndian.Uint32(b[p:]))
+			default:
+				u = binary.LittleEndian.Uint64(b[p:])
+			}
+			p += n
+			v.Kind = ft.Kind
+			switch ft.Kind {
+			case Uint:
+				v.Uint = u
+			case Int:
+				shift := 64 - uint(ft.Bits)
+				v.Int = int64(u<<shift) >> shift
+			default:
+				if n == 4 {
+					v.Float = float64(math.Float32frombits(uint32(u)))
+				} else {
+					v.Float = math.Float64frombits(u)
+				}
+			}
+		case String:
+			j := bytes.IndexByte(b[p:], 0)
+			if j < 0 {
+				return pos, derr(p, "event %q field %q: string not terminated before the end of the packet content", ec.Name, ec.Fields[i].Name)
+			}
+			v = Value{Kind: String, Bytes: b[p : p+j : p+j]}
+			p += j + 1
+		case Bytes:
+			if len(b)-p < 4 {
+				return pos, derr(p, "event %q field %q: truncated sequence length: %d bytes left in packet", ec.Name, ec.Fields[i].Name, len(b)-p)
+			}
+			l := binary.LittleEndian.Uint32(b[p:])
+			p += 4
+			if uint64(l) > uint64(len(b)-p) {
+				return pos, derr(p-4, "event %q field %q: sequence length %d exceeds the %d bytes left in the packet", ec.Name, ec.Fields[i].Name, l, len(b)-p)
+			}
+			v = Value{Kind: Bytes, Bytes: b[p : p+int(l) : p+int(l)]}
+			p += int(l)
+		default:
+			return pos, derr(p, "event %q field %q: invalid type", ec.Name, ec.Fields[i].Name)
+		}
+		if fill {
+			ev.Fields = append(ev.Fields, v)
+		}
+	}
+	if ec.Truncation {
+		if len(b)-p < 1 {
+			return pos, derr(p, "event %q: missing _truncated trailer at the end of the packet", ec.Name)
+		}
+		ev.Truncated = b[p]
+		p++
+	}
+	return p, nil
+}
