@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package clock
+
+const haveTSC = false
+
+func rdtsc() int64 { return nanotime() }

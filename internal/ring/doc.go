@@ -1,0 +1,114 @@
+// Package ring implements sharded, lock-free event buffers for tracing
+// sessions, in the spirit of LTTng's per-CPU ring buffers.
+//
+// # Shards: one per P, via procPin
+//
+// Go has no per-CPU data, but it has per-P execution: at any instant at most
+// one goroutine runs on a given P. [Buffer.Reserve] calls the runtime's
+// procPin (reached by go:linkname; the runtime keeps it available for that,
+// see go.dev/issue/67401), which disables preemption and returns the P's id;
+// [Buffer.Commit] calls procUnpin. Between the two the goroutine can neither
+// be preempted nor migrate, so it is the only writer of shard[pid]. The
+// writer's bookkeeping (offset, record count) is therefore plain memory,
+// with no atomic read-modify-write and no contention between Ps; only
+// publication to the reader uses an atomic store. This is also why the
+// pinned section must stay short: no blocking, no allocation, no channel or
+// lock operations, no user callbacks, no nested Reserve. A pinned goroutine
+// that parks makes the runtime abort ("schedule: holding locks"); a long
+// pinned section delays garbage collection. The reader pins itself too, but
+// only while it holds sub-buffers without running user code (see below).
+//
+// The race detector cannot see that pinning serialises the goroutines of one
+// P, so race-enabled builds annotate Reserve/Commit as acquiring and
+// releasing a sync object per shard (race_on.go). The reader never takes
+// it, so all writer/reader sharing is still checked.
+//
+// A Buffer has max(GOMAXPROCS, NumCPU) shards, fixed at [New]. A record
+// written on a P with a larger id (GOMAXPROCS raised later) is dropped and
+// counted in [Stats].Unsharded.
+//
+// # Sub-buffers and the ownership state machine
+//
+// Each shard is a ring of Config.SubBufCount sub-buffers of
+// Config.SubBufSize bytes. A sub-buffer is one future CTF packet: records
+// back to back, no header. The writer appends to its current sub-buffer;
+// when a record does not fit, it seals the sub-buffer (nothing more goes in,
+// even a smaller record) and switches to the next one in ring order, whose
+// sequence number is one more than the previous one's.
+//
+// Ownership is arbitrated by an atomic state word per sub-buffer:
+//
+//	free --claim--> claimed --publish--> writing --close--> full --free--> free
+//	                   ^                                      |
+//	                   +---------- claim (overwrite mode) ----+
+//
+// plus a reader flag R that the reader sets with a CAS on a writing or full
+// sub-buffer for as long as it copies bytes out of it. Transitions:
+//
+//   - claim (writer): CAS free→claimed, or in overwrite mode full→claimed.
+//     The CAS fails if R is set, so the writer never reuses bytes the
+//     reader is copying; the record is dropped instead.
+//   - publish (writer): plain writes reset the sub-buffer's bookkeeping
+//     while claimed (the reader ignores claimed sub-buffers), then a store
+//     of writing makes them visible.
+//   - close (writer): writing→full, keeping R. The writer no longer touches
+//     a full sub-buffer's bytes, so the reader may keep copying.
+//   - free (reader): full|R→free once every record has been emitted.
+//
+// While writing, each Commit stores one 64-bit word holding the committed
+// length, the offset of the last record and the record count. The reader
+// loads it and may read that prefix while the writer appends after it: the
+// bytes are disjoint and the store/load pair orders them. So Drain needs no
+// "switch requested" handshake to see the records of an idle shard.
+//
+// Record timestamps are read by the reader from the records themselves
+// (Config.TimestampOffset), which gives a packet's begin and end timestamps
+// without any extra writer work. Callers take timestamps while pinned, so
+// they are non-decreasing within a shard.
+//
+// # Reading
+//
+// One reader at a time (a mutex serialises [Buffer.Drain] and
+// [Buffer.Snapshot]) visits the shards in turn. For each shard it first
+// locks, while pinned, every writing or full sub-buffer and reads their
+// sequence numbers, retrying if a switch overlapped (a per-shard switch
+// counter tells): the locked set is then what the shard held at one
+// instant, so a sub-buffer claimed later always has a higher sequence
+// number and output stays in Seq order across calls.
+//
+// Drain then unlocks them all and drains them oldest first, re-locking one
+// at a time (and skipping one whose Seq changed: reclaimed, it now holds
+// newer data for the next Drain). Packets alias the ring, so a sub-buffer
+// stays locked while emit runs. A full sub-buffer is freed once emitted; the
+// current one keeps a consumed offset, and its later records come out of a
+// later Drain as a packet with the same Seq and a larger Offset.
+//
+// Snapshot keeps the sub-buffers locked only while it copies them (pinned, so not for a whole scheduling quantum if
+// preempted) into a buffer the reader owns, then emits the copies.
+//
+// # Discard and overwrite
+//
+// In [Discard] mode the writer only claims free sub-buffers; when the next
+// one is still full the record is dropped, so the ring keeps the oldest
+// data and Drain sees, per shard, an unbroken sequence. In [Overwrite] mode
+// the writer claims the next sub-buffer even if it is full, counting its
+// unconsumed records as overwritten, so the ring keeps the most recent data
+// and [Buffer.Snapshot] acts as a flight recorder. In both modes a
+// sub-buffer the reader is copying is never reclaimed.
+//
+// # Counters
+//
+// Every counter is exact, not sampled: drops are counted with an atomic add
+// when they happen, committed records and bytes are the sum of closed
+// sub-buffers (updated at each switch) plus the current sub-buffer's
+// published word, and overwritten records are counted when their sub-buffer
+// is reclaimed. Once writers are quiescent, Records+Dropped equals the
+// number of Reserve calls and Consumed+Overwritten+held equals Records.
+//
+// # Cost
+//
+// The fast path is procPin, a bounds check, slicing, three plain stores, one
+// atomic store and procUnpin: one locked instruction per record and no
+// allocation. A switch costs about ten atomic operations, amortised over a
+// sub-buffer of records; a dropped record costs one atomic add.
+package ring

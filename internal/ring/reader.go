@@ -1,0 +1,275 @@
+package ring
+
+import (
+	"encoding/binary"
+	"runtime"
+)
+
+// Packet is a run of consecutive records from one sub-buffer of one shard,
+// handed to the callback of [Buffer.Drain] or [Buffer.Snapshot]. The reader
+// turns it into a CTF packet by adding a header and context.
+type Packet struct {
+	// Shard is the index of the shard (P) the records were written on.
+	Shard int
+	// Seq is the sub-buffer's sequence number in its shard. It grows by one
+	// at every sub-buffer switch; a gap means whole sub-buffers were
+	// overwritten. Drain may emit one sub-buffer in several packets (see
+	// Offset), which then share Seq.
+	Seq uint64
+	// Offset is the byte offset of Data in its sub-buffer: 0 unless an
+	// earlier Drain already emitted the sub-buffer's first records.
+	Offset int
+	// Final reports that the sub-buffer was closed by its writer, so no
+	// later packet will have this Seq. When Final is false a later packet
+	// may continue the sub-buffer at Offset+len(Data).
+	Final bool
+	// BeginTS and EndTS are the timestamps of the first and last record.
+	BeginTS, EndTS int64
+	// Records is the number of records in Data.
+	Records int
+	// Discarded is the shard's cumulative count of dropped plus overwritten
+	// records when the sub-buffer was sealed (the first record that did not
+	// fit), or when the packet was emitted if it is not sealed yet: CTF
+	// events_discarded semantics. It never decreases along a shard.
+	Discarded uint64
+	// Data holds the records back to back. It aliases the ring and is valid
+	// only until the callback returns.
+	Data []byte
+}
+
+// Drain emits every committed record not yet consumed and consumes it: shard
+// by shard, and within a shard in Seq order, full sub-buffers and the
+// committed prefix of the current one. The current sub-buffer's later
+// records come out of a later Drain as another packet with the same Seq and
+// a larger Offset. Drain never blocks writers, so records committed while it
+// runs may or may not be included.
+//
+// Data aliases the ring (no copy). While emit runs, the sub-buffer it reads
+// is protected from reuse: an overwrite-mode writer that needs it drops its
+// record instead, so emit should be quick.
+//
+// If emit returns an error, Drain stops and returns it; the packet passed to
+// that failing call is not consumed and will be emitted again.
+//
+// Drain and Snapshot serialise on a mutex: one reader at a time. emit must
+// not call Drain or Snapshot (it would deadlock); it may call Reserve and
+// Commit.
+func (b *Buffer) Drain(emit func(Packet) error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.shards {
+		if err := b.drainShard(&b.shards[i].shard, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Snapshot emits, without consuming anything and without stopping writers,
+// a copy of what each shard currently holds: shard by shard, in Seq order,
+// every record not yet consumed by Drain (overwrite mode's flight
+// recorder). Each shard's sub-buffers are
+// held only while they are copied into a buffer owned by the Buffer's
+// reader, not while emit runs; a writer that needs one of them meanwhile
+// drops its record rather than wait. Data is valid only until emit returns.
+// The same locking rules as Drain apply.
+func (b *Buffer) Snapshot(emit func(Packet) error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.shards {
+		if err := b.snapshotShard(&b.shards[i].shard, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// heldSub names a sub-buffer locked by the reader, with its Seq at the time.
+type heldSub struct {
+	idx int
+	seq uint64
+}
+
+// drainShard surveys s, then drains its sub-buffers oldest first, locking
+// only one at a time so that an overwrite-mode writer, which reuses the
+// oldest first, is held up as little as possible.
+func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
+	held := b.lockShard(s)
+	for _, h := range held {
+		unlockReader(&s.subs[h.idx].subBuf)
+	}
+	procUnpin()
+	for _, h := range held {
+		sb := &s.subs[h.idx].subBuf
+		if !lockReader(sb) {
+			continue // reclaimed and not yet published again
+		}
+		if sb.seq != h.seq {
+			// Reclaimed since the survey: it now holds records newer
+			// than every surveyed one, for the next Drain.
+			unlockReader(sb)
+			continue
+		}
+		if err := b.drainSub(s, sb, emit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshotShard copies what s holds under the reader lock, then emits the
+// copies. The locked sub-buffers have consecutive Seqs: the writer claims
+// them in ring order without ever skipping one, and the reader frees them
+// oldest first.
+func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
+	if b.snapBuf == nil { // before pinning: allocation is not allowed there
+		b.snapBuf = make([]byte, 0, b.cfg.SubBufCount*b.cfg.SubBufSize)
+	}
+	held := b.lockShard(s)
+	pkts, buf := b.snapPkts[:0], b.snapBuf[:0]
+	for _, h := range held {
+		sb := &s.subs[h.idx].subBuf
+		v := sb.state.Load()
+		p := sb.pub.Load() // loaded after v: final if v says full
+		if _, _, count := unpack(p); count > sb.consumedR {
+			pkt := b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)
+			start := len(buf)
+			buf = append(buf, pkt.Data...) // never grows: capacity is a whole shard
+			pkt.Data = buf[start:len(buf):len(buf)]
+			pkts = append(pkts, pkt)
+		}
+		unlockReader(sb)
+	}
+	procUnpin()
+	b.snapPkts, b.snapBuf = pkts, buf
+	for _, pkt := range pkts {
+		if err := emit(pkt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lockShard sets the reader flag on every writing or full sub-buffer of s
+// and returns them sorted by Seq. It retries until no sub-buffer switch
+// overlapped the locking, so the locked set is what the shard held at one
+// instant: a sub-buffer claimed (or found free) during the scan can only
+// receive a Seq above every locked one, which keeps Drain's output in Seq
+// order across calls.
+//
+// lockShard returns with the reader goroutine pinned, and the caller
+// unpins it once it has released what it does not need: while pinned the
+// reader cannot be preempted with sub-buffers locked, which would make
+// writers drop records for a whole scheduling quantum. Nothing between
+// lockShard and procUnpin may block, allocate or call user code.
+func (b *Buffer) lockShard(s *shard) []heldSub {
+	for {
+		procPin()
+		g := s.gen.Load()
+		if g&1 == 0 {
+			held := b.held[:0]
+			for i := range s.subs {
+				if sb := &s.subs[i].subBuf; lockReader(sb) {
+					held = append(held, heldSub{i, sb.seq})
+				}
+			}
+			b.held = held
+			if s.gen.Load() == g {
+				sortBySeq(held)
+				return held
+			}
+			for _, h := range held {
+				unlockReader(&s.subs[h.idx].subBuf)
+			}
+		}
+		procUnpin()
+		// A switch is short and its writer cannot be preempted.
+		runtime.Gosched()
+	}
+}
+
+// sortBySeq is an insertion sort: at most SubBufCount entries, already a
+// rotation of sorted order, and no allocation.
+func sortBySeq(held []heldSub) {
+	for i := 1; i < len(held); i++ {
+		for j := i; j > 0 && held[j].seq < held[j-1].seq; j-- {
+			held[j], held[j-1] = held[j-1], held[j]
+		}
+	}
+}
+
+// lockReader sets the reader flag if sb holds data the writer may otherwise
+// reclaim. It reports whether it did.
+func lockReader(sb *subBuf) bool {
+	for {
+		v := sb.state.Load()
+		if v != stWriting && v != stFull {
+			return false
+		}
+		if sb.state.CompareAndSwap(v, v|stReader) {
+			return true
+		}
+	}
+}
+
+// unlockReader clears the reader flag; the writer may have closed sb since.
+func unlockReader(sb *subBuf) {
+	for {
+		v := sb.state.Load()
+		if sb.state.CompareAndSwap(v, v&^stReader) {
+			return
+		}
+	}
+}
+
+// drainSub emits the unconsumed records of sb, which the caller has locked,
+// consumes them and releases sb. A full sub-buffer is freed; a writing one
+// remembers how far it was read, and if the writer closes it meanwhile the
+// loop goes round once more to emit its last records and free it.
+func (b *Buffer) drainSub(s *shard, sb *subBuf, emit func(Packet) error) error {
+	for {
+		v := sb.state.Load()
+		p := sb.pub.Load() // loaded after v: final if v says full
+		end, _, count := unpack(p)
+		if count > sb.consumedR {
+			if err := emit(b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)); err != nil {
+				unlockReader(sb)
+				return err
+			}
+			b.consumed.Add(uint64(count - sb.consumedR))
+			sb.consumedR, sb.consumedB = count, end
+		}
+		if v&^stReader == stFull {
+			sb.state.Store(stFree)
+			return nil
+		}
+		if sb.state.CompareAndSwap(v, stWriting) {
+			return nil
+		}
+	}
+}
+
+// packet describes records [fromR, count) of sb, which start at byte fromB.
+func (b *Buffer) packet(s *shard, sb *subBuf, v uint32, p uint64, fromR, fromB int) Packet {
+	end, last, count := unpack(p)
+	disc := sb.sealDisc.Load()
+	if disc == notSealed {
+		disc = s.discarded()
+	}
+	return Packet{
+		Shard:     s.id,
+		Seq:       sb.seq,
+		Offset:    fromB,
+		Final:     v&^stReader == stFull,
+		BeginTS:   b.timestamp(sb.data, fromB),
+		EndTS:     b.timestamp(sb.data, last),
+		Records:   count - fromR,
+		Discarded: disc,
+		Data:      sb.data[fromB:end:end],
+	}
+}
+
+// timestamp reads the timestamp of the record starting at off.
+func (b *Buffer) timestamp(data []byte, off int) int64 {
+	return int64(binary.LittleEndian.Uint64(data[off+b.cfg.TimestampOffset:]))
+}

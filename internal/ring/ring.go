@@ -1,0 +1,176 @@
+package ring
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Sub-buffer ownership states. Only the low two bits name the owner; the
+// reader ORs in stReader while it copies bytes out of a writing or full
+// sub-buffer, which stops the writer from reclaiming it.
+const (
+	stFree    uint32 = iota // empty, any writer may claim it
+	stClaimed               // writer is resetting it; invisible to the reader
+	stWriting               // the shard's current sub-buffer; prefix readable
+	stFull                  // closed by the writer; waiting for the reader
+	stReader  uint32 = 4    // flag: the reader is copying from it
+)
+
+// The published word of a sub-buffer packs, from the low bits up: the
+// committed length (22 bits, up to MaxSubBufSize inclusive), the offset of
+// the last committed record (21 bits) and the record count (19 bits, at most
+// MaxSubBufSize/8). One atomic store of this word per Commit publishes a
+// record together with everything the reader needs to describe the prefix.
+const (
+	pubLenBits    = 22
+	pubLastShift  = pubLenBits
+	pubLastBits   = 21
+	pubCountShift = pubLastShift + pubLastBits
+)
+
+// Compile-time checks that the fields fit (an array length must not be
+// negative): the length may equal MaxSubBufSize, the last offset is below
+// it, and records are at least tsSize bytes long.
+var (
+	_ [1<<pubLenBits - 1 - MaxSubBufSize]struct{}
+	_ [1<<pubLastBits - MaxSubBufSize]struct{}
+	_ [1<<(64-pubCountShift) - 1 - MaxSubBufSize/tsSize]struct{}
+)
+
+func pack(end, last, count int) uint64 {
+	return uint64(end) | uint64(last)<<pubLastShift | uint64(count)<<pubCountShift
+}
+
+func unpack(p uint64) (end, last, count int) {
+	end = int(p & (1<<pubLenBits - 1))
+	last = int(p >> pubLastShift & (1<<pubLastBits - 1))
+	count = int(p >> pubCountShift)
+	return end, last, count
+}
+
+// notSealed marks a sub-buffer whose discarded count at sealing time is not
+// known yet because its writer may still append to it.
+const notSealed = ^uint64(0)
+
+// subBuf is one packet-sized area of a shard plus its bookkeeping.
+//
+// Field ownership follows state: seq is written only while the writer holds
+// the sub-buffer in stClaimed; data is written by the writer only beyond the
+// length published in pub, or after a claim; consumedR and consumedB are
+// written only by the reader while stReader is set (and reset by the writer
+// in stClaimed). The atomic state transitions and pub order those accesses.
+type subBuf struct {
+	state     atomic.Uint32
+	pub       atomic.Uint64 // packed committed prefix, see pack
+	sealDisc  atomic.Uint64 // shard's discarded count when sealed, or notSealed
+	seq       uint64
+	data      []byte
+	consumedR int // records already emitted by Drain
+	consumedB int // bytes already emitted by Drain
+}
+
+// paddedSubBuf gives each sub-buffer's atomics their own cache lines, so the
+// reader locking one sub-buffer does not bounce the line the writer stores
+// to at every Commit.
+type paddedSubBuf struct {
+	subBuf
+	_ [128 - unsafe.Sizeof(subBuf{})%128]byte
+}
+
+// shard is the part of a Buffer owned by one P.
+type shard struct {
+	// Writer state: touched only by the goroutine pinned to this P.
+	data   []byte  // current sub-buffer's bytes; truncated to off when sealed
+	cur    *subBuf // current sub-buffer, always in stWriting
+	off    int     // bytes committed in cur
+	count  int     // records committed in cur
+	curIdx int     // index of cur in subs
+	sealed bool    // a record did not fit in cur; switch before writing
+	seq    uint64  // sequence number of the next sub-buffer
+	subs   []paddedSubBuf
+	id     int
+
+	// Counters written by the writer, read by Stats and the reader.
+	dropped     atomic.Uint64 // records refused by Reserve
+	overwritten atomic.Uint64 // committed records reclaimed before being read
+	closedRecs  atomic.Uint64 // records in sub-buffers closed so far
+	closedBytes atomic.Uint64 // bytes in sub-buffers closed so far
+	pubIdx      atomic.Int64  // curIdx, for Stats
+	gen         atomic.Uint64 // odd while a switch is in progress (seqlock)
+}
+
+// discarded is the shard's CTF events_discarded counter.
+func (s *shard) discarded() uint64 { return s.dropped.Load() + s.overwritten.Load() }
+
+// paddedShard keeps each P's hot writer state on its own cache lines.
+type paddedShard struct {
+	shard
+	_ [128 - unsafe.Sizeof(shard{})%128]byte
+}
+
+// Buffer is a set of per-P ring buffers of sub-buffers. Writers use
+// [Buffer.Reserve] and [Buffer.Commit] from any goroutine; one reader at a
+// time uses [Buffer.Drain] or [Buffer.Snapshot]. [Buffer.Stats] may be called
+// from anywhere.
+type Buffer struct {
+	shards    []paddedShard
+	unsharded atomic.Uint64 // records dropped because P id >= len(shards)
+	consumed  atomic.Uint64 // records emitted by Drain
+	cfg       Config
+	minRec    int
+
+	// Reader state, guarded by mu (one reader at a time).
+	mu       sync.Mutex
+	held     []heldSub // sub-buffers locked by the reader
+	snapPkts []Packet  // packets of the shard being snapshotted
+	snapBuf  []byte    // their copied records; allocated by the first Snapshot
+}
+
+// New allocates a Buffer with one shard per P: max(GOMAXPROCS, NumCPU)
+// shards, fixed for the Buffer's life. Events written on a P whose id is not
+// below that count (GOMAXPROCS raised later) are dropped and counted in
+// [Stats].Unsharded.
+func New(cfg Config) (*Buffer, error) {
+	return newBuffer(cfg, max(runtime.GOMAXPROCS(0), runtime.NumCPU()))
+}
+
+func newBuffer(cfg Config, nshards int) (*Buffer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := &Buffer{
+		shards:   make([]paddedShard, nshards),
+		cfg:      cfg,
+		minRec:   cfg.MinRecordSize(),
+		held:     make([]heldSub, 0, cfg.SubBufCount),
+		snapPkts: make([]Packet, 0, cfg.SubBufCount),
+	}
+	for i := range b.shards {
+		b.shards[i].init(i, cfg)
+	}
+	return b, nil
+}
+
+// init gives the shard its memory and makes sub-buffer 0 current, so the
+// first Reserve takes the fast path.
+func (s *shard) init(id int, cfg Config) {
+	s.id = id
+	s.subs = make([]paddedSubBuf, cfg.SubBufCount)
+	mem := make([]byte, cfg.SubBufCount*cfg.SubBufSize)
+	for i := range s.subs {
+		sb := &s.subs[i].subBuf
+		sb.data = mem[i*cfg.SubBufSize : (i+1)*cfg.SubBufSize : (i+1)*cfg.SubBufSize]
+		sb.sealDisc.Store(notSealed)
+	}
+	first := &s.subs[0].subBuf
+	first.state.Store(stWriting)
+	s.cur, s.data, s.seq = first, first.data, 1
+}
+
+// Config returns the configuration the Buffer was created with.
+func (b *Buffer) Config() Config { return b.cfg }
+
+// Shards returns the number of shards.
+func (b *Buffer) Shards() int { return len(b.shards) }

@@ -1,0 +1,143 @@
+package session_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/trace"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/session"
+)
+
+var benchRecord = marker.Define3("sessbench:record",
+	marker.Int64("status"), marker.Int64("bytes"), marker.String("path"))
+
+const benchPath = "/api/users/12345" // 16 bytes
+
+// startBenchSession records sessbench:record with the given filter and
+// drains in batches on another goroutine, as a trace writer would.
+func startBenchSession(b *testing.B, mode session.Mode, filter string) (*session.Session, func()) {
+	b.Helper()
+	s, err := session.New(session.Config{Name: "bench", Mode: mode, BufferSize: 8 << 20, SubBufSize: 256 << 10})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Enable("sessbench:record", filter); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if mode == session.Discard {
+					_ = s.Drain(func(session.Packet) error { return nil })
+				}
+			}
+		}
+	}()
+	return s, func() {
+		close(done)
+		wg.Wait()
+		s.Destroy()
+		st := s.Stats()
+		if total := st.Recorded + st.Discarded + st.Filtered; total > 0 {
+			b.ReportMetric(float64(st.Discarded)/float64(total)*100, "%lost")
+		}
+	}
+}
+
+func BenchmarkRecord3Fields(b *testing.B) {
+	for _, mode := range []session.Mode{session.Discard, session.Overwrite} {
+		b.Run(mode.String(), func(b *testing.B) {
+			_, stop := startBenchSession(b, mode, "")
+			defer stop()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				benchRecord.Fire(int64(i), 1234, benchPath)
+			}
+		})
+	}
+}
+
+func BenchmarkRecord3FieldsParallel(b *testing.B) {
+	_, stop := startBenchSession(b, session.Overwrite, "")
+	defer stop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int64(0)
+		for pb.Next() {
+			i++
+			benchRecord.Fire(i, 1234, benchPath)
+		}
+	})
+}
+
+func BenchmarkRecordFiltered(b *testing.B) {
+	for _, tc := range []struct{ name, filter string }{
+		{"rejects", `status >= 500 && path.startsWith("/api")`},
+		{"accepts", `status >= 0 && path.startsWith("/api")`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			_, stop := startBenchSession(b, session.Overwrite, tc.filter)
+			defer stop()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				benchRecord.Fire(int64(i%500), 1234, benchPath)
+			}
+		})
+	}
+}
+
+func BenchmarkPeerZerolog3Fields(b *testing.B) {
+	l := zerolog.New(io.Discard)
+	b.ReportAllocs()
+	for i := range b.N {
+		l.Info().Int64("status", int64(i)).Int64("bytes", 1234).Str("path", benchPath).Msg("")
+	}
+}
+
+func BenchmarkPeerSlogJSON3Attrs(b *testing.B) {
+	l := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	b.ReportAllocs()
+	for i := range b.N {
+		l.LogAttrs(context.Background(), slog.LevelInfo, "", slog.Int64("status", int64(i)),
+			slog.Int64("bytes", 1234), slog.String("path", benchPath))
+	}
+}
+
+func BenchmarkPeerRuntimeTraceLog(b *testing.B) {
+	f, err := os.CreateTemp(b.TempDir(), "trace")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := trace.Start(f); err != nil {
+		b.Skip("runtime/trace already active:", err)
+	}
+	defer trace.Stop()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for range b.N {
+		trace.Log(ctx, "sessbench", benchPath)
+	}
+}

@@ -1,0 +1,34 @@
+package session
+
+import (
+	"testing"
+
+	"github.com/tracemark/tracemark/marker"
+)
+
+var encBench = marker.Define3("sessbench:encode", marker.Int64("status"), marker.Int64("bytes"), marker.String("path"))
+
+// BenchmarkEncode measures measure+encode of a 3-field event alone.
+func BenchmarkEncode(b *testing.B) {
+	l := newLayout(encBench.Info(), 1024)
+	buf := make([]byte, 256)
+	p, _ := marker.Register("sessbench:encode", func(e *marker.Event) {
+		var sz sizes
+		n := l.measure(e, &sz)
+		l.encode(buf[:n], 1, 12345, e, &sz)
+	})
+	defer p.Unregister()
+	for b.Loop() {
+		encBench.Fire(200, 1234, "/api/users/12345")
+	}
+}
+
+// BenchmarkFireNoop is the same firing with a probe that does nothing, to
+// subtract.
+func BenchmarkFireNoop(b *testing.B) {
+	p, _ := marker.Register("sessbench:encode", func(e *marker.Event) {})
+	defer p.Unregister()
+	for b.Loop() {
+		encBench.Fire(200, 1234, "/api/users/12345")
+	}
+}

@@ -1,0 +1,146 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Environment variables read by StartFromEnv, for programs that exit before
+// anyone could attach to them:
+//
+//	TRACEMARK_ENABLE='http:*,db:query' TRACEMARK_OUTPUT=./trace ./myprog
+const (
+	// EnvEnable lists the marker globs to record, separated by commas.
+	EnvEnable = "TRACEMARK_ENABLE"
+	// EnvOutput is the trace directory to write (default "./tracemark-trace").
+	EnvOutput = "TRACEMARK_OUTPUT"
+	// EnvFilter is an optional filter applied to every glob.
+	EnvFilter = "TRACEMARK_FILTER"
+	// EnvMode is "discard" (default) or "overwrite".
+	EnvMode = "TRACEMARK_MODE"
+	// EnvBuffer is the buffer size per shard in bytes, with an optional
+	// K or M suffix (default 1M).
+	EnvBuffer = "TRACEMARK_BUFFER"
+)
+
+// EnvTrace is a recording started from the environment.
+type EnvTrace struct {
+	Session *Session
+	Trace   *TraceWriter
+	Dir     string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+	err     error
+}
+
+// StartFromEnv starts recording if TRACEMARK_ENABLE is set, writing a CTF
+// trace that is flushed every 100 ms. It returns nil, nil when the variable
+// is not set, so programs can call it unconditionally:
+//
+//	func main() {
+//		t, err := session.StartFromEnv()
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer t.Close() // flushes the trace; nil-safe
+//		...
+//	}
+//
+// Close must run before the program exits: a deferred call in main does
+// it, but os.Exit and log.Fatal skip deferred calls, so call Close before
+// those. Without Close the trace is still valid up to the last flush.
+func StartFromEnv() (*EnvTrace, error) {
+	globs := os.Getenv(EnvEnable)
+	if strings.TrimSpace(globs) == "" {
+		return nil, nil
+	}
+	mode, err := ParseMode(os.Getenv(EnvMode))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvMode, err)
+	}
+	size := 1 << 20
+	if v := os.Getenv(EnvBuffer); v != "" {
+		if size, err = ParseSize(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvBuffer, err)
+		}
+	}
+	dir := os.Getenv(EnvOutput)
+	if dir == "" {
+		dir = "tracemark-trace"
+	}
+	s, err := New(Config{Name: "env", Mode: mode, BufferSize: size})
+	if err != nil {
+		return nil, err
+	}
+	filter := os.Getenv(EnvFilter)
+	for _, g := range strings.Split(globs, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if _, err := s.Enable(g, filter); err != nil {
+			return nil, fmt.Errorf("%s: %w", EnvEnable, err)
+		}
+	}
+	tw, err := CreateTrace(dir, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &EnvTrace{Session: s, Trace: tw, Dir: dir, cancel: cancel}
+	if mode == Discard {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			_ = tw.Run(ctx, 100*time.Millisecond)
+		}()
+	}
+	return t, nil
+}
+
+// Close stops recording and writes the rest of the trace (in overwrite
+// mode, the most recent events the buffers hold). It is safe on a nil *EnvTrace and
+// idempotent.
+func (t *EnvTrace) Close() error {
+	if t == nil {
+		return nil
+	}
+	t.once.Do(func() {
+		t.cancel()
+		t.wg.Wait()
+		t.Session.Stop()
+		// In overwrite mode nothing was flushed: the buffers hold the
+		// most recent events, and this drain writes them.
+		t.err = t.Trace.Close()
+		t.Session.Destroy()
+	})
+	return t.err
+}
+
+// ParseSize parses a byte size such as "4096", "64K", "4M" or "1G".
+func ParseSize(s string) (int, error) {
+	mult := 1
+	t := strings.TrimSpace(strings.ToUpper(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, t[:len(t)-1]
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, t[:len(t)-1]
+	case strings.HasSuffix(t, "G"):
+		mult, t = 1<<30, t[:len(t)-1]
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q: want a positive number with an optional K, M or G suffix", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,355 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tracemark/tracemark/internal/clock"
+	"github.com/tracemark/tracemark/internal/ring"
+	"github.com/tracemark/tracemark/marker"
+)
+
+// Mode says what a session does when its buffer is full.
+type Mode uint8
+
+const (
+	// Discard keeps the oldest data: new events are dropped and counted.
+	Discard Mode = iota
+	// Overwrite keeps the newest data, dropping (and counting) the oldest:
+	// a flight recorder, read with Snapshot.
+	Overwrite
+)
+
+// String returns "discard" or "overwrite".
+func (m Mode) String() string {
+	if m == Overwrite {
+		return "overwrite"
+	}
+	return "discard"
+}
+
+// ParseMode is the inverse of [Mode.String].
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "discard", "":
+		return Discard, nil
+	case "overwrite":
+		return Overwrite, nil
+	}
+	return Discard, fmt.Errorf("unknown mode %q: want discard or overwrite", s)
+}
+
+// Config describes a session. The zero value of every field but Name
+// selects a default.
+type Config struct {
+	// Name identifies the session to operators.
+	Name string
+	// Mode is Discard (the default) or Overwrite.
+	Mode Mode
+	// BufferSize is the buffer size per shard (one shard per P), in bytes.
+	// It is split into sub-buffers, each of which becomes one trace packet.
+	// Default 512 KiB.
+	BufferSize int
+	// SubBufSize is the sub-buffer (packet) size, a power of two of at least
+	// 4 KiB. Default 64 KiB, or BufferSize/4 if smaller.
+	SubBufSize int
+	// MaxStringLen caps each string and byte-slice field, in bytes. Longer
+	// values are cut and the cut is marked in the event. Default 1024.
+	MaxStringLen int
+}
+
+// Errors returned by sessions.
+var (
+	// ErrState is wrapped by errors about calls that do not fit the
+	// session's state (starting a destroyed session, for example).
+	ErrState = errors.New("wrong session state")
+)
+
+type state uint8
+
+const (
+	created state = iota
+	started
+	stopped
+	destroyed
+)
+
+var stateNames = [...]string{"created", "started", "stopped", "destroyed"}
+
+// Session records the events of the markers its rules enable into its own
+// lock-free buffers. Its methods are safe for concurrent use.
+type Session struct {
+	cfg Config
+	buf *ring.Buffer
+
+	// Wall-clock anchor: event timestamps are monotonic ns; wall time of a
+	// timestamp ts is anchorWall + (ts - anchorMono).
+	anchorWall time.Time
+	anchorMono int64
+
+	mu    sync.Mutex // guards rules and state; never held while calling into marker
+	rules []*Rule
+	state state
+
+	// classes maps marker IDs to this session's event classes. Written
+	// under classMu (from OnConnect, with the marker registry locked),
+	// read lock-free on the fire path.
+	classMu   sync.Mutex
+	byMarker  atomic.Pointer[[]*Class]
+	classList atomic.Pointer[[]*Class] // in id order
+
+	filtered  atomic.Uint64
+	truncated atomic.Uint64
+	readMu    sync.Mutex // one reader: Drain, Snapshot
+	streamSeq []uint64   // per shard packet sequence numbers, under readMu
+}
+
+// New creates a session. It records nothing until Start.
+func New(cfg Config) (*Session, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("session: a name is required")
+	}
+	if cfg.BufferSize == 0 {
+		cfg.BufferSize = 512 << 10
+	}
+	if cfg.SubBufSize == 0 {
+		cfg.SubBufSize = min(64<<10, floorPow2(cfg.BufferSize/4))
+	}
+	if cfg.MaxStringLen == 0 {
+		cfg.MaxStringLen = 1024
+	}
+	if cfg.MaxStringLen < 0 {
+		return nil, fmt.Errorf("session %q: negative MaxStringLen", cfg.Name)
+	}
+	rc := ring.Config{
+		SubBufSize:      cfg.SubBufSize,
+		SubBufCount:     cfg.BufferSize / max(cfg.SubBufSize, 1),
+		Mode:            ring.Mode(cfg.Mode),
+		TimestampOffset: timestampOffset,
+	}
+	buf, err := ring.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("session %q: buffer size %d, sub-buffer size %d: %w",
+			cfg.Name, cfg.BufferSize, cfg.SubBufSize, err)
+	}
+	clock.Calibrate()
+	s := &Session{cfg: cfg, buf: buf, anchorWall: time.Now(), anchorMono: clock.Now()}
+	s.byMarker.Store(&[]*Class{})
+	s.classList.Store(&[]*Class{})
+	s.streamSeq = make([]uint64, buf.Shards())
+	return s, nil
+}
+
+func floorPow2(n int) int {
+	p := 1
+	for p*2 <= n {
+		p *= 2
+	}
+	return p
+}
+
+// Now returns the time in the clock of event timestamps: CLOCK_MONOTONIC
+// nanoseconds, read from the CPU's time-stamp counter where the kernel
+// trusts it (see internal/clock), which halves the cost of a timestamp.
+func Now() int64 { return clock.Now() }
+
+// Name returns the session's name.
+func (s *Session) Name() string { return s.cfg.Name }
+
+// Config returns the session's configuration, defaults filled in.
+func (s *Session) Config() Config { return s.cfg }
+
+// Streams returns the number of buffer shards, hence of trace streams.
+func (s *Session) Streams() int { return s.buf.Shards() }
+
+// Clock returns the wall-clock time of monotonic timestamp zero, so that
+// wall = Clock() + timestamp.
+func (s *Session) Clock() time.Time {
+	return s.anchorWall.Add(-time.Duration(s.anchorMono))
+}
+
+// State returns "created", "started", "stopped" or "destroyed".
+func (s *Session) State() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return stateNames[s.state]
+}
+
+// Rule is an enable rule: a glob over marker names with an optional filter.
+type Rule struct {
+	Pattern string
+	Filter  string
+
+	s       *Session
+	probe   *marker.Probe // non-nil while the session is started
+	refused []error       // from earlier connections, under s.mu
+}
+
+// Enable adds a rule: record the markers matching pattern (a name or a
+// glob such as "http:*"), now and when they are defined later, keeping
+// only the events for which filter (a CEL expression over the marker's
+// fields, or "" for all) is true. The filter is type-checked against every
+// marker the pattern matches; an error names the marker and the field.
+func (s *Session) Enable(pattern, filter string) (*Rule, error) {
+	if err := marker.CheckPattern(pattern); err != nil {
+		return nil, err
+	}
+	if filter != "" {
+		ms, _ := marker.Match(pattern)
+		for _, m := range ms {
+			if _, err := compileFilter(filter, m); err != nil {
+				return nil, err
+			}
+		}
+	}
+	r := &Rule{Pattern: pattern, Filter: filter, s: s}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state == destroyed {
+		return nil, fmt.Errorf("session %q: enable: %w: destroyed", s.cfg.Name, ErrState)
+	}
+	if s.state == started {
+		if err := r.connect(); err != nil {
+			return nil, err
+		}
+	}
+	s.rules = append(s.rules, r)
+	return r, nil
+}
+
+// Refused returns why markers defined after the rule was connected were
+// not recorded by it (a filter that does not type-check for them).
+func (r *Rule) Refused() []error {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	var out []error
+	out = append(out, r.refused...)
+	if r.probe != nil {
+		out = append(out, r.probe.Refused()...)
+	}
+	return out
+}
+
+// Rules returns the session's rules.
+func (s *Session) Rules() []*Rule {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rules)
+}
+
+// Disable removes a rule. Markers no other rule matches stop being recorded
+// once Disable returns.
+func (s *Session) Disable(r *Rule) {
+	s.mu.Lock()
+	i := slices.Index(s.rules, r)
+	if i >= 0 {
+		s.rules = slices.Delete(s.rules, i, i+1)
+		r.disconnect()
+	}
+	s.mu.Unlock()
+	if i >= 0 {
+		s.unbind(r)
+	}
+}
+
+// Start begins recording.
+func (s *Session) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.state {
+	case started:
+		return nil
+	case destroyed:
+		return fmt.Errorf("session %q: start: %w: destroyed", s.cfg.Name, ErrState)
+	}
+	for i, r := range s.rules {
+		if err := r.connect(); err != nil {
+			for _, done := range s.rules[:i] {
+				done.disconnect()
+			}
+			return err
+		}
+	}
+	s.state = started
+	return nil
+}
+
+// Stop ends recording. When it returns, every event recorded is in the
+// buffers and no probe of the session runs any more, so a Drain after
+// Stop gets everything.
+func (s *Session) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.state != started {
+		return nil
+	}
+	for _, r := range s.rules {
+		r.disconnect()
+	}
+	s.state = stopped
+	return nil
+}
+
+// Destroy stops the session and releases it.
+func (s *Session) Destroy() {
+	_ = s.Stop()
+	s.mu.Lock()
+	s.state = destroyed
+	s.mu.Unlock()
+}
+
+func (r *Rule) connect() error {
+	p, err := marker.Register(r.Pattern, r.record, marker.OnConnect(r.bind))
+	if err != nil {
+		return fmt.Errorf("session %q: %w", r.s.cfg.Name, err)
+	}
+	r.probe = p
+	return nil
+}
+
+func (r *Rule) disconnect() {
+	if r.probe != nil {
+		r.refused = append(r.refused, r.probe.Refused()...)
+		r.probe.Unregister() // a grace period: no record() runs after this
+		r.probe = nil
+	}
+}
+
+// record is the rule's probe: the recording fast path.
+func (r *Rule) record(e *marker.Event) {
+	s := r.s
+	m := e.Marker()
+	byMarker := *s.byMarker.Load()
+	id := m.ID()
+	if int(id) >= len(byMarker) {
+		return
+	}
+	c := byMarker[id]
+	if c == nil || c.owner.Load() != r {
+		return // another rule of this session records this marker
+	}
+	if c.hasFilters() && !c.accept(e) {
+		c.filtered.Add(1)
+		s.filtered.Add(1)
+		return
+	}
+	var sz sizes
+	n := c.layout.measure(e, &sz)
+	w, ok := s.buf.Reserve(n)
+	if !ok {
+		c.discarded.Add(1)
+		return
+	}
+	// The timestamp is taken while pinned to the shard, so timestamps
+	// never go back within a stream.
+	c.layout.encode(w.Bytes(), c.ID, clock.Now(), e, &sz)
+	s.buf.Commit(w)
+	if sz.truncated != 0 {
+		c.truncated.Add(1)
+		s.truncated.Add(1)
+	}
+}

@@ -1,0 +1,355 @@
+package session_test
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/session"
+)
+
+func newSession(t *testing.T, cfg session.Config) *session.Session {
+	t.Helper()
+	if cfg.Name == "" {
+		cfg.Name = t.Name()
+	}
+	s, err := session.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Destroy)
+	return s
+}
+
+func mustEnable(t *testing.T, s *session.Session, pattern, filter string) *session.Rule {
+	t.Helper()
+	r, err := s.Enable(pattern, filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var reqDone = marker.Define4("stest_http:request_done",
+	marker.String("method"), marker.Int("status"), marker.String("path"), marker.Duration("latency"))
+var cacheMiss = marker.Define2("stest_cache:miss", marker.String("key"), marker.Bytes("raw"))
+
+func TestRecordsEventsWithValuesAndTimestamps(t *testing.T) {
+	s := newSession(t, session.Config{})
+	mustEnable(t, s, "stest_http:*", "")
+	mustEnable(t, s, "stest_cache:miss", "")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	before := uint64(session.Now())
+	reqDone.Fire("GET", 200, "/a", time.Millisecond)
+	cacheMiss.Fire("k1", []byte{1, 2, 3})
+	reqDone.Fire("POST", 503, "/b", -2*time.Second)
+	after := uint64(session.Now())
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	reqDone.Fire("GET", 200, "/after-stop", 0) // not recorded
+
+	evs := drainAll(t, s)
+	want := []struct {
+		name string
+		vals []any
+	}{
+		{"stest_http:request_done", []any{"GET", int64(200), "/a", int64(time.Millisecond)}},
+		{"stest_cache:miss", []any{"k1", "\x01\x02\x03"}},
+		{"stest_http:request_done", []any{"POST", int64(503), "/b", int64(-2 * time.Second)}},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("got %d events, want %d: %+v", len(evs), len(want), evs)
+	}
+	for i, w := range want {
+		e := evs[i]
+		if e.class.Marker.Name() != w.name || fmt.Sprint(e.vals) != fmt.Sprint(w.vals) || e.trunc != 0 {
+			t.Errorf("event %d: %s %v trunc %b, want %s %v", i, e.class.Marker.Name(), e.vals, e.trunc, w.name, w.vals)
+		}
+		if e.ts < before || e.ts > after || (i > 0 && e.ts < evs[i-1].ts && e.stream == evs[i-1].stream) {
+			t.Errorf("event %d: timestamp %d outside [%d, %d] or going back", i, e.ts, before, after)
+		}
+	}
+	st := s.Stats()
+	if st.Recorded != 3 || st.Delivered != 3 || st.Discarded != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	wall := s.Clock().Add(time.Duration(evs[0].ts))
+	if d := time.Since(wall); d < 0 || d > time.Minute {
+		t.Errorf("wall clock of first event is %v ago", d)
+	}
+}
+
+func TestFilterKeepsMatchingEvents(t *testing.T) {
+	s := newSession(t, session.Config{})
+	mustEnable(t, s, "stest_http:request_done", `status >= 500 && path.startsWith("/api")`)
+	s.Start()
+	reqDone.Fire("GET", 200, "/api/x", 0)
+	reqDone.Fire("GET", 500, "/api/y", 0)
+	reqDone.Fire("GET", 502, "/web", 0)
+	reqDone.Fire("GET", 503, "/api/z", time.Second)
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 2 || evs[0].vals[2] != "/api/y" || evs[1].vals[2] != "/api/z" {
+		t.Fatalf("filtered events %+v", evs)
+	}
+	st := s.Stats()
+	if st.Filtered != 2 || st.Markers[0].Filtered != 2 || st.Markers[0].Delivered != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestFilterOnDurationAndBytes(t *testing.T) {
+	s := newSession(t, session.Config{})
+	mustEnable(t, s, "stest_http:request_done", `latency > duration("1s")`)
+	mustEnable(t, s, "stest_cache:miss", `size(raw) == 2 && key != "skip"`)
+	s.Start()
+	reqDone.Fire("GET", 200, "/slow", 2*time.Second)
+	reqDone.Fire("GET", 200, "/fast", time.Millisecond)
+	cacheMiss.Fire("a", []byte{1, 2})
+	cacheMiss.Fire("skip", []byte{1, 2})
+	cacheMiss.Fire("b", []byte{1})
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 2 || evs[0].vals[2] != "/slow" || evs[1].vals[0] != "a" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+func TestFilterErrorsNameMarkerAndField(t *testing.T) {
+	s := newSession(t, session.Config{})
+	tests := []struct {
+		name, pattern, filter, want string
+	}{
+		{"unknown field", "stest_http:*", "stauts >= 500", "stest_http:request_done"},
+		{"unknown field named", "stest_http:*", "stauts >= 500", "stauts"},
+		{"type mismatch", "stest_http:*", `status == "500"`, "status int64"},
+		{"not bool", "stest_http:*", "status + 1", "not bool"},
+		{"syntax", "stest_http:*", "status >=", "Syntax error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.Enable(tt.pattern, tt.filter)
+			if !errors.Is(err, session.ErrFilter) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Enable(%q, %q) = %v, want ErrFilter mentioning %q", tt.pattern, tt.filter, err, tt.want)
+			}
+		})
+	}
+	if len(s.Rules()) != 0 {
+		t.Error("a refused rule was added")
+	}
+}
+
+var lateRun atomic.Int32
+
+func TestRulesApplyToMarkersDefinedLater(t *testing.T) {
+	s := newSession(t, session.Config{})
+	provider := fmt.Sprintf("stest_late%d", lateRun.Add(1)) // fresh names under -count
+	mustEnable(t, s, provider+":*", "n > 1")
+	s.Start()
+	m := marker.Define1(provider+":event", marker.Int("n")) // defined after Start
+	bad := marker.Define1(provider+":other", marker.String("n"))
+	m.Fire(1)
+	m.Fire(2)
+	bad.Fire("x") // the filter does not type-check for it: refused, not recorded
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 1 || evs[0].vals[0] != int64(2) {
+		t.Errorf("events %+v", evs)
+	}
+	if r := s.Rules()[0].Refused(); len(r) != 1 || !strings.Contains(r[0].Error(), provider+":other") {
+		t.Errorf("Refused() = %v", r)
+	}
+}
+
+func TestTwoSessionsRecordTheSameMarker(t *testing.T) {
+	a := newSession(t, session.Config{Name: "a"})
+	b := newSession(t, session.Config{Name: "b"})
+	mustEnable(t, a, "stest_http:*", "")
+	mustEnable(t, b, "stest_http:*", "status == 404")
+	a.Start()
+	b.Start()
+	reqDone.Fire("GET", 200, "/", 0)
+	reqDone.Fire("GET", 404, "/x", 0)
+	a.Stop()
+	b.Stop()
+	if ea, eb := drainAll(t, a), drainAll(t, b); len(ea) != 2 || len(eb) != 1 {
+		t.Errorf("session a got %d events, b got %d; want 2 and 1", len(ea), len(eb))
+	}
+}
+
+func TestOverlappingRulesRecordOnce(t *testing.T) {
+	s := newSession(t, session.Config{})
+	mustEnable(t, s, "stest_http:*", "status == 200")
+	mustEnable(t, s, "stest_http:request_done", "status == 404")
+	s.Start()
+	reqDone.Fire("GET", 200, "/", 0)
+	reqDone.Fire("GET", 404, "/", 0)
+	reqDone.Fire("GET", 500, "/", 0)
+	s.Stop()
+	if evs := drainAll(t, s); len(evs) != 2 {
+		t.Errorf("got %d events, want 2 (OR of the filters, each event once)", len(evs))
+	}
+}
+
+func TestLongStringsAreTruncatedVisibly(t *testing.T) {
+	s := newSession(t, session.Config{MaxStringLen: 4})
+	mustEnable(t, s, "stest_cache:miss", "")
+	s.Start()
+	cacheMiss.Fire("abcdefgh", []byte("0123456789"))
+	cacheMiss.Fire("ab\x00cd", []byte("01"))
+	cacheMiss.Fire("abcd", []byte("0123"))
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 3 {
+		t.Fatalf("%d events", len(evs))
+	}
+	checks := []struct {
+		key, raw string
+		trunc    uint8
+	}{{"abcd", "0123", 0b11}, {"ab", "01", 0b01}, {"abcd", "0123", 0}}
+	for i, c := range checks {
+		if evs[i].vals[0] != c.key || evs[i].vals[1] != c.raw || evs[i].trunc != c.trunc {
+			t.Errorf("event %d: %v trunc %b, want %q %q %b", i, evs[i].vals, evs[i].trunc, c.key, c.raw, c.trunc)
+		}
+	}
+	if st := s.Stats(); st.Truncated != 2 || st.Markers[0].Truncated != 2 {
+		t.Errorf("Truncated %d / %d, want 2", st.Truncated, st.Markers[0].Truncated)
+	}
+}
+
+func TestDisableStopsRecording(t *testing.T) {
+	s := newSession(t, session.Config{})
+	r := mustEnable(t, s, "stest_http:*", "")
+	s.Start()
+	reqDone.Fire("GET", 1, "/", 0)
+	s.Disable(r)
+	reqDone.Fire("GET", 2, "/", 0)
+	s.Stop()
+	if evs := drainAll(t, s); len(evs) != 1 {
+		t.Errorf("got %d events after Disable, want 1", len(evs))
+	}
+	if reqDone.Enabled() {
+		t.Error("marker still enabled with no session rule")
+	}
+}
+
+func TestStateErrors(t *testing.T) {
+	s := newSession(t, session.Config{})
+	if s.State() != "created" {
+		t.Errorf("state %s", s.State())
+	}
+	s.Start()
+	if s.State() != "started" {
+		t.Errorf("state %s", s.State())
+	}
+	s.Destroy()
+	if err := s.Start(); !errors.Is(err, session.ErrState) {
+		t.Errorf("Start after Destroy: %v", err)
+	}
+	if _, err := s.Enable("a:b", ""); !errors.Is(err, session.ErrState) {
+		t.Errorf("Enable after Destroy: %v", err)
+	}
+	if _, err := session.New(session.Config{}); err == nil {
+		t.Error("nameless session accepted")
+	}
+	if _, err := session.New(session.Config{Name: "x", BufferSize: 100}); err == nil {
+		t.Error("100-byte buffer accepted")
+	}
+	if _, err := s.Enable("[", ""); !errors.Is(err, marker.ErrBadPattern) {
+		t.Errorf("bad glob: %v", err)
+	}
+}
+
+// TestCountersAreExactUnderStress fires from many goroutines into a small
+// discard buffer while a reader drains, then checks that every event is
+// accounted for: delivered + discarded + filtered == fired, per marker.
+func TestCountersAreExactUnderStress(t *testing.T) {
+	a := marker.Define2("stest_stress:a", marker.Int("g"), marker.String("s"))
+	b := marker.Define1("stest_stress:b", marker.Int("g"))
+	s := newSession(t, session.Config{BufferSize: 16 << 10, SubBufSize: 4 << 10})
+	mustEnable(t, s, "stest_stress:a", "g % 3 != 0")
+	mustEnable(t, s, "stest_stress:b", "")
+	s.Start()
+
+	goroutinesBefore := runtime.NumGoroutine()
+	const goroutines, perG = 16, 5000
+	stop := make(chan struct{})
+	readerDone := make(chan struct{})
+	var delivered [3]int // by class id
+	go func() {
+		defer close(readerDone)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.Drain(func(p session.Packet) error {
+				for _, e := range decodePacket(t, s, p) {
+					delivered[e.class.ID]++
+				}
+				return nil
+			})
+			runtime.Gosched()
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perG {
+				a.Fire(g, "payload")
+				if i%2 == 0 {
+					b.Fire(g)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-readerDone
+	s.Stop()
+	s.Drain(func(p session.Packet) error {
+		for _, e := range decodePacket(t, s, p) {
+			delivered[e.class.ID]++
+		}
+		return nil
+	})
+
+	st := s.Stats()
+	fired := map[string]uint64{"stest_stress:a": goroutines * perG, "stest_stress:b": goroutines * perG / 2}
+	var totalDiscarded uint64
+	for _, c := range s.Classes() {
+		m := st.Markers[c.ID-1]
+		if m.Delivered != uint64(delivered[c.ID]) {
+			t.Errorf("%s: Delivered %d, reader saw %d", m.Name, m.Delivered, delivered[c.ID])
+		}
+		if got := m.Delivered + m.Discarded + m.Filtered; got != fired[m.Name] {
+			t.Errorf("%s: delivered %d + discarded %d + filtered %d = %d, fired %d",
+				m.Name, m.Delivered, m.Discarded, m.Filtered, got, fired[m.Name])
+		}
+		totalDiscarded += m.Discarded
+	}
+	if totalDiscarded == 0 {
+		t.Error("nothing was discarded: the buffer is too big for this test to mean anything")
+	}
+	if st.Recorded+st.Discarded+st.Filtered != fired["stest_stress:a"]+fired["stest_stress:b"] {
+		t.Errorf("session: recorded %d + discarded %d + filtered %d != fired", st.Recorded, st.Discarded, st.Filtered)
+	}
+	if st.Discarded != totalDiscarded {
+		t.Errorf("session discarded %d, markers %d", st.Discarded, totalDiscarded)
+	}
+	if n := runtime.NumGoroutine(); n > goroutinesBefore {
+		t.Errorf("%d goroutines before, %d after", goroutinesBefore, n)
+	}
+}

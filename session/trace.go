@@ -1,0 +1,193 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/marker"
+)
+
+// TraceWriter writes what a session records into a CTF 1.8 trace
+// directory that Babeltrace 2 and Trace Compass read. Call Flush
+// periodically (or Run), and Close after the session stopped: Close
+// flushes what is left.
+type TraceWriter struct {
+	s  *Session
+	w  *ctf.Writer
+	mu sync.Mutex
+	// added is how many session classes the trace metadata has.
+	added int
+	// events and packets written, for progress lines.
+	events, packets, bytes uint64
+}
+
+// CreateTrace creates a CTF trace in dir for session s.
+func CreateTrace(dir string, s *Session) (*TraceWriter, error) {
+	info := ctf.TraceInfo{
+		Clock: ClockOf(s),
+		Env:   traceEnv(s),
+	}
+	w, err := ctf.Create(dir, info)
+	if err != nil {
+		return nil, fmt.Errorf("session %q: %w", s.cfg.Name, err)
+	}
+	return &TraceWriter{s: s, w: w}, nil
+}
+
+// ClockOf describes the session's timestamps as a CTF clock: monotonic
+// nanoseconds, with the offset that turns them into wall-clock time.
+func ClockOf(s *Session) ctf.Clock {
+	origin := s.Clock()
+	sec := origin.Unix()
+	ns := origin.Nanosecond()
+	return ctf.Clock{
+		Name:          "monotonic",
+		Frequency:     1_000_000_000,
+		OffsetSeconds: sec,
+		Offset:        uint64(ns),
+		Description:   "Monotonic Clock",
+	}
+}
+
+func traceEnv(s *Session) map[string]string {
+	env := map[string]string{
+		"domain":       "go",
+		"tracer_name":  "tracemark",
+		"trace_name":   s.cfg.Name,
+		"vpid":         strconv.Itoa(os.Getpid()),
+		"procname":     filepath.Base(os.Args[0]),
+		"session_mode": s.cfg.Mode.String(),
+	}
+	if h, err := os.Hostname(); err == nil {
+		env["hostname"] = h
+	}
+	return env
+}
+
+// EventClassOf describes a session class as a CTF event class.
+func EventClassOf(c *Class) ctf.EventClass {
+	ec := ctf.EventClass{ID: c.ID, Name: c.Marker.Name(), Truncation: c.layout.variable}
+	for i := range c.Marker.NumFields() {
+		f := c.Marker.Field(i)
+		ec.Fields = append(ec.Fields, ctf.Field{Name: f.Name, Type: ctfType(f.Kind)})
+	}
+	return ec
+}
+
+func ctfType(k marker.Kind) ctf.FieldType {
+	switch {
+	case k == marker.KindBool:
+		return ctf.FieldType{Kind: ctf.Uint, Bits: 8}
+	case k.Signed():
+		return ctf.FieldType{Kind: ctf.Int, Bits: k.Bits()}
+	case k.Unsigned():
+		return ctf.FieldType{Kind: ctf.Uint, Bits: k.Bits()}
+	case k.Float():
+		return ctf.FieldType{Kind: ctf.Float, Bits: k.Bits()}
+	case k == marker.KindString:
+		return ctf.FieldType{Kind: ctf.String}
+	}
+	return ctf.FieldType{Kind: ctf.Bytes}
+}
+
+// addClasses appends the metadata of classes the trace does not have yet.
+func (t *TraceWriter) addClasses() error {
+	classes := t.s.Classes()
+	if len(classes) == t.added {
+		return nil
+	}
+	var ecs []ctf.EventClass
+	for _, c := range classes[t.added:] {
+		ecs = append(ecs, EventClassOf(c))
+	}
+	if err := t.w.AddEventClasses(ecs); err != nil {
+		return err
+	}
+	t.added = len(classes)
+	return nil
+}
+
+// write is the callback of Drain and Snapshot.
+func (t *TraceWriter) write(p Packet) error {
+	if err := t.addClasses(); err != nil {
+		return err
+	}
+	info := ctf.PacketInfo{BeginTS: p.BeginTS, EndTS: p.EndTS, Seq: p.Seq, Discarded: p.Discarded, CPU: uint32(p.Stream)}
+	if err := t.w.WritePacket(uint32(p.Stream), info, p.Data); err != nil {
+		return err
+	}
+	t.events += uint64(p.Events)
+	t.packets++
+	t.bytes += uint64(len(p.Data))
+	return nil
+}
+
+// Flush writes everything the session recorded since the last Flush.
+func (t *TraceWriter) Flush() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.addClasses(); err != nil {
+		return err
+	}
+	return t.s.Drain(t.write)
+}
+
+// Run flushes every interval until ctx is done, then returns ctx's error
+// or the first write error.
+func (t *TraceWriter) Run(ctx context.Context, interval time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if err := t.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Written returns how many events, packets and payload bytes were written.
+func (t *TraceWriter) Written() (events, packets, bytes uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.events, t.packets, t.bytes
+}
+
+// Close flushes and closes the trace. Stop the session first so that
+// nothing is recorded after the last flush.
+func (t *TraceWriter) Close() error {
+	err := t.Flush()
+	if cerr := t.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// WriteSnapshot writes what the session's buffers hold right now into a
+// new CTF trace in dir, without consuming it or stopping recording: the
+// flight recorder's dump.
+func WriteSnapshot(s *Session, dir string) error {
+	t, err := CreateTrace(dir, s)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	err = t.addClasses()
+	if err == nil {
+		err = s.Snapshot(t.write)
+	}
+	t.mu.Unlock()
+	if cerr := t.w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
