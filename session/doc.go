@@ -1,0 +1,63 @@
+// Package session records marker events, the way LTTng sessions and
+// channels do: an enabled marker's event is copied into the session's
+// lock-free buffers so cheaply that recording can stay on in production,
+// and a reader drains the buffers into a CTF 1.8 trace.
+//
+// # Lifecycle
+//
+//	s, err := session.New(session.Config{Name: "debug", BufferSize: 1 << 20})
+//	s.Enable("http:*", `status >= 500 && path.startsWith("/api")`)
+//	s.Enable("db:query", "")
+//	tw, err := session.CreateTrace("./trace", s)
+//	s.Start()
+//	... // tw.Flush() periodically, or go tw.Run(ctx, 100*time.Millisecond)
+//	s.Stop()   // no event is recorded after Stop returns
+//	tw.Close() // writes the rest; Babeltrace 2 reads ./trace
+//	s.Destroy()
+//
+// Several sessions can record at once, each with its own rules and
+// buffers; a marker enabled in two sessions is recorded in both.
+//
+// # Rules and filters
+//
+// A rule is a glob over "provider:event" names with an optional filter, a
+// CEL expression (cel.dev) over the marker's fields. The filter is
+// type-checked against every marker the glob matches when the rule is
+// enabled, and against markers defined later when they appear; an error
+// names the marker and its fields. Rules apply to markers defined or
+// loaded after the rule. When several rules of a session match a marker,
+// an event is recorded once if any of their filters accepts it.
+//
+// # Buffers
+//
+// Each session has one buffer shard per P (Go's scheduler processors): a
+// recording goroutine pins itself to its P, so it is the only writer of its
+// shard and takes no lock. A shard is a ring of sub-buffers, each of which
+// becomes one CTF packet. In Discard mode a full shard drops new events; in
+// Overwrite mode it overwrites the oldest sub-buffer (a flight recorder,
+// read with Snapshot or WriteSnapshot, or on a trigger: SnapshotOn).
+//
+// # Events
+//
+// A recorded event holds a monotonic timestamp in nanoseconds (Clock gives
+// the wall-clock time of timestamp 0), the session's id for the marker, and
+// the field values in the CTF layout described in encode.go. Strings and
+// byte slices longer than Config.MaxStringLen are cut, and the cut is
+// marked in the event's _truncated field and counted, never silent.
+//
+// # Counters
+//
+// Stats are exact: after Stop and a final Drain, for every marker,
+// Delivered + Discarded + Filtered equals the number of times it fired
+// while the session recorded it, and the trace's events_discarded fields
+// carry the losses so that Babeltrace reports them.
+//
+// # Batch programs
+//
+// Programs that exit before anyone can attach are traced from their
+// environment with StartFromEnv:
+//
+//	TRACEMARK_ENABLE='http:*,db:query' TRACEMARK_OUTPUT=./trace ./myprog
+//
+// which needs one deferred call in main to flush the trace at exit.
+package session
