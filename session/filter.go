@@ -21,9 +21,10 @@ var ErrFilter = errors.New("invalid filter")
 // marker's schema. Filters are CEL expressions (cel.dev) over the marker's
 // fields, such as `status >= 500 && path.startsWith("/api")`.
 type filter struct {
-	src  string
-	prg  cel.Program
-	info *marker.Info
+	src    string
+	prg    cel.Program
+	native pred // nil when the expression is outside the native subset
+	info   *marker.Info
 }
 
 // celType maps a field kind to the CEL type of the variable.
@@ -71,7 +72,8 @@ func compileFilter(src string, m *marker.Info) (*filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("filter %q on %s: %w: %v", src, m.Name(), ErrFilter, err)
 	}
-	return &filter{src: src, prg: prg, info: m}, nil
+	native, _ := compileNative(ast, m)
+	return &filter{src: src, prg: prg, native: native, info: m}, nil
 }
 
 func fieldList(m *marker.Info) string {
@@ -96,6 +98,14 @@ func oneLine(s string) string {
 // integer overflow inside the expression) rejects the event: a filter that
 // cannot say yes says no.
 func (f *filter) accept(e *marker.Event) bool {
+	if f.native != nil {
+		return f.native(e)
+	}
+	return f.acceptCEL(e)
+}
+
+// acceptCEL evaluates the filter with the CEL program.
+func (f *filter) acceptCEL(e *marker.Event) bool {
 	out, _, err := f.prg.Eval(eventVars{e})
 	if err != nil {
 		return false
