@@ -33,6 +33,15 @@ func (o locationOption) apply(d *definition) { d.file, d.line = o.file, o.line }
 // time, such as the module file that declared it.
 func DefinedAt(file string, line int) Option { return locationOption{file, line} }
 
+type exclusiveOption struct{}
+
+func (exclusiveOption) apply(d *definition) { d.exclusive = true }
+
+// Exclusive makes DefineDynamic fail with ErrNameTaken instead of joining
+// an existing marker of the same name and schema. Module loaders use it so
+// that a module can neither join nor later remove a host's marker.
+func Exclusive() Option { return exclusiveOption{} }
+
 // DefineDynamic defines (or joins, if the same name and schema exist) a
 // marker at run time. Unlike the typed Define functions it returns errors.
 func DefineDynamic(name string, fields []FieldInfo, opts ...Option) (*Dynamic, error) {

@@ -79,6 +79,7 @@ type definition struct {
 	module    Module
 	file      string
 	line      int
+	exclusive bool
 }
 
 // Info is a marker as the registry knows it: its identity, schema and state.
@@ -140,8 +141,14 @@ func (m *Info) FieldIndex(name string) int {
 // kernel markers, such as "method=%s status=%d".
 func (m *Info) Format() string { return m.format }
 
-// Location returns "file:line" of the (first) definition.
-func (m *Info) Location() string { return fmt.Sprintf("%s:%d", m.def.file, m.def.line) }
+// Location returns "file:line" of the (first) definition, or just the
+// file for markers defined at run time without a line.
+func (m *Info) Location() string {
+	if m.def.line == 0 {
+		return m.def.file
+	}
+	return fmt.Sprintf("%s:%d", m.def.file, m.def.line)
+}
 
 // Module returns the module the marker belongs to.
 func (m *Info) Module() Module { return m.def.module }

@@ -540,3 +540,23 @@ func TestFireAllocatesNothing(t *testing.T) {
 	defer p.Unregister()
 	check("enabled")
 }
+
+func TestExclusiveDynamicDefinitionNeverJoins(t *testing.T) {
+	name := fresh("excl") + ":event"
+	marker.Define1(name, marker.Int("x"))
+	_, err := marker.DefineDynamic(name, []marker.FieldInfo{{Name: "x", Kind: marker.KindInt64}}, marker.Exclusive())
+	if !errors.Is(err, marker.ErrNameTaken) {
+		t.Fatalf("exclusive definition of an existing name: %v", err)
+	}
+	d, err := marker.DefineDynamic(fresh("excl")+":mine", nil, marker.Exclusive(), marker.DefinedAt("plugin.wasm", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc := d.Info().Location(); loc != "plugin.wasm" {
+		t.Errorf("Location = %q", loc)
+	}
+	d.Remove()
+	if marker.Lookup(d.Info().Name()) != nil {
+		t.Error("removed marker still listed")
+	}
+}

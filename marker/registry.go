@@ -23,6 +23,9 @@ var (
 	ErrSchemaConflict = errors.New("schema conflict")
 	// ErrBadPattern is wrapped by errors about malformed glob patterns.
 	ErrBadPattern = errors.New("bad pattern")
+	// ErrNameTaken is returned by DefineDynamic with the Exclusive option
+	// when a marker of that name exists.
+	ErrNameTaken = errors.New("marker name taken")
 )
 
 // registry holds every marker and probe of the process. Writers (Define,
@@ -111,6 +114,9 @@ func define(d definition) (*Info, error) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if old := registry.byName[d.name]; old != nil {
+		if d.exclusive {
+			return nil, fmt.Errorf("marker %q: %w (defined at %s, module %s)", d.name, ErrNameTaken, old.Location(), old.def.module)
+		}
 		if !sameSchema(old.def.fields, d.fields) {
 			return nil, &ConflictError{Name: d.name, First: old.Location(),
 				Second: fmt.Sprintf("%s:%d", d.file, d.line), Schema: old.def.fields, Wanted: d.fields}

@@ -1,0 +1,5 @@
+//go:build !race && !wasip1
+
+package guest
+
+const raceEnabled = false

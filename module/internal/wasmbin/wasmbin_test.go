@@ -1,0 +1,111 @@
+package wasmbin
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestLEB128(t *testing.T) {
+	for _, v := range []uint32{0, 1, 127, 128, 300, 1<<21 - 1, 1 << 28, 1<<32 - 1} {
+		b := AppendU32(nil, v)
+		got, n, err := ReadU32(b)
+		if err != nil || got != v || n != len(b) {
+			t.Errorf("%d: %x -> %d %d %v", v, b, got, n, err)
+		}
+	}
+	for _, b := range [][]byte{nil, {0x80}, {0xff, 0xff, 0xff, 0xff, 0x10}, {0x80, 0x80, 0x80, 0x80, 0x80, 0x00}} {
+		if _, _, err := ReadU32(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%x: %v", b, err)
+		}
+	}
+	for _, tt := range []struct {
+		v    int64
+		want string
+	}{{0, "\x00"}, {-1, "\x7f"}, {63, "\x3f"}, {64, "\xc0\x00"}, {-64, "\x40"}, {-65, "\xbf\x7f"}} {
+		if got := string(AppendS64(nil, tt.v)); got != tt.want {
+			t.Errorf("AppendS64(%d) = %x, want %x", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestSections(t *testing.T) {
+	b := NewBuilder()
+	b.Memory(1, 2)
+	b.Export("f", b.Func(Sig(nil), nil))
+	b.Custom("hello", []byte("world"))
+	wasm := b.Bytes()
+	secs, err := Sections(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := secs[len(secs)-1]
+	if last.ID != SectionCustom || last.Name != "hello" || string(last.Payload) != "world" || last.End != len(wasm) {
+		t.Errorf("custom section %+v", last)
+	}
+	tests := []struct {
+		name string
+		b    string
+		want string
+	}{
+		{"empty", "", "no wasm magic"},
+		{"elf", "\x7fELF\x01\x00\x00\x00", "no wasm magic"},
+		{"version 2", "\x00asm\x02\x00\x00\x00", "unsupported binary version"},
+		{"size beyond end", Header + "\x01\x10\x00", "beyond end of file"},
+		{"truncated size", Header + "\x01\x80", "truncated LEB128"},
+		{"unknown id", Header + "\x20\x00", "unknown section id 32"},
+		{"custom name beyond", Header + "\x00\x02\x05a", "name of 5 bytes beyond end"},
+		{"custom name UTF-8", Header + "\x00\x02\x01\xff", "not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		if _, err := Sections([]byte(tt.b)); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestDecodeSections(t *testing.T) {
+	b := NewBuilder()
+	f := b.ImportFunc("env", "f", Sig([]byte{I32, I64}, F64))
+	b.Memory(1, 0)
+	b.Export("g", b.Func(Sig(nil, I32), nil, I32Const(1)))
+	b.Export("h", f)
+	secs, _ := Sections(b.Bytes())
+	var types []FuncType
+	var imports []Import
+	var exports []Export
+	var err error
+	for _, s := range secs {
+		switch s.ID {
+		case SectionType:
+			types, err = Types(s.Payload)
+		case SectionImport:
+			imports, err = Imports(s.Payload)
+		case SectionExport:
+			exports, err = Exports(s.Payload)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(types) != 2 || types[0].String() != "(i32, i64) -> (f64)" || types[1].String() != "() -> (i32)" {
+		t.Errorf("types %v", types)
+	}
+	if len(imports) != 1 || imports[0] != (Import{Module: "env", Name: "f", Kind: KindFunc, Type: 0}) {
+		t.Errorf("imports %+v", imports)
+	}
+	if len(exports) != 3 || exports[1].Name != "g" || exports[2].Index != 0 {
+		t.Errorf("exports %+v", exports)
+	}
+	// Hostile counts do not make the decoder allocate or read past the end.
+	for _, p := range []string{"\xff\xff\xff\xff\x0f", "\x01\x60\xff\xff\xff\xff\x0f", "\x01\x61\x00\x00", "\x01\x60\x00\x00\x00"} {
+		if _, err := Types([]byte(p)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Types(%x): %v", p, err)
+		}
+	}
+	for _, p := range []string{"\xff\xff\xff\xff\x0f", "\x01\x01a\x01b\x09\x00", "\x01\x01a\x01b\x02\x01\x01", "\x01\x01a"} {
+		if _, err := Imports([]byte(p)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Imports(%x): %v", p, err)
+		}
+	}
+}

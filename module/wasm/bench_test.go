@@ -1,0 +1,198 @@
+package wasm
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tracemark/tracemark/marker"
+)
+
+// BenchmarkFireFromModule measures one event fired by a Go module through
+// the guest SDK (encoding), ABI v1 (the host call) and the host (budget,
+// decoding, marker.Dynamic.Fire) to a no-op probe: one call into the
+// module fires b.N events of hostile:event(s string, n int64).
+func BenchmarkFireFromModule(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		probe  bool
+		budget float64
+	}{
+		{"probe", true, -1},
+		{"probe+budget", true, 1e12},
+		{"disabled", false, -1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := newHost(b, Config{Limits: Limits{EventRate: bc.budget, EventBurst: 1 << 30, CallTimeout: 1 << 40}})
+			if bc.probe {
+				p, err := marker.Register("hostile:event", func(*marker.Event) {})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer p.Unregister()
+			}
+			m, err := h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := []byte(strconv.Itoa(b.N))
+			b.ReportAllocs()
+			b.ResetTimer()
+			if _, err := m.Call(context.Background(), "flood", in); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if c := m.Status().Counters; c.Fired != uint64(b.N) || (bc.probe && c.Delivered != uint64(b.N)) {
+				b.Fatalf("counters %+v for %d events", c, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkCallHook measures one call of a hook with a short input: echo
+// (the hostile module's, which copies its input) shows the sandbox's cost
+// per call, plugin the example plugin's request hook, which classifies a
+// request with byte loops (each iteration costs a deadline check) and
+// fires one event to a no-op probe.
+func BenchmarkCallHook(b *testing.B) {
+	p, err := marker.Register("classifier:*", func(*marker.Event) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Unregister()
+	for _, bc := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := newHost(b, Config{})
+			var m *Module
+			var err error
+			if bc.name == "echo" {
+				m, err = h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+			} else {
+				m, err = h.LoadFile(context.Background(), pluginPath(b), LoadOptions{})
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := []byte("GET /api/users/42")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := m.Call(context.Background(), bc.hook, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLoadPlugin measures loading (compiling, instantiating,
+// initializing) and unloading the example plugin: cold compiles it each
+// time, cached takes it from a wazero compilation cache in a directory.
+func BenchmarkLoadPlugin(b *testing.B) {
+	path := pluginPath(b)
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			cache := wazero.NewCompilationCache()
+			h, err := NewHost(Config{Cache: cache})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := h.LoadFile(context.Background(), path, LoadOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			h.Close(context.Background())
+			cache.Close(context.Background())
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		dir, err := os.MkdirTemp("", "tracemark-bench-cache-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		h, err := NewHost(Config{CacheDir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer h.Close(context.Background())
+		m, err := h.LoadFile(context.Background(), path, LoadOptions{}) // fills the cache
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.Unload(context.Background(), false)
+		for b.Loop() {
+			m, err := h.LoadFile(context.Background(), path, LoadOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := m.Unload(context.Background(), false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkFireFromRawModule is BenchmarkFireFromModule without the Go
+// guest: a hand-assembled loop calls fire with a fixed 8-byte argument
+// buffer, so it measures the sandbox crossing and the host alone.
+func BenchmarkFireFromRawModule(b *testing.B) {
+	for _, probe := range []bool{true, false} {
+		name := "disabled"
+		if probe {
+			name = "probe"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := newHost(b, Config{Limits: Limits{EventRate: -1, CallTimeout: 1 << 40}})
+			if probe {
+				p, err := marker.Register("raw:loop", func(*marker.Event) {})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer p.Unregister()
+			}
+			m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			m.callMu.Lock()
+			_, err = m.mod.ExportedFunction("fire_loop").Call(context.Background(), uint64(b.N), 0)
+			m.callMu.Unlock()
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+// BenchmarkGuest splits the cost of BenchmarkFireFromModule: the Go guest
+// calling fire with a prebuilt buffer (bench_rawfire) and through the SDK
+// (bench_sdk), both with a no-op probe and without budget.
+func BenchmarkGuest(b *testing.B) {
+	for _, export := range []string{"bench_rawfire", "bench_sdk"} {
+		b.Run(export, func(b *testing.B) {
+			h := newHost(b, Config{Limits: Limits{EventRate: -1, CallTimeout: 1 << 40}})
+			p, err := marker.Register("hostile:event", func(*marker.Event) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Unregister()
+			m, err := h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			m.callMu.Lock()
+			_, err = m.mod.ExportedFunction(export).Call(context.Background(), uint64(b.N), 0)
+			m.callMu.Unlock()
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

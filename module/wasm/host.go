@@ -1,0 +1,347 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tracemark/tracemark/module"
+)
+
+// Limits bound what a module may use. Zero fields take the defaults shown;
+// in LoadOptions, zero fields take the host's values.
+type Limits struct {
+	// MemoryPages caps the module's linear memory, in 64 KiB pages.
+	// Default 1024 (64 MiB). Growing past it fails inside the module (a Go
+	// module then dies of "out of memory": taint D).
+	MemoryPages uint32 `json:"memory_pages"`
+	// CallTimeout is the deadline of every call into the module. Default
+	// 100ms. A call that overruns it kills the module (taint L).
+	CallTimeout time.Duration `json:"call_timeout_ns"`
+	// InitTimeout is the deadline of instantiation and the module's
+	// initializer. Default 5s.
+	InitTimeout time.Duration `json:"init_timeout_ns"`
+	// EventRate is the module's sustained event budget per second, and
+	// EventBurst the events it may fire at once. Events over the budget
+	// are dropped and counted; only events that have a probe count.
+	// Defaults 100000 and 10000; a negative EventRate means no budget.
+	EventRate  float64 `json:"event_rate"`
+	EventBurst int     `json:"event_burst"`
+	// MaxMarkers caps how many markers the module may define. Default 256.
+	MaxMarkers int `json:"max_markers"`
+	// MaxModuleBytes caps the size of a module file. Default 64 MiB.
+	MaxModuleBytes int `json:"max_module_bytes"`
+}
+
+// DefaultLimits are the limits of a host that sets none.
+var DefaultLimits = Limits{
+	MemoryPages:    1024,
+	CallTimeout:    100 * time.Millisecond,
+	InitTimeout:    5 * time.Second,
+	EventRate:      100_000,
+	EventBurst:     10_000,
+	MaxMarkers:     256,
+	MaxModuleBytes: 64 << 20,
+}
+
+// or returns l with its zero fields taken from d.
+func (l Limits) or(d Limits) Limits {
+	if l.MemoryPages == 0 {
+		l.MemoryPages = d.MemoryPages
+	}
+	if l.CallTimeout == 0 {
+		l.CallTimeout = d.CallTimeout
+	}
+	if l.InitTimeout == 0 {
+		l.InitTimeout = d.InitTimeout
+	}
+	if l.EventRate == 0 {
+		l.EventRate = d.EventRate
+	}
+	if l.EventBurst == 0 {
+		l.EventBurst = d.EventBurst
+	}
+	if l.MaxMarkers == 0 {
+		l.MaxMarkers = d.MaxMarkers
+	}
+	if l.MaxModuleBytes == 0 {
+		l.MaxModuleBytes = d.MaxModuleBytes
+	}
+	return l
+}
+
+// Config configures a Host. The zero Config is usable: default policy and
+// limits, no trusted keys (every module is tainted E), no trusted
+// directory (every module is tainted O), module output discarded.
+type Config struct {
+	// Policy is the process-wide policy; modules may override it.
+	Policy module.Policy
+	// TrustedDir is the host's module directory: modules loaded from a
+	// file under it are in-tree (no taint O).
+	TrustedDir string
+	// Keys are the signers the host trusts (no taint E).
+	Keys module.Keyring
+	// RequireSignature refuses modules that are not signed by a trusted
+	// key, like the kernel's module.sig_enforce.
+	RequireSignature bool
+	// Limits are the default limits of every module.
+	Limits Limits
+	// Cache is a wazero compilation cache to share; if nil, the host makes
+	// one, persisted in CacheDir if that is set. The in-memory cache only
+	// spares compiling a module that is loaded more than once at a time;
+	// CacheDir also spares it across unloads and restarts.
+	Cache    wazero.CompilationCache
+	CacheDir string
+	// Output receives the modules' stdout and stderr, each line prefixed
+	// with the module's name. If nil it is discarded (the host still keeps
+	// the start of a dying module's stderr for the error).
+	Output io.Writer
+	// UnloadDead unloads a module as soon as it dies (its markers are then
+	// removed), instead of keeping it listed as dead until it is unloaded.
+	UnloadDead bool
+}
+
+// Host loads modules into sandboxes and keeps the registry of loaded
+// modules: what insmod, rmmod, lsmod and taint act on. Its methods are
+// safe for concurrent use.
+type Host struct {
+	cfg       Config
+	limits    Limits
+	trusted   string // resolved TrustedDir
+	cache     wazero.CompilationCache
+	ownsCache bool
+	policy    atomic.Uint32
+
+	mu      sync.Mutex
+	modules map[string]*Module
+	closed  bool
+
+	totals struct {
+		calls, fired, delivered, dropped, errors atomic.Uint64
+	}
+}
+
+// NewHost makes a host. It fails only if CacheDir or TrustedDir cannot be
+// used.
+func NewHost(cfg Config) (*Host, error) {
+	h := &Host{cfg: cfg, limits: cfg.Limits.or(DefaultLimits), modules: map[string]*Module{}}
+	h.policy.Store(uint32(cfg.Policy.Resolve()))
+	if cfg.TrustedDir != "" {
+		dir, err := filepath.Abs(cfg.TrustedDir)
+		if err == nil {
+			dir, err = filepath.EvalSymlinks(dir)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("trusted module directory: %w", err)
+		}
+		h.trusted = dir
+	}
+	switch {
+	case cfg.Cache != nil:
+		h.cache = cfg.Cache
+	case cfg.CacheDir != "":
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
+		h.cache, h.ownsCache = c, true
+	default:
+		h.cache, h.ownsCache = wazero.NewCompilationCache(), true
+	}
+	return h, nil
+}
+
+var defaultHost = sync.OnceValues(func() (*Host, error) { return NewHost(Config{}) })
+
+// DefaultHost returns the process's default host, made on first use with
+// the zero Config. Programs that need trusted keys, a module directory or
+// other limits make their own with NewHost.
+func DefaultHost() *Host {
+	h, _ := defaultHost() // NewHost cannot fail without CacheDir or TrustedDir
+	return h
+}
+
+// LoadFile loads a module file into the default host: the one-liner for
+// programs that load a plugin at start-up.
+func LoadFile(ctx context.Context, path string, opts LoadOptions) (*Module, error) {
+	return DefaultHost().LoadFile(ctx, path, opts)
+}
+
+// Policy returns the process-wide policy.
+func (h *Host) Policy() module.Policy { return module.Policy(h.policy.Load()) }
+
+// SetPolicy changes the process-wide policy and applies it at once to
+// every loaded module without its own.
+func (h *Host) SetPolicy(p module.Policy) {
+	h.policy.Store(uint32(p.Resolve()))
+	for _, m := range h.Modules() {
+		m.mu.Lock()
+		m.evaluate()
+		m.mu.Unlock()
+	}
+}
+
+// Limits returns the host's default limits.
+func (h *Host) Limits() Limits { return h.limits }
+
+// Module returns the loaded module with the name, or nil.
+func (h *Host) Module(name string) *Module {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m := h.modules[name]; m != nil && m.listed {
+		return m
+	}
+	return nil
+}
+
+// Modules returns the loaded modules in name order.
+func (h *Host) Modules() []*Module {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*Module
+	for _, m := range h.modules {
+		if m.listed {
+			out = append(out, m)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Module) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// List returns the status of every loaded module: what lsmod prints.
+func (h *Host) List() List {
+	var l List
+	for _, m := range h.Modules() {
+		l = append(l, m.Status())
+	}
+	return l
+}
+
+// Unload unloads the named module (rmmod); see Module.Unload.
+func (h *Host) Unload(ctx context.Context, name string, force bool) error {
+	m := h.Module(name)
+	if m == nil {
+		return fmt.Errorf("unloading %s: %w", name, ErrNotLoaded)
+	}
+	return m.Unload(ctx, force)
+}
+
+// Stats are event and call counters.
+type Stats struct {
+	// Calls counts calls into modules by the host.
+	Calls uint64 `json:"calls"`
+	// Fired counts valid fire calls, with or without probes.
+	Fired uint64 `json:"fired"`
+	// Delivered counts events delivered to probes.
+	Delivered uint64 `json:"delivered"`
+	// Dropped counts events over a module's budget.
+	Dropped uint64 `json:"dropped"`
+	// Errors counts failed calls and ABI violations.
+	Errors uint64 `json:"errors"`
+}
+
+// Stats returns the host's totals over every module it ever loaded.
+func (h *Host) Stats() Stats {
+	return Stats{
+		Calls:     h.totals.calls.Load(),
+		Fired:     h.totals.fired.Load(),
+		Delivered: h.totals.delivered.Load(),
+		Dropped:   h.totals.dropped.Load(),
+		Errors:    h.totals.errors.Load(),
+	}
+}
+
+// Close force-unloads every module and releases the compilation cache if
+// the host made it. The process taint stays.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	var errs []error
+	for _, m := range h.Modules() {
+		if err := m.unload(ctx, true, false); err != nil && !errors.Is(err, ErrUnloaded) {
+			errs = append(errs, err)
+		}
+	}
+	if h.ownsCache {
+		errs = append(errs, h.cache.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// inTree reports whether path is a file under the trusted directory.
+func (h *Host) inTree(path string) bool {
+	if h.trusted == "" || path == "" {
+		return false
+	}
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		abs, err = filepath.EvalSymlinks(abs)
+	}
+	if err != nil {
+		return false
+	}
+	rel, err := filepath.Rel(h.trusted, abs)
+	return err == nil && rel != "." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && rel != ".."
+}
+
+// LoadFile reads and loads a module file (insmod FILE). A file under
+// Config.TrustedDir is in-tree; any other is tainted O.
+func (h *Host) LoadFile(ctx context.Context, path string, opts LoadOptions) (*Module, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading module: %w", err)
+	}
+	if st.Size() > int64(h.limits.MaxModuleBytes) {
+		return nil, fmt.Errorf("loading %s: %w: %d bytes, limit %d", path, ErrTooBig, st.Size(), h.limits.MaxModuleBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading module: %w", err)
+	}
+	if opts.Name == "" {
+		opts.Name = nameFromPath(path)
+	}
+	return h.load(ctx, b, path, h.inTree(path), opts)
+}
+
+// Load loads a module from its bytes (insmod). Such a module has no file
+// in the trusted directory and is tainted O.
+func (h *Host) Load(ctx context.Context, wasm []byte, opts LoadOptions) (*Module, error) {
+	return h.load(ctx, wasm, "", false, opts)
+}
+
+// nameFromPath makes a module name from a file name, for modules without
+// metadata that are force-loaded: "My-Plugin.v2.wasm" becomes
+// "my_plugin".
+func nameFromPath(path string) string {
+	base := filepath.Base(path)
+	if i := strings.IndexByte(base, '.'); i > 0 {
+		base = base[:i]
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(base) {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9' && b.Len() > 0:
+			b.WriteRune(r)
+		case b.Len() > 0:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "module"
+	}
+	return b.String()
+}

@@ -1,0 +1,733 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/module"
+)
+
+// MaxOutputBytes is the largest output a hook may return.
+const MaxOutputBytes = 1 << 20
+
+// exitUnload is the exit code with which a forced unload stops a module
+// that is running.
+const exitUnload = 0xdead
+
+// State is where a module is in its life.
+type State uint8
+
+const (
+	// StateLoading: being instantiated; not listed yet.
+	StateLoading State = iota
+	// StateLive: loaded, and its markers are used.
+	StateLive
+	// StateRefused: loaded and callable, but policy refuses its markers
+	// (they stay listed with the reason).
+	StateRefused
+	// StateDead: it trapped or overran a deadline. Its instance is gone,
+	// calls fail with ErrDead, its markers stay listed as refused until it
+	// is unloaded.
+	StateDead
+	// StateUnloaded: unloaded; its markers are removed.
+	StateUnloaded
+)
+
+var stateNames = [...]string{"loading", "live", "refused", "dead", "unloaded"}
+
+// String returns "loading", "live", "refused", "dead" or "unloaded".
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", s)
+}
+
+// MarshalText encodes the state's name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LoadOptions are the options of one load (insmod).
+type LoadOptions struct {
+	// Force loads a module that fails the ABI check (no metadata, another
+	// ABI version, imports the host does not offer), like insmod --force.
+	// The module is tainted F; calls to functions the host does not offer
+	// trap (taint D). Malformed metadata is refused even when forced.
+	Force bool
+	// Name names a forced module that has no metadata. LoadFile defaults
+	// it from the file name.
+	Name string
+	// Policy overrides the host's policy for this module.
+	Policy module.Policy
+	// Limits override the host's limits for this module (zero fields
+	// inherit).
+	Limits Limits
+}
+
+// Module is a loaded module. Its methods are safe for concurrent use;
+// calls into it are serialized (a module instance runs one call at a
+// time).
+type Module struct {
+	host    *Host
+	name    string
+	path    string
+	info    *module.Modinfo // nil for a forced module without metadata
+	sig     module.Signature
+	forced  string // why the ABI check failed, if forced
+	loaded  time.Time
+	limits  Limits
+	outTree bool
+	listed  bool // guarded by host.mu
+
+	// callMu serializes calls: the guest runs only while it is held, so
+	// the fields below it are only touched with it held.
+	callMu   sync.Mutex
+	rt       wazero.Runtime
+	mod      api.Module
+	alloc    api.Function
+	inPtr    uint32 // the last buffer tracemark_alloc gave, reused for inputs
+	inCap    uint32 // up to this size (ABI v1 lets the host keep it)
+	hooks    map[string]api.Function
+	stack    [2]uint64
+	budget   budget
+	callErr  error // first ABI violation of the running call
+	pending  counters
+	deadline atomic.Int64 // unix ns of the running call's deadline
+	stderr   *outputWriter
+
+	unloading atomic.Bool
+	pages     atomic.Uint32
+
+	mu      sync.Mutex // guards the fields below; taken inside callMu
+	taint   module.Taint
+	policy  module.Policy
+	state   State
+	refusal string
+	death   string
+	lastErr string
+	markers []*slot // appended with callMu and mu held
+
+	stats struct{ calls, fired, delivered, dropped, errors atomic.Uint64 }
+}
+
+type counters struct{ fired, delivered, dropped, errors uint64 }
+
+func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts LoadOptions) (_ *Module, err error) {
+	lim := opts.Limits.or(h.limits)
+	if lim.MemoryPages > 65536 {
+		return nil, fmt.Errorf("loading module: memory limit of %d pages is over the 65536 of a 32-bit memory", lim.MemoryPages)
+	}
+	if len(wasm) > lim.MaxModuleBytes {
+		return nil, fmt.Errorf("loading module: %w: %d bytes, limit %d", ErrTooBig, len(wasm), lim.MaxModuleBytes)
+	}
+	a, err := module.Analyze(wasm, h.cfg.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("loading module: %w", err)
+	}
+	m := &Module{host: h, path: path, info: a.Modinfo, sig: a.Signature, limits: lim, policy: opts.Policy,
+		outTree: !inTree, loaded: time.Now(), hooks: map[string]api.Function{}}
+	m.budget.reset(lim, marker.Now())
+	switch {
+	case a.Modinfo != nil:
+		m.name = a.Modinfo.Name
+	case errors.Is(a.ModinfoErr, module.ErrBadModinfo):
+		// Metadata that does not parse is a broken or hostile file, not
+		// an ABI question: not even --force loads it.
+		return nil, fmt.Errorf("loading module: %w", a.ModinfoErr)
+	default:
+		m.name = opts.Name
+		if m.name == "" {
+			m.name = "module"
+		}
+	}
+	if a.ABIErr != nil {
+		if !opts.Force {
+			return nil, fmt.Errorf("loading module %s: %w (load with force to override; taint F)", m.name, a.ABIErr)
+		}
+		m.forced = a.ABIErr.Error()
+	}
+	if h.cfg.RequireSignature && a.Signature.State != module.Trusted {
+		return nil, fmt.Errorf("loading module %s: %w: %s", m.name, ErrSignatureRequired, a.Signature)
+	}
+	if a.MemoryPages > lim.MemoryPages {
+		return nil, fmt.Errorf("loading module %s: %w: it needs %d pages at start, the limit is %d", m.name, ErrMemoryLimit, a.MemoryPages, lim.MemoryPages)
+	}
+	exports := map[string]bool{}
+	for _, e := range a.Exports {
+		exports[e] = true
+	}
+	if exports["_start"] && !exports[module.ExportInitialize] {
+		return nil, fmt.Errorf("loading module %s: %w: build it with -buildmode=c-shared", m.name, ErrNotReactor)
+	}
+	m.taint = a.Taint
+	if m.outTree {
+		m.taint |= module.TaintOutOfTree
+	}
+
+	// Reserve the name while loading.
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("loading module %s: host closed", m.name)
+	}
+	if _, ok := h.modules[m.name]; ok {
+		h.mu.Unlock()
+		return nil, fmt.Errorf("loading module %s: %w", m.name, ErrExists)
+	}
+	h.modules[m.name] = m
+	h.mu.Unlock()
+	defer func() {
+		if err != nil {
+			m.discard()
+		}
+	}()
+
+	code, err := module.StripMetadata(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
+	}
+	rcfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(lim.MemoryPages).
+		WithCompilationCache(h.cache)
+	m.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
+	compiled, err := m.rt.CompileModule(ctx, code)
+	if err != nil {
+		return nil, fmt.Errorf("loading module %s: compiling: %w: %v", m.name, module.ErrNotWasm, err)
+	}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
+		return nil, fmt.Errorf("loading module %s: WASI: %w", m.name, err)
+	}
+	if err := m.instantiateHost(ctx, a); err != nil {
+		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
+	}
+
+	// From here the module's code runs: taint the process, and decide
+	// about its markers before it defines any.
+	m.mu.Lock()
+	m.recordLoadTaint()
+	m.evaluate()
+	m.mu.Unlock()
+
+	m.stderr = newOutputWriter(m.name, h.cfg.Output)
+	mcfg := wazero.NewModuleConfig().
+		WithName(m.name).
+		WithStartFunctions(). // _initialize is called below, under the deadline
+		WithStdout(m.stderr).
+		WithStderr(m.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(m.nanosleep).
+		WithRandSource(rand.Reader)
+
+	m.callMu.Lock()
+	defer m.callMu.Unlock()
+	ictx, cancel := m.callContext(ctx, lim.InitTimeout)
+	defer cancel()
+	m.begin()
+	m.mod, err = m.rt.InstantiateModule(ictx, compiled, mcfg)
+	if err != nil {
+		if !isRunError(err) {
+			return nil, m.end(fmt.Errorf("loading module %s: instantiating: %w", m.name, err))
+		}
+		return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: instantiating", m.name), err, lim.InitTimeout))
+	}
+	if init := m.mod.ExportedFunction(module.ExportInitialize); init != nil {
+		if err := init.CallWithStack(ictx, m.stack[:]); err != nil {
+			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: initializing", m.name), err, lim.InitTimeout))
+		}
+	}
+	if f := m.mod.ExportedFunction(module.ExportAlloc); f != nil && sameSig(f.Definition(), allocParams, allocResults) {
+		m.alloc = f
+	}
+	// An ABI violation during initialization taints W but does not fail
+	// the load: the module is there, and policy decides about it.
+	m.end(nil)
+
+	m.mu.Lock()
+	m.state = StateLive
+	m.evaluate()
+	m.mu.Unlock()
+	h.mu.Lock()
+	m.listed = true
+	h.mu.Unlock()
+	return m, nil
+}
+
+var (
+	allocParams  = []api.ValueType{api.ValueTypeI32}
+	allocResults = []api.ValueType{api.ValueTypeI32}
+	hookParams   = []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}
+	hookResults  = []api.ValueType{api.ValueTypeI64}
+)
+
+func sameSig(d api.FunctionDefinition, params, results []api.ValueType) bool {
+	return string(d.ParamTypes()) == string(params) && string(d.ResultTypes()) == string(results)
+}
+
+// isRunError reports whether an instantiation error came from running the
+// module's start function (a trap or an exit) rather than from checks.
+func isRunError(err error) bool {
+	var exit *sys.ExitError
+	return errors.As(err, &exit) || strings.Contains(err.Error(), "wasm error:") || strings.Contains(err.Error(), "start function")
+}
+
+// recordLoadTaint taints the process with what the module is. Called with
+// mu held.
+func (m *Module) recordLoadTaint() {
+	t := m.taint
+	m.taint = 0
+	for _, f := range t.Flags() {
+		var why string
+		switch f {
+		case module.TaintProprietary:
+			lic := ""
+			if m.info != nil {
+				lic = m.info.License
+			}
+			why = fmt.Sprintf("licence %q is not GPL-compatible", lic)
+			if lic == "" {
+				why = "no licence"
+			}
+		case module.TaintOutOfTree:
+			why = "loaded from bytes, not from the trusted module directory"
+			if m.path != "" {
+				why = "loaded from " + m.path + ", outside the trusted module directory"
+			}
+		case module.TaintUnsigned:
+			why = m.sig.String()
+		case module.TaintForced:
+			why = "force-loaded: " + m.forced
+		}
+		m.addTaint(f, why)
+	}
+}
+
+// addTaint taints the module and the process. Called with mu held; the
+// caller re-evaluates the policy.
+func (m *Module) addTaint(t module.Taint, why string) {
+	if t &^= m.taint; t == 0 {
+		return
+	}
+	m.taint |= t
+	module.AddTaint(t, m.name, why)
+}
+
+// evaluate applies the policy (or death) to the module's markers. Called
+// with mu held.
+func (m *Module) evaluate() {
+	var reason string
+	switch m.state {
+	case StateDead:
+		reason = "module " + m.name + " is dead: " + m.death
+	case StateUnloaded:
+		return
+	default:
+		if err := m.policy.Override(m.host.Policy()).Check(m.taint); err != nil {
+			reason = "module " + m.name + " tainted " + m.taint.String() + ": " + err.Error()
+		}
+		if m.state != StateLoading {
+			m.state = StateLive
+			if reason != "" {
+				m.state = StateRefused
+			}
+		}
+	}
+	if reason == m.refusal {
+		return
+	}
+	m.refusal = reason
+	for _, s := range m.markers {
+		s.d.Refuse(reason)
+	}
+}
+
+// callContext returns the context of one call into the module: the
+// caller's values, but not its cancellation (a caller that gives up must
+// not kill the module), and the module's own deadline.
+func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(timeout)
+	m.deadline.Store(deadline.UnixNano())
+	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+}
+
+// nanosleep sleeps for the module, but never past the running call's
+// deadline: a sleeping module must not hold the host beyond it.
+func (m *Module) nanosleep(ns int64) {
+	left := time.Until(time.Unix(0, m.deadline.Load()))
+	if d := time.Duration(ns); d < left {
+		left = d
+	}
+	if left > 0 {
+		time.Sleep(left)
+	}
+}
+
+// begin starts a call. Called with callMu held.
+func (m *Module) begin() {
+	m.callErr = nil
+	m.stderr.reset()
+}
+
+// end finishes a call: publishes the counters and returns err, or the
+// first ABI violation of the call. Called with callMu held.
+func (m *Module) end(err error) error {
+	p := m.pending
+	m.pending = counters{}
+	h := m.host
+	if err == nil {
+		err = m.callErr
+	}
+	if err != nil && m.callErr == nil {
+		p.errors++
+	}
+	for _, c := range []struct {
+		n    uint64
+		a, b *atomic.Uint64
+	}{
+		{p.fired, &m.stats.fired, &h.totals.fired},
+		{p.delivered, &m.stats.delivered, &h.totals.delivered},
+		{p.dropped, &m.stats.dropped, &h.totals.dropped},
+		{p.errors, &m.stats.errors, &h.totals.errors},
+	} {
+		if c.n > 0 {
+			c.a.Add(c.n)
+			c.b.Add(c.n)
+		}
+	}
+	if m.mod != nil && !m.mod.IsClosed() {
+		if mem := m.mod.Memory(); mem != nil {
+			m.pages.Store(mem.Size() / 65536)
+		}
+	}
+	m.callErr = nil
+	if err != nil {
+		m.mu.Lock()
+		m.lastErr = err.Error()
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// callFailed turns the error of a call into the module into ours, and
+// kills the module if it trapped or overran. Called with callMu held.
+func (m *Module) callFailed(ctxErr error, err error, timeout time.Duration) error {
+	if m.unloading.Load() {
+		return fmt.Errorf("%w: %w", ctxErr, ErrUnloaded)
+	}
+	var exit *sys.ExitError
+	var e error
+	flag := module.TaintDied
+	switch {
+	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
+		flag = module.TaintOverran
+		e = fmt.Errorf("%w: %w (%v); the module was killed", ctxErr, ErrDeadline, timeout)
+	case errors.As(err, &exit):
+		e = fmt.Errorf("%w: %w: exited with status %d%s", ctxErr, ErrTrap, exit.ExitCode(), m.stderr.hint())
+	default:
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		e = fmt.Errorf("%w: %w: %s%s", ctxErr, ErrTrap, msg, m.stderr.hint())
+	}
+	m.die(flag, e)
+	return e
+}
+
+// die marks the module dead and releases its instance. Called with callMu
+// held.
+func (m *Module) die(flag module.Taint, err error) {
+	if m.mod != nil && !m.mod.IsClosed() {
+		if mem := m.mod.Memory(); mem != nil {
+			m.pages.Store(mem.Size() / 65536)
+		}
+	}
+	m.mu.Lock()
+	m.state = StateDead
+	m.death = err.Error()
+	m.addTaint(flag, err.Error())
+	m.evaluate()
+	m.mu.Unlock()
+	m.rt.Close(context.Background())
+	m.mod = nil
+	h := m.host
+	h.mu.Lock()
+	listed := m.listed
+	h.mu.Unlock()
+	if listed && h.cfg.UnloadDead {
+		// Not here: the caller holds callMu.
+		go m.unload(context.Background(), true, false)
+	}
+}
+
+// discard removes a module whose load failed: its markers and its name.
+func (m *Module) discard() {
+	if m.rt != nil {
+		m.rt.Close(context.Background())
+	}
+	m.mu.Lock()
+	for _, s := range m.markers {
+		s.d.Remove()
+	}
+	m.markers = nil
+	m.state = StateUnloaded
+	m.mu.Unlock()
+	h := m.host
+	h.mu.Lock()
+	if h.modules[m.name] == m {
+		delete(h.modules, m.name)
+	}
+	h.mu.Unlock()
+}
+
+// usable returns why the module cannot be called, or nil. Called with
+// callMu held.
+func (m *Module) usable() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch m.state {
+	case StateDead:
+		return fmt.Errorf("module %s: %w: %s", m.name, ErrDead, m.death)
+	case StateUnloaded:
+		return fmt.Errorf("module %s: %w", m.name, ErrUnloaded)
+	}
+	return nil
+}
+
+// Name returns the module's name.
+func (m *Module) Name() string { return m.name }
+
+// Call calls the module's hook export with in and returns its output
+// (copied out of the module's memory). A hook has the ABI v1 signature
+// hook(ptr i32, len i32) -> i64: the host copies in into a buffer from the
+// module's tracemark_alloc export (reused while inputs fit in it), calls
+// the hook, and reads the output at ptr<<32|len of the result.
+//
+// The call runs under the module's deadline, not under ctx's cancellation
+// (a caller that gives up must not kill the module); ctx's values are
+// passed on. It fails with an error wrapping ErrTrap, ErrDeadline or
+// ErrABIViolation if the module misbehaved (see the package
+// documentation for what happens to the module), ErrDead or ErrUnloaded
+// if it is gone, ErrNoExport if there is no such hook. After an ABI
+// violation inside a hook that returned, the hook's output is returned
+// with the error. Probes of the module's markers run during the call and
+// must not call into the same module.
+func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, error) {
+	m.callMu.Lock()
+	defer m.callMu.Unlock()
+	if err := m.usable(); err != nil {
+		return nil, err
+	}
+	fn, err := m.hook(hook)
+	if err != nil {
+		return nil, err
+	}
+	if len(in) > 0 && m.alloc == nil && uint32(len(in)) > m.inCap {
+		return nil, fmt.Errorf("module %s: calling %s with input: %w: %s (i32) -> i32", m.name, hook, ErrNoExport, module.ExportAlloc)
+	}
+	cctx, cancel := m.callContext(ctx, m.limits.CallTimeout)
+	defer cancel()
+	m.begin()
+	m.stats.calls.Add(1)
+	m.host.totals.calls.Add(1)
+	where := callError{m.name, hook}
+	ptr := m.inPtr
+	if len(in) > 0 {
+		if uint32(len(in)) > m.inCap {
+			m.stack[0] = uint64(len(in))
+			if err := m.alloc.CallWithStack(cctx, m.stack[:]); err != nil {
+				return nil, m.end(m.callFailed(where, err, m.limits.CallTimeout))
+			}
+			ptr = uint32(m.stack[0])
+			m.inPtr, m.inCap = ptr, uint32(len(in))
+		}
+		if !m.mod.Memory().Write(ptr, in) {
+			m.inCap = 0
+			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes at %#x, outside memory", module.ExportAlloc, len(in), ptr)
+			return nil, m.end(nil)
+		}
+	}
+	m.stack[0], m.stack[1] = uint64(ptr), uint64(len(in))
+	if err := fn.CallWithStack(cctx, m.stack[:]); err != nil {
+		return nil, m.end(m.callFailed(where, err, m.limits.CallTimeout))
+	}
+	var out []byte
+	if res := m.stack[0]; uint32(res) != 0 {
+		p, n := uint32(res>>32), uint32(res)
+		if n > MaxOutputBytes {
+			m.violate(module.ResultTooBig, ErrTooLarge, "%s returned %d bytes of output, limit %d", hook, n, MaxOutputBytes)
+			return nil, m.end(nil)
+		}
+		b, ok := m.mod.Memory().Read(p, n)
+		if !ok {
+			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes of output at %#x, outside memory", hook, n, p)
+			return nil, m.end(nil)
+		}
+		out = bytes.Clone(b)
+	}
+	return out, m.end(nil)
+}
+
+// callError is the context of a call's error, formatted only if there is
+// one.
+type callError struct{ module, hook string }
+
+func (e callError) Error() string { return "module " + e.module + ": calling " + e.hook }
+
+// hook finds a hook export. Called with callMu held.
+func (m *Module) hook(name string) (api.Function, error) {
+	if fn, ok := m.hooks[name]; ok {
+		return fn, nil
+	}
+	fn := m.mod.ExportedFunction(name)
+	if fn == nil {
+		return nil, fmt.Errorf("module %s: %w: %q", m.name, ErrNoExport, name)
+	}
+	if !sameSig(fn.Definition(), hookParams, hookResults) {
+		return nil, fmt.Errorf("module %s: %w: %q is not (i32, i32) -> i64", m.name, ErrNoExport, name)
+	}
+	m.hooks[name] = fn
+	return fn, nil
+}
+
+// Hooks returns the names of the module's exports that have the hook
+// signature.
+func (m *Module) Hooks() []string {
+	m.callMu.Lock()
+	defer m.callMu.Unlock()
+	if m.mod == nil {
+		return nil
+	}
+	var out []string
+	for name, def := range m.mod.ExportedFunctionDefinitions() {
+		if sameSig(def, hookParams, hookResults) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// violate records an ABI violation by the module and returns the error
+// code for the guest. The first violation of a call taints the module W,
+// re-applies the policy, and becomes the call's error. Called with callMu
+// held.
+func (m *Module) violate(code int32, kind error, format string, args ...any) uint64 {
+	m.pending.errors++
+	if m.callErr == nil {
+		m.callErr = fmt.Errorf("module %s: %w: %w: %s", m.name, ErrABIViolation, kind, fmt.Sprintf(format, args...))
+		m.mu.Lock()
+		m.addTaint(module.TaintWarning, m.callErr.Error())
+		m.evaluate()
+		m.mu.Unlock()
+	}
+	return uint64(uint32(code))
+}
+
+// Unload unloads the module (rmmod): it stops its instance and removes its
+// markers. Without force it waits for a running call to end, and refuses
+// with ErrInUse while any of its markers has probes. With force it
+// unloads anyway, stopping a running call, and taints the module and
+// the process R if it had to.
+func (m *Module) Unload(ctx context.Context, force bool) error {
+	return m.unload(ctx, force, true)
+}
+
+func (m *Module) unload(ctx context.Context, force, taintR bool) error {
+	inUse := m.inUse()
+	if len(inUse) > 0 && !force {
+		return fmt.Errorf("unloading %s: %w: %s have probes (force to unload anyway)", m.name, ErrInUse, strings.Join(inUse, ", "))
+	}
+	busy := !m.callMu.TryLock()
+	if busy {
+		if force {
+			m.unloading.Store(true)
+			if m.rt != nil {
+				m.rt.CloseWithExitCode(ctx, exitUnload)
+			}
+		}
+		m.callMu.Lock()
+	}
+	defer m.callMu.Unlock()
+	m.mu.Lock()
+	if m.state == StateUnloaded {
+		m.mu.Unlock()
+		return fmt.Errorf("unloading %s: %w", m.name, ErrUnloaded)
+	}
+	m.unloading.Store(true)
+	if force && taintR && (busy || len(inUse) > 0) {
+		why := "force-unloaded while in use by probes of " + strings.Join(inUse, ", ")
+		if busy {
+			why = "force-unloaded during a call"
+		}
+		m.addTaint(module.TaintForceUnloaded, why)
+	}
+	m.state = StateUnloaded
+	markers := m.markers
+	m.mu.Unlock()
+	if m.rt != nil {
+		m.rt.Close(ctx)
+	}
+	m.mod = nil
+	for _, s := range markers {
+		s.d.Remove()
+	}
+	h := m.host
+	h.mu.Lock()
+	if h.modules[m.name] == m {
+		delete(h.modules, m.name)
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+// inUse returns the names of the module's markers that have probes.
+func (m *Module) inUse() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, s := range m.markers {
+		if s.d.Info().ProbeCount() > 0 {
+			out = append(out, s.d.Info().Name())
+		}
+	}
+	return out
+}
+
+// SetPolicy overrides the host's policy for this module
+// (module.PolicyDefault to follow the host again) and applies it at once.
+func (m *Module) SetPolicy(p module.Policy) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.policy = p
+	m.evaluate()
+}
+
+// TaintUser taints the module (and the process) U on an operator's
+// request, and re-applies the policy: every policy but open then refuses
+// its markers.
+func (m *Module) TaintUser(reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.addTaint(module.TaintUser, reason)
+	m.evaluate()
+}
+
+// Markers returns the markers the module defined.
+func (m *Module) Markers() []*marker.Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*marker.Info, len(m.markers))
+	for i, s := range m.markers {
+		out[i] = s.d.Info()
+	}
+	return out
+}
