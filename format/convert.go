@@ -1,0 +1,97 @@
+package format
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/format/jsonl"
+	"github.com/tracemark/tracemark/format/perfetto"
+	"github.com/tracemark/tracemark/format/text"
+)
+
+// Output format names, as accepted by Convert.
+const (
+	// Perfetto is the Chrome Trace Event Format JSON that the Perfetto UI
+	// and chrome://tracing open (package perfetto).
+	Perfetto = "perfetto"
+	// Text is one line of text per event (package text).
+	Text = "text"
+	// JSONL is one JSON object per line (package jsonl).
+	JSONL = "jsonl"
+)
+
+// Formats returns the names of the output formats, for help texts and
+// shell completion.
+func Formats() []string { return []string{Perfetto, Text, JSONL} }
+
+// ErrUnknownFormat is returned by Convert for a format name it does not
+// know.
+var ErrUnknownFormat = errors.New("unknown output format")
+
+// Options configures Convert. The zero value is the default of every
+// format.
+type Options struct {
+	// Text configures the text format.
+	Text text.Options
+}
+
+// encoder is what the three format writers have in common.
+type encoder interface {
+	WriteEvent(*ctf.Event) error
+	Close() error
+}
+
+// Convert reads the CTF trace in directory inDir and writes it to w in
+// format to (Perfetto, Text or JSONL), with default options.
+//
+// Conversion streams: events are read and written one at a time, so
+// memory use does not grow with the size of the trace. If the trace is
+// corrupt or truncated, Convert writes every event before the problem,
+// completes the output (the Perfetto JSON document is closed, so that it
+// still opens) and returns the reader's error, a *ctf.CorruptError naming
+// the file and byte offset. Write errors are returned wrapped with the
+// format name.
+func Convert(inDir, to string, w io.Writer) error {
+	return ConvertWith(inDir, to, w, Options{})
+}
+
+// ConvertWith is Convert with options.
+func ConvertWith(inDir, to string, w io.Writer, opts Options) error {
+	to = strings.ToLower(to)
+	switch to {
+	case Perfetto, Text, JSONL:
+	default:
+		return fmt.Errorf("%w %q (known formats: %s)", ErrUnknownFormat, to, strings.Join(Formats(), ", "))
+	}
+	r, err := ctf.Open(inDir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var enc encoder
+	switch to {
+	case Perfetto:
+		enc = perfetto.NewWriter(w, r.Info(), r.Classes())
+	case Text:
+		enc = text.NewWriter(w, opts.Text)
+	case JSONL:
+		enc = jsonl.NewWriter(w)
+	}
+	var readErr error
+	for ev, err := range r.Events() {
+		if err != nil {
+			readErr = err
+			break
+		}
+		if err := enc.WriteEvent(ev); err != nil {
+			return fmt.Errorf("writing %s output: %w", to, err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("writing %s output: %w", to, err)
+	}
+	return readErr
+}

@@ -1,0 +1,52 @@
+// Package format converts tracemark's CTF traces into the formats people
+// and tools read, and summarizes them. It is what `tracemark convert` and
+// `tracemark summary` run.
+//
+// # Formats
+//
+// [Convert] reads a trace directory written by package ctf and writes one
+// of:
+//
+//   - [Perfetto] ("perfetto"): a Chrome Trace Event Format JSON document
+//     that the Perfetto UI (https://ui.perfetto.dev, "Open trace file")
+//     and chrome://tracing open: one track per provider, events as
+//     instants with their fields as arguments, lost data on a "tracemark"
+//     track. See package [github.com/tracemark/tracemark/format/perfetto].
+//   - [Text] ("text"): one line per event, like Babeltrace's pretty output
+//     and ftrace. See package [github.com/tracemark/tracemark/format/text].
+//   - [JSONL] ("jsonl"): one JSON object per line, for scripts and jq. See
+//     package [github.com/tracemark/tracemark/format/jsonl].
+//
+// Each subpackage documents its exact, stable format, and exports a Writer
+// for programs that read events themselves (for example to convert while
+// recording).
+//
+// [Summarize] counts events per marker and lost events and packets per
+// stream, finds the time span and the traced program; [Summary.WriteText]
+// prints it as aligned text and encoding/json encodes it for scripts.
+//
+// # Conventions shared by the formats
+//
+//   - Events come in timestamp order, merged across streams, as
+//     [ctf.Reader] returns them.
+//   - Times are wall-clock: tracemark's trace clock is offset to the Unix
+//     epoch. Where a format prints a calendar time, it is RFC 3339 with
+//     exactly nine fractional digits, in UTC (the text format can use
+//     another time zone).
+//   - The provider of an event is the part of its name before the first
+//     ':' ("http" for "http:request"), or the whole name if it has none.
+//   - Byte sequences are lower-case hexadecimal in every format.
+//   - Where the trace reports lost data (the recorder discarded events,
+//     or packets are missing), every format shows a notice with the
+//     counts, at the time the loss began: nothing is lost silently.
+//   - Fields the recorder truncated are marked.
+//
+// # Memory and errors
+//
+// Conversion and summaries stream: one event is decoded and written at a
+// time, and each format keeps per-class state only, so a trace of any
+// size converts in a few hundred KiB plus output buffering (tested with a
+// million events). Corrupt or truncated input never panics: the error
+// from package ctf names the file and the byte offset, and everything
+// before it is converted.
+package format
