@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -139,7 +140,7 @@ func ParseSize(s string) (int, error) {
 		mult, t = 1<<30, t[:len(t)-1]
 	}
 	n, err := strconv.Atoi(t)
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || n > math.MaxInt/mult {
 		return 0, fmt.Errorf("bad size %q: want a positive number with an optional K, M or G suffix", s)
 	}
 	return n * mult, nil

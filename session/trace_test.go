@@ -317,7 +317,7 @@ func TestParseSize(t *testing.T) {
 		ok   bool
 	}{
 		{"4096", 4096, true}, {"64K", 64 << 10, true}, {"4m", 4 << 20, true}, {"1G", 1 << 30, true},
-		{"2MiB", 2 << 20, true}, {"", 0, false}, {"-1", 0, false}, {"1T", 0, false}, {"K", 0, false},
+		{"2MiB", 2 << 20, true}, {"", 0, false}, {"18014398509482000K", 0, false}, {"-1", 0, false}, {"1T", 0, false}, {"K", 0, false},
 	}
 	for _, tt := range tests {
 		got, err := session.ParseSize(tt.in)

@@ -1,0 +1,75 @@
+// Package agent is the in-process control server of tracemark: it lets an
+// operator discover the markers of a running program, record them and take
+// flight-recorder snapshots, with the tracemark command, without knowing
+// the program's code and without restarting it.
+//
+// # Opting in
+//
+// A program opts in with one line in main:
+//
+//	a, err := agent.Start()
+//	if err != nil {
+//		log.Printf("tracing unavailable: %v", err) // not a reason to stop
+//	}
+//	defer a.Close()
+//
+// or, without code, by importing package agent/autostart and starting the
+// program with TRACEMARK_AGENT=1.
+//
+// # The socket and who may use it
+//
+// The agent listens on a unix socket named after the process id, PID.sock,
+// in the user's runtime directory: $XDG_RUNTIME_DIR/tracemark, or
+// /tmp/tracemark-UID when XDG_RUNTIME_DIR is not set (WithDir chooses
+// another one). The directory is created with mode 0700 and refused (Start
+// fails with ErrUnsafeDir) if it is a symbolic link, belongs to another
+// user or is open to others: in /tmp another user could have created it
+// first. The socket has mode 0600.
+//
+// File modes are the first fence; the second is the kernel. For every
+// connection the agent reads the peer's credentials (SO_PEERCRED, recorded
+// by the kernel at connect time, impossible to forge) and serves only the
+// process's own user and root. Any other peer gets a 403 answer and the
+// connection is closed; Agent.Refused counts them, and so does
+// tracemark ps. Peer credentials are implemented on Linux; elsewhere
+// Start fails with an error wrapping errors.ErrUnsupported rather than
+// serve anyone.
+//
+// Close removes the socket. A process that exits without Close (or dies)
+// leaves its socket behind: the next agent started in the directory removes
+// the sockets of dead processes, and tracemark ps ignores them meanwhile.
+//
+// # Protocol and robustness
+//
+// Clients speak HTTP/1.1 with JSON over the socket, and receive events as
+// binary frames holding CTF packets; package internal/wire documents the
+// protocol, and curl can use it:
+//
+//	curl --unix-socket $XDG_RUNTIME_DIR/tracemark/1234.sock http://x/v1/markers
+//
+// The agent is a guest in someone else's process, so a client can cost it
+// little and harm it not at all: request bodies are limited to
+// 64 KiB and strictly validated; requests must arrive within the read
+// timeout and responses be accepted within the write timeout
+// (WithTimeouts); at most MaxConns connections, MaxSessions named
+// sessions and MaxRecordings recordings exist at once; every error is a
+// JSON answer with a code, never a crash.
+//
+// # Sessions
+//
+// Sessions created through the agent are of two lifetimes:
+//
+//   - named sessions (tracemark enable, disable, snapshot, sessions) live
+//     in the process until disabled or until the agent closes. An
+//     overwrite-mode named session is a flight recorder: it keeps the most
+//     recent events, and a snapshot copies them out without stopping it.
+//   - ephemeral sessions (tracemark record, stream, stats) belong to one
+//     client's stream: the session is destroyed as soon as the client goes
+//     away. A recording that is stopped (by the client, by its duration or
+//     by Close) is drained to its last event before the stream ends with
+//     an end frame, so that the client's trace is complete.
+//
+// Sessions created by the agent are ordinary sessions of package session:
+// they record the same way, and cost the program the same, as sessions the
+// program creates itself.
+package agent

@@ -1,0 +1,276 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tracemark/tracemark/internal/wire"
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/session"
+)
+
+// named is a long-lived session, created by enable and destroyed by
+// disable without patterns (DELETE) or when the agent closes.
+type named struct {
+	s       *session.Session
+	created time.Time
+}
+
+// getSessions serves GET /v1/sessions: named sessions, then the
+// ephemeral sessions of live recordings.
+func (a *Agent) getSessions(w http.ResponseWriter, r *http.Request, _ params) error {
+	if err := noBody(w, r); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	out := wire.SessionList{Sessions: []wire.SessionInfo{}}
+	for _, n := range a.sessions {
+		out.Sessions = append(out.Sessions, describeSession(n.s, n.created))
+	}
+	for _, rec := range a.recordings {
+		si := describeSession(rec.s, rec.created)
+		si.Ephemeral, si.Recording, si.Client = true, rec.id, rec.client
+		out.Sessions = append(out.Sessions, si)
+	}
+	a.mu.Unlock()
+	// Named sessions first, each kind by name.
+	slices.SortFunc(out.Sessions, func(x, y wire.SessionInfo) int {
+		if x.Ephemeral != y.Ephemeral {
+			if x.Ephemeral {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// getSession serves GET /v1/sessions/{name}.
+func (a *Agent) getSession(w http.ResponseWriter, r *http.Request, p params) error {
+	name, err := sessionName(p)
+	if err != nil {
+		return err
+	}
+	if err := noBody(w, r); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	n := a.sessions[name]
+	a.mu.Unlock()
+	if n == nil {
+		return notFound("session", name)
+	}
+	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	return nil
+}
+
+// postEnable serves POST /v1/sessions/{name}/enable: add rules to a named
+// session, creating and starting it if needed. Either every rule is added
+// or none.
+func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) error {
+	name, err := sessionName(p)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	spec, err := wire.ParseEnableRequest(body)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, created, err := a.namedFor(name, spec)
+	if err != nil {
+		return err
+	}
+	if err := enableAll(n.s, spec.Rules); err != nil {
+		if created {
+			n.s.Destroy()
+		}
+		return err
+	}
+	if created {
+		if err := n.s.Start(); err != nil {
+			n.s.Destroy()
+			return sessionError(err)
+		}
+		a.sessions[name] = n
+	}
+	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	return nil
+}
+
+// namedFor returns the named session, or a new one. Called with a.mu held.
+func (a *Agent) namedFor(name string, spec wire.EnableSpec) (*named, bool, error) {
+	if n := a.sessions[name]; n != nil {
+		cfg := n.s.Config()
+		if spec.ModeSet && spec.Mode != cfg.Mode {
+			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists in %s mode", name, cfg.Mode)
+		}
+		if spec.BufferSet && spec.Buffer != cfg.BufferSize {
+			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists with a %d-byte buffer", name, cfg.BufferSize)
+		}
+		return n, false, nil
+	}
+	if len(a.sessions) >= MaxSessions {
+		return nil, false, wire.Errorf(wire.CodeLimit, "%d named sessions exist, the most an agent keeps", MaxSessions)
+	}
+	s, err := session.New(session.Config{Name: name, Mode: spec.Mode, BufferSize: spec.Buffer})
+	if err != nil {
+		return nil, false, wire.Errorf(wire.CodeInvalid, "%v", err)
+	}
+	return &named{s: s, created: time.Now()}, true, nil
+}
+
+// enableAll adds rules to s, removing those it added if one fails.
+func enableAll(s *session.Session, rules []wire.Rule) error {
+	added := make([]*session.Rule, 0, len(rules))
+	for _, r := range rules {
+		rule, err := s.Enable(r.Pattern, r.Filter)
+		if err != nil {
+			for _, done := range added {
+				s.Disable(done)
+			}
+			return sessionError(err)
+		}
+		added = append(added, rule)
+	}
+	return nil
+}
+
+// postDisable serves POST /v1/sessions/{name}/disable: remove the rules
+// with the given patterns.
+func (a *Agent) postDisable(w http.ResponseWriter, r *http.Request, p params) error {
+	name, err := sessionName(p)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	patterns, err := wire.ParseDisableRequest(body)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.sessions[name]
+	if n == nil {
+		return notFound("session", name)
+	}
+	rules := n.s.Rules()
+	var drop []*session.Rule
+	for _, pat := range patterns {
+		i := len(drop)
+		for _, rule := range rules {
+			if rule.Pattern == pat {
+				drop = append(drop, rule)
+			}
+		}
+		if len(drop) == i {
+			return wire.Errorf(wire.CodeNotFound, "session %q has no rule %q (rules: %s)", name, pat, rulePatterns(rules))
+		}
+	}
+	for _, rule := range drop {
+		n.s.Disable(rule)
+	}
+	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	return nil
+}
+
+func rulePatterns(rules []*session.Rule) string {
+	if len(rules) == 0 {
+		return "none"
+	}
+	ps := make([]string, len(rules))
+	for i, r := range rules {
+		ps[i] = r.Pattern
+	}
+	return strings.Join(ps, ", ")
+}
+
+// deleteSession serves DELETE /v1/sessions/{name}: destroy the session.
+func (a *Agent) deleteSession(w http.ResponseWriter, r *http.Request, p params) error {
+	name, err := sessionName(p)
+	if err != nil {
+		return err
+	}
+	if err := noBody(w, r); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	n := a.sessions[name]
+	delete(a.sessions, name)
+	a.mu.Unlock()
+	if n == nil {
+		return notFound("session", name)
+	}
+	n.s.Destroy()
+	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	return nil
+}
+
+// describeSession reports a session as the protocol shows it.
+func describeSession(s *session.Session, created time.Time) wire.SessionInfo {
+	cfg := s.Config()
+	si := wire.SessionInfo{
+		Name:      s.Name(),
+		Mode:      cfg.Mode.String(),
+		State:     s.State(),
+		Buffer:    cfg.BufferSize,
+		SubBuffer: cfg.SubBufSize,
+		Streams:   s.Streams(),
+		Created:   created,
+		Rules:     []wire.RuleInfo{},
+		Stats:     wireStats(s.Stats()),
+	}
+	for _, r := range s.Rules() {
+		ri := wire.RuleInfo{Pattern: r.Pattern, Filter: r.Filter}
+		for _, err := range r.Refused() {
+			ri.Refused = append(ri.Refused, err.Error())
+		}
+		si.Rules = append(si.Rules, ri)
+	}
+	return si
+}
+
+func wireStats(st session.Stats) wire.Stats {
+	out := wire.Stats{
+		Recorded:  st.Recorded,
+		Discarded: st.Discarded,
+		Filtered:  st.Filtered,
+		Truncated: st.Truncated,
+		Bytes:     st.Bytes,
+		Delivered: st.Delivered,
+		Markers:   make([]wire.MarkerStats, len(st.Markers)),
+	}
+	for i, m := range st.Markers {
+		out.Markers[i] = wire.MarkerStats(m)
+	}
+	return out
+}
+
+// sessionError gives errors of package session their protocol code.
+func sessionError(err error) error {
+	switch {
+	case errors.Is(err, session.ErrFilter):
+		return wire.Errorf(wire.CodeBadFilter, "%v", err)
+	case errors.Is(err, marker.ErrBadPattern):
+		return wire.Errorf(wire.CodeBadPattern, "%v", err)
+	case errors.Is(err, marker.ErrSchemaConflict):
+		return wire.Errorf(wire.CodeBadFilter, "%v", err)
+	case errors.Is(err, session.ErrState):
+		return wire.Errorf(wire.CodeConflict, "%v", err)
+	}
+	return wire.Errorf(wire.CodeInvalid, "%v", fmt.Errorf("enabling: %w", err))
+}

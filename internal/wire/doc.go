@@ -1,0 +1,106 @@
+// Package wire is the protocol between the tracemark agent, inside an
+// instrumented process, and its clients, the tracemark command first: the
+// request and response types, the framing of event streams, the decoding
+// and validation of requests, where sockets live, and a client.
+//
+// # Transport
+//
+// HTTP/1.1 over a unix stream socket, one per process, named PID.sock in
+// the user's runtime directory ([SocketDir]: $XDG_RUNTIME_DIR/tracemark,
+// or /tmp/tracemark-UID). Requests and responses are JSON, so curl is a
+// client:
+//
+//	S=$XDG_RUNTIME_DIR/tracemark/1234.sock
+//	curl --unix-socket $S http://x/v1/info
+//	curl --unix-socket $S 'http://x/v1/markers?glob=http:*'
+//	curl --unix-socket $S http://x/v1/sessions/flight/enable \
+//	     -d '{"rules":[{"pattern":"http:*"}],"mode":"overwrite","buffer":"4M"}'
+//	curl --unix-socket $S http://x/v1/record --output events.bin \
+//	     -d '{"rules":[{"pattern":"http:request_done","filter":"status >= 500"}],"duration":"10s"}'
+//
+// The host name is ignored. Only the process's user and root may connect:
+// the agent checks the peer's credentials (SO_PEERCRED) and answers anyone
+// else 403 with code "forbidden".
+//
+// # Versions
+//
+// Every path starts with the protocol version, /v1 ([Prefix]); [Info] and
+// [Hello] carry it too ([Version]). Within a version, the agent may add
+// response fields, endpoints and frame types: clients ignore unknown JSON
+// fields in responses and skip frames of unknown types. Requests, on the
+// contrary, are strict: an unknown field is an error (code
+// "unknown_field"), so that a misspelt option is never silently ignored,
+// and a client that needs a newer agent finds out. Anything else is a new
+// version, served beside the old one.
+//
+// # Endpoints
+//
+//	GET    /v1/info                        Info: the process, its markers and sessions (tracemark ps)
+//	GET    /v1/markers[?glob=GLOB]         MarkerList: markers, fields, state (tracemark list)
+//	GET    /v1/sessions                    SessionList: named and ephemeral sessions
+//	GET    /v1/sessions/{name}             SessionInfo
+//	POST   /v1/sessions/{name}/enable      EnableRequest → SessionInfo: add rules, create and start if needed
+//	POST   /v1/sessions/{name}/disable     DisableRequest → SessionInfo: remove the rules with these patterns
+//	DELETE /v1/sessions/{name}             → SessionInfo: destroy the session
+//	POST   /v1/sessions/{name}/snapshot    → event stream: what the session holds, not consumed
+//	POST   /v1/record                      RecordRequest → event stream: an ephemeral recording
+//	POST   /v1/recordings/{id}/stop        stop a recording: its stream drains and ends
+//
+// Endpoints without a request type take no body. Session names have 1 to
+// [MaxNameLen] letters, digits, '-', '_' and '.' ([CheckSessionName]).
+//
+// Named sessions live in the process until deleted (or until the agent
+// closes). A recording's session is ephemeral: it exists while its stream
+// does, and is destroyed when the client goes away. To end a recording
+// cleanly, a client calls the stop endpoint (on another connection) with
+// the id of the stream's hello frame, and keeps reading: the agent stops
+// the session, sends every event it recorded and then the end frame.
+// Closing the stream instead loses what was not sent yet.
+//
+// # Errors
+//
+// An error response has a 4xx or 5xx status and a JSON [ErrorBody]:
+//
+//	{"error": {"code": "bad_filter", "message": "filter \"stat > 1\" on http:request_done ..."}}
+//
+// The code is stable and machine-readable (CodeBadRequest, ...); the
+// message is for humans. Requests are bounded ([MaxRequestBytes],
+// [MaxRules], [MaxPatternLen], [MaxFilterLen], buffer sizes from
+// [MinBuffer] to [MaxBuffer], durations up to [MaxDuration], intervals from
+// [MinInterval] to [MaxInterval]) and every field is validated before
+// anything happens in the process ([ParseRecordRequest],
+// [ParseEnableRequest], [ParseDisableRequest]; fuzzed). The agent also
+// bounds how long a client may take to send a request and to accept a
+// response, how many connections may be open and how many sessions exist.
+//
+// # Event streams
+//
+// A snapshot or a recording answers 200 with content type
+// [ContentTypeFrames] and a body of frames. Each frame is an 8-byte header
+// (uint8 type, three zero bytes, uint32 little-endian payload length, at
+// most [MaxFramePayload]) and a payload:
+//
+//	'H' hello    JSON Hello: session, process, CTF clock and environment,
+//	             markers matched, and the recording's id. Always first.
+//	'C' classes  JSON Classes: event classes (CTF layout of each marker's
+//	             records). Sent before the first packet using them.
+//	'P' packet   PacketHeader (40 bytes: stream, events, seq, begin_ts,
+//	             end_ts, discarded), then the records, byte for byte as the
+//	             session recorded them: CTF 1.8 event records.
+//	'Y' sync     no payload: the packets since the previous sync frame are
+//	             one drain of all the session's buffers.
+//	'S' stats    JSON Stats: the session's exact counters, periodically.
+//	'E' end      JSON End: why the stream ends (stopped, duration,
+//	             shutdown, snapshot, error) and the final counters. Last.
+//
+// A stream that ends without an end frame was cut: the process died or
+// the connection broke. Packets are complete CTF packets but for their
+// header: a client writes a CTF trace with ctf.Create, AddEventClasses for
+// each classes frame and WritePacket(stream, PacketInfo{...}, records) for
+// each packet frame, and gets the trace the process would have written
+// itself; Babeltrace 2 reads it. Packets of a stream come in order, with
+// consecutive sequence numbers and a cumulative count of discarded events.
+//
+// [Decoder] decodes the records of packet frames for clients that print
+// or count events rather than store them.
+package wire

@@ -1,0 +1,272 @@
+package wire
+
+import "time"
+
+// Version is the protocol version: the number in every endpoint's path
+// prefix (/v1/...) and in [Info] and [Hello]. Additions that old clients
+// can ignore (new response fields, new endpoints, new frame types) keep
+// the version; anything else is a new version with a new prefix.
+const Version = 1
+
+// Prefix is the path prefix of every endpoint of this version.
+const Prefix = "/v1"
+
+// ContentTypeJSON is the media type of requests, responses and errors.
+const ContentTypeJSON = "application/json"
+
+// ContentTypeFrames is the media type of event streams (see [Frame]).
+const ContentTypeFrames = "application/vnd.tracemark.frames.v1"
+
+// Info describes an instrumented process: the answer of GET /v1/info and
+// one row of `tracemark ps`.
+type Info struct {
+	Protocol   int       `json:"protocol"`
+	PID        int       `json:"pid"`
+	UID        int       `json:"uid"`
+	Program    string    `json:"program"`
+	Args       []string  `json:"args"`
+	Hostname   string    `json:"hostname,omitempty"`
+	GoVersion  string    `json:"go_version"`
+	MainModule string    `json:"main_module,omitempty"`
+	Started    time.Time `json:"started"`
+	Socket     string    `json:"socket"`
+	// Markers is the number of markers defined in the process, Enabled
+	// the number with at least one probe.
+	Markers int `json:"markers"`
+	Enabled int `json:"enabled"`
+	// Sessions counts named sessions, Recordings ephemeral ones.
+	Sessions   int `json:"sessions"`
+	Recordings int `json:"recordings"`
+	// Taint is the process taint in kernel letters ("" when clean).
+	Taint string `json:"taint"`
+	// ProbeFaults counts probe panics recovered in the process.
+	ProbeFaults uint64 `json:"probe_faults"`
+	// RefusedPeers counts connections refused because the peer was
+	// another user; Overloaded those refused for lack of capacity.
+	RefusedPeers uint64 `json:"refused_peers"`
+	Overloaded   uint64 `json:"overloaded"`
+}
+
+// Field is one field of a marker's schema.
+type Field struct {
+	Name string `json:"name"`
+	// Kind is the marker kind: int64, uint8, float64, bool, string,
+	// bytes, duration, ...
+	Kind string `json:"kind"`
+}
+
+// Marker describes one marker of the process: an element of
+// GET /v1/markers and a row of `tracemark list`.
+type Marker struct {
+	Name      string  `json:"name"`
+	Provider  string  `json:"provider"`
+	Event     string  `json:"event"`
+	Fields    []Field `json:"fields"`
+	Format    string  `json:"format"`
+	Location  string  `json:"location"`
+	Module    string  `json:"module,omitempty"`
+	Doc       string  `json:"doc,omitempty"`
+	Stability string  `json:"stability"`
+	// Enabled reports whether at least one probe is connected; Probes
+	// counts them (sessions of any client, triggers, in-process probes).
+	Enabled bool `json:"enabled"`
+	Probes  int  `json:"probes"`
+	// Refused says why the marker's events are not delivered (a module
+	// refused by policy), or is empty.
+	Refused string `json:"refused,omitempty"`
+	// Sessions names the agent's sessions that record the marker.
+	Sessions []string `json:"sessions,omitempty"`
+	// Events counts the marker's events seen by the agent's live
+	// sessions: delivered to a client, discarded or filtered out. Events
+	// of named sessions count once they are read (snapshots do not
+	// consume, so they do not count).
+	Events uint64 `json:"events"`
+}
+
+// MarkerList is the answer of GET /v1/markers.
+type MarkerList struct {
+	Markers []Marker `json:"markers"`
+}
+
+// Rule is an enable rule: a glob over marker names and an optional CEL
+// filter over the marker's fields, such as `status >= 500`.
+type Rule struct {
+	Pattern string `json:"pattern"`
+	Filter  string `json:"filter,omitempty"`
+}
+
+// RuleInfo is a rule of a session as the agent reports it.
+type RuleInfo struct {
+	Pattern string `json:"pattern"`
+	Filter  string `json:"filter,omitempty"`
+	// Refused lists markers the rule matches but could not record (its
+	// filter does not type-check for them).
+	Refused []string `json:"refused,omitempty"`
+}
+
+// SessionInfo describes a session: an element of GET /v1/sessions.
+type SessionInfo struct {
+	Name string `json:"name"`
+	// Ephemeral sessions belong to a client's recording (record, stream,
+	// stats) and end with it; Recording is then the recording's id.
+	Ephemeral bool       `json:"ephemeral,omitempty"`
+	Recording string     `json:"recording,omitempty"`
+	Client    string     `json:"client,omitempty"`
+	Mode      string     `json:"mode"`
+	State     string     `json:"state"`
+	Buffer    int        `json:"buffer"`
+	SubBuffer int        `json:"sub_buffer"`
+	Streams   int        `json:"streams"`
+	Created   time.Time  `json:"created"`
+	Rules     []RuleInfo `json:"rules"`
+	Stats     Stats      `json:"stats"`
+}
+
+// SessionList is the answer of GET /v1/sessions.
+type SessionList struct {
+	Sessions []SessionInfo `json:"sessions"`
+}
+
+// Stats are a session's exact counters (see session.Stats).
+type Stats struct {
+	Recorded  uint64        `json:"recorded"`
+	Discarded uint64        `json:"discarded"`
+	Filtered  uint64        `json:"filtered"`
+	Truncated uint64        `json:"truncated"`
+	Bytes     uint64        `json:"bytes"`
+	Delivered uint64        `json:"delivered"`
+	Markers   []MarkerStats `json:"markers,omitempty"`
+}
+
+// MarkerStats are the counters of one marker in a session.
+type MarkerStats struct {
+	Name      string `json:"name"`
+	Delivered uint64 `json:"delivered"`
+	Discarded uint64 `json:"discarded"`
+	Filtered  uint64 `json:"filtered"`
+	Truncated uint64 `json:"truncated"`
+}
+
+// RecordRequest is the body of POST /v1/record: record into an ephemeral
+// session whose events stream back in the response. Every field but Rules
+// is optional.
+type RecordRequest struct {
+	// Rules lists what to record: 1 to MaxRules rules.
+	Rules []Rule `json:"rules"`
+	// Mode is "discard" (default) or "overwrite". In overwrite mode the
+	// agent sends the packets only when the recording ends: the most
+	// recent events the buffers hold.
+	Mode string `json:"mode,omitempty"`
+	// Buffer is the buffer size per shard, such as "1M" (default 1M,
+	// from MinBuffer to MaxBuffer).
+	Buffer string `json:"buffer,omitempty"`
+	// Duration ends the recording after that long, in Go syntax such as
+	// "30s" (default: until stopped, at most MaxDuration).
+	Duration string `json:"duration,omitempty"`
+	// FlushInterval is how often packets are sent (default 100ms).
+	FlushInterval string `json:"flush_interval,omitempty"`
+	// StatsInterval is how often a stats frame is sent (default 1s).
+	StatsInterval string `json:"stats_interval,omitempty"`
+	// Client is a free label shown in the session list, such as
+	// "tracemark record".
+	Client string `json:"client,omitempty"`
+}
+
+// EnableRequest is the body of POST /v1/sessions/{name}/enable: add rules
+// to a named session, creating and starting it if needed.
+type EnableRequest struct {
+	Rules []Rule `json:"rules"`
+	// Mode and Buffer configure a new session. For an existing one they
+	// may be omitted, and must match if given.
+	Mode   string `json:"mode,omitempty"`
+	Buffer string `json:"buffer,omitempty"`
+}
+
+// DisableRequest is the body of POST /v1/sessions/{name}/disable: remove
+// the session's rules with these patterns.
+type DisableRequest struct {
+	Patterns []string `json:"patterns"`
+}
+
+// Clock describes the timestamps of an event stream: the fields of a CTF
+// clock (see ctf.Clock).
+type Clock struct {
+	Name          string `json:"name"`
+	Frequency     uint64 `json:"frequency"`
+	OffsetSeconds int64  `json:"offset_s"`
+	Offset        uint64 `json:"offset"`
+	Description   string `json:"description,omitempty"`
+}
+
+// Hello is the payload of the first frame of an event stream.
+type Hello struct {
+	Protocol int `json:"protocol"`
+	// Recording is the id to stop the recording with
+	// (POST /v1/recordings/{id}/stop); empty for snapshots.
+	Recording string    `json:"recording,omitempty"`
+	Session   string    `json:"session"`
+	Mode      string    `json:"mode"`
+	PID       int       `json:"pid"`
+	Program   string    `json:"program"`
+	Streams   int       `json:"streams"`
+	Started   time.Time `json:"started"`
+	Clock     Clock     `json:"clock"`
+	// Env is the CTF environment of a trace written from the stream
+	// (hostname, procname, vpid, tracer_name, ...).
+	Env map[string]string `json:"env"`
+	// Matched lists the markers the rules matched when recording
+	// started; markers defined later join when they match.
+	Matched []string `json:"matched"`
+	// Duration is the recording's duration, 0 if it runs until stopped.
+	Duration time.Duration `json:"duration_ns,omitempty"`
+}
+
+// ClassField is one field of an event class.
+type ClassField struct {
+	Name string `json:"name"`
+	// Type is the CTF type: int8 ... int64, uint8 ... uint64, float32,
+	// float64, string or bytes.
+	Type string `json:"type"`
+	// Kind is the marker kind, which says more than the CTF type
+	// (bool and duration are integers in CTF).
+	Kind string `json:"kind"`
+}
+
+// EventClass describes the records of one marker in a stream: its CTF
+// event class, with the id records carry.
+type EventClass struct {
+	ID     uint16       `json:"id"`
+	Name   string       `json:"name"`
+	Fields []ClassField `json:"fields"`
+	// Truncation says records end with a uint8 bitmask of the fields the
+	// recorder cut.
+	Truncation bool `json:"truncation,omitempty"`
+}
+
+// Classes is the payload of a classes frame.
+type Classes struct {
+	Classes []EventClass `json:"classes"`
+}
+
+// End reasons.
+const (
+	// EndStopped: the client asked the recording to stop.
+	EndStopped = "stopped"
+	// EndDuration: the requested duration elapsed.
+	EndDuration = "duration"
+	// EndShutdown: the agent is closing (the process is exiting).
+	EndShutdown = "shutdown"
+	// EndSnapshot: a snapshot is complete.
+	EndSnapshot = "snapshot"
+	// EndError: the recording failed; End.Error says why.
+	EndError = "error"
+)
+
+// End is the payload of the last frame of an event stream. A stream that
+// ends without it was cut: the process died or the connection broke.
+type End struct {
+	Reason string `json:"reason"`
+	Error  *Error `json:"error,omitempty"`
+	// Stats are the session's final counters.
+	Stats *Stats `json:"stats,omitempty"`
+}

@@ -1,0 +1,215 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/tracemark/tracemark/ctf"
+)
+
+func TestParseRecordRequestErrors(t *testing.T) {
+	tests := []struct {
+		body, code string
+	}{
+		{`{"rules":[{"pattern":"a:*"}]`, CodeBadRequest},
+		{`{"rules":[{"pattern":"a:*"}]} []`, CodeBadRequest},
+		{`{"rules":"a:*"}`, CodeBadRequest},
+		{`{"rules":[{"pattern":"a:*"}],"buffr":"1M"}`, CodeUnknownField},
+		{`{"rules":[]}`, CodeInvalid},
+		{`{}`, CodeInvalid},
+		{`{"rules":[{"pattern":""}]}`, CodeBadPattern},
+		{`{"rules":[{"pattern":"[a-"}]}`, CodeBadPattern},
+		{`{"rules":[{"pattern":"` + strings.Repeat("a", MaxPatternLen+1) + `"}]}`, CodeBadPattern},
+		{`{"rules":[{"pattern":"a:*","filter":"` + strings.Repeat("x", MaxFilterLen+1) + `"}]}`, CodeBadFilter},
+		{`{"rules":[{"pattern":"a:*"}],"mode":"sideways"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"buffer":"1K"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"buffer":"1T"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"buffer":"18014398509482000K"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"duration":"forever"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"duration":"25h"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"flush_interval":"1ms"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"client":"a\u001bb"}`, CodeInvalid},
+		{strings.Repeat(" ", MaxRequestBytes+1), CodeTooLarge},
+	}
+	for _, tt := range tests {
+		_, err := ParseRecordRequest([]byte(tt.body))
+		if !IsCode(err, tt.code) {
+			t.Errorf("%.60s: %v, want code %s", tt.body, err, tt.code)
+		}
+	}
+}
+
+func TestParseRecordRequestDefaults(t *testing.T) {
+	spec, err := ParseRecordRequest([]byte(`{"rules":[{"pattern":"http:*","filter":" status >= 500 "}],"mode":"overwrite","buffer":"4MiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Buffer != 4<<20 || spec.Mode.String() != "overwrite" || spec.Flush != DefaultFlushInterval ||
+		spec.StatsEvery != DefaultStatsInterval || spec.Duration != 0 || spec.Rules[0].Filter != "status >= 500" {
+		t.Errorf("spec = %+v", spec)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"4096", 4096}, {"64K", 64 << 10}, {"64k", 64 << 10}, {"4M", 4 << 20}, {"4MiB", 4 << 20},
+		{"1G", 1 << 30}, {"1GB", 1 << 30}, {"0", -1}, {"-1K", -1}, {"2G", -1}, {"K", -1}, {"1.5M", -1},
+		{"18014398509482000K", -1}, {"", -1},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if tt.want < 0 && err == nil || tt.want >= 0 && (err != nil || got != tt.want) {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestSocketNames(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		pid  int
+	}{{"1234.sock", 1234}, {"1.sock", 1}, {"0.sock", 0}, {"01.sock", 0}, {"-1.sock", 0}, {".sock", 0}, {"12.socket", 0}, {"99999999999.sock", 0}} {
+		pid, ok := ParseSocketName(tt.name)
+		if ok != (tt.pid > 0) || pid != tt.pid && ok {
+			t.Errorf("ParseSocketName(%q) = %d, %v", tt.name, pid, ok)
+		}
+	}
+	if got := socketDirs("/run/user/7", 7); len(got) != 2 || got[0] != "/run/user/7/tracemark" || got[1] != "/tmp/tracemark-7" {
+		t.Errorf("socketDirs with XDG = %v", got)
+	}
+	if got := socketDirs("relative", 7); len(got) != 1 || got[0] != "/tmp/tracemark-7" {
+		t.Errorf("socketDirs without XDG = %v", got)
+	}
+}
+
+func TestFramesRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	fw := NewFrameWriter(&buf)
+	ec := ctf.EventClass{ID: 1, Name: "http:done", Truncation: true, Fields: []ctf.Field{
+		{Name: "status", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}},
+		{Name: "path", Type: ctf.FieldType{Kind: ctf.String}},
+		{Name: "ok", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 8}},
+		{Name: "body", Type: ctf.FieldType{Kind: ctf.Bytes}},
+		{Name: "ratio", Type: ctf.FieldType{Kind: ctf.Float, Bits: 32}},
+	}}
+	wc := ClassFromCTF(ec, []string{"int64", "string", "bool", "bytes", "float32"})
+	var recs []byte
+	var err error
+	for i := range 3 {
+		vals := []ctf.Value{ctf.IntValue(int64(-i)), ctf.StringValue("/x"), ctf.UintValue(1), ctf.BytesValue([]byte{byte(i)}), ctf.FloatValue(0.5)}
+		if recs, err = ctf.AppendRecord(recs, &ec, uint64(100+i), vals, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, fw.WriteJSON(FrameHello, Hello{Protocol: Version, PID: 42}))
+	must(t, fw.WriteJSON(FrameClasses, Classes{Classes: []EventClass{wc}}))
+	must(t, fw.WritePacket(PacketHeader{Stream: 3, Events: 3, Seq: 9, BeginTS: 100, EndTS: 102, Discarded: 5}, recs))
+	must(t, fw.WriteJSON(FrameEnd, End{Reason: EndStopped}))
+	buf.Write([]byte{'Z', 0, 0, 0, 1, 0, 0, 0, 'x'}) // an unknown frame type: skippable
+
+	fr := NewFrameReader(&buf)
+	dec := NewDecoder()
+	var types []FrameType
+	var got []string
+	for {
+		f, err := fr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		must(t, err)
+		types = append(types, f.Type)
+		switch f.Type {
+		case FrameClasses:
+			var cs Classes
+			must(t, f.JSON(&cs))
+			back, err := cs.Classes[0].CTF()
+			must(t, err)
+			if back.Name != ec.Name || len(back.Fields) != 5 || back.Fields[4].Type != ec.Fields[4].Type || !back.Truncation {
+				t.Errorf("class round trip: %+v", back)
+			}
+			must(t, dec.Add(cs.Classes))
+		case FramePacket:
+			h, data, err := f.Packet()
+			must(t, err)
+			if h != (PacketHeader{Stream: 3, Events: 3, Seq: 9, BeginTS: 100, EndTS: 102, Discarded: 5}) {
+				t.Errorf("packet header = %+v", h)
+			}
+			must(t, dec.Decode(data, func(r *Record) error {
+				s := r.Class.Name
+				for _, v := range r.Fields {
+					s += " " + v.String()
+				}
+				got = append(got, s)
+				if r.Truncated != 2 {
+					t.Errorf("truncated = %d", r.Truncated)
+				}
+				return nil
+			}))
+		}
+	}
+	if string(types) != "HCPEZ" {
+		t.Errorf("frame types %q", types)
+	}
+	if len(got) != 3 || got[2] != `http:done -2 "/x" 1 02 0.5` {
+		t.Errorf("records = %q", got)
+	}
+}
+
+func TestFrameReaderErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"cut header", []byte{'P', 0, 0}, io.ErrUnexpectedEOF},
+		{"cut payload", []byte{'P', 0, 0, 0, 10, 0, 0, 0, 1, 2}, io.ErrUnexpectedEOF},
+		{"reserved", []byte{'P', 1, 0, 0, 0, 0, 0, 0}, ErrFrame},
+		{"too large", []byte{'P', 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}, ErrFrame},
+	}
+	for _, tt := range tests {
+		_, err := NewFrameReader(bytes.NewReader(tt.in)).Next()
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestDecoderRejectsMalformedRecords(t *testing.T) {
+	d := NewDecoder()
+	must(t, d.Add([]EventClass{{ID: 1, Name: "a:b", Fields: []ClassField{{Name: "s", Type: "string"}, {Name: "n", Type: "uint16"}}}}))
+	if err := d.Add([]EventClass{{ID: 2, Name: "a:c", Fields: []ClassField{{Name: "x", Type: "int7"}}}}); err == nil {
+		t.Error("class with an int7 field accepted")
+	}
+	ok := []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'h', 'i', 0, 7, 0}
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{
+		{"unknown class", append([]byte{9, 0}, ok[2:]...)},
+		{"short header", ok[:5]},
+		{"unterminated string", ok[:12]},
+		{"short integer", ok[:14]},
+	} {
+		if err := d.Decode(tt.data, func(*Record) error { return nil }); !errors.Is(err, ErrFrame) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	n := 0
+	must(t, d.Decode(ok, func(r *Record) error { n++; return nil }))
+	if n != 1 {
+		t.Errorf("decoded %d records", n)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
