@@ -47,6 +47,7 @@ type config struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
+	modules      moduleHost // WithModules; nil: the process loads no modules
 }
 
 // WithDir puts the socket in dir instead of the user's runtime directory
@@ -56,7 +57,8 @@ type config struct {
 // told where it is (tracemark --socket, or TRACEMARK_SOCKET).
 func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
 
-// WithLogger makes the agent log refused connections and recordings to l.
+// WithLogger makes the agent log refused connections, recordings, and
+// modules loaded, refused and unloaded (WithModules) to l.
 // By default it logs nothing: it is a guest in the process.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 

@@ -72,4 +72,20 @@
 // Sessions created by the agent are ordinary sessions of package session:
 // they record the same way, and cost the program the same, as sessions the
 // program creates itself.
+//
+// # Modules
+//
+// tracemark taint shows the process taint of any traced process, and
+// tracemark ps shows its letters. Loading WebAssembly modules at run time
+// (tracemark insmod, rmmod) is opt-in: a program that allows it gives the
+// agent its module host,
+//
+//	host, err := wasm.NewHost(wasm.Config{TrustedDir: "/srv/plugins"})
+//	...
+//	a, err := agent.Start(agent.WithModules(host))
+//
+// and tracemark lsmod then lists host's modules, whether the program or an
+// operator loaded them. Without WithModules, insmod and rmmod are answered
+// with an error saying that the process does not load modules, and the
+// sandbox is not even linked into the program.
 package agent

@@ -37,6 +37,10 @@ var routes = []route{
 	{http.MethodPost, "/v1/sessions/{name}/snapshot", (*Agent).postSnapshot},
 	{http.MethodPost, "/v1/record", (*Agent).postRecord},
 	{http.MethodPost, "/v1/recordings/{id}/stop", (*Agent).postStop},
+	{http.MethodGet, "/v1/modules", (*Agent).getModules},
+	{http.MethodPost, "/v1/modules", (*Agent).postModules},
+	{http.MethodDelete, "/v1/modules/{name}", (*Agent).deleteModule},
+	{http.MethodGet, "/v1/taint", (*Agent).getTaint},
 }
 
 // params holds the path parameters of a request.

@@ -5,6 +5,10 @@
 //	go run ./cmd/tracemark ps
 //	go run ./cmd/tracemark list -p demo
 //	go run ./cmd/tracemark stats -p demo -e http:request_done --by status --hist latency
+//	go run ./cmd/tracemark lsmod -p demo
+//
+// It loads the example plugin, a request classifier in the tracemark
+// sandbox, whose markers (classifier:*) show up beside the service's.
 //
 // Stop it with Ctrl-C. "tracemark demo" starts the same service, records
 // it, and stops it for you.
@@ -27,7 +31,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := demoservice.Config{Load: *rate > 0, Rate: *rate, Ready: func(r demoservice.Ready) {
+	cfg := demoservice.Config{Load: *rate > 0, Rate: *rate, Plugin: true, Log: os.Stderr, Ready: func(r demoservice.Ready) {
 		fmt.Printf("demo service: pid %d, %s, agent socket %s\n", r.PID, r.HTTP, r.Socket)
 		fmt.Printf("try: go run ./cmd/tracemark list -p %d\n", r.PID)
 	}}

@@ -13,6 +13,7 @@ import (
 // service is the item store: a cache in front of a slow, flaky storage.
 type service struct {
 	storage *storage
+	plugin  *classifier // nil: no plugin
 	mu      sync.Mutex
 	cache   map[string]item
 }
@@ -28,8 +29,8 @@ type item struct {
 // that the hit ratio stays interesting.
 const cacheSize = 300
 
-func newService() *service {
-	return &service{storage: newStorage(), cache: make(map[string]item)}
+func newService(plugin *classifier) *service {
+	return &service{storage: newStorage(), plugin: plugin, cache: make(map[string]item)}
 }
 
 func (s *service) routes() http.Handler {
@@ -38,12 +39,13 @@ func (s *service) routes() http.Handler {
 	mux.HandleFunc("PUT /items/{id}", s.putItem)
 	mux.HandleFunc("GET /search", s.search)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	return instrument(mux)
+	return instrument(mux, s.plugin)
 }
 
-// instrument fires the request markers around every request and turns
-// panics into an app:panic event and a 500.
-func instrument(next http.Handler) http.Handler {
+// instrument fires the request markers around every request, asks the
+// plugin (if one is loaded) to classify it and refuses what it finds
+// suspicious, and turns panics into an app:panic event and a 500.
+func instrument(next http.Handler, plugin *classifier) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		requestStart.Fire(r.Method, r.URL.Path)
@@ -56,6 +58,10 @@ func instrument(next http.Handler) http.Handler {
 			}
 			requestDone.Fire(r.Method, r.URL.Path, rw.status, time.Since(start), rw.bytes)
 		}()
+		if plugin.classify(r) == "suspicious" {
+			http.Error(rw, "forbidden", http.StatusForbidden)
+			return
+		}
 		next.ServeHTTP(rw, r)
 	})
 }

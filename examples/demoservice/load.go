@@ -70,6 +70,9 @@ func pick() (method, path string) {
 	switch r := rand.IntN(1000); {
 	case r < 2:
 		return http.MethodGet, "/items/" + strconv.Itoa(bugID)
+	case r < 7:
+		// Probes of an attacker, which the plugin refuses.
+		return http.MethodGet, attacks[rand.IntN(len(attacks))]
 	case r < 40:
 		return http.MethodGet, "/healthz"
 	case r < 140:
@@ -78,6 +81,15 @@ func pick() (method, path string) {
 		return http.MethodPut, "/items/" + strconv.Itoa(itemID())
 	}
 	return http.MethodGet, "/items/" + strconv.Itoa(itemID())
+}
+
+// attacks are requests the example plugin classifies as suspicious.
+var attacks = []string{
+	"/items/1/../../../etc/passwd",
+	"/.env",
+	"/wp-admin/install.php",
+	"/search?q=%27%20or%201=1--",
+	"/search?q=%3Cscript%3Ealert(1)%3C/script%3E",
 }
 
 func itemID() int {

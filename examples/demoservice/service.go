@@ -3,6 +3,10 @@
 // sometimes slow and sometimes fails, a background batch job, a rare bug
 // that panics, and markers on all of it. It can generate its own load,
 // on the loopback interface only, so that there is something to trace.
+// It can load the example plugin, a binary-only request classifier that
+// runs in the tracemark sandbox and fires markers of its own
+// (Config.Plugin), and it lets operators load modules at run time
+// (agent.WithModules).
 //
 // Run it with "go run ./examples/demo" and trace it with the tracemark
 // command, or let "tracemark demo" do everything.
@@ -12,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -32,7 +37,19 @@ type Config struct {
 	// Lifetime makes Run return after that long (default: until ctx is
 	// done), a safety net for a service started by another process.
 	Lifetime time.Duration
-	// Ready is called once the agent and the HTTP server listen.
+	// Plugin loads the example plugin (package examples/plugin), a
+	// request classifier that runs in the tracemark sandbox, building it
+	// first if needed (it needs the source tree and a Go toolchain; the
+	// build is cached). If that fails the service runs without it and
+	// says why on Log. Either way operators may load modules into the
+	// service at run time (tracemark insmod).
+	Plugin bool
+	// Log receives what the service has to say about itself, such as
+	// why the plugin could not be loaded, and the modules' output. Nil
+	// discards it.
+	Log io.Writer
+	// Ready is called once the agent and the HTTP server listen (and the
+	// plugin is loaded, or known not to be).
 	Ready func(Ready)
 }
 
@@ -58,7 +75,17 @@ func Run(ctx context.Context, cfg Config) error {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Lifetime)
 		defer cancel()
 	}
-	a, err := agent.Start()
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	host := newHost(cfg.Log)
+	defer host.Close(context.Background())
+	var plugin *classifier
+	if cfg.Plugin {
+		loadPlugin(ctx, host, cfg.Log)
+		plugin = &classifier{host: host, log: cfg.Log}
+	}
+	a, err := agent.Start(agent.WithModules(host))
 	if err != nil {
 		return fmt.Errorf("demo service: %w", err)
 	}
@@ -67,7 +94,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("demo service: %w", err)
 	}
-	svc := newService()
+	svc := newService(plugin)
 	srv := &http.Server{Handler: svc.routes(), ReadHeaderTimeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Serve(ln) })

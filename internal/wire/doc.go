@@ -45,9 +45,39 @@
 //	POST   /v1/sessions/{name}/snapshot    → event stream: what the session holds, not consumed
 //	POST   /v1/record                      RecordRequest → event stream: an ephemeral recording
 //	POST   /v1/recordings/{id}/stop        stop a recording: its stream drains and ends
+//	GET    /v1/modules                     ModuleList: loaded modules, their taint, state and markers (tracemark lsmod)
+//	POST   /v1/modules                     InsmodRequest → ModuleInfo (201): load a module file (tracemark insmod)
+//	DELETE /v1/modules/{name}[?force=1]    → ModuleInfo: unload a module (tracemark rmmod)
+//	GET    /v1/taint                       TaintReport: the process taint, letter by letter (tracemark taint)
 //
 // Endpoints without a request type take no body. Session names have 1 to
 // [MaxNameLen] letters, digits, '-', '_' and '.' ([CheckSessionName]).
+//
+// # Modules
+//
+// Loading modules at run time is the program's choice (agent.WithModules).
+// A process that did not opt in answers POST and DELETE /v1/modules with
+// 503 "unavailable" ("process 1234 does not load modules: ..."); its
+// GET /v1/modules says "loading": false with no modules, and GET /v1/taint
+// still reports the process taint.
+//
+//	curl --unix-socket $S http://x/v1/modules -d '{"path":"/srv/plugins/classifier.wasm"}'
+//	curl --unix-socket $S -X DELETE 'http://x/v1/modules/classifier?force=1'
+//
+// The process reads the module file itself, so the path must be absolute
+// ([ParseInsmodRequest]); it must name a regular file of at most the
+// host's size limit (64 MiB by default). "force" loads a module that fails
+// the ABI check (taint F); "policy" overrides the process's module policy
+// for this module. Module names in paths are [a-z][a-z0-9_]*
+// ([CheckModuleName]). Errors of the module layer map to codes by one
+// rule: what is wrong with the file is "invalid_argument" (not a module,
+// malformed or missing metadata, ABI mismatch without force, not signed by
+// a trusted key when the host requires it, too large, died or overran its
+// deadline while initializing, unreadable); what the state of the process
+// prevents is "conflict" (a module of that name is loaded; rmmod without
+// force while probes are connected to the module's markers) or "not_found"
+// (no module of that name). Taint letters are the kernel's, in its order
+// (see package module): P F R U D W O E L.
 //
 // Named sessions live in the process until deleted (or until the agent
 // closes). A recording's session is ephemeral: it exists while its stream
@@ -69,7 +99,8 @@
 // [MinBuffer] to [MaxBuffer], durations up to [MaxDuration], intervals from
 // [MinInterval] to [MaxInterval]) and every field is validated before
 // anything happens in the process ([ParseRecordRequest],
-// [ParseEnableRequest], [ParseDisableRequest]; fuzzed). The agent also
+// [ParseEnableRequest], [ParseDisableRequest], [ParseInsmodRequest];
+// fuzzed). The agent also
 // bounds how long a client may take to send a request and to accept a
 // response, how many connections may be open and how many sessions exist.
 //

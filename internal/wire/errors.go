@@ -16,15 +16,17 @@ const (
 	CodeUnknownField = "unknown_field"
 	// CodeTooLarge: the body exceeds MaxRequestBytes.
 	CodeTooLarge = "too_large"
-	// CodeInvalid: a field's value is missing, malformed or out of range.
+	// CodeInvalid: a field's value is missing, malformed or out of range,
+	// or the module file of an insmod is refused for what it is.
 	CodeInvalid = "invalid_argument"
 	// CodeBadPattern: a marker glob is malformed.
 	CodeBadPattern = "bad_pattern"
 	// CodeBadFilter: a filter does not parse or type-check.
 	CodeBadFilter = "bad_filter"
-	// CodeNotFound: no such session, recording or rule.
+	// CodeNotFound: no such session, recording, rule or module.
 	CodeNotFound = "not_found"
-	// CodeConflict: the session exists with other settings.
+	// CodeConflict: the session exists with other settings; a module of
+	// that name is loaded; a module in use cannot be unloaded without force.
 	CodeConflict = "conflict"
 	// CodeLimit: too many sessions or recordings.
 	CodeLimit = "limit_exceeded"
@@ -34,7 +36,8 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	// CodeForbidden: the peer is neither the process's user nor root.
 	CodeForbidden = "forbidden"
-	// CodeUnavailable: the agent is at capacity or closing.
+	// CodeUnavailable: the agent is at capacity or closing, or the process
+	// does not load modules at run time.
 	CodeUnavailable = "unavailable"
 	// CodeInternal: the agent failed; the message says how.
 	CodeInternal = "internal"

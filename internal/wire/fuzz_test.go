@@ -3,10 +3,14 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tracemark/tracemark/module"
 )
 
 // FuzzParseRequest feeds arbitrary bodies to every request decoder. It
@@ -26,6 +30,11 @@ func FuzzParseRequest(f *testing.F) {
 		`{"rules":[{"pattern":"a:*"}],"duration":"-1s"}`,
 		`null`,
 		``,
+		`{"path":"/srv/plugins/classifier.wasm","force":true,"policy":"kernel"}`,
+		`{"path":"/srv/../plugins//a.wasm"}`,
+		`{"path":"classifier.wasm"}`,
+		`{"path":"/a\u0000b.wasm"}`,
+		`{"path":"/a.wasm","policy":"default"}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -55,7 +64,24 @@ func FuzzParseRequest(f *testing.F) {
 		} else {
 			checkError(t, err)
 		}
+		if spec, err := ParseInsmodRequest(body); err == nil {
+			checkInsmodSpec(t, spec)
+		} else {
+			checkError(t, err)
+		}
 	})
+}
+
+func checkInsmodSpec(t *testing.T, spec InsmodSpec) {
+	t.Helper()
+	p := spec.Path
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || len(p) > MaxPathLen || !utf8.ValidString(p) ||
+		strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		t.Fatalf("accepted path %q", p)
+	}
+	if spec.Policy > module.Open {
+		t.Fatalf("accepted policy %d", spec.Policy)
+	}
 }
 
 func checkRecordSpec(t *testing.T, spec RecordSpec) {

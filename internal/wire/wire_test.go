@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/module"
 )
 
 func TestParseRecordRequestErrors(t *testing.T) {
@@ -211,5 +212,44 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseInsmodRequest(t *testing.T) {
+	spec, err := ParseInsmodRequest([]byte(`{"path":"/srv/../plugins//a.wasm","force":true,"policy":"kernel"}`))
+	if err != nil || spec != (InsmodSpec{Path: "/plugins/a.wasm", Force: true, Policy: module.Kernel}) {
+		t.Errorf("ParseInsmodRequest = %+v, %v", spec, err)
+	}
+	for body, code := range map[string]string{
+		`{"path":"a.wasm"}`:                     CodeInvalid,
+		`{"path":""}`:                           CodeInvalid,
+		`{"path":"/a\nb"}`:                      CodeInvalid,
+		`{"path":"/a\u0000b"}`:                  CodeInvalid,
+		`{"path":"/a.wasm","policy":"default"}`: CodeInvalid,
+		`{"path":"/a.wasm","policy":"lenient"}`: CodeInvalid,
+		`{"path":"/a.wasm","name":"x"}`:         CodeUnknownField,
+		`{"path":"/a.wasm","force":"yes"}`:      CodeBadRequest,
+	} {
+		if _, err := ParseInsmodRequest([]byte(body)); !IsCode(err, code) {
+			t.Errorf("ParseInsmodRequest(%s) = %v, want code %s", body, err, code)
+		}
+	}
+	for _, name := range []string{"classifier", "a", "a_1"} {
+		if err := CheckModuleName(name); err != nil {
+			t.Errorf("CheckModuleName(%q) = %v", name, err)
+		}
+	}
+	for _, name := range []string{"", "A", "1a", "a-b", "..", strings.Repeat("a", 65)} {
+		if err := CheckModuleName(name); !IsCode(err, CodeInvalid) {
+			t.Errorf("CheckModuleName(%q) = %v, want invalid_argument", name, err)
+		}
+	}
+	for s, want := range map[string]bool{"": false, "0": false, "false": false, "1": true, "true": true} {
+		if got, err := ParseForce(s); err != nil || got != want {
+			t.Errorf("ParseForce(%q) = %v, %v", s, got, err)
+		}
+	}
+	if _, err := ParseForce("yes"); !IsCode(err, CodeInvalid) {
+		t.Errorf("ParseForce(yes) = %v", err)
 	}
 }

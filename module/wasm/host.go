@@ -160,14 +160,24 @@ func NewHost(cfg Config) (*Host, error) {
 	return h, nil
 }
 
-var defaultHost = sync.OnceValues(func() (*Host, error) { return NewHost(Config{}) })
+// defaultHost is made by DefaultHost. It is not a package-level
+// sync.OnceValues(NewHost): that initializer would make the whole sandbox
+// reachable from package initialization, and link wazero's compiler into
+// every program that merely imports this package for its types (such as
+// programs using package agent, which does not load modules unless asked).
+var (
+	defaultHostOnce sync.Once
+	defaultHost     *Host
+)
 
 // DefaultHost returns the process's default host, made on first use with
 // the zero Config. Programs that need trusted keys, a module directory or
 // other limits make their own with NewHost.
 func DefaultHost() *Host {
-	h, _ := defaultHost() // NewHost cannot fail without CacheDir or TrustedDir
-	return h
+	defaultHostOnce.Do(func() {
+		defaultHost, _ = NewHost(Config{}) // NewHost cannot fail without CacheDir or TrustedDir
+	})
+	return defaultHost
 }
 
 // LoadFile loads a module file into the default host: the one-liner for

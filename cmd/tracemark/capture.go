@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// capture reads an event stream to its end: it writes packets to a trace
+// (if any), decodes and counts every record, and calls the optional hooks.
+type capture struct {
+	s     *wire.Stream
+	trace *traceOut // nil: no trace file
+
+	// onRecord sees every record; onSync marks the end of a drain;
+	// onStats runs after each stats frame. All optional.
+	onRecord func(*wire.Record) error
+	onSync   func() error
+	onStats  func()
+
+	dec       *wire.Decoder
+	started   time.Time
+	counts    map[string]uint64 // events received per marker
+	events    uint64
+	bytes     uint64
+	discarded map[uint32]uint64 // per stream, cumulative, from packets
+	stats     *wire.Stats       // latest counters from the agent
+	end       *wire.End         // nil until the end frame
+}
+
+func newCapture(s *wire.Stream, trace *traceOut) *capture {
+	return &capture{
+		s: s, trace: trace, dec: wire.NewDecoder(), started: time.Now(),
+		counts: map[string]uint64{}, discarded: map[uint32]uint64{},
+	}
+}
+
+// errCut reports a stream that ended without an end frame.
+var errCut = errors.New("event stream cut before its end")
+
+// run reads frames until the end frame. It returns nil after a complete
+// stream, and an error wrapping errCut when the stream broke off.
+func (c *capture) run() error {
+	for {
+		f, err := c.s.Next()
+		if err != nil {
+			if c.end != nil && errors.Is(err, io.EOF) {
+				return nil
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("%w: %w", errCut, err)
+		}
+		if err := c.frame(f); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *capture) frame(f wire.Frame) error {
+	switch f.Type {
+	case wire.FrameClasses:
+		var cs wire.Classes
+		if err := f.JSON(&cs); err != nil {
+			return err
+		}
+		if err := c.dec.Add(cs.Classes); err != nil {
+			return err
+		}
+		if c.trace != nil {
+			return c.trace.addClasses(cs.Classes)
+		}
+	case wire.FramePacket:
+		return c.packet(f)
+	case wire.FrameSync:
+		if c.onSync != nil {
+			return c.onSync()
+		}
+	case wire.FrameStats:
+		var st wire.Stats
+		if err := f.JSON(&st); err != nil {
+			return err
+		}
+		c.stats = &st
+		if c.onStats != nil {
+			c.onStats()
+		}
+	case wire.FrameEnd:
+		var e wire.End
+		if err := f.JSON(&e); err != nil {
+			return err
+		}
+		c.end = &e
+		if e.Stats != nil {
+			c.stats = e.Stats
+		}
+		if c.onSync != nil {
+			return c.onSync()
+		}
+	}
+	return nil // unknown frame types are skipped: newer agents may send some
+}
+
+func (c *capture) packet(f wire.Frame) error {
+	h, recs, err := f.Packet()
+	if err != nil {
+		return err
+	}
+	if c.trace != nil {
+		if err := c.trace.packet(h, recs); err != nil {
+			return err
+		}
+	}
+	err = c.dec.Decode(recs, func(r *wire.Record) error {
+		c.counts[r.Class.Name]++
+		if c.onRecord != nil {
+			return c.onRecord(r)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	c.events += uint64(h.Events)
+	c.bytes += uint64(len(recs))
+	c.discarded[h.Stream] = max(c.discarded[h.Stream], h.Discarded)
+	return nil
+}
+
+// lost returns the events lost so far: the agent's count, or what the
+// packets say if the agent could not tell us (it died).
+func (c *capture) lost() uint64 {
+	var n uint64
+	for _, d := range c.discarded {
+		n += d
+	}
+	if c.stats != nil {
+		n = max(n, c.stats.Discarded)
+	}
+	return n
+}
+
+// markerStats returns the agent's counters of one marker, if known.
+func (c *capture) markerStats(name string) (wire.MarkerStats, bool) {
+	if c.stats == nil {
+		return wire.MarkerStats{}, false
+	}
+	for _, m := range c.stats.Markers {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return wire.MarkerStats{}, false
+}
+
+// markers returns the names of the markers seen, those with events first.
+func (c *capture) markers() []string {
+	names := slices.Sorted(maps.Keys(c.counts))
+	if c.stats != nil {
+		for _, m := range c.stats.Markers {
+			if !slices.Contains(names, m.Name) {
+				names = append(names, m.Name)
+			}
+		}
+	}
+	return names
+}
+
+// interrupter makes SIGINT and SIGTERM stop a recording cleanly: the
+// agent drains everything recorded and ends the stream. A second signal
+// gives up waiting, as does a signal before the recording started: the
+// stream's context is cancelled.
+type interrupter struct {
+	a      *app
+	ch     chan os.Signal
+	done   chan struct{}
+	cancel context.CancelFunc
+
+	once   sync.Once
+	mu     sync.Mutex
+	t      *target
+	s      *wire.Stream
+	caught int
+}
+
+// catchSignals installs the signal handler; call it before starting the
+// recording, so that no signal falls between the start and the handler.
+func (a *app) catchSignals(cancel context.CancelFunc) *interrupter {
+	in := &interrupter{a: a, ch: make(chan os.Signal, 2), done: make(chan struct{}), cancel: cancel}
+	signal.Notify(in.ch, os.Interrupt, syscall.SIGTERM)
+	go in.loop()
+	return in
+}
+
+// arm makes the next signal stop the recording of s.
+func (in *interrupter) arm(t *target, s *wire.Stream) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.t, in.s = t, s
+}
+
+// release restores the default signal handling. It is idempotent.
+func (in *interrupter) release() {
+	in.once.Do(func() {
+		signal.Stop(in.ch)
+		close(in.done)
+	})
+}
+
+func (in *interrupter) loop() {
+	for {
+		select {
+		case <-in.done:
+			return
+		case <-in.ch:
+		}
+		in.mu.Lock()
+		in.caught++
+		first, t, s := in.caught == 1, in.t, in.s
+		in.mu.Unlock()
+		if !first || s == nil {
+			fmt.Fprintln(in.a.stderr, "\ninterrupted: closing without waiting for the last events")
+			in.cancel()
+			continue
+		}
+		go in.stop(t, s)
+	}
+}
+
+func (in *interrupter) stop(t *target, s *wire.Stream) {
+	ctx, cancel := context.WithTimeout(context.Background(), in.a.timeout)
+	defer cancel()
+	if err := t.client.Stop(ctx, s.Hello.Recording); err != nil {
+		fmt.Fprintf(in.a.stderr, "\nstopping: %v\n", err)
+	}
+}
+
+// outcome turns the end of a capture into the command's result.
+func (a *app) outcome(c *capture, t *target, runErr error, kept string) error {
+	if runErr == nil {
+		if c.end.Reason == wire.EndError {
+			return fmt.Errorf("the agent ended the recording: %v", c.end.Error)
+		}
+		if c.end.Reason == wire.EndShutdown {
+			fmt.Fprintf(a.stderr, "the process is exiting: its agent ended the recording; %s\n", kept)
+		}
+		return nil
+	}
+	if !errors.Is(runErr, errCut) {
+		return runErr
+	}
+	if errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("interrupted; %s", kept) // a second Ctrl-C
+	}
+	if t.pid > 0 && waitExit(t.pid, time.Second) {
+		return &targetDiedError{pid: t.pid, kept: kept}
+	}
+	return fmt.Errorf("%w; %s", runErr, kept)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tracemark/tracemark/format"
+	"github.com/tracemark/tracemark/format/text"
+)
+
+func convertCmd(a *app) *cobra.Command {
+	var (
+		to       string
+		out      string
+		relative bool
+		local    bool
+	)
+	cmd := &cobra.Command{
+		Use:     "convert TRACE_DIR --to perfetto|text|jsonl [-o OUT]",
+		GroupID: "files",
+		Short:   "Convert a CTF trace to Perfetto, text or JSON Lines",
+		Long: `Convert a CTF trace directory written by tracemark into another format:
+
+  perfetto  Chrome Trace Event JSON, which the Perfetto UI (ui.perfetto.dev,
+            "Open trace file") and chrome://tracing open: one track per
+            provider, fields as arguments, lost events as instants.
+  text      one line per event, like Babeltrace's pretty output and ftrace:
+            time, delta, stream, provider:event, field=value pairs.
+  jsonl     one JSON object per event with stable field names, for jq.
+
+The output goes to standard output unless -o names a file. A corrupt or
+truncated trace is converted up to the damage, then the error names the
+file and byte offset.`,
+		Example: example(
+			"tracemark convert ./trace --to perfetto -o trace.json",
+			"tracemark convert ./trace --to text | less",
+			"tracemark convert ./trace --to jsonl | jq 'select(.fields.status >= 500)'"),
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if !validFormat(to) {
+				return usagef("--to %q: want one of %s", to, strings.Join(format.Formats(), ", "))
+			}
+			opts := format.Options{Text: text.Options{Relative: relative}}
+			if local {
+				opts.Text.Location = time.Local
+			}
+			return convertTo(argv[0], to, out, opts, a.stdout)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "output format: perfetto, text or jsonl (required)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	cmd.Flags().BoolVar(&relative, "relative", false, "text: show seconds since the trace start instead of wall-clock time")
+	cmd.Flags().BoolVar(&local, "local", false, "text: show wall-clock time in the local time zone instead of UTC")
+	return cmd
+}
+
+func validFormat(name string) bool {
+	for _, f := range format.Formats() {
+		if strings.EqualFold(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// convertTo converts a trace to out, or to stdout when out is "". A failed
+// conversion into a file keeps what was written: it is valid up to the
+// damage, which the error locates.
+func convertTo(in, to, out string, opts format.Options, stdout io.Writer) error {
+	if _, err := os.Stat(in); err != nil {
+		return fmt.Errorf("reading trace: %w", err)
+	}
+	var w io.Writer = stdout
+	var f *os.File
+	if out != "" {
+		var err error
+		if f, err = os.Create(out); err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	bw := bufio.NewWriterSize(w, 256<<10)
+	err := format.ConvertWith(in, to, bw, opts)
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil && !errors.Is(cerr, os.ErrClosed) {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// exportPerfetto is the demo's Perfetto step.
+func exportPerfetto(ctfDir, file string) error {
+	return convertTo(ctfDir, "perfetto", file, format.Options{}, io.Discard)
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// TestMalformedRequests sends bad requests to a traced process over its
+// socket: each gets a JSON error with the right code, and the process
+// keeps serving.
+func TestMalformedRequests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	sock := filepath.Join(e.socketDir(), wire.SocketName(target.pid()))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"bad JSON", "POST", "/v1/record", `{"rules":[`, 400, wire.CodeBadRequest},
+		{"not an object", "POST", "/v1/record", `[1,2]`, 400, wire.CodeBadRequest},
+		{"trailing data", "POST", "/v1/record", `{"rules":[{"pattern":"test:*"}]}{}`, 400, wire.CodeBadRequest},
+		{"unknown field", "POST", "/v1/record", `{"rules":[{"pattern":"test:*"}],"bogus":1}`, 400, wire.CodeUnknownField},
+		{"huge body", "POST", "/v1/record", `{"rules":[{"pattern":"` + strings.Repeat("x", 1<<20) + `"}]}`, 413, wire.CodeTooLarge},
+		{"no rules", "POST", "/v1/record", `{"rules":[]}`, 400, wire.CodeInvalid},
+		{"bad glob", "POST", "/v1/record", `{"rules":[{"pattern":"test:["}]}`, 400, wire.CodeBadPattern},
+		{"bad filter field", "POST", "/v1/record", `{"rules":[{"pattern":"test:value","filter":"nokey == 1"}]}`, 400, wire.CodeBadFilter},
+		{"filter not boolean", "POST", "/v1/record", `{"rules":[{"pattern":"test:value","filter":"i + 1"}]}`, 400, wire.CodeBadFilter},
+		{"filter syntax", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:value","filter":"i >"}]}`, 400, wire.CodeBadFilter},
+		{"bad mode", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:*"}],"mode":"sideways"}`, 400, wire.CodeInvalid},
+		{"huge buffer", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:*"}],"buffer":"1G"}`, 400, wire.CodeInvalid},
+		{"bad session name", "POST", "/v1/sessions/a%20b/enable", `{"rules":[{"pattern":"test:*"}]}`, 400, wire.CodeInvalid},
+		{"unknown session", "POST", "/v1/sessions/nope/snapshot", ``, 404, wire.CodeNotFound},
+		{"unknown session rule", "POST", "/v1/sessions/nope/disable", `{"patterns":["test:*"]}`, 404, wire.CodeNotFound},
+		{"unknown recording", "POST", "/v1/recordings/rec-999/stop", ``, 404, wire.CodeNotFound},
+		{"bad glob query", "GET", "/v1/markers?glob=%5B", ``, 400, wire.CodeBadPattern},
+		{"body where none", "GET", "/v1/info", `{"x":1}`, 400, wire.CodeBadRequest},
+		{"unknown endpoint", "GET", "/v2/info", ``, 404, wire.CodeUnknownEndpoint},
+		{"wrong method", "DELETE", "/v1/info", ``, 405, wire.CodeMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(tt.method, "http://x"+tt.path, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var eb wire.ErrorBody
+			if err := json.Unmarshal(b, &eb); err != nil || eb.Error == nil {
+				t.Fatalf("%d %q is not a JSON error: %v", resp.StatusCode, b, err)
+			}
+			if resp.StatusCode != tt.status || eb.Error.Code != tt.code || eb.Error.Message == "" ||
+				resp.Header.Get("Content-Type") != wire.ContentTypeJSON {
+				t.Errorf("got %d %s %q, want %d %s", resp.StatusCode, resp.Header.Get("Content-Type"), b, tt.status, tt.code)
+			}
+		})
+	}
+	// The process still serves, and recorded nothing it was not asked to.
+	r := e.cli("sessions", "-p", strconv.Itoa(target.pid()), "--json")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "[]" {
+		t.Errorf("after the bad requests: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !wire.ProcessAlive(target.pid()) {
+		t.Error("the target died")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"bogus"}, exitUsage, "unknown command"},
+		{[]string{"list", "--bogus"}, exitUsage, "unknown flag"},
+		{[]string{"list"}, exitUsage, "give -p PID"},
+		{[]string{"list", "-p", pid, "a", "b"}, exitUsage, "accepts at most 1 arg"},
+		{[]string{"record", "-p", pid}, exitUsage, "give -e GLOB"},
+		{[]string{"record", "-p", pid, "-e", "test:*", "--mode", "sideways"}, exitUsage, "unknown mode"},
+		{[]string{"record", "-p", pid, "-e", "test:["}, exitUsage, "bad pattern"},
+		{[]string{"stream", "-p", pid, "-e", "test:value", "--filter", "nokey > 1"}, exitUsage, "undeclared reference to 'nokey'"},
+		{[]string{"stats", "-p", pid, "-e", "test:value", "--by", "nokey"}, exitUsage, `no marker matched by the -e globs has a field named "nokey"`},
+		{[]string{"stats", "-p", pid, "-e", "test:value", "--hist", "key"}, exitUsage, `numeric field named "key"`},
+		{[]string{"enable", "-p", pid, "-e", "test:*"}, exitUsage, "needs -s SESSION"},
+		{[]string{"list", "-p", "nosuchprogram"}, exitError, `no instrumented process runs a program named "nosuchprogram"`},
+		{[]string{"list", "-p", "2147483647"}, exitError, "does not exist"},
+		{[]string{"snapshot", "-p", pid}, exitError, "no named session"},
+	}
+	for _, tt := range tests {
+		r := e.cli(tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.msg) {
+			t.Errorf("tracemark %s: exit %d, want %d with %q:\n%s", strings.Join(tt.args, " "), r.code, tt.code, tt.msg, r.stderr)
+		}
+	}
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := filepath.Join(e.runtime, "demo-trace")
+	r := e.cli("demo", "--duration", "1s", "--rate", "200", "-o", dir)
+	if r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"tracemark list -p", "http:request_done", "Requests per status:", "@latency[http:request_done]", "babeltrace2 " + dir,
+		"Its plugin (tracemark lsmod -p", "classifier v1.0.0", "classifier:classified"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	m := regexpFind(`pid (\d+), serving http://127\.0\.0\.1:`, r.stdout)
+	pid, _ := strconv.Atoi(m)
+	if pid == 0 || wire.ProcessAlive(pid) {
+		t.Errorf("demo service (pid %q) still running after the demo", m)
+	}
+	bt := babeltrace(t, dir)
+	if n := countLines(bt, "http:request_done:"); n == 0 {
+		t.Error("the demo trace has no http:request_done events")
+	}
+	// The plugin classifies every request: its events are in the trace
+	// beside the service's.
+	if n := countLines(bt, "classifier:classified:"); n == 0 {
+		t.Errorf("the demo trace has no classifier:classified events (the plugin's):\n%s", r.stderr)
+	}
+}
+
+func regexpFind(re, s string) string {
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// recFlags are the flags of every command that records: record, stream,
+// stats.
+type recFlags struct {
+	pid      string
+	globs    []string
+	filter   string
+	buffer   string
+	duration time.Duration
+}
+
+func (f *recFlags) add(cmd *cobra.Command) {
+	pidFlag(cmd, &f.pid)
+	cmd.Flags().StringArrayVarP(&f.globs, "enable", "e", nil, "markers to record: a name or a glob such as 'http:*' (repeatable)")
+	cmd.Flags().StringVar(&f.filter, "filter", "", "keep only events for which this CEL expression over the fields is true, such as 'status >= 500'")
+	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per CPU in the process, such as 4M (default 1M)")
+	cmd.Flags().DurationVar(&f.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
+}
+
+// request builds the record request, checking what the CLI can check.
+func (f *recFlags) request(client string, statsEvery time.Duration) (wire.RecordRequest, error) {
+	if len(f.globs) == 0 {
+		return wire.RecordRequest{}, usagef("which markers? give -e GLOB (tracemark list shows them)")
+	}
+	if f.duration < 0 || f.duration > wire.MaxDuration {
+		return wire.RecordRequest{}, usagef("--duration %v: want 0 (until Ctrl-C) up to %v", f.duration, wire.MaxDuration)
+	}
+	if statsEvery < wire.MinInterval || statsEvery > wire.MaxInterval {
+		return wire.RecordRequest{}, usagef("--interval %v: want %v to %v", statsEvery, wire.MinInterval, wire.MaxInterval)
+	}
+	req := wire.RecordRequest{Rules: rules(f.globs, f.filter), Buffer: f.buffer, Client: client, StatsInterval: statsEvery.String()}
+	if f.duration > 0 {
+		req.Duration = f.duration.String()
+	}
+	return req, nil
+}

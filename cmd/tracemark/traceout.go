@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// traceOut writes a CTF trace from an event stream: the records travel
+// unchanged from the process's buffers into the packets of the trace, so
+// a remote recording is the same trace the process would write itself.
+type traceOut struct {
+	w   *ctf.Writer
+	dir string
+}
+
+// checkTraceDir fails early, before recording anything, if dir already
+// holds a trace.
+func checkTraceDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "metadata")); err == nil {
+		return usagef("%s already holds a trace; choose another -o", dir)
+	}
+	return nil
+}
+
+// createTrace creates the trace described by a stream's hello frame.
+func createTrace(dir string, h wire.Hello) (*traceOut, error) {
+	env := make(map[string]string, len(h.Env))
+	for k, v := range h.Env {
+		env[k] = clean(v) // the process names itself; keep the metadata valid
+	}
+	info := ctf.TraceInfo{
+		Clock: ctf.Clock{
+			Name: h.Clock.Name, Frequency: h.Clock.Frequency, OffsetSeconds: h.Clock.OffsetSeconds,
+			Offset: h.Clock.Offset, Description: h.Clock.Description,
+		},
+		Env: env,
+	}
+	w, err := ctf.Create(dir, info)
+	if err != nil {
+		return nil, err
+	}
+	return &traceOut{w: w, dir: dir}, nil
+}
+
+func (t *traceOut) addClasses(cs []wire.EventClass) error {
+	ecs := make([]ctf.EventClass, len(cs))
+	for i := range cs {
+		ec, err := cs[i].CTF()
+		if err != nil {
+			return err
+		}
+		ecs[i] = ec
+	}
+	if err := t.w.AddEventClasses(ecs); err != nil {
+		return fmt.Errorf("trace %s: %w", t.dir, err)
+	}
+	return nil
+}
+
+func (t *traceOut) packet(h wire.PacketHeader, recs []byte) error {
+	p := ctf.PacketInfo{BeginTS: h.BeginTS, EndTS: h.EndTS, Seq: h.Seq, Discarded: h.Discarded, CPU: h.Stream}
+	if err := t.w.WritePacket(h.Stream, p, recs); err != nil {
+		return fmt.Errorf("trace %s: %w", t.dir, err)
+	}
+	return nil
+}
+
+func (t *traceOut) close() error { return t.w.Close() }

@@ -1,0 +1,122 @@
+package demoservice
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
+	"github.com/tracemark/tracemark/module/wasm"
+)
+
+// The service loads the example plugin (package examples/plugin), a
+// binary-only request classifier that runs in the tracemark sandbox: it
+// calls the plugin's hook for every request, answers 403 to what it
+// classifies as suspicious, and the plugin fires its own markers
+// (classifier:classified, classifier:suspicious), which an operator sees
+// beside the service's. The module host is also given to the agent, so
+// that an operator can unload the plugin, load it again or load another
+// one (tracemark rmmod, insmod, lsmod).
+
+// pluginName is the example plugin's module name.
+var pluginName = pluginbuild.Modinfo.Name
+
+// pluginHook is the export the service calls with "METHOD PATH[?QUERY]".
+const pluginHook = "on_request"
+
+// buildTimeout bounds building the plugin, so that a machine where the
+// build cannot work (no network to download a toolchain, ...) still
+// starts the service in time.
+const buildTimeout = 20 * time.Second
+
+// newHost makes the module host, with wazero's compilation cache in the
+// user's cache directory so that only the first run compiles the plugin.
+func newHost(log io.Writer) *wasm.Host {
+	cfg := wasm.Config{Output: log}
+	if dir, err := os.UserCacheDir(); err == nil {
+		cfg.CacheDir = filepath.Join(dir, "tracemark", "wazero")
+	}
+	h, err := wasm.NewHost(cfg)
+	if err != nil {
+		fmt.Fprintf(log, "demo service: compilation cache unavailable (%v): compiling modules at every start\n", err)
+		cfg.CacheDir = ""
+		h, _ = wasm.NewHost(cfg) // cannot fail without CacheDir or TrustedDir
+	}
+	return h
+}
+
+// loadPlugin builds the example plugin if needed and loads it into h.
+// Failing is not fatal: the service runs without the plugin, and says
+// why on log.
+func loadPlugin(ctx context.Context, h *wasm.Host, log io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
+	defer cancel()
+	type built struct {
+		path string
+		err  error
+	}
+	done := make(chan built, 1)
+	go func() {
+		p, err := pluginbuild.Path(ctx)
+		done <- built{p, err}
+	}()
+	var b built
+	select {
+	case b = <-done:
+	case <-time.After(500 * time.Millisecond):
+		fmt.Fprintln(log, "demo service: building the example plugin (examples/plugin, GOOS=wasip1); the first build takes a few seconds, later runs use the cache")
+		b = <-done
+	}
+	if b.err != nil {
+		fmt.Fprintf(log, "demo service: running without the example plugin: cannot build it: %s\n", strings.TrimSpace(b.err.Error()))
+		return
+	}
+	m, err := h.LoadFile(ctx, b.path, wasm.LoadOptions{})
+	if err != nil {
+		fmt.Fprintf(log, "demo service: running without the example plugin: %v\n", err)
+		return
+	}
+	st := m.Status()
+	fmt.Fprintf(log, "demo service: loaded the example plugin %s %s (taint %s, %s) from %s\n", st.Name, st.Version, st.Taint, st.State, b.path)
+}
+
+// classifier calls the plugin, whichever instance of it is loaded now.
+type classifier struct {
+	host     *wasm.Host
+	log      io.Writer
+	reported atomic.Bool
+}
+
+// classify returns the plugin's category for a request, or "" if no
+// plugin is loaded or it failed (the service then serves the request as
+// if there were no plugin: a broken plugin must not take the service
+// down).
+func (c *classifier) classify(r *http.Request) string {
+	if c == nil {
+		return ""
+	}
+	m := c.host.Module(pluginName)
+	if m == nil {
+		return ""
+	}
+	req := r.Method + " " + r.URL.Path
+	if q, err := url.QueryUnescape(r.URL.RawQuery); err == nil && q != "" {
+		req += "?" + q
+	}
+	out, err := m.Call(r.Context(), pluginHook, []byte(req))
+	if err != nil {
+		if !errors.Is(err, wasm.ErrUnloaded) && c.reported.CompareAndSwap(false, true) {
+			fmt.Fprintf(c.log, "demo service: the example plugin failed, serving without it: %v\n", err)
+		}
+		return ""
+	}
+	return string(out)
+}
