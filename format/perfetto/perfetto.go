@@ -179,23 +179,7 @@ func (w *Writer) appendEvent(b []byte, ev *ctf.Event) []byte {
 	b = append(b, c.head...)
 	b = encode.AppendMicros(b, ev.Time-w.base)
 	b = append(b, c.tail...)
-	for i, v := range ev.Fields {
-		if i < len(c.keys) {
-			b = append(b, c.keys[i]...)
-		} else { // not reached with events from ctf.Reader
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `"_`...)
-			b = strconv.AppendInt(b, int64(i), 10)
-			b = append(b, `":`...)
-		}
-		bits := 64
-		if i < len(ev.Class.Fields) {
-			bits = ev.Class.Fields[i].Type.Bits
-		}
-		b = AppendValue(b, v, bits)
-	}
+	b = encode.AppendJSONFields(b, c.keys, ev, AppendValue)
 	if ev.Truncated != 0 {
 		if len(ev.Fields) > 0 {
 			b = append(b, ',')

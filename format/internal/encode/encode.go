@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tracemark/tracemark/ctf"
 )
 
 // Provider returns the provider of an event name: the part before the
@@ -304,4 +306,29 @@ func (c *Clock) Append(dst []byte, ns int64) []byte {
 	}
 	dst = append(dst, digits[:]...)
 	return append(dst, c.suffix...)
+}
+
+// AppendJSONFields appends an event's fields as JSON object members:
+// keys[i] is the precomputed `"name":` (with a leading comma after the
+// first), and appendValue renders a value of a field of the given bit
+// width in the caller's format.
+func AppendJSONFields(dst []byte, keys [][]byte, ev *ctf.Event, appendValue func([]byte, ctf.Value, int) []byte) []byte {
+	for i, v := range ev.Fields {
+		if i < len(keys) {
+			dst = append(dst, keys[i]...)
+		} else { // not reached with events from ctf.Reader
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"_`...)
+			dst = strconv.AppendInt(dst, int64(i), 10)
+			dst = append(dst, `":`...)
+		}
+		bits := 64
+		if i < len(ev.Class.Fields) {
+			bits = ev.Class.Fields[i].Type.Bits
+		}
+		dst = appendValue(dst, v, bits)
+	}
+	return dst
 }
