@@ -86,3 +86,13 @@ func synchronize() {
 		}
 	}
 }
+
+// perPReaders (in grace_membarrier.go) holds, per P and per epoch, how
+// many readers entered (lock) and left (unlock). The counters only grow and
+// are written with plain stores by the pinned goroutine; the waiter reads
+// them atomically. A reader may leave on another P than it entered, so one
+// P's lock and unlock differ; only the sums mean something.
+type perPSlot struct {
+	lock, unlock [2]uint64
+	_            [64 - 32]byte
+}

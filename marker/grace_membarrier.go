@@ -25,22 +25,12 @@ const (
 	membarrierRegisterPrivateExped = 1 << 4
 )
 
-// perPReaders holds, per P and per epoch, how many readers entered (lock)
-// and left (unlock). The counters only grow and are written with plain
-// stores by the pinned goroutine; the waiter reads them atomically. A
-// reader may leave on another P than it entered, so one P's lock and unlock
-// differ; only the sums mean something.
-type perPSlot struct {
-	lock, unlock [2]uint64
-	_            [64 - 32]byte
-}
-
 const maxPinnedPs = 256
 
 var perPReaders [maxPinnedPs]perPSlot
 
-// usePerP is decided once at start-up: membarrier must be available.
-var usePerP = registerMembarrier()
+// fastRead is decided once at start-up: membarrier must be available.
+var fastRead = registerMembarrier()
 
 func registerMembarrier() bool {
 	mask, _, errno := syscall.RawSyscall(sysMembarrier, membarrierCmdQuery, 0, 0)
@@ -63,7 +53,7 @@ func membarrier() {
 
 func enterRead() readToken {
 	idx := epoch.Load() & 1
-	if !usePerP {
+	if !fastRead {
 		return enterAtomic(idx)
 	}
 	pid := procPin()
@@ -102,7 +92,7 @@ func drained(idx uint32) bool {
 	if !atomicDrained(idx) {
 		return false
 	}
-	if !usePerP {
+	if !fastRead {
 		return true
 	}
 	var unlocks, locks uint64
