@@ -27,7 +27,7 @@
 //
 // A marker with a probe builds an [Event] on the firing goroutine's stack,
 // pointing at the arguments where they are, and calls the probes in turn:
-// about ten nanoseconds with one no-op probe, still without allocating.
+// under ten nanoseconds with one no-op probe, still without allocating.
 //
 // # Names and schemas
 //
