@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -265,11 +266,14 @@ func TestForceUnloadDuringCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error)
+	calls := m.stats.calls.Load()
 	go func() {
 		_, err := m.Call(context.Background(), "loop", nil)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	for m.stats.calls.Load() == calls { // wait until the call is under way
+		runtime.Gosched()
+	}
 	if err := m.Unload(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
