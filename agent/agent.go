@@ -181,7 +181,7 @@ func (a *Agent) Close() error {
 		<-a.served
 		a.mu.Lock()
 		for name, n := range a.sessions {
-			n.s.Destroy()
+			n.destroy()
 			delete(a.sessions, name)
 		}
 		a.mu.Unlock()

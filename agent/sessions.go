@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tracemark/tracemark/internal/wire"
@@ -18,6 +21,68 @@ import (
 type named struct {
 	s       *session.Session
 	created time.Time
+	trigger *snapshotTrigger // nil without one
+}
+
+// destroy closes the trigger, then the session.
+func (n *named) destroy() {
+	if n.trigger != nil {
+		n.trigger.t.Close()
+	}
+	n.s.Destroy()
+}
+
+// describe reports the named session, its trigger included.
+func (n *named) describe() wire.SessionInfo {
+	si := describeSession(n.s, n.created)
+	if n.trigger != nil {
+		si.Trigger = n.trigger.describe()
+	}
+	return si
+}
+
+// snapshotTrigger writes a snapshot of a named session into a new
+// directory under dir whenever a marker matching on fires (rate-limited
+// by session.SnapshotOn).
+type snapshotTrigger struct {
+	spec wire.TriggerSpec
+	t    *session.Trigger
+	seq  atomic.Uint64
+	last atomic.Pointer[string]
+}
+
+func startTrigger(name string, s *session.Session, spec wire.TriggerSpec) (*snapshotTrigger, error) {
+	st := &snapshotTrigger{spec: spec}
+	t, err := s.SnapshotOn(spec.On, spec.Every, func() error {
+		if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
+			return err
+		}
+		dir := filepath.Join(spec.Dir, fmt.Sprintf("%s-%s-%d", name,
+			time.Now().UTC().Format("20060102T150405Z"), st.seq.Add(1)))
+		if err := session.WriteSnapshot(s, dir); err != nil {
+			return err
+		}
+		st.last.Store(&dir)
+		return nil
+	})
+	if err != nil {
+		return nil, wire.Errorf(wire.CodeBadPattern, "trigger: %v", err)
+	}
+	st.t = t
+	return st, nil
+}
+
+func (st *snapshotTrigger) describe() *wire.TriggerInfo {
+	ts := st.t.Stats()
+	info := &wire.TriggerInfo{On: st.spec.On, Dir: st.spec.Dir, Every: st.spec.Every.String(),
+		Fired: ts.Fired, Taken: ts.Taken, Suppressed: ts.Suppressed}
+	if last := st.last.Load(); last != nil {
+		info.LastSnapshot = *last
+	}
+	if ts.LastError != nil {
+		info.LastError = ts.LastError.Error()
+	}
+	return info
 }
 
 // getSessions serves GET /v1/sessions: named sessions, then the
@@ -29,7 +94,7 @@ func (a *Agent) getSessions(w http.ResponseWriter, r *http.Request, _ params) er
 	a.mu.Lock()
 	out := wire.SessionList{Sessions: []wire.SessionInfo{}}
 	for _, n := range a.sessions {
-		out.Sessions = append(out.Sessions, describeSession(n.s, n.created))
+		out.Sessions = append(out.Sessions, n.describe())
 	}
 	for _, rec := range a.recordings {
 		si := describeSession(rec.s, rec.created)
@@ -66,7 +131,7 @@ func (a *Agent) getSession(w http.ResponseWriter, r *http.Request, p params) err
 	if n == nil {
 		return notFound("session", name)
 	}
-	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	writeJSON(w, http.StatusOK, n.describe())
 	return nil
 }
 
@@ -92,11 +157,24 @@ func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) err
 	if err != nil {
 		return err
 	}
+	if spec.Trigger != nil && n.trigger != nil {
+		return wire.Errorf(wire.CodeConflict, "session %q already snapshots on %q", name, n.trigger.spec.On)
+	}
 	if err := enableAll(n.s, spec.Rules); err != nil {
 		if created {
 			n.s.Destroy()
 		}
 		return err
+	}
+	if spec.Trigger != nil {
+		st, err := startTrigger(name, n.s, *spec.Trigger)
+		if err != nil {
+			if created {
+				n.s.Destroy()
+			}
+			return err
+		}
+		n.trigger = st
 	}
 	if created {
 		if err := n.s.Start(); err != nil {
@@ -105,7 +183,7 @@ func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) err
 		}
 		a.sessions[name] = n
 	}
-	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	writeJSON(w, http.StatusOK, n.describe())
 	return nil
 }
 
@@ -184,7 +262,7 @@ func (a *Agent) postDisable(w http.ResponseWriter, r *http.Request, p params) er
 	for _, rule := range drop {
 		n.s.Disable(rule)
 	}
-	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	writeJSON(w, http.StatusOK, n.describe())
 	return nil
 }
 
@@ -215,8 +293,10 @@ func (a *Agent) deleteSession(w http.ResponseWriter, r *http.Request, p params) 
 	if n == nil {
 		return notFound("session", name)
 	}
-	n.s.Destroy()
-	writeJSON(w, http.StatusOK, describeSession(n.s, n.created))
+	info := n.describe()
+	n.destroy()
+	info.State = n.s.State()
+	writeJSON(w, http.StatusOK, info)
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -377,4 +378,55 @@ func (e *env) ps() []wire.Info {
 		}
 	}
 	return mine
+}
+
+// TestSnapshotTrigger: a named overwrite session snapshots itself when a
+// marker fires, rate-limited, and the snapshot is a trace Babeltrace reads.
+func TestSnapshotTrigger(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	dir := filepath.Join(e.runtime, "incidents")
+	r := e.cli("enable", "-p", pid, "-s", "blackbox", "-e", "test:value", "--mode", "overwrite",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-every", "1h")
+	if r.code != 0 || !strings.Contains(r.stdout, "blackbox: snapshot on test:other, at most every 1h0m0s") {
+		t.Fatalf("enable: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	target.do(t, "fire 5")
+	target.do(t, "other 3") // three firings within the hour: one snapshot
+	var info []wire.SessionInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no triggered snapshot after 30s: %+v", info[0].Trigger)
+		}
+		r = e.cli("sessions", "-p", pid, "--json")
+		info = nil
+		if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || len(info) != 1 || info[0].Trigger == nil {
+			t.Fatalf("sessions --json: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		if info[0].Trigger.Taken > 0 {
+			break
+		}
+	}
+	tr := info[0].Trigger
+	if tr.Fired != 3 || tr.Taken != 1 || tr.Suppressed != 2 || tr.LastError != "" || !strings.HasPrefix(tr.LastSnapshot, dir) {
+		t.Errorf("trigger %+v", tr)
+	}
+	bt := babeltrace(t, tr.LastSnapshot)
+	if n := countLines(bt, "test:value:"); n != 5 || countLines(bt, "{ i = 4,") != 1 {
+		t.Errorf("triggered snapshot holds %d test:value events, want the 5 fired before", n)
+	}
+	r = e.cli("enable", "-p", pid, "-s", "blackbox", "-e", "test:value", "--snapshot-on", "test:*")
+	if r.code == 0 || !strings.Contains(r.stderr, "already snapshots on") {
+		t.Errorf("second trigger: exit %d\n%s", r.code, r.stderr)
+	}
+	r = e.cli("enable", "-p", pid, "-s", "other", "-e", "test:value", "--snapshot-on", "[")
+	if r.code != exitUsage {
+		t.Errorf("bad trigger glob: exit %d\n%s", r.code, r.stderr)
+	}
+	if r = e.cli("disable", "-p", pid, "-s", "blackbox"); r.code != 0 {
+		t.Errorf("disable: exit %d\n%s", r.code, r.stderr)
+	}
 }

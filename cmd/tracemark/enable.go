@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,6 +14,8 @@ func enableCmd(a *app) *cobra.Command {
 	var (
 		pid, name, filter, mode, buffer string
 		globs                           []string
+		snapOn, snapDir                 string
+		snapEvery                       time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:     "enable -p PID -s SESSION -e GLOB [-e GLOB ...]",
@@ -23,10 +27,16 @@ session if it does not exist. The session lives in the process until
 
 In overwrite mode the session is a flight recorder: it keeps the most
 recent events (--buffer per CPU) and "tracemark snapshot" writes them to
-a trace at any time. In discard mode it keeps the oldest.`,
+a trace at any time. In discard mode it keeps the oldest.
+
+With --snapshot-on, the process itself writes a snapshot whenever a
+marker matching the glob fires (an app:panic, a slow request), at most
+once per --snapshot-every, each into a new trace directory under
+--snapshot-dir; "tracemark sessions" shows the last one.`,
 		Example: example(
 			"tracemark enable -p 1234 -s flight -e 'http:*' -e 'db:*' --mode overwrite --buffer 4M",
-			"tracemark enable -p 1234 -s errors -e http:request_done --filter 'status >= 500'"),
+			"tracemark enable -p 1234 -s errors -e http:request_done --filter 'status >= 500'",
+			"tracemark enable -p 1234 -s blackbox -e 'http:*' --mode overwrite --snapshot-on app:panic --snapshot-dir /var/tmp/incidents"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || len(globs) == 0 {
@@ -41,7 +51,15 @@ a trace at any time. In discard mode it keeps the oldest.`,
 			}
 			ctx, cancel := a.requestCtx(cmd.Context())
 			defer cancel()
-			si, err := t.client.Enable(ctx, name, wire.EnableRequest{Rules: rules(globs, filter), Mode: mode, Buffer: buffer})
+			req := wire.EnableRequest{Rules: rules(globs, filter), Mode: mode, Buffer: buffer}
+			if snapOn != "" {
+				dir, err := filepath.Abs(snapDir)
+				if err != nil {
+					return err
+				}
+				req.Trigger = &wire.TriggerRequest{On: snapOn, Dir: dir, Every: snapEvery.String()}
+			}
+			si, err := t.client.Enable(ctx, name, req)
 			if err != nil {
 				return err
 			}
@@ -57,6 +75,9 @@ a trace at any time. In discard mode it keeps the oldest.`,
 	cmd.Flags().StringVar(&filter, "filter", "", "keep only events for which this CEL expression over the fields is true")
 	cmd.Flags().StringVar(&mode, "mode", "", "discard (keep the oldest) or overwrite (keep the newest); for a new session, default discard")
 	cmd.Flags().StringVar(&buffer, "buffer", "", "buffer size per CPU for a new session, such as 4M (default 1M)")
+	cmd.Flags().StringVar(&snapOn, "snapshot-on", "", "write a snapshot when a marker matching this glob fires")
+	cmd.Flags().StringVar(&snapDir, "snapshot-dir", "tracemark-snapshots", "directory for triggered snapshots (made absolute; written by the traced process)")
+	cmd.Flags().DurationVar(&snapEvery, "snapshot-every", wire.DefaultTriggerEvery, "at most one triggered snapshot per this interval")
 	return cmd
 }
 

@@ -64,6 +64,18 @@ func printSessions(a *app, list []wire.SessionInfo) {
 			strconv.FormatUint(s.Stats.Recorded, 10), strconv.FormatUint(s.Stats.Discarded, 10), ruleList(s.Rules))
 	}
 	t.flush()
+	for _, s := range list {
+		if tr := s.Trigger; tr != nil {
+			fmt.Fprintf(a.stdout, "%s: snapshot on %s, at most every %s, into %s: fired %d, taken %d, suppressed %d\n",
+				s.Name, clean(tr.On), tr.Every, clean(tr.Dir), tr.Fired, tr.Taken, tr.Suppressed)
+			if tr.LastSnapshot != "" {
+				fmt.Fprintf(a.stdout, "%s: last snapshot %s\n", s.Name, clean(tr.LastSnapshot))
+			}
+			if tr.LastError != "" {
+				fmt.Fprintf(a.stdout, "%s: last snapshot failed: %s\n", s.Name, clean(tr.LastError))
+			}
+		}
+	}
 }
 
 func ruleList(rules []wire.RuleInfo) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +65,42 @@ type EnableSpec struct {
 	ModeSet   bool
 	Buffer    int
 	BufferSet bool
+	// Trigger is the validated trigger, or nil.
+	Trigger *TriggerSpec
+}
+
+// TriggerSpec is a validated TriggerRequest.
+type TriggerSpec struct {
+	On    string
+	Dir   string
+	Every time.Duration
+}
+
+// Trigger limits.
+const (
+	DefaultTriggerEvery = 10 * time.Second
+	MinTriggerEvery     = 100 * time.Millisecond
+)
+
+func checkTrigger(req *TriggerRequest) (*TriggerSpec, error) {
+	if req == nil {
+		return nil, nil
+	}
+	if err := checkPattern(req.On); err != nil {
+		return nil, err
+	}
+	if req.Dir == "" || !filepath.IsAbs(req.Dir) || len(req.Dir) > 4096 || strings.ContainsRune(req.Dir, 0) {
+		return nil, Errorf(CodeInvalid, "trigger.dir: %q must be an absolute path", req.Dir)
+	}
+	spec := &TriggerSpec{On: req.On, Dir: filepath.Clean(req.Dir), Every: DefaultTriggerEvery}
+	if req.Every != "" {
+		d, err := time.ParseDuration(req.Every)
+		if err != nil || d < MinTriggerEvery {
+			return nil, Errorf(CodeInvalid, "trigger.every: %q must be a duration of at least %v", req.Every, MinTriggerEvery)
+		}
+		spec.Every = d
+	}
+	return spec, nil
 }
 
 // ParseRecordRequest decodes and validates the body of POST /v1/record.
@@ -122,6 +159,9 @@ func ParseEnableRequest(body []byte) (EnableSpec, error) {
 			return EnableSpec{}, err
 		}
 		spec.BufferSet = true
+	}
+	if spec.Trigger, err = checkTrigger(req.Trigger); err != nil {
+		return EnableSpec{}, err
 	}
 	return spec, nil
 }

@@ -53,6 +53,15 @@
 // Endpoints without a request type take no body. Session names have 1 to
 // [MaxNameLen] letters, digits, '-', '_' and '.' ([CheckSessionName]).
 //
+// # Snapshot triggers
+//
+// An EnableRequest may carry a [TriggerRequest]: the named session then
+// writes a snapshot of its buffers whenever a marker matching "on" fires,
+// at most once per "every" (default 10s), each into a new CTF trace
+// directory under "dir", an absolute path that the traced process writes
+// (it runs as the same user as the client). A session has at most one
+// trigger; SessionInfo.Trigger reports what it did.
+//
 // # Modules
 //
 // Loading modules at run time is the program's choice (agent.WithModules).

@@ -120,6 +120,8 @@ type SessionInfo struct {
 	Created   time.Time  `json:"created"`
 	Rules     []RuleInfo `json:"rules"`
 	Stats     Stats      `json:"stats"`
+	// Trigger is the named session's snapshot trigger, if any.
+	Trigger *TriggerInfo `json:"trigger,omitempty"`
 }
 
 // SessionList is the answer of GET /v1/sessions.
@@ -180,6 +182,31 @@ type EnableRequest struct {
 	// may be omitted, and must match if given.
 	Mode   string `json:"mode,omitempty"`
 	Buffer string `json:"buffer,omitempty"`
+	// Trigger, if set, makes the session write a snapshot whenever a
+	// marker matching On fires (a flight recorder's trigger).
+	Trigger *TriggerRequest `json:"trigger,omitempty"`
+}
+
+// TriggerRequest asks a named session to snapshot itself when a marker
+// fires: into a new directory under Dir (an absolute path in the traced
+// process's file system), at most once per Every (a Go duration, default
+// 10s, at least 100ms).
+type TriggerRequest struct {
+	On    string `json:"on"`
+	Dir   string `json:"dir"`
+	Every string `json:"every,omitempty"`
+}
+
+// TriggerInfo describes a session's snapshot trigger and what it did.
+type TriggerInfo struct {
+	On           string `json:"on"`
+	Dir          string `json:"dir"`
+	Every        string `json:"every"`
+	Fired        uint64 `json:"fired"`
+	Taken        uint64 `json:"taken"`
+	Suppressed   uint64 `json:"suppressed"`
+	LastSnapshot string `json:"last_snapshot,omitempty"`
+	LastError    string `json:"last_error,omitempty"`
 }
 
 // DisableRequest is the body of POST /v1/sessions/{name}/disable: remove
