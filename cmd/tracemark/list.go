@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,17 +32,13 @@ description.`,
 			"tracemark list -p 1234 --json | jq '.[] | select(.stability == \"stable\") | .name'"),
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			t, err := a.connect(cmd.Context(), pid)
-			if err != nil {
-				return err
-			}
 			glob := ""
 			if len(argv) == 1 {
 				glob = argv[0]
 			}
-			ctx, cancel := a.requestCtx(cmd.Context())
-			defer cancel()
-			ms, err := t.client.Markers(ctx, glob)
+			ms, _, err := call(a, cmd.Context(), pid, func(c *wire.Client, ctx context.Context) ([]wire.Marker, error) {
+				return c.Markers(ctx, glob)
+			})
 			if err != nil {
 				return err
 			}

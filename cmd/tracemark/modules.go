@@ -162,13 +162,7 @@ Taint letters, per module (tracemark taint explains the process's):
 			"tracemark lsmod -p 1234 --json | jq '.modules[] | {name, taint, state}'"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := a.connect(cmd.Context(), pid)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx(cmd.Context())
-			defer cancel()
-			list, err := t.client.Modules(ctx)
+			list, t, err := call(a, cmd.Context(), pid, (*wire.Client).Modules)
 			if err != nil {
 				return err
 			}
@@ -278,13 +272,7 @@ The letters, in the kernel's order:
 			"tracemark taint -p 1234 --json | jq -r .taint"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := a.connect(cmd.Context(), pid)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx(cmd.Context())
-			defer cancel()
-			rep, err := t.client.Taint(ctx)
+			rep, t, err := call(a, cmd.Context(), pid, (*wire.Client).Taint)
 			if err != nil {
 				return err
 			}

@@ -27,13 +27,7 @@ record, stream and stats commands, with their rules and counters.`,
 			"tracemark sessions -p 1234 --json"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := a.connect(cmd.Context(), pid)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := a.requestCtx(cmd.Context())
-			defer cancel()
-			list, err := t.client.Sessions(ctx)
+			list, _, err := call(a, cmd.Context(), pid, (*wire.Client).Sessions)
 			if err != nil {
 				return err
 			}

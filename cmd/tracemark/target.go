@@ -108,3 +108,18 @@ func refused(err error) bool {
 func (a *app) requestCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, a.timeout)
 }
+
+// call connects to the process of -p and makes one request, under the
+// request timeout. Method expressions such as (*wire.Client).Sessions fit
+// req as they are.
+func call[T any](a *app, ctx context.Context, pid string, req func(*wire.Client, context.Context) (T, error)) (T, *target, error) {
+	var zero T
+	t, err := a.connect(ctx, pid)
+	if err != nil {
+		return zero, nil, err
+	}
+	rctx, cancel := a.requestCtx(ctx)
+	defer cancel()
+	out, err := req(t.client, rctx)
+	return out, t, err
+}
