@@ -114,17 +114,7 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 	c.head = append(c.head, `,"provider":`...)
 	c.head = encode.AppendJSONString(c.head, encode.Provider(ec.Name))
 	c.head = append(c.head, `,"fields":{`...)
-	for i, f := range ec.Fields {
-		var k []byte
-		if i > 0 {
-			k = append(k, ',')
-		}
-		name := encode.AppendJSONString(nil, f.Name)
-		k = append(k, name...)
-		k = append(k, ':')
-		c.keys = append(c.keys, k)
-		c.fields = append(c.fields, string(name))
-	}
+	c.keys, c.fields = encode.JSONKeys(ec.Fields)
 	w.classes[id] = c
 	return c
 }

@@ -268,17 +268,7 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 	c.tail = append(c.tail, `,"tid":`...)
 	c.tail = strconv.AppendUint(c.tail, uint64(c.tid), 10)
 	c.tail = append(c.tail, `,"args":{`...)
-	for i, f := range ec.Fields {
-		var k []byte
-		if i > 0 {
-			k = append(k, ',')
-		}
-		name := encode.AppendJSONString(nil, f.Name)
-		k = append(k, name...)
-		k = append(k, ':')
-		c.keys = append(c.keys, k)
-		c.fields = append(c.fields, string(name))
-	}
+	c.keys, c.fields = encode.JSONKeys(ec.Fields)
 	w.classes[id] = c
 	return c
 }

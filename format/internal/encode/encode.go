@@ -308,6 +308,24 @@ func (c *Clock) Append(dst []byte, ns int64) []byte {
 	return append(dst, c.suffix...)
 }
 
+// JSONKeys renders the member keys of an event class's fields once:
+// keys[i] is `"name":`, with a leading comma after the first, and
+// quoted[i] is the quoted name alone.
+func JSONKeys(fields []ctf.Field) (keys [][]byte, quoted []string) {
+	for i, f := range fields {
+		var k []byte
+		if i > 0 {
+			k = append(k, ',')
+		}
+		name := AppendJSONString(nil, f.Name)
+		k = append(k, name...)
+		k = append(k, ':')
+		keys = append(keys, k)
+		quoted = append(quoted, string(name))
+	}
+	return keys, quoted
+}
+
 // AppendJSONFields appends an event's fields as JSON object members:
 // keys[i] is the precomputed `"name":` (with a leading comma after the
 // first), and appendValue renders a value of a field of the given bit
