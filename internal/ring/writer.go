@@ -69,7 +69,7 @@ func (b *Buffer) Commit(w Writer) {
 	s.count++
 	// The only atomic on the fast path: it makes the record's bytes, and
 	// the prefix description, visible to the reader.
-	s.cur.pub.Store(pack(s.off, last, s.count))
+	publish(&s.cur.pub, pack(s.off, last, s.count))
 	raceRelease(s)
 	procUnpin()
 }
