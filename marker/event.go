@@ -3,6 +3,8 @@ package marker
 import (
 	"time"
 	"unsafe"
+
+	"github.com/tracemark/tracemark/internal/eventlayout"
 )
 
 // Event is one firing of a marker, as a probe sees it. It lives on the
@@ -11,11 +13,13 @@ import (
 // returns, after it returns (copy them with strings.Clone or bytes.Clone).
 // This is what lets Fire allocate nothing and copy nothing.
 type Event struct {
-	info *Info
-	ts   int64
 	// vals[i] points at field i in its Go representation: int8 for
 	// KindInt8, string for KindString, []byte for KindBytes, and so on.
-	vals [MaxFields]unsafe.Pointer
+	// It comes first: this module's recorders read it in place (see
+	// internal/eventlayout).
+	vals eventlayout.Fields
+	info *Info
+	ts   int64
 }
 
 // Marker returns the marker that fired.

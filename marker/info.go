@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+
+	"github.com/tracemark/tracemark/internal/eventlayout"
 )
 
 // MaxFields is the largest number of fields a marker may have.
-const MaxFields = 8
+const MaxFields = eventlayout.MaxFields
 
 // Stability says how much an operator may rely on a marker staying as it is,
 // in the spirit of DTrace's stability attributes. A Stability is also an

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tracemark/tracemark/internal/eventlayout"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -558,5 +559,24 @@ func TestExclusiveDynamicDefinitionNeverJoins(t *testing.T) {
 	d.Remove()
 	if marker.Lookup(d.Info().Name()) != nil {
 		t.Error("removed marker still listed")
+	}
+}
+
+// TestEventLayout checks the contract of internal/eventlayout: the field
+// pointers start an Event, so recorders can read them in place.
+func TestEventLayout(t *testing.T) {
+	m := marker.Define3("layouttest:ev", marker.Int64("a"), marker.String("b"), marker.Uint8("c"))
+	var got [3]any
+	p, err := marker.Register("layouttest:ev", func(e *marker.Event) {
+		f := eventlayout.Of(e)
+		got = [3]any{*(*int64)(f[0]), *(*string)(f[1]), *(*uint8)(f[2])}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	m.Fire(-7, "x", 9)
+	if want := [3]any{int64(-7), "x", uint8(9)}; got != want {
+		t.Fatalf("fields read through eventlayout = %v, want %v", got, want)
 	}
 }

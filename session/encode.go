@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 
+	"github.com/tracemark/tracemark/internal/eventlayout"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -25,111 +26,143 @@ const (
 )
 
 // layout is what encoding needs to know about a marker's schema, worked
-// out once per class so that the per-event loops switch on little.
+// out once per class so that the per-event work is a short loop over
+// fields with a switch on their size.
 type layout struct {
-	kinds     []marker.Kind
-	sizes     []uint8 // encoded size of fixed fields; 0 for strings and bytes
-	varFields []uint8 // indexes of string and byte fields
-	fixed     int     // header plus fixed-size fields plus trailer
-	variable  bool    // has string or byte fields, hence the _truncated trailer
+	kinds  []marker.Kind // for recordLen
+	ops    []fieldOp     // every field, in schema order
+	varOps []fieldOp     // the string and byte fields
+	// oneString is the index of the class's only variable field when that
+	// field is a string, the commonest shape, measured without a loop;
+	// otherwise -1.
+	oneString int
+	fixed     int  // header plus fixed-size fields plus trailer
+	variable  bool // has string or byte fields, hence the _truncated trailer
 	maxString int
 }
 
+// fieldOp says how to encode one field.
+type fieldOp struct {
+	idx  uint8 // field index
+	size uint8 // 1, 2, 4 or 8 for fixed-size kinds, or opString, opBytes
+}
+
+const (
+	opString = 0
+	opBytes  = 0xff
+)
+
 func newLayout(m *marker.Info, maxString int) layout {
-	l := layout{fixed: headerSize, maxString: maxString}
+	l := layout{fixed: headerSize, maxString: maxString, oneString: -1}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
 		l.kinds = append(l.kinds, k)
-		size := uint8(k.Bits() / 8)
+		op := fieldOp{idx: uint8(i), size: uint8(k.Bits() / 8)}
 		switch k {
-		case marker.KindString, marker.KindBytes:
-			size = 0
-			l.variable = true
-			l.varFields = append(l.varFields, uint8(i))
-			if k == marker.KindBytes {
-				l.fixed += 4
-			}
+		case marker.KindString:
+			op.size = opString
+			l.fixed++ // the NUL
+		case marker.KindBytes:
+			op.size = opBytes
+			l.fixed += 4 // the length
+		default:
+			l.fixed += int(op.size)
 		}
-		l.sizes = append(l.sizes, size)
-		l.fixed += int(size)
+		if op.size == opString || op.size == opBytes {
+			l.varOps = append(l.varOps, op)
+		}
+		l.ops = append(l.ops, op)
 	}
-	if l.variable {
+	if len(l.varOps) > 0 {
+		l.variable = true
 		l.fixed++
+	}
+	if len(l.varOps) == 1 && l.varOps[0].size == opString {
+		l.oneString = int(l.varOps[0].idx)
 	}
 	return l
 }
 
-// sizes holds the encoded lengths of variable fields, computed once by
+// lengths holds the encoded lengths of variable fields, worked out once by
 // measure and used by encode.
-type sizes struct {
-	n         [marker.MaxFields]int
-	truncated uint8
+type lengths struct {
+	n         [marker.MaxFields]uint32
+	truncated uint8 // bit i: field i was cut
 }
 
-// measure returns the record size of e and fills sz.
-func (l *layout) measure(e *marker.Event, sz *sizes) int {
+// measure returns the record size of the event with fields f and fills ln.
+func (l *layout) measure(f *eventlayout.Fields, ln *lengths) int {
+	if l.oneString >= 0 {
+		return l.fixed + l.measureString(f, l.oneString, ln)
+	}
 	size := l.fixed
-	for _, i := range l.varFields {
-		v := e.Field(int(i))
-		var n int
-		if v.Kind() == marker.KindString {
-			s := v.Str()
-			n = len(s)
-			if n > l.maxString {
-				n = l.maxString
-				sz.truncated |= 1 << i
-			}
-			if z := indexNUL(s[:n]); z >= 0 {
-				n = z // CTF strings end at the first NUL
-				sz.truncated |= 1 << i
-			}
-			size++ // the NUL
-		} else {
-			n = len(v.Bytes())
-			if n > l.maxString {
-				n = l.maxString
-				sz.truncated |= 1 << i
-			}
+	for _, op := range l.varOps {
+		if op.size == opString {
+			size += l.measureString(f, int(op.idx), ln)
+			continue
 		}
-		sz.n[i] = n
+		n := len(*(*[]byte)(f[op.idx]))
+		if n > l.maxString {
+			n = l.maxString
+			ln.truncated |= 1 << op.idx
+		}
+		ln.n[op.idx] = uint32(n)
 		size += n
 	}
 	return size
 }
 
-// encode writes e into dst, which is exactly measure's size.
-func (l *layout) encode(dst []byte, id uint16, ts int64, e *marker.Event, sz *sizes) {
+// measureString works out how much of string field i is recorded: up to
+// the cap, and up to the first NUL, because a CTF string ends there.
+func (l *layout) measureString(f *eventlayout.Fields, i int, ln *lengths) int {
+	s := *(*string)(f[i&(marker.MaxFields-1)])
+	n := len(s)
+	if n > l.maxString {
+		n = l.maxString
+		ln.truncated |= 1 << i
+	}
+	if z := indexNUL(s[:n]); z >= 0 {
+		n = z
+		ln.truncated |= 1 << i
+	}
+	ln.n[i&(marker.MaxFields-1)] = uint32(n)
+	return n
+}
+
+// encode writes the record into dst, which is exactly measure's size.
+func (l *layout) encode(dst []byte, id uint16, ts int64, f *eventlayout.Fields, ln *lengths) {
 	binary.LittleEndian.PutUint16(dst, id)
-	binary.LittleEndian.PutUint64(dst[2:], uint64(ts))
+	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
 	off := headerSize
-	for i, size := range l.sizes {
-		v := e.Field(i)
-		switch size {
+	for _, op := range l.ops {
+		p := f[op.idx&(marker.MaxFields-1)]
+		switch op.size {
 		case 8:
-			binary.LittleEndian.PutUint64(dst[off:], v.Bits())
+			binary.LittleEndian.PutUint64(dst[off:], *(*uint64)(p))
+			off += 8
 		case 4:
-			binary.LittleEndian.PutUint32(dst[off:], uint32(v.Bits()))
+			binary.LittleEndian.PutUint32(dst[off:], *(*uint32)(p))
+			off += 4
 		case 2:
-			binary.LittleEndian.PutUint16(dst[off:], uint16(v.Bits()))
+			binary.LittleEndian.PutUint16(dst[off:], *(*uint16)(p))
+			off += 2
 		case 1:
-			dst[off] = byte(v.Bits())
-		case 0:
-			n := sz.n[i]
-			if v.Kind() == marker.KindString {
-				copy(dst[off:off+n], v.Str())
-				dst[off+n] = 0
-				off++
-			} else {
-				binary.LittleEndian.PutUint32(dst[off:], uint32(n))
-				off += 4
-				copy(dst[off:off+n], v.Bytes())
-			}
-			off += n
+			dst[off] = *(*uint8)(p)
+			off++
+		case opString:
+			n := int(ln.n[op.idx&(marker.MaxFields-1)])
+			copy(dst[off:off+n], *(*string)(p))
+			dst[off+n] = 0
+			off += n + 1
+		case opBytes:
+			n := int(ln.n[op.idx&(marker.MaxFields-1)])
+			binary.LittleEndian.PutUint32(dst[off:], uint32(n))
+			copy(dst[off+4:off+4+n], *(*[]byte)(p))
+			off += 4 + n
 		}
-		off += int(size)
 	}
 	if l.variable {
-		dst[off] = sz.truncated
+		dst[off] = ln.truncated
 	}
 }
 

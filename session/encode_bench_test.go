@@ -3,6 +3,7 @@ package session
 import (
 	"testing"
 
+	"github.com/tracemark/tracemark/internal/eventlayout"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -13,9 +14,10 @@ func BenchmarkEncode(b *testing.B) {
 	l := newLayout(encBench.Info(), 1024)
 	buf := make([]byte, 256)
 	p, _ := marker.Register("sessbench:encode", func(e *marker.Event) {
-		var sz sizes
-		n := l.measure(e, &sz)
-		l.encode(buf[:n], 1, 12345, e, &sz)
+		var ln lengths
+		f := eventlayout.Of(e)
+		n := l.measure(f, &ln)
+		l.encode(buf[:n], 1, 12345, f, &ln)
 	})
 	defer p.Unregister()
 	for b.Loop() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
+	"github.com/tracemark/tracemark/internal/eventlayout"
 	"github.com/tracemark/tracemark/internal/ring"
 	"github.com/tracemark/tracemark/marker"
 )
@@ -337,8 +338,9 @@ func (r *Rule) record(e *marker.Event) {
 		s.filtered.Add(1)
 		return
 	}
-	var sz sizes
-	n := c.layout.measure(e, &sz)
+	var ln lengths
+	f := eventlayout.Of(e)
+	n := c.layout.measure(f, &ln)
 	w, ok := s.buf.Reserve(n)
 	if !ok {
 		c.discarded.Add(1)
@@ -346,9 +348,9 @@ func (r *Rule) record(e *marker.Event) {
 	}
 	// The timestamp is taken while pinned to the shard, so timestamps
 	// never go back within a stream.
-	c.layout.encode(w.Bytes(), c.ID, clock.Now(), e, &sz)
+	c.layout.encode(w.Bytes(), c.ID, clock.Now(), f, &ln)
 	s.buf.Commit(w)
-	if sz.truncated != 0 {
+	if ln.truncated != 0 {
 		c.truncated.Add(1)
 		s.truncated.Add(1)
 	}
