@@ -90,7 +90,7 @@ func (d *Dynamic) Fire(vals ...Value) error {
 	var ev Event
 	ev.info = m
 	for i, v := range vals {
-		ev.vals[i] = v.p
+		ev.head.Fields[i] = v.p
 	}
 	dispatch(hide(&ev))
 	return nil
@@ -124,7 +124,7 @@ func (d *Dynamic) Remove() {
 			p.forget(m)
 		}
 	}
-	storeEnabled(m, false)
+	storeEnabled(m, nil)
 	m.probes.Store(nil)
 	registry.mu.Unlock()
 	synchronize()
@@ -142,10 +142,22 @@ func (p *Probe) forget(m *Info) {
 	}
 }
 
-func storeEnabled(m *Info, on bool) {
-	var v uint32
-	if on {
-		v = 1
+// Values of Info.on.
+const (
+	onNone   = 0 // no probes: Fire returns at once
+	onProbes = 1
+	onPinned = 2 // one probe, pinned: dispatch's fast path
+)
+
+// storeEnabled sets m.on for the probe list l.
+func storeEnabled(m *Info, l *probeList) {
+	var v uint32 = onNone
+	switch {
+	case l == nil || len(l.probes) == 0:
+	case len(l.probes) == 1 && l.probes[0].pinned:
+		v = onPinned
+	default:
+		v = onProbes
 	}
 	atomic.StoreUint32(&m.on, v)
 }

@@ -4,7 +4,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tracemark/tracemark/internal/eventlayout"
+	"github.com/tracemark/tracemark/internal/probeabi"
 )
 
 // Event is one firing of a marker, as a probe sees it. It lives on the
@@ -13,11 +13,11 @@ import (
 // returns, after it returns (copy them with strings.Clone or bytes.Clone).
 // This is what lets Fire allocate nothing and copy nothing.
 type Event struct {
-	// vals[i] points at field i in its Go representation: int8 for
+	// head.Fields[i] points at field i in its Go representation: int8 for
 	// KindInt8, string for KindString, []byte for KindBytes, and so on.
 	// It comes first: this module's recorders read it in place (see
-	// internal/eventlayout).
-	vals eventlayout.Fields
+	// internal/probeabi).
+	head probeabi.Event
 	info *Info
 	ts   int64
 }
@@ -45,7 +45,7 @@ func (e *Event) Field(i int) Value {
 	if uint(i) >= uint(m.nfields) {
 		panic("marker: field index out of range")
 	}
-	return Value{kind: m.kinds[i], p: e.vals[i]}
+	return Value{kind: m.kinds[i], p: e.head.Fields[i]}
 }
 
 // FieldByName returns the value of the named field.
@@ -61,7 +61,7 @@ func (e *Event) FieldByName(name string) (Value, bool) {
 // zero values; check [Value.Kind] first when the schema is not known.
 type Value struct {
 	kind Kind
-	p    unsafe.Pointer // the value in its Go representation, see Event.vals
+	p    unsafe.Pointer // the value in its Go representation, see Event.head
 }
 
 // Kind returns the value's kind.

@@ -5,11 +5,11 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/tracemark/tracemark/internal/eventlayout"
+	"github.com/tracemark/tracemark/internal/probeabi"
 )
 
 // MaxFields is the largest number of fields a marker may have.
-const MaxFields = eventlayout.MaxFields
+const MaxFields = probeabi.MaxFields
 
 // Stability says how much an operator may rely on a marker staying as it is,
 // in the spirit of DTrace's stability attributes. A Stability is also an

@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tracemark/tracemark/internal/eventlayout"
+	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -562,13 +563,13 @@ func TestExclusiveDynamicDefinitionNeverJoins(t *testing.T) {
 	}
 }
 
-// TestEventLayout checks the contract of internal/eventlayout: the field
+// TestEventLayout checks the contract of internal/probeabi: the field
 // pointers start an Event, so recorders can read them in place.
 func TestEventLayout(t *testing.T) {
 	m := marker.Define3("layouttest:ev", marker.Int64("a"), marker.String("b"), marker.Uint8("c"))
 	var got [3]any
 	p, err := marker.Register("layouttest:ev", func(e *marker.Event) {
-		f := eventlayout.Of(e)
+		f := &probeabi.Of(e).Fields
 		got = [3]any{*(*int64)(f[0]), *(*string)(f[1]), *(*uint8)(f[2])}
 	})
 	if err != nil {
@@ -578,5 +579,101 @@ func TestEventLayout(t *testing.T) {
 	m.Fire(-7, "x", 9)
 	if want := [3]any{int64(-7), "x", uint8(9)}; got != want {
 		t.Fatalf("fields read through eventlayout = %v, want %v", got, want)
+	}
+}
+
+// pinnedOption is how this module's recorders ask for a pinned probe.
+var pinnedOption = probeabi.Pinned.(marker.ProbeOption)
+
+// TestPinnedProbe checks that a pinned probe runs pinned to the P that
+// Event.P names, alone on a marker and beside other probes.
+func TestPinnedProbe(t *testing.T) {
+	m := marker.Define1("pinnedtest:ev", marker.Int64("n"))
+	var runs, wrongP atomic.Int64
+	check := func(e *marker.Event) {
+		runs.Add(1)
+		// A nested pin returns the P the goroutine is already pinned to.
+		if p := pin.Pin(); p != probeabi.Of(e).P {
+			wrongP.Add(1)
+		}
+		pin.Unpin()
+	}
+	p, err := marker.Register("pinnedtest:ev", check, pinnedOption)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fire := func(n int) {
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range n {
+					m.Fire(int64(g*n + i))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	fire(1000)
+	other, err := marker.Register("pinnedtest:ev", func(*marker.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fire(1000) // two probes: the general path, still pinned for this one
+	other.Unregister()
+	p.Unregister()
+	if runs.Load() != 16000 || wrongP.Load() != 0 {
+		t.Fatalf("pinned probe ran %d times (want 16000), %d of them not pinned to Event.P", runs.Load(), wrongP.Load())
+	}
+}
+
+// TestPinnedProbeMoves checks the grace period of a pinned probe that
+// unpins, yields and pins again (as a recorder does around a CEL filter):
+// Unregister must neither hang on the counts left behind nor return while
+// the probe still runs.
+func TestPinnedProbeMoves(t *testing.T) {
+	m := marker.Define1("pinnedtest:moves", marker.Int64("n"))
+	var inside, after atomic.Int64
+	var unregistered atomic.Bool
+	p, err := marker.Register("pinnedtest:moves", func(e *marker.Event) {
+		inside.Add(1)
+		if unregistered.Load() {
+			after.Add(1)
+		}
+		pin.Unpin()
+		runtime.Gosched()
+		probeabi.Of(e).P = pin.Pin()
+		inside.Add(-1)
+	}, pinnedOption)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					m.Fire(1)
+				}
+			}
+		}()
+	}
+	for inside.Load() == 0 {
+		runtime.Gosched()
+	}
+	p.Unregister()
+	unregistered.Store(true)
+	n := inside.Load()
+	close(stop)
+	wg.Wait()
+	if n != 0 || after.Load() != 0 {
+		t.Fatalf("after Unregister: %d probe calls still inside, %d started", n, after.Load())
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/probeabi"
 )
 
 // ProbeFunc is the function a probe runs for each event of the markers it
@@ -30,7 +33,8 @@ type Probe struct {
 	expect    []FieldInfo
 	format    string
 
-	dead atomic.Bool // cut off after a panic, or unregistered
+	dead   atomic.Bool // cut off after a panic, or unregistered
+	pinned bool        // runs pinned to its P; see internal/probeabi
 
 	mu        sync.Mutex // guards the fields below
 	connected []*Info
@@ -44,6 +48,10 @@ type ProbeOption interface{ applyProbe(*Probe) }
 type probeOptionFunc func(*Probe)
 
 func (f probeOptionFunc) applyProbe(p *Probe) { f(p) }
+
+func init() {
+	probeabi.Pinned = ProbeOption(probeOptionFunc(func(p *Probe) { p.pinned = true }))
+}
 
 // ExpectFields makes the probe connect only to markers whose schema is
 // exactly fields, as the kernel refused a probe whose format did not match
@@ -184,7 +192,7 @@ func (p *Probe) attachLocked(m *Info) {
 	}
 	n.probes = append(n.probes, p)
 	m.probes.Store(n)
-	storeEnabled(m, true)
+	storeEnabled(m, n)
 	p.mu.Lock()
 	p.connected = append(p.connected, m)
 	p.mu.Unlock()
@@ -209,11 +217,13 @@ func removeFromList(m *Info, p *Probe) {
 	}
 	rest := slices.DeleteFunc(slices.Clone(old.probes), func(q *Probe) bool { return q == p })
 	if len(rest) == 0 {
-		storeEnabled(m, false) // the last probe is gone: disabled
+		storeEnabled(m, nil) // the last probe is gone: disabled
 		m.probes.Store(nil)
 		return
 	}
-	m.probes.Store(&probeList{probes: rest})
+	n := &probeList{probes: rest}
+	m.probes.Store(n)
+	storeEnabled(m, n)
 }
 
 // Unregister disconnects the probe from all markers. When it returns, the
@@ -315,6 +325,10 @@ func dispatch(e *Event) {
 	}
 	// One probe, the common case: no loop state to resume after a panic.
 	p := list.probes[0]
+	if p.pinned && t.c == nil {
+		runPinned(p, e, t.idx)
+		return
+	}
 	defer func() {
 		if p == nil {
 			return
@@ -326,7 +340,11 @@ func dispatch(e *Event) {
 		exitRead(t)
 	}()
 	if !p.dead.Load() {
-		p.fn(e)
+		if p.pinned {
+			p.callPinned(e)
+		} else {
+			p.fn(e)
+		}
 	}
 	p = nil
 	if fastRead && t.c == nil {
@@ -339,6 +357,32 @@ func dispatch(e *Event) {
 		procUnpin()
 	}
 	exitRead(t)
+}
+
+// runPinned is the recording fast path, for a recorder's pinned probe
+// alone on a marker (see internal/probeabi): the probe runs under the pin
+// that counts the reader's exit, and without deferred recovery, since a
+// panic while pinned is fatal anyway.
+func runPinned(p *Probe, e *Event, idx uint32) {
+	pid := procPin()
+	if !p.dead.Load() {
+		e.head.P = pid
+		p.fn(e)
+		pid = e.head.P // the probe may have pinned again elsewhere
+	}
+	if uint(pid) < maxPinnedPs {
+		perPReaders[pid].unlock[idx]++
+	} else {
+		atomic.AddUint64(&perPReaders[0].unlock[idx], 1)
+	}
+	procUnpin()
+}
+
+// callPinned runs a pinned probe's function (see internal/probeabi).
+func (p *Probe) callPinned(e *Event) {
+	e.head.P = pin.Pin()
+	p.fn(e)
+	pin.Unpin()
 }
 
 // runFrom calls the probes of list from index i on, then leaves the reader
@@ -363,7 +407,9 @@ func runFrom(list *probeList, i int, e *Event, t readToken) {
 		runFrom(list, i+1, e, t)
 	}()
 	for ; i < len(list.probes); i++ {
-		if p := list.probes[i]; !p.dead.Load() {
+		if p := list.probes[i]; p.pinned && !p.dead.Load() {
+			p.callPinned(e)
+		} else if !p.dead.Load() {
 			p.fn(e)
 		}
 	}

@@ -62,7 +62,7 @@ func (m Marker1[A]) Fire(a A) {
 func (m Marker1[A]) fire(a A) {
 	var ev Event
 	ev.info = m.info
-	ev.vals[0] = unsafe.Pointer(&a)
+	ev.head.Fields[0] = unsafe.Pointer(&a)
 	dispatch(hide(&ev))
 }
 
@@ -94,8 +94,8 @@ func (m Marker2[A, B]) Fire(a A, b B) {
 func (m Marker2[A, B]) fire(a A, b B) {
 	var ev Event
 	ev.info = m.info
-	ev.vals[0] = unsafe.Pointer(&a)
-	ev.vals[1] = unsafe.Pointer(&b)
+	ev.head.Fields[0] = unsafe.Pointer(&a)
+	ev.head.Fields[1] = unsafe.Pointer(&b)
 	dispatch(hide(&ev))
 }
 
@@ -127,9 +127,9 @@ func (m Marker3[A, B, C]) Fire(a A, b B, c C) {
 func (m Marker3[A, B, C]) fire(a A, b B, c C) {
 	var ev Event
 	ev.info = m.info
-	ev.vals[0] = unsafe.Pointer(&a)
-	ev.vals[1] = unsafe.Pointer(&b)
-	ev.vals[2] = unsafe.Pointer(&c)
+	ev.head.Fields[0] = unsafe.Pointer(&a)
+	ev.head.Fields[1] = unsafe.Pointer(&b)
+	ev.head.Fields[2] = unsafe.Pointer(&c)
 	dispatch(hide(&ev))
 }
 
@@ -161,10 +161,10 @@ func (m Marker4[A, B, C, D]) Fire(a A, b B, c C, d D) {
 func (m Marker4[A, B, C, D]) fire(a A, b B, c C, d D) {
 	var ev Event
 	ev.info = m.info
-	ev.vals[0] = unsafe.Pointer(&a)
-	ev.vals[1] = unsafe.Pointer(&b)
-	ev.vals[2] = unsafe.Pointer(&c)
-	ev.vals[3] = unsafe.Pointer(&d)
+	ev.head.Fields[0] = unsafe.Pointer(&a)
+	ev.head.Fields[1] = unsafe.Pointer(&b)
+	ev.head.Fields[2] = unsafe.Pointer(&c)
+	ev.head.Fields[3] = unsafe.Pointer(&d)
 	dispatch(hide(&ev))
 }
 
@@ -196,11 +196,11 @@ func (m Marker5[A, B, C, D, E]) Fire(a A, b B, c C, d D, e E) {
 func (m Marker5[A, B, C, D, E]) fire(a A, b B, c C, d D, e E) {
 	var ev Event
 	ev.info = m.info
-	ev.vals[0] = unsafe.Pointer(&a)
-	ev.vals[1] = unsafe.Pointer(&b)
-	ev.vals[2] = unsafe.Pointer(&c)
-	ev.vals[3] = unsafe.Pointer(&d)
-	ev.vals[4] = unsafe.Pointer(&e)
+	ev.head.Fields[0] = unsafe.Pointer(&a)
+	ev.head.Fields[1] = unsafe.Pointer(&b)
+	ev.head.Fields[2] = unsafe.Pointer(&c)
+	ev.head.Fields[3] = unsafe.Pointer(&d)
+	ev.head.Fields[4] = unsafe.Pointer(&e)
 	dispatch(hide(&ev))
 }
 
@@ -232,12 +232,12 @@ func (m Marker6[A, B, C, D, E, F]) Fire(a A, b B, c C, d D, e E, f F) {
 func (m Marker6[A, B, C, D, E, F]) fire(a A, b B, c C, d D, e E, f F) {
 	var ev Event
 	ev.info = m.info
-	ev.vals[0] = unsafe.Pointer(&a)
-	ev.vals[1] = unsafe.Pointer(&b)
-	ev.vals[2] = unsafe.Pointer(&c)
-	ev.vals[3] = unsafe.Pointer(&d)
-	ev.vals[4] = unsafe.Pointer(&e)
-	ev.vals[5] = unsafe.Pointer(&f)
+	ev.head.Fields[0] = unsafe.Pointer(&a)
+	ev.head.Fields[1] = unsafe.Pointer(&b)
+	ev.head.Fields[2] = unsafe.Pointer(&c)
+	ev.head.Fields[3] = unsafe.Pointer(&d)
+	ev.head.Fields[4] = unsafe.Pointer(&e)
+	ev.head.Fields[5] = unsafe.Pointer(&f)
 	dispatch(hide(&ev))
 }
 

@@ -31,14 +31,15 @@ type classRule struct {
 }
 
 // filterSet is the published OR of the filters of a class's rules.
-type filterSet struct{ filters []*filter }
+type filterSet struct {
+	filters []*filter
+	// cel is set if some filter needs the CEL program, which allocates
+	// and so cannot run while the recording probe is pinned.
+	cel bool
+}
 
 // accept reports whether any rule's filter accepts e.
-func (c *Class) accept(e *marker.Event) bool {
-	fs := c.filt.Load()
-	if fs == nil {
-		return true
-	}
+func (fs *filterSet) accept(e *marker.Event) bool {
 	for _, f := range fs.filters {
 		if f.accept(e) {
 			return true
@@ -46,9 +47,6 @@ func (c *Class) accept(e *marker.Event) bool {
 	}
 	return false
 }
-
-// hasFilters is for the fast path: one load.
-func (c *Class) hasFilters() bool { return c.filt.Load() != nil }
 
 // publish recomputes owner and filters from rules. Called with classMu held.
 func (c *Class) publish() {
@@ -59,15 +57,16 @@ func (c *Class) publish() {
 	if o := c.owner.Load(); o == nil || !slices.ContainsFunc(c.rules, func(cr classRule) bool { return cr.rule == o }) {
 		c.owner.Store(c.rules[0].rule)
 	}
-	var fs []*filter
+	fs := &filterSet{}
 	for _, cr := range c.rules {
 		if cr.filter == nil {
 			c.filt.Store(nil) // one rule takes everything
 			return
 		}
-		fs = append(fs, cr.filter)
+		fs.filters = append(fs.filters, cr.filter)
+		fs.cel = fs.cel || cr.filter.native == nil
 	}
-	c.filt.Store(&filterSet{filters: fs})
+	c.filt.Store(fs)
 }
 
 // bind runs when the rule's probe connects to m (with the marker registry

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"strings"
 
-	"github.com/tracemark/tracemark/internal/eventlayout"
+	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -91,7 +91,7 @@ type lengths struct {
 }
 
 // measure returns the record size of the event with fields f and fills ln.
-func (l *layout) measure(f *eventlayout.Fields, ln *lengths) int {
+func (l *layout) measure(f *probeabi.Fields, ln *lengths) int {
 	if l.oneString >= 0 {
 		return l.fixed + l.measureString(f, l.oneString, ln)
 	}
@@ -114,7 +114,7 @@ func (l *layout) measure(f *eventlayout.Fields, ln *lengths) int {
 
 // measureString works out how much of string field i is recorded: up to
 // the cap, and up to the first NUL, because a CTF string ends there.
-func (l *layout) measureString(f *eventlayout.Fields, i int, ln *lengths) int {
+func (l *layout) measureString(f *probeabi.Fields, i int, ln *lengths) int {
 	s := *(*string)(f[i&(marker.MaxFields-1)])
 	n := len(s)
 	if n > l.maxString {
@@ -130,7 +130,7 @@ func (l *layout) measureString(f *eventlayout.Fields, i int, ln *lengths) int {
 }
 
 // encode writes the record into dst, which is exactly measure's size.
-func (l *layout) encode(dst []byte, id uint16, ts int64, f *eventlayout.Fields, ln *lengths) {
+func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ln *lengths) {
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
 	off := headerSize

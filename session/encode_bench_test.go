@@ -3,7 +3,7 @@ package session
 import (
 	"testing"
 
-	"github.com/tracemark/tracemark/internal/eventlayout"
+	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -15,7 +15,7 @@ func BenchmarkEncode(b *testing.B) {
 	buf := make([]byte, 256)
 	p, _ := marker.Register("sessbench:encode", func(e *marker.Event) {
 		var ln lengths
-		f := eventlayout.Of(e)
+		f := &probeabi.Of(e).Fields
 		n := l.measure(f, &ln)
 		l.encode(buf[:n], 1, 12345, f, &ln)
 	})

@@ -9,7 +9,8 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
-	"github.com/tracemark/tracemark/internal/eventlayout"
+	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/internal/ring"
 	"github.com/tracemark/tracemark/marker"
 )
@@ -303,8 +304,11 @@ func (s *Session) Destroy() {
 	s.mu.Unlock()
 }
 
+// pinnedProbe makes the rules' probes pinned: see Rule.record.
+var pinnedProbe = probeabi.Pinned.(marker.ProbeOption)
+
 func (r *Rule) connect() error {
-	p, err := marker.Register(r.Pattern, r.record, marker.OnConnect(r.bind))
+	p, err := marker.Register(r.Pattern, r.record, pinnedProbe, marker.OnConnect(r.bind))
 	if err != nil {
 		return fmt.Errorf("session %q: %w", r.s.cfg.Name, err)
 	}
@@ -320,7 +324,11 @@ func (r *Rule) disconnect() {
 	}
 }
 
-// record is the rule's probe: the recording fast path.
+// record is the rule's probe: the recording fast path. It is a pinned probe
+// (internal/probeabi): it runs with the goroutine pinned to its P, so it
+// writes into that P's buffer shard without pinning again, and it must not
+// block, allocate or panic. Filters outside the native subset run the CEL
+// program, which allocates, so record unpins around them.
 func (r *Rule) record(e *marker.Event) {
 	s := r.s
 	m := e.Marker()
@@ -333,25 +341,37 @@ func (r *Rule) record(e *marker.Event) {
 	if c == nil || c.owner.Load() != r {
 		return // another rule of this session records this marker
 	}
-	if c.hasFilters() && !c.accept(e) {
+	ev := probeabi.Of(e)
+	if fs := c.filt.Load(); fs != nil && !acceptPinned(fs, e, ev) {
 		c.filtered.Add(1)
 		s.filtered.Add(1)
 		return
 	}
 	var ln lengths
-	f := eventlayout.Of(e)
-	n := c.layout.measure(f, &ln)
-	w, ok := s.buf.Reserve(n)
+	n := c.layout.measure(&ev.Fields, &ln)
+	w, ok := s.buf.ReservePinned(ev.P, n)
 	if !ok {
 		c.discarded.Add(1)
 		return
 	}
 	// The timestamp is taken while pinned to the shard, so timestamps
 	// never go back within a stream.
-	c.layout.encode(w.Bytes(), c.ID, clock.Now(), f, &ln)
-	s.buf.Commit(w)
+	c.layout.encode(w.Bytes(), c.ID, clock.Now(), &ev.Fields, &ln)
+	s.buf.CommitPinned(w)
 	if ln.truncated != 0 {
 		c.truncated.Add(1)
 		s.truncated.Add(1)
 	}
+}
+
+// acceptPinned runs the filters of fs on e from the pinned probe, unpinning
+// around CEL programs; ev.P follows the goroutine if it moves meanwhile.
+func acceptPinned(fs *filterSet, e *marker.Event, ev *probeabi.Event) bool {
+	if !fs.cel {
+		return fs.accept(e)
+	}
+	pin.Unpin()
+	ok := fs.accept(e)
+	ev.P = pin.Pin()
+	return ok
 }

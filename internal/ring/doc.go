@@ -5,9 +5,10 @@
 //
 // Go has no per-CPU data, but it has per-P execution: at any instant at most
 // one goroutine runs on a given P. [Buffer.Reserve] calls the runtime's
-// procPin (reached by go:linkname; the runtime keeps it available for that,
-// see go.dev/issue/67401), which disables preemption and returns the P's id;
-// [Buffer.Commit] calls procUnpin. Between the two the goroutine can neither
+// procPin (package pin), which disables preemption and returns the P's id;
+// [Buffer.Commit] calls procUnpin. A caller that is already pinned, such as
+// a session's probe, uses [Buffer.ReservePinned] and [Buffer.CommitPinned]
+// instead and saves the second pin. Between the two the goroutine can neither
 // be preempted nor migrate, so it is the only writer of shard[pid]. The
 // writer's bookkeeping (offset, record count) is therefore plain memory,
 // with no atomic read-modify-write and no contention between Ps; only
@@ -108,7 +109,7 @@
 // # Cost
 //
 // The fast path is procPin, a bounds check, slicing, three plain stores, one
-// atomic store and procUnpin: one locked instruction per record and no
-// allocation. A switch costs about ten atomic operations, amortised over a
+// release store and procUnpin: no locked instruction on amd64, where a plain
+// store has release ordering, and no allocation. A switch costs about ten atomic operations, amortised over a
 // sub-buffer of records; a dropped record costs one atomic add.
 package ring

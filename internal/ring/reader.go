@@ -3,6 +3,8 @@ package ring
 import (
 	"encoding/binary"
 	"runtime"
+
+	"github.com/tracemark/tracemark/internal/pin"
 )
 
 // Packet is a run of consecutive records from one sub-buffer of one shard,
@@ -98,7 +100,7 @@ func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
 	for _, h := range held {
 		unlockReader(&s.subs[h.idx].subBuf)
 	}
-	procUnpin()
+	pin.Unpin()
 	for _, h := range held {
 		sb := &s.subs[h.idx].subBuf
 		if !lockReader(sb) {
@@ -140,7 +142,7 @@ func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
 		}
 		unlockReader(sb)
 	}
-	procUnpin()
+	pin.Unpin()
 	b.snapPkts, b.snapBuf = pkts, buf
 	for _, pkt := range pkts {
 		if err := emit(pkt); err != nil {
@@ -161,10 +163,10 @@ func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
 // unpins it once it has released what it does not need: while pinned the
 // reader cannot be preempted with sub-buffers locked, which would make
 // writers drop records for a whole scheduling quantum. Nothing between
-// lockShard and procUnpin may block, allocate or call user code.
+// lockShard and pin.Unpin may block, allocate or call user code.
 func (b *Buffer) lockShard(s *shard) []heldSub {
 	for {
-		procPin()
+		pin.Pin()
 		g := s.gen.Load()
 		if g&1 == 0 {
 			held := b.held[:0]
@@ -182,7 +184,7 @@ func (b *Buffer) lockShard(s *shard) []heldSub {
 				unlockReader(&s.subs[h.idx].subBuf)
 			}
 		}
-		procUnpin()
+		pin.Unpin()
 		// A switch is short and its writer cannot be preempted.
 		runtime.Gosched()
 	}

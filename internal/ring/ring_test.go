@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tracemark/tracemark/internal/pin"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -262,7 +264,7 @@ func TestOverwriteSkipsLockedSubBuffer(t *testing.T) {
 	}
 	_, _, inFirst := unpack(b.shards[0].subs[0].pub.Load())
 	held := slices.Clone(b.lockShard(&b.shards[0].shard))
-	procUnpin() // lockShard returns pinned
+	pin.Unpin() // lockShard returns pinned
 	if !slices.Equal(held, []heldSub{{0, 0}, {1, 1}}) {
 		t.Fatalf("locked %v", held)
 	}

@@ -1,17 +1,6 @@
 package ring
 
-import _ "unsafe" // for go:linkname
-
-// procPin disables preemption of the calling goroutine and returns the id of
-// its P. The runtime keeps it reachable by linkname (go.dev/issue/67401).
-//
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-// procUnpin re-enables preemption after procPin.
-//
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
+import "github.com/tracemark/tracemark/internal/pin"
 
 // Writer is space reserved by [Buffer.Reserve] for one record. It is a small
 // value meant to live on the caller's stack between Reserve and Commit.
@@ -43,9 +32,30 @@ func (w Writer) Bytes() []byte { return w.buf }
 // sync.Once (hash/crc32's tables, for one): the runtime aborts the program
 // if a pinned goroutine parks.
 func (b *Buffer) Reserve(n int) (w Writer, ok bool) {
-	pid := procPin()
+	w, ok = b.ReservePinned(pin.Pin(), n)
+	if !ok {
+		pin.Unpin()
+	}
+	return w, ok
+}
+
+// Commit publishes the record reserved as w and unpins the goroutine. It must
+// be called exactly once for every successful Reserve, on the same
+// goroutine, and never for a failed one. The record's timestamp is read from
+// its bytes, so Commit takes no timestamp argument.
+func (b *Buffer) Commit(w Writer) {
+	b.CommitPinned(w)
+	pin.Unpin()
+}
+
+// ReservePinned is Reserve for a goroutine already pinned (see package
+// pin) to the P whose id is pid: it neither pins nor unpins, and the same
+// rules hold between it and [Buffer.CommitPinned], which must follow while
+// the goroutine is still pinned.
+func (b *Buffer) ReservePinned(pid, n int) (w Writer, ok bool) {
 	if uint(pid) >= uint(len(b.shards)) {
-		return b.dropUnsharded()
+		b.unsharded.Add(1)
+		return Writer{}, false
 	}
 	s := &b.shards[pid].shard
 	raceAcquire(s)
@@ -58,35 +68,22 @@ func (b *Buffer) Reserve(n int) (w Writer, ok bool) {
 	return b.reserveSlow(s, n)
 }
 
-// Commit publishes the record reserved as w and unpins the goroutine. It must
-// be called exactly once for every successful Reserve, on the same
-// goroutine, and never for a failed one. The record's timestamp is read from
-// its bytes, so Commit takes no timestamp argument.
-func (b *Buffer) Commit(w Writer) {
+// CommitPinned publishes the record reserved as w by ReservePinned.
+func (b *Buffer) CommitPinned(w Writer) {
 	s := w.s
 	last := s.off
 	s.off = last + len(w.buf)
 	s.count++
-	// The only atomic on the fast path: it makes the record's bytes, and
-	// the prefix description, visible to the reader.
+	// The only synchronising store on the fast path: it makes the record's
+	// bytes, and the prefix description, visible to the reader.
 	publish(&s.cur.pub, pack(s.off, last, s.count))
 	raceRelease(s)
-	procUnpin()
 }
 
-// dropUnsharded counts a record from a P created after New, for which no
-// shard exists.
-func (b *Buffer) dropUnsharded() (Writer, bool) {
-	procUnpin()
-	b.unsharded.Add(1)
-	return Writer{}, false
-}
-
-// drop counts a refused record and unpins.
+// drop counts a refused record.
 func (b *Buffer) drop(s *shard) (Writer, bool) {
 	s.dropped.Add(1)
 	raceRelease(s)
-	procUnpin()
 	return Writer{}, false
 }
 

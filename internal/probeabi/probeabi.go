@@ -1,0 +1,51 @@
+// Package probeabi is the contract between package marker and this
+// module's recorders (package session): how an event begins in memory, and
+// how a recorder asks for a pinned probe. Nothing outside this module may
+// rely on it.
+//
+// # Event layout
+//
+// A recorder copies every field of every event it records, so it reads
+// them in place: a marker.Event starts with an Event, so a *marker.Event
+// converts to an *Event ([Of]). Package marker declares its Event that way
+// and tests that it does (TestEventLayout).
+//
+// # Pinned probes
+//
+// A probe registered with the [Pinned] option runs with its goroutine
+// pinned to its P (see package pin), like a kernel tracepoint probe runs
+// with preemption disabled. Event.P is that P's id, so the probe can use
+// per-P buffers without pinning again: the marker's grace-period
+// accounting and the recorder's buffer share one pin. A pinned probe must
+// not block, allocate or panic (the runtime aborts a program that panics
+// while pinned). It may unpin to do such work if it pins again before it
+// returns and stores the new P's id in Event.P, where the marker reads it
+// back.
+package probeabi
+
+import "unsafe"
+
+// MaxFields is the most fields a marker may have (marker.MaxFields).
+const MaxFields = 8
+
+// Fields holds, for each field of an event, a pointer to the value in its
+// Go representation: an int8 for an int8 field, a string header for a
+// string, a slice header for bytes, an int64 for a duration, and so on.
+// Entries past the marker's field count are unspecified.
+type Fields [MaxFields]unsafe.Pointer
+
+// Event is how every marker.Event begins.
+type Event struct {
+	Fields Fields
+	// P is the id of the P a pinned probe runs pinned to. Unspecified for
+	// other probes.
+	P int
+}
+
+// Of returns the start of an event; e must be a *marker.Event. What it
+// points at is valid only while the probe that received e runs.
+func Of[E any](e *E) *Event { return (*Event)(unsafe.Pointer(e)) }
+
+// Pinned is the marker.ProbeOption that makes a probe pinned. Package
+// marker sets it when it is initialised.
+var Pinned any
