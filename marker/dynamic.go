@@ -142,22 +142,11 @@ func (p *Probe) forget(m *Info) {
 	}
 }
 
-// Values of Info.on.
-const (
-	onNone   = 0 // no probes: Fire returns at once
-	onProbes = 1
-	onPinned = 2 // one probe, pinned: dispatch's fast path
-)
-
-// storeEnabled sets m.on for the probe list l.
+// storeEnabled sets m.on for the probe list l: 1 if it has probes.
 func storeEnabled(m *Info, l *probeList) {
-	var v uint32 = onNone
-	switch {
-	case l == nil || len(l.probes) == 0:
-	case len(l.probes) == 1 && l.probes[0].pinned:
-		v = onPinned
-	default:
-		v = onProbes
+	var v uint32
+	if l != nil && len(l.probes) > 0 {
+		v = 1
 	}
 	atomic.StoreUint32(&m.on, v)
 }
