@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/tracemark/tracemark/internal/clock"
 	"github.com/tracemark/tracemark/internal/ring"
 )
 
@@ -36,10 +37,13 @@ func (s *Session) Drain(emit func(Packet) error) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	return s.buf.Drain(func(p ring.Packet) error {
-		if err := s.countDelivered(p.Data); err != nil {
+		out, err := s.finish(p, true)
+		if err != nil {
 			return err
 		}
-		return emit(s.packet(p))
+		out.Seq = s.streamSeq[p.Shard]
+		s.streamSeq[p.Shard]++
+		return emit(out)
 	})
 }
 
@@ -50,63 +54,85 @@ func (s *Session) Snapshot(emit func(Packet) error) error {
 	defer s.readMu.Unlock()
 	seq := make([]uint64, len(s.streamSeq))
 	return s.buf.Snapshot(func(p ring.Packet) error {
-		out := s.packetInfo(p)
+		out, err := s.finish(p, false)
+		if err != nil {
+			return err
+		}
 		out.Seq = seq[p.Shard]
 		seq[p.Shard]++
 		return emit(out)
 	})
 }
 
-// packet numbers a drained packet in its stream.
-func (s *Session) packet(p ring.Packet) Packet {
-	out := s.packetInfo(p)
-	out.Seq = s.streamSeq[p.Shard]
-	s.streamSeq[p.Shard]++
-	return out
-}
-
-func (s *Session) packetInfo(p ring.Packet) Packet {
-	return Packet{
-		Stream:    p.Shard,
-		BeginTS:   uint64(p.BeginTS),
-		EndTS:     uint64(p.EndTS),
-		Events:    p.Records,
-		Discarded: p.Discarded,
-		Data:      p.Data,
+// finish makes a packet of the ring's records ready to hand out. Records
+// are written with raw clock ticks (clock.Ticks, cheaper than converting on
+// the recording path), so finish walks them and rewrites each timestamp in
+// nanoseconds, in place; when draining, it also counts them per class.
+//
+// A drained packet whose emit failed is not consumed and comes back in the
+// next Drain, or in a Snapshot's copy, with a prefix already converted:
+// converted[shard] remembers how far the records of the sub-buffer being
+// drained were converted, so that no timestamp is converted twice and no
+// event counted twice.
+func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
+	mark := &s.converted[p.Shard]
+	done := 0 // bytes of p.Data already converted
+	if mark.seq == p.Seq && mark.end > p.Offset {
+		done = mark.end - p.Offset
 	}
-}
-
-// countDelivered walks the records of a packet to count events per class.
-func (s *Session) countDelivered(data []byte) error {
+	data := p.Data
 	var last *Class
 	var n uint64
 	flush := func() {
-		if last != nil {
+		if last != nil && drain {
 			last.delivered.Add(n)
 		}
 	}
+	lastOff := 0
 	for off := 0; off < len(data); {
 		if len(data)-off < headerSize {
-			return fmt.Errorf("session %q: truncated record at offset %d", s.cfg.Name, off)
+			return Packet{}, fmt.Errorf("session %q: truncated record at offset %d", s.cfg.Name, off)
 		}
 		c := s.class(binary.LittleEndian.Uint16(data[off:]))
 		if c == nil {
-			return fmt.Errorf("session %q: record of unknown class %d at offset %d",
+			return Packet{}, fmt.Errorf("session %q: record of unknown class %d at offset %d",
 				s.cfg.Name, binary.LittleEndian.Uint16(data[off:]), off)
 		}
 		size := c.layout.recordLen(data[off:])
 		if size < 0 {
-			return fmt.Errorf("session %q: malformed %s record at offset %d", s.cfg.Name, c.Marker.Name(), off)
+			return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d", s.cfg.Name, c.Marker.Name(), off)
 		}
-		if c != last {
-			flush()
-			last, n = c, 0
+		if off >= done {
+			ts := data[off+timestampOffset:]
+			binary.LittleEndian.PutUint64(ts, uint64(clock.ToNanos(int64(binary.LittleEndian.Uint64(ts)))))
+			if c != last {
+				flush()
+				last, n = c, 0
+			}
+			n++
 		}
-		n++
+		lastOff = off
 		off += size
 	}
 	flush()
-	return nil
+	if drain {
+		*mark = convertedMark{seq: p.Seq, end: p.Offset + len(data)}
+	}
+	return Packet{
+		Stream:    p.Shard,
+		BeginTS:   binary.LittleEndian.Uint64(data[timestampOffset:]),
+		EndTS:     binary.LittleEndian.Uint64(data[lastOff+timestampOffset:]),
+		Events:    p.Records,
+		Discarded: p.Discarded,
+		Data:      data,
+	}, nil
+}
+
+// convertedMark says that the records of a stream's sub-buffer seq have
+// nanosecond timestamps up to byte end.
+type convertedMark struct {
+	seq uint64
+	end int
 }
 
 // Stats are a session's counters. They are exact: once the session is

@@ -106,8 +106,9 @@ type Session struct {
 
 	filtered  atomic.Uint64
 	truncated atomic.Uint64
-	readMu    sync.Mutex // one reader: Drain, Snapshot
-	streamSeq []uint64   // per shard packet sequence numbers, under readMu
+	readMu    sync.Mutex      // one reader: Drain, Snapshot
+	streamSeq []uint64        // per shard packet sequence numbers, under readMu
+	converted []convertedMark // per shard, under readMu; see finish
 }
 
 // New creates a session. It records nothing until Start.
@@ -143,6 +144,7 @@ func New(cfg Config) (*Session, error) {
 	s.byMarker.Store(&[]*Class{})
 	s.classList.Store(&[]*Class{})
 	s.streamSeq = make([]uint64, buf.Shards())
+	s.converted = make([]convertedMark, buf.Shards())
 	return s, nil
 }
 
@@ -355,8 +357,9 @@ func (r *Rule) record(e *marker.Event) {
 		return
 	}
 	// The timestamp is taken while pinned to the shard, so timestamps
-	// never go back within a stream.
-	c.layout.encode(w.Bytes(), c.ID, clock.Now(), &ev.Fields, &ln)
+	// never go back within a stream. It is in raw ticks until the reader
+	// converts it (see finish).
+	c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields, &ln)
 	s.buf.CommitPinned(w)
 	if ln.truncated != 0 {
 		c.truncated.Add(1)

@@ -353,3 +353,58 @@ func TestCountersAreExactUnderStress(t *testing.T) {
 		t.Errorf("%d goroutines before, %d after", goroutinesBefore, n)
 	}
 }
+
+// TestDrainAfterFailedEmit checks that a packet handed back by a Drain
+// whose emit failed, and a Snapshot of it, carry the same nanosecond
+// timestamps as the first time (records hold raw clock ticks until a
+// reader converts them in place, once) and that no event is counted twice.
+func TestDrainAfterFailedEmit(t *testing.T) {
+	s := newSession(t, session.Config{Mode: session.Overwrite})
+	mustEnable(t, s, "stest_http:request_done", "")
+	s.Start()
+	before := uint64(session.Now())
+	for i := range 10 {
+		reqDone.Fire("GET", i, "/x", 0)
+	}
+	after := uint64(session.Now())
+	inRange := func(what string, evs []event) {
+		t.Helper()
+		if len(evs) != 10 {
+			t.Fatalf("%s: %d events, want 10", what, len(evs))
+		}
+		for i, e := range evs {
+			if e.ts < before || e.ts > after {
+				t.Errorf("%s: event %d has timestamp %d outside [%d, %d]", what, i, e.ts, before, after)
+			}
+		}
+	}
+	refused := errors.New("disk full")
+	var first []event
+	err := s.Drain(func(p session.Packet) error {
+		first = append(first, decodePacket(t, s, p)...)
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("Drain: %v, want the emit error", err)
+	}
+	inRange("failed drain", first)
+	var snap []event
+	if err := s.Snapshot(func(p session.Packet) error {
+		snap = append(snap, decodePacket(t, s, p)...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	inRange("snapshot after it", snap)
+	s.Stop()
+	again := drainAll(t, s)
+	inRange("drain again", again)
+	for i := range again {
+		if again[i].ts != first[i].ts || snap[i].ts != first[i].ts {
+			t.Errorf("event %d: timestamps %d, %d, %d in the three reads", i, first[i].ts, snap[i].ts, again[i].ts)
+		}
+	}
+	if st := s.Stats(); st.Delivered != 10 || st.Markers[0].Delivered != 10 {
+		t.Errorf("delivered %d (marker %d), want 10", st.Delivered, st.Markers[0].Delivered)
+	}
+}

@@ -41,11 +41,34 @@ var (
 // Now returns CLOCK_MONOTONIC time in nanoseconds.
 func Now() int64 {
 	if c := conv.Load(); c != nil {
-		d := uint64(rdtsc() - c.t0)
-		hi, lo := bits.Mul64(d, c.mult)
-		return c.base + int64(hi<<(64-c.shift)|lo>>c.shift)
+		return c.nanos(rdtsc())
 	}
 	return nanotime()
+}
+
+// Ticks returns the clock in its raw unit, for recording now and converting
+// later with ToNanos: TSC ticks once Calibrate chose the TSC, nanoseconds
+// otherwise. It saves Now's conversion (about 2 ns) on the recording path.
+// Readings taken before Calibrate returns cannot be converted.
+func Ticks() int64 {
+	if conv.Load() != nil {
+		return rdtsc()
+	}
+	return nanotime()
+}
+
+// ToNanos converts a Ticks reading taken after Calibrate returned to Now's
+// nanoseconds, exactly as Now would have at that instant.
+func ToNanos(t int64) int64 {
+	if c := conv.Load(); c != nil {
+		return c.nanos(t)
+	}
+	return t
+}
+
+func (c *conversion) nanos(ticks int64) int64 {
+	hi, lo := bits.Mul64(uint64(ticks-c.t0), c.mult)
+	return c.base + int64(hi<<(64-c.shift)|lo>>c.shift)
 }
 
 // Source returns "tsc" or "monotonic": what Now reads.

@@ -30,6 +30,20 @@ func TestNowFollowsTheMonotonicClock(t *testing.T) {
 	}
 }
 
+// TestTicksConvertLikeNow checks that a Ticks reading converted later
+// falls between the Now readings taken around it.
+func TestTicksConvertLikeNow(t *testing.T) {
+	Calibrate()
+	for range 10000 {
+		before := Now()
+		tk := Ticks()
+		after := Now()
+		if ns := ToNanos(tk); ns < before || ns > after {
+			t.Fatalf("Ticks %d converts to %d, outside [%d, %d] (source %s)", tk, ns, before, after, Source())
+		}
+	}
+}
+
 // bracketed reads Now between two nanotime reads at most 5 µs apart and
 // returns it with their midpoint.
 func bracketed(t *testing.T) (now, mono int64) {
@@ -50,6 +64,15 @@ func BenchmarkNow(b *testing.B) {
 	var s int64
 	for range b.N {
 		s += Now()
+	}
+	_ = s
+}
+
+func BenchmarkTicks(b *testing.B) {
+	Calibrate()
+	var s int64
+	for range b.N {
+		s += Ticks()
 	}
 	_ = s
 }
