@@ -29,15 +29,12 @@ const (
 // out once per class so that the per-event work is a short loop over
 // fields with a switch on their size.
 type layout struct {
-	kinds  []marker.Kind // for recordLen
-	ops    []fieldOp     // every field, in schema order
-	varOps []fieldOp     // the string and byte fields
-	// oneString is the index of the class's only variable field when that
-	// field is a string, the commonest shape, measured without a loop;
-	// otherwise -1.
-	oneString int
-	fixed     int  // header plus fixed-size fields plus trailer
-	variable  bool // has string or byte fields, hence the _truncated trailer
+	kinds     []marker.Kind // for recordLen
+	ops       []fieldOp     // every field, in schema order
+	varOps    []fieldOp     // the string and byte fields
+	fixed     int           // header plus fixed-size fields plus trailer
+	max       int           // the largest record: every variable field at the cap
+	variable  bool          // has string or byte fields, hence the _truncated trailer
 	maxString int
 }
 
@@ -53,7 +50,7 @@ const (
 )
 
 func newLayout(m *marker.Info, maxString int) layout {
-	l := layout{fixed: headerSize, maxString: maxString, oneString: -1}
+	l := layout{fixed: headerSize, maxString: maxString}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
 		l.kinds = append(l.kinds, k)
@@ -77,60 +74,51 @@ func newLayout(m *marker.Info, maxString int) layout {
 		l.variable = true
 		l.fixed++
 	}
-	if len(l.varOps) == 1 && l.varOps[0].size == opString {
-		l.oneString = int(l.varOps[0].idx)
-	}
+	l.max = l.fixed + len(l.varOps)*maxString
 	return l
 }
 
-// lengths holds the encoded lengths of variable fields, worked out once by
-// measure and used by encode.
-type lengths struct {
-	n         [marker.MaxFields]uint32
-	truncated uint8 // bit i: field i was cut
-}
-
-// measure returns the record size of the event with fields f and fills ln.
-func (l *layout) measure(f *probeabi.Fields, ln *lengths) int {
-	if l.oneString >= 0 {
-		return l.fixed + l.measureString(f, l.oneString, ln)
-	}
+// measure returns the exact record size of the event with fields f.
+func (l *layout) measure(f *probeabi.Fields) int {
 	size := l.fixed
 	for _, op := range l.varOps {
+		var n int
 		if op.size == opString {
-			size += l.measureString(f, int(op.idx), ln)
-			continue
+			n, _ = l.cutString(*(*string)(f[op.idx&(marker.MaxFields-1)]))
+		} else {
+			n, _ = l.cutBytes(*(*[]byte)(f[op.idx&(marker.MaxFields-1)]))
 		}
-		n := len(*(*[]byte)(f[op.idx]))
-		if n > l.maxString {
-			n = l.maxString
-			ln.truncated |= 1 << op.idx
-		}
-		ln.n[op.idx] = uint32(n)
 		size += n
 	}
 	return size
 }
 
-// measureString works out how much of string field i is recorded: up to
-// the cap, and up to the first NUL, because a CTF string ends there.
-func (l *layout) measureString(f *probeabi.Fields, i int, ln *lengths) int {
-	s := *(*string)(f[i&(marker.MaxFields-1)])
-	n := len(s)
+// cutString returns how much of a string field is recorded: up to the cap,
+// and up to the first NUL, because a CTF string ends there.
+func (l *layout) cutString(s string) (n int, cut bool) {
+	n = len(s)
 	if n > l.maxString {
-		n = l.maxString
-		ln.truncated |= 1 << i
+		n, cut = l.maxString, true
 	}
 	if z := indexNUL(s[:n]); z >= 0 {
-		n = z
-		ln.truncated |= 1 << i
+		n, cut = z, true
 	}
-	ln.n[i&(marker.MaxFields-1)] = uint32(n)
-	return n
+	return n, cut
 }
 
-// encode writes the record into dst, which is exactly measure's size.
-func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ln *lengths) {
+// cutBytes returns how much of a byte-slice field is recorded.
+func (l *layout) cutBytes(b []byte) (n int, cut bool) {
+	if len(b) > l.maxString {
+		return l.maxString, true
+	}
+	return len(b), false
+}
+
+// encode writes the record of the event with fields f into dst, which
+// must be at least as long as the record (measure's size, or l.max), and
+// returns the record's size and its _truncated bits (bit i: field i was
+// cut).
+func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (size int, truncated uint8) {
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
 	off := headerSize
@@ -150,20 +138,30 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ln 
 			dst[off] = *(*uint8)(p)
 			off++
 		case opString:
-			n := int(ln.n[op.idx&(marker.MaxFields-1)])
-			copy(dst[off:off+n], *(*string)(p))
+			s := *(*string)(p)
+			n, cut := l.cutString(s)
+			if cut {
+				truncated |= 1 << op.idx
+			}
+			copy(dst[off:off+n], s)
 			dst[off+n] = 0
 			off += n + 1
 		case opBytes:
-			n := int(ln.n[op.idx&(marker.MaxFields-1)])
+			b := *(*[]byte)(p)
+			n, cut := l.cutBytes(b)
+			if cut {
+				truncated |= 1 << op.idx
+			}
 			binary.LittleEndian.PutUint32(dst[off:], uint32(n))
-			copy(dst[off+4:off+4+n], *(*[]byte)(p))
+			copy(dst[off+4:off+4+n], b)
 			off += 4 + n
 		}
 	}
 	if l.variable {
-		dst[off] = ln.truncated
+		dst[off] = truncated
+		off++
 	}
+	return off, truncated
 }
 
 // recordLen returns the length of the record at the start of data, for

@@ -349,19 +349,28 @@ func (r *Rule) record(e *marker.Event) {
 		s.filtered.Add(1)
 		return
 	}
-	var ln lengths
-	n := c.layout.measure(&ev.Fields, &ln)
-	w, ok := s.buf.ReservePinned(ev.P, n)
-	if !ok {
-		c.discarded.Add(1)
-		return
-	}
-	// The timestamp is taken while pinned to the shard, so timestamps
+	// Reserve room for the largest record this class can have, which
+	// spares measuring it first, and commit what encode used; if that
+	// does not fit in the current sub-buffer, measure and reserve exactly
+	// (which switches sub-buffers or drops as the mode says). Either way
+	// the timestamp is taken while pinned to the shard, so timestamps
 	// never go back within a stream. It is in raw ticks until the reader
 	// converts it (see finish).
-	c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields, &ln)
-	s.buf.CommitPinned(w)
-	if ln.truncated != 0 {
+	var truncated uint8
+	if w, ok := s.buf.TryReservePinned(ev.P, c.layout.max); ok {
+		var n int
+		n, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+		s.buf.CommitPinned(w.Cut(n))
+	} else {
+		w, ok := s.buf.ReservePinned(ev.P, c.layout.measure(&ev.Fields))
+		if !ok {
+			c.discarded.Add(1)
+			return
+		}
+		_, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+		s.buf.CommitPinned(w)
+	}
+	if truncated != 0 {
 		c.truncated.Add(1)
 		s.truncated.Add(1)
 	}

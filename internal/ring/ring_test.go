@@ -3,6 +3,7 @@ package ring
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -325,6 +326,76 @@ func TestPack(t *testing.T) {
 	for _, c := range [][3]int{{0, 0, 0}, {MaxSubBufSize, MaxSubBufSize - 8, MaxSubBufSize / 8}, {4096, 4000, 77}} {
 		if e, l, n := unpack(pack(c[0], c[1], c[2])); e != c[0] || l != c[1] || n != c[2] {
 			t.Errorf("unpack(pack(%v)) = %d, %d, %d", c, e, l, n)
+		}
+	}
+}
+
+// TestTryReserve checks the reserve-the-most, commit-what-was-used path:
+// records cut to their real size are packed back to back and read back
+// intact, and a maximum that does not fit changes and counts nothing, so
+// exact reservations still fill the sub-buffer to the last byte.
+func TestTryReserve(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one P: one shard
+	const tsOff, max, size = 0, 200, 4096
+	b := mustNew(t, Config{SubBufSize: size, SubBufCount: 4, TimestampOffset: tsOff})
+	try := func(i uint64) (n int, ok bool) {
+		n = recSize(tsOff, i)
+		w, ok := b.TryReservePinned(pin.Pin(), max)
+		if ok && len(w.Bytes()) == max {
+			encode(w.Bytes()[:n], tsOff, rec{ts: int64(i), gid: 1, ctr: i})
+			b.CommitPinned(w.Cut(n))
+		}
+		pin.Unpin()
+		return n, ok
+	}
+	var sizes []int
+	used := 0
+	for i := uint64(0); ; i++ {
+		n, ok := try(i)
+		if !ok {
+			break
+		}
+		sizes = append(sizes, n)
+		used += n
+	}
+	if used+max <= size || used > size {
+		t.Fatalf("TryReservePinned refused %d bytes with %d of %d used", max, used, size)
+	}
+	if st := b.Stats(); st.Records != uint64(len(sizes)) || st.Dropped != 0 || st.Bytes != uint64(used) {
+		t.Fatalf("stats %+v after %d records of %d bytes in all", st, len(sizes), used)
+	}
+	// Exact 16-byte records fill the rest of the packet; one more opens
+	// the next.
+	fill := (size - used) / 16
+	var clock atomic.Int64
+	clock.Store(1 << 40)
+	for i := range fill + 1 {
+		w, ok := b.Reserve(16)
+		if !ok {
+			t.Fatalf("exact record %d dropped", i)
+		}
+		binary.LittleEndian.PutUint64(w.Bytes(), uint64(clock.Add(1)))
+		b.Commit(w)
+	}
+	var first Packet
+	var got []rec
+	if err := b.Drain(func(p Packet) error {
+		if p.Seq == 0 {
+			first = p
+			rs, err := parsePacket(Packet{Data: p.Data[:used], Records: len(sizes), BeginTS: p.BeginTS, EndTS: int64(len(sizes) - 1)}, tsOff)
+			got = rs
+			return err
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Data) != used+16*fill || first.Records != len(sizes)+fill {
+		t.Fatalf("first packet: %d bytes, %d records; want %d, %d", len(first.Data), first.Records, used+16*fill, len(sizes)+fill)
+	}
+	for i, n := range sizes {
+		if got[i].ctr != uint64(i) || got[i].n != n {
+			t.Fatalf("record %d: ctr %d, %d bytes; want %d bytes", i, got[i].ctr, got[i].n, n)
 		}
 	}
 }

@@ -68,7 +68,37 @@ func (b *Buffer) ReservePinned(pid, n int) (w Writer, ok bool) {
 	return b.reserveSlow(s, n)
 }
 
-// CommitPinned publishes the record reserved as w by ReservePinned.
+// TryReservePinned reserves max bytes in the current sub-buffer of shard
+// pid if they fit there, for a record whose exact size is not known yet
+// but is at most max: the caller then commits only what it used, with
+// CommitPinned(w.Cut(n)). Unlike ReservePinned it never switches
+// sub-buffers, seals, drops or counts: if ok is false nothing happened,
+// and the caller measures the record and uses ReservePinned.
+func (b *Buffer) TryReservePinned(pid, max int) (w Writer, ok bool) {
+	if uint(pid) >= uint(len(b.shards)) {
+		return Writer{}, false
+	}
+	s := &b.shards[pid].shard
+	raceAcquire(s)
+	off := s.off
+	if max >= b.minRec && max <= len(s.data)-off {
+		end := off + max
+		return Writer{s: s, buf: s.data[off:end:end]}, true
+	}
+	raceRelease(s)
+	return Writer{}, false
+}
+
+// Cut returns w reduced to its first n bytes, for committing a record
+// shorter than the space reserved (see TryReservePinned). n must be at
+// least Config.MinRecordSize and at most len(w.Bytes()).
+func (w Writer) Cut(n int) Writer {
+	w.buf = w.buf[:n:n]
+	return w
+}
+
+// CommitPinned publishes the record reserved as w by ReservePinned or
+// TryReservePinned.
 func (b *Buffer) CommitPinned(w Writer) {
 	s := w.s
 	last := s.off
