@@ -139,6 +139,19 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (si
 			off++
 		case opString:
 			s := *(*string)(p)
+			// Strings of 8 to 16 bytes, the commonest, are copied and
+			// checked for a NUL as two overlapping words, without calls.
+			if n := len(s); uint(n-8) <= 8 && n <= l.maxString {
+				w0 := binary.LittleEndian.Uint64([]byte(s[:8]))
+				w1 := binary.LittleEndian.Uint64([]byte(s[n-8:]))
+				if !hasZeroByte(w0) && !hasZeroByte(w1) {
+					binary.LittleEndian.PutUint64(dst[off:], w0)
+					binary.LittleEndian.PutUint64(dst[off+n-8:], w1)
+					dst[off+n] = 0
+					off += n + 1
+					continue
+				}
+			}
 			n, cut := l.cutString(s)
 			if cut {
 				truncated |= 1 << op.idx
@@ -197,6 +210,9 @@ func (l *layout) recordLen(data []byte) int {
 	return off
 }
 
+// hasZeroByte reports whether one of the eight bytes of w is zero.
+func hasZeroByte(w uint64) bool { return (w-0x0101010101010101)&^w&0x8080808080808080 != 0 }
+
 // indexNUL is strings.IndexByte(s, 0), faster for the short strings most
 // fields hold: it tests eight bytes at a time for a zero byte without
 // a function call.
@@ -206,8 +222,7 @@ func indexNUL(s string) int {
 	}
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
-		if (w-0x0101010101010101)&^w&0x8080808080808080 != 0 {
+		if hasZeroByte(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
 			break
 		}
 	}

@@ -1,0 +1,78 @@
+package session
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/tracemark/tracemark/internal/probeabi"
+	"github.com/tracemark/tracemark/marker"
+)
+
+var encodeTest = marker.Define3("sesstest:encode", marker.Int32("a"), marker.String("s"), marker.Bytes("b"))
+
+// TestEncodeStrings compares the encoder, whose word-at-a-time path covers
+// strings of 8 to 16 bytes, with a plain reference encoding, for every
+// string length up to 40 with and without a NUL at every position, and caps
+// below, inside and above that range. measure must agree with the size.
+func TestEncodeStrings(t *testing.T) {
+	type input struct {
+		s string
+		b []byte
+	}
+	var inputs []input
+	for n := range 41 {
+		base := strings.Repeat("abcdefghij", 5)[:n]
+		inputs = append(inputs, input{base, []byte(base)})
+		for z := range n {
+			inputs = append(inputs, input{base[:z] + "\x00" + base[z+1:], nil})
+		}
+	}
+	for _, maxString := range []int{0, 5, 8, 12, 16, 17, 1024} {
+		l := newLayout(encodeTest.Info(), maxString)
+		for _, in := range inputs {
+			var got []byte
+			var gotTrunc uint8
+			var measured int
+			p, err := marker.Register("sesstest:encode", func(e *marker.Event) {
+				f := &probeabi.Of(e).Fields
+				measured = l.measure(f)
+				dst := make([]byte, l.max)
+				n, trunc := l.encode(dst, 7, 99, f)
+				got, gotTrunc = dst[:n], trunc
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			encodeTest.Fire(-3, in.s, in.b)
+			p.Unregister()
+			want, wantTrunc := referenceRecord(in.s, in.b, maxString)
+			if !bytes.Equal(got, want) || gotTrunc != wantTrunc || measured != len(want) {
+				t.Fatalf("cap %d, string %q, bytes %q:\n got %q (truncated %b, measured %d)\nwant %q (truncated %b)",
+					maxString, in.s, in.b, got, gotTrunc, measured, want, wantTrunc)
+			}
+		}
+	}
+}
+
+// referenceRecord encodes the sesstest:encode record the plain way.
+func referenceRecord(s string, b []byte, maxString int) ([]byte, uint8) {
+	var trunc uint8
+	if len(s) > maxString {
+		s, trunc = s[:maxString], trunc|1<<1
+	}
+	if z := strings.IndexByte(s, 0); z >= 0 {
+		s, trunc = s[:z], trunc|1<<1
+	}
+	if len(b) > maxString {
+		b, trunc = b[:maxString], trunc|1<<2
+	}
+	out := binary.LittleEndian.AppendUint16(nil, 7)
+	out = binary.LittleEndian.AppendUint64(out, 99)
+	out = binary.LittleEndian.AppendUint32(out, uint32(0xfffffffd)) // int32 -3
+	out = append(append(out, s...), 0)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
+	out = append(out, b...)
+	return append(out, trunc), trunc
+}
