@@ -326,7 +326,22 @@ func dispatch(e *Event) {
 	// One probe, the common case: no loop state to resume after a panic.
 	p := list.probes[0]
 	if p.pinned && t.c == nil {
-		runPinned(p, e, t.idx)
+		// The recording fast path: a recorder's pinned probe alone on the
+		// marker (see internal/probeabi) runs under the pin that counts
+		// the reader's exit, and without deferred recovery, since a panic
+		// while pinned is fatal anyway.
+		pid := procPin()
+		if !p.dead.Load() {
+			e.head.P = pid
+			p.fn(e)
+			pid = e.head.P // the probe may have pinned again elsewhere
+		}
+		if uint(pid) < maxPinnedPs {
+			perPReaders[pid].unlock[t.idx]++
+		} else {
+			atomic.AddUint64(&perPReaders[0].unlock[t.idx], 1)
+		}
+		procUnpin()
 		return
 	}
 	defer func() {
@@ -357,25 +372,6 @@ func dispatch(e *Event) {
 		procUnpin()
 	}
 	exitRead(t)
-}
-
-// runPinned is the recording fast path, for a recorder's pinned probe
-// alone on a marker (see internal/probeabi): the probe runs under the pin
-// that counts the reader's exit, and without deferred recovery, since a
-// panic while pinned is fatal anyway.
-func runPinned(p *Probe, e *Event, idx uint32) {
-	pid := procPin()
-	if !p.dead.Load() {
-		e.head.P = pid
-		p.fn(e)
-		pid = e.head.P // the probe may have pinned again elsewhere
-	}
-	if uint(pid) < maxPinnedPs {
-		perPReaders[pid].unlock[idx]++
-	} else {
-		atomic.AddUint64(&perPReaders[0].unlock[idx], 1)
-	}
-	procUnpin()
 }
 
 // callPinned runs a pinned probe's function (see internal/probeabi).
