@@ -50,12 +50,24 @@ func (fs *filterSet) accept(e *marker.Event) bool {
 
 // publish recomputes owner and filters from rules. Called with classMu held.
 func (c *Class) publish() {
+	prev := c.owner.Load()
+	owner := prev
 	if len(c.rules) == 0 {
-		c.owner.Store(nil)
-		return
+		owner = nil
+	} else if owner == nil || !slices.ContainsFunc(c.rules, func(cr classRule) bool { return cr.rule == owner }) {
+		owner = c.rules[0].rule
 	}
-	if o := c.owner.Load(); o == nil || !slices.ContainsFunc(c.rules, func(cr classRule) bool { return cr.rule == o }) {
-		c.owner.Store(c.rules[0].rule)
+	if owner != prev {
+		c.owner.Store(owner)
+		if prev != nil {
+			prev.setOwned(c, false)
+		}
+		if owner != nil {
+			owner.setOwned(c, true)
+		}
+	}
+	if owner == nil {
+		return
 	}
 	fs := &filterSet{}
 	for _, cr := range c.rules {
@@ -67,6 +79,21 @@ func (c *Class) publish() {
 		fs.cel = fs.cel || cr.filter.native == nil
 	}
 	c.filt.Store(fs)
+}
+
+// setOwned publishes in r's table whether r's probe records c. Called with
+// classMu held.
+func (r *Rule) setOwned(c *Class, owns bool) {
+	id := int(c.Marker.ID())
+	t := slices.Clone(*r.owned.Load())
+	if len(t) <= id {
+		t = append(t, make([]*Class, id+1-len(t))...)
+	}
+	t[id] = nil
+	if owns {
+		t[id] = c
+	}
+	r.owned.Store(&t)
 }
 
 // bind runs when the rule's probe connects to m (with the marker registry

@@ -184,7 +184,7 @@ func (l *layout) recordLen(data []byte) int {
 	for _, k := range l.kinds {
 		switch k {
 		case marker.KindString:
-			z := indexByte(data, off, 0)
+			z := indexZero(data, off)
 			if z < 0 {
 				return -1
 			}
@@ -234,12 +234,26 @@ func indexNUL(s string) int {
 	return -1
 }
 
-func indexByte(data []byte, from int, c byte) int {
+// indexZero returns the index of the first zero byte of data at or after
+// from, or -1. Record strings are short, so it tests eight bytes at a time
+// for a while before handing long ones to bytes.IndexByte.
+func indexZero(data []byte, from int) int {
 	if from > len(data) {
 		return -1
 	}
-	if i := bytes.IndexByte(data[from:], c); i >= 0 {
-		return from + i
+	i := from
+	for limit := min(len(data), from+64); i+8 <= limit; i += 8 {
+		if hasZeroByte(binary.LittleEndian.Uint64(data[i:])) {
+			break
+		}
+	}
+	for end := min(len(data), i+8); i < end; i++ {
+		if data[i] == 0 {
+			return i
+		}
+	}
+	if j := bytes.IndexByte(data[i:], 0); j >= 0 {
+		return i + j
 	}
 	return -1
 }

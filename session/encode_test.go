@@ -52,6 +52,14 @@ func TestEncodeStrings(t *testing.T) {
 				t.Fatalf("cap %d, string %q, bytes %q:\n got %q (truncated %b, measured %d)\nwant %q (truncated %b)",
 					maxString, in.s, in.b, got, gotTrunc, measured, want, wantTrunc)
 			}
+			// The reader finds where the record ends, with or without
+			// more records after it.
+			if n := l.recordLen(want); n != len(want) {
+				t.Fatalf("recordLen of %q = %d, want %d", want, n, len(want))
+			}
+			if n := l.recordLen(append(bytes.Clone(want), want...)); n != len(want) {
+				t.Fatalf("recordLen of two records %q = %d, want %d", want, n, len(want))
+			}
 		}
 	}
 }

@@ -188,9 +188,13 @@ type Rule struct {
 	Pattern string
 	Filter  string
 
-	s       *Session
-	probe   *marker.Probe // non-nil while the session is started
-	refused []error       // from earlier connections, under s.mu
+	s     *Session
+	probe *marker.Probe // non-nil while the session is started
+	// owned holds, by marker id, the classes this rule's probe records:
+	// those it owns (one rule records each class, so that overlapping
+	// rules record an event once). The probe's only lookup.
+	owned   atomic.Pointer[[]*Class]
+	refused []error // from earlier connections, under s.mu
 }
 
 // Enable adds a rule: record the markers matching pattern (a name or a
@@ -211,6 +215,7 @@ func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 		}
 	}
 	r := &Rule{Pattern: pattern, Filter: filter, s: s}
+	r.owned.Store(&[]*Class{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == destroyed {
@@ -306,11 +311,11 @@ func (s *Session) Destroy() {
 	s.mu.Unlock()
 }
 
-// pinnedProbe makes the rules' probes pinned: see Rule.record.
+// pinnedProbe makes the rules' probes pinned: see Rule.recorder.
 var pinnedProbe = probeabi.Pinned.(marker.ProbeOption)
 
 func (r *Rule) connect() error {
-	p, err := marker.Register(r.Pattern, r.record, pinnedProbe, marker.OnConnect(r.bind))
+	p, err := marker.Register(r.Pattern, r.recorder(), pinnedProbe, marker.OnConnect(r.bind))
 	if err != nil {
 		return fmt.Errorf("session %q: %w", r.s.cfg.Name, err)
 	}
@@ -321,58 +326,61 @@ func (r *Rule) connect() error {
 func (r *Rule) disconnect() {
 	if r.probe != nil {
 		r.refused = append(r.refused, r.probe.Refused()...)
-		r.probe.Unregister() // a grace period: no record() runs after this
+		r.probe.Unregister() // a grace period: the probe does not run after this
 		r.probe = nil
 	}
 }
 
-// record is the rule's probe: the recording fast path. It is a pinned probe
-// (internal/probeabi): it runs with the goroutine pinned to its P, so it
-// writes into that P's buffer shard without pinning again, and it must not
-// block, allocate or panic. Filters outside the native subset run the CEL
-// program, which allocates, so record unpins around them.
-func (r *Rule) record(e *marker.Event) {
+// recorder returns the rule's probe function, the recording fast path.
+// It is a pinned probe (internal/probeabi): it runs with the goroutine
+// pinned to its P, so it writes into that P's buffer shard without pinning
+// again, and it must not block, allocate or panic. Filters outside the
+// native subset run the CEL program, which allocates, so it unpins around
+// them. It is a function literal rather than a method value, which would
+// add a call per event.
+func (r *Rule) recorder() marker.ProbeFunc {
 	s := r.s
-	m := e.Marker()
-	byMarker := *s.byMarker.Load()
-	id := m.ID()
-	if int(id) >= len(byMarker) {
-		return
-	}
-	c := byMarker[id]
-	if c == nil || c.owner.Load() != r {
-		return // another rule of this session records this marker
-	}
-	ev := probeabi.Of(e)
-	if fs := c.filt.Load(); fs != nil && !acceptPinned(fs, e, ev) {
-		c.filtered.Add(1)
-		s.filtered.Add(1)
-		return
-	}
-	// Reserve room for the largest record this class can have, which
-	// spares measuring it first, and commit what encode used; if that
-	// does not fit in the current sub-buffer, measure and reserve exactly
-	// (which switches sub-buffers or drops as the mode says). Either way
-	// the timestamp is taken while pinned to the shard, so timestamps
-	// never go back within a stream. It is in raw ticks until the reader
-	// converts it (see finish).
-	var truncated uint8
-	if w, ok := s.buf.TryReservePinned(ev.P, c.layout.max); ok {
-		var n int
-		n, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
-		s.buf.CommitPinned(w.Cut(n))
-	} else {
-		w, ok := s.buf.ReservePinned(ev.P, c.layout.measure(&ev.Fields))
-		if !ok {
-			c.discarded.Add(1)
+	return func(e *marker.Event) {
+		owned := *r.owned.Load()
+		id := e.Marker().ID()
+		if int(id) >= len(owned) {
 			return
 		}
-		_, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
-		s.buf.CommitPinned(w)
-	}
-	if truncated != 0 {
-		c.truncated.Add(1)
-		s.truncated.Add(1)
+		c := owned[id]
+		if c == nil {
+			return // another rule of this session records this marker
+		}
+		ev := probeabi.Of(e)
+		if fs := c.filt.Load(); fs != nil && !acceptPinned(fs, e, ev) {
+			c.filtered.Add(1)
+			s.filtered.Add(1)
+			return
+		}
+		// Reserve room for the largest record this class can have, which
+		// spares measuring it first, and commit what encode used; if that
+		// does not fit in the current sub-buffer, measure and reserve exactly
+		// (which switches sub-buffers or drops as the mode says). Either way
+		// the timestamp is taken while pinned to the shard, so timestamps
+		// never go back within a stream. It is in raw ticks until the reader
+		// converts it (see finish).
+		var truncated uint8
+		if w, ok := s.buf.TryReservePinned(ev.P, c.layout.max); ok {
+			var n int
+			n, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+			s.buf.CommitPinned(w.Cut(n))
+		} else {
+			w, ok := s.buf.ReservePinned(ev.P, c.layout.measure(&ev.Fields))
+			if !ok {
+				c.discarded.Add(1)
+				return
+			}
+			_, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+			s.buf.CommitPinned(w)
+		}
+		if truncated != 0 {
+			c.truncated.Add(1)
+			s.truncated.Add(1)
+		}
 	}
 }
 
