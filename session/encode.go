@@ -30,12 +30,20 @@ const (
 // fields with a switch on their size.
 type layout struct {
 	kinds     []marker.Kind // for recordLen
-	ops       []fieldOp     // every field, in schema order
+	ops       []fieldOp     // the fields from the first string or bytes on
+	words     []wordOp      // the 8-byte fields before it, at fixed offsets
+	restOff   int           // where ops start in the record
 	varOps    []fieldOp     // the string and byte fields
 	fixed     int           // header plus fixed-size fields plus trailer
 	max       int           // the largest record: every variable field at the cap
 	variable  bool          // has string or byte fields, hence the _truncated trailer
 	maxString int
+}
+
+// wordOp copies one 8-byte field to a fixed offset of the record.
+type wordOp struct {
+	idx uint8
+	off uint16
 }
 
 // fieldOp says how to encode one field.
@@ -68,7 +76,19 @@ func newLayout(m *marker.Info, maxString int) layout {
 		if op.size == opString || op.size == opBytes {
 			l.varOps = append(l.varOps, op)
 		}
+		// Leading fields sit at fixed offsets; the 8-byte ones among them,
+		// the commonest, are copied without a switch.
+		if len(l.varOps) == 0 && len(l.ops) == 0 && op.size == 8 {
+			l.words = append(l.words, wordOp{idx: uint8(i), off: uint16(headerSize + 8*len(l.words))})
+			continue
+		}
+		if len(l.ops) == 0 {
+			l.restOff = headerSize + 8*len(l.words)
+		}
 		l.ops = append(l.ops, op)
+	}
+	if len(l.ops) == 0 {
+		l.restOff = headerSize + 8*len(l.words)
 	}
 	if len(l.varOps) > 0 {
 		l.variable = true
@@ -121,7 +141,10 @@ func (l *layout) cutBytes(b []byte) (n int, cut bool) {
 func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (size int, truncated uint8) {
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
-	off := headerSize
+	for _, w := range l.words {
+		binary.LittleEndian.PutUint64(dst[w.off:], *(*uint64)(f[w.idx&(marker.MaxFields-1)]))
+	}
+	off := l.restOff
 	for _, op := range l.ops {
 		p := f[op.idx&(marker.MaxFields-1)]
 		switch op.size {

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"strings"
 	"testing"
 
@@ -83,4 +84,39 @@ func referenceRecord(s string, b []byte, maxString int) ([]byte, uint8) {
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
 	out = append(out, b...)
 	return append(out, trunc), trunc
+}
+
+var encodeWords = marker.Define6("sesstest:encodewords", marker.Int64("a"), marker.Float64("b"),
+	marker.String("s"), marker.Int64("c"), marker.Uint8("d"), marker.Duration("e"))
+
+// TestEncodeLeadingWords covers classes whose leading 8-byte fields are
+// copied to fixed offsets before the general loop takes over.
+func TestEncodeLeadingWords(t *testing.T) {
+	l := newLayout(encodeWords.Info(), 64)
+	var got []byte
+	p, err := marker.Register("sesstest:encodewords", func(e *marker.Event) {
+		f := &probeabi.Of(e).Fields
+		dst := make([]byte, l.max)
+		n, _ := l.encode(dst, 3, 5, f)
+		got = dst[:n]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	for _, s := range []string{"", "short", "exactly16bytes!!", "a somewhat longer string than sixteen"} {
+		encodeWords.Fire(-1, 2.5, s, 1<<40, 200, 7)
+		want := binary.LittleEndian.AppendUint16(nil, 3)
+		want = binary.LittleEndian.AppendUint64(want, 5)
+		want = binary.LittleEndian.AppendUint64(want, ^uint64(0))
+		want = binary.LittleEndian.AppendUint64(want, math.Float64bits(2.5))
+		want = append(append(want, s...), 0)
+		want = binary.LittleEndian.AppendUint64(want, 1<<40)
+		want = append(want, 200)
+		want = binary.LittleEndian.AppendUint64(want, 7)
+		want = append(want, 0)
+		if !bytes.Equal(got, want) || l.recordLen(got) != len(got) {
+			t.Fatalf("string %q:\n got %q\nwant %q", s, got, want)
+		}
+	}
 }
