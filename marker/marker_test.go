@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
@@ -583,7 +585,7 @@ func TestEventLayout(t *testing.T) {
 }
 
 // pinnedOption is how this module's recorders ask for a pinned probe.
-var pinnedOption = probeabi.Pinned.(marker.ProbeOption)
+var pinnedOption = probeabi.Pinned(nil).(marker.ProbeOption)
 
 // TestPinnedProbe checks that a pinned probe runs pinned to the P that
 // Event.P names, alone on a marker and beside other probes.
@@ -675,5 +677,41 @@ func TestPinnedProbeMoves(t *testing.T) {
 	wg.Wait()
 	if n != 0 || after.Load() != 0 {
 		t.Fatalf("after Unregister: %d probe calls still inside, %d started", n, after.Load())
+	}
+}
+
+// TestPinnedProbeData checks that a pinned probe's events carry the data
+// its data function returned for their marker, alone on a marker and
+// beside another probe, for markers defined before and after it.
+func TestPinnedProbeData(t *testing.T) {
+	a := marker.Define1("pinneddata:a", marker.Int64("n"))
+	names := map[unsafe.Pointer]string{}
+	data := func(m any) unsafe.Pointer {
+		name := m.(*marker.Info).Name()
+		p := unsafe.Pointer(&[]byte(name)[0])
+		names[p] = name
+		return p
+	}
+	var got []string
+	p, err := marker.Register("pinneddata:*", func(e *marker.Event) {
+		got = append(got, e.Marker().Name()+"="+names[probeabi.Of(e).Data])
+	}, probeabi.Pinned(data).(marker.ProbeOption))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	b := marker.Define1("pinneddata:b", marker.Int64("n")) // defined later
+	a.Fire(1)
+	b.Fire(2)
+	other, err := marker.Register("pinneddata:b", func(*marker.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Fire(3) // two probes: the general path
+	other.Unregister()
+	a.Fire(4)
+	want := []string{"pinneddata:a=pinneddata:a", "pinneddata:b=pinneddata:b", "pinneddata:b=pinneddata:b", "pinneddata:a=pinneddata:a"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events saw %q, want %q", got, want)
 	}
 }

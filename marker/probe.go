@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
@@ -35,6 +36,7 @@ type Probe struct {
 
 	dead   atomic.Bool // cut off after a panic, or unregistered
 	pinned bool        // runs pinned to its P; see internal/probeabi
+	data   func(*Info) unsafe.Pointer
 
 	mu        sync.Mutex // guards the fields below
 	connected []*Info
@@ -50,7 +52,14 @@ type probeOptionFunc func(*Probe)
 func (f probeOptionFunc) applyProbe(p *Probe) { f(p) }
 
 func init() {
-	probeabi.Pinned = ProbeOption(probeOptionFunc(func(p *Probe) { p.pinned = true }))
+	probeabi.Pinned = func(data func(m any) unsafe.Pointer) any {
+		return ProbeOption(probeOptionFunc(func(p *Probe) {
+			p.pinned = true
+			if data != nil {
+				p.data = func(m *Info) unsafe.Pointer { return data(m) }
+			}
+		}))
+	}
 }
 
 // ExpectFields makes the probe connect only to markers whose schema is
@@ -189,8 +198,14 @@ func (p *Probe) attachLocked(m *Info) {
 	n := &probeList{}
 	if old != nil {
 		n.probes = append(n.probes, old.probes...)
+		n.data = append(n.data, old.data...)
+	}
+	var data unsafe.Pointer
+	if p.data != nil {
+		data = p.data(m)
 	}
 	n.probes = append(n.probes, p)
+	n.data = append(n.data, data)
 	m.probes.Store(n)
 	storeEnabled(m, n)
 	p.mu.Lock()
@@ -215,13 +230,18 @@ func removeFromList(m *Info, p *Probe) {
 	if old == nil {
 		return
 	}
-	rest := slices.DeleteFunc(slices.Clone(old.probes), func(q *Probe) bool { return q == p })
-	if len(rest) == 0 {
+	n := &probeList{}
+	for i, q := range old.probes {
+		if q != p {
+			n.probes = append(n.probes, q)
+			n.data = append(n.data, old.data[i])
+		}
+	}
+	if len(n.probes) == 0 {
 		storeEnabled(m, nil) // the last probe is gone: disabled
 		m.probes.Store(nil)
 		return
 	}
-	n := &probeList{probes: rest}
 	m.probes.Store(n)
 	storeEnabled(m, n)
 }
@@ -295,6 +315,9 @@ func (p *Probe) cutOff(m *Info, v any) {
 // whole when probes come and go (copy on write).
 type probeList struct {
 	probes []*Probe
+	// data[i] is what probes[i]'s data function returned for this marker
+	// (see internal/probeabi), nil for other probes.
+	data []unsafe.Pointer
 }
 
 // dispatch runs the probes of an event's marker. It is the slow path of
@@ -327,9 +350,10 @@ func dispatch(e *Event) {
 	p := list.probes[0]
 	if p.pinned && t.c == nil {
 		// The recording fast path: a recorder's pinned probe alone on the
-		// marker (see internal/probeabi) runs under the pin that counts
-		// the reader's exit, and without deferred recovery, since a panic
-		// while pinned is fatal anyway.
+		// marker (see internal/probeabi) runs under the pin that counts the
+		// reader's exit, and without deferred recovery, since a panic while
+		// pinned is fatal anyway.
+		e.head.Data = list.data[0]
 		pid := procPin()
 		if !p.dead.Load() {
 			e.head.P = pid
@@ -356,7 +380,7 @@ func dispatch(e *Event) {
 	}()
 	if !p.dead.Load() {
 		if p.pinned {
-			p.callPinned(e)
+			p.callPinned(e, p.dataFor(e.info))
 		} else {
 			p.fn(e)
 		}
@@ -374,8 +398,20 @@ func dispatch(e *Event) {
 	exitRead(t)
 }
 
+// dataFor returns p's data for m from m's current probe list, for the
+// paths that do not keep the list at hand (they are not the fast ones).
+func (p *Probe) dataFor(m *Info) unsafe.Pointer {
+	if l := m.probes.Load(); l != nil {
+		if i := slices.Index(l.probes, p); i >= 0 {
+			return l.data[i]
+		}
+	}
+	return nil
+}
+
 // callPinned runs a pinned probe's function (see internal/probeabi).
-func (p *Probe) callPinned(e *Event) {
+func (p *Probe) callPinned(e *Event, data unsafe.Pointer) {
+	e.head.Data = data
 	e.head.P = pin.Pin()
 	p.fn(e)
 	pin.Unpin()
@@ -404,7 +440,7 @@ func runFrom(list *probeList, i int, e *Event, t readToken) {
 	}()
 	for ; i < len(list.probes); i++ {
 		if p := list.probes[i]; p.pinned && !p.dead.Load() {
-			p.callPinned(e)
+			p.callPinned(e, list.data[i])
 		} else if !p.dead.Load() {
 			p.fn(e)
 		}

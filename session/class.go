@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/tracemark/tracemark/marker"
 )
@@ -50,24 +51,12 @@ func (fs *filterSet) accept(e *marker.Event) bool {
 
 // publish recomputes owner and filters from rules. Called with classMu held.
 func (c *Class) publish() {
-	prev := c.owner.Load()
-	owner := prev
 	if len(c.rules) == 0 {
-		owner = nil
-	} else if owner == nil || !slices.ContainsFunc(c.rules, func(cr classRule) bool { return cr.rule == owner }) {
-		owner = c.rules[0].rule
-	}
-	if owner != prev {
-		c.owner.Store(owner)
-		if prev != nil {
-			prev.setOwned(c, false)
-		}
-		if owner != nil {
-			owner.setOwned(c, true)
-		}
-	}
-	if owner == nil {
+		c.owner.Store(nil)
 		return
+	}
+	if o := c.owner.Load(); o == nil || !slices.ContainsFunc(c.rules, func(cr classRule) bool { return cr.rule == o }) {
+		c.owner.Store(c.rules[0].rule)
 	}
 	fs := &filterSet{}
 	for _, cr := range c.rules {
@@ -81,19 +70,15 @@ func (c *Class) publish() {
 	c.filt.Store(fs)
 }
 
-// setOwned publishes in r's table whether r's probe records c. Called with
-// classMu held.
-func (r *Rule) setOwned(c *Class, owns bool) {
-	id := int(c.Marker.ID())
-	t := slices.Clone(*r.owned.Load())
-	if len(t) <= id {
-		t = append(t, make([]*Class, id+1-len(t))...)
+// classOf is the data function of the rule's pinned probe (see
+// internal/probeabi): the class of marker m, which bind has just created,
+// reaches the probe with every event of m.
+func (r *Rule) classOf(m any) unsafe.Pointer {
+	id := int(m.(*marker.Info).ID())
+	if byMarker := *r.s.byMarker.Load(); id < len(byMarker) {
+		return unsafe.Pointer(byMarker[id])
 	}
-	t[id] = nil
-	if owns {
-		t[id] = c
-	}
-	r.owned.Store(&t)
+	return nil
 }
 
 // bind runs when the rule's probe connects to m (with the marker registry

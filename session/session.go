@@ -215,7 +215,6 @@ func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 		}
 	}
 	r := &Rule{Pattern: pattern, Filter: filter, s: s}
-	r.owned.Store(&[]*Class{})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == destroyed {
@@ -311,11 +310,9 @@ func (s *Session) Destroy() {
 	s.mu.Unlock()
 }
 
-// pinnedProbe makes the rules' probes pinned: see Rule.recorder.
-var pinnedProbe = probeabi.Pinned.(marker.ProbeOption)
-
 func (r *Rule) connect() error {
-	p, err := marker.Register(r.Pattern, r.recorder(), pinnedProbe, marker.OnConnect(r.bind))
+	pinned := probeabi.Pinned(r.classOf).(marker.ProbeOption) // see recorder
+	p, err := marker.Register(r.Pattern, r.recorder(), pinned, marker.OnConnect(r.bind))
 	if err != nil {
 		return fmt.Errorf("session %q: %w", r.s.cfg.Name, err)
 	}
@@ -341,16 +338,12 @@ func (r *Rule) disconnect() {
 func (r *Rule) recorder() marker.ProbeFunc {
 	s := r.s
 	return func(e *marker.Event) {
-		owned := *r.owned.Load()
-		id := e.Marker().ID()
-		if int(id) >= len(owned) {
-			return
-		}
-		c := owned[id]
-		if c == nil {
+		// The marker hands over the class (see classOf): no lookup.
+		ev := probeabi.Of(e)
+		c := (*Class)(ev.Data)
+		if c == nil || c.owner.Load() != r {
 			return // another rule of this session records this marker
 		}
-		ev := probeabi.Of(e)
 		if fs := c.filt.Load(); fs != nil && !acceptPinned(fs, e, ev) {
 			c.filtered.Add(1)
 			s.filtered.Add(1)

@@ -20,7 +20,7 @@
 // not block, allocate or panic (the runtime aborts a program that panics
 // while pinned). It may unpin to do such work if it pins again before it
 // returns and stores the new P's id in Event.P, where the marker reads it
-// back.
+// back. A pinned probe may also ask for per-marker data (see Pinned).
 package probeabi
 
 import "unsafe"
@@ -40,12 +40,19 @@ type Event struct {
 	// P is the id of the P a pinned probe runs pinned to. Unspecified for
 	// other probes.
 	P int
+	// Data is what the pinned probe's data function returned for the
+	// event's marker when the probe was connected to it.
+	Data unsafe.Pointer
 }
 
 // Of returns the start of an event; e must be a *marker.Event. What it
 // points at is valid only while the probe that received e runs.
 func Of[E any](e *E) *Event { return (*Event)(unsafe.Pointer(e)) }
 
-// Pinned is the marker.ProbeOption that makes a probe pinned. Package
-// marker sets it when it is initialised.
-var Pinned any
+// Pinned returns the marker.ProbeOption that makes a probe pinned. If data
+// is not nil, it is called with each marker (a *marker.Info) the probe is
+// connected to, after the probe's OnConnect check accepted it and with the
+// registry locked, and its result reaches the probe in Event.Data: a
+// recorder keeps its per-marker state there instead of looking it up on
+// every event. Package marker sets Pinned when it is initialised.
+var Pinned func(data func(m any) unsafe.Pointer) any
