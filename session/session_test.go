@@ -408,3 +408,26 @@ func TestDrainAfterFailedEmit(t *testing.T) {
 		t.Errorf("delivered %d (marker %d), want 10", st.Delivered, st.Markers[0].Delivered)
 	}
 }
+
+// TestOverlappingRulesHandOver checks that when the rule recording a
+// marker is disabled, another rule of the session that matches it takes
+// over, with its own filter.
+func TestOverlappingRulesHandOver(t *testing.T) {
+	s := newSession(t, session.Config{})
+	all := mustEnable(t, s, "stest_http:*", "")
+	mustEnable(t, s, "stest_http:request_done", "status >= 500")
+	s.Start()
+	reqDone.Fire("GET", 200, "/", 0)
+	reqDone.Fire("GET", 500, "/", 0)
+	s.Disable(all)
+	reqDone.Fire("GET", 201, "/", 0)
+	reqDone.Fire("GET", 501, "/", 0)
+	s.Stop()
+	var got []any
+	for _, e := range drainAll(t, s) {
+		got = append(got, e.vals[1])
+	}
+	if want := []any{int64(200), int64(500), int64(501)}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("recorded statuses %v, want %v", got, want)
+	}
+}
