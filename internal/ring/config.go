@@ -37,7 +37,7 @@ const (
 	// MaxSubBufSize is the largest accepted Config.SubBufSize. The limit
 	// lets a sub-buffer's committed length, last record offset and record
 	// count share one 64-bit word, which the writer publishes with a single
-	// atomic store per record.
+	// release store per record.
 	MaxSubBufSize = 2 << 20
 	// MinSubBufCount is the smallest accepted Config.SubBufCount: a writer
 	// needs somewhere to go while the reader holds a full sub-buffer.
