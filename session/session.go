@@ -188,13 +188,9 @@ type Rule struct {
 	Pattern string
 	Filter  string
 
-	s     *Session
-	probe *marker.Probe // non-nil while the session is started
-	// owned holds, by marker id, the classes this rule's probe records:
-	// those it owns (one rule records each class, so that overlapping
-	// rules record an event once). The probe's only lookup.
-	owned   atomic.Pointer[[]*Class]
-	refused []error // from earlier connections, under s.mu
+	s       *Session
+	probe   *marker.Probe // non-nil while the session is started
+	refused []error       // from earlier connections, under s.mu
 }
 
 // Enable adds a rule: record the markers matching pattern (a name or a
