@@ -330,7 +330,11 @@ func (r *Rule) disconnect() {
 // again, and it must not block, allocate or panic. Filters outside the
 // native subset run the CEL program, which allocates, so it unpins around
 // them. It is a function literal rather than a method value, which would
-// add a call per event.
+// add a call per event. It is not inlined: the copy of a function literal
+// made when its enclosing function is inlined is compiled without inlining
+// its own calls (seen with Go 1.26), which cost the probe eight calls.
+//
+//go:noinline
 func (r *Rule) recorder() marker.ProbeFunc {
 	s := r.s
 	return func(e *marker.Event) {
