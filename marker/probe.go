@@ -398,8 +398,10 @@ func dispatch(e *Event) {
 	exitRead(t)
 }
 
-// dataFor returns p's data for m from m's current probe list, for the
-// paths that do not keep the list at hand (they are not the fast ones).
+// dataFor returns p's data for m from m's current probe list. The one-probe
+// path uses it for a pinned probe only when it cannot take the fast path
+// (no per-P counters): keeping the list live across that path's defer
+// instead cost every ordinary enabled probe a spill.
 func (p *Probe) dataFor(m *Info) unsafe.Pointer {
 	if l := m.probes.Load(); l != nil {
 		if i := slices.Index(l.probes, p); i >= 0 {
