@@ -441,9 +441,11 @@ func runFrom(list *probeList, i int, e *Event, t readToken) {
 		runFrom(list, i+1, e, t)
 	}()
 	for ; i < len(list.probes); i++ {
-		if p := list.probes[i]; p.pinned && !p.dead.Load() {
+		if p := list.probes[i]; p.dead.Load() {
+			continue
+		} else if p.pinned {
 			p.callPinned(e, list.data[i])
-		} else if !p.dead.Load() {
+		} else {
 			p.fn(e)
 		}
 	}

@@ -1,9 +1,9 @@
 package session
 
 import (
-	"bytes"
 	"encoding/binary"
 	"strings"
+	"unsafe"
 
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/marker"
@@ -207,11 +207,15 @@ func (l *layout) recordLen(data []byte) int {
 	for _, k := range l.kinds {
 		switch k {
 		case marker.KindString:
-			z := indexZero(data, off)
+			if off > len(data) {
+				return -1
+			}
+			// Read in place: the rest of the packet, as a string.
+			z := indexNUL(unsafe.String(unsafe.SliceData(data[off:]), len(data)-off))
 			if z < 0 {
 				return -1
 			}
-			off = z + 1
+			off += z + 1
 		case marker.KindBytes:
 			if off+4 > len(data) {
 				return -1
@@ -237,45 +241,21 @@ func (l *layout) recordLen(data []byte) int {
 func hasZeroByte(w uint64) bool { return (w-0x0101010101010101)&^w&0x8080808080808080 != 0 }
 
 // indexNUL is strings.IndexByte(s, 0), faster for the short strings most
-// fields hold: it tests eight bytes at a time for a zero byte without
-// a function call.
+// fields hold: it tests eight bytes at a time, without a function call, for
+// the first 64 bytes before handing a long string to strings.IndexByte.
 func indexNUL(s string) int {
-	if len(s) > 64 {
-		return strings.IndexByte(s, 0)
-	}
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
+	for limit := min(len(s), 64); i+8 <= limit; i += 8 {
 		if hasZeroByte(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
 			break
 		}
 	}
-	for ; i < len(s); i++ {
+	for end := min(len(s), i+8); i < end; i++ {
 		if s[i] == 0 {
 			return i
 		}
 	}
-	return -1
-}
-
-// indexZero returns the index of the first zero byte of data at or after
-// from, or -1. Record strings are short, so it tests eight bytes at a time
-// for a while before handing long ones to bytes.IndexByte.
-func indexZero(data []byte, from int) int {
-	if from > len(data) {
-		return -1
-	}
-	i := from
-	for limit := min(len(data), from+64); i+8 <= limit; i += 8 {
-		if hasZeroByte(binary.LittleEndian.Uint64(data[i:])) {
-			break
-		}
-	}
-	for end := min(len(data), i+8); i < end; i++ {
-		if data[i] == 0 {
-			return i
-		}
-	}
-	if j := bytes.IndexByte(data[i:], 0); j >= 0 {
+	if j := strings.IndexByte(s[i:], 0); j >= 0 {
 		return i + j
 	}
 	return -1

@@ -120,3 +120,20 @@ func TestEncodeLeadingWords(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexNUL compares indexNUL with strings.IndexByte on both sides of
+// its 64-byte word-at-a-time range.
+func TestIndexNUL(t *testing.T) {
+	for n := range 150 {
+		base := strings.Repeat("x", n)
+		if got := indexNUL(base); got != -1 {
+			t.Fatalf("indexNUL of %d bytes without NUL = %d", n, got)
+		}
+		for z := range n {
+			s := base[:z] + "\x00" + base[z+1:]
+			if got := indexNUL(s); got != z {
+				t.Fatalf("indexNUL with NUL at %d of %d = %d", z, n, got)
+			}
+		}
+	}
+}

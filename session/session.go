@@ -356,20 +356,15 @@ func (r *Rule) recorder() marker.ProbeFunc {
 		// the timestamp is taken while pinned to the shard, so timestamps
 		// never go back within a stream. It is in raw ticks until the reader
 		// converts it (see finish).
-		var truncated uint8
-		if w, ok := s.buf.TryReservePinned(ev.P, c.layout.max); ok {
-			var n int
-			n, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
-			s.buf.CommitPinned(w.Cut(n))
-		} else {
-			w, ok := s.buf.ReservePinned(ev.P, c.layout.measure(&ev.Fields))
-			if !ok {
+		w, ok := s.buf.TryReservePinned(ev.P, c.layout.max)
+		if !ok {
+			if w, ok = s.buf.ReservePinned(ev.P, c.layout.measure(&ev.Fields)); !ok {
 				c.discarded.Add(1)
 				return
 			}
-			_, truncated = c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
-			s.buf.CommitPinned(w)
 		}
+		n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+		s.buf.CommitPinned(w.Cut(n))
 		if truncated != 0 {
 			c.truncated.Add(1)
 			s.truncated.Add(1)
