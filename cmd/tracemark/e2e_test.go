@@ -340,15 +340,9 @@ func TestOtherUserRefused(t *testing.T) {
 	if err := os.Chmod(sock, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	// nobody cannot execute the test binary where go test built it.
+	// nobody cannot reach the test binary where go test built it.
 	exe := filepath.Join(e.runtime, "tracemark.test")
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(exe, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	exposeBinary(t, os.Args[0], exe)
 	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	asNobody := *e
 	asNobody.exe = exe
@@ -359,6 +353,25 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	if infos := e.ps(); len(infos) != 1 || infos[0].RefusedPeers != 1 {
 		t.Errorf("ps after the refusal: %+v", infos)
+	}
+}
+
+// exposeBinary makes the executable src runnable as dst. A hard link is
+// best: copying leaves a file open for writing, which a child forked
+// meanwhile by a parallel test inherits until its exec, and executing dst
+// then fails with "text file busy" (go.dev/issue/22315). Copying is the
+// fallback across file systems.
+func exposeBinary(t *testing.T, src, dst string) {
+	t.Helper()
+	if os.Link(src, dst) == nil {
+		return
+	}
+	self, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, self, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 
