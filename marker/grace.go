@@ -72,11 +72,36 @@ func atomicDrained(idx uint32) bool {
 
 // synchronize waits until every Fire that might have loaded a probe list
 // published before the call has finished with it.
+//
+// It waits twice, as SRCU does. A reader loads the epoch and only then
+// counts itself in, so it may be preempted in between and count itself in
+// under an index that a flip has meanwhile made inactive. The flip below
+// sends new readers to the other index, and the old index is drained; a
+// single wait on the old index would miss such a late reader sitting in
+// the inactive one (see TestGraceLateReaderInStaleIndex). So the inactive
+// index is drained first (only such late readers can be in it, so it
+// empties), then the epoch flips, and the old index is drained. Either
+// wait reads its counters after the new probe list was published: a
+// reader counted in after that read loads the new list.
 func synchronize() {
 	graceMu.Lock()
 	defer graceMu.Unlock()
-	old := (epoch.Add(1) - 1) & 1
-	for spin := 0; !drained(old); spin++ {
+	cur := epoch.Load() & 1
+	waitDrained(cur ^ 1)
+	epoch.Add(1)
+	waitDrained(cur)
+}
+
+// graceWaitHook, when set (by tests only), is called each time a wait
+// finds readers still inside.
+var graceWaitHook func(idx uint32)
+
+// waitDrained returns when no reader counted under idx is inside.
+func waitDrained(idx uint32) {
+	for spin := 0; !drained(idx); spin++ {
+		if graceWaitHook != nil {
+			graceWaitHook(idx)
+		}
 		// Readers are short; yield first, then back off so that a probe
 		// blocked for long does not cost a busy core.
 		if spin < 50 {

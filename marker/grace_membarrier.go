@@ -53,6 +53,9 @@ func membarrier() {
 
 func enterRead() readToken {
 	idx := epoch.Load() & 1
+	if widenGraceWindow {
+		graceWindow()
+	}
 	if !fastRead {
 		return enterAtomic(idx)
 	}

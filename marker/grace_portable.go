@@ -2,7 +2,13 @@
 
 package marker
 
-func enterRead() readToken { return enterAtomic(epoch.Load() & 1) }
+func enterRead() readToken {
+	idx := epoch.Load() & 1
+	if widenGraceWindow {
+		graceWindow()
+	}
+	return enterAtomic(idx)
+}
 
 func exitRead(t readToken) { t.c.Add(-1) }
 

@@ -330,6 +330,9 @@ func dispatch(e *Event) {
 	var t readToken
 	if fastRead {
 		t.idx = epoch.Load() & 1
+		if widenGraceWindow {
+			graceWindow()
+		}
 		pid := procPin()
 		if uint(pid) < maxPinnedPs {
 			perPReaders[pid].lock[t.idx]++
