@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -93,12 +91,5 @@ func BenchmarkPeerSlogDebugDisabled(b *testing.B) {
 	l := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	for range b.N {
 		l.Debug("request", "method", "GET", "status", 200, "latency", time.Millisecond)
-	}
-}
-
-func BenchmarkPeerZerologDisabled3(b *testing.B) {
-	l := zerolog.New(io.Discard).Level(zerolog.InfoLevel)
-	for range b.N {
-		l.Debug().Str("method", "GET").Int("status", 200).Dur("latency", time.Millisecond).Msg("")
 	}
 }

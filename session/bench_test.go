@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/session"
 )
@@ -109,14 +107,6 @@ func BenchmarkRecordFiltered(b *testing.B) {
 				benchRecord.Fire(int64(i%500), 1234, benchPath)
 			}
 		})
-	}
-}
-
-func BenchmarkPeerZerolog3Fields(b *testing.B) {
-	l := zerolog.New(io.Discard)
-	b.ReportAllocs()
-	for i := range b.N {
-		l.Info().Int64("status", int64(i)).Int64("bytes", 1234).Str("path", benchPath).Msg("")
 	}
 }
 
