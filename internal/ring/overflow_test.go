@@ -13,7 +13,7 @@ import (
 // counted until AllocOverflow, then recorded in stream Shards(), whose
 // packets count the earlier refusals as discarded.
 func TestOverflowShard(t *testing.T) {
-	b, err := newBuffer(Config{SubBufSize: 4096, SubBufCount: 2}, 0)
+	b, err := NewShards(Config{SubBufSize: 4096, SubBufCount: 2}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

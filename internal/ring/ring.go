@@ -170,10 +170,12 @@ const snapChunk = 64 << 10
 // such Ps share under a lock, once [Buffer.AllocOverflow] has allocated
 // it; until then they are dropped and counted in [Stats].Unsharded.
 func New(cfg Config) (*Buffer, error) {
-	return newBuffer(cfg, runtime.GOMAXPROCS(0))
+	return NewShards(cfg, runtime.GOMAXPROCS(0))
 }
 
-func newBuffer(cfg Config, nshards int) (*Buffer, error) {
+// NewShards is New with nshards shards instead of GOMAXPROCS, for a caller
+// that decided the count (and accounted for its memory) beforehand.
+func NewShards(cfg Config, nshards int) (*Buffer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
