@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -237,7 +238,8 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 func TestRecordingLimit(t *testing.T) {
-	_, c := startAgent(t)
+	// Room for MaxRecordings default buffers however many CPUs there are.
+	_, c := startAgent(t, memoryBudget(t, int64(agent.MaxRecordings*wire.DefaultBuffer*runtime.GOMAXPROCS(0))))
 	var streams []*wire.Stream
 	defer func() {
 		for _, s := range streams {

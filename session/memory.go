@@ -213,7 +213,7 @@ func (e *budgetError) Error() string {
 		}
 		fmt.Fprintf(&b, "session %q %s", u.name, sizeString(u.bytes))
 	}
-	fmt.Fprintf(&b, " (%s or SetMemoryBudget sets the budget)", EnvMemory)
+	fmt.Fprintf(&b, " (the budget is set by %s in the process's environment, or by the program)", EnvMemory)
 	return b.String()
 }
 

@@ -63,7 +63,7 @@ func (s *Session) Snapshot(emit func(Packet) error) error {
 	}
 	n := int64(s.buf.SnapshotBytes())
 	if err := charge(s, n, fmt.Sprintf("a snapshot of session %q", s.cfg.Name)); err != nil {
-		return fmt.Errorf("session %q: snapshot: %w", s.cfg.Name, err)
+		return err // it names the session
 	}
 	defer release(s, n)
 	seq := make([]uint64, len(s.streamSeq))

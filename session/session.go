@@ -154,7 +154,7 @@ func New(cfg Config) (*Session, error) {
 	shards := runtime.GOMAXPROCS(0)
 	need := int64(shards) * int64(rc.ShardBytes())
 	if err := charge(s, need, fmt.Sprintf("session %q (%d shards of %s)", cfg.Name, shards, sizeString(int64(rc.ShardBytes())))); err != nil {
-		return nil, fmt.Errorf("session %q: %w", cfg.Name, err)
+		return nil, err // it names the session
 	}
 	s.bufMem = need
 	buf, err := ring.NewShards(rc, shards)
