@@ -134,7 +134,7 @@ func TestNamedSessionSnapshot(t *testing.T) {
 	// Far more than the buffer holds, however the events spread over the
 	// shards (5000 could fit in two): the oldest are overwritten.
 	fireTicks(20000)
-	for range 2 {   // a snapshot does not consume
+	for range 2 { // a snapshot does not consume
 		s, err := c.Snapshot(ctx(t), "fr")
 		if err != nil {
 			t.Fatal(err)
