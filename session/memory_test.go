@@ -155,9 +155,14 @@ func TestGOMAXPROCSRaisedWhileRecording(t *testing.T) {
 			var delivered []event
 			for g := range 8 {
 				wg.Go(func() {
-					// Until an event went to the overflow stream, when
-					// there is room for it.
-					for i := 0; i < 3000 || room && s.Streams() < 2 && i < 1e6; i++ {
+					// Go on until an event fired on a P without a shard
+					// (the overflow stream exists, or an event was
+					// unsharded), and 3000 events more.
+					more := 3000
+					for i := 0; i < more && i < 1e6; i++ {
+						if i%64 == 0 && (room && s.Streams() < 2 || !room && s.Stats().Unsharded == 0) {
+							more = i + 3000
+						}
 						overflowMark.Fire(g*1e6 + i)
 						fired.Add(1)
 						if i%16 == 0 {
@@ -171,12 +176,21 @@ func TestGOMAXPROCSRaisedWhileRecording(t *testing.T) {
 			delivered = drainAll(t, s)
 			st := s.Stats()
 			t.Logf("fired %d, delivered %d, discarded %d, unsharded %d, streams %d", fired.Load(), len(delivered), st.Discarded, st.Unsharded, s.Streams())
+			if len(delivered) > 0 && delivered[0].stream > 1 {
+				t.Fatalf("event in stream %d", delivered[0].stream)
+			}
 			if st.Delivered+st.Discarded != fired.Load() || uint64(len(delivered)) != st.Delivered ||
 				st.Markers[0].Delivered+st.Markers[0].Discarded != fired.Load() {
 				t.Fatalf("fired %d; stats %+v", fired.Load(), st)
 			}
-			if room && (s.Streams() != 2 || s.Memory() != 512<<10) {
-				t.Fatalf("with room: %d streams, %d bytes; want the overflow stream", s.Streams(), s.Memory())
+			inOverflow := 0
+			for _, e := range delivered {
+				if e.stream == 1 {
+					inOverflow++
+				}
+			}
+			if room && (s.Streams() != 2 || s.Memory() != 512<<10 || inOverflow == 0) {
+				t.Fatalf("with room: %d streams, %d bytes, %d events in the overflow stream", s.Streams(), s.Memory(), inOverflow)
 			}
 			if !room && (s.Streams() != 1 || st.Unsharded == 0 || s.Memory() != 256<<10) {
 				t.Fatalf("without room: %d streams, %d unsharded, %d bytes", s.Streams(), st.Unsharded, s.Memory())
