@@ -65,3 +65,20 @@ func TestMemoryBudget(t *testing.T) {
 		t.Errorf("sessions after disable:\n%s%s", r.stdout, r.stderr)
 	}
 }
+
+// TestSessionsShowUnsharded checks that tracemark sessions says when a
+// session lost events on Ps it had no buffer for.
+func TestSessionsShowUnsharded(t *testing.T) {
+	var out strings.Builder
+	a := &app{stdout: &out, stderr: &out}
+	list := []wire.SessionInfo{
+		{Name: "ok", Mode: "discard", State: "started", Buffer: 1 << 20, Streams: 2, Memory: 2 << 20, Rules: []wire.RuleInfo{}},
+		{Name: "grown", Mode: "discard", State: "started", Buffer: 1 << 20, Streams: 2, Memory: 2 << 20, Rules: []wire.RuleInfo{},
+			Stats: wire.Stats{Discarded: 9, Unsharded: 7}},
+	}
+	printSessions(a, list)
+	if !strings.Contains(out.String(), "grown: 7 events lost on CPUs added since the session started") ||
+		strings.Contains(out.String(), "ok: ") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}

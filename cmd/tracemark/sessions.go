@@ -69,6 +69,10 @@ func printSessions(a *app, list []wire.SessionInfo) {
 	}
 	t.flush()
 	for _, s := range list {
+		if n := s.Stats.Unsharded; n > 0 {
+			fmt.Fprintf(a.stdout, "%s: %d events lost on CPUs added since the session started (GOMAXPROCS raised): no memory budget left for their buffer\n",
+				s.Name, n)
+		}
 		if tr := s.Trigger; tr != nil {
 			fmt.Fprintf(a.stdout, "%s: snapshot on %s, at most every %s, into %s: fired %d, taken %d, suppressed %d\n",
 				s.Name, clean(tr.On), tr.Every, clean(tr.Dir), tr.Fired, tr.Taken, tr.Suppressed)

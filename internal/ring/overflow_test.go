@@ -198,3 +198,34 @@ func TestSnapshotReclaimedWhileCopying(t *testing.T) {
 		t.Fatalf("snapshot ends at seq %d, want %d", c.shards[0].last.Seq, before.shards[0].last.Seq)
 	}
 }
+
+// TestFree checks that a freed Buffer drops its memory and emits nothing,
+// while its counters stay readable.
+func TestFree(t *testing.T) {
+	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Mode: Overwrite})
+	var clock atomic.Int64
+	for i := range uint64(10) {
+		writeRec(b, &clock, 1, i)
+	}
+	b.Free()
+	for i := range b.shards {
+		for j := range b.shards[i].subs {
+			if b.shards[i].subs[j].data != nil || b.shards[i].data != nil {
+				t.Fatalf("shard %d keeps its memory", i)
+			}
+		}
+	}
+	emit := func(Packet) error { t.Fatal("a freed Buffer emitted a packet"); return nil }
+	if err := b.Drain(emit); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Snapshot(emit); err != nil {
+		t.Fatal(err)
+	}
+	if b.AllocOverflow() {
+		t.Fatal("AllocOverflow on a freed Buffer")
+	}
+	if st := b.Stats(); st.Records != 10 {
+		t.Fatalf("stats after Free: %+v", st)
+	}
+}
