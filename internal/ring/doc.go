@@ -126,5 +126,7 @@
 // The fast path is procPin, a bounds check, slicing, three plain stores, one
 // release store and procUnpin: no locked instruction on amd64, where a plain
 // store has release ordering, and no allocation. A switch costs about ten atomic operations, amortised over a
-// sub-buffer of records; a dropped record costs one atomic add.
+// sub-buffer of records; a dropped record costs one atomic add. A record
+// in the overflow shard also takes and releases its lock (a CAS and a
+// store), and waits while another P holds it.
 package ring
