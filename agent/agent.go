@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/wire"
+	"github.com/tracemark/tracemark/session"
 )
 
 // Limits on what clients may hold in the process at once.
@@ -47,6 +48,7 @@ type config struct {
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
+	memory       int64      // WithMemoryBudget; 0: leave the budget alone
 	modules      moduleHost // WithModules; nil: the process loads no modules
 }
 
@@ -87,6 +89,22 @@ func WithMaxConns(n int) Option {
 	}
 }
 
+// WithMemoryBudget sets the process's budget for recording memory, in
+// bytes, when the agent starts (session.SetMemoryBudget): the buffers of
+// every session, the agent's and the program's own, and snapshot copies
+// while they run, must fit in it. A session, recording or snapshot that
+// would exceed it is refused with an error that names the budget, the
+// request and the sessions holding the memory. Without this option the
+// budget is TRACEMARK_MEMORY, or session.DefaultMemoryBudget (256 MiB)
+// lowered to an eighth of the container's memory limit.
+func WithMemoryBudget(bytes int64) Option {
+	return func(c *config) {
+		if bytes > 0 {
+			c.memory = bytes
+		}
+	}
+}
+
 // Agent is a running control server. Its methods are safe for concurrent
 // use.
 type Agent struct {
@@ -120,6 +138,9 @@ func Start(opts ...Option) (*Agent, error) {
 	}
 	if err := supported(); err != nil {
 		return nil, err
+	}
+	if cfg.memory > 0 {
+		session.SetMemoryBudget(cfg.memory)
 	}
 	dir := cfg.dir
 	if dir == "" {

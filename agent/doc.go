@@ -52,8 +52,9 @@
 // 64 KiB and strictly validated; requests must arrive within the read
 // timeout and responses be accepted within the write timeout
 // (WithTimeouts); at most MaxConns connections, MaxSessions named
-// sessions and MaxRecordings recordings exist at once; every error is a
-// JSON answer with a code, never a crash.
+// sessions and MaxRecordings recordings exist at once, and their buffers
+// must fit in the process's recording memory budget (WithMemoryBudget);
+// every error is a JSON answer with a code, never a crash.
 //
 // # Sessions
 //

@@ -85,7 +85,7 @@ func (a *Agent) reserveRecording() (string, error) {
 func newSession(id string, spec wire.RecordSpec) (*recording, error) {
 	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer})
 	if err != nil {
-		return nil, wire.Errorf(wire.CodeInvalid, "%v", err)
+		return nil, newError(err)
 	}
 	if err := enableAll(s, spec.Rules); err != nil {
 		s.Destroy()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -130,8 +131,10 @@ func TestNamedSessionSnapshot(t *testing.T) {
 	if _, err := c.Enable(ctx(t), "fr", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "x:y"}}, Mode: "discard"}); !wire.IsCode(err, wire.CodeConflict) {
 		t.Errorf("mode change: %v, want conflict", err)
 	}
-	fireTicks(5000) // more than the buffer holds: the oldest are overwritten
-	for range 2 {   // a snapshot does not consume
+	// Far more than the buffer holds, however the events spread over the
+	// shards (5000 could fit in two): the oldest are overwritten.
+	fireTicks(20000)
+	for range 2 { // a snapshot does not consume
 		s, err := c.Snapshot(ctx(t), "fr")
 		if err != nil {
 			t.Fatal(err)
@@ -144,8 +147,8 @@ func TestNamedSessionSnapshot(t *testing.T) {
 		// Streams come one after the other: the newest event is in
 		// the snapshot, not necessarily last.
 		n := len(got.records)
-		newest := slices.ContainsFunc(got.records, func(r string) bool { return strings.HasPrefix(r, "agenttest:tick 4999 ") })
-		if n == 0 || n >= 5000 || !newest {
+		newest := slices.ContainsFunc(got.records, func(r string) bool { return strings.HasPrefix(r, "agenttest:tick 19999 ") })
+		if n == 0 || n >= 20000 || !newest {
 			t.Fatalf("snapshot of %d records (newest included: %v): want the newest, not all", n, newest)
 		}
 	}
@@ -237,7 +240,8 @@ func TestConnectionLimit(t *testing.T) {
 }
 
 func TestRecordingLimit(t *testing.T) {
-	_, c := startAgent(t)
+	// Room for MaxRecordings default buffers however many CPUs there are.
+	_, c := startAgent(t, memoryBudget(t, int64(agent.MaxRecordings*wire.DefaultBuffer*runtime.GOMAXPROCS(0))))
 	var streams []*wire.Stream
 	defer func() {
 		for _, s := range streams {

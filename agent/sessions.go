@@ -93,6 +93,7 @@ func (a *Agent) getSessions(w http.ResponseWriter, r *http.Request, _ params) er
 	}
 	a.mu.Lock()
 	out := wire.SessionList{Sessions: []wire.SessionInfo{}}
+	out.MemoryBudget, out.MemoryInUse = session.MemoryBudget()
 	for _, n := range a.sessions {
 		out.Sessions = append(out.Sessions, n.describe())
 	}
@@ -204,7 +205,7 @@ func (a *Agent) namedFor(name string, spec wire.EnableSpec) (*named, bool, error
 	}
 	s, err := session.New(session.Config{Name: name, Mode: spec.Mode, BufferSize: spec.Buffer})
 	if err != nil {
-		return nil, false, wire.Errorf(wire.CodeInvalid, "%v", err)
+		return nil, false, newError(err)
 	}
 	return &named{s: s, created: time.Now()}, true, nil
 }
@@ -310,6 +311,7 @@ func describeSession(s *session.Session, created time.Time) wire.SessionInfo {
 		Buffer:    cfg.BufferSize,
 		SubBuffer: cfg.SubBufSize,
 		Streams:   s.Streams(),
+		Memory:    s.Memory(),
 		Created:   created,
 		Rules:     []wire.RuleInfo{},
 		Stats:     wireStats(s.Stats()),
@@ -328,6 +330,7 @@ func wireStats(st session.Stats) wire.Stats {
 	out := wire.Stats{
 		Recorded:  st.Recorded,
 		Discarded: st.Discarded,
+		Unsharded: st.Unsharded,
 		Filtered:  st.Filtered,
 		Truncated: st.Truncated,
 		Bytes:     st.Bytes,
@@ -338,6 +341,14 @@ func wireStats(st session.Stats) wire.Stats {
 		out.Markers[i] = wire.MarkerStats(m)
 	}
 	return out
+}
+
+// newError gives an error of session.New its protocol code.
+func newError(err error) error {
+	if errors.Is(err, session.ErrMemoryBudget) {
+		return wire.Errorf(wire.CodeLimit, "%v", err)
+	}
+	return wire.Errorf(wire.CodeInvalid, "%v", err)
 }
 
 // sessionError gives errors of package session their protocol code.

@@ -160,7 +160,11 @@ func (fs *frameStream) end(reason string, err error) {
 	st := wireStats(fs.s.Stats())
 	e := wire.End{Reason: reason, Stats: &st}
 	if err != nil {
-		e.Error = wire.Errorf(wire.CodeInternal, "%v", err)
+		code := wire.CodeInternal
+		if errors.Is(err, session.ErrMemoryBudget) {
+			code = wire.CodeLimit // a snapshot's copy did not fit
+		}
+		e.Error = wire.Errorf(code, "%v", err)
 	}
 	if fs.fw.WriteJSON(wire.FrameEnd, e) == nil {
 		_ = fs.rc.Flush()

@@ -30,12 +30,19 @@
 //
 // # Buffers
 //
-// Each session has one buffer shard per P (Go's scheduler processors): a
-// recording goroutine pins itself to its P, so it is the only writer of its
-// shard and takes no lock. A shard is a ring of sub-buffers, each of which
+// Each session has one buffer shard per P (Go's scheduler processors,
+// GOMAXPROCS of them, which follows a container's CPU limit): a recording
+// goroutine pins itself to its P, so it is the only writer of its shard
+// and takes no lock. If GOMAXPROCS grows while recording, the new Ps share
+// one more shard, the overflow stream, under a lock. A shard is a ring of sub-buffers, each of which
 // becomes one CTF packet. In Discard mode a full shard drops new events; in
 // Overwrite mode it overwrites the oldest sub-buffer (a flight recorder,
 // read with Snapshot or WriteSnapshot, or on a trigger: SnapshotOn).
+//
+// All sessions of a process share one budget for their buffers and
+// snapshot copies (MemoryBudget, TRACEMARK_MEMORY, SetMemoryBudget): a
+// session or snapshot that would exceed it is refused with an error
+// wrapping ErrMemoryBudget, and Destroy gives a session's memory back.
 //
 // # Events
 //

@@ -25,8 +25,12 @@ const (
 	// EnvMode is "discard" (default) or "overwrite".
 	EnvMode = "TRACEMARK_MODE"
 	// EnvBuffer is the buffer size per shard in bytes, with an optional
-	// K or M suffix (default 1M).
+	// K or M suffix (default 1M). A session has one shard per GOMAXPROCS.
 	EnvBuffer = "TRACEMARK_BUFFER"
+	// EnvMemory is the process-wide recording memory budget, a size such
+	// as 512M, read by every session of the process, not only by
+	// StartFromEnv's (see MemoryBudget; SetMemoryBudget overrides it).
+	EnvMemory = "TRACEMARK_MEMORY"
 )
 
 // EnvTrace is a recording started from the environment.

@@ -36,6 +36,9 @@ type Packet struct {
 func (s *Session) Drain(emit func(Packet) error) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
+	if s.freed {
+		return fmt.Errorf("session %q: drain: %w: destroyed", s.cfg.Name, ErrState)
+	}
 	return s.buf.Drain(func(p ring.Packet) error {
 		out, err := s.finish(p, true)
 		if err != nil {
@@ -48,10 +51,21 @@ func (s *Session) Drain(emit func(Packet) error) error {
 }
 
 // Snapshot hands a copy of what the buffers hold to emit without consuming
-// it and without stopping recording: the flight recorder's view.
+// it and without stopping recording: the flight recorder's view. The copy
+// takes one shard's worth of memory while Snapshot runs, from the
+// recording memory budget: if it does not fit, Snapshot returns an error
+// wrapping ErrMemoryBudget.
 func (s *Session) Snapshot(emit func(Packet) error) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
+	if s.freed {
+		return fmt.Errorf("session %q: snapshot: %w: destroyed", s.cfg.Name, ErrState)
+	}
+	n := int64(s.buf.SnapshotBytes())
+	if err := charge(s, n, fmt.Sprintf("a snapshot of session %q", s.cfg.Name)); err != nil {
+		return err // it names the session
+	}
+	defer release(s, n)
 	seq := make([]uint64, len(s.streamSeq))
 	return s.buf.Snapshot(func(p ring.Packet) error {
 		out, err := s.finish(p, false)
@@ -145,6 +159,11 @@ type Stats struct {
 	// Discarded counts events lost: dropped because the buffer was full
 	// (discard mode) or overwritten before being read (overwrite mode).
 	Discarded uint64
+	// Unsharded counts the discarded events (included in Discarded) that
+	// fired on a P without a buffer shard, GOMAXPROCS having been raised
+	// after New, before the overflow shard was allocated or while the
+	// memory budget refused it.
+	Unsharded uint64
 	// Filtered counts events a filter rejected.
 	Filtered uint64
 	// Truncated counts events with a string or byte field cut to the cap.
@@ -176,6 +195,7 @@ func (s *Session) Stats() Stats {
 	st := Stats{
 		Recorded:  rs.Records,
 		Discarded: rs.Discarded,
+		Unsharded: rs.Unsharded,
 		Filtered:  s.filtered.Load(),
 		Truncated: s.truncated.Load(),
 		Bytes:     rs.Bytes,

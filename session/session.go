@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,9 +53,12 @@ type Config struct {
 	Name string
 	// Mode is Discard (the default) or Overwrite.
 	Mode Mode
-	// BufferSize is the buffer size per shard (one shard per P), in bytes.
-	// It is split into sub-buffers, each of which becomes one trace packet.
-	// Default 512 KiB.
+	// BufferSize is the buffer size per shard, in bytes. A session has one
+	// shard per P (GOMAXPROCS when it is created, which follows the
+	// container's CPU limit), so it holds about BufferSize×GOMAXPROCS bytes,
+	// which must fit in the process's recording memory budget
+	// (MemoryBudget). It is split into sub-buffers, each of which becomes
+	// one trace packet. Default 512 KiB.
 	BufferSize int
 	// SubBufSize is the sub-buffer (packet) size, a power of two of at least
 	// 4 KiB. Default 64 KiB, or BufferSize/4 if smaller.
@@ -107,8 +111,14 @@ type Session struct {
 	filtered  atomic.Uint64
 	truncated atomic.Uint64
 	readMu    sync.Mutex      // one reader: Drain, Snapshot
-	streamSeq []uint64        // per shard packet sequence numbers, under readMu
-	converted []convertedMark // per shard, under readMu; see finish
+	freed     bool            // Destroy freed the buffers; under readMu
+	streamSeq []uint64        // per stream packet sequence numbers, under readMu
+	converted []convertedMark // per stream, under readMu; see finish
+
+	mem        int64        // bytes charged to the budget; under budget.mu
+	bufMem     int64        // of which buffers, released by Destroy; under overflowMu
+	overflowMu sync.Mutex   // serialises allocOverflow
+	overflowAt atomic.Int64 // clock.Now before which allocOverflow does not retry
 }
 
 // New creates a session. It records nothing until Start.
@@ -134,17 +144,30 @@ func New(cfg Config) (*Session, error) {
 		Mode:            ring.Mode(cfg.Mode),
 		TimestampOffset: timestampOffset,
 	}
-	buf, err := ring.New(rc)
-	if err != nil {
+	if err := rc.Validate(); err != nil {
 		return nil, fmt.Errorf("session %q: buffer size %d, sub-buffer size %d: %w",
 			cfg.Name, cfg.BufferSize, cfg.SubBufSize, err)
 	}
+	// Charge the budget before allocating: a refused request allocates
+	// nothing.
+	s := &Session{cfg: cfg}
+	shards := runtime.GOMAXPROCS(0)
+	need := int64(shards) * int64(rc.ShardBytes())
+	if err := charge(s, need, fmt.Sprintf("session %q (%d shards of %s)", cfg.Name, shards, sizeString(int64(rc.ShardBytes())))); err != nil {
+		return nil, err // it names the session
+	}
+	s.bufMem = need
+	buf, err := ring.NewShards(rc, shards)
+	if err != nil { // not reached: rc is valid
+		release(s, need)
+		return nil, fmt.Errorf("session %q: %w", cfg.Name, err)
+	}
 	clock.Calibrate()
-	s := &Session{cfg: cfg, buf: buf, anchorWall: time.Now(), anchorMono: clock.Now()}
+	s.buf, s.anchorWall, s.anchorMono = buf, time.Now(), clock.Now()
 	s.byMarker.Store(&[]*Class{})
 	s.classList.Store(&[]*Class{})
-	s.streamSeq = make([]uint64, buf.Shards())
-	s.converted = make([]convertedMark, buf.Shards())
+	s.streamSeq = make([]uint64, buf.Shards()+1) // and the overflow stream
+	s.converted = make([]convertedMark, buf.Shards()+1)
 	return s, nil
 }
 
@@ -167,8 +190,15 @@ func (s *Session) Name() string { return s.cfg.Name }
 // Config returns the session's configuration, defaults filled in.
 func (s *Session) Config() Config { return s.cfg }
 
-// Streams returns the number of buffer shards, hence of trace streams.
-func (s *Session) Streams() int { return s.buf.Shards() }
+// Streams returns the number of trace streams: one per buffer shard, and
+// the overflow stream once GOMAXPROCS was raised above the shard count
+// while recording (see Stats.Unsharded).
+func (s *Session) Streams() int {
+	if s.buf.Overflow() {
+		return s.buf.Shards() + 1
+	}
+	return s.buf.Shards()
+}
 
 // Clock returns the wall-clock time of monotonic timestamp zero, so that
 // wall = Clock() + timestamp.
@@ -298,12 +328,27 @@ func (s *Session) Stop() error {
 	return nil
 }
 
-// Destroy stops the session and releases it.
+// Destroy stops the session and releases it: its buffers are freed and
+// their memory returns to the budget (MemoryBudget), and Drain and
+// Snapshot fail from then on. Destroy waits for a Drain or Snapshot in
+// progress. Calling it again does nothing.
 func (s *Session) Destroy() {
 	_ = s.Stop()
 	s.mu.Lock()
+	first := s.state != destroyed
 	s.state = destroyed
 	s.mu.Unlock()
+	if !first {
+		return
+	}
+	s.readMu.Lock()
+	s.freed = true
+	s.buf.Free()
+	s.readMu.Unlock()
+	s.overflowMu.Lock()
+	release(s, s.bufMem)
+	s.bufMem = 0
+	s.overflowMu.Unlock()
 }
 
 func (r *Rule) connect() error {
@@ -358,6 +403,9 @@ func (r *Rule) recorder() marker.ProbeFunc {
 		// converts it (see finish).
 		w, ok := s.buf.TryReservePinned(ev.P, c.layout.max)
 		if !ok {
+			if ev.P >= s.buf.Shards() && !s.buf.Overflow() {
+				s.growOverflow(ev)
+			}
 			if w, ok = s.buf.ReservePinned(ev.P, c.layout.measure(&ev.Fields)); !ok {
 				c.discarded.Add(1)
 				return
@@ -370,6 +418,39 @@ func (r *Rule) recorder() marker.ProbeFunc {
 			s.truncated.Add(1)
 		}
 	}
+}
+
+// growOverflow runs in the pinned probe when an event fires on a P without
+// a buffer shard (GOMAXPROCS was raised after New) and the overflow shard
+// does not exist yet: it unpins, allocates the overflow shard within the
+// budget, and pins again, ev.P following the goroutine. If the budget
+// refuses, events on such Ps are discarded (Stats.Unsharded) and the
+// allocation is tried again at most once a second.
+func (s *Session) growOverflow(ev *probeabi.Event) {
+	if clock.Now() < s.overflowAt.Load() {
+		return
+	}
+	pin.Unpin()
+	s.allocOverflow()
+	ev.P = pin.Pin()
+}
+
+func (s *Session) allocOverflow() {
+	s.overflowMu.Lock()
+	defer s.overflowMu.Unlock()
+	if s.buf.Overflow() || s.bufMem == 0 { // allocated, or destroyed
+		return
+	}
+	n := int64(s.buf.Config().ShardBytes())
+	if err := charge(s, n, fmt.Sprintf("the overflow shard of session %q", s.cfg.Name)); err != nil {
+		s.overflowAt.Store(clock.Now() + int64(time.Second))
+		return
+	}
+	if !s.buf.AllocOverflow() {
+		release(s, n)
+		return
+	}
+	s.bufMem += n
 }
 
 // acceptPinned runs the filters of fs on e from the pinned probe, unpinning

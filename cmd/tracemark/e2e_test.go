@@ -293,7 +293,7 @@ func TestNamedSessionSnapshot(t *testing.T) {
 	// More events than 16 KiB per CPU hold: the oldest are overwritten.
 	target.do(t, "fire 5000")
 	r = e.cli("sessions", "-p", pid)
-	if r.code != 0 || !regexp.MustCompile(`(?m)^flight\s+overwrite\s+started\s+16.0 KiB x\d+\s+5000\s+[1-9]\d*\s+test:value$`).MatchString(r.stdout) {
+	if r.code != 0 || !regexp.MustCompile(`(?m)^flight\s+overwrite\s+started\s+16.0 KiB x\d+\s+\S+ [KM]iB\s+5000\s+[1-9]\d*\s+test:value$`).MatchString(r.stdout) {
 		t.Errorf("sessions: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	dir := filepath.Join(e.runtime, "snap")

@@ -26,8 +26,15 @@ session if it does not exist. The session lives in the process until
 "tracemark disable" removes it, whether or not anyone is connected.
 
 In overwrite mode the session is a flight recorder: it keeps the most
-recent events (--buffer per CPU) and "tracemark snapshot" writes them to
-a trace at any time. In discard mode it keeps the oldest.
+recent events and "tracemark snapshot" writes them to a trace at any
+time. In discard mode it keeps the oldest.
+
+--buffer is per shard, and the session has one shard per CPU the process
+may use (its GOMAXPROCS, which follows a container's CPU limit): it holds
+--buffer times that, as "tracemark sessions" shows. All sessions of the
+process share its recording memory budget (TRACEMARK_MEMORY in the
+process, default 256 MiB or less in a container with a memory limit); a
+session that does not fit is refused.
 
 With --snapshot-on, the process itself writes a snapshot whenever a
 marker matching the glob fires (an app:panic, a slow request), at most
@@ -63,8 +70,8 @@ once per --snapshot-every, each into a new trace directory under
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "session %s: %s mode, %s buffer x%d, %s\n",
-				si.Name, si.Mode, humanBytes(uint64(si.Buffer)), si.Streams, si.State)
+			fmt.Fprintf(a.stdout, "session %s: %s mode, %s buffer x%d (%s), %s\n",
+				si.Name, si.Mode, humanBytes(uint64(si.Buffer)), si.Streams, humanBytes(uint64(si.Memory)), si.State)
 			printSessions(a, []wire.SessionInfo{*si})
 			return nil
 		},
@@ -74,7 +81,7 @@ once per --snapshot-every, each into a new trace directory under
 	cmd.Flags().StringArrayVarP(&globs, "enable", "e", nil, "markers to record: a name or a glob (repeatable)")
 	cmd.Flags().StringVar(&filter, "filter", "", "keep only events for which this CEL expression over the fields is true")
 	cmd.Flags().StringVar(&mode, "mode", "", "discard (keep the oldest) or overwrite (keep the newest); for a new session, default discard")
-	cmd.Flags().StringVar(&buffer, "buffer", "", "buffer size per CPU for a new session, such as 4M (default 1M)")
+	cmd.Flags().StringVar(&buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS) for a new session, such as 4M (default 1M)")
 	cmd.Flags().StringVar(&snapOn, "snapshot-on", "", "write a snapshot when a marker matching this glob fires")
 	cmd.Flags().StringVar(&snapDir, "snapshot-dir", "tracemark-snapshots", "directory for triggered snapshots (made absolute; written by the traced process)")
 	cmd.Flags().DurationVar(&snapEvery, "snapshot-every", wire.DefaultTriggerEvery, "at most one triggered snapshot per this interval")

@@ -22,7 +22,7 @@ func (f *recFlags) add(cmd *cobra.Command) {
 	pidFlag(cmd, &f.pid)
 	cmd.Flags().StringArrayVarP(&f.globs, "enable", "e", nil, "markers to record: a name or a glob such as 'http:*' (repeatable)")
 	cmd.Flags().StringVar(&f.filter, "filter", "", "keep only events for which this CEL expression over the fields is true, such as 'status >= 500'")
-	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per CPU in the process, such as 4M (default 1M)")
+	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS), such as 4M (default 1M)")
 	cmd.Flags().DurationVar(&f.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 }
 

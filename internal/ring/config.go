@@ -50,7 +50,8 @@ const (
 )
 
 // Config describes a [Buffer]. Every shard gets SubBufCount sub-buffers of
-// SubBufSize bytes, so a Buffer holds shards*SubBufCount*SubBufSize bytes.
+// SubBufSize bytes, so a Buffer holds shards*SubBufCount*SubBufSize bytes,
+// and one shard more once it allocates its overflow shard.
 type Config struct {
 	// SubBufSize is the size in bytes of one sub-buffer (one packet). It
 	// must be a power of two in [MinSubBufSize, MaxSubBufSize]. It is also

@@ -24,9 +24,18 @@
 // releasing a sync object per shard (race_on.go). The reader never takes
 // it, so all writer/reader sharing is still checked.
 //
-// A Buffer has max(GOMAXPROCS, NumCPU) shards, fixed at [New]. A record
-// written on a P with a larger id (GOMAXPROCS raised later) is dropped and
-// counted in [Stats].Unsharded.
+// A Buffer has GOMAXPROCS shards, fixed at [New]: since Go 1.25 GOMAXPROCS
+// follows the container's CPU limit, so a process limited to 2 CPUs on a
+// 128-CPU node gets 2 shards, not 128. GOMAXPROCS may be raised later (by
+// the program, or by the runtime when the limit changes). Records written
+// on a P with an id not below the shard count go to one overflow shard,
+// stream number Shards(), which such writers share: each holds a spin lock
+// on it from Reserve to Commit (pinned, so the holder is never preempted
+// and the wait lasts one record at most). The overflow shard's memory is
+// allocated on demand by [Buffer.AllocOverflow], called by someone who is
+// not pinned (a session's recorder unpins to do it); until then such
+// records are dropped and counted in [Stats].Unsharded, and the overflow
+// shard's packets count them in their Discarded.
 //
 // # Sub-buffers and the ownership state machine
 //
@@ -84,8 +93,14 @@
 // current one keeps a consumed offset, and its later records come out of a
 // later Drain as a packet with the same Seq and a larger Offset.
 //
-// Snapshot keeps the sub-buffers locked only while it copies them (pinned, so not for a whole scheduling quantum if
-// preempted) into a buffer the reader owns, then emits the copies.
+// Snapshot unlocks them too, then copies them newest first into a buffer
+// the reader owns, 64 KiB at a time: each chunk is copied pinned, with the
+// reader flag set and the Seq checked again, so neither a writer nor the
+// garbage collector's stop-the-world waits for more than one chunk. An
+// overwrite-mode writer may reclaim sub-buffers between two chunks, oldest
+// first; the first one found reclaimed ends the copy, so a shard's snapshot
+// is the newest consecutive run of what it held, and is emitted oldest
+// first.
 //
 // # Discard and overwrite
 //
@@ -111,5 +126,7 @@
 // The fast path is procPin, a bounds check, slicing, three plain stores, one
 // release store and procUnpin: no locked instruction on amd64, where a plain
 // store has release ordering, and no allocation. A switch costs about ten atomic operations, amortised over a
-// sub-buffer of records; a dropped record costs one atomic add.
+// sub-buffer of records; a dropped record costs one atomic add. A record
+// in the overflow shard also takes and releases its lock (a CAS and a
+// store), and waits while another P holds it.
 package ring

@@ -3,6 +3,7 @@ package ring
 import (
 	"encoding/binary"
 	"runtime"
+	"slices"
 
 	"github.com/tracemark/tracemark/internal/pin"
 )
@@ -59,10 +60,22 @@ type Packet struct {
 func (b *Buffer) Drain(emit func(Packet) error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.eachShard(func(s *shard) error { return b.drainShard(s, emit) })
+}
+
+// eachShard calls f for each shard, the overflow shard last, unless the
+// Buffer was freed. The caller holds b.mu.
+func (b *Buffer) eachShard(f func(*shard) error) error {
+	if b.freed {
+		return nil
+	}
 	for i := range b.shards {
-		if err := b.drainShard(&b.shards[i].shard, emit); err != nil {
+		if err := f(&b.shards[i].shard); err != nil {
 			return err
 		}
+	}
+	if o := b.over.Load(); o != nil {
+		return f(&o.shard)
 	}
 	return nil
 }
@@ -70,20 +83,27 @@ func (b *Buffer) Drain(emit func(Packet) error) error {
 // Snapshot emits, without consuming anything and without stopping writers,
 // a copy of what each shard currently holds: shard by shard, in Seq order,
 // every record not yet consumed by Drain (overwrite mode's flight
-// recorder). Each shard's sub-buffers are
-// held only while they are copied into a buffer owned by the Buffer's
-// reader, not while emit runs; a writer that needs one of them meanwhile
-// drops its record rather than wait. Data is valid only until emit returns.
-// The same locking rules as Drain apply.
+// recorder). It allocates one shard's worth of memory (SnapshotBytes) for
+// the copies, reused shard after shard and dropped when it returns. It
+// copies at most 64 KiB at a time while pinned, so it delays neither
+// writers nor the garbage collector's stop-the-world by more than a few
+// microseconds; a writer that needs the sub-buffer being copied drops its
+// record rather than wait. Data is valid only until emit returns. The same
+// locking rules as Drain apply.
+//
+// Copying a shard takes time, during which an overwrite-mode writer may
+// reclaim its oldest sub-buffers: those are left out, so a shard's
+// snapshot is the newest consecutive run of the sub-buffers it held when
+// its copy began.
 func (b *Buffer) Snapshot(emit func(Packet) error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for i := range b.shards {
-		if err := b.snapshotShard(&b.shards[i].shard, emit); err != nil {
-			return err
-		}
+	if b.freed {
+		return nil
 	}
-	return nil
+	b.snapBuf = make([]byte, 0, b.cfg.ShardBytes())
+	defer func() { b.snapBuf = nil }()
+	return b.eachShard(func(s *shard) error { return b.snapshotShard(s, emit) })
 }
 
 // heldSub names a sub-buffer locked by the reader, with its Seq at the time.
@@ -119,37 +139,86 @@ func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
 	return nil
 }
 
-// snapshotShard copies what s holds under the reader lock, then emits the
-// copies. The locked sub-buffers have consecutive Seqs: the writer claims
-// them in ring order without ever skipping one, and the reader frees them
-// oldest first.
+// snapshotShard surveys s, copies its sub-buffers newest first, then emits
+// the copies oldest first. The surveyed sub-buffers have consecutive Seqs
+// (the writer claims them in ring order without ever skipping one, and the
+// reader frees them oldest first), and an overwrite-mode writer reclaims
+// them oldest first too: copying newest first, the first one found
+// reclaimed ends the copy, and what was copied stays consecutive.
 func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
-	if b.snapBuf == nil { // before pinning: allocation is not allowed there
-		b.snapBuf = make([]byte, 0, b.cfg.SubBufCount*b.cfg.SubBufSize)
-	}
 	held := b.lockShard(s)
-	pkts, buf := b.snapPkts[:0], b.snapBuf[:0]
 	for _, h := range held {
-		sb := &s.subs[h.idx].subBuf
-		v := sb.state.Load()
-		p := sb.pub.Load() // loaded after v: final if v says full
-		if _, _, count := unpack(p); count > sb.consumedR {
-			pkt := b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)
-			start := len(buf)
-			buf = append(buf, pkt.Data...) // never grows: capacity is a whole shard
-			pkt.Data = buf[start:len(buf):len(buf)]
-			pkts = append(pkts, pkt)
-		}
-		unlockReader(sb)
+		unlockReader(&s.subs[h.idx].subBuf)
 	}
 	pin.Unpin()
-	b.snapPkts, b.snapBuf = pkts, buf
+	pkts, buf := b.snapPkts[:0], b.snapBuf[:0]
+	for i := len(held) - 1; i >= 0; i-- {
+		pkt, ok := b.copySub(s, held[i], &buf)
+		if !ok {
+			break
+		}
+		if pkt.Records > 0 {
+			pkts = append(pkts, pkt)
+		}
+	}
+	slices.Reverse(pkts)
+	b.snapPkts = pkts
 	for _, pkt := range pkts {
 		if err := emit(pkt); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// copySub appends to buf the unconsumed records of the sub-buffer h names,
+// and describes them. It copies b.chunk bytes at a time, each time pinned
+// and with the reader flag set, after checking that the sub-buffer still
+// has h's Seq: a full sub-buffer, and the committed prefix of the current
+// one, only change once reclaimed, which the reader flag prevents and the
+// Seq check detects. It reports false, appending nothing, if the
+// sub-buffer was reclaimed since the survey.
+func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
+	sb := &s.subs[h.idx].subBuf
+	start := len(*buf)
+	var pkt Packet
+	for first := true; ; first = false {
+		pin.Pin()
+		if !lockReader(sb) {
+			pin.Unpin()
+			*buf = (*buf)[:start]
+			return Packet{}, false
+		}
+		if sb.seq != h.seq {
+			unlockReader(sb)
+			pin.Unpin()
+			*buf = (*buf)[:start]
+			return Packet{}, false
+		}
+		if first {
+			v := sb.state.Load()
+			p := sb.pub.Load() // loaded after v: final if v says full
+			if _, _, count := unpack(p); count <= sb.consumedR {
+				unlockReader(sb)
+				pin.Unpin()
+				return Packet{}, true // nothing to copy
+			}
+			pkt = b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)
+		}
+		from := pkt.Offset + len(*buf) - start
+		end := pkt.Offset + len(pkt.Data)
+		to := min(end, from+b.chunk)
+		*buf = append(*buf, sb.data[from:to]...) // never grows: capacity is a whole shard
+		unlockReader(sb)
+		pin.Unpin()
+		if to == end {
+			pkt.Data = (*buf)[start:len(*buf):len(*buf)]
+			return pkt, true
+		}
+		if b.testChunk != nil {
+			b.testChunk()
+		}
+	}
 }
 
 // lockShard sets the reader flag on every writing or full sub-buffer of s

@@ -99,10 +99,36 @@ type shard struct {
 	closedBytes atomic.Uint64 // bytes in sub-buffers closed so far
 	pubIdx      atomic.Int64  // curIdx, for Stats
 	gen         atomic.Uint64 // odd while a switch is in progress (seqlock)
+
+	// The overflow shard only: writers from several Ps share it, each
+	// holding lock from Reserve to Commit, and its discarded count
+	// includes the records refused before it was allocated (unsharded).
+	shared    bool
+	lock      atomic.Uint32
+	unsharded *atomic.Uint64
 }
 
 // discarded is the shard's CTF events_discarded counter.
-func (s *shard) discarded() uint64 { return s.dropped.Load() + s.overwritten.Load() }
+func (s *shard) discarded() uint64 {
+	d := s.dropped.Load() + s.overwritten.Load()
+	if s.unsharded != nil {
+		d += s.unsharded.Load()
+	}
+	return d
+}
+
+// acquire takes the overflow shard's lock. The caller is pinned, and so is
+// the holder, on another P (one P runs one goroutine at a time), for the
+// length of one Reserve-Commit section: the wait is short, and spinning is
+// the only way to wait, since a pinned goroutine must not park.
+func (s *shard) acquire() {
+	for !s.lock.CompareAndSwap(0, 1) {
+		for s.lock.Load() != 0 {
+		}
+	}
+}
+
+func (s *shard) release() { s.lock.Store(0) }
 
 // paddedShard keeps each P's hot writer state on its own cache lines.
 type paddedShard struct {
@@ -116,27 +142,40 @@ type paddedShard struct {
 // from anywhere.
 type Buffer struct {
 	shards    []paddedShard
-	unsharded atomic.Uint64 // records dropped because P id >= len(shards)
-	consumed  atomic.Uint64 // records emitted by Drain
+	over      atomic.Pointer[paddedShard] // overflow shard, nil until AllocOverflow
+	unsharded atomic.Uint64               // records refused: P id >= len(shards), no overflow shard
+	consumed  atomic.Uint64               // records emitted by Drain
 	cfg       Config
 	minRec    int
+	chunk     int    // bytes Snapshot copies per pinned section (snapChunk)
+	testChunk func() // tests: runs between two chunks of a Snapshot copy
 
 	// Reader state, guarded by mu (one reader at a time).
 	mu       sync.Mutex
+	freed    bool      // Free was called
 	held     []heldSub // sub-buffers locked by the reader
 	snapPkts []Packet  // packets of the shard being snapshotted
-	snapBuf  []byte    // their copied records; allocated by the first Snapshot
+	snapBuf  []byte    // their copied records, during a Snapshot
 }
 
-// New allocates a Buffer with one shard per P: max(GOMAXPROCS, NumCPU)
-// shards, fixed for the Buffer's life. Events written on a P whose id is not
-// below that count (GOMAXPROCS raised later) are dropped and counted in
-// [Stats].Unsharded.
+// snapChunk is how many bytes Snapshot copies while pinned: a few
+// microseconds of memmove, so that a snapshot never holds up a
+// stop-the-world for longer than that, whatever the sub-buffer size.
+const snapChunk = 64 << 10
+
+// New allocates a Buffer with one shard per P: GOMAXPROCS shards (which
+// follows the container's CPU limit since Go 1.25), fixed for the Buffer's
+// life. Records written on a P whose id is not below that count
+// (GOMAXPROCS raised later) go to an overflow shard that the writers of
+// such Ps share under a lock, once [Buffer.AllocOverflow] has allocated
+// it; until then they are dropped and counted in [Stats].Unsharded.
 func New(cfg Config) (*Buffer, error) {
-	return newBuffer(cfg, max(runtime.GOMAXPROCS(0), runtime.NumCPU()))
+	return NewShards(cfg, runtime.GOMAXPROCS(0))
 }
 
-func newBuffer(cfg Config, nshards int) (*Buffer, error) {
+// NewShards is New with nshards shards instead of GOMAXPROCS, for a caller
+// that decided the count (and accounted for its memory) beforehand.
+func NewShards(cfg Config, nshards int) (*Buffer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -144,6 +183,7 @@ func newBuffer(cfg Config, nshards int) (*Buffer, error) {
 		shards:   make([]paddedShard, nshards),
 		cfg:      cfg,
 		minRec:   cfg.MinRecordSize(),
+		chunk:    snapChunk,
 		held:     make([]heldSub, 0, cfg.SubBufCount),
 		snapPkts: make([]Packet, 0, cfg.SubBufCount),
 	}
@@ -151,6 +191,67 @@ func newBuffer(cfg Config, nshards int) (*Buffer, error) {
 		b.shards[i].init(i, cfg)
 	}
 	return b, nil
+}
+
+// ShardBytes is the record memory of one shard: SubBufCount*SubBufSize.
+func (c Config) ShardBytes() int { return c.SubBufCount * c.SubBufSize }
+
+// AllocOverflow allocates the overflow shard, stream number Shards(), for
+// records written on Ps whose id is not below Shards(), and reports
+// whether it did (false: it already exists, or the Buffer was freed). The
+// caller must not be pinned: it allocates Config.ShardBytes bytes.
+func (b *Buffer) AllocOverflow() bool {
+	b.mu.Lock() // the reader sees the overflow shard whole or not at all
+	defer b.mu.Unlock()
+	if b.over.Load() != nil || b.freed {
+		return false
+	}
+	o := new(paddedShard)
+	o.init(len(b.shards), b.cfg)
+	o.shared, o.unsharded = true, &b.unsharded
+	b.over.Store(o)
+	return true
+}
+
+// Overflow reports whether the overflow shard is allocated.
+func (b *Buffer) Overflow() bool { return b.over.Load() != nil }
+
+// Bytes returns the record memory the Buffer holds: its shards' and the
+// overflow shard's once allocated (not a running Snapshot's copy, see
+// SnapshotBytes).
+func (b *Buffer) Bytes() int {
+	n := len(b.shards)
+	if b.over.Load() != nil {
+		n++
+	}
+	return n * b.cfg.ShardBytes()
+}
+
+// SnapshotBytes is the memory [Buffer.Snapshot] allocates while it runs:
+// one shard's worth, reused shard after shard.
+func (b *Buffer) SnapshotBytes() int { return b.cfg.ShardBytes() }
+
+// Free drops the Buffer's record memory, so that it is garbage even if the
+// Buffer is not: Drain and Snapshot then emit nothing, and Stats keeps
+// working. No writer may use the Buffer at or after Free (in a session:
+// after Stop). It waits for a Drain or Snapshot in progress.
+func (b *Buffer) Free() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.freed = true
+	free := func(s *shard) {
+		s.data = nil
+		for i := range s.subs {
+			s.subs[i].data = nil
+		}
+	}
+	for i := range b.shards {
+		free(&b.shards[i].shard)
+	}
+	if o := b.over.Load(); o != nil {
+		free(&o.shard)
+	}
+	b.snapBuf = nil
 }
 
 // init gives the shard its memory and makes sub-buffer 0 current, so the

@@ -238,7 +238,7 @@ func TestReserveSizes(t *testing.T) {
 // TestUnsharded checks that a record from a P without a shard is dropped
 // and counted. A Buffer with no shards makes every P such a P.
 func TestUnsharded(t *testing.T) {
-	b, err := newBuffer(Config{SubBufSize: 4096, SubBufCount: 2}, 0)
+	b, err := NewShards(Config{SubBufSize: 4096, SubBufCount: 2}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,21 +33,28 @@ type Stats struct {
 	// Discarded include Unsharded.
 	ShardStats
 	// Unsharded counts records dropped because they were written on a P
-	// whose id is not below Shards() (GOMAXPROCS raised after New).
+	// whose id is not below Shards() (GOMAXPROCS raised after New) while
+	// there was no overflow shard (see Buffer.AllocOverflow).
 	Unsharded uint64
 	// Consumed counts records emitted by Drain.
 	Consumed uint64
-	// Shards holds per-shard counters, indexed like Packet.Shard.
+	// Shards holds per-shard counters, indexed like Packet.Shard: the
+	// overflow shard's are last, at index Buffer.Shards(), once allocated.
 	Shards []ShardStats
 }
 
 // Stats returns the Buffer's counters. It never blocks writers and may be
 // called from any goroutine, concurrently with the reader.
 func (b *Buffer) Stats() Stats {
-	st := Stats{Shards: make([]ShardStats, len(b.shards))}
+	o := b.over.Load()
+	st := Stats{Shards: make([]ShardStats, len(b.shards), len(b.shards)+1)}
 	for i := range b.shards {
 		st.Shards[i] = b.shards[i].stats()
 		st.add(st.Shards[i])
+	}
+	if o != nil {
+		st.Shards = append(st.Shards, o.stats())
+		st.add(st.Shards[len(b.shards)])
 	}
 	st.Unsharded = b.unsharded.Load()
 	st.Dropped += st.Unsharded

@@ -21,7 +21,8 @@ func (w Writer) Bytes() []byte { return w.buf }
 // If ok is false the record was dropped and already counted (the shard is
 // full in discard mode, the reader holds the sub-buffer to reuse in
 // overwrite mode, n is outside [Config.MinRecordSize, SubBufSize], or the P
-// has no shard), and the goroutine is no longer pinned.
+// has no shard and there is no overflow shard), and the goroutine is no
+// longer pinned.
 //
 // If ok is true the goroutine stays pinned until [Buffer.Commit], which must
 // follow promptly on the same goroutine. In between, the caller may only
@@ -54,8 +55,7 @@ func (b *Buffer) Commit(w Writer) {
 // the goroutine is still pinned.
 func (b *Buffer) ReservePinned(pid, n int) (w Writer, ok bool) {
 	if uint(pid) >= uint(len(b.shards)) {
-		b.unsharded.Add(1)
-		return Writer{}, false
+		return b.reserveShared(n)
 	}
 	s := &b.shards[pid].shard
 	raceAcquire(s)
@@ -68,12 +68,37 @@ func (b *Buffer) ReservePinned(pid, n int) (w Writer, ok bool) {
 	return b.reserveSlow(s, n)
 }
 
+// reserveShared reserves n bytes in the overflow shard, for a P without a
+// shard of its own. It holds the shard's lock until Commit, or returns
+// without it if the record is dropped.
+func (b *Buffer) reserveShared(n int) (Writer, bool) {
+	o := b.over.Load()
+	if o == nil {
+		b.unsharded.Add(1)
+		return Writer{}, false
+	}
+	s := &o.shard
+	s.acquire()
+	raceAcquire(s)
+	if off := s.off; n >= b.minRec && n <= len(s.data)-off {
+		end := off + n
+		return Writer{s: s, buf: s.data[off:end:end]}, true
+	}
+	w, ok := b.reserveSlow(s, n)
+	if !ok {
+		s.release()
+	}
+	return w, ok
+}
+
 // TryReservePinned reserves max bytes in the current sub-buffer of shard
 // pid if they fit there, for a record whose exact size is not known yet
 // but is at most max: the caller then commits only what it used, with
 // CommitPinned(w.Cut(n)). Unlike ReservePinned it never switches
 // sub-buffers, seals, drops or counts: if ok is false nothing happened,
-// and the caller measures the record and uses ReservePinned.
+// and the caller measures the record and uses ReservePinned. It always
+// fails on a P without a shard of its own, leaving the overflow shard to
+// ReservePinned.
 func (b *Buffer) TryReservePinned(pid, max int) (w Writer, ok bool) {
 	if uint(pid) >= uint(len(b.shards)) {
 		return Writer{}, false
@@ -108,6 +133,9 @@ func (b *Buffer) CommitPinned(w Writer) {
 	// bytes, and the prefix description, visible to the reader.
 	publish(&s.cur.pub, pack(s.off, last, s.count))
 	raceRelease(s)
+	if s.shared {
+		s.release()
+	}
 }
 
 // drop counts a refused record.

@@ -60,8 +60,15 @@ func (c *Client) Markers(ctx context.Context, glob string) ([]Marker, error) {
 
 // Sessions returns GET /v1/sessions.
 func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+	list, err := c.SessionList(ctx)
+	return list.Sessions, err
+}
+
+// SessionList calls GET /v1/sessions and returns the whole answer, the
+// memory budget included.
+func (c *Client) SessionList(ctx context.Context) (*SessionList, error) {
 	var out SessionList
-	return out.Sessions, c.do(ctx, http.MethodGet, "/sessions", nil, &out)
+	return &out, c.do(ctx, http.MethodGet, "/sessions", nil, &out)
 }
 
 // Enable calls POST /v1/sessions/{name}/enable.

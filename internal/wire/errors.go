@@ -28,7 +28,8 @@ const (
 	// CodeConflict: the session exists with other settings; a module of
 	// that name is loaded; a module in use cannot be unloaded without force.
 	CodeConflict = "conflict"
-	// CodeLimit: too many sessions or recordings.
+	// CodeLimit: too many sessions or recordings, or the memory they
+	// need does not fit in the process's recording memory budget.
 	CodeLimit = "limit_exceeded"
 	// CodeUnknownEndpoint: no endpoint has this path.
 	CodeUnknownEndpoint = "unknown_endpoint"

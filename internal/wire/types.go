@@ -109,17 +109,24 @@ type SessionInfo struct {
 	Name string `json:"name"`
 	// Ephemeral sessions belong to a client's recording (record, stream,
 	// stats) and end with it; Recording is then the recording's id.
-	Ephemeral bool       `json:"ephemeral,omitempty"`
-	Recording string     `json:"recording,omitempty"`
-	Client    string     `json:"client,omitempty"`
-	Mode      string     `json:"mode"`
-	State     string     `json:"state"`
-	Buffer    int        `json:"buffer"`
-	SubBuffer int        `json:"sub_buffer"`
-	Streams   int        `json:"streams"`
-	Created   time.Time  `json:"created"`
-	Rules     []RuleInfo `json:"rules"`
-	Stats     Stats      `json:"stats"`
+	Ephemeral bool   `json:"ephemeral,omitempty"`
+	Recording string `json:"recording,omitempty"`
+	Client    string `json:"client,omitempty"`
+	Mode      string `json:"mode"`
+	State     string `json:"state"`
+	// Buffer is the buffer size per stream (shard); SubBuffer the
+	// packet size. A session has one stream per P of the process
+	// (GOMAXPROCS when it was created), and one more if GOMAXPROCS grew
+	// since.
+	Buffer    int `json:"buffer"`
+	SubBuffer int `json:"sub_buffer"`
+	Streams   int `json:"streams"`
+	// Memory is the record memory the session holds, in bytes: its
+	// buffers, and a snapshot's copy while one runs.
+	Memory  int64      `json:"memory"`
+	Created time.Time  `json:"created"`
+	Rules   []RuleInfo `json:"rules"`
+	Stats   Stats      `json:"stats"`
 	// Trigger is the named session's snapshot trigger, if any.
 	Trigger *TriggerInfo `json:"trigger,omitempty"`
 }
@@ -127,12 +134,21 @@ type SessionInfo struct {
 // SessionList is the answer of GET /v1/sessions.
 type SessionList struct {
 	Sessions []SessionInfo `json:"sessions"`
+	// MemoryBudget is the process's budget for recording memory, in
+	// bytes, and MemoryInUse what all its sessions hold, including those
+	// the program created itself, which Sessions does not list.
+	MemoryBudget int64 `json:"memory_budget,omitempty"`
+	MemoryInUse  int64 `json:"memory_in_use"`
 }
 
 // Stats are a session's exact counters (see session.Stats).
 type Stats struct {
-	Recorded  uint64        `json:"recorded"`
-	Discarded uint64        `json:"discarded"`
+	Recorded  uint64 `json:"recorded"`
+	Discarded uint64 `json:"discarded"`
+	// Unsharded counts the discarded events that fired on a P the
+	// session had no buffer for (GOMAXPROCS raised while recording) and
+	// that the memory budget left no room to add one for.
+	Unsharded uint64        `json:"unsharded,omitempty"`
 	Filtered  uint64        `json:"filtered"`
 	Truncated uint64        `json:"truncated"`
 	Bytes     uint64        `json:"bytes"`
@@ -160,7 +176,9 @@ type RecordRequest struct {
 	// recent events the buffers hold.
 	Mode string `json:"mode,omitempty"`
 	// Buffer is the buffer size per shard, such as "1M" (default 1M,
-	// from MinBuffer to MaxBuffer).
+	// from MinBuffer to MaxBuffer). The session has one shard per P of
+	// the process (GOMAXPROCS), and all must fit in its recording
+	// memory budget.
 	Buffer string `json:"buffer,omitempty"`
 	// Duration ends the recording after that long, in Go syntax such as
 	// "30s" (default: until stopped, at most MaxDuration).
