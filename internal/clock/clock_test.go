@@ -1,6 +1,9 @@
 package clock
 
 import (
+	"fmt"
+	"math"
+	"sync"
 	"testing"
 	"time"
 )
@@ -83,4 +86,100 @@ func BenchmarkNanotime(b *testing.B) {
 		s += nanotime()
 	}
 	_ = s
+}
+
+// TestTicksBeforeTheAnchor converts ticks before a segment's start: they
+// extrapolate backwards (signed), instead of wrapping around to ~6e18 ns.
+func TestTicksBeforeTheAnchor(t *testing.T) {
+	s := segment{start: 1_000_000_000_000, base: 500_000_000_000, mult: 1 << (shift - 1)} // 0.5 ns per tick
+	for _, tc := range []struct{ tick, want int64 }{
+		{s.start, s.base},
+		{s.start + 1000, s.base + 500},
+		{s.start - 1, s.base - 1}, // -0.5 rounds down, like +0.5
+		{s.start - 1000, s.base - 500},
+		{s.start - 3_000_000_000, s.base - 1_500_000_000},
+	} {
+		if got := s.nanos(tc.tick); got != tc.want {
+			t.Errorf("tick start%+d converts to base%+d, want base%+d", tc.tick-s.start, got-s.base, tc.want-s.base)
+		}
+	}
+	tb := &table{cur: s, limit: math.MaxInt64, segs: []segment{s}}
+	if got, want := tb.nanos(s.start-2000), s.base-1000; got != want {
+		t.Errorf("table: tick before the first segment converts to base%+d, want base%+d", got-s.base, want-s.base)
+	}
+}
+
+// TestRefinementDoesNotBlockConversions blocks the background refinement
+// and checks that the coarse calibration converts on its own.
+func TestRefinementDoesNotBlockConversions(t *testing.T) {
+	s := newSim(1, func(float64) float64 { return 0 })
+	gate := make(chan struct{})
+	c := s.clock()
+	c.refineHook = func() { <-gate }
+	early := s.record()
+	s.advance(50_000)
+	if !c.coarse() {
+		t.Fatal("coarse calibration failed")
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); c.refineHook() }() // the refinement, parked
+	s.advance(1e6)
+	rec := s.record()
+	for _, r := range []record{early, rec} {
+		if got := c.convertForTest(r.tick); math.Abs(float64(got)-r.ref) > 1000 {
+			t.Errorf("before refinement: converted %d, reference %.0f", got, r.ref)
+		}
+	}
+	close(gate)
+	<-done
+}
+
+// TestAnchoringHammer converts and re-anchors the process clock from
+// several goroutines: Now never goes back on a goroutine, and a Ticks
+// reading converts between the Now readings around it, whatever anchors
+// were taken in between.
+func TestAnchoringHammer(t *testing.T) {
+	Calibrate()
+	if Source() != "tsc" {
+		t.Skip("the TSC is not used here")
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				std.Anchor()
+			}
+		}
+	}()
+	errs := make(chan string, 4)
+	var conv sync.WaitGroup
+	for range 3 {
+		conv.Add(1)
+		go func() {
+			defer conv.Done()
+			prev := Now()
+			for range 20000 {
+				tk := Ticks()
+				after := Now()
+				if ns := ToNanos(tk); ns < prev || ns > after || after < prev {
+					errs <- fmt.Sprintf("Now %d, Ticks→%d, Now %d", prev, ns, after)
+					return
+				}
+				prev = after
+			}
+		}()
+	}
+	conv.Wait()
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }

@@ -1,0 +1,178 @@
+package clock
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// sim is a simulated machine: a TSC ticking at tscGHz, off by tscPPM, and
+// a reference (CLOCK_MONOTONIC) whose rate NTP slews by slew(true time)
+// ppm. Every read of a source takes simulated time, sometimes much more
+// (an interrupt), so that pairs are as imperfect as on a real machine.
+type sim struct {
+	now    float64 // true time, ns
+	ref    float64 // the reference, ns
+	tscGHz float64
+	tscPPM float64
+	slew   func(now float64) float64 // ppm
+	rng    *rand.Rand
+}
+
+func newSim(tscPPM float64, slew func(float64) float64) *sim {
+	return &sim{now: 1e12, ref: 1e12, tscGHz: 2.9, tscPPM: tscPPM, slew: slew,
+		rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+// advance moves true time by dt, the reference by dt at its slewed rate.
+func (s *sim) advance(dt float64) {
+	s.ref += dt * (1 + s.slew(s.now)*1e-6)
+	s.now += dt
+}
+
+func (s *sim) tsc() int64 { return int64(s.now * s.tscGHz * (1 + s.tscPPM*1e-6)) }
+
+// read costs a source read: 10 to 30 ns, one in 50 reads 2 µs.
+func (s *sim) read() {
+	d := 10 + 20*s.rng.Float64()
+	if s.rng.IntN(50) == 0 {
+		d += 2000
+	}
+	s.advance(d)
+}
+
+func (s *sim) readTSC() int64  { s.read(); return s.tsc() }
+func (s *sim) readMono() int64 { s.read(); return int64(s.ref) }
+
+func (s *sim) clock() *clk { return &clk{readTSC: s.readTSC, readMono: s.readMono} }
+
+// record is an event as recorded: its tick, and the reference at that
+// instant (what a perfect clock would have stamped).
+type record struct {
+	tick int64
+	ref  float64
+}
+
+func (s *sim) record() record { return record{s.tsc(), s.ref} }
+
+type run struct {
+	name      string
+	tscPPM    float64
+	slew      func(now float64) float64
+	duration  float64 // ns
+	cadence   float64 // ns between a reader's conversions
+	perBatch  int     // records per conversion
+	bound     float64 // ns
+	nowChecks bool    // also call now between batches
+}
+
+// simScale shortens the simulations under the race detector.
+var simScale = 1.0
+
+const (
+	ms  = 1e6
+	sec = 1e9
+	day = 86400 * sec
+)
+
+// sine slews between -amp and +amp ppm with the given period.
+func sine(amp, period float64) func(float64) float64 {
+	return func(now float64) float64 { return amp * math.Sin(2*math.Pi*now/period) }
+}
+
+// adjtime slews like adjtime(2): 500 ppm on or off, switching every
+// period (the worst sudden change NTP makes).
+func adjtime(period float64) func(float64) float64 {
+	return func(now float64) float64 {
+		if int64(now/period)%2 == 1 {
+			return 500
+		}
+		return 0
+	}
+}
+
+// TestConversionTracksReferenceForADay simulates a day of recording with
+// a TSC 1 ppm fast and a reference slewed by NTP up to 500 ppm, a reader
+// converting records as a trace writer does, and checks every converted
+// time against the reference at the instant it was recorded, and that
+// converted times never go back.
+func TestConversionTracksReferenceForADay(t *testing.T) {
+	runs := []run{
+		{name: "trace writer, 100 ms, slowly slewing", tscPPM: 1, slew: sine(500, 20*60*sec),
+			duration: day, cadence: 100 * ms, perBatch: 4, bound: 10_000},
+		{name: "constant 500 ppm slew, 100 ms", tscPPM: 1, slew: func(float64) float64 { return -500 },
+			duration: day, cadence: 100 * ms, perBatch: 4, bound: 10_000},
+		{name: "drained every ms, slewing faster", tscPPM: 1, slew: sine(500, 60*sec),
+			duration: 600 * sec, cadence: 1 * ms, perBatch: 2, bound: 10_000, nowChecks: true},
+		{name: "adjtime steps of 500 ppm, 5 ms", tscPPM: 1, slew: adjtime(7 * sec),
+			duration: 3600 * sec, cadence: 5 * ms, perBatch: 3, bound: 10_000, nowChecks: true},
+	}
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			s := newSim(r.tscPPM, r.slew)
+			c := s.clock()
+			early := s.record() // before the first anchor
+			s.advance(3000)
+			if !c.coarse() {
+				t.Fatal("coarse calibration failed")
+			}
+			// The background refinement, at its delays.
+			begin := s.now
+			for _, d := range refineAt {
+				s.advance(begin + float64(d) - s.now)
+				c.Anchor()
+			}
+			var worst, worstAt float64
+			var worstWhat string
+			check := func(rec record, got int64, what string) {
+				if e := math.Abs(float64(got) - rec.ref); e > worst {
+					worst, worstAt, worstWhat = e, s.now, what
+				}
+			}
+			check(early, c.convertForTest(early.tick), "early")
+			last := int64(math.MinInt64)
+			lastNow := int64(math.MinInt64)
+			pending := make([]record, 0, r.perBatch)
+			for s.now < begin+r.duration*simScale {
+				// Records at random instants over the next cadence.
+				pending = pending[:0]
+				for range r.perBatch {
+					s.advance(r.cadence / float64(r.perBatch) * s.rng.Float64() * 2)
+					pending = append(pending, s.record())
+				}
+				if r.nowChecks {
+					s.read()
+					rec := s.record()
+					n := c.convertForTest(rec.tick) // Now, at rec's instant
+					check(rec, n, "now")
+					if n < lastNow {
+						t.Fatalf("now went back by %d ns at %.0f s", lastNow-n, s.now/sec)
+					}
+					lastNow = n
+				}
+				s.advance(r.cadence * 0.01) // the packet reaches the reader
+				for _, rec := range pending {
+					got := c.convertForTest(rec.tick)
+					check(rec, got, "record")
+					if got < last {
+						t.Fatalf("converted time went back by %d ns at %.0f s", last-got, s.now/sec)
+					}
+					last = got
+				}
+			}
+			t.Logf("worst error %.0f ns (%s) at %.0f s; %d segments retained", worst, worstWhat, (worstAt-begin)/sec, len(c.tab.Load().segs))
+			if worst > r.bound {
+				t.Errorf("a converted time was %.0f ns from the reference (at %.0f s), bound %.0f", worst, (worstAt-begin)/sec, r.bound)
+			}
+		})
+	}
+}
+
+// convertForTest is ToNanos on c.
+func (c *clk) convertForTest(t int64) int64 {
+	tb := c.tab.Load()
+	if t >= tb.cur.start && t <= tb.limit {
+		return tb.cur.nanos(t)
+	}
+	return c.slow(tb, t)
+}
