@@ -348,7 +348,7 @@ func (c *clk) anchorLocked() {
 		start := p.tsc + int64(anchorAhead/rate)
 		x := tb.nanos(start)
 		ref := float64(p.mono) + float64(start-p.tsc)*rate // the reference at start
-		off := float64(x) - ref                             // > 0: the map is ahead
+		off := float64(x) - ref                            // > 0: the map is ahead
 		// Aim to absorb the offset by the next anchor, expected as far
 		// away as the last one; small offsets more slowly.
 		horizon := math.Max(float64(p.mono-prev.mono), anchorEvery)
