@@ -8,6 +8,19 @@ import (
 	"time"
 )
 
+// TestTickReadBeforeCalibrate converts a TSC reading taken before the
+// clock's first anchor (it is the first test of the package).
+func TestTickReadBeforeCalibrate(t *testing.T) {
+	tk := rdtsc()
+	Calibrate()
+	if Source() != "tsc" {
+		t.Skip("the TSC is not used here")
+	}
+	if got, now := ToNanos(tk), Now(); got > now || now-got > 1e9 {
+		t.Errorf("a tick read before Calibrate converts to %d, Now is %d", got, now)
+	}
+}
+
 func TestNowFollowsTheMonotonicClock(t *testing.T) {
 	Calibrate()
 	t.Logf("source: %s", Source())
