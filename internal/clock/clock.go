@@ -24,7 +24,7 @@
 //
 // Calibrate only takes a coarse first segment (about 25 µs); a background
 // goroutine refines it over the next second. After that, any conversion
-// (ToNanos, Now) of a tick more than ten milliseconds past the newest
+// (ToNanos, Now) of a tick more than five milliseconds past the newest
 // anchor takes a new anchor first, so a reader that converts records as it
 // drains them keeps the map within microseconds of CLOCK_MONOTONIC, however
 // long it records and however NTP slews. docs/design.md gives the error
@@ -185,7 +185,7 @@ func (tb *table) nanos(t int64) int64 {
 const (
 	// anchorEvery is how stale the newest anchor may be when a tick after
 	// it is converted. NTP slews CLOCK_MONOTONIC by at most 500 ppm, so a
-	// sudden change of slew costs at most 2.5 µs before it is measured.
+	// sudden change of slew costs 2.5 µs per 5 ms before it is measured.
 	anchorEvery = 5_000_000
 	// anchorAhead is how far after its anchor a segment starts, so that a
 	// conversion that loaded the previous table before the new one was
@@ -344,14 +344,25 @@ func (c *clk) anchorLocked() {
 		if !ok {
 			return // the sources did not advance: keep the map
 		}
+		// After a sudden change of slew, the rate since the last anchor
+		// differs from the long one by much more than its noise (pairs
+		// are good to about 25 ns each): follow it at once.
+		if dn, dt := p.mono-prev.mono, p.tsc-prev.tsc; dn > 0 && dt > 0 {
+			short := float64(dn) / float64(dt)
+			if math.Abs(short/rate-1) > 10*100/float64(dn) {
+				rate = short
+			}
+		}
 		c.addPair(p)
 		start := p.tsc + int64(anchorAhead/rate)
 		x := tb.nanos(start)
 		ref := float64(p.mono) + float64(start-p.tsc)*rate // the reference at start
 		off := float64(x) - ref                            // > 0: the map is ahead
-		// Aim to absorb the offset by the next anchor, expected as far
-		// away as the last one; small offsets more slowly.
-		horizon := math.Max(float64(p.mono-prev.mono), anchorEvery)
+		// Absorb the offset over twice the time since the last anchor: by
+		// the next anchor, if it comes as soon, half of it is gone, and
+		// none too much if it comes up to twice as late. Small offsets
+		// more slowly.
+		horizon := 2 * math.Max(float64(p.mono-prev.mono), anchorEvery)
 		if a := math.Abs(off); a < gentle {
 			horizon = math.Min(horizon*gentle/math.Max(a, 1), maxHorizon)
 		}

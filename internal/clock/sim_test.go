@@ -106,6 +106,11 @@ func TestConversionTracksReferenceForADay(t *testing.T) {
 			duration: 600 * sec, cadence: 1 * ms, perBatch: 2, bound: 10_000, nowChecks: true},
 		{name: "adjtime steps of 500 ppm, 5 ms", tscPPM: 1, slew: adjtime(7 * sec),
 			duration: 3600 * sec, cadence: 5 * ms, perBatch: 3, bound: 10_000, nowChecks: true},
+		// The same steps, converted about every 100 ms (batches span up to
+		// 200 ms): the bound docs/design.md states, 500 ppm times the
+		// distance from the anchor.
+		{name: "adjtime steps of 500 ppm, 100 ms", tscPPM: 1, slew: adjtime(7 * sec),
+			duration: 3600 * sec, cadence: 100 * ms, perBatch: 4, bound: 100_000},
 	}
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
