@@ -157,9 +157,6 @@ func (s *segment) nanos(t int64) int64 {
 	return s.base - q
 }
 
-// rate is the segment's slope in nanoseconds per tick.
-func (s *segment) rate() float64 { return float64(s.mult) / (1 << shift) }
-
 // table is one published state of the map. It is never modified; the
 // anchor publishes a new one.
 type table struct {
