@@ -206,8 +206,10 @@ const (
 	// coarseSpan is the span of the coarse calibration in Calibrate.
 	coarseSpan = 20_000
 	// maxSegments bounds the retained segments (32 bytes each); beyond
-	// it, the older half is merged pairwise.
+	// it, the older ones are thinned out.
 	maxSegments = 1 << 14
+	// keepSegments is how many of the newest segments thinning keeps.
+	keepSegments = 1 << 10
 	// npairs is the number of recent anchors kept to measure the rate.
 	npairs = 256
 )
@@ -375,25 +377,69 @@ func (c *clk) anchorLocked() {
 		}
 		segs := tb.segs
 		if len(segs) >= maxSegments {
-			segs = merge(segs)
+			segs = thin(segs)
 		}
 		c.tab.Store(&table{cur: s, limit: p.tsc + int64(anchorEvery/rate), segs: append(segs, s)})
 		return
 	}
 }
 
-// merge returns segs with its older half merged pairwise: each merged
-// segment is the chord between the map's values at the starts it spans, so
-// the map stays continuous and increasing, and changes by at most how far
-// it bent there.
-func merge(segs []segment) []segment {
-	half := len(segs) / 2 &^ 1
-	out := make([]segment, 0, len(segs)-half/2+maxSegments/2)
-	for i := 0; i < half; i += 2 {
-		a, b := segs[i], segs[i+2]
-		out = append(out, chord(a.start, a.base, b.start, b.base))
+// thin returns segs with about half of its segments gone: all but the
+// newest keepSegments are simplified, removing the joins where the map
+// bends least (first those where it bends by at most 64 ns, then twice
+// that, ...) and replacing the segments around them by their chord. The
+// map stays continuous where it was and increasing; it changes by at most
+// the final tolerance, and only for ticks older than the newest
+// keepSegments segments.
+func thin(segs []segment) []segment {
+	n := len(segs) - keepSegments // segs[n] stays, and everything after it
+	if n < 2 {
+		return segs
 	}
-	return append(out, segs[half:]...)
+	for tol := int64(64); ; tol *= 2 {
+		kept := thinJoins(segs[:n+1], tol)
+		if len(kept)-1 <= n/2 || tol >= 1<<40 {
+			out := make([]segment, 0, len(kept)-1+keepSegments+maxSegments/2)
+			for i := 0; i+1 < len(kept); i++ {
+				a, b := kept[i], kept[i+1]
+				if b == a+1 {
+					out = append(out, segs[a])
+				} else {
+					out = append(out, chord(segs[a].start, segs[a].base, segs[b].start, segs[b].base))
+				}
+			}
+			return append(out, segs[n:]...)
+		}
+	}
+}
+
+// thinJoins returns the indexes of the segments of v to keep, first and
+// last included, such that the chord between two kept ones is within tol
+// of the map at every start between them (on both sides of the join, for
+// a map that stepped forward there), spanning at most 16 segments.
+func thinJoins(v []segment, tol int64) []int {
+	kept := []int{0}
+	last := 0
+	for j := 2; j < len(v); j++ {
+		ok := j-last <= 16
+		c := chord(v[last].start, v[last].base, v[j].start, v[j].base)
+		for k := last + 1; ok && k <= j; k++ {
+			at := c.nanos(v[k].start)
+			ok = abs(v[k].base-at) <= tol && abs(v[k-1].nanos(v[k].start)-at) <= tol
+		}
+		if !ok {
+			last = j - 1
+			kept = append(kept, last)
+		}
+	}
+	return append(kept, len(v)-1)
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // chord is the segment from (t0, n0) through (t1, n1), rounded so that it
