@@ -27,8 +27,9 @@
 // (ToNanos, Now) of a tick more than five milliseconds past the newest
 // anchor takes a new anchor first, so a reader that converts records as it
 // drains them keeps the map within microseconds of CLOCK_MONOTONIC, however
-// long it records and however NTP slews. docs/design.md gives the error
-// bound.
+// long it records and however NTP slews; while Hold is held (by recording
+// sessions) a goroutine anchors every 100 ms too, for records nobody
+// converts until much later. docs/design.md gives the error bound.
 //
 // Setting TRACEMARK_CLOCK=monotonic in the environment forces
 // runtime.nanotime.
@@ -235,6 +236,14 @@ type clk struct {
 	mu    sync.Mutex // anchoring
 	pairs [npairs]pair
 	npair int // pairs taken; the newest is pairs[(npair-1)%npairs]
+
+	holdMu  sync.Mutex
+	holders int
+	stop    chan struct{} // closed when the last holder releases
+	// heldTicks and heldDone replace the anchoring goroutine's ticker and
+	// report its end, for tests.
+	heldTicks func() (<-chan time.Time, func())
+	heldDone  func()
 }
 
 // slow converts t when it is not in the newest segment's fast range, and
@@ -301,6 +310,73 @@ func (c *clk) refine() {
 	for _, d := range refineAt {
 		time.Sleep(d - time.Since(start))
 		c.Anchor()
+	}
+}
+
+// Hold keeps the clock anchored while held, at least every holdEvery,
+// from a goroutine that runs while there are holders. Sessions hold it
+// while they record, so that records nobody converts for a long time (an
+// overwrite session waiting for its snapshot, in a process that converts
+// nothing else) still have an anchor near them. Release is idempotent.
+func Hold() (release func()) { return std.hold() }
+
+// holdEvery is the cadence of the anchoring goroutine.
+const holdEvery = 100 * time.Millisecond
+
+func (c *clk) hold() func() {
+	if c.tab.Load() == nil {
+		return func() {} // not calibrated (Calibrate chose nanotime)
+	}
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	c.holders++
+	if c.holders == 1 {
+		c.stop = make(chan struct{})
+		go c.anchorWhileHeld(c.stop)
+	}
+	return sync.OnceFunc(func() {
+		c.holdMu.Lock()
+		defer c.holdMu.Unlock()
+		if c.holders--; c.holders == 0 {
+			close(c.stop)
+		}
+	})
+}
+
+func (c *clk) anchorWhileHeld(stop chan struct{}) {
+	if c.heldDone != nil {
+		defer c.heldDone()
+	}
+	var ticks <-chan time.Time
+	if c.heldTicks != nil {
+		var end func()
+		ticks, end = c.heldTicks()
+		defer end()
+	} else {
+		t := time.NewTicker(holdEvery)
+		defer t.Stop()
+		ticks = t.C
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticks:
+			c.anchorIfStale(int64(holdEvery) / 2)
+		}
+	}
+}
+
+// anchorIfStale takes an anchor unless one was taken in the last age ns
+// (by a reader converting, say).
+func (c *clk) anchorIfStale(age int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tab.Load() == nil {
+		return
+	}
+	if newest := c.pairs[(c.npair-1)%npairs]; c.readMono()-newest.mono >= age {
+		c.anchorLocked()
 	}
 }
 

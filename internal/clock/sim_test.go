@@ -3,6 +3,7 @@ package clock
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 	"testing"
 )
 
@@ -208,4 +209,93 @@ func (c *clk) convertForTest(t int64) int64 {
 		return tb.cur.nanos(t)
 	}
 	return c.slow(tb, t)
+}
+
+// TestHeldClockAnchorsAFlightRecorder simulates an overwrite session that
+// nobody drains: only the goroutine of Hold anchors, every 100 ms, and the
+// records are converted once, at the end, as a snapshot would.
+func TestHeldClockAnchorsAFlightRecorder(t *testing.T) {
+	for _, r := range []struct {
+		name     string
+		slew     func(float64) float64
+		duration float64
+		bound    float64
+	}{
+		{"a day, steady 500 ppm slew", func(float64) float64 { return 500 }, day, 1_000},
+		{"25 minutes, slew swinging ±500 ppm", sine(500, 20*60*sec), 25 * 60 * sec, 10_000},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			s := newSim(1, r.slew)
+			c := s.clock()
+			if !c.coarse() {
+				t.Fatal("coarse calibration failed")
+			}
+			begin := s.now
+			for _, d := range refineAt {
+				s.advance(begin + float64(d) - s.now)
+				c.Anchor()
+			}
+			var recs []record
+			for next := s.now; s.now < begin+r.duration*simScale; {
+				s.advance(float64(holdEvery) * (0.9 + 0.2*s.rng.Float64()))
+				if s.now >= next {
+					recs = append(recs, s.record())
+					next += sec
+				}
+				c.anchorIfStale(int64(holdEvery) / 2)
+			}
+			var worst float64
+			last := int64(math.MinInt64)
+			for _, rec := range recs {
+				got := c.convertForTest(rec.tick)
+				worst = math.Max(worst, math.Abs(float64(got)-rec.ref))
+				if got < last {
+					t.Fatalf("converted time went back by %d ns", last-got)
+				}
+				last = got
+			}
+			t.Logf("%d records, worst error %.0f ns; %d segments retained", len(recs), worst, len(c.tab.Load().segs))
+			if worst > r.bound {
+				t.Errorf("a record was %.0f ns from the reference, bound %.0f", worst, r.bound)
+			}
+		})
+	}
+}
+
+// TestHoldRunsOneGoroutineWhileHeld holds the clock twice, checks that a
+// tick of the anchoring goroutine anchors a stale clock, and that the
+// goroutine ends when the last holder releases, and starts again.
+func TestHoldRunsOneGoroutineWhileHeld(t *testing.T) {
+	s := newSim(1, func(float64) float64 { return 0 })
+	c := s.clock()
+	if !c.coarse() {
+		t.Fatal("coarse calibration failed")
+	}
+	ticks := make(chan time.Time)
+	started, done := 0, make(chan struct{}, 2)
+	c.heldTicks = func() (<-chan time.Time, func()) { started++; return ticks, func() {} }
+	c.heldDone = func() { done <- struct{}{} }
+	s.advance(float64(holdEvery)) // the newest anchor is stale
+	pairs := c.npair
+	r1, r2 := c.hold(), c.hold()
+	ticks <- time.Time{} // the goroutine anchors before it takes the next
+	r1()
+	r1() // idempotent: r2 still holds
+	select {
+	case <-done:
+		t.Fatal("the goroutine ended while held")
+	default:
+	}
+	ticks <- time.Time{} // not stale any more: no anchor
+	r2()
+	<-done
+	if c.npair != pairs+1 {
+		t.Errorf("%d anchors taken while held, want 1", c.npair-pairs)
+	}
+	r3 := c.hold()
+	r3()
+	<-done
+	if started != 2 {
+		t.Errorf("the goroutine started %d times, want 2", started)
+	}
 }
