@@ -3,8 +3,8 @@ package clock
 import (
 	"math"
 	"math/rand/v2"
-	"time"
 	"testing"
+	"time"
 )
 
 // sim is a simulated machine: a TSC ticking at tscGHz, off by tscPPM, and
