@@ -39,7 +39,6 @@ import (
 	"math"
 	"math/bits"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,8 +58,9 @@ var once sync.Once
 func Now() int64 {
 	if tb := std.tab.Load(); tb != nil {
 		t := rdtsc()
-		if t >= tb.cur.start && t <= tb.limit {
-			return tb.cur.nanos(t)
+		if d := t - tb.cur.start; d >= 0 && t <= tb.limit {
+			hi, lo := bits.Mul64(uint64(d), tb.cur.mult)
+			return tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
 		}
 		return std.slow(tb, t)
 	}
@@ -83,8 +83,10 @@ func Ticks() int64 {
 // the reading was taken.
 func ToNanos(t int64) int64 {
 	if tb := std.tab.Load(); tb != nil {
-		if t >= tb.cur.start && t <= tb.limit {
-			return tb.cur.nanos(t)
+		// segment.nanos for t in [start, limit], small enough to inline.
+		if d := t - tb.cur.start; d >= 0 && t <= tb.limit {
+			hi, lo := bits.Mul64(uint64(d), tb.cur.mult)
+			return tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
 		}
 		return std.slow(tb, t)
 	}
@@ -175,8 +177,15 @@ func (tb *table) nanos(t int64) int64 {
 	if i := len(segs) - 2; i >= 0 && t >= segs[i].start {
 		return segs[i].nanos(t)
 	}
-	i := sort.Search(len(segs), func(i int) bool { return segs[i].start > t }) - 1
-	return segs[max(i, 0)].nanos(t)
+	lo, hi := 0, len(segs)-1 // the last segment starting at or before t, or the first
+	for lo < hi {
+		if m := int(uint(lo+hi+1) >> 1); segs[m].start <= t {
+			lo = m
+		} else {
+			hi = m - 1
+		}
+	}
+	return segs[lo].nanos(t)
 }
 
 // The anchoring parameters, in nanoseconds of the reference.
@@ -412,8 +421,8 @@ func (c *clk) anchorLocked() {
 	if tb == nil {
 		return
 	}
+	prev := c.pairs[(c.npair-1)%npairs]
 	for {
-		prev := c.pairs[(c.npair-1)%npairs]
 		p := c.sample()
 		rate, ok := c.rateTo(p)
 		if !ok {

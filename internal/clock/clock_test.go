@@ -237,3 +237,31 @@ func TestThinning(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkToNanos converts a reading in the newest segment, the reader's
+// common case.
+func BenchmarkToNanos(b *testing.B) {
+	Calibrate()
+	tk := Ticks()
+	var s int64
+	for range b.N {
+		s += ToNanos(tk)
+	}
+	_ = s
+}
+
+// BenchmarkToNanosPreviousSegment converts a reading taken just before
+// the newest anchor, as records drained right after an anchor are.
+func BenchmarkToNanosPreviousSegment(b *testing.B) {
+	Calibrate()
+	if Source() != "tsc" {
+		b.Skip("the TSC is not used here")
+	}
+	tk := Ticks()
+	std.Anchor()
+	var s int64
+	for range b.N {
+		s += ToNanos(tk)
+	}
+	_ = s
+}
