@@ -203,9 +203,9 @@ const (
 	// rate is good to 0.04 ppm.
 	rateBaseline = 1_000_000_000
 	// gentle is the offset below which the offset is absorbed slowly
-	// (over a horizon that grows as the offset shrinks) rather than by
-	// the next anchor, so that the noise of the pairs does not wiggle the
-	// rate; above it, the next anchor is aimed at exactly.
+	// (over a horizon that grows as the offset shrinks), so that the
+	// noise of the pairs does not wiggle the rate; above it, over twice
+	// the time since the previous anchor.
 	gentle = 1_000
 	// maxHorizon bounds that horizon.
 	maxHorizon = 10_000_000_000
@@ -422,7 +422,7 @@ func (c *clk) anchorLocked() {
 		return
 	}
 	prev := c.pairs[(c.npair-1)%npairs]
-	for {
+	for try := 0; ; try++ {
 		p := c.sample()
 		rate, ok := c.rateTo(p)
 		if !ok {
@@ -457,7 +457,7 @@ func (c *clk) anchorLocked() {
 			base, slope = int64(ref), rate
 		}
 		s := segment{start: start, base: base, mult: uint64(slope * (1 << shift))}
-		if c.readTSC() >= start {
+		if c.readTSC() >= start && try < 8 {
 			continue // too slow to publish before the segment starts: again
 		}
 		segs := tb.segs
