@@ -100,6 +100,9 @@ type Session struct {
 	mu    sync.Mutex // guards rules and state; never held while calling into marker
 	rules []*Rule
 	state state
+	// releaseClock ends the clock.Hold taken by Start, so that the clock
+	// stays anchored near every record even if nobody converts for long.
+	releaseClock func()
 
 	// classes maps marker IDs to this session's event classes. Written
 	// under classMu (from OnConnect, with the marker registry locked),
@@ -309,6 +312,7 @@ func (s *Session) Start() error {
 		}
 	}
 	s.state = started
+	s.releaseClock = clock.Hold()
 	return nil
 }
 
@@ -325,6 +329,7 @@ func (s *Session) Stop() error {
 		r.disconnect()
 	}
 	s.state = stopped
+	s.releaseClock()
 	return nil
 }
 
