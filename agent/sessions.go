@@ -329,6 +329,7 @@ func wireStats(st session.Stats) wire.Stats {
 		Recorded:  st.Recorded,
 		Discarded: st.Discarded,
 		Filtered:  st.Filtered,
+		OverCost:  st.OverCost,
 		Truncated: st.Truncated,
 		Bytes:     st.Bytes,
 		Delivered: st.Delivered,

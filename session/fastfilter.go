@@ -24,12 +24,26 @@ import (
 type pred func(e *marker.Event) bool
 
 // compileNative returns a native evaluator for the checked expression, or
-// false if the expression is outside the supported subset.
-func compileNative(checked *cel.Ast, m *marker.Info) (pred, bool) {
-	return nativeBool(checked.NativeRep().Expr(), m)
+// false if the expression is outside the supported subset. String fields
+// are cut to maxString bytes, as the CEL program sees them.
+func compileNative(checked *cel.Ast, m *marker.Info, maxString int) (pred, bool) {
+	return native{m, maxString}.boolean(checked.NativeRep().Expr())
 }
 
-func nativeBool(x ast.Expr, m *marker.Info) (pred, bool) {
+// native compiles expressions over m's fields.
+type native struct {
+	m         *marker.Info
+	maxString int
+}
+
+// str returns the getter of string field i, cut as filters see it.
+func (n native) str(i int) func(e *marker.Event) string {
+	max := n.maxString
+	return func(e *marker.Event) string { return cutString(e.Field(i).Str(), max) }
+}
+
+func (n native) boolean(x ast.Expr) (pred, bool) {
+	m := n.m
 	switch x.Kind() {
 	case ast.LiteralKind:
 		b, ok := x.AsLiteral().(types.Bool)
@@ -41,17 +55,17 @@ func nativeBool(x ast.Expr, m *marker.Info) (pred, bool) {
 		}
 		return func(e *marker.Event) bool { return e.Field(i).Bool() }, true
 	case ast.CallKind:
-		return nativeCall(x.AsCall(), m)
+		return n.call(x.AsCall())
 	}
 	return nil, false
 }
 
-func nativeCall(c ast.CallExpr, m *marker.Info) (pred, bool) {
+func (n native) call(c ast.CallExpr) (pred, bool) {
 	args := c.Args()
 	switch fn := c.FunctionName(); fn {
 	case "_&&_", "_||_":
-		l, ok1 := nativeBool(args[0], m)
-		r, ok2 := nativeBool(args[1], m)
+		l, ok1 := n.boolean(args[0])
+		r, ok2 := n.boolean(args[1])
 		if !ok1 || !ok2 {
 			return nil, false
 		}
@@ -60,27 +74,27 @@ func nativeCall(c ast.CallExpr, m *marker.Info) (pred, bool) {
 		}
 		return func(e *marker.Event) bool { return l(e) || r(e) }, true
 	case "!_":
-		p, ok := nativeBool(args[0], m)
+		p, ok := n.boolean(args[0])
 		return func(e *marker.Event) bool { return !p(e) }, ok
 	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
-		return nativeCompare(fn, args[0], args[1], m)
+		return n.compare(fn, args[0], args[1])
 	case "startsWith", "endsWith", "contains":
 		if !c.IsMemberFunction() || len(args) != 1 {
 			return nil, false
 		}
-		i, ok := stringField(c.Target(), m)
+		i, ok := stringField(c.Target(), n.m)
 		lit, isStr := literalOf(args[0]).(types.String)
 		if !ok || !isStr {
 			return nil, false
 		}
-		s := string(lit)
+		s, get := string(lit), n.str(i)
 		switch fn {
 		case "startsWith":
-			return func(e *marker.Event) bool { return strings.HasPrefix(e.Field(i).Str(), s) }, true
+			return func(e *marker.Event) bool { return strings.HasPrefix(get(e), s) }, true
 		case "endsWith":
-			return func(e *marker.Event) bool { return strings.HasSuffix(e.Field(i).Str(), s) }, true
+			return func(e *marker.Event) bool { return strings.HasSuffix(get(e), s) }, true
 		}
-		return func(e *marker.Event) bool { return strings.Contains(e.Field(i).Str(), s) }, true
+		return func(e *marker.Event) bool { return strings.Contains(get(e), s) }, true
 	}
 	return nil, false
 }
@@ -120,7 +134,8 @@ func literalOf(x ast.Expr) any {
 // flip mirrors a comparison so that the field is on the left.
 var flip = map[string]string{"_==_": "_==_", "_!=_": "_!=_", "_<_": "_>_", "_<=_": "_>=_", "_>_": "_<_", "_>=_": "_<=_"}
 
-func nativeCompare(op string, a, b ast.Expr, m *marker.Info) (pred, bool) {
+func (n native) compare(op string, a, b ast.Expr) (pred, bool) {
+	m := n.m
 	if a.Kind() != ast.IdentKind {
 		a, b, op = b, a, flip[op]
 	}
@@ -157,7 +172,7 @@ func nativeCompare(op string, a, b ast.Expr, m *marker.Info) (pred, bool) {
 		if k != marker.KindString {
 			return nil, false
 		}
-		return compareOrdered(op, string(lit), func(e *marker.Event) string { return e.Field(i).Str() })
+		return compareOrdered(op, string(lit), n.str(i))
 	case types.Bool:
 		if k != marker.KindBool || (op != "_==_" && op != "_!=_") {
 			return nil, false

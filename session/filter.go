@@ -13,9 +13,15 @@ import (
 	"github.com/tracemark/tracemark/marker"
 )
 
-// ErrFilter is wrapped by errors about filter expressions: syntax, unknown
-// fields, type errors, or an expression that is not a boolean.
-var ErrFilter = errors.New("invalid filter")
+var (
+	// ErrFilter is wrapped by errors about filter expressions: syntax,
+	// unknown fields, type errors, an expression that is not a boolean, or
+	// one too expensive to run where markers fire ([ErrFilterCost]).
+	ErrFilter = errors.New("invalid filter")
+	// ErrFilterCost is wrapped by errors about filters whose static cost
+	// estimate exceeds the budget. It wraps [ErrFilter].
+	ErrFilterCost = fmt.Errorf("%w: too expensive", ErrFilter)
+)
 
 // filter is a filter expression compiled and type-checked against one
 // marker's schema. Filters are CEL expressions (cel.dev) over the marker's
@@ -25,6 +31,20 @@ type filter struct {
 	prg    cel.Program
 	native pred // nil when the expression is outside the native subset
 	info   *marker.Info
+	cost   uint64 // the static estimate's upper bound
+	// maxString cuts string and byte fields before the filter sees them,
+	// which bounds what string functions cost (see filterLimits).
+	maxString int
+}
+
+// filterLimits are what bounds a filter's cost.
+type filterLimits struct {
+	// maxString is the session's MaxStringLen: filters see string and byte
+	// fields cut to it, as they are recorded.
+	maxString int
+	// runCost is the run-time cost limit of CEL programs; 0 selects
+	// celFilterBudget. Tests lower it to reach the limit.
+	runCost uint64
 }
 
 // celType maps a field kind to the CEL type of the variable.
@@ -48,8 +68,9 @@ func celType(k marker.Kind) *cel.Type {
 	return cel.DynType
 }
 
-// compileFilter type-checks src against m's fields.
-func compileFilter(src string, m *marker.Info) (*filter, error) {
+// compileFilter type-checks src against m's fields and refuses it if its
+// static cost estimate exceeds the budget (see cost.go).
+func compileFilter(src string, m *marker.Info, lim filterLimits) (*filter, error) {
 	opts := make([]cel.EnvOption, 0, m.NumFields())
 	for i := range m.NumFields() {
 		f := m.Field(i)
@@ -68,12 +89,30 @@ func compileFilter(src string, m *marker.Info) (*filter, error) {
 		return nil, fmt.Errorf("filter %q on %s: %w: the expression is %v, not bool",
 			src, m.Name(), ErrFilter, ast.OutputType())
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	coster := newFilterCoster(m, lim.maxString)
+	est, err := env.EstimateCost(ast, coster)
+	if err != nil {
+		return nil, fmt.Errorf("filter %q on %s: %w: estimating its cost: %v", src, m.Name(), ErrFilter, err)
+	}
+	native, _ := compileNative(ast, m, lim.maxString)
+	budget := uint64(celFilterBudget)
+	if native != nil {
+		budget = nativeFilterBudget
+	}
+	if est.Max > budget {
+		return nil, fmt.Errorf("filter %q on %s: %w: estimated cost up to %s, the limit is %d; %s",
+			src, m.Name(), ErrFilterCost, costString(est.Max), budget, costHint(ast, lim.maxString))
+	}
+	runCost := lim.runCost
+	if runCost == 0 {
+		runCost = budget
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize),
+		cel.CostTracking(coster), cel.CostLimit(runCost))
 	if err != nil {
 		return nil, fmt.Errorf("filter %q on %s: %w: %v", src, m.Name(), ErrFilter, err)
 	}
-	native, _ := compileNative(ast, m)
-	return &filter{src: src, prg: prg, native: native, info: m}, nil
+	return &filter{src: src, prg: prg, native: native, info: m, cost: est.Max, maxString: lim.maxString}, nil
 }
 
 func fieldList(m *marker.Info) string {
@@ -94,28 +133,56 @@ func oneLine(s string) string {
 	return strings.TrimSpace(lines[0])
 }
 
+// verdict is a filter's answer for an event.
+type verdict uint8
+
+const (
+	rejected verdict = iota
+	accepted
+	// overCost: the CEL program reached its run-time cost limit and was
+	// stopped, so the event is dropped (and counted as such).
+	overCost
+)
+
 // accept evaluates the filter for an event. An evaluation error (such as an
 // integer overflow inside the expression) rejects the event: a filter that
 // cannot say yes says no.
-func (f *filter) accept(e *marker.Event) bool {
+func (f *filter) accept(e *marker.Event) verdict {
 	if f.native != nil {
-		return f.native(e)
+		if f.native(e) {
+			return accepted
+		}
+		return rejected
 	}
 	return f.acceptCEL(e)
 }
 
 // acceptCEL evaluates the filter with the CEL program.
-func (f *filter) acceptCEL(e *marker.Event) bool {
-	out, _, err := f.prg.Eval(eventVars{e})
+func (f *filter) acceptCEL(e *marker.Event) verdict {
+	out, _, err := f.prg.Eval(eventVars{e, f.maxString})
 	if err != nil {
-		return false
+		if isOverCost(err) {
+			return overCost
+		}
+		return rejected
 	}
-	b, ok := out.(types.Bool)
-	return ok && bool(b)
+	if b, ok := out.(types.Bool); ok && bool(b) {
+		return accepted
+	}
+	return rejected
 }
 
-// eventVars resolves filter variables to the event's field values.
-type eventVars struct{ e *marker.Event }
+func isOverCost(err error) bool {
+	var cancelled interpreter.EvalCancelledError
+	return errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded
+}
+
+// eventVars resolves filter variables to the event's field values, with
+// strings and byte slices cut to max bytes.
+type eventVars struct {
+	e   *marker.Event
+	max int
+}
 
 func (a eventVars) ResolveName(name string) (any, bool) {
 	v, ok := a.e.FieldByName(name)
@@ -134,11 +201,23 @@ func (a eventVars) ResolveName(name string) (any, bool) {
 	case k == marker.KindBool:
 		return types.Bool(v.Bool()), true
 	case k == marker.KindString:
-		return types.String(v.Str()), true
+		return types.String(cutString(v.Str(), a.max)), true
 	case k == marker.KindBytes:
-		return types.Bytes(v.Bytes()), true
+		b := v.Bytes()
+		if len(b) > a.max {
+			b = b[:a.max]
+		}
+		return types.Bytes(b), true
 	}
 	return nil, false
+}
+
+// cutString returns s cut to max bytes, as a filter sees it.
+func cutString(s string, max int) string {
+	if len(s) > max {
+		return s[:max]
+	}
+	return s
 }
 
 func (a eventVars) Parent() interpreter.Activation { return nil }

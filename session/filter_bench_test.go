@@ -14,7 +14,7 @@ func BenchmarkFilterEval(b *testing.B) {
 		{"accept", `status >= 200 && path.startsWith("/api")`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			f, err := compileFilter(tc.src, benchFilterMarker.Info())
+			f, err := compileFilter(tc.src, benchFilterMarker.Info(), filterLimits{maxString: 1024})
 			if err != nil {
 				b.Fatal(err)
 			}

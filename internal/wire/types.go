@@ -131,9 +131,12 @@ type SessionList struct {
 
 // Stats are a session's exact counters (see session.Stats).
 type Stats struct {
-	Recorded  uint64        `json:"recorded"`
-	Discarded uint64        `json:"discarded"`
-	Filtered  uint64        `json:"filtered"`
+	Recorded  uint64 `json:"recorded"`
+	Discarded uint64 `json:"discarded"`
+	Filtered  uint64 `json:"filtered"`
+	// OverCost counts the events, among Filtered, dropped because a filter
+	// reached its run-time cost limit.
+	OverCost  uint64        `json:"over_cost,omitempty"`
 	Truncated uint64        `json:"truncated"`
 	Bytes     uint64        `json:"bytes"`
 	Delivered uint64        `json:"delivered"`
@@ -146,6 +149,7 @@ type MarkerStats struct {
 	Delivered uint64 `json:"delivered"`
 	Discarded uint64 `json:"discarded"`
 	Filtered  uint64 `json:"filtered"`
+	OverCost  uint64 `json:"over_cost,omitempty"`
 	Truncated uint64 `json:"truncated"`
 }
 

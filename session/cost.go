@@ -1,0 +1,219 @@
+package session
+
+import (
+	"strconv"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/overloads"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/tracemark/tracemark/marker"
+)
+
+// Filter cost. A filter runs in the goroutine that fires the marker, so a
+// costly one slows the traced program down. When a rule is enabled, CEL's
+// static cost estimator bounds what the filter can cost on any event of the
+// marker, with string and byte fields at most the session's MaxStringLen
+// long (filters see them cut to that length, see eventVars), and a filter
+// whose bound exceeds the budget is refused with ErrFilterCost. CEL programs
+// also run with that budget as their run-time cost limit: a program that
+// reaches it is stopped and the event is dropped and counted (Stats.OverCost).
+//
+// The budgets are in CEL cost units, about one per node the interpreter
+// evaluates. They are set so that the most expensive filter accepted costs
+// at most 2 µs per event (BenchmarkFilterMostExpensiveAccepted); see
+// docs/design.md for how they were chosen.
+const (
+	// celFilterBudget bounds filters that run on the CEL program.
+	celFilterBudget = 40
+	// nativeFilterBudget bounds filters that run natively (fastfilter.go),
+	// which cost a few ns where CEL costs tens per unit: only string scans
+	// (contains) make them cost anything.
+	nativeFilterBudget = 400
+)
+
+// CEL's standard cost model charges one unit for calls it takes to be
+// cheap, and a tenth of a unit per byte for string scans. Two kinds of call
+// cost much more than that with Go's implementations, and are charged here:
+//
+//   - matches: Go's regexp takes up to 10 ns per byte of input and per
+//     character of pattern (measured with patterns such as `(a|aa)+b` on 1
+//     KiB of "a"), which is twenty times what the standard model charges.
+//     With 1 KiB strings, a regular expression over a string field does not
+//     fit the budget; over a short string, such as string(status), it does.
+//   - size of a string (it counts runes) and conversions that parse a
+//     string (int, uint, double, bool, duration, timestamp): charged as
+//     scans of their argument.
+const (
+	regexCostPerByteChar = 0.2
+	scanCostPerByte      = 1.0 / 64
+)
+
+// filterCoster gives CEL's cost estimator the sizes of a marker's string
+// and byte fields and the cost of the calls above, and charges the same
+// calls at run time.
+type filterCoster struct {
+	sized     map[string]bool // the string and byte fields
+	maxString uint64
+}
+
+var (
+	_ cost.Estimator           = (*filterCoster)(nil)
+	_ cost.ActualCostEstimator = (*filterCoster)(nil)
+)
+
+func newFilterCoster(m *marker.Info, maxString int) *filterCoster {
+	c := &filterCoster{sized: map[string]bool{}, maxString: uint64(max(maxString, 0))}
+	for i := range m.NumFields() {
+		if k := m.Field(i).Kind; k == marker.KindString || k == marker.KindBytes {
+			c.sized[m.Field(i).Name] = true
+		}
+	}
+	return c
+}
+
+// EstimateSize bounds the length of string and byte fields.
+func (c *filterCoster) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if p := n.Path(); len(p) == 1 && c.sized[p[0]] {
+		sz := cost.RangedSizeEstimate(0, c.maxString)
+		return &sz
+	}
+	return nil
+}
+
+// EstimateCallCost estimates the calls that CEL's standard model charges
+// too little for.
+func (c *filterCoster) EstimateCallCost(function, overloadID string, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+	if target != nil {
+		args = append([]cost.AstNode{*target}, args...)
+	}
+	switch {
+	case overloadID == overloads.Matches || overloadID == overloads.MatchesString:
+		if len(args) != 2 {
+			return nil
+		}
+		in := cost.EstimateSize(c, args[0])
+		re := cost.EstimateSize(c, args[1])
+		return cost.NewCallEstimate(cost.RangedCostEstimate(
+			regexCost(in.Min, re.Min), regexCost(in.Max, re.Max)), nil)
+	case isScan(overloadID):
+		if len(args) != 1 {
+			return nil
+		}
+		in := cost.EstimateSize(c, args[0])
+		return cost.NewCallEstimate(cost.RangedCostEstimate(scanCost(in.Min), scanCost(in.Max)), nil)
+	}
+	if n, ok := formattedLen[overloadID]; ok {
+		sz := cost.RangedSizeEstimate(1, n)
+		return cost.NewCallEstimate(cost.FixedCostEstimate(1), &sz)
+	}
+	return nil
+}
+
+// formattedLen bounds the length of numbers, bools and durations formatted
+// as strings, which CEL leaves unbounded: an int64 takes at most 20 bytes,
+// a float64 in Go's shortest form 24, a duration at most 31 ("-" and 20
+// digits of seconds, "." and 9 digits, "s").
+var formattedLen = map[string]uint64{
+	overloads.IntToString:      20,
+	overloads.UintToString:     20,
+	overloads.DoubleToString:   24,
+	overloads.BoolToString:     5,
+	overloads.DurationToString: 32,
+}
+
+// CallCost charges the same calls at run time.
+func (c *filterCoster) CallCost(function, overloadID string, args []ref.Val, result ref.Val) *uint64 {
+	var n uint64
+	switch {
+	case overloadID == overloads.Matches || overloadID == overloads.MatchesString:
+		if len(args) != 2 {
+			return nil
+		}
+		n = regexCost(byteLen(args[0]), byteLen(args[1]))
+	case isScan(overloadID):
+		if len(args) != 1 {
+			return nil
+		}
+		n = scanCost(byteLen(args[0]))
+	default:
+		return nil
+	}
+	return &n
+}
+
+func isScan(overloadID string) bool {
+	switch overloadID {
+	case overloads.SizeString, overloads.SizeStringInst,
+		overloads.StringToInt, overloads.StringToUint, overloads.StringToDouble,
+		overloads.StringToBool, overloads.StringToDuration, overloads.StringToTimestamp:
+		return true
+	}
+	return false
+}
+
+func regexCost(in, pattern uint64) uint64 {
+	return cost.SafeAdd(1, cost.SafeMultiplyByFactor(cost.SafeMultiply(cost.SafeAdd(in, 1), pattern), regexCostPerByteChar))
+}
+
+func scanCost(in uint64) uint64 {
+	return cost.SafeAdd(1, cost.SafeMultiplyByFactor(in, scanCostPerByte))
+}
+
+// byteLen is the length in bytes of a string or bytes value (CEL's own
+// size of a string counts runes, which is itself a scan).
+func byteLen(v ref.Val) uint64 {
+	switch v := v.(type) {
+	case types.String:
+		return uint64(len(v))
+	case types.Bytes:
+		return uint64(len(v))
+	}
+	return 1
+}
+
+// costString prints an estimate, which saturates at the largest uint64.
+func costString(n uint64) string {
+	if n == ^uint64(0) {
+		return "unbounded"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// costHint says what makes a filter expensive, from what it contains.
+func costHint(checked *cel.Ast, maxString int) string {
+	var comprehensions, regexes, strs bool
+	celast.PostOrderVisit(checked.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.ComprehensionKind:
+			comprehensions = true
+		case celast.CallKind:
+			switch e.AsCall().FunctionName() {
+			case "matches":
+				regexes = true
+			case "contains", "startsWith", "endsWith", "size", "_+_", "_==_", "_<_":
+				strs = true
+			}
+		}
+	}))
+	var hints []string
+	if comprehensions {
+		hints = append(hints, "a comprehension (all, exists, exists_one, map, filter) multiplies the cost of its body by the length of its list")
+	}
+	if regexes {
+		hints = append(hints, "a regular expression costs the length of its input, up to "+
+			strconv.Itoa(maxString)+" bytes for a string field, times the length of the pattern; prefer startsWith, endsWith or contains")
+	}
+	if len(hints) == 0 && strs {
+		hints = append(hints, "string functions cost in proportion to the length of their strings, up to "+
+			strconv.Itoa(maxString)+" bytes for a string field")
+	}
+	if len(hints) == 0 {
+		hints = append(hints, "simplify the expression")
+	}
+	return strings.Join(hints, "; ")
+}
