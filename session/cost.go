@@ -15,43 +15,67 @@ import (
 )
 
 // Filter cost. A filter runs in the goroutine that fires the marker, so a
-// costly one slows the traced program down. When a rule is enabled, CEL's
-// static cost estimator bounds what the filter can cost on any event of the
-// marker, with string and byte fields at most the session's MaxStringLen
-// long (filters see them cut to that length, see eventVars), and a filter
-// whose bound exceeds the budget is refused with ErrFilterCost. CEL programs
-// also run with that budget as their run-time cost limit: a program that
-// reaches it is stopped and the event is dropped and counted (Stats.OverCost).
+// costly one slows the traced program down. When a rule is enabled, the
+// filter's cost on any event of the marker is bounded statically, with
+// string and byte fields at most the session's MaxStringLen long (filters
+// see them cut to that length, see eventVars), and a filter whose bound
+// exceeds filterBudget is refused with ErrFilterCost. CEL programs also run
+// with the budget as their run-time cost limit: a program that reaches it
+// is stopped and the event is dropped and counted (Stats.OverCost).
 //
-// The budgets are in CEL cost units, about one per node the interpreter
-// evaluates. They are set so that the most expensive filter accepted costs
-// at most 2 µs per event (BenchmarkFilterMostExpensiveAccepted); see
-// docs/design.md for how they were chosen.
+// Costs are in CEL's units, about one per node the interpreter evaluates,
+// which take up to about costUnitNs each with run-time cost tracking on.
+// Filters that run on the CEL program are bounded with CEL's estimator;
+// native ones (fastfilter.go) with nativeCost, which charges what their
+// closures take in the same units. The budget makes the most expensive
+// filter accepted take at most 2 µs per event
+// (BenchmarkFilterMostExpensiveAccepted); docs/design.md says how it was
+// chosen.
 const (
-	// celFilterBudget bounds filters that run on the CEL program.
-	celFilterBudget = 40
-	// nativeFilterBudget bounds filters that run natively (fastfilter.go),
-	// which cost a few ns where CEL costs tens per unit: only string scans
-	// (contains) make them cost anything.
-	nativeFilterBudget = 400
+	filterBudget = 25
+	costUnitNs   = 80
 )
 
 // CEL's standard cost model charges one unit for calls it takes to be
-// cheap, and a tenth of a unit per byte for string scans. Two kinds of call
-// cost much more than that with Go's implementations, and are charged here:
+// cheap and a tenth of a unit per byte for string scans. Some calls cost
+// quite different amounts with Go's implementations (measured worst cases,
+// Go 1.26 on amd64), and are charged what they take here:
 //
+//   - contains: strings.Index takes up to 0.5 ns per byte of input for
+//     needles of 2 to 11 bytes, 1.6 for 12 to 63 and 8 past that (1 KiB of
+//     "a", needles "a…ab"), far from the standard n×m/100 units.
 //   - matches: Go's regexp takes up to 10 ns per byte of input and per
-//     character of pattern (measured with patterns such as `(a|aa)+b` on 1
-//     KiB of "a"), which is twenty times what the standard model charges.
+//     character of pattern (patterns such as `(a|aa)+b` on 1 KiB of "a").
 //     With 1 KiB strings, a regular expression over a string field does not
 //     fit the budget; over a short string, such as string(status), it does.
 //   - size of a string (it counts runes) and conversions that parse a
-//     string (int, uint, double, bool, duration, timestamp): charged as
-//     scans of their argument.
+//     string (int, uint, double, bool, duration, timestamp): up to 1.5 ns
+//     per byte (size of 1 KiB of "é", double of 1 KiB of "0").
 const (
-	regexCostPerByteChar = 0.2
-	scanCostPerByte      = 1.0 / 64
+	regexNsPerByteChar = 10
+	scanNsPerByte      = 1.5
 )
+
+// containsNs bounds what strings.Contains takes to search n bytes for a
+// needle of m bytes, in ns.
+func containsNs(n, m uint64) float64 {
+	switch {
+	case m == 0 || m > n:
+		return 0
+	case m == 1:
+		return float64(n) / 16 // IndexByte
+	case m < 12:
+		return float64(n) / 2
+	case m < 64:
+		return float64(n) * 1.6
+	}
+	return float64(n) * 8 // Rabin-Karp
+}
+
+// units converts ns to cost units, rounding up.
+func units(ns float64) uint64 {
+	return cost.SafeCeil(ns / costUnitNs)
+}
 
 // filterCoster gives CEL's cost estimator the sizes of a marker's string
 // and byte fields and the cost of the calls above, and charges the same
@@ -100,6 +124,13 @@ func (c *filterCoster) EstimateCallCost(function, overloadID string, target *cos
 		re := cost.EstimateSize(c, args[1])
 		return cost.NewCallEstimate(cost.RangedCostEstimate(
 			regexCost(in.Min, re.Min), regexCost(in.Max, re.Max)), nil)
+	case overloadID == overloads.ContainsString:
+		if len(args) != 2 {
+			return nil
+		}
+		in := cost.EstimateSize(c, args[0])
+		needle := cost.EstimateSize(c, args[1])
+		return cost.NewCallEstimate(cost.RangedCostEstimate(1, containsCost(in.Max, needle.Max)), nil)
 	case isScan(overloadID):
 		if len(args) != 1 {
 			return nil
@@ -135,6 +166,11 @@ func (c *filterCoster) CallCost(function, overloadID string, args []ref.Val, res
 			return nil
 		}
 		n = regexCost(byteLen(args[0]), byteLen(args[1]))
+	case overloadID == overloads.ContainsString:
+		if len(args) != 2 {
+			return nil
+		}
+		n = containsCost(byteLen(args[0]), byteLen(args[1]))
 	case isScan(overloadID):
 		if len(args) != 1 {
 			return nil
@@ -157,11 +193,23 @@ func isScan(overloadID string) bool {
 }
 
 func regexCost(in, pattern uint64) uint64 {
-	return cost.SafeAdd(1, cost.SafeMultiplyByFactor(cost.SafeMultiply(cost.SafeAdd(in, 1), pattern), regexCostPerByteChar))
+	return cost.SafeAdd(1, units(float64(cost.SafeAdd(in, 1))*float64(pattern)*regexNsPerByteChar))
 }
 
 func scanCost(in uint64) uint64 {
-	return cost.SafeAdd(1, cost.SafeMultiplyByFactor(in, scanCostPerByte))
+	return cost.SafeAdd(1, units(float64(in)*scanNsPerByte))
+}
+
+// The native evaluator's closures take a few ns each, whatever they do,
+// but for string searches and comparisons, which scan up to the length of
+// their strings.
+const (
+	nativeNodeNs       = 3
+	nativeCompareNsPer = 1.0 / 8 // per byte of the shorter string
+)
+
+func containsCost(in, needle uint64) uint64 {
+	return cost.SafeAdd(1, units(containsNs(in, needle)))
 }
 
 // byteLen is the length in bytes of a string or bytes value (CEL's own

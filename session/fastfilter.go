@@ -23,17 +23,23 @@ import (
 
 type pred func(e *marker.Event) bool
 
-// compileNative returns a native evaluator for the checked expression, or
-// false if the expression is outside the supported subset. String fields
-// are cut to maxString bytes, as the CEL program sees them.
-func compileNative(checked *cel.Ast, m *marker.Info, maxString int) (pred, bool) {
-	return native{m, maxString}.boolean(checked.NativeRep().Expr())
+// compileNative returns a native evaluator for the checked expression and
+// a bound on what it takes per event, in ns, or false if the expression is
+// outside the supported subset. String fields are cut to maxString bytes,
+// as the CEL program sees them.
+func compileNative(checked *cel.Ast, m *marker.Info, maxString int) (pred, float64, bool) {
+	n := native{m: m, maxString: maxString, ns: new(float64)}
+	p, ok := n.boolean(checked.NativeRep().Expr())
+	return p, *n.ns, ok
 }
 
-// native compiles expressions over m's fields.
+// native compiles expressions over m's fields, adding to *ns what each
+// closure takes at most (see cost.go): both sides of && and || count,
+// since neither is sure to be skipped.
 type native struct {
 	m         *marker.Info
 	maxString int
+	ns        *float64
 }
 
 // str returns the getter of string field i, cut as filters see it.
@@ -44,6 +50,7 @@ func (n native) str(i int) func(e *marker.Event) string {
 
 func (n native) boolean(x ast.Expr) (pred, bool) {
 	m := n.m
+	*n.ns += nativeNodeNs
 	switch x.Kind() {
 	case ast.LiteralKind:
 		b, ok := x.AsLiteral().(types.Bool)
@@ -88,6 +95,11 @@ func (n native) call(c ast.CallExpr) (pred, bool) {
 			return nil, false
 		}
 		s, get := string(lit), n.str(i)
+		if fn == "contains" {
+			*n.ns += containsNs(uint64(n.maxString), uint64(len(s)))
+		} else {
+			*n.ns += float64(len(s)) * nativeCompareNsPer
+		}
 		switch fn {
 		case "startsWith":
 			return func(e *marker.Event) bool { return strings.HasPrefix(get(e), s) }, true
@@ -172,6 +184,7 @@ func (n native) compare(op string, a, b ast.Expr) (pred, bool) {
 		if k != marker.KindString {
 			return nil, false
 		}
+		*n.ns += float64(min(len(lit), n.maxString)) * nativeCompareNsPer
 		return compareOrdered(op, string(lit), n.str(i))
 	case types.Bool:
 		if k != marker.KindBool || (op != "_==_" && op != "_!=_") {
