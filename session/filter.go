@@ -1,13 +1,17 @@
 package session
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/tracemark/tracemark/marker"
@@ -35,6 +39,10 @@ type filter struct {
 	// maxString cuts string and byte fields before the filter sees them,
 	// which bounds what string functions cost (see filterLimits).
 	maxString int
+	// fields are the indices of the fields the expression names, and
+	// names their names: what the CEL program reads (see eventVars).
+	fields []int
+	names  []string
 }
 
 // filterLimits are what bounds a filter's cost.
@@ -114,7 +122,17 @@ func compileFilter(src string, m *marker.Info, lim filterLimits) (*filter, error
 	if err != nil {
 		return nil, fmt.Errorf("filter %q on %s: %w: %v", src, m.Name(), ErrFilter, err)
 	}
-	return &filter{src: src, prg: prg, native: native, info: m, cost: estimate, maxString: lim.maxString}, nil
+	f := &filter{src: src, prg: prg, native: native, info: m, cost: estimate, maxString: lim.maxString}
+	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
+		if x.Kind() != celast.IdentKind {
+			return
+		}
+		if i := m.FieldIndex(x.AsIdent()); i >= 0 && !slices.Contains(f.fields, i) {
+			f.fields = append(f.fields, i)
+			f.names = append(f.names, x.AsIdent())
+		}
+	}))
+	return f, nil
 }
 
 func fieldList(m *marker.Info) string {
@@ -161,7 +179,7 @@ func (f *filter) accept(e *marker.Event) verdict {
 
 // acceptCEL evaluates the filter with the CEL program.
 func (f *filter) acceptCEL(e *marker.Event) verdict {
-	out, _, err := f.prg.Eval(eventVars{e, f.maxString})
+	out, _, err := f.prg.Eval(f.vars(e))
 	if err != nil {
 		if isOverCost(err) {
 			return overCost
@@ -179,40 +197,59 @@ func isOverCost(err error) bool {
 	return errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded
 }
 
-// eventVars resolves filter variables to the event's field values, with
-// strings and byte slices cut to max bytes.
+// eventVars are the values of the fields a filter names, copied out of an
+// event. They cannot point into the event: it lives on the firing
+// goroutine's stack, which CEL's heap-allocated frames and cost tracker
+// must never reference (the stack moves when it grows), so strings and
+// byte slices are copied too, cut to the session's MaxStringLen.
 type eventVars struct {
-	e   *marker.Event
-	max int
+	names []string // the filter's fields, in vals order
+	vals  []any
 }
 
-func (a eventVars) ResolveName(name string) (any, bool) {
-	v, ok := a.e.FieldByName(name)
-	if !ok {
-		return nil, false
+// vars copies the fields f names out of e.
+func (f *filter) vars(e *marker.Event) *eventVars {
+	a := &eventVars{names: f.names, vals: make([]any, len(f.fields))}
+	for j, i := range f.fields {
+		a.vals[j] = celValue(e.Field(i), f.maxString)
 	}
+	return a
+}
+
+// celValue returns v as a CEL value that owns its memory.
+func celValue(v marker.Value, max int) ref.Val {
 	switch k := v.Kind(); {
 	case k == marker.KindDuration:
-		return types.Duration{Duration: time.Duration(v.Int())}, true
+		return types.Duration{Duration: time.Duration(v.Int())}
 	case k.Signed():
-		return types.Int(v.Int()), true
+		return types.Int(v.Int())
 	case k.Unsigned():
-		return types.Uint(v.Uint()), true
+		return types.Uint(v.Uint())
 	case k.Float():
-		return types.Double(v.Float()), true
+		return types.Double(v.Float())
 	case k == marker.KindBool:
-		return types.Bool(v.Bool()), true
+		return types.Bool(v.Bool())
 	case k == marker.KindString:
-		return types.String(cutString(v.Str(), a.max)), true
+		return types.String(strings.Clone(cutString(v.Str(), max)))
 	case k == marker.KindBytes:
 		b := v.Bytes()
-		if len(b) > a.max {
-			b = b[:a.max]
+		return types.Bytes(bytes.Clone(b[:min(len(b), max)]))
+	}
+	return types.NullValue
+}
+
+// ResolveName returns the value of a field the filter names.
+func (a *eventVars) ResolveName(name string) (any, bool) {
+	for j, n := range a.names {
+		if n == name {
+			return a.vals[j], true
 		}
-		return types.Bytes(b), true
 	}
 	return nil, false
 }
+
+// Parent returns nil: the fields are the only variables.
+func (a *eventVars) Parent() interpreter.Activation { return nil }
 
 // cutString returns s cut to max bytes, as a filter sees it.
 func cutString(s string, max int) string {
@@ -221,5 +258,3 @@ func cutString(s string, max int) string {
 	}
 	return s
 }
-
-func (a eventVars) Parent() interpreter.Activation { return nil }
