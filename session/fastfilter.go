@@ -3,6 +3,7 @@ package session
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
@@ -148,8 +149,11 @@ var flip = map[string]string{"_==_": "_==_", "_!=_": "_!=_", "_<_": "_>_", "_<=_
 
 func (n native) compare(op string, a, b ast.Expr) (pred, bool) {
 	m := n.m
-	if a.Kind() != ast.IdentKind {
+	if a.Kind() != ast.IdentKind && !isSizeOfString(a, m) {
 		a, b, op = b, a, flip[op]
+	}
+	if isSizeOfString(a, m) {
+		return n.compareSize(op, a, b)
 	}
 	if a.Kind() != ast.IdentKind {
 		return nil, false
@@ -212,4 +216,42 @@ func compareOrdered[T int64 | uint64 | float64 | string](op string, c T, get fun
 		return func(e *marker.Event) bool { return get(e) >= c }, true
 	}
 	return nil, false
+}
+
+// isSizeOfString reports whether x is size(f) or f.size() for a string
+// field f.
+func isSizeOfString(x ast.Expr, m *marker.Info) bool {
+	if x.Kind() != ast.CallKind || x.AsCall().FunctionName() != "size" {
+		return false
+	}
+	c := x.AsCall()
+	arg := c.Target()
+	if !c.IsMemberFunction() {
+		if len(c.Args()) != 1 {
+			return false
+		}
+		arg = c.Args()[0]
+	} else if len(c.Args()) != 0 {
+		return false
+	}
+	_, ok := stringField(arg, m)
+	return ok
+}
+
+// compareSize compares the length in runes of a string field, which CEL's
+// size counts, with an int constant.
+func (n native) compareSize(op string, size, b ast.Expr) (pred, bool) {
+	c := size.AsCall()
+	arg := c.Target()
+	if !c.IsMemberFunction() {
+		arg = c.Args()[0]
+	}
+	i, _ := stringField(arg, n.m)
+	lit, ok := literalOf(b).(types.Int)
+	if !ok {
+		return nil, false
+	}
+	*n.ns += float64(n.maxString) * scanNsPerByte
+	get := n.str(i)
+	return compareOrdered(op, int64(lit), func(e *marker.Event) int64 { return int64(utf8.RuneCountInString(get(e))) })
 }

@@ -10,6 +10,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
@@ -102,9 +103,11 @@ func compileFilter(src string, m *marker.Info, lim filterLimits) (*filter, error
 	if err != nil {
 		return nil, fmt.Errorf("filter %q on %s: %w: estimating its cost: %v", src, m.Name(), ErrFilter, err)
 	}
+	f := &filter{src: src, info: m, maxString: lim.maxString}
+	f.fieldsNamed(ast, m)
 	// Native filters take what their closures take, much less than the
 	// CEL program, which only runs them in the differential test.
-	estimate := est.Max
+	estimate := cost.SafeAdd(est.Max, units(f.overheadNs()))
 	native, nativeNs, ok := compileNative(ast, m, lim.maxString)
 	if ok {
 		estimate = units(nativeNs)
@@ -113,17 +116,27 @@ func compileFilter(src string, m *marker.Info, lim filterLimits) (*filter, error
 		return nil, fmt.Errorf("filter %q on %s: %w: estimated cost up to %s, the limit is %d (a unit is up to %d ns); %s",
 			src, m.Name(), ErrFilterCost, costString(estimate), filterBudget, costUnitNs, costHint(ast, lim.maxString))
 	}
+	// A CEL program may take what the budget leaves besides its overhead,
+	// which is at least its estimate.
 	runCost := lim.runCost
 	if runCost == 0 {
-		runCost = max(filterBudget, est.Max)
+		runCost = filterBudget - units(f.overheadNs())
+		if ok {
+			runCost = max(runCost, est.Max)
+		}
 	}
 	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize),
 		cel.CostTracking(coster), cel.CostLimit(runCost))
 	if err != nil {
 		return nil, fmt.Errorf("filter %q on %s: %w: %v", src, m.Name(), ErrFilter, err)
 	}
-	f := &filter{src: src, prg: prg, native: native, info: m, cost: estimate, maxString: lim.maxString}
-	celast.PostOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
+	f.prg, f.native, f.cost = prg, native, estimate
+	return f, nil
+}
+
+// fieldsNamed sets the fields the expression names.
+func (f *filter) fieldsNamed(checked *cel.Ast, m *marker.Info) {
+	celast.PostOrderVisit(checked.NativeRep().Expr(), celast.NewExprVisitor(func(x celast.Expr) {
 		if x.Kind() != celast.IdentKind {
 			return
 		}
@@ -132,7 +145,18 @@ func compileFilter(src string, m *marker.Info, lim filterLimits) (*filter, error
 			f.names = append(f.names, x.AsIdent())
 		}
 	}))
-	return f, nil
+}
+
+// overheadNs bounds what running the CEL program takes besides what CEL's
+// estimator counts: copying the string and byte fields it reads.
+func (f *filter) overheadNs() float64 {
+	var ns float64
+	for _, i := range f.fields {
+		if k := f.info.Field(i).Kind; k == marker.KindString || k == marker.KindBytes {
+			ns += float64(f.maxString) * copyNsPerByte
+		}
+	}
+	return ns
 }
 
 func fieldList(m *marker.Info) string {
