@@ -55,7 +55,8 @@ var costShapes = []struct {
 	{"contains-cel", func(k int) string {
 		return `path.contains("` + strings.Repeat("a", k) + `b") || status + 1 == 0`
 	}, 0, strings.Repeat("a", 1024)},
-	{"regex", func(k int) string { return `string(status).matches("` + strings.Repeat("[-0-9]*", k) + `x")` }, math.MinInt64, ""},
+	{"regex", func(k int) string { return `string(status).matches("` + strings.Repeat("-?", k) + `x")` }, math.MinInt64, ""},
+	{"string-field", func(k int) string { return `path != "" && ` + strings.Repeat("status + ", k) + "0 == 1" }, 1, strings.Repeat("a", 1024)},
 	{"contains-native", func(k int) string { return `path.contains("` + strings.Repeat("a", k) + `b")` }, 0, strings.Repeat("a", 1024)},
 	{"contains-native-or", func(k int) string {
 		terms := make([]string, k)
