@@ -58,8 +58,7 @@
 // Delivered + Discarded + Filtered equals the number of times it fired
 // while the session recorded it (OverCost counts the filtered events
 // whose filter was stopped at its cost limit), and the trace's
-// events_discarded fields
-// carry the losses so that Babeltrace reports them.
+// events_discarded fields carry the losses so that Babeltrace reports them.
 //
 // # Batch programs
 //
