@@ -228,13 +228,18 @@ func isOverCost(err error) bool {
 // must never reference (the stack moves when it grows), so strings and
 // byte slices are copied too, cut to the session's MaxStringLen.
 type eventVars struct {
-	names []string // the filter's fields, in vals order
-	vals  []any
+	names  []string // the filter's fields, in vals order
+	vals   []any
+	inline [4]any // vals for filters that name up to 4 fields: one allocation
 }
 
 // vars copies the fields f names out of e.
 func (f *filter) vars(e *marker.Event) *eventVars {
-	a := &eventVars{names: f.names, vals: make([]any, len(f.fields))}
+	a := &eventVars{names: f.names}
+	if a.vals = a.inline[:]; len(f.fields) > len(a.inline) {
+		a.vals = make([]any, len(f.fields))
+	}
+	a.vals = a.vals[:len(f.fields)]
 	for j, i := range f.fields {
 		a.vals[j] = celValue(e.Field(i), f.maxString)
 	}

@@ -17,6 +17,7 @@ func BenchmarkFilterEval(b *testing.B) {
 	for _, tc := range []struct{ name, src string }{
 		{"reject", `status >= 500 && path.startsWith("/api")`},
 		{"accept", `status >= 200 && path.startsWith("/api")`},
+		{"cel", `status + 1 >= 200 && path.startsWith("/api")`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			f, err := compileFilter(tc.src, benchFilterMarker.Info(), filterLimits{maxString: 1024})
