@@ -20,14 +20,15 @@ import (
 // string and byte fields at most the session's MaxStringLen long (filters
 // see them cut to that length, see eventVars), and a filter whose bound
 // exceeds filterBudget is refused with ErrFilterCost. CEL programs also run
-// with the budget as their run-time cost limit: a program that reaches it
-// is stopped and the event is dropped and counted (Stats.OverCost).
+// with the budget (less their fixed overhead) as their run-time cost limit:
+// a program that reaches it is stopped and the event is dropped and counted
+// (Stats.OverCost).
 //
 // Costs are in CEL's units, about one per node the interpreter evaluates,
 // which take up to about costUnitNs each with run-time cost tracking on.
 // Filters that run on the CEL program are bounded with CEL's estimator;
-// native ones (fastfilter.go) with nativeCost, which charges what their
-// closures take in the same units. The budget makes the most expensive
+// native ones (fastfilter.go) by compileNative, which adds up what their
+// closures take, converted to the same units. The budget makes the most expensive
 // filter accepted take at most 2 µs per event
 // (BenchmarkFilterMostExpensiveAccepted); docs/design.md says how it was
 // chosen.
