@@ -332,6 +332,7 @@ func wireStats(st session.Stats) wire.Stats {
 		Discarded: st.Discarded,
 		Unsharded: st.Unsharded,
 		Filtered:  st.Filtered,
+		OverCost:  st.OverCost,
 		Truncated: st.Truncated,
 		Bytes:     st.Bytes,
 		Delivered: st.Delivered,

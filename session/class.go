@@ -21,8 +21,8 @@ type Class struct {
 
 	rules []classRule // under Session.classMu
 
-	filtered, truncated, discarded atomic.Uint64
-	delivered                      atomic.Uint64 // counted by the reader
+	filtered, overCost, truncated, discarded atomic.Uint64
+	delivered                                atomic.Uint64 // counted by the reader
 }
 
 // classRule is one rule's interest in a class.
@@ -39,14 +39,18 @@ type filterSet struct {
 	cel bool
 }
 
-// accept reports whether any rule's filter accepts e.
-func (fs *filterSet) accept(e *marker.Event) bool {
+// accept reports whether any rule's filter accepts e; if none does, and
+// one was stopped at its cost limit, the verdict is overCost.
+func (fs *filterSet) accept(e *marker.Event) (v verdict) {
 	for _, f := range fs.filters {
-		if f.accept(e) {
-			return true
+		switch f.accept(e) {
+		case accepted:
+			return accepted
+		case overCost:
+			v = overCost
 		}
 	}
-	return false
+	return v
 }
 
 // publish recomputes owner and filters from rules. Called with classMu held.
@@ -87,7 +91,7 @@ func (r *Rule) bind(m *marker.Info) error {
 	var f *filter
 	if r.Filter != "" {
 		var err error
-		if f, err = compileFilter(r.Filter, m); err != nil {
+		if f, err = compileFilter(r.Filter, m, r.s.filterLimits()); err != nil {
 			return err
 		}
 	}

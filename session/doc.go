@@ -28,6 +28,13 @@
 // loaded after the rule. When several rules of a session match a marker,
 // an event is recorded once if any of their filters accepts it.
 //
+// Filters run in the goroutine that fires the marker, so their cost is
+// bounded: a filter whose estimated cost on any event exceeds the budget
+// (about 2 µs) is refused with [ErrFilterCost], and a CEL program that
+// reaches its run-time cost limit anyway drops the event, counted in
+// Stats.OverCost. Filters see string and byte fields cut to
+// Config.MaxStringLen, as they are recorded.
+//
 // # Buffers
 //
 // Each session has one buffer shard per P (Go's scheduler processors,
@@ -56,8 +63,9 @@
 //
 // Stats are exact: after Stop and a final Drain, for every marker,
 // Delivered + Discarded + Filtered equals the number of times it fired
-// while the session recorded it, and the trace's events_discarded fields
-// carry the losses so that Babeltrace reports them.
+// while the session recorded it (OverCost counts the filtered events
+// whose filter was stopped at its cost limit), and the trace's
+// events_discarded fields carry the losses so that Babeltrace reports them.
 //
 // # Batch programs
 //

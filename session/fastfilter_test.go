@@ -34,41 +34,59 @@ func TestNativeFiltersAgreeWithCEL(t *testing.T) {
 		{`cached == false && true`, true},
 		{`latency > duration("100ms")`, true},
 		{`duration("1s") >= latency`, true},
-		{`size(path) > 5`, false},
+		{`size(path) > 5`, true},
+		{`path.size() <= 3`, true},
+		{`7 == size(path)`, true},
 		{`status + 1 > 500`, false},
-		{`path.matches("^/api/[0-9]+$")`, false},
-		{`status in [200, 404]`, false},
+		{`string(status).matches("^5..$")`, false},
+		{`status in [200, 404]`, true},
+		{`bytes in [1000u, 5001u]`, true},
+		{`path in ["/api", "/zz", ""]`, true},
+		{`latency in [duration("1s"), duration("5ms")]`, true},
+		{`ratio in [0.5, 1.0]`, false},
+		{`status + 1 in [200, 404]`, false},
 	}
 	paths := []string{"", "/", "/api", "/api/users", "/api/users/1.png", "/static/x.png", "/zz", "héllo/user"}
 	rng := rand.New(rand.NewPCG(1, 2))
+	// A cap of 4 bytes cuts most paths: both evaluators must see the same
+	// cut strings.
 	for _, tc := range exprs {
-		f, err := compileFilter(tc.src, diffMarker.Info())
-		if err != nil {
-			t.Fatalf("%s: %v", tc.src, err)
+		for _, maxString := range []int{1024, 4} {
+			diffOne(t, tc.src, tc.native, maxString, paths, rng)
 		}
-		if (f.native != nil) != tc.native {
-			t.Errorf("%s: native path %v, want %v", tc.src, f.native != nil, tc.native)
-			continue
+	}
+}
+
+// diffOne checks one expression's native evaluator against its CEL program
+// on random events, with string fields cut to maxString bytes.
+func diffOne(t *testing.T, src string, native bool, maxString int, paths []string, rng *rand.Rand) {
+	t.Helper()
+	f, err := compileFilter(src, diffMarker.Info(), filterLimits{maxString: maxString})
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	if (f.native != nil) != native {
+		t.Errorf("%s: native path %v, want %v", src, f.native != nil, native)
+		return
+	}
+	if f.native == nil {
+		return
+	}
+	disagreements := 0
+	p, _ := marker.Register("sessdiff:event", func(e *marker.Event) {
+		if f.native(e) != (f.acceptCEL(e) == accepted) {
+			disagreements++
 		}
-		if f.native == nil {
-			continue
-		}
-		disagreements := 0
-		p, _ := marker.Register("sessdiff:event", func(e *marker.Event) {
-			if f.native(e) != f.acceptCEL(e) {
-				disagreements++
-			}
-		})
-		for range 2000 {
-			status := []int{-1, 0, 200, 404, 499, 500, 503, rng.IntN(1000)}[rng.IntN(8)]
-			bytes := []uint64{0, 1000, 1001, 5000, 5001, math.MaxUint64, rng.Uint64()}[rng.IntN(7)]
-			ratio := []float64{0, 0.49, 0.5, 1, 2, math.NaN(), math.Inf(1), rng.Float64() * 3}[rng.IntN(8)]
-			latency := time.Duration(rng.IntN(2000)) * time.Millisecond
-			diffMarker.Fire(status, bytes, ratio, paths[rng.IntN(len(paths))], rng.IntN(2) == 0, latency)
-		}
-		p.Unregister()
-		if disagreements != 0 {
-			t.Errorf("%s: native and CEL disagree on %d of 2000 events", tc.src, disagreements)
-		}
+	})
+	for range 2000 {
+		status := []int{-1, 0, 200, 404, 499, 500, 503, rng.IntN(1000)}[rng.IntN(8)]
+		bytes := []uint64{0, 1000, 1001, 5000, 5001, math.MaxUint64, rng.Uint64()}[rng.IntN(7)]
+		ratio := []float64{0, 0.49, 0.5, 1, 2, math.NaN(), math.Inf(1), rng.Float64() * 3}[rng.IntN(8)]
+		latency := time.Duration(rng.IntN(2000)) * time.Millisecond
+		diffMarker.Fire(status, bytes, ratio, paths[rng.IntN(len(paths))], rng.IntN(2) == 0, latency)
+	}
+	p.Unregister()
+	if disagreements != 0 {
+		t.Errorf("%s (cap %d): native and CEL disagree on %d of 2000 events", src, maxString, disagreements)
 	}
 }

@@ -166,6 +166,9 @@ type Stats struct {
 	Unsharded uint64
 	// Filtered counts events a filter rejected.
 	Filtered uint64
+	// OverCost counts the events, among Filtered, that were dropped because
+	// a filter reached its run-time cost limit and was stopped.
+	OverCost uint64
 	// Truncated counts events with a string or byte field cut to the cap.
 	Truncated uint64
 	// Bytes counts bytes recorded.
@@ -186,6 +189,9 @@ type MarkerStats struct {
 	// the session as a whole.)
 	Discarded uint64
 	Filtered  uint64
+	// OverCost counts the events, among Filtered, that a filter stopped at
+	// its run-time cost limit dropped.
+	OverCost  uint64
 	Truncated uint64
 }
 
@@ -197,6 +203,7 @@ func (s *Session) Stats() Stats {
 		Discarded: rs.Discarded,
 		Unsharded: rs.Unsharded,
 		Filtered:  s.filtered.Load(),
+		OverCost:  s.overCost.Load(),
 		Truncated: s.truncated.Load(),
 		Bytes:     rs.Bytes,
 		Delivered: rs.Consumed,
@@ -207,6 +214,7 @@ func (s *Session) Stats() Stats {
 			Delivered: c.delivered.Load(),
 			Discarded: c.discarded.Load(),
 			Filtered:  c.filtered.Load(),
+			OverCost:  c.overCost.Load(),
 			Truncated: c.truncated.Load(),
 		})
 	}

@@ -112,11 +112,15 @@ type Session struct {
 	classList atomic.Pointer[[]*Class] // in id order
 
 	filtered  atomic.Uint64
+	overCost  atomic.Uint64
 	truncated atomic.Uint64
-	readMu    sync.Mutex      // one reader: Drain, Snapshot
-	freed     bool            // Destroy freed the buffers; under readMu
-	streamSeq []uint64        // per stream packet sequence numbers, under readMu
-	converted []convertedMark // per stream, under readMu; see finish
+	// filterRunCost overrides the run-time cost limit of CEL filters
+	// compiled from now on; 0 keeps the budget. For tests.
+	filterRunCost uint64
+	readMu        sync.Mutex      // one reader: Drain, Snapshot
+	freed         bool            // Destroy freed the buffers; under readMu
+	streamSeq     []uint64        // per stream packet sequence numbers, under readMu
+	converted     []convertedMark // per stream, under readMu; see finish
 
 	mem        int64        // bytes charged to the budget; under budget.mu
 	bufMem     int64        // of which buffers, released by Destroy; under overflowMu
@@ -182,6 +186,11 @@ func floorPow2(n int) int {
 	return p
 }
 
+// filterLimits returns what bounds the cost of the session's filters.
+func (s *Session) filterLimits() filterLimits {
+	return filterLimits{maxString: s.cfg.MaxStringLen, runCost: s.filterRunCost}
+}
+
 // Now returns the time in the clock of event timestamps: CLOCK_MONOTONIC
 // nanoseconds, read from the CPU's time-stamp counter where the kernel
 // trusts it (see internal/clock), which halves the cost of a timestamp.
@@ -230,7 +239,10 @@ type Rule struct {
 // glob such as "http:*"), now and when they are defined later, keeping
 // only the events for which filter (a CEL expression over the marker's
 // fields, or "" for all) is true. The filter is type-checked against every
-// marker the pattern matches; an error names the marker and the field.
+// marker the pattern matches; an error names the marker and the field. A
+// filter whose estimated cost exceeds the budget is refused with an error
+// that wraps [ErrFilterCost] and says what makes it expensive: filters run
+// in the goroutine that fires the marker.
 func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 	if err := marker.CheckPattern(pattern); err != nil {
 		return nil, err
@@ -238,7 +250,7 @@ func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 	if filter != "" {
 		ms, _ := marker.Match(pattern)
 		for _, m := range ms {
-			if _, err := compileFilter(filter, m); err != nil {
+			if _, err := compileFilter(filter, m, s.filterLimits()); err != nil {
 				return nil, err
 			}
 		}
@@ -394,10 +406,16 @@ func (r *Rule) recorder() marker.ProbeFunc {
 		if c == nil || c.owner.Load() != r {
 			return // another rule of this session records this marker
 		}
-		if fs := c.filt.Load(); fs != nil && !acceptPinned(fs, e, ev) {
-			c.filtered.Add(1)
-			s.filtered.Add(1)
-			return
+		if fs := c.filt.Load(); fs != nil {
+			if v := acceptPinned(fs, e, ev); v != accepted {
+				c.filtered.Add(1)
+				s.filtered.Add(1)
+				if v == overCost {
+					c.overCost.Add(1)
+					s.overCost.Add(1)
+				}
+				return
+			}
 		}
 		// Reserve room for the largest record this class can have, which
 		// spares measuring it first, and commit what encode used; if that
@@ -460,7 +478,7 @@ func (s *Session) allocOverflow() {
 
 // acceptPinned runs the filters of fs on e from the pinned probe, unpinning
 // around CEL programs; ev.P follows the goroutine if it moves meanwhile.
-func acceptPinned(fs *filterSet, e *marker.Event, ev *probeabi.Event) bool {
+func acceptPinned(fs *filterSet, e *marker.Event, ev *probeabi.Event) verdict {
 	if !fs.cel {
 		return fs.accept(e)
 	}

@@ -44,6 +44,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"bad filter field", "POST", "/v1/record", `{"rules":[{"pattern":"test:value","filter":"nokey == 1"}]}`, 400, wire.CodeBadFilter},
 		{"filter not boolean", "POST", "/v1/record", `{"rules":[{"pattern":"test:value","filter":"i + 1"}]}`, 400, wire.CodeBadFilter},
 		{"filter syntax", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:value","filter":"i >"}]}`, 400, wire.CodeBadFilter},
+		{"filter too expensive", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:value","filter":"` + nestedComprehensions + `"}]}`, 400, wire.CodeBadFilter},
+		{"record filter too expensive", "POST", "/v1/record", `{"rules":[{"pattern":"test:value","filter":"key.matches('^a+b$')"}]}`, 400, wire.CodeBadFilter},
 		{"bad mode", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:*"}],"mode":"sideways"}`, 400, wire.CodeInvalid},
 		{"huge buffer", "POST", "/v1/sessions/s/enable", `{"rules":[{"pattern":"test:*"}],"buffer":"1G"}`, 400, wire.CodeInvalid},
 		{"bad session name", "POST", "/v1/sessions/a%20b/enable", `{"rules":[{"pattern":"test:*"}]}`, 400, wire.CodeInvalid},
@@ -87,6 +89,13 @@ func TestMalformedRequests(t *testing.T) {
 	}
 }
 
+// nestedComprehensions is a type-correct filter over test:value that takes
+// 810,000 iterations per event: the agent refuses it.
+var nestedComprehensions = func() string {
+	l := "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30]"
+	return l + ".all(a, " + l + ".all(b, " + l + ".all(c, " + l + ".exists(d, a + b + c + d == i))))"
+}()
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -105,6 +114,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"record", "-p", pid, "-e", "test:*", "--mode", "sideways"}, exitUsage, "unknown mode"},
 		{[]string{"record", "-p", pid, "-e", "test:["}, exitUsage, "bad pattern"},
 		{[]string{"stream", "-p", pid, "-e", "test:value", "--filter", "nokey > 1"}, exitUsage, "undeclared reference to 'nokey'"},
+		{[]string{"stream", "-p", pid, "-e", "test:value", "--filter", nestedComprehensions}, exitUsage, "too expensive: estimated cost up to 10921036, the limit is 20"},
+		{[]string{"enable", "-p", pid, "-s", "costly", "-e", "test:value", "--filter", nestedComprehensions}, exitUsage, "too expensive"},
 		{[]string{"stats", "-p", pid, "-e", "test:value", "--by", "nokey"}, exitUsage, `no marker matched by the -e globs has a field named "nokey"`},
 		{[]string{"stats", "-p", pid, "-e", "test:value", "--hist", "key"}, exitUsage, `numeric field named "key"`},
 		{[]string{"enable", "-p", pid, "-e", "test:*"}, exitUsage, "needs -s SESSION"},

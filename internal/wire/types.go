@@ -148,8 +148,11 @@ type Stats struct {
 	// Unsharded counts the discarded events that fired on a P the
 	// session had no buffer for (GOMAXPROCS raised while recording) and
 	// that the memory budget left no room to add one for.
-	Unsharded uint64        `json:"unsharded,omitempty"`
-	Filtered  uint64        `json:"filtered"`
+	Unsharded uint64 `json:"unsharded,omitempty"`
+	Filtered  uint64 `json:"filtered"`
+	// OverCost counts the events, among Filtered, dropped because a filter
+	// reached its run-time cost limit.
+	OverCost  uint64        `json:"over_cost,omitempty"`
 	Truncated uint64        `json:"truncated"`
 	Bytes     uint64        `json:"bytes"`
 	Delivered uint64        `json:"delivered"`
@@ -162,6 +165,7 @@ type MarkerStats struct {
 	Delivered uint64 `json:"delivered"`
 	Discarded uint64 `json:"discarded"`
 	Filtered  uint64 `json:"filtered"`
+	OverCost  uint64 `json:"over_cost,omitempty"`
 	Truncated uint64 `json:"truncated"`
 }
 
