@@ -76,14 +76,16 @@ func (e *Event) FieldByName(name string) (Value, bool) {
 // copied out of the firing goroutine's stack, and the bytes of strings and
 // byte slices into memory of the copy's own. The copy may be kept, sent to
 // other goroutines and read from several at once (it must not be read
-// while one of its byte slices is being written). Its Time is the event's
-// (Clone reads the clock if no probe did yet), and its Values may be kept
-// as long as the copy.
+// while one of its byte slices is being written), and so may the Values,
+// strings and byte slices read from it. Its Time is the event's (Clone
+// reads the clock if no probe did yet).
 //
-// Clone costs one allocation of about 500 bytes, plus one holding the
-// bytes of all the string and byte-slice fields together, if they are not
-// empty; see BenchmarkClone. A probe that keeps only a few fields is
-// cheaper off copying those (with strings.Clone or bytes.Clone).
+// Clone allocates one object of about 100 bytes plus 48 per field, and
+// one more holding the bytes of all string and byte-slice fields if they
+// are not empty. That is some 20 times the cost of an enabled Fire with a
+// no-op probe (see BenchmarkClone), most of it the allocation and its
+// share of garbage collection, so a probe that keeps only a field or two
+// is better off copying just those (with strings.Clone or bytes.Clone).
 func (e *Event) Clone() *Event {
 	e.check()
 	m := e.info
@@ -101,11 +103,11 @@ func (e *Event) Clone() *Event {
 	if size > 0 {
 		buf = make([]byte, size)
 	}
-	c := &ownedEvent{}
-	c.ev.info = m
-	c.ev.ts = e.Time()
+	c, vals := newOwned(n)
+	c.info = m
+	c.ts = e.Time()
 	for i := range n {
-		src, dst := e.head.Fields[i], &c.vals[i]
+		src, dst := e.head.Fields[i], &vals[i]
 		switch k := m.kinds[i]; k {
 		case KindString:
 			if s := *(*string)(src); s != "" {
@@ -113,7 +115,7 @@ func (e *Event) Clone() *Event {
 				dst.s = unsafe.String(&buf[0], l)
 				buf = buf[l:]
 			}
-			c.ev.head.Fields[i] = unsafe.Pointer(&dst.s)
+			c.head.Fields[i] = unsafe.Pointer(&dst.s)
 		case KindBytes:
 			if b := *(*[]byte)(src); len(b) > 0 {
 				l := copy(buf, b)
@@ -122,7 +124,7 @@ func (e *Event) Clone() *Event {
 			} else if b != nil {
 				dst.b = []byte{}
 			}
-			c.ev.head.Fields[i] = unsafe.Pointer(&dst.b)
+			c.head.Fields[i] = unsafe.Pointer(&dst.b)
 		default:
 			switch kindSize[k] {
 			case 8:
@@ -134,23 +136,58 @@ func (e *Event) Clone() *Event {
 			case 1:
 				*(*uint8)(unsafe.Pointer(&dst.n)) = *(*uint8)(src)
 			}
-			c.ev.head.Fields[i] = unsafe.Pointer(&dst.n)
+			c.head.Fields[i] = unsafe.Pointer(&dst.n)
 		}
 	}
-	return &c.ev
+	return c
 }
 
 // ownedEvent is what Clone allocates: an Event and the values its field
-// pointers point at. One value is used per field, by kind: s for strings,
-// b for byte slices, and the first bytes of n, in the field's Go
-// representation, for the fixed-size kinds.
-type ownedEvent struct {
+// pointers point at, V being an array of one ownedValue per field.
+type ownedEvent[V any] struct {
 	ev   Event
-	vals [MaxFields]struct {
-		s string
-		b []byte
-		n uint64
+	vals V
+}
+
+// ownedValue holds one field value of a cloned Event, by kind: s for
+// strings, b for byte slices, and the first bytes of n, in the field's Go
+// representation, for the fixed-size kinds.
+type ownedValue struct {
+	s string
+	b []byte
+	n uint64
+}
+
+// newOwned allocates, in one object, an Event and the values of its n
+// fields: an array sized for the schema keeps a small event small.
+func newOwned(n int) (*Event, []ownedValue) {
+	switch n {
+	case 0:
+		return new(Event), nil
+	case 1:
+		o := new(ownedEvent[[1]ownedValue])
+		return &o.ev, o.vals[:]
+	case 2:
+		o := new(ownedEvent[[2]ownedValue])
+		return &o.ev, o.vals[:]
+	case 3:
+		o := new(ownedEvent[[3]ownedValue])
+		return &o.ev, o.vals[:]
+	case 4:
+		o := new(ownedEvent[[4]ownedValue])
+		return &o.ev, o.vals[:]
+	case 5:
+		o := new(ownedEvent[[5]ownedValue])
+		return &o.ev, o.vals[:]
+	case 6:
+		o := new(ownedEvent[[6]ownedValue])
+		return &o.ev, o.vals[:]
+	case 7:
+		o := new(ownedEvent[[7]ownedValue])
+		return &o.ev, o.vals[:]
 	}
+	o := new(ownedEvent[[MaxFields]ownedValue])
+	return &o.ev, o.vals[:]
 }
 
 // Value is one field value of an event. It is a small struct that is
@@ -241,8 +278,8 @@ func (v Value) Duration() time.Duration {
 }
 
 // Str returns a string value. The string is valid only during the probe
-// call, unless the value was read from a [Event.Clone]. It panics if the
-// kind is not KindString.
+// call, unless the value was read from a copy made by [Event.Clone]. It
+// panics if the kind is not KindString.
 func (v Value) Str() string {
 	v.check()
 	if v.kind != KindString {
@@ -253,7 +290,7 @@ func (v Value) Str() string {
 
 // Bytes returns a byte-slice value. The slice is valid only during the
 // probe call and must not be modified, unless the value was read from a
-// [Event.Clone]. It panics if the kind is not KindBytes.
+// copy made by [Event.Clone]. It panics if the kind is not KindBytes.
 func (v Value) Bytes() []byte {
 	v.check()
 	if v.kind != KindBytes {
