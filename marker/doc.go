@@ -69,7 +69,13 @@
 // marker's other probes carry on.
 //
 // Probes run synchronously on the firing goroutine: they must be quick and
-// must not keep the *Event, or strings and byte slices read from it, after
-// they return. Recording sessions, which copy events into buffers and
-// write traces, are built on probes in package session.
+// must not keep the *Event, its Values, or strings and byte slices read
+// from it, after they return. A probe that needs an event later keeps an
+// owned copy from [Event.Clone]. Building with the tracemark_debug tag
+// makes any use of a kept Event panic with a message naming its marker:
+//
+//	go test -tags tracemark_debug ./...
+//
+// Recording sessions, which copy events into buffers and write traces, are
+// built on probes in package session.
 package marker

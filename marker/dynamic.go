@@ -80,6 +80,7 @@ func (d *Dynamic) Fire(vals ...Value) error {
 		return fmt.Errorf("%s: %d values for %d fields", m.def.name, len(vals), len(m.def.fields))
 	}
 	for i, v := range vals {
+		v.check() // a Value forwarded from an Event whose probe returned
 		if v.kind != m.def.fields[i].Kind || v.p == nil {
 			return fmt.Errorf("%s: field %q wants %v, got %v", m.def.name, m.def.fields[i].Name, m.def.fields[i].Kind, v.kind)
 		}
@@ -93,6 +94,9 @@ func (d *Dynamic) Fire(vals ...Value) error {
 		ev.head.Fields[i] = v.p
 	}
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 	return nil
 }
 

@@ -71,3 +71,36 @@ func ExampleMatch() {
 	}
 	// Output: example_cache:miss  key=%s  unstable  a cache lookup missed
 }
+
+func ExampleEvent_Clone() {
+	jobDone := marker.Define2("example_jobs:done", marker.String("job"), marker.Duration("took"))
+
+	// The probe hands events to another goroutine, so it sends clones:
+	// the Event itself is valid only until the probe returns.
+	events := make(chan *marker.Event, 16)
+	p, err := marker.Register("example_jobs:done", func(e *marker.Event) {
+		select {
+		case events <- e.Clone():
+		default: // full: drop rather than block the instrumented code
+		}
+	})
+	if err != nil {
+		panic(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range events {
+			fmt.Println(e.Marker().Name(), e.Field(0).Str(), e.Field(1).Duration())
+		}
+	}()
+
+	jobDone.Fire("backup", 3*time.Second)
+	jobDone.Fire("index", 250*time.Millisecond)
+	p.Unregister()
+	close(events)
+	<-done
+	// Output:
+	// example_jobs:done backup 3s
+	// example_jobs:done index 250ms
+}

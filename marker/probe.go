@@ -21,9 +21,10 @@ import (
 // It is called synchronously on the goroutine that fired the marker, so it
 // must be quick and must not block for long: it delays the instrumented
 // code. It may be called concurrently from many goroutines. It must not
-// keep e, or strings and byte slices obtained from it, after it returns. It
-// must not call Unregister on itself (Unregister waits for running probes).
-// A panic is recovered: the probe is cut off and the fault recorded.
+// keep e, or Values, strings and byte slices obtained from it, after it
+// returns (keep [Event.Clone] instead). It must not call Unregister on
+// itself (Unregister waits for running probes). A panic is recovered: the
+// probe is cut off and the fault recorded.
 type ProbeFunc func(e *Event)
 
 // Probe is a registered probe. Its methods are safe for concurrent use.

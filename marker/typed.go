@@ -32,6 +32,9 @@ func (m Marker0) fire() {
 	var ev Event
 	ev.info = m.info
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
@@ -64,6 +67,9 @@ func (m Marker1[A]) fire(a A) {
 	ev.info = m.info
 	ev.head.Fields[0] = unsafe.Pointer(&a)
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
@@ -97,6 +103,9 @@ func (m Marker2[A, B]) fire(a A, b B) {
 	ev.head.Fields[0] = unsafe.Pointer(&a)
 	ev.head.Fields[1] = unsafe.Pointer(&b)
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
@@ -131,6 +140,9 @@ func (m Marker3[A, B, C]) fire(a A, b B, c C) {
 	ev.head.Fields[1] = unsafe.Pointer(&b)
 	ev.head.Fields[2] = unsafe.Pointer(&c)
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
@@ -166,6 +178,9 @@ func (m Marker4[A, B, C, D]) fire(a A, b B, c C, d D) {
 	ev.head.Fields[2] = unsafe.Pointer(&c)
 	ev.head.Fields[3] = unsafe.Pointer(&d)
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
@@ -202,6 +217,9 @@ func (m Marker5[A, B, C, D, E]) fire(a A, b B, c C, d D, e E) {
 	ev.head.Fields[3] = unsafe.Pointer(&d)
 	ev.head.Fields[4] = unsafe.Pointer(&e)
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
@@ -239,6 +257,9 @@ func (m Marker6[A, B, C, D, E, F]) fire(a A, b B, c C, d D, e E, f F) {
 	ev.head.Fields[4] = unsafe.Pointer(&e)
 	ev.head.Fields[5] = unsafe.Pointer(&f)
 	dispatch(hide(&ev))
+	if debugMode {
+		ev.done()
+	}
 }
 
 // Enabled reports whether the marker has probes. Use it to guard arguments
