@@ -26,6 +26,14 @@
 // Each module gets its own wazero runtime: its own memory cap, its own
 // imports, and nothing to share with other modules.
 //
+// A module needs no linear memory, table, export or start function: a
+// module that is nothing but its metadata loads, lists and unloads. A
+// memory is needed only to pass bytes: without one, a hook can be called
+// without input and return no output, and any input, output, definition
+// or event arguments it passes are out of bounds (an ABI violation, taint
+// W), as is an input for a module whose tracemark_alloc points outside
+// its memory.
+//
 // # Limits
 //
 // Every module has a memory cap (Limits.MemoryPages), a deadline on every

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,8 @@ type Module struct {
 	inCap    uint32 // up to this size (ABI v1 lets the host keep it)
 	hooks    map[string]api.Function
 	stack    [2]uint64
+	mem      api.Memory // see memory
+	memKnown bool
 	budget   budget
 	callErr  error // first ABI violation of the running call
 	pending  counters
@@ -406,11 +409,7 @@ func (m *Module) end(err error) error {
 			c.b.Add(c.n)
 		}
 	}
-	if m.mod != nil && !m.mod.IsClosed() {
-		if mem := m.mod.Memory(); mem != nil {
-			m.pages.Store(mem.Size() / 65536)
-		}
-	}
+	m.storePages()
 	m.callErr = nil
 	if err != nil {
 		m.mu.Lock()
@@ -418,6 +417,43 @@ func (m *Module) end(err error) error {
 		m.mu.Unlock()
 	}
 	return err
+}
+
+// storePages records the size of the module's memory for Status, if it
+// has one. Called with callMu held.
+func (m *Module) storePages() {
+	if m.mod == nil || m.mod.IsClosed() {
+		return
+	}
+	if mem := m.memory(m.mod); mem != nil {
+		m.pages.Store(mem.Size() / 65536)
+	}
+}
+
+// memory returns the module's linear memory, or nil if it has none. A
+// memory is optional: wazero then returns a nil *MemoryInstance in a
+// non-nil api.Memory, which this turns into a nil interface. The answer is
+// kept after the first call (it cannot change). Called with callMu held;
+// mod is the module's instance (host functions get it before
+// InstantiateModule returns).
+func (m *Module) memory(mod api.Module) api.Memory {
+	if !m.memKnown {
+		m.mem = mod.Memory()
+		if v := reflect.ValueOf(m.mem); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+			m.mem = nil
+		}
+		m.memKnown = true
+	}
+	return m.mem
+}
+
+// read reads n bytes at ptr of mem, which may be nil (no memory: only an
+// empty read succeeds).
+func read(mem api.Memory, ptr, n uint32) ([]byte, bool) {
+	if mem == nil {
+		return nil, n == 0
+	}
+	return mem.Read(ptr, n)
 }
 
 // callFailed turns the error of a call into the module into ours, and
@@ -446,11 +482,7 @@ func (m *Module) callFailed(ctxErr error, err error, timeout time.Duration) erro
 // die marks the module dead and releases its instance. Called with callMu
 // held.
 func (m *Module) die(flag module.Taint, err error) {
-	if m.mod != nil && !m.mod.IsClosed() {
-		if mem := m.mod.Memory(); mem != nil {
-			m.pages.Store(mem.Size() / 65536)
-		}
-	}
+	m.storePages()
 	m.mu.Lock()
 	m.state = StateDead
 	m.death = err.Error()
@@ -458,7 +490,7 @@ func (m *Module) die(flag module.Taint, err error) {
 	m.evaluate()
 	m.mu.Unlock()
 	m.rt.Close(context.Background())
-	m.mod = nil
+	m.mod, m.mem = nil, nil
 	h := m.host
 	h.mu.Lock()
 	listed := m.listed
@@ -550,7 +582,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 			ptr = uint32(m.stack[0])
 			m.inPtr, m.inCap = ptr, uint32(len(in))
 		}
-		if !m.mod.Memory().Write(ptr, in) {
+		if mem := m.memory(m.mod); mem == nil || !mem.Write(ptr, in) {
 			m.inCap = 0
 			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes at %#x, outside memory", module.ExportAlloc, len(in), ptr)
 			return nil, m.end(nil)
@@ -567,7 +599,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 			m.violate(module.ResultTooBig, ErrTooLarge, "%s returned %d bytes of output, limit %d", hook, n, MaxOutputBytes)
 			return nil, m.end(nil)
 		}
-		b, ok := m.mod.Memory().Read(p, n)
+		b, ok := read(m.memory(m.mod), p, n)
 		if !ok {
 			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes of output at %#x, outside memory", hook, n, p)
 			return nil, m.end(nil)
@@ -676,7 +708,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	if m.rt != nil {
 		m.rt.Close(ctx)
 	}
-	m.mod = nil
+	m.mod, m.mem = nil, nil
 	for _, s := range markers {
 		s.d.Remove()
 	}
