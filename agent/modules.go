@@ -207,7 +207,7 @@ func moduleError(err error) error {
 	case errors.Is(err, module.ErrNotWasm), errors.Is(err, module.ErrNoModinfo),
 		errors.Is(err, wasm.ErrNotReactor), errors.Is(err, wasm.ErrMemoryLimit), errors.Is(err, wasm.ErrTooBig),
 		errors.Is(err, wasm.ErrSignatureRequired), errors.Is(err, wasm.ErrTrap), errors.Is(err, wasm.ErrDeadline),
-		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		errors.Is(err, module.ErrNotRegular), errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return wire.Errorf(wire.CodeInvalid, "%s", msg)
 	}
 	return wire.Errorf(wire.CodeInternal, "%s", msg)

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,27 @@ func TestMemorylessForceUnloadDuringCall(t *testing.T) {
 	}
 	if err := <-done; !errors.Is(err, ErrUnloaded) {
 		t.Errorf("call: %v, want ErrUnloaded", err)
+	}
+}
+
+// Files that lie about their size or never end are refused without
+// reading more than the limit.
+func TestLoadFileLyingSize(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	h := newHost(t, Config{Limits: Limits{MaxModuleBytes: 1 << 20}})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := h.LoadFile(context.Background(), "/proc/self/pagemap", LoadOptions{})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooBig) {
+		t.Fatalf("pagemap: %v, want ErrTooBig", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Errorf("loading pagemap allocated %d bytes, limit %d", got, 1<<20)
+	}
+	if len(h.List()) != 0 {
+		t.Error("something was loaded")
 	}
 }

@@ -1,6 +1,10 @@
 package wasm
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tracemark/tracemark/module"
+)
 
 // Errors of loading, calling and unloading modules. Errors about a
 // module's bytes wrap the sentinels of package module instead:
@@ -65,7 +69,8 @@ var (
 	// is over Limits.MemoryPages.
 	ErrMemoryLimit = errors.New("module memory over the limit")
 	// ErrTooBig is returned by Load for a file over Limits.MaxModuleBytes.
-	ErrTooBig = errors.New("module file too large")
+	// It is module.ErrTooBig.
+	ErrTooBig = module.ErrTooBig
 	// ErrNotReactor is returned by Load for a WASI command (it exports
 	// _start but not _initialize): build Go modules with
 	// -buildmode=c-shared.

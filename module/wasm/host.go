@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,7 +49,7 @@ var DefaultLimits = Limits{
 	EventRate:      100_000,
 	EventBurst:     10_000,
 	MaxMarkers:     256,
-	MaxModuleBytes: 64 << 20,
+	MaxModuleBytes: module.MaxFileBytes,
 }
 
 // or returns l with its zero fields taken from d.
@@ -305,16 +304,12 @@ func (h *Host) inTree(path string) bool {
 }
 
 // LoadFile reads and loads a module file (insmod FILE). A file under
-// Config.TrustedDir is in-tree; any other is tainted O.
+// Config.TrustedDir is in-tree; any other is tainted O. It refuses what is
+// not a regular file (module.ErrNotRegular) and reads at most
+// Limits.MaxModuleBytes+1 bytes whatever size the file claims
+// (module.ReadFile).
 func (h *Host) LoadFile(ctx context.Context, path string, opts LoadOptions) (*Module, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("loading module: %w", err)
-	}
-	if st.Size() > int64(h.limits.MaxModuleBytes) {
-		return nil, fmt.Errorf("loading %s: %w: %d bytes, limit %d", path, ErrTooBig, st.Size(), h.limits.MaxModuleBytes)
-	}
-	b, err := os.ReadFile(path)
+	b, err := module.ReadFile(path, opts.Limits.or(h.limits).MaxModuleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
