@@ -39,7 +39,46 @@ type Limits struct {
 	MaxMarkers int `json:"max_markers"`
 	// MaxModuleBytes caps the size of a module file. Default 64 MiB.
 	MaxModuleBytes int `json:"max_module_bytes"`
+
+	// The limits below bound the work of compiling a module. They are
+	// checked by reading the module before it is compiled: a module over
+	// one is refused with a *LimitError (wrapping ErrCodeLimit) that
+	// names it. The defaults admit Go modules of about 10 MB. See the
+	// package documentation, "Compiling".
+
+	// MaxFunctions caps the module's functions, imported and defined.
+	// Default 100000.
+	MaxFunctions int `json:"max_functions"`
+	// MaxFunctionBytes caps the size of one function's body. Default 1 MiB.
+	MaxFunctionBytes int `json:"max_function_bytes"`
+	// MaxNesting caps how deep blocks nest in one function. Default 2048
+	// (Go nests them as deep as a function has resume points).
+	MaxNesting int `json:"max_nesting"`
+	// MaxLocals caps the locals one function declares. Default 50000.
+	MaxLocals int `json:"max_locals"`
+	// MaxBrTableTargets caps the targets of one br_table instruction.
+	// Default 4096.
+	MaxBrTableTargets int `json:"max_br_table_targets"`
+	// MaxTableElements caps the initial size of every table, and its
+	// maximum size if the module grows tables (a table without a maximum
+	// then counts as 2^32-1). Default 1<<20.
+	MaxTableElements int `json:"max_table_elements"`
+	// MaxCodeUnits caps the module's compile work in units: about one
+	// per instruction, local and section entry, more for functions,
+	// br_table targets and deep nesting (about a microsecond of compiling
+	// each). A module may also have at most CodeUnitsPerByte units per
+	// byte of its file. Default 4 million.
+	MaxCodeUnits int `json:"max_code_units"`
+	// CompileTimeout is the deadline of compiling the module, a backstop
+	// for what the limits above do not foresee; compilation stops between
+	// functions. Default 10s.
+	CompileTimeout time.Duration `json:"compile_timeout_ns"`
 }
+
+// CodeUnitsPerByte is how many units of compile work (Limits.MaxCodeUnits)
+// a module may have per byte of its file, whatever its shape: the work of
+// compiling it then grows with its size. Go modules have about 0.4.
+const CodeUnitsPerByte = 4
 
 // DefaultLimits are the limits of a host that sets none.
 var DefaultLimits = Limits{
@@ -50,6 +89,15 @@ var DefaultLimits = Limits{
 	EventBurst:     10_000,
 	MaxMarkers:     256,
 	MaxModuleBytes: module.MaxFileBytes,
+
+	MaxFunctions:      100_000,
+	MaxFunctionBytes:  1 << 20,
+	MaxNesting:        2048,
+	MaxLocals:         50_000,
+	MaxBrTableTargets: 4096,
+	MaxTableElements:  1 << 20,
+	MaxCodeUnits:      4_000_000,
+	CompileTimeout:    10 * time.Second,
 }
 
 // or returns l with its zero fields taken from d.
@@ -74,6 +122,19 @@ func (l Limits) or(d Limits) Limits {
 	}
 	if l.MaxModuleBytes == 0 {
 		l.MaxModuleBytes = d.MaxModuleBytes
+	}
+	for _, f := range []struct{ v, d *int }{
+		{&l.MaxFunctions, &d.MaxFunctions}, {&l.MaxFunctionBytes, &d.MaxFunctionBytes},
+		{&l.MaxNesting, &d.MaxNesting}, {&l.MaxLocals, &d.MaxLocals},
+		{&l.MaxBrTableTargets, &d.MaxBrTableTargets}, {&l.MaxTableElements, &d.MaxTableElements},
+		{&l.MaxCodeUnits, &d.MaxCodeUnits},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	if l.CompileTimeout == 0 {
+		l.CompileTimeout = d.CompileTimeout
 	}
 	return l
 }

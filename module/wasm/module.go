@@ -14,10 +14,12 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
+	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
 
 // MaxOutputBytes is the largest output a hook may return.
@@ -95,6 +97,7 @@ type Module struct {
 	// the fields below it are only touched with it held.
 	callMu   sync.Mutex
 	rt       wazero.Runtime
+	compiled wazero.CompiledModule // released with the instance
 	mod      api.Module
 	alloc    api.Function
 	inPtr    uint32 // the last buffer tracemark_alloc gave, reused for inputs
@@ -133,6 +136,11 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	if len(wasm) > lim.MaxModuleBytes {
 		return nil, fmt.Errorf("loading module: %w: %d bytes, limit %d", ErrTooBig, len(wasm), lim.MaxModuleBytes)
+	}
+	// What the module asks of the compiler is bounded before anything
+	// else reads it closely.
+	if err := checkCode(wasm, lim); err != nil {
+		return nil, fmt.Errorf("loading module: %w", err)
 	}
 	a, err := module.Analyze(wasm, h.cfg.Keys)
 	if err != nil {
@@ -205,9 +213,15 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		WithMemoryLimitPages(lim.MemoryPages).
 		WithCompilationCache(h.cache)
 	m.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	compiled, err := m.rt.CompileModule(ctx, code)
+	compiled, err := m.compile(ctx, code, lim.CompileTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("loading module %s: compiling: %w: %v", m.name, module.ErrNotWasm, err)
+		return nil, fmt.Errorf("loading module %s: compiling: %w", m.name, err)
+	}
+	m.compiled = compiled
+	if err := context.Cause(ctx); err != nil {
+		// The caller gave up (a client timeout): nothing of the module
+		// has run yet.
+		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
 		return nil, fmt.Errorf("loading module %s: WASI: %w", m.name, err)
@@ -266,6 +280,55 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.listed = true
 	h.mu.Unlock()
 	return m, nil
+}
+
+// checkCode refuses a module whose code is over the limits of compiling.
+func checkCode(wasm []byte, lim Limits) error {
+	_, err := wasmbin.Check(wasm, wasmbin.CheckLimits{
+		Functions:      lim.MaxFunctions,
+		FunctionBytes:  lim.MaxFunctionBytes,
+		Nesting:        lim.MaxNesting,
+		Locals:         lim.MaxLocals,
+		TableElements:  lim.MaxTableElements,
+		BrTableTargets: lim.MaxBrTableTargets,
+		Units:          lim.MaxCodeUnits,
+		UnitsPerByte:   CodeUnitsPerByte,
+	})
+	var le *wasmbin.LimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &le):
+		name := map[string]string{
+			"functions": "MaxFunctions", "function bytes": "MaxFunctionBytes", "nesting": "MaxNesting",
+			"locals": "MaxLocals", "table elements": "MaxTableElements", "br_table targets": "MaxBrTableTargets",
+			"units": "MaxCodeUnits",
+		}[le.Limit]
+		return &LimitError{Limit: name, Function: le.Func, Table: le.Table, Value: le.Value, Max: le.Max, msg: le.Error()}
+	}
+	return fmt.Errorf("%w: %v", module.ErrNotWasm, err)
+}
+
+// compile compiles the module's code under a deadline. wazero checks for
+// cancellation only between functions, and only when it compiles with
+// more than one worker: two workers it is (each function's cost is
+// bounded by the limits checked before). A deadline that passes fails
+// with ErrCompileTimeout, a caller that gives up with its cause.
+func (m *Module) compile(ctx context.Context, code []byte, timeout time.Duration) (wazero.CompiledModule, error) {
+	cctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrCompileTimeout)
+	defer cancel()
+	cctx = experimental.WithCompilationWorkers(cctx, 2)
+	compiled, err := m.rt.CompileModule(cctx, code)
+	if err != nil {
+		if cause := context.Cause(cctx); cause != nil {
+			if errors.Is(cause, ErrCompileTimeout) {
+				return nil, fmt.Errorf("%w (%v)", ErrCompileTimeout, timeout)
+			}
+			return nil, cause
+		}
+		return nil, fmt.Errorf("%w: %v", module.ErrNotWasm, err)
+	}
+	return compiled, nil
 }
 
 var (
@@ -489,8 +552,7 @@ func (m *Module) die(flag module.Taint, err error) {
 	m.addTaint(flag, err.Error())
 	m.evaluate()
 	m.mu.Unlock()
-	m.rt.Close(context.Background())
-	m.mod, m.mem = nil, nil
+	m.release(context.Background())
 	h := m.host
 	h.mu.Lock()
 	listed := m.listed
@@ -501,11 +563,23 @@ func (m *Module) die(flag module.Taint, err error) {
 	}
 }
 
+// release closes the module's runtime and gives its compiled code back to
+// the compilation cache, which frees it when no other module uses it.
+// Called with callMu held, or before the module is listed.
+func (m *Module) release(ctx context.Context) {
+	if m.rt != nil {
+		m.rt.Close(ctx)
+	}
+	if m.compiled != nil {
+		m.compiled.Close(ctx)
+		m.compiled = nil
+	}
+	m.mod, m.mem = nil, nil
+}
+
 // discard removes a module whose load failed: its markers and its name.
 func (m *Module) discard() {
-	if m.rt != nil {
-		m.rt.Close(context.Background())
-	}
+	m.release(context.Background())
 	m.mu.Lock()
 	for _, s := range m.markers {
 		s.d.Remove()
@@ -705,10 +779,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	m.state = StateUnloaded
 	markers := m.markers
 	m.mu.Unlock()
-	if m.rt != nil {
-		m.rt.Close(ctx)
-	}
-	m.mod, m.mem = nil, nil
+	m.release(ctx)
 	for _, s := range markers {
 		s.d.Remove()
 	}
