@@ -88,7 +88,8 @@ var (
 type LimitError struct {
 	// Limit is the name of the field of Limits: "MaxFunctions",
 	// "MaxFunctionBytes", "MaxNesting", "MaxLocals", "MaxBrTableTargets",
-	// "MaxTableElements" or "MaxCodeUnits".
+	// "MaxTableElements" or "MaxCodeUnits", or "CodeUnitsPerByte" (the
+	// constant).
 	Limit string
 	// Function is the index of the function over the limit (imports
 	// first), or -1; Table the table's, or -1.
@@ -101,7 +102,12 @@ type LimitError struct {
 
 // Error says what is over which limit: "function 12 nests blocks 5000
 // deep; the limit is 1000 (Limits.MaxNesting)".
-func (e *LimitError) Error() string { return e.msg + " (Limits." + e.Limit + ")" }
+func (e *LimitError) Error() string {
+	if e.Limit == "CodeUnitsPerByte" {
+		return e.msg + " (CodeUnitsPerByte)"
+	}
+	return e.msg + " (Limits." + e.Limit + ")"
+}
 
 // Is reports whether target is ErrCodeLimit.
 func (e *LimitError) Is(target error) bool { return target == ErrCodeLimit }

@@ -302,7 +302,7 @@ func checkCode(wasm []byte, lim Limits) error {
 		name := map[string]string{
 			"functions": "MaxFunctions", "function bytes": "MaxFunctionBytes", "nesting": "MaxNesting",
 			"locals": "MaxLocals", "table elements": "MaxTableElements", "br_table targets": "MaxBrTableTargets",
-			"units": "MaxCodeUnits",
+			"units": "MaxCodeUnits", "units per byte": "CodeUnitsPerByte",
 		}[le.Limit]
 		return &LimitError{Limit: name, Function: le.Func, Table: le.Table, Value: le.Value, Max: le.Max, msg: le.Error()}
 	}

@@ -25,7 +25,7 @@ type CheckLimits struct {
 	BrTableTargets int
 	// Units caps the module's size in units, a measure of the work of
 	// compiling it: one per instruction (in function bodies and
-	// initializer expressions), per local of every function and per
+	// initializer expressions), per 16 locals of a function and per
 	// entry of every section (types, imports, tables, memories, globals,
 	// exports, element segments and their items, data segments, tags);
 	// three per defined function, two per br_table target, and one more
@@ -58,14 +58,16 @@ type Stats struct {
 // LimitError is the error of Check for a module over one of its limits.
 type LimitError struct {
 	// Limit names the limit: "functions", "function bytes", "nesting",
-	// "locals", "table elements", "br_table targets" or "units" (Units
-	// and UnitsPerByte).
+	// "locals", "table elements", "br_table targets", "units" or "units
+	// per byte".
 	Limit string
 	// Func is the function index (imports first) the limit applies to,
 	// or -1; Table the table index, or -1.
 	Func, Table int
 	// Value is what the module has, Max the limit.
 	Value, Max uint64
+	// Bytes is the size of the module, for "units per byte".
+	Bytes int
 }
 
 func (e *LimitError) Error() string {
@@ -82,6 +84,8 @@ func (e *LimitError) Error() string {
 		return fmt.Sprintf("module has %d functions; the limit is %d", e.Value, e.Max)
 	case "table elements":
 		return fmt.Sprintf("table %d may have %d elements; the limit is %d", e.Table, e.Value, e.Max)
+	case "units per byte":
+		return fmt.Sprintf("module has over %d units of code (instructions, locals and section entries) in %d bytes; the limit is %d per byte", e.Max, e.Bytes, e.Max/uint64(max(1, e.Bytes)))
 	}
 	return fmt.Sprintf("module has over %d units of code (instructions, locals and section entries); the limit is %d", e.Max, e.Max)
 }
@@ -103,17 +107,17 @@ func Check(b []byte, lim CheckLimits) (*Stats, error) {
 	defined := -1
 	for _, s := range secs {
 		r := &reader{b: s.Payload}
+		var err error
 		switch s.ID {
 		case SectionType:
-			ts, err := Types(s.Payload)
-			if err != nil {
-				return nil, err
+			var ts []FuncType
+			if ts, err = Types(s.Payload); err == nil {
+				err = c.units(len(ts))
 			}
-			err = c.units(len(ts))
 		case SectionImport:
-			ims, err := Imports(s.Payload)
-			if err != nil {
-				return nil, err
+			var ims []Import
+			if ims, err = Imports(s.Payload); err != nil {
+				break
 			}
 			for _, im := range ims {
 				if im.Kind == KindFunc {
@@ -125,9 +129,9 @@ func Check(b []byte, lim CheckLimits) (*Stats, error) {
 				err = c.functions()
 			}
 		case SectionFunction:
-			n, err := r.count(1)
-			if err != nil {
-				return nil, err
+			var n int
+			if n, err = r.count(1); err != nil {
+				break
 			}
 			defined = n
 			c.st.Functions += n
@@ -137,19 +141,17 @@ func Check(b []byte, lim CheckLimits) (*Stats, error) {
 		case SectionTable:
 			tables, err = c.tables(r)
 		case SectionMemory:
-			ms, err := Memories(s.Payload)
-			if err != nil {
-				return nil, err
+			var ms []Limits
+			if ms, err = Memories(s.Payload); err == nil {
+				err = c.units(len(ms))
 			}
-			err = c.units(len(ms))
 		case SectionGlobal:
 			err = c.globals(r)
 		case SectionExport:
-			es, err := Exports(s.Payload)
-			if err != nil {
-				return nil, err
+			var es []Export
+			if es, err = Exports(s.Payload); err == nil {
+				err = c.units(len(es))
 			}
-			err = c.units(len(es))
 		case SectionElement:
 			err = c.elements(r)
 		case SectionCode:
@@ -157,11 +159,10 @@ func Check(b []byte, lim CheckLimits) (*Stats, error) {
 		case SectionData:
 			err = c.data(r)
 		case 13: // tags
-			n, err := r.count(2)
-			if err != nil {
-				return nil, err
+			var n int
+			if n, err = r.count(2); err == nil {
+				err = c.units(n)
 			}
-			err = c.units(n)
 		}
 		if _, ok := err.(*LimitError); ok {
 			return nil, err
@@ -210,7 +211,11 @@ func (c *checker) units(n int) error {
 		}
 	}
 	if c.max >= 0 && c.st.Units > c.max {
-		return &LimitError{Limit: "units", Func: -1, Table: -1, Value: uint64(c.st.Units), Max: uint64(c.max)}
+		e := &LimitError{Limit: "units", Func: -1, Table: -1, Value: uint64(c.st.Units), Max: uint64(c.max)}
+		if c.lim.Units <= 0 || c.max < c.lim.Units {
+			e.Limit, e.Bytes = "units per byte", c.size
+		}
+		return e
 	}
 	return nil
 }
@@ -426,7 +431,10 @@ func (c *checker) locals(r *reader, fn int) error {
 	}
 	c.st.MaxLocals = max(c.st.MaxLocals, total)
 	c.st.Locals += total
-	return c.units(total)
+	// Locals the code does not use cost the compiler next to nothing
+	// (a function declaring 50000 takes it a millisecond), and using one
+	// takes bytes of code.
+	return c.units((total + 15) / 16)
 }
 
 // valueType skips a value type, with the heap type of a reference type.
