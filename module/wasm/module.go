@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -421,11 +422,71 @@ func (m *Module) evaluate() {
 
 // callContext returns the context of one call into the module: the
 // caller's values, but not its cancellation (a caller that gives up must
-// not kill the module), and the module's own deadline.
+// not kill the module), and the module's own deadline: timeout of CPU
+// time on the calling thread, and wallTimeout(timeout) of wall time
+// (what a module that sleeps or waits is bounded by). The goroutine is
+// locked to its thread until cancel, which must be called on it.
+//
+// The CPU time is measured where the system offers a clock per thread
+// (Linux); elsewhere timeout is wall time. It is checked by a timer that
+// fires when the call could have used its budget (at timeout of wall
+// time, since a thread uses at most one second of CPU per second) and
+// reads the thread's clock: if the budget is not used up, it waits for
+// the rest. A call that ends in time costs no clock reading but the first.
 func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(timeout)
+	wall := wallTimeout(timeout)
+	deadline := time.Now().Add(wall)
 	m.deadline.Store(deadline.UnixNano())
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	cctx, cancelWall := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	runtime.LockOSThread()
+	clock, ok := threadClock()
+	start := int64(-1)
+	if ok {
+		start = cpuTime(clock)
+	}
+	if start < 0 || wall == timeout {
+		// No CPU clock: the wall deadline is the deadline.
+		return cctx, func() { cancelWall(); runtime.UnlockOSThread() }
+	}
+	cctx, cancelCPU := context.WithCancelCause(cctx)
+	var t *time.Timer
+	var mu sync.Mutex // orders the timer's reset with its stop
+	stopped := false
+	check := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
+		used := time.Duration(cpuTime(clock) - start)
+		if used >= timeout || used < 0 {
+			cancelCPU(context.DeadlineExceeded)
+			return
+		}
+		t.Reset(timeout - used)
+	}
+	mu.Lock()
+	t = time.AfterFunc(timeout, check)
+	mu.Unlock()
+	return cctx, func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		cancelCPU(nil)
+		cancelWall()
+		runtime.UnlockOSThread()
+	}
+}
+
+// wallTimeout is the wall-clock bound of a call whose CPU deadline is
+// timeout: ten times as long, at least a second, so that a busy machine
+// does not trip it.
+func wallTimeout(timeout time.Duration) time.Duration {
+	if _, ok := threadClock(); !ok {
+		return timeout
+	}
+	return max(10*timeout, time.Second)
 }
 
 // nanosleep sleeps for the module, but never past the running call's
