@@ -110,8 +110,12 @@ type Module struct {
 	budget   budget
 	callErr  error // first ABI violation of the running call
 	pending  counters
-	deadline atomic.Int64 // unix ns of the running call's deadline
-	stderr   *outputWriter
+	deadline atomic.Int64 // unix ns of the running call's wall-clock deadline
+	budgetNs atomic.Int64 // the running call's budget of CPU time and sleep
+	slept    atomic.Int64 // ns the running call slept
+	// cancelCall stops the running call for overrunning its budget.
+	cancelCall func(error)
+	stderr     *outputWriter
 
 	unloading atomic.Bool
 	pages     atomic.Uint32
@@ -423,20 +427,22 @@ func (m *Module) evaluate() {
 // callContext returns the context of one call into the module: the
 // caller's values, but not its cancellation (a caller that gives up must
 // not kill the module), and the module's own deadline: timeout of CPU
-// time on the calling thread, and wallTimeout(timeout) of wall time
-// (what a module that sleeps or waits is bounded by). The goroutine is
-// locked to its thread until cancel, which must be called on it.
+// time on the calling thread plus time asleep, and wallTimeout(timeout)
+// of wall time, a backstop. The goroutine is locked to its thread until
+// cancel, which must be called on it (with callMu held).
 //
 // The CPU time is measured where the system offers a clock per thread
 // (Linux); elsewhere timeout is wall time. It is checked by a timer that
-// fires when the call could have used its budget (at timeout of wall
-// time, since a thread uses at most one second of CPU per second) and
-// reads the thread's clock: if the budget is not used up, it waits for
-// the rest. A call that ends in time costs no clock reading but the first.
+// fires when the call could have used its budget (a thread uses at most
+// one second of CPU per second) and reads the thread's clock: if the
+// budget is not used up, it waits for the rest. A call that ends in time
+// costs one clock reading.
 func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	wall := wallTimeout(timeout)
 	deadline := time.Now().Add(wall)
 	m.deadline.Store(deadline.UnixNano())
+	m.budgetNs.Store(int64(timeout))
+	m.slept.Store(0)
 	cctx, cancelWall := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	runtime.LockOSThread()
 	clock, ok := threadClock()
@@ -446,9 +452,11 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 	}
 	if start < 0 || wall == timeout {
 		// No CPU clock: the wall deadline is the deadline.
+		m.cancelCall = func(error) {}
 		return cctx, func() { cancelWall(); runtime.UnlockOSThread() }
 	}
 	cctx, cancelCPU := context.WithCancelCause(cctx)
+	m.cancelCall = cancelCPU
 	var t *time.Timer
 	var mu sync.Mutex // orders the timer's reset with its stop
 	stopped := false
@@ -458,8 +466,12 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 		if stopped {
 			return
 		}
-		used := time.Duration(cpuTime(clock) - start)
-		if used >= timeout || used < 0 {
+		now := cpuTime(clock)
+		if now < 0 {
+			return // the wall deadline stands
+		}
+		used := time.Duration(now-start) + time.Duration(m.slept.Load())
+		if used >= timeout {
 			cancelCPU(context.DeadlineExceeded)
 			return
 		}
@@ -479,25 +491,33 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 	}
 }
 
-// wallTimeout is the wall-clock bound of a call whose CPU deadline is
-// timeout: ten times as long, at least a second, so that a busy machine
-// does not trip it.
+// wallTimeout is the wall-clock backstop of a call whose deadline is
+// timeout of CPU time and sleep: ten times as long, plus ten seconds, so
+// that a busy machine does not trip it.
 func wallTimeout(timeout time.Duration) time.Duration {
 	if _, ok := threadClock(); !ok {
 		return timeout
 	}
-	return max(10*timeout, time.Second)
+	return 10*timeout + 10*time.Second
 }
 
-// nanosleep sleeps for the module, but never past the running call's
-// deadline: a sleeping module must not hold the host beyond it.
+// nanosleep sleeps for the module, but not past the running call's
+// budget: time asleep counts as time running. A module that sleeps its
+// budget away is stopped like one that overruns it.
 func (m *Module) nanosleep(ns int64) {
-	left := time.Until(time.Unix(0, m.deadline.Load()))
+	left := time.Duration(m.budgetNs.Load() - m.slept.Load())
+	if wall := time.Until(time.Unix(0, m.deadline.Load())); wall < left {
+		left = wall
+	}
 	if d := time.Duration(ns); d < left {
 		left = d
+	} else if left > 0 {
+		defer m.cancelCall(context.DeadlineExceeded)
 	}
 	if left > 0 {
+		start := time.Now()
 		time.Sleep(left)
+		m.slept.Add(int64(time.Since(start)))
 	}
 }
 
