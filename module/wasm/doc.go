@@ -38,10 +38,10 @@
 // # Limits
 //
 // Every module has a memory cap (Limits.MemoryPages), a deadline on every
-// call into it (Limits.CallTimeout, CPU time of the calling thread where
-// the system measures it, with a wall-clock bound ten times longer;
-// wazero's WithCloseOnContextDone stops a module mid-loop), and an event
-// budget (Limits.EventRate per second with a
+// call into it (Limits.CallTimeout: CPU time of the calling thread where
+// the system measures it, plus time asleep, so that a busy machine does
+// not kill a module; wazero's WithCloseOnContextDone stops a module
+// mid-loop), and an event budget (Limits.EventRate per second with a
 // burst of Limits.EventBurst): events over the budget are dropped and
 // counted, the module is not blamed. A module that sleeps cannot sleep past
 // its deadline. A call does not inherit the caller's cancellation (a client

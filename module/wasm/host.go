@@ -23,13 +23,13 @@ type Limits struct {
 	// Default 1024 (64 MiB). Growing past it fails inside the module (a Go
 	// module then dies of "out of memory": taint D).
 	MemoryPages uint32 `json:"memory_pages"`
-	// CallTimeout is the CPU-time deadline of every call into the module:
-	// the CPU time of the thread that runs the call (the module's code,
-	// and the host's work for its events, probes included), not the time
-	// it waits for a CPU on a busy machine. A call may also not last more
-	// than ten times CallTimeout (at least a second) of wall time: what
-	// bounds a module that sleeps or waits. A call that overruns either
-	// kills the module (taint L). Default 100ms. On systems without a
+	// CallTimeout is the deadline of every call into the module, in CPU
+	// time of the thread that runs the call (the module's code, and the
+	// host's work for its events, probes included) plus the time the
+	// module sleeps: not the time it waits for a CPU on a busy machine. A
+	// call also may not last more than ten times CallTimeout plus ten
+	// seconds of wall time, a backstop. A call that overruns either kills
+	// the module (taint L). Default 100ms. On systems without a
 	// per-thread CPU clock (other than Linux) it is wall time.
 	CallTimeout time.Duration `json:"call_timeout_ns"`
 	// InitTimeout is the deadline of instantiation and the module's
