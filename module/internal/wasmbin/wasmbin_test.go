@@ -118,8 +118,8 @@ func TestCheck(t *testing.T) {
 		{OpBlock, I32}, I32Const(1), {0x04, BlockVoid, 0x01, 0x05, 0x01, OpEnd}, // if/else
 		{OpEnd, OpDrop},
 		I64Const(-5), {OpDrop},
-		{0x43, 0, 0, 0, 0, OpDrop},             // f32.const
-		{0x44, 0, 0, 0, 0, 0, 0, 0, 0, OpDrop}, // f64.const
+		{0x43, 0, 0, 0, 0, OpDrop},                 // f32.const
+		{0x44, 0, 0, 0, 0, 0, 0, 0, 0, OpDrop},     // f64.const
 		I32Const(0), {0x28, 2, 0x80, 0x01, OpDrop}, // i32.load align=2 offset=128
 		I32Const(0), {0xfc, 0x00, OpDrop}, // i32.trunc_sat_f32_s of an i32: not validated here
 		I32Const(0), I32Const(0), I32Const(0), {0xfc, 10, 0, 0}, // memory.copy
