@@ -20,3 +20,6 @@ func cpuTime(clock uintptr) int64 {
 	}
 	return ts.Nano()
 }
+
+// hasThreadClock says whether threadClock measures CPU time.
+const hasThreadClock = true

@@ -6,3 +6,5 @@ package wasm
 func threadClock() (uintptr, bool) { return 0, false }
 
 func cpuTime(uintptr) int64 { return -1 }
+
+const hasThreadClock = false

@@ -113,9 +113,8 @@ type Module struct {
 	deadline atomic.Int64 // unix ns of the running call's wall-clock deadline
 	budgetNs atomic.Int64 // the running call's budget of CPU time and sleep
 	slept    atomic.Int64 // ns the running call slept
-	// cancelCall stops the running call for overrunning its budget.
-	cancelCall func(error)
-	stderr     *outputWriter
+	call     callDeadline
+	stderr   *outputWriter
 
 	unloading atomic.Bool
 	pages     atomic.Uint32
@@ -133,6 +132,21 @@ type Module struct {
 }
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
+
+// callDeadline is the deadline of the running call (see callContext).
+type callDeadline struct {
+	mu        sync.Mutex
+	timer     *time.Timer
+	end       context.CancelFunc // m.endCall, made once
+	active    bool
+	cancel    context.CancelCauseFunc
+	timeout   time.Duration // of CPU time and sleep (wall time without a clock)
+	wall      time.Duration
+	wallStart time.Time
+	clock     uintptr
+	hasClock  bool
+	cpuStart  int64 // -1 without a clock
+}
 
 func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts LoadOptions) (_ *Module, err error) {
 	lim := opts.Limits.or(h.limits)
@@ -432,62 +446,80 @@ func (m *Module) evaluate() {
 // cancel, which must be called on it (with callMu held).
 //
 // The CPU time is measured where the system offers a clock per thread
-// (Linux); elsewhere timeout is wall time. It is checked by a timer that
-// fires when the call could have used its budget (a thread uses at most
-// one second of CPU per second) and reads the thread's clock: if the
-// budget is not used up, it waits for the rest. A call that ends in time
-// costs one clock reading.
+// (Linux); elsewhere timeout is wall time. It is checked by the module's
+// timer, which fires when the call could have used its budget (a thread
+// uses at most one second of CPU per second) and reads the thread's
+// clock: if the budget is not used up, it waits for the rest. A call that
+// ends in time costs one clock reading, and the timer is reused.
 func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	c := &m.call
 	wall := wallTimeout(timeout)
-	deadline := time.Now().Add(wall)
-	m.deadline.Store(deadline.UnixNano())
+	now := time.Now()
+	m.deadline.Store(now.Add(wall).UnixNano())
 	m.budgetNs.Store(int64(timeout))
 	m.slept.Store(0)
-	cctx, cancelWall := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	runtime.LockOSThread()
-	clock, ok := threadClock()
-	start := int64(-1)
-	if ok {
-		start = cpuTime(clock)
+	c.mu.Lock()
+	c.active, c.cancel, c.timeout, c.wall, c.wallStart = true, cancel, timeout, wall, now
+	c.clock, c.hasClock = threadClock()
+	c.cpuStart = -1
+	if c.hasClock {
+		c.cpuStart = cpuTime(c.clock)
 	}
-	if start < 0 || wall == timeout {
-		// No CPU clock: the wall deadline is the deadline.
-		m.cancelCall = func(error) {}
-		return cctx, func() { cancelWall(); runtime.UnlockOSThread() }
+	if c.timer == nil {
+		c.timer = time.AfterFunc(timeout, m.checkCall)
+		c.end = m.endCall
+	} else {
+		c.timer.Reset(timeout)
 	}
-	cctx, cancelCPU := context.WithCancelCause(cctx)
-	m.cancelCall = cancelCPU
-	var t *time.Timer
-	var mu sync.Mutex // orders the timer's reset with its stop
-	stopped := false
-	check := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
-		}
-		now := cpuTime(clock)
-		if now < 0 {
-			return // the wall deadline stands
-		}
-		used := time.Duration(now-start) + time.Duration(m.slept.Load())
-		if used >= timeout {
-			cancelCPU(context.DeadlineExceeded)
-			return
-		}
-		t.Reset(timeout - used)
+	c.mu.Unlock()
+	return cctx, c.end
+}
+
+// checkCall is the timer of the running call: it stops the call if it
+// used its budget, or waits for the rest.
+func (m *Module) checkCall() {
+	c := &m.call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.active {
+		return
 	}
-	mu.Lock()
-	t = time.AfterFunc(timeout, check)
-	mu.Unlock()
-	return cctx, func() {
-		mu.Lock()
-		stopped = true
-		t.Stop()
-		mu.Unlock()
-		cancelCPU(nil)
-		cancelWall()
-		runtime.UnlockOSThread()
+	wallLeft := c.wall - time.Since(c.wallStart)
+	left := wallLeft
+	if c.cpuStart >= 0 {
+		if now := cpuTime(c.clock); now >= 0 {
+			left = min(left, c.timeout-time.Duration(now-c.cpuStart)-time.Duration(m.slept.Load()))
+		}
+	}
+	if left <= 0 {
+		c.cancel(context.DeadlineExceeded)
+		return
+	}
+	c.timer.Reset(left)
+}
+
+// endCall ends the running call's deadline and unlocks its thread.
+func (m *Module) endCall() {
+	c := &m.call
+	c.mu.Lock()
+	c.active = false
+	c.timer.Stop()
+	cancel := c.cancel
+	c.cancel = nil
+	c.mu.Unlock()
+	cancel(nil)
+	runtime.UnlockOSThread()
+}
+
+// cancelCall stops the running call for overrunning its budget.
+func (m *Module) cancelCall(err error) {
+	c := &m.call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active {
+		c.cancel(err)
 	}
 }
 
@@ -495,7 +527,7 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 // timeout of CPU time and sleep: ten times as long, plus ten seconds, so
 // that a busy machine does not trip it.
 func wallTimeout(timeout time.Duration) time.Duration {
-	if _, ok := threadClock(); !ok {
+	if !hasThreadClock {
 		return timeout
 	}
 	return 10*timeout + 10*time.Second
