@@ -129,8 +129,10 @@
 // code to a Go host function, the budget, the decoding against the schema
 // (no copy: strings point into the module's memory while the probes run)
 // and marker.Dynamic.Fire; 60 ns without a probe. The rest is Go's code
-// in the module. A call into a hook costs a few microseconds (a deadline
-// timer, and a goroutine wazero starts to watch it).
+// in the module. A call into a hook costs a few microseconds (locking the
+// goroutine to its thread, reading the thread's CPU clock, resetting the
+// module's deadline timer, and a goroutine wazero starts to watch the
+// call's context).
 //
 // The guest SDK is written without branches and loops for a reason found
 // while measuring: with WithCloseOnContextDone, wazero checks for
