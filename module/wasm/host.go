@@ -75,10 +75,12 @@ type Limits struct {
 	// each). A module may also have at most CodeUnitsPerByte units per
 	// byte of its file. Default 4 million.
 	MaxCodeUnits int `json:"max_code_units"`
-	// CompileTimeout is the deadline of compiling the module, a backstop
-	// for what the limits above do not foresee; compilation stops between
-	// functions. Default 30s (a Go module of 2.7 MB compiles in about a
-	// second; ten times slower with the race detector).
+	// CompileTimeout is the wall-clock deadline of compiling the module, a
+	// backstop for what the limits above do not foresee; compilation
+	// stops between functions. It is generous so that a busy machine does
+	// not trip it: default 2 minutes (a Go module of 2.7 MB compiles in
+	// about a second, ten times slower with the race detector, slower
+	// still on a loaded machine).
 	CompileTimeout time.Duration `json:"compile_timeout_ns"`
 }
 
@@ -104,7 +106,7 @@ var DefaultLimits = Limits{
 	MaxBrTableTargets: 4096,
 	MaxTableElements:  1 << 20,
 	MaxCodeUnits:      4_000_000,
-	CompileTimeout:    30 * time.Second,
+	CompileTimeout:    2 * time.Minute,
 }
 
 // or returns l with its zero fields taken from d.
