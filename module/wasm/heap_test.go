@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"testing"
@@ -30,13 +31,7 @@ func TestUnloadGivesMemoryBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return ms.HeapInuse
-	}
+	heap := heapInUse
 	cycle(-1) // first use: the host's own allocations
 	before := heap()
 	const n = 50
@@ -50,4 +45,48 @@ func TestUnloadGivesMemoryBack(t *testing.T) {
 	if grew > int64(len(base))*2 {
 		t.Errorf("heap grew %d bytes over %d load/unload cycles (%d bytes per cycle)", grew, n, grew/n)
 	}
+}
+
+// A load that fails after compiling (the start function traps) gives the
+// compiled code back too.
+func TestFailedLoadGivesMemoryBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50 loads")
+	}
+	b := wasmbin.NewBuilder()
+	body := make([]byte, 0, 90_000)
+	for range 30_000 {
+		body = append(body, wasmbin.OpI32Const, 0, wasmbin.OpDrop)
+	}
+	for range 9 {
+		b.Func(sigVoid, nil, body)
+	}
+	b.Start(b.Func(sigVoid, nil, wasmbin.Op(wasmbin.OpUnreachable)))
+	base := withModinfo(b.Bytes(), rawInfo("dies"))
+	h := newHost(t, Config{})
+	load := func(i int) {
+		w := wasmbin.AppendCustom(append([]byte{}, base...), fmt.Sprintf("dies.%d", i), []byte{1})
+		if _, err := h.Load(context.Background(), w, LoadOptions{}); !errors.Is(err, ErrTrap) {
+			t.Fatalf("load: %v, want ErrTrap", err)
+		}
+	}
+	load(-1)
+	before := heapInUse()
+	const n = 50
+	for i := range n {
+		load(i)
+	}
+	grew := int64(heapInUse()) - int64(before)
+	t.Logf("heap grew %d KiB over %d failed loads of %d KB modules", grew>>10, n, len(base)>>10)
+	if grew > int64(len(base))*2 {
+		t.Errorf("heap grew %d bytes over %d failed loads (%d bytes per load)", grew, n, grew/n)
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
