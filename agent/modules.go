@@ -86,9 +86,10 @@ func (a *Agent) postModules(w http.ResponseWriter, r *http.Request, _ params) er
 	if err := checkModuleFile(spec.Path, h.Limits().MaxModuleBytes); err != nil {
 		return err
 	}
-	// A client that hangs up does not abort the load halfway: the module
-	// is loaded or not, and lsmod tells.
-	m, err := h.LoadFile(context.WithoutCancel(r.Context()), spec.Path, wasm.LoadOptions{Force: spec.Force, Policy: spec.Policy})
+	// A client that gives up (its timeout) cancels the load while the
+	// module compiles; once the module's code runs (its initializer) the
+	// load finishes, and lsmod tells whether it is loaded.
+	m, err := h.LoadFile(r.Context(), spec.Path, wasm.LoadOptions{Force: spec.Force, Policy: spec.Policy})
 	if err != nil {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.cfg.writeTimeout))
 		a.cfg.logger.Warn("tracemark: module refused", "path", spec.Path, "force", spec.Force, "err", err)
@@ -207,7 +208,8 @@ func moduleError(err error) error {
 	case errors.Is(err, module.ErrNotWasm), errors.Is(err, module.ErrNoModinfo),
 		errors.Is(err, wasm.ErrNotReactor), errors.Is(err, wasm.ErrMemoryLimit), errors.Is(err, wasm.ErrTooBig),
 		errors.Is(err, wasm.ErrSignatureRequired), errors.Is(err, wasm.ErrTrap), errors.Is(err, wasm.ErrDeadline),
-		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		errors.Is(err, wasm.ErrCodeLimit), errors.Is(err, wasm.ErrCompileTimeout),
+		errors.Is(err, module.ErrNotRegular), errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return wire.Errorf(wire.CodeInvalid, "%s", msg)
 	}
 	return wire.Errorf(wire.CodeInternal, "%s", msg)

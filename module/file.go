@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -118,9 +117,10 @@ type FileInfo struct {
 	Taint Taint `json:"taint"`
 }
 
-// InspectFile reads and inspects a module file.
+// InspectFile reads and inspects a module file of at most MaxFileBytes
+// (see ReadFile).
 func InspectFile(path string, keys Keyring) (*FileInfo, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading module: %w", err)
 	}

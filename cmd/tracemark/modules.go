@@ -47,8 +47,12 @@ A module built for another host ABI, or without metadata, is refused
 unless --force (taint F; under every policy but open its markers are
 then refused). A file that is not a module, has malformed metadata, is
 not signed by a trusted key when the process requires it, or dies while
-initializing is refused: exit code 2. A module of the same name already
-loaded: exit code 1.`,
+initializing is refused: exit code 2. So is a module over the process's
+limits on what it compiles (functions, body size, nesting, locals,
+br_table targets, table sizes, total compile work), named in the error.
+A module of the same name already loaded: exit code 1. If the request
+times out (--timeout) while the process compiles the module, the
+process stops and loads nothing.`,
 		Example: example(
 			"tracemark insmod -p 1234 classifier.wasm",
 			"tracemark insmod -p myservice ./build/classifier.wasm --policy kernel",

@@ -134,7 +134,7 @@ func (m *Module) hostFire(_ context.Context, mod api.Module, stack []uint64) {
 		stack[0] = m.violate(module.ResultTooBig, ErrTooLarge, "%s: argument buffer of %d bytes, limit %d", s.d.Info().Name(), n, module.MaxArgsBytes)
 		return
 	}
-	buf, ok := mod.Memory().Read(ptr, n)
+	buf, ok := read(m.memory(mod), ptr, n)
 	if !ok {
 		stack[0] = m.violate(module.ResultFault, ErrOutOfBounds, "%s: arguments at %#x+%d outside memory", s.d.Info().Name(), ptr, n)
 		return
@@ -235,7 +235,7 @@ func (m *Module) define(mod api.Module, ptr, n uint32) uint64 {
 	if n > module.MaxDefineBytes {
 		return m.violate(module.ResultTooBig, ErrTooLarge, "define: buffer of %d bytes, limit %d", n, module.MaxDefineBytes)
 	}
-	buf, ok := mod.Memory().Read(ptr, n)
+	buf, ok := read(m.memory(mod), ptr, n)
 	if !ok {
 		return m.violate(module.ResultFault, ErrOutOfBounds, "define: buffer at %#x+%d outside memory", ptr, n)
 	}

@@ -17,7 +17,8 @@
 // that is not a module, has malformed metadata (even with Force), fails
 // the ABI check (unless Force: taint F), is not signed by a trusted key
 // when the host requires it, or has the name of a loaded module. It then
-// compiles the module (wazero's compilation cache spares repeating that),
+// compiles the module (see Compiling; wazero's compilation cache spares
+// compiling a module twice while it is loaded),
 // taints the module P, O, E and F as they apply, and runs its start
 // function and its _initialize export under Limits.InitTimeout. A module
 // that dies or overruns during initialization is not loaded, but the
@@ -26,15 +27,53 @@
 // Each module gets its own wazero runtime: its own memory cap, its own
 // imports, and nothing to share with other modules.
 //
+// A module needs no linear memory, table, export or start function: a
+// module that is nothing but its metadata loads, lists and unloads. A
+// memory is needed only to pass bytes: without one, a hook can be called
+// without input and return no output, and any input, output, definition
+// or event arguments it passes are out of bounds (an ABI violation, taint
+// W), as is an input for a module whose tracemark_alloc points outside
+// its memory.
+//
 // # Limits
 //
 // Every module has a memory cap (Limits.MemoryPages), a deadline on every
-// call into it (Limits.CallTimeout; wazero's WithCloseOnContextDone stops a
-// module mid-loop), and an event budget (Limits.EventRate per second with a
+// call into it (Limits.CallTimeout: CPU time of the calling thread where
+// the system measures it, plus time asleep, so that a busy machine does
+// not kill a module; wazero's WithCloseOnContextDone stops a module
+// mid-loop), and an event budget (Limits.EventRate per second with a
 // burst of Limits.EventBurst): events over the budget are dropped and
 // counted, the module is not blamed. A module that sleeps cannot sleep past
 // its deadline. A call does not inherit the caller's cancellation (a client
 // that hangs up must not kill a module); the deadline is the module's.
+//
+// # Compiling
+//
+// No module file, whatever its shape, may make the host spend much to
+// refuse it. LoadFile reads at most Limits.MaxModuleBytes+1 bytes and only
+// from a regular file. Before wazero compiles anything, the host walks
+// every section and function body and refuses, with a *LimitError that
+// names the limit and the value ("function 12 nests blocks 5000 deep; the
+// limit is 2048 (Limits.MaxNesting)"), a module over Limits.MaxFunctions,
+// MaxFunctionBytes, MaxNesting, MaxLocals, MaxBrTableTargets,
+// MaxTableElements, or over its budget of compile work: MaxCodeUnits in
+// all and CodeUnitsPerByte per byte of the file. The units approximate
+// the compiler's costs as measured (about a microsecond each): nested
+// blocks and br_table targets cost it the square of their number, so
+// they are capped and weigh more. The walk costs tens of milliseconds
+// for 60 MB and allocates nothing that grows with the module. A Go module
+// of 2.7 MB has about a million units (a second of compiling); the
+// defaults admit Go modules of about 10 MB.
+//
+// Compilation then has a deadline, Limits.CompileTimeout, a backstop for
+// what the limits do not foresee, and the caller's ctx cancels it: wazero
+// checks both between functions (it compiles with two workers, the only
+// way it checks). Once the module's code runs (its initializer), the
+// load no longer follows ctx's cancellation. A refused or failed load
+// leaves nothing behind: its name is free, its runtime closed, its
+// compiled code released; unloading a module releases its compiled code
+// too, so that a host that loads and unloads distinct modules does not
+// grow.
 //
 // # Faults
 //
@@ -90,8 +129,10 @@
 // code to a Go host function, the budget, the decoding against the schema
 // (no copy: strings point into the module's memory while the probes run)
 // and marker.Dynamic.Fire; 60 ns without a probe. The rest is Go's code
-// in the module. A call into a hook costs a few microseconds (a deadline
-// timer, and a goroutine wazero starts to watch it).
+// in the module. A call into a hook costs a few microseconds (locking the
+// goroutine to its thread, reading the thread's CPU clock, resetting the
+// module's deadline timer, and a goroutine wazero starts to watch the
+// call's context).
 //
 // The guest SDK is written without branches and loops for a reason found
 // while measuring: with WithCloseOnContextDone, wazero checks for

@@ -1,6 +1,10 @@
 package wasm
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tracemark/tracemark/module"
+)
 
 // Errors of loading, calling and unloading modules. Errors about a
 // module's bytes wrap the sentinels of package module instead:
@@ -65,9 +69,45 @@ var (
 	// is over Limits.MemoryPages.
 	ErrMemoryLimit = errors.New("module memory over the limit")
 	// ErrTooBig is returned by Load for a file over Limits.MaxModuleBytes.
-	ErrTooBig = errors.New("module file too large")
+	// It is module.ErrTooBig.
+	ErrTooBig = module.ErrTooBig
+	// ErrCodeLimit is wrapped by the *LimitError of Load for a module
+	// whose code is over one of the limits checked before compiling.
+	ErrCodeLimit = errors.New("module code over a limit")
+	// ErrCompileTimeout is wrapped by the error of Load for a module whose
+	// compilation overran Limits.CompileTimeout.
+	ErrCompileTimeout = errors.New("module compilation overran its deadline")
 	// ErrNotReactor is returned by Load for a WASI command (it exports
 	// _start but not _initialize): build Go modules with
 	// -buildmode=c-shared.
 	ErrNotReactor = errors.New("module is a command, not a reactor")
 )
+
+// LimitError is the error of Load for a module whose code is over one of
+// the limits checked before compiling it. It wraps ErrCodeLimit.
+type LimitError struct {
+	// Limit is the name of the field of Limits: "MaxFunctions",
+	// "MaxFunctionBytes", "MaxNesting", "MaxLocals", "MaxBrTableTargets",
+	// "MaxTableElements" or "MaxCodeUnits", or "CodeUnitsPerByte" (the
+	// constant).
+	Limit string
+	// Function is the index of the function over the limit (imports
+	// first), or -1; Table the table's, or -1.
+	Function, Table int
+	// Value is what the module has (or at least), Max the limit.
+	Value, Max uint64
+
+	msg string
+}
+
+// Error says what is over which limit: "function 12 nests blocks 5000
+// deep; the limit is 1000 (Limits.MaxNesting)".
+func (e *LimitError) Error() string {
+	if e.Limit == "CodeUnitsPerByte" {
+		return e.msg + " (CodeUnitsPerByte)"
+	}
+	return e.msg + " (Limits." + e.Limit + ")"
+}
+
+// Is reports whether target is ErrCodeLimit.
+func (e *LimitError) Is(target error) bool { return target == ErrCodeLimit }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
@@ -83,6 +84,10 @@ func pluginPath(t testing.TB) string {
 func newHost(t testing.TB, cfg Config) *Host {
 	t.Helper()
 	cfg.Cache = testCache
+	if raceEnabled && cfg.Limits.CompileTimeout == 0 {
+		// The race detector makes compiling a Go module tens of seconds.
+		cfg.Limits.CompileTimeout = 10 * time.Minute
+	}
 	h, err := NewHost(cfg)
 	if err != nil {
 		t.Fatal(err)

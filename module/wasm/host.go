@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,11 +23,17 @@ type Limits struct {
 	// Default 1024 (64 MiB). Growing past it fails inside the module (a Go
 	// module then dies of "out of memory": taint D).
 	MemoryPages uint32 `json:"memory_pages"`
-	// CallTimeout is the deadline of every call into the module. Default
-	// 100ms. A call that overruns it kills the module (taint L).
+	// CallTimeout is the deadline of every call into the module, in CPU
+	// time of the thread that runs the call (the module's code, and the
+	// host's work for its events, probes included) plus the time the
+	// module sleeps: not the time it waits for a CPU on a busy machine. A
+	// call also may not last more than ten times CallTimeout plus ten
+	// seconds of wall time, a backstop. A call that overruns either kills
+	// the module (taint L). Default 100ms. On systems without a
+	// per-thread CPU clock (other than Linux) it is wall time.
 	CallTimeout time.Duration `json:"call_timeout_ns"`
 	// InitTimeout is the deadline of instantiation and the module's
-	// initializer. Default 5s.
+	// initializer, measured like CallTimeout. Default 5s.
 	InitTimeout time.Duration `json:"init_timeout_ns"`
 	// EventRate is the module's sustained event budget per second, and
 	// EventBurst the events it may fire at once. Events over the budget
@@ -40,7 +45,49 @@ type Limits struct {
 	MaxMarkers int `json:"max_markers"`
 	// MaxModuleBytes caps the size of a module file. Default 64 MiB.
 	MaxModuleBytes int `json:"max_module_bytes"`
+
+	// The limits below bound the work of compiling a module. They are
+	// checked by reading the module before it is compiled: a module over
+	// one is refused with a *LimitError (wrapping ErrCodeLimit) that
+	// names it. The defaults admit Go modules of about 10 MB. See the
+	// package documentation, "Compiling".
+
+	// MaxFunctions caps the module's functions, imported and defined.
+	// Default 100000.
+	MaxFunctions int `json:"max_functions"`
+	// MaxFunctionBytes caps the size of one function's body. Default 1 MiB.
+	MaxFunctionBytes int `json:"max_function_bytes"`
+	// MaxNesting caps how deep blocks nest in one function. Default 2048
+	// (Go nests them as deep as a function has resume points).
+	MaxNesting int `json:"max_nesting"`
+	// MaxLocals caps the locals one function declares. Default 50000.
+	MaxLocals int `json:"max_locals"`
+	// MaxBrTableTargets caps the targets of one br_table instruction.
+	// Default 4096.
+	MaxBrTableTargets int `json:"max_br_table_targets"`
+	// MaxTableElements caps the initial size of every table, and its
+	// maximum size if the module grows tables (a table without a maximum
+	// then counts as 2^32-1). Default 1<<20.
+	MaxTableElements int `json:"max_table_elements"`
+	// MaxCodeUnits caps the module's compile work in units: about one
+	// per instruction, local and section entry, more for functions,
+	// br_table targets and deep nesting (about a microsecond of compiling
+	// each). A module may also have at most CodeUnitsPerByte units per
+	// byte of its file. Default 4 million.
+	MaxCodeUnits int `json:"max_code_units"`
+	// CompileTimeout is the wall-clock deadline of compiling the module, a
+	// backstop for what the limits above do not foresee; compilation
+	// stops between functions. It is generous so that a busy machine does
+	// not trip it: default 2 minutes (a Go module of 2.7 MB compiles in
+	// about a second, ten times slower with the race detector, slower
+	// still on a loaded machine).
+	CompileTimeout time.Duration `json:"compile_timeout_ns"`
 }
+
+// CodeUnitsPerByte is how many units of compile work (Limits.MaxCodeUnits)
+// a module may have per byte of its file, whatever its shape: the work of
+// compiling it then grows with its size. Go modules have about 0.4.
+const CodeUnitsPerByte = 4
 
 // DefaultLimits are the limits of a host that sets none.
 var DefaultLimits = Limits{
@@ -50,7 +97,16 @@ var DefaultLimits = Limits{
 	EventRate:      100_000,
 	EventBurst:     10_000,
 	MaxMarkers:     256,
-	MaxModuleBytes: 64 << 20,
+	MaxModuleBytes: module.MaxFileBytes,
+
+	MaxFunctions:      100_000,
+	MaxFunctionBytes:  1 << 20,
+	MaxNesting:        2048,
+	MaxLocals:         50_000,
+	MaxBrTableTargets: 4096,
+	MaxTableElements:  1 << 20,
+	MaxCodeUnits:      4_000_000,
+	CompileTimeout:    2 * time.Minute,
 }
 
 // or returns l with its zero fields taken from d.
@@ -75,6 +131,19 @@ func (l Limits) or(d Limits) Limits {
 	}
 	if l.MaxModuleBytes == 0 {
 		l.MaxModuleBytes = d.MaxModuleBytes
+	}
+	for _, f := range []struct{ v, d *int }{
+		{&l.MaxFunctions, &d.MaxFunctions}, {&l.MaxFunctionBytes, &d.MaxFunctionBytes},
+		{&l.MaxNesting, &d.MaxNesting}, {&l.MaxLocals, &d.MaxLocals},
+		{&l.MaxBrTableTargets, &d.MaxBrTableTargets}, {&l.MaxTableElements, &d.MaxTableElements},
+		{&l.MaxCodeUnits, &d.MaxCodeUnits},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
+	if l.CompileTimeout == 0 {
+		l.CompileTimeout = d.CompileTimeout
 	}
 	return l
 }
@@ -305,16 +374,12 @@ func (h *Host) inTree(path string) bool {
 }
 
 // LoadFile reads and loads a module file (insmod FILE). A file under
-// Config.TrustedDir is in-tree; any other is tainted O.
+// Config.TrustedDir is in-tree; any other is tainted O. It refuses what is
+// not a regular file (module.ErrNotRegular) and reads at most
+// Limits.MaxModuleBytes+1 bytes whatever size the file claims
+// (module.ReadFile).
 func (h *Host) LoadFile(ctx context.Context, path string, opts LoadOptions) (*Module, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("loading module: %w", err)
-	}
-	if st.Size() > int64(h.limits.MaxModuleBytes) {
-		return nil, fmt.Errorf("loading %s: %w: %d bytes, limit %d", path, ErrTooBig, st.Size(), h.limits.MaxModuleBytes)
-	}
-	b, err := os.ReadFile(path)
+	b, err := module.ReadFile(path, opts.Limits.or(h.limits).MaxModuleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,10 +15,12 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
+	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
 
 // MaxOutputBytes is the largest output a hook may return.
@@ -94,16 +98,22 @@ type Module struct {
 	// the fields below it are only touched with it held.
 	callMu   sync.Mutex
 	rt       wazero.Runtime
+	compiled wazero.CompiledModule // released with the instance
 	mod      api.Module
 	alloc    api.Function
 	inPtr    uint32 // the last buffer tracemark_alloc gave, reused for inputs
 	inCap    uint32 // up to this size (ABI v1 lets the host keep it)
 	hooks    map[string]api.Function
 	stack    [2]uint64
+	mem      api.Memory // see memory
+	memKnown bool
 	budget   budget
 	callErr  error // first ABI violation of the running call
 	pending  counters
-	deadline atomic.Int64 // unix ns of the running call's deadline
+	deadline atomic.Int64 // unix ns of the running call's wall-clock deadline
+	budgetNs atomic.Int64 // the running call's budget of CPU time and sleep
+	slept    atomic.Int64 // ns the running call slept
+	call     callDeadline
 	stderr   *outputWriter
 
 	unloading atomic.Bool
@@ -123,6 +133,21 @@ type Module struct {
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
 
+// callDeadline is the deadline of the running call (see callContext).
+type callDeadline struct {
+	mu        sync.Mutex
+	timer     *time.Timer
+	end       context.CancelFunc // m.endCall, made once
+	active    bool
+	cancel    context.CancelCauseFunc
+	timeout   time.Duration // of CPU time and sleep (wall time without a clock)
+	wall      time.Duration
+	wallStart time.Time
+	clock     uintptr
+	hasClock  bool
+	cpuStart  int64 // -1 without a clock
+}
+
 func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts LoadOptions) (_ *Module, err error) {
 	lim := opts.Limits.or(h.limits)
 	if lim.MemoryPages > 65536 {
@@ -130,6 +155,11 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	if len(wasm) > lim.MaxModuleBytes {
 		return nil, fmt.Errorf("loading module: %w: %d bytes, limit %d", ErrTooBig, len(wasm), lim.MaxModuleBytes)
+	}
+	// What the module asks of the compiler is bounded before anything
+	// else reads it closely.
+	if err := checkCode(wasm, lim); err != nil {
+		return nil, fmt.Errorf("loading module: %w", err)
 	}
 	a, err := module.Analyze(wasm, h.cfg.Keys)
 	if err != nil {
@@ -202,9 +232,15 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		WithMemoryLimitPages(lim.MemoryPages).
 		WithCompilationCache(h.cache)
 	m.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	compiled, err := m.rt.CompileModule(ctx, code)
+	compiled, err := m.compile(ctx, code, lim.CompileTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("loading module %s: compiling: %w: %v", m.name, module.ErrNotWasm, err)
+		return nil, fmt.Errorf("loading module %s: compiling: %w", m.name, err)
+	}
+	m.compiled = compiled
+	if err := context.Cause(ctx); err != nil {
+		// The caller gave up (a client timeout): nothing of the module
+		// has run yet.
+		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
 	}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
 		return nil, fmt.Errorf("loading module %s: WASI: %w", m.name, err)
@@ -263,6 +299,55 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.listed = true
 	h.mu.Unlock()
 	return m, nil
+}
+
+// checkCode refuses a module whose code is over the limits of compiling.
+func checkCode(wasm []byte, lim Limits) error {
+	_, err := wasmbin.Check(wasm, wasmbin.CheckLimits{
+		Functions:      lim.MaxFunctions,
+		FunctionBytes:  lim.MaxFunctionBytes,
+		Nesting:        lim.MaxNesting,
+		Locals:         lim.MaxLocals,
+		TableElements:  lim.MaxTableElements,
+		BrTableTargets: lim.MaxBrTableTargets,
+		Units:          lim.MaxCodeUnits,
+		UnitsPerByte:   CodeUnitsPerByte,
+	})
+	var le *wasmbin.LimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &le):
+		name := map[string]string{
+			"functions": "MaxFunctions", "function bytes": "MaxFunctionBytes", "nesting": "MaxNesting",
+			"locals": "MaxLocals", "table elements": "MaxTableElements", "br_table targets": "MaxBrTableTargets",
+			"units": "MaxCodeUnits", "units per byte": "CodeUnitsPerByte",
+		}[le.Limit]
+		return &LimitError{Limit: name, Function: le.Func, Table: le.Table, Value: le.Value, Max: le.Max, msg: le.Error()}
+	}
+	return fmt.Errorf("%w: %v", module.ErrNotWasm, err)
+}
+
+// compile compiles the module's code under a deadline. wazero checks for
+// cancellation only between functions, and only when it compiles with
+// more than one worker: two workers it is (each function's cost is
+// bounded by the limits checked before). A deadline that passes fails
+// with ErrCompileTimeout, a caller that gives up with its cause.
+func (m *Module) compile(ctx context.Context, code []byte, timeout time.Duration) (wazero.CompiledModule, error) {
+	cctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrCompileTimeout)
+	defer cancel()
+	cctx = experimental.WithCompilationWorkers(cctx, 2)
+	compiled, err := m.rt.CompileModule(cctx, code)
+	if err != nil {
+		if cause := context.Cause(cctx); cause != nil {
+			if errors.Is(cause, ErrCompileTimeout) {
+				return nil, fmt.Errorf("%w (%v)", ErrCompileTimeout, timeout)
+			}
+			return nil, cause
+		}
+		return nil, fmt.Errorf("%w: %v", module.ErrNotWasm, err)
+	}
+	return compiled, nil
 }
 
 var (
@@ -355,22 +440,116 @@ func (m *Module) evaluate() {
 
 // callContext returns the context of one call into the module: the
 // caller's values, but not its cancellation (a caller that gives up must
-// not kill the module), and the module's own deadline.
+// not kill the module), and the module's own deadline: timeout of CPU
+// time on the calling thread plus time asleep, and wallTimeout(timeout)
+// of wall time, a backstop. The goroutine is locked to its thread until
+// cancel, which must be called on it (with callMu held).
+//
+// The CPU time is measured where the system offers a clock per thread
+// (Linux); elsewhere timeout is wall time. It is checked by the module's
+// timer, which fires when the call could have used its budget (a thread
+// uses at most one second of CPU per second) and reads the thread's
+// clock: if the budget is not used up, it waits for the rest. A call that
+// ends in time costs one clock reading, and the timer is reused.
 func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(timeout)
-	m.deadline.Store(deadline.UnixNano())
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	c := &m.call
+	wall := wallTimeout(timeout)
+	now := time.Now()
+	m.deadline.Store(now.Add(wall).UnixNano())
+	m.budgetNs.Store(int64(timeout))
+	m.slept.Store(0)
+	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	runtime.LockOSThread()
+	c.mu.Lock()
+	c.active, c.cancel, c.timeout, c.wall, c.wallStart = true, cancel, timeout, wall, now
+	c.clock, c.hasClock = threadClock()
+	c.cpuStart = -1
+	if c.hasClock {
+		c.cpuStart = cpuTime(c.clock)
+	}
+	if c.timer == nil {
+		c.timer = time.AfterFunc(timeout, m.checkCall)
+		c.end = m.endCall
+	} else {
+		c.timer.Reset(timeout)
+	}
+	c.mu.Unlock()
+	return cctx, c.end
 }
 
-// nanosleep sleeps for the module, but never past the running call's
-// deadline: a sleeping module must not hold the host beyond it.
+// checkCall is the timer of the running call: it stops the call if it
+// used its budget, or waits for the rest.
+func (m *Module) checkCall() {
+	c := &m.call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.active {
+		return
+	}
+	wallLeft := c.wall - time.Since(c.wallStart)
+	left := wallLeft
+	if c.cpuStart >= 0 {
+		if now := cpuTime(c.clock); now >= 0 {
+			left = min(left, c.timeout-time.Duration(now-c.cpuStart)-time.Duration(m.slept.Load()))
+		}
+	}
+	if left <= 0 {
+		c.cancel(context.DeadlineExceeded)
+		return
+	}
+	c.timer.Reset(left)
+}
+
+// endCall ends the running call's deadline and unlocks its thread.
+func (m *Module) endCall() {
+	c := &m.call
+	c.mu.Lock()
+	c.active = false
+	c.timer.Stop()
+	cancel := c.cancel
+	c.cancel = nil
+	c.mu.Unlock()
+	cancel(nil)
+	runtime.UnlockOSThread()
+}
+
+// cancelCall stops the running call for overrunning its budget.
+func (m *Module) cancelCall(err error) {
+	c := &m.call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.active {
+		c.cancel(err)
+	}
+}
+
+// wallTimeout is the wall-clock backstop of a call whose deadline is
+// timeout of CPU time and sleep: ten times as long, plus ten seconds, so
+// that a busy machine does not trip it.
+func wallTimeout(timeout time.Duration) time.Duration {
+	if !hasThreadClock {
+		return timeout
+	}
+	return 10*timeout + 10*time.Second
+}
+
+// nanosleep sleeps for the module, but not past the running call's
+// budget: time asleep counts as time running. A module that sleeps its
+// budget away is stopped like one that overruns it.
 func (m *Module) nanosleep(ns int64) {
-	left := time.Until(time.Unix(0, m.deadline.Load()))
+	left := time.Duration(m.budgetNs.Load() - m.slept.Load())
+	if wall := time.Until(time.Unix(0, m.deadline.Load())); wall < left {
+		left = wall
+	}
 	if d := time.Duration(ns); d < left {
 		left = d
+	} else if left > 0 {
+		defer m.cancelCall(context.DeadlineExceeded)
 	}
 	if left > 0 {
+		start := time.Now()
 		time.Sleep(left)
+		m.slept.Add(int64(time.Since(start)))
 	}
 }
 
@@ -406,11 +585,7 @@ func (m *Module) end(err error) error {
 			c.b.Add(c.n)
 		}
 	}
-	if m.mod != nil && !m.mod.IsClosed() {
-		if mem := m.mod.Memory(); mem != nil {
-			m.pages.Store(mem.Size() / 65536)
-		}
-	}
+	m.storePages()
 	m.callErr = nil
 	if err != nil {
 		m.mu.Lock()
@@ -418,6 +593,43 @@ func (m *Module) end(err error) error {
 		m.mu.Unlock()
 	}
 	return err
+}
+
+// storePages records the size of the module's memory for Status, if it
+// has one. Called with callMu held.
+func (m *Module) storePages() {
+	if m.mod == nil || m.mod.IsClosed() {
+		return
+	}
+	if mem := m.memory(m.mod); mem != nil {
+		m.pages.Store(mem.Size() / 65536)
+	}
+}
+
+// memory returns the module's linear memory, or nil if it has none. A
+// memory is optional: wazero then returns a nil *MemoryInstance in a
+// non-nil api.Memory, which this turns into a nil interface. The answer is
+// kept after the first call (it cannot change). Called with callMu held;
+// mod is the module's instance (host functions get it before
+// InstantiateModule returns).
+func (m *Module) memory(mod api.Module) api.Memory {
+	if !m.memKnown {
+		m.mem = mod.Memory()
+		if v := reflect.ValueOf(m.mem); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+			m.mem = nil
+		}
+		m.memKnown = true
+	}
+	return m.mem
+}
+
+// read reads n bytes at ptr of mem, which may be nil (no memory: only an
+// empty read succeeds).
+func read(mem api.Memory, ptr, n uint32) ([]byte, bool) {
+	if mem == nil {
+		return nil, n == 0
+	}
+	return mem.Read(ptr, n)
 }
 
 // callFailed turns the error of a call into the module into ours, and
@@ -446,19 +658,14 @@ func (m *Module) callFailed(ctxErr error, err error, timeout time.Duration) erro
 // die marks the module dead and releases its instance. Called with callMu
 // held.
 func (m *Module) die(flag module.Taint, err error) {
-	if m.mod != nil && !m.mod.IsClosed() {
-		if mem := m.mod.Memory(); mem != nil {
-			m.pages.Store(mem.Size() / 65536)
-		}
-	}
+	m.storePages()
 	m.mu.Lock()
 	m.state = StateDead
 	m.death = err.Error()
 	m.addTaint(flag, err.Error())
 	m.evaluate()
 	m.mu.Unlock()
-	m.rt.Close(context.Background())
-	m.mod = nil
+	m.release(context.Background())
 	h := m.host
 	h.mu.Lock()
 	listed := m.listed
@@ -469,11 +676,23 @@ func (m *Module) die(flag module.Taint, err error) {
 	}
 }
 
+// release closes the module's runtime and gives its compiled code back to
+// the compilation cache, which frees it when no other module uses it.
+// Called with callMu held, or before the module is listed.
+func (m *Module) release(ctx context.Context) {
+	if m.rt != nil {
+		m.rt.Close(ctx)
+	}
+	if m.compiled != nil {
+		m.compiled.Close(ctx)
+		m.compiled = nil
+	}
+	m.mod, m.mem = nil, nil
+}
+
 // discard removes a module whose load failed: its markers and its name.
 func (m *Module) discard() {
-	if m.rt != nil {
-		m.rt.Close(context.Background())
-	}
+	m.release(context.Background())
 	m.mu.Lock()
 	for _, s := range m.markers {
 		s.d.Remove()
@@ -550,7 +769,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 			ptr = uint32(m.stack[0])
 			m.inPtr, m.inCap = ptr, uint32(len(in))
 		}
-		if !m.mod.Memory().Write(ptr, in) {
+		if mem := m.memory(m.mod); mem == nil || !mem.Write(ptr, in) {
 			m.inCap = 0
 			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes at %#x, outside memory", module.ExportAlloc, len(in), ptr)
 			return nil, m.end(nil)
@@ -567,7 +786,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 			m.violate(module.ResultTooBig, ErrTooLarge, "%s returned %d bytes of output, limit %d", hook, n, MaxOutputBytes)
 			return nil, m.end(nil)
 		}
-		b, ok := m.mod.Memory().Read(p, n)
+		b, ok := read(m.memory(m.mod), p, n)
 		if !ok {
 			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes of output at %#x, outside memory", hook, n, p)
 			return nil, m.end(nil)
@@ -673,10 +892,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	m.state = StateUnloaded
 	markers := m.markers
 	m.mu.Unlock()
-	if m.rt != nil {
-		m.rt.Close(ctx)
-	}
-	m.mod = nil
+	m.release(ctx)
 	for _, s := range markers {
 		s.d.Remove()
 	}

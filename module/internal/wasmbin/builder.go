@@ -18,6 +18,9 @@ type builtFunc struct {
 	typ    uint32
 	locals []byte // one i32/i64/... per local
 	body   []byte
+	// run locals of runType, declared in one entry (FuncLocals)
+	run     uint32
+	runType byte
 }
 
 type dataSegment struct {
@@ -148,9 +151,13 @@ func (b *Builder) Bytes() []byte {
 		p := AppendU32(nil, uint32(len(b.funcs)))
 		for _, f := range b.funcs {
 			var body []byte
-			body = AppendU32(body, uint32(len(f.locals)))
-			for _, l := range f.locals {
-				body = append(body, 1, l)
+			if f.run > 0 {
+				body = append(AppendU32(append(body, 1), f.run), f.runType)
+			} else {
+				body = AppendU32(body, uint32(len(f.locals)))
+				for _, l := range f.locals {
+					body = append(body, 1, l)
+				}
 			}
 			body = append(body, f.body...)
 			body = append(body, OpEnd)
@@ -220,4 +227,12 @@ func Op(ops ...byte) []byte { return ops }
 // Sig makes a function type from parameter and result types.
 func Sig(params []byte, results ...byte) FuncType {
 	return FuncType{Params: params, Results: results}
+}
+
+// FuncLocals adds a function that declares n locals of type typ in one
+// entry, the way a compiler would not: a few bytes for any number of
+// locals.
+func (b *Builder) FuncLocals(t FuncType, n uint32, typ byte, body []byte) uint32 {
+	b.funcs = append(b.funcs, builtFunc{typ: b.typeIndex(t), body: body, run: n, runType: typ})
+	return uint32(len(b.imports) + len(b.funcs) - 1)
 }

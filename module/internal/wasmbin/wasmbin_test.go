@@ -109,3 +109,45 @@ func TestDecodeSections(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	b := NewBuilder()
+	b.Memory(1, 0)
+	// Instructions with every shape of immediate the walker skips.
+	body := [][]byte{
+		{OpBlock, I32}, I32Const(1), {0x04, BlockVoid, 0x01, 0x05, 0x01, OpEnd}, // if/else
+		{OpEnd, OpDrop},
+		I64Const(-5), {OpDrop},
+		{0x43, 0, 0, 0, 0, OpDrop},                 // f32.const
+		{0x44, 0, 0, 0, 0, 0, 0, 0, 0, OpDrop},     // f64.const
+		I32Const(0), {0x28, 2, 0x80, 0x01, OpDrop}, // i32.load align=2 offset=128
+		I32Const(0), {0xfc, 0x00, OpDrop}, // i32.trunc_sat_f32_s of an i32: not validated here
+		I32Const(0), I32Const(0), I32Const(0), {0xfc, 10, 0, 0}, // memory.copy
+		I32Const(0), {0xfd, 0x00, 4, 0, OpDrop}, // v128.load
+		{0xfd, 12}, make([]byte, 16), {0xfd, 21, 3, OpDrop}, // v128.const, i8x16.extract_lane_s
+		{OpBlock, BlockVoid}, I32Const(0), {0x0e, 2, 0, 0, 0, OpEnd}, // br_table
+		{0x1c, 1, I32}, // select t
+	}
+	b.Export("f", b.Func(Sig(nil), []byte{I32, I64}, body...))
+	st, err := Check(b.Bytes(), CheckLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Functions != 1 || st.MaxNesting != 2 || st.MaxLocals != 2 || st.MaxBrTable != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	deep := NewBuilder()
+	deep.Func(Sig(nil), nil, []byte{OpBlock, BlockVoid, OpLoop, BlockVoid, OpBlock, BlockVoid, OpEnd, OpEnd, OpEnd})
+	_, err = Check(deep.Bytes(), CheckLimits{Nesting: 2})
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != "nesting" || err.Error() != "function 0 nests blocks 3 deep; the limit is 2" {
+		t.Errorf("nesting: %v", err)
+	}
+	for _, code := range [][]byte{{0xff}, {0xfc, 99}, {0xfd, 0x80, 0x04}, {OpBlock}, {0x41}} {
+		b := NewBuilder()
+		b.Func(Sig(nil), nil, code)
+		if _, err := Check(b.Bytes(), CheckLimits{}); !errors.Is(err, ErrMalformed) {
+			t.Errorf("code %x: %v", code, err)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
+	"github.com/tracemark/tracemark/internal/wire"
+	"github.com/tracemark/tracemark/module"
+	"github.com/tracemark/tracemark/module/wasm"
+)
+
+// syncBuffer is a log destination that tests may read while the agent
+// writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A client that times out while the process compiles the module cancels
+// the load: nothing is loaded, the name is not reserved, and loading again
+// works.
+func TestInsmodClientTimeout(t *testing.T) {
+	plugin, err := pluginbuild.Path(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No compilation cache: the plugin takes a second or more to compile.
+	host, err := wasm.NewHost(wasm.Config{Limits: wasm.Limits{CompileTimeout: 10 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(context.Background()) })
+	var logs syncBuffer
+	_, c := startAgent(t, agent.WithModules(host), agent.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.Insmod(short, wire.InsmodRequest{Path: plugin}); err == nil || !strings.Contains(err.Error(), "context deadline exceeded") {
+		t.Fatalf("insmod with a 50ms timeout: %v", err)
+	}
+	waitFor(t, "the agent to finish the load", func() bool {
+		s := logs.String()
+		return strings.Contains(s, "module refused") || strings.Contains(s, "module loaded")
+	})
+	if s := logs.String(); !strings.Contains(s, "module refused") || !strings.Contains(s, "context canceled") {
+		t.Fatalf("the load was not canceled:\n%s", s)
+	}
+	if mods := host.Modules(); len(mods) != 0 {
+		t.Fatalf("%d modules loaded", len(mods))
+	}
+	long, cancelLong := context.WithTimeout(context.Background(), 10*time.Minute) // compiling with -race is slow
+	defer cancelLong()
+	mi, err := c.Insmod(long, wire.InsmodRequest{Path: plugin})
+	if err != nil {
+		t.Fatalf("insmod after the canceled one: %v", err)
+	}
+	if mi.State != "live" && mi.State != "refused" {
+		t.Errorf("module %+v", mi)
+	}
+}
+
+// A module without memory, table, exports or start function loads,
+// lists and unloads through the agent, and its name is free after.
+func TestInsmodBareModule(t *testing.T) {
+	bare, err := module.SetModinfo([]byte("\x00asm\x01\x00\x00\x00"), &module.Modinfo{Name: "bare", License: "MIT", ABI: module.ABIVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bare.wasm")
+	if err := os.WriteFile(path, bare, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, err := wasm.NewHost(wasm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(context.Background()) })
+	_, c := startAgent(t, agent.WithModules(host))
+	for range 2 {
+		mi, err := c.Insmod(ctx(t), wire.InsmodRequest{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mi.Name != "bare" || mi.State != "live" || len(mi.Hooks) != 0 || mi.MemoryPages != 0 {
+			t.Errorf("insmod: %+v", mi)
+		}
+		list, err := c.Modules(ctx(t))
+		if err != nil || len(list.Modules) != 1 {
+			t.Fatalf("lsmod: %+v, %v", list, err)
+		}
+		if _, err := c.Rmmod(ctx(t), "bare", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
