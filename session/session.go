@@ -109,6 +109,7 @@ type Session struct {
 	readMu    sync.Mutex      // one reader: Drain, Snapshot
 	streamSeq []uint64        // per shard packet sequence numbers, under readMu
 	converted []convertedMark // per shard, under readMu; see finish
+	ends      []streamEnd     // per shard, Drain's latest packet, under readMu
 }
 
 // New creates a session. It records nothing until Start.
@@ -145,6 +146,7 @@ func New(cfg Config) (*Session, error) {
 	s.classList.Store(&[]*Class{})
 	s.streamSeq = make([]uint64, buf.Shards())
 	s.converted = make([]convertedMark, buf.Shards())
+	s.ends = s.newEnds()
 	return s, nil
 }
 
@@ -296,6 +298,14 @@ func (s *Session) Stop() error {
 	}
 	s.state = stopped
 	return nil
+}
+
+// quiescent reports whether no event can be recorded any more: the session
+// is stopped (Stop waits until no probe runs) or destroyed.
+func (s *Session) quiescent() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stopped || s.state == destroyed
 }
 
 // Destroy stops the session and releases it.

@@ -141,12 +141,22 @@ func (c *capture) packet(f wire.Frame) error {
 // lost returns the events lost so far: the agent's count, or what the
 // packets say if the agent could not tell us (it died).
 func (c *capture) lost() uint64 {
+	n := c.received()
+	if c.stats != nil {
+		n = max(n, c.stats.Discarded)
+	}
+	return n
+}
+
+// received returns the events lost that the packets received so far
+// count, hence that the trace counts: the agent ends every stream of each
+// drain with its cumulative count, so this lags the agent's own count by
+// at most one drain, and is what the progress line shows beside the
+// events received.
+func (c *capture) received() uint64 {
 	var n uint64
 	for _, d := range c.discarded {
 		n += d
-	}
-	if c.stats != nil {
-		n = max(n, c.stats.Discarded)
 	}
 	return n
 }

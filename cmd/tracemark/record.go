@@ -186,7 +186,7 @@ func (r *recorder) progress() {
 	rate := float64(r.c.events-r.lastEvents) / max(now.Sub(r.lastTime).Seconds(), 1e-3)
 	r.lastEvents, r.lastTime = r.c.events, now
 	line := fmt.Sprintf("%6.1fs  %d events  %.0f/s  %s  lost %d\n",
-		now.Sub(r.c.started).Seconds(), r.c.events, rate, humanBytes(r.c.bytes), r.c.lost())
+		now.Sub(r.c.started).Seconds(), r.c.events, rate, humanBytes(r.c.bytes), r.c.received())
 	if r.plain {
 		fmt.Fprint(r.a.stderr, line)
 		return

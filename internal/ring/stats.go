@@ -80,3 +80,13 @@ func (s *shard) stats() ShardStats {
 		runtime.Gosched()
 	}
 }
+
+// Discarded returns shard i's cumulative count of discarded records,
+// dropped plus overwritten: its stream's CTF events_discarded once every
+// packet of the shard has been read. It is exact once writers are
+// quiescent, never blocks them and never decreases.
+func (b *Buffer) Discarded(i int) uint64 { return b.shards[i].discarded() }
+
+// Unsharded returns how many records were dropped because they were
+// written on a P without a shard (see [Stats].Unsharded).
+func (b *Buffer) Unsharded() uint64 { return b.unsharded.Load() }
