@@ -70,6 +70,12 @@ func TestRecordCountsEveryLostEvent(t *testing.T) {
 	if got+lost != lossyEvents {
 		t.Errorf("summary: %d events + %d lost != %d fired:\n%s", got, lost, lossyEvents, out)
 	}
+	// tracemark summary reads the trace with package ctf.
+	r := e.cli("summary", dir)
+	sm := regexp.MustCompile(`(?m)^events\s+(\d+)\nlost\s+(\d+) events`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || sm == nil || sm[1] != m[1] || sm[2] != m[2] {
+		t.Errorf("tracemark summary: exit %d, want %s events and %s lost:\n%s%s", r.code, m[1], m[2], r.stdout, r.stderr)
+	}
 	events, discarded := babeltraceTotals(t, dir)
 	if events+discarded != lossyEvents {
 		t.Errorf("babeltrace: %d events + %d discarded = %d, fired %d (summary: %d + %d)",
