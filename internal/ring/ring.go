@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -121,6 +122,13 @@ type Buffer struct {
 	cfg       Config
 	minRec    int
 
+	// Reader wake-up (wake.go): the reader sets sleeping before it parks
+	// on wake; the writer that closes the next sub-buffer sends on wake.
+	sleeping atomic.Bool
+	wake     chan struct{} // capacity 1
+	wakeups  atomic.Uint64 // tokens sent
+	timer    *time.Timer   // the reader's fallback timer
+
 	// Reader state, guarded by mu (one reader at a time).
 	mu       sync.Mutex
 	held     []heldSub // sub-buffers locked by the reader
@@ -144,6 +152,7 @@ func newBuffer(cfg Config, nshards int) (*Buffer, error) {
 		shards:   make([]paddedShard, nshards),
 		cfg:      cfg,
 		minRec:   cfg.MinRecordSize(),
+		wake:     make(chan struct{}, 1),
 		held:     make([]heldSub, 0, cfg.SubBufCount),
 		snapPkts: make([]Packet, 0, cfg.SubBufCount),
 	}

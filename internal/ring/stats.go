@@ -39,6 +39,9 @@ type Stats struct {
 	Consumed uint64
 	// Shards holds per-shard counters, indexed like Packet.Shard.
 	Shards []ShardStats
+	// Wakeups counts the times a writer woke the reader sleeping in
+	// [Buffer.Wait]: at most one per sub-buffer switch.
+	Wakeups uint64
 }
 
 // Stats returns the Buffer's counters. It never blocks writers and may be
@@ -53,6 +56,7 @@ func (b *Buffer) Stats() Stats {
 	st.Dropped += st.Unsharded
 	st.Discarded += st.Unsharded
 	st.Consumed = b.consumed.Load()
+	st.Wakeups = b.wakeups.Load()
 	return st
 }
 
