@@ -1,14 +1,18 @@
 package session_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/session"
@@ -16,7 +20,7 @@ import (
 
 // btDiscarded matches Babeltrace 2's warning for a discarded events
 // message, printed on stderr by its default (pretty) sink.
-var btDiscarded = regexp.MustCompile(`WARNING: Tracer discarded (\d+) events`)
+var btDiscarded = regexp.MustCompile(`WARNING: Tracer discarded (\d+) events? `)
 
 // babeltraceTotals reads a trace with Babeltrace 2 and returns the number
 // of events it prints and the sum of the discarded events it reports.
@@ -158,5 +162,54 @@ func TestHelperLossyBatchProgram(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		fmt.Println(err)
 		t.Fatal(err)
+	}
+}
+
+// TestWaitIsWokenByAFullSubBuffer checks that Session.Wait returns, with
+// no timeout, as soon as recording fills a sub-buffer, and that
+// TraceWriter.Run with an interval of an hour writes full packets anyway.
+func TestWaitIsWokenByAFullSubBuffer(t *testing.T) {
+	m := marker.Define3("stest_wake:e", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
+	s := newSession(t, session.Config{BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	mustEnable(t, s, "stest_wake:e", "")
+	dir := filepath.Join(t.TempDir(), "trace")
+	tw, err := session.CreateTrace(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	// The first Flush happens at once; Run then waits for a full
+	// sub-buffer, with a fallback timer that never fires in this test.
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- tw.Run(ctx, time.Hour) }()
+	const perSubBuf = 4096 / 29 // 3-field records of 29 bytes
+	deadline := time.After(10 * time.Second)
+	fired := 0
+	for round := 1; round <= 5; round++ {
+		for range perSubBuf + 1 {
+			m.Fire(int32(fired), 0, "hello")
+			fired++
+		}
+		// Every full sub-buffer must be written without the timer.
+		for {
+			events, _, _ := tw.Written()
+			if events >= uint64(round*(perSubBuf-1)) {
+				break
+			}
+			select {
+			case <-deadline:
+				t.Fatalf("round %d: %d events written of %d fired: Run was not woken", round, events, fired)
+			default:
+				runtime.Gosched()
+			}
+		}
+	}
+	cancel()
+	if err := <-runErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	if st := s.Stats(); st.Discarded != 0 {
+		t.Errorf("%d events discarded", st.Discarded)
 	}
 }

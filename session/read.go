@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
 	"github.com/tracemark/tracemark/internal/ring"
@@ -54,6 +55,18 @@ func (s *Session) Drain(emit func(Packet) error) error {
 		return err
 	}
 	return s.endStreams(s.streamSeq, s.ends, s.quiescent(), emit)
+}
+
+// Wait blocks until the session's buffers hold a full packet to drain (a
+// recording goroutine filled a sub-buffer), until timeout elapses (if
+// positive) or until stop is closed, and reports whether a full packet is
+// waiting. A reader that drains in a loop calls it between Drains: the
+// recording goroutines wake it, at no cost to them but when they switch
+// sub-buffers while it sleeps, so it keeps up with them however fast they
+// fill the buffers, and the timeout drains the partial packets of a
+// quiet buffer. Only one goroutine may wait at a time.
+func (s *Session) Wait(stop <-chan struct{}, timeout time.Duration) bool {
+	return s.buf.Wait(stop, timeout)
 }
 
 // Snapshot hands a copy of what the buffers hold to emit without consuming

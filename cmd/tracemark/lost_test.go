@@ -14,7 +14,7 @@ import (
 
 // btDiscarded matches Babeltrace 2's warning for a discarded events
 // message, which its default sink prints on stderr.
-var btDiscarded = regexp.MustCompile(`WARNING: Tracer discarded (\d+) events`)
+var btDiscarded = regexp.MustCompile(`WARNING: Tracer discarded (\d+) events? `)
 
 // babeltraceTotals reads a trace with Babeltrace 2 and returns how many
 // events it prints and the sum of the discarded events it reports.
