@@ -44,6 +44,11 @@ type Packet struct {
 func (s *Session) Drain(emit func(Packet) error) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
+	// Quiescent before the drain starts, so that the drain gets every
+	// event: checked after it, a Stop in between would leave events
+	// recorded before the end-of-stream packets' timestamps for the next
+	// Drain.
+	quiescent := s.quiescent()
 	err := s.buf.Drain(func(p ring.Packet) error {
 		out, err := s.finish(p, true)
 		if err != nil {
@@ -54,7 +59,7 @@ func (s *Session) Drain(emit func(Packet) error) error {
 	if err != nil {
 		return err
 	}
-	return s.endStreams(s.streamSeq, s.ends, s.quiescent(), emit)
+	return s.endStreams(s.streamSeq, s.ends, quiescent, emit)
 }
 
 // Wait blocks until the session's buffers hold a full packet to drain (a

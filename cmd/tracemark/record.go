@@ -136,6 +136,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	r.c = newCapture(s, trace)
 	r.c.onStats = r.progress
 	r.c.onRecord = r.extra
+	r.c.packetsOnly = r.extra == nil
 	r.lastTime = r.c.started
 	runErr := r.c.run()
 	signals.release()
@@ -221,7 +222,7 @@ func printMarkerCounts(a *app, c *capture) {
 			if ms, ok := c.markerStats(name); ok {
 				lost, filtered = strconv.FormatUint(ms.Discarded, 10), strconv.FormatUint(ms.Filtered, 10)
 			}
-			t.row("  "+name, strconv.FormatUint(c.counts[name], 10), lost, filtered)
+			t.row("  "+name, strconv.FormatUint(c.count(name), 10), lost, filtered)
 		}
 		t.flush()
 	}
