@@ -83,7 +83,7 @@ func (a *Agent) reserveRecording() (string, error) {
 }
 
 func newSession(id string, spec wire.RecordSpec) (*recording, error) {
-	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer})
+	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer, SubBufSize: spec.SubBuffer})
 	if err != nil {
 		return nil, wire.Errorf(wire.CodeInvalid, "%v", err)
 	}

@@ -25,7 +25,7 @@ const (
 	// EnvMode is "discard" (default) or "overwrite".
 	EnvMode = "TRACEMARK_MODE"
 	// EnvBuffer is the buffer size per shard in bytes, with an optional
-	// K or M suffix (default 1M).
+	// K or M suffix (default 4M, session.DefaultBufferSize).
 	EnvBuffer = "TRACEMARK_BUFFER"
 )
 
@@ -41,7 +41,7 @@ type EnvTrace struct {
 }
 
 // StartFromEnv starts recording if TRACEMARK_ENABLE is set, writing a CTF
-// trace that is flushed every 100 ms. It returns nil, nil when the variable
+// trace as the buffers fill (and at least every 100 ms). It returns nil, nil when the variable
 // is not set, so programs can call it unconditionally:
 //
 //	func main() {
@@ -65,7 +65,7 @@ func StartFromEnv() (*EnvTrace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvMode, err)
 	}
-	size := 1 << 20
+	size := DefaultBufferSize
 	if v := os.Getenv(EnvBuffer); v != "" {
 		if size, err = ParseSize(v); err != nil {
 			return nil, fmt.Errorf("%s: %w", EnvBuffer, err)

@@ -54,15 +54,26 @@ type Config struct {
 	Mode Mode
 	// BufferSize is the buffer size per shard (one shard per P), in bytes.
 	// It is split into sub-buffers, each of which becomes one trace packet.
-	// Default 512 KiB.
+	// Default 4 MiB.
 	BufferSize int
 	// SubBufSize is the sub-buffer (packet) size, a power of two of at least
-	// 4 KiB. Default 64 KiB, or BufferSize/4 if smaller.
+	// 4 KiB. A reader waiting in Wait is woken each time one fills.
+	// Default 256 KiB, or BufferSize/4 if smaller.
 	SubBufSize int
 	// MaxStringLen caps each string and byte-slice field, in bytes. Longer
 	// values are cut and the cut is marked in the event. Default 1024.
 	MaxStringLen int
 }
+
+// Default buffer geometry (see Config). With the reader woken as
+// sub-buffers fill, 4 MiB per P holds about 8 ms of one goroutine firing
+// a small event flat out (500 MB/s), which rides out a busy reader's
+// scheduling delays; 256 KiB packets keep wake-ups, packets and write
+// calls to about two thousand a second at that rate.
+const (
+	DefaultBufferSize = 4 << 20
+	DefaultSubBufSize = 256 << 10
+)
 
 // Errors returned by sessions.
 var (
@@ -118,10 +129,10 @@ func New(cfg Config) (*Session, error) {
 		return nil, errors.New("session: a name is required")
 	}
 	if cfg.BufferSize == 0 {
-		cfg.BufferSize = 512 << 10
+		cfg.BufferSize = DefaultBufferSize
 	}
 	if cfg.SubBufSize == 0 {
-		cfg.SubBufSize = min(64<<10, floorPow2(cfg.BufferSize/4))
+		cfg.SubBufSize = min(DefaultSubBufSize, floorPow2(cfg.BufferSize/4))
 	}
 	if cfg.MaxStringLen == 0 {
 		cfg.MaxStringLen = 1024

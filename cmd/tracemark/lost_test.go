@@ -70,6 +70,14 @@ func TestRecordCountsEveryLostEvent(t *testing.T) {
 	if got+lost != lossyEvents {
 		t.Errorf("summary: %d events + %d lost != %d fired:\n%s", got, lost, lossyEvents, out)
 	}
+	// The summary says which knobs would help, with numbers.
+	for _, re := range []string{`events/s sustained, \d+\.\d\d % lost`, `fired [\d.]+[kM]? events/s`,
+		`The buffer, 16\.0 KiB per CPU in sub-buffers of 4\.0 KiB, holds [\d.]+ ms`, `--buffer 128K \(holds [\d.]+ ms\)`,
+		`--subbuf 16K`, `--filter`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("summary does not match %s:\n%s", re, out)
+		}
+	}
 	// tracemark summary reads the trace with package ctf.
 	r := e.cli("summary", dir)
 	sm := regexp.MustCompile(`(?m)^events\s+(\d+)\nlost\s+(\d+) events`).FindStringSubmatch(r.stdout)

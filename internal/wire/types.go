@@ -159,9 +159,14 @@ type RecordRequest struct {
 	// agent sends the packets only when the recording ends: the most
 	// recent events the buffers hold.
 	Mode string `json:"mode,omitempty"`
-	// Buffer is the buffer size per shard, such as "1M" (default 1M,
+	// Buffer is the buffer size per shard, such as "4M" (default 4M,
 	// from MinBuffer to MaxBuffer).
 	Buffer string `json:"buffer,omitempty"`
+	// SubBuffer is the sub-buffer size, hence the size of the packets,
+	// such as "256K": a power of two from MinSubBuffer to MaxSubBuffer,
+	// at most half of Buffer (default: 256K, or a quarter of Buffer if
+	// smaller). The reader is woken each time a sub-buffer fills.
+	SubBuffer string `json:"sub_buffer,omitempty"`
 	// Duration ends the recording after that long, in Go syntax such as
 	// "30s" (default: until stopped, at most MaxDuration).
 	Duration string `json:"duration,omitempty"`
@@ -246,6 +251,10 @@ type Hello struct {
 	Matched []string `json:"matched"`
 	// Duration is the recording's duration, 0 if it runs until stopped.
 	Duration time.Duration `json:"duration_ns,omitempty"`
+	// Buffer and SubBuffer are the session's buffer size per shard and
+	// sub-buffer size, in bytes.
+	Buffer    int `json:"buffer,omitempty"`
+	SubBuffer int `json:"sub_buffer,omitempty"`
 }
 
 // ClassField is one field of an event class.
