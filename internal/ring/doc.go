@@ -87,6 +87,15 @@
 // Snapshot keeps the sub-buffers locked only while it copies them (pinned, so not for a whole scheduling quantum if
 // preempted) into a buffer the reader owns, then emits the copies.
 //
+// # Waking the reader
+//
+// A reader that has drained everything calls [Buffer.Wait], which parks
+// it until a writer closes a sub-buffer, or until a fallback timeout for
+// quiet buffers. The writer's side runs on the switch path only: a load
+// of the reader's sleeping flag, and while the reader sleeps one CAS and
+// one non-blocking send on a 1-buffered channel. The handshake that makes
+// a lost wake-up impossible is described in wake.go.
+//
 // # Discard and overwrite
 //
 // In [Discard] mode the writer only claims free sub-buffers; when the next

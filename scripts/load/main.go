@@ -81,18 +81,21 @@ func run(path string, d time.Duration, goroutines int, rate float64, buffer stri
 		dir = filepath.Join(tmp, "trace")
 	}
 	var fired uint64
+	var cliCPU time.Duration // tracemark record's CPU time
 	var err error
+	cpu0 := selfCPU()
 	switch path {
 	case "inproc":
 		fired, err = inproc(dir, d, goroutines, rate, buffer, interval)
 	case "record":
-		fired, err = record(dir, d, goroutines, rate, buffer, tracemark)
+		fired, cliCPU, err = record(dir, d, goroutines, rate, buffer, tracemark)
 	default:
 		err = fmt.Errorf("unknown -path %q", path)
 	}
 	if err != nil {
 		return err
 	}
+	procCPU := selfCPU() - cpu0
 	events, lost, err := countTrace(dir)
 	if err != nil {
 		return err
@@ -102,9 +105,13 @@ func run(path string, d time.Duration, goroutines int, rate float64, buffer stri
 		pace = fmt.Sprintf("%.1fM/s", rate/1e6)
 	}
 	secs := d.Seconds()
-	fmt.Printf("%-10s path=%-6s goroutines=%d pace=%-7s buffer=%-4s fired %6.2f M/s  recorded %6.2f M/s  lost %6.3f %%  (%d fired = %d recorded + %d lost: %s)\n",
+	cpu := fmt.Sprintf("process CPU %.2fs", procCPU.Seconds())
+	if path == "record" {
+		cpu += fmt.Sprintf(", tracemark CPU %.2fs = %.1f ns/event recorded", cliCPU.Seconds(), float64(cliCPU)/float64(max(events, 1)))
+	}
+	fmt.Printf("%-10s path=%-6s goroutines=%d pace=%-7s buffer=%-4s fired %6.2f M/s  recorded %6.2f M/s  lost %6.3f %%  (%d fired = %d recorded + %d lost: %s; %s)\n",
 		label, path, goroutines, pace, orDefault(buffer), float64(fired)/secs/1e6, float64(events)/secs/1e6,
-		100*float64(lost)/float64(max(fired, 1)), fired, events, lost, exact(fired, events+lost))
+		100*float64(lost)/float64(max(fired, 1)), fired, events, lost, exact(fired, events+lost), cpu)
 	if fired != events+lost {
 		return fmt.Errorf("the trace accounts for %d events, %d were fired", events+lost, fired)
 	}
@@ -207,10 +214,27 @@ func inproc(dir string, d time.Duration, goroutines int, rate float64, buffer st
 	return fired, tw.Close()
 }
 
-func record(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string) (uint64, error) {
+func record(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string) (uint64, time.Duration, error) {
+	fired, cmd, err := record1(dir, d, goroutines, rate, buffer, tracemark)
+	if err != nil {
+		return 0, 0, err
+	}
+	return fired, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+}
+
+// selfCPU returns the CPU time this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string) (uint64, *exec.Cmd, error) {
 	a, err := agent.Start()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer a.Close()
 	args := []string{"record", "-p", strconv.Itoa(os.Getpid()), "-e", "load:event", "-o", dir, "--progress", "none"}
@@ -221,10 +245,10 @@ func record(dir string, d time.Duration, goroutines int, rate float64, buffer, t
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// Fire once the recording runs: tracemark says so on stderr.
 	sc := bufio.NewScanner(stderr)
@@ -239,17 +263,17 @@ func record(dir string, d time.Duration, goroutines int, rate float64, buffer, t
 	}
 	if !started {
 		cmd.Wait()
-		return 0, fmt.Errorf("tracemark record did not start:\n%s", out.String())
+		return 0, nil, fmt.Errorf("tracemark record did not start:\n%s", out.String())
 	}
 	go io.Copy(&out, stderr)
 	fired := fire(d, goroutines, rate)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := cmd.Wait(); err != nil {
-		return 0, fmt.Errorf("tracemark record: %v\n%s", err, out.String())
+		return 0, nil, fmt.Errorf("tracemark record: %v\n%s", err, out.String())
 	}
-	return fired, nil
+	return fired, cmd, nil
 }
 
 // countTrace reads a trace with package ctf: its events, and the events
