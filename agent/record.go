@@ -141,7 +141,9 @@ func (a *Agent) runRecording(ctx context.Context, fs *frameStream, rec *recordin
 	defer timer.Stop()
 	nextStats := time.Now().Add(spec.StatsEvery)
 	for {
-		wait := time.Until(nextStats)
+		// A wait of zero would be no timeout at all: when the stats are
+		// due already, wait as little as possible.
+		wait := max(time.Until(nextStats), time.Nanosecond)
 		if discard {
 			// In overwrite mode the buffers are the flight recorder:
 			// they are read once, at the end, for the newest events.
