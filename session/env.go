@@ -41,8 +41,9 @@ type EnvTrace struct {
 }
 
 // StartFromEnv starts recording if TRACEMARK_ENABLE is set, writing a CTF
-// trace as the buffers fill (and at least every 100 ms). It returns nil, nil when the variable
-// is not set, so programs can call it unconditionally:
+// trace as the buffers fill (and at least every 100 ms). It returns nil,
+// nil when the variable is not set, so programs can call it
+// unconditionally:
 //
 //	func main() {
 //		t, err := session.StartFromEnv()

@@ -170,7 +170,9 @@ type RecordRequest struct {
 	// Duration ends the recording after that long, in Go syntax such as
 	// "30s" (default: until stopped, at most MaxDuration).
 	Duration string `json:"duration,omitempty"`
-	// FlushInterval is how often packets are sent (default 100ms).
+	// FlushInterval bounds how long recorded events wait before they are
+	// sent (default 100ms): the agent sends packets as soon as a
+	// sub-buffer fills, and a quiet buffer's partial packets after this.
 	FlushInterval string `json:"flush_interval,omitempty"`
 	// StatsInterval is how often a stats frame is sent (default 1s).
 	StatsInterval string `json:"stats_interval,omitempty"`
