@@ -31,6 +31,10 @@ func newGuardListener(ln *net.UnixListener, max int, log *slog.Logger) *guardLis
 	return &guardListener{UnixListener: ln, uid: os.Geteuid(), slots: make(chan struct{}, max), rejecting: make(chan struct{}, 8), log: log}
 }
 
+// streamSendBuffer is the socket send buffer asked for connections (see
+// Accept): two default sub-buffers of each of a few shards.
+const streamSendBuffer = 4 << 20
+
 // Accept returns the next acceptable connection, answering and closing
 // the others itself.
 func (l *guardListener) Accept() (net.Conn, error) {
@@ -46,6 +50,13 @@ func (l *guardListener) Accept() (net.Conn, error) {
 			l.reject(c, wire.Errorf(wire.CodeForbidden, "the tracemark agent of this process only serves uid %d and root", l.uid))
 			continue
 		}
+		// Let a recording's stream queue a whole drain in the socket: a
+		// reader whose write would block must wait for a P again before
+		// it can drain more, which, while the program keeps every P busy,
+		// means the scheduler's 10 ms preemption each time. The kernel
+		// caps the size at net.core.wmem_max, and only charges what is
+		// queued.
+		_ = c.SetWriteBuffer(streamSendBuffer)
 		select {
 		case l.slots <- struct{}{}:
 			return &slotConn{UnixConn: c, release: func() { <-l.slots }}, nil

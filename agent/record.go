@@ -83,7 +83,7 @@ func (a *Agent) reserveRecording() (string, error) {
 }
 
 func newSession(id string, spec wire.RecordSpec) (*recording, error) {
-	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer})
+	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer, SubBufSize: spec.SubBuffer})
 	if err != nil {
 		return nil, newError(err)
 	}
@@ -105,37 +105,71 @@ func (a *Agent) endRecording(rec *recording) {
 	rec.s.Destroy()
 }
 
-// runRecording streams until the recording ends, and returns why.
+// runRecording streams until the recording ends, and returns why. In
+// discard mode it drains whenever a recording goroutine fills a
+// sub-buffer (session.Wait) and at the latest spec.Flush after the
+// previous drain; stats frames go out every spec.StatsEvery.
 func (a *Agent) runRecording(ctx context.Context, fs *frameStream, rec *recording, spec wire.RecordSpec) (string, error) {
-	flush := time.NewTicker(spec.Flush)
-	defer flush.Stop()
-	stats := time.NewTicker(spec.StatsEvery)
-	defer stats.Stop()
-	var elapsed <-chan time.Time
-	if spec.Duration > 0 {
-		t := time.NewTimer(spec.Duration)
-		defer t.Stop()
-		elapsed = t.C
-	}
-	for {
-		var err error
+	// The watcher closes stop when the recording must end, after setting
+	// reason (read only after stop is closed).
+	stop, quit := make(chan struct{}), make(chan struct{})
+	defer close(quit)
+	var reason string
+	go func() {
+		var elapsed <-chan time.Time
+		if spec.Duration > 0 {
+			t := time.NewTimer(spec.Duration)
+			defer t.Stop()
+			elapsed = t.C
+		}
 		select {
 		case <-ctx.Done():
-			return "client gone", nil // nobody to send the rest to
+			reason = "client gone"
 		case <-rec.stop:
-			return finish(fs, wire.EndStopped)
+			reason = wire.EndStopped
 		case <-elapsed:
-			return finish(fs, wire.EndDuration)
+			reason = wire.EndDuration
 		case <-a.done:
-			return finish(fs, wire.EndShutdown)
-		case <-flush.C:
+			reason = wire.EndShutdown
+		case <-quit:
+			return
+		}
+		close(stop)
+	}()
+	discard := spec.Mode == session.Discard
+	timer := time.NewTimer(spec.StatsEvery)
+	defer timer.Stop()
+	nextStats := time.Now().Add(spec.StatsEvery)
+	for {
+		// A wait of zero would be no timeout at all: when the stats are
+		// due already, wait as little as possible.
+		wait := max(time.Until(nextStats), time.Nanosecond)
+		if discard {
 			// In overwrite mode the buffers are the flight recorder:
 			// they are read once, at the end, for the newest events.
-			if spec.Mode == session.Discard {
-				err = fs.drain()
+			rec.s.Wait(stop, min(wait, spec.Flush))
+		} else {
+			timer.Reset(wait)
+			select {
+			case <-stop:
+			case <-timer.C:
 			}
-		case <-stats.C:
+		}
+		select {
+		case <-stop:
+			if reason == "client gone" {
+				return reason, nil // nobody to send the rest to
+			}
+			return finish(fs, reason)
+		default:
+		}
+		var err error
+		if discard {
+			err = fs.drain()
+		}
+		if now := time.Now(); err == nil && !now.Before(nextStats) {
 			err = fs.stats()
+			nextStats = now.Add(spec.StatsEvery)
 		}
 		if err != nil {
 			fs.end(wire.EndError, err)

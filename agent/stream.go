@@ -48,6 +48,7 @@ func startStream(w http.ResponseWriter, r *http.Request, s *session.Session, h w
 	w.WriteHeader(http.StatusOK)
 	h.Protocol = wire.Version
 	h.Session, h.Mode, h.Streams = s.Name(), s.Config().Mode.String(), s.Streams()
+	h.Buffer, h.SubBuffer = s.Config().BufferSize, s.Config().SubBufSize
 	h.PID, h.Program = os.Getpid(), program()
 	h.Clock, h.Env = clockOf(s), traceEnv(s)
 	h.Matched = []string{}

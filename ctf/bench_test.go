@@ -34,12 +34,13 @@ func reportThroughput(b *testing.B, events, bytes int) {
 // of a packet encoded once; "encode" also encodes every record with the
 // Append functions, as a recorder would.
 func BenchmarkWritePackets(b *testing.B) {
-	for _, encode := range []bool{false, true} {
-		name := "preencoded"
-		if encode {
-			name = "encode"
+	for _, mode := range []string{"preencoded", "encode", "trusted"} {
+		encode := mode == "encode"
+		write := (*Writer).WritePacket
+		if mode == "trusted" {
+			write = (*Writer).WriteTrustedPacket
 		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(mode, func(b *testing.B) {
 			w, err := Create(b.TempDir(), testInfo())
 			if err != nil {
 				b.Fatal(err)
@@ -60,7 +61,7 @@ func BenchmarkWritePackets(b *testing.B) {
 						binary.LittleEndian.PutUint64(recs[j*recSize+2:], ts+uint64(j))
 					}
 				}
-				if err := w.WritePacket(0, PacketInfo{BeginTS: ts, EndTS: ts + benchPerPacket, Seq: seq}, recs); err != nil {
+				if err := write(w, 0, PacketInfo{BeginTS: ts, EndTS: ts + benchPerPacket, Seq: seq}, recs); err != nil {
 					b.Fatal(err)
 				}
 				written += len(recs) + PacketPreambleSize

@@ -315,3 +315,59 @@ func TestConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTrustedPacket checks that trusted packets read back like
+// checked ones, and that what the trusted write still checks (the packet
+// context, the stream order, the first record's header) is refused.
+func TestWriteTrustedPacket(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, testInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := &testClasses[3] // http:request
+	if err := w.AddEventClass(*ec); err != nil {
+		t.Fatal(err)
+	}
+	rec := func(ts uint64) []byte {
+		b, err := AppendRecord(nil, ec, ts, testRecords[7].vals, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if err := w.WriteTrustedPacket(0, PacketInfo{BeginTS: 100, EndTS: 200, Seq: 0}, append(rec(100), rec(200)...)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		p    PacketInfo
+		recs []byte
+		msg  string
+	}{
+		{"unknown class", PacketInfo{BeginTS: 300, EndTS: 400, Seq: 1}, AppendEventHeader(nil, 9, 300), "unknown event class id 9"},
+		{"short record", PacketInfo{BeginTS: 300, EndTS: 400, Seq: 1}, []byte{1, 2, 3}, "truncated event header"},
+		{"first timestamp before begin", PacketInfo{BeginTS: 300, EndTS: 400, Seq: 1}, rec(250), "timestamp 250 outside [300, 400]"},
+		{"begin after end", PacketInfo{BeginTS: 400, EndTS: 300, Seq: 1}, nil, "timestamp_begin 400 > timestamp_end 300"},
+		{"overlapping previous packet", PacketInfo{BeginTS: 199, EndTS: 400, Seq: 1}, nil, "before the previous packet's timestamp_end 200"},
+		{"sequence number repeated", PacketInfo{BeginTS: 300, EndTS: 400, Seq: 0}, nil, "packet_seq_num 0 does not follow 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := w.WriteTrustedPacket(0, tt.p, tt.recs)
+			if !errors.Is(err, ErrInvalidPacket) || !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("error %v, want ErrInvalidPacket containing %q", err, tt.msg)
+			}
+		})
+	}
+	if err := w.WriteTrustedPacket(0, PacketInfo{BeginTS: 300, EndTS: 300, Seq: 1, Discarded: 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	evs := readAll(t, dir)
+	if len(evs) != 3 || evs[0].Class == nil || evs[1].Class == nil || evs[2].Discarded != 3 {
+		t.Fatalf("read back %d events: %+v", len(evs), evs)
+	}
+}

@@ -25,7 +25,8 @@ const (
 	// EnvMode is "discard" (default) or "overwrite".
 	EnvMode = "TRACEMARK_MODE"
 	// EnvBuffer is the buffer size per shard in bytes, with an optional
-	// K or M suffix (default 1M). A session has one shard per GOMAXPROCS.
+	// K or M suffix (default 4M, session.DefaultBufferSize). A session has
+	// one shard per GOMAXPROCS.
 	EnvBuffer = "TRACEMARK_BUFFER"
 	// EnvMemory is the process-wide recording memory budget, a size such
 	// as 512M, read by every session of the process, not only by
@@ -45,8 +46,9 @@ type EnvTrace struct {
 }
 
 // StartFromEnv starts recording if TRACEMARK_ENABLE is set, writing a CTF
-// trace that is flushed every 100 ms. It returns nil, nil when the variable
-// is not set, so programs can call it unconditionally:
+// trace as the buffers fill (and at least every 100 ms). It returns nil,
+// nil when the variable is not set, so programs can call it
+// unconditionally:
 //
 //	func main() {
 //		t, err := session.StartFromEnv()
@@ -69,7 +71,7 @@ func StartFromEnv() (*EnvTrace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnvMode, err)
 	}
-	size := 1 << 20
+	size := DefaultBufferSize
 	if v := os.Getenv(EnvBuffer); v != "" {
 		if size, err = ParseSize(v); err != nil {
 			return nil, fmt.Errorf("%s: %w", EnvBuffer, err)

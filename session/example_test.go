@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/session"
@@ -39,4 +40,45 @@ func ExampleSession_Enable() {
 	_, err := s.Enable("example_db:query", "row > 10")
 	fmt.Println(err)
 	// Output: filter "row > 10" on example_db:query (fields: table string, rows int64): invalid filter: ERROR: <input>:1:1: undeclared reference to 'row' (did you mean 'rows'?)
+}
+
+// A reader that drains as the buffers fill: Wait returns when a recording
+// goroutine fills a sub-buffer, or after the timeout for a quiet buffer.
+func ExampleSession_Wait() {
+	s, err := session.New(session.Config{Name: "reader", BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	if err != nil {
+		panic(err)
+	}
+	defer s.Destroy()
+	if _, err := s.Enable("example_db:*", ""); err != nil {
+		panic(err)
+	}
+	s.Start()
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		events := 0
+		count := func(p session.Packet) error {
+			events += p.Events
+			return nil
+		}
+		for {
+			s.Wait(stop, 100*time.Millisecond)
+			select {
+			case <-stop:
+				s.Drain(count) // the rest, after Stop
+				done <- events
+				return
+			default:
+			}
+			s.Drain(count)
+		}
+	}()
+	for i := range 1000 { // about 30 KiB: several sub-buffers
+		exampleQuery.Fire("orders", i)
+	}
+	s.Stop()
+	close(stop)
+	fmt.Println("drained", <-done)
+	// Output: drained 1000
 }

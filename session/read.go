@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
 	"github.com/tracemark/tracemark/internal/ring"
@@ -31,6 +32,13 @@ type Packet struct {
 // consumes them. It never blocks recording. After Stop, one Drain gets
 // everything that was recorded. Only one Drain or Snapshot runs at a time.
 //
+// Every stream's last packet of a Drain carries the stream's cumulative
+// count of discarded events as of the end of the Drain: when events were
+// lost after the last packet that holds events, Drain ends the stream with
+// an empty packet that carries the count (see endStreams). A trace written
+// from Drain's packets therefore counts every lost event up to its last
+// Drain, and after Stop, all of them.
+//
 // Classes of events in a packet are always in Classes() by the time emit
 // runs, so a trace writer can add new classes to its metadata first.
 func (s *Session) Drain(emit func(Packet) error) error {
@@ -39,22 +47,42 @@ func (s *Session) Drain(emit func(Packet) error) error {
 	if s.freed {
 		return fmt.Errorf("session %q: drain: %w: destroyed", s.cfg.Name, ErrState)
 	}
-	return s.buf.Drain(func(p ring.Packet) error {
+	// Quiescent before the drain starts, so that the drain gets every
+	// event: checked after it, a Stop in between would leave events
+	// recorded before the end-of-stream packets' timestamps for the next
+	// Drain.
+	quiescent := s.quiescent()
+	err := s.buf.Drain(func(p ring.Packet) error {
 		out, err := s.finish(p, true)
 		if err != nil {
 			return err
 		}
-		out.Seq = s.streamSeq[p.Shard]
-		s.streamSeq[p.Shard]++
-		return emit(out)
+		return handOut(s.streamSeq, s.ends, out, emit)
 	})
+	if err != nil {
+		return err
+	}
+	return s.endStreams(s.streamSeq, s.ends, quiescent, emit)
+}
+
+// Wait blocks until the session's buffers hold a full packet to drain (a
+// recording goroutine filled a sub-buffer), until timeout elapses (if
+// positive) or until stop is closed, and reports whether a full packet is
+// waiting. A reader that drains in a loop calls it between Drains: the
+// recording goroutines wake it, at no cost to them but when they switch
+// sub-buffers while it sleeps, so it keeps up with them however fast they
+// fill the buffers, and the timeout drains the partial packets of a
+// quiet buffer. Only one goroutine may wait at a time.
+func (s *Session) Wait(stop <-chan struct{}, timeout time.Duration) bool {
+	return s.buf.Wait(stop, timeout)
 }
 
 // Snapshot hands a copy of what the buffers hold to emit without consuming
-// it and without stopping recording: the flight recorder's view. The copy
-// takes one shard's worth of memory while Snapshot runs, from the
-// recording memory budget: if it does not fit, Snapshot returns an error
-// wrapping ErrMemoryBudget.
+// it and without stopping recording: the flight recorder's view. Like
+// Drain, it ends every stream with the cumulative count of discarded
+// (overwritten or dropped) events. The copy takes one shard's worth of
+// memory while Snapshot runs, from the recording memory budget: if it
+// does not fit, Snapshot returns an error wrapping ErrMemoryBudget.
 func (s *Session) Snapshot(emit func(Packet) error) error {
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
@@ -67,15 +95,96 @@ func (s *Session) Snapshot(emit func(Packet) error) error {
 	}
 	defer release(s, n)
 	seq := make([]uint64, len(s.streamSeq))
-	return s.buf.Snapshot(func(p ring.Packet) error {
+	ends := s.newEnds()
+	err := s.buf.Snapshot(func(p ring.Packet) error {
 		out, err := s.finish(p, false)
 		if err != nil {
 			return err
 		}
-		out.Seq = seq[p.Shard]
-		seq[p.Shard]++
-		return emit(out)
+		return handOut(seq, ends, out, emit)
 	})
+	if err != nil {
+		return err
+	}
+	// A snapshot is a trace of its own: records committed after the copy
+	// are not in it, so its streams may end at the current time.
+	return s.endStreams(seq, ends, true, emit)
+}
+
+// streamEnd is what the last packet handed out for a stream said.
+type streamEnd struct {
+	discarded uint64 // its events_discarded
+	ts        uint64 // its end timestamp
+}
+
+// newEnds returns the stream ends of a reader that handed out nothing yet:
+// the session's creation time precedes every event.
+func (s *Session) newEnds() []streamEnd {
+	ends := make([]streamEnd, s.buf.Shards()+1) // and the overflow stream
+	for i := range ends {
+		ends[i].ts = uint64(s.anchorMono)
+	}
+	return ends
+}
+
+// handOut numbers p as the next packet of its stream and hands it to emit.
+//
+// A packet's count of discarded events is the shard's count when its
+// sub-buffer was sealed, which can be smaller than what an empty packet of
+// an earlier Drain already said (the writer kept filling the sub-buffer,
+// then sealed it, while that Drain ended the stream): the count then stays
+// at the larger value, so that it never decreases along the stream, and
+// the total stays exact.
+//
+// Babeltrace takes the count of a stream's first packet as its starting
+// point and reports only what it grows by, so a stream whose first packet
+// would carry losses (overwritten before the first packet read, or lost
+// before any event of the stream was kept) starts with an empty packet
+// that counts none.
+func handOut(seq []uint64, ends []streamEnd, p Packet, emit func(Packet) error) error {
+	i, e := p.Stream, &ends[p.Stream]
+	p.Discarded = max(p.Discarded, e.discarded)
+	if seq[i] == 0 && p.Discarded > 0 {
+		seq[i]++
+		if err := emit(Packet{Stream: i, BeginTS: p.BeginTS, EndTS: p.BeginTS}); err != nil {
+			return err
+		}
+	}
+	p.Seq = seq[i]
+	seq[i]++
+	e.discarded, e.ts = p.Discarded, p.EndTS
+	return emit(p)
+}
+
+// endStreams hands emit an empty packet for every stream whose cumulative
+// count of discarded events is larger than its latest packet said, as
+// LTTng does when it stops: otherwise events lost after a stream's last
+// packet would be in no trace. Events written on a P without a shard are
+// counted in the overflow stream (number Shards()), which then has empty
+// packets only until the overflow shard exists.
+//
+// The empty packet's timestamps are the stream's latest packet's end,
+// since a record of an earlier instant may still be committed and come
+// out of the next Drain; once the session is quiescent (stopped: no event
+// can be recorded any more), they are the current time, so that Babeltrace
+// places the losses between the last event and the end of the recording.
+func (s *Session) endStreams(seq []uint64, ends []streamEnd, quiescent bool, emit func(Packet) error) error {
+	var now uint64
+	if quiescent {
+		now = uint64(clock.Now())
+	}
+	for i := range ends {
+		d := s.buf.Discarded(i)
+		e := &ends[i]
+		if d <= e.discarded {
+			continue
+		}
+		ts := max(e.ts, now)
+		if err := handOut(seq, ends, Packet{Stream: i, BeginTS: ts, EndTS: ts, Discarded: d}, emit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finish makes a packet of the ring's records ready to hand out. Records

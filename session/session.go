@@ -58,15 +58,26 @@ type Config struct {
 	// container's CPU limit), so it holds about BufferSize×GOMAXPROCS bytes,
 	// which must fit in the process's recording memory budget
 	// (MemoryBudget). It is split into sub-buffers, each of which becomes
-	// one trace packet. Default 512 KiB.
+	// one trace packet. Default 4 MiB.
 	BufferSize int
 	// SubBufSize is the sub-buffer (packet) size, a power of two of at least
-	// 4 KiB. Default 64 KiB, or BufferSize/4 if smaller.
+	// 4 KiB. A reader waiting in Wait is woken each time one fills.
+	// Default 256 KiB, or BufferSize/4 if smaller.
 	SubBufSize int
 	// MaxStringLen caps each string and byte-slice field, in bytes. Longer
 	// values are cut and the cut is marked in the event. Default 1024.
 	MaxStringLen int
 }
+
+// Default buffer geometry (see Config). With the reader woken as
+// sub-buffers fill, 4 MiB per P holds about 8 ms of one goroutine firing
+// a small event flat out (500 MB/s), which rides out a busy reader's
+// scheduling delays; 256 KiB packets keep wake-ups, packets and write
+// calls to about two thousand a second at that rate.
+const (
+	DefaultBufferSize = 4 << 20
+	DefaultSubBufSize = 256 << 10
+)
 
 // Errors returned by sessions.
 var (
@@ -126,6 +137,7 @@ type Session struct {
 	bufMem     int64        // of which buffers, released by Destroy; under overflowMu
 	overflowMu sync.Mutex   // serialises allocOverflow
 	overflowAt atomic.Int64 // clock.Now before which allocOverflow does not retry
+	ends       []streamEnd  // per stream, Drain's latest packet, under readMu
 }
 
 // New creates a session. It records nothing until Start.
@@ -134,10 +146,10 @@ func New(cfg Config) (*Session, error) {
 		return nil, errors.New("session: a name is required")
 	}
 	if cfg.BufferSize == 0 {
-		cfg.BufferSize = 512 << 10
+		cfg.BufferSize = DefaultBufferSize
 	}
 	if cfg.SubBufSize == 0 {
-		cfg.SubBufSize = min(64<<10, floorPow2(cfg.BufferSize/4))
+		cfg.SubBufSize = min(DefaultSubBufSize, floorPow2(cfg.BufferSize/4))
 	}
 	if cfg.MaxStringLen == 0 {
 		cfg.MaxStringLen = 1024
@@ -175,6 +187,7 @@ func New(cfg Config) (*Session, error) {
 	s.classList.Store(&[]*Class{})
 	s.streamSeq = make([]uint64, buf.Shards()+1) // and the overflow stream
 	s.converted = make([]convertedMark, buf.Shards()+1)
+	s.ends = s.newEnds()
 	return s, nil
 }
 
@@ -343,6 +356,14 @@ func (s *Session) Stop() error {
 	s.state = stopped
 	s.releaseClock()
 	return nil
+}
+
+// quiescent reports whether no event can be recorded any more: the session
+// is stopped (Stop waits until no probe runs) or destroyed.
+func (s *Session) quiescent() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state == stopped || s.state == destroyed
 }
 
 // Destroy stops the session and releases it: its buffers are freed and

@@ -119,7 +119,9 @@ func (t *TraceWriter) write(p Packet) error {
 		return err
 	}
 	info := ctf.PacketInfo{BeginTS: p.BeginTS, EndTS: p.EndTS, Seq: p.Seq, Discarded: p.Discarded, CPU: uint32(p.Stream)}
-	if err := t.w.WritePacket(uint32(p.Stream), info, p.Data); err != nil {
+	// The records come from the session's own encoder, already walked by
+	// the Drain: the trusted write does not walk them again.
+	if err := t.w.WriteTrustedPacket(uint32(p.Stream), info, p.Data); err != nil {
 		return err
 	}
 	t.events += uint64(p.Events)
@@ -138,19 +140,19 @@ func (t *TraceWriter) Flush() error {
 	return t.s.Drain(t.write)
 }
 
-// Run flushes every interval until ctx is done, then returns ctx's error
-// or the first write error.
+// Run writes the trace as the buffers fill until ctx is done, then
+// returns ctx's error or the first write error. It flushes whenever a
+// recording goroutine fills a sub-buffer (see Session.Wait), and at the
+// latest interval after the previous flush, which writes the partial
+// packets of a quiet buffer. One Run at a time per session.
 func (t *TraceWriter) Run(ctx context.Context, interval time.Duration) error {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-			if err := t.Flush(); err != nil {
-				return err
-			}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+		t.s.Wait(ctx.Done(), interval)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 }

@@ -27,6 +27,10 @@ type capture struct {
 	onRecord func(*wire.Record) error
 	onSync   func() error
 	onStats  func()
+	// packetsOnly skips decoding the records (and onRecord): packets go
+	// to the trace as they came, with no work per event, and per-marker
+	// counts come from the agent's stats.
+	packetsOnly bool
 
 	dec       *wire.Decoder
 	started   time.Time
@@ -122,15 +126,17 @@ func (c *capture) packet(f wire.Frame) error {
 			return err
 		}
 	}
-	err = c.dec.Decode(recs, func(r *wire.Record) error {
-		c.counts[r.Class.Name]++
-		if c.onRecord != nil {
-			return c.onRecord(r)
+	if !c.packetsOnly {
+		err = c.dec.Decode(recs, func(r *wire.Record) error {
+			c.counts[r.Class.Name]++
+			if c.onRecord != nil {
+				return c.onRecord(r)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	c.events += uint64(h.Events)
 	c.bytes += uint64(len(recs))
@@ -141,12 +147,22 @@ func (c *capture) packet(f wire.Frame) error {
 // lost returns the events lost so far: the agent's count, or what the
 // packets say if the agent could not tell us (it died).
 func (c *capture) lost() uint64 {
+	n := c.received()
+	if c.stats != nil {
+		n = max(n, c.stats.Discarded)
+	}
+	return n
+}
+
+// received returns the events lost that the packets received so far
+// count, hence that the trace counts: the agent ends every stream of each
+// drain with its cumulative count, so this lags the agent's own count by
+// at most one drain, and is what the progress line shows beside the
+// events received.
+func (c *capture) received() uint64 {
 	var n uint64
 	for _, d := range c.discarded {
 		n += d
-	}
-	if c.stats != nil {
-		n = max(n, c.stats.Discarded)
 	}
 	return n
 }
@@ -162,6 +178,16 @@ func (c *capture) markerStats(name string) (wire.MarkerStats, bool) {
 		}
 	}
 	return wire.MarkerStats{}, false
+}
+
+// count returns the events of a marker received: counted as they came,
+// or with packetsOnly, as the agent last reported them delivered.
+func (c *capture) count(name string) uint64 {
+	if !c.packetsOnly {
+		return c.counts[name]
+	}
+	ms, _ := c.markerStats(name)
+	return ms.Delivered
 }
 
 // markers returns the names of the markers seen, those with events first.

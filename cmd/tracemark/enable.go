@@ -81,7 +81,7 @@ once per --snapshot-every, each into a new trace directory under
 	cmd.Flags().StringArrayVarP(&globs, "enable", "e", nil, "markers to record: a name or a glob (repeatable)")
 	cmd.Flags().StringVar(&filter, "filter", "", "keep only events for which this CEL expression over the fields is true")
 	cmd.Flags().StringVar(&mode, "mode", "", "discard (keep the oldest) or overwrite (keep the newest); for a new session, default discard")
-	cmd.Flags().StringVar(&buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS) for a new session, such as 4M (default 1M)")
+	cmd.Flags().StringVar(&buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS) for a new session, such as 16M (default 4M)")
 	cmd.Flags().StringVar(&snapOn, "snapshot-on", "", "write a snapshot when a marker matching this glob fires")
 	cmd.Flags().StringVar(&snapDir, "snapshot-dir", "tracemark-snapshots", "directory for triggered snapshots (made absolute; written by the traced process)")
 	cmd.Flags().DurationVar(&snapEvery, "snapshot-every", wire.DefaultTriggerEvery, "at most one triggered snapshot per this interval")

@@ -15,6 +15,7 @@ type recFlags struct {
 	globs    []string
 	filter   string
 	buffer   string
+	subbuf   string
 	duration time.Duration
 }
 
@@ -22,7 +23,8 @@ func (f *recFlags) add(cmd *cobra.Command) {
 	pidFlag(cmd, &f.pid)
 	cmd.Flags().StringArrayVarP(&f.globs, "enable", "e", nil, "markers to record: a name or a glob such as 'http:*' (repeatable)")
 	cmd.Flags().StringVar(&f.filter, "filter", "", "keep only events for which this CEL expression over the fields is true, such as 'status >= 500'")
-	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS), such as 4M (default 1M)")
+	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS), such as 16M (default 4M)")
+	cmd.Flags().StringVar(&f.subbuf, "subbuf", "", "sub-buffer (packet) size, a power of two such as 1M (default 256K, or a quarter of --buffer if smaller)")
 	cmd.Flags().DurationVar(&f.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 }
 
@@ -37,7 +39,7 @@ func (f *recFlags) request(client string, statsEvery time.Duration) (wire.Record
 	if statsEvery < wire.MinInterval || statsEvery > wire.MaxInterval {
 		return wire.RecordRequest{}, usagef("--interval %v: want %v to %v", statsEvery, wire.MinInterval, wire.MaxInterval)
 	}
-	req := wire.RecordRequest{Rules: rules(f.globs, f.filter), Buffer: f.buffer, Client: client, StatsInterval: statsEvery.String()}
+	req := wire.RecordRequest{Rules: rules(f.globs, f.filter), Buffer: f.buffer, SubBuffer: f.subbuf, Client: client, StatsInterval: statsEvery.String()}
 	if f.duration > 0 {
 		req.Duration = f.duration.String()
 	}

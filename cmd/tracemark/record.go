@@ -136,6 +136,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	r.c = newCapture(s, trace)
 	r.c.onStats = r.progress
 	r.c.onRecord = r.extra
+	r.c.packetsOnly = r.extra == nil
 	r.lastTime = r.c.started
 	runErr := r.c.run()
 	signals.release()
@@ -185,8 +186,9 @@ func (r *recorder) progress() {
 	now := time.Now()
 	rate := float64(r.c.events-r.lastEvents) / max(now.Sub(r.lastTime).Seconds(), 1e-3)
 	r.lastEvents, r.lastTime = r.c.events, now
-	line := fmt.Sprintf("%6.1fs  %d events  %.0f/s  %s  lost %d\n",
-		now.Sub(r.c.started).Seconds(), r.c.events, rate, humanBytes(r.c.bytes), r.c.lost())
+	lost := r.c.received()
+	line := fmt.Sprintf("%6.1fs  %d events  %s/s  %s  lost %d (%s)\n",
+		now.Sub(r.c.started).Seconds(), r.c.events, humanRate(rate), humanBytes(r.c.bytes), lost, percent(lost, r.c.events+lost))
 	if r.plain {
 		fmt.Fprint(r.a.stderr, line)
 		return
@@ -201,14 +203,88 @@ func (r *recorder) summary(h wire.Hello) {
 	if c.end != nil {
 		why = c.end.Reason
 	}
-	fmt.Fprintf(w, "Recorded %d events (%s) from pid %d (%s) in %.1fs (%s).\n",
-		c.events, humanBytes(c.bytes), h.PID, clean(h.Program), time.Since(c.started).Seconds(), why)
+	elapsed := time.Since(c.started)
+	fmt.Fprintf(w, "Recorded %d events (%s) from pid %d (%s) in %.1fs (%s): %s events/s sustained, %s lost.\n",
+		c.events, humanBytes(c.bytes), h.PID, clean(h.Program), elapsed.Seconds(), why,
+		humanRate(float64(c.events)/max(elapsed.Seconds(), 1e-3)), percent(c.lost(), c.events+c.lost()))
 	printMarkerCounts(r.a, c)
+	if lost := c.lost(); lost > 0 && h.Mode != "overwrite" {
+		fmt.Fprint(w, lossAdvice(h, c.events, lost, c.bytes, elapsed))
+	}
 	fmt.Fprintf(w, "Trace: %s\n", r.out)
 	if r.noHints {
 		return
 	}
 	fmt.Fprintf(w, "Open it with: babeltrace2 %s   (or Trace Compass: File > Open Trace, pick %s)\n", r.out, filepath.Join(r.out, "metadata"))
+}
+
+// humanRate formats an event rate: 950, 12.3k, 9.04M.
+func humanRate(r float64) string {
+	switch {
+	case r >= 1e6:
+		return fmt.Sprintf("%.2fM", r/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%.1fk", r/1e3)
+	}
+	return fmt.Sprintf("%.0f", r)
+}
+
+// percent formats part/whole as a percentage, "0 %" when whole is 0.
+func percent(part, whole uint64) string {
+	if whole == 0 || part == 0 {
+		return "0 %"
+	}
+	p := 100 * float64(part) / float64(whole)
+	if p < 0.01 {
+		return "<0.01 %"
+	}
+	return fmt.Sprintf("%.2f %%", p)
+}
+
+// lossAdvice says, with numbers, which knobs would have kept the lost
+// events: how long the buffer holds events at the rate they came, a
+// buffer and a sub-buffer size that would hold longer, and a filter.
+func lossAdvice(h wire.Hello, events, lost, bytes uint64, elapsed time.Duration) string {
+	secs := max(elapsed.Seconds(), 1e-3)
+	fired := float64(events+lost) / secs
+	perEvent := 32.0 // bytes, if nothing was received to measure
+	if events > 0 {
+		perEvent = float64(bytes) / float64(events)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "  The process fired %s events/s (%s/s) and the recording kept %s/s.\n",
+		humanRate(fired), humanBytes(uint64(fired*perEvent)), humanRate(float64(events)/secs))
+	if h.Buffer == 0 {
+		fmt.Fprintln(&b, "  Try a larger --buffer, a larger --subbuf, or a --filter that keeps fewer events.")
+		return b.String()
+	}
+	holds := func(size int) string {
+		return fmt.Sprintf("%.1f ms", float64(size)/(fired*perEvent)*1e3)
+	}
+	fmt.Fprintf(&b, "  The buffer, %s per CPU in sub-buffers of %s, holds %s of events at that rate on one CPU:\n",
+		humanBytes(uint64(h.Buffer)), humanBytes(uint64(h.SubBuffer)), holds(h.Buffer))
+	fmt.Fprintln(&b, "  the reader (process, socket, tracemark, disk) fell further behind than that.")
+	var try []string
+	if bigger := min(h.Buffer*8, wire.MaxBuffer); bigger > h.Buffer {
+		try = append(try, fmt.Sprintf("--buffer %s (holds %s)", sizeFlag(bigger), holds(bigger)))
+	}
+	if sub := min(h.SubBuffer*4, wire.MaxSubBuffer); sub > h.SubBuffer && h.SubBuffer < 1<<20 {
+		try = append(try, fmt.Sprintf("--subbuf %s (fewer, larger packets: fewer wake-ups and writes)", sizeFlag(sub)))
+	}
+	try = append(try, "or a --filter that keeps fewer events")
+	fmt.Fprintf(&b, "  Try %s.\n", strings.Join(try, ", "))
+	if float64(events)/secs < fired/2 {
+		fmt.Fprintln(&b, "  The events came faster than the recording sustains: a larger buffer only absorbs bursts.")
+	}
+	return b.String()
+}
+
+// sizeFlag formats a power-of-two size for a flag: 256K, 32M.
+func sizeFlag(n int) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%dM", n>>20)
+	}
+	return fmt.Sprintf("%dK", n>>10)
 }
 
 // printMarkerCounts prints the per-marker table of a capture.
@@ -221,7 +297,7 @@ func printMarkerCounts(a *app, c *capture) {
 			if ms, ok := c.markerStats(name); ok {
 				lost, filtered = strconv.FormatUint(ms.Discarded, 10), strconv.FormatUint(ms.Filtered, 10)
 			}
-			t.row("  "+name, strconv.FormatUint(c.counts[name], 10), lost, filtered)
+			t.row("  "+name, strconv.FormatUint(c.count(name), 10), lost, filtered)
 		}
 		t.flush()
 	}
@@ -229,7 +305,7 @@ func printMarkerCounts(a *app, c *capture) {
 	case lost > 0 && c.s.Hello.Mode == "overwrite":
 		fmt.Fprintf(a.stdout, "Overwritten events: %d (overwrite mode keeps the newest that fit in the buffer)\n", lost)
 	case lost > 0:
-		fmt.Fprintf(a.stdout, "Lost events: %d (the buffer was full; try a larger --buffer or a --filter)\n", lost)
+		fmt.Fprintf(a.stdout, "Lost events: %d (the buffer was full)\n", lost)
 	default:
 		fmt.Fprintln(a.stdout, "Lost events: none")
 	}

@@ -20,8 +20,8 @@ func streamCmd(a *app) *cobra.Command {
 		Short:   "Print events of a process live, one line each",
 		Long: `Print the events of the markers matching the globs as they happen, one line
 per event like the kernel's trace_pipe: wall-clock time, marker, fields.
-String values are quoted. Events arrive in batches (every 100 ms); each
-batch is sorted by time. Stop with Ctrl-C or --duration; lost events are
+String values are quoted. Events arrive in batches (as the process's
+sub-buffers fill, and at least every 100 ms); each batch is sorted by time. Stop with Ctrl-C or --duration; lost events are
 reported at the end.`,
 		Example: example(
 			"tracemark stream -p 1234 -e 'http:*'",

@@ -63,7 +63,9 @@ func (t *traceOut) addClasses(cs []wire.EventClass) error {
 
 func (t *traceOut) packet(h wire.PacketHeader, recs []byte) error {
 	p := ctf.PacketInfo{BeginTS: h.BeginTS, EndTS: h.EndTS, Seq: h.Seq, Discarded: h.Discarded, CPU: h.Stream}
-	if err := t.w.WritePacket(h.Stream, p, recs); err != nil {
+	// The records are the agent's session's, written by its encoder: the
+	// trusted write does not walk them (see ctf.Writer.WriteTrustedPacket).
+	if err := t.w.WriteTrustedPacket(h.Stream, p, recs); err != nil {
 		return fmt.Errorf("trace %s: %w", t.dir, err)
 	}
 	return nil

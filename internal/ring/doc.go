@@ -102,6 +102,15 @@
 // is the newest consecutive run of what it held, and is emitted oldest
 // first.
 //
+// # Waking the reader
+//
+// A reader that has drained everything calls [Buffer.Wait], which parks
+// it until a writer closes a sub-buffer, or until a fallback timeout for
+// quiet buffers. The writer's side runs on the switch path only: a load
+// of the reader's sleeping flag, and while the reader sleeps one CAS and
+// one non-blocking send on a 1-buffered channel. The handshake that makes
+// a lost wake-up impossible is described in wake.go.
+//
 // # Discard and overwrite
 //
 // In [Discard] mode the writer only claims free sub-buffers; when the next

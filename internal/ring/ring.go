@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -150,6 +151,13 @@ type Buffer struct {
 	chunk     int    // bytes Snapshot copies per pinned section (snapChunk)
 	testChunk func() // tests: runs between two chunks of a Snapshot copy
 
+	// Reader wake-up (wake.go): the reader sets sleeping before it parks
+	// on wake; the writer that closes the next sub-buffer sends on wake.
+	sleeping atomic.Bool
+	wake     chan struct{} // capacity 1
+	wakeups  atomic.Uint64 // tokens sent
+	timer    *time.Timer   // the reader's fallback timer
+
 	// Reader state, guarded by mu (one reader at a time).
 	mu       sync.Mutex
 	freed    bool      // Free was called
@@ -184,6 +192,7 @@ func NewShards(cfg Config, nshards int) (*Buffer, error) {
 		cfg:      cfg,
 		minRec:   cfg.MinRecordSize(),
 		chunk:    snapChunk,
+		wake:     make(chan struct{}, 1),
 		held:     make([]heldSub, 0, cfg.SubBufCount),
 		snapPkts: make([]Packet, 0, cfg.SubBufCount),
 	}

@@ -41,6 +41,9 @@ type Stats struct {
 	// Shards holds per-shard counters, indexed like Packet.Shard: the
 	// overflow shard's are last, at index Buffer.Shards(), once allocated.
 	Shards []ShardStats
+	// Wakeups counts the times a writer woke the reader sleeping in
+	// [Buffer.Wait]: at most one per sub-buffer switch.
+	Wakeups uint64
 }
 
 // Stats returns the Buffer's counters. It never blocks writers and may be
@@ -60,6 +63,7 @@ func (b *Buffer) Stats() Stats {
 	st.Dropped += st.Unsharded
 	st.Discarded += st.Unsharded
 	st.Consumed = b.consumed.Load()
+	st.Wakeups = b.wakeups.Load()
 	return st
 }
 
@@ -87,3 +91,23 @@ func (s *shard) stats() ShardStats {
 		runtime.Gosched()
 	}
 }
+
+// Discarded returns stream i's cumulative count of discarded records,
+// dropped plus overwritten: its CTF events_discarded once every packet of
+// the stream has been read. Stream Shards() is the overflow shard's: the
+// records refused on Ps without a shard, and once the overflow shard
+// exists, its own losses too. It is exact once writers are quiescent,
+// never blocks them and never decreases.
+func (b *Buffer) Discarded(i int) uint64 {
+	if i < len(b.shards) {
+		return b.shards[i].discarded()
+	}
+	if o := b.over.Load(); o != nil {
+		return o.discarded()
+	}
+	return b.unsharded.Load()
+}
+
+// Unsharded returns how many records were dropped because they were
+// written on a P without a shard (see [Stats].Unsharded).
+func (b *Buffer) Unsharded() uint64 { return b.unsharded.Load() }

@@ -200,6 +200,7 @@ func (b *Buffer) switchSub(s *shard) bool {
 	s.off, s.count, s.sealed = 0, 0, false
 	s.pubIdx.Store(int64(idx))
 	s.gen.Add(1)
+	b.wakeReader() // after closeSub's CAS: see wake.go
 	return true
 }
 

@@ -33,8 +33,16 @@ const (
 	// MinBuffer and MaxBuffer bound a session's buffer size per shard.
 	MinBuffer = 16 << 10
 	MaxBuffer = 64 << 20
-	// DefaultBuffer is the buffer size per shard when none is given.
-	DefaultBuffer = 1 << 20
+	// DefaultBuffer is the buffer size per shard when none is given: with
+	// the reader woken as sub-buffers fill, 4 MiB holds about 8 ms of
+	// events of one goroutine firing a small event flat out (500 MB/s),
+	// enough to ride out the reader's scheduling delays on a busy
+	// machine.
+	DefaultBuffer = 4 << 20
+	// MinSubBuffer and MaxSubBuffer bound a recording's sub-buffer
+	// (packet) size, a power of two; a buffer holds at least two.
+	MinSubBuffer = 4 << 10
+	MaxSubBuffer = 2 << 20
 	// MaxDuration bounds a recording's duration.
 	MaxDuration = 24 * time.Hour
 	// MinInterval and MaxInterval bound flush and stats intervals.
@@ -51,6 +59,7 @@ type RecordSpec struct {
 	Rules      []Rule
 	Mode       session.Mode
 	Buffer     int
+	SubBuffer  int           // 0: the session's default
 	Duration   time.Duration // 0: until stopped
 	Flush      time.Duration
 	StatsEvery time.Duration
@@ -120,6 +129,11 @@ func ParseRecordRequest(body []byte) (RecordSpec, error) {
 	}
 	if req.Buffer != "" {
 		if spec.Buffer, err = parseBuffer(req.Buffer); err != nil {
+			return RecordSpec{}, err
+		}
+	}
+	if req.SubBuffer != "" {
+		if spec.SubBuffer, err = parseSubBuffer(req.SubBuffer, spec.Buffer); err != nil {
 			return RecordSpec{}, err
 		}
 	}
@@ -303,6 +317,23 @@ func parseBuffer(s string) (int, error) {
 	}
 	if n < MinBuffer || n > MaxBuffer {
 		return 0, Errorf(CodeInvalid, "buffer: %d bytes not in [%d, %d]", n, MinBuffer, MaxBuffer)
+	}
+	return n, nil
+}
+
+func parseSubBuffer(s string, buffer int) (int, error) {
+	if len(s) > 32 {
+		return 0, Errorf(CodeInvalid, "sub_buffer: %q is not a size", Clip(s))
+	}
+	n, err := ParseSize(s)
+	if err != nil {
+		return 0, Errorf(CodeInvalid, "sub_buffer: %v", err)
+	}
+	if n < MinSubBuffer || n > MaxSubBuffer || n&(n-1) != 0 {
+		return 0, Errorf(CodeInvalid, "sub_buffer: %d bytes is not a power of two in [%d, %d]", n, MinSubBuffer, MaxSubBuffer)
+	}
+	if n > buffer/2 {
+		return 0, Errorf(CodeInvalid, "sub_buffer: %d bytes is more than half the %d-byte buffer (it needs at least two)", n, buffer)
 	}
 	return n, nil
 }

@@ -179,15 +179,22 @@ type RecordRequest struct {
 	// agent sends the packets only when the recording ends: the most
 	// recent events the buffers hold.
 	Mode string `json:"mode,omitempty"`
-	// Buffer is the buffer size per shard, such as "1M" (default 1M,
+	// Buffer is the buffer size per shard, such as "4M" (default 4M,
 	// from MinBuffer to MaxBuffer). The session has one shard per P of
 	// the process (GOMAXPROCS), and all must fit in its recording
 	// memory budget.
 	Buffer string `json:"buffer,omitempty"`
+	// SubBuffer is the sub-buffer size, hence the size of the packets,
+	// such as "256K": a power of two from MinSubBuffer to MaxSubBuffer,
+	// at most half of Buffer (default: 256K, or a quarter of Buffer if
+	// smaller). The reader is woken each time a sub-buffer fills.
+	SubBuffer string `json:"sub_buffer,omitempty"`
 	// Duration ends the recording after that long, in Go syntax such as
 	// "30s" (default: until stopped, at most MaxDuration).
 	Duration string `json:"duration,omitempty"`
-	// FlushInterval is how often packets are sent (default 100ms).
+	// FlushInterval bounds how long recorded events wait before they are
+	// sent (default 100ms): the agent sends packets as soon as a
+	// sub-buffer fills, and a quiet buffer's partial packets after this.
 	FlushInterval string `json:"flush_interval,omitempty"`
 	// StatsInterval is how often a stats frame is sent (default 1s).
 	StatsInterval string `json:"stats_interval,omitempty"`
@@ -268,6 +275,10 @@ type Hello struct {
 	Matched []string `json:"matched"`
 	// Duration is the recording's duration, 0 if it runs until stopped.
 	Duration time.Duration `json:"duration_ns,omitempty"`
+	// Buffer and SubBuffer are the session's buffer size per shard and
+	// sub-buffer size, in bytes.
+	Buffer    int `json:"buffer,omitempty"`
+	SubBuffer int `json:"sub_buffer,omitempty"`
 }
 
 // ClassField is one field of an event class.

@@ -29,6 +29,10 @@ func TestParseRecordRequestErrors(t *testing.T) {
 		{`{"rules":[{"pattern":"a:*"}],"buffer":"1K"}`, CodeInvalid},
 		{`{"rules":[{"pattern":"a:*"}],"buffer":"1T"}`, CodeInvalid},
 		{`{"rules":[{"pattern":"a:*"}],"buffer":"18014398509482000K"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"sub_buffer":"3K"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"sub_buffer":"96K"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"sub_buffer":"4M"}`, CodeInvalid},
+		{`{"rules":[{"pattern":"a:*"}],"buffer":"64K","sub_buffer":"64K"}`, CodeInvalid},
 		{`{"rules":[{"pattern":"a:*"}],"duration":"forever"}`, CodeInvalid},
 		{`{"rules":[{"pattern":"a:*"}],"duration":"25h"}`, CodeInvalid},
 		{`{"rules":[{"pattern":"a:*"}],"flush_interval":"1ms"}`, CodeInvalid},
@@ -51,6 +55,10 @@ func TestParseRecordRequestDefaults(t *testing.T) {
 	if spec.Buffer != 4<<20 || spec.Mode.String() != "overwrite" || spec.Flush != DefaultFlushInterval ||
 		spec.StatsEvery != DefaultStatsInterval || spec.Duration != 0 || spec.Rules[0].Filter != "status >= 500" {
 		t.Errorf("spec = %+v", spec)
+	}
+	spec, err = ParseRecordRequest([]byte(`{"rules":[{"pattern":"a:*"}],"sub_buffer":"1M"}`))
+	if err != nil || spec.Buffer != DefaultBuffer || spec.SubBuffer != 1<<20 {
+		t.Errorf("spec = %+v, %v", spec, err)
 	}
 }
 

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// btDiscarded matches Babeltrace 2's warning for a discarded events
+// message, which its default sink prints on stderr.
+var btDiscarded = regexp.MustCompile(`WARNING: Tracer discarded (\d+) events? `)
+
+// babeltraceTotals reads a trace with Babeltrace 2 and returns how many
+// events it prints and the sum of the discarded events it reports.
+func babeltraceTotals(t *testing.T, dir string) (events, discarded uint64) {
+	t.Helper()
+	bt, err := exec.LookPath("babeltrace2")
+	if err != nil {
+		t.Skip("babeltrace2 is not installed (Debian package babeltrace2): cannot check the trace with the reference reader")
+	}
+	cmd := exec.Command(bt, dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("babeltrace2 %s: %v\n%s", dir, err, stderr.String())
+	}
+	events = uint64(strings.Count(string(out), "\n"))
+	for _, m := range btDiscarded.FindAllStringSubmatch(stderr.String(), -1) {
+		n, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		discarded += n
+	}
+	return events, discarded
+}
+
+// lossyEvents is how many events the loss tests fire into a 16 KiB
+// buffer: far more than it holds between two drains.
+const lossyEvents = 200_000
+
+// TestRecordCountsEveryLostEvent records into the smallest buffer while
+// the target fires much more than it holds: the summary and the trace
+// (as Babeltrace reads it) must both account for every event fired.
+func TestRecordCountsEveryLostEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--buffer", "16K", "--progress", "none")
+	target.do(t, fmt.Sprintf("fire %d", lossyEvents))
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	out := rec.stdout.text()
+	m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("summary has no event and lost counts:\n%s", out)
+	}
+	got, _ := strconv.ParseUint(m[1], 10, 64)
+	lost, _ := strconv.ParseUint(m[2], 10, 64)
+	if got+lost != lossyEvents {
+		t.Errorf("summary: %d events + %d lost != %d fired:\n%s", got, lost, lossyEvents, out)
+	}
+	// The summary says which knobs would help, with numbers.
+	for _, re := range []string{`events/s sustained, \d+\.\d\d % lost`, `fired [\d.]+[kM]? events/s`,
+		`The buffer, 16\.0 KiB per CPU in sub-buffers of 4\.0 KiB, holds [\d.]+ ms`, `--buffer 128K \(holds [\d.]+ ms\)`,
+		`--subbuf 16K`, `--filter`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("summary does not match %s:\n%s", re, out)
+		}
+	}
+	// tracemark summary reads the trace with package ctf.
+	r := e.cli("summary", dir)
+	sm := regexp.MustCompile(`(?m)^events\s+(\d+)\nlost\s+(\d+) events`).FindStringSubmatch(r.stdout)
+	if r.code != 0 || sm == nil || sm[1] != m[1] || sm[2] != m[2] {
+		t.Errorf("tracemark summary: exit %d, want %s events and %s lost:\n%s%s", r.code, m[1], m[2], r.stdout, r.stderr)
+	}
+	events, discarded := babeltraceTotals(t, dir)
+	if events+discarded != lossyEvents {
+		t.Errorf("babeltrace: %d events + %d discarded = %d, fired %d (summary: %d + %d)",
+			events, discarded, events+discarded, lossyEvents, got, lost)
+	}
+}
+
+// progressLine matches the counts of a progress line.
+var progressLine = regexp.MustCompile(`\s(\d+) events\s.*\slost (\d+)`)
+
+// TestRecordKilledKeepsLostCount kills tracemark itself with SIGKILL once
+// its progress line has accounted for every event fired: the trace it
+// leaves must count the lost events it had received.
+func TestRecordKilledKeepsLostCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--buffer", "16K", "--progress", "plain", "--interval", "20ms")
+	target.do(t, fmt.Sprintf("fire %d", lossyEvents))
+	rec.stderr.wait(t, "a progress line accounting for every event", func(l string) bool {
+		m := progressLine.FindStringSubmatch(l)
+		if m == nil {
+			return false
+		}
+		n, _ := strconv.ParseUint(m[1], 10, 64)
+		lost, _ := strconv.ParseUint(m[2], 10, 64)
+		return n+lost == lossyEvents
+	})
+	rec.signal(t, syscall.SIGKILL)
+	rec.wait(t)
+	events, discarded := babeltraceTotals(t, dir)
+	if events+discarded != lossyEvents {
+		t.Errorf("babeltrace: %d events + %d discarded = %d, fired %d", events, discarded, events+discarded, lossyEvents)
+	}
+	if discarded == 0 {
+		t.Error("nothing was lost: the buffer is too big for this test to mean anything")
+	}
+}

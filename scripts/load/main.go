@@ -1,0 +1,297 @@
+// Command load measures what reaches the disk: it fires a 3-field marker
+// (int32, int64, "hello") for a fixed time, as fast as it can or paced,
+// records it either in process (session.CreateTrace and Run) or through
+// the agent and `tracemark record` over the unix socket, then reads the
+// trace back and reports the events recorded per second and the share
+// lost. Fired events must equal recorded plus lost exactly; the program
+// says so or fails.
+//
+//	go run ./scripts/load -path inproc -duration 3s
+//	go build -o /tmp/tracemark ./cmd/tracemark
+//	go run ./scripts/load -path record -tracemark /tmp/tracemark -duration 3s
+//	go run ./scripts/load -path record -tracemark /tmp/tracemark -rate 9000000
+//
+// It uses only long-standing APIs, so that the same source can be built
+// against an older tree to measure the old behaviour in the same run.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/session"
+)
+
+var ev = marker.Define3("load:event", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
+
+func main() {
+	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run) or record (agent + tracemark record)")
+	duration := flag.Duration("duration", 3*time.Second, "how long to fire")
+	goroutines := flag.Int("goroutines", 1, "goroutines firing")
+	rate := flag.Float64("rate", 0, "events per second in all, paced (0: as fast as possible)")
+	buffer := flag.String("buffer", "", "buffer size per shard, such as 1M (default: the path's default)")
+	interval := flag.Duration("interval", 10*time.Millisecond, "inproc: Run's interval")
+	tracemark := flag.String("tracemark", "tracemark", "record: the tracemark binary")
+	dir := flag.String("o", "", "trace directory (default: a new one under the temporary directory, removed after)")
+	label := flag.String("label", "", "label printed with the result")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the firing and recording here")
+	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "load:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*path, *duration, *goroutines, *rate, *buffer, *interval, *tracemark, *dir, *label); err != nil {
+		fmt.Fprintln(os.Stderr, "load:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+func run(path string, d time.Duration, goroutines int, rate float64, buffer string, interval time.Duration, tracemark, dir, label string) error {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "load-trace")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = filepath.Join(tmp, "trace")
+	}
+	var fired uint64
+	var cliCPU time.Duration // tracemark record's CPU time
+	var err error
+	cpu0 := selfCPU()
+	switch path {
+	case "inproc":
+		fired, err = inproc(dir, d, goroutines, rate, buffer, interval)
+	case "record":
+		fired, cliCPU, err = record(dir, d, goroutines, rate, buffer, tracemark)
+	default:
+		err = fmt.Errorf("unknown -path %q", path)
+	}
+	if err != nil {
+		return err
+	}
+	procCPU := selfCPU() - cpu0
+	events, lost, err := countTrace(dir)
+	if err != nil {
+		return err
+	}
+	pace := "max"
+	if rate > 0 {
+		pace = fmt.Sprintf("%.1fM/s", rate/1e6)
+	}
+	secs := d.Seconds()
+	cpu := fmt.Sprintf("process CPU %.2fs", procCPU.Seconds())
+	if path == "record" {
+		cpu += fmt.Sprintf(", tracemark CPU %.2fs = %.1f ns/event recorded", cliCPU.Seconds(), float64(cliCPU)/float64(max(events, 1)))
+	}
+	fmt.Printf("%-10s path=%-6s goroutines=%d pace=%-7s buffer=%-4s fired %6.2f M/s  recorded %6.2f M/s  lost %6.3f %%  (%d fired = %d recorded + %d lost: %s; %s)\n",
+		label, path, goroutines, pace, orDefault(buffer), float64(fired)/secs/1e6, float64(events)/secs/1e6,
+		100*float64(lost)/float64(max(fired, 1)), fired, events, lost, exact(fired, events+lost), cpu)
+	if fired != events+lost {
+		return fmt.Errorf("the trace accounts for %d events, %d were fired", events+lost, fired)
+	}
+	return nil
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "def"
+	}
+	return s
+}
+
+func exact(a, b uint64) string {
+	if a == b {
+		return "exact"
+	}
+	return "MISMATCH"
+}
+
+// fire runs goroutines firing for d, paced at rate events per second in
+// all if rate > 0, and returns how many events they fired.
+func fire(d time.Duration, goroutines int, rate float64) uint64 {
+	var wg sync.WaitGroup
+	counts := make([]uint64, goroutines)
+	start := time.Now()
+	end := start.Add(d)
+	perG := rate / float64(goroutines)
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := uint64(0)
+			for {
+				for range 256 {
+					ev.Fire(int32(n), int64(g), "hello")
+					n++
+				}
+				now := time.Now()
+				if !now.Before(end) {
+					break
+				}
+				if perG > 0 {
+					due := start.Add(time.Duration(float64(n) / perG * 1e9))
+					if ahead := due.Sub(now); ahead > 200*time.Microsecond {
+						time.Sleep(ahead)
+					} else {
+						for time.Now().Before(due) {
+						}
+					}
+				}
+			}
+			counts[g] = n
+		}()
+	}
+	wg.Wait()
+	var total uint64
+	for _, n := range counts {
+		total += n
+	}
+	return total
+}
+
+func inproc(dir string, d time.Duration, goroutines int, rate float64, buffer string, interval time.Duration) (uint64, error) {
+	cfg := session.Config{Name: "load"}
+	if buffer != "" {
+		n, err := session.ParseSize(buffer)
+		if err != nil {
+			return 0, err
+		}
+		cfg.BufferSize = n
+	}
+	s, err := session.New(cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer s.Destroy()
+	if _, err := s.Enable("load:event", ""); err != nil {
+		return 0, err
+	}
+	tw, err := session.CreateTrace(dir, s)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.Start(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- tw.Run(ctx, interval) }()
+	fired := fire(d, goroutines, rate)
+	if err := s.Stop(); err != nil {
+		return 0, err
+	}
+	cancel()
+	if err := <-runErr; !errors.Is(err, context.Canceled) {
+		return 0, err
+	}
+	return fired, tw.Close()
+}
+
+func record(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string) (uint64, time.Duration, error) {
+	fired, cmd, err := record1(dir, d, goroutines, rate, buffer, tracemark)
+	if err != nil {
+		return 0, 0, err
+	}
+	return fired, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+}
+
+// selfCPU returns the CPU time this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string) (uint64, *exec.Cmd, error) {
+	a, err := agent.Start()
+	if err != nil {
+		return 0, nil, err
+	}
+	defer a.Close()
+	args := []string{"record", "-p", strconv.Itoa(os.Getpid()), "-e", "load:event", "-o", dir, "--progress", "none"}
+	if buffer != "" {
+		args = append(args, "--buffer", buffer)
+	}
+	cmd := exec.Command(tracemark, args...)
+	cmd.Stdout = io.Discard
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, nil, err
+	}
+	// Fire once the recording runs: tracemark says so on stderr.
+	sc := bufio.NewScanner(stderr)
+	var out strings.Builder
+	started := false
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "Recording ") {
+			started = true
+			break
+		}
+	}
+	if !started {
+		cmd.Wait()
+		return 0, nil, fmt.Errorf("tracemark record did not start:\n%s", out.String())
+	}
+	go io.Copy(&out, stderr)
+	fired := fire(d, goroutines, rate)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		return 0, nil, err
+	}
+	if err := cmd.Wait(); err != nil {
+		return 0, nil, fmt.Errorf("tracemark record: %v\n%s", err, out.String())
+	}
+	return fired, cmd, nil
+}
+
+// countTrace reads a trace with package ctf: its events, and the events
+// its packets say were discarded.
+func countTrace(dir string) (events, lost uint64, err error) {
+	r, err := ctf.Open(dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.Close()
+	for e, err := range r.Events() {
+		if err != nil {
+			return 0, 0, err
+		}
+		if e.Class != nil {
+			events++
+		}
+		lost += e.Discarded
+	}
+	return events, lost, nil
+}
