@@ -17,6 +17,7 @@ import (
 func recordCmd(a *app) *cobra.Command {
 	var (
 		f                   recFlags
+		m                   multiFlags
 		out, mode, progress string
 		interval            time.Duration
 	)
@@ -58,6 +59,12 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 			if err != nil {
 				return err
 			}
+			if sel, multi, err := m.selector(&f); err != nil || multi {
+				if err != nil {
+					return err
+				}
+				return runMulti(cmd.Context(), a, sel, req, out)
+			}
 			if out != "" {
 				if err := checkTraceDir(out); err != nil {
 					return err
@@ -72,6 +79,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 		},
 	}
 	f.add(cmd)
+	m.addToRecord(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "trace directory (default tracemark-PROGRAM-PID-TIME)")
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// hostEnv is an env whose targets have a program name of their own, so
+// that --name selects them and no process of another test on the host.
+func hostEnv(t *testing.T) *env {
+	e := newEnv(t)
+	e.argv0 = "tmhw" + filepath.Base(e.runtime)[3:]
+	return e
+}
+
+// btTime matches the time and process of a Babeltrace 2 event line.
+var btLine = regexp.MustCompile(`^\[(\d\d):(\d\d):(\d\d)\.(\d{9})\] .*:\((\d+)\) (test:\w+):`)
+
+// btEvents parses babeltrace2 lines into (ns of day, vpid, event name).
+func btEvents(t *testing.T, ls []string) (ts []int64, pids []int, names []string) {
+	t.Helper()
+	for _, l := range ls {
+		m := btLine.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("unexpected babeltrace2 line: %s", l)
+		}
+		h, _ := strconv.ParseInt(m[1], 10, 64)
+		mi, _ := strconv.ParseInt(m[2], 10, 64)
+		s, _ := strconv.ParseInt(m[3], 10, 64)
+		ns, _ := strconv.ParseInt(m[4], 10, 64)
+		pid, _ := strconv.Atoi(m[5])
+		ts = append(ts, ((h*60+mi)*60+s)*1e9+ns)
+		pids = append(pids, pid)
+		names = append(names, m[6])
+	}
+	return ts, pids, names
+}
+
+// TestRecordHostWide: three processes, one that exits during the
+// recording and one that starts after it began, recorded by name into one
+// directory that Babeltrace 2 reads as one timeline in time order.
+func TestRecordHostWide(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	p1 := e.startTarget()
+	p2 := e.startTarget()
+	dir := filepath.Join(e.runtime, "host")
+	rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "-o", dir)
+	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
+	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
+	p1.do(t, "fire 10")
+	p2.do(t, "fire 20")
+	// p2 exits: its agent ends the recording; its trace is complete.
+	p2.stdin.Close()
+	if code := p2.wait(t); code != 0 {
+		t.Fatalf("target exited %d", code)
+	}
+	rec.stderr.waitFor(t, fmt.Sprintf("pid %d (%s) ended (shutdown): its trace holds 20 events", p2.pid(), e.argv0))
+	// p3 starts after the recording began and is attached.
+	p3 := e.startTarget()
+	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p3.pid(), e.argv0))
+	p3.do(t, "fire 30")
+	p1.do(t, "other 5")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	out := rec.stdout.text()
+	if !strings.Contains(out, "Recorded 65 events from 3 processes") {
+		t.Errorf("summary:\n%s", out)
+	}
+	for _, p := range []struct {
+		pid    int
+		events int
+		end    string
+	}{{p1.pid(), 15, "stopped"}, {p2.pid(), 20, "shutdown"}, {p3.pid(), 30, "stopped"}} {
+		re := fmt.Sprintf(`(?m)^\s+%d\s+%s\s+%d\s+0\s+%s\s`, p.pid, e.argv0, p.events, p.end)
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no summary row %s:\n%s", re, out)
+		}
+	}
+	// One trace per process, named PROGRAM-PID-START.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 3 {
+		t.Fatalf("%s holds %d entries, want 3 traces", dir, len(ents))
+	}
+	for _, ent := range ents {
+		if !regexp.MustCompile(`^` + e.argv0 + `-\d+-\d{8}-\d{6}$`).MatchString(ent.Name()) {
+			t.Errorf("trace directory %q is not named PROGRAM-PID-START", ent.Name())
+		}
+	}
+
+	// Babeltrace 2 merges them: the events in the order they were fired,
+	// process by process, with non-decreasing times.
+	ts, pids, names := btEvents(t, babeltrace(t, dir))
+	want := []struct {
+		pid  int
+		name string
+		n    int
+	}{{p1.pid(), "test:value", 10}, {p2.pid(), "test:value", 20}, {p3.pid(), "test:value", 30}, {p1.pid(), "test:other", 5}}
+	i := 0
+	for _, w := range want {
+		for range w.n {
+			if i >= len(pids) {
+				t.Fatalf("babeltrace2 shows %d events, want 65", len(pids))
+			}
+			if pids[i] != w.pid || names[i] != w.name {
+				t.Fatalf("event %d is %s of pid %d, want %s of pid %d: not merged in time order", i, names[i], pids[i], w.name, w.pid)
+			}
+			i++
+		}
+	}
+	if i != len(pids) {
+		t.Errorf("babeltrace2 shows %d events, want %d", len(pids), i)
+	}
+	for i := 1; i < len(ts); i++ {
+		if ts[i] < ts[i-1] {
+			t.Errorf("event %d is earlier than event %d", i, i-1)
+		}
+	}
+}
