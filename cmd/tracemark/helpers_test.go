@@ -218,6 +218,12 @@ func (e *env) startWith(role string, attr *syscall.SysProcAttr, args ...string) 
 	}
 	cmd.Env = append(e.environ, roleEnv+"="+role)
 	cmd.SysProcAttr = attr
+	return e.startCmd(cmd)
+}
+
+// startCmd starts a prepared command with the test's pipes and cleanup.
+func (e *env) startCmd(cmd *exec.Cmd) *proc {
+	e.t.Helper()
 	cmd.Dir = e.runtime
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -125,5 +128,87 @@ func TestRecordHostWide(t *testing.T) {
 		if ts[i] < ts[i-1] {
 			t.Errorf("event %d is earlier than event %d", i, i-1)
 		}
+	}
+}
+
+// startInNamespaces starts a target in new mount and PID namespaces, with
+// its socket directory on a tmpfs that only its mount namespace sees, as a
+// container would. It skips the test where the kernel (or a missing
+// unshare) refuses.
+func (e *env) startInNamespaces(t *testing.T) *proc {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("SKIP: no unshare(1) (util-linux): cannot test other namespaces")
+	}
+	if out, err := exec.Command(unshare, "--mount", "--pid", "--fork", "--mount-proc", "true").CombinedOutput(); err != nil {
+		t.Skipf("SKIP: this kernel or user may not create mount and PID namespaces (unshare: %v: %s)", err, bytes.TrimSpace(out))
+	}
+	script := `mount -t tmpfs -o mode=0700 tmpfs "$TMNS_DIR" && exec -a "$TMNS_NAME" "$TMNS_EXE"`
+	cmd := exec.Command(unshare, "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "bash", "-c", script)
+	cmd.Env = append(e.environ, roleEnv+"=target", "TMNS_DIR="+e.runtime, "TMNS_NAME="+e.argv0+"ns", "TMNS_EXE="+e.exe)
+	p := e.startCmd(cmd)
+	p.stdout.waitFor(t, "ready ")
+	return p
+}
+
+// TestNamespaces: a process in other mount and PID namespaces, whose
+// socket the host does not see at its path, is found by ps --all through
+// /proc/PID/root with both pids, and recorded by name.
+func TestNamespaces(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIP: needs root to create namespaces and reach their processes")
+	}
+	e := hostEnv(t)
+	p := e.startInNamespaces(t)
+	name := e.argv0 + "ns"
+	// The socket is invisible from here: only through the process's root.
+	if _, err := os.Stat(e.socketDir()); err == nil {
+		if ents, _ := os.ReadDir(e.socketDir()); len(ents) > 0 {
+			t.Fatalf("the namespaced socket is visible on the host: the test does not test namespaces")
+		}
+	}
+	r := e.cli("ps", "--all", "--json")
+	var procs []psAllJSON
+	if err := json.Unmarshal([]byte(r.stdout), &procs); err != nil {
+		t.Fatalf("ps --all --json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	var found *psAllJSON
+	for i := range procs {
+		if procs[i].Info != nil && procs[i].Info.Program == name {
+			found = &procs[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("ps --all does not show %s:\n%s", name, r.stdout)
+	}
+	if found.PID != 1 || found.HostPID == 1 || !strings.HasPrefix(found.Socket, fmt.Sprintf("/proc/%d/root/", found.HostPID)) {
+		t.Errorf("ps --all: host pid %d, pid %d, socket %s; want the pid 1 of the namespace, reached through /proc/HOSTPID/root", found.HostPID, found.PID, found.Socket)
+	}
+	table := e.cli("ps", "--all")
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+1\s+%s\s`, found.HostPID, name)).MatchString(table.stdout) {
+		t.Errorf("ps --all table lacks the HOST-PID PID PROGRAM row:\n%s", table.stdout)
+	}
+
+	dir := filepath.Join(e.runtime, "ns-trace") // on the host: the tmpfs is only in there
+	rec := e.start("cli", "record", "--name", name, "-e", "test:*", "-o", dir)
+	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", found.HostPID, name))
+	p.do(t, "fire 7")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	_, pids, _ := btEvents(t, babeltrace(t, dir))
+	if len(pids) != 7 || pids[0] != 1 {
+		t.Errorf("babeltrace2 shows %d events (vpid %v), want 7 of vpid 1", len(pids), pids)
+	}
+	md, err := filepath.Glob(filepath.Join(dir, "*", "metadata"))
+	if err != nil || len(md) != 1 {
+		t.Fatalf("want one trace in %s: %v %v", dir, md, err)
+	}
+	b, _ := os.ReadFile(md[0])
+	if !strings.Contains(string(b), fmt.Sprintf("host_pid = %d;", found.HostPID)) {
+		t.Errorf("the trace environment does not give the host pid %d", found.HostPID)
 	}
 }
