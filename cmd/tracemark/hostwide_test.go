@@ -129,6 +129,27 @@ func TestRecordHostWide(t *testing.T) {
 			t.Errorf("event %d is earlier than event %d", i, i-1)
 		}
 	}
+
+	// tracemark reads the directory the same way: a summary row per
+	// process, and a merged conversion naming each event's process.
+	sum := e.cli("summary", dir)
+	for _, p := range []struct{ pid, events int }{{p1.pid(), 15}, {p2.pid(), 20}, {p3.pid(), 30}} {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+%s\s+%d\s`, p.pid, e.argv0, p.events)).MatchString(sum.stdout) {
+			t.Errorf("summary has no row for pid %d with %d events:\n%s%s", p.pid, p.events, sum.stdout, sum.stderr)
+		}
+	}
+	conv := e.cli("convert", dir, "--to", "text")
+	var convPids []string
+	for l := range strings.SplitSeq(strings.TrimSpace(conv.stdout), "\n") {
+		if m := regexp.MustCompile(`:\((\d+)\) test:`).FindStringSubmatch(l); m != nil {
+			convPids = append(convPids, m[1])
+		}
+	}
+	wantPids := strings.Repeat(strconv.Itoa(p1.pid())+" ", 10) + strings.Repeat(strconv.Itoa(p2.pid())+" ", 20) +
+		strings.Repeat(strconv.Itoa(p3.pid())+" ", 30) + strings.Repeat(strconv.Itoa(p1.pid())+" ", 5)
+	if strings.Join(convPids, " ")+" " != wantPids {
+		t.Errorf("convert --to text of the directory is not merged in time order by process:\n%s%s", conv.stdout, conv.stderr)
+	}
 }
 
 // startInNamespaces starts a target in new mount and PID namespaces, with

@@ -33,6 +33,7 @@ type Writer struct {
 	prev    int64 // time of the previous line
 	classes []*class
 	err     error
+	proc    []byte // "procname:(pid) ", set by SetProcess
 }
 
 // class caches what a class's lines share.
@@ -84,6 +85,7 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	b = append(b, " cpu"...)
 	b = strconv.AppendUint(b, uint64(ev.CPU), 10)
 	b = append(b, ' ')
+	b = append(b, w.proc...)
 	if ev.Class == nil {
 		b = w.appendNotice(b, ev)
 	} else {
@@ -206,4 +208,19 @@ func (w *Writer) Close() error {
 	}
 	w.err = w.bw.Flush()
 	return w.err
+}
+
+// SetProcess makes the next lines name a process, as
+// "procname:(pid) " after the cpu, the way Babeltrace names them: for
+// traces of many processes merged into one timeline. A zero pid and empty
+// name remove the label.
+func (w *Writer) SetProcess(pid int64, name string) {
+	w.proc = w.proc[:0]
+	if pid == 0 && name == "" {
+		return
+	}
+	w.proc = append(w.proc, name...)
+	w.proc = append(w.proc, ":("...)
+	w.proc = strconv.AppendInt(w.proc, pid, 10)
+	w.proc = append(w.proc, ") "...)
 }
