@@ -305,3 +305,62 @@ func procDirName(program string, pid int, started time.Time) string {
 	}
 	return fmt.Sprintf("%s-%d-%s", prog, pid, started.Local().Format("20060102-150405"))
 }
+
+// sessionsAllJSON is an element of `tracemark sessions --all --json`.
+type sessionsAllJSON struct {
+	HostPID   int                `json:"host_pid"`
+	PID       int                `json:"pid"`
+	Program   string             `json:"program"`
+	Container string             `json:"container,omitempty"`
+	Sessions  []wire.SessionInfo `json:"sessions"`
+	Error     string             `json:"error,omitempty"`
+}
+
+// sessionsAll is `tracemark sessions --all`: a row per session of every
+// process on the host, with who holds it (a command, a daemon session).
+func sessionsAll(ctx context.Context, a *app, asJSON bool) error {
+	procs := a.discoverHost(ctx)
+	out := make([]sessionsAllJSON, len(procs))
+	var wg sync.WaitGroup
+	for i, p := range procs {
+		out[i] = sessionsAllJSON{HostPID: p.PID, PID: p.NSPID, Container: p.Container, Sessions: []wire.SessionInfo{}}
+		if p.err != nil {
+			out[i].Error = p.err.Error()
+			continue
+		}
+		out[i].Program = p.info.Program
+		wg.Go(func() {
+			c := wire.NewClient(p.Socket)
+			defer c.Close()
+			rctx, cancel := a.requestCtx(ctx)
+			defer cancel()
+			list, err := c.Sessions(rctx)
+			if err != nil {
+				out[i].Error = err.Error()
+				return
+			}
+			out[i].Sessions = list
+		})
+	}
+	wg.Wait()
+	if asJSON {
+		return writeJSON(a.stdout, out)
+	}
+	t := newTable(a.stdout, "HOST-PID", "PROGRAM", "SESSION", "BY", "MODE", "STATE", "RECORDED", "LOST", "RULES")
+	for _, p := range out {
+		if p.Error != "" {
+			t.row(strconv.Itoa(p.HostPID), dash(clean(p.Program)), "?", "-", "-", "-", "-", "-", "agent not answering: "+clean(p.Error))
+			continue
+		}
+		for _, s := range p.Sessions {
+			by := "enable"
+			if s.Ephemeral {
+				by = dash(clean(s.Client))
+			}
+			t.row(strconv.Itoa(p.HostPID), clean(p.Program), clean(s.Name), by, s.Mode, s.State,
+				strconv.FormatUint(s.Stats.Recorded, 10), strconv.FormatUint(s.Stats.Discarded, 10), ruleList(s.Rules))
+		}
+	}
+	t.flush()
+	return nil
+}

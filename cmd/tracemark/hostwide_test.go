@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -231,5 +232,107 @@ func TestNamespaces(t *testing.T) {
 	b, _ := os.ReadFile(md[0])
 	if !strings.Contains(string(b), fmt.Sprintf("host_pid = %d;", found.HostPID)) {
 		t.Errorf("the trace environment does not give the host pid %d", found.HostPID)
+	}
+}
+
+// writeConfig writes a daemon configuration file.
+func writeConfig(t *testing.T, path, dir string, sessions ...string) {
+	t.Helper()
+	s := `{"dir": "` + dir + `", "sessions": [` + strings.Join(sessions, ",") + `]}`
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDaemon: standing sessions apply to processes started after the
+// daemon, record into rotating chunks that Babeltrace reads one by one,
+// survive the processes, follow the configuration on SIGHUP and
+// snapshot flight recorders on SIGUSR1.
+func TestDaemon(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	out := filepath.Join(e.runtime, "traces")
+	conf := filepath.Join(e.runtime, "daemon.json")
+	rec := `{"name": "rec", "match": "` + e.argv0 + `", "enable": ["test:value"], "rotate_size": "100"}`
+	fl := `{"name": "fl", "mode": "flight", "match": "` + e.argv0 + `", "enable": ["test:value"]}`
+	writeConfig(t, conf, out, rec, fl)
+	d := e.start("cli", "daemon", "--config", conf)
+	d.stderr.waitFor(t, "daemon: session fl (flight")
+
+	// A process that starts after the daemon gets both sessions.
+	p1 := e.startTarget()
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session rec: recording pid %d", p1.pid()))
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session fl: flight recorder in pid %d", p1.pid()))
+	p1.do(t, "fire 10")
+	// The next stats frame (each second) finds the chunk full.
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session rec: pid %d: new chunk", p1.pid()))
+	p1.do(t, "fire 20")
+
+	// SIGHUP: a new session applies to the running process at once.
+	late := `{"name": "late", "match": "` + e.argv0 + `", "enable": ["test:other"]}`
+	writeConfig(t, conf, out, rec, fl, late)
+	d.signal(t, syscall.SIGHUP)
+	d.stderr.waitFor(t, "reloaded")
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session late: recording pid %d", p1.pid()))
+	p1.do(t, "other 3")
+
+	// SIGUSR1 snapshots the flight recorders.
+	d.signal(t, syscall.SIGUSR1)
+	snapLine := d.stderr.waitFor(t, fmt.Sprintf("daemon: session fl: snapshot of pid %d in ", p1.pid()))
+	snap := snapLine[strings.LastIndex(snapLine, " in ")+4:]
+
+	// The process exits; the daemon goes on and takes the next one.
+	p1.stdin.Close()
+	p1.wait(t)
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session rec: pid %d (%s) ended (shutdown): 30 events", p1.pid(), e.argv0))
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session late: pid %d (%s) ended (shutdown): 3 events", p1.pid(), e.argv0))
+	p2 := e.startTarget()
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session late: recording pid %d", p2.pid()))
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session rec: recording pid %d", p2.pid()))
+
+	// sessions --all shows what applies where.
+	r := e.cli("sessions", "--all")
+	for _, s := range []string{"rec", "late"} {
+		re := fmt.Sprintf(`(?m)^%d\s+%s\s+\S+\s+tracemark daemon: %s\s`, p2.pid(), e.argv0, s)
+		if !regexp.MustCompile(re).MatchString(r.stdout) {
+			t.Errorf("sessions --all lacks %s:\n%s%s", re, r.stdout, r.stderr)
+		}
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+%s\s+fl\s+enable\s+overwrite\s`, p2.pid(), e.argv0)).MatchString(r.stdout) {
+		t.Errorf("sessions --all lacks the flight session:\n%s", r.stdout)
+	}
+
+	d.signal(t, syscall.SIGTERM)
+	if code := d.wait(t); code != 0 {
+		t.Fatalf("daemon exited %d:\n%s", code, d.stderr.text())
+	}
+
+	// Every chunk is a complete trace; together they hold the 30 events.
+	chunks, _ := filepath.Glob(filepath.Join(out, "rec", fmt.Sprintf("%s-%d-*", e.argv0, p1.pid()), "0*"))
+	if len(chunks) < 2 {
+		t.Fatalf("rec holds %d chunks for pid %d, want at least 2 (rotation):\n%s", len(chunks), p1.pid(), d.stderr.text())
+	}
+	total := 0
+	for _, c := range chunks {
+		n := 0
+		for _, l := range babeltrace(t, c) {
+			if strings.Contains(l, "test:value:") {
+				n++
+			}
+		}
+		if c == chunks[0] && n != 10 {
+			t.Errorf("first chunk %s holds %d events, want the first 10", c, n)
+		}
+		total += n
+	}
+	if total != 30 {
+		t.Errorf("the chunks hold %d events, want 30", total)
+	}
+	lateTrace, _ := filepath.Glob(filepath.Join(out, "late", fmt.Sprintf("%s-%d-*", e.argv0, p1.pid()), "0*"))
+	if len(lateTrace) != 1 || countLines(babeltrace(t, lateTrace[0]), "test:other:") != 3 {
+		t.Errorf("the session added on SIGHUP did not record the 3 events: %v", lateTrace)
+	}
+	if n := countLines(babeltrace(t, snap), "test:value:"); n != 30 {
+		t.Errorf("the flight snapshot holds %d events, want 30", n)
 	}
 }
