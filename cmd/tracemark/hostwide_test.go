@@ -336,3 +336,51 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("the flight snapshot holds %d events, want 30", n)
 	}
 }
+
+// TestStreamAndStatsHostWide: stream and stats take many processes, one
+// attached after the start, and name the process of each event.
+func TestStreamAndStatsHostWide(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	p1 := e.startTarget()
+	st := e.start("cli", "stats", "--name", e.argv0, "-e", "test:value", "--json")
+	sm := e.start("cli", "stream", "--name", e.argv0, "-e", "test:value")
+	for _, c := range []*proc{st, sm} {
+		c.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
+	}
+	p2 := e.startTarget()
+	for _, c := range []*proc{st, sm} {
+		c.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
+	}
+	p1.do(t, "fire 4")
+	p2.do(t, "fire 6")
+	sm.stdout.waitFor(t, fmt.Sprintf(" %d %s test:value: i=5 ", p2.pid(), e.argv0))
+	for _, c := range []*proc{st, sm} {
+		c.signal(t, os.Interrupt)
+		if code := c.wait(t); code != 0 {
+			t.Fatalf("%v exited %d:\n%s", c.cmd.Args, code, c.stderr.text())
+		}
+	}
+	lines := sm.stdout.text()
+	if n, m := strings.Count(lines, fmt.Sprintf(" %d %s test:value:", p1.pid(), e.argv0)), strings.Count(lines, fmt.Sprintf(" %d %s test:value:", p2.pid(), e.argv0)); n != 4 || m != 6 {
+		t.Errorf("stream shows %d and %d events of the two processes, want 4 and 6:\n%s", n, m, lines)
+	}
+	var res struct {
+		Events uint64 `json:"events"`
+		By     string `json:"by"`
+		Counts []struct {
+			Marker, Value string
+			Count         uint64
+		} `json:"counts"`
+	}
+	if err := json.Unmarshal([]byte(st.stdout.text()), &res); err != nil {
+		t.Fatalf("stats --json: %v\n%s", err, st.stdout.text())
+	}
+	got := map[string]uint64{}
+	for _, c := range res.Counts {
+		got[c.Value] = c.Count
+	}
+	if res.Events != 10 || res.By != "pid" || got[strconv.Itoa(p1.pid())] != 4 || got[strconv.Itoa(p2.pid())] != 6 {
+		t.Errorf("stats --all: %+v, want 4 and 6 events by pid", res)
+	}
+}

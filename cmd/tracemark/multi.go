@@ -49,6 +49,9 @@ type multiRecorder struct {
 	// begun is when the recording started: processes found after it
 	// started later, and their attach latency is measured.
 	begun time.Time
+	// sink, if set, gets the events instead of trace files (stream and
+	// stats --all).
+	sink multiSink
 
 	ctx context.Context // cancelled by a second signal: give up waiting
 	wg  sync.WaitGroup
@@ -72,25 +75,31 @@ type procRec struct {
 	err     error
 	done    bool
 	clockOK bool
+	cc      clockConv // a sink's: to wall-clock time
+	batch   []line    // a stream's events waiting for the end of their batch
+	ext     map[*wire.EventClass]*wire.EventClass
 }
 
-// runMulti is `tracemark record` host-wide.
-func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest, out string) error {
-	if out == "" {
-		out = "tracemark-host-" + time.Now().Format("20060102-150405")
-	}
-	if err := checkTraceDir(out); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", out, err)
+// runMulti is `tracemark record` host-wide, or with a sink stream and
+// stats.
+func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest, out string, sink multiSink) error {
+	if sink == nil {
+		if out == "" {
+			out = "tracemark-host-" + time.Now().Format("20060102-150405")
+		}
+		if err := checkTraceDir(out); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w", out, err)
+		}
 	}
 	// One duration for all: processes attached later stop with the rest.
 	total, _ := time.ParseDuration(req.Duration)
 	req.Duration = ""
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1)}
+	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink}
 
 	// The processes there now, checked against -p before anything starts.
 	now := a.discoverHost(ctx)
@@ -115,12 +124,21 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	case sel.glob != "":
 		what = fmt.Sprintf("the processes named %q", sel.glob)
 	}
-	fmt.Fprintf(a.stderr, "Recording %s into %s; %s\n", what, out, until)
+	if sink != nil {
+		fmt.Fprintf(a.stderr, "%s %s; %s\n", sink.verb(), what, until)
+	} else {
+		fmt.Fprintf(a.stderr, "Recording %s into %s; %s\n", what, out, until)
+	}
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	var timer <-chan time.Time
+	var timer, tick <-chan time.Time
+	if sink != nil {
+		tk := time.NewTicker(sink.interval())
+		defer tk.Stop()
+		tick = tk.C
+	}
 	if total > 0 {
 		t := time.NewTimer(total)
 		defer t.Stop()
@@ -141,6 +159,8 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 			reason = "stopped"
 		case <-timer:
 			reason = "duration"
+		case <-tick:
+			sink.tick(m)
 		case <-m.ended:
 			if !sel.watches() && m.allDone() {
 				reason = "every process ended"
@@ -156,6 +176,9 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 		cancel()
 	}()
 	m.wg.Wait()
+	if sink != nil {
+		return sink.finish(m)
+	}
 	return m.summary(reason)
 }
 
@@ -211,6 +234,10 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 	m.mu.Unlock()
 	if stopping { // stopAll ran while the recording started
 		m.stop(r)
+	}
+	if m.sink != nil {
+		m.runSink(r, s)
+		return
 	}
 	r.dir = filepath.Join(m.out, procDirName(s.Hello.Program, r.ag.PID, started))
 	clk, ok := m.base.clockFor(s.Hello, r.ag.PID)

@@ -63,7 +63,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 				if err != nil {
 					return err
 				}
-				return runMulti(cmd.Context(), a, sel, req, out)
+				return runMulti(cmd.Context(), a, sel, req, out, nil)
 			}
 			if out != "" {
 				if err := checkTraceDir(out); err != nil {
