@@ -78,6 +78,7 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 	if fill {
 		ev.Fields = ev.Fields[:0]
 		ev.Context = ev.Context[:0]
+		ev.ContextFields = tab.ctx
 	}
 	if len(tab.ctx) > 0 {
 		var derr *decodeError

@@ -35,9 +35,11 @@ type Event struct {
 	// Next.
 	Fields []Value
 	// Context holds one value per field of the trace's EventContext
-	// (Reader.Info), in order; empty if the trace has none. Like Fields,
-	// its byte slices alias the reader's buffers.
-	Context []Value
+	// (Reader.Info), in order, and ContextFields those fields; both empty
+	// if the trace has none. Like Fields, its byte slices alias the
+	// reader's buffers.
+	Context       []Value
+	ContextFields []Field
 	// Truncated is the value of the truncation trailer (bit i set: field i
 	// was truncated by the recorder), or 0 if the class has none.
 	Truncated uint8

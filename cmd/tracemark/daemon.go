@@ -104,10 +104,11 @@ type dsession struct {
 
 // drec is a session applied to one process.
 type drec struct {
-	p      hostProc
-	client *wire.Client
-	s      *wire.Stream // record mode, once started
-	dir    string
+	p       hostProc
+	client  *wire.Client
+	s       *wire.Stream // record mode, once started
+	dir     string
+	context []string
 }
 
 func runDaemon(ctx context.Context, a *app, path string, cfg *daemonConfig) error {
@@ -207,7 +208,7 @@ func (d *daemon) apply(s *dsession, p hostProc) {
 	if _, ok := s.recs[p.Key()]; ok || s.stopping {
 		return
 	}
-	r := &drec{p: p, client: wire.NewClient(p.Socket),
+	r := &drec{p: p, client: wire.NewClient(p.Socket), context: s.spec.context,
 		dir: filepath.Join(s.dir, procDirName(p.info.Program, p.PID, p.info.Started))}
 	s.recs[p.Key()] = r
 	s.wg.Add(1)
@@ -268,7 +269,8 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	}
 	clk, _ := d.base.clockFor(st.Hello, r.p.PID)
 	rot := &rotator{dir: r.dir, hello: st.Hello, clk: clk, ag: r.p.Agent, size: s.spec.rotSize, every: s.spec.rotEvery, keep: s.spec.Keep,
-		log: func(chunk string) { d.logf("daemon: session %s: pid %d: new chunk %s", s.spec.Name, r.p.PID, chunk) }}
+		ectx: newEventContext(s.spec.context, st.Hello),
+		log:  func(chunk string) { d.logf("daemon: session %s: pid %d: new chunk %s", s.spec.Name, r.p.PID, chunk) }}
 	tr, err := rot.open(0)
 	if err != nil {
 		d.logf("daemon: session %s: %v", s.spec.Name, err)
@@ -445,7 +447,7 @@ func (d *daemon) snapshot(name string, r *drec, dir string) error {
 	}
 	defer st.Close()
 	clk, _ := d.base.clockFor(st.Hello, r.p.PID)
-	tr, err := createProcTrace(dir, st.Hello, clk, r.p.Agent)
+	tr, err := createProcTrace(dir, st.Hello, clk, r.p.Agent, newEventContext(r.context, st.Hello))
 	if err != nil {
 		return err
 	}
@@ -473,12 +475,13 @@ type rotator struct {
 	from   uint64    // capture bytes when it was opened
 	chunks []string
 	log    func(chunk string)
+	ectx   *eventContext // shared by the chunks: it knows the classes
 }
 
 func (r *rotator) open(n int) (*traceOut, error) {
 	r.n, r.opened = n, time.Now()
 	dir := filepath.Join(r.dir, fmt.Sprintf("%06d-%s", n, r.opened.Format("20060102-150405")))
-	tr, err := createProcTrace(dir, r.hello, r.clk, r.ag)
+	tr, err := createProcTrace(dir, r.hello, r.clk, r.ag, r.ectx)
 	if err != nil {
 		return nil, err
 	}

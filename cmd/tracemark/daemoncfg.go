@@ -52,9 +52,12 @@ type daemonSession struct {
 	// most once per SnapshotEvery.
 	SnapshotOn    string `json:"snapshot_on,omitempty"`
 	SnapshotEvery string `json:"snapshot_every,omitempty"`
+	// Context lists the fields to add to every event (record --context).
+	Context []string `json:"context,omitempty"`
 
 	rotSize  uint64
 	rotEvery time.Duration
+	context  []string
 }
 
 // flight reports whether the session is a flight recorder.
@@ -122,6 +125,11 @@ func loadDaemonConfig(path string) (*daemonConfig, error) {
 			}
 			s.rotEvery = d
 		}
+		names, err := parseContext(s.Context)
+		if err != nil {
+			return nil, bad("context: %v", err)
+		}
+		s.context = names
 		if s.Keep < 0 {
 			return nil, bad("keep %d: want 0 (all) or more", s.Keep)
 		}

@@ -127,8 +127,9 @@ type selector struct {
 
 // multiFlags are the host-wide flags of record (and stream, stats).
 type multiFlags struct {
-	all  bool
-	name string
+	all     bool
+	name    string
+	context []string // record only
 }
 
 func (m *multiFlags) add(cmd *cobra.Command) {
@@ -274,7 +275,7 @@ func (b clockBase) clockFor(h wire.Hello, hostPID int) (c ctf.Clock, ok bool) {
 
 // createProcTrace creates the trace of one process of a host-wide
 // recording, on the shared clock base.
-func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent) (*traceOut, error) {
+func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent, ectx *eventContext) (*traceOut, error) {
 	env := make(map[string]string, len(h.Env)+2)
 	for k, v := range h.Env {
 		env[k] = clean(v)
@@ -283,11 +284,15 @@ func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent)
 	if ag.Container != "" {
 		env["container"] = clean(ag.Container)
 	}
-	w, err := ctf.Create(dir, ctf.TraceInfo{Clock: clk, Env: env})
+	info := ctf.TraceInfo{Clock: clk, Env: env}
+	if ectx != nil {
+		info.EventContext = ectx.fields
+	}
+	w, err := ctf.Create(dir, info)
 	if err != nil {
 		return nil, err
 	}
-	return &traceOut{w: w, dir: dir}, nil
+	return &traceOut{w: w, dir: dir, ctx: ectx}, nil
 }
 
 // procDirName names the trace of one process in a host-wide recording

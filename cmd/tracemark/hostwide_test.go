@@ -54,7 +54,7 @@ func TestRecordHostWide(t *testing.T) {
 	p1 := e.startTarget()
 	p2 := e.startTarget()
 	dir := filepath.Join(e.runtime, "host")
-	rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "-o", dir)
+	rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "-o", dir, "--context", "pid,procname,cpu")
 	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
 	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
 	p1.do(t, "fire 10")
@@ -104,7 +104,16 @@ func TestRecordHostWide(t *testing.T) {
 
 	// Babeltrace 2 merges them: the events in the order they were fired,
 	// process by process, with non-decreasing times.
-	ts, pids, names := btEvents(t, babeltrace(t, dir))
+	bt := babeltrace(t, dir)
+	ts, pids, names := btEvents(t, bt)
+	// Every event carries its context, that of its own process.
+	ctxRE := regexp.MustCompile(`:\((\d+)\) test:\w+: \{ cpu_id = (\d+) \}, \{ pid = (\d+), procname = "([^"]*)", cpu = (\d+) \}, \{`)
+	for _, l := range bt {
+		m := ctxRE.FindStringSubmatch(l)
+		if m == nil || m[1] != m[3] || m[4] != e.argv0 || m[2] != m[5] {
+			t.Fatalf("event without its context (pid, procname, cpu as its packet's):\n%s", l)
+		}
+	}
 	want := []struct {
 		pid  int
 		name string
@@ -142,7 +151,7 @@ func TestRecordHostWide(t *testing.T) {
 	conv := e.cli("convert", dir, "--to", "text")
 	var convPids []string
 	for l := range strings.SplitSeq(strings.TrimSpace(conv.stdout), "\n") {
-		if m := regexp.MustCompile(`:\((\d+)\) test:`).FindStringSubmatch(l); m != nil {
+		if m := regexp.MustCompile(`:\((\d+)\) (?:\[[^]]*\] )?test:`).FindStringSubmatch(l); m != nil {
 			convPids = append(convPids, m[1])
 		}
 	}
@@ -382,5 +391,35 @@ func TestStreamAndStatsHostWide(t *testing.T) {
 	}
 	if res.Events != 10 || res.By != "pid" || got[strconv.Itoa(p1.pid())] != 4 || got[strconv.Itoa(p2.pid())] != 6 {
 		t.Errorf("stats --all: %+v, want 4 and 6 events by pid", res)
+	}
+}
+
+// TestRecordContext: --context works for one process too, and refuses
+// what cannot be had.
+func TestRecordContext(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--context", "procname", "--context", "pid")
+	target.do(t, "fire 3")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	bt := babeltrace(t, dir)
+	want := fmt.Sprintf(`{ procname = "tm-target", pid = %d }, { i = 2, key = "c"`, target.pid())
+	if countLines(bt, "test:value:") != 3 || countLines(bt, want) != 1 {
+		t.Errorf("babeltrace2 does not show the context %s:\n%s", want, strings.Join(bt, "\n"))
+	}
+	conv := e.cli("convert", dir, "--to", "jsonl")
+	wantCtx := fmt.Sprintf(`"context":{"procname":"tm-target","pid":%d}`, target.pid())
+	if conv.code != 0 || strings.Count(conv.stdout, wantCtx) != 3 {
+		t.Errorf("convert of a trace with context: exit %d\n%s%s", conv.code, conv.stdout, conv.stderr)
+	}
+	for _, bad := range []string{"tid", "pid,pid", "weather"} {
+		if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", bad); r.code != exitUsage {
+			t.Errorf("--context %s: exit %d, want a usage error\n%s", bad, r.code, r.stderr)
+		}
 	}
 }

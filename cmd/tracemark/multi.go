@@ -23,6 +23,7 @@ import (
 // addToRecord adds the host-wide flags to record and says how they work.
 func (m *multiFlags) addToRecord(cmd *cobra.Command) {
 	m.add(cmd)
+	cmd.Flags().StringSliceVar(&m.context, "context", nil, "add these fields to every event, in the CTF stream event context, as lttng add-context does: "+contextHelp)
 	cmd.Long += `
 
 Host-wide: --all records every instrumented process you may reach (for
@@ -39,6 +40,12 @@ leaves a complete trace; the recording goes on.`
 		"tracemark record -p 1234 -p 5678 -e 'http:*'")
 }
 
+// multiOpts are the options of a host-wide command.
+type multiOpts struct {
+	sink    multiSink // stream and stats: where events go instead of traces
+	context []string  // record --context
+}
+
 // multiRecorder records many processes into one directory of traces.
 type multiRecorder struct {
 	a    *app
@@ -52,6 +59,8 @@ type multiRecorder struct {
 	// sink, if set, gets the events instead of trace files (stream and
 	// stats --all).
 	sink multiSink
+	// context names the fields of --context.
+	context []string
 
 	ctx context.Context // cancelled by a second signal: give up waiting
 	wg  sync.WaitGroup
@@ -82,7 +91,8 @@ type procRec struct {
 
 // runMulti is `tracemark record` host-wide, or with a sink stream and
 // stats.
-func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest, out string, sink multiSink) error {
+func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest, out string, o *multiOpts) error {
+	sink := o.sink
 	if sink == nil {
 		if out == "" {
 			out = "tracemark-host-" + time.Now().Format("20060102-150405")
@@ -99,7 +109,7 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	req.Duration = ""
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink}
+	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink, context: o.context}
 
 	// The processes there now, checked against -p before anything starts.
 	now := a.discoverHost(ctx)
@@ -245,7 +255,7 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 	if !ok {
 		fmt.Fprintf(m.a.stderr, "warning: pid %d records with clock %q, not monotonic nanoseconds: its trace keeps its own clock and will not merge exactly\n", r.ag.PID, s.Hello.Clock.Name)
 	}
-	trace, err := createProcTrace(r.dir, s.Hello, clk, r.ag)
+	trace, err := createProcTrace(r.dir, s.Hello, clk, r.ag, newEventContext(m.context, s.Hello))
 	if err != nil {
 		r.err = err
 		m.stop(r)

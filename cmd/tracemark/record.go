@@ -59,11 +59,15 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 			if err != nil {
 				return err
 			}
+			ctxNames, err := parseContext(m.context)
+			if err != nil {
+				return err
+			}
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
 				}
-				return runMulti(cmd.Context(), a, sel, req, out, nil)
+				return runMulti(cmd.Context(), a, sel, req, out, &multiOpts{context: ctxNames})
 			}
 			if out != "" {
 				if err := checkTraceDir(out); err != nil {
@@ -74,7 +78,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 			if err != nil {
 				return err
 			}
-			r := &recorder{a: a, t: t, out: out, view: view, plain: plain}
+			r := &recorder{a: a, t: t, out: out, view: view, plain: plain, context: ctxNames}
 			return r.run(cmd.Context(), req)
 		},
 	}
@@ -113,6 +117,8 @@ type recorder struct {
 	extra func(*wire.Record) error
 	// noHints leaves out how to open the trace (the demo says more).
 	noHints bool
+	// context names the fields of --context.
+	context []string
 
 	c          *capture
 	lastEvents uint64
@@ -136,7 +142,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if r.out == "" {
 		r.out = defaultTraceDir("tracemark", s.Hello)
 	}
-	trace, err := createTrace(r.out, s.Hello)
+	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello))
 	if err != nil {
 		return err
 	}

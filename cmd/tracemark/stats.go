@@ -53,7 +53,7 @@ the events as for "tracemark record", and lost events are reported.`,
 				}
 				sink := &statsSink{g: newAggregator(by, hist), asJSON: asJSON, every: interval,
 					view: newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON), start: time.Now()}
-				return runMulti(cmd.Context(), a, sel, req, "", sink)
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: sink})
 			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {

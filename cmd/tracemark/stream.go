@@ -40,7 +40,7 @@ reported at the end.`,
 				if err != nil {
 					return err
 				}
-				return runMulti(cmd.Context(), a, sel, req, "", &streamSink{out: bufio.NewWriter(a.stdout)})
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout)}})
 			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {

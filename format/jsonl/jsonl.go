@@ -57,6 +57,24 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	b = append(b, `,"cpu":`...)
 	b = strconv.AppendUint(b, uint64(ev.CPU), 10)
 	b = append(b, w.proc...)
+	if len(ev.Context) > 0 {
+		// The stream event context (record --context).
+		b = append(b, `,"context":{`...)
+		for i, v := range ev.Context {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			bits := 64
+			name := "?"
+			if i < len(ev.ContextFields) {
+				name, bits = ev.ContextFields[i].Name, ev.ContextFields[i].Type.Bits
+			}
+			b = encode.AppendJSONString(b, name)
+			b = append(b, ':')
+			b = AppendValue(b, v, bits)
+		}
+		b = append(b, '}')
+	}
 	if ev.Class == nil {
 		b = append(b, `,"lost_events":`...)
 		b = strconv.AppendUint(b, ev.Discarded, 10)

@@ -141,6 +141,23 @@ func appendCount(b []byte, n uint64, what string) []byte {
 
 func (w *Writer) appendFields(b []byte, ev *ctf.Event) []byte {
 	c := w.class(ev.Class)
+	if len(ev.Context) > 0 {
+		// The stream event context (record --context), before the name.
+		b = append(b, '[')
+		for i, v := range ev.Context {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			bits := 64
+			if i < len(ev.ContextFields) {
+				b = append(b, ev.ContextFields[i].Name...)
+				bits = ev.ContextFields[i].Type.Bits
+			}
+			b = append(b, '=')
+			b = AppendValue(b, v, bits)
+		}
+		b = append(b, "] "...)
+	}
 	b = append(b, c.name...)
 	for i, v := range ev.Fields {
 		if i < len(c.fields) {
