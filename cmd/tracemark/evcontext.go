@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -55,8 +55,8 @@ type eventContext struct {
 	fields  []ctf.Field
 	pid     int32
 	program string
-	classes map[uint16]*ctf.EventClass
-	block   []byte // the context of the current packet
+	classes []*ctf.EventClass // by id
+	block   []byte            // the context of the current packet
 	buf     []byte // the rewritten records, reused
 }
 
@@ -66,7 +66,7 @@ func newEventContext(names []string, h wire.Hello) *eventContext {
 	if len(names) == 0 {
 		return nil
 	}
-	c := &eventContext{names: names, pid: int32(h.PID), program: clean(h.Program), classes: map[uint16]*ctf.EventClass{}}
+	c := &eventContext{names: names, pid: int32(h.PID), program: clean(h.Program)}
 	for _, n := range names {
 		switch n {
 		case ctxPID:
@@ -83,6 +83,9 @@ func newEventContext(names []string, h wire.Hello) *eventContext {
 func (c *eventContext) addClasses(ecs []ctf.EventClass) {
 	for i := range ecs {
 		ec := ecs[i]
+		if int(ec.ID) >= len(c.classes) {
+			c.classes = append(c.classes, make([]*ctf.EventClass, int(ec.ID)+1-len(c.classes))...)
+		}
 		c.classes[ec.ID] = &ec
 	}
 }
@@ -101,18 +104,15 @@ func (c *eventContext) insert(stream uint32, recs []byte) ([]byte, error) {
 			c.block = binary.LittleEndian.AppendUint32(c.block, stream)
 		}
 	}
-	n := 0
-	for pos := 0; pos < len(recs); n++ {
+	// One pass; the records keep their bytes, so the output grows by the
+	// context alone (a tenth per field is a guess that spares most
+	// reallocations).
+	c.buf = slices.Grow(c.buf[:0], len(recs)+len(recs)/8*len(c.block)/ctf.EventHeaderSize+len(c.block))
+	for pos := 0; pos < len(recs); {
 		end, err := c.recordEnd(recs, pos)
 		if err != nil {
 			return nil, err
 		}
-		pos = end
-	}
-	c.buf = c.buf[:0]
-	c.buf = append(c.buf, make([]byte, 0, len(recs)+n*len(c.block))...)
-	for pos := 0; pos < len(recs); {
-		end, _ := c.recordEnd(recs, pos)
 		c.buf = append(c.buf, recs[pos:pos+ctf.EventHeaderSize]...)
 		c.buf = append(c.buf, c.block...)
 		c.buf = append(c.buf, recs[pos+ctf.EventHeaderSize:end]...)
@@ -126,7 +126,11 @@ func (c *eventContext) recordEnd(recs []byte, pos int) (int, error) {
 	if len(recs)-pos < ctf.EventHeaderSize {
 		return 0, fmt.Errorf("context: truncated record header at %d", pos)
 	}
-	ec := c.classes[binary.LittleEndian.Uint16(recs[pos:])]
+	id := binary.LittleEndian.Uint16(recs[pos:])
+	var ec *ctf.EventClass
+	if int(id) < len(c.classes) {
+		ec = c.classes[id]
+	}
 	if ec == nil {
 		return 0, fmt.Errorf("context: record of unknown class %d", binary.LittleEndian.Uint16(recs[pos:]))
 	}
@@ -134,11 +138,15 @@ func (c *eventContext) recordEnd(recs []byte, pos int) (int, error) {
 	for _, f := range ec.Fields {
 		switch f.Type.Kind {
 		case ctf.String:
-			i := bytes.IndexByte(recs[p:], 0)
-			if i < 0 {
+			// Strings are short: a plain loop beats IndexByte's setup.
+			i := p
+			for i < len(recs) && recs[i] != 0 {
+				i++
+			}
+			if i == len(recs) {
 				return 0, fmt.Errorf("context: unterminated string in %s", ec.Name)
 			}
-			p += i + 1
+			p = i + 1
 		case ctf.Bytes:
 			if len(recs)-p < 4 {
 				return 0, fmt.Errorf("context: truncated bytes length in %s", ec.Name)
