@@ -57,7 +57,7 @@ type eventContext struct {
 	program string
 	classes []*ctf.EventClass // by id
 	block   []byte            // the context of the current packet
-	buf     []byte // the rewritten records, reused
+	buf     []byte            // the rewritten records, reused
 }
 
 // newEventContext returns the context of a stream's trace, or nil for no
