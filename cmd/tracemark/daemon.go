@@ -130,7 +130,7 @@ func runDaemon(ctx context.Context, a *app, path string, cfg *daemonConfig) erro
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		procfind.Watch(wctx, procfind.Options{AllNamespaces: true}, d.found)
+		procfind.Watch(wctx, procfind.Options{AllNamespaces: true}, func(ag procfind.Agent) { go d.found(ag) })
 	}()
 	for sig := range sigs {
 		switch sig {

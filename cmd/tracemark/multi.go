@@ -160,7 +160,9 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
-		procfind.Watch(wctx, procfind.Options{AllNamespaces: true}, m.found)
+		// Each new process is asked for its info on its own goroutine,
+		// so that a slow agent delays no other.
+		procfind.Watch(wctx, procfind.Options{AllNamespaces: true}, func(ag procfind.Agent) { go m.found(ag) })
 	}()
 	reason := ""
 	for reason == "" {
