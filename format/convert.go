@@ -57,8 +57,8 @@ type encoder interface {
 //
 // A directory holding traces below it rather than a trace (a host-wide
 // recording: one trace per process) is converted to one timeline, its
-// events merged in time order, each naming its process; Perfetto output
-// takes one trace and returns ErrSetFormat for it.
+// events merged in time order, each naming its process (in Perfetto, a
+// process of its own).
 func Convert(inDir, to string, w io.Writer) error {
 	return ConvertWith(inDir, to, w, Options{})
 }

@@ -16,16 +16,13 @@ import (
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format/internal/encode"
 	"github.com/tracemark/tracemark/format/jsonl"
+	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
 )
 
 // ErrNoTrace is returned for a directory that holds no CTF trace, neither
 // itself nor below it.
 var ErrNoTrace = errors.New("no CTF trace")
-
-// ErrSetFormat is returned by Convert for a directory of many traces and
-// an output format that holds one process only.
-var ErrSetFormat = errors.New("this format takes one trace")
 
 // TraceDirs returns the traces in dir: dir itself if it holds one (a
 // metadata file), else every directory below it that does, in path
@@ -157,20 +154,28 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 	if err != nil {
 		return err
 	}
+	s, err := openSet(dirs)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	var enc processWriter
 	switch to {
 	case Text:
 		enc = text.NewWriter(w, opts.Text)
 	case JSONL:
 		enc = jsonl.NewWriter(w)
+	case Perfetto:
+		var classes []ctf.EventClass
+		for _, r := range s.rs {
+			classes = append(classes, r.Classes()...)
+		}
+		info := s.infos[0]
+		delete(info.Env, "trace_name") // one process's, not the set's
+		enc = perfetto.NewWriter(w, info, classes)
 	default:
-		return fmt.Errorf("%w: %s holds %d traces; %s output takes one (convert %s)", ErrSetFormat, dir, len(dirs), to, dirs[0])
+		return fmt.Errorf("%w %q", ErrUnknownFormat, to) // not reached: ConvertWith checked it
 	}
-	s, err := openSet(dirs)
-	if err != nil {
-		return err
-	}
-	defer s.close()
 	cur := -1
 	for last := -1; ; {
 		ev, i, err := s.next(last)

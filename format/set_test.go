@@ -81,8 +81,32 @@ func TestSetConvertAndSummary(t *testing.T) {
 		t.Errorf("merged text does not name the processes in time order:\n%s", out.String())
 	}
 
-	if err := Convert(dir, Perfetto, &out); !errors.Is(err, ErrSetFormat) {
-		t.Errorf("perfetto of a set: %v, want ErrSetFormat", err)
+	out.Reset()
+	if err := Convert(dir, Perfetto, &out); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TraceEvents []struct {
+			Name string         `json:"name"`
+			Ph   string         `json:"ph"`
+			PID  int            `json:"pid"`
+			Args map[string]any `json:"args"`
+		} `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("perfetto of a set: %v\n%s", err, out.String())
+	}
+	procs, events := map[int]any{}, map[int]int{}
+	for _, e := range doc.TraceEvents {
+		switch {
+		case e.Name == "process_name":
+			procs[e.PID] = e.Args["name"]
+		case e.Ph == "i":
+			events[e.PID]++
+		}
+	}
+	if procs[301] != "api" || procs[307] != "db" || events[301] != 3 || events[307] != 4 {
+		t.Errorf("perfetto of a set: processes %v, events per pid %v", procs, events)
 	}
 
 	s, err := Summarize(dir)
