@@ -277,6 +277,13 @@ func TestDaemon(t *testing.T) {
 	d.stderr.waitFor(t, fmt.Sprintf("daemon: session rec: pid %d: new chunk", p1.pid()))
 	p1.do(t, "fire 20")
 
+	// SIGHUP with a broken file: the running configuration stays.
+	if err := os.WriteFile(conf, []byte(`{"dir": `), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.signal(t, syscall.SIGHUP)
+	d.stderr.waitFor(t, "keeping the running configuration")
+
 	// SIGHUP: a new session applies to the running process at once.
 	late := `{"name": "late", "match": "` + e.argv0 + `", "enable": ["test:other"]}`
 	writeConfig(t, conf, out, rec, fl, late)
