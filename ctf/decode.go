@@ -10,6 +10,13 @@ import (
 // classTable maps event ids to classes. It is immutable once published.
 type classTable struct {
 	byID []*EventClass
+	ctx  []Field // the stream event context
+}
+
+// withContext sets the stream event context of a table it owns.
+func (t *classTable) withContext(ctx []Field) *classTable {
+	t.ctx = ctx
+	return t
 }
 
 func (t *classTable) get(id uint16) *EventClass {
@@ -31,6 +38,7 @@ func (t *classTable) with(ecs []*EventClass) *classTable {
 	nt := &classTable{byID: make([]*EventClass, n)}
 	if t != nil {
 		copy(nt.byID, t.byID)
+		nt.ctx = t.ctx
 	}
 	for _, ec := range ecs {
 		nt.byID[ec.ID] = ec
@@ -69,6 +77,14 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 	p := pos + EventHeaderSize
 	if fill {
 		ev.Fields = ev.Fields[:0]
+		ev.Context = ev.Context[:0]
+		ev.ContextFields = tab.ctx
+	}
+	if len(tab.ctx) > 0 {
+		var derr *decodeError
+		if p, derr = decodeContext(b, p, tab.ctx, ev, fill); derr != nil {
+			return pos, derr
+		}
 	}
 	for i := range ec.Fields {
 		ft := ec.Fields[i].Type
@@ -140,6 +156,44 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 		}
 		ev.Truncated = b[p]
 		p++
+	}
+	return p, nil
+}
+
+// decodeContext decodes the stream event context at b[p:]: integers and
+// strings only (validateContext refuses other types).
+func decodeContext(b []byte, p int, ctx []Field, ev *Event, fill bool) (int, *decodeError) {
+	for i := range ctx {
+		ft := ctx[i].Type
+		var v Value
+		if ft.Kind == String {
+			j := bytes.IndexByte(b[p:], 0)
+			if j < 0 {
+				return p, derr(p, "event context field %q: string not terminated before the end of the packet content", ctx[i].Name)
+			}
+			v = Value{Kind: String, Bytes: b[p : p+j : p+j]}
+			p += j + 1
+		} else {
+			n := ft.Bits / 8
+			if len(b)-p < n {
+				return p, derr(p, "event context field %q: truncated %s: %d bytes left in packet", ctx[i].Name, ft, len(b)-p)
+			}
+			var u uint64
+			for k := n - 1; k >= 0; k-- {
+				u = u<<8 | uint64(b[p+k])
+			}
+			p += n
+			v.Kind = ft.Kind
+			if ft.Kind == Int {
+				shift := 64 - uint(ft.Bits)
+				v.Int = int64(u<<shift) >> shift
+			} else {
+				v.Uint = u
+			}
+		}
+		if fill {
+			ev.Context = append(ev.Context, v)
+		}
 	}
 	return p, nil
 }

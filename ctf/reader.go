@@ -34,6 +34,12 @@ type Event struct {
 	// alias the reader's buffers: they are valid until the next call to
 	// Next.
 	Fields []Value
+	// Context holds one value per field of the trace's EventContext
+	// (Reader.Info), in order, and ContextFields those fields; both empty
+	// if the trace has none. Like Fields, its byte slices alias the
+	// reader's buffers.
+	Context       []Value
+	ContextFields []Field
 	// Truncated is the value of the truncation trailer (bit i set: field i
 	// was truncated by the recorder), or 0 if the class has none.
 	Truncated uint8
@@ -169,7 +175,7 @@ func newReader(dir string, md *parsedMetadata) *Reader {
 	return &Reader{
 		dir:  dir,
 		md:   md,
-		tab:  (*classTable)(nil).with(md.classes),
+		tab:  (*classTable)(nil).with(md.classes).withContext(md.info.EventContext),
 		conv: newClockConv(&md.info.Clock),
 	}
 }

@@ -132,7 +132,47 @@ func validateInfo(info *TraceInfo) error {
 			return fmt.Errorf("%w: env value of vpid %q is not a decimal integer (Babeltrace reads it as one)", ErrInvalidName, v)
 		}
 	}
+	return validateContext(info.EventContext)
+}
+
+// validateContext checks the stream event context: named like event
+// fields, integers or strings.
+func validateContext(ctx []Field) error {
+	seen := map[string]bool{}
+	for _, f := range ctx {
+		if err := checkFieldName(f.Name); err != nil {
+			return fmt.Errorf("event context: %w", err)
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("event context: %w: duplicate field name %q", ErrInvalidClass, f.Name)
+		}
+		seen[f.Name] = true
+		if err := f.Type.validate(); err != nil {
+			return fmt.Errorf("event context field %q: %w: %v", f.Name, ErrInvalidClass, err)
+		}
+		if f.Type.Kind != Int && f.Type.Kind != Uint && f.Type.Kind != String {
+			return fmt.Errorf("event context field %q: %w: want an integer or a string, not %s", f.Name, ErrInvalidClass, f.Type)
+		}
+	}
 	return nil
+}
+
+// contextDecl returns the TSDL declaration of a stream event context.
+func contextDecl(ctx []Field) string {
+	if len(ctx) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("	event.context := struct {\n")
+	for _, f := range ctx {
+		if f.Type.Kind == String {
+			fmt.Fprintf(&b, "\t\tstring _%s;\n", f.Name)
+		} else {
+			fmt.Fprintf(&b, "\t\t%s _%s;\n", aliasOf(f.Type), f.Name)
+		}
+	}
+	b.WriteString("\t};\n")
+	return b.String()
 }
 
 // envStringKeys are environment entries that are always written as
@@ -215,9 +255,9 @@ stream {
 		uint16_t id;
 		%[8]s timestamp;
 	};
-};
+%[10]s};
 `, c.Name, uuidString(c.UUID), tsdlString(c.Description), c.Frequency, c.OffsetSeconds, c.Offset,
-		c.Name, clockAlias, streamClassID)
+		c.Name, clockAlias, streamClassID, contextDecl(info.EventContext))
 	return []byte(b.String())
 }
 

@@ -721,7 +721,7 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 		return nil, err
 	}
 	// stream
-	if err := stream.allowOnly("id", "packet.context", "event.header"); err != nil {
+	if err := stream.allowOnly("id", "packet.context", "event.header", "event.context"); err != nil {
 		return nil, err
 	}
 	if id, _, err := stream.uint("id", false, 1<<64-1); err != nil {
@@ -734,6 +734,20 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 	}
 	if err := checkLayout("stream event.header", stream.attrs["event.header"], eventHeaderLayout, c.Name); err != nil {
 		return nil, err
+	}
+	if cv, ok := stream.attrs["event.context"]; ok {
+		ec, err := eventClassFromBlock(&tsdlBlock{line: cv.line, attrs: map[string]tsdlValue{
+			"name": {text: "event.context", line: cv.line, isStr: true}, "id": {text: "0", line: cv.line}, "fields": cv}, kind: "stream"})
+		if err != nil {
+			return nil, err
+		}
+		if ec.Truncation {
+			return nil, merr(cv.line, "stream event.context has no truncation trailer")
+		}
+		if err := validateContext(ec.Fields); err != nil {
+			return nil, merr(cv.line, "stream %v", err)
+		}
+		md.info.EventContext = ec.Fields
 	}
 	// events
 	byID := map[uint16]*EventClass{}

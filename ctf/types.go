@@ -186,6 +186,12 @@ type TraceInfo struct {
 	// hostname:domain:procname:(vpid) in front of every event. Create sets
 	// tracer_name to "tracemark" if absent.
 	Env map[string]string
+	// EventContext, if set, is the stream event context: fields that every
+	// event record carries between its header and its payload (what
+	// LTTng's add-context gives, such as pid, procname and cpu), shown by
+	// Babeltrace with every event. Field names follow the rules of event
+	// fields; types are integers or strings.
+	EventContext []Field
 }
 
 // PacketInfo is the packet context of one packet.

@@ -80,6 +80,7 @@ type streamWriter struct {
 // used are returned by Info.
 func Create(dir string, info TraceInfo) (*Writer, error) {
 	info.Env = cloneEnv(info.Env)
+	info.EventContext = slices.Clone(info.EventContext)
 	if _, ok := info.Env["tracer_name"]; !ok {
 		info.Env["tracer_name"] = "tracemark"
 	}
@@ -105,7 +106,7 @@ func Create(dir string, info TraceInfo) (*Writer, error) {
 		}
 	}
 	w := &Writer{dir: dir, info: info, streams: make(map[uint32]*streamWriter)}
-	w.classes.Store(&classTable{})
+	w.classes.Store(&classTable{ctx: info.EventContext})
 	if err := w.replaceMetadata(metadataPreamble(&info)); err != nil {
 		return nil, fmt.Errorf("creating trace %s: %w", dir, err)
 	}

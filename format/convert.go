@@ -54,6 +54,11 @@ type encoder interface {
 // still opens) and returns the reader's error, a *ctf.CorruptError naming
 // the file and byte offset. Write errors are returned wrapped with the
 // format name.
+//
+// A directory holding traces below it rather than a trace (a host-wide
+// recording: one trace per process) is converted to one timeline, its
+// events merged in time order, each naming its process (in Perfetto, a
+// process of its own).
 func Convert(inDir, to string, w io.Writer) error {
 	return ConvertWith(inDir, to, w, Options{})
 }
@@ -65,6 +70,9 @@ func ConvertWith(inDir, to string, w io.Writer, opts Options) error {
 	case Perfetto, Text, JSONL:
 	default:
 		return fmt.Errorf("%w %q (known formats: %s)", ErrUnknownFormat, to, strings.Join(Formats(), ", "))
+	}
+	if isSet(inDir) {
+		return convertSet(inDir, to, w, opts)
 	}
 	r, err := ctf.Open(inDir)
 	if err != nil {

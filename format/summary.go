@@ -52,6 +52,14 @@ type Summary struct {
 	Markers []MarkerSummary `json:"markers"`
 	// Streams has one entry per non-empty data stream, by stream number.
 	Streams []StreamSummary `json:"streams"`
+
+	// HostPID is the process id on the host of a process recorded
+	// host-wide (the host_pid environment value), 0 if not given.
+	HostPID int64 `json:"host_pid,omitempty"`
+	// Processes has, for a directory of traces (a host-wide recording),
+	// the summary of each, by first event; the fields above are then the
+	// totals (markers summed by name, no streams).
+	Processes []Summary `json:"processes,omitempty"`
 }
 
 // MarkerSummary counts the events of one marker (event class).
@@ -78,7 +86,14 @@ type StreamSummary struct {
 // the trace. If the trace is corrupt or truncated, it returns the summary
 // of the events before the problem together with the reader's error (a
 // *ctf.CorruptError naming the file and byte offset).
+//
+// A directory that holds no trace itself but traces below it, such as
+// the output of a host-wide recording, is summarized trace by trace
+// (Processes) with the totals.
 func Summarize(inDir string) (Summary, error) {
+	if isSet(inDir) {
+		return summarizeSet(inDir)
+	}
 	r, err := ctf.Open(inDir)
 	if err != nil {
 		return Summary{Dir: inDir}, err
@@ -180,6 +195,9 @@ func Summarize(inDir string) (Summary, error) {
 //	0            4            0             0
 //	...
 func (s *Summary) WriteText(w io.Writer) error {
+	if s.Processes != nil {
+		return s.writeSetText(w)
+	}
 	bw := bufio.NewWriter(w)
 	kv := func(k, v string) { fmt.Fprintf(bw, "%-9s %s\n", k, v) }
 	kv("trace", s.Dir)

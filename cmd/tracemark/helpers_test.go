@@ -93,6 +93,7 @@ type env struct {
 	runtime string // $XDG_RUNTIME_DIR
 	environ []string
 	exe     string // the binary to run: this test binary, or a copy
+	argv0   string // if set, the program name of targets instead of tm-target
 }
 
 func newEnv(t *testing.T) *env {
@@ -212,8 +213,17 @@ func (e *env) startWith(role string, attr *syscall.SysProcAttr, args ...string) 
 	e.t.Helper()
 	cmd := exec.Command(e.exe, args...)
 	cmd.Args[0] = "tm-" + role // the program name ps and list show
+	if e.argv0 != "" && role == "target" {
+		cmd.Args[0] = e.argv0
+	}
 	cmd.Env = append(e.environ, roleEnv+"="+role)
 	cmd.SysProcAttr = attr
+	return e.startCmd(cmd)
+}
+
+// startCmd starts a prepared command with the test's pipes and cleanup.
+func (e *env) startCmd(cmd *exec.Cmd) *proc {
+	e.t.Helper()
 	cmd.Dir = e.runtime
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 func psCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, all bool
 	cmd := &cobra.Command{
 		Use:     "ps",
 		GroupID: "find",
@@ -19,9 +19,13 @@ program, markers (defined and enabled), sessions (named and recordings)
 and taint letters. Sockets left behind by dead processes are ignored.`,
 		Example: example(
 			"tracemark ps",
-			"tracemark ps --json | jq '.[].pid'"),
+			"tracemark ps --json | jq '.[].pid'",
+			"sudo tracemark ps --all   # every user's, and inside containers"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all {
+				return psAll(cmd.Context(), a, asJSON)
+			}
 			procs := a.discover(cmd.Context())
 			if asJSON {
 				infos := []*wire.Info{}
@@ -46,6 +50,7 @@ and taint letters. Sockets left behind by dead processes are ignored.`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "every agent you may reach on the host: for root, those of all users and inside containers (other mount and PID namespaces), with host pid, pid in the container and the container")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (the agents' /v1/info answers)")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 // stats.
 type recFlags struct {
 	pid      string
+	pids     []string // every -p, for the host-wide commands
 	globs    []string
 	filter   string
 	buffer   string
@@ -20,7 +21,7 @@ type recFlags struct {
 }
 
 func (f *recFlags) add(cmd *cobra.Command) {
-	pidFlag(cmd, &f.pid)
+	pidsFlag(cmd, &f.pid, &f.pids)
 	cmd.Flags().StringArrayVarP(&f.globs, "enable", "e", nil, "markers to record: a name or a glob such as 'http:*' (repeatable)")
 	cmd.Flags().StringVar(&f.filter, "filter", "", "keep only events for which this CEL expression over the fields is true, such as 'status >= 500'")
 	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS), such as 16M (default 4M)")

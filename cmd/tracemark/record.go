@@ -17,6 +17,7 @@ import (
 func recordCmd(a *app) *cobra.Command {
 	var (
 		f                   recFlags
+		m                   multiFlags
 		out, mode, progress string
 		interval            time.Duration
 	)
@@ -58,6 +59,16 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 			if err != nil {
 				return err
 			}
+			ctxNames, err := parseContext(m.context)
+			if err != nil {
+				return err
+			}
+			if sel, multi, err := m.selector(&f); err != nil || multi {
+				if err != nil {
+					return err
+				}
+				return runMulti(cmd.Context(), a, sel, req, out, &multiOpts{context: ctxNames})
+			}
 			if out != "" {
 				if err := checkTraceDir(out); err != nil {
 					return err
@@ -67,11 +78,12 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 			if err != nil {
 				return err
 			}
-			r := &recorder{a: a, t: t, out: out, view: view, plain: plain}
+			r := &recorder{a: a, t: t, out: out, view: view, plain: plain, context: ctxNames}
 			return r.run(cmd.Context(), req)
 		},
 	}
 	f.add(cmd)
+	m.addToRecord(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "trace directory (default tracemark-PROGRAM-PID-TIME)")
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")
@@ -105,6 +117,8 @@ type recorder struct {
 	extra func(*wire.Record) error
 	// noHints leaves out how to open the trace (the demo says more).
 	noHints bool
+	// context names the fields of --context.
+	context []string
 
 	c          *capture
 	lastEvents uint64
@@ -128,7 +142,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if r.out == "" {
 		r.out = defaultTraceDir("tracemark", s.Hello)
 	}
-	trace, err := createTrace(r.out, s.Hello)
+	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello))
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	for _, c := range []*cobra.Command{
 		psCmd(a), listCmd(a),
 		recordCmd(a), streamCmd(a), statsCmd(a), demoCmd(a),
-		sessionsCmd(a), enableCmd(a), disableCmd(a), snapshotCmd(a),
+		sessionsCmd(a), enableCmd(a), disableCmd(a), snapshotCmd(a), daemonCmd(a),
 		convertCmd(a), summaryCmd(a),
 		modinfoCmd(a), keygenCmd(a), signCmd(a), insmodCmd(a), rmmodCmd(a), lsmodCmd(a), taintCmd(a),
 		demoServiceCmd(),

@@ -12,8 +12,8 @@ import (
 
 func sessionsCmd(a *app) *cobra.Command {
 	var (
-		pid    string
-		asJSON bool
+		pid         string
+		asJSON, all bool
 	)
 	cmd := &cobra.Command{
 		Use:     "sessions -p PID",
@@ -32,6 +32,9 @@ the program created itself included, and its budget.`,
 			"tracemark sessions -p 1234 --json"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all {
+				return sessionsAll(cmd.Context(), a, asJSON)
+			}
 			resp, _, err := call(a, cmd.Context(), pid, (*wire.Client).SessionList)
 			if err != nil {
 				return err
@@ -53,6 +56,7 @@ the program created itself included, and its budget.`,
 		},
 	}
 	pidFlag(cmd, &pid)
+	cmd.Flags().BoolVar(&all, "all", false, "the sessions of every process you may reach on the host (what applies where, a daemon's included)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -15,6 +15,7 @@ import (
 func statsCmd(a *app) *cobra.Command {
 	var (
 		f        recFlags
+		m        multiFlags
 		by, hist string
 		interval time.Duration
 		asJSON   bool
@@ -43,6 +44,17 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err != nil {
 				return err
 			}
+			if sel, multi, err := m.selector(&f); err != nil || multi {
+				if err != nil {
+					return err
+				}
+				if by == "" {
+					by = fieldPID // a row per process and marker
+				}
+				sink := &statsSink{g: newAggregator(by, hist), asJSON: asJSON, every: interval,
+					view: newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON), start: time.Now()}
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: sink})
+			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
 				return err
@@ -54,7 +66,14 @@ the events as for "tracemark record", and lost events are reported.`,
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVar(&by, "by", "", "count per value of this field")
+	m.add(cmd)
+	cmd.Long += `
+
+Host-wide (--all, --name GLOB, -p repeated): the processes are counted
+together, every event having two more fields, pid and program, for --by;
+the default is --by pid, a row per process and marker.`
+	cmd.Example += "\n" + example("sudo tracemark stats --all -e 'http:*' --by program")
+	cmd.Flags().StringVar(&by, "by", "", "count per value of this field (host-wide also pid or program)")
 	cmd.Flags().StringVar(&hist, "hist", "", "log2 histogram of this numeric field")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval of the live table")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the final result as JSON")

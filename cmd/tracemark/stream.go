@@ -13,7 +13,10 @@ import (
 )
 
 func streamCmd(a *app) *cobra.Command {
-	var f recFlags
+	var (
+		f recFlags
+		m multiFlags
+	)
 	cmd := &cobra.Command{
 		Use:     "stream -p PID -e GLOB [-e GLOB ...] [--filter EXPR]",
 		GroupID: "trace",
@@ -33,6 +36,12 @@ reported at the end.`,
 			if err != nil {
 				return err
 			}
+			if sel, multi, err := m.selector(&f); err != nil || multi {
+				if err != nil {
+					return err
+				}
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout)}})
+			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
 				return err
@@ -41,6 +50,13 @@ reported at the end.`,
 		},
 	}
 	f.add(cmd)
+	m.add(cmd)
+	cmd.Long += `
+
+Host-wide (--all, --name GLOB, -p repeated): every line names its
+process after the time (pid, program); processes that start later are
+attached within a second.`
+	cmd.Example += "\n" + example("sudo tracemark stream --all -e 'http:*'")
 	return cmd
 }
 

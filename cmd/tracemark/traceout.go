@@ -15,6 +15,7 @@ import (
 type traceOut struct {
 	w   *ctf.Writer
 	dir string
+	ctx *eventContext // record --context, or nil
 }
 
 // checkTraceDir fails early, before recording anything, if dir already
@@ -28,6 +29,11 @@ func checkTraceDir(dir string) error {
 
 // createTrace creates the trace described by a stream's hello frame.
 func createTrace(dir string, h wire.Hello) (*traceOut, error) {
+	return createTraceCtx(dir, h, nil)
+}
+
+// createTraceCtx is createTrace with context fields in every event.
+func createTraceCtx(dir string, h wire.Hello, ectx *eventContext) (*traceOut, error) {
 	env := make(map[string]string, len(h.Env))
 	for k, v := range h.Env {
 		env[k] = clean(v) // the process names itself; keep the metadata valid
@@ -39,11 +45,14 @@ func createTrace(dir string, h wire.Hello) (*traceOut, error) {
 		},
 		Env: env,
 	}
+	if ectx != nil {
+		info.EventContext = ectx.fields
+	}
 	w, err := ctf.Create(dir, info)
 	if err != nil {
 		return nil, err
 	}
-	return &traceOut{w: w, dir: dir}, nil
+	return &traceOut{w: w, dir: dir, ctx: ectx}, nil
 }
 
 func (t *traceOut) addClasses(cs []wire.EventClass) error {
@@ -58,10 +67,19 @@ func (t *traceOut) addClasses(cs []wire.EventClass) error {
 	if err := t.w.AddEventClasses(ecs); err != nil {
 		return fmt.Errorf("trace %s: %w", t.dir, err)
 	}
+	if t.ctx != nil {
+		t.ctx.addClasses(ecs)
+	}
 	return nil
 }
 
 func (t *traceOut) packet(h wire.PacketHeader, recs []byte) error {
+	if t.ctx != nil {
+		var err error
+		if recs, err = t.ctx.insert(h.Stream, recs); err != nil {
+			return fmt.Errorf("trace %s: %w", t.dir, err)
+		}
+	}
 	p := ctf.PacketInfo{BeginTS: h.BeginTS, EndTS: h.EndTS, Seq: h.Seq, Discarded: h.Discarded, CPU: h.Stream}
 	// The records are the agent's session's, written by its encoder: the
 	// trusted write does not walk them (see ctf.Writer.WriteTrustedPacket).

@@ -20,6 +20,7 @@ type Writer struct {
 	first   int64
 	classes []*class
 	err     error
+	proc    []byte // `,"pid":4242,"procname":"app"`, set by SetProcess
 }
 
 // class caches the JSON text that a class's lines share.
@@ -55,6 +56,25 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	b = strconv.AppendUint(b, uint64(ev.Stream), 10)
 	b = append(b, `,"cpu":`...)
 	b = strconv.AppendUint(b, uint64(ev.CPU), 10)
+	b = append(b, w.proc...)
+	if len(ev.Context) > 0 {
+		// The stream event context (record --context).
+		b = append(b, `,"context":{`...)
+		for i, v := range ev.Context {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			bits := 64
+			name := "?"
+			if i < len(ev.ContextFields) {
+				name, bits = ev.ContextFields[i].Name, ev.ContextFields[i].Type.Bits
+			}
+			b = encode.AppendJSONString(b, name)
+			b = append(b, ':')
+			b = AppendValue(b, v, bits)
+		}
+		b = append(b, '}')
+	}
 	if ev.Class == nil {
 		b = append(b, `,"lost_events":`...)
 		b = strconv.AppendUint(b, ev.Discarded, 10)
@@ -150,4 +170,18 @@ func (w *Writer) Close() error {
 	}
 	w.err = w.bw.Flush()
 	return w.err
+}
+
+// SetProcess makes the next lines carry "pid" and "procname" keys after
+// "cpu": for traces of many processes merged into one timeline. A zero
+// pid and empty name remove them.
+func (w *Writer) SetProcess(pid int64, name string) {
+	w.proc = w.proc[:0]
+	if pid == 0 && name == "" {
+		return
+	}
+	w.proc = append(w.proc, `,"pid":`...)
+	w.proc = strconv.AppendInt(w.proc, pid, 10)
+	w.proc = append(w.proc, `,"procname":`...)
+	w.proc = encode.AppendJSONString(w.proc, name)
 }

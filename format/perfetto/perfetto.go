@@ -32,7 +32,9 @@ type Writer struct {
 	base    int64 // wall-clock time of ts 0, a whole second
 	lost    uint64
 	tids    map[string]uint32 // provider → tid
-	named   map[uint32]bool   // tids whose thread_name is written
+	named   map[uint64]bool   // pid<<32|tid of the tracks whose thread_name is written
+	procs   map[uint32]bool   // pids whose process_name is written
+	pname   string            // the process name of SetProcess
 	next    uint32            // next tid for a provider not known upfront
 	classes []*class
 	err     error
@@ -59,7 +61,8 @@ func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass) *Write
 		pid:   1,
 		buf:   make([]byte, 0, 256),
 		tids:  map[string]uint32{NoticeTrack: 1},
-		named: map[uint32]bool{},
+		named: map[uint64]bool{},
+		procs: map[uint32]bool{},
 	}
 	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 32); err == nil && v > 0 {
 		pw.pid = uint32(v)
@@ -98,6 +101,8 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	b := w.buf[:0]
 	if !w.started {
 		b = w.appendHead(b)
+	} else if !w.procs[w.pid] {
+		b = w.appendProcessName(b)
 	}
 	if !w.based {
 		w.based = true
@@ -123,13 +128,17 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 func (w *Writer) appendHead(b []byte) []byte {
 	w.started = true
 	b = append(b, "{\"traceEvents\":[\n"...)
-	name := w.info.Env["procname"]
+	name := w.pname
+	if name == "" {
+		name = w.info.Env["procname"]
+	}
 	if name == "" {
 		name = w.info.Env["trace_name"]
 	}
 	if name == "" {
 		name = "trace"
 	}
+	w.procs[w.pid] = true
 	b = append(b, `{"name":"process_name","ph":"M","pid":`...)
 	b = strconv.AppendUint(b, uint64(w.pid), 10)
 	b = append(b, `,"args":{"name":`...)
@@ -157,10 +166,10 @@ func (w *Writer) appendHead(b []byte) []byte {
 // appendThreadName appends the thread_name metadata event of track tid
 // the first time the track is used.
 func (w *Writer) appendThreadName(b []byte, tid uint32, provider string) []byte {
-	if w.named[tid] {
+	if w.named[uint64(w.pid)<<32|uint64(tid)] {
 		return b
 	}
-	w.named[tid] = true
+	w.named[uint64(w.pid)<<32|uint64(tid)] = true
 	b = append(b, ",\n"+`{"name":"thread_name","ph":"M","pid":`...)
 	b = strconv.AppendUint(b, uint64(w.pid), 10)
 	b = append(b, `,"tid":`...)
@@ -172,7 +181,7 @@ func (w *Writer) appendThreadName(b []byte, tid uint32, provider string) []byte 
 
 func (w *Writer) appendEvent(b []byte, ev *ctf.Event) []byte {
 	c := w.class(ev.Class)
-	if !w.named[c.tid] {
+	if !w.named[uint64(w.pid)<<32|uint64(c.tid)] {
 		b = w.appendThreadName(b, c.tid, encode.Provider(ev.Class.Name))
 	}
 	b = append(b, ",\n"...)
@@ -367,3 +376,24 @@ func (w *Writer) Close() error {
 // ErrClosed is returned by WriteEvent after Close: the document is
 // complete.
 var ErrClosed = errors.New("perfetto: write after Close")
+
+// appendProcessName appends the process_name metadata of the process
+// that SetProcess named, the first time it has an event.
+func (w *Writer) appendProcessName(b []byte) []byte {
+	w.procs[w.pid] = true
+	b = append(b, ",\n"+`{"name":"process_name","ph":"M","pid":`...)
+	b = strconv.AppendUint(b, uint64(w.pid), 10)
+	b = append(b, `,"args":{"name":`...)
+	b = encode.AppendJSONString(b, w.pname)
+	return append(b, "}}"...)
+}
+
+// SetProcess makes the next events belong to process pid named name: for
+// traces of many processes merged into one timeline, each process gets
+// its own group of tracks. A pid that does not fit 32 bits is ignored.
+func (w *Writer) SetProcess(pid int64, name string) {
+	if pid <= 0 || pid > math.MaxUint32 {
+		return
+	}
+	w.pid, w.pname = uint32(pid), name
+}

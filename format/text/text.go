@@ -33,6 +33,7 @@ type Writer struct {
 	prev    int64 // time of the previous line
 	classes []*class
 	err     error
+	proc    []byte // "procname:(pid) ", set by SetProcess
 }
 
 // class caches what a class's lines share.
@@ -84,6 +85,7 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	b = append(b, " cpu"...)
 	b = strconv.AppendUint(b, uint64(ev.CPU), 10)
 	b = append(b, ' ')
+	b = append(b, w.proc...)
 	if ev.Class == nil {
 		b = w.appendNotice(b, ev)
 	} else {
@@ -139,6 +141,23 @@ func appendCount(b []byte, n uint64, what string) []byte {
 
 func (w *Writer) appendFields(b []byte, ev *ctf.Event) []byte {
 	c := w.class(ev.Class)
+	if len(ev.Context) > 0 {
+		// The stream event context (record --context), before the name.
+		b = append(b, '[')
+		for i, v := range ev.Context {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			bits := 64
+			if i < len(ev.ContextFields) {
+				b = append(b, ev.ContextFields[i].Name...)
+				bits = ev.ContextFields[i].Type.Bits
+			}
+			b = append(b, '=')
+			b = AppendValue(b, v, bits)
+		}
+		b = append(b, "] "...)
+	}
 	b = append(b, c.name...)
 	for i, v := range ev.Fields {
 		if i < len(c.fields) {
@@ -206,4 +225,19 @@ func (w *Writer) Close() error {
 	}
 	w.err = w.bw.Flush()
 	return w.err
+}
+
+// SetProcess makes the next lines name a process, as
+// "procname:(pid) " after the cpu, the way Babeltrace names them: for
+// traces of many processes merged into one timeline. A zero pid and empty
+// name remove the label.
+func (w *Writer) SetProcess(pid int64, name string) {
+	w.proc = w.proc[:0]
+	if pid == 0 && name == "" {
+		return
+	}
+	w.proc = append(w.proc, name...)
+	w.proc = append(w.proc, ":("...)
+	w.proc = strconv.AppendInt(w.proc, pid, 10)
+	w.proc = append(w.proc, ") "...)
 }

@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/procfind"
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+func daemonCmd(a *app) *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:     "daemon --config FILE",
+		GroupID: "sessions",
+		Short:   "Apply standing sessions to every matching process, also those that start later",
+		Long: `Run in the foreground, keeping the sessions of a configuration file
+applied to every instrumented process the daemon may reach (for root: of
+every user and in containers) whose program name matches, also to those
+that start later, as LTTng's session daemon does.
+
+A "record" session streams each process into rotating trace files,
+DIR/SESSION/PROGRAM-PID-START/NNNNNN-TIME/, one complete CTF trace per
+chunk (rotate_size, rotate_every, keep). A "flight" session keeps an
+overwrite-mode session in each process, snapshotted into
+DIR/SESSION/PROGRAM-PID-START/snapshot-TIME/ when its snapshot_on marker
+fires (written by the process itself, so the path is in its file system)
+or, for every process, when the daemon gets SIGUSR1.
+
+The configuration is read at start and again on SIGHUP: sessions removed
+or changed stop (flight sessions are removed from the processes), new
+ones apply at once; a bad file is reported and the running configuration
+kept. SIGINT and SIGTERM stop every session cleanly. Processes that exit
+leave complete traces; the daemon goes on. 'tracemark sessions --all'
+shows which session applies where.
+
+The configuration file (JSON):
+
+  {"dir": "/var/lib/tracemark",
+   "sessions": [
+     {"name": "http", "match": "api-*", "enable": ["http:*"],
+      "filter": "status >= 500", "rotate_size": "64M", "rotate_every": "1h",
+      "keep": 24},
+     {"name": "blackbox", "mode": "flight", "enable": ["*"], "buffer": "4M",
+      "snapshot_on": "app:panic", "snapshot_every": "10s"}]}`,
+		Example: example(
+			"sudo tracemark daemon --config /etc/tracemark/daemon.json",
+			"sudo systemctl reload tracemark   # SIGHUP: re-read the configuration",
+			"sudo kill -USR1 $(pidof tracemark)   # snapshot every flight session"),
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if config == "" {
+				return usagef("which configuration? give --config FILE")
+			}
+			cfg, err := loadDaemonConfig(config)
+			if err != nil {
+				return &usageError{err}
+			}
+			return runDaemon(cmd.Context(), a, config, cfg)
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "the configuration file (JSON), re-read on SIGHUP")
+	return cmd
+}
+
+// daemon applies standing sessions to the processes of the host.
+type daemon struct {
+	a    *app
+	path string
+	base clockBase
+	ctx  context.Context
+
+	mu       sync.Mutex
+	cfg      *daemonConfig
+	sessions map[string]*dsession
+	procs    map[procfind.Key]hostProc
+}
+
+// dsession is a standing session and what it runs in each process.
+type dsession struct {
+	spec   daemonSession
+	dir    string
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	recs     map[procfind.Key]*drec
+	stopping bool // no new process; recordings that open stop at once
+}
+
+// drec is a session applied to one process.
+type drec struct {
+	p       hostProc
+	client  *wire.Client
+	s       *wire.Stream // record mode, once started
+	dir     string
+	context []string
+}
+
+func runDaemon(ctx context.Context, a *app, path string, cfg *daemonConfig) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d := &daemon{a: a, path: path, base: newClockBase(), ctx: ctx, cfg: cfg,
+		sessions: map[string]*dsession{}, procs: map[procfind.Key]hostProc{}}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	d.logf("daemon: %d sessions from %s, traces under %s", len(cfg.Sessions), path, cfg.Dir)
+	d.mu.Lock()
+	for i := range cfg.Sessions {
+		d.startSession(cfg.Sessions[i])
+	}
+	d.mu.Unlock()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		procfind.Watch(wctx, procfind.Options{AllNamespaces: true}, func(ag procfind.Agent) { go d.found(ag) })
+	}()
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			d.reload()
+			continue
+		case syscall.SIGUSR1:
+			d.snapshotAll()
+			continue
+		}
+		break
+	}
+	d.logf("daemon: stopping")
+	stopWatch()
+	<-watched
+	d.mu.Lock()
+	names := slices.Sorted(maps.Keys(d.sessions))
+	d.mu.Unlock()
+	for _, n := range names {
+		d.stopSession(n)
+	}
+	return nil
+}
+
+func (d *daemon) logf(format string, args ...any) {
+	fmt.Fprintf(d.a.stderr, format+"\n", args...)
+}
+
+// found is the watcher's callback: apply every session to a new process.
+func (d *daemon) found(ag procfind.Agent) {
+	p := d.a.infoOf(d.ctx, ag)
+	if p.err != nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k := range d.procs {
+		if !wire.ProcessAlive(k.PID) {
+			delete(d.procs, k)
+		}
+	}
+	d.procs[ag.Key()] = p
+	for _, s := range d.sessions {
+		d.apply(s, p)
+	}
+}
+
+// startSession starts a session and applies it to the known processes;
+// d.mu is held.
+func (d *daemon) startSession(spec daemonSession) {
+	s := &dsession{spec: spec, dir: filepath.Join(d.cfg.Dir, spec.Name), recs: map[procfind.Key]*drec{}}
+	s.ctx, s.cancel = context.WithCancel(d.ctx)
+	d.sessions[spec.Name] = s
+	d.logf("daemon: session %s (%s of %s, programs %q)", spec.Name, spec.Mode, spec.Enable, cmpOr(spec.Match, "*"))
+	for _, p := range d.procs {
+		d.apply(s, p)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// apply applies a session to a process if it matches and does not have
+// it yet; d.mu is held.
+func (d *daemon) apply(s *dsession, p hostProc) {
+	if !s.spec.matches(p.info.Program) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recs[p.Key()]; ok || s.stopping {
+		return
+	}
+	r := &drec{p: p, client: wire.NewClient(p.Socket), context: s.spec.context,
+		dir: filepath.Join(s.dir, procDirName(p.info.Program, p.PID, p.info.Started))}
+	s.recs[p.Key()] = r
+	s.wg.Add(1)
+	if s.spec.flight() {
+		go d.runFlight(s, r)
+	} else {
+		go d.runRecord(s, r)
+	}
+}
+
+// runFlight creates the flight session in a process.
+func (d *daemon) runFlight(s *dsession, r *drec) {
+	defer s.wg.Done()
+	req := wire.EnableRequest{Rules: rules(s.spec.Enable, s.spec.Filter), Mode: "overwrite", Buffer: s.spec.Buffer}
+	if s.spec.SnapshotOn != "" {
+		req.Trigger = &wire.TriggerRequest{On: s.spec.SnapshotOn, Dir: r.dir, Every: s.spec.SnapshotEvery}
+		if err := os.MkdirAll(r.dir, 0o755); err != nil && !r.p.Foreign {
+			d.logf("daemon: session %s: %v", s.spec.Name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, d.a.timeout)
+	defer cancel()
+	if _, err := r.client.Enable(ctx, s.spec.Name, req); err != nil {
+		d.logf("daemon: session %s: pid %d (%s): %v", s.spec.Name, r.p.PID, clean(r.p.info.Program), err)
+		s.forget(r)
+		return
+	}
+	d.logf("daemon: session %s: flight recorder in pid %d (%s)", s.spec.Name, r.p.PID, clean(r.p.info.Program))
+}
+
+func (s *dsession) forget(r *drec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recs[r.p.Key()] == r {
+		delete(s.recs, r.p.Key())
+	}
+}
+
+// runRecord streams a process into rotating traces until the session
+// stops or the process ends.
+func (d *daemon) runRecord(s *dsession, r *drec) {
+	defer s.wg.Done()
+	defer s.forget(r)
+	req := wire.RecordRequest{Rules: rules(s.spec.Enable, s.spec.Filter), Buffer: s.spec.Buffer,
+		Client: "tracemark daemon: " + s.spec.Name, StatsInterval: "1s"}
+	st, err := r.client.Record(s.ctx, req)
+	if err != nil {
+		d.logf("daemon: session %s: pid %d (%s): %v", s.spec.Name, r.p.PID, clean(r.p.info.Program), err)
+		return
+	}
+	defer st.Close()
+	s.mu.Lock()
+	r.s = st
+	stopping := s.stopping
+	s.mu.Unlock()
+	if stopping { // stopSession ran while the recording started
+		d.stopRec(r)
+	}
+	clk, _ := d.base.clockFor(st.Hello, r.p.PID)
+	rot := &rotator{dir: r.dir, hello: st.Hello, clk: clk, ag: r.p.Agent, size: s.spec.rotSize, every: s.spec.rotEvery, keep: s.spec.Keep,
+		ectx: newEventContext(s.spec.context, st.Hello),
+		log:  func(chunk string) { d.logf("daemon: session %s: pid %d: new chunk %s", s.spec.Name, r.p.PID, chunk) }}
+	tr, err := rot.open(0)
+	if err != nil {
+		d.logf("daemon: session %s: %v", s.spec.Name, err)
+		d.stopRec(r)
+		return
+	}
+	d.logf("daemon: session %s: recording pid %d (%s) into %s", s.spec.Name, r.p.PID, clean(r.p.info.Program), r.dir)
+	c := newCapture(st, tr)
+	check := func() error {
+		if err := rot.check(c); err != nil {
+			return err
+		}
+		return nil
+	}
+	c.onRecord = func(*wire.Record) error { return check() }
+	c.onStats = func() {
+		if err := check(); err != nil {
+			d.logf("daemon: session %s: %v", s.spec.Name, err)
+		}
+	}
+	runErr := c.run()
+	if err := c.trace.close(); runErr == nil {
+		runErr = err
+	}
+	why := "stream cut"
+	if c.end != nil {
+		why = c.end.Reason
+	}
+	d.logf("daemon: session %s: pid %d (%s) ended (%s): %d events in %d chunks", s.spec.Name, r.p.PID,
+		clean(r.p.info.Program), why, c.events, rot.n+1)
+	if runErr != nil && !errors.Is(runErr, errCut) {
+		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, runErr)
+	}
+}
+
+func (d *daemon) stopRec(r *drec) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.a.timeout)
+	defer cancel()
+	if err := r.client.Stop(ctx, r.s.Hello.Recording); err != nil && wire.ProcessAlive(r.p.PID) {
+		d.logf("daemon: stopping pid %d: %v", r.p.PID, err)
+	}
+}
+
+// stopSession stops a session everywhere and waits for its recordings.
+func (d *daemon) stopSession(name string) {
+	d.mu.Lock()
+	s := d.sessions[name]
+	delete(d.sessions, name) // found applies it to no new process
+	d.mu.Unlock()
+	if s == nil {
+		return
+	}
+	collect := func() []*drec {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.stopping = true
+		out := make([]*drec, 0, len(s.recs))
+		for _, r := range s.recs {
+			out = append(out, r)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	if s.spec.flight() {
+		// Let every Enable under way finish, then remove the session
+		// from each process that has it.
+		collect()
+		s.wg.Wait()
+		for _, r := range collect() {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), d.a.timeout)
+				defer cancel()
+				if err := r.client.Destroy(ctx, s.spec.Name); err != nil && wire.ProcessAlive(r.p.PID) {
+					d.logf("daemon: session %s: removing from pid %d: %v", name, r.p.PID, err)
+				}
+			})
+		}
+	} else {
+		// Recordings still starting see stopping once their stream is
+		// open and stop themselves.
+		for _, r := range collect() {
+			s.mu.Lock()
+			started := r.s != nil
+			s.mu.Unlock()
+			if started {
+				wg.Go(func() { d.stopRec(r) })
+			}
+		}
+	}
+	wg.Wait()
+	s.wg.Wait()
+	s.cancel()
+	d.logf("daemon: session %s stopped", name)
+}
+
+// reload re-reads the configuration: removed and changed sessions stop,
+// new and changed ones start.
+func (d *daemon) reload() {
+	cfg, err := loadDaemonConfig(d.path)
+	if err != nil {
+		d.logf("daemon: reload: %v; keeping the running configuration", err)
+		return
+	}
+	d.mu.Lock()
+	old := d.cfg
+	var stop []string
+	for name, s := range d.sessions {
+		i := slices.IndexFunc(cfg.Sessions, func(n daemonSession) bool { return n.Name == name })
+		if i < 0 || !cfg.Sessions[i].same(&s.spec) || cfg.Dir != old.Dir {
+			stop = append(stop, name)
+		}
+	}
+	d.mu.Unlock()
+	sort.Strings(stop)
+	for _, n := range stop {
+		d.stopSession(n)
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	n := 0
+	for i := range cfg.Sessions {
+		if _, ok := d.sessions[cfg.Sessions[i].Name]; !ok {
+			d.startSession(cfg.Sessions[i])
+			n++
+		}
+	}
+	d.mu.Unlock()
+	d.logf("daemon: reloaded %s: %d sessions stopped, %d started", d.path, len(stop), n)
+}
+
+// snapshotAll snapshots every flight session in every process, into the
+// daemon's directory.
+func (d *daemon) snapshotAll() {
+	d.mu.Lock()
+	var todo []struct {
+		s *dsession
+		r *drec
+	}
+	for _, s := range d.sessions {
+		if !s.spec.flight() {
+			continue
+		}
+		s.mu.Lock()
+		for _, r := range s.recs {
+			todo = append(todo, struct {
+				s *dsession
+				r *drec
+			}{s, r})
+		}
+		s.mu.Unlock()
+	}
+	d.mu.Unlock()
+	stamp := time.Now().Format("20060102-150405.000")
+	var wg sync.WaitGroup
+	for _, t := range todo {
+		wg.Go(func() {
+			dir := filepath.Join(t.r.dir, "snapshot-"+stamp)
+			if err := d.snapshot(t.s.spec.Name, t.r, dir); err != nil {
+				d.logf("daemon: session %s: snapshot of pid %d: %v", t.s.spec.Name, t.r.p.PID, err)
+				return
+			}
+			d.logf("daemon: session %s: snapshot of pid %d in %s", t.s.spec.Name, t.r.p.PID, dir)
+		})
+	}
+	wg.Wait()
+}
+
+func (d *daemon) snapshot(name string, r *drec, dir string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, 4*d.a.timeout)
+	defer cancel()
+	st, err := r.client.Snapshot(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	clk, _ := d.base.clockFor(st.Hello, r.p.PID)
+	tr, err := createProcTrace(dir, st.Hello, clk, r.p.Agent, newEventContext(r.context, st.Hello))
+	if err != nil {
+		return err
+	}
+	c := newCapture(st, tr)
+	runErr := c.run()
+	if err := tr.close(); runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// rotator splits the trace of one process into chunks, each a complete
+// CTF trace: DIR/NNNNNN-START/.
+type rotator struct {
+	dir   string
+	hello wire.Hello
+	clk   ctf.Clock
+	ag    procfind.Agent
+	size  uint64
+	every time.Duration
+	keep  int
+
+	n      int       // index of the current chunk
+	opened time.Time // when it was opened
+	from   uint64    // capture bytes when it was opened
+	chunks []string
+	log    func(chunk string)
+	ectx   *eventContext // shared by the chunks: it knows the classes
+}
+
+func (r *rotator) open(n int) (*traceOut, error) {
+	r.n, r.opened = n, time.Now()
+	dir := filepath.Join(r.dir, fmt.Sprintf("%06d-%s", n, r.opened.Format("20060102-150405")))
+	tr, err := createProcTrace(dir, r.hello, r.clk, r.ag, r.ectx)
+	if err != nil {
+		return nil, err
+	}
+	r.chunks = append(r.chunks, dir)
+	return tr, nil
+}
+
+// check starts a new chunk when the current one is full or old enough;
+// it runs on the capture's goroutine, between packets.
+func (r *rotator) check(c *capture) error {
+	full := r.size > 0 && c.bytes-r.from >= r.size
+	old := r.every > 0 && time.Since(r.opened) >= r.every
+	if !full && !old {
+		return nil
+	}
+	classes := c.trace.w.Classes()
+	if err := c.trace.close(); err != nil {
+		return err
+	}
+	next, err := r.open(r.n + 1)
+	if err != nil {
+		return err
+	}
+	if len(classes) > 0 {
+		if err := next.w.AddEventClasses(classes); err != nil {
+			return err
+		}
+	}
+	c.trace, r.from = next, c.bytes
+	if r.log != nil {
+		r.log(r.chunks[len(r.chunks)-1])
+	}
+	for r.keep > 0 && len(r.chunks) > r.keep {
+		if err := os.RemoveAll(r.chunks[0]); err != nil {
+			return err
+		}
+		r.chunks = r.chunks[1:]
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+func TestDaemonConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "d.json")
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := loadDaemonConfig(write(`{"dir": "out", "sessions": [
+		{"name": "a", "enable": ["x:*"], "rotate_size": "1M", "rotate_every": "1h", "keep": 3, "context": ["pid,cpu"]},
+		{"name": "b", "mode": "flight", "match": "api-*", "enable": ["*"], "snapshot_on": "app:panic"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Sessions[0], c.Sessions[1]
+	if c.Dir != filepath.Join(dir, "out") || a.Mode != "record" || a.rotSize != 1<<20 || a.rotEvery.Hours() != 1 ||
+		strings.Join(a.context, ",") != "pid,cpu" || !b.flight() || !b.matches("api-1") || b.matches("db") || !a.matches("anything") {
+		t.Errorf("config %+v", c)
+	}
+	for _, bad := range []string{
+		`{"sessions": []}`,
+		`{"dir": "/x", "sessions": [{"name": "a"}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"]}, {"name": "a", "enable": ["*"]}]}`,
+		`{"dir": "/x", "sessions": [{"name": "../a", "enable": ["*"]}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "mode": "fast"}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "match": "["}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "rotate_size": "lots"}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "rotate_every": "1ms"}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "mode": "flight", "rotate_size": "1M"}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "snapshot_on": "x"}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "context": ["tid"]}]}`,
+		`{"dir": "/x", "sessions": [`,
+	} {
+		if _, err := loadDaemonConfig(write(bad)); !errors.Is(err, errConfig) {
+			t.Errorf("%s: %v, want a configuration error", bad, err)
+		}
+	}
+}
+
+func TestSelector(t *testing.T) {
+	info := func(pid int, prog string) hostProc {
+		p := hostProc{info: &wire.Info{Program: prog}}
+		p.PID = pid
+		return p
+	}
+	for _, c := range []struct {
+		m     multiFlags
+		pids  []string
+		multi bool
+		match []bool // info(1, "api-1"), info(2, "db"), info(3, "api-2")
+	}{
+		{multiFlags{all: true}, nil, true, []bool{true, true, true}},
+		{multiFlags{name: "api-*"}, nil, true, []bool{true, false, true}},
+		{multiFlags{}, []string{"2", "3"}, true, []bool{false, true, true}},
+		{multiFlags{}, []string{"db", "1"}, true, []bool{true, true, false}},
+		{multiFlags{}, []string{"2"}, false, nil},
+	} {
+		f := recFlags{pids: c.pids}
+		sel, multi, err := c.m.selector(&f)
+		if err != nil || multi != c.multi {
+			t.Errorf("%+v %v: multi %v, %v", c.m, c.pids, multi, err)
+			continue
+		}
+		for i, p := range []hostProc{info(1, "api-1"), info(2, "db"), info(3, "api-2")} {
+			if c.match != nil && sel.match(p) != c.match[i] {
+				t.Errorf("%+v %v: match(%d %s) = %v", c.m, c.pids, p.PID, p.info.Program, !c.match[i])
+			}
+		}
+	}
+	for _, bad := range []struct {
+		m    multiFlags
+		pids []string
+	}{{multiFlags{all: true}, []string{"1"}}, {multiFlags{name: "["}, nil}, {multiFlags{}, []string{"1", "-4"}}} {
+		f := recFlags{pids: bad.pids}
+		if _, _, err := bad.m.selector(&f); err == nil {
+			t.Errorf("%+v %v: no usage error", bad.m, bad.pids)
+		}
+	}
+	if (selector{pids: []int{1}}).watches() || !(selector{names: []string{"x"}}).watches() {
+		t.Error("watches: only pids need no watching")
+	}
+}

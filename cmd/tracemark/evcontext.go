@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// Context fields that record --context adds to every event, in the CTF
+// stream event context. They are the same for every event of a packet
+// (the process, and the shard the packet comes from), so tracemark adds
+// them as it writes the packet: they cost the traced process nothing.
+const (
+	ctxPID      = "pid"
+	ctxProcname = "procname"
+	ctxCPU      = "cpu"
+)
+
+// contextHelp lists the context fields for --context's help and errors.
+const contextHelp = "pid (the process id it sees), procname (its program name), cpu (the Go P, the shard, that recorded the event)"
+
+// parseContext interprets --context: a comma-separated list (repeatable).
+func parseContext(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		for name := range strings.SplitSeq(a, ",") {
+			name = strings.TrimSpace(name)
+			switch name {
+			case "":
+				continue
+			case ctxPID, ctxProcname, ctxCPU:
+			case "tid", "vtid":
+				return nil, usagef("--context %s: not available: a Go event runs on a goroutine that moves between threads, and reading the thread id costs a system call per event; the goroutine id needs the runtime's internals (choose from %s)", name, contextHelp)
+			default:
+				return nil, usagef("--context %q: unknown field (choose from %s)", name, contextHelp)
+			}
+			for _, o := range out {
+				if o == name {
+					return nil, usagef("--context %s: given twice", name)
+				}
+			}
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// eventContext adds the context fields to the records of one trace.
+type eventContext struct {
+	names   []string
+	fields  []ctf.Field
+	pid     int32
+	program string
+	classes []*ctf.EventClass // by id
+	block   []byte            // the context of the current packet
+	buf     []byte            // the rewritten records, reused
+}
+
+// newEventContext returns the context of a stream's trace, or nil for no
+// fields.
+func newEventContext(names []string, h wire.Hello) *eventContext {
+	if len(names) == 0 {
+		return nil
+	}
+	c := &eventContext{names: names, pid: int32(h.PID), program: clean(h.Program)}
+	for _, n := range names {
+		switch n {
+		case ctxPID:
+			c.fields = append(c.fields, ctf.Field{Name: n, Type: ctf.FieldType{Kind: ctf.Int, Bits: 32}})
+		case ctxProcname:
+			c.fields = append(c.fields, ctf.Field{Name: n, Type: ctf.FieldType{Kind: ctf.String}})
+		case ctxCPU:
+			c.fields = append(c.fields, ctf.Field{Name: n, Type: ctf.FieldType{Kind: ctf.Uint, Bits: 32}})
+		}
+	}
+	return c
+}
+
+func (c *eventContext) addClasses(ecs []ctf.EventClass) {
+	for i := range ecs {
+		ec := ecs[i]
+		if int(ec.ID) >= len(c.classes) {
+			c.classes = append(c.classes, make([]*ctf.EventClass, int(ec.ID)+1-len(c.classes))...)
+		}
+		c.classes[ec.ID] = &ec
+	}
+}
+
+// insert returns the records of a packet with the context after each
+// record's header.
+func (c *eventContext) insert(stream uint32, recs []byte) ([]byte, error) {
+	c.block = c.block[:0]
+	for _, n := range c.names {
+		switch n {
+		case ctxPID:
+			c.block = binary.LittleEndian.AppendUint32(c.block, uint32(c.pid))
+		case ctxProcname:
+			c.block = append(append(c.block, c.program...), 0)
+		case ctxCPU:
+			c.block = binary.LittleEndian.AppendUint32(c.block, stream)
+		}
+	}
+	// One pass; the records keep their bytes, so the output grows by the
+	// context alone (a tenth per field is a guess that spares most
+	// reallocations).
+	c.buf = slices.Grow(c.buf[:0], len(recs)+len(recs)/8*len(c.block)/ctf.EventHeaderSize+len(c.block))
+	for pos := 0; pos < len(recs); {
+		end, err := c.recordEnd(recs, pos)
+		if err != nil {
+			return nil, err
+		}
+		c.buf = append(c.buf, recs[pos:pos+ctf.EventHeaderSize]...)
+		c.buf = append(c.buf, c.block...)
+		c.buf = append(c.buf, recs[pos+ctf.EventHeaderSize:end]...)
+		pos = end
+	}
+	return c.buf, nil
+}
+
+// recordEnd returns where the record at recs[pos:] ends.
+func (c *eventContext) recordEnd(recs []byte, pos int) (int, error) {
+	if len(recs)-pos < ctf.EventHeaderSize {
+		return 0, fmt.Errorf("context: truncated record header at %d", pos)
+	}
+	id := binary.LittleEndian.Uint16(recs[pos:])
+	var ec *ctf.EventClass
+	if int(id) < len(c.classes) {
+		ec = c.classes[id]
+	}
+	if ec == nil {
+		return 0, fmt.Errorf("context: record of unknown class %d", binary.LittleEndian.Uint16(recs[pos:]))
+	}
+	p := pos + ctf.EventHeaderSize
+	for _, f := range ec.Fields {
+		switch f.Type.Kind {
+		case ctf.String:
+			// Strings are short: a plain loop beats IndexByte's setup.
+			i := p
+			for i < len(recs) && recs[i] != 0 {
+				i++
+			}
+			if i == len(recs) {
+				return 0, fmt.Errorf("context: unterminated string in %s", ec.Name)
+			}
+			p = i + 1
+		case ctf.Bytes:
+			if len(recs)-p < 4 {
+				return 0, fmt.Errorf("context: truncated bytes length in %s", ec.Name)
+			}
+			p += 4 + int(binary.LittleEndian.Uint32(recs[p:]))
+		default:
+			p += f.Type.Bits / 8
+		}
+	}
+	if ec.Truncation {
+		p++
+	}
+	if p > len(recs) {
+		return 0, fmt.Errorf("context: record of %s overruns its packet", ec.Name)
+	}
+	return p, nil
+}
