@@ -311,17 +311,29 @@ func describeSession(s *session.Session, created time.Time) wire.SessionInfo {
 		SubBuffer: cfg.SubBufSize,
 		Streams:   s.Streams(),
 		Created:   created,
-		Rules:     []wire.RuleInfo{},
 		Stats:     wireStats(s.Stats()),
 	}
+	si.Rules = ruleInfos(s)
+	return si
+}
+
+// ruleInfos reports a session's rules, with the markers they leave out or
+// refuse.
+func ruleInfos(s *session.Session) []wire.RuleInfo {
+	out := []wire.RuleInfo{}
 	for _, r := range s.Rules() {
 		ri := wire.RuleInfo{Pattern: r.Pattern, Filter: r.Filter}
 		for _, err := range r.Refused() {
+			var lo *session.LeftOutError
+			if errors.As(err, &lo) {
+				ri.LeftOut = append(ri.LeftOut, wire.LeftOut{Marker: lo.Marker, Missing: lo.Missing})
+				continue
+			}
 			ri.Refused = append(ri.Refused, err.Error())
 		}
-		si.Rules = append(si.Rules, ri)
+		out = append(out, ri)
 	}
-	return si
+	return out
 }
 
 func wireStats(st session.Stats) wire.Stats {

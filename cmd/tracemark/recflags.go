@@ -12,23 +12,21 @@ import (
 // stats.
 type recFlags struct {
 	pid      string
-	globs    []string
-	filter   string
+	rules    ruleFlags
 	buffer   string
 	duration time.Duration
 }
 
 func (f *recFlags) add(cmd *cobra.Command) {
 	pidFlag(cmd, &f.pid)
-	cmd.Flags().StringArrayVarP(&f.globs, "enable", "e", nil, "markers to record: a name or a glob such as 'http:*' (repeatable)")
-	cmd.Flags().StringVar(&f.filter, "filter", "", "keep only events for which this CEL expression over the fields is true, such as 'status >= 500'")
+	f.rules.add(cmd)
 	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per CPU in the process, such as 4M (default 1M)")
 	cmd.Flags().DurationVar(&f.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
 }
 
 // request builds the record request, checking what the CLI can check.
 func (f *recFlags) request(client string, statsEvery time.Duration) (wire.RecordRequest, error) {
-	if len(f.globs) == 0 {
+	if len(f.rules.rules) == 0 {
 		return wire.RecordRequest{}, usagef("which markers? give -e GLOB (tracemark list shows them)")
 	}
 	if f.duration < 0 || f.duration > wire.MaxDuration {
@@ -37,7 +35,7 @@ func (f *recFlags) request(client string, statsEvery time.Duration) (wire.Record
 	if statsEvery < wire.MinInterval || statsEvery > wire.MaxInterval {
 		return wire.RecordRequest{}, usagef("--interval %v: want %v to %v", statsEvery, wire.MinInterval, wire.MaxInterval)
 	}
-	req := wire.RecordRequest{Rules: rules(f.globs, f.filter), Buffer: f.buffer, Client: client, StatsInterval: statsEvery.String()}
+	req := wire.RecordRequest{Rules: f.rules.rules, Buffer: f.buffer, Client: client, StatsInterval: statsEvery.String()}
 	if f.duration > 0 {
 		req.Duration = f.duration.String()
 	}

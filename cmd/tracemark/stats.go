@@ -20,7 +20,7 @@ func statsCmd(a *app) *cobra.Command {
 		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:     "stats -p PID -e GLOB [--by FIELD] [--hist FIELD]",
+		Use:     "stats -p PID -e GLOB [--filter EXPR] [--by FIELD] [--hist FIELD]",
 		GroupID: "trace",
 		Short:   "Count events live, per key, with histograms",
 		Long: `Count the events of the markers matching the globs, live: per marker, or
@@ -47,7 +47,7 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err != nil {
 				return err
 			}
-			if err := checkFields(cmd.Context(), a, t, f.globs, by, hist); err != nil {
+			if err := checkFields(cmd.Context(), a, t, f.rules.globs(), by, hist); err != nil {
 				return err
 			}
 			return runStats(cmd.Context(), a, t, req, newAggregator(by, hist), asJSON)

@@ -15,7 +15,7 @@ import (
 func streamCmd(a *app) *cobra.Command {
 	var f recFlags
 	cmd := &cobra.Command{
-		Use:     "stream -p PID -e GLOB [-e GLOB ...] [--filter EXPR]",
+		Use:     "stream -p PID -e GLOB [--filter EXPR] [-e GLOB ...]",
 		GroupID: "trace",
 		Short:   "Print events of a process live, one line each",
 		Long: `Print the events of the markers matching the globs as they happen, one line

@@ -102,6 +102,16 @@ type RuleInfo struct {
 	// Refused lists markers the rule matches but could not record (its
 	// filter does not type-check for them).
 	Refused []string `json:"refused,omitempty"`
+	// LeftOut lists the markers the rule matches but leaves out because
+	// they lack fields its filter names.
+	LeftOut []LeftOut `json:"left_out,omitempty"`
+}
+
+// LeftOut is a marker that a rule matches and leaves out: its filter names
+// fields (Missing) that the marker does not have.
+type LeftOut struct {
+	Marker  string   `json:"marker"`
+	Missing []string `json:"missing"`
 }
 
 // SessionInfo describes a session: an element of GET /v1/sessions.
@@ -244,6 +254,9 @@ type Hello struct {
 	// Matched lists the markers the rules matched when recording
 	// started; markers defined later join when they match.
 	Matched []string `json:"matched"`
+	// Rules are the recording's rules as the agent took them, with the
+	// markers each leaves out; absent from snapshots.
+	Rules []RuleInfo `json:"rules,omitempty"`
 	// Duration is the recording's duration, 0 if it runs until stopped.
 	Duration time.Duration `json:"duration_ns,omitempty"`
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// Each --filter belongs to the -e before it; a glob whose markers lack
+// the filter's field leaves those out with a warning.
+func TestFilterPerRule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	dir := filepath.Join(e.runtime, "trace")
+	// test:other (field n) lacks key: left out of the first rule, and
+	// recorded unfiltered by the second.
+	rec := e.start("cli", "record", "-p", pid, "-e", "test:*", "--filter", `key == "b"`, "-e", "test:other", "-o", dir)
+	rec.stderr.waitFor(t, "Recording 2 markers of pid "+pid)
+	target.do(t, "fire 9")
+	target.do(t, "other 4")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	if want := `warning: -e 'test:*' --filter 'key == "b"' leaves out the markers without its fields: test:other (no key)`; !strings.Contains(rec.stderr.text(), want) {
+		t.Errorf("no warning %q:\n%s", want, rec.stderr.text())
+	}
+	out := rec.stdout.text()
+	for _, re := range []string{`(?m)^\s+test:value\s+3\s+0\s+6$`, `(?m)^\s+test:other\s+4\s+0\s+0$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("summary does not match %s:\n%s", re, out)
+		}
+	}
+
+	// The same for a named session: enable warns too.
+	r := e.cli("enable", "-p", pid, "-s", "errs", "-e", "test:*", "--filter", "i > 3")
+	if r.code != 0 || !strings.Contains(r.stderr, "leaves out the markers without its fields: test:other (no i)") {
+		t.Errorf("enable: exit %d, want 0 with a warning about test:other:\n%s", r.code, r.stderr)
+	}
+	// No marker has the field: refused.
+	r = e.cli("enable", "-p", pid, "-s", "errs2", "-e", "test:*", "--filter", "nosuch > 3")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "undeclared reference to 'nosuch'") {
+		t.Errorf("enable with a field no marker has: exit %d, want %d:\n%s", r.code, exitUsage, r.stderr)
+	}
+}
