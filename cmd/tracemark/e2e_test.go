@@ -27,7 +27,7 @@ func TestPsAndList(t *testing.T) {
 		t.Errorf("ps --json = %+v", infos)
 	}
 	r := e.cli("ps")
-	if r.code != 0 || !regexp.MustCompile(`(?m)^`+pid+`\s+tm-target\s+\d+\s+0\s+0\s+0\s`).MatchString(r.stdout) {
+	if r.code != 0 || !regexp.MustCompile(`(?m)^`+pid+`\s+tm-target\s+\S+\s+\d+\s+0\s+0\s+0\s`).MatchString(r.stdout) {
 		t.Errorf("ps: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 

@@ -42,9 +42,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(),
 		// A bare "tracemark" prints the help rather than failing.
 		Run: func(cmd *cobra.Command, _ []string) { _ = cmd.Help() },
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -62,7 +64,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		sessionsCmd(a), enableCmd(a), disableCmd(a), snapshotCmd(a),
 		convertCmd(a), summaryCmd(a),
 		modinfoCmd(a), keygenCmd(a), signCmd(a), insmodCmd(a), rmmodCmd(a), lsmodCmd(a), taintCmd(a),
-		demoServiceCmd(),
+		demoServiceCmd(), versionCmd(a),
 	} {
 		root.AddCommand(c)
 	}
