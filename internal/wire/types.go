@@ -20,17 +20,13 @@ const ContentTypeFrames = "application/vnd.tracemark.frames.v1"
 // Info describes an instrumented process: the answer of GET /v1/info and
 // one row of `tracemark ps`.
 type Info struct {
-	Protocol  int      `json:"protocol"`
-	PID       int      `json:"pid"`
-	UID       int      `json:"uid"`
-	Program   string   `json:"program"`
-	Args      []string `json:"args"`
-	Hostname  string   `json:"hostname,omitempty"`
-	GoVersion string   `json:"go_version"`
-	// Tracemark is the version of the tracemark module the program was
-	// built with (a tag, a pseudo-version or "(devel)"): what `tracemark ps`
-	// shows in its VERSION column.
-	Tracemark  string    `json:"tracemark,omitempty"`
+	Protocol   int       `json:"protocol"`
+	PID        int       `json:"pid"`
+	UID        int       `json:"uid"`
+	Program    string    `json:"program"`
+	Args       []string  `json:"args"`
+	Hostname   string    `json:"hostname,omitempty"`
+	GoVersion  string    `json:"go_version"`
 	MainModule string    `json:"main_module,omitempty"`
 	Started    time.Time `json:"started"`
 	Socket     string    `json:"socket"`
@@ -49,6 +45,10 @@ type Info struct {
 	// another user; Overloaded those refused for lack of capacity.
 	RefusedPeers uint64 `json:"refused_peers"`
 	Overloaded   uint64 `json:"overloaded"`
+	// Tracemark is the version of the tracemark module the program was
+	// built with (a tag, a pseudo-version or "(devel)"): what `tracemark ps`
+	// shows in its VERSION column.
+	Tracemark string `json:"tracemark,omitempty"`
 }
 
 // Field is one field of a marker's schema.
