@@ -24,7 +24,8 @@ A program becomes traceable with one line (agent.Start) or by starting it
 with TRACEMARK_AGENT=1 (package agent/autostart). tracemark then talks to
 it over a unix socket in your runtime directory; only you and root can.
 
-Start with "tracemark demo", then "tracemark ps" and "tracemark list".
+Start with "tracemark demo --keep", which leaves its sample service
+running, then "tracemark ps" and "tracemark list -p tracemark-demo-service".
 
 Exit codes:
   0  success
