@@ -126,7 +126,7 @@ func TestRecordDuration(t *testing.T) {
 	target := e.startTarget()
 	dir := filepath.Join(e.runtime, "trace")
 	r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "-o", dir, "--duration", "200ms", "--progress", "none")
-	if r.code != 0 || !strings.Contains(r.stdout, "(duration)") {
+	if r.code != 0 || !strings.Contains(r.stdout, "(--duration elapsed)") {
 		t.Fatalf("record --duration: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	babeltrace(t, dir) // an empty trace is still a valid one
@@ -188,7 +188,7 @@ func TestStream(t *testing.T) {
 	e := newEnv(t)
 	target := e.startTarget()
 	p := e.start("cli", "stream", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--filter", `key == "b"`)
-	p.stderr.waitFor(t, "Streaming 1 markers")
+	p.stderr.waitFor(t, "Streaming 1 marker of")
 	target.do(t, "fire 9")
 	p.stdout.waitFor(t, "i=7 ")
 	p.signal(t, os.Interrupt)
@@ -272,7 +272,7 @@ func TestStats(t *testing.T) {
 
 	// The text table says the same.
 	p = e.start("cli", "stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--by", "key")
-	p.stderr.waitFor(t, "Counting 1 markers")
+	p.stderr.waitFor(t, "Counting 1 marker of")
 	target.do(t, "fire 30")
 	p.signal(t, os.Interrupt)
 	p.wait(t)

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/tracemark/tracemark/internal/wire"
 )
 
 // liveView redraws a block of text in place on a terminal, like top or
@@ -114,6 +117,46 @@ func clean(s string) string {
 		}
 	}
 	return s
+}
+
+// cleanReason makes a reason from a traced process (a refusal, a taint
+// explanation) printable on one line: line breaks become "; " rather
+// than the literal \n that clean would show.
+func cleanReason(s string) string {
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return clean(strings.Join(slices.DeleteFunc(lines, func(l string) bool { return l == "" }), "; "))
+}
+
+// spaced returns s with a leading space, or "" for "": "Loaded raw into"
+// rather than "Loaded raw - into" for a module without a version.
+func spaced(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " " + s
+}
+
+// count says n things: "1 marker", "2 markers" (one is the singular,
+// which takes an s).
+func count(n int, one string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + one + "s"
+}
+
+// endReason says why a recording ended, for the summary line.
+func endReason(reason string) string {
+	switch reason {
+	case wire.EndDuration:
+		return "--duration elapsed"
+	case wire.EndShutdown:
+		return "the process is exiting"
+	}
+	return reason
 }
 
 // humanBytes formats a byte count.

@@ -256,7 +256,7 @@ func TestStatsLiveRedrawOnTerminal(t *testing.T) {
 	target := e.startTarget()
 	const rows, cols, events = 12, 60, 40
 	p := e.startPTY(rows, cols, "stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--by", "i", "--interval", "20ms")
-	p.waitRaw(t, "the recording to start", func(s string) bool { return strings.Contains(s, "Counting 1 marker") })
+	p.waitRaw(t, "the recording to start", func(s string) bool { return strings.Contains(s, "Counting 1 marker of") })
 	target.do(t, fmt.Sprintf("fire %d", events))
 	live := fmt.Sprintf(": %d events, 0 lost", events)
 	p.waitRaw(t, "three redraws of the full table", func(s string) bool { return strings.Count(s, live) >= 3 })

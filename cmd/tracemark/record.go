@@ -171,7 +171,7 @@ func announce(a *app, verb string, h wire.Hello, req wire.RecordRequest, out str
 	if out != "" {
 		where = " into " + out
 	}
-	fmt.Fprintf(a.stderr, "%s %d markers of pid %d (%s)%s; %s\n", verb, len(h.Matched), h.PID, clean(h.Program), where, until)
+	fmt.Fprintf(a.stderr, "%s %s of pid %d (%s)%s; %s\n", verb, count(len(h.Matched), "marker"), h.PID, clean(h.Program), where, until)
 	warnLeftOut(a.stderr, h.Rules)
 	if len(h.Matched) == 0 {
 		globs := make([]string, len(req.Rules))
@@ -201,7 +201,7 @@ func (r *recorder) summary(h wire.Hello) {
 	c, w := r.c, r.a.stdout
 	why := "stream cut"
 	if c.end != nil {
-		why = c.end.Reason
+		why = endReason(c.end.Reason)
 	}
 	fmt.Fprintf(w, "Recorded %d events (%s) from pid %d (%s) in %.1fs (%s).\n",
 		c.events, humanBytes(c.bytes), h.PID, clean(h.Program), time.Since(c.started).Seconds(), why)

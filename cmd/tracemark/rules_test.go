@@ -48,3 +48,38 @@ func TestFilterPerRule(t *testing.T) {
 		t.Errorf("enable with a field no marker has: exit %d, want %d:\n%s", r.code, exitUsage, r.stderr)
 	}
 }
+
+// list takes its globs as for every other command, -e repeatable, and
+// the positional GLOB still works.
+func TestListGlobs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	for _, args := range [][]string{{"-e", "test:value", "-e", "test:other"}, {"test:value", "-e", "test:other"}, {"-e", "test:*"}} {
+		r := e.cli(append([]string{"list", "-p", pid}, args...)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "test:value ") || !strings.Contains(r.stdout, "test:other ") {
+			t.Errorf("list %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	r := e.cli("list", "-p", pid, "-e", "test:value")
+	if r.code != 0 || !strings.Contains(r.stdout, "test:value ") || strings.Contains(r.stdout, "test:other") {
+		t.Errorf("list -e test:value: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.cli("list", "-p", pid, "-e", "test:value", "-e", "[")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "bad pattern") {
+		t.Errorf("list with a bad glob: exit %d, want %d\n%s", r.code, exitUsage, r.stderr)
+	}
+}
+
+func TestCleanReason(t *testing.T) {
+	for in, want := range map[string]string{
+		"policy strict refuses P\nlicence \"x\"\n": `policy strict refuses P; licence "x"`,
+		"one line":          "one line",
+		"a\r\n\r\nb\x1b[2J": `a; b\x1b[2J`,
+	} {
+		if got := cleanReason(in); got != want {
+			t.Errorf("cleanReason(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

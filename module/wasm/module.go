@@ -644,7 +644,7 @@ func (m *Module) Unload(ctx context.Context, force bool) error {
 func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	inUse := m.inUse()
 	if len(inUse) > 0 && !force {
-		return fmt.Errorf("unloading %s: %w: %s have probes (force to unload anyway)", m.name, ErrInUse, strings.Join(inUse, ", "))
+		return fmt.Errorf("unloading %s: %w: probes are connected to %s", m.name, ErrInUse, strings.Join(inUse, ", "))
 	}
 	busy := !m.callMu.TryLock()
 	if busy {
