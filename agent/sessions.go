@@ -75,7 +75,7 @@ func startTrigger(name string, s *session.Session, spec wire.TriggerSpec) (*snap
 func (st *snapshotTrigger) describe() *wire.TriggerInfo {
 	ts := st.t.Stats()
 	info := &wire.TriggerInfo{On: st.spec.On, Dir: st.spec.Dir, Every: st.spec.Every.String(),
-		Fired: ts.Fired, Taken: ts.Taken, Suppressed: ts.Suppressed}
+		Fired: ts.Fired, Taken: ts.Taken, Failed: ts.Failed, Suppressed: ts.Suppressed}
 	if last := st.last.Load(); last != nil {
 		info.LastSnapshot = *last
 	}

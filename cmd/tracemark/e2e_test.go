@@ -69,7 +69,13 @@ func TestPsIgnoresDeadProcesses(t *testing.T) {
 	if infos := e.ps(); len(infos) != 0 {
 		t.Errorf("ps --json lists the stale socket: %+v", infos)
 	}
-	// The next agent to start removes it.
+	// ps removes it: a program that exits without closing its agent (one
+	// started by agent/autostart) leaves it behind.
+	if _, err := os.Lstat(filepath.Join(e.socketDir(), wire.SocketName(dead.pid()))); !os.IsNotExist(err) {
+		t.Errorf("stale socket still there after ps: %v", err)
+	}
+	// So does the next agent to start.
+	leaveSocket(t, filepath.Join(e.socketDir(), wire.SocketName(dead.pid())))
 	e.startTarget()
 	if _, err := os.Lstat(filepath.Join(e.socketDir(), wire.SocketName(dead.pid()))); !os.IsNotExist(err) {
 		t.Errorf("stale socket still there: %v", err)

@@ -79,8 +79,10 @@ type processInfo struct {
 	err    error
 }
 
-// discover asks every agent of this user for its info, concurrently.
+// discover asks every agent of this user for its info, concurrently. It
+// removes the sockets that dead processes left behind on the way.
 func (a *app) discover(ctx context.Context) []processInfo {
+	wire.RemoveStale()
 	eps := wire.Discover()
 	out := make([]processInfo, len(eps))
 	var wg sync.WaitGroup

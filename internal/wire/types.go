@@ -213,11 +213,14 @@ type TriggerRequest struct {
 
 // TriggerInfo describes a session's snapshot trigger and what it did.
 type TriggerInfo struct {
-	On           string `json:"on"`
-	Dir          string `json:"dir"`
-	Every        string `json:"every"`
-	Fired        uint64 `json:"fired"`
-	Taken        uint64 `json:"taken"`
+	On    string `json:"on"`
+	Dir   string `json:"dir"`
+	Every string `json:"every"`
+	Fired uint64 `json:"fired"`
+	Taken uint64 `json:"taken"`
+	// Failed counts snapshots that could not be written (not in Taken);
+	// LastError says why the last one failed.
+	Failed       uint64 `json:"failed"`
 	Suppressed   uint64 `json:"suppressed"`
 	LastSnapshot string `json:"last_snapshot,omitempty"`
 	LastError    string `json:"last_error,omitempty"`
