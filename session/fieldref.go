@@ -21,7 +21,7 @@ func missingFields(src string, m *marker.Info) []string {
 	if err != nil {
 		return nil
 	}
-	ast, iss := env.Parse(src)
+	ast, iss := env.Parse(expandDurations(src))
 	if iss != nil && iss.Err() != nil {
 		return nil
 	}

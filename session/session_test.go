@@ -124,6 +124,21 @@ func TestFilterOnDurationAndBytes(t *testing.T) {
 	}
 }
 
+// A duration literal such as 1s in a filter means duration("1s").
+func TestFilterDurationLiterals(t *testing.T) {
+	s := newSession(t, session.Config{})
+	mustEnable(t, s, "stest_http:request_done", `latency > 1s && latency < 1m30s`)
+	s.Start()
+	reqDone.Fire("GET", 200, "/slow", 2*time.Second)
+	reqDone.Fire("GET", 200, "/fast", time.Millisecond)
+	reqDone.Fire("GET", 200, "/slowest", 2*time.Minute)
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 1 || evs[0].vals[2] != "/slow" {
+		t.Fatalf("events %+v, want /slow only", evs)
+	}
+}
+
 func TestFilterErrorsNameMarkerAndField(t *testing.T) {
 	s := newSession(t, session.Config{})
 	tests := []struct {

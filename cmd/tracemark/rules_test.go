@@ -83,3 +83,26 @@ func TestCleanReason(t *testing.T) {
 		}
 	}
 }
+
+// A filter takes duration literals: lat > 3us rather than
+// lat > duration("3us").
+func TestFilterDurationLiteral(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stream", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--filter", "lat > 3us")
+	p.stderr.waitFor(t, "Streaming 1 marker of")
+	target.do(t, "fire 8") // lat is 1, 2, 4, 8µs, twice
+	p.stdout.waitFor(t, "i=7 ")
+	p.signal(t, os.Interrupt)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("stream exited %d:\n%s", code, p.stderr.text())
+	}
+	var got []string
+	for _, l := range strings.Split(p.stdout.text(), "\n") {
+		got = append(got, regexpFind(` i=(\d) `, l))
+	}
+	if strings.Join(got, ",") != "2,3,6,7" {
+		t.Errorf("stream --filter 'lat > 3us' printed events %v, want 2,3,6,7:\n%s", got, p.stdout.text())
+	}
+}

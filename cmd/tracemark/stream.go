@@ -25,7 +25,7 @@ batch is sorted by time. Stop with Ctrl-C or --duration; lost events are
 reported at the end.`,
 		Example: example(
 			"tracemark stream -p 1234 -e 'http:*'",
-			"tracemark stream -p myservice -e http:request_done --filter 'latency > duration(\"50ms\")'",
+			"tracemark stream -p myservice -e http:request_done --filter 'latency > 50ms'",
 			"tracemark stream -p 1234 -e 'cache:*' --duration 10s | grep miss"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
