@@ -180,7 +180,7 @@ func demoRequest(duration time.Duration) (wire.RecordRequest, *demoStats) {
 		Buffer:   "2M",
 		Client:   "tracemark demo",
 	}
-	return req, &demoStats{status: newAggregator("status", ""), latency: newAggregator("", "latency")}
+	return req, &demoStats{status: newAggregator(aggSpec{by: []string{"status"}}), latency: newAggregator(aggSpec{hist: "latency"})}
 }
 
 func openHints(w io.Writer, out string) {

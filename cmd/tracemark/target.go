@@ -20,10 +20,26 @@ type target struct {
 	client *wire.Client
 }
 
-// pidFlag adds the -p flag to cmd.
+// pidFlag adds the -p flag to cmd. It may be given once: a second -p is
+// a usage error rather than silently the one used.
 func pidFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "pid", "p", "", "the process: a pid, or a program name that only one instrumented process has")
+	cmd.Flags().VarP(&pidValue{p: p}, "pid", "p", "the process: a pid, or a program name that only one instrumented process has")
 }
+
+type pidValue struct {
+	p   *string
+	set bool
+}
+
+func (v *pidValue) Set(s string) error {
+	if v.set {
+		return fmt.Errorf("given twice (%s, then %s): one process at a time", *v.p, s)
+	}
+	*v.p, v.set = s, true
+	return nil
+}
+func (v *pidValue) Type() string   { return "string" }
+func (v *pidValue) String() string { return *v.p }
 
 // connect resolves -p (or --socket) to an agent.
 func (a *app) connect(ctx context.Context, pidArg string) (*target, error) {
