@@ -149,7 +149,7 @@ func demoList(ctx context.Context, a *app, t *target) error {
 	if err != nil {
 		return err
 	}
-	printMarkers(a, ms, false)
+	printMarkers(a, ms, false, nil, 0)
 	fmt.Fprintln(a.stdout)
 	return nil
 }

@@ -34,7 +34,7 @@ func TestPsAndList(t *testing.T) {
 	// By pid and by program name, with a glob.
 	for _, p := range []string{pid, "tm-target"} {
 		r = e.cli("list", "-p", p, "test:*")
-		if r.code != 0 || !regexp.MustCompile(`(?m)^test:value\s+stable\s+off\s+0\s+i:int64 key:string lat:duration$`).MatchString(r.stdout) ||
+		if r.code != 0 || !regexp.MustCompile(`(?m)^test:value\s+stable\s+off\s+i:int64 key:string lat:duration$`).MatchString(r.stdout) ||
 			!strings.Contains(r.stdout, "test:other") || strings.Contains(r.stdout, "http:") {
 			t.Errorf("list -p %s test:*: exit %d\n%s%s", p, r.code, r.stdout, r.stderr)
 		}

@@ -296,8 +296,8 @@ func TestModules(t *testing.T) {
 
 	// Its markers are the process's, beside the program's.
 	r = e.cli("list", "-p", pid, "classifier:*", "-l")
-	if r.code != 0 || !strings.Contains(r.stdout, "classifier:classified  (stable, off, 0 events)") ||
-		!strings.Contains(r.stdout, "classifier:suspicious  (unstable, off, 0 events)") || !strings.Contains(r.stdout, "module:      classifier") {
+	if r.code != 0 || !strings.Contains(r.stdout, "classifier:classified  (stable, off)") ||
+		!strings.Contains(r.stdout, "classifier:suspicious  (unstable, off)") || !strings.Contains(r.stdout, "module:      classifier") {
 		t.Errorf("list classifier:*: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
@@ -405,7 +405,7 @@ func TestModules(t *testing.T) {
 		}
 	}
 	r = e.cli("list", "-p", pid, "classifier:classified", "-l")
-	if !regexp.MustCompile(`(?m)^classifier:classified  \(\w+, refused, 0 events\)$`).MatchString(r.stdout) ||
+	if !regexp.MustCompile(`(?m)^classifier:classified  \(\w+, refused\)$`).MatchString(r.stdout) ||
 		!strings.Contains(r.stdout, `refused:     module oldabi tainted FOE: policy "proprietary" refuses taint F`) {
 		t.Errorf("list -l does not say why the marker is refused:\n%s", r.stdout)
 	}

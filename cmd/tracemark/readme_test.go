@@ -126,7 +126,7 @@ func TestReadmeCommands(t *testing.T) {
 			switch {
 			case i > 0 && args[i-1] == "-p":
 				a = pid
-			case i > 0 && args[i-1] == "--duration" && longDuration.MatchString(a):
+			case i > 0 && (args[i-1] == "--duration" || args[i-1] == "--count") && longDuration.MatchString(a):
 				a = "1s"
 			}
 			run = append(run, a)

@@ -106,3 +106,40 @@ func TestFilterDurationLiteral(t *testing.T) {
 		t.Errorf("stream --filter 'lat > 3us' printed events %v, want 2,3,6,7:\n%s", got, p.stdout.text())
 	}
 }
+
+// list --count counts the firings of each marker with a session of its
+// own: not 0 for a flight recorder's markers, not mixed with another
+// session's filtered events.
+func TestListCount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	for _, args := range [][]string{
+		{"enable", "-p", pid, "-s", "blackbox", "-e", "test:*", "--mode", "overwrite"},
+		{"enable", "-p", pid, "-s", "errs", "-e", "test:value", "--filter", "i > 100"},
+	} {
+		if r := e.cli(args...); r.code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, r.code, r.stderr)
+		}
+	}
+	target.do(t, "fire 10")
+	r := e.cli("list", "-p", pid, "-e", "test:*")
+	if r.code != 0 || strings.Contains(r.stdout, "EVENTS") || !strings.Contains(r.stdout, "on: 2 probes (blackbox,errs)") {
+		t.Errorf("list without --count: exit %d\n%s", r.code, r.stdout)
+	}
+	p := e.start("cli", "list", "-p", pid, "-e", "test:*", "--count", "1m")
+	p.stderr.waitFor(t, "Counting 2 markers of pid "+pid)
+	target.do(t, "fire 25")
+	target.do(t, "other 3")
+	p.signal(t, os.Interrupt) // stops the count early, cleanly
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("list --count: exit %d\n%s", code, p.stderr.text())
+	}
+	out := p.stdout.text()
+	for _, re := range []string{`(?m)^MARKER\s+STABILITY\s+STATE\s+FIRED IN 1m0s\s+FIELDS$`, `(?m)^test:value\s+stable\s+on: 2 probes \(blackbox,errs\)\s+25\s`, `(?m)^test:other\s+unstable\s+on: 1 probe \(blackbox\)\s+3\s`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("list --count output does not match %s:\n%s", re, out)
+		}
+	}
+}
