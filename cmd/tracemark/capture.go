@@ -29,6 +29,7 @@ type capture struct {
 	onStats  func()
 
 	dec       *wire.Decoder
+	stream    uint32 // of the packet whose records onRecord sees
 	started   time.Time
 	counts    map[string]uint64 // events received per marker
 	events    uint64
@@ -122,6 +123,7 @@ func (c *capture) packet(f wire.Frame) error {
 			return err
 		}
 	}
+	c.stream = h.Stream
 	err = c.dec.Decode(recs, func(r *wire.Record) error {
 		c.counts[r.Class.Name]++
 		if c.onRecord != nil {

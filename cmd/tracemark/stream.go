@@ -13,7 +13,10 @@ import (
 )
 
 func streamCmd(a *app) *cobra.Command {
-	var f recFlags
+	var (
+		f      recFlags
+		asJSON bool
+	)
 	cmd := &cobra.Command{
 		Use:     "stream -p PID -e GLOB [--filter EXPR] [-e GLOB ...]",
 		GroupID: "trace",
@@ -22,11 +25,16 @@ func streamCmd(a *app) *cobra.Command {
 per event like the kernel's trace_pipe: wall-clock time, marker, fields.
 String values are quoted. Events arrive in batches (every 100 ms); each
 batch is sorted by time. Stop with Ctrl-C or --duration; lost events are
-reported at the end.`,
+reported at the end.
+
+With --json, each event is one JSON object on a line instead, in the
+schema of "tracemark convert --to jsonl" (ts_ns, time, rel_ns, stream,
+cpu, event, provider, fields, truncated), for jq and scripts.`,
 		Example: example(
 			"tracemark stream -p 1234 -e 'http:*'",
 			"tracemark stream -p myservice -e http:request_done --filter 'latency > 50ms'",
-			"tracemark stream -p 1234 -e 'cache:*' --duration 10s | grep miss"),
+			"tracemark stream -p 1234 -e 'cache:*' --duration 10s | grep miss",
+			"tracemark stream -p 1234 -e http:request_done --json | jq -c 'select(.fields.status >= 500)'"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, err := f.request("tracemark stream", wire.DefaultStatsInterval)
@@ -37,10 +45,11 @@ reported at the end.`,
 			if err != nil {
 				return err
 			}
-			return runStream(cmd.Context(), a, t, req)
+			return runStream(cmd.Context(), a, t, req, asJSON)
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event (the jsonl schema of tracemark convert)")
 	return cmd
 }
 
@@ -50,7 +59,7 @@ type line struct {
 	text []byte
 }
 
-func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) error {
+func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, asJSON bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)
@@ -72,6 +81,14 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) e
 	c.onRecord = func(r *wire.Record) error {
 		batch = append(batch, line{ts: r.TS, text: formatRecord(nil, cc, r)})
 		return nil
+	}
+	if asJSON {
+		js := newJSONLines(cc)
+		c.onRecord = func(r *wire.Record) error {
+			text, err := js.format(r, c.stream)
+			batch = append(batch, line{ts: r.TS, text: text})
+			return err
+		}
 	}
 	c.onSync = func() error {
 		// Stable: events of one stream with equal timestamps keep
