@@ -65,10 +65,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		sessionsCmd(a), enableCmd(a), disableCmd(a), snapshotCmd(a),
 		convertCmd(a), summaryCmd(a),
 		modinfoCmd(a), keygenCmd(a), signCmd(a), insmodCmd(a), rmmodCmd(a), lsmodCmd(a), taintCmd(a),
-		demoServiceCmd(), versionCmd(a),
+		demoServiceCmd(), versionCmd(a), manCmd(a),
 	} {
 		root.AddCommand(c)
 	}
+	addCompletions(a, root)
 	return root
 }
 

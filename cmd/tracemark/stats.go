@@ -125,7 +125,7 @@ type onceString struct {
 }
 
 func (o *onceString) Set(s string) error {
-	if o.set {
+	if o.set && s != o.v { // the same twice is not ambiguous (and cobra's completion parses twice)
 		return fmt.Errorf("given twice (%q, then %q): give it once", o.v, s)
 	}
 	o.v, o.set = s, true

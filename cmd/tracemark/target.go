@@ -32,7 +32,7 @@ type pidValue struct {
 }
 
 func (v *pidValue) Set(s string) error {
-	if v.set {
+	if v.set && s != *v.p { // the same twice says nothing ambiguous (and cobra's completion parses twice)
 		return fmt.Errorf("given twice (%s, then %s): one process at a time", *v.p, s)
 	}
 	*v.p, v.set = s, true

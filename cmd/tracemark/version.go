@@ -11,6 +11,9 @@ import (
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
+// versionLine is the version alone: v0.4.1, (devel).
+func versionLine() string { return buildinfo.Read().Version }
+
 // versionText is what "tracemark version" and "tracemark --version" print.
 func versionText() string {
 	bi := buildinfo.Read()
