@@ -153,7 +153,7 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	if a.ABIErr != nil {
 		if !opts.Force {
-			return nil, fmt.Errorf("loading module %s: %w (load with force to override; taint F)", m.name, a.ABIErr)
+			return nil, fmt.Errorf("loading module %s: %w", m.name, a.ABIErr) // LoadOptions.Force overrides; the agent says how
 		}
 		m.forced = a.ABIErr.Error()
 	}
