@@ -198,7 +198,7 @@ func markerState(m wire.Marker) string {
 	case !m.Enabled:
 		return "off"
 	case len(m.Sessions) > 0:
-		return fmt.Sprintf("on: %s (%s)", count(m.Probes, "probe"), strings.Join(m.Sessions, ","))
+		return fmt.Sprintf("on: %s (%s)", count(m.Probes, "probe"), strings.Join(slices.Sorted(slices.Values(m.Sessions)), ","))
 	}
 	return "on: " + count(m.Probes, "probe")
 }

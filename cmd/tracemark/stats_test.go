@@ -208,3 +208,26 @@ func TestStatsUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// A recorded trace knows its durations: convert --to text and stats of
+// the trace print them as durations, as the live commands do.
+func TestTraceKeepsDurations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir)
+	target.do(t, "fire 4")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	r := e.cli("convert", dir, "--to", "text")
+	if r.code != 0 || !strings.Contains(r.stdout, `test:value: i=3 key="a" lat=8µs`) {
+		t.Errorf("convert --to text: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = e.cli("stats", dir, "-e", "test:value", "--value", "lat")
+	if r.code != 0 || !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "4 test:value 15µs 3.75µs 1µs 8µs") {
+		t.Errorf("stats of the trace: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
