@@ -11,7 +11,8 @@ import (
 )
 
 // runStatsJSON runs stats on target while it fires n test:value events,
-// and returns the JSON result.
+// and returns the JSON result. Each call needs its own n: the target's
+// "done fire N" line of an earlier call would satisfy the wait.
 func runStatsJSON(t *testing.T, e *env, target *proc, n int, args ...string) statsResult {
 	t.Helper()
 	p := e.start("cli", append([]string{"stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--json"}, args...)...)
@@ -68,7 +69,8 @@ func TestStatsAggregations(t *testing.T) {
 	}
 
 	// A linear histogram of lat (1, 2, 4, 8µs, a quarter each).
-	got = runStatsJSON(t, e, target, n, "--lhist", "lat:0:10us:2us")
+	const nl = 44
+	got = runStatsJSON(t, e, target, nl, "--lhist", "lat:0:10us:2us")
 	if len(got.Histograms) != 1 || got.Hist != "lat" {
 		t.Fatalf("stats --lhist = %+v", got)
 	}
@@ -80,14 +82,15 @@ func TestStatsAggregations(t *testing.T) {
 		}
 		lows[*b.Low] = b.Count
 	}
-	if fmt.Sprint(lows) != fmt.Sprint(map[int64]uint64{0: n / 4, 2000: n / 4, 4000: n / 4, 8000: n / 4}) {
+	if fmt.Sprint(lows) != fmt.Sprint(map[int64]uint64{0: nl / 4, 2000: nl / 4, 4000: nl / 4, 8000: nl / 4}) {
 		t.Errorf("linear buckets %v, want a quarter each at 0, 2, 4 and 8µs", lows)
 	}
 
 	// --top keeps the biggest rows and says how many are left out.
-	got = runStatsJSON(t, e, target, n, "--by", "i", "--top", "5")
-	if len(got.Counts) != 5 || got.More != n-5 {
-		t.Errorf("stats --by i --top 5: %d rows, %d more; want 5 and %d", len(got.Counts), got.More, n-5)
+	const nt = 40
+	got = runStatsJSON(t, e, target, nt, "--by", "i", "--top", "5")
+	if len(got.Counts) != 5 || got.More != nt-5 {
+		t.Errorf("stats --by i --top 5: %d rows, %d more; want 5 and %d", len(got.Counts), got.More, nt-5)
 	}
 
 	// The text form of --lhist, with duration bounds.
