@@ -307,3 +307,34 @@ func TestClip(t *testing.T) {
 		t.Errorf("clip of a block that fits = %q", got)
 	}
 }
+
+// record's progress line is erased from column 0 after Ctrl-C, so the
+// summary starts where it should, not after the echoed ^C.
+func TestRecordProgressOnTerminal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := e.runtime + "/trace"
+	p := e.startPTY(24, 100, "record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--interval", "20ms", "-o", dir)
+	p.waitRaw(t, "the recording to start", func(s string) bool { return strings.Contains(s, "Recording 2 markers") })
+	target.do(t, "fire 77")
+	p.waitRaw(t, "the progress line with the events", func(s string) bool { return strings.Contains(s, " 77 events ") })
+	if _, err := p.master.Write([]byte{3}); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, strings.Join(p.term.lines(), "\n"))
+	}
+	lines := p.term.lines()
+	summary := regexp.MustCompile(`^Recorded 77 events \(.*\) from pid \d+ \(tm-target\) in \d+\.\ds \(stopped\)\.$`)
+	found := false
+	for _, l := range lines {
+		found = found || summary.MatchString(l)
+		if strings.Contains(l, " 77 events ") && strings.Contains(l, "lost") && !strings.HasPrefix(l, "Recorded") {
+			t.Errorf("a progress line was left on the terminal: %q", l)
+		}
+	}
+	if !found {
+		t.Errorf("no summary line at column 0:\n%s", strings.Join(lines, "\n"))
+	}
+}
