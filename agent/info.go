@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/tracemark/tracemark/internal/buildinfo"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
@@ -26,6 +27,7 @@ func (a *Agent) getInfo(w http.ResponseWriter, r *http.Request, _ params) error 
 		Program:      program(),
 		Args:         os.Args,
 		GoVersion:    runtime.Version(),
+		Tracemark:    buildinfo.Read().Version,
 		Started:      a.started,
 		Socket:       a.socket,
 		Taint:        module.Tainted().String(),

@@ -195,16 +195,18 @@ func moduleError(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, wasm.ErrExists):
-		return wire.Errorf(wire.CodeConflict, "%s (tracemark rmmod unloads it)", msg)
+		return wire.Errorf(wire.CodeConflict, "%s; tracemark rmmod unloads it", msg)
 	case errors.Is(err, wasm.ErrInUse):
-		return wire.Errorf(wire.CodeConflict, "%s: stop the sessions that record them, or --force (taints the process R)", msg)
+		return wire.Errorf(wire.CodeConflict, "%s; stop the sessions that record them, or --force, which taints the process R", msg)
 	case errors.Is(err, wasm.ErrNotLoaded), errors.Is(err, wasm.ErrUnloaded):
 		return wire.Errorf(wire.CodeNotFound, "%s", msg)
 	case errors.Is(err, module.ErrBadModinfo):
 		// Refused even when forced.
 		return wire.Errorf(wire.CodeInvalid, "%s", msg)
+	case errors.Is(err, wasm.ErrImport): // --force would not help
+		return wire.Errorf(wire.CodeInvalid, "%s", msg)
 	case errors.Is(err, module.ErrABIMismatch):
-		return wire.Errorf(wire.CodeInvalid, "%s (--force loads it anyway, tainted F; its markers are then refused by every policy but open)", msg)
+		return wire.Errorf(wire.CodeInvalid, "%s; --force loads it anyway, tainted F, and its markers are then refused by every policy but open", msg)
 	case errors.Is(err, module.ErrNotWasm), errors.Is(err, module.ErrNoModinfo),
 		errors.Is(err, wasm.ErrNotReactor), errors.Is(err, wasm.ErrMemoryLimit), errors.Is(err, wasm.ErrTooBig),
 		errors.Is(err, wasm.ErrSignatureRequired), errors.Is(err, wasm.ErrTrap), errors.Is(err, wasm.ErrDeadline),

@@ -41,7 +41,7 @@ func (a *Agent) postRecord(w http.ResponseWriter, r *http.Request, _ params) err
 		return err
 	}
 	defer a.endRecording(rec)
-	h := wire.Hello{Recording: rec.id, Started: rec.created, Duration: spec.Duration}
+	h := wire.Hello{Recording: rec.id, Started: rec.created, Duration: spec.Duration, Rules: ruleInfos(rec.s)}
 	fs, err := startStream(w, r, rec.s, h, a.cfg.writeTimeout)
 	if err != nil {
 		return nil // the client is gone; the status line is sent

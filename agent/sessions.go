@@ -75,7 +75,7 @@ func startTrigger(name string, s *session.Session, spec wire.TriggerSpec) (*snap
 func (st *snapshotTrigger) describe() *wire.TriggerInfo {
 	ts := st.t.Stats()
 	info := &wire.TriggerInfo{On: st.spec.On, Dir: st.spec.Dir, Every: st.spec.Every.String(),
-		Fired: ts.Fired, Taken: ts.Taken, Suppressed: ts.Suppressed}
+		Fired: ts.Fired, Taken: ts.Taken, Failed: ts.Failed, Suppressed: ts.Suppressed}
 	if last := st.last.Load(); last != nil {
 		info.LastSnapshot = *last
 	}
@@ -313,17 +313,29 @@ func describeSession(s *session.Session, created time.Time) wire.SessionInfo {
 		Streams:   s.Streams(),
 		Memory:    s.Memory(),
 		Created:   created,
-		Rules:     []wire.RuleInfo{},
 		Stats:     wireStats(s.Stats()),
 	}
+	si.Rules = ruleInfos(s)
+	return si
+}
+
+// ruleInfos reports a session's rules, with the markers they leave out or
+// refuse.
+func ruleInfos(s *session.Session) []wire.RuleInfo {
+	out := []wire.RuleInfo{}
 	for _, r := range s.Rules() {
 		ri := wire.RuleInfo{Pattern: r.Pattern, Filter: r.Filter}
 		for _, err := range r.Refused() {
+			var lo *session.LeftOutError
+			if errors.As(err, &lo) {
+				ri.LeftOut = append(ri.LeftOut, wire.LeftOut{Marker: lo.Marker, Missing: lo.Missing})
+				continue
+			}
 			ri.Refused = append(ri.Refused, err.Error())
 		}
-		si.Rules = append(si.Rules, ri)
+		out = append(out, ri)
 	}
-	return si
+	return out
 }
 
 func wireStats(st session.Stats) wire.Stats {

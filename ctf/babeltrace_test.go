@@ -181,7 +181,7 @@ func TestBabeltraceMillionEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ec := EventClass{ID: 0, Name: "bench:event", Fields: []Field{{"a", i64}, {"b", i64}, {"s", str}}}
+	ec := EventClass{ID: 0, Name: "bench:event", Fields: []Field{{Name: "a", Type: i64}, {Name: "b", Type: i64}, {Name: "s", Type: str}}}
 	if err := w.AddEventClass(ec); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestBabeltraceMetadataAppended(t *testing.T) {
 			t.Fatal(err)
 		}
 		ec := EventClass{ID: uint16(i), Name: fmt.Sprintf("late:class%d", i), Fields: []Field{
-			{"n", u32}, {"text", str}, {"blob", byt}, {"pad_field_with_a_long_name_to_grow_the_metadata", f64}}}
+			{Name: "n", Type: u32}, {Name: "text", Type: str}, {Name: "blob", Type: byt}, {Name: "pad_field_with_a_long_name_to_grow_the_metadata", Type: f64}}}
 		if err := w.AddEventClass(ec); err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestBabeltraceMetadataAppended(t *testing.T) {
 		}
 		// Use the new class (and an old one) right away, on two streams.
 		for _, id := range []int{i, i / 2} {
-			ec := EventClass{ID: uint16(id), Fields: []Field{{"n", u32}, {"text", str}, {"blob", byt}, {"p", f64}}}
+			ec := EventClass{ID: uint16(id), Fields: []Field{{Name: "n", Type: u32}, {Name: "text", Type: str}, {Name: "blob", Type: byt}, {Name: "p", Type: f64}}}
 			recs, err := AppendRecord(nil, &ec, ts, []Value{UintValue(uint64(id)), StringValue("x"), BytesValue([]byte{byte(id)}), FloatValue(0.5)}, 0)
 			if err != nil {
 				t.Fatal(err)

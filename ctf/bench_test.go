@@ -8,7 +8,7 @@ import (
 
 // benchClass is the benchmark's 3-field event: two int64 and a 16-byte
 // string (43 bytes a record with its header).
-var benchClass = EventClass{ID: 0, Name: "bench:event", Fields: []Field{{"a", i64}, {"b", i64}, {"s", str}}}
+var benchClass = EventClass{ID: 0, Name: "bench:event", Fields: []Field{{Name: "a", Type: i64}, {Name: "b", Type: i64}, {Name: "s", Type: str}}}
 
 const benchPerPacket = 1024 // 44 KiB packets
 

@@ -23,7 +23,7 @@ const (
 // killClass is the main event class of the kill test. Every field is
 // derived from seq, so each event read back can be checked completely.
 var killClass = EventClass{ID: 0, Name: "kill:event", Truncation: true,
-	Fields: []Field{{"seq", u64}, {"n", u32}, {"text", str}, {"blob", byt}, {"neg", i16}}}
+	Fields: []Field{{Name: "seq", Type: u64}, {Name: "n", Type: u32}, {Name: "text", Type: str}, {Name: "blob", Type: byt}, {Name: "neg", Type: i16}}}
 
 // killText is the source of text contents: text[i] = 'a' + (seq+i)%26.
 var killText = func() string {
@@ -50,7 +50,7 @@ func killValues(seq uint64, textLen int) ([]Value, uint8) {
 // lateClass is added while recording, every few packets.
 func lateClass(i int) EventClass {
 	return EventClass{ID: uint16(i), Name: fmt.Sprintf("kill:late%d", i),
-		Fields: []Field{{"k", u64}, {"label_with_a_longer_name", str}}}
+		Fields: []Field{{Name: "k", Type: u64}, {Name: "label_with_a_longer_name", Type: str}}}
 }
 
 // TestHelperProcess is the child process of TestKill9: it records packets

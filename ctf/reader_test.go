@@ -117,7 +117,7 @@ func roundTripCases() []roundTrip {
 		}
 	}
 
-	small := []EventClass{{ID: 3, Name: "small", Fields: []Field{{"v", u32}}}}
+	small := []EventClass{{ID: 3, Name: "small", Fields: []Field{{Name: "v", Type: u32}}}}
 	var manySmall []packet
 	for i := range 3000 {
 		// Record sizes vary so that packets end at every offset of a
@@ -135,7 +135,7 @@ func roundTripCases() []roundTrip {
 		}
 	}
 
-	blobClass := []EventClass{{ID: 1, Name: "blob", Fields: []Field{{"b", byt}, {"s", str}}}}
+	blobClass := []EventClass{{ID: 1, Name: "blob", Fields: []Field{{Name: "b", Type: byt}, {Name: "s", Type: str}}}}
 	// Larger than the largest growth step. (Big payloads are strings:
 	// Babeltrace makes an object of every element of a byte sequence.)
 	bigStr := strings.Repeat("x", 9<<20)

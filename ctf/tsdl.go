@@ -98,6 +98,27 @@ var scalarAliases = []struct {
 	{"float64_t", FieldType{Float, 64}, "floating_point { exp_dig = 11; mant_dig = 53; align = 8; }"},
 }
 
+// meaningAliases name the types of fields with a Meaning; readers that do
+// not know them see the integers they alias.
+var meaningAliases = []struct {
+	name    string
+	meaning Meaning
+	decl    string
+}{
+	{"bool_t", Boolean, "integer { size = 8; align = 8; signed = false; }"},
+	{"duration_ns_t", Duration, "integer { size = 64; align = 8; signed = true; }"},
+}
+
+// typeName returns the TSDL type name of a fixed-size field.
+func typeName(f Field) string {
+	for _, a := range meaningAliases {
+		if a.meaning == f.Meaning {
+			return a.name
+		}
+	}
+	return aliasOf(f.Type)
+}
+
 func aliasOf(t FieldType) string {
 	for _, a := range scalarAliases {
 		if a.typ == t {
@@ -197,6 +218,9 @@ func metadataPreamble(info *TraceInfo) []byte {
 	for _, a := range scalarAliases {
 		fmt.Fprintf(&b, "typealias %s := %s;\n", a.decl, a.name)
 	}
+	for _, a := range meaningAliases {
+		fmt.Fprintf(&b, "typealias %s := %s;\n", a.decl, a.name)
+	}
 	fmt.Fprintf(&b, `
 trace {
 	major = 1;
@@ -276,7 +300,7 @@ func eventBlock(ec *EventClass) []byte {
 		case Bytes:
 			fmt.Fprintf(&b, "\t\tuint32_t __%s_len;\n\t\tuint8_t _%[1]s[__%[1]s_len];\n", f.Name)
 		default:
-			fmt.Fprintf(&b, "\t\t%s _%s;\n", aliasOf(f.Type), f.Name)
+			fmt.Fprintf(&b, "\t\t%s _%s;\n", typeName(f), f.Name)
 		}
 	}
 	if ec.Truncation {

@@ -150,7 +150,8 @@ type tsdlType struct {
 	size    int // integer bits
 	align   int
 	signed  bool
-	mapped  string // integer: clock name of "map = clock.<name>.value"
+	mapped  string  // integer: clock name of "map = clock.<name>.value"
+	meaning Meaning // the type was declared as one of meaningAliases
 	expDig  int
 	mantDig int
 	fields  []tsdlField // struct
@@ -240,6 +241,13 @@ func parseTSDL(src string) ([]*tsdlBlock, error) {
 			name, err := p.ident()
 			if err != nil {
 				return nil, err
+			}
+			for _, a := range meaningAliases {
+				if a.name == name.text {
+					t := *typ
+					t.meaning = a.meaning
+					typ = &t
+				}
 			}
 			p.aliases[name.text] = typ
 		case "trace", "env", "clock", "stream", "event":
@@ -832,7 +840,7 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, error) {
 		if !ok {
 			return nil, bad("unsupported field type")
 		}
-		ec.Fields = append(ec.Fields, Field{Name: name, Type: ft})
+		ec.Fields = append(ec.Fields, Field{Name: name, Type: ft, Meaning: f.typ.meaning})
 	}
 	if err := ec.Validate(); err != nil {
 		return nil, merr(b.line, "%v", err)

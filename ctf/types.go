@@ -87,6 +87,33 @@ type Field struct {
 	// truncation trailer).
 	Name string
 	Type FieldType
+	// Meaning says what an integer field holds when it is more than a
+	// number: a bool (a uint8, 0 or 1) or a duration (an int64 of
+	// nanoseconds). It is written as the field's TSDL type name (the
+	// aliases bool_t and duration_ns_t, which other readers see as plain
+	// integers) and read back from it.
+	Meaning Meaning
+}
+
+// Meaning is what an integer field means beyond its type.
+type Meaning uint8
+
+// Meanings.
+const (
+	Number   Meaning = iota // a plain number (and every non-integer field)
+	Boolean                 // a uint8: 0 false, 1 true
+	Duration                // an int64 of nanoseconds
+)
+
+// typeFor returns the only field type of meaning m, or false for Number.
+func (m Meaning) typeFor() (FieldType, bool) {
+	switch m {
+	case Boolean:
+		return FieldType{Uint, 8}, true
+	case Duration:
+		return FieldType{Int, 64}, true
+	}
+	return FieldType{}, false
 }
 
 // MaxTruncationFields is the largest number of fields an event class with a
@@ -150,6 +177,9 @@ func (ec *EventClass) Validate() error {
 		seen[f.Name] = true
 		if err := f.Type.validate(); err != nil {
 			return fmt.Errorf("event class %d (%q) field %q: %w: %v", ec.ID, ec.Name, f.Name, ErrInvalidClass, err)
+		}
+		if t, ok := f.Meaning.typeFor(); ok && f.Type != t || f.Meaning > Duration {
+			return fmt.Errorf("event class %d (%q) field %q: %w: meaning %d needs type %v, not %v", ec.ID, ec.Name, f.Name, ErrInvalidClass, f.Meaning, t, f.Type)
 		}
 	}
 	return nil

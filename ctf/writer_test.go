@@ -14,7 +14,7 @@ import (
 func TestEventClassValidation(t *testing.T) {
 	nine := make([]Field, 9)
 	for i := range nine {
-		nine[i] = Field{fmt.Sprintf("f%d", i), u8}
+		nine[i] = Field{Name: fmt.Sprintf("f%d", i), Type: u8}
 	}
 	tests := []struct {
 		name string
@@ -22,24 +22,24 @@ func TestEventClassValidation(t *testing.T) {
 		err  error  // nil: valid
 		msg  string // text the error must contain
 	}{
-		{"colon in event name", EventClass{Name: "http:request", Fields: []Field{{"a", i64}}}, nil, ""},
+		{"colon in event name", EventClass{Name: "http:request", Fields: []Field{{Name: "a", Type: i64}}}, nil, ""},
 		{"quotes and UTF-8 in event name", EventClass{Name: `say "hé" \o/`}, nil, ""},
-		{"keyword field names", EventClass{Name: "k", Fields: []Field{{"string", str}, {"event", byt}, {"struct", u8}}}, nil, ""},
+		{"keyword field names", EventClass{Name: "k", Fields: []Field{{Name: "string", Type: str}, {Name: "event", Type: byt}, {Name: "struct", Type: u8}}}, nil, ""},
 		{"eight fields with trailer", EventClass{Name: "t", Fields: nine[:8], Truncation: true}, nil, ""},
 		{"empty event name", EventClass{Name: ""}, ErrInvalidName, "empty event name"},
 		{"newline in event name", EventClass{Name: "a\nb"}, ErrInvalidName, "control character"},
 		{"invalid UTF-8 in event name", EventClass{Name: "a\xffb"}, ErrInvalidName, "not valid UTF-8"},
-		{"colon in field name", EventClass{Name: "e", Fields: []Field{{"http:status", u16}}}, ErrInvalidName, `field name "http:status" is not an identifier`},
-		{"field name starting with a digit", EventClass{Name: "e", Fields: []Field{{"1a", u16}}}, ErrInvalidName, "not an identifier"},
-		{"empty field name", EventClass{Name: "e", Fields: []Field{{"", u16}}}, ErrInvalidName, "not an identifier"},
-		{"non-ASCII field name", EventClass{Name: "e", Fields: []Field{{"é", u16}}}, ErrInvalidName, "not an identifier"},
-		{"reserved field name", EventClass{Name: "e", Fields: []Field{{"_truncated", u8}}}, ErrInvalidName, "starts with an underscore"},
-		{"duplicate field", EventClass{Name: "e", Fields: []Field{{"a", u8}, {"a", str}}}, ErrInvalidClass, `duplicate field name "a"`},
+		{"colon in field name", EventClass{Name: "e", Fields: []Field{{Name: "http:status", Type: u16}}}, ErrInvalidName, `field name "http:status" is not an identifier`},
+		{"field name starting with a digit", EventClass{Name: "e", Fields: []Field{{Name: "1a", Type: u16}}}, ErrInvalidName, "not an identifier"},
+		{"empty field name", EventClass{Name: "e", Fields: []Field{{Name: "", Type: u16}}}, ErrInvalidName, "not an identifier"},
+		{"non-ASCII field name", EventClass{Name: "e", Fields: []Field{{Name: "é", Type: u16}}}, ErrInvalidName, "not an identifier"},
+		{"reserved field name", EventClass{Name: "e", Fields: []Field{{Name: "_truncated", Type: u8}}}, ErrInvalidName, "starts with an underscore"},
+		{"duplicate field", EventClass{Name: "e", Fields: []Field{{Name: "a", Type: u8}, {Name: "a", Type: str}}}, ErrInvalidClass, `duplicate field name "a"`},
 		{"nine fields with trailer", EventClass{Name: "t", Fields: nine, Truncation: true}, ErrInvalidClass, "9 fields with a truncation trailer"},
-		{"12-bit integer", EventClass{Name: "e", Fields: []Field{{"a", FieldType{Int, 12}}}}, ErrInvalidClass, "invalid bit width 12 for int field"},
-		{"16-bit float", EventClass{Name: "e", Fields: []Field{{"a", FieldType{Float, 16}}}}, ErrInvalidClass, "bit width 16 for float"},
-		{"sized string", EventClass{Name: "e", Fields: []Field{{"a", FieldType{String, 8}}}}, ErrInvalidClass, "bit width 8 for string"},
-		{"unknown kind", EventClass{Name: "e", Fields: []Field{{"a", FieldType{Kind(42), 8}}}}, ErrInvalidClass, "unknown field kind 42"},
+		{"12-bit integer", EventClass{Name: "e", Fields: []Field{{Name: "a", Type: FieldType{Int, 12}}}}, ErrInvalidClass, "invalid bit width 12 for int field"},
+		{"16-bit float", EventClass{Name: "e", Fields: []Field{{Name: "a", Type: FieldType{Float, 16}}}}, ErrInvalidClass, "bit width 16 for float"},
+		{"sized string", EventClass{Name: "e", Fields: []Field{{Name: "a", Type: FieldType{String, 8}}}}, ErrInvalidClass, "bit width 8 for string"},
+		{"unknown kind", EventClass{Name: "e", Fields: []Field{{Name: "a", Type: FieldType{Kind(42), 8}}}}, ErrInvalidClass, "unknown field kind 42"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,7 +80,7 @@ func TestAddEventClassConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	a := EventClass{ID: 1, Name: "a", Fields: []Field{{"x", u8}}}
+	a := EventClass{ID: 1, Name: "a", Fields: []Field{{Name: "x", Type: u8}}}
 	if err := w.AddEventClass(a); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestAddEventClassConflicts(t *testing.T) {
 		t.Error("re-adding an identical class changed the metadata")
 	}
 	b := a
-	b.Fields = []Field{{"x", u16}}
+	b.Fields = []Field{{Name: "x", Type: u16}}
 	if err := w.AddEventClass(b); !errors.Is(err, ErrInvalidClass) {
 		t.Errorf("conflicting class: %v, want ErrInvalidClass", err)
 	}
@@ -233,7 +233,7 @@ func TestConcurrentWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	const streams, packets, lateClasses = 4, 200, 50
-	base := EventClass{ID: 0, Name: "base", Fields: []Field{{"i", u64}, {"s", str}}}
+	base := EventClass{ID: 0, Name: "base", Fields: []Field{{Name: "i", Type: u64}, {Name: "s", Type: str}}}
 	if err := w.AddEventClass(base); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestConcurrentWriters(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 1; i <= lateClasses; i++ {
-			ec := EventClass{ID: uint16(i), Name: fmt.Sprintf("late%d", i), Fields: []Field{{"v", i32}}}
+			ec := EventClass{ID: uint16(i), Name: fmt.Sprintf("late%d", i), Fields: []Field{{Name: "v", Type: i32}}}
 			if err := w.AddEventClass(ec); err != nil {
 				t.Error(err)
 				return

@@ -703,3 +703,24 @@ func TestPinnedProbeData(t *testing.T) {
 		t.Fatalf("events saw %q, want %q", got, want)
 	}
 }
+
+func TestOnConnectCanLeaveOut(t *testing.T) {
+	a := marker.Define1("leftout:a", marker.Int("x"))
+	b := marker.Define1("leftout:b", marker.Int("y"))
+	p, err := marker.Register("leftout:*", func(*marker.Event) {}, marker.OnConnect(func(m *marker.Info) error {
+		if m.FieldIndex("y") < 0 {
+			return fmt.Errorf("no field y: %w", marker.ErrLeftOut)
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	defer p.Unregister()
+	if a.Enabled() || !b.Enabled() {
+		t.Errorf("enabled: a %v (want false), b %v (want true)", a.Enabled(), b.Enabled())
+	}
+	if r := p.Refused(); len(r) != 1 || !errors.Is(r[0], marker.ErrLeftOut) || !strings.Contains(r[0].Error(), "leftout:a") {
+		t.Errorf("Refused() = %v, want leftout:a left out", r)
+	}
+}

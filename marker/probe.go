@@ -78,11 +78,18 @@ func ExpectFormat(format string) ProbeOption {
 
 // OnConnect runs check, with the registry locked, before the probe is
 // connected to a marker (one existing at registration or defined later).
-// An error refuses that marker. Sessions use it to type-check filters.
+// An error refuses that marker; an error wrapping [ErrLeftOut] leaves it
+// out without failing [Register]. Sessions use it to type-check filters.
 // check must not call into the registry.
 func OnConnect(check func(*Info) error) ProbeOption {
 	return probeOptionFunc(func(p *Probe) { p.onConnect = check })
 }
+
+// ErrLeftOut, wrapped by an [OnConnect] check's error, leaves a marker out
+// of a probe without making [Register] fail: the probe connects to the
+// other markers, and [Probe.Refused] lists the error. A filter that names a
+// field only some of a glob's markers have leaves the others out this way.
+var ErrLeftOut = errors.New("marker left out")
 
 // Fault records a probe panic.
 type Fault struct {
@@ -119,8 +126,9 @@ func RecentFaults() []Fault {
 // defined later. Connecting the first probe enables a marker.
 //
 // If an existing marker that matches is refused (schema expectation or
-// OnConnect check), Register fails and connects nothing. Markers defined
-// later that are refused are listed by [Probe.Refused].
+// OnConnect check), Register fails and connects nothing, unless the check
+// left it out ([ErrLeftOut]). Markers left out and markers defined later
+// that are refused are listed by [Probe.Refused].
 func Register(pattern string, fn ProbeFunc, opts ...ProbeOption) (*Probe, error) {
 	if err := CheckPattern(pattern); err != nil {
 		return nil, err
@@ -138,7 +146,11 @@ func Register(pattern string, fn ProbeFunc, opts ...ProbeOption) (*Probe, error)
 	var matches []*Info
 	for _, m := range registry.markers {
 		if p.matches(m) {
-			if err := p.accept(m); err != nil {
+			switch err := p.accept(m); {
+			case errors.Is(err, ErrLeftOut):
+				p.refused = append(p.refused, err) // p is not yet shared
+				continue
+			case err != nil:
 				errs = append(errs, err)
 			}
 			matches = append(matches, m)

@@ -92,7 +92,7 @@ func (r *Rule) bind(m *marker.Info) error {
 	if r.Filter != "" {
 		var err error
 		if f, err = compileFilter(r.Filter, m, r.s.filterLimits()); err != nil {
-			return err
+			return leaveOut(err, r.Filter, m)
 		}
 	}
 	s := r.s

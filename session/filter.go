@@ -89,7 +89,7 @@ func compileFilter(src string, m *marker.Info, lim filterLimits) (*filter, error
 	if err != nil {
 		return nil, fmt.Errorf("filter %q on %s: %w: %v", src, m.Name(), ErrFilter, err)
 	}
-	ast, iss := env.Compile(src)
+	ast, iss := env.Compile(expandDurations(src)) // latency > 20ms (durlit.go)
 	if iss != nil && iss.Err() != nil {
 		return nil, fmt.Errorf("filter %q on %s (fields: %s): %w: %s",
 			src, m.Name(), fieldList(m), ErrFilter, oneLine(iss.Err().Error()))

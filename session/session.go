@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -252,7 +253,9 @@ type Rule struct {
 // glob such as "http:*"), now and when they are defined later, keeping
 // only the events for which filter (a CEL expression over the marker's
 // fields, or "" for all) is true. The filter is type-checked against every
-// marker the pattern matches; an error names the marker and the field. A
+// marker the pattern matches; an error names the marker and the field.
+// Markers that lack a field the filter names are left out (see
+// [Rule.Refused]), unless that leaves no marker: then Enable fails. A
 // filter whose estimated cost exceeds the budget is refused with an error
 // that wraps [ErrFilterCost] and says what makes it expensive: filters run
 // in the goroutine that fires the marker.
@@ -262,10 +265,23 @@ func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 	}
 	if filter != "" {
 		ms, _ := marker.Match(pattern)
+		var firstLeftOut error
+		kept := 0
 		for _, m := range ms {
-			if _, err := compileFilter(filter, m, s.filterLimits()); err != nil {
+			_, err := compileFilter(filter, m, s.filterLimits())
+			switch {
+			case errors.Is(leaveOut(err, filter, m), marker.ErrLeftOut):
+				firstLeftOut = cmp.Or(firstLeftOut, err)
+			case err != nil:
 				return nil, err
+			default:
+				kept++
 			}
+		}
+		if kept == 0 && firstLeftOut != nil {
+			// No marker has the fields: a typo, most likely, which the
+			// error names.
+			return nil, firstLeftOut
 		}
 	}
 	r := &Rule{Pattern: pattern, Filter: filter, s: s}
@@ -283,15 +299,25 @@ func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 	return r, nil
 }
 
-// Refused returns why markers defined after the rule was connected were
-// not recorded by it (a filter that does not type-check for them).
+// Refused returns why markers the rule matches are not recorded by it:
+// markers left out because they lack a field the filter names (those
+// errors wrap marker.ErrLeftOut), and markers defined later for which the
+// filter does not type-check. Each marker's reason appears once, however
+// often the session was restarted.
 func (r *Rule) Refused() []error {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	var out []error
-	out = append(out, r.refused...)
+	all := slices.Clone(r.refused)
 	if r.probe != nil {
-		out = append(out, r.probe.Refused()...)
+		all = append(all, r.probe.Refused()...)
+	}
+	seen := map[string]bool{}
+	for _, err := range all {
+		if msg := err.Error(); !seen[msg] {
+			seen[msg] = true
+			out = append(out, err)
+		}
 	}
 	return out
 }

@@ -124,6 +124,21 @@ func TestFilterOnDurationAndBytes(t *testing.T) {
 	}
 }
 
+// A duration literal such as 1s in a filter means duration("1s").
+func TestFilterDurationLiterals(t *testing.T) {
+	s := newSession(t, session.Config{})
+	mustEnable(t, s, "stest_http:request_done", `latency > 1s && latency < 1m30s`)
+	s.Start()
+	reqDone.Fire("GET", 200, "/slow", 2*time.Second)
+	reqDone.Fire("GET", 200, "/fast", time.Millisecond)
+	reqDone.Fire("GET", 200, "/slowest", 2*time.Minute)
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 1 || evs[0].vals[2] != "/slow" {
+		t.Fatalf("events %+v, want /slow only", evs)
+	}
+}
+
 func TestFilterErrorsNameMarkerAndField(t *testing.T) {
 	s := newSession(t, session.Config{})
 	tests := []struct {
@@ -429,5 +444,67 @@ func TestOverlappingRulesHandOver(t *testing.T) {
 	}
 	if want := []any{int64(200), int64(500), int64(501)}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("recorded statuses %v, want %v", got, want)
+	}
+}
+
+var reqStart = marker.Define2("stest_left:request_start", marker.String("method"), marker.String("path"))
+var reqEnd = marker.Define2("stest_left:request_done", marker.String("method"), marker.Int("status"))
+
+// A glob matching markers with different fields: those lacking a field
+// the filter names are left out, listed by Refused, and the others are
+// recorded; the README's `-e 'http:*' --filter 'status >= 500'`.
+func TestFilterLeavesOutMarkersLackingItsFields(t *testing.T) {
+	s := newSession(t, session.Config{})
+	r := mustEnable(t, s, "stest_left:*", "status >= 500")
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	reqStart.Fire("GET", "/a")
+	reqEnd.Fire("GET", 200)
+	reqEnd.Fire("GET", 503)
+	s.Stop()
+	evs := drainAll(t, s)
+	if len(evs) != 1 || evs[0].vals[1] != int64(503) {
+		t.Errorf("events %+v, want the one with status 503", evs)
+	}
+	refused := r.Refused()
+	if len(refused) != 1 || !errors.Is(refused[0], marker.ErrLeftOut) ||
+		!strings.Contains(refused[0].Error(), "stest_left:request_start") {
+		t.Errorf("Refused() = %v, want stest_left:request_start left out", refused)
+	}
+	// Restarting does not list it twice.
+	s.Start()
+	s.Stop()
+	if n := len(r.Refused()); n != 1 {
+		t.Errorf("after a restart Refused() has %d entries: %v", n, r.Refused())
+	}
+	// A field no marker has is refused: a typo.
+	if _, err := s.Enable("stest_left:*", "stauts >= 500"); !errors.Is(err, session.ErrFilter) {
+		t.Errorf("a field no marker has: %v, want ErrFilter", err)
+	}
+	// A type error on a marker that has the field is refused too.
+	if _, err := s.Enable("stest_left:*", `status == "x"`); !errors.Is(err, session.ErrFilter) {
+		t.Errorf("a type error: %v, want ErrFilter", err)
+	}
+	// Comprehension variables are not fields: such a filter may be refused
+	// for its cost (see TestFilterCostRefusedAtEnable), never left out for lacking
+	// a field x.
+	if _, err := s.Enable("stest_left:request_done", `[500, 503].exists(x, x == status)`); err != nil &&
+		(errors.Is(err, marker.ErrLeftOut) || !errors.Is(err, session.ErrFilterCost)) {
+		t.Errorf("a comprehension variable: %v", err)
+	}
+}
+
+func TestLeftOutErrorNamesMarkerAndFields(t *testing.T) {
+	s := newSession(t, session.Config{})
+	r := mustEnable(t, s, "stest_left:*", `status >= 500 && method != ""`)
+	s.Start()
+	defer s.Stop()
+	var lo *session.LeftOutError
+	if refused := r.Refused(); len(refused) != 1 || !errors.As(refused[0], &lo) {
+		t.Fatalf("Refused() = %v, want one *LeftOutError", refused)
+	}
+	if lo.Marker != "stest_left:request_start" || len(lo.Missing) != 1 || lo.Missing[0] != "status" {
+		t.Errorf("left out %q missing %v, want stest_left:request_start missing [status]", lo.Marker, lo.Missing)
 	}
 }

@@ -75,9 +75,21 @@ func EventClassOf(c *Class) ctf.EventClass {
 	ec := ctf.EventClass{ID: c.ID, Name: c.Marker.Name(), Truncation: c.layout.variable}
 	for i := range c.Marker.NumFields() {
 		f := c.Marker.Field(i)
-		ec.Fields = append(ec.Fields, ctf.Field{Name: f.Name, Type: ctfType(f.Kind)})
+		ec.Fields = append(ec.Fields, ctf.Field{Name: f.Name, Type: ctfType(f.Kind), Meaning: ctfMeaning(f.Kind)})
 	}
 	return ec
+}
+
+// ctfMeaning says which integer fields are bools and durations, so that
+// trace readers can print them as such.
+func ctfMeaning(k marker.Kind) ctf.Meaning {
+	switch k {
+	case marker.KindBool:
+		return ctf.Boolean
+	case marker.KindDuration:
+		return ctf.Duration
+	}
+	return ctf.Number
 }
 
 func ctfType(k marker.Kind) ctf.FieldType {

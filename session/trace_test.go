@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -236,12 +237,33 @@ func TestSnapshotTriggerIsRateLimited(t *testing.T) {
 	dir := <-taken
 	panicked.Fire("second, within the hour")
 	trig.Close()
-	if st := trig.Stats(); st.Fired != 2 || st.Taken != 1 || st.Suppressed != 1 || st.LastError != nil {
+	if st := trig.Stats(); st.Fired != 2 || st.Taken != 1 || st.Failed != 0 || st.Suppressed != 1 || st.LastError != nil {
 		t.Errorf("trigger stats %+v", st)
 	}
 	lines, _ := babeltrace(t, dir)
 	if len(lines) != 2 || !strings.Contains(lines[1], "n = 2") {
 		t.Errorf("snapshot holds %q", lines)
+	}
+}
+
+// A snapshot that fails is counted as failed, not taken.
+func TestSnapshotTriggerCountsFailures(t *testing.T) {
+	panicked := marker.Define1("stest_frfail:panic", marker.String("why"))
+	s := newSession(t, session.Config{Mode: session.Overwrite})
+	boom := errors.New("disk full")
+	done := make(chan struct{}, 1)
+	trig, err := s.SnapshotOn("stest_frfail:panic", time.Nanosecond, func() error {
+		defer func() { done <- struct{}{} }()
+		return boom
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	panicked.Fire("x")
+	<-done
+	trig.Close()
+	if st := trig.Stats(); st.Fired != 1 || st.Taken != 0 || st.Failed != 1 || !errors.Is(st.LastError, boom) {
+		t.Errorf("trigger stats after a failed snapshot %+v, want taken 0, failed 1", st)
 	}
 }
 

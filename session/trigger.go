@@ -22,9 +22,9 @@ type Trigger struct {
 	wg       sync.WaitGroup
 	snapshot func() error
 
-	fired, suppressed, taken atomic.Uint64
-	mu                       sync.Mutex
-	lastErr                  error
+	fired, suppressed, taken, failed atomic.Uint64
+	mu                               sync.Mutex
+	lastErr                          error
 }
 
 // SnapshotOn calls snapshot (typically WriteSnapshot into a new directory)
@@ -70,28 +70,31 @@ func (t *Trigger) loop() {
 		case <-t.done:
 			return
 		case <-t.kick:
-			err := t.snapshot()
-			t.taken.Add(1)
-			if err != nil {
+			if err := t.snapshot(); err != nil {
+				t.failed.Add(1)
 				t.mu.Lock()
 				t.lastErr = err
 				t.mu.Unlock()
+			} else {
+				t.taken.Add(1)
 			}
 		}
 	}
 }
 
-// TriggerStats counts a trigger's activity.
+// TriggerStats counts a trigger's activity: firings of the marker, those
+// suppressed by the rate limit, snapshots written and snapshots that
+// failed (LastError says why the last one did).
 type TriggerStats struct {
-	Fired, Suppressed, Taken uint64
-	LastError                error
+	Fired, Suppressed, Taken, Failed uint64
+	LastError                        error
 }
 
 // Stats returns the trigger's counters.
 func (t *Trigger) Stats() TriggerStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return TriggerStats{Fired: t.fired.Load(), Suppressed: t.suppressed.Load(), Taken: t.taken.Load(), LastError: t.lastErr}
+	return TriggerStats{Fired: t.fired.Load(), Suppressed: t.suppressed.Load(), Taken: t.taken.Load(), Failed: t.failed.Load(), LastError: t.lastErr}
 }
 
 // Close disconnects the trigger and waits for a snapshot in progress.

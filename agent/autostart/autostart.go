@@ -9,8 +9,9 @@
 // With the variable unset (or set to anything but 1), importing the
 // package does nothing. The agent is started during package
 // initialisation and is never closed: its socket stays behind when the
-// program exits, and the next agent to start in the same directory
-// removes it (tracemark ps ignores it meanwhile). Programs that want to
+// program exits (Go runs no code at exit), until the next "tracemark ps"
+// (or any command that looks for processes by name) or the next agent to
+// start in the same directory removes it. Programs that want to
 // remove it at exit call agent.Start themselves and Close it.
 //
 // A failure to start is reported once on standard error and does not

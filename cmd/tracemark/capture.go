@@ -33,6 +33,7 @@ type capture struct {
 	packetsOnly bool
 
 	dec       *wire.Decoder
+	stream    uint32 // of the packet whose records onRecord sees
 	started   time.Time
 	counts    map[string]uint64 // events received per marker
 	events    uint64
@@ -126,6 +127,7 @@ func (c *capture) packet(f wire.Frame) error {
 			return err
 		}
 	}
+	c.stream = h.Stream
 	if !c.packetsOnly {
 		err = c.dec.Decode(recs, func(r *wire.Record) error {
 			c.counts[r.Class.Name]++

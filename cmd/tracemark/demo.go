@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ func demoCmd(a *app) *cobra.Command {
 		duration time.Duration
 		out      string
 		rate     int
+		keep     bool
 	)
 	cmd := &cobra.Command{
 		Use:     "demo",
@@ -39,10 +41,15 @@ generating its own load on the loopback interface; attach to it over its
 agent's socket like an operator would; record all its markers for a few
 seconds into a CTF trace; print the summary and statistics (requests per
 status, a latency histogram); tell how to open the trace; stop the
-service. Everything it runs is shown as the tracemark command to type.`,
+service. Everything it runs is shown as the tracemark command to type.
+
+With --keep the service keeps running after the demo, for an hour (or
+until "kill PID"), so that you can try the commands on it yourself:
+"tracemark ps", "tracemark list -p tracemark-demo-service", ...`,
 		Example: example(
 			"go run ./cmd/tracemark demo",
-			"tracemark demo --duration 10s -o demo-trace"),
+			"tracemark demo --duration 10s -o demo-trace",
+			"tracemark demo --keep          # then: tracemark stats -p tracemark-demo-service -e 'http:*' --by status"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if duration <= 0 || duration > time.Hour {
@@ -53,25 +60,34 @@ service. Everything it runs is shown as the tracemark command to type.`,
 					return err
 				}
 			}
-			return runDemo(cmd.Context(), a, duration, out, rate)
+			return runDemo(cmd.Context(), a, duration, out, rate, keep)
 		},
 	}
 	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long to record")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "trace directory (default tracemark-demo-TIME)")
 	cmd.Flags().IntVar(&rate, "rate", 300, "requests per second the service sends itself")
+	cmd.Flags().BoolVar(&keep, "keep", false, fmt.Sprintf("leave the service running after the demo, for %gh, to try the commands on", keptLifetime.Hours()))
 	return cmd
 }
 
-func runDemo(ctx context.Context, a *app, duration time.Duration, out string, rate int) error {
+// keptLifetime is how long the service of "demo --keep" runs.
+const keptLifetime = time.Hour
+
+func runDemo(ctx context.Context, a *app, duration time.Duration, out string, rate int, keep bool) error {
 	w := a.stdout
 	fmt.Fprintln(w, "tracemark demo: an instrumented HTTP service, traced from the outside.")
 	fmt.Fprintln(w)
 	step(w, 1, "Starting the demo service as a separate process")
-	svc, err := startDemoService(ctx, rate)
+	svc, err := startDemoService(ctx, rate, keep)
 	if err != nil {
 		return err
 	}
-	defer svc.stop(a.stderr)
+	kept := false
+	defer func() {
+		if !kept {
+			svc.stop(a.stderr)
+		}
+	}()
 	fmt.Fprintf(w, "   pid %d, serving %s, sending itself about %d requests/s\n\n", svc.pid, svc.http, rate)
 
 	sock, err := wire.FindSocket(svc.pid)
@@ -101,6 +117,24 @@ func runDemo(ctx context.Context, a *app, duration time.Duration, out string, ra
 	fmt.Fprintln(w)
 	step(w, 5, "Open the trace")
 	openHints(w, out)
+	fmt.Fprintln(w)
+	if keep {
+		kept = true
+		svc.release()
+		step(w, 6, fmt.Sprintf("The demo service keeps running for %gh (pid %d, %s); try:", keptLifetime.Hours(), svc.pid, svc.http))
+		for _, c := range []string{"tracemark ps",
+			"tracemark list -p %d -l",
+			"tracemark stream -p %d -e 'storage:error'",
+			"tracemark stats -p %d -e http:request_done --by status --hist latency",
+			"kill %d   # stops it sooner"} {
+			if strings.Contains(c, "%d") {
+				c = fmt.Sprintf(c, svc.pid)
+			}
+			fmt.Fprintf(w, "   %s\n", c)
+		}
+		return nil
+	}
+	step(w, 6, "The demo service is stopped; \"tracemark demo --keep\" leaves it running, to try the commands on it")
 	return nil
 }
 
@@ -115,7 +149,7 @@ func demoList(ctx context.Context, a *app, t *target) error {
 	if err != nil {
 		return err
 	}
-	printMarkers(a, ms, false)
+	printMarkers(a, ms, false, nil, 0)
 	fmt.Fprintln(a.stdout)
 	return nil
 }
@@ -146,7 +180,7 @@ func demoRequest(duration time.Duration) (wire.RecordRequest, *demoStats) {
 		Buffer:   "2M",
 		Client:   "tracemark demo",
 	}
-	return req, &demoStats{status: newAggregator("status", ""), latency: newAggregator("", "latency")}
+	return req, &demoStats{status: newAggregator(aggSpec{by: []string{"status"}}), latency: newAggregator(aggSpec{hist: "latency"})}
 }
 
 func openHints(w io.Writer, out string) {
@@ -173,19 +207,25 @@ type demoService struct {
 }
 
 // startDemoService runs this executable's hidden service command and
-// waits for it to report that its agent listens.
-func startDemoService(ctx context.Context, rate int) (*demoService, error) {
+// waits for it to report that its agent listens. A service to keep is
+// detached: it outlives tracemark, without standard input or error.
+func startDemoService(ctx context.Context, rate int, keep bool) (*demoService, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding tracemark's executable: %w", err)
 	}
 	cmd := exec.Command(exe, demoServiceName, fmt.Sprintf("--rate=%d", rate))
 	cmd.Args[0] = "tracemark-demo-service" // what ps and list call it
-	cmd.Stderr = os.Stderr
-	orphanGuard(cmd)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
+	var stdin io.WriteCloser
+	if keep {
+		cmd.Args = append(cmd.Args, "--detached", "--lifetime="+keptLifetime.String())
+		detach(cmd)
+	} else {
+		cmd.Stderr = os.Stderr
+		orphanGuard(cmd)
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -231,11 +271,19 @@ func (s *demoService) waitReady(ctx context.Context, stdout io.Reader) error {
 	}
 }
 
-// stop ends the service: closing its stdin asks it to shut down; after
-// a grace period it is killed. Either way it is waited for, so that no
-// process is left behind.
+// release lets a kept service go: it is no longer this process's to wait
+// for.
+func (s *demoService) release() { _ = s.cmd.Process.Release() }
+
+// stop ends the service: closing its stdin (or SIGTERM, for a detached
+// one) asks it to shut down; after a grace period it is killed. Either
+// way it is waited for, so that no process is left behind.
 func (s *demoService) stop(log io.Writer) {
-	s.stdin.Close()
+	if s.stdin != nil {
+		s.stdin.Close()
+	} else {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.cmd.Wait() }()
 	select {

@@ -24,6 +24,7 @@ func demoServiceCmd() *cobra.Command {
 	var (
 		rate     int
 		lifetime time.Duration
+		detached bool
 	)
 	cmd := &cobra.Command{
 		Use:    demoServiceName,
@@ -34,12 +35,14 @@ func demoServiceCmd() *cobra.Command {
 			defer stop()
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			go func() {
-				// The parent holds the other end of stdin: EOF means it
-				// is finished with us, or died.
-				_, _ = io.Copy(io.Discard, os.Stdin)
-				cancel()
-			}()
+			if !detached {
+				go func() {
+					// The parent holds the other end of stdin: EOF means it
+					// is finished with us, or died.
+					_, _ = io.Copy(io.Discard, os.Stdin)
+					cancel()
+				}()
+			}
 			return demoservice.Run(ctx, demoservice.Config{
 				Load: rate > 0, Rate: rate, Lifetime: lifetime,
 				Plugin: true, Log: cmd.ErrOrStderr(),
@@ -51,5 +54,6 @@ func demoServiceCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&rate, "rate", 300, "requests per second")
 	cmd.Flags().DurationVar(&lifetime, "lifetime", 10*time.Minute, "exit after this long whatever happens")
+	cmd.Flags().BoolVar(&detached, "detached", false, "outlive the parent: ignore standard input, run until a signal or the lifetime")
 	return cmd
 }

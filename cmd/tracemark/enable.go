@@ -12,13 +12,13 @@ import (
 
 func enableCmd(a *app) *cobra.Command {
 	var (
-		pid, name, filter, mode, buffer string
-		globs                           []string
-		snapOn, snapDir                 string
-		snapEvery                       time.Duration
+		pid, name, mode, buffer string
+		rf                      ruleFlags
+		snapOn, snapDir         string
+		snapEvery               time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:     "enable -p PID -s SESSION -e GLOB [-e GLOB ...]",
+		Use:     "enable -p PID -s SESSION -e GLOB [--filter EXPR] [-e GLOB ...]",
 		GroupID: "sessions",
 		Short:   "Record markers into a long-lived named session",
 		Long: `Add rules to a named session of a process, creating and starting the
@@ -46,7 +46,7 @@ once per --snapshot-every, each into a new trace directory under
 			"tracemark enable -p 1234 -s blackbox -e 'http:*' --mode overwrite --snapshot-on app:panic --snapshot-dir /var/tmp/incidents"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if name == "" || len(globs) == 0 {
+			if name == "" || len(rf.rules) == 0 {
 				return usagef("enable needs -s SESSION and at least one -e GLOB")
 			}
 			if err := wire.CheckSessionName(name); err != nil {
@@ -58,7 +58,7 @@ once per --snapshot-every, each into a new trace directory under
 			}
 			ctx, cancel := a.requestCtx(cmd.Context())
 			defer cancel()
-			req := wire.EnableRequest{Rules: rules(globs, filter), Mode: mode, Buffer: buffer}
+			req := wire.EnableRequest{Rules: rf.rules, Mode: mode, Buffer: buffer}
 			if snapOn != "" {
 				dir, err := filepath.Abs(snapDir)
 				if err != nil {
@@ -73,13 +73,13 @@ once per --snapshot-every, each into a new trace directory under
 			fmt.Fprintf(a.stdout, "session %s: %s mode, %s buffer x%d (%s), %s\n",
 				si.Name, si.Mode, humanBytes(uint64(si.Buffer)), si.Streams, humanBytes(uint64(si.Memory)), si.State)
 			printSessions(a, []wire.SessionInfo{*si})
+			warnLeftOut(a.stderr, si.Rules)
 			return nil
 		},
 	}
 	pidFlag(cmd, &pid)
 	cmd.Flags().StringVarP(&name, "session", "s", "", "session name")
-	cmd.Flags().StringArrayVarP(&globs, "enable", "e", nil, "markers to record: a name or a glob (repeatable)")
-	cmd.Flags().StringVar(&filter, "filter", "", "keep only events for which this CEL expression over the fields is true")
+	rf.add(cmd)
 	cmd.Flags().StringVar(&mode, "mode", "", "discard (keep the oldest) or overwrite (keep the newest); for a new session, default discard")
 	cmd.Flags().StringVar(&buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS) for a new session, such as 16M (default 4M)")
 	cmd.Flags().StringVar(&snapOn, "snapshot-on", "", "write a snapshot when a marker matching this glob fires")

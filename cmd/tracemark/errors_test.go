@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -119,6 +120,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"stats", "-p", pid, "-e", "test:value", "--by", "nokey"}, exitUsage, `no marker matched by the -e globs has a field named "nokey"`},
 		{[]string{"stats", "-p", pid, "-e", "test:value", "--hist", "key"}, exitUsage, `numeric field named "key"`},
 		{[]string{"enable", "-p", pid, "-e", "test:*"}, exitUsage, "needs -s SESSION"},
+		{[]string{"record", "-p", pid, "--filter", "i > 1", "-e", "test:*"}, exitUsage, "--filter applies to the -e GLOB before it"},
+		{[]string{"record", "-p", pid, "-e", "test:*", "--filter", "i > 1", "--filter", "i < 5"}, exitUsage, "-e test:* has two filters"},
+		{[]string{"record", "-p", pid, "-e", "test:*", "--filter", "nokey > 1"}, exitUsage, "undeclared reference to 'nokey'"},
 		{[]string{"list", "-p", "nosuchprogram"}, exitError, `no instrumented process runs a program named "nosuchprogram"`},
 		{[]string{"list", "-p", "2147483647"}, exitError, "does not exist"},
 		{[]string{"snapshot", "-p", pid}, exitError, "no named session"},
@@ -145,6 +149,9 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	if !strings.Contains(r.stdout, `The demo service is stopped; "tracemark demo --keep" leaves it running`) {
+		t.Errorf("the demo does not say how to keep its service:\n%s", r.stdout)
+	}
 	m := regexpFind(`pid (\d+), serving http://127\.0\.0\.1:`, r.stdout)
 	pid, _ := strconv.Atoi(m)
 	if pid == 0 || wire.ProcessAlive(pid) {
@@ -167,4 +174,51 @@ func regexpFind(re, s string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// demo --keep leaves the service running, detached: the demo exits (its
+// output ends, so the service holds neither stdout nor stderr), and the
+// commands it suggests work on the service.
+func TestDemoKeep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.cli("demo", "--keep", "--duration", "1s", "--rate", "200", "-o", filepath.Join(e.runtime, "trace"))
+	m := regexpFind(`The demo service keeps running .*\(pid (\d+),`, r.stdout)
+	pid, _ := strconv.Atoi(m)
+	if pid > 0 {
+		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	}
+	if !strings.Contains(r.stdout, "The demo service keeps running for 1h (pid "+m+", http://") {
+		t.Errorf("demo --keep does not say how long the service runs:\n%s", r.stdout)
+	}
+	if r.code != 0 || pid == 0 {
+		t.Fatalf("demo --keep: exit %d, no kept pid:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !wire.ProcessAlive(pid) {
+		t.Fatalf("the kept demo service (pid %d) is not running", pid)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		cmd, ok := strings.CutPrefix(strings.TrimSpace(line), "tracemark ")
+		if !ok || !strings.Contains(line, strconv.Itoa(pid)) && cmd != "ps" {
+			continue
+		}
+		words, _ := shellWords(cmd)
+		if words[0] == "stream" || words[0] == "stats" {
+			words = append(words, "--duration", "300ms")
+		}
+		if c := e.cli(words...); c.code != 0 {
+			t.Errorf("tracemark %s, as the demo suggests: exit %d\n%s", cmd, c.code, c.stderr)
+		}
+	}
+	ps := e.cli("ps")
+	if !regexp.MustCompile(`(?m)^` + m + `\s+tracemark-demo-service\s`).MatchString(ps.stdout) {
+		t.Errorf("ps does not list the kept service %d:\n%s", pid, ps.stdout)
+	}
+	// It stops on SIGTERM, as kill does.
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !waitExit(pid, 10*time.Second) {
+		t.Errorf("the kept service did not exit on SIGTERM")
+	}
 }

@@ -76,8 +76,8 @@ process stops and loads nothing.`,
 			if asJSON {
 				return writeJSON(a.stdout, mi)
 			}
-			fmt.Fprintf(a.stdout, "Loaded %s %s into process %d: taint %s, %s, %d markers\n",
-				clean(mi.Name), dash(clean(mi.Version)), t.pid, dash(mi.Taint), mi.State, len(mi.Markers))
+			fmt.Fprintf(a.stdout, "Loaded %s%s into process %d: taint %s, %s, %s\n",
+				clean(mi.Name), spaced(clean(mi.Version)), t.pid, dash(mi.Taint), mi.State, count(len(mi.Markers), "marker"))
 			printModuleDetails(a, *mi)
 			return nil
 		},
@@ -127,8 +127,8 @@ running call, and taints the process R if it had to.`,
 			if asJSON {
 				return writeJSON(a.stdout, mi)
 			}
-			fmt.Fprintf(a.stdout, "Unloaded %s %s from process %d: %d markers removed; module taint %s (stays on the process)\n",
-				clean(mi.Name), dash(clean(mi.Version)), t.pid, len(mi.Markers), dash(mi.Taint))
+			fmt.Fprintf(a.stdout, "Unloaded %s%s from process %d: %s removed; module taint %s (stays on the process)\n",
+				clean(mi.Name), spaced(clean(mi.Version)), t.pid, count(len(mi.Markers), "marker"), dash(mi.Taint))
 			return nil
 		},
 	}
@@ -228,19 +228,19 @@ func printModuleDetails(a *app, m wire.ModuleInfo) {
 		case mk.Refused != "":
 			state = "refused"
 		case mk.Probes > 0:
-			state = fmt.Sprintf("on: %d probes", mk.Probes)
+			state = "on: " + count(mk.Probes, "probe")
 		}
 		t.row("  "+clean(mk.Name), dash(clean(mk.Format)), state)
 	}
 	t.flush()
 	if m.Refused != "" {
-		fmt.Fprintf(a.stdout, "  markers refused: %s\n", clean(m.Refused))
+		fmt.Fprintf(a.stdout, "  markers refused: %s\n", cleanReason(m.Refused))
 	}
 	if m.Forced != "" {
 		fmt.Fprintf(a.stdout, "  force-loaded: %s\n", clean(m.Forced))
 	}
 	if m.LastError != "" {
-		fmt.Fprintf(a.stdout, "  last error: %s\n", clean(m.LastError))
+		fmt.Fprintf(a.stdout, "  last error: %s\n", cleanReason(m.LastError))
 	}
 	if m.Path != "" {
 		fmt.Fprintf(a.stdout, "  file: %s\n", clean(m.Path))
@@ -305,7 +305,7 @@ func printTaint(a *app, pid int, rep *wire.TaintReport) {
 				if who == "" {
 					who = "-"
 				}
-				fmt.Fprintf(w, "       %s  %s: %s\n", r.Time.Local().Format(time.DateTime), clean(who), clean(r.Reason))
+				fmt.Fprintf(w, "       %s  %s: %s\n", r.Time.Local().Format(time.DateTime), clean(who), cleanReason(r.Reason))
 			}
 		}
 	}

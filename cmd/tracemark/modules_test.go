@@ -296,8 +296,8 @@ func TestModules(t *testing.T) {
 
 	// Its markers are the process's, beside the program's.
 	r = e.cli("list", "-p", pid, "classifier:*", "-l")
-	if r.code != 0 || !strings.Contains(r.stdout, "classifier:classified  (stable, off, 0 events)") ||
-		!strings.Contains(r.stdout, "classifier:suspicious  (unstable, off, 0 events)") || !strings.Contains(r.stdout, "module:      classifier") {
+	if r.code != 0 || !strings.Contains(r.stdout, "classifier:classified  (stable, off)") ||
+		!strings.Contains(r.stdout, "classifier:suspicious  (unstable, off)") || !strings.Contains(r.stdout, "module:      classifier") {
 		t.Errorf("list classifier:*: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
@@ -309,6 +309,9 @@ func TestModules(t *testing.T) {
 	r = e.cli("rmmod", "-p", pid, "classifier")
 	if r.code != exitError || !strings.Contains(r.stderr, "module in use") || !strings.Contains(r.stderr, "--force") {
 		t.Errorf("rmmod while recording: exit %d\n%s", r.code, r.stderr)
+	}
+	if strings.Count(r.stderr, "(") > 1 || strings.Contains(r.stderr, "force to unload") {
+		t.Errorf("rmmod while recording: the refusal says it twice, in parentheses:\n%s", r.stderr)
 	}
 	target.do(t, "hook 5")
 	target.do(t, "attack")
@@ -376,6 +379,9 @@ func TestModules(t *testing.T) {
 	if r.code != exitUsage || !strings.Contains(r.stderr, "ABI mismatch") || !strings.Contains(r.stderr, "--force loads it anyway") {
 		t.Errorf("insmod of an ABI v2 module: exit %d\n%s", r.code, r.stderr)
 	}
+	if strings.Contains(r.stderr, ") (") || strings.Contains(r.stderr, "))") || strings.Count(r.stderr, "force") > 1 {
+		t.Errorf("insmod of an ABI v2 module: doubled parentheses:\n%s", r.stderr)
+	}
 	r = e.cli("insmod", "-p", pid, oldABI, "--force", "--json")
 	var mi wire.ModuleInfo
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &mi) != nil {
@@ -390,8 +396,18 @@ func TestModules(t *testing.T) {
 		t.Errorf("lsmod of a forced module:\n%s", r.stdout)
 	}
 	r = e.cli("list", "-p", pid, "classifier:classified")
-	if !strings.Contains(r.stdout, "refused (") {
+	if !strings.Contains(r.stdout, "refused (-l says why)") {
 		t.Errorf("list does not show the forced module's markers as refused:\n%s", r.stdout)
+	}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if len(l) > 120 {
+			t.Errorf("list: a %d-column line:\n%s", len(l), l)
+		}
+	}
+	r = e.cli("list", "-p", pid, "classifier:classified", "-l")
+	if !regexp.MustCompile(`(?m)^classifier:classified  \(\w+, refused\)$`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, `refused:     module oldabi tainted FOE: policy "proprietary" refuses taint F`) {
+		t.Errorf("list -l does not say why the marker is refused:\n%s", r.stdout)
 	}
 	if r = e.cli("rmmod", "-p", pid, "oldabi"); r.code != 0 {
 		t.Errorf("rmmod oldabi: exit %d\n%s", r.code, r.stderr)
@@ -626,4 +642,22 @@ func taintJSON(t *testing.T, e *env, pid string) wire.TaintReport {
 		t.Fatalf("taint --json: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	return rep
+}
+
+// A module without a version is "raw", not "raw -", and counts are
+// singular when they are one.
+func TestModuleWithoutVersion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	plugin := pluginCopy(t, e.runtime, "classifier.wasm")
+	target := e.startModTarget()
+	pid := strconv.Itoa(target.pid())
+	noVersion := withModinfo(t, plugin, filepath.Join(e.runtime, "raw.wasm"), module.Modinfo{Name: "raw", License: "GPL", ABI: module.ABIVersion})
+	if r := e.cli("insmod", "-p", pid, noVersion); r.code != 0 || !strings.Contains(r.stdout, "Loaded raw into process "+pid+": taint ") ||
+		!strings.Contains(r.stdout, ", 2 markers\n") {
+		t.Errorf("insmod of a module without a version: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := e.cli("rmmod", "-p", pid, "raw"); r.code != 0 || !strings.Contains(r.stdout, "Unloaded raw from process "+pid+": 2 markers removed") {
+		t.Errorf("rmmod of a module without a version: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }

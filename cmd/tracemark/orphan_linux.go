@@ -12,3 +12,9 @@ import (
 func orphanGuard(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 }
+
+// detach puts a child that is to outlive tracemark in its own session:
+// no terminal signals reach it, and nothing tells it when tracemark exits.
+func detach(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+}

@@ -15,8 +15,8 @@ func psCmd(a *app) *cobra.Command {
 		GroupID: "find",
 		Short:   "List your instrumented processes",
 		Long: `List the processes of your user whose tracemark agent answers: pid,
-program, markers (defined and enabled), sessions (named and recordings)
-and taint letters. Sockets left behind by dead processes are ignored.`,
+program, the version of tracemark it was built with, markers (defined and
+enabled), sessions (named and recordings) and taint letters. Sockets left behind by dead processes are ignored.`,
 		Example: example(
 			"tracemark ps",
 			"tracemark ps --json | jq '.[].pid'",
@@ -36,14 +36,14 @@ and taint letters. Sockets left behind by dead processes are ignored.`,
 				}
 				return writeJSON(a.stdout, infos)
 			}
-			t := newTable(a.stdout, "PID", "PROGRAM", "MARKERS", "ENABLED", "SESSIONS", "RECORDINGS", "TAINT", "UP")
+			t := newTable(a.stdout, "PID", "PROGRAM", "VERSION", "MARKERS", "ENABLED", "SESSIONS", "RECORDINGS", "TAINT", "UP")
 			for _, p := range procs {
 				if p.err != nil {
-					t.row(strconv.Itoa(p.pid), "?", "-", "-", "-", "-", "-", "agent not answering: "+clean(p.err.Error()))
+					t.row(strconv.Itoa(p.pid), "?", "-", "-", "-", "-", "-", "-", "agent not answering: "+clean(p.err.Error()))
 					continue
 				}
 				i := p.info
-				t.row(strconv.Itoa(i.PID), clean(i.Program), strconv.Itoa(i.Markers), strconv.Itoa(i.Enabled),
+				t.row(strconv.Itoa(i.PID), clean(i.Program), dash(clean(i.Tracemark)), strconv.Itoa(i.Markers), strconv.Itoa(i.Enabled),
 					strconv.Itoa(i.Sessions), strconv.Itoa(i.Recordings), dash(i.Taint), since(i.Started))
 			}
 			t.flush()

@@ -13,8 +13,7 @@ import (
 type recFlags struct {
 	pid      string
 	pids     []string // every -p, for the host-wide commands
-	globs    []string
-	filter   string
+	rules    ruleFlags
 	buffer   string
 	subbuf   string
 	duration time.Duration
@@ -22,8 +21,7 @@ type recFlags struct {
 
 func (f *recFlags) add(cmd *cobra.Command) {
 	pidsFlag(cmd, &f.pid, &f.pids)
-	cmd.Flags().StringArrayVarP(&f.globs, "enable", "e", nil, "markers to record: a name or a glob such as 'http:*' (repeatable)")
-	cmd.Flags().StringVar(&f.filter, "filter", "", "keep only events for which this CEL expression over the fields is true, such as 'status >= 500'")
+	f.rules.add(cmd)
 	cmd.Flags().StringVar(&f.buffer, "buffer", "", "buffer size per shard (one per CPU the process may use: GOMAXPROCS), such as 16M (default 4M)")
 	cmd.Flags().StringVar(&f.subbuf, "subbuf", "", "sub-buffer (packet) size, a power of two such as 1M (default 256K, or a quarter of --buffer if smaller)")
 	cmd.Flags().DurationVar(&f.duration, "duration", 0, "stop after this long (default: until Ctrl-C)")
@@ -31,7 +29,7 @@ func (f *recFlags) add(cmd *cobra.Command) {
 
 // request builds the record request, checking what the CLI can check.
 func (f *recFlags) request(client string, statsEvery time.Duration) (wire.RecordRequest, error) {
-	if len(f.globs) == 0 {
+	if len(f.rules.rules) == 0 {
 		return wire.RecordRequest{}, usagef("which markers? give -e GLOB (tracemark list shows them)")
 	}
 	if f.duration < 0 || f.duration > wire.MaxDuration {
@@ -40,7 +38,7 @@ func (f *recFlags) request(client string, statsEvery time.Duration) (wire.Record
 	if statsEvery < wire.MinInterval || statsEvery > wire.MaxInterval {
 		return wire.RecordRequest{}, usagef("--interval %v: want %v to %v", statsEvery, wire.MinInterval, wire.MaxInterval)
 	}
-	req := wire.RecordRequest{Rules: rules(f.globs, f.filter), Buffer: f.buffer, SubBuffer: f.subbuf, Client: client, StatsInterval: statsEvery.String()}
+	req := wire.RecordRequest{Rules: f.rules.rules, Buffer: f.buffer, SubBuffer: f.subbuf, Client: client, StatsInterval: statsEvery.String()}
 	if f.duration > 0 {
 		req.Duration = f.duration.String()
 	}

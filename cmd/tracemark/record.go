@@ -22,7 +22,7 @@ func recordCmd(a *app) *cobra.Command {
 		interval            time.Duration
 	)
 	cmd := &cobra.Command{
-		Use:     "record -p PID -e GLOB [-e GLOB ...] [-o DIR]",
+		Use:     "record -p PID -e GLOB [--filter EXPR] [-e GLOB ...] [-o DIR]",
 		GroupID: "trace",
 		Short:   "Record markers of a process into a CTF trace",
 		Long: `Record the markers matching the globs into a CTF 1.8 trace directory,
@@ -43,6 +43,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 		Example: example(
 			"tracemark record -p 1234 -e 'http:*' --duration 30s",
 			"tracemark record -p myservice -e http:request_done --filter 'status >= 500' -o errors-trace",
+			"tracemark record -p 1234 -e 'http:*' --filter 'status >= 500' -e 'storage:error'   # a filter per -e",
 			"tracemark record -p 1234 -e 'db:*' --mode overwrite --buffer 8M   # Ctrl-C when it happens",
 			"babeltrace2 errors-trace"),
 		Args: args(cobra.NoArgs),
@@ -185,7 +186,8 @@ func announce(a *app, verb string, h wire.Hello, req wire.RecordRequest, out str
 	if out != "" {
 		where = " into " + out
 	}
-	fmt.Fprintf(a.stderr, "%s %d markers of pid %d (%s)%s; %s\n", verb, len(h.Matched), h.PID, clean(h.Program), where, until)
+	fmt.Fprintf(a.stderr, "%s %s of pid %d (%s)%s; %s\n", verb, count(len(h.Matched), "marker"), h.PID, clean(h.Program), where, until)
+	warnLeftOut(a.stderr, h.Rules)
 	if len(h.Matched) == 0 {
 		globs := make([]string, len(req.Rules))
 		for i, r := range req.Rules {
@@ -215,7 +217,7 @@ func (r *recorder) summary(h wire.Hello) {
 	c, w := r.c, r.a.stdout
 	why := "stream cut"
 	if c.end != nil {
-		why = c.end.Reason
+		why = endReason(c.end.Reason)
 	}
 	elapsed := time.Since(c.started)
 	fmt.Fprintf(w, "Recorded %d events (%s) from pid %d (%s) in %.1fs (%s): %s events/s sustained, %s lost.\n",

@@ -24,7 +24,8 @@ A program becomes traceable with one line (agent.Start) or by starting it
 with TRACEMARK_AGENT=1 (package agent/autostart). tracemark then talks to
 it over a unix socket in your runtime directory; only you and root can.
 
-Start with "tracemark demo", then "tracemark ps" and "tracemark list".
+Start with "tracemark demo --keep", which leaves its sample service
+running, then "tracemark ps" and "tracemark list -p tracemark-demo-service".
 
 Exit codes:
   0  success
@@ -42,9 +43,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(),
 		// A bare "tracemark" prints the help rather than failing.
 		Run: func(cmd *cobra.Command, _ []string) { _ = cmd.Help() },
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -62,10 +65,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		sessionsCmd(a), enableCmd(a), disableCmd(a), snapshotCmd(a), daemonCmd(a),
 		convertCmd(a), summaryCmd(a),
 		modinfoCmd(a), keygenCmd(a), signCmd(a), insmodCmd(a), rmmodCmd(a), lsmodCmd(a), taintCmd(a),
-		demoServiceCmd(),
+		demoServiceCmd(), versionCmd(a), manCmd(a),
 	} {
 		root.AddCommand(c)
 	}
+	addCompletions(a, root)
 	return root
 }
 

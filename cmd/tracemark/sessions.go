@@ -78,8 +78,8 @@ func printSessions(a *app, list []wire.SessionInfo) {
 				s.Name, n)
 		}
 		if tr := s.Trigger; tr != nil {
-			fmt.Fprintf(a.stdout, "%s: snapshot on %s, at most every %s, into %s: fired %d, taken %d, suppressed %d\n",
-				s.Name, clean(tr.On), tr.Every, clean(tr.Dir), tr.Fired, tr.Taken, tr.Suppressed)
+			fmt.Fprintf(a.stdout, "%s: snapshot on %s, at most every %s, into %s: fired %d, taken %d, failed %d, suppressed %d\n",
+				s.Name, clean(tr.On), tr.Every, clean(tr.Dir), tr.Fired, tr.Taken, tr.Failed, tr.Suppressed)
 			if tr.LastSnapshot != "" {
 				fmt.Fprintf(a.stdout, "%s: last snapshot %s\n", s.Name, clean(tr.LastSnapshot))
 			}

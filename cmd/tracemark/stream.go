@@ -14,22 +14,28 @@ import (
 
 func streamCmd(a *app) *cobra.Command {
 	var (
-		f recFlags
-		m multiFlags
+		f      recFlags
+		m      multiFlags
+		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:     "stream -p PID -e GLOB [-e GLOB ...] [--filter EXPR]",
+		Use:     "stream -p PID -e GLOB [--filter EXPR] [-e GLOB ...]",
 		GroupID: "trace",
 		Short:   "Print events of a process live, one line each",
 		Long: `Print the events of the markers matching the globs as they happen, one line
 per event like the kernel's trace_pipe: wall-clock time, marker, fields.
 String values are quoted. Events arrive in batches (as the process's
-sub-buffers fill, and at least every 100 ms); each batch is sorted by time. Stop with Ctrl-C or --duration; lost events are
-reported at the end.`,
+sub-buffers fill, and at least every 100 ms); each batch is sorted by time.
+Stop with Ctrl-C or --duration; lost events are reported at the end.
+
+With --json, each event is one JSON object on a line instead, in the
+schema of "tracemark convert --to jsonl" (ts_ns, time, rel_ns, stream,
+cpu, event, provider, fields, truncated), for jq and scripts.`,
 		Example: example(
 			"tracemark stream -p 1234 -e 'http:*'",
-			"tracemark stream -p myservice -e http:request_done --filter 'latency > duration(\"50ms\")'",
-			"tracemark stream -p 1234 -e 'cache:*' --duration 10s | grep miss"),
+			"tracemark stream -p myservice -e http:request_done --filter 'latency > 50ms'",
+			"tracemark stream -p 1234 -e 'cache:*' --duration 10s | grep miss",
+			"tracemark stream -p 1234 -e http:request_done --json | jq -c 'select(.fields.status >= 500)'"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req, err := f.request("tracemark stream", wire.DefaultStatsInterval)
@@ -46,7 +52,7 @@ reported at the end.`,
 			if err != nil {
 				return err
 			}
-			return runStream(cmd.Context(), a, t, req)
+			return runStream(cmd.Context(), a, t, req, asJSON)
 		},
 	}
 	f.add(cmd)
@@ -57,6 +63,7 @@ Host-wide (--all, --name GLOB, -p repeated): every line names its
 process after the time (pid, program); processes that start later are
 attached within a second.`
 	cmd.Example += "\n" + example("sudo tracemark stream --all -e 'http:*'")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event (the jsonl schema of tracemark convert)")
 	return cmd
 }
 
@@ -66,7 +73,7 @@ type line struct {
 	text []byte
 }
 
-func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) error {
+func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, asJSON bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)
@@ -88,6 +95,14 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) e
 	c.onRecord = func(r *wire.Record) error {
 		batch = append(batch, line{ts: r.TS, text: formatRecord(nil, cc, r)})
 		return nil
+	}
+	if asJSON {
+		js := newJSONLines(cc)
+		c.onRecord = func(r *wire.Record) error {
+			text, err := js.format(r, c.stream)
+			batch = append(batch, line{ts: r.TS, text: text})
+			return err
+		}
 	}
 	c.onSync = func() error {
 		// Stable: events of one stream with equal timestamps keep

@@ -20,10 +20,26 @@ type target struct {
 	client *wire.Client
 }
 
-// pidFlag adds the -p flag to cmd.
+// pidFlag adds the -p flag to cmd. It may be given once: a second -p is
+// a usage error rather than silently the one used.
 func pidFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "pid", "p", "", "the process: a pid, or a program name that only one instrumented process has")
+	cmd.Flags().VarP(&pidValue{p: p}, "pid", "p", "the process: a pid, or a program name that only one instrumented process has")
 }
+
+type pidValue struct {
+	p   *string
+	set bool
+}
+
+func (v *pidValue) Set(s string) error {
+	if v.set && s != *v.p { // the same twice says nothing ambiguous (and cobra's completion parses twice)
+		return fmt.Errorf("given twice (%s, then %s): one process at a time", *v.p, s)
+	}
+	*v.p, v.set = s, true
+	return nil
+}
+func (v *pidValue) Type() string   { return "string" }
+func (v *pidValue) String() string { return *v.p }
 
 // connect resolves -p (or --socket) to an agent.
 func (a *app) connect(ctx context.Context, pidArg string) (*target, error) {
@@ -79,8 +95,10 @@ type processInfo struct {
 	err    error
 }
 
-// discover asks every agent of this user for its info, concurrently.
+// discover asks every agent of this user for its info, concurrently. It
+// removes the sockets that dead processes left behind on the way.
 func (a *app) discover(ctx context.Context) []processInfo {
+	wire.RemoveStale()
 	eps := wire.Discover()
 	out := make([]processInfo, len(eps))
 	var wg sync.WaitGroup

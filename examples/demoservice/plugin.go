@@ -69,11 +69,15 @@ func loadPlugin(ctx context.Context, h *wasm.Host, log io.Writer) {
 		done <- built{p, err}
 	}()
 	var b built
+	start := time.Now()
 	select {
 	case b = <-done:
 	case <-time.After(500 * time.Millisecond):
-		fmt.Fprintln(log, "demo service: building the example plugin (examples/plugin, GOOS=wasip1); the first build takes a few seconds, later runs use the cache")
+		fmt.Fprintln(log, "demo service: building the example plugin (examples/plugin, GOOS=wasip1); the first build compiles it and the Go runtime for WebAssembly, 15 to 30 s; later runs use the cache")
 		b = <-done
+		if b.err == nil {
+			fmt.Fprintf(log, "demo service: built the example plugin in %.1fs\n", time.Since(start).Seconds())
+		}
 	}
 	if b.err != nil {
 		fmt.Fprintf(log, "demo service: running without the example plugin: cannot build it: %s\n", strings.TrimSpace(b.err.Error()))

@@ -37,6 +37,10 @@
 //
 // # Values
 //
+//   - Integers stay integers whatever they mean: a duration field
+//     (ctf.Duration) is its count of nanoseconds, a bool field
+//     (ctf.Boolean) 0 or 1; the trace's metadata says which fields those
+//     are (types duration_ns_t and bool_t).
 //   - Integers of every width are JSON numbers written exactly, from
 //     -9223372036854775808 to 18446744073709551615. JSON puts no limit on
 //     numbers; Go's encoding/json (into int64, uint64 or json.Number),

@@ -26,7 +26,10 @@
 //
 // Values:
 //
-//   - integers in decimal;
+//   - integers in decimal, but for fields the trace marks as bools
+//     (ctf.Boolean: true, false) and durations (ctf.Duration: Go's
+//     time.Duration form, such as 65.487µs or 1.5s): human units, as the
+//     marker's format (%t, %v) says;
 //   - floats in the shortest decimal form that reads back as the same
 //     value of the field's width (float32 0.1 is "0.1"), in plain notation
 //     for magnitudes in [1e-6, 1e21) and exponent notation otherwise

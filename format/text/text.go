@@ -165,11 +165,18 @@ func (w *Writer) appendFields(b []byte, ev *ctf.Event) []byte {
 		} else {
 			b = append(b, " ?="...)
 		}
-		bits := 64
+		bits, meaning := 64, ctf.Number
 		if i < len(ev.Class.Fields) {
-			bits = ev.Class.Fields[i].Type.Bits
+			bits, meaning = ev.Class.Fields[i].Type.Bits, ev.Class.Fields[i].Meaning
 		}
-		b = AppendValue(b, v, bits)
+		switch {
+		case meaning == ctf.Boolean && v.Kind == ctf.Uint:
+			b = strconv.AppendBool(b, v.Uint != 0)
+		case meaning == ctf.Duration && v.Kind == ctf.Int:
+			b = append(b, time.Duration(v.Int).String()...)
+		default:
+			b = AppendValue(b, v, bits)
+		}
 		if i < 8 && ev.Truncated&(1<<i) != 0 {
 			b = append(b, "[truncated]"...)
 		}

@@ -17,8 +17,13 @@ func ClassFromCTF(ec ctf.EventClass, kinds []string) EventClass {
 	c := EventClass{ID: ec.ID, Name: ec.Name, Truncation: ec.Truncation, Fields: make([]ClassField, len(ec.Fields))}
 	for i, f := range ec.Fields {
 		c.Fields[i] = ClassField{Name: f.Name, Type: f.Type.String()}
-		if i < len(kinds) {
+		switch {
+		case i < len(kinds):
 			c.Fields[i].Kind = kinds[i]
+		case f.Meaning == ctf.Boolean:
+			c.Fields[i].Kind = "bool"
+		case f.Meaning == ctf.Duration:
+			c.Fields[i].Kind = "duration"
 		}
 	}
 	return c
@@ -35,6 +40,12 @@ func (c *EventClass) CTF() (ctf.EventClass, error) {
 			return ctf.EventClass{}, fmt.Errorf("event class %q field %q: %w", c.Name, f.Name, err)
 		}
 		ec.Fields[i] = ctf.Field{Name: f.Name, Type: ft}
+		switch {
+		case f.Kind == "bool" && ft == ctf.FieldType{Kind: ctf.Uint, Bits: 8}:
+			ec.Fields[i].Meaning = ctf.Boolean
+		case f.Kind == "duration" && ft == ctf.FieldType{Kind: ctf.Int, Bits: 64}:
+			ec.Fields[i].Meaning = ctf.Duration
+		}
 	}
 	return ec, nil
 }

@@ -59,6 +59,32 @@ func ParseSocketName(name string) (int, bool) {
 	return pid, err == nil && pid > 0
 }
 
+// RemoveStale removes, from this user's socket directories, the sockets
+// of processes that no longer exist: a program that exits without closing
+// its agent (as one started by package agent/autostart does) leaves its
+// socket behind. It returns the paths removed. Only files named like agent
+// sockets, that are sockets, are touched; a live process's socket never is.
+func RemoveStale() []string {
+	var out []string
+	for _, dir := range SocketDirs() {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			pid, ok := ParseSocketName(e.Name())
+			if !ok || e.Type()&os.ModeSocket == 0 || ProcessAlive(pid) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			if os.Remove(path) == nil {
+				out = append(out, path)
+			}
+		}
+	}
+	return out
+}
+
 // Endpoint is an agent socket found by Discover.
 type Endpoint struct {
 	PID    int

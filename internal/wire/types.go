@@ -45,6 +45,10 @@ type Info struct {
 	// another user; Overloaded those refused for lack of capacity.
 	RefusedPeers uint64 `json:"refused_peers"`
 	Overloaded   uint64 `json:"overloaded"`
+	// Tracemark is the version of the tracemark module the program was
+	// built with (a tag, a pseudo-version or "(devel)"): what `tracemark ps`
+	// shows in its VERSION column.
+	Tracemark string `json:"tracemark,omitempty"`
 }
 
 // Field is one field of a marker's schema.
@@ -102,6 +106,16 @@ type RuleInfo struct {
 	// Refused lists markers the rule matches but could not record (its
 	// filter does not type-check for them).
 	Refused []string `json:"refused,omitempty"`
+	// LeftOut lists the markers the rule matches but leaves out because
+	// they lack fields its filter names.
+	LeftOut []LeftOut `json:"left_out,omitempty"`
+}
+
+// LeftOut is a marker that a rule matches and leaves out: its filter names
+// fields (Missing) that the marker does not have.
+type LeftOut struct {
+	Marker  string   `json:"marker"`
+	Missing []string `json:"missing"`
 }
 
 // SessionInfo describes a session: an element of GET /v1/sessions.
@@ -228,11 +242,14 @@ type TriggerRequest struct {
 
 // TriggerInfo describes a session's snapshot trigger and what it did.
 type TriggerInfo struct {
-	On           string `json:"on"`
-	Dir          string `json:"dir"`
-	Every        string `json:"every"`
-	Fired        uint64 `json:"fired"`
-	Taken        uint64 `json:"taken"`
+	On    string `json:"on"`
+	Dir   string `json:"dir"`
+	Every string `json:"every"`
+	Fired uint64 `json:"fired"`
+	Taken uint64 `json:"taken"`
+	// Failed counts snapshots that could not be written (not in Taken);
+	// LastError says why the last one failed.
+	Failed       uint64 `json:"failed"`
 	Suppressed   uint64 `json:"suppressed"`
 	LastSnapshot string `json:"last_snapshot,omitempty"`
 	LastError    string `json:"last_error,omitempty"`
@@ -273,6 +290,9 @@ type Hello struct {
 	// Matched lists the markers the rules matched when recording
 	// started; markers defined later join when they match.
 	Matched []string `json:"matched"`
+	// Rules are the recording's rules as the agent took them, with the
+	// markers each leaves out; absent from snapshots.
+	Rules []RuleInfo `json:"rules,omitempty"`
 	// Duration is the recording's duration, 0 if it runs until stopped.
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	// Buffer and SubBuffer are the session's buffer size per shard and

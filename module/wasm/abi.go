@@ -46,7 +46,7 @@ func (m *Module) instantiateHost(ctx context.Context, a *module.Analysis) error 
 			continue
 		}
 		if im.Kind != "func" || im.Type == "?" {
-			return fmt.Errorf("%w: import %s.%s (%s) cannot be provided, even when forced", module.ErrABIMismatch, im.Module, im.Name, im.Kind)
+			return fmt.Errorf("%w: %w: %s.%s, a %s", module.ErrABIMismatch, ErrImport, im.Module, im.Name, im.Kind)
 		}
 		if im.Module == module.WASINamespace {
 			continue // wazero's WASI has no such function: instantiation reports it

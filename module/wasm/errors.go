@@ -59,6 +59,10 @@ var (
 	ErrExists = errors.New("module already loaded")
 	// ErrNotLoaded is returned for a module name that is not loaded.
 	ErrNotLoaded = errors.New("module not loaded")
+	// ErrImport is returned by Load for a module with an import the host
+	// cannot provide even when the load is forced (not a function, or of
+	// an unknown type). It comes with module.ErrABIMismatch.
+	ErrImport = errors.New("import cannot be provided, even when forced")
 	// ErrInUse is returned by a non-forced unload of a module whose
 	// markers have probes (someone is tracing them).
 	ErrInUse = errors.New("module in use")

@@ -183,7 +183,7 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	if a.ABIErr != nil {
 		if !opts.Force {
-			return nil, fmt.Errorf("loading module %s: %w (load with force to override; taint F)", m.name, a.ABIErr)
+			return nil, fmt.Errorf("loading module %s: %w", m.name, a.ABIErr) // LoadOptions.Force overrides; the agent says how
 		}
 		m.forced = a.ABIErr.Error()
 	}
@@ -863,7 +863,7 @@ func (m *Module) Unload(ctx context.Context, force bool) error {
 func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	inUse := m.inUse()
 	if len(inUse) > 0 && !force {
-		return fmt.Errorf("unloading %s: %w: %s have probes (force to unload anyway)", m.name, ErrInUse, strings.Join(inUse, ", "))
+		return fmt.Errorf("unloading %s: %w: probes are connected to %s", m.name, ErrInUse, strings.Join(inUse, ", "))
 	}
 	busy := !m.callMu.TryLock()
 	if busy {

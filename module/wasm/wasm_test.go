@@ -233,7 +233,7 @@ func TestUnload(t *testing.T) {
 	}
 	rec := record(t, "hostile:event")
 	err = m.Unload(context.Background(), false)
-	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "hostile:event have probes") {
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "probes are connected to hostile:event") {
 		t.Fatalf("unload in use: %v", err)
 	}
 	if err := m.Unload(context.Background(), true); err != nil {
