@@ -87,7 +87,7 @@ func FuzzConvert(f *testing.F) {
 						notices++
 					}
 				}
-			case format.Perfetto:
+			case format.ChromeJSON:
 				var d struct{ TraceEvents []map[string]any }
 				if err := json.Unmarshal(out.Bytes(), &d); err != nil {
 					t.Fatalf("perfetto output: %v\n%s", err, out.Bytes())
@@ -104,7 +104,7 @@ func FuzzConvert(f *testing.F) {
 			}
 			counts[to] = [2]int{events, notices}
 		}
-		if counts[format.Text] != counts[format.JSONL] || counts[format.Text] != counts[format.Perfetto] {
+		if counts[format.Text] != counts[format.JSONL] || counts[format.Text] != counts[format.ChromeJSON] {
 			t.Fatalf("formats disagree on (events, notices): %v", counts)
 		}
 		s, err := format.Summarize(dir)

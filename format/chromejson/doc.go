@@ -95,4 +95,4 @@
 //
 // "displayTimeUnit" is not written: some Perfetto versions took "ns" there
 // to mean that "ts" is in nanoseconds, against the format document.
-package perfetto
+package chromejson

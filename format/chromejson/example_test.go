@@ -1,11 +1,11 @@
-package perfetto_test
+package chromejson_test
 
 import (
 	"log"
 	"os"
 
 	"github.com/tracemark/tracemark/ctf"
-	"github.com/tracemark/tracemark/format/perfetto"
+	"github.com/tracemark/tracemark/format/chromejson"
 )
 
 // Events normally come from a ctf.Reader; here they are built by hand.
@@ -15,7 +15,7 @@ func ExampleWriter() {
 		{Name: "status", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 16}},
 	}}
 	info := ctf.TraceInfo{Env: map[string]string{"procname": "demo", "vpid": "4242"}}
-	w := perfetto.NewWriter(os.Stdout, info, []ctf.EventClass{class})
+	w := chromejson.NewWriter(os.Stdout, info, []ctf.EventClass{class})
 	events := []ctf.Event{
 		{Class: &class, Time: 1700000000_000001000, Fields: []ctf.Value{ctf.StringValue("/"), ctf.UintValue(200)}},
 		{Stream: 1, Time: 1700000000_000001500, EndTime: 1700000000_000002000, Discarded: 7},
