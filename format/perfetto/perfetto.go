@@ -452,10 +452,12 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
 	b, at = beginMessage(w.out, fTracePacket)
 	b = appendVarintField(b, fPacketTimestamp, uint64(ts))
-	b = appendVarintField(b, fPacketSequenceID, sequenceID)
-	b = appendVarintField(b, fPacketSequenceFlags, seqNeedsIncrementalState)
-	b, te = beginMessage(b, fPacketTrackEvent)
-	b = appendVarintField(b, fEventType, typ)
+	// trusted_packet_sequence_id 1, sequence_flags
+	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
+	// length byte, type and track.
+	b = append(b, fPacketSequenceID<<3, sequenceID, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+		fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ))
+	te = len(b) - 3
 	b = appendVarintField(b, fEventTrackUUID, uuid)
 	return b, at, te
 }

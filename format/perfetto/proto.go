@@ -85,9 +85,25 @@ const (
 	fInternedName = 2
 )
 
+// appendVarint appends v as a varint; unlike protowire.AppendVarint it
+// inlines, and most values here are below 128.
+func appendVarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+// appendVarintField appends a varint field; num is a constant, and the
+// tag of fields below 16 is one byte.
 func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	if num < 16 {
+		b = append(b, byte(num<<3))
+	} else {
+		b = appendVarint(b, uint64(num)<<3)
+	}
+	return appendVarint(b, v)
 }
 
 func appendBytesField[S ~string | ~[]byte](b []byte, num protowire.Number, s S) []byte {
@@ -105,8 +121,13 @@ func appendDoubleField(b []byte, num protowire.Number, v float64) []byte {
 // for its length; endMessage sets the length once the message is written.
 // It returns the offset to give endMessage.
 func beginMessage(b []byte, num protowire.Number) ([]byte, int) {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return append(b, 0), len(b)
+	if num < 16 {
+		b = append(b, byte(num<<3|2), 0)
+	} else {
+		b = appendVarint(b, uint64(num)<<3|2)
+		b = append(b, 0)
+	}
+	return b, len(b) - 1
 }
 
 // endMessage completes the embedded message whose length byte is at
