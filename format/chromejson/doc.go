@@ -1,6 +1,9 @@
-// Package perfetto writes the events of a CTF trace as a JSON document in
-// the Chrome Trace Event Format, which the Perfetto UI and chrome://tracing
-// open.
+// Package chromejson writes the events of a CTF trace as a JSON document
+// in the Chrome Trace Event Format, which the Perfetto UI and
+// chrome://tracing open. It is tracemark convert's chrome-json format;
+// package [github.com/tracemark/tracemark/format/perfetto] writes
+// Perfetto's native protobuf format, smaller and richer (slices, counter
+// tracks, typed arguments).
 //
 // # Opening the output
 //
@@ -15,17 +18,13 @@
 //
 // # Why JSON
 //
-// Perfetto reads its native protobuf format (TracePacket and TrackEvent)
-// and, as a legacy format, this JSON one. We write JSON because it opens
-// in both Perfetto and chrome://tracing, is readable and easily checked
-// (the tests parse it with encoding/json and check it against what the
-// Perfetto importer accepts), and needs no protobuf code, while covering
-// what a conversion needs: instant events with arguments, named tracks,
-// a named process. Its costs, accepted here: files are bigger than
-// protobuf (about 150 bytes an event), the UI loads them into memory
-// (traces of tens of millions of events are better cut first), and
-// timestamps are microseconds in a JSON number. If those costs start to
-// matter, a protobuf TrackEvent writer can be added next to this one.
+// Perfetto reads its native protobuf format (package perfetto) and, as a
+// legacy format, this JSON one. JSON opens in chrome://tracing too, is
+// readable, and is easily checked (the tests parse it with encoding/json
+// and check it against what the Perfetto importer accepts). Its costs:
+// files are bigger than protobuf (about 150 bytes an event, against about
+// 55), the UI loads them into memory, and timestamps are microseconds in
+// a JSON number.
 //
 // # Format
 //

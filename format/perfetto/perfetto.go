@@ -96,6 +96,7 @@ type Writer struct {
 	providers map[string]*track
 	streams   map[uint32]*track
 	notices   *track // parent of the stream tracks
+	counters  int    // counter tracks declared
 	classes   []*class
 
 	// Interned names: event names, categories and annotation names share
@@ -112,6 +113,8 @@ type Writer struct {
 type track struct {
 	name   string
 	parent uint64
+	rank   int  // sibling_order_rank
+	order  bool // order the children by rank
 	lanes  []lane
 }
 
@@ -247,7 +250,7 @@ func (w *Writer) newUUID() uint64 {
 // descriptor writes the TrackDescriptor of a new track; counterUnit is
 // -1 for a track of slices and instants, else the unit of a counter
 // track (0 for none).
-func (w *Writer) descriptor(uuid, parent uint64, name, description string, rank int, counterUnit int) {
+func (w *Writer) descriptor(uuid, parent uint64, name, description string, rank int, order bool, counterUnit int) {
 	b, at := beginMessage(w.out, fTracePacket)
 	b = appendVarintField(b, fPacketSequenceID, sequenceID)
 	b, d := beginMessage(b, fPacketTrackDescriptor)
@@ -258,6 +261,9 @@ func (w *Writer) descriptor(uuid, parent uint64, name, description string, rank 
 		b = appendBytesField(b, fTrackDescription, validUTF8(description))
 	}
 	b = appendVarintField(b, fTrackSiblingOrder, uint64(int64(rank)))
+	if order {
+		b = appendVarintField(b, fTrackChildOrder, childOrderExplicit)
+	}
 	if counterUnit >= 0 {
 		var c int
 		b, c = beginMessage(b, fTrackCounter)
@@ -285,16 +291,16 @@ func (w *Writer) provider(name string) *track {
 	if t := w.providers[name]; t != nil {
 		return t
 	}
-	t := &track{name: name, parent: w.processID}
+	t := &track{name: name, parent: w.processID, rank: rankProvider + len(w.providers)}
 	w.providers[name] = t
-	w.addLane(t, rankProvider+len(w.providers), "events of provider "+name)
+	w.addLane(t, "events of provider "+name)
 	return t
 }
 
 // addLane declares one more track of group t.
-func (w *Writer) addLane(t *track, rank int, description string) *lane {
+func (w *Writer) addLane(t *track, description string) *lane {
 	l := lane{uuid: w.newUUID(), end: math.MinInt64}
-	w.descriptor(l.uuid, t.parent, t.name, description, rank, -1)
+	w.descriptor(l.uuid, t.parent, t.name, description, t.rank, t.order, -1)
 	t.lanes = append(t.lanes, l)
 	return &t.lanes[len(t.lanes)-1]
 }
@@ -303,14 +309,14 @@ func (w *Writer) addLane(t *track, rank int, description string) *lane {
 // the first whose slices all ended before start, so that slices on one
 // track never overlap (nested slices would be shown as parent and child,
 // which a duration does not say).
-func (w *Writer) laneFor(t *track, start, end int64, rank int) uint64 {
+func (w *Writer) laneFor(t *track, start, end int64) uint64 {
 	for i := range t.lanes {
 		if l := &t.lanes[i]; l.end < start {
 			l.end = end
 			return l.uuid
 		}
 	}
-	l := w.addLane(t, rank, "")
+	l := w.addLane(t, "")
 	l.end = end
 	return l.uuid
 }
@@ -321,13 +327,13 @@ func (w *Writer) stream(ev *ctf.Event) *track {
 		return t
 	}
 	if w.notices == nil {
-		w.notices = &track{name: NoticeTrack, parent: w.processID}
-		w.addLane(w.notices, rankNotices, "lost events and packets, per stream (per P)")
+		w.notices = &track{name: NoticeTrack, parent: w.processID, rank: rankNotices, order: true}
+		w.addLane(w.notices, "lost events and packets, per stream (per P)")
 	}
 	t := &track{name: "stream " + strconv.FormatUint(uint64(ev.Stream), 10) + " (P" + strconv.FormatUint(uint64(ev.CPU), 10) + ")",
-		parent: w.notices.lanes[0].uuid}
+		parent: w.notices.lanes[0].uuid, rank: int(ev.Stream)}
 	w.streams[ev.Stream] = t
-	w.addLane(t, int(ev.Stream), "lost events and packets of data stream channel0_"+strconv.FormatUint(uint64(ev.Stream), 10))
+	w.addLane(t, "lost events and packets of data stream channel0_"+strconv.FormatUint(uint64(ev.Stream), 10))
 	return t
 }
 
@@ -372,7 +378,8 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 		if i == c.duration {
 			unit = unitTimeNS
 		}
-		w.descriptor(uuid, w.processID, ec.Name+" "+f.Name, "field "+f.Name+" of "+ec.Name, rankCounter+len(c.counters), unit)
+		w.counters++
+		w.descriptor(uuid, w.processID, ec.Name+" "+f.Name, "field "+f.Name+" of "+ec.Name, rankCounter+w.counters, false, unit)
 		c.counters = append(c.counters, counter{field: i, uuid: uuid})
 	}
 	w.classes[id] = c
@@ -414,7 +421,7 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	end := max(ev.Time, 0)
 	if d := c.duration; d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
 		start := max(end-ev.Fields[d].Int, 0)
-		uuid := w.laneFor(c.provider, start, end, rankProvider)
+		uuid := w.laneFor(c.provider, start, end)
 		b, at, te := w.beginEvent(start, typeSliceBegin, uuid)
 		b = w.appendEventBody(b, c, ev)
 		w.endEvent(b, at, te)
@@ -569,7 +576,7 @@ func (w *Writer) writeNotice(ev *ctf.Event) {
 	t := w.stream(ev)
 	start := max(ev.Time, 0)
 	end := max(ev.EndTime, start)
-	uuid := w.laneFor(t, start, end, int(ev.Stream))
+	uuid := w.laneFor(t, start, end)
 	name := w.internBuf[:0]
 	name = append(name, "lost "...)
 	if ev.Discarded > 0 {
