@@ -105,7 +105,8 @@ type Writer struct {
 	catIIDs   map[string]uint64
 	annotIIDs map[string]uint64
 	strIIDs   map[string]uint64
-	internBuf []byte // scratch for strings made valid UTF-8
+	strs      []string // interned string values, by iid-1
+	internBuf []byte   // scratch for strings made valid UTF-8
 }
 
 // track is a group of tracks of the same name: lane 0 and more lanes for
@@ -130,8 +131,15 @@ type class struct {
 	nameIID   uint64
 	catIID    uint64
 	fieldIIDs []uint64
-	duration  int // index of the duration field, or -1
+	last      []lastString // per field, the last interned string value
+	duration  int          // index of the duration field, or -1
 	counters  []counter
+}
+
+// lastString is a string value and its interning id.
+type lastString struct {
+	s   string
+	iid uint64
 }
 
 type counter struct {
@@ -354,6 +362,7 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 	for _, f := range ec.Fields {
 		c.fieldIIDs = append(c.fieldIIDs, w.intern(w.annotIIDs, fInternedAnnotNames, f.Name))
 	}
+	c.last = make([]lastString, len(ec.Fields))
 	for i, f := range ec.Fields {
 		if f.Type.Kind != ctf.Int {
 			continue
@@ -403,6 +412,46 @@ func (w *Writer) appendInterned(b []byte, num protowire.Number, iid uint64, s st
 	b = appendVarintField(b, fInternedIID, iid)
 	b = appendBytesField(b, fInternedName, validUTF8(s))
 	return endMessage(b, at), at
+}
+
+// appendString appends a string value (made valid UTF-8) as an interned
+// string_value_iid, or inline as string_value if it is too long or the
+// table is full. last caches the field's previous interned value: values
+// often repeat, and comparing is cheaper than a map lookup.
+func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
+	if last.iid != 0 && string(s) == last.s {
+		return appendVarintField(b, fAnnotStringValueIID, last.iid)
+	}
+	if len(s) > maxInternLen {
+		if !utf8.Valid(s) {
+			w.internBuf = appendValidUTF8(w.internBuf[:0], s)
+			s = w.internBuf
+		}
+		return appendBytesField(b, fAnnotString, s)
+	}
+	// Only valid UTF-8 is interned, so a value found is valid.
+	iid, ok := w.strIIDs[string(s)]
+	if !ok && !utf8.Valid(s) {
+		w.internBuf = appendValidUTF8(w.internBuf[:0], s)
+		s = w.internBuf
+		iid, ok = w.strIIDs[string(s)]
+	}
+	if !ok {
+		if len(w.strIIDs) >= maxInterned {
+			return appendBytesField(b, fAnnotString, s)
+		}
+		iid = uint64(len(w.strIIDs) + 1)
+		k := string(s)
+		w.strIIDs[k] = iid
+		w.strs = append(w.strs, k)
+		var at int
+		w.in, at = beginMessage(w.in, fInternedAnnotStrings)
+		w.in = appendVarintField(w.in, fInternedIID, iid)
+		w.in = appendBytesField(w.in, fInternedName, s)
+		w.in = endMessage(w.in, at)
+	}
+	last.s, last.iid = w.strs[iid-1], iid
+	return appendVarintField(b, fAnnotStringValueIID, iid)
 }
 
 // WriteEvent writes ev, an event or a notice. Events must come in
@@ -497,7 +546,11 @@ func (w *Writer) appendEventBody(b []byte, c *class, ev *ctf.Event) []byte {
 		var at int
 		b, at = beginMessage(b, fEventDebugAnnotation)
 		b = appendVarintField(b, fAnnotNameIID, c.fieldIIDs[i])
-		b = w.appendValue(b, ev.Fields[i])
+		if v := ev.Fields[i]; v.Kind == ctf.String {
+			b = w.appendString(b, &c.last[i], v.Bytes)
+		} else {
+			b = w.appendValue(b, v)
+		}
 		b = endMessage(b, at)
 	}
 	if ev.Truncated != 0 {
@@ -539,27 +592,8 @@ func (w *Writer) appendValue(b []byte, v ctf.Value) []byte {
 	case ctf.Float:
 		return appendDoubleField(b, fAnnotDouble, v.Float)
 	case ctf.String:
-		s := v.Bytes
-		if !utf8.Valid(s) {
-			w.internBuf = appendValidUTF8(w.internBuf[:0], s)
-			s = w.internBuf
-		}
-		if len(s) <= maxInternLen {
-			if iid, ok := w.strIIDs[string(s)]; ok {
-				return appendVarintField(b, fAnnotStringValueIID, iid)
-			}
-			if len(w.strIIDs) < maxInterned {
-				iid := uint64(len(w.strIIDs) + 1)
-				w.strIIDs[string(s)] = iid
-				var at int
-				w.in, at = beginMessage(w.in, fInternedAnnotStrings)
-				w.in = appendVarintField(w.in, fInternedIID, iid)
-				w.in = appendBytesField(w.in, fInternedName, s)
-				w.in = endMessage(w.in, at)
-				return appendVarintField(b, fAnnotStringValueIID, iid)
-			}
-		}
-		return appendBytesField(b, fAnnotString, s)
+		var last lastString
+		return w.appendString(b, &last, v.Bytes)
 	case ctf.Bytes:
 		b = protoTagBytes(b, fAnnotString, 2*len(v.Bytes))
 		return encode.AppendHex(b, v.Bytes)
