@@ -54,9 +54,9 @@ type Options struct {
 	Durations []FieldRef
 }
 
-// DurationFieldNames are the names of the 64-bit signed fields taken as
+// durationFieldNames are the names of the 64-bit signed fields taken as
 // durations when Options.Durations is nil.
-var DurationFieldNames = []string{"latency", "duration"}
+var durationFieldNames = []string{"latency", "duration"}
 
 // NoticeTrack is the name of the track that groups the per-stream tracks
 // of lost data.
@@ -87,8 +87,6 @@ type Writer struct {
 	pid     uint32
 	in      []byte // InternedData of the next packet
 	started bool
-	events  int
-	lost    uint64
 	err     error
 
 	nextUUID  uint64
@@ -367,7 +365,7 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 		if f.Type.Kind != ctf.Int {
 			continue
 		}
-		if w.opts.Durations == nil && f.Type.Bits == 64 && slices.Contains(DurationFieldNames, f.Name) ||
+		if w.opts.Durations == nil && f.Type.Bits == 64 && slices.Contains(durationFieldNames, f.Name) ||
 			slices.Contains(w.opts.Durations, FieldRef{ec.Name, f.Name}) {
 			c.duration = i
 			break
@@ -465,7 +463,6 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 		w.writeNotice(ev)
 		return w.err
 	}
-	w.events++
 	c := w.class(ev.Class)
 	end := max(ev.Time, 0)
 	if d := c.duration; d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
@@ -604,9 +601,6 @@ func (w *Writer) appendValue(b []byte, v ctf.Value) []byte {
 // writeNotice writes a notice of lost data as a slice on its stream's
 // track, over the interval in which the data was lost.
 func (w *Writer) writeNotice(ev *ctf.Event) {
-	if w.lost += ev.Discarded; w.lost < ev.Discarded {
-		w.lost = math.MaxUint64 // saturate: a corrupt trace can claim any count
-	}
 	t := w.stream(ev)
 	start := max(ev.Time, 0)
 	end := max(ev.EndTime, start)
@@ -684,9 +678,6 @@ func (w *Writer) Close() error {
 	w.err = ErrClosed
 	return nil
 }
-
-// Events returns the number of events written, notices excluded.
-func (w *Writer) Events() int { return w.events }
 
 // ErrClosed is returned by WriteEvent after Close: the trace is complete.
 var ErrClosed = errors.New("perfetto: write after Close")
