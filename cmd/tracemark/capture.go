@@ -27,6 +27,9 @@ type capture struct {
 	onRecord func(*wire.Record) error
 	onSync   func() error
 	onStats  func()
+	// goTrace, if set, receives the Go execution trace the stream
+	// carries (wire.FrameGoTrace).
+	goTrace io.Writer
 
 	dec       *wire.Decoder
 	started   time.Time
@@ -83,6 +86,12 @@ func (c *capture) frame(f wire.Frame) error {
 		}
 	case wire.FramePacket:
 		return c.packet(f)
+	case wire.FrameGoTrace:
+		if c.goTrace != nil {
+			if _, err := c.goTrace.Write(f.Payload); err != nil {
+				return fmt.Errorf("go trace: %w", err)
+			}
+		}
 	case wire.FrameSync:
 		if c.onSync != nil {
 			return c.onSync()

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -441,5 +443,49 @@ func TestSnapshotTrigger(t *testing.T) {
 	}
 	if r = e.cli("disable", "-p", pid, "-s", "blackbox"); r.code != 0 {
 		t.Errorf("disable: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestRecordGoTrace records with --go-trace: beside the CTF trace, the Go
+// execution trace of the same window, in which the recorded markers'
+// events are log events (go tool trace reads it), and the CTF directory
+// stays one that Babeltrace reads.
+func TestRecordGoTrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--go-trace")
+	target.do(t, "fire 5")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	if n := countLines(babeltrace(t, dir), "test:value:"); n != 5 {
+		t.Errorf("babeltrace2 shows %d test:value events, want 5", n)
+	}
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goCmd, "tool", "trace", "-d=parsed", dir+".go.trace").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool trace: %v\n%s", err, out[:min(len(out), 2000)])
+	}
+	var logs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, " Log ") && strings.Contains(l, `Category="test:value"`) {
+			logs = append(logs, l[strings.Index(l, "Message="):])
+		}
+	}
+	if len(logs) != 5 || logs[4] != `Message="i=4 key=b lat=1µs"` {
+		t.Errorf("test:value log events in the Go trace: %q, want 5 ending with i=4", logs)
+	}
+	// A second Go trace of the same process is refused while one runs.
+	rec = e.record(t, target, filepath.Join(e.runtime, "trace2"), "--go-trace")
+	r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "-o", filepath.Join(e.runtime, "trace3"), "--go-trace", "--duration", "1s")
+	if r.code == 0 || !strings.Contains(r.stderr, "Go's execution trace") {
+		t.Errorf("second --go-trace recording: exit %d, %s", r.code, r.stderr)
+	}
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 	}
 }

@@ -55,6 +55,7 @@ type RecordSpec struct {
 	Flush      time.Duration
 	StatsEvery time.Duration
 	Client     string
+	GoTrace    bool
 }
 
 // EnableSpec is a validated EnableRequest.
@@ -136,6 +137,7 @@ func ParseRecordRequest(body []byte) (RecordSpec, error) {
 		return RecordSpec{}, err
 	}
 	spec.Client = req.Client
+	spec.GoTrace = req.GoTrace
 	return spec, nil
 }
 

@@ -172,6 +172,11 @@ type RecordRequest struct {
 	// Client is a free label shown in the session list, such as
 	// "tracemark record".
 	Client string `json:"client,omitempty"`
+	// GoTrace asks for Go's execution trace of the recording's window
+	// too (runtime/trace), in FrameGoTrace frames. Only one Go trace runs
+	// in a process: if one already runs, the request fails with
+	// CodeConflict.
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // EnableRequest is the body of POST /v1/sessions/{name}/enable: add rules
@@ -246,6 +251,9 @@ type Hello struct {
 	Matched []string `json:"matched"`
 	// Duration is the recording's duration, 0 if it runs until stopped.
 	Duration time.Duration `json:"duration_ns,omitempty"`
+	// GoTrace says that the stream carries Go's execution trace
+	// (RecordRequest.GoTrace); agents that predate it never set it.
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // ClassField is one field of an event class.
