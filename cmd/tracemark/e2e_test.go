@@ -489,3 +489,66 @@ func TestRecordGoTrace(t *testing.T) {
 		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 	}
 }
+
+// TestSnapshotTriggerGoTrace: with --snapshot-go-trace, a triggered
+// snapshot has Go's flight recorder window beside it, holding the
+// session's events as log events.
+func TestSnapshotTriggerGoTrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	dir := filepath.Join(e.runtime, "incidents")
+	r := e.cli("enable", "-p", pid, "-s", "blackbox", "-e", "test:value", "--mode", "overwrite",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-every", "1h", "--snapshot-go-trace")
+	if r.code != 0 {
+		t.Fatalf("enable: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Go runs one flight recorder a process.
+	r = e.cli("enable", "-p", pid, "-s", "second", "-e", "test:value",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-go-trace")
+	if r.code == 0 || !strings.Contains(r.stderr, "flight recorder") {
+		t.Errorf("second Go flight recorder: exit %d\n%s", r.code, r.stderr)
+	}
+	target.do(t, "fire 5")
+	target.do(t, "other 1")
+	var info []wire.SessionInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no triggered snapshot after 30s: %+v", info[0].Trigger)
+		}
+		r = e.cli("sessions", "-p", pid, "--json")
+		info = nil
+		if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || len(info) != 1 || info[0].Trigger == nil {
+			t.Fatalf("sessions --json: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		if info[0].Trigger.Taken > 0 || info[0].Trigger.LastError != "" {
+			break
+		}
+	}
+	tr := info[0].Trigger
+	if !tr.GoTrace || tr.LastError != "" {
+		t.Fatalf("trigger %+v", tr)
+	}
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goCmd, "tool", "trace", "-d=parsed", tr.LastSnapshot+".go.trace").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool trace: %v\n%s", err, out[:min(len(out), 2000)])
+	}
+	if n := strings.Count(string(out), `Category="test:value"`); n != 5 {
+		t.Errorf("Go's flight recorder window holds %d test:value log events, want 5", n)
+	}
+	if n := countLines(babeltrace(t, tr.LastSnapshot), "test:value:"); n != 5 {
+		t.Errorf("the CTF snapshot holds %d test:value events, want 5", n)
+	}
+	if r = e.cli("disable", "-p", pid, "-s", "blackbox"); r.code != 0 {
+		t.Errorf("disable: exit %d\n%s", r.code, r.stderr)
+	}
+	// The flight recorder stopped with the session: another may start.
+	r = e.cli("enable", "-p", pid, "-s", "third", "-e", "test:value",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-go-trace")
+	if r.code != 0 {
+		t.Errorf("Go flight recorder after disable: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -72,9 +72,10 @@ type EnableSpec struct {
 
 // TriggerSpec is a validated TriggerRequest.
 type TriggerSpec struct {
-	On    string
-	Dir   string
-	Every time.Duration
+	On      string
+	Dir     string
+	Every   time.Duration
+	GoTrace bool
 }
 
 // Trigger limits.
@@ -93,7 +94,7 @@ func checkTrigger(req *TriggerRequest) (*TriggerSpec, error) {
 	if req.Dir == "" || !filepath.IsAbs(req.Dir) || len(req.Dir) > 4096 || strings.ContainsRune(req.Dir, 0) {
 		return nil, Errorf(CodeInvalid, "trigger.dir: %q must be an absolute path", req.Dir)
 	}
-	spec := &TriggerSpec{On: req.On, Dir: filepath.Clean(req.Dir), Every: DefaultTriggerEvery}
+	spec := &TriggerSpec{On: req.On, Dir: filepath.Clean(req.Dir), Every: DefaultTriggerEvery, GoTrace: req.GoTrace}
 	if req.Every != "" {
 		d, err := time.ParseDuration(req.Every)
 		if err != nil || d < MinTriggerEvery {

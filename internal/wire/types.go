@@ -200,6 +200,12 @@ type TriggerRequest struct {
 	On    string `json:"on"`
 	Dir   string `json:"dir"`
 	Every string `json:"every,omitempty"`
+	// GoTrace keeps Go's flight recorder (runtime/trace.FlightRecorder)
+	// running beside the session and writes its window next to each
+	// snapshot, as DIR.go.trace for snapshot directory DIR. Only one Go
+	// flight recorder runs in a process: if one already runs, the request
+	// fails with CodeConflict.
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // TriggerInfo describes a session's snapshot trigger and what it did.
@@ -212,6 +218,9 @@ type TriggerInfo struct {
 	Suppressed   uint64 `json:"suppressed"`
 	LastSnapshot string `json:"last_snapshot,omitempty"`
 	LastError    string `json:"last_error,omitempty"`
+	// GoTrace says that each snapshot has Go's flight recorder window
+	// beside it (TriggerRequest.GoTrace).
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // DisableRequest is the body of POST /v1/sessions/{name}/disable: remove
