@@ -2,11 +2,14 @@ package marker_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/trace"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +78,49 @@ func TestGoTraceLog(t *testing.T) {
 	}
 	if strings.Join(logs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("log events:\n%s\nwant:\n%s", strings.Join(logs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGoTraceLogGoroutine checks that a marker's log event is on the
+// goroutine that fired it: next to a log of the test's own, written by
+// the same goroutine, in go tool trace's view.
+func TestGoTraceLogGoroutine(t *testing.T) {
+	p, err := marker.Register("gotracetest:on", func(*marker.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	var buf bytes.Buffer
+	if err := trace.Start(&buf); err != nil {
+		t.Skipf("SKIP: Go's tracer is already running: %v", err)
+	}
+	done := make(chan struct{})
+	for i := range 3 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			trace.Log(context.Background(), "gotracetest:sentinel", strconv.Itoa(i))
+			goTraceOn.Fire(strconv.Itoa(i), 0, 0, false, nil, 0)
+		}()
+	}
+	for range 3 {
+		<-done
+	}
+	trace.Stop()
+	goroutine := map[string]string{} // category and message → G=
+	for _, l := range strings.Split(goTraceParsed(t, buf.Bytes()), "\n") {
+		i, j := strings.Index(l, " G="), strings.Index(l, " Log ")
+		k := strings.Index(l, "Category=")
+		if i < 0 || j < 0 || k < 0 {
+			continue
+		}
+		g := strings.Fields(l[i:])[0]
+		goroutine[l[k:]] = g
+	}
+	for i := range 3 {
+		s := goroutine[fmt.Sprintf(`Category="gotracetest:sentinel" Message="%d"`, i)]
+		m := goroutine[fmt.Sprintf(`Category="gotracetest:on" Message="s=%d n=0 d=0s ok=false raw= f=0"`, i)]
+		if s == "" || m != s {
+			t.Errorf("goroutine %d: sentinel on %q, marker event on %q", i, s, m)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	xtrace "golang.org/x/exp/trace"
 
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -477,6 +480,36 @@ func TestRecordGoTrace(t *testing.T) {
 	}
 	if len(logs) != 5 || logs[4] != `Message="i=4 key=b lat=1µs"` {
 		t.Errorf("test:value log events in the Go trace: %q, want 5 ending with i=4", logs)
+	}
+	// The reader of golang.org/x/exp/trace agrees, and puts them on a
+	// goroutine.
+	f, err := os.Open(dir + ".go.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := xtrace.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for {
+		ev, err := tr.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind() == xtrace.EventLog && ev.Log().Category == "test:value" {
+			if ev.Goroutine() == xtrace.NoGoroutine {
+				t.Errorf("log event %q on no goroutine", ev.Log().Message)
+			}
+			msgs = append(msgs, ev.Log().Message)
+		}
+	}
+	if len(msgs) != 5 || msgs[0] != "i=0 key=a lat=1µs" {
+		t.Errorf("x/exp/trace reads %q, want 5 test:value logs from i=0", msgs)
 	}
 	// A second Go trace of the same process is refused while one runs.
 	rec = e.record(t, target, filepath.Join(e.runtime, "trace2"), "--go-trace")
