@@ -475,6 +475,7 @@ var tpQueries = map[string]string{
 	"counters": `select c.ts, c.value, t.name as track from counter c join counter_track t on c.track_id = t.id`,
 	"stats":    `select name, idx, severity, source, value from stats where value <> 0`,
 	"process":  `select pid, name from process where pid <> 0`,
+	"units":    `select name, unit from counter_track`,
 }
 
 // str returns a result cell as a string ("" for NULL).
@@ -582,7 +583,14 @@ func TestTraceProcessor(t *testing.T) {
 			if err := os.WriteFile(file, convertDir(t, dir, tt.opts), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got := fromTraceProcessor(t, query(t, file, tpQueries))
+			res := query(t, file, tpQueries)
+			got := fromTraceProcessor(t, res)
+			for _, u := range res["units"] {
+				// A duration field's counter is in nanoseconds.
+				if want := map[bool]string{true: "ns", false: ""}[strings.HasSuffix(str(u["name"]), " latency")]; str(u["unit"]) != want {
+					t.Errorf("counter track %q has unit %q, want %q", str(u["name"]), str(u["unit"]), want)
+				}
+			}
 			want := expect(t, dir, tt.opts)
 			compare(t, "slices and instants", got.slices, want.slices)
 			compare(t, "counters", got.counters, want.counters)
