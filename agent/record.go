@@ -41,11 +41,19 @@ func (a *Agent) postRecord(w http.ResponseWriter, r *http.Request, _ params) err
 		return err
 	}
 	defer a.endRecording(rec)
-	h := wire.Hello{Recording: rec.id, Started: rec.created, Duration: spec.Duration, Rules: ruleInfos(rec.s)}
+	var gt *goTrace
+	if spec.GoTrace {
+		if gt, err = startGoTrace(); err != nil {
+			return err
+		}
+		defer gt.stop()
+	}
+	h := wire.Hello{Recording: rec.id, Started: rec.created, Duration: spec.Duration, GoTrace: gt != nil, Rules: ruleInfos(rec.s)}
 	fs, err := startStream(w, r, rec.s, h, a.cfg.writeTimeout)
 	if err != nil {
 		return nil // the client is gone; the status line is sent
 	}
+	fs.gt = gt
 	a.cfg.logger.Info("recording started", "id", rec.id, "client", rec.client)
 	reason, err := a.runRecording(r.Context(), fs, rec, spec)
 	a.cfg.logger.Info("recording ended", "id", rec.id, "reason", reason, "err", err)
@@ -167,6 +175,9 @@ func (a *Agent) runRecording(ctx context.Context, fs *frameStream, rec *recordin
 		if discard {
 			err = fs.drain()
 		}
+		if err == nil {
+			err = fs.sendGoTrace()
+		}
 		if now := time.Now(); err == nil && !now.Before(nextStats) {
 			err = fs.stats()
 			nextStats = now.Add(spec.StatsEvery)
@@ -183,6 +194,12 @@ func (a *Agent) runRecording(ctx context.Context, fs *frameStream, rec *recordin
 func finish(fs *frameStream, reason string) (string, error) {
 	_ = fs.s.Stop()
 	err := fs.drain()
+	if fs.gt != nil {
+		fs.gt.stop() // writes the rest of Go's trace
+		if err == nil {
+			err = fs.sendGoTrace()
+		}
+	}
 	fs.end(reason, err)
 	return reason, err
 }

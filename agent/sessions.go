@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,7 @@ type named struct {
 // destroy closes the trigger, then the session.
 func (n *named) destroy() {
 	if n.trigger != nil {
-		n.trigger.t.Close()
+		n.trigger.close()
 	}
 	n.s.Destroy()
 }
@@ -47,18 +48,33 @@ func (n *named) describe() wire.SessionInfo {
 type snapshotTrigger struct {
 	spec wire.TriggerSpec
 	t    *session.Trigger
+	fr   *trace.FlightRecorder // Go's, if spec.GoTrace
 	seq  atomic.Uint64
 	last atomic.Pointer[string]
 }
 
 func startTrigger(name string, s *session.Session, spec wire.TriggerSpec) (*snapshotTrigger, error) {
 	st := &snapshotTrigger{spec: spec}
+	if spec.GoTrace {
+		// Go's window covers at least the trigger's interval, as the
+		// session's buffers hold the newest events.
+		st.fr = trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: spec.Every})
+		if err := st.fr.Start(); err != nil {
+			return nil, wire.Errorf(wire.CodeConflict, "trigger: cannot run Go's flight recorder: %v", err)
+		}
+	}
 	t, err := s.SnapshotOn(spec.On, spec.Every, func() error {
 		if err := os.MkdirAll(spec.Dir, 0o700); err != nil {
 			return err
 		}
 		dir := filepath.Join(spec.Dir, fmt.Sprintf("%s-%s-%d", name,
 			time.Now().UTC().Format("20060102T150405Z"), st.seq.Add(1)))
+		if st.fr != nil {
+			// First, so that Go's window ends when the trigger fired.
+			if err := writeGoFlight(st.fr, dir+".go.trace"); err != nil {
+				return err
+			}
+		}
 		if err := session.WriteSnapshot(s, dir); err != nil {
 			return err
 		}
@@ -66,16 +82,40 @@ func startTrigger(name string, s *session.Session, spec wire.TriggerSpec) (*snap
 		return nil
 	})
 	if err != nil {
+		if st.fr != nil {
+			st.fr.Stop()
+		}
 		return nil, wire.Errorf(wire.CodeBadPattern, "trigger: %v", err)
 	}
 	st.t = t
 	return st, nil
 }
 
+// close stops the trigger, then Go's flight recorder.
+func (st *snapshotTrigger) close() {
+	st.t.Close()
+	if st.fr != nil {
+		st.fr.Stop()
+	}
+}
+
+// writeGoFlight writes the window of Go's flight recorder to file.
+func writeGoFlight(fr *trace.FlightRecorder, file string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fr.WriteTo(f); err != nil {
+		f.Close()
+		return fmt.Errorf("go flight recorder: %w", err)
+	}
+	return f.Close()
+}
+
 func (st *snapshotTrigger) describe() *wire.TriggerInfo {
 	ts := st.t.Stats()
 	info := &wire.TriggerInfo{On: st.spec.On, Dir: st.spec.Dir, Every: st.spec.Every.String(),
-		Fired: ts.Fired, Taken: ts.Taken, Failed: ts.Failed, Suppressed: ts.Suppressed}
+		Fired: ts.Fired, Taken: ts.Taken, Failed: ts.Failed, Suppressed: ts.Suppressed, GoTrace: st.fr != nil}
 	if last := st.last.Load(); last != nil {
 		info.LastSnapshot = *last
 	}
@@ -179,7 +219,7 @@ func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) err
 	}
 	if created {
 		if err := n.s.Start(); err != nil {
-			n.s.Destroy()
+			n.destroy() // the trigger too
 			return sessionError(err)
 		}
 		a.sessions[name] = n

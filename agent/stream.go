@@ -23,8 +23,9 @@ type frameStream struct {
 	fw      *wire.FrameWriter
 	s       *session.Session
 	timeout time.Duration
-	sent    int // classes announced so far
-	packets int // packets of the current drain
+	sent    int      // classes announced so far
+	packets int      // packets of the current drain
+	gt      *goTrace // nil unless the stream carries Go's trace
 }
 
 // writeErr marks errors of the connection, as opposed to the session's:

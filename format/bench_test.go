@@ -6,6 +6,7 @@ import (
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format"
+	"github.com/tracemark/tracemark/format/chromejson"
 	"github.com/tracemark/tracemark/format/internal/tracetest"
 	"github.com/tracemark/tracemark/format/jsonl"
 	"github.com/tracemark/tracemark/format/perfetto"
@@ -54,8 +55,15 @@ func BenchmarkWriteEvent(b *testing.B) {
 		name string
 		new  func(io.Writer) interface{ WriteEvent(*ctf.Event) error }
 	}{
+		{format.ChromeJSON, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } {
+			return chromejson.NewWriter(w, tracetest.Info(), []ctf.EventClass{tracetest.BenchClass})
+		}},
 		{format.Perfetto, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } {
-			return perfetto.NewWriter(w, tracetest.Info(), []ctf.EventClass{tracetest.BenchClass})
+			pw, err := perfetto.NewWriter(w, tracetest.Info(), []ctf.EventClass{tracetest.BenchClass}, perfetto.Options{})
+			if err != nil {
+				panic(err)
+			}
+			return pw
 		}},
 		{format.Text, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } { return text.NewWriter(w, text.Options{}) }},
 		{format.JSONL, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } { return jsonl.NewWriter(w) }},

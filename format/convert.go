@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/format/chromejson"
 	"github.com/tracemark/tracemark/format/jsonl"
 	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
@@ -14,9 +15,12 @@ import (
 
 // Output format names, as accepted by Convert.
 const (
-	// Perfetto is the Chrome Trace Event Format JSON that the Perfetto UI
-	// and chrome://tracing open (package perfetto).
+	// Perfetto is Perfetto's native protobuf trace format, which the
+	// Perfetto UI and trace_processor open (package perfetto).
 	Perfetto = "perfetto"
+	// ChromeJSON is the Chrome Trace Event Format JSON that the Perfetto
+	// UI and chrome://tracing open (package chromejson).
+	ChromeJSON = "chrome-json"
 	// Text is one line of text per event (package text).
 	Text = "text"
 	// JSONL is one JSON object per line (package jsonl).
@@ -25,7 +29,7 @@ const (
 
 // Formats returns the names of the output formats, for help texts and
 // shell completion.
-func Formats() []string { return []string{Perfetto, Text, JSONL} }
+func Formats() []string { return []string{Perfetto, ChromeJSON, Text, JSONL} }
 
 // ErrUnknownFormat is returned by Convert for a format name it does not
 // know.
@@ -36,6 +40,8 @@ var ErrUnknownFormat = errors.New("unknown output format")
 type Options struct {
 	// Text configures the text format.
 	Text text.Options
+	// Perfetto configures the Perfetto format.
+	Perfetto perfetto.Options
 }
 
 // encoder is what the three format writers have in common.
@@ -45,12 +51,12 @@ type encoder interface {
 }
 
 // Convert reads the CTF trace in directory inDir and writes it to w in
-// format to (Perfetto, Text or JSONL), with default options.
+// format to (Perfetto, ChromeJSON, Text or JSONL), with default options.
 //
 // Conversion streams: events are read and written one at a time, so
 // memory use does not grow with the size of the trace. If the trace is
 // corrupt or truncated, Convert writes every event before the problem,
-// completes the output (the Perfetto JSON document is closed, so that it
+// completes the output (the Chrome JSON document is closed, so that it
 // still opens) and returns the reader's error, a *ctf.CorruptError naming
 // the file and byte offset. Write errors are returned wrapped with the
 // format name.
@@ -67,7 +73,7 @@ func Convert(inDir, to string, w io.Writer) error {
 func ConvertWith(inDir, to string, w io.Writer, opts Options) error {
 	to = strings.ToLower(to)
 	switch to {
-	case Perfetto, Text, JSONL:
+	case Perfetto, ChromeJSON, Text, JSONL:
 	default:
 		return fmt.Errorf("%w %q (known formats: %s)", ErrUnknownFormat, to, strings.Join(Formats(), ", "))
 	}
@@ -82,7 +88,11 @@ func ConvertWith(inDir, to string, w io.Writer, opts Options) error {
 	var enc encoder
 	switch to {
 	case Perfetto:
-		enc = perfetto.NewWriter(w, r.Info(), r.Classes())
+		if enc, err = perfetto.NewWriter(w, r.Info(), r.Classes(), opts.Perfetto); err != nil {
+			return err
+		}
+	case ChromeJSON:
+		enc = chromejson.NewWriter(w, r.Info(), r.Classes())
 	case Text:
 		enc = text.NewWriter(w, opts.Text)
 	case JSONL:

@@ -13,9 +13,9 @@ import (
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format"
+	"github.com/tracemark/tracemark/format/chromejson"
 	"github.com/tracemark/tracemark/format/internal/tracetest"
 	"github.com/tracemark/tracemark/format/jsonl"
-	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
 )
 
@@ -34,8 +34,8 @@ func direct(t *testing.T, dir, to string, opts text.Options) []byte {
 		Close() error
 	}
 	switch to {
-	case format.Perfetto:
-		w = perfetto.NewWriter(&out, r.Info(), r.Classes())
+	case format.ChromeJSON:
+		w = chromejson.NewWriter(&out, r.Info(), r.Classes())
 	case format.Text:
 		w = text.NewWriter(&out, opts)
 	case format.JSONL:
@@ -66,7 +66,7 @@ func TestConvert(t *testing.T) {
 		{"text", format.Options{}, `[2023-11-14T22:13:20.000000100Z] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`},
 		{"TEXT", format.Options{Text: text.Options{Relative: true}}, `[     0.000000000] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`},
 		{"jsonl", format.Options{}, `{"ts_ns":1700000000000000100,"time":"2023-11-14T22:13:20.000000100Z","rel_ns":0,"stream":0,"cpu":0,"event":"ints:signed","provider":"ints","fields":{"a":-128,"b":-32768,"c":-2147483648,"d":-9223372036854775808}}`},
-		{"perfetto", format.Options{}, `{"traceEvents":[`},
+		{"chrome-json", format.Options{}, `{"traceEvents":[`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.to, func(t *testing.T) {
@@ -90,7 +90,7 @@ func TestConvertErrors(t *testing.T) {
 	tracetest.Write(t, dir)
 	var out bytes.Buffer
 	err := format.Convert(dir, "svg", &out)
-	if !errors.Is(err, format.ErrUnknownFormat) || !strings.Contains(err.Error(), "perfetto, text, jsonl") {
+	if !errors.Is(err, format.ErrUnknownFormat) || !strings.Contains(err.Error(), "perfetto, chrome-json, text, jsonl") {
 		t.Errorf("unknown format: %v", err)
 	}
 	missing := filepath.Join(dir, "missing")
@@ -170,7 +170,7 @@ func TestConvertCorrupt(t *testing.T) {
 					t.Errorf("%s: message %q does not name the file and offset", to, err)
 				}
 				switch to {
-				case format.Perfetto:
+				case format.ChromeJSON:
 					if !json.Valid(out.Bytes()) {
 						t.Errorf("perfetto output of a corrupt trace is not a complete document:\n%s", out.Bytes())
 					}

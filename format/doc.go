@@ -7,11 +7,16 @@
 // [Convert] reads a trace directory written by package ctf and writes one
 // of:
 //
-//   - [Perfetto] ("perfetto"): a Chrome Trace Event Format JSON document
-//     that the Perfetto UI (https://ui.perfetto.dev, "Open trace file")
-//     and chrome://tracing open: one track per provider, events as
-//     instants with their fields as arguments, lost data on a "tracemark"
-//     track. See package [github.com/tracemark/tracemark/format/perfetto].
+//   - [Perfetto] ("perfetto"): Perfetto's protobuf trace format, which
+//     the Perfetto UI (https://ui.perfetto.dev, "Open trace file") and
+//     trace_processor open: one track per provider, events with a duration
+//     field as slices and the others as instants, fields as typed
+//     arguments, chosen fields as counter tracks, lost data on per-stream
+//     tracks. See package [github.com/tracemark/tracemark/format/perfetto].
+//   - [ChromeJSON] ("chrome-json"): a Chrome Trace Event Format JSON
+//     document that chrome://tracing and the Perfetto UI open: one track
+//     per provider, events as instants. See package
+//     [github.com/tracemark/tracemark/format/chromejson].
 //   - [Text] ("text"): one line per event, like Babeltrace's pretty output
 //     and ftrace. See package [github.com/tracemark/tracemark/format/text].
 //   - [JSONL] ("jsonl"): one JSON object per line, for scripts and jq. See
@@ -46,7 +51,8 @@
 // Conversion and summaries stream: one event is decoded and written at a
 // time, and each format keeps per-class state only, so a trace of any
 // size converts in a few hundred KiB plus output buffering (tested with a
-// million events). Corrupt or truncated input never panics: the error
+// million events); the Perfetto writer also keeps up to 65536 interned
+// string values of up to 64 bytes, and a few bytes per track. Corrupt or truncated input never panics: the error
 // from package ctf names the file and the byte offset, and everything
 // before it is converted.
 package format

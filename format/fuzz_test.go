@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
+
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format"
 	"github.com/tracemark/tracemark/format/internal/tracetest"
@@ -20,7 +22,8 @@ import (
 // whose metadata is the small test trace's (every field type, truncation
 // trailers), and converts it to every format. Whatever the bytes, no
 // conversion panics; an error is a *ctf.CorruptError naming the file and
-// an offset within it; the Perfetto output is a complete JSON document,
+// an offset within it; the Chrome JSON output is a complete document, the
+// Perfetto output a well-formed sequence of packets,
 // every JSON Lines line is valid JSON, and all formats and Summarize
 // agree on the number of events and notices. The seed corpus in
 // testdata/fuzz/FuzzConvert (the small trace's streams and damaged copies,
@@ -87,7 +90,7 @@ func FuzzConvert(f *testing.F) {
 						notices++
 					}
 				}
-			case format.Perfetto:
+			case format.ChromeJSON:
 				var d struct{ TraceEvents []map[string]any }
 				if err := json.Unmarshal(out.Bytes(), &d); err != nil {
 					t.Fatalf("perfetto output: %v\n%s", err, out.Bytes())
@@ -102,10 +105,17 @@ func FuzzConvert(f *testing.F) {
 					}
 				}
 			}
+			if to == format.Perfetto {
+				// Slices and instants are events and notices together.
+				events = perfettoSlices(t, out.Bytes())
+			}
 			counts[to] = [2]int{events, notices}
 		}
-		if counts[format.Text] != counts[format.JSONL] || counts[format.Text] != counts[format.Perfetto] {
+		if counts[format.Text] != counts[format.JSONL] || counts[format.Text] != counts[format.ChromeJSON] {
 			t.Fatalf("formats disagree on (events, notices): %v", counts)
+		}
+		if c := counts[format.Text]; counts[format.Perfetto][0] != c[0]+c[1] {
+			t.Fatalf("perfetto has %d slices and instants, want %d events and notices", counts[format.Perfetto][0], c[0]+c[1])
 		}
 		s, err := format.Summarize(dir)
 		checkErr("summary", err)
@@ -199,4 +209,48 @@ func setBytesLen(s0 []byte) []byte {
 	i := bytes.Index(b, []byte("\\\x00"))         // end of the path string
 	binary.LittleEndian.PutUint32(b[i+2:], 1<<31) // the body length follows
 	return b
+}
+
+// perfettoSlices checks that out is a sequence of TracePacket fields and
+// counts its TrackEvents of type TYPE_SLICE_BEGIN (1) and TYPE_INSTANT
+// (3).
+func perfettoSlices(t *testing.T, out []byte) int {
+	t.Helper()
+	n := 0
+	for len(out) > 0 {
+		num, typ, l := protowire.ConsumeTag(out)
+		if l < 0 || num != 1 || typ != protowire.BytesType {
+			t.Fatalf("perfetto output: not a Trace.packet field at %d", len(out))
+		}
+		pkt, m := protowire.ConsumeBytes(out[l:])
+		if m < 0 {
+			t.Fatalf("perfetto output: %v", protowire.ParseError(m))
+		}
+		out = out[l+m:]
+		for len(pkt) > 0 {
+			num, typ, l := protowire.ConsumeTag(pkt)
+			m := protowire.ConsumeFieldValue(num, typ, pkt[l:])
+			if l < 0 || m < 0 {
+				t.Fatalf("perfetto output: bad packet")
+			}
+			if num == 11 { // track_event
+				ev, _ := protowire.ConsumeBytes(pkt[l:])
+				for len(ev) > 0 {
+					fnum, ftyp, fl := protowire.ConsumeTag(ev)
+					fm := protowire.ConsumeFieldValue(fnum, ftyp, ev[fl:])
+					if fl < 0 || fm < 0 {
+						t.Fatalf("perfetto output: bad track event")
+					}
+					if fnum == 9 { // type
+						if v, _ := protowire.ConsumeVarint(ev[fl:]); v == 1 || v == 3 {
+							n++
+						}
+					}
+					ev = ev[fl+fm:]
+				}
+			}
+			pkt = pkt[l+m:]
+		}
+	}
+	return n
 }

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/format/chromejson"
 	"github.com/tracemark/tracemark/format/internal/encode"
 	"github.com/tracemark/tracemark/format/jsonl"
-	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
 )
 
@@ -165,14 +165,18 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 		enc = text.NewWriter(w, opts.Text)
 	case JSONL:
 		enc = jsonl.NewWriter(w)
-	case Perfetto:
+	case ChromeJSON:
 		var classes []ctf.EventClass
 		for _, r := range s.rs {
 			classes = append(classes, r.Classes()...)
 		}
 		info := s.infos[0]
 		delete(info.Env, "trace_name") // one process's, not the set's
-		enc = perfetto.NewWriter(w, info, classes)
+		enc = chromejson.NewWriter(w, info, classes)
+	case Perfetto:
+		// The protobuf writer describes one process; a directory of
+		// processes is written as Chrome JSON, a process group each.
+		return fmt.Errorf("%s output of a directory of traces (one per process) is not supported yet; use --to %s", Perfetto, ChromeJSON)
 	default:
 		return fmt.Errorf("%w %q", ErrUnknownFormat, to) // not reached: ConvertWith checked it
 	}

@@ -82,7 +82,11 @@ func TestSetConvertAndSummary(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := Convert(dir, Perfetto, &out); err != nil {
+	if err := Convert(dir, Perfetto, &out); err == nil || !strings.Contains(err.Error(), "use --to chrome-json") {
+		t.Errorf("perfetto protobuf of a set: err = %v, want a pointer to chrome-json", err)
+	}
+	out.Reset()
+	if err := Convert(dir, ChromeJSON, &out); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -94,7 +98,7 @@ func TestSetConvertAndSummary(t *testing.T) {
 		} `json:"traceEvents"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
-		t.Fatalf("perfetto of a set: %v\n%s", err, out.String())
+		t.Fatalf("chrome-json of a set: %v\n%s", err, out.String())
 	}
 	procs, events := map[int]any{}, map[int]int{}
 	for _, e := range doc.TraceEvents {
@@ -106,7 +110,7 @@ func TestSetConvertAndSummary(t *testing.T) {
 		}
 	}
 	if procs[301] != "api" || procs[307] != "db" || events[301] != 3 || events[307] != 4 {
-		t.Errorf("perfetto of a set: processes %v, events per pid %v", procs, events)
+		t.Errorf("chrome-json of a set: processes %v, events per pid %v", procs, events)
 	}
 
 	s, err := Summarize(dir)

@@ -144,7 +144,7 @@ func TestSummarizeSaturates(t *testing.T) {
 		t.Errorf("lost events %d, streams %+v", s.LostEvents, s.Streams)
 	}
 	var out strings.Builder
-	if err := format.Convert(dir, format.Perfetto, &out); err != nil {
+	if err := format.Convert(dir, format.ChromeJSON, &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasSuffix(out.String(), `"lost_events":"18446744073709551615"}}`+"\n") {

@@ -78,4 +78,15 @@
 //
 // Recording sessions, which copy events into buffers and write traces, are
 // built on probes in package session.
+//
+// # Go's execution tracer
+//
+// While Go's execution tracer runs (runtime/trace.Start, or a
+// runtime/trace.FlightRecorder), the events of enabled markers are also
+// log events in it, on the goroutine that fired them: the category is the
+// marker's name and the message its fields, "method=GET status=200
+// latency=1.5ms", so that `go tool trace` shows them on the goroutine
+// timelines. Disabled markers log nothing, and cost the same whether the
+// tracer runs or not; an enabled marker checks runtime/trace.IsEnabled
+// (one atomic load) before its probes.
 package marker

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"runtime/debug"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -334,12 +335,16 @@ type probeList struct {
 }
 
 // dispatch runs the probes of an event's marker. It is the slow path of
-// every Fire: enter the reader section, call each live probe, leave.
+// every Fire: log the event to Go's execution tracer if it runs, enter the
+// reader section, call each live probe, leave.
 //
 // The per-P reader accounting of enterRead and exitRead is written out here
 // for the common one-probe case: the calls cost half a nanosecond of the
 // ten an enabled marker may take.
 func dispatch(e *Event) {
+	if trace.IsEnabled() {
+		goTraceLog(e)
+	}
 	var t readToken
 	if fastRead {
 		t.idx = epoch.Load() & 1

@@ -31,6 +31,9 @@ type capture struct {
 	// to the trace as they came, with no work per event, and per-marker
 	// counts come from the agent's stats.
 	packetsOnly bool
+	// goTrace, if set, receives the Go execution trace the stream
+	// carries (wire.FrameGoTrace).
+	goTrace io.Writer
 
 	dec       *wire.Decoder
 	stream    uint32 // of the packet whose records onRecord sees
@@ -88,6 +91,12 @@ func (c *capture) frame(f wire.Frame) error {
 		}
 	case wire.FramePacket:
 		return c.packet(f)
+	case wire.FrameGoTrace:
+		if c.goTrace != nil {
+			if _, err := c.goTrace.Write(f.Payload); err != nil {
+				return fmt.Errorf("go trace: %w", err)
+			}
+		}
 	case wire.FrameSync:
 		if c.onSync != nil {
 			return c.onSync()

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/format"
+	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
 )
 
@@ -21,16 +22,24 @@ func convertCmd(a *app) *cobra.Command {
 		out      string
 		relative bool
 		local    bool
+		counters []string
+		durs     []string
 	)
 	cmd := &cobra.Command{
-		Use:     "convert TRACE_DIR --to perfetto|text|jsonl [-o OUT]",
+		Use:     "convert TRACE_DIR --to perfetto|chrome-json|text|jsonl [-o OUT]",
 		GroupID: "files",
 		Short:   "Convert a CTF trace to Perfetto, text or JSON Lines",
 		Long: `Convert a CTF trace directory written by tracemark into another format:
 
-  perfetto  Chrome Trace Event JSON, which the Perfetto UI (ui.perfetto.dev,
-            "Open trace file") and chrome://tracing open: one track per
-            provider, fields as arguments, lost events as instants.
+  perfetto  Perfetto's protobuf trace, for the Perfetto UI (ui.perfetto.dev,
+            "Open trace file") and trace_processor: one track per provider,
+            events with a duration field (latency, duration, or --slice) as
+            slices ending at the event, the rest as instants, fields as typed
+            arguments, --counter fields as counter tracks, lost events on
+            per-stream tracks.
+  chrome-json
+            Chrome Trace Event JSON, for chrome://tracing and the Perfetto UI:
+            one track per provider, events as instants.
   text      one line per event, like Babeltrace's pretty output and ftrace:
             time, delta, stream, provider:event, field=value pairs.
   jsonl     one JSON object per event with stable field names, for jq.
@@ -39,7 +48,8 @@ The output goes to standard output unless -o names a file. A corrupt or
 truncated trace is converted up to the damage, then the error names the
 file and byte offset.`,
 		Example: example(
-			"tracemark convert ./trace --to perfetto -o trace.json",
+			"tracemark convert ./trace --to perfetto -o trace.pftrace",
+			"tracemark convert ./trace --to perfetto --counter http:request_done:latency -o trace.pftrace",
 			"tracemark convert ./trace --to text | less",
 			"tracemark convert ./trace --to jsonl | jq 'select(.fields.status >= 500)'"),
 		Args: args(cobra.ExactArgs(1)),
@@ -48,17 +58,47 @@ file and byte offset.`,
 				return usagef("--to %q: want one of %s", to, strings.Join(format.Formats(), ", "))
 			}
 			opts := format.Options{Text: text.Options{Relative: relative}}
+			if err := perfettoFlags(&opts.Perfetto, counters, durs, cmd.Flags().Changed("slice")); err != nil {
+				return usagef("%v", err)
+			}
 			if local {
 				opts.Text.Location = time.Local
 			}
 			return convertTo(argv[0], to, out, opts, a.stdout)
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "output format: perfetto, text or jsonl (required)")
+	cmd.Flags().StringVar(&to, "to", "", "output format: perfetto, chrome-json, text or jsonl (required)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
 	cmd.Flags().BoolVar(&relative, "relative", false, "text: show seconds since the trace start instead of wall-clock time")
 	cmd.Flags().BoolVar(&local, "local", false, "text: show wall-clock time in the local time zone instead of UTC")
+	cmd.Flags().StringArrayVar(&counters, "counter", nil, "perfetto: draw numeric field EVENT:FIELD as a counter track (repeatable)")
+	cmd.Flags().StringArrayVar(&durs, "slice", nil, "perfetto: EVENT:FIELD is a duration in ns ending at the event, drawn as a slice (repeatable; replaces the latency/duration default; --slice '' for none)")
 	return cmd
+}
+
+// perfettoFlags sets the Perfetto options from --counter and --slice.
+func perfettoFlags(o *perfetto.Options, counters, durs []string, sliceSet bool) error {
+	for _, c := range counters {
+		r, err := perfetto.ParseFieldRef(c)
+		if err != nil {
+			return fmt.Errorf("--counter: %w", err)
+		}
+		o.Counters = append(o.Counters, r)
+	}
+	if sliceSet {
+		o.Durations = []perfetto.FieldRef{}
+	}
+	for _, d := range durs {
+		if d == "" {
+			continue
+		}
+		r, err := perfetto.ParseFieldRef(d)
+		if err != nil {
+			return fmt.Errorf("--slice: %w", err)
+		}
+		o.Durations = append(o.Durations, r)
+	}
+	return nil
 }
 
 func validFormat(name string) bool {

@@ -79,9 +79,25 @@ func TestConvertAndSummary(t *testing.T) {
 		t.Errorf("jsonl: exit %d, statuses %v", code, statuses)
 	}
 
-	pf := filepath.Join(t.TempDir(), "trace.json")
-	if code, _, errs := runCLI("convert", dir, "--to", "perfetto", "-o", pf); code != 0 {
+	pb := filepath.Join(t.TempDir(), "trace.pftrace")
+	if code, _, errs := runCLI("convert", dir, "--to", "perfetto", "--counter", "convtest:event:status", "-o", pb); code != 0 {
 		t.Fatalf("convert --to perfetto: exit %d: %s", code, errs)
+	}
+	// Package perfetto checks the content; here, that it is protobuf (a
+	// Trace.packet field first) with the counter track.
+	if data, _ := os.ReadFile(pb); len(data) == 0 || data[0] != 0x0a || !bytes.Contains(data, []byte("convtest:event status")) {
+		t.Errorf("perfetto output is not a protobuf trace with the counter track: %q", data[:min(len(data), 64)])
+	}
+	if code, _, errs := runCLI("convert", dir, "--to", "perfetto", "--counter", "convtest:event:path"); code != 1 || !strings.Contains(errs, "not a number") {
+		t.Errorf("--counter on a string field: exit %d, %q", code, errs)
+	}
+	if code, _, errs := runCLI("convert", dir, "--to", "perfetto", "--slice", "nocolon"); code != 2 || !strings.Contains(errs, "EVENT:FIELD") {
+		t.Errorf("--slice without a field: exit %d, %q", code, errs)
+	}
+
+	pf := filepath.Join(t.TempDir(), "trace.json")
+	if code, _, errs := runCLI("convert", dir, "--to", "chrome-json", "-o", pf); code != 0 {
+		t.Fatalf("convert --to chrome-json: exit %d: %s", code, errs)
 	}
 	var doc struct {
 		TraceEvents []struct {
@@ -91,7 +107,7 @@ func TestConvertAndSummary(t *testing.T) {
 	}
 	data, _ := os.ReadFile(pf)
 	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("perfetto output is not JSON: %v", err)
+		t.Fatalf("chrome-json output is not JSON: %v", err)
 	}
 	instants := 0
 	for _, e := range doc.TraceEvents {
@@ -100,7 +116,7 @@ func TestConvertAndSummary(t *testing.T) {
 		}
 	}
 	if instants != 3 {
-		t.Errorf("perfetto file has %d convtest:event instants, want 3", instants)
+		t.Errorf("chrome-json file has %d convtest:event instants, want 3", instants)
 	}
 
 	code, out, _ = runCLI("summary", dir, "--json")

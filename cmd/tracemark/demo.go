@@ -190,7 +190,7 @@ func openHints(w io.Writer, out string) {
 		fmt.Fprintln(w, "   Perfetto:      not yet: the Perfetto export will come with the trace formats work")
 		return
 	}
-	pf := out + ".perfetto.json"
+	pf := out + ".pftrace"
 	if err := perfettoExport(out, pf); err != nil {
 		fmt.Fprintf(w, "   Perfetto:      conversion failed: %v\n", err)
 		return

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -12,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	xtrace "golang.org/x/exp/trace"
 
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -448,4 +452,150 @@ func TestSnapshotTrigger(t *testing.T) {
 	if r = e.cli("disable", "-p", pid, "-s", "blackbox"); r.code != 0 {
 		t.Errorf("disable: exit %d\n%s", r.code, r.stderr)
 	}
+}
+
+// TestRecordGoTrace records with --go-trace: beside the CTF trace, the Go
+// execution trace of the same window, in which the recorded markers'
+// events are log events (go tool trace reads it), and the CTF directory
+// stays one that Babeltrace reads.
+func TestRecordGoTrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--go-trace")
+	target.do(t, "fire 5")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	if n := countLines(babeltrace(t, dir), "test:value:"); n != 5 {
+		t.Errorf("babeltrace2 shows %d test:value events, want 5", n)
+	}
+	out, err := exec.Command(goCommand(t), "tool", "trace", "-d=parsed", dir+".go.trace").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool trace: %v\n%s", err, out[:min(len(out), 2000)])
+	}
+	var logs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, " Log ") && strings.Contains(l, `Category="test:value"`) {
+			logs = append(logs, l[strings.Index(l, "Message="):])
+		}
+	}
+	if len(logs) != 5 || logs[4] != `Message="i=4 key=b lat=1µs"` {
+		t.Errorf("test:value log events in the Go trace: %q, want 5 ending with i=4", logs)
+	}
+	// The reader of golang.org/x/exp/trace agrees, and puts them on a
+	// goroutine.
+	f, err := os.Open(dir + ".go.trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr, err := xtrace.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for {
+		ev, err := tr.ReadEvent()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Kind() == xtrace.EventLog && ev.Log().Category == "test:value" {
+			if ev.Goroutine() == xtrace.NoGoroutine {
+				t.Errorf("log event %q on no goroutine", ev.Log().Message)
+			}
+			msgs = append(msgs, ev.Log().Message)
+		}
+	}
+	if len(msgs) != 5 || msgs[0] != "i=0 key=a lat=1µs" {
+		t.Errorf("x/exp/trace reads %q, want 5 test:value logs from i=0", msgs)
+	}
+	// A second Go trace of the same process is refused while one runs.
+	rec = e.record(t, target, filepath.Join(e.runtime, "trace2"), "--go-trace")
+	r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "-o", filepath.Join(e.runtime, "trace3"), "--go-trace", "--duration", "1s")
+	if r.code == 0 || !strings.Contains(r.stderr, "Go's execution trace") {
+		t.Errorf("second --go-trace recording: exit %d, %s", r.code, r.stderr)
+	}
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+}
+
+// TestSnapshotTriggerGoTrace: with --snapshot-go-trace, a triggered
+// snapshot has Go's flight recorder window beside it, holding the
+// session's events as log events.
+func TestSnapshotTriggerGoTrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	dir := filepath.Join(e.runtime, "incidents")
+	r := e.cli("enable", "-p", pid, "-s", "blackbox", "-e", "test:value", "--mode", "overwrite",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-every", "1h", "--snapshot-go-trace")
+	if r.code != 0 {
+		t.Fatalf("enable: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Go runs one flight recorder a process.
+	r = e.cli("enable", "-p", pid, "-s", "second", "-e", "test:value",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-go-trace")
+	if r.code == 0 || !strings.Contains(r.stderr, "flight recorder") {
+		t.Errorf("second Go flight recorder: exit %d\n%s", r.code, r.stderr)
+	}
+	target.do(t, "fire 5")
+	target.do(t, "other 1")
+	var info []wire.SessionInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no triggered snapshot after 30s: %+v", info[0].Trigger)
+		}
+		r = e.cli("sessions", "-p", pid, "--json")
+		info = nil
+		if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || len(info) != 1 || info[0].Trigger == nil {
+			t.Fatalf("sessions --json: %v\n%s%s", err, r.stdout, r.stderr)
+		}
+		if info[0].Trigger.Taken > 0 || info[0].Trigger.LastError != "" {
+			break
+		}
+	}
+	tr := info[0].Trigger
+	if !tr.GoTrace || tr.LastError != "" {
+		t.Fatalf("trigger %+v", tr)
+	}
+	out, err := exec.Command(goCommand(t), "tool", "trace", "-d=parsed", tr.LastSnapshot+".go.trace").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool trace: %v\n%s", err, out[:min(len(out), 2000)])
+	}
+	if n := strings.Count(string(out), `Category="test:value"`); n != 5 {
+		t.Errorf("Go's flight recorder window holds %d test:value log events, want 5", n)
+	}
+	if n := countLines(babeltrace(t, tr.LastSnapshot), "test:value:"); n != 5 {
+		t.Errorf("the CTF snapshot holds %d test:value events, want 5", n)
+	}
+	if r = e.cli("disable", "-p", pid, "-s", "blackbox"); r.code != 0 {
+		t.Errorf("disable: exit %d\n%s", r.code, r.stderr)
+	}
+	// The flight recorder stopped with the session: another may start.
+	r = e.cli("enable", "-p", pid, "-s", "third", "-e", "test:value",
+		"--snapshot-on", "test:other", "--snapshot-dir", dir, "--snapshot-go-trace")
+	if r.code != 0 {
+		t.Errorf("Go flight recorder after disable: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// goCommand returns the go command (go test puts its GOROOT/bin first in
+// PATH), or skips.
+func goCommand(t *testing.T) string {
+	t.Helper()
+	g, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("SKIP: no go command to run go tool trace")
+	}
+	return g
 }

@@ -16,6 +16,7 @@ func enableCmd(a *app) *cobra.Command {
 		rf                      ruleFlags
 		snapOn, snapDir         string
 		snapEvery               time.Duration
+		snapGo                  bool
 	)
 	cmd := &cobra.Command{
 		Use:     "enable -p PID -s SESSION -e GLOB [--filter EXPR] [-e GLOB ...]",
@@ -39,7 +40,10 @@ session that does not fit is refused.
 With --snapshot-on, the process itself writes a snapshot whenever a
 marker matching the glob fires (an app:panic, a slow request), at most
 once per --snapshot-every, each into a new trace directory under
---snapshot-dir; "tracemark sessions" shows the last one.`,
+--snapshot-dir; "tracemark sessions" shows the last one. With
+--snapshot-go-trace the process also runs Go's flight recorder and writes
+its window (the last --snapshot-every at least) beside each snapshot, as
+DIR.go.trace, where the session's markers appear as log events.`,
 		Example: example(
 			"tracemark enable -p 1234 -s flight -e 'http:*' -e 'db:*' --mode overwrite --buffer 4M",
 			"tracemark enable -p 1234 -s errors -e http:request_done --filter 'status >= 500'",
@@ -64,7 +68,9 @@ once per --snapshot-every, each into a new trace directory under
 				if err != nil {
 					return err
 				}
-				req.Trigger = &wire.TriggerRequest{On: snapOn, Dir: dir, Every: snapEvery.String()}
+				req.Trigger = &wire.TriggerRequest{On: snapOn, Dir: dir, Every: snapEvery.String(), GoTrace: snapGo}
+			} else if snapGo {
+				return usagef("--snapshot-go-trace needs --snapshot-on")
 			}
 			si, err := t.client.Enable(ctx, name, req)
 			if err != nil {
@@ -85,6 +91,7 @@ once per --snapshot-every, each into a new trace directory under
 	cmd.Flags().StringVar(&snapOn, "snapshot-on", "", "write a snapshot when a marker matching this glob fires")
 	cmd.Flags().StringVar(&snapDir, "snapshot-dir", "tracemark-snapshots", "directory for triggered snapshots (made absolute; written by the traced process)")
 	cmd.Flags().DurationVar(&snapEvery, "snapshot-every", wire.DefaultTriggerEvery, "at most one triggered snapshot per this interval")
+	cmd.Flags().BoolVar(&snapGo, "snapshot-go-trace", false, "also run Go's flight recorder and write its window beside each triggered snapshot, as DIR.go.trace")
 	return cmd
 }
 

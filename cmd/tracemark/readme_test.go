@@ -155,7 +155,7 @@ func TestReadmeCommands(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{"trace/metadata", "trace.json", "incident/metadata", "vendor.key", "host-trace", "api-trace"} {
+	for _, f := range []string{"trace/metadata", "trace.pftrace", "host.json", "incident/metadata", "vendor.key", "host-trace", "api-trace"} {
 		if _, err := os.Stat(filepath.Join(e.runtime, f)); err != nil {
 			t.Errorf("the README's commands did not make %s: %v", f, err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ func recordCmd(a *app) *cobra.Command {
 		m                   multiFlags
 		out, mode, progress string
 		interval            time.Duration
+		goTrace             bool
 	)
 	cmd := &cobra.Command{
 		Use:     "record -p PID -e GLOB [--filter EXPR] [-e GLOB ...] [-o DIR]",
@@ -39,12 +41,18 @@ killed. Lost events (a full buffer in discard mode) are counted in the
 trace itself, where Babeltrace reports them.
 
 --mode overwrite keeps only the newest events: the process sends them when
-the recording ends (a flight recording of the last --buffer per CPU).`,
+the recording ends (a flight recording of the last --buffer per CPU).
+
+--go-trace also captures Go's execution trace of the same window into
+DIR.go.trace, beside the trace directory (go tool trace DIR.go.trace); the
+recorded markers' events appear in it as log events on the goroutines
+that fired them. A process runs one Go trace at a time.`,
 		Example: example(
 			"tracemark record -p 1234 -e 'http:*' --duration 30s",
 			"tracemark record -p myservice -e http:request_done --filter 'status >= 500' -o errors-trace",
 			"tracemark record -p 1234 -e 'http:*' --filter 'status >= 500' -e 'storage:error'   # a filter per -e",
 			"tracemark record -p 1234 -e 'db:*' --mode overwrite --buffer 8M   # Ctrl-C when it happens",
+			"tracemark record -p 1234 -e 'http:*' --duration 5s --go-trace -o t && go tool trace t.go.trace",
 			"babeltrace2 errors-trace"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -56,6 +64,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 				return usagef("--mode: %v", err)
 			}
 			req.Mode = mode
+			req.GoTrace = goTrace
 			view, plain, err := progressMode(a, progress)
 			if err != nil {
 				return err
@@ -86,6 +95,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 	f.add(cmd)
 	m.addToRecord(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "trace directory (default tracemark-PROGRAM-PID-TIME)")
+	cmd.Flags().BoolVar(&goTrace, "go-trace", false, "also capture Go's execution trace of the window into DIR.go.trace")
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "progress refresh interval")
@@ -149,6 +159,17 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	}
 	announce(r.a, "Recording", s.Hello, req, r.out)
 	r.c = newCapture(s, trace)
+	var goTrace *os.File
+	if req.GoTrace {
+		if !s.Hello.GoTrace {
+			fmt.Fprintln(r.a.stderr, "warning: the process's agent does not capture Go execution traces (it predates --go-trace)")
+		} else if goTrace, err = os.Create(r.out + ".go.trace"); err != nil {
+			return fmt.Errorf("go trace: %w", err)
+		} else {
+			defer goTrace.Close()
+			r.c.goTrace = goTrace
+		}
+	}
 	r.c.onStats = r.progress
 	r.c.onRecord = r.extra
 	r.c.packetsOnly = r.extra == nil
@@ -157,6 +178,11 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	signals.release()
 	r.view.erase()
 	closeErr := trace.close()
+	if goTrace != nil {
+		if err := goTrace.Close(); err != nil && closeErr == nil {
+			closeErr = fmt.Errorf("go trace: %w", err)
+		}
+	}
 	r.summary(s.Hello)
 	if closeErr != nil && runErr == nil {
 		runErr = closeErr

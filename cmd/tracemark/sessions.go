@@ -82,6 +82,9 @@ func printSessions(a *app, list []wire.SessionInfo) {
 				s.Name, clean(tr.On), tr.Every, clean(tr.Dir), tr.Fired, tr.Taken, tr.Failed, tr.Suppressed)
 			if tr.LastSnapshot != "" {
 				fmt.Fprintf(a.stdout, "%s: last snapshot %s\n", s.Name, clean(tr.LastSnapshot))
+				if tr.GoTrace {
+					fmt.Fprintf(a.stdout, "%s: Go's flight recorder beside it: %s.go.trace\n", s.Name, clean(tr.LastSnapshot))
+				}
 			}
 			if tr.LastError != "" {
 				fmt.Fprintf(a.stdout, "%s: last snapshot failed: %s\n", s.Name, clean(tr.LastError))

@@ -1,40 +1,49 @@
 package perfetto_test
 
 import (
+	"bytes"
+	"fmt"
 	"log"
-	"os"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format/perfetto"
 )
 
-// Events normally come from a ctf.Reader; here they are built by hand.
+// Events normally come from a ctf.Reader; here they are built by hand. The
+// request's latency field makes it a slice that ends at the event, and
+// the option draws the field on a counter track too.
 func ExampleWriter() {
-	class := ctf.EventClass{ID: 0, Name: "http:request", Fields: []ctf.Field{
+	class := ctf.EventClass{ID: 0, Name: "http:request_done", Fields: []ctf.Field{
 		{Name: "path", Type: ctf.FieldType{Kind: ctf.String}},
-		{Name: "status", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 16}},
+		{Name: "latency", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}},
 	}}
 	info := ctf.TraceInfo{Env: map[string]string{"procname": "demo", "vpid": "4242"}}
-	w := perfetto.NewWriter(os.Stdout, info, []ctf.EventClass{class})
-	events := []ctf.Event{
-		{Class: &class, Time: 1700000000_000001000, Fields: []ctf.Value{ctf.StringValue("/"), ctf.UintValue(200)}},
-		{Stream: 1, Time: 1700000000_000001500, EndTime: 1700000000_000002000, Discarded: 7},
+	counter, err := perfetto.ParseFieldRef("http:request_done:latency")
+	if err != nil {
+		log.Fatal(err)
 	}
-	for i := range events {
-		if err := w.WriteEvent(&events[i]); err != nil {
-			log.Fatal(err)
-		}
+	var out bytes.Buffer
+	w, err := perfetto.NewWriter(&out, info, []ctf.EventClass{class}, perfetto.Options{Counters: []perfetto.FieldRef{counter}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ev := ctf.Event{Class: &class, Time: 1700000000_000900000, Fields: []ctf.Value{ctf.StringValue("/"), ctf.IntValue(250000)}}
+	if err := w.WriteEvent(&ev); err != nil {
+		log.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println(out.Len() > 0, bytes.Contains(out.Bytes(), []byte("http:request_done latency")))
+	// Output: true true
+}
+
+func ExampleParseFieldRef() {
+	r, err := perfetto.ParseFieldRef("http:request_done:latency")
+	fmt.Printf("%q %q %v\n", r.Event, r.Field, err)
+	_, err = perfetto.ParseFieldRef("latency")
+	fmt.Println(err)
 	// Output:
-	// {"traceEvents":[
-	// {"name":"process_name","ph":"M","pid":4242,"args":{"name":"demo"}},
-	// {"name":"thread_name","ph":"M","pid":4242,"tid":2,"args":{"name":"http"}},
-	// {"name":"http:request","cat":"http","ph":"i","s":"t","ts":1.000,"pid":4242,"tid":2,"args":{"path":"/","status":200}},
-	// {"name":"thread_name","ph":"M","pid":4242,"tid":1,"args":{"name":"tracemark"}},
-	// {"name":"lost 7 events on stream 1","cat":"tracemark","ph":"i","s":"t","ts":1.500,"pid":4242,"tid":1,"args":{"stream":1,"cpu":0,"lost_events":7,"lost_packets":0,"until":"2023-11-14T22:13:20.000002000Z"}}
-	// ],
-	// "otherData":{"converter":"tracemark","trace_start":"2023-11-14T22:13:20.000000000Z","trace_start_ns":"1700000000000000000","clock":"","env_procname":"demo","env_vpid":"4242","events":1,"lost_events":7}}
+	// "http:request_done" "latency" <nil>
+	// bad field reference: "latency": want EVENT:FIELD, as in http:request_done:latency
 }

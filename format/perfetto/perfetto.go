@@ -1,247 +1,640 @@
 package perfetto
 
 import (
-	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format/internal/encode"
 )
 
-// NoticeTrack is the name of the track that holds the notices of lost
-// events and packets.
-const NoticeTrack = "tracemark"
-
-// Writer writes events as a Chrome Trace Event Format JSON document, in
-// the format described in the package documentation. Output is buffered
-// and the document is only complete after Close. A Writer is not safe for
-// concurrent use.
-type Writer struct {
-	bw      *bufio.Writer
-	info    ctf.TraceInfo
-	pid     uint32
-	clock   encode.Clock
-	buf     []byte
-	started bool  // the document's head is written
-	events  int   // events written (notices excluded)
-	based   bool  // base is set
-	base    int64 // wall-clock time of ts 0, a whole second
-	lost    uint64
-	tids    map[string]uint32 // provider → tid
-	named   map[uint64]bool   // pid<<32|tid of the tracks whose thread_name is written
-	procs   map[uint32]bool   // pids whose process_name is written
-	pname   string            // the process name of SetProcess
-	next    uint32            // next tid for a provider not known upfront
-	classes []*class
-	err     error
+// FieldRef names a field of an event class: Event is the full event name
+// ("http:request_done"), Field the field name ("latency").
+type FieldRef struct {
+	Event, Field string
 }
 
-// class caches the JSON text that a class's events share.
+// String returns "event:field".
+func (r FieldRef) String() string { return r.Event + ":" + r.Field }
+
+// ParseFieldRef parses "event:field", splitting at the last ':'
+// ("http:request_done:latency" is field latency of http:request_done).
+func ParseFieldRef(s string) (FieldRef, error) {
+	i := strings.LastIndexByte(s, ':')
+	if i <= 0 || i == len(s)-1 {
+		return FieldRef{}, fmt.Errorf("%w: %q: want EVENT:FIELD, as in http:request_done:latency", ErrBadField, s)
+	}
+	return FieldRef{Event: s[:i], Field: s[i+1:]}, nil
+}
+
+// ErrBadField is returned for a FieldRef that names no numeric field of
+// the trace's classes, or that is malformed.
+var ErrBadField = errors.New("bad field reference")
+
+// Options configures a Writer. The zero value is the default.
+type Options struct {
+	// Counters are numeric fields drawn as counter tracks, one track per
+	// field, named "event field" ("http:request_done latency"); the event
+	// is written as usual too.
+	Counters []FieldRef
+	// Durations are signed integer fields that hold a duration in
+	// nanoseconds that ends at the event: such an event is a slice that
+	// starts that long before the event and ends at it. If nil, every
+	// 64-bit signed integer field named "latency" or "duration" is one
+	// (the first of an event's, if it has several); an empty non-nil
+	// slice makes every event an instant.
+	Durations []FieldRef
+}
+
+// durationFieldNames are the names of the 64-bit signed fields taken as
+// durations when Options.Durations is nil.
+var durationFieldNames = []string{"latency", "duration"}
+
+// NoticeTrack is the name of the track that groups the per-stream tracks
+// of lost data.
+const NoticeTrack = "tracemark"
+
+// sequenceID is the trusted_packet_sequence_id of every packet: the
+// writer is one sequence, whose incremental state (the interned names and
+// strings) is cleared by its first packet and never again.
+const sequenceID = 1
+
+// Interning limits: strings longer than maxInternLen are written inline,
+// and after maxInterned interned values new ones are written inline, so
+// that a trace of unique values does not grow the table without bound.
+const (
+	maxInternLen = 64
+	maxInterned  = 1 << 16
+)
+
+// Writer writes events as a Perfetto protobuf trace (a sequence of
+// TracePacket messages), in the format described in the package
+// documentation. Output is buffered and only complete after Close. A
+// Writer is not safe for concurrent use.
+type Writer struct {
+	w       io.Writer
+	out     []byte // output not yet written to w
+	info    ctf.TraceInfo
+	opts    Options
+	pid     uint32
+	in      []byte // InternedData of the next packet
+	started bool
+	err     error
+
+	nextUUID  uint64
+	processID uint64 // uuid of the process track
+	providers map[string]*track
+	streams   map[uint32]*track
+	notices   *track // parent of the stream tracks
+	counters  int    // counter tracks declared
+	classes   []*class
+
+	// Interned names: event names, categories and annotation names share
+	// no table in Perfetto, but one counter per table is enough.
+	nameIIDs  map[string]uint64
+	catIIDs   map[string]uint64
+	annotIIDs map[string]uint64
+	strIIDs   map[string]uint64
+	strs      []string // interned string values, by iid-1
+	internBuf []byte   // scratch for strings made valid UTF-8
+}
+
+// track is a group of tracks of the same name: lane 0 and more lanes for
+// slices that overlap (the UI shows them merged as one track, by name).
+type track struct {
+	name   string
+	parent uint64
+	rank   int  // sibling_order_rank
+	order  bool // order the children by rank
+	lanes  []lane
+}
+
+type lane struct {
+	uuid uint64
+	end  int64 // end of the last slice
+}
+
+// class caches what the events of a class share.
 type class struct {
-	ec     *ctf.EventClass
-	tid    uint32
-	head   []byte   // `{"name":"http:request","cat":"http","ph":"i","s":"t","ts":`
-	tail   []byte   // `,"pid":4242,"tid":3,"args":{`
-	keys   [][]byte // `"method":`, `,"path":`
-	fields []string // JSON-quoted field names, for "_truncated"
+	ec        *ctf.EventClass
+	provider  *track
+	nameIID   uint64
+	catIID    uint64
+	fieldIIDs []uint64
+	last      []lastString // per field, the last interned string value
+	duration  int          // index of the duration field, or -1
+	counters  []counter
+}
+
+// lastString is a string value and its interning id.
+type lastString struct {
+	s   string
+	iid uint64
+}
+
+type counter struct {
+	field int
+	uuid  uint64
 }
 
 // NewWriter returns a Writer that writes to w the events of a trace
 // described by info and classes (as ctf.Reader's Info and Classes return
-// them). The classes give the tracks their numbers, in the order of the
-// provider names; events of other classes are accepted too.
-func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass) *Writer {
+// them). Tracks are declared upfront for the providers of the classes, in
+// the order of their names; events of other classes are accepted too.
+// The fields that opts names must be numeric fields of classes (signed
+// integers for Durations), else the error wraps ErrBadField.
+func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts Options) (*Writer, error) {
 	pw := &Writer{
-		bw:    bufio.NewWriterSize(w, 64<<10),
-		info:  info,
-		pid:   1,
-		buf:   make([]byte, 0, 256),
-		tids:  map[string]uint32{NoticeTrack: 1},
-		named: map[uint64]bool{},
-		procs: map[uint32]bool{},
+		w:         w,
+		out:       make([]byte, 0, flushSize+4096),
+		info:      info,
+		opts:      opts,
+		pid:       1,
+		providers: map[string]*track{},
+		streams:   map[uint32]*track{},
+		nameIIDs:  map[string]uint64{},
+		catIIDs:   map[string]uint64{},
+		annotIIDs: map[string]uint64{},
+		strIIDs:   map[string]uint64{},
+		nextUUID:  1,
 	}
-	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 32); err == nil && v > 0 {
+	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 31); err == nil && v > 0 {
 		pw.pid = uint32(v)
+	}
+	for _, ref := range opts.Counters {
+		if err := checkRef(ref, classes, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, ref := range opts.Durations {
+		if err := checkRef(ref, classes, true); err != nil {
+			return nil, err
+		}
 	}
 	var providers []string
 	for i := range classes {
 		providers = append(providers, encode.Provider(classes[i].Name))
 	}
 	slices.Sort(providers)
-	pw.next = 2
+	pw.start()
 	for _, p := range slices.Compact(providers) {
-		pw.tid(p)
+		pw.provider(p)
 	}
-	return pw
+	return pw, pw.err
 }
 
-// tid returns the track (thread) number of a provider.
-func (w *Writer) tid(provider string) uint32 {
-	if t, ok := w.tids[provider]; ok {
-		return t
-	}
-	t := w.next
-	w.next++
-	w.tids[provider] = t
-	return t
-}
-
-// WriteEvent writes ev, an event or a notice, as an instant event. Events
-// must come in timestamp order (as ctf.Reader returns them): the first
-// one sets the time origin of the document. The first write error is
-// returned by this and every later call.
-func (w *Writer) WriteEvent(ev *ctf.Event) error {
-	if w.err != nil {
-		return w.err
-	}
-	b := w.buf[:0]
-	if !w.started {
-		b = w.appendHead(b)
-	} else if !w.procs[w.pid] {
-		b = w.appendProcessName(b)
-	}
-	if !w.based {
-		w.based = true
-		w.base = ev.Time - ev.Time%1e9
-		if ev.Time%1e9 < 0 {
-			w.base -= 1e9
+// checkRef checks that ref names a numeric field (a signed integer one
+// if signed) of one of classes.
+func checkRef(ref FieldRef, classes []ctf.EventClass, signed bool) error {
+	for i := range classes {
+		if classes[i].Name != ref.Event {
+			continue
 		}
+		for _, f := range classes[i].Fields {
+			if f.Name != ref.Field {
+				continue
+			}
+			switch {
+			case signed && f.Type.Kind != ctf.Int:
+				return fmt.Errorf("%w: %s is %s, not a signed integer duration", ErrBadField, ref, f.Type)
+			case f.Type.Kind != ctf.Int && f.Type.Kind != ctf.Uint && f.Type.Kind != ctf.Float:
+				return fmt.Errorf("%w: %s is %s, not a number", ErrBadField, ref, f.Type)
+			}
+			return nil
+		}
+		return fmt.Errorf("%w: %s: event %s has no field %q", ErrBadField, ref, ref.Event, ref.Field)
 	}
-	if ev.Class == nil {
-		b = w.appendNotice(b, ev)
-	} else {
-		b = w.appendEvent(b, ev)
-		w.events++
-	}
-	w.buf = b
-	if _, err := w.bw.Write(b); err != nil {
-		w.err = err
-	}
-	return w.err
+	return fmt.Errorf("%w: %s: the trace has no event %q", ErrBadField, ref, ref.Event)
 }
 
-// appendHead appends the start of the document and the process metadata.
-func (w *Writer) appendHead(b []byte) []byte {
+// start writes the first packet, which clears the sequence's incremental
+// state, and the process track.
+func (w *Writer) start() {
 	w.started = true
-	b = append(b, "{\"traceEvents\":[\n"...)
-	name := w.pname
-	if name == "" {
-		name = w.info.Env["procname"]
-	}
+	b, at := beginMessage(w.out, fTracePacket)
+	b = appendVarintField(b, fPacketSequenceID, sequenceID)
+	b = appendVarintField(b, fPacketSequenceFlags, seqIncrementalStateCleared)
+	b = appendVarintField(b, fPacketFirstOnSequence, 1)
+	w.processID = w.newUUID()
+	b, d := beginMessage(b, fPacketTrackDescriptor)
+	b = appendVarintField(b, fTrackUUID, w.processID)
+	b = appendVarintField(b, fTrackChildOrder, childOrderExplicit)
+	b, p := beginMessage(b, fTrackProcess)
+	b = appendVarintField(b, fProcessPID, uint64(w.pid))
+	name := w.info.Env["procname"]
 	if name == "" {
 		name = w.info.Env["trace_name"]
 	}
 	if name == "" {
 		name = "trace"
 	}
-	w.procs[w.pid] = true
-	b = append(b, `{"name":"process_name","ph":"M","pid":`...)
-	b = strconv.AppendUint(b, uint64(w.pid), 10)
-	b = append(b, `,"args":{"name":`...)
-	b = encode.AppendJSONString(b, name)
-	b = append(b, "}}"...)
-	var labels []byte
+	b = appendBytesField(b, fProcessName, validUTF8(name))
 	for _, l := range [...]struct{ key, env string }{{"host", "hostname"}, {"trace", "trace_name"}} {
 		if v := w.info.Env[l.env]; v != "" {
-			if len(labels) > 0 {
-				labels = append(labels, ", "...)
-			}
-			labels = append(labels, l.key+"="+v...)
+			b = appendBytesField(b, fProcessLabels, validUTF8(l.key+"="+v))
 		}
 	}
-	if len(labels) > 0 {
-		b = append(b, ",\n"+`{"name":"process_labels","ph":"M","pid":`...)
-		b = strconv.AppendUint(b, uint64(w.pid), 10)
-		b = append(b, `,"args":{"labels":`...)
-		b = encode.AppendJSONString(b, labels)
-		b = append(b, "}}"...)
+	b = endMessage(b, p)
+	b = endMessage(b, d)
+	w.out = endMessage(b, at)
+}
+
+func (w *Writer) newUUID() uint64 {
+	u := w.nextUUID
+	w.nextUUID++
+	return u
+}
+
+// descriptor writes the TrackDescriptor of a new track; counterUnit is
+// -1 for a track of slices and instants, else the unit of a counter
+// track (0 for none).
+func (w *Writer) descriptor(uuid, parent uint64, name, description string, rank int, order bool, counterUnit int) {
+	b, at := beginMessage(w.out, fTracePacket)
+	b = appendVarintField(b, fPacketSequenceID, sequenceID)
+	b, d := beginMessage(b, fPacketTrackDescriptor)
+	b = appendVarintField(b, fTrackUUID, uuid)
+	b = appendVarintField(b, fTrackParentUUID, parent)
+	b = appendBytesField(b, fTrackName, validUTF8(name))
+	if description != "" {
+		b = appendBytesField(b, fTrackDescription, validUTF8(description))
+	}
+	b = appendVarintField(b, fTrackSiblingOrder, uint64(int64(rank)))
+	if order {
+		b = appendVarintField(b, fTrackChildOrder, childOrderExplicit)
+	}
+	if counterUnit >= 0 {
+		var c int
+		b, c = beginMessage(b, fTrackCounter)
+		if counterUnit > 0 {
+			b = appendVarintField(b, fCounterUnit, uint64(counterUnit))
+		}
+		b = endMessage(b, c)
+	}
+	b = endMessage(b, d)
+	w.out = endMessage(b, at)
+	w.maybeFlush()
+}
+
+// Sibling order ranks under the process track: providers first (in name
+// order, as they are created), then counters, then lost data.
+const (
+	rankProvider = 0
+	rankCounter  = 1000
+	rankNotices  = 2000
+)
+
+// provider returns the track group of a provider, declaring it the first
+// time.
+func (w *Writer) provider(name string) *track {
+	if t := w.providers[name]; t != nil {
+		return t
+	}
+	t := &track{name: name, parent: w.processID, rank: rankProvider + len(w.providers)}
+	w.providers[name] = t
+	w.addLane(t, "events of provider "+name)
+	return t
+}
+
+// addLane declares one more track of group t.
+func (w *Writer) addLane(t *track, description string) *lane {
+	l := lane{uuid: w.newUUID(), end: math.MinInt64}
+	w.descriptor(l.uuid, t.parent, t.name, description, t.rank, t.order, -1)
+	t.lanes = append(t.lanes, l)
+	return &t.lanes[len(t.lanes)-1]
+}
+
+// laneFor returns the track of group t for a slice from start to end:
+// the first whose slices all ended before start, so that slices on one
+// track never overlap (nested slices would be shown as parent and child,
+// which a duration does not say).
+func (w *Writer) laneFor(t *track, start, end int64) uint64 {
+	for i := range t.lanes {
+		if l := &t.lanes[i]; l.end < start {
+			l.end = end
+			return l.uuid
+		}
+	}
+	l := w.addLane(t, "")
+	l.end = end
+	return l.uuid
+}
+
+// stream returns the lost-data track group of a stream.
+func (w *Writer) stream(ev *ctf.Event) *track {
+	if t := w.streams[ev.Stream]; t != nil {
+		return t
+	}
+	if w.notices == nil {
+		w.notices = &track{name: NoticeTrack, parent: w.processID, rank: rankNotices, order: true}
+		w.addLane(w.notices, "lost events and packets, per stream (per P)")
+	}
+	t := &track{name: "stream " + strconv.FormatUint(uint64(ev.Stream), 10) + " (P" + strconv.FormatUint(uint64(ev.CPU), 10) + ")",
+		parent: w.notices.lanes[0].uuid, rank: int(ev.Stream)}
+	w.streams[ev.Stream] = t
+	w.addLane(t, "lost events and packets of data stream channel0_"+strconv.FormatUint(uint64(ev.Stream), 10))
+	return t
+}
+
+// class returns the cached description of ec.
+func (w *Writer) class(ec *ctf.EventClass) *class {
+	id := int(ec.ID)
+	if id < len(w.classes) {
+		if c := w.classes[id]; c != nil && c.ec == ec {
+			return c
+		}
+	} else {
+		w.classes = append(w.classes, make([]*class, id+1-len(w.classes))...)
+	}
+	provider := encode.Provider(ec.Name)
+	c := &class{ec: ec, provider: w.provider(provider), duration: -1}
+	c.nameIID = w.intern(w.nameIIDs, fInternedEventNames, ec.Name)
+	c.catIID = w.intern(w.catIIDs, fInternedCategories, provider)
+	for _, f := range ec.Fields {
+		c.fieldIIDs = append(c.fieldIIDs, w.intern(w.annotIIDs, fInternedAnnotNames, f.Name))
+	}
+	c.last = make([]lastString, len(ec.Fields))
+	for i, f := range ec.Fields {
+		if f.Type.Kind != ctf.Int {
+			continue
+		}
+		if w.opts.Durations == nil && f.Type.Bits == 64 && slices.Contains(durationFieldNames, f.Name) ||
+			slices.Contains(w.opts.Durations, FieldRef{ec.Name, f.Name}) {
+			c.duration = i
+			break
+		}
+	}
+	for i, f := range ec.Fields {
+		if !slices.Contains(w.opts.Counters, FieldRef{ec.Name, f.Name}) {
+			continue
+		}
+		switch f.Type.Kind {
+		case ctf.Int, ctf.Uint, ctf.Float:
+		default:
+			continue
+		}
+		uuid := w.newUUID()
+		unit := 0
+		if i == c.duration {
+			unit = unitTimeNS
+		}
+		w.counters++
+		w.descriptor(uuid, w.processID, ec.Name+" "+f.Name, "field "+f.Name+" of "+ec.Name, rankCounter+w.counters, false, unit)
+		c.counters = append(c.counters, counter{field: i, uuid: uuid})
+	}
+	w.classes[id] = c
+	return c
+}
+
+// intern returns the interning id of s in table m, adding it to the
+// packet's InternedData (field num) the first time.
+func (w *Writer) intern(m map[string]uint64, num protowire.Number, s string) uint64 {
+	if iid, ok := m[s]; ok {
+		return iid
+	}
+	iid := uint64(len(m) + 1)
+	m[s] = iid
+	w.in, _ = w.appendInterned(w.in, num, iid, s)
+	return iid
+}
+
+func (w *Writer) appendInterned(b []byte, num protowire.Number, iid uint64, s string) ([]byte, int) {
+	b, at := beginMessage(b, num)
+	b = appendVarintField(b, fInternedIID, iid)
+	b = appendBytesField(b, fInternedName, validUTF8(s))
+	return endMessage(b, at), at
+}
+
+// appendString appends a string value (made valid UTF-8) as an interned
+// string_value_iid, or inline as string_value if it is too long or the
+// table is full. last caches the field's previous interned value: values
+// often repeat, and comparing is cheaper than a map lookup.
+func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
+	if last.iid != 0 && string(s) == last.s {
+		return appendVarintField(b, fAnnotStringValueIID, last.iid)
+	}
+	if len(s) > maxInternLen {
+		if !utf8.Valid(s) {
+			w.internBuf = appendValidUTF8(w.internBuf[:0], s)
+			s = w.internBuf
+		}
+		return appendBytesField(b, fAnnotString, s)
+	}
+	// Only valid UTF-8 is interned, so a value found is valid.
+	iid, ok := w.strIIDs[string(s)]
+	if !ok && !utf8.Valid(s) {
+		w.internBuf = appendValidUTF8(w.internBuf[:0], s)
+		s = w.internBuf
+		iid, ok = w.strIIDs[string(s)]
+	}
+	if !ok {
+		if len(w.strIIDs) >= maxInterned {
+			return appendBytesField(b, fAnnotString, s)
+		}
+		iid = uint64(len(w.strIIDs) + 1)
+		k := string(s)
+		w.strIIDs[k] = iid
+		w.strs = append(w.strs, k)
+		var at int
+		w.in, at = beginMessage(w.in, fInternedAnnotStrings)
+		w.in = appendVarintField(w.in, fInternedIID, iid)
+		w.in = appendBytesField(w.in, fInternedName, s)
+		w.in = endMessage(w.in, at)
+	}
+	last.s, last.iid = w.strs[iid-1], iid
+	return appendVarintField(b, fAnnotStringValueIID, iid)
+}
+
+// WriteEvent writes ev, an event or a notice. Events must come in
+// timestamp order (as ctf.Reader returns them). The first write error is
+// returned by this and every later call.
+func (w *Writer) WriteEvent(ev *ctf.Event) error {
+	if w.err != nil {
+		return w.err
+	}
+	if ev.Class == nil {
+		w.writeNotice(ev)
+		return w.err
+	}
+	c := w.class(ev.Class)
+	end := max(ev.Time, 0)
+	if d := c.duration; d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
+		start := max(end-ev.Fields[d].Int, 0)
+		uuid := w.laneFor(c.provider, start, end)
+		b, at, te := w.beginEvent(start, typeSliceBegin, uuid)
+		b = w.appendEventBody(b, c, ev)
+		w.endEvent(b, at, te)
+		w.endSlice(end, uuid)
+	} else {
+		b, at, te := w.beginEvent(end, typeInstant, c.provider.lanes[0].uuid)
+		b = w.appendEventBody(b, c, ev)
+		w.endEvent(b, at, te)
+	}
+	for _, k := range c.counters {
+		if k.field >= len(ev.Fields) {
+			continue
+		}
+		b, at, te := w.beginEvent(end, typeCounter, k.uuid)
+		switch v := ev.Fields[k.field]; v.Kind {
+		case ctf.Int:
+			b = appendVarintField(b, fEventCounterValue, uint64(v.Int))
+		case ctf.Uint:
+			if v.Uint <= math.MaxInt64 {
+				b = appendVarintField(b, fEventCounterValue, v.Uint)
+			} else {
+				b = appendDoubleField(b, fEventDoubleCounterValue, float64(v.Uint))
+			}
+		case ctf.Float:
+			b = appendDoubleField(b, fEventDoubleCounterValue, v.Float)
+		}
+		w.endEvent(b, at, te)
+	}
+	return w.err
+}
+
+// beginEvent appends to the output the start of a TracePacket at time ts
+// and of its TrackEvent of type typ on track uuid. It returns the output
+// and the offsets of both messages for endEvent.
+func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
+	b, at = beginMessage(w.out, fTracePacket)
+	b = appendVarintField(b, fPacketTimestamp, uint64(ts))
+	// trusted_packet_sequence_id 1, sequence_flags
+	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
+	// length byte, type and track.
+	b = append(b, fPacketSequenceID<<3, sequenceID, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+		fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ))
+	te = len(b) - 3
+	b = appendVarintField(b, fEventTrackUUID, uuid)
+	return b, at, te
+}
+
+// endEvent completes the packet begun by beginEvent, adding the names and
+// strings interned while writing it.
+func (w *Writer) endEvent(b []byte, at, te int) {
+	b = endMessage(b, te)
+	if len(w.in) > 0 {
+		b = protoTagBytes(b, fPacketInternedData, len(w.in))
+		b = append(b, w.in...)
+		w.in = w.in[:0]
+	}
+	w.out = endMessage(b, at)
+	w.maybeFlush()
+}
+
+// endSlice writes the end of the slice on track uuid at time ts.
+func (w *Writer) endSlice(ts int64, uuid uint64) {
+	b, at, te := w.beginEvent(ts, typeSliceEnd, uuid)
+	w.endEvent(b, at, te)
+}
+
+// appendEventBody appends the category, name and fields (as debug
+// annotations) of ev.
+func (w *Writer) appendEventBody(b []byte, c *class, ev *ctf.Event) []byte {
+	b = appendVarintField(b, fEventCategoryIIDs, c.catIID)
+	b = appendVarintField(b, fEventNameIID, c.nameIID)
+	for i := range min(len(ev.Fields), len(c.fieldIIDs)) {
+		var at int
+		b, at = beginMessage(b, fEventDebugAnnotation)
+		b = appendVarintField(b, fAnnotNameIID, c.fieldIIDs[i])
+		if v := ev.Fields[i]; v.Kind == ctf.String {
+			b = w.appendString(b, &c.last[i], v.Bytes)
+		} else {
+			b = w.appendValue(b, v)
+		}
+		b = endMessage(b, at)
+	}
+	if ev.Truncated != 0 {
+		var at int
+		b, at = beginMessage(b, fEventDebugAnnotation)
+		b = appendVarintField(b, fAnnotNameIID, w.intern(w.annotIIDs, fInternedAnnotNames, TruncatedArg))
+		b = protowire.AppendTag(b, fAnnotString, protowire.BytesType)
+		n := len(b)
+		b = append(b, 0)
+		for i, f := range ev.Class.Fields {
+			if i < 8 && ev.Truncated&(1<<i) != 0 {
+				if len(b) > n+1 {
+					b = append(b, ',')
+				}
+				b = append(b, f.Name...)
+			}
+		}
+		b = endMessage(b, n)
+		b = endMessage(b, at)
 	}
 	return b
 }
 
-// appendThreadName appends the thread_name metadata event of track tid
-// the first time the track is used.
-func (w *Writer) appendThreadName(b []byte, tid uint32, provider string) []byte {
-	if w.named[uint64(w.pid)<<32|uint64(tid)] {
-		return b
+// TruncatedArg is the name of the debug annotation that lists, separated
+// by commas, the fields of an event that the recorder truncated. Field
+// names cannot begin with '_', so it cannot collide.
+const TruncatedArg = "_truncated"
+
+// appendValue appends the value of a debug annotation: integers as
+// int_value and uint_value, floats as double_value, strings (made valid
+// UTF-8) as string_value or an interned string_value_iid, bytes as a
+// string of lower-case hexadecimal.
+func (w *Writer) appendValue(b []byte, v ctf.Value) []byte {
+	switch v.Kind {
+	case ctf.Int:
+		return appendVarintField(b, fAnnotInt, uint64(v.Int))
+	case ctf.Uint:
+		return appendVarintField(b, fAnnotUint, v.Uint)
+	case ctf.Float:
+		return appendDoubleField(b, fAnnotDouble, v.Float)
+	case ctf.String:
+		var last lastString
+		return w.appendString(b, &last, v.Bytes)
+	case ctf.Bytes:
+		b = protoTagBytes(b, fAnnotString, 2*len(v.Bytes))
+		return encode.AppendHex(b, v.Bytes)
 	}
-	w.named[uint64(w.pid)<<32|uint64(tid)] = true
-	b = append(b, ",\n"+`{"name":"thread_name","ph":"M","pid":`...)
-	b = strconv.AppendUint(b, uint64(w.pid), 10)
-	b = append(b, `,"tid":`...)
-	b = strconv.AppendUint(b, uint64(tid), 10)
-	b = append(b, `,"args":{"name":`...)
-	b = encode.AppendJSONString(b, provider)
-	return append(b, "}}"...)
+	return appendBytesField(b, fAnnotString, "")
 }
 
-func (w *Writer) appendEvent(b []byte, ev *ctf.Event) []byte {
-	c := w.class(ev.Class)
-	if !w.named[uint64(w.pid)<<32|uint64(c.tid)] {
-		b = w.appendThreadName(b, c.tid, encode.Provider(ev.Class.Name))
-	}
-	b = append(b, ",\n"...)
-	b = append(b, c.head...)
-	b = encode.AppendMicros(b, ev.Time-w.base)
-	b = append(b, c.tail...)
-	b = encode.AppendJSONFields(b, c.keys, ev, AppendValue)
-	if ev.Truncated != 0 {
-		if len(ev.Fields) > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `"_truncated":[`...)
-		n := 0
-		for i, name := range c.fields {
-			if i < 8 && ev.Truncated&(1<<i) != 0 {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, name...)
-				n++
-			}
-		}
-		b = append(b, ']')
-	}
-	return append(b, "}}"...)
-}
-
-func (w *Writer) appendNotice(b []byte, ev *ctf.Event) []byte {
-	const tid = 1
-	b = w.appendThreadName(b, tid, NoticeTrack)
-	if w.lost += ev.Discarded; w.lost < ev.Discarded {
-		w.lost = math.MaxUint64 // saturate: a corrupt trace can claim any count
-	}
-	b = append(b, ",\n"+`{"name":"lost `...)
+// writeNotice writes a notice of lost data as a slice on its stream's
+// track, over the interval in which the data was lost.
+func (w *Writer) writeNotice(ev *ctf.Event) {
+	t := w.stream(ev)
+	start := max(ev.Time, 0)
+	end := max(ev.EndTime, start)
+	uuid := w.laneFor(t, start, end)
+	name := w.internBuf[:0]
+	name = append(name, "lost "...)
 	if ev.Discarded > 0 {
-		b = appendCount(b, ev.Discarded, "event")
+		name = appendCount(name, ev.Discarded, "event")
 		if ev.LostPackets > 0 {
-			b = append(b, " and "...)
+			name = append(name, " and "...)
 		}
 	}
 	if ev.LostPackets > 0 {
-		b = appendCount(b, ev.LostPackets, "packet")
+		name = appendCount(name, ev.LostPackets, "packet")
 	}
-	b = append(b, " on stream "...)
-	b = strconv.AppendUint(b, uint64(ev.Stream), 10)
-	b = append(b, `","cat":"`+NoticeTrack+`","ph":"i","s":"t","ts":`...)
-	b = encode.AppendMicros(b, ev.Time-w.base)
-	b = append(b, `,"pid":`...)
-	b = strconv.AppendUint(b, uint64(w.pid), 10)
-	b = append(b, `,"tid":1,"args":{"stream":`...)
-	b = strconv.AppendUint(b, uint64(ev.Stream), 10)
-	b = append(b, `,"cpu":`...)
-	b = strconv.AppendUint(b, uint64(ev.CPU), 10)
-	b = append(b, `,"lost_events":`...)
-	b = appendUint(b, ev.Discarded)
-	b = append(b, `,"lost_packets":`...)
-	b = appendUint(b, ev.LostPackets)
-	b = append(b, `,"until":"`...)
-	b = w.clock.Append(b, ev.EndTime)
-	return append(b, `"}}`...)
+	w.internBuf = name
+	catIID := w.intern(w.catIIDs, fInternedCategories, NoticeTrack)
+	nameIID := w.intern(w.nameIIDs, fInternedEventNames, string(name))
+	b, at, te := w.beginEvent(start, typeSliceBegin, uuid)
+	b = appendVarintField(b, fEventCategoryIIDs, catIID)
+	b = appendVarintField(b, fEventNameIID, nameIID)
+	for _, a := range [...]struct {
+		name string
+		v    uint64
+	}{{"stream", uint64(ev.Stream)}, {"cpu", uint64(ev.CPU)}, {"lost_events", ev.Discarded}, {"lost_packets", ev.LostPackets}} {
+		iid := w.intern(w.annotIIDs, fInternedAnnotNames, a.name)
+		var d int
+		b, d = beginMessage(b, fEventDebugAnnotation)
+		b = appendVarintField(b, fAnnotNameIID, iid)
+		b = appendVarintField(b, fAnnotUint, a.v)
+		b = endMessage(b, d)
+	}
+	w.endEvent(b, at, te)
+	w.endSlice(end, uuid)
 }
 
 // appendCount appends "1 event" or "12 events".
@@ -255,145 +648,65 @@ func appendCount(b []byte, n uint64, what string) []byte {
 	return b
 }
 
-// class returns the cached rendering of ec.
-func (w *Writer) class(ec *ctf.EventClass) *class {
-	id := int(ec.ID)
-	if id < len(w.classes) {
-		if c := w.classes[id]; c != nil && c.ec == ec {
-			return c
-		}
-	} else {
-		w.classes = append(w.classes, make([]*class, id+1-len(w.classes))...)
+// flushSize is the amount of output buffered before it is written.
+const flushSize = 64 << 10
+
+// maybeFlush writes the output once flushSize bytes are buffered.
+func (w *Writer) maybeFlush() {
+	if len(w.out) >= flushSize {
+		w.flush()
 	}
-	provider := encode.Provider(ec.Name)
-	c := &class{ec: ec, tid: w.tid(provider)}
-	c.head = append(c.head, `{"name":`...)
-	c.head = encode.AppendJSONString(c.head, ec.Name)
-	c.head = append(c.head, `,"cat":`...)
-	c.head = encode.AppendJSONString(c.head, provider)
-	c.head = append(c.head, `,"ph":"i","s":"t","ts":`...)
-	c.tail = append(c.tail, `,"pid":`...)
-	c.tail = strconv.AppendUint(c.tail, uint64(w.pid), 10)
-	c.tail = append(c.tail, `,"tid":`...)
-	c.tail = strconv.AppendUint(c.tail, uint64(c.tid), 10)
-	c.tail = append(c.tail, `,"args":{`...)
-	c.keys, c.fields = encode.JSONKeys(ec.Fields)
-	w.classes[id] = c
-	return c
 }
 
-// appendUint appends v as a JSON number if the Perfetto trace processor
-// keeps it exact (it stores integer arguments as int64), else as a JSON
-// string of its decimal digits.
-func appendUint(b []byte, v uint64) []byte {
-	if v <= math.MaxInt64 {
-		return strconv.AppendUint(b, v, 10)
+func (w *Writer) flush() {
+	if w.err == nil && len(w.out) > 0 {
+		_, w.err = w.w.Write(w.out)
 	}
-	b = append(b, '"')
-	b = strconv.AppendUint(b, v, 10)
-	return append(b, '"')
+	w.out = w.out[:0]
 }
 
-// AppendValue appends the JSON form of a field value as an argument of a
-// trace event: integers as JSON numbers, except unsigned values above
-// 2^63-1, which are strings of decimal digits; finite floats as numbers
-// and NaN and the infinities as the strings "NaN", "Infinity" and
-// "-Infinity" (bits is the field's width, 32 or 64); strings as JSON
-// strings; bytes as a JSON string of lower-case hexadecimal.
-func AppendValue(b []byte, v ctf.Value, bits int) []byte {
-	switch v.Kind {
-	case ctf.Int:
-		return strconv.AppendInt(b, v.Int, 10)
-	case ctf.Uint:
-		return appendUint(b, v.Uint)
-	case ctf.Float:
-		return encode.AppendJSONFloat(b, v.Float, bits)
-	case ctf.String:
-		return encode.AppendJSONString(b, v.Bytes)
-	case ctf.Bytes:
-		b = append(b, '"')
-		b = encode.AppendHex(b, v.Bytes)
-		return append(b, '"')
-	}
-	return append(b, "null"...)
-}
-
-// Close completes the JSON document: it ends the traceEvents array, adds
-// the otherData object (trace start, environment, counts) and flushes the
-// output. It does not close the underlying io.Writer. A Writer that
-// received no events writes a document with no trace events. Closing
-// again does nothing.
+// Close writes the buffered output. It does not close the underlying
+// io.Writer. Closing again does nothing.
 func (w *Writer) Close() error {
 	if w.err == ErrClosed {
 		return nil
 	}
+	w.flush()
 	if w.err != nil {
 		return w.err
-	}
-	b := w.buf[:0]
-	if !w.started {
-		b = w.appendHead(b)
-	}
-	b = append(b, "\n],\n"+`"otherData":{"converter":"tracemark"`...)
-	if w.based {
-		b = append(b, `,"trace_start":"`...)
-		b = w.clock.Append(b, w.base)
-		b = append(b, `","trace_start_ns":"`...)
-		b = strconv.AppendInt(b, w.base, 10)
-		b = append(b, '"')
-	}
-	b = append(b, `,"clock":`...)
-	b = encode.AppendJSONString(b, w.info.Clock.Name)
-	keys := make([]string, 0, len(w.info.Env))
-	for k := range w.info.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		b = append(b, ',')
-		b = encode.AppendJSONString(b, "env_"+k)
-		b = append(b, ':')
-		b = encode.AppendJSONString(b, w.info.Env[k])
-	}
-	b = append(b, `,"events":`...)
-	b = strconv.AppendInt(b, int64(w.events), 10)
-	b = append(b, `,"lost_events":`...)
-	b = appendUint(b, w.lost)
-	b = append(b, "}}\n"...)
-	w.buf = b
-	if _, err := w.bw.Write(b); err != nil {
-		w.err = err
-		return err
-	}
-	if err := w.bw.Flush(); err != nil {
-		w.err = err
-		return err
 	}
 	w.err = ErrClosed
 	return nil
 }
 
-// ErrClosed is returned by WriteEvent after Close: the document is
-// complete.
+// ErrClosed is returned by WriteEvent after Close: the trace is complete.
 var ErrClosed = errors.New("perfetto: write after Close")
 
-// appendProcessName appends the process_name metadata of the process
-// that SetProcess named, the first time it has an event.
-func (w *Writer) appendProcessName(b []byte) []byte {
-	w.procs[w.pid] = true
-	b = append(b, ",\n"+`{"name":"process_name","ph":"M","pid":`...)
-	b = strconv.AppendUint(b, uint64(w.pid), 10)
-	b = append(b, `,"args":{"name":`...)
-	b = encode.AppendJSONString(b, w.pname)
-	return append(b, "}}"...)
+// protoTagBytes appends the tag and length of a length-delimited field of
+// n bytes.
+func protoTagBytes(b []byte, num protowire.Number, n int) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(n))
 }
 
-// SetProcess makes the next events belong to process pid named name: for
-// traces of many processes merged into one timeline, each process gets
-// its own group of tracks. A pid that does not fit 32 bits is ignored.
-func (w *Writer) SetProcess(pid int64, name string) {
-	if pid <= 0 || pid > math.MaxUint32 {
-		return
+// validUTF8 returns s with invalid UTF-8 replaced by U+FFFD.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
 	}
-	w.pid, w.pname = uint32(pid), name
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// appendValidUTF8 appends s with each invalid byte replaced by U+FFFD.
+func appendValidUTF8(dst, s []byte) []byte {
+	for len(s) > 0 {
+		r, size := utf8.DecodeRune(s)
+		if r == utf8.RuneError && size == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, s[:size]...)
+		}
+		s = s[size:]
+	}
+	return dst
 }

@@ -2,32 +2,38 @@ package perfetto_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
-	"math/big"
-	"math/rand/v2"
-	"reflect"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/format/internal/encode"
 	"github.com/tracemark/tracemark/format/internal/tracetest"
 	"github.com/tracemark/tracemark/format/perfetto"
 )
 
-func convert(t *testing.T) []byte {
+// convertDir converts the trace in dir with opts.
+func convertDir(t *testing.T, dir string, opts perfetto.Options) []byte {
 	t.Helper()
-	dir := t.TempDir()
-	tracetest.Write(t, dir)
 	r, err := ctf.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	var out bytes.Buffer
-	w := perfetto.NewWriter(&out, r.Info(), r.Classes())
+	w, err := perfetto.NewWriter(&out, r.Info(), r.Classes(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for ev, err := range r.Events() {
 		if err != nil {
 			t.Fatal(err)
@@ -42,353 +48,552 @@ func convert(t *testing.T) []byte {
 	return out.Bytes()
 }
 
-// doc is a parsed output document; numbers are kept as json.Number.
-type doc struct {
-	TraceEvents []map[string]any `json:"traceEvents"`
-	OtherData   map[string]any   `json:"otherData"`
+// realString is the canonical form of a float in the comparisons: NaN is
+// "NaN" and -0 is "0", as trace_processor's SQL results through JSON
+// give no other.
+func realString(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case f == 0:
+		return "0"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
-// event is a trace event checked by parse.
-type event struct {
-	Name, Cat, Ph, S string
-	TSNanos          int64 // ts converted exactly to nanoseconds
-	PID, TID         int64
-	Args             map[string]any
+// expected is the content a conversion must have, derived from the CTF
+// trace by the rules of the package documentation, as sorted lists of
+// lines: "ts dur name|category|track|arg=type:value;..." for slices and
+// instants (dur 0), "ts track value" for counter values.
+type expected struct {
+	slices, counters []string
 }
 
-// parse parses out and checks it against the Trace Event Format rules
-// that the Perfetto importer applies (json_trace_tokenizer.cc,
-// json_trace_parser_impl.cc): a JSON object whose traceEvents member is an
-// array of objects with a one-letter "ph"; "M" events named process_name,
-// process_labels or thread_name with the name in args; instant events
-// with a numeric "ts" in microseconds, "s":"t", numeric pid and a non-zero
-// numeric tid (tid 0 would be taken as the pid), and an args object. It
-// returns the instant events and the track names by tid.
-func parse(t *testing.T, out []byte) (d doc, events []event, tracks map[int64]string) {
+func sliceLine(ts, dur int64, name, cat, track string, args []string) string {
+	slices.Sort(args)
+	return fmt.Sprintf("%d %d %s|%s|%s|%s", ts, dur, name, cat, track, strings.Join(args, ";"))
+}
+
+func expect(t *testing.T, dir string, opts perfetto.Options) expected {
 	t.Helper()
-	if !bytes.HasPrefix(out, []byte(`{"traceEvents":[`)) {
-		t.Fatalf("document starts with %.20q", out)
-	}
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.UseNumber()
-	if err := dec.Decode(&d); err != nil {
-		t.Fatalf("invalid JSON: %v\n%s", err, out)
-	}
-	if dec.More() {
-		t.Fatal("data after the document")
-	}
-	tracks = map[int64]string{}
-	var pid int64 = -1
-	for i, e := range d.TraceEvents {
-		str := func(k string) string {
-			s, ok := e[k].(string)
-			if !ok {
-				t.Fatalf("event %d: %q is %T, want a string: %v", i, k, e[k], e)
-			}
-			return s
-		}
-		integer := func(k string) int64 {
-			n, ok := e[k].(json.Number)
-			if !ok {
-				t.Fatalf("event %d: %q is %T, want a number: %v", i, k, e[k], e)
-			}
-			v, err := n.Int64()
-			if err != nil {
-				t.Fatalf("event %d: %q: %v", i, k, err)
-			}
-			return v
-		}
-		args, ok := e["args"].(map[string]any)
-		if !ok {
-			t.Fatalf("event %d has no args object: %v", i, e)
-		}
-		p := integer("pid")
-		if pid != -1 && p != pid {
-			t.Fatalf("event %d: pid %d, want %d", i, p, pid)
-		}
-		pid = p
-		switch ph := str("ph"); ph {
-		case "M":
-			if _, ok := e["ts"]; ok {
-				t.Errorf("metadata event %d has a ts", i)
-			}
-			switch name := str("name"); name {
-			case "process_name":
-				if _, ok := args["name"].(string); !ok {
-					t.Errorf("process_name without a name: %v", e)
-				}
-			case "process_labels":
-				if _, ok := args["labels"].(string); !ok {
-					t.Errorf("process_labels without labels: %v", e)
-				}
-			case "thread_name":
-				tid := integer("tid")
-				name, ok := args["name"].(string)
-				if !ok || tid == 0 {
-					t.Errorf("bad thread_name event: %v", e)
-				}
-				if _, dup := tracks[tid]; dup {
-					t.Errorf("thread %d named twice", tid)
-				}
-				tracks[tid] = name
-			default:
-				t.Errorf("unexpected metadata event %q", name)
-			}
-		case "i":
-			ev := event{Name: str("name"), Cat: str("cat"), Ph: ph, S: str("s"), PID: p, TID: integer("tid"), Args: args}
-			if ev.S != "t" || ev.TID == 0 {
-				t.Errorf("event %d: scope %q tid %d", i, ev.S, ev.TID)
-			}
-			if _, ok := tracks[ev.TID]; !ok {
-				t.Errorf("event %d on thread %d before its thread_name", i, ev.TID)
-			}
-			ts, ok := e["ts"].(json.Number)
-			if !ok {
-				t.Fatalf("event %d: ts %v is not a number", i, e["ts"])
-			}
-			ev.TSNanos = microsToNanos(t, string(ts))
-			events = append(events, ev)
-		default:
-			t.Errorf("event %d: unexpected phase %q", i, ph)
-		}
-	}
-	return d, events, tracks
-}
-
-// microsToNanos converts a ts value to nanoseconds, exactly, and checks
-// that the Perfetto importer's float64 arithmetic gives the same result
-// (it computes llround(ts * 1000.0) from a double).
-func microsToNanos(t *testing.T, ts string) int64 {
-	t.Helper()
-	r, ok := new(big.Rat).SetString(ts)
-	if !ok {
-		t.Fatalf("ts %q is not a number", ts)
-	}
-	r.Mul(r, big.NewRat(1000, 1))
-	if !r.IsInt() || !r.Num().IsInt64() {
-		t.Fatalf("ts %q is not a whole number of nanoseconds", ts)
-	}
-	ns := r.Num().Int64()
-	f, err := strconv.ParseFloat(ts, 64)
+	r, err := ctf.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := int64(math.Round(f * 1000)); got != ns {
-		t.Errorf("ts %s read as a double gives %d ns, want %d", ts, got, ns)
-	}
-	if got := int64(math.Round(importerDouble(ts) * 1000)); got != ns {
-		t.Errorf("ts %s read as the importer reads it gives %d ns, want %d", ts, got, ns)
-	}
-	return ns
-}
-
-// importerDouble computes a decimal number without exponent the way the
-// Perfetto JSON importer does (json_parser.h, StringToDouble): the integer
-// digits accumulated in a double, plus the fraction digits accumulated
-// likewise and divided by the matching power of ten. It is less exact than
-// strconv.ParseFloat.
-func importerDouble(s string) float64 {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	ip, fp, _ := strings.Cut(s, ".")
-	var v float64
-	for _, c := range ip {
-		v = v*10 + float64(c-'0')
-	}
-	var frac, div float64 = 0, 1
-	for _, c := range fp {
-		frac = frac*10 + float64(c-'0')
-		div *= 10
-	}
-	if div > 1 {
-		v += frac / div
-	}
-	if neg {
-		v = -v
-	}
-	return v
-}
-
-func TestDocument(t *testing.T) {
-	d, events, tracks := parse(t, convert(t))
-	wantTracks := map[int64]string{1: "tracemark", 2: "floats", 3: "http", 4: "ints", 6: `odd "name" \ é`}
-	if !reflect.DeepEqual(tracks, wantTracks) {
-		t.Errorf("tracks %v, want %v", tracks, wantTracks)
-	}
-	if d.TraceEvents[0]["name"] != "process_name" || d.TraceEvents[0]["args"].(map[string]any)["name"] != "app" ||
-		d.TraceEvents[0]["pid"] != json.Number("4242") {
-		t.Errorf("first event %v, want the process name", d.TraceEvents[0])
-	}
-	if d.TraceEvents[1]["args"].(map[string]any)["labels"] != "host=testhost, trace=unit" {
-		t.Errorf("second event %v, want the process labels", d.TraceEvents[1])
-	}
-	perTrack := map[string]int{}
-	for _, e := range events {
-		perTrack[tracks[e.TID]]++
-	}
-	if want := map[string]int{"tracemark": 2, "floats": 4, "http": 3, "ints": 4, `odd "name" \ é`: 1}; !reflect.DeepEqual(perTrack, want) {
-		t.Errorf("events per track %v, want %v", perTrack, want)
-	}
-	n := func(s string) json.Number { return json.Number(s) }
-	want := []struct {
-		ts   int64
-		name string
-		args map[string]any
-	}{
-		{100, "ints:signed", map[string]any{"a": n("-128"), "b": n("-32768"), "c": n("-2147483648"), "d": n("-9223372036854775808")}},
-		{110, "ints:signed", map[string]any{"a": n("127"), "b": n("32767"), "c": n("2147483647"), "d": n("9223372036854775807")}},
-		{120, "ints:unsigned", map[string]any{"a": n("255"), "b": n("65535"), "c": n("4294967295"), "d": "18446744073709551615"}},
-		{130, "lost 3 events on stream 5", map[string]any{"stream": n("5"), "cpu": n("5"), "lost_events": n("3"), "lost_packets": n("0"), "until": "2023-11-14T22:13:20.000000300Z"}},
-		{130, "ints:unsigned", map[string]any{"a": n("0"), "b": n("1"), "c": n("2"), "d": n("3")}},
-		{140, "floats", map[string]any{"x": n("0.1"), "y": n("-0.25")}},
-		{150, "floats", map[string]any{"x": "Infinity", "y": "-Infinity"}},
-		{160, "lost 12 events and 1 packet on stream 1", map[string]any{"stream": n("1"), "cpu": n("1"), "lost_events": n("12"), "lost_packets": n("1"), "until": "2023-11-14T22:13:20.000000250Z"}},
-		{165, "floats", map[string]any{"x": "NaN", "y": n("1e+300")}},
-		{170, "http:request", map[string]any{"method": "GET", "path": "/héllo/世界?q=\"x\"\\", "body": "0001ff", "status": n("200")}},
-		{175, `odd "name" \ é`, map[string]any{"string": "tab\there\nnl\x01\ufffd\u2028", "event": "6869"}},
-		{180, "http:request", map[string]any{"method": "", "path": "/ap", "body": "", "status": n("0"), "_truncated": []any{"path", "body"}}},
-		{190, "http:empty", map[string]any{}},
-		{200, "floats", map[string]any{"x": n("-0.0"), "y": n("2.0")}},
-	}
-	if len(events) != len(want) {
-		t.Fatalf("%d instant events, want %d", len(events), len(want))
-	}
-	for i, w := range want {
-		e := events[i]
-		wantCat := strings.Split(w.name, ":")[0]
-		if strings.HasPrefix(w.name, "lost ") {
-			wantCat = "tracemark"
-		}
-		if e.TSNanos != w.ts || e.Name != w.name || e.Cat != wantCat || tracks[e.TID] != wantCat || !reflect.DeepEqual(e.Args, w.args) {
-			t.Errorf("event %d: got  %d %q cat %q track %q %v\nwant %d %q cat %q %v", i, e.TSNanos, e.Name, e.Cat, tracks[e.TID], e.Args, w.ts, w.name, wantCat, w.args)
-		}
-	}
-	other := d.OtherData
-	if other["trace_start"] != "2023-11-14T22:13:20.000000000Z" || other["trace_start_ns"] != "1700000000000000000" ||
-		other["env_hostname"] != "testhost" || other["events"] != json.Number("12") || other["lost_events"] != json.Number("15") {
-		t.Errorf("otherData %v", other)
-	}
-}
-
-// TestLongTraceTimestamps checks that timestamps stay exact to the
-// nanosecond, also read as float64, far from the start of a trace.
-func TestLongTraceTimestamps(t *testing.T) {
-	class := &ctf.EventClass{Name: "a:b"}
-	start := int64(1700000000_999999999)
-	var out bytes.Buffer
-	w := perfetto.NewWriter(&out, ctf.TraceInfo{}, nil)
-	offsets := []int64{0, 1, 999, 1001, 86400e9 + 123, 5*86400e9 + 987654321, 10*86400e9 + 1}
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 10000 {
-		offsets = append(offsets, offsets[len(offsets)-1]+r.Int64N(1e9)) // up to 10 days + 10000 s
-	}
-	for range 10000 {
-		offsets = append(offsets, offsets[len(offsets)-1]+r.Int64N(200e9)) // up to 33 days
-	}
-	for _, off := range offsets {
-		if err := w.WriteEvent(&ctf.Event{Class: class, Time: start + off}); err != nil {
+	defer r.Close()
+	var e expected
+	for ev, err := range r.Events() {
+		if err != nil {
 			t.Fatal(err)
 		}
+		if ev.Class == nil {
+			var name []string
+			if ev.Discarded > 0 {
+				name = append(name, plural(ev.Discarded, "event"))
+			}
+			if ev.LostPackets > 0 {
+				name = append(name, plural(ev.LostPackets, "packet"))
+			}
+			e.slices = append(e.slices, sliceLine(ev.Time, ev.EndTime-ev.Time, "lost "+strings.Join(name, " and "), "tracemark",
+				fmt.Sprintf("stream %d (P%d)", ev.Stream, ev.CPU),
+				[]string{fmt.Sprintf("stream=uint:%d", ev.Stream), fmt.Sprintf("cpu=uint:%d", ev.CPU),
+					fmt.Sprintf("lost_events=uint:%d", ev.Discarded), fmt.Sprintf("lost_packets=uint:%d", ev.LostPackets)}))
+			continue
+		}
+		var args, truncated []string
+		start, end := ev.Time, ev.Time
+		durDone := false
+		for i, f := range ev.Class.Fields {
+			v := ev.Fields[i]
+			var s string
+			switch v.Kind {
+			case ctf.Int:
+				s = fmt.Sprintf("int:%d", v.Int)
+			case ctf.Uint:
+				s = fmt.Sprintf("uint:%d", v.Uint)
+			case ctf.Float:
+				s = "real:" + realString(v.Float)
+			case ctf.String:
+				s = "string:" + string([]rune(string(v.Bytes))) // U+FFFD for each invalid byte
+			case ctf.Bytes:
+				s = "string:" + hex.EncodeToString(v.Bytes)
+			}
+			args = append(args, f.Name+"="+s)
+			isDur := opts.Durations == nil && f.Type == (ctf.FieldType{Kind: ctf.Int, Bits: 64}) && (f.Name == "latency" || f.Name == "duration") ||
+				slices.Contains(opts.Durations, perfetto.FieldRef{Event: ev.Class.Name, Field: f.Name})
+			if isDur && !durDone {
+				durDone = true
+				if v.Int >= 0 {
+					start = ev.Time - v.Int
+				}
+			}
+			if ev.Truncated&(1<<i) != 0 {
+				truncated = append(truncated, f.Name)
+			}
+			if slices.Contains(opts.Counters, perfetto.FieldRef{Event: ev.Class.Name, Field: f.Name}) {
+				var fv float64
+				switch v.Kind {
+				case ctf.Int:
+					fv = float64(v.Int)
+				case ctf.Uint:
+					fv = float64(v.Uint)
+				case ctf.Float:
+					fv = v.Float
+				}
+				e.counters = append(e.counters, fmt.Sprintf("%d %s %s", ev.Time, ev.Class.Name+" "+f.Name, realString(fv)))
+			}
+		}
+		if len(truncated) > 0 {
+			args = append(args, "_truncated=string:"+strings.Join(truncated, ","))
+		}
+		p := encode.Provider(ev.Class.Name)
+		e.slices = append(e.slices, sliceLine(start, end-start, ev.Class.Name, p, p, args))
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
+	slices.Sort(e.slices)
+	slices.Sort(e.counters)
+	return e
+}
+
+func plural(n uint64, what string) string {
+	if n == 1 {
+		return "1 " + what
 	}
-	d, events, tracks := parse(t, out.Bytes())
-	if d.TraceEvents[0]["args"].(map[string]any)["name"] != "trace" || d.TraceEvents[0]["pid"] != json.Number("1") {
-		t.Errorf("process without environment: %v", d.TraceEvents[0])
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// fromDecoded is the content of a decoded trace in the form of expected.
+func fromDecoded(d decoded) expected {
+	var e expected
+	for _, ev := range d.events {
+		tr := d.tracks[ev.track]
+		if ev.typ == 4 {
+			f, _ := strconv.ParseFloat(ev.value, 64)
+			e.counters = append(e.counters, fmt.Sprintf("%d %s %s", ev.ts, tr.name, realString(f)))
+			continue
+		}
+		var args []string
+		for _, a := range ev.args {
+			v := a.value
+			if r, ok := strings.CutPrefix(v, "real:"); ok {
+				f, _ := strconv.ParseFloat(r, 64)
+				v = "real:" + realString(f)
+			}
+			args = append(args, a.name+"="+v)
+		}
+		var dur int64
+		if ev.typ == 1 {
+			dur = int64(ev.end - ev.ts)
+		}
+		e.slices = append(e.slices, sliceLine(int64(ev.ts), dur, ev.name, ev.category, tr.name, args))
 	}
-	if tracks[2] != "a" {
-		t.Errorf("tracks %v", tracks)
+	slices.Sort(e.slices)
+	slices.Sort(e.counters)
+	return e
+}
+
+func compare(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
 	}
-	base := start - start%1e9
-	if d.OtherData["trace_start_ns"] != strconv.FormatInt(base, 10) {
-		t.Errorf("trace_start_ns %v, want %d", d.OtherData["trace_start_ns"], base)
-	}
-	for i, e := range events {
-		if want := start + offsets[i] - base; e.TSNanos != want {
-			t.Errorf("event %d: ts %d ns, want %d", i, e.TSNanos, want)
+	t.Errorf("%s: %d lines, want %d", what, len(got), len(want))
+	shown := 0
+	for i := 0; i < max(len(got), len(want)) && shown < 10; i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			t.Errorf("line %d:\n got  %s\n want %s", i, g, w)
+			shown++
 		}
 	}
 }
 
-func TestEmpty(t *testing.T) {
+var smallOpts = perfetto.Options{Counters: []perfetto.FieldRef{{Event: "ints:unsigned", Field: "b"}, {Event: "floats", Field: "y"}}}
+
+var demoOpts = perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:request_done", Field: "latency"}}}
+
+// TestDecodeSmall checks the structure and content of the small trace's
+// conversion, decoded here.
+func TestDecodeSmall(t *testing.T) {
+	dir := t.TempDir()
+	tracetest.Write(t, dir)
+	out := convertDir(t, dir, smallOpts)
+	d := decode(t, out)
+	want := expect(t, dir, smallOpts)
+	got := fromDecoded(d)
+	compare(t, "slices", got.slices, want.slices)
+	compare(t, "counters", got.counters, want.counters)
+	var proc []dtrack
+	for _, tr := range d.tracks {
+		if tr.pid != 0 {
+			proc = append(proc, tr)
+		}
+	}
+	if len(proc) != 1 || proc[0].pid != 4242 || proc[0].processName != "app" {
+		t.Errorf("process tracks %+v, want one of pid 4242 named app", proc)
+	}
+	for _, tr := range d.tracks {
+		if strings.HasPrefix(tr.name, "stream ") && tr.parentName != perfetto.NoticeTrack {
+			t.Errorf("track %q is under %q, want %q", tr.name, tr.parentName, perfetto.NoticeTrack)
+		}
+	}
+}
+
+// TestDecodeDemo checks the demo-like trace: slices for the latency
+// fields, overlapping requests on separate tracks of the same name.
+func TestDecodeDemo(t *testing.T) {
+	dir := t.TempDir()
+	n := tracetest.WriteDemo(t, dir, 2000)
+	out := convertDir(t, dir, demoOpts)
+	d := decode(t, out)
+	want := expect(t, dir, demoOpts)
+	got := fromDecoded(d)
+	compare(t, "slices", got.slices, want.slices)
+	compare(t, "counters", got.counters, want.counters)
+	if len(want.slices) != n+1 || len(want.counters) != 2000 { // one notice
+		t.Fatalf("expected %d slices and %d counter values, want %d and 2000", len(want.slices), len(want.counters), n+1)
+	}
+	// Slices of one track never overlap, and requests overlap, so http
+	// needs several tracks.
+	lanes := map[string]int{}
+	ends := map[uint64]uint64{}
+	for _, ev := range d.events {
+		if ev.typ != 1 {
+			continue
+		}
+		if ev.ts <= ends[ev.track] && ends[ev.track] != 0 {
+			t.Fatalf("slice %q at %d overlaps the previous one on its track (ends %d)", ev.name, ev.ts, ends[ev.track])
+		}
+		ends[ev.track] = ev.end
+	}
+	for uuid := range ends {
+		lanes[d.tracks[uuid].name]++
+	}
+	if lanes["http"] < 2 {
+		t.Errorf("http slices on %d tracks, want several: requests overlap", lanes["http"])
+	}
+}
+
+// TestDurationsOption checks that an empty Durations makes every event
+// an instant, and that a named field makes slices.
+func TestDurationsOption(t *testing.T) {
+	dir := t.TempDir()
+	tracetest.WriteDemo(t, dir, 50)
+	for _, opts := range []perfetto.Options{
+		{Durations: []perfetto.FieldRef{}},
+		{Durations: []perfetto.FieldRef{{Event: "storage:query", Field: "latency"}}},
+	} {
+		got := fromDecoded(decode(t, convertDir(t, dir, opts)))
+		want := expect(t, dir, opts)
+		compare(t, fmt.Sprintf("slices with %+v", opts.Durations), got.slices, want.slices)
+	}
+}
+
+func TestBadFieldRef(t *testing.T) {
+	for _, tt := range []struct {
+		opts perfetto.Options
+		msg  string
+	}{
+		{perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:nope", Field: "x"}}}, `the trace has no event "http:nope"`},
+		{perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:request", Field: "nope"}}}, `has no field "nope"`},
+		{perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:request", Field: "path"}}}, `is string, not a number`},
+		{perfetto.Options{Durations: []perfetto.FieldRef{{Event: "floats", Field: "x"}}}, `not a signed integer`},
+	} {
+		_, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), tracetest.Classes, tt.opts)
+		if !errors.Is(err, perfetto.ErrBadField) || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%+v: error %v, want ErrBadField saying %q", tt.opts, err, tt.msg)
+		}
+	}
+	for _, s := range []string{"", "x", ":x", "x:"} {
+		if _, err := perfetto.ParseFieldRef(s); !errors.Is(err, perfetto.ErrBadField) {
+			t.Errorf("ParseFieldRef(%q): %v, want ErrBadField", s, err)
+		}
+	}
+	if r, err := perfetto.ParseFieldRef("http:request_done:latency"); err != nil || r != (perfetto.FieldRef{Event: "http:request_done", Field: "latency"}) {
+		t.Errorf("ParseFieldRef: %+v, %v", r, err)
+	}
+}
+
+// TestLongMessages checks messages of 128 bytes and more, whose lengths
+// take more than the one byte reserved, and strings too long to intern.
+func TestLongMessages(t *testing.T) {
+	class := ctf.EventClass{ID: 3, Name: "big:event", Fields: []ctf.Field{{Name: "s", Type: ctf.FieldType{Kind: ctf.String}}}}
 	var out bytes.Buffer
-	w := perfetto.NewWriter(&out, tracetest.Info(), tracetest.Classes)
+	w, err := perfetto.NewWriter(&out, tracetest.Info(), []ctf.EventClass{class}, perfetto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, n := range []int{10, 127, 128, 300, 20000, 300} {
+		s := strings.Repeat(string(rune('a'+i)), n)
+		ev := ctf.Event{Class: &class, Time: int64(1000 + i), Fields: []ctf.Value{ctf.StringValue(s)}}
+		if err := w.WriteEvent(&ev); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sliceLine(int64(1000+i), 0, "big:event", "big", "big", []string{"s=string:" + s}))
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d, events, _ := parse(t, out.Bytes())
-	if len(events) != 0 || len(d.TraceEvents) != 2 {
-		t.Errorf("empty trace gives %v", d.TraceEvents)
+	got := fromDecoded(decode(t, out.Bytes()))
+	compare(t, "slices", got.slices, want)
+}
+
+type failWriter struct{ n int }
+
+var errDisk = errors.New("disk full")
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n--; f.n < 0 {
+		return 0, errDisk
 	}
-	if _, ok := d.OtherData["trace_start"]; ok {
-		t.Errorf("trace_start without events")
+	return len(p), nil
+}
+
+func TestWriteErrorIsSticky(t *testing.T) {
+	dir := t.TempDir()
+	tracetest.WriteLarge(t, dir, 20000, 2)
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := perfetto.NewWriter(&failWriter{n: 1}, r.Info(), r.Classes(), perfetto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	for ev, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if werr = w.WriteEvent(ev); werr != nil {
+			break
+		}
+	}
+	if !errors.Is(werr, errDisk) {
+		t.Fatalf("WriteEvent: %v, want %v", werr, errDisk)
+	}
+	if err := w.WriteEvent(&ctf.Event{Class: &tracetest.BenchClass}); !errors.Is(err, errDisk) {
+		t.Errorf("WriteEvent after the error: %v", err)
+	}
+	if err := w.Close(); !errors.Is(err, errDisk) {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	w, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), nil, perfetto.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := w.WriteEvent(&ctf.Event{Class: &ctf.EventClass{Name: "x"}}); !errors.Is(err, perfetto.ErrClosed) {
+	if err := w.WriteEvent(&ctf.Event{Class: &tracetest.BenchClass}); !errors.Is(err, perfetto.ErrClosed) {
 		t.Errorf("WriteEvent after Close: %v", err)
 	}
 }
 
-func TestAppendValue(t *testing.T) {
-	tests := []struct {
-		v    ctf.Value
-		bits int
-		want string
-	}{
-		{ctf.IntValue(math.MinInt64), 64, "-9223372036854775808"},
-		{ctf.UintValue(math.MaxInt64), 64, "9223372036854775807"},
-		{ctf.UintValue(math.MaxInt64 + 1), 64, `"9223372036854775808"`},
-		{ctf.FloatValue(float64(float32(3.14))), 32, "3.14"},
-		{ctf.FloatValue(math.Inf(-1)), 64, `"-Infinity"`},
-		{ctf.StringValue("a\"\n"), 0, `"a\"\n"`},
-		{ctf.BytesValue([]byte{0xde, 0xad}), 0, `"dead"`},
-		{ctf.Value{}, 0, "null"},
-	}
-	for _, tt := range tests {
-		if got := string(perfetto.AppendValue(nil, tt.v, tt.bits)); got != tt.want {
-			t.Errorf("AppendValue(%v) = %s, want %s", tt.v, got, tt.want)
-		}
-	}
-}
-
-type failWriter struct{}
-
-var errDisk = errors.New("disk full")
-
-func (failWriter) Write(p []byte) (int, error) { return 0, errDisk }
-
-func TestWriteErrorIsSticky(t *testing.T) {
-	w := perfetto.NewWriter(failWriter{}, tracetest.Info(), nil)
-	ev := &ctf.Event{Class: &tracetest.BenchClass, Fields: []ctf.Value{ctf.IntValue(1), ctf.IntValue(2), ctf.StringValue(strings.Repeat("x", 1000))}}
-	var err error
-	for i := 0; err == nil && i < 1000; i++ {
-		err = w.WriteEvent(ev)
-	}
-	if !errors.Is(err, errDisk) || !errors.Is(w.Close(), errDisk) {
-		t.Fatalf("WriteEvent error %v, want %v", err, errDisk)
-	}
-}
-
+// TestNoAllocs checks that writing an event whose names and strings are
+// interned allocates nothing.
 func TestNoAllocs(t *testing.T) {
-	w := perfetto.NewWriter(discard{}, tracetest.Info(), tracetest.Classes)
-	ev := &ctf.Event{Class: &tracetest.Classes[3], Time: 1700000000_000000000, Truncated: 2, Fields: []ctf.Value{
-		ctf.StringValue("GET"), ctf.StringValue("/path"), ctf.BytesValue([]byte{1, 2}), ctf.UintValue(200)}}
-	notice := &ctf.Event{Time: 1700000000_000000000, EndTime: 1700000001_000000000, Discarded: 3}
+	w, err := perfetto.NewWriter(discard{}, tracetest.Info(), tracetest.DemoClasses, demoOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &ctf.Event{Class: &tracetest.DemoClasses[1], Time: 1e18, Fields: []ctf.Value{
+		ctf.StringValue("GET"), ctf.StringValue("/items/7"), ctf.IntValue(200), ctf.IntValue(12345), ctf.IntValue(99)}}
 	w.WriteEvent(ev)
-	w.WriteEvent(notice)
-	allocs := testing.AllocsPerRun(1000, func() {
-		ev.Time++
-		w.WriteEvent(ev)
-		w.WriteEvent(notice)
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per event, want 0", allocs)
+	if n := testing.AllocsPerRun(1000, func() {
+		ev.Time += 20000
+		if err := w.WriteEvent(ev); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations an event", n)
 	}
 }
 
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// traceProcessor returns the command that runs testdata/tpquery.mjs on a
+// trace, or skips the test without node or trace_processor.wasm. The wasm
+// is looked up in $TRACEMARK_TRACE_PROCESSOR, else in the cache directory
+// that scripts/install-trace-processor fills.
+func traceProcessor(t *testing.T) func(t *testing.T, trace string, queries map[string]string) map[string][]map[string]any {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("SKIP: node not found; the trace_processor checks need it (run scripts/install-trace-processor)")
+	}
+	dir := os.Getenv("TRACEMARK_TRACE_PROCESSOR")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			t.Skipf("SKIP: no cache directory (%v) and TRACEMARK_TRACE_PROCESSOR unset", err)
+		}
+		dir = filepath.Join(cache, "tracemark", "trace-processor-v55.3")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trace_processor.wasm")); err != nil {
+		t.Skipf("SKIP: trace_processor.wasm not in %s: run scripts/install-trace-processor, or set TRACEMARK_TRACE_PROCESSOR", dir)
+	}
+	return func(t *testing.T, trace string, queries map[string]string) map[string][]map[string]any {
+		t.Helper()
+		q, _ := json.Marshal(queries)
+		cmd := exec.Command(node, "testdata/tpquery.mjs", dir, trace)
+		cmd.Stdin = bytes.NewReader(q)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tpquery: %v\n%s", err, stderr.Bytes())
+		}
+		var res map[string][]map[string]any
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatalf("tpquery output (%d bytes): %v\n%s", len(out), err, out[:min(len(out), 2000)])
+		}
+		return res
+	}
+}
+
+var tpQueries = map[string]string{
+	"slices": `select s.ts, s.dur, s.name, s.category, s.depth, t.name as track, s.arg_set_id
+		from slice s join track t on s.track_id = t.id`,
+	"args": `select arg_set_id, key, value_type, int_value, string_value, real_value
+		from args where arg_set_id in (select arg_set_id from slice)`,
+	"counters": `select c.ts, c.value, t.name as track from counter c join counter_track t on c.track_id = t.id`,
+	"stats":    `select name, idx, severity, source, value from stats where value <> 0`,
+	"process":  `select pid, name from process where pid <> 0`,
+	"units":    `select name, unit from counter_track`,
+}
+
+// str returns a result cell as a string ("" for NULL).
+func str(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// tpReal is a real result cell in canonical form.
+func tpReal(v any) string {
+	switch v {
+	case nil, "NaN": // SQLite stores NaN as NULL
+		return "NaN"
+	case "Infinity":
+		return realString(math.Inf(1))
+	case "-Infinity":
+		return realString(math.Inf(-1))
+	}
+	f, _ := v.(float64)
+	return realString(f)
+}
+
+// fromTraceProcessor is what trace_processor read, in the form of
+// expected; it checks the stats and the process on the way.
+func fromTraceProcessor(t *testing.T, res map[string][]map[string]any) expected {
+	t.Helper()
+	args := map[string][]string{}
+	for _, a := range res["args"] {
+		key, ok := strings.CutPrefix(str(a["key"]), "debug.")
+		if !ok {
+			t.Errorf("argument %q is not a debug annotation", str(a["key"]))
+			continue
+		}
+		var v string
+		switch typ := str(a["value_type"]); typ {
+		case "int":
+			v = "int:" + str(a["int_value"])
+		case "uint": // stored as int64
+			i, _ := strconv.ParseInt(str(a["int_value"]), 10, 64)
+			v = "uint:" + strconv.FormatUint(uint64(i), 10)
+		case "real":
+			v = "real:" + tpReal(a["real_value"])
+		case "string":
+			v = "string:" + str(a["string_value"])
+		default:
+			v = typ + ":?"
+		}
+		id := str(a["arg_set_id"])
+		args[id] = append(args[id], key+"="+v)
+	}
+	var e expected
+	for _, s := range res["slices"] {
+		ts, _ := strconv.ParseInt(str(s["ts"]), 10, 64)
+		dur, _ := strconv.ParseInt(str(s["dur"]), 10, 64)
+		if dur > 0 && str(s["depth"]) != "0" {
+			t.Errorf("slice %q at %d has depth %s: slices with durations must not nest", str(s["name"]), ts, str(s["depth"]))
+		}
+		e.slices = append(e.slices, sliceLine(ts, dur, str(s["name"]), str(s["category"]), str(s["track"]), args[str(s["arg_set_id"])]))
+	}
+	for _, c := range res["counters"] {
+		e.counters = append(e.counters, fmt.Sprintf("%s %s %s", str(c["ts"]), str(c["track"]), tpReal(c["value"])))
+	}
+	slices.Sort(e.slices)
+	slices.Sort(e.counters)
+	for _, s := range res["stats"] {
+		name, sev := str(s["name"]), str(s["severity"])
+		bad := sev == "error" || sev == "data_loss"
+		for _, w := range []string{"skipped", "invalid", "misplaced", "unmatched", "mismatch", "unknown", "missing", "interned", "tokenizer", "parser"} {
+			bad = bad || strings.Contains(name, w)
+		}
+		if bad {
+			t.Errorf("trace_processor stats: %s[%s] = %s (%s, %s)", name, str(s["idx"]), str(s["value"]), sev, str(s["source"]))
+		}
+	}
+	if p := res["process"]; len(p) != 1 || str(p[0]["pid"]) != "4242" || str(p[0]["name"]) != "app" {
+		t.Errorf("processes %v, want pid 4242 named app", p)
+	}
+	return e
+}
+
+// TestTraceProcessor reads conversions with Perfetto's trace_processor
+// and compares every slice, instant and counter value, with names,
+// tracks and typed arguments, with the CTF input.
+func TestTraceProcessor(t *testing.T) {
+	query := traceProcessor(t)
+	for _, tt := range []struct {
+		name  string
+		write func(dir string)
+		opts  perfetto.Options
+	}{
+		{"small", func(dir string) { tracetest.Write(t, dir) }, smallOpts},
+		{"demo", func(dir string) { tracetest.WriteDemo(t, dir, 3000) }, demoOpts},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tt.write(dir)
+			file := filepath.Join(t.TempDir(), "trace.pftrace")
+			if err := os.WriteFile(file, convertDir(t, dir, tt.opts), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res := query(t, file, tpQueries)
+			got := fromTraceProcessor(t, res)
+			for _, u := range res["units"] {
+				// A duration field's counter is in nanoseconds.
+				if want := map[bool]string{true: "ns", false: ""}[strings.HasSuffix(str(u["name"]), " latency")]; str(u["unit"]) != want {
+					t.Errorf("counter track %q has unit %q, want %q", str(u["name"]), str(u["unit"]), want)
+				}
+			}
+			want := expect(t, dir, tt.opts)
+			compare(t, "slices and instants", got.slices, want.slices)
+			compare(t, "counters", got.counters, want.counters)
+		})
+	}
+}

@@ -64,6 +64,7 @@ type RecordSpec struct {
 	Flush      time.Duration
 	StatsEvery time.Duration
 	Client     string
+	GoTrace    bool
 }
 
 // EnableSpec is a validated EnableRequest.
@@ -80,9 +81,10 @@ type EnableSpec struct {
 
 // TriggerSpec is a validated TriggerRequest.
 type TriggerSpec struct {
-	On    string
-	Dir   string
-	Every time.Duration
+	On      string
+	Dir     string
+	Every   time.Duration
+	GoTrace bool
 }
 
 // Trigger limits.
@@ -101,7 +103,7 @@ func checkTrigger(req *TriggerRequest) (*TriggerSpec, error) {
 	if req.Dir == "" || !filepath.IsAbs(req.Dir) || len(req.Dir) > 4096 || strings.ContainsRune(req.Dir, 0) {
 		return nil, Errorf(CodeInvalid, "trigger.dir: %q must be an absolute path", req.Dir)
 	}
-	spec := &TriggerSpec{On: req.On, Dir: filepath.Clean(req.Dir), Every: DefaultTriggerEvery}
+	spec := &TriggerSpec{On: req.On, Dir: filepath.Clean(req.Dir), Every: DefaultTriggerEvery, GoTrace: req.GoTrace}
 	if req.Every != "" {
 		d, err := time.ParseDuration(req.Every)
 		if err != nil || d < MinTriggerEvery {
@@ -150,6 +152,7 @@ func ParseRecordRequest(body []byte) (RecordSpec, error) {
 		return RecordSpec{}, err
 	}
 	spec.Client = req.Client
+	spec.GoTrace = req.GoTrace
 	return spec, nil
 }
 

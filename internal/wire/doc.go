@@ -130,6 +130,8 @@
 //	'Y' sync     no payload: the packets since the previous sync frame are
 //	             one drain of all the session's buffers.
 //	'S' stats    JSON Stats: the session's exact counters, periodically.
+//	'G' go-trace bytes of Go's execution trace, if the recording asked for
+//	             it (RecordRequest.GoTrace): concatenated, a go.trace file.
 //	'E' end      JSON End: why the stream ends (stopped, duration,
 //	             shutdown, snapshot, error) and the final counters. Last.
 //

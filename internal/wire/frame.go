@@ -29,6 +29,11 @@ const (
 	FrameStats FrameType = 'S'
 	// FrameEnd closes a stream: JSON [End]. Nothing follows it.
 	FrameEnd FrameType = 'E'
+	// FrameGoTrace carries bytes of Go's execution trace (see
+	// RecordRequest.GoTrace): the payloads of a stream's FrameGoTrace
+	// frames, in order, are a trace file that go tool trace reads. The
+	// last one comes before the end frame.
+	FrameGoTrace FrameType = 'G'
 )
 
 // String returns the frame type's name, such as "packet".
@@ -46,6 +51,8 @@ func (t FrameType) String() string {
 		return "stats"
 	case FrameEnd:
 		return "end"
+	case FrameGoTrace:
+		return "go-trace"
 	}
 	return fmt.Sprintf("frame(%#x)", byte(t))
 }
@@ -101,6 +108,10 @@ func (fw *FrameWriter) WriteJSON(t FrameType, v any) error {
 
 // WriteEmpty writes a frame without payload, such as a sync frame.
 func (fw *FrameWriter) WriteEmpty(t FrameType) error { return fw.write(t, nil, nil) }
+
+// WriteBytes writes a frame whose payload is b, such as a FrameGoTrace
+// frame.
+func (fw *FrameWriter) WriteBytes(t FrameType, b []byte) error { return fw.write(t, nil, b) }
 
 // WritePacket writes a packet frame.
 func (fw *FrameWriter) WritePacket(h PacketHeader, records []byte) error {

@@ -215,6 +215,11 @@ type RecordRequest struct {
 	// Client is a free label shown in the session list, such as
 	// "tracemark record".
 	Client string `json:"client,omitempty"`
+	// GoTrace asks for Go's execution trace of the recording's window
+	// too (runtime/trace), in FrameGoTrace frames. Only one Go trace runs
+	// in a process: if one already runs, the request fails with
+	// CodeConflict.
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // EnableRequest is the body of POST /v1/sessions/{name}/enable: add rules
@@ -238,6 +243,12 @@ type TriggerRequest struct {
 	On    string `json:"on"`
 	Dir   string `json:"dir"`
 	Every string `json:"every,omitempty"`
+	// GoTrace keeps Go's flight recorder (runtime/trace.FlightRecorder)
+	// running beside the session and writes its window next to each
+	// snapshot, as DIR.go.trace for snapshot directory DIR. Only one Go
+	// flight recorder runs in a process: if one already runs, the request
+	// fails with CodeConflict.
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // TriggerInfo describes a session's snapshot trigger and what it did.
@@ -253,6 +264,9 @@ type TriggerInfo struct {
 	Suppressed   uint64 `json:"suppressed"`
 	LastSnapshot string `json:"last_snapshot,omitempty"`
 	LastError    string `json:"last_error,omitempty"`
+	// GoTrace says that each snapshot has Go's flight recorder window
+	// beside it (TriggerRequest.GoTrace).
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // DisableRequest is the body of POST /v1/sessions/{name}/disable: remove
@@ -299,6 +313,9 @@ type Hello struct {
 	// sub-buffer size, in bytes.
 	Buffer    int `json:"buffer,omitempty"`
 	SubBuffer int `json:"sub_buffer,omitempty"`
+	// GoTrace says that the stream carries Go's execution trace
+	// (RecordRequest.GoTrace); agents that predate it never set it.
+	GoTrace bool `json:"go_trace,omitempty"`
 }
 
 // ClassField is one field of an event class.

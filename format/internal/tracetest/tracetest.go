@@ -1,14 +1,17 @@
 // Package tracetest writes the CTF traces that the tests, examples and
 // benchmarks of the format packages convert: a small trace with known
 // values of every field type, several streams, discarded events, a lost
-// packet and truncated fields, and large traces of 3-field events.
+// packet and truncated fields, large traces of 3-field events, and
+// traces like the demo service's (WriteDemo).
 package tracetest
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/tracemark/tracemark/ctf"
 )
@@ -232,4 +235,125 @@ func WriteLarge(t TB, dir string, n, streams int) int64 {
 		size += fi.Size()
 	}
 	return size
+}
+
+// DemoClasses are the event classes of demo traces: those of the demo
+// service (examples/demoservice), with its duration fields ("latency") as
+// the 64-bit integers of nanoseconds that the recorder writes.
+var DemoClasses = []ctf.EventClass{
+	{ID: 0, Name: "http:request_start", Truncation: true, Fields: []ctf.Field{{Name: "method", Type: str}, {Name: "path", Type: str}}},
+	{ID: 1, Name: "http:request_done", Truncation: true, Fields: []ctf.Field{
+		{Name: "method", Type: str}, {Name: "path", Type: str}, {Name: "status", Type: i64}, {Name: "latency", Type: i64}, {Name: "bytes", Type: i64}}},
+	{ID: 2, Name: "cache:hit", Truncation: true, Fields: []ctf.Field{{Name: "key", Type: str}}},
+	{ID: 3, Name: "cache:miss", Truncation: true, Fields: []ctf.Field{{Name: "key", Type: str}}},
+	{ID: 4, Name: "storage:query", Truncation: true, Fields: []ctf.Field{{Name: "op", Type: str}, {Name: "key", Type: str}, {Name: "latency", Type: i64}}},
+	{ID: 5, Name: "storage:error", Truncation: true, Fields: []ctf.Field{{Name: "op", Type: str}, {Name: "key", Type: str}, {Name: "error", Type: str}}},
+}
+
+// demoEvent is one event of a demo trace before it is packed.
+type demoEvent struct {
+	ts     uint64
+	stream int
+	class  int
+	vals   []ctf.Value
+}
+
+// WriteDemo writes into dir a trace like one the demo service gives: n
+// HTTP requests over 4 streams, overlapping, each a request_start and a
+// request_done (latency 20 µs to 2 ms) with a cache hit or a miss and a
+// storage query (and now and then a storage error) in between, packed
+// 256 events a packet; stream 2's third packet reports 5 discarded
+// events. The same n gives the same trace. It returns the number of
+// events.
+func WriteDemo(t TB, dir string, n int) int {
+	t.Helper()
+	const streams = 4
+	rng := uint64(0x9e3779b97f4a7c15)
+	next := func(m uint64) uint64 { // xorshift, deterministic
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return rng % m
+	}
+	methods := []string{"GET", "GET", "GET", "POST", "PUT"}
+	var evs []demoEvent
+	var ts uint64 = 1_000_000
+	for i := range n {
+		ts += 1000 + next(20000)
+		s := int(next(streams))
+		method := methods[next(uint64(len(methods)))]
+		key := fmt.Sprintf("item-%d", next(200))
+		path := "/items/" + key[5:]
+		lat := 20_000 + next(2_000_000)
+		evs = append(evs, demoEvent{ts, s, 0, []ctf.Value{sv(method), sv(path)}})
+		at := ts + 1000 + next(lat/4)
+		if next(3) > 0 {
+			evs = append(evs, demoEvent{at, s, 2, []ctf.Value{sv(key)}})
+		} else {
+			evs = append(evs, demoEvent{at, s, 3, []ctf.Value{sv(key)}})
+			q := 5000 + next(lat/2)
+			evs = append(evs, demoEvent{at + q, s, 4, []ctf.Value{sv("get"), sv(key), iv(int64(q))}})
+			if i%97 == 0 {
+				evs = append(evs, demoEvent{at + q + 10, s, 5, []ctf.Value{sv("get"), sv(key), sv("timeout")}})
+			}
+		}
+		status := int64(200)
+		if i%97 == 0 {
+			status = 500
+		}
+		evs = append(evs, demoEvent{ts + lat, s, 1, []ctf.Value{sv(method), sv(path), iv(status), iv(int64(lat)), iv(int64(100 + next(5000)))}})
+	}
+	slices.SortStableFunc(evs, func(a, b demoEvent) int { return cmp.Compare(a.ts, b.ts) })
+	w, err := ctf.Create(dir, Info())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddEventClasses(DemoClasses); err != nil {
+		t.Fatal(err)
+	}
+	type state struct {
+		recs        []byte
+		count       int
+		begin, last uint64
+		seq         uint64
+		discarded   uint64
+	}
+	st := make([]state, streams)
+	flush := func(k int) {
+		s := &st[k]
+		if s.count == 0 {
+			return
+		}
+		if k == 2 && s.seq == 2 {
+			s.discarded += 5
+		}
+		info := ctf.PacketInfo{BeginTS: s.begin, EndTS: s.last, Seq: s.seq, CPU: uint32(k), Discarded: s.discarded}
+		if err := w.WritePacket(uint32(k), info, s.recs); err != nil {
+			t.Fatal(err)
+		}
+		s.recs, s.count = s.recs[:0], 0
+		s.seq++
+	}
+	for _, e := range evs {
+		s := &st[e.stream]
+		if s.count == 0 {
+			s.begin = e.ts
+		}
+		s.recs, err = ctf.AppendRecord(s.recs, &DemoClasses[e.class], e.ts, e.vals, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.last = e.ts
+		s.count++
+		if s.count == 256 {
+			flush(e.stream)
+		}
+	}
+	for k := range st {
+		flush(k)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
 }
