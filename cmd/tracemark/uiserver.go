@@ -318,18 +318,30 @@ func (s *uiServer) modules(w http.ResponseWriter, r *http.Request, t *target) {
 // uiTick is one event of the live stream: the process, its markers with
 // their event rates, its sessions and the page's recordings.
 type uiTick struct {
-	Time       time.Time         `json:"time"`
-	Info       *wire.Info        `json:"info"`
-	Markers    []uiMarker        `json:"markers"`
-	Sessions   *wire.SessionList `json:"sessions"`
-	Recordings []uiRecStatus     `json:"recordings"`
+	Time     time.Time         `json:"time"`
+	Info     *wire.Info        `json:"info"`
+	Markers  []uiMarker        `json:"markers"`
+	Sessions *wire.SessionList `json:"sessions"`
+	// SessionRates are the events per second that each session
+	// recorded since the previous tick (-1 on the first): the rate of a
+	// marker counts only events that were read, and a named session's
+	// are read only when someone snapshots it.
+	SessionRates []uiRate      `json:"session_rates"`
+	Recordings   []uiRecStatus `json:"recordings"`
+}
+
+// uiRate is a session's recording rate.
+type uiRate struct {
+	Session string  `json:"session"`
+	Rate    float64 `json:"rate"`
 }
 
 type uiMarker struct {
 	wire.Marker
 	State string `json:"state"`
-	// Rate is events per second since the previous tick: the events the
-	// agent's sessions saw (-1 on the first tick).
+	// Rate is events per second since the previous tick (-1 on the
+	// first): the events that the agent's sessions delivered, discarded
+	// or filtered out, which counts a named session's only once read.
 	Rate float64 `json:"rate"`
 }
 
@@ -394,6 +406,16 @@ func (s *uiServer) tick(ctx context.Context, t *target, last map[string]uint64, 
 		}
 		last[m.Name] = m.Events
 		out.Markers[i] = um
+	}
+	out.SessionRates = []uiRate{}
+	for _, si := range sl.Sessions {
+		key := "session\x00" + si.Name
+		r := uiRate{Session: si.Name, Rate: -1}
+		if prev, ok := last[key]; ok && dt > 0 && si.Stats.Recorded >= prev {
+			r.Rate = float64(si.Stats.Recorded-prev) / dt
+		}
+		last[key] = si.Stats.Recorded
+		out.SessionRates = append(out.SessionRates, r)
 	}
 	return out, nil
 }

@@ -52,7 +52,7 @@
 
   function pidQuery() { return 'pid=' + encodeURIComponent(state.pid); }
 
-  const state = { pid: '', markers: [], live: null, hist: null, rates: null };
+  const state = { pid: '', markers: [], named: new Set(), live: null, hist: null, rates: null };
 
   function human(n) {
     if (n < 1024) return n + ' B';
@@ -108,6 +108,7 @@
       ui.ticks++;
       setConn('live', 'live');
       showInfo(t.info);
+      state.named = new Set((t.sessions.sessions || []).filter((x) => !x.ephemeral).map((x) => x.name));
       showMarkers(t.markers);
       showSessions(t.sessions);
       showRecordings(t.recordings);
@@ -143,10 +144,20 @@
         el('td', {}, m.stability),
         el('td', { class: stateCls }, m.state),
         el('td', { class: 'num' }, m.events),
-        el('td', { class: 'num' }, m.rate < 0 ? '…' : m.rate.toFixed(1)),
+        rateCell(m),
         el('td', {}, el('button', { type: 'button', onclick: () => useMarker(m.name) }, 'use')));
     }));
     if (namesChanged) fillHistMarkers();
+  }
+
+  // rateCell shows a marker's rate; one recorded only by named sessions
+  // that nobody reads has none (their events count once read).
+  function rateCell(m) {
+    const ss = m.sessions || [];
+    if (m.enabled && m.rate <= 0 && ss.length > 0 && ss.every((n) => state.named.has(n))) {
+      return el('td', { class: 'num muted', title: 'recorded by named sessions only: their events count once read; the rate plot shows the sessions' }, 'in session');
+    }
+    return el('td', { class: 'num' }, m.rate < 0 ? '…' : m.rate.toFixed(1));
   }
 
   // useMarker puts a marker's name into the forms.
@@ -220,42 +231,39 @@
     }
   }
 
-  // The rates plot: the busiest markers, one line each, and the total.
+  // The rates plot: the busiest markers and sessions, one line each.
+  // A marker's rate counts the events that were read (by recordings,
+  // histograms, stats); a session's counts what it recorded, read or not.
   const palette = ['#2463b5', '#d9480f', '#2b8a3e', '#862e9c', '#c92a2a', '#0b7285', '#5f3dc4', '#e67700'];
   const maxSeries = 6, maxPoints = 120;
 
   function addRates(t) {
     const r = state.rates;
-    const known = t.markers.filter((m) => m.rate >= 0);
+    const known = t.markers.filter((m) => m.rate >= 0).map((m) => ({ label: m.name, rate: m.rate }))
+      .concat(t.session_rates.filter((s) => s.rate >= 0).map((s) => ({ label: 'session ' + s.session + ' (recorded)', rate: s.rate })));
     if (known.length === 0) return; // the first tick has no rate yet
     r.times.push(new Date(t.time).getTime() / 1000);
-    let total = 0;
-    for (const m of known) total += m.rate;
-    const busiest = known.filter((m) => m.rate > 0).sort((a, b) => b.rate - a.rate);
+    const busiest = known.filter((k) => k.rate > 0).sort((a, b) => b.rate - a.rate);
     let rebuild = !ui.ratePlot;
-    for (const m of busiest) {
+    for (const k of busiest) {
       if (r.series.size >= maxSeries) break;
-      if (!r.series.has(m.name)) {
-        r.series.set(m.name, new Array(r.times.length - 1).fill(null));
+      if (!r.series.has(k.label)) {
+        r.series.set(k.label, new Array(r.times.length - 1).fill(null));
         rebuild = true;
       }
     }
-    const byName = new Map(known.map((m) => [m.name, m.rate]));
-    for (const [name, vals] of r.series) vals.push(byName.has(name) ? byName.get(name) : null);
-    r.total = r.total || [];
-    while (r.total.length < r.times.length - 1) r.total.unshift(null);
-    r.total.push(total);
+    const byLabel = new Map(known.map((k) => [k.label, k.rate]));
+    for (const [label, vals] of r.series) vals.push(byLabel.has(label) ? byLabel.get(label) : null);
     if (r.times.length > maxPoints) {
       r.times.shift();
-      r.total.shift();
       for (const vals of r.series.values()) vals.shift();
     }
-    const data = [r.times, r.total, ...r.series.values()];
+    const data = [r.times, ...r.series.values()];
     if (rebuild) {
       if (ui.ratePlot) ui.ratePlot.destroy();
-      const series = [{}, { label: 'all markers', stroke: '#1d232b', width: 2 }];
+      const series = [{}];
       let i = 0;
-      for (const name of r.series.keys()) series.push({ label: name, stroke: palette[i++ % palette.length], width: 1.5 });
+      for (const label of r.series.keys()) series.push({ label, stroke: palette[i++ % palette.length], width: 1.5 });
       ui.ratePlot = new uPlot({
         width: plotWidth('rates-plot'), height: 220, series,
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
@@ -367,11 +375,19 @@
       width: plotWidth('hist-plot'), height: 220, series,
       scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [
-        { values: (u, splits) => splits.map((v) => (Number.isInteger(v) ? ui.histLabels[v] || '' : '')), space: 60, incrs: [1, 2, 4, 8] },
+        // A tick names its bucket's lower bound; the summary has the ranges.
+        { label: h.field + ' (log2 buckets, lower bounds)', values: (u, splits) => splits.map((v) => lowerBound(ui.histLabels[v])), space: 50, incrs: [1, 2, 4, 8] },
         { label: 'events', size: 60 },
       ],
       legend: { live: false },
     }, data, $('hist-plot'));
+  }
+
+  // lowerBound returns "16.4µs" for the bucket label "[16.4µs, 32.8µs)".
+  function lowerBound(label) {
+    if (!label) return '';
+    const i = label.indexOf(',');
+    return i > 1 ? label.slice(1, i) : label;
   }
 
   // Recordings.
