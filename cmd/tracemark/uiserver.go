@@ -446,8 +446,9 @@ type uiHistData struct {
 
 // hist counts the events of the markers matching glob, as stats does,
 // with a histogram of the field hist, for as long as the page listens:
-// an ephemeral recording that ends when the stream does. An event
-// "failure" says why it could not start or stopped.
+// an ephemeral recording that ends when the stream does. The events:
+// "started" once recording (the markers matched), "hist" after each
+// stats frame, and "failure" with why it could not start or stopped.
 func (s *uiServer) hist(w http.ResponseWriter, r *http.Request, t *target) {
 	q := r.URL.Query()
 	glob, field, by, filter := q.Get("glob"), q.Get("field"), q.Get("by"), q.Get("filter")
@@ -472,6 +473,9 @@ func (s *uiServer) hist(w http.ResponseWriter, r *http.Request, t *target) {
 		return
 	}
 	defer stream.Close()
+	if err := ev.Send("started", map[string][]string{"matched": stream.Hello.Matched}); err != nil {
+		return
+	}
 	g := newAggregator(by, field)
 	c := newCapture(stream, nil)
 	c.onRecord = g.add
