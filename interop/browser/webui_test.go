@@ -373,4 +373,3 @@ func (c *consoleLog) all() []chromedp.ConsoleMessage {
 	defer c.mu.Unlock()
 	return slices.Clone(c.msgs)
 }
-
