@@ -295,3 +295,21 @@ func untar(t *testing.T, r io.Reader, dir string) {
 		}
 	}
 }
+
+func TestUIUsage(t *testing.T) {
+	e := newEnv(t)
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"ui", "-p", "1", "--all"}, exitUsage, "not both"},
+		{[]string{"ui", "-p", "2147483647"}, exitError, "does not exist"},
+		{[]string{"ui", "extra"}, exitUsage, "unknown command"},
+	} {
+		r := e.cli(tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stderr, tt.msg) {
+			t.Errorf("tracemark %s: exit %d, want %d with %q:\n%s", strings.Join(tt.args, " "), r.code, tt.code, tt.msg, r.stderr)
+		}
+	}
+}
