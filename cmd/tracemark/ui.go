@@ -88,6 +88,9 @@ func (s *uiServer) serve(ctx context.Context) error {
 	}
 	fmt.Fprintf(s.a.stdout, "tracemark ui: open %s\n", webui.URL(ln, token))
 	fmt.Fprintf(s.a.stderr, "serving %s on 127.0.0.1 only; Ctrl-C to stop\n", s.scope())
+	// Whatever ends the server, recordings are stopped and their traces
+	// completed first.
+	defer s.stopRecordings()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -96,7 +99,6 @@ func (s *uiServer) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	cancel()
-	s.stopRecordings()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -313,3 +313,28 @@ func TestUIUsage(t *testing.T) {
 		}
 	}
 }
+
+// Ctrl-C ends the recordings started from the page cleanly: with --keep,
+// their traces are complete and stay.
+func TestUIStopsRecordingsAtExit(t *testing.T) {
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	keep := filepath.Join(e.runtime, "kept")
+	ui, c := e.startUI("-p", pid, "--keep", keep)
+	var rec uiRecStatus
+	if code := c.do(http.MethodPost, "/api/record?pid="+pid, uiEnable{Glob: "test:value"}, &rec); code != http.StatusOK {
+		t.Fatalf("starting a recording: %d %+v", code, rec)
+	}
+	target.do(t, "fire 10")
+	ui.signal(t, os.Interrupt)
+	if code := ui.wait(t); code != exitOK {
+		t.Fatalf("ui exited %d after Ctrl-C, want 0; stderr:\n%s", code, ui.stderr.text())
+	}
+	if filepath.Dir(rec.Trace) != keep {
+		t.Fatalf("the recording went to %s, want a directory in %s", rec.Trace, keep)
+	}
+	if n := countLines(babeltrace(t, rec.Trace), "test:value"); n != 10 {
+		t.Errorf("the kept trace has %d test:value events, want 10", n)
+	}
+}

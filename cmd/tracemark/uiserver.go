@@ -30,6 +30,11 @@ type uiServer struct {
 	dir   string  // where recordings go
 	temp  bool    // dir is ours, removed at close
 
+	// ctx is the recordings' context, cancelled at close so that none
+	// outlives the server even if its agent stops answering.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu   sync.Mutex
 	recs map[string]*uiRecording
 	seq  int
@@ -41,6 +46,7 @@ const uiLiveInterval = time.Second
 
 func newUIServer(ctx context.Context, a *app, pid, keep string) (*uiServer, error) {
 	s := &uiServer{a: a, recs: map[string]*uiRecording{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if pid != "" || a.socket != "" {
 		t, err := a.connect(ctx, pid)
 		if err != nil {
@@ -77,7 +83,10 @@ func (s *uiServer) scope() string {
 	return "all your instrumented processes"
 }
 
+// close ends the recordings still running and removes a temporary
+// directory. Call stopRecordings first to end them cleanly.
 func (s *uiServer) close() {
+	s.cancel()
 	s.wg.Wait()
 	if s.temp {
 		os.RemoveAll(s.dir)
@@ -603,8 +612,7 @@ func (s *uiServer) startRecording(w http.ResponseWriter, r *http.Request, t *tar
 	}
 	// The recording outlives this request: it ends when stopped from the
 	// page or when the server stops.
-	ctx := context.WithoutCancel(r.Context())
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(s.ctx)
 	stream, err := t.client.Record(ctx, wire.RecordRequest{
 		Rules: rules([]string{req.Glob}, req.Filter), Mode: req.Mode, Client: "tracemark ui", StatsInterval: uiLiveInterval.String()})
 	if err != nil {
