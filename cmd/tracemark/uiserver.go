@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -158,15 +159,8 @@ func apiError(w http.ResponseWriter, err error) {
 		we = &wire.Error{Status: status, Code: wire.CodeInternal, Message: err.Error()}
 	}
 	w.Header().Set("Content-Type", wire.ContentTypeJSON)
-	w.WriteHeader(cmpOr(we.Status, http.StatusInternalServerError))
+	w.WriteHeader(cmp.Or(we.Status, http.StatusInternalServerError))
 	_ = json.NewEncoder(w).Encode(wire.ErrorBody{Error: we})
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 func apiJSON(w http.ResponseWriter, v any) {
@@ -236,7 +230,8 @@ func (s *uiServer) sessions(w http.ResponseWriter, r *http.Request, t *target) {
 	apiJSON(w, list)
 }
 
-// uiEnable is the body of POST /api/enable and /api/disable.
+// uiEnable is the body of POST /api/enable, /api/disable (Glob empty:
+// destroy the session) and /api/record (no Session).
 type uiEnable struct {
 	Session string `json:"session"`
 	Glob    string `json:"glob"`

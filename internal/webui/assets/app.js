@@ -395,7 +395,7 @@
     ev.preventDefault();
     try {
       await api('POST', '/api/record?' + pidQuery(), {
-        session: 'ui', glob: $('record-glob').value.trim(), filter: $('record-filter').value.trim(), mode: $('record-mode').value,
+        glob: $('record-glob').value.trim(), filter: $('record-filter').value.trim(), mode: $('record-mode').value,
       });
       $('record-error').textContent = '';
     } catch (err) {
