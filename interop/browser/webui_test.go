@@ -287,6 +287,13 @@ func TestWebUI(t *testing.T) {
 	poll("the modules table shows the plugin", `document.querySelector('#modules tbody tr') !== null && document.getElementById('taint').textContent.includes('Tainted')`)
 
 	if path := os.Getenv("TRACEMARK_WEBUI_SCREENSHOT"); path != "" {
+		// Two more ticks: the rates that the recording's end reset are
+		// measured again.
+		ticks, err := chromedp.Run(ctx, chromedp.Evaluate[int](`tracemarkUI.ticks`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll("two more ticks", fmt.Sprintf(`tracemarkUI.ticks >= %d`, ticks+2))
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatal(err)
