@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tracemark/tracemark/internal/webui"
@@ -51,17 +52,21 @@ func (c *uiClient) do(method, path string, body, out any) int {
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		c.t.Error(err)
+		return -1
 	}
 	req.Header.Set(webui.TokenHeader, c.token)
+	// Errorf, not Fatalf: tests call this from several goroutines.
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		c.t.Errorf("%s %s: %v", method, path, err)
+		return -1
 	}
 	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
 	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			c.t.Fatalf("%s %s: %s: %v", method, path, resp.Status, err)
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Errorf("%s %s: %s: %v: %s", method, path, resp.Status, err, b)
 		}
 	}
 	return resp.StatusCode
@@ -337,4 +342,45 @@ func TestUIStopsRecordingsAtExit(t *testing.T) {
 	if n := countLines(babeltrace(t, rec.Trace), "test:value"); n != 10 {
 		t.Errorf("the kept trace has %d test:value events, want 10", n)
 	}
+}
+
+// Pages that start, watch and stop recordings at the same time each get
+// their own, complete.
+func TestUIConcurrentRecordings(t *testing.T) {
+	e := newEnv(t)
+	target := e.startTarget()
+	pid := strconv.Itoa(target.pid())
+	_, c := e.startUI("-p", pid)
+	const n = 4
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var rec uiRecStatus
+			if code := c.do(http.MethodPost, "/api/record?pid="+pid, uiEnable{Glob: "test:value"}, &rec); code != http.StatusOK {
+				t.Errorf("starting recording %d: %d", i, code)
+			}
+			ids[i] = rec.ID
+		})
+		wg.Go(func() {
+			live := c.events("/api/live?pid=" + pid)
+			var tick uiTick
+			live.nextOf(t, "tick", &tick)
+			live.body.Close()
+		})
+	}
+	wg.Wait()
+	if slices.Contains(ids, "") || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != n {
+		t.Fatalf("recording ids %q: want %d distinct", ids, n)
+	}
+	target.do(t, "fire 40")
+	for _, id := range ids {
+		wg.Go(func() {
+			var rec uiRecStatus
+			if code := c.do(http.MethodPost, "/api/record/"+id+"/stop", nil, &rec); code != http.StatusOK || rec.State != "done" || rec.Events != 40 {
+				t.Errorf("stopping recording %s: %d %+v, want done with 40 events", id, code, rec)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -619,7 +619,8 @@ func (s *uiServer) startRecording(w http.ResponseWriter, r *http.Request, t *tar
 	s.seq++
 	id := strconv.Itoa(s.seq)
 	s.mu.Unlock()
-	dir := filepath.Join(s.dir, defaultTraceDir("tracemark-ui", stream.Hello))
+	// The id keeps recordings started in the same second apart.
+	dir := filepath.Join(s.dir, defaultTraceDir("tracemark-ui", stream.Hello)+"-"+id)
 	trace, err := createTrace(dir, stream.Hello)
 	if err != nil {
 		stream.Close()
