@@ -65,6 +65,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		sessionsCmd(a), enableCmd(a), disableCmd(a), snapshotCmd(a), daemonCmd(a),
 		convertCmd(a), summaryCmd(a),
 		modinfoCmd(a), keygenCmd(a), signCmd(a), insmodCmd(a), rmmodCmd(a), lsmodCmd(a), taintCmd(a),
+		uiCmd(a),
 		demoServiceCmd(), versionCmd(a), manCmd(a),
 	} {
 		root.AddCommand(c)
