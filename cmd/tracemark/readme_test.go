@@ -123,6 +123,9 @@ func TestReadmeCommands(t *testing.T) {
 		if args[0] == "demo" || args[0] == "help" {
 			continue // TestDemo runs the demo
 		}
+		if args[0] == "ui" {
+			continue // serves until Ctrl-C: TestUIAPI and interop/browser run it
+		}
 		run := make([]string, 0, len(args)+2)
 		for i := 0; i < len(args); i++ {
 			a := args[i]
