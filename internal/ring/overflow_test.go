@@ -91,9 +91,10 @@ func TestGOMAXPROCSRaised(t *testing.T) {
 			for i := range next {
 				next[i] = make(chan struct{})
 			}
-			// A phase goes on past records/3 (up to ten times as long)
-			// until its case was seen: a record refused for lack of a
-			// shard, one recorded in the overflow shard.
+			// A phase goes on past records/3 (up to a hundred times as
+			// long: on a loaded machine the writers may run on P 0 for
+			// long stretches) until its case was seen: a record refused
+			// for lack of a shard, one recorded in the overflow shard.
 			seen := []func(Stats) bool{
 				func(Stats) bool { return true },
 				func(st Stats) bool { return st.Unsharded > 0 },
@@ -105,7 +106,7 @@ func TestGOMAXPROCSRaised(t *testing.T) {
 					ctr := uint64(0)
 					for p := range 3 {
 						<-next[p]
-						for i := 0; i < records/3 || i < 10*records/3 && (i%64 != 0 || !seen[p](b.Stats())); i++ {
+						for i := 0; i < records/3 || i < 100*records/3 && (i%64 != 0 || !seen[p](b.Stats())); i++ {
 							writeRec(b, &clock, uint32(g), ctr)
 							ctr++
 							attempted.Add(1)
