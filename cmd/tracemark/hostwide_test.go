@@ -160,6 +160,23 @@ func TestRecordHostWide(t *testing.T) {
 	if strings.Join(convPids, " ")+" " != wantPids {
 		t.Errorf("convert --to text of the directory is not merged in time order by process:\n%s%s", conv.stdout, conv.stderr)
 	}
+
+	// stats counts the directory as one, a row per process and marker by
+	// default, and by program across processes.
+	st := e.cli("stats", dir)
+	for _, p := range []struct {
+		pid    int
+		marker string
+		n      int
+	}{{p1.pid(), "test:value", 10}, {p1.pid(), "test:other", 5}, {p2.pid(), "test:value", 20}, {p3.pid(), "test:value", 30}} {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^%d\s+%s\s+%d$`, p.n, p.marker, p.pid)).MatchString(st.stdout) {
+			t.Errorf("stats of the directory has no row %s pid %d: %d:\n%s%s", p.marker, p.pid, p.n, st.stdout, st.stderr)
+		}
+	}
+	st = e.cli("stats", dir, "-e", "test:value", "--by", "program")
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^60\s+test:value\s+%s$`, e.argv0)).MatchString(st.stdout) {
+		t.Errorf("stats --by program of the directory, want 60 test:value:\n%s%s", st.stdout, st.stderr)
+	}
 }
 
 // startInNamespaces starts a target in new mount and PID namespaces, with

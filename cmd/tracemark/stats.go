@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"path"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/format"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -46,7 +50,9 @@ interval + print + clear).
 Given a trace directory instead of -p, the same counts are made from the
 recorded events (-e globs are optional there; --filter is not available,
 and durations are shown in nanoseconds: the trace does not say which
-integer fields are durations).
+integer fields are durations). A directory of traces, as record --all
+writes one per process, is counted as one, with pid and program fields
+for --by (the default --by pid), as with --all.
 
 Counting happens in tracemark, not in the process: the process records
 the events as for "tracemark record", and lost events are reported.`,
@@ -351,48 +357,86 @@ func statsOfTrace(a *app, dir string, rules []wire.Rule, spec aggSpec, asJSON bo
 			return err
 		}
 	}
-	r, err := ctf.Open(dir)
+	// A host-wide recording is a directory of traces, one per process:
+	// the processes are counted together, every event having the pid and
+	// program fields that stats --all gives them.
+	dirs, err := format.TraceDirs(dir)
 	if err != nil {
 		return fmt.Errorf("reading trace: %w", err)
 	}
-	defer r.Close()
+	set := len(dirs) > 1 || filepath.Clean(dirs[0]) != filepath.Clean(dir)
+	var rs []*ctf.Reader
+	defer func() {
+		for _, r := range rs {
+			r.Close()
+		}
+	}()
 	var fields []wire.Field
-	for _, ec := range r.Classes() {
-		if matchesAny(globs, ec.Name) {
-			for _, f := range ec.Fields {
-				fields = append(fields, wire.Field{Name: f.Name, Kind: f.Type.String()})
+	if set {
+		fields = append(fields, wire.Field{Name: fieldPID, Kind: "int64"}, wire.Field{Name: fieldProgram, Kind: "string"})
+	}
+	for _, d := range dirs {
+		r, err := ctf.Open(d)
+		if err != nil {
+			return fmt.Errorf("reading trace %s: %w", d, err)
+		}
+		rs = append(rs, r)
+		for _, ec := range r.Classes() {
+			if matchesAny(globs, ec.Name) {
+				for _, f := range ec.Fields {
+					fields = append(fields, wire.Field{Name: f.Name, Kind: f.Type.String()})
+				}
 			}
 		}
 	}
 	if err := checkFieldList(fields, spec); err != nil {
 		return err
 	}
+	if set && len(spec.by) == 0 {
+		spec.by = []string{fieldPID} // a row per process and marker, as stats --all
+	}
 	g := newAggregator(spec)
-	classes := map[*ctf.EventClass]*wire.EventClass{}
 	var lost uint64
-	var first, last int64
-	for ev, err := range r.Events() {
-		if err != nil {
-			return fmt.Errorf("reading trace: %w", err)
+	first, last := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, r := range rs {
+		info := r.Info()
+		pid, program := info.Env["host_pid"], info.Env["procname"]
+		if pid == "" {
+			pid = info.Env["vpid"]
 		}
-		if ev.Class == nil {
-			lost += ev.Discarded
-			continue
-		}
-		wc := classes[ev.Class]
-		if wc == nil {
-			if !matchesAny(globs, ev.Class.Name) {
+		pidValue, _ := strconv.ParseInt(pid, 10, 64)
+		proc := &procRec{program: program}
+		classes := map[*ctf.EventClass]*wire.EventClass{}
+		for ev, err := range r.Events() {
+			if err != nil {
+				return fmt.Errorf("reading trace: %w", err)
+			}
+			if ev.Class == nil {
+				lost += ev.Discarded
 				continue
 			}
-			c := wire.ClassFromCTF(*ev.Class, nil)
-			wc = &c
-			classes[ev.Class] = wc
+			wc := classes[ev.Class]
+			if wc == nil {
+				if !matchesAny(globs, ev.Class.Name) {
+					continue
+				}
+				c := wire.ClassFromCTF(*ev.Class, nil)
+				wc = &c
+				if set {
+					wc = proc.extend(wc)
+				}
+				classes[ev.Class] = wc
+			}
+			first, last = min(first, ev.Time), max(last, ev.Time)
+			rec := wire.Record{Class: wc, Fields: ev.Fields, Truncated: ev.Truncated}
+			if set {
+				rec.Fields = append(slices.Clip(ev.Fields), ctf.IntValue(pidValue), ctf.StringValue(program))
+			}
+			_ = g.add(&rec)
 		}
-		if g.total == 0 {
-			first = ev.Time
-		}
-		last = ev.Time
-		_ = g.add(&wire.Record{Class: wc, Fields: ev.Fields, Truncated: ev.Truncated})
+	}
+	if g.total == 0 {
+		first, last = 0, 0
 	}
 	if asJSON {
 		return writeJSON(a.stdout, g.result(lost))
