@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/session"
 )
@@ -18,6 +19,7 @@ func recordCmd(a *app) *cobra.Command {
 	var (
 		f                   recFlags
 		out, mode, progress string
+		otlpURL             string
 		interval            time.Duration
 	)
 	cmd := &cobra.Command{
@@ -63,11 +65,15 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 					return err
 				}
 			}
+			otlpCfg, err := otlpConfig(otlpURL)
+			if err != nil {
+				return err
+			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
 				return err
 			}
-			r := &recorder{a: a, t: t, out: out, view: view, plain: plain}
+			r := &recorder{a: a, t: t, out: out, view: view, plain: plain, otlpCfg: otlpCfg}
 			return r.run(cmd.Context(), req)
 		},
 	}
@@ -76,6 +82,7 @@ the recording ends (a flight recording of the last --buffer per CPU).`,
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "progress refresh interval")
+	otlpFlag(cmd, &otlpURL)
 	return cmd
 }
 
@@ -105,6 +112,9 @@ type recorder struct {
 	extra func(*wire.Record) error
 	// noHints leaves out how to open the trace (the demo says more).
 	noHints bool
+	// otlpCfg, if set, exports the events too (--otlp).
+	otlpCfg *otlp.Config
+	otlp    *otlpOut
 
 	c          *capture
 	lastEvents uint64
@@ -132,16 +142,23 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if err != nil {
 		return err
 	}
+	if r.otlp, err = startOTLP(ctx, r.otlpCfg, r.t, s.Hello); err != nil {
+		trace.close()
+		return err
+	}
 	announce(r.a, "Recording", s.Hello, req, r.out)
 	r.c = newCapture(s, trace)
 	r.c.onStats = r.progress
-	r.c.onRecord = r.extra
+	r.c.onRecord = r.otlp.hook(r.extra)
 	r.lastTime = r.c.started
 	runErr := r.c.run()
 	signals.release()
 	r.view.erase()
 	closeErr := trace.close()
 	r.summary(s.Hello)
+	if err := r.otlp.finish(r.a.stdout, r.a.timeout); err != nil && closeErr == nil {
+		closeErr = err
+	}
 	if closeErr != nil && runErr == nil {
 		runErr = closeErr
 	}
@@ -185,8 +202,8 @@ func (r *recorder) progress() {
 	now := time.Now()
 	rate := float64(r.c.events-r.lastEvents) / max(now.Sub(r.lastTime).Seconds(), 1e-3)
 	r.lastEvents, r.lastTime = r.c.events, now
-	line := fmt.Sprintf("%6.1fs  %d events  %.0f/s  %s  lost %d\n",
-		now.Sub(r.c.started).Seconds(), r.c.events, rate, humanBytes(r.c.bytes), r.c.lost())
+	line := fmt.Sprintf("%6.1fs  %d events  %.0f/s  %s  lost %d%s\n",
+		now.Sub(r.c.started).Seconds(), r.c.events, rate, humanBytes(r.c.bytes), r.c.lost(), r.otlp.progress())
 	if r.plain {
 		fmt.Fprint(r.a.stderr, line)
 		return

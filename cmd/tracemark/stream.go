@@ -9,11 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
 func streamCmd(a *app) *cobra.Command {
-	var f recFlags
+	var (
+		f       recFlags
+		otlpURL string
+	)
 	cmd := &cobra.Command{
 		Use:     "stream -p PID -e GLOB [-e GLOB ...] [--filter EXPR]",
 		GroupID: "trace",
@@ -33,14 +37,19 @@ reported at the end.`,
 			if err != nil {
 				return err
 			}
+			otlpCfg, err := otlpConfig(otlpURL)
+			if err != nil {
+				return err
+			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
 				return err
 			}
-			return runStream(cmd.Context(), a, t, req)
+			return runStream(cmd.Context(), a, t, req, otlpCfg)
 		},
 	}
 	f.add(cmd)
+	otlpFlag(cmd, &otlpURL)
 	return cmd
 }
 
@@ -50,7 +59,7 @@ type line struct {
 	text []byte
 }
 
-func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) error {
+func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, otlpCfg *otlp.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)
@@ -64,6 +73,10 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) e
 	if t.pid == 0 {
 		t.pid = s.Hello.PID
 	}
+	exp, err := startOTLP(ctx, otlpCfg, t, s.Hello)
+	if err != nil {
+		return err
+	}
 	announce(a, "Streaming", s.Hello, req, "")
 	out := bufio.NewWriter(a.stdout)
 	cc := newClockConv(s.Hello.Clock)
@@ -73,6 +86,7 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) e
 		batch = append(batch, line{ts: r.TS, text: formatRecord(nil, cc, r)})
 		return nil
 	}
+	c.onRecord = exp.hook(c.onRecord)
 	c.onSync = func() error {
 		// Stable: events of one stream with equal timestamps keep
 		// their order.
@@ -87,5 +101,8 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest) e
 	signals.release()
 	_ = c.onSync()
 	fmt.Fprintf(a.stderr, "%d events, %d lost\n", c.events, c.lost())
+	if err := exp.finish(a.stderr, a.timeout); err != nil && runErr == nil {
+		runErr = err
+	}
 	return a.outcome(c, t, runErr, "the events received until then were printed")
 }

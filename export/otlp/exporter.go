@@ -121,18 +121,19 @@ type Exporter struct {
 	resource []byte
 	start    time.Time
 
-	mu       sync.Mutex
-	scopeIDs map[Scope]int
-	scopeEnc [][]byte
-	cur      [2]*batch
-	pending  []*batch
-	free     []*batch
-	queued   int
-	room     *sync.Cond // signalled when queued shrinks (Config.Block)
-	closed   bool
-	rec      []byte
-	scratch  []byte
-	lastErr  error
+	mu        sync.Mutex
+	scopeIDs  map[Scope]int
+	scopeEnc  [][]byte
+	cur       [2]*batch
+	pending   []*batch
+	free      []*batch
+	queued    int
+	room      *sync.Cond // signalled when queued shrinks (Config.Block)
+	closed    bool
+	rec       []byte
+	scratch   []byte
+	lastErr   error
+	rejectErr error
 
 	wake       chan struct{}
 	done       chan struct{}
@@ -316,6 +317,15 @@ func (e *Exporter) Err() error {
 	return e.lastErr
 }
 
+// Rejection returns the latest error with which the collector refused
+// events for good (an HTTP error status, or a partial success), or nil if
+// it never did. Unlike Err it stays set after later exports succeed.
+func (e *Exporter) Rejection() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rejectErr
+}
+
 // Close sends what is queued and stops the exporter. If ctx ends first,
 // the events still unsent count as Failed. Close returns nil if every
 // event was exported, an error wrapping ErrIncomplete if some were lost
@@ -482,6 +492,9 @@ func (e *Exporter) post(url string, body []byte, items uint64) (rejected uint64,
 		wait, err := e.attempt(url, body, gz)
 		var rej *rejection
 		if errors.As(err, &rej) {
+			e.mu.Lock()
+			e.rejectErr = rej
+			e.mu.Unlock()
 			return rej.n, nil
 		}
 		if err == nil {
@@ -490,6 +503,9 @@ func (e *Exporter) post(url string, body []byte, items uint64) (rejected uint64,
 		}
 		e.setErr(err)
 		if errors.Is(err, ErrRejected) {
+			e.mu.Lock()
+			e.rejectErr = err
+			e.mu.Unlock()
 			return 0, err
 		}
 		if e.sendCtx.Err() != nil {
@@ -516,6 +532,9 @@ type rejection struct {
 	n   uint64
 	msg string
 }
+
+// Unwrap makes a partial success match ErrRejected.
+func (r *rejection) Unwrap() error { return ErrRejected }
 
 func (r *rejection) Error() string {
 	return fmt.Sprintf("otlp: the collector rejected %d items: %s", r.n, r.msg)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
 // testClass has a field of every kind the exporter distinguishes.
@@ -31,10 +32,10 @@ func testValues(i int) []ctf.Value {
 	}
 }
 
-func newTestExporter(t *testing.T, r *receiver, cfg Config) *Exporter {
+func newTestExporter(t *testing.T, r *otlptest.Receiver, cfg Config) *Exporter {
 	t.Helper()
-	cfg.Endpoint = r.srv.URL
-	cfg.Client = r.srv.Client()
+	cfg.Endpoint = r.URL()
+	cfg.Client = r.Server.Client()
 	if cfg.RetryInitial == 0 {
 		cfg.RetryInitial, cfg.RetryMax = time.Millisecond, 10*time.Millisecond
 	}
@@ -52,7 +53,7 @@ func newTestExporter(t *testing.T, r *receiver, cfg Config) *Exporter {
 func TestLogRecordMapping(t *testing.T) {
 	for _, comp := range []string{CompressionNone, CompressionGzip} {
 		t.Run(comp, func(t *testing.T) {
-			r := newReceiver(t)
+			r := otlptest.NewReceiver(t)
 			e := newTestExporter(t, r, Config{Compression: comp, Headers: map[string]string{"X-Tenant": "a b"}})
 			c := testClass
 			other := Class{Name: "db:query", Fields: []Field{{"q", "string"}}, Scope: Scope{Name: "example.com/db"}}
@@ -70,44 +71,42 @@ func TestLogRecordMapping(t *testing.T) {
 			if err := e.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			logs, _, _ := r.received()
+			logs := r.Logs()
 			if len(logs) != n+2 {
 				t.Fatalf("received %d log records, want %d", len(logs), n+2)
 			}
 			for i := range n {
 				l := logs[i]
-				if l.name != "http:request_done" || l.time != uint64(1e18)+uint64(i) || l.observed == 0 {
-					t.Errorf("record %d: name %q time %d observed %d", i, l.name, l.time, l.observed)
+				if l.Name != "http:request_done" || l.Time != uint64(1e18)+uint64(i) || l.Observed == 0 {
+					t.Errorf("record %d: name %q time %d observed %d", i, l.Name, l.Time, l.Observed)
 				}
-				if l.scope != c.Scope {
-					t.Errorf("record %d: scope %+v", i, l.scope)
+				if (Scope{l.Scope, l.ScopeVersion}) != c.Scope {
+					t.Errorf("record %d: scope %+v", i, l.Scope)
 				}
 				want := map[string]any{
 					"method": "GET", "status": -int64(i), "bytes": int64(i), "big": "18446744073709551615",
 					"ratio": 0.5, "ok": true, "latency": int64(1500000), "body": []byte{0xde, 0xad},
 				}
-				if !reflect.DeepEqual(l.attrs, want) {
-					t.Errorf("record %d attributes:\n got %#v\nwant %#v", i, l.attrs, want)
+				if !reflect.DeepEqual(l.Attrs, want) {
+					t.Errorf("record %d attributes:\n got %#v\nwant %#v", i, l.Attrs, want)
 				}
-				if !reflect.DeepEqual(l.resource, map[string]any{"service.name": "demo", "process.pid": int64(42)}) {
-					t.Errorf("resource %#v", l.resource)
+				if !reflect.DeepEqual(l.Resource, map[string]any{"service.name": "demo", "process.pid": int64(42)}) {
+					t.Errorf("resource %#v", l.Resource)
 				}
 			}
-			if got := logs[n].attrs[truncatedKey]; !reflect.DeepEqual(got, []any{"method", "body"}) {
+			if got := logs[n].Attrs[truncatedKey]; !reflect.DeepEqual(got, []any{"method", "body"}) {
 				t.Errorf("truncated fields: %#v", got)
 			}
-			if logs[n+1].scope.Name != "example.com/db" || logs[n+1].attrs["q"] != "select 1" {
+			if logs[n+1].Scope != "example.com/db" || logs[n+1].Attrs["q"] != "select 1" {
 				t.Errorf("second scope: %+v", logs[n+1])
 			}
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if comp == CompressionGzip && r.gzipped == 0 {
+			if comp == CompressionGzip && r.Gzipped() == 0 {
 				t.Error("nothing arrived gzipped")
 			}
-			if comp == CompressionNone && r.gzipped != 0 {
+			if comp == CompressionNone && r.Gzipped() != 0 {
 				t.Error("compressed without being asked to")
 			}
-			if h := r.headers[0]; h.Get("X-Tenant") != "a b" || h.Get("Content-Type") != "application/x-protobuf" {
+			if h := r.Headers()[0]; h.Get("X-Tenant") != "a b" || h.Get("Content-Type") != "application/x-protobuf" {
 				t.Errorf("headers %v", h)
 			}
 		})
@@ -115,7 +114,7 @@ func TestLogRecordMapping(t *testing.T) {
 }
 
 func TestTraceIDsFromFields(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	e := newTestExporter(t, r, Config{})
 	c := Class{Name: "job:done", Fields: []Field{{"trace", "trace_id"}, {"span", "span_id"}, {"n", "int64"}}}
 	tid := bytes.Repeat([]byte{0xab}, 16)
@@ -124,17 +123,17 @@ func TestTraceIDsFromFields(t *testing.T) {
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	logs, _, _ := r.received()
-	if len(logs) != 1 || !bytes.Equal(logs[0].traceID, tid) || !bytes.Equal(logs[0].spanID, sid) {
+	logs := r.Logs()
+	if len(logs) != 1 || !bytes.Equal(logs[0].TraceID, tid) || !bytes.Equal(logs[0].SpanID, sid) {
 		t.Fatalf("got %+v", logs)
 	}
-	if !reflect.DeepEqual(logs[0].attrs, map[string]any{"n": int64(3)}) {
-		t.Errorf("ids must not be attributes too: %#v", logs[0].attrs)
+	if !reflect.DeepEqual(logs[0].Attrs, map[string]any{"n": int64(3)}) {
+		t.Errorf("ids must not be attributes too: %#v", logs[0].Attrs)
 	}
 }
 
 func TestSpans(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	e := newTestExporter(t, r, Config{})
 	s := SpanData{
 		Name: "GET /items", Scope: Scope{Name: "m"}, TraceID: [16]byte{1}, SpanID: [8]byte{2}, ParentSpanID: [8]byte{3},
@@ -144,18 +143,18 @@ func TestSpans(t *testing.T) {
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	_, spans, _ := r.received()
+	spans := r.Spans()
 	if len(spans) != 1 {
 		t.Fatalf("%d spans", len(spans))
 	}
 	g := spans[0]
-	if g.name != s.Name || g.time != 100 || g.end != 250 || g.traceID[0] != 1 || g.spanID[0] != 2 || g.parentID[0] != 3 || g.attrs["status"] != int64(200) {
+	if g.Name != s.Name || g.Time != 100 || g.End != 250 || g.TraceID[0] != 1 || g.SpanID[0] != 2 || g.ParentID[0] != 3 || g.Attrs["status"] != int64(200) {
 		t.Errorf("span %+v", g)
 	}
 }
 
 func TestBatchBySize(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	e := newTestExporter(t, r, Config{BatchSize: 10, BatchDelay: time.Hour})
 	c := testClass
 	for i := range 25 {
@@ -172,15 +171,15 @@ func TestBatchBySize(t *testing.T) {
 }
 
 func TestBatchByTime(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	arrived := make(chan struct{}, 1)
-	r.answer = func(string, int) (int, map[string]string, []byte) {
+	r.Answer(func(string, int) (int, map[string]string, []byte) {
 		select {
 		case arrived <- struct{}{}:
 		default:
 		}
 		return 0, nil, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{BatchSize: 1000, BatchDelay: 10 * time.Millisecond})
 	c := testClass
 	e.Log(&c, 1, testValues(1), 0)
@@ -191,9 +190,9 @@ func TestBatchByTime(t *testing.T) {
 }
 
 func TestRetryAfter503And429(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	var calls atomic.Int32
-	r.answer = func(path string, n int) (int, map[string]string, []byte) {
+	r.Answer(func(path string, n int) (int, map[string]string, []byte) {
 		switch calls.Add(1) {
 		case 1:
 			return 503, map[string]string{"Retry-After": "0"}, nil
@@ -203,7 +202,7 @@ func TestRetryAfter503And429(t *testing.T) {
 			return 502, nil, nil
 		}
 		return 0, nil, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{})
 	c := testClass
 	for i := range 5 {
@@ -216,7 +215,7 @@ func TestRetryAfter503And429(t *testing.T) {
 	if st.Retries != 3 || st.Exported != 5 || st.Lost() != 0 {
 		t.Errorf("stats %+v, want 3 retries and 5 exported", st)
 	}
-	logs, _, _ := r.received()
+	logs := r.Logs()
 	if len(logs) != 5 {
 		t.Errorf("received %d, want 5 (no duplicates)", len(logs))
 	}
@@ -234,10 +233,10 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 	// A long Retry-After holds the batch back: Close with a deadline
 	// gives up and counts the events as failed.
-	r := newReceiver(t)
-	r.answer = func(string, int) (int, map[string]string, []byte) {
+	r := otlptest.NewReceiver(t)
+	r.Answer(func(string, int) (int, map[string]string, []byte) {
 		return 503, map[string]string{"Retry-After": "3600"}, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{})
 	c := testClass
 	e.Log(&c, 1, testValues(1), 0)
@@ -259,15 +258,15 @@ func TestRetryAfterHonoured(t *testing.T) {
 const http1123 = "Mon, 02 Jan 2006 15:04:05 GMT"
 
 func TestRejected(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	// A google.rpc.Status with message "bad data".
 	status := appendBytesField(appendUintField(nil, 1, 3), 2, "bad data")
-	r.answer = func(path string, n int) (int, map[string]string, []byte) {
+	r.Answer(func(path string, n int) (int, map[string]string, []byte) {
 		if path == "/v1/logs" {
 			return 400, map[string]string{"Content-Type": "application/x-protobuf"}, status
 		}
 		return 0, nil, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{})
 	c := testClass
 	for i := range 4 {
@@ -287,14 +286,14 @@ func TestRejected(t *testing.T) {
 }
 
 func TestPartialSuccess(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	ps := appendBytesField(nil, 1, appendBytesField(appendUintField(nil, 1, 2), 2, "two too old"))
-	r.answer = func(path string, n int) (int, map[string]string, []byte) {
+	r.Answer(func(path string, n int) (int, map[string]string, []byte) {
 		if path == "/v1/logs" {
 			return 200, nil, ps
 		}
 		return 0, nil, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{})
 	c := testClass
 	for i := range 5 {
@@ -310,10 +309,10 @@ func TestPartialSuccess(t *testing.T) {
 // is full they are dropped and counted, and the count reaches the
 // collector as a metric when it is back.
 func TestQueueFullDropsAndReports(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	release := make(chan struct{})
 	blocked := make(chan struct{}, 1)
-	r.answer = func(path string, n int) (int, map[string]string, []byte) {
+	r.Answer(func(path string, n int) (int, map[string]string, []byte) {
 		if path == "/v1/logs" {
 			select {
 			case blocked <- struct{}{}:
@@ -322,7 +321,7 @@ func TestQueueFullDropsAndReports(t *testing.T) {
 			<-release
 		}
 		return 0, nil, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{BatchSize: 10, QueueSize: 30, BatchDelay: time.Hour})
 	c := testClass
 	for i := range 10 {
@@ -349,7 +348,7 @@ func TestQueueFullDropsAndReports(t *testing.T) {
 	if st.Events != 110 || st.Exported != 30 || st.Dropped != 80 || st.Exported+st.Lost() != st.Events {
 		t.Errorf("stats %+v", st)
 	}
-	logs, _, metrics := r.received()
+	logs, metrics := r.Logs(), r.Metrics()
 	if len(logs) != 30 {
 		t.Errorf("received %d, want 30", len(logs))
 	}
@@ -359,46 +358,9 @@ func TestQueueFullDropsAndReports(t *testing.T) {
 	if !bytes.Contains(metrics[len(metrics)-1], []byte(MetricDropped)) || !bytes.Contains(metrics[len(metrics)-1], []byte("queue_full")) {
 		t.Errorf("metric does not name the drops")
 	}
-	if v := droppedMetricValue(t, metrics[len(metrics)-1], "queue_full"); v != 80 {
+	if v := otlptest.SumValue(metrics[len(metrics)-1], MetricDropped, "reason", "queue_full"); v != 80 {
 		t.Errorf("dropped metric says %d, want 80", v)
 	}
-}
-
-// droppedMetricValue finds the value of MetricDropped's point with the
-// given reason.
-func droppedMetricValue(t *testing.T, body []byte, reason string) int64 {
-	for _, rm := range fields(t, body) {
-		for _, sm := range fields(t, rm.data) {
-			if sm.num != 2 {
-				continue
-			}
-			for _, m := range fields(t, sm.data) {
-				if m.num != 2 {
-					continue
-				}
-				for _, mf := range fields(t, m.data) {
-					if mf.num != 7 {
-						continue
-					}
-					for _, dp := range fields(t, mf.data) {
-						if dp.num != 1 {
-							continue
-						}
-						fs := fields(t, dp.data)
-						if keyValues(t, fs, 7)["reason"] != reason {
-							continue
-						}
-						for _, f := range fs {
-							if f.num == 6 {
-								return int64(f.v)
-							}
-						}
-					}
-				}
-			}
-		}
-	}
-	return -1
 }
 
 func TestUnreachable(t *testing.T) {
@@ -435,12 +397,12 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestBlockWaitsForRoom(t *testing.T) {
-	r := newReceiver(t)
+	r := otlptest.NewReceiver(t)
 	release := make(chan struct{})
-	r.answer = func(path string, n int) (int, map[string]string, []byte) {
+	r.Answer(func(path string, n int) (int, map[string]string, []byte) {
 		<-release
 		return 0, nil, nil
-	}
+	})
 	e := newTestExporter(t, r, Config{BatchSize: 10, QueueSize: 20, BatchDelay: time.Hour, Block: true})
 	c := testClass
 	done := make(chan struct{})

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tracemark/tracemark/internal/otlptest"
+)
+
+// record --otlp exports every event to the collector, with its fields,
+// the traced process as the resource and the marker's module as scope,
+// and says so in the summary.
+func TestRecordOTLP(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	e.environ = append(e.environ, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test")
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--otlp", col.URL(), "--progress", "none")
+	target.do(t, "fire 100")
+	target.do(t, "other 2")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	if out := rec.stdout.text(); !strings.Contains(out, "OTLP: 102 of 102 events exported to "+col.URL()) {
+		t.Errorf("summary does not report the export:\n%s", out)
+	}
+	logs := col.Logs()
+	if len(logs) != 102 {
+		t.Fatalf("the collector received %d events, want 102", len(logs))
+	}
+	values := 0
+	for _, l := range logs {
+		if l.Name != "test:value" {
+			continue
+		}
+		i := l.Attrs["i"].(int64)
+		key, lat := valueOf(int(i))
+		want := map[string]any{"i": i, "key": key, "lat": int64(lat)}
+		if !reflect.DeepEqual(l.Attrs, want) {
+			t.Errorf("event %d: attributes %v, want %v", i, l.Attrs, want)
+		}
+		values++
+	}
+	if values != 100 {
+		t.Errorf("%d test:value events, want 100", values)
+	}
+	l := logs[0]
+	if l.Resource["process.pid"] != int64(target.pid()) || l.Resource["service.name"] != "unknown_service:tm-target" ||
+		l.Resource["deployment.environment"] != "test" || l.Resource["telemetry.sdk.name"] != "tracemark" {
+		t.Errorf("resource %v", l.Resource)
+	}
+	if l.Scope != "github.com/tracemark/tracemark" || l.Time == 0 {
+		t.Errorf("scope %q time %d", l.Scope, l.Time)
+	}
+}
+
+// A collector that refuses the export (here: credentials missing) fails
+// the command with the collector's answer, and the progress line shows it.
+func TestStreamOTLPRejected(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	col.Answer(func(string, int) (int, map[string]string, []byte) { return 401, nil, []byte("no token") })
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stream", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--otlp", col.URL())
+	p.stderr.waitFor(t, "Streaming 1 markers")
+	target.do(t, "fire 3")
+	p.stdout.waitFor(t, "i=2 ")
+	p.signal(t, os.Interrupt)
+	code := p.wait(t)
+	msg := p.stderr.text()
+	if code == 0 || !strings.Contains(msg, "401 Unauthorized: no token") || !strings.Contains(msg, "3 rejected by the collector") {
+		t.Errorf("stream exited %d:\n%s", code, msg)
+	}
+}
+
+func TestOTLPFlagChecked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.cli("record", "-p", "1", "-e", "x", "--otlp", "localhost:4318")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "want an http:// or https:// URL") {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
