@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -18,6 +19,7 @@ func statsCmd(a *app) *cobra.Command {
 		by, hist string
 		interval time.Duration
 		asJSON   bool
+		otlpURL  string
 	)
 	cmd := &cobra.Command{
 		Use:     "stats -p PID -e GLOB [--by FIELD] [--hist FIELD]",
@@ -43,6 +45,10 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err != nil {
 				return err
 			}
+			otlpCfg, err := otlpConfig(otlpURL)
+			if err != nil {
+				return err
+			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
 				return err
@@ -50,7 +56,7 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err := checkFields(cmd.Context(), a, t, f.globs, by, hist); err != nil {
 				return err
 			}
-			return runStats(cmd.Context(), a, t, req, newAggregator(by, hist), asJSON)
+			return runStats(cmd.Context(), a, t, req, newAggregator(by, hist), asJSON, otlpCfg)
 		},
 	}
 	f.add(cmd)
@@ -58,6 +64,7 @@ the events as for "tracemark record", and lost events are reported.`,
 	cmd.Flags().StringVar(&hist, "hist", "", "log2 histogram of this numeric field")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval of the live table")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the final result as JSON")
+	otlpFlag(cmd, &otlpURL)
 	return cmd
 }
 
@@ -113,7 +120,7 @@ func numericKind(k string) bool {
 	return true
 }
 
-func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g *aggregator, asJSON bool) error {
+func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g *aggregator, asJSON bool, otlpCfg *otlp.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)
@@ -127,6 +134,12 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 	if t.pid == 0 {
 		t.pid = s.Hello.PID
 	}
+	var om *otlpMetrics
+	if o, err := startOTLP(ctx, otlpCfg, t, s.Hello); err != nil {
+		return err
+	} else if o != nil {
+		om = &otlpMetrics{o: o}
+	}
 	announce(a, "Counting", s.Hello, req, "")
 	view := newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON)
 	c := newCapture(s, nil)
@@ -135,6 +148,9 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		var buf bytes.Buffer
 		g.render(&buf, fmt.Sprintf("%s: %d events, %d lost", time.Since(c.started).Round(time.Second), g.total, c.lost()))
 		view.show(buf.String())
+		if om != nil {
+			om.update(g.metrics(c.started, time.Now(), c.lost()))
+		}
 	}
 	runErr := c.run()
 	signals.release()
@@ -145,6 +161,11 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		}
 	} else {
 		g.render(a.stdout, fmt.Sprintf("%d events in %.1fs, %d lost", g.total, time.Since(c.started).Seconds(), c.lost()))
+	}
+	if om != nil {
+		if err := om.finish(a.stderr, g.metrics(c.started, time.Now(), c.lost()), a.timeout); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	return a.outcome(c, t, runErr, "the counts above cover the events received until then")
 }
