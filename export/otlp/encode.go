@@ -36,9 +36,16 @@ type Class struct {
 	Fields []Field
 	// Scope is the instrumentation scope of the marker's events.
 	Scope Scope
+	// Span, if set, makes the events spans too (see SpanRule).
+	Span *SpanRule
+	// StartKeys, if set, says that the events start spans: the exporter
+	// remembers them under the values of these fields until an event of
+	// a class whose Span.Start names this class ends them.
+	StartKeys []string
 
 	owner   *Exporter // the exporter that set scopeID
 	scopeID int
+	span    *spanInfo // when Span or StartKeys is set
 }
 
 // Field kinds with a meaning of their own.

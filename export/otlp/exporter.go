@@ -84,6 +84,10 @@ type Stats struct {
 	Requests, Retries uint64
 	// Bytes counts the bytes of the requests sent, after compression.
 	Bytes uint64
+	// Unpaired counts span ends without a start (not exported as spans),
+	// and span starts not remembered because MaxPendingStarts were
+	// waiting.
+	Unpaired uint64
 }
 
 // Lost returns the events that will never reach the collector.
@@ -132,6 +136,8 @@ type Exporter struct {
 	closed    bool
 	rec       []byte
 	scratch   []byte
+	key       []byte
+	starts    map[string]pendingStart // span starts by pairing key
 	lastErr   error
 	rejectErr error
 
@@ -142,6 +148,7 @@ type Exporter struct {
 
 	events, exported, dropped, rejected, failed atomic.Uint64
 	requests, retries, bytes                    atomic.Uint64
+	unpaired                                    atomic.Uint64
 	reportedDrops                               uint64 // sender goroutine only
 
 	body []byte
@@ -254,9 +261,15 @@ func (e *Exporter) Log(c *Class, timeNS int64, vals []ctf.Value, truncated uint8
 	}
 	if c.owner != e {
 		c.owner, c.scopeID = e, e.scopeID(c.Scope)
+		if c.Span != nil || c.StartKeys != nil {
+			c.span = newSpanInfo(c)
+		}
 	}
 	e.rec, e.scratch = appendLogRecord(e.rec[:0], e.scratch, c, timeNS, observed, vals, truncated)
 	e.add(b, c.scopeID)
+	if c.span != nil {
+		e.spans(c, timeNS, vals, truncated)
+	}
 	return true
 }
 
@@ -305,7 +318,7 @@ func (e *Exporter) Stats() Stats {
 	return Stats{
 		Events: e.events.Load(), Exported: e.exported.Load(), Dropped: e.dropped.Load(),
 		Rejected: e.rejected.Load(), Failed: e.failed.Load(), Queued: uint64(q),
-		Requests: e.requests.Load(), Retries: e.retries.Load(), Bytes: e.bytes.Load(),
+		Requests: e.requests.Load(), Retries: e.retries.Load(), Bytes: e.bytes.Load(), Unpaired: e.unpaired.Load(),
 	}
 }
 
