@@ -111,6 +111,9 @@ func define(d definition) (*Info, error) {
 	if err := checkFields(d.name, d.fields); err != nil {
 		return nil, err
 	}
+	if err := checkSpan(&d); err != nil {
+		return nil, err
+	}
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if old := registry.byName[d.name]; old != nil {

@@ -48,7 +48,9 @@ type otlpOut struct {
 	client  *wire.Client
 	classes map[*wire.EventClass]*otlp.Class
 	scopes  map[string]otlp.Scope // marker name -> module
-	asked   map[string]bool       // marker names looked up
+	spans   map[string]*otlp.SpanRule
+	starts  map[string][]string // start marker -> pairing keys
+	asked   map[string]bool     // marker names looked up
 }
 
 // startOTLP starts the exporter for the recording that h describes: the
@@ -70,6 +72,7 @@ func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (
 	o := &otlpOut{
 		url: cfg.Endpoint, exp: exp, cc: newClockConv(h.Clock), client: t.client,
 		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
+		spans: map[string]*otlp.SpanRule{}, starts: map[string][]string{},
 	}
 	o.lookup(ctx)
 	return o, nil
@@ -90,6 +93,12 @@ func (o *otlpOut) lookup(ctx context.Context) {
 			path, version = path[:i], path[i+1:]
 		}
 		o.scopes[m.Name] = otlp.Scope{Name: path, Version: version}
+		if s := m.Span; s != nil {
+			o.spans[m.Name] = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+			if s.Start != "" {
+				o.starts[s.Start] = s.Keys
+			}
+		}
 	}
 }
 
@@ -106,7 +115,8 @@ func (o *otlpOut) class(ec *wire.EventClass) *otlp.Class {
 	if scope.Name == "" {
 		scope = otlp.Scope{Name: "tracemark"}
 	}
-	c := &otlp.Class{Name: ec.Name, Scope: scope, Fields: make([]otlp.Field, len(ec.Fields))}
+	c := &otlp.Class{Name: ec.Name, Scope: scope, Fields: make([]otlp.Field, len(ec.Fields)),
+		Span: o.spans[ec.Name], StartKeys: o.starts[ec.Name]}
 	for i, f := range ec.Fields {
 		c.Fields[i] = otlp.Field{Name: f.Name, Kind: f.Kind}
 	}
@@ -166,7 +176,15 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 	defer cancel()
 	err := o.exp.Close(ctx)
 	st := o.exp.Stats()
-	fmt.Fprintf(w, "OTLP: %d of %d events exported to %s", st.Exported, st.Events, o.url)
+	what := "events"
+	if st.Spans > 0 {
+		what = fmt.Sprintf("events and spans (%d spans", st.Spans)
+		if st.Unpaired > 0 {
+			what += fmt.Sprintf(", %d span ends or starts unpaired", st.Unpaired)
+		}
+		what += ")"
+	}
+	fmt.Fprintf(w, "OTLP: %d of %d %s exported to %s", st.Exported, st.Events, what, o.url)
 	if st.Lost() > 0 {
 		fmt.Fprintf(w, "; lost %d (%d dropped: queue full, %d rejected by the collector, %d unsent at exit)",
 			st.Lost(), st.Dropped, st.Rejected, st.Failed)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -87,5 +88,45 @@ func TestOTLPFlagChecked(t *testing.T) {
 	r := e.cli("record", "-p", "1", "-e", "x", "--otlp", "localhost:4318")
 	if r.code != exitUsage || !strings.Contains(r.stderr, "want an http:// or https:// URL") {
 		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// The demo service declares spans: every http:request_done and
+// storage:query event becomes a span as long as its latency, and each
+// batch job a span from its start to its end.
+func TestRecordOTLPSpans(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	svc := e.start("cli", demoServiceName, "--rate", "200", "--lifetime", "1m")
+	ready := svc.stdout.waitFor(t, "ready pid=")
+	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+	r := e.cli("record", "-p", pid, "-e", "http:request_done", "-e", "storage:query", "-o", filepath.Join(e.runtime, "trace"),
+		"--duration", "700ms", "--progress", "none", "--otlp", col.URL())
+	if r.code != 0 {
+		t.Fatalf("record exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs, spans := col.Logs(), col.Spans()
+	byName := map[string]int{}
+	for _, l := range logs {
+		byName[l.Name]++
+	}
+	spanNames := map[string]int{}
+	for _, s := range spans {
+		spanNames[s.Name]++
+		lat, ok := s.Attrs["latency"].(int64)
+		if !ok || int64(s.End-s.Time) != lat || len(s.TraceID) != 16 {
+			t.Errorf("span %s: start %d end %d latency %v", s.Name, s.Time, s.End, s.Attrs["latency"])
+			break
+		}
+	}
+	if byName["http:request_done"] == 0 || byName["storage:query"] == 0 {
+		t.Fatalf("the demo service fired no events: %v", byName)
+	}
+	if !reflect.DeepEqual(spanNames, byName) {
+		t.Errorf("spans %v, want one per event %v", spanNames, byName)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("(%d spans)", len(spans))) {
+		t.Errorf("summary does not count the spans:\n%s", r.stdout)
 	}
 }

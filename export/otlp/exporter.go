@@ -64,9 +64,9 @@ func retryable(code int) bool {
 // ends up in exactly one of Exported, Dropped, Rejected and Failed, or is
 // still Queued.
 type Stats struct {
-	// Events counts the events (log records and spans) given to the
-	// exporter.
-	Events uint64
+	// Events counts the items (log records and spans) given to the
+	// exporter, Spans the spans among them.
+	Events, Spans uint64
 	// Exported counts those the collector accepted.
 	Exported uint64
 	// Dropped counts those that found the queue full (the collector was
@@ -148,7 +148,7 @@ type Exporter struct {
 
 	events, exported, dropped, rejected, failed atomic.Uint64
 	requests, retries, bytes                    atomic.Uint64
-	unpaired                                    atomic.Uint64
+	unpaired, spansIn                           atomic.Uint64
 	reportedDrops                               uint64 // sender goroutine only
 
 	body []byte
@@ -190,6 +190,9 @@ func (e *Exporter) scopeID(s Scope) int {
 // batch to add it to, or nil if the event is dropped. Call with mu held.
 func (e *Exporter) admit(sig signal) *batch {
 	e.events.Add(1)
+	if sig == sigTraces {
+		e.spansIn.Add(1)
+	}
 	for e.cfg.Block && !e.closed && e.queued >= e.cfg.QueueSize {
 		// Let the sender make room: seal what is being filled.
 		e.seal(sigLogs)
@@ -316,7 +319,7 @@ func (e *Exporter) Stats() Stats {
 	q := e.queued
 	e.mu.Unlock()
 	return Stats{
-		Events: e.events.Load(), Exported: e.exported.Load(), Dropped: e.dropped.Load(),
+		Events: e.events.Load(), Spans: e.spansIn.Load(), Exported: e.exported.Load(), Dropped: e.dropped.Load(),
 		Rejected: e.rejected.Load(), Failed: e.failed.Load(), Queued: uint64(q),
 		Requests: e.requests.Load(), Retries: e.retries.Load(), Bytes: e.bytes.Load(), Unpaired: e.unpaired.Load(),
 	}
