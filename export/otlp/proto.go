@@ -43,11 +43,6 @@ func appendFixed64(b []byte, field int, v uint64) []byte {
 	return binary.LittleEndian.AppendUint64(b, v)
 }
 
-func appendFixed32(b []byte, field int, v uint32) []byte {
-	b = appendTag(b, field, wireFixed32)
-	return binary.LittleEndian.AppendUint32(b, v)
-}
-
 func appendUintField(b []byte, field int, v uint64) []byte {
 	b = appendTag(b, field, wireVarint)
 	return appendVarint(b, v)
