@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -199,4 +201,64 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// exportTrace sends a CTF trace to a collector (convert --otlp). Traces
+// do not keep the marker kinds, so bools and durations go out as the
+// integers CTF holds, and the scope is "tracemark"; the resource comes
+// from the trace's environment (procname, vpid, hostname). Nothing is
+// dropped for a slow collector: reading waits for the queue.
+func exportTrace(dir, url string, a *app) error {
+	cfg, err := otlpConfig(url)
+	if err != nil {
+		return err
+	}
+	r, err := ctf.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	env := r.Info().Env
+	pid, _ := strconv.Atoi(env["vpid"])
+	res, err := otlp.ProcessResource(otlp.Process{PID: pid, Executable: env["procname"], Host: env["hostname"]})
+	if err != nil {
+		return usagef("--otlp: %v", err)
+	}
+	c := *cfg
+	c.Resource, c.Block = res, true
+	exp, err := otlp.New(c)
+	if err != nil {
+		return err
+	}
+	o := &otlpOut{url: url, exp: exp}
+	classes := map[*ctf.EventClass]*otlp.Class{}
+	var readErr error
+	var lost uint64
+	for ev, err := range r.Events() {
+		if err != nil {
+			readErr = err
+			break
+		}
+		if ev.Class == nil {
+			lost += ev.Discarded
+			continue
+		}
+		oc := classes[ev.Class]
+		if oc == nil {
+			oc = &otlp.Class{Name: ev.Class.Name, Scope: otlp.Scope{Name: "tracemark"}}
+			for _, f := range ev.Class.Fields {
+				oc.Fields = append(oc.Fields, otlp.Field{Name: f.Name})
+			}
+			classes[ev.Class] = oc
+		}
+		exp.Log(oc, ev.Time, ev.Fields, ev.Truncated)
+	}
+	err = o.finish(a.stdout, a.timeout)
+	if lost > 0 {
+		fmt.Fprintf(a.stdout, "The trace records %d events lost while recording.\n", lost)
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return err
 }

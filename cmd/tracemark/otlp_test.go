@@ -130,3 +130,41 @@ func TestRecordOTLPSpans(t *testing.T) {
 		t.Errorf("summary does not count the spans:\n%s", r.stdout)
 	}
 }
+
+// convert --otlp sends a recorded trace to the collector, every event
+// with its fields and time, the traced process as the resource.
+func TestConvertOTLP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--progress", "none")
+	target.do(t, "fire 50")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	col := otlptest.NewReceiver(t)
+	r := e.cli("convert", dir, "--otlp", col.URL())
+	if r.code != 0 || !strings.Contains(r.stdout, "OTLP: 50 of 50 events exported") {
+		t.Fatalf("convert --otlp exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs := col.Logs()
+	if len(logs) != 50 {
+		t.Fatalf("received %d events, want 50", len(logs))
+	}
+	var last uint64
+	for i, l := range logs {
+		key, lat := valueOf(i)
+		if want := map[string]any{"i": int64(i), "key": key, "lat": int64(lat)}; !reflect.DeepEqual(l.Attrs, want) {
+			t.Fatalf("event %d: %v, want %v", i, l.Attrs, want)
+		}
+		if l.Time < last || l.Time < 1e18 {
+			t.Fatalf("event %d: time %d is not wall-clock time in order", i, l.Time)
+		}
+		last = l.Time
+	}
+	if logs[0].Resource["process.pid"] != int64(target.pid()) || logs[0].Resource["service.name"] != "unknown_service:tm-target" {
+		t.Errorf("resource %v", logs[0].Resource)
+	}
+}
