@@ -42,7 +42,7 @@ func celType(k marker.Kind) *cel.Type {
 		return cel.BoolType
 	case k == marker.KindString:
 		return cel.StringType
-	case k == marker.KindBytes:
+	case k == marker.KindBytes, k == marker.KindTraceID, k == marker.KindSpanID:
 		return cel.BytesType
 	}
 	return cel.DynType
@@ -137,6 +137,8 @@ func (a eventVars) ResolveName(name string) (any, bool) {
 		return types.String(v.Str()), true
 	case k == marker.KindBytes:
 		return types.Bytes(v.Bytes()), true
+	case k == marker.KindTraceID, k == marker.KindSpanID:
+		return types.Bytes(v.ID()), true
 	}
 	return nil, false
 }

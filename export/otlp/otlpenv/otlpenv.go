@@ -192,7 +192,9 @@ func (x *Export) learn() {
 			oc.Span = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
 		}
 		oc.StartKeys = starts[m.Name()]
-		x.dec.Add([]wire.EventClass{wire.ClassFromCTF(session.EventClassOf(c), kinds)})
+		if err := x.dec.Add([]wire.EventClass{wire.ClassFromCTF(session.EventClassOf(c), kinds)}); err != nil && x.readErr == nil {
+			x.readErr = err
+		}
 		x.known[c.ID] = oc
 	}
 }

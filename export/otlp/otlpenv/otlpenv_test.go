@@ -80,3 +80,38 @@ func TestExportsWhatTheProgramRecords(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// An event that carries the program's trace context lands in that trace:
+// the log record and the span get its trace id, the span its span id as
+// parent.
+var rpcDone = marker.Define4("envtest:rpc_done", marker.Int("status"), marker.Duration("latency"),
+	marker.TraceID("trace_id"), marker.SpanID("span_id"), marker.SpanDuration("latency"))
+
+func TestTraceContext(t *testing.T) {
+	col := otlptest.NewReceiver(t)
+	t.Setenv("TRACEMARK_ENABLE", "envtest:rpc_*")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL())
+	x, err := otlpenv.StartFromEnv()
+	if err != nil || x == nil {
+		t.Fatalf("StartFromEnv: %v %v", x, err)
+	}
+	tid := [16]byte{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	sid := [8]byte{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}
+	rpcDone.Fire(200, time.Millisecond, tid, sid)
+	if err := x.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs, spans := col.Logs(), col.Spans()
+	if len(logs) != 1 || len(spans) != 1 {
+		t.Fatalf("%d logs, %d spans", len(logs), len(spans))
+	}
+	if string(logs[0].TraceID) != string(tid[:]) || string(logs[0].SpanID) != string(sid[:]) {
+		t.Errorf("log record trace %x span %x", logs[0].TraceID, logs[0].SpanID)
+	}
+	if _, ok := logs[0].Attrs["trace_id"]; ok {
+		t.Error("the trace id is an attribute too")
+	}
+	if string(spans[0].TraceID) != string(tid[:]) || string(spans[0].ParentID) != string(sid[:]) || spans[0].End-spans[0].Time != 1e6 {
+		t.Errorf("span %+v", spans[0])
+	}
+}
