@@ -16,9 +16,11 @@
 //     which OTLP cannot hold, is sent as its decimal string), floats
 //     double values, bools bool values, strings string values, byte
 //     sequences bytes values, and durations int values in nanoseconds;
-//   - fields of kind trace_id (16 bytes) and span_id (8 bytes) are not
-//     attributes: they fill the record's trace_id and span_id, so that
-//     back ends link the event to the program's own traces;
+//   - fields of kind trace_id (16 bytes) and span_id (8 bytes), which
+//     marker.TraceID and marker.SpanID declare, are not attributes: they
+//     fill the record's trace_id and span_id, so that back ends link the
+//     event to the program's own traces (a span made from the event gets
+//     the trace id, and the span id as its parent);
 //   - fields the recorder truncated are named in the string array
 //     attribute tracemark.truncated;
 //   - the instrumentation scope is the Go module the marker belongs to,
