@@ -70,6 +70,9 @@ func TestTraceAndSpanIDs(t *testing.T) {
 }
 
 func TestTraceIDsRecordedWithoutAllocation(t *testing.T) {
+	if traceIDRace {
+		t.Skip("the race detector allocates")
+	}
 	s := newSession(t, session.Config{})
 	mustEnable(t, s, "stest_rpc:*", "")
 	s.Start()
