@@ -148,6 +148,9 @@ func (o *otlpOut) progress() string {
 	}
 	st := o.exp.Stats()
 	s := fmt.Sprintf("  otlp %d sent", st.Exported)
+	if st.Queued > 0 {
+		s += fmt.Sprintf(" %d queued", st.Queued)
+	}
 	if st.Lost() > 0 {
 		s += fmt.Sprintf(" %d dropped", st.Lost())
 	}

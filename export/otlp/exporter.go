@@ -517,6 +517,9 @@ func (e *Exporter) post(url string, body []byte, items uint64) (rejected uint64,
 			e.setErr(nil)
 			return 0, nil
 		}
+		if e.sendCtx.Err() != nil {
+			return 0, err // given up: keep the error that made it wait
+		}
 		e.setErr(err)
 		if errors.Is(err, ErrRejected) {
 			e.mu.Lock()
