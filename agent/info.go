@@ -101,6 +101,9 @@ func describeMarker(m *marker.Info) wire.Marker {
 	for _, f := range m.Fields() {
 		wm.Fields = append(wm.Fields, wire.Field{Name: f.Name, Kind: f.Kind.String()})
 	}
+	if s := m.Span(); s != nil {
+		wm.Span = &wire.MarkerSpan{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+	}
 	return wm
 }
 

@@ -133,6 +133,15 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 			v = Value{Kind: String, Bytes: b[p : p+j : p+j]}
 			p += j + 1
 		case Bytes:
+			if ft.Bits > 0 { // a fixed-size array
+				n := ft.Bits / 8
+				if len(b)-p < n {
+					return pos, derr(p, "event %q field %q: truncated %s: %d bytes left in packet", ec.Name, ec.Fields[i].Name, ft, len(b)-p)
+				}
+				v = Value{Kind: Bytes, Bytes: b[p : p+n : p+n]}
+				p += n
+				break
+			}
 			if len(b)-p < 4 {
 				return pos, derr(p, "event %q field %q: truncated sequence length: %d bytes left in packet", ec.Name, ec.Fields[i].Name, len(b)-p)
 			}

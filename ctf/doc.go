@@ -28,7 +28,9 @@
 //   - Int and Uint fields of 8, 16, 32 or 64 bits; Float fields of 32 or 64
 //     bits (IEEE 754);
 //   - String fields: UTF-8 text followed by a NUL byte;
-//   - Bytes fields: a uint32 length, then that many bytes;
+//   - Bytes fields: a uint32 length, then that many bytes; fixed-size
+//     Bytes fields (FieldType.Bits set, such as trace ids) just their
+//     Bits/8 bytes, declared as TSDL arrays of uint8;
 //   - if the class has Truncation set, a final uint8 bitmask (bit i set:
 //     field i was truncated by the recorder).
 //

@@ -95,6 +95,13 @@ func AppendRecord(b []byte, ec *EventClass, ts uint64, vals []Value, truncated u
 		case String:
 			b = AppendString(b, string(v.Bytes))
 		case Bytes:
+			if f.Type.Bits > 0 {
+				if len(v.Bytes) != f.Type.Bits/8 {
+					return b, fmt.Errorf("event class %d (%q) field %q: %d bytes for a %s field", ec.ID, ec.Name, f.Name, len(v.Bytes), f.Type)
+				}
+				b = append(b, v.Bytes...)
+				break
+			}
 			if uint64(len(v.Bytes)) > math.MaxUint32 {
 				return b, fmt.Errorf("event class %d (%q) field %q: %d bytes do not fit a uint32 length", ec.ID, ec.Name, f.Name, len(v.Bytes))
 			}

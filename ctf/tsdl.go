@@ -298,6 +298,10 @@ func eventBlock(ec *EventClass) []byte {
 		case String:
 			fmt.Fprintf(&b, "\t\tstring _%s;\n", f.Name)
 		case Bytes:
+			if f.Type.Bits > 0 {
+				fmt.Fprintf(&b, "\t\tuint8_t _%s[%d];\n", f.Name, f.Type.Bits/8)
+				break
+			}
 			fmt.Fprintf(&b, "\t\tuint32_t __%s_len;\n\t\tuint8_t _%[1]s[__%[1]s_len];\n", f.Name)
 		default:
 			fmt.Fprintf(&b, "\t\t%s _%s;\n", typeName(f), f.Name)

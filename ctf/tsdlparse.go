@@ -829,10 +829,16 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, error) {
 			i++
 			continue
 		}
-		if f.arrLen != "" {
-			return nil, bad("arrays are only supported as bytes sequences")
-		}
 		name, ok := strings.CutPrefix(f.name, "_")
+		if f.arrLen != "" {
+			// Fixed-size Bytes field: uint8 _<name>[N];
+			n, err := strconv.Atoi(f.arrLen)
+			if ft, isInt := f.typ.fieldType(); err != nil || !isInt || ft != (FieldType{Uint, 8}) || !ok || n <= 0 || n > MaxFixedBytes {
+				return nil, bad("arrays are only supported as bytes sequences and as uint8 arrays of 1 to 256 elements")
+			}
+			ec.Fields = append(ec.Fields, Field{Name: name, Type: FieldType{Kind: Bytes, Bits: 8 * n}})
+			continue
+		}
 		if !ok {
 			return nil, bad("field names must start with an underscore")
 		}

@@ -21,7 +21,9 @@ const (
 	Float
 	// String is a null-terminated UTF-8 string.
 	String
-	// Bytes is a byte sequence: a uint32 length followed by that many bytes.
+	// Bytes is a byte sequence: a uint32 length followed by that many
+	// bytes; or, when its FieldType has Bits, a fixed-size array of
+	// Bits/8 bytes (TSDL uint8 name[N]), such as a trace id.
 	Bytes
 )
 
@@ -46,12 +48,21 @@ func (k Kind) String() string {
 type FieldType struct {
 	Kind Kind
 	// Bits is the width of Int and Uint (8, 16, 32 or 64) and of Float
-	// (32 or 64) fields. It must be zero for String and Bytes.
+	// (32 or 64) fields. It must be zero for String, and for Bytes it is
+	// zero (a sequence) or the size of a fixed array in bits (a multiple
+	// of 8, at most MaxFixedBytes bytes).
 	Bits int
 }
 
-// String returns a short name such as "int64", "float32" or "string".
+// MaxFixedBytes is the largest fixed-size Bytes field, in bytes.
+const MaxFixedBytes = 256
+
+// String returns a short name such as "int64", "float32", "string",
+// "bytes" or, for a fixed array of 16 bytes, "bytes[16]".
 func (t FieldType) String() string {
+	if t.Kind == Bytes && t.Bits > 0 {
+		return "bytes[" + strconv.Itoa(t.Bits/8) + "]"
+	}
 	if t.Kind == String || t.Kind == Bytes {
 		return t.Kind.String()
 	}
@@ -69,8 +80,12 @@ func (t FieldType) validate() error {
 		if t.Bits == 32 || t.Bits == 64 {
 			return nil
 		}
-	case String, Bytes:
+	case String:
 		if t.Bits == 0 {
+			return nil
+		}
+	case Bytes:
+		if t.Bits == 0 || t.Bits > 0 && t.Bits%8 == 0 && t.Bits <= 8*MaxFixedBytes {
 			return nil
 		}
 	default:

@@ -365,7 +365,7 @@ var kindSize = [...]uint8{
 	KindInt8: 1, KindUint8: 1, KindBool: 1, KindInt16: 2, KindUint16: 2,
 	KindInt32: 4, KindUint32: 4, KindFloat32: 4,
 	KindInt64: 8, KindUint64: 8, KindFloat64: 8, KindDuration: 8,
-	KindString: 0, KindBytes: 0,
+	KindString: 0, KindBytes: 0, KindTraceID: 0, KindSpanID: 0,
 }
 
 // Value constructors, for firing markers defined at run time with

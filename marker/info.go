@@ -82,6 +82,7 @@ type definition struct {
 	file      string
 	line      int
 	exclusive bool
+	span      *SpanDecl // how exporters make spans of the events (span.go)
 }
 
 // Info is a marker as the registry knows it: its identity, schema and state.

@@ -28,13 +28,18 @@ const (
 	KindString
 	KindBytes
 	KindDuration
+	// KindTraceID and KindSpanID are a 16-byte trace id and an 8-byte span
+	// id, such as OpenTelemetry's (see [TraceID] and [SpanID]): fixed-size
+	// byte arrays, recorded without allocation.
+	KindTraceID
+	KindSpanID
 )
 
 var kindNames = [...]string{
 	KindInvalid: "invalid", KindInt8: "int8", KindInt16: "int16", KindInt32: "int32", KindInt64: "int64",
 	KindUint8: "uint8", KindUint16: "uint16", KindUint32: "uint32", KindUint64: "uint64",
 	KindFloat32: "float32", KindFloat64: "float64", KindBool: "bool", KindString: "string",
-	KindBytes: "bytes", KindDuration: "duration",
+	KindBytes: "bytes", KindDuration: "duration", KindTraceID: "trace_id", KindSpanID: "span_id",
 }
 
 // String returns the kind's name, such as "int64" or "string".
@@ -64,8 +69,8 @@ func (k Kind) Unsigned() bool { return k >= KindUint8 && k <= KindUint64 }
 // Float reports whether k is a floating-point kind.
 func (k Kind) Float() bool { return k == KindFloat32 || k == KindFloat64 }
 
-// Bits returns the size in bits of fixed-size kinds (bool is 8), and 0 for
-// KindString and KindBytes.
+// Bits returns the size in bits of fixed-size kinds (bool is 8, a trace id
+// 128, a span id 64), and 0 for KindString and KindBytes.
 func (k Kind) Bits() int {
 	switch k {
 	case KindInt8, KindUint8, KindBool:
@@ -74,8 +79,10 @@ func (k Kind) Bits() int {
 		return 16
 	case KindInt32, KindUint32, KindFloat32:
 		return 32
-	case KindInt64, KindUint64, KindFloat64, KindDuration:
+	case KindInt64, KindUint64, KindFloat64, KindDuration, KindSpanID:
 		return 64
+	case KindTraceID:
+		return 128
 	}
 	return 0
 }
@@ -96,7 +103,7 @@ func (k Kind) verb() string {
 		return "%t"
 	case k == KindString:
 		return "%s"
-	case k == KindBytes:
+	case k == KindBytes, k == KindTraceID, k == KindSpanID:
 		return "%x"
 	}
 	return "%?"

@@ -74,7 +74,7 @@ func checkFields(name string, fields []FieldInfo) error {
 		if !validIdent(f.Name) {
 			return fmt.Errorf("marker %q: field %d: %w: %q must match [a-z][a-z0-9_]*", name, i, ErrInvalidName, f.Name)
 		}
-		if f.Kind == KindInvalid || f.Kind > KindDuration {
+		if f.Kind == KindInvalid || f.Kind > KindSpanID {
 			return fmt.Errorf("marker %q: field %q: invalid kind %v (declare fields with marker.Int, marker.String, ...)", name, f.Name, f.Kind)
 		}
 		for _, g := range fields[:i] {
@@ -109,6 +109,9 @@ func define(d definition) (*Info, error) {
 		return nil, err
 	}
 	if err := checkFields(d.name, d.fields); err != nil {
+		return nil, err
+	}
+	if err := checkSpan(&d); err != nil {
 		return nil, err
 	}
 	registry.mu.Lock()

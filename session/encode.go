@@ -55,6 +55,8 @@ type fieldOp struct {
 const (
 	opString = 0
 	opBytes  = 0xff
+	// opID, or'ed with the size (8 or 16), marks a trace or span id.
+	opID = 0x40
 )
 
 func newLayout(m *marker.Info, maxString int) layout {
@@ -70,6 +72,11 @@ func newLayout(m *marker.Info, maxString int) layout {
 		case marker.KindBytes:
 			op.size = opBytes
 			l.fixed += 4 // the length
+		case marker.KindTraceID, marker.KindSpanID:
+			// Byte arrays are copied as bytes, never as an integer:
+			// not among the words, whatever their size.
+			op.size = opID | uint8(k.Bits()/8)
+			l.fixed += k.Bits() / 8
 		default:
 			l.fixed += int(op.size)
 		}
@@ -182,6 +189,12 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (si
 			copy(dst[off:off+n], s)
 			dst[off+n] = 0
 			off += n + 1
+		case opID | 16:
+			copy(dst[off:off+16], (*[16]byte)(p)[:])
+			off += 16
+		case opID | 8:
+			copy(dst[off:off+8], (*[8]byte)(p)[:])
+			off += 8
 		case opBytes:
 			b := *(*[]byte)(p)
 			n, cut := l.cutBytes(b)

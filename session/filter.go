@@ -71,7 +71,7 @@ func celType(k marker.Kind) *cel.Type {
 		return cel.BoolType
 	case k == marker.KindString:
 		return cel.StringType
-	case k == marker.KindBytes:
+	case k == marker.KindBytes, k == marker.KindTraceID, k == marker.KindSpanID:
 		return cel.BytesType
 	}
 	return cel.DynType
@@ -264,6 +264,8 @@ func celValue(v marker.Value, max int) ref.Val {
 	case k == marker.KindBytes:
 		b := v.Bytes()
 		return types.Bytes(bytes.Clone(b[:min(len(b), max)]))
+	case k == marker.KindTraceID, k == marker.KindSpanID:
+		return types.Bytes(bytes.Clone(v.ID()))
 	}
 	return types.NullValue
 }

@@ -104,6 +104,8 @@ func ctfType(k marker.Kind) ctf.FieldType {
 		return ctf.FieldType{Kind: ctf.Float, Bits: k.Bits()}
 	case k == marker.KindString:
 		return ctf.FieldType{Kind: ctf.String}
+	case k == marker.KindTraceID, k == marker.KindSpanID:
+		return ctf.FieldType{Kind: ctf.Bytes, Bits: k.Bits()} // a fixed array
 	}
 	return ctf.FieldType{Kind: ctf.Bytes}
 }

@@ -24,6 +24,7 @@ func convertCmd(a *app) *cobra.Command {
 		local    bool
 		counters []string
 		durs     []string
+		otlpURL  string
 	)
 	cmd := &cobra.Command{
 		Use:     "convert TRACE_DIR --to perfetto|chrome-json|text|jsonl [-o OUT]",
@@ -46,14 +47,22 @@ func convertCmd(a *app) *cobra.Command {
 
 The output goes to standard output unless -o names a file. A corrupt or
 truncated trace is converted up to the damage, then the error names the
-file and byte offset.`,
+file and byte offset.
+
+With --otlp URL instead of --to, the events go to an OpenTelemetry
+collector as OTLP log records (a trace file does not keep marker kinds:
+bools and durations are sent as the integers the trace holds).`,
 		Example: example(
 			"tracemark convert ./trace --to perfetto -o trace.pftrace",
 			"tracemark convert ./trace --to perfetto --counter http:request_done:latency -o trace.pftrace",
 			"tracemark convert ./trace --to text | less",
-			"tracemark convert ./trace --to jsonl | jq 'select(.fields.status >= 500)'"),
+			"tracemark convert ./trace --to jsonl | jq 'select(.fields.status >= 500)'",
+			"tracemark convert ./trace --otlp http://localhost:4318"),
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			if otlpURL != "" && to == "" {
+				return exportTrace(argv[0], otlpURL, a)
+			}
 			if !validFormat(to) {
 				return usagef("--to %q: want one of %s", to, strings.Join(format.Formats(), ", "))
 			}
@@ -73,6 +82,7 @@ file and byte offset.`,
 	cmd.Flags().BoolVar(&local, "local", false, "text: show wall-clock time in the local time zone instead of UTC")
 	cmd.Flags().StringArrayVar(&counters, "counter", nil, "perfetto: draw numeric field EVENT:FIELD as a counter track (repeatable)")
 	cmd.Flags().StringArrayVar(&durs, "slice", nil, "perfetto: EVENT:FIELD is a duration in ns ending at the event, drawn as a slice (repeatable; replaces the latency/duration default; --slice '' for none)")
+	cmd.Flags().StringVar(&otlpURL, "otlp", "", "instead of --to: send the events to an OpenTelemetry collector at this OTLP/HTTP base URL")
 	return cmd
 }
 

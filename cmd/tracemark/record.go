@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/session"
 )
@@ -20,6 +21,7 @@ func recordCmd(a *app) *cobra.Command {
 		f                   recFlags
 		m                   multiFlags
 		out, mode, progress string
+		otlpURL             string
 		interval            time.Duration
 		goTrace             bool
 	)
@@ -84,11 +86,15 @@ that fired them. A process runs one Go trace at a time.`,
 					return err
 				}
 			}
+			otlpCfg, err := otlpConfig(otlpURL)
+			if err != nil {
+				return err
+			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
 				return err
 			}
-			r := &recorder{a: a, t: t, out: out, view: view, plain: plain, context: ctxNames}
+			r := &recorder{a: a, t: t, out: out, view: view, plain: plain, context: ctxNames, otlpCfg: otlpCfg}
 			return r.run(cmd.Context(), req)
 		},
 	}
@@ -99,6 +105,7 @@ that fired them. A process runs one Go trace at a time.`,
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "progress refresh interval")
+	otlpFlag(cmd, &otlpURL)
 	return cmd
 }
 
@@ -130,6 +137,9 @@ type recorder struct {
 	noHints bool
 	// context names the fields of --context.
 	context []string
+	// otlpCfg, if set, exports the events too (--otlp).
+	otlpCfg *otlp.Config
+	otlp    *otlpOut
 
 	c          *capture
 	lastEvents uint64
@@ -157,6 +167,10 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if err != nil {
 		return err
 	}
+	if r.otlp, err = startOTLP(ctx, r.otlpCfg, r.t, s.Hello); err != nil {
+		trace.close()
+		return err
+	}
 	announce(r.a, "Recording", s.Hello, req, r.out)
 	r.c = newCapture(s, trace)
 	var goTrace *os.File
@@ -171,8 +185,8 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 		}
 	}
 	r.c.onStats = r.progress
-	r.c.onRecord = r.extra
-	r.c.packetsOnly = r.extra == nil
+	r.c.onRecord = r.otlp.hook(r.extra)
+	r.c.packetsOnly = r.c.onRecord == nil
 	r.lastTime = r.c.started
 	runErr := r.c.run()
 	signals.release()
@@ -184,6 +198,9 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 		}
 	}
 	r.summary(s.Hello)
+	if err := r.otlp.finish(r.a.stdout, r.a.timeout); err != nil && closeErr == nil {
+		closeErr = err
+	}
 	if closeErr != nil && runErr == nil {
 		runErr = closeErr
 	}
@@ -229,8 +246,8 @@ func (r *recorder) progress() {
 	rate := float64(r.c.events-r.lastEvents) / max(now.Sub(r.lastTime).Seconds(), 1e-3)
 	r.lastEvents, r.lastTime = r.c.events, now
 	lost := r.c.received()
-	line := fmt.Sprintf("%6.1fs  %d events  %s/s  %s  lost %d (%s)\n",
-		now.Sub(r.c.started).Seconds(), r.c.events, humanRate(rate), humanBytes(r.c.bytes), lost, percent(lost, r.c.events+lost))
+	line := fmt.Sprintf("%6.1fs  %d events  %s/s  %s  lost %d (%s)%s\n",
+		now.Sub(r.c.started).Seconds(), r.c.events, humanRate(rate), humanBytes(r.c.bytes), lost, percent(lost, r.c.events+lost), r.otlp.progress())
 	if r.plain {
 		fmt.Fprint(r.a.stderr, line)
 		return

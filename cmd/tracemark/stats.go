@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/format"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -28,6 +29,7 @@ func statsCmd(a *app) *cobra.Command {
 		top                int
 		interval, every    time.Duration
 		asJSON             bool
+		otlpURL            string
 	)
 	cmd := &cobra.Command{
 		Use:     "stats {-p PID -e GLOB [--filter EXPR] | TRACE_DIR} [--by FIELD,...] [--hist FIELD | --lhist F:MIN:MAX:STEP] [--value FIELD]",
@@ -102,9 +104,16 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err != nil {
 				return err
 			}
+			otlpCfg, err := otlpConfig(otlpURL)
+			if err != nil {
+				return err
+			}
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
+				}
+				if otlpCfg != nil {
+					return usagef("--otlp counts one process for now: it does not go with --all, --name or several -p")
 				}
 				if len(spec.by) == 0 {
 					spec.by = []string{fieldPID} // a row per process and marker
@@ -120,7 +129,7 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err := checkFields(cmd.Context(), a, t, f.rules.globs(), spec); err != nil {
 				return err
 			}
-			return runStats(cmd.Context(), a, t, req, newAggregator(spec), asJSON, every > 0)
+			return runStats(cmd.Context(), a, t, req, newAggregator(spec), asJSON, every > 0, otlpCfg)
 		},
 	}
 	f.add(cmd)
@@ -139,6 +148,7 @@ the default is --by pid, a row per process and marker.`
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval of the live table")
 	cmd.Flags().DurationVar(&every, "every", 0, "print the table and clear the counts at this interval, instead of a live table")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the final result as JSON (with --every, one JSON document per interval)")
+	otlpFlag(cmd, &otlpURL)
 	return cmd
 }
 
@@ -282,7 +292,7 @@ func numericKind(k string) bool {
 	return true
 }
 
-func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g *aggregator, asJSON, perInterval bool) error {
+func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g *aggregator, asJSON, perInterval bool, otlpCfg *otlp.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)
@@ -295,6 +305,12 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 	signals.arm(t, s)
 	if t.pid == 0 {
 		t.pid = s.Hello.PID
+	}
+	var om *otlpMetrics
+	if o, err := startOTLP(ctx, otlpCfg, t, s.Hello); err != nil {
+		return err
+	} else if o != nil {
+		om = &otlpMetrics{o: o}
 	}
 	announce(a, "Counting", s.Hello, req, "")
 	view := newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON && !perInterval)
@@ -321,6 +337,9 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		var buf bytes.Buffer
 		g.render(&buf, fmt.Sprintf("%s: %d events, %d lost", time.Since(c.started).Round(time.Second), g.total, c.lost()))
 		view.show(buf.String())
+		if om != nil {
+			om.update(g.metrics(c.started, time.Now(), c.lost()))
+		}
 	}
 	runErr := c.run()
 	signals.release()
@@ -336,6 +355,11 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		}
 	default:
 		g.render(a.stdout, fmt.Sprintf("%d events in %.1fs, %d lost", g.total, time.Since(c.started).Seconds(), c.lost()))
+	}
+	if om != nil {
+		if err := om.finish(a.stderr, g.metrics(c.started, time.Now(), c.lost()), a.timeout); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	return a.outcome(c, t, runErr, "the counts above cover the events received until then")
 }

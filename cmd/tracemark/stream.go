@@ -9,14 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
 func streamCmd(a *app) *cobra.Command {
 	var (
-		f      recFlags
-		m      multiFlags
-		asJSON bool
+		f       recFlags
+		m       multiFlags
+		asJSON  bool
+		otlpURL string
 	)
 	cmd := &cobra.Command{
 		Use:     "stream -p PID -e GLOB [--filter EXPR] [-e GLOB ...]",
@@ -42,9 +44,16 @@ cpu, event, provider, fields, truncated), for jq and scripts.`,
 			if err != nil {
 				return err
 			}
+			otlpCfg, err := otlpConfig(otlpURL)
+			if err != nil {
+				return err
+			}
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
+				}
+				if otlpCfg != nil {
+					return usagef("--otlp streams one process for now: it does not go with --all, --name or several -p")
 				}
 				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout)}})
 			}
@@ -52,7 +61,7 @@ cpu, event, provider, fields, truncated), for jq and scripts.`,
 			if err != nil {
 				return err
 			}
-			return runStream(cmd.Context(), a, t, req, asJSON)
+			return runStream(cmd.Context(), a, t, req, asJSON, otlpCfg)
 		},
 	}
 	f.add(cmd)
@@ -64,6 +73,7 @@ process after the time (pid, program); processes that start later are
 attached within a second.`
 	cmd.Example += "\n" + example("sudo tracemark stream --all -e 'http:*'")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event (the jsonl schema of tracemark convert)")
+	otlpFlag(cmd, &otlpURL)
 	return cmd
 }
 
@@ -73,7 +83,7 @@ type line struct {
 	text []byte
 }
 
-func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, asJSON bool) error {
+func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, asJSON bool, otlpCfg *otlp.Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)
@@ -86,6 +96,10 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, a
 	signals.arm(t, s)
 	if t.pid == 0 {
 		t.pid = s.Hello.PID
+	}
+	exp, err := startOTLP(ctx, otlpCfg, t, s.Hello)
+	if err != nil {
+		return err
 	}
 	announce(a, "Streaming", s.Hello, req, "")
 	out := bufio.NewWriter(a.stdout)
@@ -104,6 +118,7 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, a
 			return err
 		}
 	}
+	c.onRecord = exp.hook(c.onRecord)
 	c.onSync = func() error {
 		// Stable: events of one stream with equal timestamps keep
 		// their order.
@@ -118,5 +133,8 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, a
 	signals.release()
 	_ = c.onSync()
 	fmt.Fprintf(a.stderr, "%d events, %d lost\n", c.events, c.lost())
+	if err := exp.finish(a.stderr, a.timeout); err != nil && runErr == nil {
+		runErr = err
+	}
 	return a.outcome(c, t, runErr, "the events received until then were printed")
 }

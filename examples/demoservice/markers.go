@@ -10,7 +10,8 @@ var (
 	requestDone = marker.Define5("http:request_done",
 		marker.String("method"), marker.String("path"), marker.Int("status"),
 		marker.Duration("latency"), marker.Int("bytes"),
-		marker.Stable, marker.Doc("an HTTP request was answered"))
+		marker.Stable, marker.Doc("an HTTP request was answered"),
+		marker.SpanDuration("latency"))
 
 	cacheHit = marker.Define1("cache:hit", marker.String("key"),
 		marker.Doc("an item was served from the in-memory cache"))
@@ -19,7 +20,8 @@ var (
 
 	storageQuery = marker.Define3("storage:query",
 		marker.String("op"), marker.String("key"), marker.Duration("latency"),
-		marker.Doc("a storage operation completed (get, put, scan)"))
+		marker.Doc("a storage operation completed (get, put, scan)"),
+		marker.SpanDuration("latency"))
 	storageError = marker.Define3("storage:error",
 		marker.String("op"), marker.String("key"), marker.String("error"),
 		marker.Doc("a storage operation failed"))
@@ -28,7 +30,8 @@ var (
 		marker.Doc("a background batch job started"))
 	jobDone = marker.Define4("batch:job_done",
 		marker.String("job"), marker.Int("items"), marker.Int("failed"), marker.Duration("latency"),
-		marker.Doc("a background batch job finished"))
+		marker.Doc("a background batch job finished"),
+		marker.SpanEnd("batch:job_start", "job"))
 
 	appPanic = marker.Define2("app:panic", marker.String("where"), marker.String("value"),
 		marker.Stable, marker.Doc("a handler panicked; the panic was recovered and answered 500"))

@@ -58,6 +58,14 @@ func parseFieldType(s string) (ctf.FieldType, error) {
 	case "bytes":
 		return ctf.FieldType{Kind: ctf.Bytes}, nil
 	}
+	if rest, ok := strings.CutPrefix(s, "bytes["); ok {
+		// A fixed-size array, "bytes[16]".
+		if n, err := strconv.Atoi(strings.TrimSuffix(rest, "]")); err == nil && n > 0 && n <= ctf.MaxFixedBytes {
+			if ft := (ctf.FieldType{Kind: ctf.Bytes, Bits: 8 * n}); ft.String() == s {
+				return ft, nil
+			}
+		}
+	}
 	for _, k := range []ctf.Kind{ctf.Uint, ctf.Int, ctf.Float} {
 		name := k.String()
 		if rest, ok := strings.CutPrefix(s, name); ok {
@@ -177,6 +185,12 @@ func decodeValue(b []byte, ft ctf.FieldType) (ctf.Value, int, error) {
 		}
 		return ctf.Value{Kind: ctf.String, Bytes: b[:z:z]}, z + 1, nil
 	case ctf.Bytes:
+		if n := ft.Bits / 8; n > 0 { // a fixed-size array
+			if len(b) < n {
+				return ctf.Value{}, 0, fmt.Errorf("truncated %s", ft)
+			}
+			return ctf.Value{Kind: ctf.Bytes, Bytes: b[:n:n]}, n, nil
+		}
 		if len(b) < 4 {
 			return ctf.Value{}, 0, fmt.Errorf("truncated length")
 		}

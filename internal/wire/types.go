@@ -85,6 +85,9 @@ type Marker struct {
 	// of named sessions count once they are read (snapshots do not
 	// consume, so they do not count).
 	Events uint64 `json:"events"`
+	// Span says how exporters make spans of the events, if the marker
+	// declares it.
+	Span *MarkerSpan `json:"span,omitempty"`
 }
 
 // MarkerList is the answer of GET /v1/markers.

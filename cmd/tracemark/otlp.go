@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/export/otlp"
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// otlpFlag adds --otlp to record and stream.
+func otlpFlag(cmd *cobra.Command, url *string) {
+	cmd.Flags().StringVar(url, "otlp", "", "also export the events to an OpenTelemetry collector: its OTLP/HTTP base URL, such as http://localhost:4318 (the OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables apply)")
+}
+
+// otlpConfig checks --otlp and the OTEL_* variables before anything
+// starts. An empty url means no export (nil config).
+func otlpConfig(url string) (*otlp.Config, error) {
+	if url == "" {
+		return nil, nil
+	}
+	cfg, err := otlp.FromEnv()
+	if err != nil {
+		return nil, usagef("--otlp: %v", err)
+	}
+	cfg.Endpoint = url
+	// The per-signal variables name other collectors: --otlp wins.
+	cfg.LogsURL, cfg.TracesURL, cfg.MetricsURL = "", "", ""
+	if _, err := otlp.New(cfg); err != nil { // checks the URL
+		return nil, usagef("--otlp %q: %v", url, err)
+	}
+	return &cfg, nil
+}
+
+// otlpOut exports the records of a capture (record --otlp, stream
+// --otlp). Its methods do nothing on a nil *otlpOut.
+type otlpOut struct {
+	url     string
+	exp     *otlp.Exporter
+	cc      clockConv
+	client  *wire.Client
+	classes map[*wire.EventClass]*otlp.Class
+	scopes  map[string]otlp.Scope // marker name -> module
+	spans   map[string]*otlp.SpanRule
+	starts  map[string][]string // start marker -> pairing keys
+	asked   map[string]bool     // marker names looked up
+}
+
+// startOTLP starts the exporter for the recording that h describes: the
+// resource is the traced process.
+func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (*otlpOut, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	res, err := otlp.ProcessResource(otlp.Process{PID: h.PID, Executable: h.Program, Host: h.Env["hostname"]})
+	if err != nil {
+		return nil, usagef("--otlp: %v", err)
+	}
+	c := *cfg
+	c.Resource = res
+	exp, err := otlp.New(c)
+	if err != nil {
+		return nil, err
+	}
+	o := &otlpOut{
+		url: cfg.Endpoint, exp: exp, cc: newClockConv(h.Clock), client: t.client,
+		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
+		spans: map[string]*otlp.SpanRule{}, starts: map[string][]string{},
+	}
+	o.lookup(ctx)
+	return o, nil
+}
+
+// lookup learns which module each marker belongs to: the instrumentation
+// scope of its events.
+func (o *otlpOut) lookup(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ms, err := o.client.Markers(ctx, "*")
+	if err != nil {
+		return // the scope stays "tracemark": the events still go out
+	}
+	for _, m := range ms {
+		path, version := m.Module, ""
+		if i := strings.LastIndexByte(path, '@'); i > 0 {
+			path, version = path[:i], path[i+1:]
+		}
+		o.scopes[m.Name] = otlp.Scope{Name: path, Version: version}
+		if s := m.Span; s != nil {
+			o.spans[m.Name] = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+			if s.Start != "" {
+				o.starts[s.Start] = s.Keys
+			}
+		}
+	}
+}
+
+// class returns the exporter's description of a record's class.
+func (o *otlpOut) class(ec *wire.EventClass) *otlp.Class {
+	if c, ok := o.classes[ec]; ok {
+		return c
+	}
+	if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] {
+		o.asked[ec.Name] = true // a marker defined after the start
+		o.lookup(context.Background())
+	}
+	scope := o.scopes[ec.Name]
+	if scope.Name == "" {
+		scope = otlp.Scope{Name: "tracemark"}
+	}
+	c := &otlp.Class{Name: ec.Name, Scope: scope, Fields: make([]otlp.Field, len(ec.Fields)),
+		Span: o.spans[ec.Name], StartKeys: o.starts[ec.Name]}
+	for i, f := range ec.Fields {
+		c.Fields[i] = otlp.Field{Name: f.Name, Kind: f.Kind}
+	}
+	o.classes[ec] = c
+	return c
+}
+
+// hook returns an onRecord hook that exports each record, then calls next
+// (if any).
+func (o *otlpOut) hook(next func(*wire.Record) error) func(*wire.Record) error {
+	if o == nil {
+		return next
+	}
+	return func(r *wire.Record) error {
+		o.exp.Log(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), r.Fields, r.Truncated)
+		if next != nil {
+			return next(r)
+		}
+		return nil
+	}
+}
+
+// progress is the exporter's part of the progress line.
+func (o *otlpOut) progress() string {
+	if o == nil {
+		return ""
+	}
+	st := o.exp.Stats()
+	s := fmt.Sprintf("  otlp %d sent", st.Exported)
+	if st.Queued > 0 {
+		s += fmt.Sprintf(" %d queued", st.Queued)
+	}
+	if st.Lost() > 0 {
+		s += fmt.Sprintf(" %d dropped", st.Lost())
+	}
+	if err := o.exp.Err(); err != nil {
+		s += " (" + shortOTLPError(err) + ")"
+	}
+	return s
+}
+
+// shortOTLPError says what the collector answered, for the progress line.
+func shortOTLPError(err error) string {
+	var herr *otlp.HTTPError
+	if errors.As(err, &herr) {
+		return fmt.Sprintf("%d %s", herr.StatusCode, strings.ToLower(http.StatusText(herr.StatusCode)))
+	}
+	return "collector unreachable, retrying"
+}
+
+// finish sends what is queued (waiting at most wait) and prints what was
+// exported to w. It returns an error if the collector refused events for
+// good (a 4xx answer: a wrong URL, missing credentials), since that needs
+// the operator; events lost to a full queue are reported, not failed.
+func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
+	if o == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	err := o.exp.Close(ctx)
+	st := o.exp.Stats()
+	what := "events"
+	if st.Spans > 0 {
+		what = fmt.Sprintf("events and spans (%d spans", st.Spans)
+		if st.Unpaired > 0 {
+			what += fmt.Sprintf(", %d span ends or starts unpaired", st.Unpaired)
+		}
+		what += ")"
+	}
+	fmt.Fprintf(w, "OTLP: %d of %d %s exported to %s", st.Exported, st.Events, what, o.url)
+	if st.Lost() > 0 {
+		fmt.Fprintf(w, "; lost %d (%d dropped: queue full, %d rejected by the collector, %d unsent at exit)",
+			st.Lost(), st.Dropped, st.Rejected, st.Failed)
+	}
+	fmt.Fprintln(w)
+	if rej := o.exp.Rejection(); rej != nil {
+		return fmt.Errorf("otlp export: %w", rej)
+	}
+	if err != nil {
+		if last := o.exp.Err(); last != nil {
+			fmt.Fprintf(w, "OTLP: last error: %v\n", last)
+		}
+	}
+	return nil
+}
+
+// exportTrace sends a CTF trace to a collector (convert --otlp). Traces
+// do not keep the marker kinds, so bools and durations go out as the
+// integers CTF holds, and the scope is "tracemark"; the resource comes
+// from the trace's environment (procname, vpid, hostname). Nothing is
+// dropped for a slow collector: reading waits for the queue.
+func exportTrace(dir, url string, a *app) error {
+	cfg, err := otlpConfig(url)
+	if err != nil {
+		return err
+	}
+	r, err := ctf.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	env := r.Info().Env
+	pid, _ := strconv.Atoi(env["vpid"])
+	res, err := otlp.ProcessResource(otlp.Process{PID: pid, Executable: env["procname"], Host: env["hostname"]})
+	if err != nil {
+		return usagef("--otlp: %v", err)
+	}
+	c := *cfg
+	c.Resource, c.Block = res, true
+	exp, err := otlp.New(c)
+	if err != nil {
+		return err
+	}
+	o := &otlpOut{url: url, exp: exp}
+	classes := map[*ctf.EventClass]*otlp.Class{}
+	var readErr error
+	var lost uint64
+	for ev, err := range r.Events() {
+		if err != nil {
+			readErr = err
+			break
+		}
+		if ev.Class == nil {
+			lost += ev.Discarded
+			continue
+		}
+		oc := classes[ev.Class]
+		if oc == nil {
+			oc = &otlp.Class{Name: ev.Class.Name, Scope: otlp.Scope{Name: "tracemark"}}
+			for _, f := range ev.Class.Fields {
+				oc.Fields = append(oc.Fields, otlp.Field{Name: f.Name})
+			}
+			classes[ev.Class] = oc
+		}
+		exp.Log(oc, ev.Time, ev.Fields, ev.Truncated)
+	}
+	err = o.finish(a.stdout, a.timeout)
+	if lost > 0 {
+		fmt.Fprintf(a.stdout, "The trace records %d events lost while recording.\n", lost)
+	}
+	if readErr != nil {
+		return readErr
+	}
+	return err
+}

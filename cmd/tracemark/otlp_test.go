@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tracemark/tracemark/internal/otlptest"
+)
+
+// record --otlp exports every event to the collector, with its fields,
+// the traced process as the resource and the marker's module as scope,
+// and says so in the summary.
+func TestRecordOTLP(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	e.environ = append(e.environ, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test")
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--otlp", col.URL(), "--progress", "none")
+	target.do(t, "fire 100")
+	target.do(t, "other 2")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	if out := rec.stdout.text(); !strings.Contains(out, "OTLP: 102 of 102 events exported to "+col.URL()) {
+		t.Errorf("summary does not report the export:\n%s", out)
+	}
+	logs := col.Logs()
+	if len(logs) != 102 {
+		t.Fatalf("the collector received %d events, want 102", len(logs))
+	}
+	values := 0
+	for _, l := range logs {
+		if l.Name != "test:value" {
+			continue
+		}
+		i := l.Attrs["i"].(int64)
+		key, lat := valueOf(int(i))
+		want := map[string]any{"i": i, "key": key, "lat": int64(lat)}
+		if !reflect.DeepEqual(l.Attrs, want) {
+			t.Errorf("event %d: attributes %v, want %v", i, l.Attrs, want)
+		}
+		values++
+	}
+	if values != 100 {
+		t.Errorf("%d test:value events, want 100", values)
+	}
+	l := logs[0]
+	if l.Resource["process.pid"] != int64(target.pid()) || l.Resource["service.name"] != "unknown_service:tm-target" ||
+		l.Resource["deployment.environment"] != "test" || l.Resource["telemetry.sdk.name"] != "tracemark" {
+		t.Errorf("resource %v", l.Resource)
+	}
+	if l.Scope != "github.com/tracemark/tracemark" || l.Time == 0 {
+		t.Errorf("scope %q time %d", l.Scope, l.Time)
+	}
+}
+
+// A collector that refuses the export (here: credentials missing) fails
+// the command with the collector's answer, and the progress line shows it.
+func TestStreamOTLPRejected(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	col.Answer(func(string, int) (int, map[string]string, []byte) { return 401, nil, []byte("no token") })
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stream", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--otlp", col.URL())
+	p.stderr.waitFor(t, "Streaming 1 marker ")
+	target.do(t, "fire 3")
+	p.stdout.waitFor(t, "i=2 ")
+	p.signal(t, os.Interrupt)
+	code := p.wait(t)
+	msg := p.stderr.text()
+	if code == 0 || !strings.Contains(msg, "401 Unauthorized: no token") || !strings.Contains(msg, "3 rejected by the collector") {
+		t.Errorf("stream exited %d:\n%s", code, msg)
+	}
+}
+
+func TestOTLPFlagChecked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.cli("record", "-p", "1", "-e", "x", "--otlp", "localhost:4318")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "want an http:// or https:// URL") {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// The demo service declares spans: every http:request_done and
+// storage:query event becomes a span as long as its latency, and each
+// batch job a span from its start to its end.
+func TestRecordOTLPSpans(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	svc := e.start("cli", demoServiceName, "--rate", "200", "--lifetime", "1m")
+	ready := svc.stdout.waitFor(t, "ready pid=")
+	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+	r := e.cli("record", "-p", pid, "-e", "http:request_done", "-e", "storage:query", "-o", filepath.Join(e.runtime, "trace"),
+		"--duration", "700ms", "--progress", "none", "--otlp", col.URL())
+	if r.code != 0 {
+		t.Fatalf("record exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs, spans := col.Logs(), col.Spans()
+	byName := map[string]int{}
+	for _, l := range logs {
+		byName[l.Name]++
+	}
+	spanNames := map[string]int{}
+	for _, s := range spans {
+		spanNames[s.Name]++
+		lat, ok := s.Attrs["latency"].(int64)
+		if !ok || int64(s.End-s.Time) != lat || len(s.TraceID) != 16 {
+			t.Errorf("span %s: start %d end %d latency %v", s.Name, s.Time, s.End, s.Attrs["latency"])
+			break
+		}
+	}
+	if byName["http:request_done"] == 0 || byName["storage:query"] == 0 {
+		t.Fatalf("the demo service fired no events: %v", byName)
+	}
+	if !reflect.DeepEqual(spanNames, byName) {
+		t.Errorf("spans %v, want one per event %v", spanNames, byName)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("(%d spans)", len(spans))) {
+		t.Errorf("summary does not count the spans:\n%s", r.stdout)
+	}
+}
+
+// convert --otlp sends a recorded trace to the collector, every event
+// with its fields and time, the traced process as the resource.
+func TestConvertOTLP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--progress", "none")
+	target.do(t, "fire 50")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	col := otlptest.NewReceiver(t)
+	r := e.cli("convert", dir, "--otlp", col.URL())
+	if r.code != 0 || !strings.Contains(r.stdout, "OTLP: 50 of 50 events exported") {
+		t.Fatalf("convert --otlp exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	logs := col.Logs()
+	if len(logs) != 50 {
+		t.Fatalf("received %d events, want 50", len(logs))
+	}
+	var last uint64
+	for i, l := range logs {
+		key, lat := valueOf(i)
+		if want := map[string]any{"i": int64(i), "key": key, "lat": int64(lat)}; !reflect.DeepEqual(l.Attrs, want) {
+			t.Fatalf("event %d: %v, want %v", i, l.Attrs, want)
+		}
+		if l.Time < last || l.Time < 1e18 {
+			t.Fatalf("event %d: time %d is not wall-clock time in order", i, l.Time)
+		}
+		last = l.Time
+	}
+	if logs[0].Resource["process.pid"] != int64(target.pid()) || logs[0].Resource["service.name"] != "unknown_service:tm-target" {
+		t.Errorf("resource %v", logs[0].Resource)
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/otlptest"
+	"github.com/tracemark/tracemark/internal/wire"
+)
+
+// The OTLP histogram has exactly the buckets of the log2 table: integer
+// bucket [2^k, 2^(k+1)) is OTLP's (2^k-1, 2^(k+1)-1].
+func TestHistogramBucketsExact(t *testing.T) {
+	g := newAggregator(aggSpec{hist: "lat"})
+	c := &wire.EventClass{Name: "m", Fields: []wire.ClassField{{Name: "lat", Type: "int64", Kind: "duration"}}}
+	vals := []int64{-5, 0, 1, 2, 3, 4, 7, 8, 1000}
+	for _, v := range vals {
+		g.add(&wire.Record{Class: c, Fields: []ctf.Value{ctf.IntValue(v)}})
+	}
+	now := time.Now()
+	ms := g.metrics(now, now, 3)
+	if len(ms) != 3 || ms[2].Name != "tracemark.hist.lat" || ms[2].Unit != "ns" {
+		t.Fatalf("metrics %+v", ms)
+	}
+	p := ms[2].Histogram.Points[0]
+	// Check every value falls in the OTLP bucket that counts it.
+	bucket := func(x float64) int {
+		for i, b := range p.Bounds {
+			if x <= b {
+				return i
+			}
+		}
+		return len(p.Bounds)
+	}
+	want := make([]uint64, len(p.Counts))
+	for _, v := range vals {
+		want[bucket(float64(v))]++
+	}
+	if !reflect.DeepEqual(p.Counts, want) || len(p.Counts) != len(p.Bounds)+1 {
+		t.Errorf("bounds %v counts %v, want counts %v", p.Bounds, p.Counts, want)
+	}
+	if !reflect.DeepEqual(p.Bounds[:5], []float64{-1, 0, 1, 3, 7}) || p.Count != uint64(len(vals)) || p.Min != -5 || p.Max != 1000 {
+		t.Errorf("point %+v", p)
+	}
+	if ms[1].Sum.Points[0].Value != 3 || ms[0].Sum.Points[0].Value != int64(len(vals)) {
+		t.Errorf("sums %+v %+v", ms[0].Sum.Points, ms[1].Sum.Points)
+	}
+}
+
+func TestStatsOTLP(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--by", "key", "--hist", "lat", "--otlp", col.URL())
+	p.stderr.waitFor(t, "Counting 1 marker ")
+	target.do(t, "fire 9")
+	p.signal(t, os.Interrupt)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("stats exited %d:\n%s", code, p.stderr.text())
+	}
+	if !strings.Contains(p.stderr.text(), "OTLP: counts exported to "+col.URL()) {
+		t.Errorf("stderr:\n%s", p.stderr.text())
+	}
+	ms := col.Metrics()
+	if len(ms) == 0 {
+		t.Fatal("no metrics received")
+	}
+	last := ms[len(ms)-1]
+	for _, k := range keys {
+		if got := otlptest.SumValue(last, "tracemark.events", "key", k); got != 3 {
+			t.Errorf("tracemark.events{key=%q} = %d, want 3", k, got)
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package otlp
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnv(t *testing.T) {
+	c, err := fromEnv(env(map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT":      "https://otel.example:4318/",
+		"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "https://logs.example/ingest",
+		"OTEL_EXPORTER_OTLP_HEADERS":       "api-key=s%20ecret, tenant = a",
+		"OTEL_EXPORTER_OTLP_TIMEOUT":       "2500",
+		"OTEL_EXPORTER_OTLP_COMPRESSION":   "GZIP",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.defaults()
+	if c.LogsURL != "https://logs.example/ingest" || c.TracesURL != "https://otel.example:4318/v1/traces" || c.MetricsURL != "https://otel.example:4318/v1/metrics" {
+		t.Errorf("URLs %q %q %q", c.LogsURL, c.TracesURL, c.MetricsURL)
+	}
+	if !reflect.DeepEqual(c.Headers, map[string]string{"api-key": "s ecret", "tenant": "a"}) {
+		t.Errorf("headers %v", c.Headers)
+	}
+	if c.Timeout != 2500*time.Millisecond || c.Compression != CompressionGzip {
+		t.Errorf("timeout %v compression %q", c.Timeout, c.Compression)
+	}
+	for _, bad := range []map[string]string{
+		{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+		{"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"},
+		{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"},
+	} {
+		if _, err := fromEnv(env(bad)); !errors.Is(err, ErrConfig) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	c, err = fromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.defaults()
+	if c.LogsURL != "http://localhost:4318/v1/logs" || c.Compression != "" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestProcessResource(t *testing.T) {
+	p := Process{PID: 7, Executable: "/usr/bin/shop", Host: "h1"}
+	got, err := processResource(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Attribute{
+		{"service.name", "unknown_service:shop"}, {"host.name", "h1"}, {"process.pid", int64(7)},
+		{"process.executable.name", "shop"}, {"telemetry.sdk.name", "tracemark"}, {"telemetry.sdk.language", "go"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %v\nwant %v", got, want)
+	}
+	got, _ = processResource(p, env(map[string]string{
+		"OTEL_RESOURCE_ATTRIBUTES": "service.name=fromattrs,deployment.environment=prod,host.name=override",
+	}))
+	if got[0].Value != "fromattrs" || got[1].Value != "override" || got[len(got)-1] != (Attribute{"deployment.environment", "prod"}) {
+		t.Errorf("OTEL_RESOURCE_ATTRIBUTES: %v", got)
+	}
+	got, _ = processResource(p, env(map[string]string{
+		"OTEL_RESOURCE_ATTRIBUTES": "service.name=fromattrs", "OTEL_SERVICE_NAME": "svc",
+	}))
+	if got[0].Value != "svc" {
+		t.Errorf("OTEL_SERVICE_NAME must win: %v", got)
+	}
+	if _, err := processResource(p, env(map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "x"})); !errors.Is(err, ErrConfig) {
+		t.Errorf("bad OTEL_RESOURCE_ATTRIBUTES: %v", err)
+	}
+}

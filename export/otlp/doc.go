@@ -1,0 +1,66 @@
+// Package otlp exports tracemark events to an OpenTelemetry collector
+// (or any OTLP back end) over OTLP/HTTP with protobuf encoding, optionally
+// gzip-compressed. It is what `tracemark record --otlp` and `tracemark
+// stream --otlp` run, and programs may use it to export what they read
+// themselves.
+//
+// # Mapping
+//
+// An event becomes an OTLP LogRecord:
+//
+//   - event_name is the marker name ("http:request_done");
+//   - time_unix_nano is the event's timestamp, observed_time_unix_nano
+//     the time the exporter received it;
+//   - each field is an attribute named after the field: signed and
+//     unsigned integers are int values (an unsigned value above 2^63-1,
+//     which OTLP cannot hold, is sent as its decimal string), floats
+//     double values, bools bool values, strings string values, byte
+//     sequences bytes values, and durations int values in nanoseconds;
+//   - fields of kind trace_id (16 bytes) and span_id (8 bytes), which
+//     marker.TraceID and marker.SpanID declare, are not attributes: they
+//     fill the record's trace_id and span_id, so that back ends link the
+//     event to the program's own traces (a span made from the event gets
+//     the trace id, and the span id as its parent);
+//   - fields the recorder truncated are named in the string array
+//     attribute tracemark.truncated;
+//   - the instrumentation scope is the Go module the marker belongs to,
+//     with its version.
+//
+// Spans (Exporter.Span) are of kind internal, with attributes. Metrics
+// (Exporter.ExportMetrics) are cumulative sums, explicit-bound
+// histograms and exponential histograms.
+//
+// The resource describes the traced process (see ProcessResource):
+// service.name, host.name, process.pid, process.executable.name,
+// telemetry.sdk.name "tracemark" and telemetry.sdk.language "go", with
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES applied as the
+// OpenTelemetry SDKs do. FromEnv reads OTEL_EXPORTER_OTLP_ENDPOINT (and
+// the per-signal endpoints), OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_EXPORTER_OTLP_TIMEOUT and OTEL_EXPORTER_OTLP_COMPRESSION.
+//
+// # Delivery
+//
+// Log and Span encode the event at once into the current batch and
+// return without waiting for the network. A batch is sent when it holds
+// Config.BatchSize events or Config.BatchBytes bytes, or when its first
+// event waited Config.BatchDelay. Memory is bounded: at most
+// Config.QueueSize events are held (encoded) in memory; an event that
+// finds the queue full is dropped and counted (unless Config.Block).
+//
+// A batch that fails with a network error or HTTP 429, 502, 503 or 504
+// is sent again after a backoff (100 ms doubling up to 5 s by default)
+// or after the server's Retry-After; other answers reject the batch for
+// good (ErrRejected, with the collector's message in HTTPError). While
+// the collector is unreachable nothing is dropped until the queue is
+// full. Delivery is at least once: a batch whose answer was lost is sent
+// again.
+//
+// Every event ends up counted in exactly one of Stats.Exported, Dropped,
+// Rejected and Failed (still unsent when Close gave up). Once the
+// collector accepts exports again after drops, the exporter sends the
+// counts as the metric tracemark.exporter.dropped (a cumulative sum with
+// attribute reason = queue_full or rejected).
+//
+// The package encodes protobuf itself, with no dependency: see the
+// design record for why.
+package otlp

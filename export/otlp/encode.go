@@ -1,0 +1,241 @@
+package otlp
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/tracemark/tracemark/ctf"
+)
+
+// Scope is an OTLP instrumentation scope: the Go module a marker belongs
+// to, with its version.
+type Scope struct {
+	Name    string
+	Version string
+}
+
+// Field describes one field of an event class.
+type Field struct {
+	// Name is the attribute key.
+	Name string
+	// Kind is the marker kind of the field ("int64", "bool", "duration",
+	// "trace_id", ...). It decides the attribute type where the CTF value
+	// alone does not: bools are integers in CTF, and trace_id and span_id
+	// fields fill the record's trace and span ids instead of an
+	// attribute. Empty means: as the value's CTF kind says.
+	Kind string
+}
+
+// Class describes the events of one marker. A Class is passed by
+// pointer to every event of the marker; the exporter remembers things
+// about it, so create one per marker and do not change it afterwards.
+type Class struct {
+	// Name is the marker name: the LogRecord's event name, or the span
+	// name.
+	Name   string
+	Fields []Field
+	// Scope is the instrumentation scope of the marker's events.
+	Scope Scope
+	// Span, if set, makes the events spans too (see SpanRule).
+	Span *SpanRule
+	// StartKeys, if set, says that the events start spans: the exporter
+	// remembers them under the values of these fields until an event of
+	// a class whose Span.Start names this class ends them.
+	StartKeys []string
+
+	owner   *Exporter // the exporter that set scopeID
+	scopeID int
+	span    *spanInfo // when Span or StartKeys is set
+}
+
+// Field kinds with a meaning of their own.
+const (
+	kindBool     = "bool"
+	kindTraceID  = "trace_id"
+	kindSpanID   = "span_id"
+	truncatedKey = "tracemark.truncated"
+)
+
+// appendAnyValue appends the content of the AnyValue of a field value.
+func appendAnyValue(b []byte, kind string, v ctf.Value) []byte {
+	switch v.Kind {
+	case ctf.Int:
+		return anyIntVal(b, v.Int)
+	case ctf.Uint:
+		if kind == kindBool {
+			return anyBoolVal(b, v.Uint != 0)
+		}
+		if v.Uint > math.MaxInt64 {
+			// OTLP has no unsigned integers: the few values that do
+			// not fit an int64 keep their value as decimal text.
+			return anyStr(b, strconv.FormatUint(v.Uint, 10))
+		}
+		return anyIntVal(b, int64(v.Uint))
+	case ctf.Float:
+		return anyDoubleVal(b, v.Float)
+	case ctf.String:
+		return anyStr(b, v.Bytes)
+	case ctf.Bytes:
+		return anyBytesVal(b, v.Bytes)
+	}
+	return b
+}
+
+// ids picks the trace and span ids out of the fields of kinds trace_id
+// and span_id (the first of each with the right length).
+func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
+	for i, f := range c.Fields {
+		if i >= len(vals) {
+			break
+		}
+		switch f.Kind {
+		case kindTraceID:
+			if trace == nil && len(vals[i].Bytes) == 16 {
+				trace = vals[i].Bytes
+			}
+		case kindSpanID:
+			if span == nil && len(vals[i].Bytes) == 8 {
+				span = vals[i].Bytes
+			}
+		}
+	}
+	return trace, span
+}
+
+// appendAttributes appends the fields as KeyValues (field number field),
+// and the truncation mask as an array of field names.
+func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
+	for i, f := range c.Fields {
+		if i >= len(vals) {
+			break
+		}
+		if f.Kind == kindTraceID || f.Kind == kindSpanID {
+			continue
+		}
+		scratch = appendAnyValue(scratch[:0], f.Kind, vals[i])
+		b = appendKeyValue(b, field, f.Name, scratch)
+	}
+	if truncated != 0 {
+		// ArrayValue{values: AnyValue{string_value: name}...}
+		var arr []byte
+		for i, f := range c.Fields {
+			if i < 8 && truncated&(1<<i) != 0 {
+				arr = appendBytesField(arr, 1, anyStr(nil, f.Name))
+			}
+		}
+		scratch = appendBytesField(scratch[:0], anyArray, arr)
+		b = appendKeyValue(b, field, truncatedKey, scratch)
+	}
+	return b, scratch
+}
+
+// LogRecord fields.
+const (
+	logTime       = 1
+	logAttributes = 6
+	logTraceID    = 9
+	logSpanID     = 10
+	logObserved   = 11
+	logEventName  = 12
+)
+
+// appendLogRecord appends the content of a LogRecord.
+func appendLogRecord(b, scratch []byte, c *Class, timeNS, observedNS int64, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
+	b = appendFixed64(b, logTime, uint64(timeNS))
+	b, scratch = appendAttributes(b, scratch, logAttributes, c, vals, truncated)
+	if trace, span := ids(c, vals); trace != nil {
+		b = appendBytesField(b, logTraceID, trace)
+		if span != nil {
+			b = appendBytesField(b, logSpanID, span)
+		}
+	}
+	b = appendFixed64(b, logObserved, uint64(observedNS))
+	b = appendBytesField(b, logEventName, c.Name)
+	return b, scratch
+}
+
+// Span fields.
+const (
+	spanTraceID    = 1
+	spanSpanID     = 2
+	spanParentID   = 4
+	spanName       = 5
+	spanKind       = 6
+	spanStart      = 7
+	spanEnd        = 8
+	spanAttributes = 9
+	spanKindIntern = 1
+)
+
+// appendSpan appends the content of a Span.
+func appendSpan(b, scratch []byte, s *SpanData) ([]byte, []byte) {
+	b = appendBytesField(b, spanTraceID, s.TraceID[:])
+	b = appendBytesField(b, spanSpanID, s.SpanID[:])
+	if s.ParentSpanID != ([8]byte{}) {
+		b = appendBytesField(b, spanParentID, s.ParentSpanID[:])
+	}
+	b = appendBytesField(b, spanName, s.Name)
+	b = appendUintField(b, spanKind, spanKindIntern)
+	b = appendFixed64(b, spanStart, uint64(s.StartNS))
+	b = appendFixed64(b, spanEnd, uint64(s.EndNS))
+	for _, a := range s.Attributes {
+		scratch = a.appendValue(scratch[:0])
+		b = appendKeyValue(b, spanAttributes, a.Key, scratch)
+	}
+	return b, scratch
+}
+
+// Attribute is a resource or span attribute. Value is a string, bool,
+// int, int64, uint64, float64 or []byte; other types are sent as their
+// fmt-free string form where possible, else skipped.
+type Attribute struct {
+	Key   string
+	Value any
+}
+
+func (a Attribute) appendValue(b []byte) []byte {
+	switch v := a.Value.(type) {
+	case string:
+		return anyStr(b, v)
+	case bool:
+		return anyBoolVal(b, v)
+	case int:
+		return anyIntVal(b, int64(v))
+	case int64:
+		return anyIntVal(b, v)
+	case uint64:
+		if v > math.MaxInt64 {
+			return anyStr(b, strconv.FormatUint(v, 10))
+		}
+		return anyIntVal(b, int64(v))
+	case float64:
+		return anyDoubleVal(b, v)
+	case []byte:
+		return anyBytesVal(b, v)
+	case ctf.Value:
+		return appendAnyValue(b, "", v)
+	}
+	return b
+}
+
+// encodeResource returns the content of a Resource message.
+func encodeResource(attrs []Attribute) []byte {
+	var b, scratch []byte
+	for _, a := range attrs {
+		scratch = a.appendValue(scratch[:0])
+		b = appendKeyValue(b, 1, a.Key, scratch)
+	}
+	return b
+}
+
+// encodeScope returns the content of an InstrumentationScope message.
+func encodeScope(s Scope) []byte {
+	var b []byte
+	if s.Name != "" {
+		b = appendBytesField(b, 1, s.Name)
+	}
+	if s.Version != "" {
+		b = appendBytesField(b, 2, s.Version)
+	}
+	return b
+}

@@ -1,0 +1,622 @@
+package otlp
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tracemark/tracemark/ctf"
+)
+
+// ErrRejected is matched by the error of an export the collector refused
+// for good (an HTTP status other than 429, 502, 503 and 504): the batch
+// is not sent again, and its events count as rejected.
+var ErrRejected = errors.New("otlp: collector rejected the export")
+
+// ErrIncomplete is returned by Close when events were dropped, rejected
+// or could not be sent before its context ended; Stats says how many.
+var ErrIncomplete = errors.New("otlp: not every event was exported")
+
+// HTTPError is the error of an export answered with an HTTP error
+// status. It matches ErrRejected unless the status is retryable.
+type HTTPError struct {
+	URL        string
+	StatusCode int
+	// Message is the collector's explanation (the google.rpc.Status
+	// message of the answer), if any.
+	Message string
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("otlp: %s answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Unwrap makes permanent failures match ErrRejected.
+func (e *HTTPError) Unwrap() error {
+	if retryable(e.StatusCode) {
+		return nil
+	}
+	return ErrRejected
+}
+
+// retryable reports the statuses after which OTLP/HTTP clients try again.
+func retryable(code int) bool {
+	switch code {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// Stats are an exporter's counters. Every event given to the exporter
+// ends up in exactly one of Exported, Dropped, Rejected and Failed, or is
+// still Queued.
+type Stats struct {
+	// Events counts the items (log records and spans) given to the
+	// exporter, Spans the spans among them.
+	Events, Spans uint64
+	// Exported counts those the collector accepted.
+	Exported uint64
+	// Dropped counts those that found the queue full (the collector was
+	// slow or unreachable for too long) or came after Close.
+	Dropped uint64
+	// Rejected counts those the collector refused (ErrRejected, or a
+	// partial success naming rejected items).
+	Rejected uint64
+	// Failed counts those still unsent when Close's context ended.
+	Failed uint64
+	// Queued is the number of events in memory, waiting to be sent.
+	Queued uint64
+	// Requests counts export requests, Retries the ones that failed
+	// and were tried again.
+	Requests, Retries uint64
+	// Bytes counts the bytes of the requests sent, after compression.
+	Bytes uint64
+	// Unpaired counts span ends without a start (not exported as spans),
+	// and span starts not remembered because MaxPendingStarts were
+	// waiting.
+	Unpaired uint64
+}
+
+// Lost returns the events that will never reach the collector.
+func (s Stats) Lost() uint64 { return s.Dropped + s.Rejected + s.Failed }
+
+type signal int
+
+const (
+	sigLogs signal = iota
+	sigTraces
+)
+
+// scopeBuf holds the encoded records of one scope in a batch.
+type scopeBuf struct {
+	n    int
+	recs []byte // repeated log_records (or spans) fields
+}
+
+// batch is the encoded events of one signal waiting to be sent together.
+type batch struct {
+	sig    signal
+	scopes []scopeBuf // indexed by scope id
+	n      int
+	size   int
+	born   time.Time
+}
+
+// Exporter sends events to an OpenTelemetry collector over OTLP/HTTP
+// with protobuf encoding. Log and Span encode the event at once into the
+// current batch and return; a goroutine of the exporter sends full batches,
+// retries, and drops nothing unless the queue is full. Its methods may be
+// called from several goroutines.
+type Exporter struct {
+	cfg      Config
+	resource []byte
+	start    time.Time
+
+	mu        sync.Mutex
+	scopeIDs  map[Scope]int
+	scopeEnc  [][]byte
+	cur       [2]*batch
+	pending   []*batch
+	free      []*batch
+	queued    int
+	room      *sync.Cond // signalled when queued shrinks (Config.Block)
+	closed    bool
+	rec       []byte
+	scratch   []byte
+	key       []byte
+	starts    map[string]pendingStart // span starts by pairing key
+	lastErr   error
+	rejectErr error
+
+	wake       chan struct{}
+	done       chan struct{}
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+
+	events, exported, dropped, rejected, failed atomic.Uint64
+	requests, retries, bytes                    atomic.Uint64
+	unpaired, spansIn                           atomic.Uint64
+	reportedDrops                               uint64 // sender goroutine only
+
+	body []byte
+	zbuf bytes.Buffer
+	zw   *gzip.Writer
+}
+
+// New returns an exporter and starts its sending goroutine; Close stops
+// it. The configuration is checked: a bad endpoint or compression is an
+// error wrapping ErrConfig.
+func New(cfg Config) (*Exporter, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	e := &Exporter{
+		cfg: cfg, resource: encodeResource(cfg.Resource), start: time.Now(),
+		scopeIDs: map[Scope]int{}, wake: make(chan struct{}, 1), done: make(chan struct{}),
+	}
+	e.room = sync.NewCond(&e.mu)
+	e.sendCtx, e.cancelSend = context.WithCancel(context.Background())
+	go e.loop()
+	return e, nil
+}
+
+// scopeID returns the index of a scope, adding it if new. Call with mu
+// held.
+func (e *Exporter) scopeID(s Scope) int {
+	id, ok := e.scopeIDs[s]
+	if !ok {
+		id = len(e.scopeEnc)
+		e.scopeIDs[s] = id
+		e.scopeEnc = append(e.scopeEnc, encodeScope(s))
+	}
+	return id
+}
+
+// admit counts an event and reserves queue space for it; it returns the
+// batch to add it to, or nil if the event is dropped. Call with mu held.
+func (e *Exporter) admit(sig signal) *batch {
+	e.events.Add(1)
+	if sig == sigTraces {
+		e.spansIn.Add(1)
+	}
+	for e.cfg.Block && !e.closed && e.queued >= e.cfg.QueueSize {
+		// Let the sender make room: seal what is being filled.
+		e.seal(sigLogs)
+		e.seal(sigTraces)
+		e.room.Wait()
+	}
+	if e.closed || e.queued >= e.cfg.QueueSize {
+		e.dropped.Add(1)
+		return nil
+	}
+	e.queued++
+	b := e.cur[sig]
+	if b == nil {
+		if n := len(e.free); n > 0 {
+			b, e.free = e.free[n-1], e.free[:n-1]
+		} else {
+			b = &batch{}
+		}
+		b.sig, b.born = sig, time.Now()
+		e.cur[sig] = b
+	}
+	return b
+}
+
+// add appends the encoded record in e.rec to b. Call with mu held.
+func (e *Exporter) add(b *batch, scope int) {
+	for len(b.scopes) <= scope {
+		b.scopes = append(b.scopes, scopeBuf{})
+	}
+	sb := &b.scopes[scope]
+	before := len(sb.recs)
+	sb.recs = appendBytesField(sb.recs, 2, e.rec)
+	sb.n++
+	b.n++
+	b.size += len(sb.recs) - before
+	if b.n >= e.cfg.BatchSize || b.size >= e.cfg.BatchBytes {
+		e.seal(b.sig)
+	}
+}
+
+// seal moves the current batch of a signal to the queue. Call with mu
+// held.
+func (e *Exporter) seal(sig signal) {
+	b := e.cur[sig]
+	if b == nil {
+		return
+	}
+	e.cur[sig] = nil
+	e.pending = append(e.pending, b)
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Log exports an event as a LogRecord: event name c.Name, the fields as
+// attributes, timestamp timeNS (ns since the Unix epoch), the observed
+// timestamp now, scope c.Scope. truncated has bit i set if the recorder cut
+// field i. The values are encoded before Log returns: byte slices may be
+// reused afterwards. Log returns false if the event was dropped because
+// the queue is full or the exporter closed.
+func (e *Exporter) Log(c *Class, timeNS int64, vals []ctf.Value, truncated uint8) bool {
+	observed := time.Now().UnixNano()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.admit(sigLogs)
+	if b == nil {
+		return false
+	}
+	if c.owner != e {
+		c.owner, c.scopeID = e, e.scopeID(c.Scope)
+		if c.Span != nil || c.StartKeys != nil {
+			c.span = newSpanInfo(c)
+		}
+	}
+	e.rec, e.scratch = appendLogRecord(e.rec[:0], e.scratch, c, timeNS, observed, vals, truncated)
+	e.add(b, c.scopeID)
+	if c.span != nil {
+		e.spans(c, timeNS, vals, truncated)
+	}
+	return true
+}
+
+// SpanData is one span for Span.
+type SpanData struct {
+	Name  string
+	Scope Scope
+	// TraceID and SpanID identify the span; ParentSpanID is zero for a
+	// root span.
+	TraceID      [16]byte
+	SpanID       [8]byte
+	ParentSpanID [8]byte
+	// StartNS and EndNS are ns since the Unix epoch.
+	StartNS, EndNS int64
+	Attributes     []Attribute
+}
+
+// Span exports a span (of kind internal). It returns false if the span
+// was dropped because the queue is full or the exporter closed.
+func (e *Exporter) Span(s *SpanData) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.admit(sigTraces)
+	if b == nil {
+		return false
+	}
+	e.rec, e.scratch = appendSpan(e.rec[:0], e.scratch, s)
+	e.add(b, e.scopeID(s.Scope))
+	return true
+}
+
+// Flush seals the batches being filled, so that they are sent now rather
+// than when full or BatchDelay old. It does not wait.
+func (e *Exporter) Flush() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.seal(sigLogs)
+	e.seal(sigTraces)
+}
+
+// Stats returns the exporter's counters.
+func (e *Exporter) Stats() Stats {
+	e.mu.Lock()
+	q := e.queued
+	e.mu.Unlock()
+	return Stats{
+		Events: e.events.Load(), Spans: e.spansIn.Load(), Exported: e.exported.Load(), Dropped: e.dropped.Load(),
+		Rejected: e.rejected.Load(), Failed: e.failed.Load(), Queued: uint64(q),
+		Requests: e.requests.Load(), Retries: e.retries.Load(), Bytes: e.bytes.Load(), Unpaired: e.unpaired.Load(),
+	}
+}
+
+// Err returns the error of the latest failed export attempt, or nil if
+// the latest attempt succeeded.
+func (e *Exporter) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastErr
+}
+
+// Rejection returns the latest error with which the collector refused
+// events for good (an HTTP error status, or a partial success), or nil if
+// it never did. Unlike Err it stays set after later exports succeed.
+func (e *Exporter) Rejection() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.rejectErr
+}
+
+// Close sends what is queued and stops the exporter. If ctx ends first,
+// the events still unsent count as Failed. Close returns nil if every
+// event was exported, an error wrapping ErrIncomplete if some were lost
+// (see Stats), and is idempotent. Events given after Close are dropped.
+func (e *Exporter) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	e.room.Broadcast()
+	e.seal(sigLogs)
+	e.seal(sigTraces)
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		e.cancelSend()
+		<-e.done
+	}
+	e.cancelSend()
+	if st := e.Stats(); st.Lost() > 0 {
+		err := fmt.Errorf("%w: %d of %d events lost (%d dropped, %d rejected, %d unsent)",
+			ErrIncomplete, st.Lost(), st.Events, st.Dropped, st.Rejected, st.Failed)
+		if last := e.Err(); last != nil {
+			err = fmt.Errorf("%w; last error: %w", err, last)
+		}
+		return err
+	}
+	return nil
+}
+
+// loop is the sending goroutine.
+func (e *Exporter) loop() {
+	defer close(e.done)
+	timer := time.NewTimer(e.cfg.BatchDelay)
+	defer timer.Stop()
+	for {
+		e.mu.Lock()
+		now := time.Now()
+		wait := e.cfg.BatchDelay
+		for sig, b := range e.cur {
+			if b == nil {
+				continue
+			}
+			if age := now.Sub(b.born); age >= e.cfg.BatchDelay {
+				e.seal(signal(sig))
+			} else {
+				wait = min(wait, e.cfg.BatchDelay-age)
+			}
+		}
+		var b *batch
+		if len(e.pending) > 0 {
+			b = e.pending[0]
+			e.pending[0] = nil
+			e.pending = e.pending[1:]
+		}
+		closed := e.closed
+		e.mu.Unlock()
+		if b != nil {
+			e.send(b)
+			continue
+		}
+		if closed {
+			return
+		}
+		timer.Reset(wait)
+		select {
+		case <-e.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// send exports one batch, trying again as long as the failure is
+// temporary and the exporter is not given up on.
+func (e *Exporter) send(b *batch) {
+	url := e.cfg.LogsURL
+	if b.sig == sigTraces {
+		url = e.cfg.TracesURL
+	}
+	body := e.encodeBatch(b)
+	n := uint64(b.n)
+	e.release(b)
+	rejected, err := e.post(url, body, n)
+	switch {
+	case err == nil:
+		e.rejected.Add(rejected)
+		e.exported.Add(n - rejected)
+		e.reportDrops()
+	case errors.Is(err, ErrRejected):
+		e.rejected.Add(n)
+	default: // given up: Close's context ended
+		e.failed.Add(n)
+	}
+	e.mu.Lock()
+	e.queued -= int(n)
+	e.room.Broadcast()
+	e.mu.Unlock()
+}
+
+// release returns a batch to the free list once encoded.
+func (e *Exporter) release(b *batch) {
+	for i := range b.scopes {
+		b.scopes[i].n = 0
+		b.scopes[i].recs = b.scopes[i].recs[:0]
+	}
+	b.n, b.size = 0, 0
+	e.mu.Lock()
+	if len(e.free) < 4 {
+		e.free = append(e.free, b)
+	}
+	e.mu.Unlock()
+}
+
+// encodeBatch builds the Export{Logs,Trace}ServiceRequest of a batch:
+// one Resource{Logs,Spans} holding one Scope{Logs,Spans} per scope.
+func (e *Exporter) encodeBatch(b *batch) []byte {
+	e.mu.Lock()
+	scopes := e.scopeEnc[:len(b.scopes)]
+	e.mu.Unlock()
+	inner := bytesFieldLen(len(e.resource))
+	for i, sb := range b.scopes {
+		if sb.n > 0 {
+			inner += bytesFieldLen(bytesFieldLen(len(scopes[i])) + len(sb.recs))
+		}
+	}
+	body := e.body[:0]
+	body = appendTag(body, 1, wireBytes)
+	body = appendVarint(body, uint64(inner))
+	body = appendBytesField(body, 1, e.resource)
+	for i, sb := range b.scopes {
+		if sb.n == 0 {
+			continue
+		}
+		body = appendTag(body, 2, wireBytes)
+		body = appendVarint(body, uint64(bytesFieldLen(len(scopes[i]))+len(sb.recs)))
+		body = appendBytesField(body, 1, scopes[i])
+		body = append(body, sb.recs...)
+	}
+	e.body = body
+	return body
+}
+
+// post sends one request until it succeeds, fails for good or the
+// exporter gives up; it returns the number of items the collector
+// rejected in a partial success.
+func (e *Exporter) post(url string, body []byte, items uint64) (rejected uint64, err error) {
+	gz := e.cfg.Compression == CompressionGzip
+	if gz {
+		e.zbuf.Reset()
+		if e.zw == nil {
+			e.zw, _ = gzip.NewWriterLevel(&e.zbuf, gzip.BestSpeed)
+		} else {
+			e.zw.Reset(&e.zbuf)
+		}
+		e.zw.Write(body)
+		e.zw.Close()
+		body = e.zbuf.Bytes()
+	}
+	backoff := e.cfg.RetryInitial
+	for {
+		wait, err := e.attempt(url, body, gz)
+		var rej *rejection
+		if errors.As(err, &rej) {
+			e.mu.Lock()
+			e.rejectErr = rej
+			e.mu.Unlock()
+			return rej.n, nil
+		}
+		if err == nil {
+			e.setErr(nil)
+			return 0, nil
+		}
+		if e.sendCtx.Err() != nil {
+			return 0, err // given up: keep the error that made it wait
+		}
+		e.setErr(err)
+		if errors.Is(err, ErrRejected) {
+			e.mu.Lock()
+			e.rejectErr = err
+			e.mu.Unlock()
+			return 0, err
+		}
+		if e.sendCtx.Err() != nil {
+			return 0, err
+		}
+		e.retries.Add(1)
+		if wait <= 0 {
+			wait = backoff
+			backoff = min(2*backoff, e.cfg.RetryMax)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-e.sendCtx.Done():
+			t.Stop()
+			return 0, err
+		}
+	}
+}
+
+// rejection reports a partial success with rejected items; it is not a
+// failure of the request.
+type rejection struct {
+	n   uint64
+	msg string
+}
+
+// Unwrap makes a partial success match ErrRejected.
+func (r *rejection) Unwrap() error { return ErrRejected }
+
+func (r *rejection) Error() string {
+	return fmt.Sprintf("otlp: the collector rejected %d items: %s", r.n, r.msg)
+}
+
+// attempt makes one request. It returns the server's Retry-After, if any.
+func (e *Exporter) attempt(url string, body []byte, gz bool) (retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
+	defer cancel()
+	return e.attemptCtx(ctx, url, body, gz)
+}
+
+func (e *Exporter) attemptCtx(ctx context.Context, url string, body []byte, gz bool) (retryAfter time.Duration, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrRejected, err)
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	for k, v := range e.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	e.requests.Add(1)
+	e.bytes.Add(uint64(len(body)))
+	resp, err := e.cfg.Client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("otlp: sending to %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 == 2 {
+		if n, msg := partialSuccess(answer); n > 0 {
+			return 0, &rejection{uint64(n), msg}
+		}
+		return 0, nil
+	}
+	herr := &HTTPError{URL: url, StatusCode: resp.StatusCode}
+	if resp.Header.Get("Content-Type") == "application/x-protobuf" {
+		herr.Message = statusMessage(answer)
+	} else if len(answer) > 0 && len(answer) < 512 {
+		herr.Message = string(bytes.TrimSpace(answer))
+	}
+	return parseRetryAfter(resp.Header.Get("Retry-After")), herr
+}
+
+// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
+func parseRetryAfter(s string) time.Duration {
+	if s == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(s); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}
+
+func (e *Exporter) setErr(err error) {
+	e.mu.Lock()
+	e.lastErr = err
+	e.mu.Unlock()
+}

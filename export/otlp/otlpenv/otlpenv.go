@@ -1,0 +1,237 @@
+// Package otlpenv exports what a program records to an OpenTelemetry
+// collector, from inside the program, configured by its environment: for
+// batch jobs and always-on services that export without an operator
+// attached.
+//
+//	TRACEMARK_ENABLE='http:*,storage:*' OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 ./myservice
+//
+// with, in main:
+//
+//	x, err := otlpenv.StartFromEnv()
+//	if err != nil {
+//		log.Print(err) // a bad variable; the program runs on
+//	}
+//	defer x.Close(context.Background()) // nil-safe
+//
+// The markers are recorded as by any session (TRACEMARK_FILTER,
+// TRACEMARK_BUFFER and TRACEMARK_MEMORY apply, see package session), into
+// the per-CPU buffers: firing a marker costs what it costs when recording
+// to a trace. A goroutine drains the buffers every 100 ms and hands the
+// events to the exporter of package otlp, which batches and sends them on
+// its own goroutine: encoding and the network stay off the hot path.
+// Events lost in the buffers (a full buffer) and in the exporter (a full
+// queue) are counted; the exporter's are reported to the collector as a
+// metric, the buffers' in Stats.
+//
+// This package is separate so that programs that only import
+// agent/autostart or session do not link the exporter.
+package otlpenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tracemark/tracemark/export/otlp"
+	"github.com/tracemark/tracemark/internal/wire"
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/session"
+)
+
+// DrainInterval is how often the buffers are drained into the exporter.
+const DrainInterval = 100 * time.Millisecond
+
+// Export is an export started from the environment.
+type Export struct {
+	// Session is the recording session; Exporter sends its events.
+	Session  *session.Session
+	Exporter *otlp.Exporter
+
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+	err     error
+	dec     *wire.Decoder
+	known   map[uint16]*otlp.Class
+	offset  int64 // wall-clock ns of session timestamp 0
+	readErr error
+}
+
+// StartFromEnv starts exporting if both TRACEMARK_ENABLE (the marker
+// globs, separated by commas) and OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_LOGS_ENDPOINT) are set, and returns nil, nil if
+// either is not, so that programs can call it unconditionally. The
+// OTEL_EXPORTER_OTLP_* variables, OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES apply as in package otlp.
+func StartFromEnv() (*Export, error) {
+	globs := os.Getenv(session.EnvEnable)
+	if strings.TrimSpace(globs) == "" ||
+		os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") == "" {
+		return nil, nil
+	}
+	cfg, err := otlp.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	exe, _ := os.Executable()
+	if exe == "" {
+		exe = os.Args[0]
+	}
+	if cfg.Resource, err = otlp.ProcessResource(otlp.Process{PID: os.Getpid(), Executable: exe, Host: host}); err != nil {
+		return nil, err
+	}
+	size := 1 << 20
+	if v := os.Getenv(session.EnvBuffer); v != "" {
+		if size, err = session.ParseSize(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", session.EnvBuffer, err)
+		}
+	}
+	s, err := session.New(session.Config{Name: "otlp", Mode: session.Discard, BufferSize: size})
+	if err != nil {
+		return nil, err
+	}
+	filter := os.Getenv(session.EnvFilter)
+	for g := range strings.SplitSeq(globs, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if _, err := s.Enable(g, filter); err != nil {
+			s.Destroy()
+			return nil, fmt.Errorf("%s: %w", session.EnvEnable, err)
+		}
+	}
+	exp, err := otlp.New(cfg)
+	if err != nil {
+		s.Destroy()
+		return nil, err
+	}
+	return start(s, exp)
+}
+
+// start drains s into exp until Close.
+func start(s *session.Session, exp *otlp.Exporter) (*Export, error) {
+	if err := s.Start(); err != nil {
+		s.Destroy()
+		exp.Close(context.Background())
+		return nil, err
+	}
+	origin := s.Clock()
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &Export{
+		Session: s, Exporter: exp, cancel: cancel, done: make(chan struct{}),
+		dec: wire.NewDecoder(), known: map[uint16]*otlp.Class{}, offset: origin.UnixNano(),
+	}
+	go x.run(ctx)
+	return x, nil
+}
+
+func (x *Export) run(ctx context.Context) {
+	defer close(x.done)
+	t := time.NewTicker(DrainInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			x.drain()
+		}
+	}
+}
+
+// drain hands what the buffers hold to the exporter.
+func (x *Export) drain() {
+	err := x.Session.Drain(func(p session.Packet) error {
+		x.learn()
+		return x.dec.Decode(p.Data, func(r *wire.Record) error {
+			c := x.known[r.Class.ID]
+			x.Exporter.Log(c, x.offset+int64(r.TS), r.Fields, r.Truncated)
+			return nil
+		})
+	})
+	if err != nil && x.readErr == nil {
+		x.readErr = err
+	}
+}
+
+// learn adds the session's new classes to the decoder, and describes them
+// for the exporter: their module is the scope, their span declaration
+// makes spans.
+func (x *Export) learn() {
+	classes := x.Session.Classes()
+	if len(classes) == len(x.known) {
+		return
+	}
+	var starts map[string][]string
+	for m := range marker.All() {
+		if s := m.Span(); s != nil && s.Start != "" {
+			if starts == nil {
+				starts = map[string][]string{}
+			}
+			starts[s.Start] = s.Keys
+		}
+	}
+	for _, c := range classes {
+		if _, ok := x.known[c.ID]; ok {
+			continue
+		}
+		m := c.Marker
+		kinds := make([]string, m.NumFields())
+		oc := &otlp.Class{Name: m.Name(), Scope: otlp.Scope{Name: m.Module().Path, Version: m.Module().Version}}
+		for i := range kinds {
+			f := m.Field(i)
+			kinds[i] = f.Kind.String()
+			oc.Fields = append(oc.Fields, otlp.Field{Name: f.Name, Kind: kinds[i]})
+		}
+		if s := m.Span(); s != nil {
+			oc.Span = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+		}
+		oc.StartKeys = starts[m.Name()]
+		if err := x.dec.Add([]wire.EventClass{wire.ClassFromCTF(session.EventClassOf(c), kinds)}); err != nil && x.readErr == nil {
+			x.readErr = err
+		}
+		x.known[c.ID] = oc
+	}
+}
+
+// Stats are the counters of an export.
+type Stats struct {
+	// Session counts what was recorded, and lost in the buffers.
+	Session session.Stats
+	// Exporter counts what was sent, and lost on the way.
+	Exporter otlp.Stats
+}
+
+// Stats returns the export's counters.
+func (x *Export) Stats() Stats {
+	return Stats{Session: x.Session.Stats(), Exporter: x.Exporter.Stats()}
+}
+
+// Close stops recording, exports the rest and stops the exporter, waiting
+// for the collector until ctx ends. It returns an error wrapping
+// otlp.ErrIncomplete if events were lost on the way (Stats says where),
+// is idempotent and safe on a nil *Export.
+func (x *Export) Close(ctx context.Context) error {
+	if x == nil {
+		return nil
+	}
+	x.once.Do(func() {
+		x.cancel()
+		<-x.done
+		x.Session.Stop()
+		x.drain()
+		lost := x.Session.Stats().Discarded
+		err := x.Exporter.Close(ctx)
+		x.Session.Destroy()
+		if lost > 0 {
+			err = errors.Join(err, fmt.Errorf("%w: %d events lost in the recording buffers (a full buffer: raise %s)", otlp.ErrIncomplete, lost, session.EnvBuffer))
+		}
+		x.err = errors.Join(x.readErr, err)
+	})
+	return x.err
+}

@@ -1,0 +1,117 @@
+package otlpenv_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/export/otlp/otlpenv"
+	"github.com/tracemark/tracemark/internal/otlptest"
+	"github.com/tracemark/tracemark/marker"
+)
+
+var (
+	jobDone = marker.Define3("envtest:job_done", marker.String("job"), marker.Int("items"), marker.Duration("took"),
+		marker.SpanDuration("took"))
+	unrelated = marker.Define1("envother:tick", marker.Int("n"))
+)
+
+func TestNotConfigured(t *testing.T) {
+	t.Setenv("TRACEMARK_ENABLE", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+	if x, err := otlpenv.StartFromEnv(); x != nil || err != nil {
+		t.Errorf("without TRACEMARK_ENABLE: %v %v", x, err)
+	}
+	t.Setenv("TRACEMARK_ENABLE", "envtest:*")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	if x, err := otlpenv.StartFromEnv(); x != nil || err != nil {
+		t.Errorf("without an endpoint: %v %v", x, err)
+	}
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")
+	if _, err := otlpenv.StartFromEnv(); err == nil {
+		t.Error("a bad endpoint is not an error")
+	}
+	var x *otlpenv.Export
+	if err := x.Close(context.Background()); err != nil {
+		t.Errorf("Close on nil: %v", err)
+	}
+}
+
+func TestExportsWhatTheProgramRecords(t *testing.T) {
+	col := otlptest.NewReceiver(t)
+	t.Setenv("TRACEMARK_ENABLE", "envtest:*")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL())
+	t.Setenv("OTEL_SERVICE_NAME", "batch")
+	x, err := otlpenv.StartFromEnv()
+	if err != nil || x == nil {
+		t.Fatalf("StartFromEnv: %v %v", x, err)
+	}
+	const n = 1000
+	before := time.Now().UnixNano()
+	for i := range n {
+		jobDone.Fire("resize", i, time.Duration(i)*time.Microsecond)
+		unrelated.Fire(i)
+	}
+	if err := x.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs, spans := col.Logs(), col.Spans()
+	if len(logs) != n || len(spans) != n {
+		t.Fatalf("received %d events and %d spans, want %d of each (stats %+v)", len(logs), len(spans), n, x.Stats().Exporter)
+	}
+	for i, l := range logs {
+		if l.Name != "envtest:job_done" || l.Attrs["items"] != int64(i) || l.Attrs["took"] != int64(i)*1000 || l.Attrs["job"] != "resize" {
+			t.Fatalf("event %d: %+v", i, l)
+		}
+		if int64(l.Time) < before || int64(l.Time) > time.Now().UnixNano() {
+			t.Fatalf("event %d: time %d is not wall-clock time during the test", i, l.Time)
+		}
+	}
+	l := logs[0]
+	if l.Resource["service.name"] != "batch" || l.Resource["process.pid"] != int64(os.Getpid()) || l.Scope != "github.com/tracemark/tracemark" {
+		t.Errorf("resource %v scope %q", l.Resource, l.Scope)
+	}
+	if s := spans[n-1]; s.End-s.Time != uint64(n-1)*1000 {
+		t.Errorf("last span lasted %d ns, want %d", s.End-s.Time, (n-1)*1000)
+	}
+	st := x.Stats()
+	if st.Session.Delivered != n || st.Exporter.Exported != 2*n {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// An event that carries the program's trace context lands in that trace:
+// the log record and the span get its trace id, the span its span id as
+// parent.
+var rpcDone = marker.Define4("envtest:rpc_done", marker.Int("status"), marker.Duration("latency"),
+	marker.TraceID("trace_id"), marker.SpanID("span_id"), marker.SpanDuration("latency"))
+
+func TestTraceContext(t *testing.T) {
+	col := otlptest.NewReceiver(t)
+	t.Setenv("TRACEMARK_ENABLE", "envtest:rpc_*")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL())
+	x, err := otlpenv.StartFromEnv()
+	if err != nil || x == nil {
+		t.Fatalf("StartFromEnv: %v %v", x, err)
+	}
+	tid := [16]byte{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	sid := [8]byte{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}
+	rpcDone.Fire(200, time.Millisecond, tid, sid)
+	if err := x.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs, spans := col.Logs(), col.Spans()
+	if len(logs) != 1 || len(spans) != 1 {
+		t.Fatalf("%d logs, %d spans", len(logs), len(spans))
+	}
+	if string(logs[0].TraceID) != string(tid[:]) || string(logs[0].SpanID) != string(sid[:]) {
+		t.Errorf("log record trace %x span %x", logs[0].TraceID, logs[0].SpanID)
+	}
+	if _, ok := logs[0].Attrs["trace_id"]; ok {
+		t.Error("the trace id is an attribute too")
+	}
+	if string(spans[0].TraceID) != string(tid[:]) || string(spans[0].ParentID) != string(sid[:]) || spans[0].End-spans[0].Time != 1e6 {
+		t.Errorf("span %+v", spans[0])
+	}
+}
