@@ -161,7 +161,7 @@ func (d *daemon) logf(format string, args ...any) {
 
 // found is the watcher's callback: apply every session to a new process.
 func (d *daemon) found(ag procfind.Agent) {
-	p := d.a.infoOf(d.ctx, ag)
+	p := d.a.infoOfNew(d.ctx, ag)
 	if p.err != nil {
 		return
 	}

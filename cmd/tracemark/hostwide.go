@@ -37,6 +37,32 @@ func (a *app) infoOf(ctx context.Context, ag procfind.Agent) hostProc {
 	return hostProc{Agent: ag, info: info, err: err}
 }
 
+// infoOfNew is infoOf for a process the watcher has just found: its
+// socket may exist a moment before its agent answers (a unix socket's file
+// appears at bind, before listen), and a loaded machine may keep a new
+// agent from answering in time, so a failure is tried again, with a
+// growing pause, while the process lives, for up to newAgentPatience.
+func (a *app) infoOfNew(ctx context.Context, ag procfind.Agent) hostProc {
+	deadline := time.Now().Add(newAgentPatience)
+	pause := 20 * time.Millisecond
+	for {
+		p := a.infoOf(ctx, ag)
+		if p.err == nil || time.Now().After(deadline) || !wire.ProcessAlive(ag.PID) {
+			return p
+		}
+		select {
+		case <-ctx.Done():
+			return p
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 500*time.Millisecond)
+	}
+}
+
+// newAgentPatience bounds how long a new process's agent may take to
+// answer before the watcher gives up on it.
+const newAgentPatience = 10 * time.Second
+
 // discoverHost asks every agent the caller may reach on the host, in
 // every namespace, for its info, concurrently.
 func (a *app) discoverHost(ctx context.Context) []hostProc {

@@ -196,7 +196,7 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 
 // found starts recording a process the watcher found, if it matches.
 func (m *multiRecorder) found(ag procfind.Agent) {
-	p := m.a.infoOf(m.ctx, ag)
+	p := m.a.infoOfNew(m.ctx, ag)
 	if !m.sel.match(p) {
 		return
 	}
