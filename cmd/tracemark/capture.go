@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +45,17 @@ type capture struct {
 	discarded map[uint32]uint64 // per stream, cumulative, from packets
 	stats     *wire.Stats       // latest counters from the agent
 	end       *wire.End         // nil until the end frame
+
+	// published holds events and lost() for other goroutines (the
+	// host-wide commands' live totals), stored after every frame that
+	// changes them; the fields above belong to run's goroutine.
+	published struct{ events, lost atomic.Uint64 }
+}
+
+// publish stores the counters that other goroutines may read.
+func (c *capture) publish() {
+	c.published.events.Store(c.events)
+	c.published.lost.Store(c.lost())
 }
 
 func newCapture(s *wire.Stream, trace *traceOut) *capture {
@@ -107,6 +119,7 @@ func (c *capture) frame(f wire.Frame) error {
 			return err
 		}
 		c.stats = &st
+		c.publish()
 		if c.onStats != nil {
 			c.onStats()
 		}
@@ -118,6 +131,7 @@ func (c *capture) frame(f wire.Frame) error {
 		c.end = &e
 		if e.Stats != nil {
 			c.stats = e.Stats
+			c.publish()
 		}
 		if c.onSync != nil {
 			return c.onSync()
@@ -152,6 +166,7 @@ func (c *capture) packet(f wire.Frame) error {
 	c.events += uint64(h.Events)
 	c.bytes += uint64(len(recs))
 	c.discarded[h.Stream] = max(c.discarded[h.Stream], h.Discarded)
+	c.publish()
 	return nil
 }
 

@@ -50,8 +50,8 @@ func (m *multiRecorder) totals() (events, lost uint64, procs int) {
 	defer m.mu.Unlock()
 	for _, r := range m.procs {
 		if r.c != nil {
-			events += r.c.events
-			lost += r.c.lost()
+			events += r.c.published.events.Load()
+			lost += r.c.published.lost.Load()
 			procs++
 		}
 	}
