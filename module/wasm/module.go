@@ -115,6 +115,7 @@ type Module struct {
 	slept    atomic.Int64 // ns the running call slept
 	call     callDeadline
 	stderr   *outputWriter
+	flags    enabledFlags
 
 	unloading atomic.Bool
 	pages     atomic.Uint32
@@ -287,6 +288,12 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	if f := m.mod.ExportedFunction(module.ExportAlloc); f != nil && sameSig(f.Definition(), allocParams, allocResults) {
 		m.alloc = f
 	}
+	if f := m.mod.ExportedFunction(module.ExportFlags); f != nil && sameSig(f.Definition(), nil, flagsResults) {
+		if err := f.CallWithStack(ictx, m.stack[:]); err != nil {
+			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: asking for its enabled flags", m.name), err, lim.InitTimeout))
+		}
+		m.setFlags(m.stack[0])
+	}
 	// An ABI violation during initialization taints W but does not fail
 	// the load: the module is there, and policy decides about it.
 	m.end(nil)
@@ -355,6 +362,7 @@ var (
 	allocResults = []api.ValueType{api.ValueTypeI32}
 	hookParams   = []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}
 	hookResults  = []api.ValueType{api.ValueTypeI64}
+	flagsResults = []api.ValueType{api.ValueTypeI64}
 )
 
 func sameSig(d api.FunctionDefinition, params, results []api.ValueType) bool {
@@ -688,6 +696,7 @@ func (m *Module) release(ctx context.Context) {
 		m.compiled = nil
 	}
 	m.mod, m.mem = nil, nil
+	m.flags = enabledFlags{}
 }
 
 // discard removes a module whose load failed: its markers and its name.
@@ -753,6 +762,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 	if len(in) > 0 && m.alloc == nil && uint32(len(in)) > m.inCap {
 		return nil, fmt.Errorf("module %s: calling %s with input: %w: %s (i32) -> i32", m.name, hook, ErrNoExport, module.ExportAlloc)
 	}
+	m.syncFlags(m.mod, false)
 	cctx, cancel := m.callContext(ctx, m.limits.CallTimeout)
 	defer cancel()
 	m.begin()
