@@ -143,13 +143,13 @@ type counters struct{ fired, delivered, dropped, errors uint64 }
 
 // callDeadline is the deadline of the running call (see callContext).
 type callDeadline struct {
-	mu      sync.Mutex
-	timer   *time.Timer
-	end     context.CancelFunc // m.endCall, made once
-	active  bool
-	stop    api.MutableGlobal // the instance's stop global, once instantiated
-	stopped atomic.Bool       // the host stopped the running call
-	timeout   time.Duration // of CPU time and sleep (wall time without a clock)
+	mu        sync.Mutex
+	timer     *time.Timer
+	end       context.CancelFunc // m.endCall, made once
+	active    bool
+	stop      api.MutableGlobal // the instance's stop global, once instantiated
+	stopped   atomic.Bool       // the host stopped the running call
+	timeout   time.Duration     // of CPU time and sleep (wall time without a clock)
 	wall      time.Duration
 	wallStart time.Time
 	clock     uintptr
