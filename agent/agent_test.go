@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -255,7 +256,15 @@ const helperEnv = "TRACEMARK_AGENT_TEST_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		os.Exit(m.Run())
+		// Caches in a temporary directory, never in the user's.
+		cleanup, err := cachedir.ForTests()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		cleanup()
+		os.Exit(code)
 	case "connect":
 		os.Exit(helperConnect(os.Args[1]))
 	}

@@ -37,6 +37,9 @@ func fire(h int32, b []byte) int32 {
 
 func enabled(int32) bool { return false }
 
+// hostFlags says that no host writes flags: every marker asks.
+const hostFlags = false
+
 // scratch is Fire's argument buffer; natively, where goroutines run in
 // parallel, from a pool.
 var scratchPool = sync.Pool{New: func() any { return new([scratchSize]byte) }}

@@ -25,6 +25,18 @@ func fire(h int32, b []byte) int32 {
 
 func enabled(h int32) bool { return hostEnabled(h) == 1 }
 
+// hostFlags says that the host keeps flags current.
+const hostFlags = true
+
+// tracemarkFlags is the export tracemark_flags() -> ptr<<32 | len: the
+// host writes the flags of handles 1 to flagAsk-1.
+//
+//go:wasmexport tracemark_flags
+//lint:ignore U1000 the host calls it (staticcheck does not know go:wasmexport)
+func tracemarkFlags() uint64 {
+	return uint64(uintptr(unsafe.Pointer(&flags[0])))<<32 | flagAsk
+}
+
 // scratch is the argument buffer that Fire encodes into: big enough for
 // any event, so that Fire never allocates. It needs no guard: a module
 // runs one goroutine at a time and switches only where one blocks or

@@ -113,10 +113,33 @@ func define(name string, fields []fieldInfo, opts []Option) (int32, Error) {
 	return h, 0
 }
 
-// handle holds a marker's host handle, or the error that refused it.
+// handle holds a marker's host handle, or the error that refused it, and
+// the index of its enabled flag.
 type handle struct {
 	h   int32
 	err Error
+	on  uint8 // index in flags
+}
+
+// flags are the module's enabled flags (the tracemark_flags extension of
+// ABI v1): the host keeps flags[h] at 1 while marker h is enabled, for
+// handles below flagAsk. flags[0], the flag of markers the host refused
+// to define (and of zero Markers), stays 0; flags[flagAsk], the flag of
+// handles beyond the array, stays 1: their Fire asks the host. Natively
+// every defined marker asks (there is no host to write flags).
+var flags = [256]byte{flagAsk: 1}
+
+// flagAsk is the index of the flag that is always set.
+const flagAsk = 255
+
+func newHandle(h int32, err Error) handle {
+	switch {
+	case h <= 0:
+		return handle{h, err, 0}
+	case h < flagAsk && hostFlags:
+		return handle{h, err, uint8(h)}
+	}
+	return handle{h, err, flagAsk}
 }
 
 // Err returns why the host refused the marker's definition, or nil. A
@@ -128,9 +151,15 @@ func (h handle) Err() error {
 	return nil
 }
 
-// Enabled reports whether the host has probes for the marker (one host
-// call): use it to guard arguments that are expensive to compute.
-func (h handle) Enabled() bool { return h.h > 0 && enabled(h.h) }
+// Enabled reports whether the host has probes for the marker (a load, or
+// a host call for a module with more than 254 markers): use it to guard
+// arguments that are expensive to compute.
+func (h handle) Enabled() bool {
+	if h.on == flagAsk {
+		return enabled(h.h)
+	}
+	return flags[h.on] != 0
+}
 
 // Marker0 is a marker with no fields.
 type Marker0 struct{ handle }
@@ -139,12 +168,13 @@ type Marker0 struct{ handle }
 // host learns the marker when the module is loaded.
 func Define0(name string, opts ...Option) Marker0 {
 	h, err := define(name, nil, opts)
-	return Marker0{handle{h, err}}
+	return Marker0{newHandle(h, err)}
 }
 
-// Fire sends an event to the host.
+// Fire sends an event to the host if the marker is enabled. A disabled
+// marker costs a load and a branch, inlined in the caller.
 func (m Marker0) Fire() {
-	if m.h > 0 {
+	if flags[m.on] != 0 {
 		fire(m.h, nil)
 	}
 }

@@ -19,14 +19,19 @@ type Marker1[A any] struct{ handle }
 // the host learns the marker when the module is loaded.
 func Define1[A any](name string, a Field[A], opts ...Option) Marker1[A] {
 	h, err := define(name, []fieldInfo{{a.name, a.kind}}, opts)
-	return Marker1[A]{handle{h, err}}
+	return Marker1[A]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host.
+// Fire encodes the arguments (ABI v1) and sends the event to the host if
+// the marker is enabled. A disabled marker costs a load and a branch,
+// inlined in the caller.
 func (m Marker1[A]) Fire(aa A) {
-	if m.h <= 0 {
-		return
+	if flags[m.on] != 0 {
+		m.fire(aa)
 	}
+}
+
+func (m Marker1[A]) fire(aa A) {
 	b := takeScratch()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
@@ -58,14 +63,19 @@ type Marker2[A, B any] struct{ handle }
 // the host learns the marker when the module is loaded.
 func Define2[A, B any](name string, a Field[A], b Field[B], opts ...Option) Marker2[A, B] {
 	h, err := define(name, []fieldInfo{{a.name, a.kind}, {b.name, b.kind}}, opts)
-	return Marker2[A, B]{handle{h, err}}
+	return Marker2[A, B]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host.
+// Fire encodes the arguments (ABI v1) and sends the event to the host if
+// the marker is enabled. A disabled marker costs a load and a branch,
+// inlined in the caller.
 func (m Marker2[A, B]) Fire(aa A, bb B) {
-	if m.h <= 0 {
-		return
+	if flags[m.on] != 0 {
+		m.fire(aa, bb)
 	}
+}
+
+func (m Marker2[A, B]) fire(aa A, bb B) {
 	b := takeScratch()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
@@ -115,14 +125,19 @@ type Marker3[A, B, C any] struct{ handle }
 // the host learns the marker when the module is loaded.
 func Define3[A, B, C any](name string, a Field[A], b Field[B], c Field[C], opts ...Option) Marker3[A, B, C] {
 	h, err := define(name, []fieldInfo{{a.name, a.kind}, {b.name, b.kind}, {c.name, c.kind}}, opts)
-	return Marker3[A, B, C]{handle{h, err}}
+	return Marker3[A, B, C]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host.
+// Fire encodes the arguments (ABI v1) and sends the event to the host if
+// the marker is enabled. A disabled marker costs a load and a branch,
+// inlined in the caller.
 func (m Marker3[A, B, C]) Fire(aa A, bb B, cc C) {
-	if m.h <= 0 {
-		return
+	if flags[m.on] != 0 {
+		m.fire(aa, bb, cc)
 	}
+}
+
+func (m Marker3[A, B, C]) fire(aa A, bb B, cc C) {
 	b := takeScratch()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
@@ -190,14 +205,19 @@ type Marker4[A, B, C, D any] struct{ handle }
 // the host learns the marker when the module is loaded.
 func Define4[A, B, C, D any](name string, a Field[A], b Field[B], c Field[C], d Field[D], opts ...Option) Marker4[A, B, C, D] {
 	h, err := define(name, []fieldInfo{{a.name, a.kind}, {b.name, b.kind}, {c.name, c.kind}, {d.name, d.kind}}, opts)
-	return Marker4[A, B, C, D]{handle{h, err}}
+	return Marker4[A, B, C, D]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host.
+// Fire encodes the arguments (ABI v1) and sends the event to the host if
+// the marker is enabled. A disabled marker costs a load and a branch,
+// inlined in the caller.
 func (m Marker4[A, B, C, D]) Fire(aa A, bb B, cc C, dd D) {
-	if m.h <= 0 {
-		return
+	if flags[m.on] != 0 {
+		m.fire(aa, bb, cc, dd)
 	}
+}
+
+func (m Marker4[A, B, C, D]) fire(aa A, bb B, cc C, dd D) {
 	b := takeScratch()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
@@ -283,14 +303,19 @@ type Marker5[A, B, C, D, E any] struct{ handle }
 // the host learns the marker when the module is loaded.
 func Define5[A, B, C, D, E any](name string, a Field[A], b Field[B], c Field[C], d Field[D], e Field[E], opts ...Option) Marker5[A, B, C, D, E] {
 	h, err := define(name, []fieldInfo{{a.name, a.kind}, {b.name, b.kind}, {c.name, c.kind}, {d.name, d.kind}, {e.name, e.kind}}, opts)
-	return Marker5[A, B, C, D, E]{handle{h, err}}
+	return Marker5[A, B, C, D, E]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host.
+// Fire encodes the arguments (ABI v1) and sends the event to the host if
+// the marker is enabled. A disabled marker costs a load and a branch,
+// inlined in the caller.
 func (m Marker5[A, B, C, D, E]) Fire(aa A, bb B, cc C, dd D, ee E) {
-	if m.h <= 0 {
-		return
+	if flags[m.on] != 0 {
+		m.fire(aa, bb, cc, dd, ee)
 	}
+}
+
+func (m Marker5[A, B, C, D, E]) fire(aa A, bb B, cc C, dd D, ee E) {
 	b := takeScratch()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
@@ -394,14 +419,19 @@ type Marker6[A, B, C, D, E, F any] struct{ handle }
 // the host learns the marker when the module is loaded.
 func Define6[A, B, C, D, E, F any](name string, a Field[A], b Field[B], c Field[C], d Field[D], e Field[E], f Field[F], opts ...Option) Marker6[A, B, C, D, E, F] {
 	h, err := define(name, []fieldInfo{{a.name, a.kind}, {b.name, b.kind}, {c.name, c.kind}, {d.name, d.kind}, {e.name, e.kind}, {f.name, f.kind}}, opts)
-	return Marker6[A, B, C, D, E, F]{handle{h, err}}
+	return Marker6[A, B, C, D, E, F]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host.
+// Fire encodes the arguments (ABI v1) and sends the event to the host if
+// the marker is enabled. A disabled marker costs a load and a branch,
+// inlined in the caller.
 func (m Marker6[A, B, C, D, E, F]) Fire(aa A, bb B, cc C, dd D, ee E, ff F) {
-	if m.h <= 0 {
-		return
+	if flags[m.on] != 0 {
+		m.fire(aa, bb, cc, dd, ee, ff)
 	}
+}
+
+func (m Marker6[A, B, C, D, E, F]) fire(aa A, bb B, cc C, dd D, ee E, ff F) {
 	b := takeScratch()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {

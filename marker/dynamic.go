@@ -105,9 +105,10 @@ func (d *Dynamic) Fire(vals ...Value) error {
 func (d *Dynamic) Refuse(reason string) {
 	if reason == "" {
 		d.info.refused.Store(nil)
-		return
+	} else {
+		d.info.refused.Store(&reason)
 	}
-	d.info.refused.Store(&reason)
+	enabledChanges.Add(1)
 }
 
 // Remove disconnects every probe and removes the marker from the registry
@@ -153,4 +154,17 @@ func storeEnabled(m *Info, l *probeList) {
 		v = 1
 	}
 	atomic.StoreUint32(&m.on, v)
+	enabledChanges.Add(1)
 }
+
+// enabledChanges counts the changes of markers' enabled state, after each.
+var enabledChanges atomic.Uint64
+
+// EnabledChanges returns a number that grows whenever a marker's enabled
+// state may have changed (a probe connected or disconnected, a refusal set
+// or lifted, a marker removed). It grows after the change: a copy of
+// Enabled results read after reading EnabledChanges is current until the
+// number changes. The module sandbox uses it to keep the enabled flags it
+// writes into a module's memory current without reading every marker on
+// every call.
+func EnabledChanges() uint64 { return enabledChanges.Load() }

@@ -111,6 +111,20 @@ const (
 	// least size bytes that the host fills with a call's input. Needed to
 	// call hooks with a non-empty input.
 	ExportAlloc = "tracemark_alloc"
+	// ExportFlags is tracemark_flags() -> i64, an optional extension of
+	// ABI v1: the module's array of enabled flags, packed as ptr<<32 |
+	// len. The host calls it once, after ExportInitialize, and from then
+	// on keeps byte h of the array (for each marker handle 1 <= h < len)
+	// at 1 while marker h has probes and is not refused, and at 0
+	// otherwise, so that a module can skip the fire call of a disabled
+	// marker with one load and a branch. The host writes the flags only
+	// while the module is suspended in a call to the host or between
+	// calls: a probe connected during a call is seen at the module's next
+	// host call or the next call into it. The flags are advice: the host
+	// still checks every fire, so a module that ignores or overwrites
+	// them loses its own events at worst. Bytes 0 and len and beyond are
+	// the module's. A module without this export works as before.
+	ExportFlags = "tracemark_flags"
 	// ExportInitialize is the reactor initializer of WASI modules (Go's
 	// c-shared build mode), called once when the module is loaded.
 	ExportInitialize = "_initialize"

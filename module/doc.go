@@ -199,4 +199,23 @@
 // (0: no output; at most 1 MiB). The buffer tracemark_alloc returns must
 // stay usable until the next tracemark_alloc call: the host reuses it for
 // inputs that fit, and asks again only for a larger one.
+//
+// Enabled flags are a compatible extension of ABI v1 (no new import, so
+// the ABI version stays 1): a module may export "tracemark_flags() ->
+// i64" ([ExportFlags]), returning ptr<<32 | len of a byte array in its
+// memory. The host calls it once after _initialize and keeps byte h of
+// the array, for each handle 1 <= h < len, at 1 while marker h has
+// probes and is not refused, 0 otherwise, so that a module tests a
+// disabled marker with one load and a branch instead of a host call. The
+// host writes the flags only while the module is suspended: between
+// calls (at the start of each call, if any marker changed) and in the
+// module's calls to the host. A probe connected during a call therefore
+// sees the module's events from its next host call or its next call;
+// a probe connected between calls sees every event of the next call.
+// The flags are advice: the host checks every fire as before, so a module
+// that writes its own flags, or ignores them, can only lose its own
+// events. An array outside the module's memory is an ABI violation (taint
+// W), and the module keeps working with host-side checks only; so does a
+// module without the export. Events a module skips by its flags do not
+// reach the host and are not counted as fired.
 package module

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 )
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 	case "modtarget":
 		os.Exit(modTargetMain())
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
 }
 
 // The target's markers. Their values are a function of i, so that tests
@@ -361,4 +362,16 @@ func leaveSocket(t *testing.T, path string) {
 	}
 	ln.SetUnlinkOnClose(false)
 	ln.Close()
+}
+
+// runTests runs the tests with the caches in a temporary directory (the
+// processes they start inherit it), never in the user's.
+func runTests(m *testing.M) int {
+	cleanup, err := cachedir.ForTests()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	return m.Run()
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tracemark/tracemark/agent"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/module"
 	"github.com/tracemark/tracemark/module/wasm"
@@ -40,9 +41,9 @@ const (
 // finds suspicious.
 func modTargetMain() int {
 	cfg := wasm.Config{}
-	if dir, err := os.UserCacheDir(); err == nil {
+	if dir, err := cachedir.Dir("wazero"); err == nil {
 		// Compiling the plugin takes seconds with -race: compile once.
-		cfg.CacheDir = filepath.Join(dir, "tracemark", "wazero")
+		cfg.CacheDir = dir
 	}
 	if k := os.Getenv(envTestKeyring); k != "" {
 		ring, err := module.LoadKeyring(k)

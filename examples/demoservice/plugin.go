@@ -7,13 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/module/wasm"
 )
 
@@ -41,8 +40,8 @@ const buildTimeout = 20 * time.Second
 // user's cache directory so that only the first run compiles the plugin.
 func newHost(log io.Writer) *wasm.Host {
 	cfg := wasm.Config{Output: log}
-	if dir, err := os.UserCacheDir(); err == nil {
-		cfg.CacheDir = filepath.Join(dir, "tracemark", "wazero")
+	if dir, err := cachedir.Dir("wazero"); err == nil {
+		cfg.CacheDir = dir
 	}
 	h, err := wasm.NewHost(cfg)
 	if err != nil {

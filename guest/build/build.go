@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/module"
 )
 
@@ -92,7 +93,8 @@ func Build(ctx context.Context, opts Options, out string) error {
 }
 
 // Cached builds the module into the user's cache directory
-// (os.UserCacheDir()/tracemark/modules), unless a build of the same
+// (os.UserCacheDir()/tracemark/modules, or $TRACEMARK_CACHE_DIR/modules),
+// unless a build of the same
 // sources is there already, and returns its path. The cache key covers
 // the Go files of opts.Dir and of the guest SDK, the toolchain version,
 // the metadata and the signing key; go build's own cache makes a miss
@@ -102,11 +104,10 @@ func Cached(ctx context.Context, opts Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.UserCacheDir()
+	dir, err := cachedir.Dir("modules")
 	if err != nil {
-		dir = os.TempDir()
+		dir = filepath.Join(os.TempDir(), "tracemark", "modules")
 	}
-	dir = filepath.Join(dir, "tracemark", "modules")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("building module: %w", err)
 	}

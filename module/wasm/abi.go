@@ -112,6 +112,7 @@ func (m *Module) hostDefine(_ context.Context, mod api.Module, stack []uint64) {
 // path: a marker without probes costs a handle check and a load.
 func (m *Module) hostFire(_ context.Context, mod api.Module, stack []uint64) {
 	h, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	m.syncFlags(mod, false)
 	if h-1 >= uint32(len(m.markers)) {
 		stack[0] = m.violate(module.ResultBadMark, ErrUnknownMarker, "fire with handle %d; the module defined %d markers", int32(h), len(m.markers))
 		return
@@ -143,8 +144,9 @@ func (m *Module) hostFire(_ context.Context, mod api.Module, stack []uint64) {
 }
 
 // hostEnabled is ABI v1 enabled(handle) -> 0 or 1.
-func (m *Module) hostEnabled(_ context.Context, _ api.Module, stack []uint64) {
+func (m *Module) hostEnabled(_ context.Context, mod api.Module, stack []uint64) {
 	h := uint32(stack[0])
+	m.syncFlags(mod, false)
 	if h-1 >= uint32(len(m.markers)) {
 		stack[0] = m.violate(module.ResultBadMark, ErrUnknownMarker, "enabled with handle %d; the module defined %d markers", int32(h), len(m.markers))
 		return
@@ -283,6 +285,7 @@ func (m *Module) define(mod api.Module, ptr, n uint32) uint64 {
 	m.markers = append(m.markers, s)
 	h := len(m.markers)
 	m.mu.Unlock()
+	m.writeFlag(mod, h)
 	return uint64(h)
 }
 

@@ -40,8 +40,7 @@
 // Every module has a memory cap (Limits.MemoryPages), a deadline on every
 // call into it (Limits.CallTimeout: CPU time of the calling thread where
 // the system measures it, plus time asleep, so that a busy machine does
-// not kill a module; wazero's WithCloseOnContextDone stops a module
-// mid-loop), and an event budget (Limits.EventRate per second with a
+// not kill a module; see Stopping), and an event budget (Limits.EventRate per second with a
 // burst of Limits.EventBurst): events over the budget are dropped and
 // counted, the module is not blamed. A module that sleeps cannot sleep past
 // its deadline. A call does not inherit the caller's cancellation (a client
@@ -75,13 +74,31 @@
 // too, so that a host that loads and unloads distinct modules does not
 // grow.
 //
+// # Stopping
+//
+// Before compiling a module the host rewrites it (wasmbin.Instrument): it
+// adds a global that only the host sets, and at the head of every loop a
+// test of it that traps once it is set, so that the host can stop a
+// module anywhere without wazero's context watch (which cost a goroutine
+// per call and a trip out of compiled code at every loop iteration). The
+// deadline's timer and a forced unload set it; a call that the host
+// stopped fails even if it returns. Every 65536 loop iterations the module
+// leaves compiled code for a moment (a memory.grow of nothing), because a
+// goroutine in compiled code cannot be preempted and the deadline's timer
+// needs the Go scheduler: without it a looping module would hold its P,
+// and with GOMAXPROCS=1 never be stopped. A module without a memory gets
+// an empty one for this. Its start function is called after
+// instantiation, under the load's deadline, like _initialize. A module
+// that exports the host's names (tracemark.stop, tracemark.start) or whose
+// code uses a global it does not declare is refused as malformed.
+//
 // # Faults
 //
 // Whatever a module does, the host keeps running and loses no events of
 // its own; the call fails with an error saying what happened:
 //
 //	trap (unreachable, bad memory access, Go panic), exit   ErrTrap      taint D  module dead
-//	call overran its deadline                               ErrDeadline  taint L  module dead (wazero closed it)
+//	call overran its deadline                               ErrDeadline  taint L  module dead (the host stopped it)
 //	memory cap reached                                      (the module's memory.grow fails; a Go module then dies: D)
 //	garbage arguments, invalid UTF-8, oversized field,      ErrABIViolation and a specific error
 //	unknown marker, pointer out of bounds, bad definition                taint W  module alive; policy re-applied
@@ -122,24 +139,34 @@
 //
 // # Cost
 //
-// An event fired by a Go module through the guest SDK and delivered to a
-// host probe costs about 180 ns and no allocation (BenchmarkFireFromModule;
-// 140 ns without a probe). A hand-assembled module pays about 85 ns for
-// the same event (BenchmarkFireFromRawModule): wazero's exit from compiled
-// code to a Go host function, the budget, the decoding against the schema
-// (no copy: strings point into the module's memory while the probes run)
-// and marker.Dynamic.Fire; 60 ns without a probe. The rest is Go's code
-// in the module. A call into a hook costs a few microseconds (locking the
-// goroutine to its thread, reading the thread's CPU clock, resetting the
-// module's deadline timer, and a goroutine wazero starts to watch the
-// call's context).
+// Measured with go test -bench on a busy two-core machine (the ranges are
+// the noise of three runs):
 //
-// The guest SDK is written without branches and loops for a reason found
-// while measuring: with WithCloseOnContextDone, wazero checks for
-// termination at every loop header by leaving compiled code, and Go's wasm
-// backend implements every taken branch as a jump back to its function's
-// entry loop, so each branch of Go code in a module costs a trip to the
-// host (tens of nanoseconds). Module authors should keep that in mind for
-// their hot paths: the example plugin's byte loops make its request hook
-// cost about 9 µs.
+//	disabled marker, Go guest (BenchmarkFireDisabled/go)        3-5 ns     (a host call, 140-320 ns, before)
+//	disabled marker, hand-written (BenchmarkFireDisabled/raw)   about 1 ns (a load and a branch)
+//	event to a no-op probe, Go guest (BenchmarkFireFromModule)  170-550 ns (180-800 ns before)
+//	event to a no-op probe, hand-written (FireFromRawModule)    70-175 ns
+//	hook call, echo (BenchmarkCallHook/echo)                    1.7-3.2 µs (7.5-10 µs before)
+//	hook call, example plugin (BenchmarkCallHook/plugin)        3.4-6.7 µs (18-27 µs before)
+//
+// A disabled module marker does not call the host. The host keeps a
+// module's enabled flags (ABI v1's tracemark_flags extension, see package
+// module) in its memory, and the guest SDK's Fire, inlined, tests the
+// marker's flag first. Keeping the flags current costs the host one atomic
+// load per call and per host call, and a rewrite of the flags when any
+// marker changed (marker.EnabledChanges).
+//
+// An enabled event pays wazero's exit from compiled code to a Go host
+// function, the budget, the decoding against the schema (no copy: strings
+// point into the module's memory while the probes run) and
+// marker.Dynamic.Fire; the rest is Go's code in the module. A call into a
+// hook pays for locking the goroutine to its thread, reading the thread's
+// id and CPU clock (two system calls), resetting the module's deadline
+// timer, copying the input in and the output out; no goroutine is started.
+// A loop iteration in a module costs the stop test and the fuel count
+// (see Stopping), about a nanosecond.
+//
+// The guest SDK's Fire is generated without loops or branches (but for
+// the enabled test): it was written when every taken branch of Go code in
+// a module cost a trip to the host, and still costs nothing to keep.
 package wasm

@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
 	"github.com/tracemark/tracemark/guest/build"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
 )
@@ -33,6 +34,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Built modules too: never in the user's cache directory.
+	os.Setenv(cachedir.Env, dir)
 	code := m.Run()
 	testCache.Close(context.Background())
 	os.RemoveAll(dir)

@@ -318,7 +318,9 @@ func (h *Host) Unload(ctx context.Context, name string, force bool) error {
 type Stats struct {
 	// Calls counts calls into modules by the host.
 	Calls uint64 `json:"calls"`
-	// Fired counts valid fire calls, with or without probes.
+	// Fired counts valid fire calls, with or without probes. A module
+	// with enabled flags (the guest SDK) does not call fire for a marker
+	// it sees disabled: those events are not counted.
 	Fired uint64 `json:"fired"`
 	// Delivered counts events delivered to probes.
 	Delivered uint64 `json:"delivered"`

@@ -26,9 +26,16 @@ import (
 // MaxOutputBytes is the largest output a hook may return.
 const MaxOutputBytes = 1 << 20
 
-// exitUnload is the exit code with which a forced unload stops a module
-// that is running.
-const exitUnload = 0xdead
+// The exports that wasmbin.Instrument adds: the global that stops the
+// module at its next loop iteration, and its start function.
+const (
+	exportStop  = "tracemark.stop"
+	exportStart = "tracemark.start"
+)
+
+// errStopped is the error of a call that returned after the host stopped
+// it (it overran its deadline in a host call, or was being unloaded).
+var errStopped = errors.New("stopped by the host")
 
 // State is where a module is in its life.
 type State uint8
@@ -115,6 +122,7 @@ type Module struct {
 	slept    atomic.Int64 // ns the running call slept
 	call     callDeadline
 	stderr   *outputWriter
+	flags    enabledFlags
 
 	unloading atomic.Bool
 	pages     atomic.Uint32
@@ -139,8 +147,9 @@ type callDeadline struct {
 	timer     *time.Timer
 	end       context.CancelFunc // m.endCall, made once
 	active    bool
-	cancel    context.CancelCauseFunc
-	timeout   time.Duration // of CPU time and sleep (wall time without a clock)
+	stop      api.MutableGlobal // the instance's stop global, once instantiated
+	stopped   atomic.Bool       // the host stopped the running call
+	timeout   time.Duration     // of CPU time and sleep (wall time without a clock)
 	wall      time.Duration
 	wallStart time.Time
 	clock     uintptr
@@ -227,8 +236,16 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	if err != nil {
 		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
 	}
+	// The module's loops check a global that the host sets to stop it
+	// (wasmbin.Instrument), not wazero's context check, which leaves
+	// compiled code at every loop iteration and starts a goroutine per
+	// call.
+	code, err = wasmbin.Instrument(code, exportStop, exportStart)
+	if err != nil {
+		return nil, fmt.Errorf("loading module %s: %w: %v", m.name, module.ErrNotWasm, err)
+	}
 	rcfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(lim.MemoryPages).
 		WithCompilationCache(h.cache)
 	m.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
@@ -279,13 +296,32 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		}
 		return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: instantiating", m.name), err, lim.InitTimeout))
 	}
+	stop, ok := m.mod.ExportedGlobal(exportStop).(api.MutableGlobal)
+	if !ok {
+		return nil, m.end(fmt.Errorf("loading module %s: instrumented module has no stop global", m.name))
+	}
+	m.armStop(stop)
+	if start := m.mod.ExportedFunction(exportStart); start != nil {
+		if !sameSig(start.Definition(), nil, nil) {
+			return nil, m.end(fmt.Errorf("loading module %s: %w: start function has parameters or results", m.name, module.ErrNotWasm))
+		}
+		if err := m.run(ictx, start); err != nil {
+			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: instantiating", m.name), err, lim.InitTimeout))
+		}
+	}
 	if init := m.mod.ExportedFunction(module.ExportInitialize); init != nil {
-		if err := init.CallWithStack(ictx, m.stack[:]); err != nil {
+		if err := m.run(ictx, init); err != nil {
 			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: initializing", m.name), err, lim.InitTimeout))
 		}
 	}
 	if f := m.mod.ExportedFunction(module.ExportAlloc); f != nil && sameSig(f.Definition(), allocParams, allocResults) {
 		m.alloc = f
+	}
+	if f := m.mod.ExportedFunction(module.ExportFlags); f != nil && sameSig(f.Definition(), nil, flagsResults) {
+		if err := m.run(ictx, f); err != nil {
+			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: asking for its enabled flags", m.name), err, lim.InitTimeout))
+		}
+		m.setFlags(m.stack[0])
 	}
 	// An ABI violation during initialization taints W but does not fail
 	// the load: the module is there, and policy decides about it.
@@ -355,6 +391,7 @@ var (
 	allocResults = []api.ValueType{api.ValueTypeI32}
 	hookParams   = []api.ValueType{api.ValueTypeI32, api.ValueTypeI32}
 	hookResults  = []api.ValueType{api.ValueTypeI64}
+	flagsResults = []api.ValueType{api.ValueTypeI64}
 )
 
 func sameSig(d api.FunctionDefinition, params, results []api.ValueType) bool {
@@ -458,10 +495,13 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 	m.deadline.Store(now.Add(wall).UnixNano())
 	m.budgetNs.Store(int64(timeout))
 	m.slept.Store(0)
-	cctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	runtime.LockOSThread()
 	c.mu.Lock()
-	c.active, c.cancel, c.timeout, c.wall, c.wallStart = true, cancel, timeout, wall, now
+	c.active, c.timeout, c.wall, c.wallStart = true, timeout, wall, now
+	c.stopped.Store(false)
+	if c.stop != nil {
+		c.stop.Set(0)
+	}
 	c.clock, c.hasClock = threadClock()
 	c.cpuStart = -1
 	if c.hasClock {
@@ -474,7 +514,41 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 		c.timer.Reset(timeout)
 	}
 	c.mu.Unlock()
-	return cctx, c.end
+	// No cancellation: wazero would start a goroutine per call to watch
+	// it. The host stops the module through its stop global.
+	return context.WithoutCancel(ctx), c.end
+}
+
+// armStop gives the running call's deadline the instance's stop global,
+// and sets it if the call was stopped before the instance existed.
+func (m *Module) armStop(g api.MutableGlobal) {
+	c := &m.call
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stop = g
+	if c.stopped.Load() {
+		g.Set(1)
+	}
+}
+
+// stopLocked stops the running call: the module traps at its next loop
+// iteration, and a call that returns is failed. Called with call.mu held.
+func (m *Module) stopLocked() {
+	c := &m.call
+	c.stopped.Store(true)
+	if c.stop != nil {
+		c.stop.Set(1)
+	}
+}
+
+// run calls fn, with no arguments beyond m.stack, and fails a call that
+// returns after the host stopped it. Called with callMu held.
+func (m *Module) run(ctx context.Context, fn api.Function) error {
+	err := fn.CallWithStack(ctx, m.stack[:])
+	if err == nil && m.call.stopped.Load() {
+		err = errStopped
+	}
+	return err
 }
 
 // checkCall is the timer of the running call: it stops the call if it
@@ -494,7 +568,7 @@ func (m *Module) checkCall() {
 		}
 	}
 	if left <= 0 {
-		c.cancel(context.DeadlineExceeded)
+		m.stopLocked()
 		return
 	}
 	c.timer.Reset(left)
@@ -506,20 +580,17 @@ func (m *Module) endCall() {
 	c.mu.Lock()
 	c.active = false
 	c.timer.Stop()
-	cancel := c.cancel
-	c.cancel = nil
 	c.mu.Unlock()
-	cancel(nil)
 	runtime.UnlockOSThread()
 }
 
 // cancelCall stops the running call for overrunning its budget.
-func (m *Module) cancelCall(err error) {
+func (m *Module) cancelCall() {
 	c := &m.call
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.active {
-		c.cancel(err)
+		m.stopLocked()
 	}
 }
 
@@ -544,7 +615,7 @@ func (m *Module) nanosleep(ns int64) {
 	if d := time.Duration(ns); d < left {
 		left = d
 	} else if left > 0 {
-		defer m.cancelCall(context.DeadlineExceeded)
+		defer m.cancelCall()
 	}
 	if left > 0 {
 		start := time.Now()
@@ -626,7 +697,7 @@ func (m *Module) memory(mod api.Module) api.Memory {
 // read reads n bytes at ptr of mem, which may be nil (no memory: only an
 // empty read succeeds).
 func read(mem api.Memory, ptr, n uint32) ([]byte, bool) {
-	if mem == nil {
+	if mem == nil || n == 0 {
 		return nil, n == 0
 	}
 	return mem.Read(ptr, n)
@@ -642,7 +713,8 @@ func (m *Module) callFailed(ctxErr error, err error, timeout time.Duration) erro
 	var e error
 	flag := module.TaintDied
 	switch {
-	case errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled):
+	case m.call.stopped.Load():
+		// A trap after the host set the stop global is the deadline's.
 		flag = module.TaintOverran
 		e = fmt.Errorf("%w: %w (%v); the module was killed", ctxErr, ErrDeadline, timeout)
 	case errors.As(err, &exit):
@@ -688,6 +760,10 @@ func (m *Module) release(ctx context.Context) {
 		m.compiled = nil
 	}
 	m.mod, m.mem = nil, nil
+	m.flags = enabledFlags{}
+	m.call.mu.Lock()
+	m.call.stop = nil
+	m.call.mu.Unlock()
 }
 
 // discard removes a module whose load failed: its markers and its name.
@@ -753,6 +829,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 	if len(in) > 0 && m.alloc == nil && uint32(len(in)) > m.inCap {
 		return nil, fmt.Errorf("module %s: calling %s with input: %w: %s (i32) -> i32", m.name, hook, ErrNoExport, module.ExportAlloc)
 	}
+	m.syncFlags(m.mod, false)
 	cctx, cancel := m.callContext(ctx, m.limits.CallTimeout)
 	defer cancel()
 	m.begin()
@@ -763,7 +840,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 	if len(in) > 0 {
 		if uint32(len(in)) > m.inCap {
 			m.stack[0] = uint64(len(in))
-			if err := m.alloc.CallWithStack(cctx, m.stack[:]); err != nil {
+			if err := m.run(cctx, m.alloc); err != nil {
 				return nil, m.end(m.callFailed(where, err, m.limits.CallTimeout))
 			}
 			ptr = uint32(m.stack[0])
@@ -776,7 +853,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, erro
 		}
 	}
 	m.stack[0], m.stack[1] = uint64(ptr), uint64(len(in))
-	if err := fn.CallWithStack(cctx, m.stack[:]); err != nil {
+	if err := m.run(cctx, fn); err != nil {
 		return nil, m.end(m.callFailed(where, err, m.limits.CallTimeout))
 	}
 	var out []byte
@@ -869,9 +946,11 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	if busy {
 		if force {
 			m.unloading.Store(true)
-			if m.rt != nil {
-				m.rt.CloseWithExitCode(ctx, exitUnload)
+			m.call.mu.Lock()
+			if m.call.active {
+				m.stopLocked()
 			}
+			m.call.mu.Unlock()
 		}
 		m.callMu.Lock()
 	}

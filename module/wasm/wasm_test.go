@@ -535,7 +535,9 @@ func TestHammer(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if c := m.Status().Counters; c.Calls != callers*calls || c.Fired != callers*calls || c.Errors != 0 {
+	if c := m.Status().Counters; c.Calls != callers*calls || c.Fired > callers*calls || c.Delivered > c.Fired || c.Errors != 0 {
+		// Events reach the host only while the probe is there (the
+		// module's enabled flags).
 		t.Errorf("counters %+v", c)
 	}
 }

@@ -196,6 +196,11 @@ type checker struct {
 	size int
 	max  int // units, -1 for none; 0 until computed
 	st   Stats
+	// For Instrument: the offsets in the body being walked just after
+	// each loop's block type, and the highest global index its code uses.
+	record    bool
+	loops     []int
+	maxGlobal int64
 }
 
 // units counts n units against the budget.
@@ -526,6 +531,9 @@ func (c *checker) expr(r *reader, fn int) error {
 			if err := r.blockType(); err != nil {
 				return err
 			}
+			if op == 0x03 && c.record && fn >= 0 {
+				c.loops = append(c.loops, r.off)
+			}
 			if err := c.nest(&depth, fn); err != nil {
 				return err
 			}
@@ -570,6 +578,12 @@ func (c *checker) expr(r *reader, fn int) error {
 		case op <= 0x01, op == 0x05, op == 0x0a, op == 0x0f, op == 0x19, op == 0x1a, op == 0x1b, op == 0xd1,
 			op >= 0x45 && op <= 0xc4:
 			// No immediate.
+		case op == 0x23 || op == 0x24: // global.get, global.set
+			g, err := r.u32()
+			if err != nil {
+				return err
+			}
+			c.maxGlobal = max(c.maxGlobal, int64(g))
 		case op == 0x07, op == 0x08, op == 0x09, op == 0x0c, op == 0x0d, op == 0x10, op == 0x12, op == 0x14, op == 0x15,
 			op >= 0x20 && op <= 0x26, op == 0x3f, op == 0x40, op == 0xd2:
 			if _, err := r.u32(); err != nil {
