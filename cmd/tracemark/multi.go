@@ -269,7 +269,7 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 		in = fmt.Sprintf(" in %s as pid %d", clean(r.ag.Container), r.ag.NSPID)
 	}
 	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s)%s: %d markers into %s\n", r.ag.PID, clean(r.program), in, len(s.Hello.Matched), r.dir)
-	r.c = newCapture(s, trace)
+	m.setCapture(r, newCapture(s, trace))
 	runErr := r.c.run()
 	if cerr := trace.close(); runErr == nil {
 		runErr = cerr

@@ -30,10 +30,11 @@ type multiSink interface {
 func (m *multiRecorder) runSink(r *procRec, s *wire.Stream) {
 	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s): %d markers\n", r.ag.PID, clean(r.program), len(s.Hello.Matched))
 	r.cc = newClockConv(s.Hello.Clock)
-	r.c = newCapture(s, nil)
-	r.c.onRecord = func(rec *wire.Record) error { return m.sink.record(r, rec) }
-	r.c.onSync = func() error { return m.sink.sync(r) }
-	r.err = r.c.run()
+	c := newCapture(s, nil)
+	c.onRecord = func(rec *wire.Record) error { return m.sink.record(r, rec) }
+	c.onSync = func() error { return m.sink.sync(r) }
+	m.setCapture(r, c)
+	r.err = c.run()
 	_ = m.sink.sync(r)
 	why := "stream cut"
 	if r.c.end != nil {
@@ -42,6 +43,14 @@ func (m *multiRecorder) runSink(r *procRec, s *wire.Stream) {
 	if why != wire.EndStopped {
 		fmt.Fprintf(m.a.stderr, "pid %d (%s) ended (%s) after %d events\n", r.ag.PID, clean(r.program), why, r.c.events)
 	}
+}
+
+// setCapture gives r its capture, under m.mu: totals reads it from the
+// main goroutine while r's own goroutine runs it.
+func (m *multiRecorder) setCapture(r *procRec, c *capture) {
+	m.mu.Lock()
+	r.c = c
+	m.mu.Unlock()
 }
 
 // totals returns the events and lost events of every process.
