@@ -142,6 +142,48 @@ func TestRecordDuration(t *testing.T) {
 	babeltrace(t, dir) // an empty trace is still a valid one
 }
 
+// TestRecordRefusesUnfitOutput: -o must name a new or empty directory. A
+// directory holding other files would give a trace that neither
+// Babeltrace nor tracemark can read, so record refuses it up front (exit
+// 2) and writes nothing into it.
+func TestRecordRefusesUnfitOutput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	notes := filepath.Join(e.runtime, "notes")
+	if err := os.MkdirAll(notes, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(notes, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(e.runtime, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ dir, want string }{
+		{notes, "is not empty (it holds notes.txt) and is not a trace"},
+		{file, "is a file, not a directory"},
+	} {
+		r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "-o", c.dir, "--duration", "200ms", "--progress", "none")
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("record -o %s: exit %d, want 2 with %q\n%s%s", c.dir, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	if ents, _ := os.ReadDir(notes); len(ents) != 1 {
+		t.Errorf("record wrote into the refused directory: %d entries", len(ents))
+	}
+	// An empty directory is fine.
+	empty := filepath.Join(e.runtime, "empty")
+	if err := os.MkdirAll(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "-o", empty, "--duration", "200ms", "--progress", "none"); r.code != 0 {
+		t.Fatalf("record -o into an empty directory: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	babeltrace(t, empty)
+}
+
 // TestRecordTargetKilled kills the traced process with SIGKILL during a
 // recording: the CLI must say so, exit 3, and leave a valid trace of what
 // it received.

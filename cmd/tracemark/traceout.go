@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/wire"
@@ -18,11 +21,38 @@ type traceOut struct {
 	ctx *eventContext // record --context, or nil
 }
 
-// checkTraceDir fails early, before recording anything, if dir already
-// holds a trace.
+// checkTraceDir fails early, before recording anything, if dir cannot
+// become a trace of its own: it holds a trace already, it is not a
+// directory, or it holds anything else (Babeltrace and tracemark read
+// every file of a trace directory as part of the trace).
 func checkTraceDir(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, "metadata")); err == nil {
 		return usagef("%s already holds a trace; choose another -o", dir)
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return usagef("-o %s is a file, not a directory; choose another -o", dir)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("-o %s: %w", dir, err)
+	}
+	if len(ents) > 0 {
+		names := make([]string, 0, 3)
+		for _, e := range ents[:min(len(ents), 3)] {
+			names = append(names, e.Name())
+		}
+		more := ""
+		if len(ents) > 3 {
+			more = fmt.Sprintf(" and %d more", len(ents)-3)
+		}
+		return usagef("%s is not empty (it holds %s%s) and is not a trace: a trace needs a directory of its own; choose another -o", dir, strings.Join(names, ", "), more)
 	}
 	return nil
 }
