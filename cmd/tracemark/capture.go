@@ -290,11 +290,20 @@ func (in *interrupter) loop() {
 	}
 }
 
+// stop asks the agent to end the recording, saying what it waits for. An
+// agent that does not answer within --timeout (the process is stopped,
+// wedged, or gone) is given up on: the trace keeps what was received.
 func (in *interrupter) stop(t *target, s *wire.Stream) {
+	fmt.Fprintf(in.a.stderr, "\nstopping: waiting for pid %d to send its last events (Ctrl-C again to give up now)\n", t.pid)
 	ctx, cancel := context.WithTimeout(context.Background(), in.a.timeout)
 	defer cancel()
 	if err := t.client.Stop(ctx, s.Hello.Recording); err != nil {
-		fmt.Fprintf(in.a.stderr, "\nstopping: %v\n", err)
+		why := err.Error()
+		if ctx.Err() != nil { // the error may not wrap it: say what happened
+			why = fmt.Sprintf("no answer in %v: is it stopped (SIGSTOP, a debugger) or wedged?", in.a.timeout)
+		}
+		fmt.Fprintf(in.a.stderr, "stopping: pid %d did not stop the recording (%s); closing without its last events\n", t.pid, why)
+		in.cancel()
 	}
 }
 

@@ -184,6 +184,48 @@ func TestRecordRefusesUnfitOutput(t *testing.T) {
 	babeltrace(t, empty)
 }
 
+// TestRecordCtrlCOnAStoppedTarget: Ctrl-C while the traced process is
+// stopped (SIGSTOP) says what it waits for; when the agent does not answer
+// within --timeout, record gives up with a clear message, and a second
+// Ctrl-C gives up at once. Either way the trace holds what was received.
+func TestRecordCtrlCOnAStoppedTarget(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		timeout string
+		second  bool // a second Ctrl-C instead of waiting for --timeout
+		want    string
+	}{
+		{"timeout", "1s", false, "did not stop the recording (no answer in 1s: is it stopped (SIGSTOP, a debugger) or wedged?)"},
+		{"second Ctrl-C", "1h", true, "interrupted: closing without waiting for the last events"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			target := e.startTarget()
+			dir := filepath.Join(e.runtime, "trace")
+			rec := e.record(t, target, dir, "--progress", "plain", "--interval", "20ms", "--timeout", c.timeout)
+			target.do(t, "fire 100")
+			rec.stderr.waitFor(t, " 100 events ")
+			target.signal(t, syscall.SIGSTOP)
+			defer target.signal(t, syscall.SIGCONT)
+			rec.signal(t, os.Interrupt)
+			rec.stderr.waitFor(t, "waiting for pid "+strconv.Itoa(target.pid())+" to send its last events (Ctrl-C again to give up now)")
+			if c.second {
+				rec.signal(t, os.Interrupt)
+			}
+			rec.stderr.waitFor(t, c.want)
+			rec.wait(t)
+			if strings.Contains(rec.stderr.text(), "no tracemark agent") {
+				t.Errorf("misleading message:\n%s", rec.stderr.text())
+			}
+			bt := babeltrace(t, dir)
+			if n := countLines(bt, "test:value"); n != 100 {
+				t.Errorf("babeltrace2 shows %d test:value events, want the 100 received", n)
+			}
+		})
+	}
+}
+
 // TestRecordTargetKilled kills the traced process with SIGKILL during a
 // recording: the CLI must say so, exit 3, and leave a valid trace of what
 // it received.
