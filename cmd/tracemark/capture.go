@@ -294,10 +294,16 @@ func (in *interrupter) loop() {
 // agent that does not answer within --timeout (the process is stopped,
 // wedged, or gone) is given up on: the trace keeps what was received.
 func (in *interrupter) stop(t *target, s *wire.Stream) {
-	fmt.Fprintf(in.a.stderr, "\nstopping: waiting for pid %d to send its last events (Ctrl-C again to give up now)\n", t.pid)
 	ctx, cancel := context.WithTimeout(context.Background(), in.a.timeout)
 	defer cancel()
-	if err := t.client.Stop(ctx, s.Hello.Recording); err != nil {
+	// A prompt stop says nothing (the live view erases its line and the
+	// summary follows); a slow one says what it waits for.
+	slow := time.AfterFunc(min(time.Second, in.a.timeout/2), func() {
+		fmt.Fprintf(in.a.stderr, "\nstopping: waiting for pid %d to send its last events (Ctrl-C again to give up now)\n", t.pid)
+	})
+	err := t.client.Stop(ctx, s.Hello.Recording)
+	slow.Stop()
+	if err != nil {
 		why := err.Error()
 		if ctx.Err() != nil { // the error may not wrap it: say what happened
 			why = fmt.Sprintf("no answer in %v: is it stopped (SIGSTOP, a debugger) or wedged?", in.a.timeout)
