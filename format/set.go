@@ -15,7 +15,6 @@ import (
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format/chromejson"
-	"github.com/tracemark/tracemark/format/internal/encode"
 	"github.com/tracemark/tracemark/format/jsonl"
 	"github.com/tracemark/tracemark/format/text"
 )
@@ -262,18 +261,7 @@ func (s *Summary) writeSetText(w io.Writer) error {
 	if s.Host != "" {
 		kv("host", s.Host)
 	}
-	kv("clock", s.Clock)
-	if s.Events > 0 {
-		kv("first", s.First.Format(encode.TimeLayout))
-		kv("last", s.Last.Format(encode.TimeLayout))
-		kv("duration", s.Duration.String())
-	}
-	kv("events", strconv.FormatUint(s.Events, 10))
-	lost := "none"
-	if s.LostEvents > 0 || s.LostPackets > 0 {
-		lost = plural(s.LostEvents, "event") + ", " + plural(s.LostPackets, "packet")
-	}
-	kv("lost", lost)
+	s.writeSpan(kv)
 	rows := [][]string{{"PID", "PROGRAM", "EVENTS", "LOST", "FIRST", "DURATION", "TRACE"}}
 	for _, p := range s.Processes {
 		pid := strconv.FormatInt(cmp.Or(p.HostPID, p.PID), 10)

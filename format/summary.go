@@ -215,18 +215,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Name != "" {
 		kv("name", s.Name)
 	}
-	kv("clock", s.Clock)
-	if s.Events > 0 {
-		kv("first", s.First.Format(encode.TimeLayout))
-		kv("last", s.Last.Format(encode.TimeLayout))
-		kv("duration", s.Duration.String())
-	}
-	kv("events", strconv.FormatUint(s.Events, 10))
-	lost := "none"
-	if s.LostEvents > 0 || s.LostPackets > 0 {
-		lost = plural(s.LostEvents, "event") + ", " + plural(s.LostPackets, "packet")
-	}
-	kv("lost", lost)
+	s.writeSpan(kv)
 
 	if len(s.Markers) > 0 {
 		rows := [][]string{{"MARKER", "EVENTS", "TRUNCATED"}}
@@ -296,4 +285,21 @@ func writeTable(w *bufio.Writer, rows [][]string) {
 		w.WriteString(line.String())
 		w.WriteByte('\n')
 	}
+}
+
+// writeSpan writes the lines a trace's and a directory's summaries share:
+// clock, time span, events and losses.
+func (s *Summary) writeSpan(kv func(k, v string)) {
+	kv("clock", s.Clock)
+	if s.Events > 0 {
+		kv("first", s.First.Format(encode.TimeLayout))
+		kv("last", s.Last.Format(encode.TimeLayout))
+		kv("duration", s.Duration.String())
+	}
+	kv("events", strconv.FormatUint(s.Events, 10))
+	lost := "none"
+	if s.LostEvents > 0 || s.LostPackets > 0 {
+		lost = plural(s.LostEvents, "event") + ", " + plural(s.LostPackets, "packet")
+	}
+	kv("lost", lost)
 }
