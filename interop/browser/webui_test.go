@@ -141,7 +141,10 @@ func TestWebUI(t *testing.T) {
 	}
 	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, wire.EnvSocket+"=")
-	}), wire.EnvRuntimeDir+"="+runtimeDir)
+	}), wire.EnvRuntimeDir+"="+runtimeDir,
+		// Built and compiled modules go to the test's directory, not the
+		// user's cache (the service builds its plugin there).
+		"TRACEMARK_CACHE_DIR="+filepath.Join(dir, "cache"))
 
 	// The traced process: the demo's sample service, with its own load.
 	svc := start(t, env, exe, "__demo-service", "--rate", "200", "--lifetime", "5m")
