@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,6 +210,7 @@ func TestRecordCtrlCOnAStoppedTarget(t *testing.T) {
 			rec.stderr.waitFor(t, " 100 events ")
 			target.signal(t, syscall.SIGSTOP)
 			defer target.signal(t, syscall.SIGCONT)
+			waitStopped(t, target.pid()) // kill(2) returns before the process stops
 			rec.signal(t, os.Interrupt)
 			rec.stderr.waitFor(t, "waiting for pid "+strconv.Itoa(target.pid())+" to send its last events (Ctrl-C again to give up now)")
 			if c.second {
@@ -223,6 +226,27 @@ func TestRecordCtrlCOnAStoppedTarget(t *testing.T) {
 				t.Errorf("babeltrace2 shows %d test:value events, want the 100 received", n)
 			}
 		})
+	}
+}
+
+// waitStopped waits until process pid is in the stopped state ('T' in
+// /proc/PID/stat): a stop signal takes effect after kill(2) returns.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The state follows the command name, which is in parentheses.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not stop: %s", pid, b)
+		}
+		runtime.Gosched()
 	}
 }
 
