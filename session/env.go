@@ -3,12 +3,12 @@ package session
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tracemark/tracemark/internal/bytesize"
 )
 
 // Environment variables read by StartFromEnv, for programs that exit before
@@ -132,22 +132,7 @@ func (t *EnvTrace) Close() error {
 	return t.err
 }
 
-// ParseSize parses a byte size such as "4096", "64K", "4M" or "1G".
-func ParseSize(s string) (int, error) {
-	mult := 1
-	t := strings.TrimSpace(strings.ToUpper(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	switch {
-	case strings.HasSuffix(t, "K"):
-		mult, t = 1<<10, t[:len(t)-1]
-	case strings.HasSuffix(t, "M"):
-		mult, t = 1<<20, t[:len(t)-1]
-	case strings.HasSuffix(t, "G"):
-		mult, t = 1<<30, t[:len(t)-1]
-	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n <= 0 || n > math.MaxInt/mult {
-		return 0, fmt.Errorf("bad size %q: want a positive number with an optional K, M or G suffix", s)
-	}
-	return n * mult, nil
-}
+// ParseSize parses a byte size such as "4096", "64K", "4M" or "1G"
+// (powers of 1024), as TRACEMARK_BUFFER, TRACEMARK_MEMORY and the
+// command line's size flags do.
+func ParseSize(s string) (int, error) { return bytesize.Parse(s) }

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tracemark/tracemark/internal/wire"
+	"github.com/tracemark/tracemark/internal/bytesize"
 )
 
 // errConfig is wrapped by errors in the daemon's configuration file.
@@ -112,7 +112,7 @@ func loadDaemonConfig(path string) (*daemonConfig, error) {
 			return nil, bad("mode %q: want record or flight", s.Mode)
 		}
 		if s.RotateSize != "" {
-			n, err := wire.ParseSize(s.RotateSize)
+			n, err := bytesize.Parse(s.RotateSize)
 			if err != nil || n <= 0 {
 				return nil, bad("rotate_size %q: want a size such as 64M", s.RotateSize)
 			}

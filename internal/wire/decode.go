@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"math"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/tracemark/tracemark/internal/bytesize"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/session"
 )
@@ -314,7 +312,7 @@ func parseBuffer(s string) (int, error) {
 	if len(s) > 32 {
 		return 0, Errorf(CodeInvalid, "buffer: %q is not a size", Clip(s))
 	}
-	n, err := ParseSize(s)
+	n, err := bytesize.Parse(s)
 	if err != nil {
 		return 0, Errorf(CodeInvalid, "buffer: %v", err)
 	}
@@ -328,7 +326,7 @@ func parseSubBuffer(s string, buffer int) (int, error) {
 	if len(s) > 32 {
 		return 0, Errorf(CodeInvalid, "sub_buffer: %q is not a size", Clip(s))
 	}
-	n, err := ParseSize(s)
+	n, err := bytesize.Parse(s)
 	if err != nil {
 		return 0, Errorf(CodeInvalid, "sub_buffer: %v", err)
 	}
@@ -365,31 +363,4 @@ func Clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
-}
-
-// ParseSize parses a byte size such as "4096", "64K", "4M", "4MiB" or "1G"
-// (powers of 1024). Unlike a plain multiplication it refuses sizes that
-// overflow, so a huge number cannot wrap around into an accepted range.
-func ParseSize(s string) (int, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	shift := 0
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			shift = 10
-		case 'M':
-			shift = 20
-		case 'G':
-			shift = 30
-		}
-		if shift != 0 {
-			t = t[:n-1]
-		}
-	}
-	n, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || n <= 0 || n > math.MaxInt32>>shift {
-		return 0, fmt.Errorf("bad size %q: want a positive number below 2 GiB with an optional K, M or G suffix", Clip(s))
-	}
-	return int(n) << shift, nil
 }

@@ -62,23 +62,6 @@ func TestParseRecordRequestDefaults(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int
-	}{
-		{"4096", 4096}, {"64K", 64 << 10}, {"64k", 64 << 10}, {"4M", 4 << 20}, {"4MiB", 4 << 20},
-		{"1G", 1 << 30}, {"1GB", 1 << 30}, {"0", -1}, {"-1K", -1}, {"2G", -1}, {"K", -1}, {"1.5M", -1},
-		{"18014398509482000K", -1}, {"", -1},
-	}
-	for _, tt := range tests {
-		got, err := ParseSize(tt.in)
-		if tt.want < 0 && err == nil || tt.want >= 0 && (err != nil || got != tt.want) {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
-	}
-}
-
 func TestSocketNames(t *testing.T) {
 	for _, tt := range []struct {
 		name string
