@@ -200,15 +200,3 @@ func renderFormat(fields []FieldInfo) string {
 	}
 	return b.String()
 }
-
-func sameSchema(a, b []FieldInfo) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}

@@ -177,7 +177,7 @@ func (p *Probe) matches(m *Info) bool {
 
 // accept checks a marker against the probe's expectations.
 func (p *Probe) accept(m *Info) error {
-	if p.expect != nil && !sameSchema(p.expect, m.def.fields) {
+	if p.expect != nil && !slices.Equal(p.expect, m.def.fields) {
 		return fmt.Errorf("probe %q on %s: %w: marker has (%s), probe expects (%s)",
 			p.pattern, m.def.name, ErrSchemaConflict, renderFormat(m.def.fields), renderFormat(p.expect))
 	}

@@ -120,7 +120,7 @@ func define(d definition) (*Info, error) {
 		if d.exclusive {
 			return nil, fmt.Errorf("marker %q: %w (defined at %s, module %s)", d.name, ErrNameTaken, old.Location(), old.def.module)
 		}
-		if !sameSchema(old.def.fields, d.fields) {
+		if !slices.Equal(old.def.fields, d.fields) {
 			return nil, &ConflictError{Name: d.name, First: old.Location(),
 				Second: fmt.Sprintf("%s:%d", d.file, d.line), Schema: old.def.fields, Wanted: d.fields}
 		}

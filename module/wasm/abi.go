@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -249,7 +250,7 @@ func (m *Module) define(mod api.Module, ptr, n uint32) uint64 {
 		if s.d.Info().Name() != def.name {
 			continue
 		}
-		if !sameFields(s.d.Info().Fields(), def.fields) {
+		if !slices.Equal(s.d.Info().Fields(), def.fields) {
 			return m.violate(module.ResultExists, ErrMarkerExists, "define: %s redefined with another schema", def.name)
 		}
 		return uint64(i + 1)
@@ -294,18 +295,6 @@ func (m *Module) file() string {
 		return filepath.Base(m.path)
 	}
 	return m.name + ".wasm"
-}
-
-func sameFields(a, b []marker.FieldInfo) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 type definition struct {
