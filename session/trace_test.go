@@ -140,12 +140,14 @@ func TestBabeltraceReportsDiscardedEvents(t *testing.T) {
 	if st.Discarded == 0 {
 		t.Fatal("nothing discarded")
 	}
-	lines, stderr := babeltrace(t, dir)
-	if uint64(len(lines)) != st.Delivered {
-		t.Errorf("babeltrace shows %d events, session delivered %d", len(lines), st.Delivered)
+	// Babeltrace reports the losses per stream, and the goroutine may
+	// have fired on more than one P: the reports add up to the session's.
+	events, discarded := babeltraceTotals(t, dir)
+	if events != st.Delivered {
+		t.Errorf("babeltrace shows %d events, session delivered %d", events, st.Delivered)
 	}
-	if !strings.Contains(stderr, fmt.Sprintf("discarded %d events", st.Discarded)) {
-		t.Errorf("babeltrace does not report the %d discarded events; stderr:\n%s", st.Discarded, stderr)
+	if discarded != st.Discarded {
+		t.Errorf("babeltrace reports %d discarded events, the session %d", discarded, st.Discarded)
 	}
 }
 
