@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -289,6 +290,34 @@ func TestWebUI(t *testing.T) {
 	// Modules and taint: the demo service loads a proprietary plugin.
 	poll("the modules table shows the plugin", `document.querySelector('#modules tbody tr') !== null && document.getElementById('taint').textContent.includes('Tainted')`)
 
+	// Unload the plugin from the page, then load it again from its file;
+	// a file that is not a module is refused with insmod's error.
+	mods, err := agent.Modules(ctx)
+	if err != nil || len(mods.Modules) != 1 {
+		t.Fatalf("the demo service's modules: %+v, %v", mods, err)
+	}
+	plugin := mods.Modules[0]
+	row := fmt.Sprintf(`#modules tr[data-module=%q]`, plugin.Name)
+	step("unloading the plugin",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('modules-force').checked = true`),
+		chromedp.Click(chromedp.CSS(row+" button.rmmod")))
+	poll("the plugin leaves the modules table", `document.querySelector('`+row+`') === null`)
+	if mods, err := agent.Modules(ctx); err != nil || len(mods.Modules) != 0 {
+		t.Fatalf("the agent's modules after unloading from the page: %+v, %v", mods, err)
+	}
+	step("loading a file that is not a module",
+		chromedp.SetValue(chromedp.ID("insmod-path"), exe),
+		chromedp.Click(chromedp.ID("insmod-btn")))
+	poll("the load error is shown", `document.getElementById('modules-error').textContent.includes('not a wasm module')`)
+	step("loading the plugin again",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('modules-force').checked = false`),
+		chromedp.SetValue(chromedp.ID("insmod-path"), plugin.Path),
+		chromedp.Click(chromedp.ID("insmod-btn")))
+	poll("the plugin is back in the modules table", `document.querySelector('`+row+`') !== null && document.getElementById('modules-error').textContent === ''`)
+	if mods, err := agent.Modules(ctx); err != nil || len(mods.Modules) != 1 || mods.Modules[0].Name != plugin.Name {
+		t.Fatalf("the agent's modules after loading from the page: %+v, %v", mods, err)
+	}
+
 	if path := os.Getenv("TRACEMARK_WEBUI_SCREENSHOT"); path != "" {
 		// Two more ticks: the rates that the recording's end reset are
 		// measured again.
@@ -307,19 +336,23 @@ func TestWebUI(t *testing.T) {
 		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 	}
 
-	expected := 0
+	// The bad filter's and the bad module's answers are 400s, which
+	// Chromium logs as failed resources: those are expected, once each.
+	expected := map[string]int{"/api/enable": 1, "/api/insmod": 1}
+	seen := 0
 	for _, m := range console.all() {
 		if m.Type == chromedp.ConsoleError || m.IsException() {
-			// The bad filter's answer is a 400, which Chromium logs as
-			// a failed resource: that one is expected, once.
-			if m.Source == "network" && strings.Contains(m.Text, "400") && strings.Contains(m.URL, "/api/enable") && expected == 0 {
-				expected++
-				continue
+			if m.Source == "network" && strings.Contains(m.Text, "400") {
+				if u, err := url.Parse(m.URL); err == nil && expected[u.Path] > 0 {
+					expected[u.Path]--
+					seen++
+					continue
+				}
 			}
 			t.Errorf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
 		}
 	}
-	t.Logf("%d console messages, %d of them the expected 400 of the bad filter", len(console.all()), expected)
+	t.Logf("%d console messages, %d of them the expected 400s of the bad filter and the bad module", len(console.all()), seen)
 }
 
 // checkTrace downloads a trace archive and checks that it holds a CTF
