@@ -31,7 +31,9 @@ processes (--all, the default): their markers with fields, module,
 stability, state and live event rates; enabling and disabling markers
 in named sessions, with a filter; live plots of rates and of a log2
 histogram of a numeric field (as "tracemark stats --hist" counts it);
-recordings to start, stop and download as CTF traces; taint and modules.
+recordings to start, stop and download as CTF traces; taint and modules,
+with loading and unloading as insmod and rmmod do (for a program that
+loads modules; the file path is read by the process).
 
 The page is served on 127.0.0.1 only, on a random port, and every
 request must carry the random token of the URL printed at start: any

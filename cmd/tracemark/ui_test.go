@@ -384,3 +384,77 @@ func TestUIConcurrentRecordings(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The page loads and unloads modules as insmod and rmmod do: the agent
+// has the module after a load from the ui, refuses what insmod refuses
+// with the same error, and keeps a recorded module unless forced.
+func TestUIModules(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	plugin := pluginCopy(t, e.runtime, "classifier.wasm")
+	target := e.startModTarget()
+	pid := strconv.Itoa(target.pid())
+	_, c := e.startUI("-p", pid)
+	agent := wire.NewClient(filepath.Join(e.socketDir(), pid+".sock"))
+	defer agent.Close()
+
+	notWasm := filepath.Join(e.runtime, "notes.wasm")
+	if err := os.WriteFile(notWasm, []byte("not a module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what string
+		body uiInsmod
+		code int
+		want string
+	}{
+		{"no path", uiInsmod{}, http.StatusBadRequest, "give the path"},
+		{"a relative path", uiInsmod{Path: "classifier.wasm"}, http.StatusBadRequest, "absolute path"},
+		{"not a module", uiInsmod{Path: notWasm}, http.StatusBadRequest, "not a wasm module"},
+		{"an unknown policy", uiInsmod{Path: plugin, Policy: "lax"}, http.StatusBadRequest, "want strict, kernel, proprietary or open"},
+	} {
+		var bad wire.ErrorBody
+		if code := c.do(http.MethodPost, "/api/insmod", tc.body, &bad); code != tc.code || bad.Error == nil || !strings.Contains(bad.Error.Message, tc.want) {
+			t.Errorf("insmod from the ui with %s: %d %+v, want %d and %q", tc.what, code, bad.Error, tc.code, tc.want)
+		}
+	}
+	if list, err := agent.Modules(t.Context()); err != nil || len(list.Modules) != 0 {
+		t.Fatalf("the agent's modules after refused loads: %+v, %v", list, err)
+	}
+
+	var mi wire.ModuleInfo
+	if code := c.do(http.MethodPost, "/api/insmod", uiInsmod{Path: plugin}, &mi); code != http.StatusOK || mi.Name != "classifier" || mi.State != "live" {
+		t.Fatalf("insmod from the ui: %d %+v", code, mi)
+	}
+	list, err := agent.Modules(t.Context())
+	if err != nil || len(list.Modules) != 1 || list.Modules[0].Name != "classifier" || list.Modules[0].Path != plugin {
+		t.Fatalf("the agent's modules after a load from the ui: %+v, %v", list, err)
+	}
+	var dup wire.ErrorBody
+	if code := c.do(http.MethodPost, "/api/insmod", uiInsmod{Path: plugin}, &dup); code != http.StatusConflict {
+		t.Errorf("loading the same module twice from the ui: %d %+v, want 409", code, dup.Error)
+	}
+
+	// Recorded, the module stays unless forced.
+	if _, err := agent.Enable(t.Context(), "rec", wire.EnableRequest{Rules: rules([]string{"classifier:*"}, "")}); err != nil {
+		t.Fatal(err)
+	}
+	var busy wire.ErrorBody
+	if code := c.do(http.MethodPost, "/api/rmmod", uiRmmod{Name: "classifier"}, &busy); code != http.StatusConflict || busy.Error == nil {
+		t.Errorf("unloading a recorded module from the ui: %d %+v, want 409", code, busy.Error)
+	}
+	var bad wire.ErrorBody
+	if code := c.do(http.MethodPost, "/api/rmmod", uiRmmod{Name: "../x"}, &bad); code != http.StatusBadRequest {
+		t.Errorf("unloading a bad name from the ui: %d %+v, want 400", code, bad.Error)
+	}
+	if code := c.do(http.MethodPost, "/api/rmmod", uiRmmod{Name: "classifier", Force: true}, &mi); code != http.StatusOK || mi.Name != "classifier" {
+		t.Fatalf("forced rmmod from the ui: %d %+v", code, mi)
+	}
+	if list, err := agent.Modules(t.Context()); err != nil || len(list.Modules) != 0 {
+		t.Errorf("the agent's modules after rmmod from the ui: %+v, %v", list, err)
+	}
+	var gone wire.ErrorBody
+	if code := c.do(http.MethodPost, "/api/rmmod", uiRmmod{Name: "classifier"}, &gone); code != http.StatusNotFound {
+		t.Errorf("unloading a module that is not loaded: %d %+v, want 404", code, gone.Error)
+	}
+}

@@ -102,6 +102,8 @@ func (s *uiServer) mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/enable", withTarget(s, s.enable))
 	mux.HandleFunc("POST /api/disable", withTarget(s, s.disable))
 	mux.HandleFunc("GET /api/modules", withTarget(s, s.modules))
+	mux.HandleFunc("POST /api/insmod", withTarget(s, s.insmod))
+	mux.HandleFunc("POST /api/rmmod", withTarget(s, s.rmmod))
 	mux.HandleFunc("GET /api/live", withTarget(s, s.live))
 	mux.HandleFunc("GET /api/hist", withTarget(s, s.hist))
 	mux.HandleFunc("POST /api/record", withTarget(s, s.startRecording))
@@ -318,6 +320,69 @@ func (s *uiServer) modules(w http.ResponseWriter, r *http.Request, t *target) {
 		}
 	}
 	apiJSON(w, out)
+}
+
+// uiInsmod is the body of POST /api/insmod: what "tracemark insmod"
+// takes. Path is a file on this host, which the process reads with its
+// own permissions, as insmod's FILE.
+type uiInsmod struct {
+	Path   string `json:"path"`
+	Policy string `json:"policy,omitempty"`
+	Force  bool   `json:"force,omitempty"`
+}
+
+func (s *uiServer) insmod(w http.ResponseWriter, r *http.Request, t *target) {
+	var req uiInsmod
+	if err := decodeBody(r, &req); err != nil {
+		apiError(w, err)
+		return
+	}
+	if req.Path == "" {
+		apiError(w, wire.Errorf(wire.CodeInvalid, "which module? give the path of a .wasm file"))
+		return
+	}
+	if !filepath.IsAbs(req.Path) {
+		// The process resolves the path, not this server: a relative
+		// path would name a file relative to a directory nobody sees.
+		apiError(w, wire.Errorf(wire.CodeInvalid, "module path %q: give an absolute path (the process reads the file itself)", wire.Clip(req.Path)))
+		return
+	}
+	// Compiling a module takes longer than a request: as insmod, at
+	// least a minute.
+	ctx, cancel := context.WithTimeout(r.Context(), max(s.a.timeout, time.Minute))
+	defer cancel()
+	mi, err := t.client.Insmod(ctx, wire.InsmodRequest{Path: req.Path, Force: req.Force, Policy: req.Policy})
+	if err != nil {
+		apiError(w, err)
+		return
+	}
+	apiJSON(w, mi)
+}
+
+// uiRmmod is the body of POST /api/rmmod, as "tracemark rmmod" takes it.
+type uiRmmod struct {
+	Name  string `json:"name"`
+	Force bool   `json:"force,omitempty"`
+}
+
+func (s *uiServer) rmmod(w http.ResponseWriter, r *http.Request, t *target) {
+	var req uiRmmod
+	if err := decodeBody(r, &req); err != nil {
+		apiError(w, err)
+		return
+	}
+	if err := wire.CheckModuleName(req.Name); err != nil {
+		apiError(w, wire.Errorf(wire.CodeInvalid, "%v", err))
+		return
+	}
+	ctx, cancel := s.a.requestCtx(r.Context())
+	defer cancel()
+	mi, err := t.client.Rmmod(ctx, req.Name, req.Force)
+	if err != nil {
+		apiError(w, err)
+		return
+	}
+	apiJSON(w, mi)
 }
 
 // uiTick is one event of the live stream: the process, its markers with

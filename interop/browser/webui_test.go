@@ -6,6 +6,10 @@
 // Without Chromium the test skips and says so; .ci/run installs it. Set
 // TRACEMARK_WEBUI_SCREENSHOT to a file name to keep a screenshot of the
 // page (docs/webui.png is one).
+//
+// The same browser draws the demo trace's slices as Perfetto's
+// trace_processor reads them from the converted trace
+// (TRACEMARK_PERFETTO_SCREENSHOT keeps docs/perfetto-slices.png).
 package browser
 
 import (
@@ -16,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,27 +129,7 @@ func field(line, key string) string {
 // and downloads a trace, and finds no console error.
 func TestWebUI(t *testing.T) {
 	browserPath := chromium(t)
-	dir, err := os.MkdirTemp("", "tmui") // short: socket paths are limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	exe := filepath.Join(dir, "tracemark")
-	build := exec.Command("go", "build", "-o", exe, "./cmd/tracemark")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tracemark: %v\n%s", err, out)
-	}
-	runtimeDir := filepath.Join(dir, "run")
-	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, wire.EnvSocket+"=")
-	}), wire.EnvRuntimeDir+"="+runtimeDir,
-		// Built and compiled modules go to the test's directory, not the
-		// user's cache (the service builds its plugin there).
-		"TRACEMARK_CACHE_DIR="+filepath.Join(dir, "cache"))
+	dir, exe, env := setup(t)
 
 	// The traced process: the demo's sample service, with its own load.
 	svc := start(t, env, exe, "__demo-service", "--rate", "200", "--lifetime", "5m")
@@ -170,24 +155,7 @@ func TestWebUI(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	ctx, cancel = chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browserPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(filepath.Join(dir, "chromium")),
-		chromedp.WindowSize(1400, 1000))
-	defer cancel()
-	ctx, cancel = chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", browserPath, err)
-	}
+	ctx := browser(t, browserPath, dir)
 	console := collectConsole(ctx)
 
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -289,6 +257,34 @@ func TestWebUI(t *testing.T) {
 	// Modules and taint: the demo service loads a proprietary plugin.
 	poll("the modules table shows the plugin", `document.querySelector('#modules tbody tr') !== null && document.getElementById('taint').textContent.includes('Tainted')`)
 
+	// Unload the plugin from the page, then load it again from its file;
+	// a file that is not a module is refused with insmod's error.
+	mods, err := agent.Modules(ctx)
+	if err != nil || len(mods.Modules) != 1 {
+		t.Fatalf("the demo service's modules: %+v, %v", mods, err)
+	}
+	plugin := mods.Modules[0]
+	row := fmt.Sprintf(`#modules tr[data-module=%q]`, plugin.Name)
+	step("unloading the plugin",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('modules-force').checked = true`),
+		chromedp.Click(chromedp.CSS(row+" button.rmmod")))
+	poll("the plugin leaves the modules table", `document.querySelector('`+row+`') === null`)
+	if mods, err := agent.Modules(ctx); err != nil || len(mods.Modules) != 0 {
+		t.Fatalf("the agent's modules after unloading from the page: %+v, %v", mods, err)
+	}
+	step("loading a file that is not a module",
+		chromedp.SetValue(chromedp.ID("insmod-path"), exe),
+		chromedp.Click(chromedp.ID("insmod-btn")))
+	poll("the load error is shown", `document.getElementById('modules-error').textContent.includes('not a wasm module')`)
+	step("loading the plugin again",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('modules-force').checked = false`),
+		chromedp.SetValue(chromedp.ID("insmod-path"), plugin.Path),
+		chromedp.Click(chromedp.ID("insmod-btn")))
+	poll("the plugin is back in the modules table", `document.querySelector('`+row+`') !== null && document.getElementById('modules-error').textContent === ''`)
+	if mods, err := agent.Modules(ctx); err != nil || len(mods.Modules) != 1 || mods.Modules[0].Name != plugin.Name {
+		t.Fatalf("the agent's modules after loading from the page: %+v, %v", mods, err)
+	}
+
 	if path := os.Getenv("TRACEMARK_WEBUI_SCREENSHOT"); path != "" {
 		// Two more ticks: the rates that the recording's end reset are
 		// measured again.
@@ -307,19 +303,77 @@ func TestWebUI(t *testing.T) {
 		t.Logf("screenshot: %s (%d bytes)", path, len(png))
 	}
 
-	expected := 0
+	// The bad filter's and the bad module's answers are 400s, which
+	// Chromium logs as failed resources: those are expected, once each.
+	expected := map[string]int{"/api/enable": 1, "/api/insmod": 1}
+	seen := 0
 	for _, m := range console.all() {
 		if m.Type == chromedp.ConsoleError || m.IsException() {
-			// The bad filter's answer is a 400, which Chromium logs as
-			// a failed resource: that one is expected, once.
-			if m.Source == "network" && strings.Contains(m.Text, "400") && strings.Contains(m.URL, "/api/enable") && expected == 0 {
-				expected++
-				continue
+			if m.Source == "network" && strings.Contains(m.Text, "400") {
+				if u, err := url.Parse(m.URL); err == nil && expected[u.Path] > 0 {
+					expected[u.Path]--
+					seen++
+					continue
+				}
 			}
 			t.Errorf("console %s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line)
 		}
 	}
-	t.Logf("%d console messages, %d of them the expected 400 of the bad filter", len(console.all()), expected)
+	t.Logf("%d console messages, %d of them the expected 400s of the bad filter and the bad module", len(console.all()), seen)
+}
+
+// setup builds tracemark into a short temporary directory (socket paths
+// are limited) and returns the directory, the binary and an environment
+// whose agents and caches live in that directory.
+func setup(t *testing.T) (dir, exe string, env []string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tmui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	exe = filepath.Join(dir, "tracemark")
+	build := exec.Command("go", "build", "-o", exe, "./cmd/tracemark")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building tracemark: %v\n%s", err, out)
+	}
+	runtimeDir := filepath.Join(dir, "run")
+	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, wire.EnvSocket+"=")
+	}), wire.EnvRuntimeDir+"="+runtimeDir,
+		// Built and compiled modules go to the test's directory, not the
+		// user's cache (the service builds its plugin there).
+		"TRACEMARK_CACHE_DIR="+filepath.Join(dir, "cache"))
+	return dir, exe, env
+}
+
+// browser starts headless Chromium with its profile in dir and returns
+// the context that drives it; the test's end closes it.
+func browser(t *testing.T, browserPath, dir string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	ctx, cancel = chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(browserPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(filepath.Join(dir, "chromium")),
+		chromedp.WindowSize(1400, 1000))
+	t.Cleanup(cancel)
+	ctx, cancel = chromedp.NewContext(ctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", browserPath, err)
+	}
+	return ctx
 }
 
 // checkTrace downloads a trace archive and checks that it holds a CTF

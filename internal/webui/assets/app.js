@@ -445,7 +445,8 @@
         ...t.flags.map((f) => el('div', {}, el('span', { class: 'taint-flag' }, f.letter), ' ' + f.meaning +
           ((f.records || []).length ? ' (' + f.records.map((r) => (r.module ? r.module + ': ' : '') + r.reason).join('; ') + ')' : ''))));
     }
-    fill($('modules').querySelector('tbody'), m.modules.map((x) => el('tr', {},
+    $('insmod-form').hidden = !t.loading;
+    fill($('modules').querySelector('tbody'), m.modules.map((x) => el('tr', { 'data-module': x.name },
       el('td', { class: 'name' }, x.name),
       el('td', {}, x.version || '-'),
       el('td', {}, x.license),
@@ -454,13 +455,49 @@
       el('td', {}, x.state + (x.refused ? ' (' + x.refused + ')' : '')),
       el('td', { class: 'num' }, (x.markers || []).length),
       el('td', { class: 'num' }, x.counters.fired),
-      el('td', { class: 'num' }, x.counters.dropped))));
+      el('td', { class: 'num' }, x.counters.dropped),
+      el('td', {}, el('button', { type: 'button', class: 'rmmod', onclick: () => rmmod(x.name) }, 'unload')))));
     $('modules-note').textContent = !t.loading ? 'This process does not load modules at run time.' :
       (m.modules_error ? 'modules: ' + m.modules_error : (m.modules.length ? '' : 'No module is loaded.'));
   }
 
   function showModulesError(err) {
     $('modules-note').textContent = 'modules: ' + err.message;
+  }
+
+  // Loading and unloading, as insmod and rmmod do: errors (a file that is
+  // not a module, a module in use without force) are shown by the form.
+  function showModuleActionError(err) {
+    $('modules-error').textContent = err ? (err.code ? err.code + ': ' : '') + err.message : '';
+  }
+
+  $('insmod-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const btn = $('insmod-btn');
+    btn.disabled = true;
+    try {
+      await api('POST', '/api/insmod?' + pidQuery(), {
+        path: $('insmod-path').value.trim(),
+        policy: $('insmod-policy').value,
+        force: $('modules-force').checked,
+      });
+      showModuleActionError(null);
+    } catch (err) {
+      showModuleActionError(err);
+    } finally {
+      btn.disabled = false;
+    }
+    loadModules().catch(showModulesError);
+  });
+
+  async function rmmod(name) {
+    try {
+      await api('POST', '/api/rmmod?' + pidQuery(), { name, force: $('modules-force').checked });
+      showModuleActionError(null);
+    } catch (err) {
+      showModuleActionError(err);
+    }
+    loadModules().catch(showModulesError);
   }
 
   $('process').addEventListener('change', () => selectProcess($('process').value));
