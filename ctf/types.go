@@ -141,6 +141,10 @@ func (m Meaning) String() string {
 	return "meaning(" + strconv.Itoa(int(m)) + ")"
 }
 
+// Type returns the only field type that fields of meaning m may have, or
+// false for Number.
+func (m Meaning) Type() (FieldType, bool) { return m.typeFor() }
+
 // typeFor returns the only field type of meaning m, or false for Number.
 func (m Meaning) typeFor() (FieldType, bool) {
 	switch m {
