@@ -50,8 +50,9 @@ truncated trace is converted up to the damage, then the error names the
 file and byte offset.
 
 With --otlp URL instead of --to, the events go to an OpenTelemetry
-collector as OTLP log records (a trace file does not keep marker kinds:
-bools and durations are sent as the integers the trace holds).`,
+collector as OTLP log records, and as spans for the markers that declare
+them (the trace keeps the declarations and the field kinds: bools, trace
+and span ids).`,
 		Example: example(
 			"tracemark convert ./trace --to perfetto -o trace.pftrace",
 			"tracemark convert ./trace --to perfetto --counter http:request_done:latency -o trace.pftrace",
