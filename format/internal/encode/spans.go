@@ -28,8 +28,8 @@ type Spans struct {
 }
 
 type spanClass struct {
-	duration int   // index of the declared duration field, or -1
-	ends     bool  // the class's events end spans of class start
+	duration int  // index of the declared duration field, or -1
+	ends     bool // the class's events end spans of class start
 	start    string
 	endKeys  []int // the key fields of an end, in the order of the declaration
 	starts   bool  // the class's events start spans
