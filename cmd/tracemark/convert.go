@@ -34,13 +34,15 @@ func convertCmd(a *app) *cobra.Command {
 
   perfetto  Perfetto's protobuf trace, for the Perfetto UI (ui.perfetto.dev,
             "Open trace file") and trace_processor: one track per provider,
-            events with a duration field (latency, duration, or --slice) as
-            slices ending at the event, the rest as instants, fields as typed
-            arguments, --counter fields as counter tracks, lost events on
-            per-stream tracks.
+            spans the markers declare as slices (a duration field, or from a
+            start event to its done event), events with a duration field
+            (latency, duration, or --slice) as slices ending at the event,
+            the rest as instants, fields as typed arguments, --counter fields
+            as counter tracks, lost events on per-stream tracks.
   chrome-json
             Chrome Trace Event JSON, for chrome://tracing and the Perfetto UI:
-            one track per provider, events as instants.
+            one track per provider, declared spans as slices, the rest as
+            instants.
   text      one line per event, like Babeltrace's pretty output and ftrace:
             time, delta, stream, provider:event, field=value pairs.
   jsonl     one JSON object per event with stable field names, for jq.
