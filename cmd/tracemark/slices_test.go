@@ -91,9 +91,7 @@ func TestDemoTraceSlices(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, want) {
-		t.Errorf("chrome-json complete events (%d), want the trace's spans (%d):\n got %.400q\nwant %.400q", len(got), len(want), got, want)
-	}
+	compareSlices(t, "chrome-json complete events", got, want)
 
 	pf := filepath.Join(e.runtime, "trace.pftrace")
 	if r := e.cli("convert", dir, "--to", "perfetto", "-o", pf); r.code != 0 {
@@ -114,8 +112,28 @@ func TestDemoTraceSlices(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %s", s["name"], s["ts"], s["dur"]))
 	}
 	slices.Sort(got)
-	if !slices.Equal(got, want) {
-		t.Errorf("perfetto slices (%d), want the trace's spans (%d):\n got %.400q\nwant %.400q", len(got), len(want), got, want)
+	compareSlices(t, "perfetto slices", got, want)
+}
+
+// compareSlices reports the first differences of two sorted lists.
+func compareSlices(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	t.Errorf("%s: %d, want the trace's %d spans", what, len(got), len(want))
+	for i, shown := 0, 0; i < max(len(got), len(want)) && shown < 5; i++ {
+		var g, w string
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			t.Errorf("  got %q, want %q", g, w)
+			shown++
+		}
 	}
 }
 
