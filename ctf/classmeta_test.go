@@ -1,6 +1,7 @@
 package ctf
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -197,5 +198,32 @@ func TestTwinMismatch(t *testing.T) {
 			r.Close()
 			t.Errorf("Open accepted metadata with %s", tc.to)
 		}
+	}
+}
+
+// A twin id is an id like any other: it cannot be another class's.
+func TestTwinIDConflicts(t *testing.T) {
+	w, err := Create(t.TempDir(), testInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := []Field{{Name: "s", Type: FieldType{Kind: String}}}
+	if err := w.AddEventClass(EventClass{ID: 5, Name: "five"}); err != nil {
+		t.Fatal(err)
+	}
+	a := EventClass{ID: 1, TruncatedID: 5, Name: "a", Truncation: true, Fields: s}
+	if err := w.AddEventClass(a); !errors.Is(err, ErrInvalidClass) {
+		t.Errorf("twin id of an existing class: %v, want ErrInvalidClass", err)
+	}
+	a.TruncatedID = 6
+	if err := w.AddEventClasses([]EventClass{a, a}); err != nil {
+		t.Errorf("the same class twice: %v", err)
+	}
+	if err := w.AddEventClass(EventClass{ID: 6, Name: "six"}); !errors.Is(err, ErrInvalidClass) {
+		t.Errorf("a class on a twin id: %v, want ErrInvalidClass", err)
+	}
+	if got := w.Classes(); len(got) != 2 || got[0].ID != 1 || got[1].ID != 5 {
+		t.Errorf("Classes = %+v, want classes 1 and 5 (the twin is not a class)", got)
 	}
 }
