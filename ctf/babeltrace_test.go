@@ -23,7 +23,7 @@ var wantPretty = []string{
 	`[22:13:20.000000140] (+0.000000010) testhost:app:(4242) floats: { cpu_id = 0 }, { x = 1.5, y = -0.25 }`,
 	`[22:13:20.000000150] (+0.000000010) testhost:app:(4242) floats: { cpu_id = 1 }, { x = inf, y = -inf }`,
 	`[22:13:20.000000160] (+0.000000010) testhost:app:(4242) floats: { cpu_id = 5 }, { x = nan, y = 1e+300 }`,
-	`[22:13:20.000000170] (+0.000000010) testhost:app:(4242) http:request: { cpu_id = 0 }, { method = "GET", path = "/héllo/世界\?q=\"x\"\\", _body_len = 3, body = [ [0] = 0, [1] = 1, [2] = 255 ], status = 200, latency = 1500000, ok = 1, _truncated = 0 }`,
+	`[22:13:20.000000170] (+0.000000010) testhost:app:(4242) http:request: { cpu_id = 0 }, { method = "GET", path = "/héllo/世界\?q=\"x\"\\", _body_len = 3, body = [ [0] = 0, [1] = 1, [2] = 255 ], status = 200, latency = 1500000, ok = 1 }`,
 	`[22:13:20.000000180] (+0.000000010) testhost:app:(4242) http:request: { cpu_id = 1 }, { method = "", path = "", _body_len = 0, body = [ ], status = 0, latency = -1, ok = 0, _truncated = 6 }`,
 	`[22:13:20.000000190] (+0.000000010) testhost:app:(4242) empty: { cpu_id = 5 }, { }`,
 	`[22:13:20.000000200] (+0.000000010) testhost:app:(4242) odd "name" \ é: { cpu_id = 0 }, { string = "tab\there", _event_len = 2, event = [ [0] = 104, [1] = 105 ] }`,

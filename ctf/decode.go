@@ -33,7 +33,7 @@ func (t *classTable) with(ecs []*EventClass) *classTable {
 		n = len(t.byID)
 	}
 	for _, ec := range ecs {
-		n = max(n, int(ec.ID)+1)
+		n = max(n, int(ec.ID)+1, int(ec.TruncatedID)+1)
 	}
 	nt := &classTable{byID: make([]*EventClass, n)}
 	if t != nil {
@@ -42,6 +42,9 @@ func (t *classTable) with(ecs []*EventClass) *classTable {
 	}
 	for _, ec := range ecs {
 		nt.byID[ec.ID] = ec
+		if ec.Truncation {
+			nt.byID[ec.TruncatedID] = ec // a truncated twin's id
+		}
 	}
 	return nt
 }
@@ -159,7 +162,7 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 			ev.Fields = append(ev.Fields, v)
 		}
 	}
-	if ec.Truncation {
+	if ec.HasTrailer(id) {
 		if len(b)-p < 1 {
 			return pos, derr(p, "event %q: missing _truncated trailer at the end of the packet", ec.Name)
 		}

@@ -31,8 +31,13 @@
 //   - Bytes fields: a uint32 length, then that many bytes; fixed-size
 //     Bytes fields (FieldType.Bits set, such as trace ids) just their
 //     Bits/8 bytes, declared as TSDL arrays of uint8;
-//   - if the class has Truncation set, a final uint8 bitmask (bit i set:
-//     field i was truncated by the recorder).
+//   - if the record's id is the class's TruncatedID (a class with
+//     Truncation set), a final uint8 bitmask (bit i set: field i was
+//     truncated by the recorder). Records with no field cut carry the
+//     class's ID and have no trailer; the metadata declares the two ids
+//     as event classes of the same name, the second with a note naming
+//     the first (a comment /* tracemark: {...} */, which also carries span
+//     declarations and which other TSDL readers skip).
 //
 // Timestamps count cycles of the trace's clock. In the metadata a field
 // named f is declared as _f (TSDL readers strip one leading underscore, and

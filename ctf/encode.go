@@ -66,8 +66,10 @@ func AppendBytes(b []byte, p []byte) []byte {
 }
 
 // AppendRecord appends a complete event record of class ec: header, the
-// field values (one per field, of the field's kind) and, if the class has a
-// truncation trailer, the truncated bitmask.
+// field values (one per field, of the field's kind) and, if the record has
+// a truncation trailer, the truncated bitmask. A class with a truncated
+// twin gets the trailer, and the id TruncatedID, only when truncated is
+// not 0.
 //
 // It is a convenience for tests and tools; a recorder normally encodes
 // records itself with the Append functions.
@@ -75,7 +77,11 @@ func AppendRecord(b []byte, ec *EventClass, ts uint64, vals []Value, truncated u
 	if len(vals) != len(ec.Fields) {
 		return b, fmt.Errorf("event class %d (%q): %d values for %d fields", ec.ID, ec.Name, len(vals), len(ec.Fields))
 	}
-	b = AppendEventHeader(b, ec.ID, ts)
+	id := ec.ID
+	if ec.Truncation && truncated != 0 {
+		id = ec.TruncatedID
+	}
+	b = AppendEventHeader(b, id, ts)
 	for i, f := range ec.Fields {
 		v := vals[i]
 		if v.Kind != f.Type.Kind {
@@ -110,7 +116,7 @@ func AppendRecord(b []byte, ec *EventClass, ts uint64, vals []Value, truncated u
 			return b, fmt.Errorf("event class %d (%q) field %q: invalid type %s", ec.ID, ec.Name, f.Name, f.Type)
 		}
 	}
-	if ec.Truncation {
+	if ec.HasTrailer(id) {
 		b = append(b, truncated)
 	}
 	return b, nil

@@ -50,7 +50,7 @@ var testClasses = []EventClass{
 	{ID: 0, Name: "ints:signed", Fields: []Field{{Name: "a", Type: i8}, {Name: "b", Type: i16}, {Name: "c", Type: i32}, {Name: "d", Type: i64}}},
 	{ID: 1, Name: "ints:unsigned", Fields: []Field{{Name: "a", Type: u8}, {Name: "b", Type: u16}, {Name: "c", Type: u32}, {Name: "d", Type: u64}}},
 	{ID: 2, Name: "floats", Fields: []Field{{Name: "x", Type: f32}, {Name: "y", Type: f64}}},
-	{ID: 3, Name: "http:request", Truncation: true, Fields: []Field{
+	{ID: 3, Name: "http:request", Truncation: true, TruncatedID: 0x8003, Fields: []Field{
 		{Name: "method", Type: str}, {Name: "path", Type: str}, {Name: "body", Type: byt}, {Name: "status", Type: u16}, {Name: "latency", Type: i64}, {Name: "ok", Type: u8}}},
 	{ID: 7, Name: "empty"},
 	{ID: 65535, Name: `odd "name" \ é`, Fields: []Field{{Name: "string", Type: str}, {Name: "event", Type: byt}}},

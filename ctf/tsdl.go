@@ -98,8 +98,9 @@ var scalarAliases = []struct {
 	{"float64_t", FieldType{Float, 64}, "floating_point { exp_dig = 11; mant_dig = 53; align = 8; }"},
 }
 
-// meaningAliases name the types of fields with a Meaning; readers that do
-// not know them see the integers they alias.
+// meaningAliases name the types of fields with a Meaning (for trace and
+// span ids, the element type of the array); readers that do not know them
+// see the integers they alias.
 var meaningAliases = []struct {
 	name    string
 	meaning Meaning
@@ -107,14 +108,24 @@ var meaningAliases = []struct {
 }{
 	{"bool_t", Boolean, "integer { size = 8; align = 8; signed = false; }"},
 	{"duration_ns_t", Duration, "integer { size = 64; align = 8; signed = true; }"},
+	{"trace_id_byte_t", TraceID, "integer { size = 8; align = 8; signed = false; }"},
+	{"span_id_byte_t", SpanID, "integer { size = 8; align = 8; signed = false; }"},
+}
+
+// meaningAlias returns the alias of meaning m, or "".
+func meaningAlias(m Meaning) string {
+	for _, a := range meaningAliases {
+		if m != Number && a.meaning == m {
+			return a.name
+		}
+	}
+	return ""
 }
 
 // typeName returns the TSDL type name of a fixed-size field.
 func typeName(f Field) string {
-	for _, a := range meaningAliases {
-		if a.meaning == f.Meaning {
-			return a.name
-		}
+	if a := meaningAlias(f.Meaning); a != "" {
+		return a
 	}
 	return aliasOf(f.Type)
 }
@@ -285,21 +296,41 @@ stream {
 	return []byte(b.String())
 }
 
-// eventBlock returns the TSDL event block of a validated class. Field
-// names get a leading underscore, which TSDL readers strip, so that no
-// field name can collide with a keyword; the writer's own fields
-// (_<name>_len, _truncated) get two.
+// eventBlock returns the TSDL event blocks of a validated class: one, or
+// with a truncated twin two, the second declaring the records under
+// TruncatedID, which end with the trailer.
 func eventBlock(ec *EventClass) []byte {
+	if !ec.Twin() {
+		return eventDecl(ec, ec.ID, ec.Truncation, classNote{Span: ec.Span})
+	}
+	b := eventDecl(ec, ec.ID, false, classNote{Span: ec.Span})
+	id := ec.ID
+	return append(b, eventDecl(ec, ec.TruncatedID, true, classNote{TruncatedOf: &id})...)
+}
+
+// eventDecl returns one TSDL event block of class ec, declared with id
+// and, if trailer, the _truncated trailer. Field names get a leading
+// underscore, which TSDL readers strip, so that no field name can collide
+// with a keyword; the writer's own fields (_<name>_len, _truncated) get
+// two.
+func eventDecl(ec *EventClass, id uint16, trailer bool, note classNote) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nevent {\n\tname = %s;\n\tid = %d;\n\tstream_id = %d;\n\tfields := struct {\n",
-		tsdlString(ec.Name), ec.ID, streamClassID)
+	fmt.Fprintf(&b, "\nevent {\n\tname = %s;\n\tid = %d;\n\tstream_id = %d;\n", tsdlString(ec.Name), id, streamClassID)
+	if n := noteText(note); n != "" {
+		b.WriteString("\t" + n + "\n")
+	}
+	b.WriteString("\tfields := struct {\n")
 	for _, f := range ec.Fields {
 		switch f.Type.Kind {
 		case String:
 			fmt.Fprintf(&b, "\t\tstring _%s;\n", f.Name)
 		case Bytes:
 			if f.Type.Bits > 0 {
-				fmt.Fprintf(&b, "\t\tuint8_t _%s[%d];\n", f.Name, f.Type.Bits/8)
+				elem := meaningAlias(f.Meaning)
+				if elem == "" {
+					elem = "uint8_t"
+				}
+				fmt.Fprintf(&b, "\t\t%s _%s[%d];\n", elem, f.Name, f.Type.Bits/8)
 				break
 			}
 			fmt.Fprintf(&b, "\t\tuint32_t __%s_len;\n\t\tuint8_t _%[1]s[__%[1]s_len];\n", f.Name)
@@ -307,7 +338,7 @@ func eventBlock(ec *EventClass) []byte {
 			fmt.Fprintf(&b, "\t\t%s _%s;\n", typeName(f), f.Name)
 		}
 	}
-	if ec.Truncation {
+	if trailer {
 		b.WriteString("\t\tuint8_t __truncated;\n")
 	}
 	b.WriteString("\t};\n};\n")

@@ -21,6 +21,7 @@ const (
 	tokNumber
 	tokString
 	tokPunct // { } ; = := [ ] . , -
+	tokNote  // a comment starting with notePrefix: its JSON text
 )
 
 type token struct {
@@ -65,6 +66,9 @@ func tokenize(src string) ([]token, error) {
 			end := strings.Index(src[i+2:], "*/")
 			if end < 0 {
 				return nil, merr(line, "unterminated comment")
+			}
+			if strings.HasPrefix(src[i:], notePrefix) {
+				toks = append(toks, token{tokNote, src[i+len(notePrefix) : i+2+end], line})
 			}
 			line += strings.Count(src[i:i+2+end], "\n")
 			i += end + 4
@@ -176,6 +180,7 @@ type tsdlValue struct {
 type tsdlBlock struct {
 	kind  string
 	attrs map[string]tsdlValue
+	notes []token // tracemark notes within the block
 	line  int
 }
 
@@ -183,16 +188,27 @@ type parser struct {
 	toks    []token
 	pos     int
 	aliases map[string]*tsdlType
-	depth   int // struct nesting
+	depth   int     // struct nesting
+	notes   []token // notes passed over, wherever they were
 }
 
 // maxStructDepth bounds struct nesting (the format has none) so that
 // hostile metadata cannot exhaust the stack.
 const maxStructDepth = 8
 
-func (p *parser) peek() token { return p.toks[p.pos] }
+// skipNotes moves past notes, collecting them: a note is a comment, so it
+// may be anywhere, and only blocks look at the notes within them.
+func (p *parser) skipNotes() {
+	for p.toks[p.pos].kind == tokNote {
+		p.notes = append(p.notes, p.toks[p.pos])
+		p.pos++
+	}
+}
+
+func (p *parser) peek() token { p.skipNotes(); return p.toks[p.pos] }
 
 func (p *parser) next() token {
+	p.skipNotes()
 	t := p.toks[p.pos]
 	if t.kind != tokEOF {
 		p.pos++
@@ -271,9 +287,11 @@ func (p *parser) parseBlock(kw token) (*tsdlBlock, error) {
 	if err := p.expect("{"); err != nil {
 		return nil, err
 	}
+	first := len(p.notes)
 	for {
 		t := p.peek()
 		if t.kind == tokPunct && t.text == "}" {
+			b.notes = p.notes[first:]
 			p.next()
 			return b, nil
 		}
@@ -744,7 +762,7 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 		return nil, err
 	}
 	if cv, ok := stream.attrs["event.context"]; ok {
-		ec, err := eventClassFromBlock(&tsdlBlock{line: cv.line, attrs: map[string]tsdlValue{
+		ec, _, err := eventClassFromBlock(&tsdlBlock{line: cv.line, attrs: map[string]tsdlValue{
 			"name": {text: "event.context", line: cv.line, isStr: true}, "id": {text: "0", line: cv.line}, "fields": cv}, kind: "stream"})
 		if err != nil {
 			return nil, err
@@ -759,8 +777,9 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 	}
 	// events
 	byID := map[uint16]*EventClass{}
+	var decls []declaredClass
 	for _, b := range events {
-		ec, err := eventClassFromBlock(b)
+		ec, twinOf, err := eventClassFromBlock(b)
 		if err != nil {
 			return nil, err
 		}
@@ -768,39 +787,45 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 			return nil, merr(b.line, "event id %d declared twice (%q and %q)", ec.ID, old.Name, ec.Name)
 		}
 		byID[ec.ID] = ec
-		md.classes = append(md.classes, ec)
+		decls = append(decls, declaredClass{ec: ec, twinOf: twinOf, line: b.line})
+	}
+	if md.classes, err = mergeTwins(decls); err != nil {
+		return nil, err
 	}
 	slices.SortFunc(md.classes, func(a, b *EventClass) int { return int(a.ID) - int(b.ID) })
 	return md, nil
 }
 
-func eventClassFromBlock(b *tsdlBlock) (*EventClass, error) {
+// eventClassFromBlock returns the class an event block declares and, if
+// the block declares the truncated records of another class, its id
+// (else -1).
+func eventClassFromBlock(b *tsdlBlock) (*EventClass, int, error) {
 	if err := b.allowOnly("name", "id", "stream_id", "fields"); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	ec := &EventClass{}
 	var err error
 	if ec.Name, _, err = b.str("name", true); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	id, _, err := b.uint("id", true, 1<<16-1)
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	ec.ID = uint16(id)
 	if sid, _, err := b.uint("stream_id", false, 1<<64-1); err != nil {
-		return nil, err
+		return nil, -1, err
 	} else if sid != streamClassID {
-		return nil, merr(b.line, "event %q has stream_id %d, this format has a single stream class %d", ec.Name, sid, streamClassID)
+		return nil, -1, merr(b.line, "event %q has stream_id %d, this format has a single stream class %d", ec.Name, sid, streamClassID)
 	}
 	fv, ok := b.attrs["fields"]
-	if !ok {
-		return ec, nil // no payload
+	if ok && (fv.typ == nil || fv.typ.kind != tStruct) {
+		return nil, -1, merr(fv.line, "event %q fields must be a struct", ec.Name)
 	}
-	if fv.typ == nil || fv.typ.kind != tStruct {
-		return nil, merr(fv.line, "event %q fields must be a struct", ec.Name)
+	var fs []tsdlField // none: no payload
+	if ok {
+		fs = fv.typ.fields
 	}
-	fs := fv.typ.fields
 	for i := 0; i < len(fs); i++ {
 		f := fs[i]
 		bad := func(why string) error {
@@ -808,7 +833,7 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, error) {
 		}
 		if i == len(fs)-1 && f.name == "__truncated" {
 			if ft, ok := f.typ.fieldType(); !ok || ft != (FieldType{Uint, 8}) || f.arrLen != "" {
-				return nil, bad("the truncation trailer must be a uint8")
+				return nil, -1, bad("the truncation trailer must be a uint8")
 			}
 			ec.Truncation = true
 			continue
@@ -817,13 +842,13 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, error) {
 			// Bytes field: uint32 __<name>_len; uint8 _<name>[__<name>_len];
 			name := f.name[2 : len(f.name)-4]
 			if ft, ok := f.typ.fieldType(); !ok || ft != (FieldType{Uint, 32}) || f.arrLen != "" {
-				return nil, bad("a sequence length must be a uint32")
+				return nil, -1, bad("a sequence length must be a uint32")
 			}
 			if i+1 >= len(fs) || fs[i+1].name != "_"+name || fs[i+1].arrLen != f.name {
-				return nil, bad("a sequence length must be followed by its sequence _" + name + "[" + f.name + "]")
+				return nil, -1, bad("a sequence length must be followed by its sequence _" + name + "[" + f.name + "]")
 			}
 			if ft, ok := fs[i+1].typ.fieldType(); !ok || ft != (FieldType{Uint, 8}) {
-				return nil, bad("sequences must have uint8 elements")
+				return nil, -1, bad("sequences must have uint8 elements")
 			}
 			ec.Fields = append(ec.Fields, Field{Name: name, Type: FieldType{Kind: Bytes}})
 			i++
@@ -834,22 +859,32 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, error) {
 			// Fixed-size Bytes field: uint8 _<name>[N];
 			n, err := strconv.Atoi(f.arrLen)
 			if ft, isInt := f.typ.fieldType(); err != nil || !isInt || ft != (FieldType{Uint, 8}) || !ok || n <= 0 || n > MaxFixedBytes {
-				return nil, bad("arrays are only supported as bytes sequences and as uint8 arrays of 1 to 256 elements")
+				return nil, -1, bad("arrays are only supported as bytes sequences and as uint8 arrays of 1 to 256 elements")
 			}
-			ec.Fields = append(ec.Fields, Field{Name: name, Type: FieldType{Kind: Bytes, Bits: 8 * n}})
+			ec.Fields = append(ec.Fields, Field{Name: name, Type: FieldType{Kind: Bytes, Bits: 8 * n}, Meaning: f.typ.meaning})
 			continue
 		}
 		if !ok {
-			return nil, bad("field names must start with an underscore")
+			return nil, -1, bad("field names must start with an underscore")
 		}
 		ft, ok := f.typ.fieldType()
 		if !ok {
-			return nil, bad("unsupported field type")
+			return nil, -1, bad("unsupported field type")
 		}
 		ec.Fields = append(ec.Fields, Field{Name: name, Type: ft, Meaning: f.typ.meaning})
 	}
-	if err := ec.Validate(); err != nil {
-		return nil, merr(b.line, "%v", err)
+	if ec.Truncation {
+		ec.TruncatedID = ec.ID
 	}
-	return ec, nil
+	twinOf := -1
+	for _, n := range b.notes {
+		var err error
+		if twinOf, err = parseNote(n.text, ec); err != nil {
+			return nil, -1, merr(n.line, "event %q: %v", ec.Name, err)
+		}
+	}
+	if err := ec.Validate(); err != nil {
+		return nil, -1, merr(b.line, "%v", err)
+	}
+	return ec, twinOf, nil
 }

@@ -102,23 +102,48 @@ type Field struct {
 	// truncation trailer).
 	Name string
 	Type FieldType
-	// Meaning says what an integer field holds when it is more than a
-	// number: a bool (a uint8, 0 or 1) or a duration (an int64 of
-	// nanoseconds). It is written as the field's TSDL type name (the
-	// aliases bool_t and duration_ns_t, which other readers see as plain
-	// integers) and read back from it.
+	// Meaning says what a field holds when it is more than a number or
+	// bytes: a bool (a uint8, 0 or 1), a duration (an int64 of
+	// nanoseconds), a trace id (16 fixed bytes) or a span id (8 fixed
+	// bytes). It is written as the field's TSDL type name (the aliases
+	// bool_t and duration_ns_t, and trace_id_byte_t and span_id_byte_t as
+	// the element type of the arrays, which other readers see as the
+	// plain integers they alias) and read back from it.
 	Meaning Meaning
 }
 
-// Meaning is what an integer field means beyond its type.
+// Meaning is what a field means beyond its type.
 type Meaning uint8
 
 // Meanings.
 const (
-	Number   Meaning = iota // a plain number (and every non-integer field)
+	Number   Meaning = iota // a plain number, string or bytes
 	Boolean                 // a uint8: 0 false, 1 true
 	Duration                // an int64 of nanoseconds
+	TraceID                 // 16 fixed bytes: a trace id, such as OpenTelemetry's
+	SpanID                  // 8 fixed bytes: a span id, such as OpenTelemetry's
 )
+
+// String returns "number", "bool", "duration", "trace_id" or "span_id".
+func (m Meaning) String() string {
+	switch m {
+	case Number:
+		return "number"
+	case Boolean:
+		return "bool"
+	case Duration:
+		return "duration"
+	case TraceID:
+		return "trace_id"
+	case SpanID:
+		return "span_id"
+	}
+	return "meaning(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Type returns the only field type that fields of meaning m may have, or
+// false for Number.
+func (m Meaning) Type() (FieldType, bool) { return m.typeFor() }
 
 // typeFor returns the only field type of meaning m, or false for Number.
 func (m Meaning) typeFor() (FieldType, bool) {
@@ -127,6 +152,10 @@ func (m Meaning) typeFor() (FieldType, bool) {
 		return FieldType{Uint, 8}, true
 	case Duration:
 		return FieldType{Int, 64}, true
+	case TraceID:
+		return FieldType{Bytes, 128}, true
+	case SpanID:
+		return FieldType{Bytes, 64}, true
 	}
 	return FieldType{}, false
 }
@@ -145,21 +174,51 @@ type EventClass struct {
 	Name string
 	// Fields are the payload fields, in encoding order.
 	Fields []Field
-	// Truncation says that every record of the class ends with a uint8
-	// bitmask named _truncated: bit i set means that the recorder truncated
-	// field i. At most MaxTruncationFields fields are allowed then.
-	Truncation bool
+	// Truncation says that the recorder may cut the class's fields.
+	// Records of which it cut none carry ID and end with the last field;
+	// records with a cut field carry TruncatedID instead and end with a
+	// uint8 bitmask named _truncated (bit i set: the recorder cut field
+	// i). The metadata declares the two as event classes of the same name,
+	// so that trace readers show the bitmask only on the events that were
+	// cut; this package's Reader reads them back as one class. At most
+	// MaxTruncationFields fields are allowed then.
+	//
+	// A TruncatedID equal to ID means that every record of the class ends
+	// with the bitmask, cut or not: the layout of traces written before
+	// the twin classes, which the Reader still reads as such.
+	Truncation  bool
+	TruncatedID uint16
+	// Span, if set, says how the class's events make spans (slices in
+	// Perfetto): see Span. It is written into the metadata as a comment
+	// that other readers ignore.
+	Span *Span
+}
+
+// Twin reports whether the class's truncated records carry an id of
+// their own (TruncatedID), declared as a second event class.
+func (ec *EventClass) Twin() bool { return ec.Truncation && ec.TruncatedID != ec.ID }
+
+// HasTrailer reports whether a record of the class with event id id ends
+// with the _truncated bitmask.
+func (ec *EventClass) HasTrailer(id uint16) bool {
+	return ec.Truncation && id == ec.TruncatedID
 }
 
 // clone returns a deep copy of ec.
 func (ec EventClass) clone() *EventClass {
 	c := ec
 	c.Fields = append([]Field(nil), ec.Fields...)
+	if ec.Span != nil {
+		sp := *ec.Span
+		sp.Keys = append([]string(nil), sp.Keys...)
+		c.Span = &sp
+	}
 	return &c
 }
 
 func (ec *EventClass) equal(o *EventClass) bool {
-	if ec.ID != o.ID || ec.Name != o.Name || ec.Truncation != o.Truncation || len(ec.Fields) != len(o.Fields) {
+	if ec.ID != o.ID || ec.Name != o.Name || ec.Truncation != o.Truncation || len(ec.Fields) != len(o.Fields) ||
+		ec.Truncation && ec.TruncatedID != o.TruncatedID || !ec.Span.equal(o.Span) {
 		return false
 	}
 	for i := range ec.Fields {
@@ -193,9 +252,12 @@ func (ec *EventClass) Validate() error {
 		if err := f.Type.validate(); err != nil {
 			return fmt.Errorf("event class %d (%q) field %q: %w: %v", ec.ID, ec.Name, f.Name, ErrInvalidClass, err)
 		}
-		if t, ok := f.Meaning.typeFor(); ok && f.Type != t || f.Meaning > Duration {
+		if t, ok := f.Meaning.typeFor(); ok && f.Type != t || f.Meaning > SpanID {
 			return fmt.Errorf("event class %d (%q) field %q: %w: meaning %d needs type %v, not %v", ec.ID, ec.Name, f.Name, ErrInvalidClass, f.Meaning, t, f.Type)
 		}
+	}
+	if err := ec.Span.validate(ec); err != nil {
+		return fmt.Errorf("event class %d (%q): %w: %v", ec.ID, ec.Name, ErrInvalidClass, err)
 	}
 	return nil
 }

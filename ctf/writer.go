@@ -243,17 +243,29 @@ func (w *Writer) AddEventClasses(ecs []EventClass) error {
 		if err := ec.Validate(); err != nil {
 			return err
 		}
-		old := tab.get(ec.ID)
-		for _, a := range added {
-			if a.ID == ec.ID {
-				old = a
-			}
+		ids := []uint16{ec.ID}
+		if ec.Twin() {
+			ids = append(ids, ec.TruncatedID)
 		}
-		if old != nil {
-			if old.equal(ec) {
+		same := false
+		for _, id := range ids {
+			old := tab.get(id)
+			for _, a := range added {
+				if a.ID == id || a.Twin() && a.TruncatedID == id {
+					old = a
+				}
+			}
+			if old == nil {
 				continue
 			}
-			return fmt.Errorf("%w: event class id %d (%q) is already used by %q with other fields", ErrInvalidClass, ec.ID, ec.Name, old.Name)
+			if old.equal(ec) {
+				same = true
+				continue
+			}
+			return fmt.Errorf("%w: event class id %d (%q) is already used by %q with other fields", ErrInvalidClass, id, ec.Name, old.Name)
+		}
+		if same {
+			continue
 		}
 		added = append(added, ec)
 		block = append(block, eventBlock(ec)...)
@@ -273,8 +285,8 @@ func (w *Writer) AddEventClasses(ecs []EventClass) error {
 // Classes returns the event classes added so far, ordered by ID.
 func (w *Writer) Classes() []EventClass {
 	var out []EventClass
-	for _, ec := range w.classes.Load().byID {
-		if ec != nil {
+	for id, ec := range w.classes.Load().byID {
+		if ec != nil && int(ec.ID) == id {
 			out = append(out, *ec.clone())
 		}
 	}

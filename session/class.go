@@ -125,7 +125,8 @@ func (s *Session) unbind(r *Rule) {
 	}
 }
 
-const maxClasses = 1<<16 - 1
+// maxClasses keeps class ids below twinBit, which marks truncated records.
+const maxClasses = twinBit - 1
 
 // classForLocked returns m's class, creating it. Called with classMu held.
 func (s *Session) classForLocked(m *marker.Info) (*Class, error) {
@@ -157,8 +158,14 @@ func (s *Session) Classes() []*Class {
 	return slices.Clone(*s.classList.Load())
 }
 
-// class returns the class with the given id, or nil.
+// class returns the class with the given id (or twin id), or nil.
 func (s *Session) class(id uint16) *Class {
+	if id&twinBit != 0 {
+		if c := s.class(id &^ twinBit); c != nil && c.layout.variable {
+			return c
+		}
+		return nil
+	}
 	list := *s.classList.Load()
 	if id == 0 || int(id) > len(list) {
 		return nil

@@ -27,6 +27,10 @@ func decodePacket(t *testing.T, s *session.Session, p session.Packet) []event {
 	d := p.Data
 	for len(d) > 0 {
 		id := binary.LittleEndian.Uint16(d)
+		// A truncated record has the class id with the top bit set, and
+		// the trailer; the others have neither.
+		twin := id&0x8000 != 0
+		id &^= 0x8000
 		if id == 0 || int(id) > len(classes) {
 			t.Fatalf("record of unknown class %d", id)
 		}
@@ -81,9 +85,15 @@ func decodePacket(t *testing.T, s *session.Session, p session.Packet) []event {
 				d = d[4+n:]
 			}
 		}
-		if variable {
+		if twin {
+			if !variable {
+				t.Fatalf("truncated record of %s, which has no string or bytes field", c.Marker.Name())
+			}
 			ev.trunc = d[0]
 			d = d[1:]
+			if ev.trunc == 0 {
+				t.Fatalf("truncated record of %s with an empty _truncated mask", c.Marker.Name())
+			}
 		}
 		out = append(out, ev)
 	}

@@ -18,11 +18,16 @@ import (
 // Fields in schema order: integers and floats in their size, bool as one
 // byte, duration as int64 ns, strings NUL-terminated (cut at the cap or at
 // an embedded NUL), byte slices as a uint32 length and the bytes (cut at
-// the cap). Classes with string or byte fields end with a bitmask of the
-// fields that were cut, so truncation is never silent.
+// the cap). A record with a field cut carries the class id with twinBit
+// set and ends with a bitmask of the fields that were cut, so truncation
+// is never silent; the others carry the plain id and no trailer, so that
+// trace readers show the bitmask only where something was cut.
 const (
 	headerSize      = 10
 	timestampOffset = 2
+	// twinBit, or'ed into a class id, is the id of the class's truncated
+	// records (ctf.EventClass.TruncatedID); class ids stay below it.
+	twinBit = 1 << 15
 )
 
 // layout is what encoding needs to know about a marker's schema, worked
@@ -34,7 +39,7 @@ type layout struct {
 	words     []wordOp      // the 8-byte fields before it, at fixed offsets
 	restOff   int           // where ops start in the record
 	varOps    []fieldOp     // the string and byte fields
-	fixed     int           // header plus fixed-size fields plus trailer
+	fixed     int           // header plus fixed-size fields plus trailer (if cut)
 	max       int           // the largest record: every variable field at the cap
 	variable  bool          // has string or byte fields, hence the _truncated trailer
 	maxString int
@@ -108,14 +113,20 @@ func newLayout(m *marker.Info, maxString int) layout {
 // measure returns the exact record size of the event with fields f.
 func (l *layout) measure(f *probeabi.Fields) int {
 	size := l.fixed
+	anyCut := false
 	for _, op := range l.varOps {
 		var n int
+		var cut bool
 		if op.size == opString {
-			n, _ = l.cutString(*(*string)(f[op.idx&(marker.MaxFields-1)]))
+			n, cut = l.cutString(*(*string)(f[op.idx&(marker.MaxFields-1)]))
 		} else {
-			n, _ = l.cutBytes(*(*[]byte)(f[op.idx&(marker.MaxFields-1)]))
+			n, cut = l.cutBytes(*(*[]byte)(f[op.idx&(marker.MaxFields-1)]))
 		}
 		size += n
+		anyCut = anyCut || cut
+	}
+	if l.variable && !anyCut {
+		size-- // no trailer
 	}
 	return size
 }
@@ -144,7 +155,7 @@ func (l *layout) cutBytes(b []byte) (n int, cut bool) {
 // encode writes the record of the event with fields f into dst, which
 // must be at least as long as the record (measure's size, or l.max), and
 // returns the record's size and its _truncated bits (bit i: field i was
-// cut).
+// cut). A record with bits gets the twin id (id|twinBit) and the trailer.
 func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (size int, truncated uint8) {
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
@@ -206,7 +217,8 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (si
 			off += 4 + n
 		}
 	}
-	if l.variable {
+	if truncated != 0 {
+		binary.LittleEndian.PutUint16(dst, id|twinBit)
 		dst[off] = truncated
 		off++
 	}
@@ -241,8 +253,8 @@ func (l *layout) recordLen(data []byte) int {
 			return -1
 		}
 	}
-	if l.variable {
-		off++
+	if l.variable && binary.LittleEndian.Uint16(data)&twinBit != 0 {
+		off++ // the trailer of a truncated record
 	}
 	if off > len(data) {
 		return -1

@@ -77,12 +77,19 @@ func referenceRecord(s string, b []byte, maxString int) ([]byte, uint8) {
 	if len(b) > maxString {
 		b, trunc = b[:maxString], trunc|1<<2
 	}
-	out := binary.LittleEndian.AppendUint16(nil, 7)
+	id := uint16(7)
+	if trunc != 0 {
+		id |= 0x8000 // the twin id of truncated records
+	}
+	out := binary.LittleEndian.AppendUint16(nil, id)
 	out = binary.LittleEndian.AppendUint64(out, 99)
 	out = binary.LittleEndian.AppendUint32(out, uint32(0xfffffffd)) // int32 -3
 	out = append(append(out, s...), 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
 	out = append(out, b...)
+	if trunc == 0 {
+		return out, 0 // no trailer
+	}
 	return append(out, trunc), trunc
 }
 
@@ -113,8 +120,7 @@ func TestEncodeLeadingWords(t *testing.T) {
 		want = append(append(want, s...), 0)
 		want = binary.LittleEndian.AppendUint64(want, 1<<40)
 		want = append(want, 200)
-		want = binary.LittleEndian.AppendUint64(want, 7)
-		want = append(want, 0)
+		want = binary.LittleEndian.AppendUint64(want, 7) // and no trailer: nothing was cut
 		if !bytes.Equal(got, want) || l.recordLen(got) != len(got) {
 			t.Fatalf("string %q:\n got %q\nwant %q", s, got, want)
 		}

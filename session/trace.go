@@ -70,24 +70,37 @@ func traceEnv(s *Session) map[string]string {
 	return env
 }
 
-// EventClassOf describes a session class as a CTF event class.
+// EventClassOf describes a session class as a CTF event class: the
+// fields with the meaning of their kinds, the marker's span declaration,
+// and for a marker with string or bytes fields the twin id of its
+// truncated records.
 func EventClassOf(c *Class) ctf.EventClass {
-	ec := ctf.EventClass{ID: c.ID, Name: c.Marker.Name(), Truncation: c.layout.variable}
+	ec := ctf.EventClass{ID: c.ID, Name: c.Marker.Name()}
+	if c.layout.variable {
+		ec.Truncation, ec.TruncatedID = true, c.ID|twinBit
+	}
 	for i := range c.Marker.NumFields() {
 		f := c.Marker.Field(i)
 		ec.Fields = append(ec.Fields, ctf.Field{Name: f.Name, Type: ctfType(f.Kind), Meaning: ctfMeaning(f.Kind)})
 	}
+	if s := c.Marker.Span(); s != nil {
+		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+	}
 	return ec
 }
 
-// ctfMeaning says which integer fields are bools and durations, so that
-// trace readers can print them as such.
+// ctfMeaning says which fields are bools, durations, trace ids and span
+// ids, so that trace readers can treat them as such.
 func ctfMeaning(k marker.Kind) ctf.Meaning {
 	switch k {
 	case marker.KindBool:
 		return ctf.Boolean
 	case marker.KindDuration:
 		return ctf.Duration
+	case marker.KindTraceID:
+		return ctf.TraceID
+	case marker.KindSpanID:
+		return ctf.SpanID
 	}
 	return ctf.Number
 }

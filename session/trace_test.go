@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,6 +84,7 @@ func TestTraceIsReadByBabeltrace(t *testing.T) {
 		marker.Bool("ok"), marker.Bytes("raw"), marker.String("s"))
 	late.Fire(-8, 65535, 2.5, true, []byte{1, 2}, "héllo")
 	reqDone.Fire("PUT", -1, "/b", 0)
+	reqDone.Fire("GET", 200, "/c\x00d", 0) // cut at the NUL: the only event with the trailer
 	after := uint64(session.Now())
 	s.Stop()
 	if err := tw.Close(); err != nil {
@@ -91,9 +93,10 @@ func TestTraceIsReadByBabeltrace(t *testing.T) {
 	lines, _ := babeltrace(t, dir, "--clock-cycles")
 	evs := parseBabeltrace(t, lines)
 	want := []struct{ name, payload string }{
-		{"stest_http:request_done", `method = "GET", status = 200, path = "/a", latency = 1000000, _truncated = 0`},
-		{"stest_bt:late", `i8 = -8, u16 = 65535, f = 2.5, ok = 1, _raw_len = 2, raw = [ [0] = 1, [1] = 2 ], s = "héllo", _truncated = 0`},
-		{"stest_http:request_done", `method = "PUT", status = -1, path = "/b", latency = 0, _truncated = 0`},
+		{"stest_http:request_done", `method = "GET", status = 200, path = "/a", latency = 1000000`},
+		{"stest_bt:late", `i8 = -8, u16 = 65535, f = 2.5, ok = 1, _raw_len = 2, raw = [ [0] = 1, [1] = 2 ], s = "héllo"`},
+		{"stest_http:request_done", `method = "PUT", status = -1, path = "/b", latency = 0`},
+		{"stest_http:request_done", `method = "GET", status = 200, path = "/c", latency = 0, _truncated = 4`},
 	}
 	if len(evs) != len(want) {
 		t.Fatalf("babeltrace shows %d events, want %d:\n%s", len(evs), len(want), strings.Join(lines, "\n"))
@@ -106,8 +109,35 @@ func TestTraceIsReadByBabeltrace(t *testing.T) {
 			t.Errorf("event %d: timestamp %d outside [%d, %d] or out of order", i, evs[i].ts, before, after)
 		}
 	}
+	// Our reader sees the twin as the same marker: one class, and the
+	// truncation on the last event only.
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	perClass := map[*ctf.EventClass]int{}
+	var truncs []uint8
+	for ev, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		perClass[ev.Class]++
+		truncs = append(truncs, ev.Truncated)
+	}
+	if len(perClass) != 2 || !slices.Equal(truncs, []uint8{0, 0, 0, 4}) {
+		t.Errorf("reader: %d classes, truncated %v; want 2 classes, truncation on the last event", len(perClass), truncs)
+	}
+	for c, n := range perClass {
+		if c.Name == "stest_http:request_done" && n != 3 {
+			t.Errorf("reader: %d events of %s, want 3", n, c.Name)
+		}
+	}
+	if st := s.Stats(); st.Truncated != 1 {
+		t.Errorf("Stats().Truncated = %d, want 1", st.Truncated)
+	}
 	events, packets, _ := tw.Written()
-	if events != 3 || packets < 2 {
+	if events != 4 || packets < 2 {
 		t.Errorf("Written() = %d events in %d packets", events, packets)
 	}
 }

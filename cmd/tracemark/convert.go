@@ -34,13 +34,15 @@ func convertCmd(a *app) *cobra.Command {
 
   perfetto  Perfetto's protobuf trace, for the Perfetto UI (ui.perfetto.dev,
             "Open trace file") and trace_processor: one track per provider,
-            events with a duration field (latency, duration, or --slice) as
-            slices ending at the event, the rest as instants, fields as typed
-            arguments, --counter fields as counter tracks, lost events on
-            per-stream tracks.
+            spans the markers declare as slices (a duration field, or from a
+            start event to its done event), events with a duration field
+            (latency, duration, or --slice) as slices ending at the event,
+            the rest as instants, fields as typed arguments, --counter fields
+            as counter tracks, lost events on per-stream tracks.
   chrome-json
             Chrome Trace Event JSON, for chrome://tracing and the Perfetto UI:
-            one track per provider, events as instants.
+            one track per provider, declared spans as slices, the rest as
+            instants.
   text      one line per event, like Babeltrace's pretty output and ftrace:
             time, delta, stream, provider:event, field=value pairs.
   jsonl     one JSON object per event with stable field names, for jq.
@@ -50,8 +52,9 @@ truncated trace is converted up to the damage, then the error names the
 file and byte offset.
 
 With --otlp URL instead of --to, the events go to an OpenTelemetry
-collector as OTLP log records (a trace file does not keep marker kinds:
-bools and durations are sent as the integers the trace holds).`,
+collector as OTLP log records, and as spans for the markers that declare
+them (the trace keeps the declarations and the field kinds: bools, trace
+and span ids).`,
 		Example: example(
 			"tracemark convert ./trace --to perfetto -o trace.pftrace",
 			"tracemark convert ./trace --to perfetto --counter http:request_done:latency -o trace.pftrace",

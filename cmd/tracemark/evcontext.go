@@ -83,10 +83,16 @@ func newEventContext(names []string, h wire.Hello) *eventContext {
 func (c *eventContext) addClasses(ecs []ctf.EventClass) {
 	for i := range ecs {
 		ec := ecs[i]
-		if int(ec.ID) >= len(c.classes) {
-			c.classes = append(c.classes, make([]*ctf.EventClass, int(ec.ID)+1-len(c.classes))...)
+		ids := []uint16{ec.ID}
+		if ec.Twin() {
+			ids = append(ids, ec.TruncatedID) // truncated records
 		}
-		c.classes[ec.ID] = &ec
+		for _, id := range ids {
+			if int(id) >= len(c.classes) {
+				c.classes = append(c.classes, make([]*ctf.EventClass, int(id)+1-len(c.classes))...)
+			}
+			c.classes[id] = &ec
+		}
 	}
 }
 
@@ -148,6 +154,10 @@ func (c *eventContext) recordEnd(recs []byte, pos int) (int, error) {
 			}
 			p = i + 1
 		case ctf.Bytes:
+			if f.Type.Bits > 0 { // a fixed array: a trace or span id
+				p += f.Type.Bits / 8
+				break
+			}
 			if len(recs)-p < 4 {
 				return 0, fmt.Errorf("context: truncated bytes length in %s", ec.Name)
 			}
@@ -156,7 +166,7 @@ func (c *eventContext) recordEnd(recs []byte, pos int) (int, error) {
 			p += f.Type.Bits / 8
 		}
 	}
-	if ec.Truncation {
+	if ec.HasTrailer(id) {
 		p++
 	}
 	if p > len(recs) {

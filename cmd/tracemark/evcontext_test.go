@@ -11,7 +11,7 @@ import (
 // benchPacket returns a packet of n records of a class like test:value
 // (int64, a short string, a duration) and the class.
 func benchPacket(tb testing.TB, n int) ([]byte, ctf.EventClass) {
-	ec := ctf.EventClass{ID: 1, Name: "test:value", Truncation: true, Fields: []ctf.Field{
+	ec := ctf.EventClass{ID: 1, TruncatedID: 0x8001, Name: "test:value", Truncation: true, Fields: []ctf.Field{
 		{Name: "i", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}},
 		{Name: "key", Type: ctf.FieldType{Kind: ctf.String}},
 		{Name: "lat", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}}}}

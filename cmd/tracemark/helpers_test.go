@@ -56,7 +56,7 @@ func valueOf(i int) (key string, lat time.Duration) {
 }
 
 // targetMain is the traced process: it starts the agent, says "ready",
-// and fires markers when told to on stdin ("fire N", "other N"). It exits
+// and fires markers when told to on stdin ("fire N", "cut N", "other N"). It exits
 // when stdin closes, so that a failed test leaves no process behind.
 func targetMain() int {
 	a, err := agent.Start()
@@ -75,6 +75,12 @@ func targetMain() int {
 			for i := range n {
 				key, lat := valueOf(i)
 				testValue.Fire(i, key, lat)
+			}
+		case strings.HasPrefix(cmd, "cut "):
+			// test:value events whose key the recorder cuts at its NUL.
+			n, _ = strconv.Atoi(strings.TrimPrefix(cmd, "cut "))
+			for i := range n {
+				testValue.Fire(i, "cut\x00here", time.Microsecond)
 			}
 		case strings.HasPrefix(cmd, "other "):
 			n, _ = strconv.Atoi(strings.TrimPrefix(cmd, "other "))

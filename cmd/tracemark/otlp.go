@@ -235,6 +235,12 @@ func exportTrace(dir, url string, a *app) error {
 	}
 	o := &otlpOut{url: url, exp: exp}
 	classes := map[*ctf.EventClass]*otlp.Class{}
+	starts := map[string][]string{} // start marker -> pairing keys
+	for _, ec := range r.Classes() {
+		if s := ec.Span; s != nil && s.Start != "" {
+			starts[s.Start] = s.Keys
+		}
+	}
 	var readErr error
 	var lost uint64
 	for ev, err := range r.Events() {
@@ -248,10 +254,7 @@ func exportTrace(dir, url string, a *app) error {
 		}
 		oc := classes[ev.Class]
 		if oc == nil {
-			oc = &otlp.Class{Name: ev.Class.Name, Scope: otlp.Scope{Name: "tracemark"}}
-			for _, f := range ev.Class.Fields {
-				oc.Fields = append(oc.Fields, otlp.Field{Name: f.Name})
-			}
+			oc = traceClass(ev.Class, starts)
 			classes[ev.Class] = oc
 		}
 		exp.Log(oc, ev.Time, ev.Fields, ev.Truncated)
@@ -264,4 +267,18 @@ func exportTrace(dir, url string, a *app) error {
 		return readErr
 	}
 	return err
+}
+
+// traceClass is the exporter's description of a trace file's class: the
+// field kinds and the span declaration that its metadata keeps.
+func traceClass(ec *ctf.EventClass, starts map[string][]string) *otlp.Class {
+	wc := wire.ClassFromCTF(*ec, nil)
+	oc := &otlp.Class{Name: ec.Name, Scope: otlp.Scope{Name: "tracemark"}, StartKeys: starts[ec.Name]}
+	for _, f := range wc.Fields {
+		oc.Fields = append(oc.Fields, otlp.Field{Name: f.Name, Kind: f.Kind})
+	}
+	if s := wc.Span; s != nil {
+		oc.Span = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+	}
+	return oc
 }

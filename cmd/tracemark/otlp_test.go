@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
@@ -166,5 +167,71 @@ func TestConvertOTLP(t *testing.T) {
 	}
 	if logs[0].Resource["process.pid"] != int64(target.pid()) || logs[0].Resource["service.name"] != "unknown_service:tm-target" {
 		t.Errorf("resource %v", logs[0].Resource)
+	}
+}
+
+// convert --otlp makes spans of a trace file's events as the recording
+// did: the trace keeps the markers' span declarations. The demo service
+// declares duration spans (http:request_done, storage:query) and a
+// start/done pair (batch:job_start, batch:job_done, once a second).
+func TestConvertOTLPSpansFromTrace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	svc := e.start("cli", demoServiceName, "--rate", "100", "--lifetime", "1m")
+	ready := svc.stdout.waitFor(t, "ready pid=")
+	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+	dir := filepath.Join(e.runtime, "trace")
+	r := e.cli("record", "-p", pid, "-e", "http:request_done", "-e", "storage:query", "-e", "batch:*", "-o", dir,
+		"--duration", "2500ms", "--progress", "none")
+	if r.code != 0 {
+		t.Fatalf("record exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// What the trace says: duration events, and job ends with a start.
+	tr, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	var jobs []int64 // durations of the paired jobs
+	started := map[string]int64{}
+	for ev, err := range tr.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Name() {
+		case "http:request_done", "storage:query":
+			want[ev.Name()]++
+		case "batch:job_start":
+			started[string(ev.Fields[0].Bytes)] = ev.Time
+		case "batch:job_done":
+			if s, ok := started[string(ev.Fields[0].Bytes)]; ok {
+				want[ev.Name()]++
+				jobs = append(jobs, ev.Time-s)
+				delete(started, string(ev.Fields[0].Bytes))
+			}
+		}
+	}
+	tr.Close()
+	if want["batch:job_done"] == 0 || want["storage:query"] == 0 {
+		t.Fatalf("the trace has no paired job or no query: %v", want)
+	}
+	col := otlptest.NewReceiver(t)
+	r = e.cli("convert", dir, "--otlp", col.URL())
+	if r.code != 0 {
+		t.Fatalf("convert --otlp exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	got := map[string]int{}
+	var gotJobs []int64
+	for _, s := range col.Spans() {
+		got[s.Name]++
+		if s.Name == "batch:job_done" {
+			gotJobs = append(gotJobs, int64(s.End-s.Time))
+		}
+	}
+	if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotJobs, jobs) {
+		t.Errorf("spans %v (jobs %v), want %v (jobs %v)", got, gotJobs, want, jobs)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("(%d spans)", len(col.Spans()))) {
+		t.Errorf("convert does not count the spans:\n%s", r.stdout)
 	}
 }

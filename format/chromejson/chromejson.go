@@ -37,7 +37,16 @@ type Writer struct {
 	pname   string            // the process name of SetProcess
 	next    uint32            // next tid for a provider not known upfront
 	classes []*class
+	spans   *encode.Spans     // pairs span ends with their starts
+	lanes   map[uint32][]lane // a provider's tid -> its tracks for slices
 	err     error
+}
+
+// lane is one track of a provider's slices: slices that overlap go on
+// tracks of their own, which share the provider's name.
+type lane struct {
+	tid uint32
+	end int64 // end of its last slice
 }
 
 // class caches the JSON text that a class's events share.
@@ -45,6 +54,7 @@ type class struct {
 	ec     *ctf.EventClass
 	tid    uint32
 	head   []byte   // `{"name":"http:request","cat":"http","ph":"i","s":"t","ts":`
+	xhead  []byte   // `{"name":"http:request","cat":"http","ph":"X","ts":`
 	tail   []byte   // `,"pid":4242,"tid":3,"args":{`
 	keys   [][]byte // `"method":`, `,"path":`
 	fields []string // JSON-quoted field names, for "_truncated"
@@ -63,6 +73,8 @@ func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass) *Write
 		tids:  map[string]uint32{NoticeTrack: 1},
 		named: map[uint64]bool{},
 		procs: map[uint32]bool{},
+		spans: encode.NewSpans(classes),
+		lanes: map[uint32][]lane{},
 	}
 	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 32); err == nil && v > 0 {
 		pw.pid = uint32(v)
@@ -181,13 +193,34 @@ func (w *Writer) appendThreadName(b []byte, tid uint32, provider string) []byte 
 
 func (w *Writer) appendEvent(b []byte, ev *ctf.Event) []byte {
 	c := w.class(ev.Class)
-	if !w.named[uint64(w.pid)<<32|uint64(c.tid)] {
-		b = w.appendThreadName(b, c.tid, encode.Provider(ev.Class.Name))
+	start, slice := w.spans.Pair(ev)
+	if d := w.spans.Duration(ev.Class); !slice && d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
+		start, slice = ev.Time-ev.Fields[d].Int, true
+	}
+	tid := c.tid
+	if slice {
+		start = min(start, ev.Time)
+		tid = w.laneFor(c.tid, start, ev.Time)
+	}
+	if !w.named[uint64(w.pid)<<32|uint64(tid)] {
+		b = w.appendThreadName(b, tid, encode.Provider(ev.Class.Name))
 	}
 	b = append(b, ",\n"...)
-	b = append(b, c.head...)
-	b = encode.AppendMicros(b, ev.Time-w.base)
-	b = append(b, c.tail...)
+	if slice {
+		b = append(b, c.xhead...)
+		b = encode.AppendMicros(b, start-w.base)
+		b = append(b, `,"dur":`...)
+		b = encode.AppendMicros(b, ev.Time-start)
+		b = append(b, `,"pid":`...)
+		b = strconv.AppendUint(b, uint64(w.pid), 10)
+		b = append(b, `,"tid":`...)
+		b = strconv.AppendUint(b, uint64(tid), 10)
+		b = append(b, `,"args":{`...)
+	} else {
+		b = append(b, c.head...)
+		b = encode.AppendMicros(b, ev.Time-w.base)
+		b = append(b, c.tail...)
+	}
 	b = encode.AppendJSONFields(b, c.keys, ev, AppendValue)
 	if ev.Truncated != 0 {
 		if len(ev.Fields) > 0 {
@@ -271,6 +304,7 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 	c.head = encode.AppendJSONString(c.head, ec.Name)
 	c.head = append(c.head, `,"cat":`...)
 	c.head = encode.AppendJSONString(c.head, provider)
+	c.xhead = append(slices.Clip(c.head), `,"ph":"X","ts":`...)
 	c.head = append(c.head, `,"ph":"i","s":"t","ts":`...)
 	c.tail = append(c.tail, `,"pid":`...)
 	c.tail = strconv.AppendUint(c.tail, uint64(w.pid), 10)
@@ -396,4 +430,26 @@ func (w *Writer) SetProcess(pid int64, name string) {
 		return
 	}
 	w.pid, w.pname = uint32(pid), name
+}
+
+// laneFor returns the thread of a slice from start to end of the provider
+// whose track is thread tid: the first of the provider's threads whose
+// slices all ended before start, or a new one of the same name. Slices
+// on one thread must nest, and a span's time says nothing of nesting.
+func (w *Writer) laneFor(tid uint32, start, end int64) uint32 {
+	ls := w.lanes[tid]
+	if ls == nil {
+		ls = []lane{{tid: tid, end: math.MinInt64}}
+	}
+	i := 0
+	for i < len(ls) && ls[i].end >= start {
+		i++
+	}
+	if i == len(ls) {
+		ls = append(ls, lane{tid: w.next})
+		w.next++
+	}
+	ls[i].end = end
+	w.lanes[tid] = ls
+	return ls[i].tid
 }

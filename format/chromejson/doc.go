@@ -65,7 +65,17 @@
 //   - Every event is an instant event ("ph":"i") of thread scope
 //     ("s":"t"), which Perfetto draws as a zero-duration slice on the
 //     provider's track, named by the full event name, with the provider as
-//     category ("cat").
+//     category ("cat"), except the events of markers that declare spans
+//     (ctf.EventClass.Span: marker.SpanDuration, marker.SpanEnd): an event
+//     whose marker names a duration field is a complete event ("ph":"X")
+//     that ends at the event and lasted that long ("dur", in microseconds
+//     like "ts"), and an event that ends the span of a start event (the
+//     latest unpaired one with the same key values) is a complete event
+//     from the start to the event; an end without a start stays an
+//     instant, and start events are instants. Slices on one thread must
+//     nest, which a span's time does not say, so a slice that overlaps
+//     one of its provider's goes on a further thread with the provider's
+//     name (thread ids after the providers').
 //   - "ts" is in microseconds, as the format requires, written with exactly
 //     three decimals so that nanoseconds survive: 0.170 is 170 ns. It
 //     counts from trace_start, the whole second (UTC) at or before the

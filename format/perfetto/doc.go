@@ -43,9 +43,15 @@
 //   - Every event is a TrackEvent on its provider's track, named by the
 //     full event name, with the provider as category and its fields as
 //     debug annotations in declaration order. An event with a duration
-//     field (see [Options]) of value d >= 0 is a slice that ends at the
+//     field (see [Options]; by default the field its marker's span
+//     declaration names) of value d >= 0 is a slice that ends at the
 //     event and starts d earlier (TYPE_SLICE_BEGIN with the fields, then
-//     TYPE_SLICE_END); any other event is an instant (TYPE_INSTANT).
+//     TYPE_SLICE_END). An event of a marker declared to end the spans of
+//     a start marker (ctf.EventClass.Span, marker.SpanEnd) is a slice from
+//     the latest unpaired start event with the same key values to the
+//     event, with the end event's fields; an end without a start is an
+//     instant, and start events are instants too. Any other event is an
+//     instant (TYPE_INSTANT).
 //     Slices on one track must nest, which durations do not say, so slices
 //     that overlap go on further tracks of the same name and parent, which
 //     the UI shows merged as one: a slice goes on the first such track
@@ -71,10 +77,8 @@
 //     "tracemark", with the stream, cpu, lost_events and lost_packets as
 //     annotations.
 //
-// Start and done markers (http:request_start, http:request_done) are two
-// instants: pairing them into one slice needs the markers to declare
-// which marker ends which, which they do not yet. A done marker with a
-// duration field is a slice already.
+// Start and done markers that do not declare their pairing stay two
+// instants; a done marker with a duration field is a slice already.
 //
 // # Size and speed
 //

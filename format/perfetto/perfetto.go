@@ -47,10 +47,13 @@ type Options struct {
 	Counters []FieldRef
 	// Durations are signed integer fields that hold a duration in
 	// nanoseconds that ends at the event: such an event is a slice that
-	// starts that long before the event and ends at it. If nil, every
-	// 64-bit signed integer field named "latency" or "duration" is one
-	// (the first of an event's, if it has several); an empty non-nil
-	// slice makes every event an instant.
+	// starts that long before the event and ends at it. If nil, the
+	// duration fields of the markers' span declarations are
+	// (ctf.EventClass.Span, marker.SpanDuration), and for markers without
+	// a declaration every 64-bit signed integer field named "latency" or
+	// "duration" (the first of an event's, if it has several); an empty
+	// non-nil slice makes every event an instant, except the ends of
+	// declared start/end pairs.
 	Durations []FieldRef
 }
 
@@ -96,6 +99,7 @@ type Writer struct {
 	notices   *track // parent of the stream tracks
 	counters  int    // counter tracks declared
 	classes   []*class
+	spans     *encode.Spans // pairs span ends with their starts
 
 	// Interned names: event names, categories and annotation names share
 	// no table in Perfetto, but one counter per table is enough.
@@ -165,6 +169,7 @@ func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts O
 		annotIIDs: map[string]uint64{},
 		strIIDs:   map[string]uint64{},
 		nextUUID:  1,
+		spans:     encode.NewSpans(classes),
 	}
 	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 31); err == nil && v > 0 {
 		pw.pid = uint32(v)
@@ -361,14 +366,18 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 		c.fieldIIDs = append(c.fieldIIDs, w.intern(w.annotIIDs, fInternedAnnotNames, f.Name))
 	}
 	c.last = make([]lastString, len(ec.Fields))
-	for i, f := range ec.Fields {
-		if f.Type.Kind != ctf.Int {
-			continue
-		}
-		if w.opts.Durations == nil && f.Type.Bits == 64 && slices.Contains(durationFieldNames, f.Name) ||
-			slices.Contains(w.opts.Durations, FieldRef{ec.Name, f.Name}) {
-			c.duration = i
-			break
+	if w.opts.Durations == nil && ec.Span != nil {
+		c.duration = w.spans.Duration(ec) // as declared (-1 for a pair's end)
+	} else {
+		for i, f := range ec.Fields {
+			if f.Type.Kind != ctf.Int {
+				continue
+			}
+			if w.opts.Durations == nil && f.Type.Bits == 64 && slices.Contains(durationFieldNames, f.Name) ||
+				slices.Contains(w.opts.Durations, FieldRef{ec.Name, f.Name}) {
+				c.duration = i
+				break
+			}
 		}
 	}
 	for i, f := range ec.Fields {
@@ -465,8 +474,12 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	}
 	c := w.class(ev.Class)
 	end := max(ev.Time, 0)
-	if d := c.duration; d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
-		start := max(end-ev.Fields[d].Int, 0)
+	paired, ok := w.spans.Pair(ev)
+	if d := c.duration; !ok && d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
+		paired, ok = end-ev.Fields[d].Int, true
+	}
+	if ok {
+		start := min(max(paired, 0), end)
 		uuid := w.laneFor(c.provider, start, end)
 		b, at, te := w.beginEvent(start, typeSliceBegin, uuid)
 		b = w.appendEventBody(b, c, ev)

@@ -597,3 +597,72 @@ func TestTraceProcessor(t *testing.T) {
 		})
 	}
 }
+
+// TestTraceProcessorSpans reads the conversion of a trace with span
+// declarations with trace_processor: start/done pairs and declared
+// durations are slices of the right length, overlapping slices go on
+// tracks of their own instead of nesting, and the rest are instants.
+func TestTraceProcessorSpans(t *testing.T) {
+	query := traceProcessor(t)
+	dir := t.TempDir()
+	tracetest.WriteSpans(t, dir)
+	file := filepath.Join(t.TempDir(), "trace.pftrace")
+	if err := os.WriteFile(file, convertDir(t, dir, perfetto.Options{}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := query(t, file, map[string]string{
+		"slices": `select s.ts, s.dur, s.name, s.depth, s.track_id, t.name as track
+			from slice s join track t on s.track_id = t.id order by s.name, s.ts, s.dur`,
+		"stats": tpQueries["stats"], "process": tpQueries["process"],
+		"args": `select 0 as arg_set_id, '' as key, '' as value_type where 0`,
+	})
+	fromTraceProcessor(t, res) // checks the stats
+	var got, want []string
+	lanes := map[string]map[int]string{} // provider -> lane -> track id
+	for _, s := range res["slices"] {
+		ts, _ := strconv.ParseInt(str(s["ts"]), 10, 64)
+		got = append(got, fmt.Sprintf("%s %d %s depth=%s track=%s", str(s["name"]), ts-tracetest.Origin, str(s["dur"]), str(s["depth"]), str(s["track"])))
+	}
+	for _, s := range tracetest.SpanSlices {
+		p := encode.Provider(s.Name)
+		want = append(want, fmt.Sprintf("%s %d %d depth=0 track=%s", s.Name, s.TS, s.Dur, p))
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	// Instants inside a slice of their track are its children (depth 1)
+	// in trace_processor: compare slices with durations for depth.
+	for i := range got {
+		if strings.Contains(got[i], " 0 depth=") {
+			got[i] = strings.Replace(got[i], "depth=1", "depth=0", 1)
+		}
+	}
+	compare(t, "slices", got, want)
+	// Overlapping slices of a provider are on different tracks, the same
+	// lane on the same one.
+	for _, s := range res["slices"] {
+		name := str(s["name"])
+		ts, _ := strconv.ParseInt(str(s["ts"]), 10, 64)
+		dur, _ := strconv.ParseInt(str(s["dur"]), 10, 64)
+		for _, w := range tracetest.SpanSlices {
+			if w.Name != name || w.TS != ts-tracetest.Origin || w.Dur != dur || dur == 0 {
+				continue
+			}
+			p := encode.Provider(name)
+			if lanes[p] == nil {
+				lanes[p] = map[int]string{}
+			}
+			if id, ok := lanes[p][w.Lane]; ok && id != str(s["track_id"]) {
+				t.Errorf("%s at %d: lane %d on track %s and %s", name, w.TS, w.Lane, id, str(s["track_id"]))
+			}
+			lanes[p][w.Lane] = str(s["track_id"])
+		}
+	}
+	for p, l := range lanes {
+		if len(l) > 1 && l[0] == l[1] {
+			t.Errorf("provider %s: overlapping slices share track %s", p, l[0])
+		}
+	}
+	if len(lanes["job"]) != 2 || len(lanes["db"]) != 2 {
+		t.Errorf("lanes %v, want two for job and for db", lanes)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -12,42 +13,66 @@ import (
 )
 
 // ClassFromCTF describes a CTF event class on the wire. kinds holds the
-// marker kind of each field (may be nil).
+// marker kind of each field (may be nil). A truncated twin's id must not
+// be 0, which on the wire means that there is no twin.
 func ClassFromCTF(ec ctf.EventClass, kinds []string) EventClass {
 	c := EventClass{ID: ec.ID, Name: ec.Name, Truncation: ec.Truncation, Fields: make([]ClassField, len(ec.Fields))}
+	if ec.Twin() {
+		c.TruncatedID = ec.TruncatedID
+	}
 	for i, f := range ec.Fields {
 		c.Fields[i] = ClassField{Name: f.Name, Type: f.Type.String()}
 		switch {
 		case i < len(kinds):
 			c.Fields[i].Kind = kinds[i]
-		case f.Meaning == ctf.Boolean:
-			c.Fields[i].Kind = "bool"
-		case f.Meaning == ctf.Duration:
-			c.Fields[i].Kind = "duration"
+		case f.Meaning != ctf.Number:
+			c.Fields[i].Kind = f.Meaning.String() // bool, duration, trace_id, span_id
 		}
+	}
+	if s := ec.Span; s != nil {
+		c.Span = &MarkerSpan{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
 	return c
 }
+
+// meanings are the marker kinds that a CTF field type alone does not say.
+var meanings = []struct {
+	kind string
+	m    ctf.Meaning
+}{{"bool", ctf.Boolean}, {"duration", ctf.Duration}, {"trace_id", ctf.TraceID}, {"span_id", ctf.SpanID}}
 
 // CTF returns the CTF event class, for ctf.Writer.AddEventClasses. It
 // fails on field types that CTF does not have; the trace writer validates
 // the rest.
 func (c *EventClass) CTF() (ctf.EventClass, error) {
 	ec := ctf.EventClass{ID: c.ID, Name: c.Name, Truncation: c.Truncation, Fields: make([]ctf.Field, len(c.Fields))}
+	ec.TruncatedID = c.truncatedID()
 	for i, f := range c.Fields {
 		ft, err := parseFieldType(f.Type)
 		if err != nil {
 			return ctf.EventClass{}, fmt.Errorf("event class %q field %q: %w", c.Name, f.Name, err)
 		}
 		ec.Fields[i] = ctf.Field{Name: f.Name, Type: ft}
-		switch {
-		case f.Kind == "bool" && ft == ctf.FieldType{Kind: ctf.Uint, Bits: 8}:
-			ec.Fields[i].Meaning = ctf.Boolean
-		case f.Kind == "duration" && ft == ctf.FieldType{Kind: ctf.Int, Bits: 64}:
-			ec.Fields[i].Meaning = ctf.Duration
+		for _, m := range meanings {
+			if t, _ := m.m.Type(); f.Kind == m.kind && ft == t {
+				ec.Fields[i].Meaning = m.m
+			}
 		}
 	}
+	if s := c.Span; s != nil {
+		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
+	}
 	return ec, nil
+}
+
+// truncatedID is the id of the class's records that end with the
+// truncation bitmask: TruncatedID, or ID for classes of agents that put
+// the bitmask on every record.
+func (c *EventClass) truncatedID() uint16 {
+	if c.Truncation && c.TruncatedID != 0 {
+		return c.TruncatedID
+	}
+	return c.ID
 }
 
 // parseFieldType is the inverse of ctf.FieldType.String.
@@ -121,6 +146,9 @@ func (d *Decoder) Add(classes []EventClass) error {
 			}
 		}
 		d.classes[c.ID] = &c
+		if c.Truncation {
+			d.classes[c.truncatedID()] = &c
+		}
 	}
 	return nil
 }
@@ -165,7 +193,7 @@ func (d *Decoder) decodeOne(b []byte, rec *Record) (int, error) {
 		d.fields = append(d.fields, v)
 		p += n
 	}
-	if c.Truncation {
+	if c.Truncation && id == c.truncatedID() {
 		if p >= len(b) {
 			return 0, fmt.Errorf("%s: missing truncation trailer", c.Name)
 		}

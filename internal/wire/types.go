@@ -338,9 +338,15 @@ type EventClass struct {
 	ID     uint16       `json:"id"`
 	Name   string       `json:"name"`
 	Fields []ClassField `json:"fields"`
-	// Truncation says records end with a uint8 bitmask of the fields the
-	// recorder cut.
-	Truncation bool `json:"truncation,omitempty"`
+	// Truncation says the recorder may cut fields. Records with a cut
+	// field carry TruncatedID and end with a uint8 bitmask of the fields
+	// the recorder cut; the others carry ID and have no bitmask. Without
+	// TruncatedID (0, which no class uses), every record ends with the
+	// bitmask.
+	Truncation  bool   `json:"truncation,omitempty"`
+	TruncatedID uint16 `json:"truncated_id,omitempty"`
+	// Span is the marker's span declaration, written into trace files.
+	Span *MarkerSpan `json:"span,omitempty"`
 }
 
 // Classes is the payload of a classes frame.

@@ -83,7 +83,7 @@ func TestSocketNames(t *testing.T) {
 func TestFramesRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
 	fw := NewFrameWriter(&buf)
-	ec := ctf.EventClass{ID: 1, Name: "http:done", Truncation: true, Fields: []ctf.Field{
+	ec := ctf.EventClass{ID: 1, Name: "http:done", Truncation: true, TruncatedID: 0x8001, Fields: []ctf.Field{
 		{Name: "status", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}},
 		{Name: "path", Type: ctf.FieldType{Kind: ctf.String}},
 		{Name: "ok", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 8}},
@@ -95,7 +95,7 @@ func TestFramesRoundTrip(t *testing.T) {
 	var err error
 	for i := range 3 {
 		vals := []ctf.Value{ctf.IntValue(int64(-i)), ctf.StringValue("/x"), ctf.UintValue(1), ctf.BytesValue([]byte{byte(i)}), ctf.FloatValue(0.5)}
-		if recs, err = ctf.AppendRecord(recs, &ec, uint64(100+i), vals, 2); err != nil {
+		if recs, err = ctf.AppendRecord(recs, &ec, uint64(100+i), vals, uint8(i%2)*2); err != nil { // the second one truncated
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +122,7 @@ func TestFramesRoundTrip(t *testing.T) {
 			must(t, f.JSON(&cs))
 			back, err := cs.Classes[0].CTF()
 			must(t, err)
-			if back.Name != ec.Name || len(back.Fields) != 5 || back.Fields[4].Type != ec.Fields[4].Type || !back.Truncation {
+			if back.Name != ec.Name || len(back.Fields) != 5 || back.Fields[4].Type != ec.Fields[4].Type || !back.Truncation || back.TruncatedID != 0x8001 || back.Fields[2].Meaning != ctf.Boolean {
 				t.Errorf("class round trip: %+v", back)
 			}
 			must(t, dec.Add(cs.Classes))
@@ -137,10 +137,13 @@ func TestFramesRoundTrip(t *testing.T) {
 				for _, v := range r.Fields {
 					s += " " + v.String()
 				}
-				got = append(got, s)
-				if r.Truncated != 2 {
-					t.Errorf("truncated = %d", r.Truncated)
+				if r.Class.ID != 1 {
+					t.Errorf("record of class %d, want 1 (the twin is the same class)", r.Class.ID)
 				}
+				if want := uint8(len(got)%2) * 2; r.Truncated != want {
+					t.Errorf("record %d: truncated = %d, want %d", len(got), r.Truncated, want)
+				}
+				got = append(got, s)
 				return nil
 			}))
 		}

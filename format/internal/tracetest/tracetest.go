@@ -61,7 +61,7 @@ var Classes = []ctf.EventClass{
 	{ID: 0, Name: "ints:signed", Fields: []ctf.Field{{Name: "a", Type: i8}, {Name: "b", Type: i16}, {Name: "c", Type: i32}, {Name: "d", Type: i64}}},
 	{ID: 1, Name: "ints:unsigned", Fields: []ctf.Field{{Name: "a", Type: u8}, {Name: "b", Type: u16}, {Name: "c", Type: u32}, {Name: "d", Type: u64}}},
 	{ID: 2, Name: "floats", Fields: []ctf.Field{{Name: "x", Type: f32}, {Name: "y", Type: f64}}},
-	{ID: 3, Name: "http:request", Truncation: true, Fields: []ctf.Field{
+	{ID: 3, TruncatedID: 0x8003, Name: "http:request", Truncation: true, Fields: []ctf.Field{
 		{Name: "method", Type: str}, {Name: "path", Type: str}, {Name: "body", Type: byt}, {Name: "status", Type: u16}}},
 	{ID: 4, Name: "http:empty"},
 	{ID: 9, Name: `odd "name" \ é`, Fields: []ctf.Field{{Name: "string", Type: str}, {Name: "event", Type: byt}}},
@@ -241,13 +241,13 @@ func WriteLarge(t TB, dir string, n, streams int) int64 {
 // service (examples/demoservice), with its duration fields ("latency") as
 // the 64-bit integers of nanoseconds that the recorder writes.
 var DemoClasses = []ctf.EventClass{
-	{ID: 0, Name: "http:request_start", Truncation: true, Fields: []ctf.Field{{Name: "method", Type: str}, {Name: "path", Type: str}}},
-	{ID: 1, Name: "http:request_done", Truncation: true, Fields: []ctf.Field{
+	{ID: 0, TruncatedID: 0x8000, Name: "http:request_start", Truncation: true, Fields: []ctf.Field{{Name: "method", Type: str}, {Name: "path", Type: str}}},
+	{ID: 1, TruncatedID: 0x8001, Name: "http:request_done", Truncation: true, Fields: []ctf.Field{
 		{Name: "method", Type: str}, {Name: "path", Type: str}, {Name: "status", Type: i64}, {Name: "latency", Type: i64}, {Name: "bytes", Type: i64}}},
-	{ID: 2, Name: "cache:hit", Truncation: true, Fields: []ctf.Field{{Name: "key", Type: str}}},
-	{ID: 3, Name: "cache:miss", Truncation: true, Fields: []ctf.Field{{Name: "key", Type: str}}},
-	{ID: 4, Name: "storage:query", Truncation: true, Fields: []ctf.Field{{Name: "op", Type: str}, {Name: "key", Type: str}, {Name: "latency", Type: i64}}},
-	{ID: 5, Name: "storage:error", Truncation: true, Fields: []ctf.Field{{Name: "op", Type: str}, {Name: "key", Type: str}, {Name: "error", Type: str}}},
+	{ID: 2, TruncatedID: 0x8002, Name: "cache:hit", Truncation: true, Fields: []ctf.Field{{Name: "key", Type: str}}},
+	{ID: 3, TruncatedID: 0x8003, Name: "cache:miss", Truncation: true, Fields: []ctf.Field{{Name: "key", Type: str}}},
+	{ID: 4, TruncatedID: 0x8004, Name: "storage:query", Truncation: true, Fields: []ctf.Field{{Name: "op", Type: str}, {Name: "key", Type: str}, {Name: "latency", Type: i64}}},
+	{ID: 5, TruncatedID: 0x8005, Name: "storage:error", Truncation: true, Fields: []ctf.Field{{Name: "op", Type: str}, {Name: "key", Type: str}, {Name: "error", Type: str}}},
 }
 
 // demoEvent is one event of a demo trace before it is packed.
