@@ -130,10 +130,13 @@ func TestWebUI(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	exe := filepath.Join(dir, "tracemark")
-	build := exec.Command("go", "build", "-o", exe, "./cmd/tracemark")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tracemark: %v\n%s", err, out)
+	demo := filepath.Join(dir, "demo")
+	for out, pkg := range map[string]string{exe: "./cmd/tracemark", demo: "./examples/demo"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir = filepath.Join("..", "..")
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, b)
+		}
 	}
 	runtimeDir := filepath.Join(dir, "run")
 	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
@@ -147,7 +150,7 @@ func TestWebUI(t *testing.T) {
 		"TRACEMARK_CACHE_DIR="+filepath.Join(dir, "cache"))
 
 	// The traced process: the demo's sample service, with its own load.
-	svc := start(t, env, exe, "__demo-service", "--rate", "200", "--lifetime", "5m")
+	svc := start(t, env, demo, "--rate", "200", "--lifetime", "5m", "--attached")
 	ready := svc.line(t, "ready ")
 	pid, socket := field(ready, "pid"), field(ready, "socket")
 	agent := wire.NewClient(socket)
