@@ -49,7 +49,7 @@ type config struct {
 	idleTimeout  time.Duration
 	maxConns     int
 	memory       int64      // WithMemoryBudget; 0: leave the budget alone
-	modules      moduleHost // WithModules; nil: the process loads no modules
+	modules      ModuleHost // WithModuleHost; nil: the process loads no modules
 }
 
 // WithDir puts the socket in dir instead of the user's runtime directory
@@ -60,7 +60,7 @@ type config struct {
 func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
 
 // WithLogger makes the agent log refused connections, recordings, and
-// modules loaded, refused and unloaded (WithModules) to l.
+// modules loaded, refused and unloaded (WithModuleHost) to l.
 // By default it logs nothing: it is a guest in the process.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 

@@ -78,15 +78,17 @@
 //
 // tracemark taint shows the process taint of any traced process, and
 // tracemark ps shows its letters. Loading WebAssembly modules at run time
-// (tracemark insmod, rmmod) is opt-in: a program that allows it gives the
-// agent its module host,
+// (tracemark insmod, rmmod) is opt-in: a program that allows it imports
+// package agent/agentmodules and gives the agent its module host,
 //
 //	host, err := wasm.NewHost(wasm.Config{TrustedDir: "/srv/plugins"})
 //	...
-//	a, err := agent.Start(agent.WithModules(host))
+//	a, err := agent.Start(agentmodules.WithHost(host))
 //
 // and tracemark lsmod then lists host's modules, whether the program or an
-// operator loaded them. Without WithModules, insmod and rmmod are answered
-// with an error saying that the process does not load modules, and the
-// sandbox is not even linked into the program.
+// operator loaded them. Without it, insmod and rmmod are answered with an
+// error saying that the program was built without module support and
+// which package to import; package agent knows modules only through the
+// ModuleHost interface, so that the sandbox (wazero) is not even linked
+// into a program that loads no modules.
 package agent

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/agent/agentmodules"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/module"
@@ -52,7 +53,7 @@ func TestInsmodClientTimeout(t *testing.T) {
 	}
 	t.Cleanup(func() { host.Close(context.Background()) })
 	var logs syncBuffer
-	_, c := startAgent(t, agent.WithModules(host), agent.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	_, c := startAgent(t, agentmodules.WithHost(host), agent.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 
 	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -96,7 +97,7 @@ func TestInsmodBareModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Close(context.Background()) })
-	_, c := startAgent(t, agent.WithModules(host))
+	_, c := startAgent(t, agentmodules.WithHost(host))
 	for range 2 {
 		mi, err := c.Insmod(ctx(t), wire.InsmodRequest{Path: path})
 		if err != nil {
@@ -112,5 +113,33 @@ func TestInsmodBareModule(t *testing.T) {
 		if _, err := c.Rmmod(ctx(t), "bare", false); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// An agent started without module support (agentmodules.WithHost)
+// refuses insmod and rmmod with an error that tells the program's
+// developer what to import, lists no module and still reports the taint.
+// agentmodules.WithHost(nil) is the same as no option.
+func TestModulesWithoutSupport(t *testing.T) {
+	for name, opts := range map[string][]agent.Option{"no option": nil, "nil host": {agentmodules.WithHost(nil)}} {
+		t.Run(name, func(t *testing.T) {
+			_, c := startAgent(t, opts...)
+			want := "this program was built without module support: import github.com/tracemark/tracemark/agent/agentmodules and start its agent with agentmodules.WithHost(host)"
+			path := filepath.Join(t.TempDir(), "plugin.wasm")
+			if _, err := c.Insmod(ctx(t), wire.InsmodRequest{Path: path}); !wire.IsCode(err, wire.CodeUnavailable) || !strings.Contains(err.Error(), want) {
+				t.Errorf("insmod: %v", err)
+			}
+			if _, err := c.Rmmod(ctx(t), "classifier", false); !wire.IsCode(err, wire.CodeUnavailable) || !strings.Contains(err.Error(), want) {
+				t.Errorf("rmmod: %v", err)
+			}
+			list, err := c.Modules(ctx(t))
+			if err != nil || list.Loading || len(list.Modules) != 0 || list.Policy != "" {
+				t.Errorf("lsmod: %+v, %v", list, err)
+			}
+			rep, err := c.Taint(ctx(t))
+			if err != nil || rep.Loading || len(rep.Modules) != 0 || rep.Taint != module.Tainted().String() {
+				t.Errorf("taint: %+v, %v", rep, err)
+			}
+		})
 	}
 }

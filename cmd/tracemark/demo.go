@@ -2,18 +2,21 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/internal/buildinfo"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -30,6 +33,7 @@ func demoCmd(a *app) *cobra.Command {
 		out      string
 		rate     int
 		keep     bool
+		service  string
 	)
 	cmd := &cobra.Command{
 		Use:     "demo",
@@ -42,6 +46,14 @@ agent's socket like an operator would; record all its markers for a few
 seconds into a CTF trace; print the summary and statistics (requests per
 status, a latency histogram); tell how to open the trace; stop the
 service. Everything it runs is shown as the tracemark command to type.
+
+The sample service is not part of tracemark: it is the example program
+examples/demo, with the example plugin it loads. The demo builds it
+from the tracemark checkout around the working directory (go build,
+which needs the Go toolchain; a first build compiles for a minute or
+so, later ones take seconds), or runs the executable given with
+--service (go install github.com/tracemark/tracemark/examples/demo@VERSION
+builds one outside a checkout).
 
 With --keep the service keeps running after the demo, for an hour (or
 until "kill PID"), so that you can try the commands on it yourself:
@@ -60,12 +72,13 @@ until "kill PID"), so that you can try the commands on it yourself:
 					return err
 				}
 			}
-			return runDemo(cmd.Context(), a, duration, out, rate, keep)
+			return runDemo(cmd.Context(), a, duration, out, rate, keep, service)
 		},
 	}
 	cmd.Flags().DurationVar(&duration, "duration", 5*time.Second, "how long to record")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "trace directory (default tracemark-demo-TIME)")
 	cmd.Flags().IntVar(&rate, "rate", 300, "requests per second the service sends itself")
+	cmd.Flags().StringVar(&service, "service", "", "the demo service's executable (default: built from this checkout's examples/demo)")
 	cmd.Flags().BoolVar(&keep, "keep", false, fmt.Sprintf("leave the service running after the demo, for %gh, to try the commands on", keptLifetime.Hours()))
 	return cmd
 }
@@ -73,12 +86,12 @@ until "kill PID"), so that you can try the commands on it yourself:
 // keptLifetime is how long the service of "demo --keep" runs.
 const keptLifetime = time.Hour
 
-func runDemo(ctx context.Context, a *app, duration time.Duration, out string, rate int, keep bool) error {
+func runDemo(ctx context.Context, a *app, duration time.Duration, out string, rate int, keep bool, service string) error {
 	w := a.stdout
 	fmt.Fprintln(w, "tracemark demo: an instrumented HTTP service, traced from the outside.")
 	fmt.Fprintln(w)
 	step(w, 1, "Starting the demo service as a separate process")
-	svc, err := startDemoService(ctx, rate, keep)
+	svc, err := buildAndStartDemoService(ctx, w, service, rate, keep)
 	if err != nil {
 		return err
 	}
@@ -206,21 +219,115 @@ type demoService struct {
 	http  string
 }
 
-// startDemoService runs this executable's hidden service command and
-// waits for it to report that its agent listens. A service to keep is
-// detached: it outlives tracemark, without standard input or error.
-func startDemoService(ctx context.Context, rate int, keep bool) (*demoService, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding tracemark's executable: %w", err)
+// demoServiceProgram is what ps and list call the demo service.
+const demoServiceProgram = "tracemark-demo-service"
+
+// demoServiceLifetime bounds the life of a demo service that is not
+// kept, should nothing else stop it.
+const demoServiceLifetime = 10 * time.Minute
+
+// buildAndStartDemoService starts the demo service service, or one built
+// from the checkout when service is "". The built executable is removed
+// once the service runs: a running program needs no file.
+func buildAndStartDemoService(ctx context.Context, w io.Writer, service string, rate int, keep bool) (*demoService, error) {
+	if service != "" {
+		return startDemoService(ctx, service, rate, keep)
 	}
-	cmd := exec.Command(exe, demoServiceName, fmt.Sprintf("--rate=%d", rate))
-	cmd.Args[0] = "tracemark-demo-service" // what ps and list call it
+	tmp, err := os.MkdirTemp("", "tracemark-demo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	exe, err := buildDemoService(ctx, w, tmp)
+	if err != nil {
+		return nil, err
+	}
+	return startDemoService(ctx, exe, rate, keep)
+}
+
+// buildDemoService builds the demo service (examples/demo) of the
+// tracemark checkout around the working directory into dir, and returns
+// the executable.
+func buildDemoService(ctx context.Context, w io.Writer, dir string) (string, error) {
+	root, err := checkoutRoot()
+	if err != nil {
+		return "", err
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("tracemark demo builds its sample service with the Go toolchain, and there is no go command on PATH: %w", err)
+	}
+	exe := filepath.Join(dir, demoServiceProgram)
+	fmt.Fprintf(w, "   building it from %s: go build -o %s ./examples/demo\n", root, exe)
+	start := time.Now()
+	build := exec.CommandContext(ctx, goCmd, "build", "-o", exe, "./examples/demo")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the demo service (go build ./examples/demo in %s): %w\n%s", root, err, bytes.TrimSpace(out))
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		fmt.Fprintf(w, "   built in %.1fs (later builds reuse Go's build cache)\n", d.Seconds())
+	}
+	return exe, nil
+}
+
+// errNoCheckout explains that the demo service is not part of tracemark.
+func errNoCheckout() error {
+	version := buildinfo.Read().Version
+	if !strings.HasPrefix(version, "v") {
+		version = "latest"
+	}
+	return fmt.Errorf("tracemark demo builds its sample service (examples/demo) from the tracemark source, and the working directory is not in a checkout of %s: "+
+		"run the demo in one (git clone https://%s && cd tracemark && go run ./cmd/tracemark demo), "+
+		"or install the service and name it: go install %s/examples/demo@%s && tracemark demo --service \"$(go env GOPATH)/bin/demo\"",
+		buildinfo.ModulePath, buildinfo.ModulePath, buildinfo.ModulePath, version)
+}
+
+// checkoutRoot returns the directory of the tracemark module around the
+// working directory.
+func checkoutRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("tracemark demo: %w", err)
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+			if modulePath(b) == buildinfo.ModulePath {
+				return dir, nil
+			}
+			return "", errNoCheckout() // another module
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errNoCheckout()
+		}
+		dir = parent
+	}
+}
+
+// modulePath returns the module path a go.mod file declares.
+func modulePath(gomod []byte) string {
+	for line := range strings.SplitSeq(string(gomod), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+// startDemoService runs the demo service exe and waits for it to report
+// that its agent listens. A service to keep is detached: it outlives
+// tracemark, without standard input or error.
+func startDemoService(ctx context.Context, exe string, rate int, keep bool) (*demoService, error) {
+	cmd := exec.Command(exe, fmt.Sprintf("--rate=%d", rate))
+	cmd.Args[0] = demoServiceProgram
 	var stdin io.WriteCloser
+	var err error
 	if keep {
-		cmd.Args = append(cmd.Args, "--detached", "--lifetime="+keptLifetime.String())
+		cmd.Args = append(cmd.Args, "--lifetime="+keptLifetime.String())
 		detach(cmd)
 	} else {
+		cmd.Args = append(cmd.Args, "--attached", "--lifetime="+demoServiceLifetime.String())
 		cmd.Stderr = os.Stderr
 		orphanGuard(cmd)
 		if stdin, err = cmd.StdinPipe(); err != nil {
@@ -232,7 +339,7 @@ func startDemoService(ctx context.Context, rate int, keep bool) (*demoService, e
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the demo service: %w", err)
+		return nil, fmt.Errorf("starting the demo service %s: %w", exe, err)
 	}
 	svc := &demoService{cmd: cmd, stdin: stdin, pid: cmd.Process.Pid}
 	if err := svc.waitReady(ctx, stdout); err != nil {

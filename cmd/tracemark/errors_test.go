@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -135,13 +136,25 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// The demo as the README runs it, in the checkout: it builds the sample
+// service (examples/demo), which is not part of tracemark, and runs it.
 func TestDemo(t *testing.T) {
 	t.Parallel()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("SKIP: no go command to build the demo service with")
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t)
 	dir := filepath.Join(e.runtime, "demo-trace")
-	r := e.cli("demo", "--duration", "1s", "--rate", "200", "-o", dir)
+	r := e.cliIn(filepath.Join(root, "docs"), "demo", "--duration", "1s", "--rate", "200", "-o", dir)
 	if r.code != 0 {
 		t.Fatalf("demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if want := "building it from " + root + ": go build -o "; !strings.Contains(r.stdout, want) {
+		t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
 	}
 	for _, want := range []string{"tracemark list -p", "http:request_done", "Requests per status:", "@latency[http:request_done]", "babeltrace2 " + dir,
 		"Its plugin (tracemark lsmod -p", "classifier v1.0.0", "classifier:classified"} {
@@ -168,6 +181,23 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// Outside a checkout, and without --service, the demo says how to get
+// its sample service, which tracemark does not contain.
+func TestDemoOutsideCheckout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.cli("demo", "--duration", "1s")
+	for _, want := range []string{"the working directory is not in a checkout of github.com/tracemark/tracemark",
+		"go install github.com/tracemark/tracemark/examples/demo@", `tracemark demo --service "$(go env GOPATH)/bin/demo"`} {
+		if r.code != exitError || !strings.Contains(r.stderr, want) {
+			t.Errorf("demo outside a checkout: exit %d, want %d with %q:\n%s%s", r.code, exitError, want, r.stdout, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "pid ") {
+		t.Errorf("a service started:\n%s", r.stdout)
+	}
+}
+
 func regexpFind(re, s string) string {
 	m := regexp.MustCompile(re).FindStringSubmatch(s)
 	if m == nil {
@@ -182,7 +212,8 @@ func regexpFind(re, s string) string {
 func TestDemoKeep(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r := e.cli("demo", "--keep", "--duration", "1s", "--rate", "200", "-o", filepath.Join(e.runtime, "trace"))
+	// The service is this test binary (TestMain), named by --service.
+	r := e.cli("demo", "--keep", "--service", e.exe, "--duration", "1s", "--rate", "200", "-o", filepath.Join(e.runtime, "trace"))
 	m := regexpFind(`The demo service keeps running .*\(pid (\d+),`, r.stdout)
 	pid, _ := strconv.Atoi(m)
 	if pid > 0 {

@@ -17,18 +17,24 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/examples/demoservice"
 	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 )
 
 // The end-to-end tests run real processes: this test binary re-executed
-// as a traced target (role "target") and as the tracemark command (role
-// "cli"), talking over the real socket. Each test has its own runtime
+// as a traced target (role "target"), as the demo's sample service (role
+// "demoservice", or the program name "tracemark demo" gives it) and as
+// the tracemark command (role "cli"), talking over the real socket. Each test has its own runtime
 // directory, so that tests do not see each other's processes.
 const roleEnv = "TRACEMARK_TEST_ROLE"
 
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) == demoServiceProgram {
+		// "tracemark demo --service" with this binary, from a "cli".
+		os.Exit(demoservice.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	switch os.Getenv(roleEnv) {
 	case "cli":
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
@@ -36,6 +42,8 @@ func TestMain(m *testing.M) {
 		os.Exit(targetMain())
 	case "modtarget":
 		os.Exit(modTargetMain())
+	case "demoservice":
+		os.Exit(demoservice.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(runTests(m))
 }
@@ -231,7 +239,9 @@ func (e *env) startWith(role string, attr *syscall.SysProcAttr, args ...string) 
 // startCmd starts a prepared command with the test's pipes and cleanup.
 func (e *env) startCmd(cmd *exec.Cmd) *proc {
 	e.t.Helper()
-	cmd.Dir = e.runtime
+	if cmd.Dir == "" {
+		cmd.Dir = e.runtime
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		e.t.Fatal(err)
@@ -322,6 +332,18 @@ func (e *env) cli(args ...string) result {
 	p.stdin.Close()
 	code := p.wait(e.t) // after EOF on both outputs: nothing is missed
 	return p.result(code)
+}
+
+// cliIn runs the tracemark command in the working directory dir.
+func (e *env) cliIn(dir string, args ...string) result {
+	e.t.Helper()
+	cmd := exec.Command(e.exe, args...)
+	cmd.Args[0] = "tm-cli"
+	cmd.Env = append(e.environ, roleEnv+"=cli")
+	cmd.Dir = dir
+	p := e.startCmd(cmd)
+	p.stdin.Close()
+	return p.result(p.wait(e.t))
 }
 
 func (p *proc) result(code int) result {

@@ -15,11 +15,11 @@ import (
 
 // The commands of this file act on the modules of a running process,
 // through its agent. Loading at run time is opt-in by the program
-// (agent.WithModules); lsmod and taint work with any process.
+// (agentmodules.WithHost); lsmod and taint work with any process.
 
 // notLoading explains a process that does not load modules.
 func notLoading(pid int) string {
-	return fmt.Sprintf("process %d does not load modules at run time (its program did not opt in with agent.WithModules)", pid)
+	return fmt.Sprintf("process %d does not load modules at run time (its program did not opt in with agentmodules.WithHost)", pid)
 }
 
 func insmodCmd(a *app) *cobra.Command {
@@ -32,7 +32,7 @@ func insmodCmd(a *app) *cobra.Command {
 		GroupID: "modules",
 		Short:   "Load a module into a running process",
 		Long: `Load a WebAssembly module file into a process whose program allows it
-(agent.WithModules). The process reads the file itself, with its own
+(agentmodules.WithHost). The process reads the file itself, with its own
 permissions: FILE is made absolute here, and must be readable there.
 
 The module runs in the process's sandbox and defines its markers, which

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/agent/agentmodules"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
 	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/internal/wire"
@@ -35,7 +36,7 @@ const (
 )
 
 // modTargetMain is a traced process that allows loading modules at run
-// time (agent.WithModules). Besides "ready", it answers "hook N", which
+// time (agentmodules.WithHost). Besides "ready", it answers "hook N", which
 // calls the example plugin's request hook N times with "GET
 // /api/items/I", and "attack", which calls it with a request the plugin
 // finds suspicious.
@@ -60,7 +61,7 @@ func modTargetMain() int {
 		return 1
 	}
 	defer host.Close(context.Background())
-	a, err := agent.Start(agent.WithModules(host))
+	a, err := agent.Start(agentmodules.WithHost(host))
 	if err != nil {
 		fmt.Println("agent:", err)
 		return 1
@@ -546,7 +547,7 @@ func TestModulesNotAllowed(t *testing.T) {
 	pid := strconv.Itoa(target.pid())
 	for _, args := range [][]string{{"insmod", "-p", pid, plugin}, {"rmmod", "-p", pid, "classifier"}} {
 		r := e.cli(args...)
-		if r.code != exitError || !strings.Contains(r.stderr, "process "+pid+" does not load modules: its program did not allow loading at run time (agent.WithModules)") {
+		if r.code != exitError || !strings.Contains(r.stderr, "process "+pid+" does not load modules: this program was built without module support: import github.com/tracemark/tracemark/agent/agentmodules and start its agent with agentmodules.WithHost(host)") {
 			t.Errorf("tracemark %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
 		}
 	}

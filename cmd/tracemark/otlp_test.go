@@ -99,7 +99,7 @@ func TestRecordOTLPSpans(t *testing.T) {
 	t.Parallel()
 	col := otlptest.NewReceiver(t)
 	e := newEnv(t)
-	svc := e.start("cli", demoServiceName, "--rate", "200", "--lifetime", "1m")
+	svc := e.start("demoservice", "--rate", "200", "--lifetime", "1m", "--attached")
 	ready := svc.stdout.waitFor(t, "ready pid=")
 	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
 	r := e.cli("record", "-p", pid, "-e", "http:request_done", "-e", "storage:query", "-o", filepath.Join(e.runtime, "trace"),

@@ -107,7 +107,7 @@ func shellWords(line string) ([]string, error) {
 func TestReadmeCommands(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	svc := e.start("cli", demoServiceName, "--rate=300")
+	svc := e.start("demoservice", "--rate=300", "--attached")
 	ready := svc.stdout.waitFor(t, "ready ")
 	pid := regexpFind(`pid=(\d+)`, ready)
 	if pid == "" {
@@ -136,14 +136,14 @@ func TestReadmeCommands(t *testing.T) {
 			case i > 0 && args[i-1] == "-p":
 				a = pid
 			case i > 0 && args[i-1] == "--name":
-				a = "tm-cli" // the demo service's program name here
+				a = "tm-demoservice" // the demo service's program name here
 			case a == "--all" && args[0] != "ps":
 				// As root, --all reaches every traced process of the
 				// host, among them other tests' (and other packages'
 				// tests'), whose sessions it would change: take only
 				// the demo service, by name, as --all would here.
 				run = append(run, "--name")
-				a = "tm-cli"
+				a = "tm-demoservice"
 			case i > 0 && (args[i-1] == "--duration" || args[i-1] == "--count") && longDuration.MatchString(a):
 				a = "1s"
 			}

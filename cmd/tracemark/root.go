@@ -66,7 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		convertCmd(a), summaryCmd(a),
 		modinfoCmd(a), keygenCmd(a), signCmd(a), insmodCmd(a), rmmodCmd(a), lsmodCmd(a), taintCmd(a),
 		uiCmd(a),
-		demoServiceCmd(), versionCmd(a), manCmd(a),
+		versionCmd(a), manCmd(a),
 	} {
 		root.AddCommand(c)
 	}

@@ -6,7 +6,7 @@
 // It can load the example plugin, a binary-only request classifier that
 // runs in the tracemark sandbox and fires markers of its own
 // (Config.Plugin), and it lets operators load modules at run time
-// (agent.WithModules).
+// (agentmodules.WithHost).
 //
 // Run it with "go run ./examples/demo" and trace it with the tracemark
 // command, or let "tracemark demo" do everything.
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/agent/agentmodules"
 )
 
 // Config configures Run. The zero value serves on a random loopback port
@@ -85,7 +86,7 @@ func Run(ctx context.Context, cfg Config) error {
 		loadPlugin(ctx, host, cfg.Log)
 		plugin = &classifier{host: host, log: cfg.Log}
 	}
-	a, err := agent.Start(agent.WithModules(host))
+	a, err := agent.Start(agentmodules.WithHost(host))
 	if err != nil {
 		return fmt.Errorf("demo service: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,5 +78,16 @@ func TestServiceFiresMarkers(t *testing.T) {
 	}
 	if _, err := os.Stat(r.Socket); !os.IsNotExist(err) {
 		t.Errorf("agent socket left behind: %v", err)
+	}
+}
+
+// The service's command line refuses what it does not take, with exit
+// status 2, before starting anything.
+func TestMainUsage(t *testing.T) {
+	for _, args := range [][]string{{"-rate", "-1"}, {"-lifetime", "-1s"}, {"extra"}, {"-nosuchflag"}} {
+		var out, errOut strings.Builder
+		if code := Main(args, strings.NewReader(""), &out, &errOut); code != 2 || out.Len() != 0 || errOut.Len() == 0 {
+			t.Errorf("Main(%q): exit %d, stdout %q, stderr %q; want 2, nothing on stdout and why on stderr", args, code, out.String(), errOut.String())
+		}
 	}
 }

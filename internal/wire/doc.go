@@ -64,7 +64,7 @@
 //
 // # Modules
 //
-// Loading modules at run time is the program's choice (agent.WithModules).
+// Loading modules at run time is the program's choice (agentmodules.WithHost).
 // A process that did not opt in answers POST and DELETE /v1/modules with
 // 503 "unavailable" ("process 1234 does not load modules: ..."); its
 // GET /v1/modules says "loading": false with no modules, and GET /v1/taint

@@ -23,7 +23,7 @@ const MaxModuleNameLen = 64
 // shows.
 type ModuleList struct {
 	// Loading says whether the process loads modules at run time: its
-	// program opted in (agent.WithModules). When false, Modules is empty
+	// program opted in (agentmodules.WithHost). When false, Modules is empty
 	// and insmod and rmmod answer "unavailable".
 	Loading bool `json:"loading"`
 	// Policy is the process-wide module policy ("" when not loading).

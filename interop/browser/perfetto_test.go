@@ -33,9 +33,9 @@ type tpSlice struct {
 func TestPerfettoSlices(t *testing.T) {
 	browserPath := chromium(t)
 	tpquery, assets := traceProcessor(t)
-	dir, exe, env := setup(t)
+	dir, exe, demo, env := setup(t)
 
-	svc := start(t, env, exe, "__demo-service", "--rate", "400", "--lifetime", "5m")
+	svc := start(t, env, demo, "--rate", "400", "--lifetime", "5m", "--attached")
 	pid := field(svc.line(t, "ready "), "pid")
 	trace := filepath.Join(dir, "demo-trace")
 	run(t, env, exe, "record", "-p", pid, "-e", "*", "--duration", "2s", "-o", trace)

@@ -129,10 +129,10 @@ func field(line, key string) string {
 // and downloads a trace, and finds no console error.
 func TestWebUI(t *testing.T) {
 	browserPath := chromium(t)
-	dir, exe, env := setup(t)
+	dir, exe, demo, env := setup(t)
 
 	// The traced process: the demo's sample service, with its own load.
-	svc := start(t, env, exe, "__demo-service", "--rate", "200", "--lifetime", "5m")
+	svc := start(t, env, demo, "--rate", "200", "--lifetime", "5m", "--attached")
 	ready := svc.line(t, "ready ")
 	pid, socket := field(ready, "pid"), field(ready, "socket")
 	agent := wire.NewClient(socket)
@@ -322,21 +322,24 @@ func TestWebUI(t *testing.T) {
 	t.Logf("%d console messages, %d of them the expected 400s of the bad filter and the bad module", len(console.all()), seen)
 }
 
-// setup builds tracemark into a short temporary directory (socket paths
-// are limited) and returns the directory, the binary and an environment
-// whose agents and caches live in that directory.
-func setup(t *testing.T) (dir, exe string, env []string) {
+// setup builds tracemark and the demo's sample service into a short
+// temporary directory (socket paths are limited) and returns the
+// directory, the two binaries and an environment whose agents and caches
+// live in that directory.
+func setup(t *testing.T) (dir, exe, demo string, env []string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tmui")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	exe = filepath.Join(dir, "tracemark")
-	build := exec.Command("go", "build", "-o", exe, "./cmd/tracemark")
-	build.Dir = filepath.Join("..", "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tracemark: %v\n%s", err, out)
+	exe, demo = filepath.Join(dir, "tracemark"), filepath.Join(dir, "demo")
+	for out, pkg := range map[string]string{exe: "./cmd/tracemark", demo: "./examples/demo"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir = filepath.Join("..", "..")
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, b)
+		}
 	}
 	runtimeDir := filepath.Join(dir, "run")
 	if err := os.Mkdir(runtimeDir, 0o700); err != nil {
@@ -348,7 +351,7 @@ func setup(t *testing.T) (dir, exe string, env []string) {
 		// Built and compiled modules go to the test's directory, not the
 		// user's cache (the service builds its plugin there).
 		"TRACEMARK_CACHE_DIR="+filepath.Join(dir, "cache"))
-	return dir, exe, env
+	return dir, exe, demo, env
 }
 
 // browser starts headless Chromium with its profile in dir and returns
