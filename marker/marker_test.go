@@ -13,8 +13,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
+	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -583,10 +583,10 @@ func TestPinnedProbe(t *testing.T) {
 	check := func(e *marker.Event) {
 		runs.Add(1)
 		// A nested pin returns the P the goroutine is already pinned to.
-		if p := pin.Pin(); p != probeabi.Of(e).P {
+		if p := rt.Pin(); p != probeabi.Of(e).P {
 			wrongP.Add(1)
 		}
-		pin.Unpin()
+		rt.Unpin()
 	}
 	p, err := marker.Register("pinnedtest:ev", check, pinnedOption)
 	if err != nil {
@@ -631,9 +631,9 @@ func TestPinnedProbeMoves(t *testing.T) {
 		if unregistered.Load() {
 			after.Add(1)
 		}
-		pin.Unpin()
+		rt.Unpin()
 		runtime.Gosched()
-		probeabi.Of(e).P = pin.Pin()
+		probeabi.Of(e).P = rt.Pin()
 		inside.Add(-1)
 	}, pinnedOption)
 	if err != nil {

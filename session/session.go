@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
-	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/internal/ring"
+	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -500,9 +500,9 @@ func (s *Session) growOverflow(ev *probeabi.Event) {
 	if clock.Now() < s.overflowAt.Load() {
 		return
 	}
-	pin.Unpin()
+	rt.Unpin()
 	s.allocOverflow()
-	ev.P = pin.Pin()
+	ev.P = rt.Pin()
 }
 
 func (s *Session) allocOverflow() {
@@ -529,8 +529,8 @@ func acceptPinned(fs *filterSet, e *marker.Event, ev *probeabi.Event) verdict {
 	if !fs.cel {
 		return fs.accept(e)
 	}
-	pin.Unpin()
+	rt.Unpin()
 	ok := fs.accept(e)
-	ev.P = pin.Pin()
+	ev.P = rt.Pin()
 	return ok
 }

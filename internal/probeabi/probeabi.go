@@ -13,8 +13,8 @@
 // # Pinned probes
 //
 // A probe registered with the [Pinned] option runs with its goroutine
-// pinned to its P (see package pin), like a kernel tracepoint probe runs
-// with preemption disabled. Event.P is that P's id, so the probe can use
+// pinned to its P (see rt.Pin, package internal/rt), like a kernel
+// tracepoint probe runs with preemption disabled. Event.P is that P's id, so the probe can use
 // per-P buffers without pinning again: the marker's grace-period
 // accounting and the recorder's buffer share one pin. A pinned probe must
 // not block, allocate or panic (the runtime aborts a program that panics

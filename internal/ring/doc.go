@@ -5,8 +5,8 @@
 //
 // Go has no per-CPU data, but it has per-P execution: at any instant at most
 // one goroutine runs on a given P. [Buffer.Reserve] calls the runtime's
-// procPin (package pin), which disables preemption and returns the P's id;
-// [Buffer.Commit] calls procUnpin. A caller that is already pinned, such as
+// procPin (rt.Pin, package internal/rt), which disables preemption and
+// returns the P's id; [Buffer.Commit] calls procUnpin. A caller that is already pinned, such as
 // a session's probe, uses [Buffer.ReservePinned] and [Buffer.CommitPinned]
 // instead and saves the second pin. Between the two the goroutine can neither
 // be preempted nor migrate, so it is the only writer of shard[pid]. The

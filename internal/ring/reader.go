@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"slices"
 
-	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 // Packet is a run of consecutive records from one sub-buffer of one shard,
@@ -120,7 +120,7 @@ func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
 	for _, h := range held {
 		unlockReader(&s.subs[h.idx].subBuf)
 	}
-	pin.Unpin()
+	rt.Unpin()
 	for _, h := range held {
 		sb := &s.subs[h.idx].subBuf
 		if !lockReader(sb) {
@@ -150,7 +150,7 @@ func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
 	for _, h := range held {
 		unlockReader(&s.subs[h.idx].subBuf)
 	}
-	pin.Unpin()
+	rt.Unpin()
 	pkts, buf := b.snapPkts[:0], b.snapBuf[:0]
 	for i := len(held) - 1; i >= 0; i-- {
 		pkt, ok := b.copySub(s, held[i], &buf)
@@ -183,15 +183,15 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 	start := len(*buf)
 	var pkt Packet
 	for first := true; ; first = false {
-		pin.Pin()
+		rt.Pin()
 		if !lockReader(sb) {
-			pin.Unpin()
+			rt.Unpin()
 			*buf = (*buf)[:start]
 			return Packet{}, false
 		}
 		if sb.seq != h.seq {
 			unlockReader(sb)
-			pin.Unpin()
+			rt.Unpin()
 			*buf = (*buf)[:start]
 			return Packet{}, false
 		}
@@ -200,7 +200,7 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 			p := sb.pub.Load() // loaded after v: final if v says full
 			if _, _, count := unpack(p); count <= sb.consumedR {
 				unlockReader(sb)
-				pin.Unpin()
+				rt.Unpin()
 				return Packet{}, true // nothing to copy
 			}
 			pkt = b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)
@@ -210,7 +210,7 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 		to := min(end, from+b.chunk)
 		*buf = append(*buf, sb.data[from:to]...) // never grows: capacity is a whole shard
 		unlockReader(sb)
-		pin.Unpin()
+		rt.Unpin()
 		if to == end {
 			pkt.Data = (*buf)[start:len(*buf):len(*buf)]
 			return pkt, true
@@ -235,7 +235,7 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 // lockShard and pin.Unpin may block, allocate or call user code.
 func (b *Buffer) lockShard(s *shard) []heldSub {
 	for {
-		pin.Pin()
+		rt.Pin()
 		g := s.gen.Load()
 		if g&1 == 0 {
 			held := b.held[:0]
@@ -253,7 +253,7 @@ func (b *Buffer) lockShard(s *shard) []heldSub {
 				unlockReader(&s.subs[h.idx].subBuf)
 			}
 		}
-		pin.Unpin()
+		rt.Unpin()
 		// A switch is short and its writer cannot be preempted.
 		runtime.Gosched()
 	}

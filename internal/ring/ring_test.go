@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -265,7 +265,7 @@ func TestOverwriteSkipsLockedSubBuffer(t *testing.T) {
 	}
 	_, _, inFirst := unpack(b.shards[0].subs[0].pub.Load())
 	held := slices.Clone(b.lockShard(&b.shards[0].shard))
-	pin.Unpin() // lockShard returns pinned
+	rt.Unpin() // lockShard returns pinned
 	if !slices.Equal(held, []heldSub{{0, 0}, {1, 1}}) {
 		t.Fatalf("locked %v", held)
 	}
@@ -340,12 +340,12 @@ func TestTryReserve(t *testing.T) {
 	b := mustNew(t, Config{SubBufSize: size, SubBufCount: 4, TimestampOffset: tsOff})
 	try := func(i uint64) (n int, ok bool) {
 		n = recSize(tsOff, i)
-		w, ok := b.TryReservePinned(pin.Pin(), max)
+		w, ok := b.TryReservePinned(rt.Pin(), max)
 		if ok && len(w.Bytes()) == max {
 			encode(w.Bytes()[:n], tsOff, rec{ts: int64(i), gid: 1, ctr: i})
 			b.CommitPinned(w.Cut(n))
 		}
-		pin.Unpin()
+		rt.Unpin()
 		return n, ok
 	}
 	var sizes []int
