@@ -54,14 +54,12 @@ type probeOptionFunc func(*Probe)
 func (f probeOptionFunc) applyProbe(p *Probe) { f(p) }
 
 func init() {
-	probeabi.Pinned = func(data func(m any) unsafe.Pointer) any {
-		return ProbeOption(probeOptionFunc(func(p *Probe) {
+	probeabi.SetPinned(func(data func(*Info) unsafe.Pointer) ProbeOption {
+		return probeOptionFunc(func(p *Probe) {
 			p.pinned = true
-			if data != nil {
-				p.data = func(m *Info) unsafe.Pointer { return data(m) }
-			}
-		}))
-	}
+			p.data = data
+		})
+	})
 }
 
 // ExpectFields makes the probe connect only to markers whose schema is

@@ -416,7 +416,7 @@ func (s *Session) Destroy() {
 }
 
 func (r *Rule) connect() error {
-	pinned := probeabi.Pinned(r.classOf).(marker.ProbeOption) // see recorder
+	pinned := probeabi.Pinned[marker.ProbeOption](r.classOf) // see recorder
 	p, err := marker.Register(r.Pattern, r.recorder(), pinned, marker.OnConnect(r.bind))
 	if err != nil {
 		return fmt.Errorf("session %q: %w", r.s.cfg.Name, err)
