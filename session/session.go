@@ -28,12 +28,15 @@ const (
 	Overwrite
 )
 
-// String returns "discard" or "overwrite".
+// String returns "discard" or "overwrite" ("Mode(N)" for other values).
 func (m Mode) String() string {
-	if m == Overwrite {
+	switch m {
+	case Discard:
+		return "discard"
+	case Overwrite:
 		return "overwrite"
 	}
-	return "discard"
+	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
 // ParseMode is the inverse of [Mode.String].
@@ -158,10 +161,13 @@ func New(cfg Config) (*Session, error) {
 	if cfg.MaxStringLen < 0 {
 		return nil, fmt.Errorf("session %q: negative MaxStringLen", cfg.Name)
 	}
+	if cfg.Mode != Discard && cfg.Mode != Overwrite {
+		return nil, fmt.Errorf("session %q: unknown mode %v: want Discard or Overwrite", cfg.Name, cfg.Mode)
+	}
 	rc := ring.Config{
 		SubBufSize:      cfg.SubBufSize,
 		SubBufCount:     cfg.BufferSize / max(cfg.SubBufSize, 1),
-		Mode:            ring.Mode(cfg.Mode),
+		Overwrite:       cfg.Mode == Overwrite,
 		TimestampOffset: timestampOffset,
 	}
 	if err := rc.Validate(); err != nil {

@@ -113,10 +113,10 @@
 //
 // # Discard and overwrite
 //
-// In [Discard] mode the writer only claims free sub-buffers; when the next
-// one is still full the record is dropped, so the ring keeps the oldest
-// data and Drain sees, per shard, an unbroken sequence. In [Overwrite] mode
-// the writer claims the next sub-buffer even if it is full, counting its
+// In discard mode (the default) the writer only claims free sub-buffers;
+// when the next one is still full the record is dropped, so the ring keeps
+// the oldest data and Drain sees, per shard, an unbroken sequence. In
+// overwrite mode ([Config.Overwrite]) the writer claims the next sub-buffer even if it is full, counting its
 // unconsumed records as overwritten, so the ring keeps the most recent data
 // and [Buffer.Snapshot] acts as a flight recorder. In both modes a
 // sub-buffer the reader is copying is never reclaimed.

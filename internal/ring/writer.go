@@ -209,7 +209,7 @@ func (b *Buffer) switchSub(s *shard) bool {
 // the reader never consumed. A sub-buffer the reader is copying is not.
 func (b *Buffer) claim(sb *subBuf) (lost uint64, ok bool) {
 	v := sb.state.Load()
-	if v != stFree && (v != stFull || b.cfg.Mode != Overwrite) {
+	if v != stFree && (v != stFull || !b.cfg.Overwrite) {
 		return 0, false
 	}
 	// The CAS fails if the reader set stReader since the Load.
