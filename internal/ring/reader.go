@@ -116,11 +116,7 @@ type heldSub struct {
 // only one at a time so that an overwrite-mode writer, which reuses the
 // oldest first, is held up as little as possible.
 func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
-	held := b.lockShard(s)
-	for _, h := range held {
-		unlockReader(&s.subs[h.idx].subBuf)
-	}
-	rt.Unpin()
+	held := b.survey(s)
 	for _, h := range held {
 		sb := &s.subs[h.idx].subBuf
 		if !lockReader(sb) {
@@ -146,11 +142,7 @@ func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
 // them oldest first too: copying newest first, the first one found
 // reclaimed ends the copy, and what was copied stays consecutive.
 func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
-	held := b.lockShard(s)
-	for _, h := range held {
-		unlockReader(&s.subs[h.idx].subBuf)
-	}
-	rt.Unpin()
+	held := b.survey(s)
 	pkts, buf := b.snapPkts[:0], b.snapBuf[:0]
 	for i := len(held) - 1; i >= 0; i-- {
 		pkt, ok := b.copySub(s, held[i], &buf)
@@ -221,6 +213,18 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 	}
 }
 
+// survey returns the sub-buffers of s that hold data, sorted by Seq, as
+// lockShard found them at one instant, and releases them at once: the
+// reader locks each again, and checks its Seq, when it reads it.
+func (b *Buffer) survey(s *shard) []heldSub {
+	held := b.lockShard(s)
+	for _, h := range held {
+		unlockReader(&s.subs[h.idx].subBuf)
+	}
+	rt.Unpin()
+	return held
+}
+
 // lockShard sets the reader flag on every writing or full sub-buffer of s
 // and returns them sorted by Seq. It retries until no sub-buffer switch
 // overlapped the locking, so the locked set is what the shard held at one
@@ -232,7 +236,7 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 // unpins it once it has released what it does not need: while pinned the
 // reader cannot be preempted with sub-buffers locked, which would make
 // writers drop records for a whole scheduling quantum. Nothing between
-// lockShard and pin.Unpin may block, allocate or call user code.
+// lockShard and rt.Unpin may block, allocate or call user code.
 func (b *Buffer) lockShard(s *shard) []heldSub {
 	for {
 		rt.Pin()
