@@ -6,10 +6,10 @@
 // needs one (marker, internal/ring, internal/clock, session) calls it here,
 // so that a change of the runtime or a new port touches one package.
 //
-// The runtime keeps procPin, procUnpin and nanotime available to
-// go:linkname (go.dev/issue/67401). A call to Pin, Unpin or Nanotime from
-// another package compiles to a direct call of the runtime function, as a
-// linkname in the calling package would.
+// The runtime keeps procPin, procUnpin and nanotime available to the
+// linkname directive (go.dev/issue/67401). A call to Pin, Unpin or
+// Nanotime from another package compiles to a direct call of the runtime
+// function, as a linkname in the calling package would.
 package rt
 
 import _ "unsafe" // for go:linkname
