@@ -3,6 +3,8 @@ package marker
 import (
 	"sync/atomic"
 	"testing"
+
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 // steppedReader performs dispatch's reader protocol one step at a time, so
@@ -25,9 +27,9 @@ func (r *steppedReader) countIn() {
 		r.tok = enterAtomic(r.idx)
 		return
 	}
-	pid := procPin()
+	pid := rt.Pin()
 	perPReaders[pid].lock[r.idx]++
-	procUnpin()
+	rt.Unpin()
 	r.tok = readToken{idx: r.idx}
 }
 

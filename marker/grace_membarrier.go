@@ -4,50 +4,28 @@ package marker
 
 import (
 	"sync/atomic"
-	"syscall"
-	_ "unsafe" // for go:linkname
+
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
-// The runtime keeps P pinning available to linkname (go.dev/issue/67401).
-// While pinned, a goroutine cannot be preempted or migrate, so it is the
-// only writer of its P's counters.
-
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
-
-const (
-	sysMembarrier                  = 324
-	membarrierCmdQuery             = 0
-	membarrierPrivateExpedited     = 1 << 3
-	membarrierRegisterPrivateExped = 1 << 4
-)
+// A reader pins its goroutine to its P (rt.Pin) while it counts: pinned, a
+// goroutine cannot be preempted or migrate, so it is the only writer of its
+// P's counters.
 
 const maxPinnedPs = 256
 
 var perPReaders [maxPinnedPs]perPSlot
 
 // fastRead is decided once at start-up: membarrier must be available.
-var fastRead = registerMembarrier()
-
-func registerMembarrier() bool {
-	mask, _, errno := syscall.RawSyscall(sysMembarrier, membarrierCmdQuery, 0, 0)
-	if errno != 0 || mask&membarrierPrivateExpedited == 0 {
-		return false
-	}
-	_, _, errno = syscall.RawSyscall(sysMembarrier, membarrierRegisterPrivateExped, 0, 0)
-	return errno == 0
-}
+var fastRead = rt.RegisterMembarrier()
 
 // membarrier makes every thread of the process execute a full memory
 // barrier, so that the plain counter stores of readers running right now
 // become visible to the waiter (the asymmetric half of a Dekker handshake
 // whose reader half is free).
 func membarrier() {
-	if _, _, errno := syscall.Syscall(sysMembarrier, membarrierPrivateExpedited, 0, 0); errno != 0 {
-		panic("marker: membarrier failed after successful registration: " + errno.Error())
+	if err := rt.Membarrier(); err != nil {
+		panic("marker: membarrier failed after successful registration: " + err.Error())
 	}
 }
 
@@ -59,13 +37,13 @@ func enterRead() readToken {
 	if !fastRead {
 		return enterAtomic(idx)
 	}
-	pid := procPin()
+	pid := rt.Pin()
 	if pid >= maxPinnedPs {
-		procUnpin()
+		rt.Unpin()
 		return enterAtomic(idx)
 	}
 	perPReaders[pid].lock[idx]++
-	procUnpin()
+	rt.Unpin()
 	return readToken{idx: idx}
 }
 
@@ -74,17 +52,17 @@ func exitRead(t readToken) {
 		t.c.Add(-1)
 		return
 	}
-	pid := procPin()
+	pid := rt.Pin()
 	if pid >= maxPinnedPs {
 		// The reader entered on a P below the limit but leaves on one above
 		// it (GOMAXPROCS was raised meanwhile): count the exit on P 0's
 		// slot atomically; sums stay right.
-		procUnpin()
+		rt.Unpin()
 		atomic.AddUint64(&perPReaders[0].unlock[t.idx], 1)
 		return
 	}
 	perPReaders[pid].unlock[t.idx]++
-	procUnpin()
+	rt.Unpin()
 }
 
 // drained is SRCU's check: sum the unlocks, make every reader's stores

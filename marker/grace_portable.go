@@ -22,7 +22,3 @@ const (
 )
 
 var perPReaders [maxPinnedPs]perPSlot
-
-func procPin() int { return 0 }
-
-func procUnpin() {}

@@ -13,8 +13,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
+	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -573,7 +573,7 @@ func TestEventLayout(t *testing.T) {
 }
 
 // pinnedOption is how this module's recorders ask for a pinned probe.
-var pinnedOption = probeabi.Pinned(nil).(marker.ProbeOption)
+var pinnedOption = probeabi.Pinned[marker.ProbeOption, *marker.Info](nil)
 
 // TestPinnedProbe checks that a pinned probe runs pinned to the P that
 // Event.P names, alone on a marker and beside other probes.
@@ -583,10 +583,10 @@ func TestPinnedProbe(t *testing.T) {
 	check := func(e *marker.Event) {
 		runs.Add(1)
 		// A nested pin returns the P the goroutine is already pinned to.
-		if p := pin.Pin(); p != probeabi.Of(e).P {
+		if p := rt.Pin(); p != probeabi.Of(e).P {
 			wrongP.Add(1)
 		}
-		pin.Unpin()
+		rt.Unpin()
 	}
 	p, err := marker.Register("pinnedtest:ev", check, pinnedOption)
 	if err != nil {
@@ -631,9 +631,9 @@ func TestPinnedProbeMoves(t *testing.T) {
 		if unregistered.Load() {
 			after.Add(1)
 		}
-		pin.Unpin()
+		rt.Unpin()
 		runtime.Gosched()
-		probeabi.Of(e).P = pin.Pin()
+		probeabi.Of(e).P = rt.Pin()
 		inside.Add(-1)
 	}, pinnedOption)
 	if err != nil {
@@ -674,8 +674,8 @@ func TestPinnedProbeMoves(t *testing.T) {
 func TestPinnedProbeData(t *testing.T) {
 	a := marker.Define1("pinneddata:a", marker.Int64("n"))
 	names := map[unsafe.Pointer]string{}
-	data := func(m any) unsafe.Pointer {
-		name := m.(*marker.Info).Name()
+	data := func(m *marker.Info) unsafe.Pointer {
+		name := m.Name()
 		p := unsafe.Pointer(&[]byte(name)[0])
 		names[p] = name
 		return p
@@ -683,7 +683,7 @@ func TestPinnedProbeData(t *testing.T) {
 	var got []string
 	p, err := marker.Register("pinneddata:*", func(e *marker.Event) {
 		got = append(got, e.Marker().Name()+"="+names[probeabi.Of(e).Data])
-	}, probeabi.Pinned(data).(marker.ProbeOption))
+	}, probeabi.Pinned[marker.ProbeOption](data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -702,6 +702,18 @@ func TestPinnedProbeData(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("events saw %q, want %q", got, want)
 	}
+}
+
+// TestPinnedChecksTypes checks that the pinned option's constructor,
+// reached through internal/probeabi, refuses types other than marker's.
+func TestPinnedChecksTypes(t *testing.T) {
+	defer func() {
+		err, _ := recover().(error)
+		if !errors.Is(err, probeabi.ErrTypes) || !strings.Contains(err.Error(), "*marker.FieldInfo") {
+			t.Fatalf("Pinned with the wrong marker type panicked with %v, want probeabi.ErrTypes naming it", err)
+		}
+	}()
+	probeabi.Pinned[marker.ProbeOption, *marker.FieldInfo](nil)
 }
 
 func TestOnConnectCanLeaveOut(t *testing.T) {

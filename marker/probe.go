@@ -12,8 +12,8 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 // ProbeFunc is the function a probe runs for each event of the markers it
@@ -54,14 +54,12 @@ type probeOptionFunc func(*Probe)
 func (f probeOptionFunc) applyProbe(p *Probe) { f(p) }
 
 func init() {
-	probeabi.Pinned = func(data func(m any) unsafe.Pointer) any {
-		return ProbeOption(probeOptionFunc(func(p *Probe) {
+	probeabi.SetPinned(func(data func(*Info) unsafe.Pointer) ProbeOption {
+		return probeOptionFunc(func(p *Probe) {
 			p.pinned = true
-			if data != nil {
-				p.data = func(m *Info) unsafe.Pointer { return data(m) }
-			}
-		}))
-	}
+			p.data = data
+		})
+	})
 }
 
 // ExpectFields makes the probe connect only to markers whose schema is
@@ -351,12 +349,12 @@ func dispatch(e *Event) {
 		if widenGraceWindow {
 			graceWindow()
 		}
-		pid := procPin()
+		pid := rt.Pin()
 		if uint(pid) < maxPinnedPs {
 			perPReaders[pid].lock[t.idx]++
-			procUnpin()
+			rt.Unpin()
 		} else {
-			procUnpin()
+			rt.Unpin()
 			t = enterAtomic(t.idx)
 		}
 	} else {
@@ -375,7 +373,7 @@ func dispatch(e *Event) {
 		// reader's exit, and without deferred recovery, since a panic while
 		// pinned is fatal anyway.
 		e.head.Data = list.data[0]
-		pid := procPin()
+		pid := rt.Pin()
 		if !p.dead.Load() {
 			e.head.P = pid
 			p.fn(e)
@@ -386,7 +384,7 @@ func dispatch(e *Event) {
 		} else {
 			atomic.AddUint64(&perPReaders[0].unlock[t.idx], 1)
 		}
-		procUnpin()
+		rt.Unpin()
 		return
 	}
 	defer func() {
@@ -408,13 +406,13 @@ func dispatch(e *Event) {
 	}
 	p = nil
 	if fastRead && t.c == nil {
-		pid := procPin()
+		pid := rt.Pin()
 		if uint(pid) < maxPinnedPs {
 			perPReaders[pid].unlock[t.idx]++
-			procUnpin()
+			rt.Unpin()
 			return
 		}
-		procUnpin()
+		rt.Unpin()
 	}
 	exitRead(t)
 }
@@ -435,9 +433,9 @@ func (p *Probe) dataFor(m *Info) unsafe.Pointer {
 // callPinned runs a pinned probe's function (see internal/probeabi).
 func (p *Probe) callPinned(e *Event, data unsafe.Pointer) {
 	e.head.Data = data
-	e.head.P = pin.Pin()
+	e.head.P = rt.Pin()
 	p.fn(e)
-	pin.Unpin()
+	rt.Unpin()
 }
 
 // runFrom calls the probes of list from index i on, then leaves the reader

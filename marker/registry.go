@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/tracemark/tracemark/internal/ident"
 )
 
 // Errors returned by the registry.
@@ -37,31 +39,17 @@ var registry struct {
 	probes  []*Probe
 }
 
-// validIdent reports whether s is [a-z][a-z0-9_]*.
-func validIdent(s string) bool {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
 // splitName checks "provider:event" and returns its parts.
 func splitName(name string) (provider, event string, err error) {
 	provider, event, ok := strings.Cut(name, ":")
 	if !ok {
 		return "", "", fmt.Errorf("marker %q: %w: want provider:event", name, ErrInvalidName)
 	}
-	if !validIdent(provider) {
-		return "", "", fmt.Errorf("marker %q: %w: provider %q must match [a-z][a-z0-9_]*", name, ErrInvalidName, provider)
+	if !ident.Valid(provider) {
+		return "", "", fmt.Errorf("marker %q: %w: provider %q must match %s", name, ErrInvalidName, provider, ident.Pattern)
 	}
-	if !validIdent(event) {
-		return "", "", fmt.Errorf("marker %q: %w: event %q must match [a-z][a-z0-9_]*", name, ErrInvalidName, event)
+	if !ident.Valid(event) {
+		return "", "", fmt.Errorf("marker %q: %w: event %q must match %s", name, ErrInvalidName, event, ident.Pattern)
 	}
 	return provider, event, nil
 }
@@ -71,8 +59,8 @@ func checkFields(name string, fields []FieldInfo) error {
 		return fmt.Errorf("marker %q: %d fields, at most %d are allowed", name, len(fields), MaxFields)
 	}
 	for i, f := range fields {
-		if !validIdent(f.Name) {
-			return fmt.Errorf("marker %q: field %d: %w: %q must match [a-z][a-z0-9_]*", name, i, ErrInvalidName, f.Name)
+		if !ident.Valid(f.Name) {
+			return fmt.Errorf("marker %q: field %d: %w: %q must match %s", name, i, ErrInvalidName, f.Name, ident.Pattern)
 		}
 		if f.Kind == KindInvalid || f.Kind > KindSpanID {
 			return fmt.Errorf("marker %q: field %q: invalid kind %v (declare fields with marker.Int, marker.String, ...)", name, f.Name, f.Kind)

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/tracemark/tracemark/internal/ident"
 )
 
 // Custom section names of a module file.
@@ -182,26 +184,16 @@ func ParseModinfo(b []byte) (*Modinfo, error) {
 	case !seen["name"]:
 		return nil, fmt.Errorf("%w: no name", ErrBadModinfo)
 	case !validName(m.Name, maxNameLen):
-		return nil, fmt.Errorf("%w: name %q is not [a-z][a-z0-9_]* of at most %d bytes", ErrBadModinfo, clip(m.Name), maxNameLen)
+		return nil, fmt.Errorf("%w: name %q is not %s of at most %d bytes", ErrBadModinfo, clip(m.Name), ident.Pattern, maxNameLen)
 	case !seen["abi"]:
 		return nil, fmt.Errorf("%w: no abi", ErrBadModinfo)
 	}
 	return m, nil
 }
 
-// validName reports whether s is [a-z][a-z0-9_]* of at most max bytes.
-func validName(s string, max int) bool {
-	if s == "" || len(s) > max || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// validName reports whether s is an identifier (ident.Pattern) of at most
+// max bytes.
+func validName(s string, max int) bool { return len(s) <= max && ident.Valid(s) }
 
 // checkText refuses invalid UTF-8 and control characters.
 func checkText(v []byte) error {

@@ -77,8 +77,8 @@ func (c *Class) publish() {
 // classOf is the data function of the rule's pinned probe (see
 // internal/probeabi): the class of marker m, which bind has just created,
 // reaches the probe with every event of m.
-func (r *Rule) classOf(m any) unsafe.Pointer {
-	id := int(m.(*marker.Info).ID())
+func (r *Rule) classOf(m *marker.Info) unsafe.Pointer {
+	id := int(m.ID())
 	if byMarker := *r.s.byMarker.Load(); id < len(byMarker) {
 		return unsafe.Pointer(byMarker[id])
 	}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
-	"github.com/tracemark/tracemark/internal/pin"
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/internal/ring"
+	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -28,12 +28,15 @@ const (
 	Overwrite
 )
 
-// String returns "discard" or "overwrite".
+// String returns "discard" or "overwrite" ("Mode(N)" for other values).
 func (m Mode) String() string {
-	if m == Overwrite {
+	switch m {
+	case Discard:
+		return "discard"
+	case Overwrite:
 		return "overwrite"
 	}
-	return "discard"
+	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
 // ParseMode is the inverse of [Mode.String].
@@ -158,10 +161,13 @@ func New(cfg Config) (*Session, error) {
 	if cfg.MaxStringLen < 0 {
 		return nil, fmt.Errorf("session %q: negative MaxStringLen", cfg.Name)
 	}
+	if cfg.Mode != Discard && cfg.Mode != Overwrite {
+		return nil, fmt.Errorf("session %q: unknown mode %v: want Discard or Overwrite", cfg.Name, cfg.Mode)
+	}
 	rc := ring.Config{
 		SubBufSize:      cfg.SubBufSize,
 		SubBufCount:     cfg.BufferSize / max(cfg.SubBufSize, 1),
-		Mode:            ring.Mode(cfg.Mode),
+		Overwrite:       cfg.Mode == Overwrite,
 		TimestampOffset: timestampOffset,
 	}
 	if err := rc.Validate(); err != nil {
@@ -416,7 +422,7 @@ func (s *Session) Destroy() {
 }
 
 func (r *Rule) connect() error {
-	pinned := probeabi.Pinned(r.classOf).(marker.ProbeOption) // see recorder
+	pinned := probeabi.Pinned[marker.ProbeOption](r.classOf) // see recorder
 	p, err := marker.Register(r.Pattern, r.recorder(), pinned, marker.OnConnect(r.bind))
 	if err != nil {
 		return fmt.Errorf("session %q: %w", r.s.cfg.Name, err)
@@ -500,9 +506,9 @@ func (s *Session) growOverflow(ev *probeabi.Event) {
 	if clock.Now() < s.overflowAt.Load() {
 		return
 	}
-	pin.Unpin()
+	rt.Unpin()
 	s.allocOverflow()
-	ev.P = pin.Pin()
+	ev.P = rt.Pin()
 }
 
 func (s *Session) allocOverflow() {
@@ -529,8 +535,8 @@ func acceptPinned(fs *filterSet, e *marker.Event, ev *probeabi.Event) verdict {
 	if !fs.cel {
 		return fs.accept(e)
 	}
-	pin.Unpin()
+	rt.Unpin()
 	ok := fs.accept(e)
-	ev.P = pin.Pin()
+	ev.P = rt.Pin()
 	return ok
 }

@@ -279,6 +279,9 @@ func TestStateErrors(t *testing.T) {
 	if _, err := session.New(session.Config{Name: "x", BufferSize: 100}); err == nil {
 		t.Error("100-byte buffer accepted")
 	}
+	if _, err := session.New(session.Config{Name: "x", Mode: 7}); err == nil || !strings.Contains(err.Error(), "unknown mode Mode(7)") {
+		t.Errorf("mode 7: %v, want unknown mode Mode(7)", err)
+	}
 	if _, err := s.Enable("[", ""); !errors.Is(err, marker.ErrBadPattern) {
 		t.Errorf("bad glob: %v", err)
 	}

@@ -43,28 +43,26 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // for go:linkname
+
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
-
 // std is the process's clock.
-var std = clk{readTSC: rdtsc, readMono: nanotime}
+var std = clk{readTSC: rt.Rdtsc, readMono: rt.Nanotime}
 
 var once sync.Once
 
 // Now returns CLOCK_MONOTONIC time in nanoseconds.
 func Now() int64 {
 	if tb := std.tab.Load(); tb != nil {
-		t := rdtsc()
+		t := rt.Rdtsc()
 		if d := t - tb.cur.start; d >= 0 && t <= tb.limit {
 			hi, lo := bits.Mul64(uint64(d), tb.cur.mult)
 			return tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
 		}
 		return std.slow(tb, t)
 	}
-	return nanotime()
+	return rt.Nanotime()
 }
 
 // Ticks returns the clock in its raw unit, for recording now and converting
@@ -73,9 +71,9 @@ func Now() int64 {
 // Readings taken before Calibrate returns cannot be converted.
 func Ticks() int64 {
 	if std.tab.Load() != nil {
-		return rdtsc()
+		return rt.Rdtsc()
 	}
-	return nanotime()
+	return rt.Nanotime()
 }
 
 // ToNanos converts a Ticks reading taken after Calibrate returned to Now's
@@ -119,7 +117,7 @@ func Calibrate() {
 // tscUsable reports whether the kernel trusts the TSC: its clocksource is
 // the TSC and the CPU says the counter is invariant.
 func tscUsable() bool {
-	if !haveTSC {
+	if !rt.HaveTSC {
 		return false
 	}
 	cs, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource")

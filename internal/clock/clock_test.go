@@ -7,12 +7,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 // TestTickReadBeforeCalibrate converts a TSC reading taken before the
 // clock's first anchor (it is the first test of the package).
 func TestTickReadBeforeCalibrate(t *testing.T) {
-	tk := rdtsc()
+	tk := rt.Rdtsc()
 	Calibrate()
 	if Source() != "tsc" {
 		t.Skip("the TSC is not used here")
@@ -65,9 +67,9 @@ func TestTicksConvertLikeNow(t *testing.T) {
 // returns it with their midpoint.
 func bracketed(t *testing.T) (now, mono int64) {
 	for range 1000 {
-		n1 := nanotime()
+		n1 := rt.Nanotime()
 		c := Now()
-		n2 := nanotime()
+		n2 := rt.Nanotime()
 		if n2-n1 < 5_000 {
 			return c, n1 + (n2-n1)/2
 		}
@@ -97,7 +99,7 @@ func BenchmarkTicks(b *testing.B) {
 func BenchmarkNanotime(b *testing.B) {
 	var s int64
 	for range b.N {
-		s += nanotime()
+		s += rt.Nanotime()
 	}
 	_ = s
 }

@@ -9,7 +9,7 @@ import (
 // benchConfig never drops on the write path: overwrite mode with no reader
 // always finds a sub-buffer to reuse.
 func benchConfig() Config {
-	return Config{SubBufSize: 1 << 20, SubBufCount: 4, Mode: Overwrite}
+	return Config{SubBufSize: 1 << 20, SubBufCount: 4, Overwrite: true}
 }
 
 // BenchmarkReserveCommit measures the fast path for a 32-byte record on one

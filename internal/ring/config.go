@@ -5,31 +5,6 @@ import (
 	"fmt"
 )
 
-// Mode selects what a shard does when its writer needs a new sub-buffer and
-// the next one in ring order still holds data the reader has not consumed.
-type Mode uint8
-
-const (
-	// Discard keeps the oldest data: the new record is dropped and counted.
-	Discard Mode = iota
-	// Overwrite keeps the newest data (flight recorder): the writer reuses
-	// the oldest full sub-buffer and counts its unread records as
-	// overwritten. If the reader is copying that sub-buffer at that very
-	// moment, the new record is dropped instead.
-	Overwrite
-)
-
-// String returns "discard" or "overwrite".
-func (m Mode) String() string {
-	switch m {
-	case Discard:
-		return "discard"
-	case Overwrite:
-		return "overwrite"
-	}
-	return fmt.Sprintf("Mode(%d)", uint8(m))
-}
-
 // Limits enforced by [Config.Validate].
 const (
 	// MinSubBufSize is the smallest accepted Config.SubBufSize.
@@ -60,8 +35,15 @@ type Config struct {
 	// SubBufCount is the number of sub-buffers per shard, in
 	// [MinSubBufCount, MaxSubBufCount].
 	SubBufCount int
-	// Mode selects discard or overwrite behaviour when a shard is full.
-	Mode Mode
+	// Overwrite selects what a shard does when its writer needs a new
+	// sub-buffer and the next one in ring order still holds data the reader
+	// has not consumed. False (discard) keeps the oldest data: the new
+	// record is dropped and counted. True (overwrite, a flight recorder)
+	// keeps the newest data: the writer reuses the oldest full sub-buffer
+	// and counts its unread records as overwritten; if the reader is
+	// copying that sub-buffer at that very moment, the new record is
+	// dropped instead. (session.Mode is the public name of this choice.)
+	Overwrite bool
 	// TimestampOffset is where, in every record, the caller stores the
 	// record's timestamp as a little-endian uint64. Records must therefore
 	// be at least TimestampOffset+8 bytes long.
@@ -71,7 +53,7 @@ type Config struct {
 // DefaultConfig returns a discard-mode configuration with 8 sub-buffers of
 // 64 KiB per shard and the timestamp in the first 8 bytes of each record.
 func DefaultConfig() Config {
-	return Config{SubBufSize: 64 << 10, SubBufCount: 8, Mode: Discard}
+	return Config{SubBufSize: 64 << 10, SubBufCount: 8}
 }
 
 // ErrConfig is wrapped by every error returned by [Config.Validate].
@@ -86,8 +68,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: SubBufSize %d is not a power of two", ErrConfig, c.SubBufSize)
 	case c.SubBufCount < MinSubBufCount || c.SubBufCount > MaxSubBufCount:
 		return fmt.Errorf("%w: SubBufCount %d not in [%d, %d]", ErrConfig, c.SubBufCount, MinSubBufCount, MaxSubBufCount)
-	case c.Mode != Discard && c.Mode != Overwrite:
-		return fmt.Errorf("%w: unknown mode %d", ErrConfig, c.Mode)
 	case c.TimestampOffset < 0 || c.TimestampOffset+tsSize > c.SubBufSize:
 		return fmt.Errorf("%w: TimestampOffset %d does not leave room for an 8-byte timestamp", ErrConfig, c.TimestampOffset)
 	}

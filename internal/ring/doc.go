@@ -5,8 +5,8 @@
 //
 // Go has no per-CPU data, but it has per-P execution: at any instant at most
 // one goroutine runs on a given P. [Buffer.Reserve] calls the runtime's
-// procPin (package pin), which disables preemption and returns the P's id;
-// [Buffer.Commit] calls procUnpin. A caller that is already pinned, such as
+// procPin (rt.Pin, package internal/rt), which disables preemption and
+// returns the P's id; [Buffer.Commit] calls procUnpin. A caller that is already pinned, such as
 // a session's probe, uses [Buffer.ReservePinned] and [Buffer.CommitPinned]
 // instead and saves the second pin. Between the two the goroutine can neither
 // be preempted nor migrate, so it is the only writer of shard[pid]. The
@@ -113,10 +113,10 @@
 //
 // # Discard and overwrite
 //
-// In [Discard] mode the writer only claims free sub-buffers; when the next
-// one is still full the record is dropped, so the ring keeps the oldest
-// data and Drain sees, per shard, an unbroken sequence. In [Overwrite] mode
-// the writer claims the next sub-buffer even if it is full, counting its
+// In discard mode (the default) the writer only claims free sub-buffers;
+// when the next one is still full the record is dropped, so the ring keeps
+// the oldest data and Drain sees, per shard, an unbroken sequence. In
+// overwrite mode ([Config.Overwrite]) the writer claims the next sub-buffer even if it is full, counting its
 // unconsumed records as overwritten, so the ring keeps the most recent data
 // and [Buffer.Snapshot] acts as a flight recorder. In both modes a
 // sub-buffer the reader is copying is never reclaimed.

@@ -76,11 +76,11 @@ func hammer(t *testing.T, b *Buffer, read func() error) (committed [][]uint64, n
 // every record arrives intact and once, in order per writer and shard, and
 // drained+discarded equals attempted exactly.
 func TestHammerDrain(t *testing.T) {
-	for _, mode := range []Mode{Discard, Overwrite} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, overwrite := range []bool{false, true} {
+		t.Run(modeName(overwrite), func(t *testing.T) {
 			noLeak(t)
-			b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Mode: mode})
-			c := newChecker(0, mode == Discard)
+			b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Overwrite: overwrite})
+			c := newChecker(0, !overwrite)
 			committed, _ := hammer(t, b, func() error { return b.Drain(c.packet) })
 			if err := b.Drain(c.packet); err != nil {
 				t.Fatal(err)
@@ -89,7 +89,7 @@ func TestHammerDrain(t *testing.T) {
 			ncommitted := 0
 			for g, ctrs := range committed {
 				ncommitted += len(ctrs)
-				if mode == Discard {
+				if !overwrite {
 					for _, i := range ctrs {
 						if !c.seen[[2]uint64{uint64(g), i}] {
 							t.Fatalf("committed record g%d #%d never drained", g, i)
@@ -98,8 +98,8 @@ func TestHammerDrain(t *testing.T) {
 				}
 			}
 			const attempted = hammerWriters * hammerRecords
-			t.Logf("%v: attempted %d, drained %d, dropped %d, overwritten %d", mode, attempted, c.records, st.Dropped, st.Overwritten)
-			if mode == Discard && st.Overwritten != 0 {
+			t.Logf("%v: attempted %d, drained %d, dropped %d, overwritten %d", modeName(overwrite), attempted, c.records, st.Dropped, st.Overwritten)
+			if !overwrite && st.Overwritten != 0 {
 				t.Fatalf("discard mode overwrote %d records", st.Overwritten)
 			}
 			if uint64(c.records)+st.Discarded != attempted || st.Records != uint64(ncommitted) ||
@@ -118,7 +118,7 @@ func TestHammerSnapshot(t *testing.T) {
 	for _, chunk := range []int{snapChunk, 512} {
 		t.Run(fmt.Sprintf("chunk=%d", chunk), func(t *testing.T) {
 			noLeak(t)
-			b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Mode: Overwrite})
+			b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Overwrite: true})
 			b.chunk = chunk
 			snaps := 0
 			_, newest := hammer(t, b, func() error {

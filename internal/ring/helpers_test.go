@@ -236,3 +236,11 @@ func mustNew(t testing.TB, cfg Config) *Buffer {
 	}
 	return b
 }
+
+// modeName names a Config.Overwrite setting in subtest names and messages.
+func modeName(overwrite bool) string {
+	if overwrite {
+		return "overwrite"
+	}
+	return "discard"
+}

@@ -68,7 +68,7 @@ func TestDiscardExact(t *testing.T) {
 // suffix of the committed records, repeatably, and that Drain then consumes
 // the same records with exact counters.
 func TestOverwriteSnapshot(t *testing.T) {
-	cfg := Config{SubBufSize: 4096, SubBufCount: 4, Mode: Overwrite}
+	cfg := Config{SubBufSize: 4096, SubBufCount: 4, Overwrite: true}
 	b := mustNew(t, cfg)
 	var clock atomic.Int64
 	const attempts = 20000

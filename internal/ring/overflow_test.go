@@ -56,17 +56,17 @@ func TestOverflowShard(t *testing.T) {
 // GOMAXPROCS again: nothing crashes, every record is drained intact or
 // counted as discarded, and the counters balance exactly.
 func TestGOMAXPROCSRaised(t *testing.T) {
-	for _, mode := range []Mode{Discard, Overwrite} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, overwrite := range []bool{false, true} {
+		t.Run(modeName(overwrite), func(t *testing.T) {
 			prev := runtime.GOMAXPROCS(1)
 			t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
-			b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Mode: mode})
+			b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Overwrite: overwrite})
 			if b.Shards() != 1 {
 				t.Fatalf("%d shards with GOMAXPROCS=1", b.Shards())
 			}
 			const writers, records = 12, 6000
 			var clock, attempted atomic.Int64
-			c := newChecker(0, mode == Discard)
+			c := newChecker(0, !overwrite)
 			stop := make(chan struct{})
 			var reader sync.WaitGroup
 			reader.Go(func() {
@@ -154,7 +154,7 @@ func TestGOMAXPROCSRaised(t *testing.T) {
 // nothing written after it began, and none of the reclaimed ones.
 func TestSnapshotReclaimedWhileCopying(t *testing.T) {
 	oneP(t)
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Mode: Overwrite})
+	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Overwrite: true})
 	b.chunk = 1024
 	var clock atomic.Int64
 	ctr := uint64(0)
@@ -203,7 +203,7 @@ func TestSnapshotReclaimedWhileCopying(t *testing.T) {
 // TestFree checks that a freed Buffer drops its memory and emits nothing,
 // while its counters stay readable.
 func TestFree(t *testing.T) {
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Mode: Overwrite})
+	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Overwrite: true})
 	var clock atomic.Int64
 	for i := range uint64(10) {
 		writeRec(b, &clock, 1, i)

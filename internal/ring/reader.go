@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"slices"
 
-	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 // Packet is a run of consecutive records from one sub-buffer of one shard,
@@ -116,11 +116,7 @@ type heldSub struct {
 // only one at a time so that an overwrite-mode writer, which reuses the
 // oldest first, is held up as little as possible.
 func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
-	held := b.lockShard(s)
-	for _, h := range held {
-		unlockReader(&s.subs[h.idx].subBuf)
-	}
-	pin.Unpin()
+	held := b.survey(s)
 	for _, h := range held {
 		sb := &s.subs[h.idx].subBuf
 		if !lockReader(sb) {
@@ -146,11 +142,7 @@ func (b *Buffer) drainShard(s *shard, emit func(Packet) error) error {
 // them oldest first too: copying newest first, the first one found
 // reclaimed ends the copy, and what was copied stays consecutive.
 func (b *Buffer) snapshotShard(s *shard, emit func(Packet) error) error {
-	held := b.lockShard(s)
-	for _, h := range held {
-		unlockReader(&s.subs[h.idx].subBuf)
-	}
-	pin.Unpin()
+	held := b.survey(s)
 	pkts, buf := b.snapPkts[:0], b.snapBuf[:0]
 	for i := len(held) - 1; i >= 0; i-- {
 		pkt, ok := b.copySub(s, held[i], &buf)
@@ -183,15 +175,15 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 	start := len(*buf)
 	var pkt Packet
 	for first := true; ; first = false {
-		pin.Pin()
+		rt.Pin()
 		if !lockReader(sb) {
-			pin.Unpin()
+			rt.Unpin()
 			*buf = (*buf)[:start]
 			return Packet{}, false
 		}
 		if sb.seq != h.seq {
 			unlockReader(sb)
-			pin.Unpin()
+			rt.Unpin()
 			*buf = (*buf)[:start]
 			return Packet{}, false
 		}
@@ -200,7 +192,7 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 			p := sb.pub.Load() // loaded after v: final if v says full
 			if _, _, count := unpack(p); count <= sb.consumedR {
 				unlockReader(sb)
-				pin.Unpin()
+				rt.Unpin()
 				return Packet{}, true // nothing to copy
 			}
 			pkt = b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)
@@ -210,7 +202,7 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 		to := min(end, from+b.chunk)
 		*buf = append(*buf, sb.data[from:to]...) // never grows: capacity is a whole shard
 		unlockReader(sb)
-		pin.Unpin()
+		rt.Unpin()
 		if to == end {
 			pkt.Data = (*buf)[start:len(*buf):len(*buf)]
 			return pkt, true
@@ -219,6 +211,18 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 			b.testChunk()
 		}
 	}
+}
+
+// survey returns the sub-buffers of s that hold data, sorted by Seq, as
+// lockShard found them at one instant, and releases them at once: the
+// reader locks each again, and checks its Seq, when it reads it.
+func (b *Buffer) survey(s *shard) []heldSub {
+	held := b.lockShard(s)
+	for _, h := range held {
+		unlockReader(&s.subs[h.idx].subBuf)
+	}
+	rt.Unpin()
+	return held
 }
 
 // lockShard sets the reader flag on every writing or full sub-buffer of s
@@ -232,10 +236,10 @@ func (b *Buffer) copySub(s *shard, h heldSub, buf *[]byte) (Packet, bool) {
 // unpins it once it has released what it does not need: while pinned the
 // reader cannot be preempted with sub-buffers locked, which would make
 // writers drop records for a whole scheduling quantum. Nothing between
-// lockShard and pin.Unpin may block, allocate or call user code.
+// lockShard and rt.Unpin may block, allocate or call user code.
 func (b *Buffer) lockShard(s *shard) []heldSub {
 	for {
-		pin.Pin()
+		rt.Pin()
 		g := s.gen.Load()
 		if g&1 == 0 {
 			held := b.held[:0]
@@ -253,7 +257,7 @@ func (b *Buffer) lockShard(s *shard) []heldSub {
 				unlockReader(&s.subs[h.idx].subBuf)
 			}
 		}
-		pin.Unpin()
+		rt.Unpin()
 		// A switch is short and its writer cannot be preempted.
 		runtime.Gosched()
 	}

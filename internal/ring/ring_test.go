@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/tracemark/tracemark/internal/pin"
+	"github.com/tracemark/tracemark/internal/rt"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -21,7 +21,7 @@ func TestConfigValidate(t *testing.T) {
 		{"minimal", func(*Config) {}, true},
 		{"default", func(c *Config) { *c = DefaultConfig() }, true},
 		{"max size", func(c *Config) { c.SubBufSize = MaxSubBufSize }, true},
-		{"overwrite", func(c *Config) { c.Mode = Overwrite }, true},
+		{"overwrite", func(c *Config) { c.Overwrite = true }, true},
 		{"ts at end", func(c *Config) { c.TimestampOffset = 4096 - 8 }, true},
 		{"zero", func(c *Config) { *c = Config{} }, false},
 		{"size too small", func(c *Config) { c.SubBufSize = 2048 }, false},
@@ -30,7 +30,6 @@ func TestConfigValidate(t *testing.T) {
 		{"negative size", func(c *Config) { c.SubBufSize = -4096 }, false},
 		{"one sub-buffer", func(c *Config) { c.SubBufCount = 1 }, false},
 		{"too many sub-buffers", func(c *Config) { c.SubBufCount = MaxSubBufCount + 1 }, false},
-		{"unknown mode", func(c *Config) { c.Mode = 7 }, false},
 		{"negative ts offset", func(c *Config) { c.TimestampOffset = -1 }, false},
 		{"ts past end", func(c *Config) { c.TimestampOffset = 4096 - 7 }, false},
 	}
@@ -186,7 +185,7 @@ func TestPartialDrain(t *testing.T) {
 // and releases every sub-buffer the reader had locked.
 func TestDrainError(t *testing.T) {
 	oneP(t)
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Mode: Overwrite})
+	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Overwrite: true})
 	var clock atomic.Int64
 	for i := range uint64(150) { // spans three sub-buffers
 		writeRec(b, &clock, 1, i)
@@ -257,7 +256,7 @@ func TestUnsharded(t *testing.T) {
 // overwrites it once released.
 func TestOverwriteSkipsLockedSubBuffer(t *testing.T) {
 	oneP(t)
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Mode: Overwrite})
+	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Overwrite: true})
 	var clock atomic.Int64
 	ctr := uint64(0)
 	for ; b.shards[0].curIdx == 0; ctr++ { // until sub-buffer 0 is full
@@ -265,7 +264,7 @@ func TestOverwriteSkipsLockedSubBuffer(t *testing.T) {
 	}
 	_, _, inFirst := unpack(b.shards[0].subs[0].pub.Load())
 	held := slices.Clone(b.lockShard(&b.shards[0].shard))
-	pin.Unpin() // lockShard returns pinned
+	rt.Unpin() // lockShard returns pinned
 	if !slices.Equal(held, []heldSub{{0, 0}, {1, 1}}) {
 		t.Fatalf("locked %v", held)
 	}
@@ -300,8 +299,8 @@ func TestOverwriteSkipsLockedSubBuffer(t *testing.T) {
 // TestAllocs checks that the write path, including sub-buffer switches and
 // drops, and Drain do not allocate.
 func TestAllocs(t *testing.T) {
-	for _, mode := range []Mode{Discard, Overwrite} {
-		b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Mode: mode})
+	for _, overwrite := range []bool{false, true} {
+		b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 2, Overwrite: overwrite})
 		var i uint64
 		write := func() {
 			if w, ok := b.Reserve(32); ok {
@@ -312,11 +311,11 @@ func TestAllocs(t *testing.T) {
 		}
 		// 1000 runs of 32 bytes cross several 4 KiB sub-buffers.
 		if a := testing.AllocsPerRun(1000, write); a != 0 {
-			t.Errorf("%v: Reserve+Commit: %v allocs/op", mode, a)
+			t.Errorf("%v: Reserve+Commit: %v allocs/op", modeName(overwrite), a)
 		}
 		emit := func(Packet) error { return nil }
 		if a := testing.AllocsPerRun(100, func() { write(); _ = b.Drain(emit) }); a != 0 {
-			t.Errorf("%v: Drain: %v allocs/op", mode, a)
+			t.Errorf("%v: Drain: %v allocs/op", modeName(overwrite), a)
 		}
 	}
 }
@@ -340,12 +339,12 @@ func TestTryReserve(t *testing.T) {
 	b := mustNew(t, Config{SubBufSize: size, SubBufCount: 4, TimestampOffset: tsOff})
 	try := func(i uint64) (n int, ok bool) {
 		n = recSize(tsOff, i)
-		w, ok := b.TryReservePinned(pin.Pin(), max)
+		w, ok := b.TryReservePinned(rt.Pin(), max)
 		if ok && len(w.Bytes()) == max {
 			encode(w.Bytes()[:n], tsOff, rec{ts: int64(i), gid: 1, ctr: i})
 			b.CommitPinned(w.Cut(n))
 		}
-		pin.Unpin()
+		rt.Unpin()
 		return n, ok
 	}
 	var sizes []int

@@ -16,7 +16,7 @@ import (
 // while pinned to its P delays a stop-the-world by as long as the pinned
 // copy lasts.
 func BenchmarkSnapshotGCStop(b *testing.B) {
-	buf := mustNew(b, Config{SubBufSize: 2 << 20, SubBufCount: 16, Mode: Overwrite})
+	buf := mustNew(b, Config{SubBufSize: 2 << 20, SubBufCount: 16, Overwrite: true})
 	fill := func() {
 		var ts uint64
 		for range buf.Config().SubBufCount * buf.Config().SubBufSize / 1024 * 2 {

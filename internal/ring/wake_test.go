@@ -165,7 +165,7 @@ func TestWakePingPong(t *testing.T) {
 // every round depend on a wake-up.)
 func TestHammerWait(t *testing.T) {
 	noLeak(t)
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4, Mode: Discard})
+	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4})
 	c := newChecker(0, true)
 	stop := make(chan struct{})
 	var mu sync.Mutex

@@ -1,6 +1,6 @@
 package ring
 
-import "github.com/tracemark/tracemark/internal/pin"
+import "github.com/tracemark/tracemark/internal/rt"
 
 // Writer is space reserved by [Buffer.Reserve] for one record. It is a small
 // value meant to live on the caller's stack between Reserve and Commit.
@@ -33,9 +33,9 @@ func (w Writer) Bytes() []byte { return w.buf }
 // sync.Once (hash/crc32's tables, for one): the runtime aborts the program
 // if a pinned goroutine parks.
 func (b *Buffer) Reserve(n int) (w Writer, ok bool) {
-	w, ok = b.ReservePinned(pin.Pin(), n)
+	w, ok = b.ReservePinned(rt.Pin(), n)
 	if !ok {
-		pin.Unpin()
+		rt.Unpin()
 	}
 	return w, ok
 }
@@ -46,7 +46,7 @@ func (b *Buffer) Reserve(n int) (w Writer, ok bool) {
 // its bytes, so Commit takes no timestamp argument.
 func (b *Buffer) Commit(w Writer) {
 	b.CommitPinned(w)
-	pin.Unpin()
+	rt.Unpin()
 }
 
 // ReservePinned is Reserve for a goroutine already pinned (see package
@@ -209,7 +209,7 @@ func (b *Buffer) switchSub(s *shard) bool {
 // the reader never consumed. A sub-buffer the reader is copying is not.
 func (b *Buffer) claim(sb *subBuf) (lost uint64, ok bool) {
 	v := sb.state.Load()
-	if v != stFree && (v != stFull || b.cfg.Mode != Overwrite) {
+	if v != stFree && (v != stFull || !b.cfg.Overwrite) {
 		return 0, false
 	}
 	// The CAS fails if the reader set stReader since the Load.
