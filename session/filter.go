@@ -36,9 +36,9 @@ var (
 // filter is a rule's filter compiled for one marker.
 type filter struct {
 	src    string
-	native filterform.Pred                       // nil: eval runs the CEL program
+	native filterform.Pred                        // nil: eval runs the CEL program
 	eval   func(*marker.Event) filterform.Verdict // the CEL program
-	cost   uint64                                // the static bound, in units
+	cost   uint64                                 // the static bound, in units
 	// unpinned is set if the filter allocates (a CEL program, a regular
 	// expression), so that it cannot run pinned (see acceptPinned).
 	unpinned bool

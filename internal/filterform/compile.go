@@ -130,13 +130,13 @@ func triOf(b bool) tri {
 }
 
 type (
-	ev        = *marker.Event
-	boolFn    = func(ev) tri
-	intFn     = func(ev) (int64, bool) // tInt and tDuration; false: an error
-	uintFn    = func(ev) (uint64, bool)
-	doubleFn  = func(ev) (float64, bool)
-	stringFn  = func(ev) string
-	bytesFn   = func(ev) []byte
+	ev       = *marker.Event
+	boolFn   = func(ev) tri
+	intFn    = func(ev) (int64, bool) // tInt and tDuration; false: an error
+	uintFn   = func(ev) (uint64, bool)
+	doubleFn = func(ev) (float64, bool)
+	stringFn = func(ev) string
+	bytesFn  = func(ev) []byte
 )
 
 // value is a compiled node: its type and the closure of that type.

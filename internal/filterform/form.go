@@ -50,9 +50,10 @@ const Version = 1
 // a filter of wire.MaxFilterLen bytes stays well within them.
 const (
 	// MaxLen bounds an encoded form, in bytes.
-	MaxLen = 64 << 10
-	// MaxNodes bounds the number of nodes of a form.
-	MaxNodes = 4096
+	MaxLen = 32 << 10
+	// MaxNodes bounds the number of nodes of a form. The cost budget
+	// allows fewer in practice (see cost.go).
+	MaxNodes = 2048
 	// MaxDepth bounds the nesting of a form.
 	MaxDepth = 64
 	// MaxConstLen bounds a string or bytes constant, in bytes.
