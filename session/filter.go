@@ -81,8 +81,7 @@ func compileForm(src string, form *filterform.Node, m *marker.Info, maxString in
 func compileSource(src string, m *marker.Info, lim filterLimits) (*filter, error) {
 	sc := filterform.Sources()
 	if sc == nil {
-		return nil, fmt.Errorf("filter %q on %s: %w: this program evaluates filters checked by the tracemark command; "+
-			`to give it CEL source, import _ "github.com/tracemark/tracemark/session/celfilter"`, src, m.Name(), ErrFilterSource)
+		return nil, errNoCEL(src)
 	}
 	s, err := sc.Compile(src, m.Name(), m.Fields(), lim.maxString, lim.runCost)
 	if err != nil {
@@ -95,6 +94,12 @@ func compileSource(src string, m *marker.Info, lim filterLimits) (*filter, error
 		}
 	}
 	return &filter{src: src, eval: s.Eval, cost: s.Cost, unpinned: true}, nil
+}
+
+// errNoCEL is the error of CEL source in a program without CEL.
+func errNoCEL(src string) error {
+	return fmt.Errorf("filter %q: %w: this program evaluates filters checked by the tracemark command; "+
+		`to give it CEL source, import _ "github.com/tracemark/tracemark/session/celfilter"`, src, ErrFilterSource)
 }
 
 func fieldList(m *marker.Info) string {

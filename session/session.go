@@ -292,6 +292,9 @@ func (s *Session) enable(pattern, filter string, form *filterform.Node) (*Rule, 
 	if err := marker.CheckPattern(pattern); err != nil {
 		return nil, err
 	}
+	if filter != "" && form == nil && filterform.Sources() == nil {
+		return nil, errNoCEL(filter)
+	}
 	if filter != "" || form != nil {
 		ms, _ := marker.Match(pattern)
 		var firstLeftOut error
