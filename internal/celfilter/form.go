@@ -107,6 +107,9 @@ func list(x celast.Expr) (*filterform.Node, error) {
 		if err != nil {
 			return nil, unsupported("in over a list of anything but constants")
 		}
+		if k.Op == "neg" { // -0.0, equal to 0.0
+			k = &filterform.Node{Op: "double"}
+		}
 		n.Args = append(n.Args, k)
 	}
 	return n, nil
@@ -147,6 +150,10 @@ func literal(v any) (*filterform.Node, error) {
 	case types.Double:
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, unsupported("a double constant that is not finite")
+		}
+		if v == 0 && math.Signbit(float64(v)) {
+			// JSON leaves out a zero; the form writes -0.0 as -(0.0).
+			return &filterform.Node{Op: "neg", Args: []*filterform.Node{{Op: "double"}}}, nil
 		}
 		return &filterform.Node{Op: "double", Double: float64(v)}, nil
 	case types.String:
