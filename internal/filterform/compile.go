@@ -218,7 +218,7 @@ func (c *compiler) node(n *Node) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	c.ns += nodeNs
+	c.ns += opNs(n.Op)
 	switch n.Op {
 	case "and", "or":
 		return c.logic(n.Op, args[0], args[1])
@@ -261,6 +261,9 @@ func boolValue(b boolFn) value { return value{t: tBool, b: b, f: -1} }
 // leaf compiles a constant or a field.
 func (c *compiler) leaf(n *Node) (value, error) {
 	v := value{k: n, f: -1}
+	if n.Op != "bool" && n.Op != "field" {
+		c.ns += leafNs
+	}
 	switch n.Op {
 	case "bool":
 		c.ns += nodeNs
@@ -300,6 +303,9 @@ func (c *compiler) field(name string) (value, error) {
 	k := c.fields[i].Kind
 	v := value{t: typeOf(k), f: i}
 	max := c.max
+	if v.t != tBool {
+		c.ns += leafNs
+	}
 	switch v.t {
 	case tBool:
 		c.ns += nodeNs

@@ -33,12 +33,31 @@ const (
 //     With 1 KiB strings, a regular expression over a string field does
 //     not fit the budget.
 //   - size of a string: up to 1.5 ns per byte (1 KiB of "é").
+//
+// Per node (BenchmarkNodes, CPU time, with some margin): a boolean
+// operator or comparison 3 ns, reading a field or a constant that is not
+// a bool 2, integer + - and negation 4, * / % 6 (overflow and zero
+// checks).
 const (
 	nodeNs             = 3
+	leafNs             = 2
+	addNs              = 4
+	mulNs              = 6
 	compareNsPerByte   = 1.0 / 8 // per byte of the shorter string
 	scanNsPerByte      = 1.5
 	regexNsPerByteChar = 10
 )
+
+// opNs is what an operator node takes besides its operands.
+func opNs(op string) float64 {
+	switch op {
+	case "add", "sub", "neg":
+		return addNs
+	case "mul", "div", "mod":
+		return mulNs
+	}
+	return nodeNs
+}
 
 // ScanNsPerByte is what counting runes or parsing a string takes per byte,
 // at most: the CEL estimator charges it too.

@@ -54,7 +54,9 @@ func TestCostBound(t *testing.T) {
 		// The same with strings cut to 64 bytes.
 		{"short strings", call("or", call("or", contains("/api/v1/users"), contains("/api/v2/users")), contains("/api/v3/users")), 64, 2},
 		// A field as the needle may be 1 KiB long: Rabin-Karp, 4 ns per byte.
-		{"field needle", call("contains", field("path"), field("path")), 1024, 41},
+		{"field needle", call("contains", field("path"), field("path")), 1024, 42},
+		// Arithmetic: 4 ns for +, 6 for *, 2 per operand read.
+		{"arith", call("eq", call("mul", call("add", field("status"), field("status")), field("status")), &Node{Op: "int"}), 1024, 1},
 		// 665 constants: 3 ns each, the most the budget takes.
 		{"in", call("in", field("status"), list), 1024, 20},
 		// A regular expression: 10 ns per byte of input and character.
