@@ -153,9 +153,8 @@ type value struct {
 	// k is the node if it is a constant, and f the field index if it is
 	// a field (else -1): comparisons of fields with constants are
 	// compiled to one closure.
-	k     *Node
-	f     int
-	elems []*Node // a list's constants
+	k *Node
+	f int
 }
 
 type compiler struct {
