@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -834,10 +835,26 @@ func (c *compiler) matches(a, b value) (value, error) {
 	if err != nil {
 		return value{}, fmt.Errorf("%w: matches: %v", ErrFilter, err)
 	}
-	c.ns += regexNs(a.n, len(pattern))
+	c.ns += regexNs(a.n, regexSize(pattern))
 	c.allocs = true
 	x := a.s
 	return boolValue(func(e ev) tri { return triOf(re.MatchString(x(e))) }), nil
+}
+
+// regexSize is the size of a pattern for the cost model: its length, or
+// the number of instructions of its compiled program if more (a{1000} is
+// seven characters and a thousand instructions).
+func regexSize(pattern string) int {
+	n := len(pattern)
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return n
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return n
+	}
+	return max(n, len(prog.Inst))
 }
 
 // convert compiles the conversions between numbers, with CEL's range

@@ -59,8 +59,12 @@ func TestCostBound(t *testing.T) {
 		{"arith", call("eq", call("mul", call("add", field("status"), field("status")), field("status")), &Node{Op: "int"}), 1024, 1},
 		// 665 constants: 3 ns each, the most the budget takes.
 		{"in", call("in", field("status"), list), 1024, 20},
-		// A regular expression: 10 ns per byte of input and character.
-		{"regex", call("matches", field("path"), str("^/api")), 1024, 513},
+		// A regular expression: 10 ns per byte of input and instruction
+		// of the compiled pattern (7 for ^/api).
+		{"regex", call("matches", field("path"), str("^/api")), 1024, 718},
+		// Seven characters, a thousand instructions: too much even over
+		// 8 bytes.
+		{"counted repetition", call("matches", field("path"), str("a{1000}")), 8, 902},
 		// size of a string counts runes: 1.5 ns per byte.
 		{"size", call("gt", call("size", field("path")), &Node{Op: "int", Int: 3}), 1024, 16},
 		{"size of bytes", call("gt", call("size", field("body")), &Node{Op: "int", Int: 3}), 1024, 1},
