@@ -28,9 +28,11 @@ func BenchmarkFilterEval(b *testing.B) {
 			p, _ := marker.Register("sessbench:filter", func(e *marker.Event) { f.accept(e) })
 			defer p.Unregister()
 			b.ReportAllocs()
+			cpu := cpuTime()
 			for b.Loop() {
 				benchFilterMarker.Fire(404, 1234, "/api/users/1234")
 			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
