@@ -24,7 +24,7 @@ func fireTicks(n int) {
 func TestRecordStopDrainsEverything(t *testing.T) {
 	_, c := startAgent(t)
 	s, err := c.Record(ctx(t), wire.RecordRequest{
-		Rules:         []wire.Rule{{Pattern: "agenttest:tick", Filter: `key != "c"`}, {Pattern: "agenttest:oth*"}},
+		Rules:         []wire.Rule{{Pattern: "agenttest:tick", Filter: `key != "c"`, Checked: checked(t, `key != "c"`)}, {Pattern: "agenttest:oth*"}},
 		FlushInterval: "10ms", StatsInterval: "10ms", Client: "test",
 	})
 	if err != nil {

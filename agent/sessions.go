@@ -254,7 +254,7 @@ func (a *Agent) namedFor(name string, spec wire.EnableSpec) (*named, bool, error
 func enableAll(s *session.Session, rules []wire.Rule) error {
 	added := make([]*session.Rule, 0, len(rules))
 	for _, r := range rules {
-		rule, err := s.Enable(r.Pattern, r.Filter)
+		rule, err := s.EnableChecked(r.Pattern, r.Filter, r.Checked)
 		if err != nil {
 			for _, done := range added {
 				s.Disable(done)

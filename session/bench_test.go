@@ -125,9 +125,12 @@ func BenchmarkRecordFiltered(b *testing.B) {
 	for _, tc := range []struct{ name, filter string }{
 		{"rejects", `status >= 500 && path.startsWith("/api")`},
 		{"accepts", `status >= 0 && path.startsWith("/api")`},
-		// Outside the native subset: evaluated by the CEL program.
-		{"cel-rejects", `size(path) > 3 && status >= 500`},
-		{"cel-accepts", `size(path) > 3 && status >= 0`},
+		{"size-rejects", `size(path) > 3 && status >= 500`},
+		{"size-accepts", `size(path) > 3 && status >= 0`},
+		// Outside the checked form: evaluated by the CEL program, in a
+		// program that imports session/celfilter.
+		{"cel-rejects", `string(status) != "" && status >= 500`},
+		{"cel-accepts", `string(status) != "" && status >= 0`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			_, stop := startBenchSession(b, session.Overwrite, tc.filter)

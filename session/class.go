@@ -34,9 +34,10 @@ type classRule struct {
 // filterSet is the published OR of the filters of a class's rules.
 type filterSet struct {
 	filters []*filter
-	// cel is set if some filter needs the CEL program, which allocates
-	// and so cannot run while the recording probe is pinned.
-	cel bool
+	// unpinned is set if some filter allocates (a CEL program, a
+	// regular expression), and so cannot run while the recording probe
+	// is pinned.
+	unpinned bool
 }
 
 // accept reports whether any rule's filter accepts e; if none does, and
@@ -69,7 +70,7 @@ func (c *Class) publish() {
 			return
 		}
 		fs.filters = append(fs.filters, cr.filter)
-		fs.cel = fs.cel || cr.filter.native == nil
+		fs.unpinned = fs.unpinned || cr.filter.unpinned
 	}
 	c.filt.Store(fs)
 }
@@ -89,10 +90,10 @@ func (r *Rule) classOf(m *marker.Info) unsafe.Pointer {
 // locked): type-check the filter and attach the rule to m's class.
 func (r *Rule) bind(m *marker.Info) error {
 	var f *filter
-	if r.Filter != "" {
+	if r.Filter != "" || r.form != nil {
 		var err error
-		if f, err = compileFilter(r.Filter, m, r.s.filterLimits()); err != nil {
-			return leaveOut(err, r.Filter, m)
+		if f, err = compileFilter(r.Filter, r.form, m, r.s.filterLimits()); err != nil {
+			return leaveOut(err, r.Filter, r.form, m)
 		}
 	}
 	s := r.s

@@ -21,7 +21,12 @@
 // # Rules and filters
 //
 // A rule is a glob over "provider:event" names with an optional filter, a
-// CEL expression (cel.dev) over the marker's fields. The filter is
+// CEL expression (cel.dev) over the marker's fields. The session evaluates
+// a filter's checked form, which the tracemark command compiles with CEL
+// and sends with the source ([Session.EnableChecked]), without linking
+// CEL; a program that gives CEL source to [Session.Enable] (or
+// TRACEMARK_FILTER) imports package session/celfilter, which compiles it
+// in the process. The filter is
 // type-checked against every marker the glob matches when the rule is
 // enabled, and against markers defined later when they appear; an error
 // names the marker and its fields. Rules apply to markers defined or

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -20,7 +21,9 @@ const (
 	EnvEnable = "TRACEMARK_ENABLE"
 	// EnvOutput is the trace directory to write (default "./tracemark-trace").
 	EnvOutput = "TRACEMARK_OUTPUT"
-	// EnvFilter is an optional filter applied to every glob.
+	// EnvFilter is an optional filter applied to every glob, a CEL
+	// expression: the program must import package session/celfilter to
+	// compile it.
 	EnvFilter = "TRACEMARK_FILTER"
 	// EnvMode is "discard" (default) or "overwrite".
 	EnvMode = "TRACEMARK_MODE"
@@ -91,6 +94,9 @@ func StartFromEnv() (*EnvTrace, error) {
 			continue
 		}
 		if _, err := s.Enable(g, filter); err != nil {
+			if errors.Is(err, ErrFilterSource) {
+				return nil, fmt.Errorf("%s: %w", EnvFilter, err)
+			}
 			return nil, fmt.Errorf("%s: %w", EnvEnable, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/clock"
+	"github.com/tracemark/tracemark/internal/filterform"
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/internal/ring"
 	"github.com/tracemark/tracemark/internal/rt"
@@ -250,6 +251,7 @@ type Rule struct {
 	Pattern string
 	Filter  string
 
+	form    *filterform.Node // the checked form, if the filter came in one
 	s       *Session
 	probe   *marker.Probe // non-nil while the session is started
 	refused []error       // from earlier connections, under s.mu
@@ -265,18 +267,48 @@ type Rule struct {
 // filter whose estimated cost exceeds the budget is refused with an error
 // that wraps [ErrFilterCost] and says what makes it expensive: filters run
 // in the goroutine that fires the marker.
+//
+// Compiling CEL source needs CEL in the program: import package
+// session/celfilter for it. Without it a filter other than "" is refused
+// with [ErrFilterSource]; [Session.EnableChecked] takes filters that the
+// tracemark command checked.
 func (s *Session) Enable(pattern, filter string) (*Rule, error) {
+	return s.enable(pattern, filter, nil)
+}
+
+// EnableChecked is Enable for a filter in its checked form: checked is
+// the JSON expression tree that the tracemark command compiles from the
+// CEL source filter and sends to the agent (the wire protocol's
+// Rule.Checked), which the session validates, type-checks against each
+// marker and bounds as Enable does, and evaluates without CEL. filter is
+// the source, which the rule keeps for display. An empty checked is
+// Enable(pattern, filter).
+func (s *Session) EnableChecked(pattern, filter string, checked []byte) (*Rule, error) {
+	if len(checked) == 0 {
+		return s.Enable(pattern, filter)
+	}
+	form, err := filterform.Decode(checked)
+	if err != nil {
+		return nil, fmt.Errorf("filter %q: %w", filter, err)
+	}
+	return s.enable(pattern, filter, form)
+}
+
+func (s *Session) enable(pattern, filter string, form *filterform.Node) (*Rule, error) {
 	if err := marker.CheckPattern(pattern); err != nil {
 		return nil, err
 	}
-	if filter != "" {
+	if filter != "" && form == nil && filterform.Sources() == nil {
+		return nil, errNoCEL(filter)
+	}
+	if filter != "" || form != nil {
 		ms, _ := marker.Match(pattern)
 		var firstLeftOut error
 		kept := 0
 		for _, m := range ms {
-			_, err := compileFilter(filter, m, s.filterLimits())
+			_, err := compileFilter(filter, form, m, s.filterLimits())
 			switch {
-			case errors.Is(leaveOut(err, filter, m), marker.ErrLeftOut):
+			case errors.Is(leaveOut(err, filter, form, m), marker.ErrLeftOut):
 				firstLeftOut = cmp.Or(firstLeftOut, err)
 			case err != nil:
 				return nil, err
@@ -290,7 +322,7 @@ func (s *Session) Enable(pattern, filter string) (*Rule, error) {
 			return nil, firstLeftOut
 		}
 	}
-	r := &Rule{Pattern: pattern, Filter: filter, s: s}
+	r := &Rule{Pattern: pattern, Filter: filter, form: form, s: s}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state == destroyed {
@@ -442,9 +474,8 @@ func (r *Rule) disconnect() {
 // recorder returns the rule's probe function, the recording fast path.
 // It is a pinned probe (internal/probeabi): it runs with the goroutine
 // pinned to its P, so it writes into that P's buffer shard without pinning
-// again, and it must not block, allocate or panic. Filters outside the
-// native subset run the CEL program, which allocates, so it unpins around
-// them. It is a function literal rather than a method value, which would
+// again, and it must not block, allocate or panic. Filters that allocate
+// (CEL programs, regular expressions) run unpinned. It is a function literal rather than a method value, which would
 // add a call per event. It is not inlined: the copy of a function literal
 // made when its enclosing function is inlined is compiled without inlining
 // its own calls (seen with Go 1.26), which cost the probe eight calls.
@@ -530,9 +561,10 @@ func (s *Session) allocOverflow() {
 }
 
 // acceptPinned runs the filters of fs on e from the pinned probe, unpinning
-// around CEL programs; ev.P follows the goroutine if it moves meanwhile.
+// around those that allocate (CEL programs, regular expressions); ev.P
+// follows the goroutine if it moves meanwhile.
 func acceptPinned(fs *filterSet, e *marker.Event, ev *probeabi.Event) verdict {
-	if !fs.cel {
+	if !fs.unpinned {
 		return fs.accept(e)
 	}
 	rt.Unpin()

@@ -231,7 +231,7 @@ func (d *daemon) runFlight(s *dsession, r *drec) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, d.a.timeout)
 	defer cancel()
-	if _, err := r.client.Enable(ctx, s.spec.Name, req); err != nil {
+	if _, err := enableChecked(ctx, r.client, s.spec.Name, req); err != nil {
 		d.logf("daemon: session %s: pid %d (%s): %v", s.spec.Name, r.p.PID, clean(r.p.info.Program), err)
 		s.forget(r)
 		return
@@ -254,7 +254,7 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	defer s.forget(r)
 	req := wire.RecordRequest{Rules: rules(s.spec.Enable, s.spec.Filter), Buffer: s.spec.Buffer,
 		Client: "tracemark daemon: " + s.spec.Name, StatsInterval: "1s"}
-	st, err := r.client.Record(s.ctx, req)
+	st, err := recordChecked(s.ctx, r.client, req)
 	if err != nil {
 		d.logf("daemon: session %s: pid %d (%s): %v", s.spec.Name, r.p.PID, clean(r.p.info.Program), err)
 		return

@@ -72,7 +72,7 @@ DIR.go.trace, where the session's markers appear as log events.`,
 			} else if snapGo {
 				return usagef("--snapshot-go-trace needs --snapshot-on")
 			}
-			si, err := t.client.Enable(ctx, name, req)
+			si, err := enableChecked(ctx, t.client, name, req)
 			if err != nil {
 				return err
 			}

@@ -228,7 +228,7 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 		default:
 		}
 	}()
-	s, err := r.client.Record(m.ctx, m.req)
+	s, err := recordChecked(m.ctx, r.client, m.req)
 	if err != nil {
 		r.err = err
 		fmt.Fprintf(m.a.stderr, "pid %d (%s): %v\n", r.ag.PID, clean(r.program), err)

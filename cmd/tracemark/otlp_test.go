@@ -177,7 +177,7 @@ func TestConvertOTLP(t *testing.T) {
 func TestConvertOTLPSpansFromTrace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	svc := e.start("cli", demoServiceName, "--rate", "100", "--lifetime", "1m")
+	svc := e.start("demoservice", "--rate", "100", "--lifetime", "1m", "--attached")
 	ready := svc.stdout.waitFor(t, "ready pid=")
 	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
 	dir := filepath.Join(e.runtime, "trace")

@@ -151,7 +151,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	defer cancel()
 	signals := r.a.catchSignals(cancel)
 	defer signals.release()
-	s, err := r.t.client.Record(ctx, req)
+	s, err := recordChecked(ctx, r.t.client, req)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 func TestDemoTraceSlices(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	svc := e.start("cli", demoServiceName, "--rate", "50", "--lifetime", "1m")
+	svc := e.start("demoservice", "--rate", "50", "--lifetime", "1m", "--attached")
 	ready := svc.stdout.waitFor(t, "ready pid=")
 	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
 	dir := filepath.Join(e.runtime, "trace")

@@ -297,7 +297,7 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 	defer cancel()
 	signals := a.catchSignals(cancel)
 	defer signals.release()
-	s, err := t.client.Record(ctx, req)
+	s, err := recordChecked(ctx, t.client, req)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, a
 	defer cancel()
 	signals := a.catchSignals(cancel)
 	defer signals.release()
-	s, err := t.client.Record(ctx, req)
+	s, err := recordChecked(ctx, t.client, req)
 	if err != nil {
 		return err
 	}

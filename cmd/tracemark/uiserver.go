@@ -258,7 +258,7 @@ func (s *uiServer) enable(w http.ResponseWriter, r *http.Request, t *target) {
 	}
 	ctx, cancel := s.a.requestCtx(r.Context())
 	defer cancel()
-	si, err := t.client.Enable(ctx, req.Session, wire.EnableRequest{Rules: rules([]string{req.Glob}, req.Filter), Mode: req.Mode})
+	si, err := enableChecked(ctx, t.client, req.Session, wire.EnableRequest{Rules: rules([]string{req.Glob}, req.Filter), Mode: req.Mode})
 	if err != nil {
 		apiError(w, err)
 		return
@@ -541,7 +541,7 @@ func (s *uiServer) hist(w http.ResponseWriter, r *http.Request, t *target) {
 		return
 	}
 	req := wire.RecordRequest{Rules: rules([]string{glob}, filter), Client: "tracemark ui", StatsInterval: uiLiveInterval.String()}
-	stream, err := t.client.Record(r.Context(), req)
+	stream, err := recordChecked(r.Context(), t.client, req)
 	if err != nil {
 		fail(err)
 		return
@@ -678,7 +678,7 @@ func (s *uiServer) startRecording(w http.ResponseWriter, r *http.Request, t *tar
 	// The recording outlives this request: it ends when stopped from the
 	// page or when the server stops.
 	ctx, cancel := context.WithCancel(s.ctx)
-	stream, err := t.client.Record(ctx, wire.RecordRequest{
+	stream, err := recordChecked(ctx, t.client, wire.RecordRequest{
 		Rules: rules([]string{req.Glob}, req.Filter), Mode: req.Mode, Client: "tracemark ui", StatsInterval: uiLiveInterval.String()})
 	if err != nil {
 		cancel()

@@ -263,7 +263,13 @@ func checkRules(rules []Rule) ([]Rule, error) {
 		if !utf8.ValidString(r.Filter) {
 			return nil, Errorf(CodeBadFilter, "filter is not valid UTF-8")
 		}
+		if err := checkChecked(r); err != nil {
+			return nil, err
+		}
 		out[i] = Rule{Pattern: r.Pattern, Filter: strings.TrimSpace(r.Filter)}
+		if !isNull(r.Checked) {
+			out[i].Checked = r.Checked
+		}
 	}
 	return out, nil
 }

@@ -96,10 +96,13 @@ type MarkerList struct {
 }
 
 // Rule is an enable rule: a glob over marker names and an optional CEL
-// filter over the marker's fields, such as `status >= 500`.
+// filter over the marker's fields, such as `status >= 500`, with its
+// checked form (see CheckedFilter), which the agent evaluates. An agent
+// that links CEL also takes a filter without its checked form.
 type Rule struct {
-	Pattern string `json:"pattern"`
-	Filter  string `json:"filter,omitempty"`
+	Pattern string        `json:"pattern"`
+	Filter  string        `json:"filter,omitempty"`
+	Checked CheckedFilter `json:"checked,omitempty"`
 }
 
 // RuleInfo is a rule of a session as the agent reports it.

@@ -1,9 +1,6 @@
-package session
+package celfilter
 
 import (
-	"strconv"
-	"strings"
-
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
@@ -11,31 +8,18 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
+	"github.com/tracemark/tracemark/internal/filterform"
 	"github.com/tracemark/tracemark/marker"
 )
 
-// Filter cost. A filter runs in the goroutine that fires the marker, so a
-// costly one slows the traced program down. When a rule is enabled, the
-// filter's cost on any event of the marker is bounded statically, with
-// string and byte fields at most the session's MaxStringLen long (filters
-// see them cut to that length, see eventVars), and a filter whose bound
-// exceeds filterBudget is refused with ErrFilterCost. CEL programs also run
-// with the budget (less their fixed overhead) as their run-time cost limit:
-// a program that reaches it is stopped and the event is dropped and counted
-// (Stats.OverCost).
-//
-// Costs are in CEL's units, about one per node the interpreter evaluates,
-// which take up to about costUnitNs each with run-time cost tracking on.
-// Filters that run on the CEL program are bounded with CEL's estimator;
-// native ones (fastfilter.go) by compileNative, which adds up what their
-// closures take, converted to the same units. The budget makes the most expensive
-// filter accepted take at most 2 µs per event
-// (BenchmarkFilterMostExpensiveAccepted); docs/design.md says how it was
-// chosen.
-const (
-	filterBudget = 20
-	costUnitNs   = 100
-)
+// Filter cost with CEL (see filterform's cost.go for the budget). Filters
+// in the checked form are bounded by the model of their closures; those
+// outside it run on the CEL program, bounded with CEL's estimator, and
+// carry the budget (less their fixed overhead) as their run-time cost
+// limit: a program that reaches it is stopped and the event is dropped
+// and counted (Stats.OverCost). Costs are in CEL's units, about one per
+// node the interpreter evaluates, which take up to about
+// filterform.UnitNs each with run-time cost tracking on.
 
 // CEL's standard cost model charges one unit for calls it takes to be
 // cheap and a tenth of a unit per byte for string scans. Some calls cost
@@ -59,36 +43,14 @@ const (
 // eventVars), which take up to 0.5 ns per byte with the allocation and the
 // collection they bring.
 const (
-	regexNsPerByteChar = 10
-	scanNsPerByte      = 1.5
+	regexNsPerByteChar = filterform.RegexNsPerByteChar
+	scanNsPerByte      = filterform.ScanNsPerByte
 	celEvalNs          = 500
 	copyNsPerByte      = 0.5
 )
 
-// containsNs bounds what strings.Contains takes to search n bytes for a
-// needle of m bytes, in ns. Its cost steps with the needle's length, as
-// strings.Index picks its method: measured at most 0.02 ns per byte of
-// input for one byte, 0.33 for 2 to 11 bytes, 0.76 for 12 to 63 and 1.5
-// and more past that (CPU time, 1 KiB of "a", needles "a…ab"); these are
-// those figures with some margin.
-func containsNs(n, m uint64) float64 {
-	switch {
-	case m == 0 || m > n:
-		return 0
-	case m == 1:
-		return float64(n) / 16 // IndexByte
-	case m < 12:
-		return float64(n) * 0.4
-	case m < 64:
-		return float64(n) * 0.8
-	}
-	return float64(n) * 4 // Rabin-Karp
-}
-
 // units converts ns to cost units, rounding up.
-func units(ns float64) uint64 {
-	return cost.SafeCeil(ns / costUnitNs)
-}
+func units(ns float64) uint64 { return filterform.Units(ns) }
 
 // filterCoster gives CEL's cost estimator the sizes of a marker's string
 // and byte fields and the cost of the calls above, and charges the same
@@ -103,11 +65,11 @@ var (
 	_ cost.ActualCostEstimator = (*filterCoster)(nil)
 )
 
-func newFilterCoster(m *marker.Info, maxString int) *filterCoster {
+func newFilterCoster(fields []marker.FieldInfo, maxString int) *filterCoster {
 	c := &filterCoster{sized: map[string]bool{}, maxString: uint64(max(maxString, 0))}
-	for i := range m.NumFields() {
-		if k := m.Field(i).Kind; k == marker.KindString || k == marker.KindBytes {
-			c.sized[m.Field(i).Name] = true
+	for _, f := range fields {
+		if f.Kind == marker.KindString || f.Kind == marker.KindBytes {
+			c.sized[f.Name] = true
 		}
 	}
 	return c
@@ -237,16 +199,8 @@ func scanCost(in uint64) uint64 {
 	return cost.SafeAdd(1, units(float64(in)*scanNsPerByte))
 }
 
-// The native evaluator's closures take a few ns each, whatever they do,
-// but for string searches and comparisons, which scan up to the length of
-// their strings.
-const (
-	nativeNodeNs       = 3
-	nativeCompareNsPer = 1.0 / 8 // per byte of the shorter string
-)
-
 func containsCost(in, needle uint64) uint64 {
-	return cost.SafeAdd(1, units(containsNs(in, needle)))
+	return cost.SafeAdd(1, units(filterform.ContainsNs(in, needle)))
 }
 
 // byteLen is the length in bytes of a string or bytes value (CEL's own
@@ -259,14 +213,6 @@ func byteLen(v ref.Val) uint64 {
 		return uint64(len(v))
 	}
 	return 1
-}
-
-// costString prints an estimate, which saturates at the largest uint64.
-func costString(n uint64) string {
-	if n == ^uint64(0) {
-		return "unbounded"
-	}
-	return strconv.FormatUint(n, 10)
 }
 
 // costHint says what makes a filter expensive, from what it contains.
@@ -285,20 +231,5 @@ func costHint(checked *cel.Ast, maxString int) string {
 			}
 		}
 	}))
-	var hints []string
-	if comprehensions {
-		hints = append(hints, "a comprehension (all, exists, exists_one, map, filter) multiplies the cost of its body by the length of its list")
-	}
-	if regexes {
-		hints = append(hints, "a regular expression costs the length of its input, up to "+
-			strconv.Itoa(maxString)+" bytes for a string field, times the length of the pattern; prefer startsWith, endsWith or contains")
-	}
-	if len(hints) == 0 && strs {
-		hints = append(hints, "string functions cost in proportion to the length of their strings, up to "+
-			strconv.Itoa(maxString)+" bytes for a string field")
-	}
-	if len(hints) == 0 {
-		hints = append(hints, "simplify the expression")
-	}
-	return strings.Join(hints, "; ")
+	return filterform.HintFor(comprehensions, regexes, strs, maxString)
 }
