@@ -13,22 +13,20 @@ type depRule struct {
 	pkg       string
 	forbidden []string
 	why       string
-	// enforced false makes a violation a skip, for a rule that a change
-	// under way is to make true: set it then.
-	enforced bool
 }
 
 const mod = "github.com/tracemark/tracemark/"
 
 var depRules = []depRule{
-	{pkg: mod + "agent/autostart", forbidden: []string{"github.com/tetratelabs/wazero"}, enforced: true,
+	{pkg: mod + "agent/autostart", forbidden: []string{"github.com/tetratelabs/wazero"},
 		why: "only programs that load modules link the sandbox: module/wasm, or the agent's option agent/agentmodules"},
-	{pkg: mod + "agent", forbidden: []string{"github.com/tetratelabs/wazero", mod + "module/wasm"}, enforced: true,
+	{pkg: mod + "agent", forbidden: []string{"github.com/tetratelabs/wazero", mod + "module/wasm"},
 		why: "the agent knows module hosts only through agent.ModuleHost"},
-	{pkg: mod + "agent/autostart", forbidden: []string{"cel.dev/"}, enforced: false,
-		why: "the traced program need not link CEL: filters are compiled and checked by the CLI (to enforce once the agent evaluates checked filters natively)"},
+	{pkg: mod + "agent/autostart", forbidden: []string{"cel.dev/", "github.com/antlr4-go/", "google.golang.org/protobuf/",
+		"google.golang.org/genproto/", "gopkg.in/yaml", mod + "internal/celfilter", mod + "session/celfilter"},
+		why: "the traced program need not link CEL: the CLI compiles filters and the agent evaluates their checked form (session/celfilter opts in)"},
 	{pkg: mod + "cmd/tracemark", forbidden: []string{mod + "examples/", mod + "guest/build"},
-		enforced: true, why: "the shipped CLI links no example and no module builder; tracemark demo builds its service from the checkout"},
+		why: "the shipped CLI links no example and no module builder; tracemark demo builds its service from the checkout"},
 }
 
 // TestDependencyRules checks what the packages that programs and users
@@ -52,17 +50,11 @@ func TestDependencyRules(t *testing.T) {
 			}
 			slices.Sort(bad)
 			if len(bad) == 0 {
-				if !r.enforced {
-					t.Logf("the rule holds now: enforce it (depRules in internal/footprint)")
-				}
 				return
 			}
 			chain := strings.Join(importChain(imports, r.pkg, bad[0]), " -> ")
-			msg := "%s links %d forbidden packages (%s), first %s through %s; %s"
-			if !r.enforced {
-				t.Skipf("not enforced yet: "+msg, r.pkg, len(bad), strings.Join(r.forbidden, ", "), bad[0], chain, r.why)
-			}
-			t.Errorf(msg, r.pkg, len(bad), strings.Join(r.forbidden, ", "), bad[0], chain, r.why)
+			t.Errorf("%s links %d forbidden packages (%s), first %s through %s; %s",
+				r.pkg, len(bad), strings.Join(r.forbidden, ", "), bad[0], chain, r.why)
 		})
 	}
 }
