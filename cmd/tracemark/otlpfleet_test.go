@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tracemark/tracemark/internal/otlptest"
@@ -126,5 +127,75 @@ func TestRecordOTLPLostMetric(t *testing.T) {
 	}
 	if v, _ := metricsOf(col, target.pid(), metricEvents, "marker", "test:value"); v != got {
 		t.Errorf("%s{marker=test:value} = %d, want the %d events recorded", metricEvents, v, got)
+	}
+}
+
+// A daemon session with "otlp" sends each process's events and counts to
+// the collector, the process as the resource, beside its trace files; on
+// SIGHUP a changed otlp section restarts the session towards the new
+// collector, as a change of any other key does, and the old exporter
+// says what it sent.
+func TestDaemonOTLP(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	col1, col2 := otlptest.NewReceiver(t), otlptest.NewReceiver(t)
+	out := filepath.Join(e.runtime, "traces")
+	conf := filepath.Join(e.runtime, "daemon.json")
+	session := func(url string) string {
+		return `{"name": "otel", "match": "` + e.argv0 + `", "enable": ["test:value"], "otlp": {"endpoint": "` + url +
+			`", "headers": {"x-tenant": "t1"}}}`
+	}
+	writeConfig(t, conf, out, session(col1.URL()))
+	d := e.start("cli", "daemon", "--config", conf)
+	d.stderr.waitFor(t, "daemon: session otel (record")
+	p := e.startTarget()
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session otel: recording pid %d", p.pid()))
+	p.do(t, "fire 5")
+
+	writeConfig(t, conf, out, session(col2.URL()))
+	d.signal(t, syscall.SIGHUP)
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session otel: pid %d (%s): OTLP: 5 of 5 events exported to %s", p.pid(), e.argv0, col1.URL()))
+	d.stderr.waitFor(t, "daemon: reloaded")
+	recording, n := fmt.Sprintf("daemon: session otel: recording pid %d", p.pid()), 0
+	d.stderr.wait(t, "the restarted session", func(l string) bool {
+		if strings.Contains(l, recording) {
+			n++
+		}
+		return n == 2
+	})
+	p.do(t, "fire 3")
+	d.signal(t, syscall.SIGTERM)
+	if code := d.wait(t); code != 0 {
+		t.Fatalf("daemon exited %d:\n%s", code, d.stderr.text())
+	}
+	if !strings.Contains(d.stderr.text(), fmt.Sprintf("OTLP: 3 of 3 events exported to %s", col2.URL())) {
+		t.Errorf("the daemon's log does not report the second export:\n%s", d.stderr.text())
+	}
+	for _, c := range []struct {
+		col *otlptest.Receiver
+		n   int
+	}{{col1, 5}, {col2, 3}} {
+		logs := c.col.Logs()
+		if len(logs) != c.n {
+			t.Errorf("collector %s received %d events, want %d", c.col.URL(), len(logs), c.n)
+			continue
+		}
+		for _, l := range logs {
+			if l.Name != "test:value" || l.Resource["process.pid"] != int64(p.pid()) || l.Resource["process.executable.name"] != e.argv0 {
+				t.Errorf("event %s, resource %v", l.Name, l.Resource)
+			}
+		}
+		for _, h := range c.col.Headers() {
+			if h.Get("X-Tenant") != "t1" {
+				t.Errorf("request without the session's header: %v", h)
+			}
+		}
+		if v, mono := metricsOf(c.col, p.pid(), metricEvents, "marker", "test:value"); v != int64(c.n) || !mono {
+			t.Errorf("collector %s: %s = %d (monotonic: %v), want %d", c.col.URL(), metricEvents, v, mono, c.n)
+		}
+	}
+	// The trace files are written as before.
+	if got := countLines(babeltrace(t, filepath.Join(out, "otel")), "test:value:"); got != 8 {
+		t.Errorf("the session's traces hold %d events, want 8", got)
 	}
 }
