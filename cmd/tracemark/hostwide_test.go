@@ -450,6 +450,11 @@ func TestRecordContext(t *testing.T) {
 	if conv.code != 0 || strings.Count(conv.stdout, wantCtx) != 3 {
 		t.Errorf("convert of a trace with context: exit %d\n%s%s", conv.code, conv.stdout, conv.stderr)
 	}
+	// tid is refused with the reason and what to use instead.
+	if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", "pid,vtid"); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "--context vtid: not available") || !strings.Contains(r.stderr, "--go-trace") {
+		t.Errorf("--context vtid: exit %d, want a usage error that points to --go-trace\n%s", r.code, r.stderr)
+	}
 	for _, bad := range []string{"tid", "pid,pid", "weather"} {
 		if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", bad); r.code != exitUsage {
 			t.Errorf("--context %s: exit %d, want a usage error\n%s", bad, r.code, r.stderr)
