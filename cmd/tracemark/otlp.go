@@ -197,12 +197,13 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	var b strings.Builder
+	err := o.exp.Close(ctx)
 	var metricsErr error
 	if o.c != nil {
-		// The final counts, before the exporter stops.
+		// The final counts, in the time the events left: they come
+		// first. ExportMetrics works after Close.
 		metricsErr = o.exp.ExportMetrics(ctx, o.captureMetrics())
 	}
-	err := o.exp.Close(ctx)
 	st := o.exp.Stats()
 	what := "events"
 	if st.Spans > 0 {
