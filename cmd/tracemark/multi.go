@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -234,12 +235,13 @@ func (m *multiRecorder) finishOTLP(o *otlpOut) {
 	if m.sink != nil {
 		w = m.a.stderr
 	}
-	if err := o.finish(w, m.a.timeout); err != nil {
-		m.mu.Lock()
-		if m.otlpErr == nil {
-			m.otlpErr = err
-		}
-		m.mu.Unlock()
+	var buf strings.Builder
+	err := o.finish(&buf, m.a.timeout)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	io.WriteString(w, buf.String()) // under m.mu: the processes finish concurrently
+	if err != nil && m.otlpErr == nil {
+		m.otlpErr = err
 	}
 }
 

@@ -55,10 +55,8 @@ type otlpOut struct {
 	starts  map[string][]string // start marker -> pairing keys
 	asked   map[string]bool     // marker names looked up
 
-	// Set by track: the capture whose counts go out as metrics, and
-	// the periodic export of them.
-	c       *capture
-	metrics *otlpMetrics
+	// c, set by track, is the capture whose counts go out as metrics.
+	c *capture
 }
 
 // startOTLP starts the exporter for the recording that h describes: the
@@ -222,16 +220,15 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 	if metricsErr != nil {
 		fmt.Fprintf(&b, "%sOTLP: the counts (%s, %s) were not exported: %v\n", o.prefix, metricEvents, metricLost, metricsErr)
 	}
-	defer func() { io.WriteString(w, b.String()) }() // one write: host-wide, processes finish concurrently
+	var failed error
 	if rej := o.exp.Rejection(); rej != nil {
-		return fmt.Errorf("otlp export: %w", rej)
+		failed = fmt.Errorf("otlp export: %w", rej)
+	} else if last := o.exp.Err(); err != nil && last != nil {
+		fmt.Fprintf(&b, "%sOTLP: last error: %v\n", o.prefix, last)
 	}
-	if err != nil {
-		if last := o.exp.Err(); last != nil {
-			fmt.Fprintf(&b, "%sOTLP: last error: %v\n", o.prefix, last)
-		}
-	}
-	return nil
+	// One write: host-wide, the processes finish concurrently.
+	io.WriteString(w, b.String())
+	return failed
 }
 
 // track makes o export the counts of capture c as OTLP metrics: after
@@ -244,13 +241,13 @@ func (o *otlpOut) track(c *capture) {
 		return
 	}
 	o.c = c
-	o.metrics = &otlpMetrics{o: o}
+	m := &otlpMetrics{o: o}
 	next := c.onStats
 	c.onStats = func() {
 		if next != nil {
 			next()
 		}
-		o.metrics.update(o.captureMetrics())
+		m.update(o.captureMetrics())
 	}
 }
 
