@@ -16,6 +16,7 @@ import (
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format/chromejson"
 	"github.com/tracemark/tracemark/format/jsonl"
+	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
 )
 
@@ -173,9 +174,19 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 		delete(info.Env, "trace_name") // one process's, not the set's
 		enc = chromejson.NewWriter(w, info, classes)
 	case Perfetto:
-		// The protobuf writer describes one process; a directory of
-		// processes is written as Chrome JSON, a process group each.
-		return fmt.Errorf("%s output of a directory of traces (one per process) is not supported yet; use --to %s", Perfetto, ChromeJSON)
+		procs := make([]perfetto.Process, len(s.rs))
+		for i, r := range s.rs {
+			pid, name := pidOf(s.infos[i])
+			if pid <= 0 {
+				pid = unknownPID + int64(i)
+			}
+			procs[i] = perfetto.Process{PID: pid, Name: name, Info: s.infos[i], Classes: r.Classes()}
+		}
+		m, err := perfetto.NewMultiWriter(w, procs, opts.Perfetto)
+		if err != nil {
+			return err
+		}
+		enc = &perfettoSet{m: m}
 	default:
 		return fmt.Errorf("%w %q", ErrUnknownFormat, to) // not reached: ConvertWith checked it
 	}
@@ -188,7 +199,11 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 		last = i
 		if i != cur {
 			cur = i
-			enc.SetProcess(pidOf(s.infos[i]))
+			if p, ok := enc.(*perfettoSet); ok {
+				p.cur = i
+			} else {
+				enc.SetProcess(pidOf(s.infos[i]))
+			}
 		}
 		if err := enc.WriteEvent(ev); err != nil {
 			return fmt.Errorf("writing %s output: %w", to, err)
@@ -199,6 +214,22 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 	}
 	return s.err()
 }
+
+// unknownPID is the first pid given in Perfetto to the traces of a set
+// whose environment gives none (not written by tracemark): above any
+// pid_max, so that it names no other process of the set.
+const unknownPID = 1 << 30
+
+// perfettoSet writes the events of a set to one Perfetto trace, a
+// process track per trace; cur is the trace of the next event.
+type perfettoSet struct {
+	m   *perfetto.MultiWriter
+	cur int
+}
+
+func (p *perfettoSet) SetProcess(int64, string)       {}
+func (p *perfettoSet) WriteEvent(ev *ctf.Event) error { return p.m.WriteEvent(p.cur, ev) }
+func (p *perfettoSet) Close() error                   { return p.m.Close() }
 
 // summarizeSet summarizes a directory of traces: one Summary per trace
 // in Processes, the totals in the result.

@@ -38,7 +38,9 @@ func convertCmd(a *app) *cobra.Command {
             start event to its done event), events with a duration field
             (latency, duration, or --slice) as slices ending at the event,
             the rest as instants, fields as typed arguments, --counter fields
-            as counter tracks, lost events on per-stream tracks.
+            as counter tracks, lost events on per-stream tracks. A host-wide
+            directory (a trace per process) is one trace with a process
+            track per process.
   chrome-json
             Chrome Trace Event JSON, for chrome://tracing and the Perfetto UI:
             one track per provider, declared spans as slices, the rest as

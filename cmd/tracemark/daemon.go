@@ -34,7 +34,11 @@ that start later, as LTTng's session daemon does.
 
 A "record" session streams each process into rotating trace files,
 DIR/SESSION/PROGRAM-PID-START/NNNNNN-TIME/, one complete CTF trace per
-chunk (rotate_size, rotate_every, keep). A "flight" session keeps an
+chunk (rotate_size, rotate_every, keep); with "otlp" it also sends the
+events, and the counts of events recorded and lost, to an OpenTelemetry
+collector as record --otlp does, each process its own resource ("otlp":
+{"endpoint", "headers", "compression", "timeout"}, each replacing the
+daemon's OTEL_EXPORTER_OTLP_* variable of that meaning). A "flight" session keeps an
 overwrite-mode session in each process, snapshotted into
 DIR/SESSION/PROGRAM-PID-START/snapshot-TIME/ when its snapshot_on marker
 fires (written by the process itself, so the path is in its file system)
@@ -53,7 +57,7 @@ The configuration file (JSON):
    "sessions": [
      {"name": "http", "match": "api-*", "enable": ["http:*"],
       "filter": "status >= 500", "rotate_size": "64M", "rotate_every": "1h",
-      "keep": 24},
+      "keep": 24, "otlp": {"endpoint": "http://collector:4318"}},
      {"name": "blackbox", "mode": "flight", "enable": ["*"], "buffer": "4M",
       "snapshot_on": "app:panic", "snapshot_every": "10s"}]}`,
 		Example: example(
@@ -271,7 +275,9 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	rot := &rotator{dir: r.dir, hello: st.Hello, clk: clk, ag: r.p.Agent, size: s.spec.rotSize, every: s.spec.rotEvery, keep: s.spec.Keep,
 		ectx: newEventContext(s.spec.context, st.Hello),
 		log:  func(chunk string) { d.logf("daemon: session %s: pid %d: new chunk %s", s.spec.Name, r.p.PID, chunk) }}
-	tr, err := rot.open(0)
+	// A session restarted (SIGHUP) for a process it recorded before
+	// goes on in the same directory: number on after its chunks.
+	tr, err := rot.open(firstChunk(r.dir))
 	if err != nil {
 		d.logf("daemon: session %s: %v", s.spec.Name, err)
 		d.stopRec(r)
@@ -285,12 +291,20 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 		}
 		return nil
 	}
-	c.onRecord = func(*wire.Record) error { return check() }
+	o, err := startOTLPFor(s.ctx, s.spec.otlp, r.client, st.Hello, r.p.PID)
+	if err != nil {
+		d.logf("daemon: session %s: pid %d: otlp: %v; recording to files only", s.spec.Name, r.p.PID, err)
+	}
+	if o != nil {
+		o.prefix = fmt.Sprintf("daemon: session %s: pid %d (%s): ", s.spec.Name, r.p.PID, clean(r.p.info.Program))
+	}
+	c.onRecord = o.hook(func(*wire.Record) error { return check() })
 	c.onStats = func() {
 		if err := check(); err != nil {
 			d.logf("daemon: session %s: %v", s.spec.Name, err)
 		}
 	}
+	o.track(c)
 	runErr := c.run()
 	if err := c.trace.close(); runErr == nil {
 		runErr = err
@@ -301,6 +315,9 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	}
 	d.logf("daemon: session %s: pid %d (%s) ended (%s): %d events in %d chunks", s.spec.Name, r.p.PID,
 		clean(r.p.info.Program), why, c.events, rot.n+1)
+	if err := o.finish(d.a.stderr, d.a.timeout); err != nil {
+		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, err)
+	}
 	if runErr != nil && !errors.Is(runErr, errCut) {
 		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, runErr)
 	}
@@ -476,6 +493,20 @@ type rotator struct {
 	chunks []string
 	log    func(chunk string)
 	ectx   *eventContext // shared by the chunks: it knows the classes
+}
+
+// firstChunk returns the number of the next chunk in dir: one past the
+// highest NNNNNN-TIME chunk there, 0 for none.
+func firstChunk(dir string) int {
+	ents, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range ents {
+		var k int
+		if _, err := fmt.Sscanf(e.Name(), "%06d-", &k); err == nil && e.IsDir() {
+			n = max(n, k+1)
+		}
+	}
+	return n
 }
 
 func (r *rotator) open(n int) (*traceOut, error) {

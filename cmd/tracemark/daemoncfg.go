@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/bytesize"
 )
 
@@ -20,7 +24,9 @@ var errConfig = errors.New("daemon configuration")
 //	  "dir": "/var/lib/tracemark",
 //	  "sessions": [
 //	    {"name": "http", "match": "api-*", "enable": ["http:*"],
-//	     "rotate_size": "64M", "rotate_every": "1h", "keep": 24},
+//	     "rotate_size": "64M", "rotate_every": "1h", "keep": 24,
+//	     "otlp": {"endpoint": "http://collector:4318",
+//	              "headers": {"authorization": "Bearer xyz"}}},
 //	    {"name": "blackbox", "mode": "flight", "enable": ["*"],
 //	     "buffer": "4M", "snapshot_on": "app:panic"}
 //	  ]
@@ -54,10 +60,62 @@ type daemonSession struct {
 	SnapshotEvery string `json:"snapshot_every,omitempty"`
 	// Context lists the fields to add to every event (record --context).
 	Context []string `json:"context,omitempty"`
+	// OTLP, in record mode, also sends the events to a collector, as
+	// record --otlp does.
+	OTLP *daemonOTLP `json:"otlp,omitempty"`
 
 	rotSize  uint64
 	rotEvery time.Duration
 	context  []string
+	otlp     *otlp.Config
+}
+
+// daemonOTLP is a session's collector. Each key replaces the daemon's
+// OTEL_EXPORTER_OTLP_* variable of the same meaning (headers key by key);
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply as for record.
+type daemonOTLP struct {
+	// Endpoint is the collector's OTLP/HTTP base URL (required).
+	Endpoint string            `json:"endpoint"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	// Compression is "gzip" or "none".
+	Compression string `json:"compression,omitempty"`
+	// Timeout bounds each request, as a Go duration ("10s").
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// config returns the exporter configuration: the daemon's environment,
+// then the session's keys.
+func (o *daemonOTLP) config() (*otlp.Config, error) {
+	cfg, err := otlp.FromEnv()
+	if err != nil {
+		return nil, err
+	}
+	if o.Endpoint == "" {
+		return nil, errors.New("no \"endpoint\"")
+	}
+	cfg.Endpoint = o.Endpoint
+	// The per-signal variables name other collectors: the session's wins.
+	cfg.LogsURL, cfg.TracesURL, cfg.MetricsURL = "", "", ""
+	if len(o.Headers) > 0 && cfg.Headers == nil {
+		cfg.Headers = map[string]string{}
+	}
+	maps.Copy(cfg.Headers, o.Headers)
+	if o.Compression != "" {
+		cfg.Compression = strings.ToLower(o.Compression)
+	}
+	if o.Timeout != "" {
+		d, err := time.ParseDuration(o.Timeout)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("timeout %q: want a duration such as 10s", o.Timeout)
+		}
+		cfg.Timeout = d
+	}
+	exp, err := otlp.New(cfg) // checks the URL and the compression
+	if err != nil {
+		return nil, err
+	}
+	exp.Close(context.Background())
+	return &cfg, nil
 }
 
 // flight reports whether the session is a flight recorder.
@@ -130,6 +188,14 @@ func loadDaemonConfig(path string) (*daemonConfig, error) {
 			return nil, bad("context: %v", err)
 		}
 		s.context = names
+		if s.OTLP != nil {
+			if s.flight() {
+				return nil, bad("otlp is for mode record: a flight recorder's events stay in the process until a snapshot")
+			}
+			if s.otlp, err = s.OTLP.config(); err != nil {
+				return nil, bad("otlp: %v", err)
+			}
+		}
 		if s.Keep < 0 {
 			return nil, bad("keep %d: want 0 (all) or more", s.Keep)
 		}

@@ -43,10 +43,52 @@ func TestDaemonConfig(t *testing.T) {
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "snapshot_on": "x"}]}`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "context": ["tid"]}]}`,
 		`{"dir": "/x", "sessions": [`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "mode": "flight", "otlp": {"endpoint": "http://c:4318"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {"endpoint": "c:4318"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {"endpoint": "http://c:4318", "compression": "lz4"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {"endpoint": "http://c:4318", "timeout": "soon"}}]}`,
 	} {
 		if _, err := loadDaemonConfig(write(bad)); !errors.Is(err, errConfig) {
 			t.Errorf("%s: %v, want a configuration error", bad, err)
 		}
+	}
+}
+
+// A session's otlp keys replace the daemon's OTEL_EXPORTER_OTLP_*
+// variables of the same meaning, headers key by key.
+func TestDaemonConfigOTLP(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "tenant=acme,authorization=old")
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
+	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://elsewhere:4318/v1/logs")
+	p := filepath.Join(t.TempDir(), "d.json")
+	if err := os.WriteFile(p, []byte(`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"],
+		"otlp": {"endpoint": "https://c:4318", "headers": {"authorization": "Bearer new"}, "compression": "GZIP"}},
+		{"name": "b", "enable": ["*"]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadDaemonConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Sessions[0].otlp
+	if o == nil || o.Endpoint != "https://c:4318" || o.LogsURL != "" || o.Headers["tenant"] != "acme" ||
+		o.Headers["authorization"] != "Bearer new" || o.Compression != "gzip" || o.Timeout.Seconds() != 2 {
+		t.Errorf("otlp config %+v", o)
+	}
+	if c.Sessions[1].otlp != nil {
+		t.Errorf("session without otlp exports: %+v", c.Sessions[1].otlp)
+	}
+}
+
+// The example configuration loads.
+func TestDaemonConfigExample(t *testing.T) {
+	c, err := loadDaemonConfig("../../examples/daemon/daemon.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sessions) != 2 || c.Sessions[0].otlp == nil {
+		t.Errorf("example sessions %+v", c.Sessions)
 	}
 }
 

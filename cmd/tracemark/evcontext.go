@@ -23,6 +23,17 @@ const (
 // contextHelp lists the context fields for --context's help and errors.
 const contextHelp = "pid (the process id it sees), procname (its program name), cpu (the Go P, the shard, that recorded the event)"
 
+// errNoTID explains why --context tid and vtid are refused, and what to
+// use instead.
+func errNoTID(name string) error {
+	return fmt.Errorf("--context %s: not available: an event fires on a goroutine, which the Go scheduler moves "+
+		"between OS threads, so the thread says little about the event's origin; reading it would cost a gettid "+
+		"system call per event (Go keeps no thread id the marker could read cheaply), and the goroutine id needs the "+
+		"runtime's internals. Instead: record with --go-trace, whose execution trace shows each event on the "+
+		"goroutine that fired it and the thread that goroutine ran on (go tool trace); give events a request, trace "+
+		"or span id field to follow one request; or add cpu, the Go P that recorded the event (choose from %s)", name, contextHelp)
+}
+
 // parseContext interprets --context: a comma-separated list (repeatable).
 func parseContext(args []string) ([]string, error) {
 	var out []string
@@ -34,7 +45,7 @@ func parseContext(args []string) ([]string, error) {
 				continue
 			case ctxPID, ctxProcname, ctxCPU:
 			case "tid", "vtid":
-				return nil, usagef("--context %s: not available: a Go event runs on a goroutine that moves between threads, and reading the thread id costs a system call per event; the goroutine id needs the runtime's internals (choose from %s)", name, contextHelp)
+				return nil, usagef("%w", errNoTID(name))
 			default:
 				return nil, usagef("--context %q: unknown field (choose from %s)", name, contextHelp)
 			}

@@ -161,6 +161,15 @@ func TestRecordHostWide(t *testing.T) {
 		t.Errorf("convert --to text of the directory is not merged in time order by process:\n%s%s", conv.stdout, conv.stderr)
 	}
 
+	// convert --to perfetto writes one trace, a process each (package
+	// perfetto reads such a trace with trace_processor).
+	pf := filepath.Join(e.runtime, "host.pftrace")
+	if c := e.cli("convert", dir, "--to", "perfetto", "-o", pf); c.code != 0 {
+		t.Errorf("convert --to perfetto of the directory exited %d: %s", c.code, c.stderr)
+	} else if b, _ := os.ReadFile(pf); !bytes.Contains(b, []byte(e.argv0)) {
+		t.Errorf("the Perfetto trace of the directory does not name the processes")
+	}
+
 	// stats counts the directory as one, a row per process and marker by
 	// default, and by program across processes.
 	st := e.cli("stats", dir)
@@ -440,6 +449,11 @@ func TestRecordContext(t *testing.T) {
 	wantCtx := fmt.Sprintf(`"context":{"procname":"tm-target","pid":%d}`, target.pid())
 	if conv.code != 0 || strings.Count(conv.stdout, wantCtx) != 3 {
 		t.Errorf("convert of a trace with context: exit %d\n%s%s", conv.code, conv.stdout, conv.stderr)
+	}
+	// tid is refused with the reason and what to use instead.
+	if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", "pid,vtid"); r.code != exitUsage ||
+		!strings.Contains(r.stderr, "--context vtid: not available") || !strings.Contains(r.stderr, "--go-trace") {
+		t.Errorf("--context vtid: exit %d, want a usage error that points to --go-trace\n%s", r.code, r.stderr)
 	}
 	for _, bad := range []string{"tid", "pid,pid", "weather"} {
 		if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", bad); r.code != exitUsage {

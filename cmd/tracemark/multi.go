@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/procfind"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -42,8 +44,9 @@ leaves a complete trace; the recording goes on.`
 
 // multiOpts are the options of a host-wide command.
 type multiOpts struct {
-	sink    multiSink // stream and stats: where events go instead of traces
-	context []string  // record --context
+	sink    multiSink    // stream and stats: where events go instead of traces
+	context []string     // record --context
+	otlp    *otlp.Config // record and stream --otlp: an exporter per process
 }
 
 // multiRecorder records many processes into one directory of traces.
@@ -61,6 +64,9 @@ type multiRecorder struct {
 	sink multiSink
 	// context names the fields of --context.
 	context []string
+	// otlp, if set, exports the events of each process to a collector,
+	// the process being the resource (--otlp).
+	otlp *otlp.Config
 
 	ctx context.Context // cancelled by a second signal: give up waiting
 	wg  sync.WaitGroup
@@ -69,6 +75,7 @@ type multiRecorder struct {
 	procs    []*procRec
 	stopping bool
 	ended    chan struct{} // receives after every recording that ended
+	otlpErr  error         // the first refusal by the collector
 }
 
 // procRec is the recording of one process.
@@ -109,7 +116,13 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	req.Duration = ""
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink, context: o.context}
+	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink, context: o.context, otlp: o.otlp}
+	if m.otlp != nil {
+		// Checked once here rather than failing every process.
+		if _, err := otlp.ProcessResource(otlp.Process{}); err != nil {
+			return usagef("--otlp: %v", err)
+		}
+	}
 
 	// The processes there now, checked against -p before anything starts.
 	now := a.discoverHost(ctx)
@@ -188,10 +201,48 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 		cancel()
 	}()
 	m.wg.Wait()
+	var err error
 	if sink != nil {
-		return sink.finish(m)
+		err = sink.finish(m)
+	} else {
+		err = m.summary(reason)
 	}
-	return m.summary(reason)
+	if err == nil {
+		err = m.otlpErr
+	}
+	return err
+}
+
+// startOTLP starts the export of process r's recording s, if --otlp.
+// Without an exporter (a nil *otlpOut) the hooks do nothing.
+func (m *multiRecorder) startOTLP(r *procRec, s *wire.Stream) *otlpOut {
+	o, err := startOTLPFor(m.ctx, m.otlp, r.client, s.Hello, r.ag.PID)
+	if err != nil {
+		fmt.Fprintf(m.a.stderr, "pid %d (%s): --otlp: %v\n", r.ag.PID, clean(r.program), err)
+		return nil
+	}
+	if o != nil {
+		o.prefix = fmt.Sprintf("pid %d (%s): ", r.ag.PID, clean(r.program))
+	}
+	return o
+}
+
+// finishOTLP sends what process r's exporter holds and says what it sent:
+// with the summary for record, on stderr for stream (whose standard
+// output is the events). A refusal by the collector fails the command.
+func (m *multiRecorder) finishOTLP(o *otlpOut) {
+	w := m.a.stdout
+	if m.sink != nil {
+		w = m.a.stderr
+	}
+	var buf strings.Builder
+	err := o.finish(&buf, m.a.timeout)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	io.WriteString(w, buf.String()) // under m.mu: the processes finish concurrently
+	if err != nil && m.otlpErr == nil {
+		m.otlpErr = err
+	}
 }
 
 // found starts recording a process the watcher found, if it matches.
@@ -269,11 +320,16 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 		in = fmt.Sprintf(" in %s as pid %d", clean(r.ag.Container), r.ag.NSPID)
 	}
 	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s)%s: %d markers into %s\n", r.ag.PID, clean(r.program), in, len(s.Hello.Matched), r.dir)
-	m.setCapture(r, newCapture(s, trace))
-	runErr := r.c.run()
+	c := newCapture(s, trace)
+	o := m.startOTLP(r, s)
+	c.onRecord = o.hook(nil)
+	o.track(c)
+	m.setCapture(r, c)
+	runErr := c.run()
 	if cerr := trace.close(); runErr == nil {
 		runErr = cerr
 	}
+	m.finishOTLP(o)
 	r.err = runErr
 	why := "stream cut"
 	if r.c.end != nil {

@@ -31,11 +31,14 @@ func (m *multiRecorder) runSink(r *procRec, s *wire.Stream) {
 	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s): %d markers\n", r.ag.PID, clean(r.program), len(s.Hello.Matched))
 	r.cc = newClockConv(s.Hello.Clock)
 	c := newCapture(s, nil)
-	c.onRecord = func(rec *wire.Record) error { return m.sink.record(r, rec) }
+	o := m.startOTLP(r, s)
+	c.onRecord = o.hook(func(rec *wire.Record) error { return m.sink.record(r, rec) })
 	c.onSync = func() error { return m.sink.sync(r) }
+	o.track(c)
 	m.setCapture(r, c)
 	r.err = c.run()
 	_ = m.sink.sync(r)
+	m.finishOTLP(o)
 	why := "stream cut"
 	if r.c.end != nil {
 		why = r.c.end.Reason

@@ -45,6 +45,7 @@ func otlpConfig(url string) (*otlp.Config, error) {
 // --otlp). Its methods do nothing on a nil *otlpOut.
 type otlpOut struct {
 	url     string
+	prefix  string // of the lines finish prints: "" or "pid 12 (api): "
 	exp     *otlp.Exporter
 	cc      clockConv
 	client  *wire.Client
@@ -53,6 +54,9 @@ type otlpOut struct {
 	spans   map[string]*otlp.SpanRule
 	starts  map[string][]string // start marker -> pairing keys
 	asked   map[string]bool     // marker names looked up
+
+	// c, set by track, is the capture whose counts go out as metrics.
+	c *capture
 }
 
 // startOTLP starts the exporter for the recording that h describes: the
@@ -61,7 +65,18 @@ func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (
 	if cfg == nil {
 		return nil, nil
 	}
-	res, err := otlp.ProcessResource(otlp.Process{PID: h.PID, Executable: h.Program, Host: h.Env["hostname"]})
+	return startOTLPFor(ctx, cfg, t.client, h, h.PID)
+}
+
+// startOTLPFor starts the exporter for a recording of one process through
+// client: the resource is that process, with pid as its process.pid (the
+// host pid, for host-wide recordings: a container's processes may share
+// their vpids).
+func startOTLPFor(ctx context.Context, cfg *otlp.Config, client *wire.Client, h wire.Hello, pid int) (*otlpOut, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	res, err := otlp.ProcessResource(otlp.Process{PID: pid, Executable: h.Program, Host: h.Env["hostname"]})
 	if err != nil {
 		return nil, usagef("--otlp: %v", err)
 	}
@@ -72,7 +87,7 @@ func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (
 		return nil, err
 	}
 	o := &otlpOut{
-		url: cfg.Endpoint, exp: exp, cc: newClockConv(h.Clock), client: t.client,
+		url: cfg.Endpoint, exp: exp, cc: newClockConv(h.Clock), client: client,
 		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
 		spans: map[string]*otlp.SpanRule{}, starts: map[string][]string{},
 	}
@@ -179,7 +194,14 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	var b strings.Builder
 	err := o.exp.Close(ctx)
+	var metricsErr error
+	if o.c != nil {
+		// The final counts, in the time the events left: they come
+		// first. ExportMetrics works after Close.
+		metricsErr = o.exp.ExportMetrics(ctx, o.captureMetrics())
+	}
 	st := o.exp.Stats()
 	what := "events"
 	if st.Spans > 0 {
@@ -189,22 +211,74 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 		}
 		what += ")"
 	}
-	fmt.Fprintf(w, "OTLP: %d of %d %s exported to %s", st.Exported, st.Events, what, o.url)
+	fmt.Fprintf(&b, "%sOTLP: %d of %d %s exported to %s", o.prefix, st.Exported, st.Events, what, o.url)
 	if st.Lost() > 0 {
-		fmt.Fprintf(w, "; lost %d (%d dropped: queue full, %d rejected by the collector, %d unsent at exit)",
+		fmt.Fprintf(&b, "; lost %d (%d dropped: queue full, %d rejected by the collector, %d unsent at exit)",
 			st.Lost(), st.Dropped, st.Rejected, st.Failed)
 	}
-	fmt.Fprintln(w)
+	b.WriteByte('\n')
+	if metricsErr != nil {
+		fmt.Fprintf(&b, "%sOTLP: the counts (%s, %s) were not exported: %v\n", o.prefix, metricEvents, metricLost, metricsErr)
+	}
+	var failed error
 	if rej := o.exp.Rejection(); rej != nil {
-		return fmt.Errorf("otlp export: %w", rej)
+		failed = fmt.Errorf("otlp export: %w", rej)
+	} else if last := o.exp.Err(); err != nil && last != nil {
+		fmt.Fprintf(&b, "%sOTLP: last error: %v\n", o.prefix, last)
 	}
-	if err != nil {
-		if last := o.exp.Err(); last != nil {
-			fmt.Fprintf(w, "OTLP: last error: %v\n", last)
-		}
-	}
-	return nil
+	// One write: host-wide, the processes finish concurrently.
+	io.WriteString(w, b.String())
+	return failed
 }
+
+// track makes o export the counts of capture c as OTLP metrics: after
+// each stats frame (in the background, skipped while the previous export
+// is under way: the sums are cumulative), and once more by finish. Call
+// it after setting c.onStats, which it wraps; c's counters are read on
+// its own goroutine only.
+func (o *otlpOut) track(c *capture) {
+	if o == nil {
+		return
+	}
+	o.c = c
+	m := &otlpMetrics{o: o}
+	next := c.onStats
+	c.onStats = func() {
+		if next != nil {
+			next()
+		}
+		m.update(o.captureMetrics())
+	}
+}
+
+// captureMetrics returns the recording's counts as cumulative sums since
+// its start: the events received per marker (metricEvents, attribute
+// marker) and the events the process's buffers lost (metricLost: in
+// discard mode reason buffer_full, in overwrite mode overwritten, which
+// is what that mode is for).
+func (o *otlpOut) captureMetrics() []otlp.Metric {
+	c := o.c
+	start, now := c.started.UnixNano(), time.Now().UnixNano()
+	events := &otlp.Sum{Monotonic: true}
+	for _, name := range c.markers() {
+		events.Points = append(events.Points, otlp.NumberPoint{
+			Attributes: []otlp.Attribute{{Key: "marker", Value: name}}, StartNS: start, TimeNS: now, Value: int64(c.count(name))})
+	}
+	reason := "buffer_full"
+	if c.s.Hello.Mode == "overwrite" {
+		reason = "overwritten"
+	}
+	return []otlp.Metric{
+		{Name: metricEvents, Unit: "{event}", Scope: recordScope, Description: "Events recorded, per marker", Sum: events},
+		{Name: metricLost, Unit: "{event}", Scope: recordScope, Description: "Events the traced process's buffers lost",
+			Sum: &otlp.Sum{Monotonic: true, Points: []otlp.NumberPoint{
+				{Attributes: []otlp.Attribute{{Key: "reason", Value: reason}}, StartNS: start, TimeNS: now, Value: int64(c.lost())}}}},
+	}
+}
+
+// recordScope is the instrumentation scope of the metrics of record and
+// stream --otlp.
+var recordScope = otlp.Scope{Name: "tracemark/record"}
 
 // exportTrace sends a CTF trace to a collector (convert --otlp). Traces
 // do not keep the marker kinds, so bools and durations go out as the

@@ -79,7 +79,11 @@ that fired them. A process runs one Go trace at a time.`,
 				if err != nil {
 					return err
 				}
-				return runMulti(cmd.Context(), a, sel, req, out, &multiOpts{context: ctxNames})
+				otlpCfg, err := otlpConfig(otlpURL)
+				if err != nil {
+					return err
+				}
+				return runMulti(cmd.Context(), a, sel, req, out, &multiOpts{context: ctxNames, otlp: otlpCfg})
 			}
 			if out != "" {
 				if err := checkTraceDir(out); err != nil {
@@ -185,6 +189,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 		}
 	}
 	r.c.onStats = r.progress
+	r.otlp.track(r.c)
 	r.c.onRecord = r.otlp.hook(r.extra)
 	r.c.packetsOnly = r.c.onRecord == nil
 	r.lastTime = r.c.started

@@ -52,10 +52,7 @@ cpu, event, provider, fields, truncated), for jq and scripts.`,
 				if err != nil {
 					return err
 				}
-				if otlpCfg != nil {
-					return usagef("--otlp streams one process for now: it does not go with --all, --name or several -p")
-				}
-				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout)}})
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout)}, otlp: otlpCfg})
 			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
@@ -119,6 +116,7 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, a
 		}
 	}
 	c.onRecord = exp.hook(c.onRecord)
+	exp.track(c)
 	c.onSync = func() error {
 		// Stable: events of one stream with equal timestamps keep
 		// their order.

@@ -85,4 +85,16 @@
 // A demo-like trace (requests with five fields, cache and storage events)
 // takes about 55 bytes an event, 38% of the Chrome JSON; see the
 // benchmarks for the conversion speed.
+//
+// # Several processes
+//
+// [MultiWriter] writes the traces of several processes on one clock (a
+// host-wide recording, one CTF trace per process) as one Perfetto trace.
+// Each process is written as a Writer writes one, with the pid and name
+// given (the host pid, as the process table must not merge two processes
+// of other PID namespaces with the same vpid), on a sequence of its own
+// (trusted_packet_sequence_id 1, 2, ... in the order given, each with its
+// own interned names) and with track uuids of its own (process i from
+// i*2^32+1). trace_processor sorts the packets by time, so the processes
+// need not be interleaved in time order.
 package perfetto

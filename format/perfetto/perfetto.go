@@ -65,9 +65,10 @@ var durationFieldNames = []string{"latency", "duration"}
 // of lost data.
 const NoticeTrack = "tracemark"
 
-// sequenceID is the trusted_packet_sequence_id of every packet: the
-// writer is one sequence, whose incremental state (the interned names and
-// strings) is cleared by its first packet and never again.
+// sequenceID is the trusted_packet_sequence_id of every packet of a
+// Writer: the writer is one sequence, whose incremental state (the
+// interned names and strings) is cleared by its first packet and never
+// again. A MultiWriter gives each process a sequence of its own.
 const sequenceID = 1
 
 // Interning limits: strings longer than maxInternLen are written inline,
@@ -88,6 +89,7 @@ type Writer struct {
 	info    ctf.TraceInfo
 	opts    Options
 	pid     uint32
+	seq     uint64 // trusted_packet_sequence_id
 	in      []byte // InternedData of the next packet
 	started bool
 	err     error
@@ -156,33 +158,50 @@ type counter struct {
 // The fields that opts names must be numeric fields of classes (signed
 // integers for Durations), else the error wraps ErrBadField.
 func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts Options) (*Writer, error) {
+	if err := checkRefs(opts, classes); err != nil {
+		return nil, err
+	}
+	pid := uint32(1)
+	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 31); err == nil && v > 0 {
+		pid = uint32(v)
+	}
+	pw := newWriter(w, info, classes, opts, pid, sequenceID, 1)
+	return pw, pw.err
+}
+
+// checkRefs checks the fields that opts names against classes.
+func checkRefs(opts Options, classes []ctf.EventClass) error {
+	for _, ref := range opts.Counters {
+		if err := checkRef(ref, classes, false); err != nil {
+			return err
+		}
+	}
+	for _, ref := range opts.Durations {
+		if err := checkRef(ref, classes, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newWriter returns a Writer for process pid on sequence seq, whose track
+// uuids start at uuid, and writes its first packets.
+func newWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts Options, pid uint32, seq, uuid uint64) *Writer {
 	pw := &Writer{
 		w:         w,
 		out:       make([]byte, 0, flushSize+4096),
 		info:      info,
 		opts:      opts,
-		pid:       1,
+		pid:       pid,
+		seq:       seq,
 		providers: map[string]*track{},
 		streams:   map[uint32]*track{},
 		nameIIDs:  map[string]uint64{},
 		catIIDs:   map[string]uint64{},
 		annotIIDs: map[string]uint64{},
 		strIIDs:   map[string]uint64{},
-		nextUUID:  1,
+		nextUUID:  uuid,
 		spans:     encode.NewSpans(classes),
-	}
-	if v, err := strconv.ParseUint(info.Env["vpid"], 10, 31); err == nil && v > 0 {
-		pw.pid = uint32(v)
-	}
-	for _, ref := range opts.Counters {
-		if err := checkRef(ref, classes, false); err != nil {
-			return nil, err
-		}
-	}
-	for _, ref := range opts.Durations {
-		if err := checkRef(ref, classes, true); err != nil {
-			return nil, err
-		}
 	}
 	var providers []string
 	for i := range classes {
@@ -193,7 +212,7 @@ func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts O
 	for _, p := range slices.Compact(providers) {
 		pw.provider(p)
 	}
-	return pw, pw.err
+	return pw
 }
 
 // checkRef checks that ref names a numeric field (a signed integer one
@@ -225,7 +244,7 @@ func checkRef(ref FieldRef, classes []ctf.EventClass, signed bool) error {
 func (w *Writer) start() {
 	w.started = true
 	b, at := beginMessage(w.out, fTracePacket)
-	b = appendVarintField(b, fPacketSequenceID, sequenceID)
+	b = appendVarintField(b, fPacketSequenceID, w.seq)
 	b = appendVarintField(b, fPacketSequenceFlags, seqIncrementalStateCleared)
 	b = appendVarintField(b, fPacketFirstOnSequence, 1)
 	w.processID = w.newUUID()
@@ -263,7 +282,7 @@ func (w *Writer) newUUID() uint64 {
 // track (0 for none).
 func (w *Writer) descriptor(uuid, parent uint64, name, description string, rank int, order bool, counterUnit int) {
 	b, at := beginMessage(w.out, fTracePacket)
-	b = appendVarintField(b, fPacketSequenceID, sequenceID)
+	b = appendVarintField(b, fPacketSequenceID, w.seq)
 	b, d := beginMessage(b, fPacketTrackDescriptor)
 	b = appendVarintField(b, fTrackUUID, uuid)
 	b = appendVarintField(b, fTrackParentUUID, parent)
@@ -518,10 +537,12 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
 	b, at = beginMessage(w.out, fTracePacket)
 	b = appendVarintField(b, fPacketTimestamp, uint64(ts))
-	// trusted_packet_sequence_id 1, sequence_flags
+	// trusted_packet_sequence_id, sequence_flags
 	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
 	// length byte, type and track.
-	b = append(b, fPacketSequenceID<<3, sequenceID, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+	b = append(b, fPacketSequenceID<<3)
+	b = protowire.AppendVarint(b, w.seq)
+	b = append(b, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
 		fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ))
 	te = len(b) - 3
 	b = appendVarintField(b, fEventTrackUUID, uuid)

@@ -391,3 +391,54 @@ func SumValue(body []byte, name, key, val string) int64 {
 	}
 	return -1
 }
+
+// MetricsResource returns the resource attributes of the first
+// ResourceMetrics of a metrics request body.
+func MetricsResource(body []byte) map[string]any {
+	for _, rm := range must(body) {
+		for _, f := range must(rm.Data) {
+			if f.Num == 1 {
+				return KeyValues(must(f.Data), 1)
+			}
+		}
+	}
+	return nil
+}
+
+// SumMonotonic reports whether Sum metric name of a metrics request body
+// is monotonic and cumulative; found is false if the body has no such
+// Sum.
+func SumMonotonic(body []byte, name string) (monotonic, found bool) {
+	for _, rm := range must(body) {
+		for _, sm := range must(rm.Data) {
+			if sm.Num != 2 {
+				continue
+			}
+			for _, m := range must(sm.Data) {
+				if m.Num != 2 {
+					continue
+				}
+				mfs := must(m.Data)
+				if len(mfs) == 0 || string(mfs[0].Data) != name {
+					continue
+				}
+				for _, mf := range mfs {
+					if mf.Num != 7 { // sum
+						continue
+					}
+					var mono, cumulative bool
+					for _, f := range must(mf.Data) {
+						switch f.Num {
+						case 2: // aggregation_temporality
+							cumulative = f.V == 2
+						case 3: // is_monotonic
+							mono = f.V == 1
+						}
+					}
+					return mono && cumulative, true
+				}
+			}
+		}
+	}
+	return false, false
+}

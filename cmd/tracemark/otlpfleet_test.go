@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/tracemark/tracemark/internal/otlptest"
+)
+
+// metricsOf returns, for the metrics requests whose resource has
+// process.pid pid, the highest value of the Sum point name{key=val} (the
+// sums are cumulative; an earlier periodic export may arrive after the
+// final one), or -1 if none has it; mono is false if one of them is not a
+// monotonic cumulative sum.
+func metricsOf(col *otlptest.Receiver, pid int, name, key, val string) (v int64, mono bool) {
+	v, mono = -1, true
+	for _, b := range col.Metrics() {
+		if otlptest.MetricsResource(b)["process.pid"] != int64(pid) {
+			continue
+		}
+		if x := otlptest.SumValue(b, name, key, val); x >= 0 {
+			v = max(v, x)
+			if m, _ := otlptest.SumMonotonic(b, name); !m {
+				mono = false
+			}
+		}
+	}
+	return v, mono
+}
+
+// record and stream --otlp host-wide: each process's events go out with
+// that process as the resource (host pid, program, service name), a
+// process attached after the start too, and each process's counts as
+// metrics of its own resource.
+func TestOTLPHostWide(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	recCol, streamCol := otlptest.NewReceiver(t), otlptest.NewReceiver(t)
+	p1 := e.startTarget()
+	rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "-o", filepath.Join(e.runtime, "host"), "--otlp", recCol.URL())
+	sm := e.start("cli", "stream", "--name", e.argv0, "-e", "test:*", "--otlp", streamCol.URL())
+	for _, c := range []*proc{rec, sm} {
+		c.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
+	}
+	p2 := e.startTarget() // after the start
+	for _, c := range []*proc{rec, sm} {
+		c.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
+	}
+	p1.do(t, "fire 4")
+	p2.do(t, "fire 6")
+	p2.do(t, "other 1")
+	sm.stdout.waitFor(t, fmt.Sprintf(" %d %s test:other:", p2.pid(), e.argv0))
+	for _, c := range []*proc{rec, sm} {
+		c.signal(t, os.Interrupt)
+		if code := c.wait(t); code != 0 {
+			t.Fatalf("%v exited %d:\n%s%s", c.cmd.Args, code, c.stdout.text(), c.stderr.text())
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		col  *otlptest.Receiver
+		out  string // where the export is reported
+	}{{"record", recCol, rec.stdout.text()}, {"stream", streamCol, sm.stderr.text()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			perPID := map[int64]map[string]int{}
+			for _, l := range tc.col.Logs() {
+				pid, _ := l.Resource["process.pid"].(int64)
+				if l.Resource["process.executable.name"] != e.argv0 || l.Resource["service.name"] != "unknown_service:"+e.argv0 {
+					t.Fatalf("event %s of pid %d: resource %v", l.Name, pid, l.Resource)
+				}
+				if perPID[pid] == nil {
+					perPID[pid] = map[string]int{}
+				}
+				perPID[pid][l.Name]++
+			}
+			want := map[int64]map[string]int{int64(p1.pid()): {"test:value": 4}, int64(p2.pid()): {"test:value": 6, "test:other": 1}}
+			if fmt.Sprint(perPID) != fmt.Sprint(want) {
+				t.Errorf("events per resource pid %v, want %v", perPID, want)
+			}
+			for _, p := range []struct{ pid, n int }{{p1.pid(), 4}, {p2.pid(), 7}} {
+				if !strings.Contains(tc.out, fmt.Sprintf("pid %d (%s): OTLP: %d of %d events exported to %s", p.pid, e.argv0, p.n, p.n, tc.col.URL())) {
+					t.Errorf("no export line for pid %d:\n%s", p.pid, tc.out)
+				}
+			}
+			if v, mono := metricsOf(tc.col, p2.pid(), metricEvents, "marker", "test:value"); v != 6 || !mono {
+				t.Errorf("pid %d: %s{marker=test:value} = %d (monotonic cumulative: %v), want 6", p2.pid(), metricEvents, v, mono)
+			}
+			if v, mono := metricsOf(tc.col, p1.pid(), metricLost, "reason", "buffer_full"); v != 0 || !mono {
+				t.Errorf("pid %d: %s = %d (monotonic cumulative: %v), want 0", p1.pid(), metricLost, v, mono)
+			}
+		})
+	}
+}
+
+// record --otlp reports the events the traced process's buffers lost as a
+// monotonic sum, equal to the count in the summary, beside the events
+// recorded per marker: a fleet operator sees the loss in the back end.
+func TestRecordOTLPLostMetric(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	rec := e.record(t, target, filepath.Join(e.runtime, "trace"), "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
+	target.do(t, fmt.Sprintf("fire %d", lossyEvents))
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	out := rec.stdout.text()
+	m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("summary has no event and lost counts:\n%s", out)
+	}
+	got, _ := strconv.ParseInt(m[1], 10, 64)
+	lost, _ := strconv.ParseInt(m[2], 10, 64)
+	if lost == 0 {
+		t.Fatalf("nothing lost: the test needs a full buffer\n%s", out)
+	}
+	if v, mono := metricsOf(col, target.pid(), metricLost, "reason", "buffer_full"); v != lost || !mono {
+		t.Errorf("%s = %d (monotonic cumulative: %v), want the %d of the summary", metricLost, v, mono, lost)
+	}
+	if v, _ := metricsOf(col, target.pid(), metricEvents, "marker", "test:value"); v != got {
+		t.Errorf("%s{marker=test:value} = %d, want the %d events recorded", metricEvents, v, got)
+	}
+}
+
+// A daemon session with "otlp" sends each process's events and counts to
+// the collector, the process as the resource, beside its trace files; on
+// SIGHUP a changed otlp section restarts the session towards the new
+// collector, as a change of any other key does, and the old exporter
+// says what it sent.
+func TestDaemonOTLP(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	col1, col2 := otlptest.NewReceiver(t), otlptest.NewReceiver(t)
+	out := filepath.Join(e.runtime, "traces")
+	conf := filepath.Join(e.runtime, "daemon.json")
+	session := func(url string) string {
+		return `{"name": "otel", "match": "` + e.argv0 + `", "enable": ["test:value"], "otlp": {"endpoint": "` + url +
+			`", "headers": {"x-tenant": "t1"}}}`
+	}
+	writeConfig(t, conf, out, session(col1.URL()))
+	d := e.start("cli", "daemon", "--config", conf)
+	d.stderr.waitFor(t, "daemon: session otel (record")
+	p := e.startTarget()
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session otel: recording pid %d", p.pid()))
+	p.do(t, "fire 5")
+
+	writeConfig(t, conf, out, session(col2.URL()))
+	d.signal(t, syscall.SIGHUP)
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session otel: pid %d (%s): OTLP: 5 of 5 events exported to %s", p.pid(), e.argv0, col1.URL()))
+	d.stderr.waitFor(t, "daemon: reloaded")
+	recording, n := fmt.Sprintf("daemon: session otel: recording pid %d", p.pid()), 0
+	d.stderr.wait(t, "the restarted session", func(l string) bool {
+		if strings.Contains(l, recording) {
+			n++
+		}
+		return n == 2
+	})
+	p.do(t, "fire 3")
+	d.signal(t, syscall.SIGTERM)
+	if code := d.wait(t); code != 0 {
+		t.Fatalf("daemon exited %d:\n%s", code, d.stderr.text())
+	}
+	if !strings.Contains(d.stderr.text(), fmt.Sprintf("OTLP: 3 of 3 events exported to %s", col2.URL())) {
+		t.Errorf("the daemon's log does not report the second export:\n%s", d.stderr.text())
+	}
+	for _, c := range []struct {
+		col *otlptest.Receiver
+		n   int
+	}{{col1, 5}, {col2, 3}} {
+		logs := c.col.Logs()
+		if len(logs) != c.n {
+			t.Errorf("collector %s received %d events, want %d", c.col.URL(), len(logs), c.n)
+			continue
+		}
+		for _, l := range logs {
+			if l.Name != "test:value" || l.Resource["process.pid"] != int64(p.pid()) || l.Resource["process.executable.name"] != e.argv0 {
+				t.Errorf("event %s, resource %v", l.Name, l.Resource)
+			}
+		}
+		for _, h := range c.col.Headers() {
+			if h.Get("X-Tenant") != "t1" {
+				t.Errorf("request without the session's header: %v", h)
+			}
+		}
+		if v, mono := metricsOf(c.col, p.pid(), metricEvents, "marker", "test:value"); v != int64(c.n) || !mono {
+			t.Errorf("collector %s: %s = %d (monotonic: %v), want %d", c.col.URL(), metricEvents, v, mono, c.n)
+		}
+	}
+	// The trace files are written as before.
+	if got := countLines(babeltrace(t, filepath.Join(out, "otel")), "test:value:"); got != 8 {
+		t.Errorf("the session's traces hold %d events, want 8", got)
+	}
+}
