@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tracemark/tracemark/agent/internal/request"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/module"
 	"github.com/tracemark/tracemark/module/wasm"
@@ -75,7 +76,7 @@ func (a *Agent) postModules(w http.ResponseWriter, r *http.Request, _ params) er
 	if err != nil {
 		return err
 	}
-	spec, err := wire.ParseInsmodRequest(body)
+	spec, err := request.ParseInsmod(body)
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (a *Agent) deleteModule(w http.ResponseWriter, r *http.Request, p params) e
 	if err := wire.CheckModuleName(name); err != nil {
 		return err
 	}
-	force, err := wire.ParseForce(r.URL.Query().Get("force"))
+	force, err := request.ParseForce(r.URL.Query().Get("force"))
 	if err != nil {
 		return err
 	}

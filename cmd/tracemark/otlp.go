@@ -14,6 +14,7 @@ import (
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -47,7 +48,7 @@ type otlpOut struct {
 	url     string
 	exp     *otlp.Exporter
 	cc      clockConv
-	client  *wire.Client
+	client  *client.Client
 	classes map[*wire.EventClass]*otlp.Class
 	scopes  map[string]otlp.Scope // marker name -> module
 	spans   map[string]*otlp.SpanRule

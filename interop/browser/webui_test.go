@@ -27,6 +27,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -140,7 +141,7 @@ func TestWebUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, wire.EnvSocket+"=")
+		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, client.EnvSocket+"=")
 	}), wire.EnvRuntimeDir+"="+runtimeDir,
 		// Built and compiled modules go to the test's directory, not the
 		// user's cache (the service builds its plugin there).
@@ -150,7 +151,7 @@ func TestWebUI(t *testing.T) {
 	svc := start(t, env, exe, "__demo-service", "--rate", "200", "--lifetime", "5m")
 	ready := svc.line(t, "ready ")
 	pid, socket := field(ready, "pid"), field(ready, "socket")
-	agent := wire.NewClient(socket)
+	agent := client.NewClient(socket)
 	defer agent.Close()
 
 	ui := start(t, env, exe, "ui", "-p", pid)
