@@ -61,7 +61,7 @@ func RecordSize(b []byte, ec *EventClass) (int, error) {
 	if len(b) < EventHeaderSize {
 		return 0, fmt.Errorf("%w: truncated event header: %d bytes left in packet, need %d", ErrCorrupt, len(b), EventHeaderSize)
 	}
-	n, _, derr := decodeFields(b, EventHeaderSize, ec, nil)
+	n, _, derr := skipFields(b, EventHeaderSize, ec)
 	if derr != nil {
 		return 0, fmt.Errorf("%w: %s", ErrCorrupt, derr.msg)
 	}
