@@ -2,8 +2,9 @@ package wire
 
 import "time"
 
-// Request limits. The agent enforces them on every request; the fuzz
-// target checks that nothing beyond them is ever accepted.
+// Request limits. The agent enforces them on every request (package
+// agent/internal/request), whose fuzz target checks that nothing beyond
+// them is ever accepted.
 const (
 	// MaxRequestBytes bounds a request body.
 	MaxRequestBytes = 64 << 10
@@ -41,8 +42,11 @@ const (
 
 // Trigger limits.
 const (
+	// DefaultTriggerEvery is a trigger's interval when none is given: at
+	// most one snapshot per this long.
 	DefaultTriggerEvery = 10 * time.Second
-	MinTriggerEvery     = 100 * time.Millisecond
+	// MinTriggerEvery is the shortest interval a trigger may ask for.
+	MinTriggerEvery = 100 * time.Millisecond
 )
 
 // CheckSessionName validates a session name from a path: 1 to MaxNameLen
