@@ -17,6 +17,7 @@ import (
 
 	"github.com/tracemark/tracemark/agent"
 	"github.com/tracemark/tracemark/internal/cachedir"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -160,7 +161,7 @@ func TestStaleSockets(t *testing.T) {
 	}
 
 	// Before any agent runs, discovery (tracemark ps) ignores the dead.
-	for _, e := range wire.Discover() {
+	for _, e := range client.Discover() {
 		if e.Socket == dead {
 			t.Errorf("Discover lists the socket of a dead process: %v", e)
 		}
@@ -181,9 +182,9 @@ func TestStaleSockets(t *testing.T) {
 			t.Errorf("%s removed: %v", p, err)
 		}
 	}
-	found := slices.ContainsFunc(wire.Discover(), func(e wire.Endpoint) bool { return e.PID == os.Getpid() && e.Socket == a.Socket() })
+	found := slices.ContainsFunc(client.Discover(), func(e client.Endpoint) bool { return e.PID == os.Getpid() && e.Socket == a.Socket() })
 	if !found {
-		t.Errorf("Discover does not list the running agent: %v", wire.Discover())
+		t.Errorf("Discover does not list the running agent: %v", client.Discover())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 )
@@ -34,7 +35,7 @@ func shortDir(t *testing.T) string {
 
 // startAgent starts an agent with its socket in a fresh directory and
 // returns it with a client.
-func startAgent(t *testing.T, opts ...agent.Option) (*agent.Agent, *wire.Client) {
+func startAgent(t *testing.T, opts ...agent.Option) (*agent.Agent, *client.Client) {
 	t.Helper()
 	dir := filepath.Join(shortDir(t), "s")
 	a, err := agent.Start(append([]agent.Option{agent.WithDir(dir)}, opts...)...)
@@ -42,7 +43,7 @@ func startAgent(t *testing.T, opts ...agent.Option) (*agent.Agent, *wire.Client)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	c := wire.NewClient(a.Socket())
+	c := client.NewClient(a.Socket())
 	t.Cleanup(c.Close)
 	return a, c
 }
@@ -76,7 +77,7 @@ type collected struct {
 
 // collect reads a stream to its end, decoding every record, and checks
 // that every record's class was announced before its packet.
-func collect(t *testing.T, s *wire.Stream) collected {
+func collect(t *testing.T, s *client.Stream) collected {
 	t.Helper()
 	got := collected{classes: map[uint16]wire.EventClass{}}
 	dec := wire.NewDecoder()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tracemark/tracemark/agent/internal/request"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/module"
 )
@@ -28,7 +29,7 @@ type ModuleHost interface {
 	// Load reads the module file req.Path (validated: absolute, clean) with the process's permissions,
 	// under the host's configuration, and loads it. Its errors are
 	// *wire.Error values saying what to do about them.
-	Load(ctx context.Context, req wire.InsmodSpec) (wire.ModuleInfo, error)
+	Load(ctx context.Context, req request.InsmodSpec) (wire.ModuleInfo, error)
 	// Unload unloads the module named name (wire.CheckModuleName has
 	// accepted it); force unloads it even if sessions record its markers.
 	// Its errors are *wire.Error values.
@@ -80,7 +81,7 @@ func (a *Agent) postModules(w http.ResponseWriter, r *http.Request, _ params) er
 	if err != nil {
 		return err
 	}
-	spec, err := wire.ParseInsmodRequest(body)
+	spec, err := request.ParseInsmod(body)
 	if err != nil {
 		return err
 	}
@@ -113,7 +114,7 @@ func (a *Agent) deleteModule(w http.ResponseWriter, r *http.Request, p params) e
 	if err := wire.CheckModuleName(name); err != nil {
 		return err
 	}
-	force, err := wire.ParseForce(r.URL.Query().Get("force"))
+	force, err := request.ParseForce(r.URL.Query().Get("force"))
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tracemark/tracemark/agent/internal/request"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/session"
 )
@@ -32,7 +33,7 @@ func (a *Agent) postRecord(w http.ResponseWriter, r *http.Request, _ params) err
 	if err != nil {
 		return err
 	}
-	spec, err := wire.ParseRecordRequest(body)
+	spec, err := request.ParseRecord(body)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func (a *Agent) postRecord(w http.ResponseWriter, r *http.Request, _ params) err
 // newRecording creates, configures and starts an ephemeral session. A
 // slot is reserved before the session's buffers are allocated, so that a
 // burst of requests cannot allocate more than MaxRecordings of them.
-func (a *Agent) newRecording(spec wire.RecordSpec) (*recording, error) {
+func (a *Agent) newRecording(spec request.RecordSpec) (*recording, error) {
 	id, err := a.reserveRecording()
 	if err != nil {
 		return nil, err
@@ -90,7 +91,7 @@ func (a *Agent) reserveRecording() (string, error) {
 	return "rec-" + strconv.FormatUint(a.nextID, 10), nil
 }
 
-func newSession(id string, spec wire.RecordSpec) (*recording, error) {
+func newSession(id string, spec request.RecordSpec) (*recording, error) {
 	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer, SubBufSize: spec.SubBuffer})
 	if err != nil {
 		return nil, newError(err)
@@ -117,7 +118,7 @@ func (a *Agent) endRecording(rec *recording) {
 // discard mode it drains whenever a recording goroutine fills a
 // sub-buffer (session.Wait) and at the latest spec.Flush after the
 // previous drain; stats frames go out every spec.StatsEvery.
-func (a *Agent) runRecording(ctx context.Context, fs *frameStream, rec *recording, spec wire.RecordSpec) (string, error) {
+func (a *Agent) runRecording(ctx context.Context, fs *frameStream, rec *recording, spec request.RecordSpec) (string, error) {
 	// The watcher closes stop when the recording must end, after setting
 	// reason (read only after stop is closed).
 	stop, quit := make(chan struct{}), make(chan struct{})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -242,7 +243,7 @@ func TestConnectionLimit(t *testing.T) {
 func TestRecordingLimit(t *testing.T) {
 	// Room for MaxRecordings default buffers however many CPUs there are.
 	_, c := startAgent(t, memoryBudget(t, int64(agent.MaxRecordings*wire.DefaultBuffer*runtime.GOMAXPROCS(0))))
-	var streams []*wire.Stream
+	var streams []*client.Stream
 	defer func() {
 		for _, s := range streams {
 			s.Close()

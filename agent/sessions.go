@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tracemark/tracemark/agent/internal/request"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/session"
@@ -46,14 +47,14 @@ func (n *named) describe() wire.SessionInfo {
 // directory under dir whenever a marker matching on fires (rate-limited
 // by session.SnapshotOn).
 type snapshotTrigger struct {
-	spec wire.TriggerSpec
+	spec request.TriggerSpec
 	t    *session.Trigger
 	fr   *trace.FlightRecorder // Go's, if spec.GoTrace
 	seq  atomic.Uint64
 	last atomic.Pointer[string]
 }
 
-func startTrigger(name string, s *session.Session, spec wire.TriggerSpec) (*snapshotTrigger, error) {
+func startTrigger(name string, s *session.Session, spec request.TriggerSpec) (*snapshotTrigger, error) {
 	st := &snapshotTrigger{spec: spec}
 	if spec.GoTrace {
 		// Go's window covers at least the trigger's interval, as the
@@ -188,7 +189,7 @@ func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) err
 	if err != nil {
 		return err
 	}
-	spec, err := wire.ParseEnableRequest(body)
+	spec, err := request.ParseEnable(body)
 	if err != nil {
 		return err
 	}
@@ -229,7 +230,7 @@ func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) err
 }
 
 // namedFor returns the named session, or a new one. Called with a.mu held.
-func (a *Agent) namedFor(name string, spec wire.EnableSpec) (*named, bool, error) {
+func (a *Agent) namedFor(name string, spec request.EnableSpec) (*named, bool, error) {
 	if n := a.sessions[name]; n != nil {
 		cfg := n.s.Config()
 		if spec.ModeSet && spec.Mode != cfg.Mode {
@@ -277,7 +278,7 @@ func (a *Agent) postDisable(w http.ResponseWriter, r *http.Request, p params) er
 	if err != nil {
 		return err
 	}
-	patterns, err := wire.ParseDisableRequest(body)
+	patterns, err := request.ParseDisable(body)
 	if err != nil {
 		return err
 	}

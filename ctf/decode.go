@@ -89,18 +89,35 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 			return pos, derr
 		}
 	}
+	var fields *[]Value
+	if fill {
+		fields = &ev.Fields
+	}
+	p, trunc, derr := decodeFields(b, p, ec, id, fields)
+	if derr != nil {
+		return pos, derr
+	}
+	ev.Truncated = trunc
+	return p, nil
+}
+
+// decodeFields decodes the payload fields of a record of class ec at b[p:]
+// and its truncation trailer (if id, the record's, is ec's truncated twin), and returns the offset after them and the
+// trailer (0 without one). If fields is not nil, it appends their values
+// (whose byte slices alias b); otherwise it only finds where they end
+// (skipFields).
+func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (int, uint8, *decodeError) {
+	if fields == nil {
+		return skipFields(b, p, ec, id)
+	}
+	vals := *fields
 	for i := range ec.Fields {
 		ft := ec.Fields[i].Type
-		var v Value
 		switch ft.Kind {
 		case Int, Uint, Float:
-			n := ft.Bits / 8
+			n := int(uint(ft.Bits) >> 3)
 			if len(b)-p < n {
-				return pos, derr(p, "event %q field %q: truncated %s: %d bytes left in packet", ec.Name, ec.Fields[i].Name, ft, len(b)-p)
-			}
-			if !fill {
-				p += n
-				continue
+				return p, 0, fieldError(errShortField, b, p, ec, i)
 			}
 			var u uint64
 			switch n {
@@ -114,7 +131,7 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 				u = binary.LittleEndian.Uint64(b[p:])
 			}
 			p += n
-			v.Kind = ft.Kind
+			v := Value{Kind: ft.Kind}
 			switch ft.Kind {
 			case Uint:
 				v.Uint = u
@@ -128,48 +145,121 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 					v.Float = math.Float64frombits(u)
 				}
 			}
+			vals = append(vals, v)
 		case String:
-			j := bytes.IndexByte(b[p:], 0)
+			j := indexNUL(b[p:])
 			if j < 0 {
-				return pos, derr(p, "event %q field %q: string not terminated before the end of the packet content", ec.Name, ec.Fields[i].Name)
+				return p, 0, fieldError(errUnterminated, b, p, ec, i)
 			}
-			v = Value{Kind: String, Bytes: b[p : p+j : p+j]}
+			vals = append(vals, Value{Kind: String, Bytes: b[p : p+j : p+j]})
 			p += j + 1
 		case Bytes:
-			if ft.Bits > 0 { // a fixed-size array
-				n := ft.Bits / 8
-				if len(b)-p < n {
-					return pos, derr(p, "event %q field %q: truncated %s: %d bytes left in packet", ec.Name, ec.Fields[i].Name, ft, len(b)-p)
+			n := int(uint(ft.Bits) >> 3) // a fixed-size array, or 0
+			if n == 0 {
+				if len(b)-p < 4 {
+					return p, 0, fieldError(errShortLength, b, p, ec, i)
 				}
-				v = Value{Kind: Bytes, Bytes: b[p : p+n : p+n]}
-				p += n
-				break
+				l := binary.LittleEndian.Uint32(b[p:])
+				if uint64(l) > uint64(len(b)-p-4) {
+					return p, 0, fieldError(errLongSequence, b, p, ec, i)
+				}
+				p += 4
+				n = int(l)
+			} else if len(b)-p < n {
+				return p, 0, fieldError(errShortField, b, p, ec, i)
 			}
-			if len(b)-p < 4 {
-				return pos, derr(p, "event %q field %q: truncated sequence length: %d bytes left in packet", ec.Name, ec.Fields[i].Name, len(b)-p)
-			}
-			l := binary.LittleEndian.Uint32(b[p:])
-			p += 4
-			if uint64(l) > uint64(len(b)-p) {
-				return pos, derr(p-4, "event %q field %q: sequence length %d exceeds the %d bytes left in the packet", ec.Name, ec.Fields[i].Name, l, len(b)-p)
-			}
-			v = Value{Kind: Bytes, Bytes: b[p : p+int(l) : p+int(l)]}
-			p += int(l)
+			vals = append(vals, Value{Kind: Bytes, Bytes: b[p : p+n : p+n]})
+			p += n
 		default:
-			return pos, derr(p, "event %q field %q: invalid type", ec.Name, ec.Fields[i].Name)
-		}
-		if fill {
-			ev.Fields = append(ev.Fields, v)
+			return p, 0, fieldError(errInvalidType, b, p, ec, i)
 		}
 	}
-	if ec.HasTrailer(id) {
-		if len(b)-p < 1 {
-			return pos, derr(p, "event %q: missing _truncated trailer at the end of the packet", ec.Name)
+	*fields = vals
+	return trailer(b, p, ec, id)
+}
+
+// skipFields is decodeFields without values: it only finds where the
+// fields end, as fast as it can, since a drain walks every record so.
+// Errors are worded out of line (fieldError), which keeps its frame small.
+func skipFields(b []byte, p int, ec *EventClass, id uint16) (int, uint8, *decodeError) {
+	for i := range ec.Fields {
+		ft := &ec.Fields[i].Type
+		switch ft.Kind {
+		case String:
+			j := indexNUL(b[p:])
+			if j < 0 {
+				return p, 0, fieldError(errUnterminated, b, p, ec, i)
+			}
+			p += j + 1
+		case Bytes:
+			if ft.Bits == 0 {
+				if len(b)-p < 4 {
+					return p, 0, fieldError(errShortLength, b, p, ec, i)
+				}
+				l := binary.LittleEndian.Uint32(b[p:])
+				if uint64(l) > uint64(len(b)-p-4) {
+					return p, 0, fieldError(errLongSequence, b, p, ec, i)
+				}
+				p += 4 + int(l)
+				continue
+			}
+			fallthrough
+		case Int, Uint, Float:
+			n := int(uint(ft.Bits) >> 3)
+			if len(b)-p < n {
+				return p, 0, fieldError(errShortField, b, p, ec, i)
+			}
+			p += n
+		default:
+			return p, 0, fieldError(errInvalidType, b, p, ec, i)
 		}
-		ev.Truncated = b[p]
-		p++
 	}
-	return p, nil
+	return trailer(b, p, ec, id)
+}
+
+// trailer reads the truncation trailer of a record of class ec with id,
+// if it has one (EventClass.HasTrailer), at b[p:].
+func trailer(b []byte, p int, ec *EventClass, id uint16) (int, uint8, *decodeError) {
+	if !ec.HasTrailer(id) {
+		return p, 0, nil
+	}
+	if len(b)-p < 1 {
+		return p, 0, fieldError(errNoTrailer, b, p, ec, len(ec.Fields))
+	}
+	return p + 1, b[p], nil
+}
+
+// What decodeFields found wrong.
+const (
+	errShortField = iota
+	errUnterminated
+	errShortLength
+	errLongSequence
+	errInvalidType
+	errNoTrailer
+)
+
+// fieldError words what decodeFields found wrong with field i of ec at
+// b[p:] (the trailer if i is the number of fields).
+//
+//go:noinline
+func fieldError(what int, b []byte, p int, ec *EventClass, i int) *decodeError {
+	if what == errNoTrailer {
+		return derr(p, "event %q: missing _truncated trailer at the end of the packet", ec.Name)
+	}
+	f := &ec.Fields[i]
+	switch what {
+	case errShortField:
+		return derr(p, "event %q field %q: truncated %s: %d bytes left in packet", ec.Name, f.Name, f.Type, len(b)-p)
+	case errUnterminated:
+		return derr(p, "event %q field %q: string not terminated before the end of the packet content", ec.Name, f.Name)
+	case errShortLength:
+		return derr(p, "event %q field %q: truncated sequence length: %d bytes left in packet", ec.Name, f.Name, len(b)-p)
+	case errLongSequence:
+		return derr(p, "event %q field %q: sequence length %d exceeds the %d bytes left in the packet",
+			ec.Name, f.Name, binary.LittleEndian.Uint32(b[p:]), len(b)-p-4)
+	}
+	return derr(p, "event %q field %q: invalid type", ec.Name, f.Name)
 }
 
 // decodeContext decodes the stream event context at b[p:]: integers and

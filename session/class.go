@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -16,6 +17,7 @@ type Class struct {
 	Marker *marker.Info
 
 	layout layout
+	ec     ctf.EventClass            // for walking records (EventClassOf)
 	owner  atomic.Pointer[Rule]      // the rule whose probe records this marker
 	filt   atomic.Pointer[filterSet] // nil: record everything
 
@@ -141,6 +143,7 @@ func (s *Session) classForLocked(m *marker.Info) (*Class, error) {
 		return nil, fmt.Errorf("session %q: more than %d markers", s.cfg.Name, maxClasses)
 	}
 	c := &Class{ID: uint16(len(list) + 1), Marker: m, layout: newLayout(m, s.cfg.MaxStringLen)}
+	c.ec = EventClassOf(c)
 	grown := make([]*Class, max(len(byMarker), id+1))
 	copy(grown, byMarker)
 	grown[id] = c

@@ -3,7 +3,6 @@ package session
 import (
 	"encoding/binary"
 	"strings"
-	"unsafe"
 
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/marker"
@@ -34,14 +33,13 @@ const (
 // out once per class so that the per-event work is a short loop over
 // fields with a switch on their size.
 type layout struct {
-	kinds     []marker.Kind // for recordLen
-	ops       []fieldOp     // the fields from the first string or bytes on
-	words     []wordOp      // the 8-byte fields before it, at fixed offsets
-	restOff   int           // where ops start in the record
-	varOps    []fieldOp     // the string and byte fields
-	fixed     int           // header plus fixed-size fields plus trailer (if cut)
-	max       int           // the largest record: every variable field at the cap
-	variable  bool          // has string or byte fields, hence the _truncated trailer
+	ops       []fieldOp // the fields from the first string or bytes on
+	words     []wordOp  // the 8-byte fields before it, at fixed offsets
+	restOff   int       // where ops start in the record
+	varOps    []fieldOp // the string and byte fields
+	fixed     int       // header plus fixed-size fields plus trailer (if cut)
+	max       int       // the largest record: every variable field at the cap
+	variable  bool      // has string or byte fields, hence the _truncated trailer
 	maxString int
 }
 
@@ -68,7 +66,6 @@ func newLayout(m *marker.Info, maxString int) layout {
 	l := layout{fixed: headerSize, maxString: maxString}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
-		l.kinds = append(l.kinds, k)
 		op := fieldOp{idx: uint8(i), size: uint8(k.Bits() / 8)}
 		switch k {
 		case marker.KindString:
@@ -223,43 +220,6 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (si
 		off++
 	}
 	return off, truncated
-}
-
-// recordLen returns the length of the record at the start of data, for
-// the consumer's per-marker counts, or -1 if it is malformed.
-func (l *layout) recordLen(data []byte) int {
-	off := headerSize
-	for _, k := range l.kinds {
-		switch k {
-		case marker.KindString:
-			if off > len(data) {
-				return -1
-			}
-			// Read in place: the rest of the packet, as a string.
-			z := indexNUL(unsafe.String(unsafe.SliceData(data[off:]), len(data)-off))
-			if z < 0 {
-				return -1
-			}
-			off += z + 1
-		case marker.KindBytes:
-			if off+4 > len(data) {
-				return -1
-			}
-			off += 4 + int(binary.LittleEndian.Uint32(data[off:]))
-		default:
-			off += k.Bits() / 8
-		}
-		if off > len(data) {
-			return -1
-		}
-	}
-	if l.variable && binary.LittleEndian.Uint16(data)&twinBit != 0 {
-		off++ // the trailer of a truncated record
-	}
-	if off > len(data) {
-		return -1
-	}
-	return off
 }
 
 // hasZeroByte reports whether one of the eight bytes of w is zero.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/marker"
 )
@@ -55,11 +56,12 @@ func TestEncodeStrings(t *testing.T) {
 			}
 			// The reader finds where the record ends, with or without
 			// more records after it.
-			if n := l.recordLen(want); n != len(want) {
-				t.Fatalf("recordLen of %q = %d, want %d", want, n, len(want))
+			ec := EventClassOf(&Class{ID: 7, Marker: encodeTest.Info(), layout: l})
+			if n, err := ctf.RecordSize(want, &ec); n != len(want) {
+				t.Fatalf("RecordSize of %q = %d, %v; want %d", want, n, err, len(want))
 			}
-			if n := l.recordLen(append(bytes.Clone(want), want...)); n != len(want) {
-				t.Fatalf("recordLen of two records %q = %d, want %d", want, n, len(want))
+			if n, err := ctf.RecordSize(append(bytes.Clone(want), want...), &ec); n != len(want) {
+				t.Fatalf("RecordSize of two records %q = %d, %v; want %d", want, n, err, len(want))
 			}
 		}
 	}
@@ -121,7 +123,8 @@ func TestEncodeLeadingWords(t *testing.T) {
 		want = binary.LittleEndian.AppendUint64(want, 1<<40)
 		want = append(want, 200)
 		want = binary.LittleEndian.AppendUint64(want, 7) // and no trailer: nothing was cut
-		if !bytes.Equal(got, want) || l.recordLen(got) != len(got) {
+		ec := EventClassOf(&Class{ID: 3, Marker: encodeWords.Info(), layout: l})
+		if n, err := ctf.RecordSize(got, &ec); !bytes.Equal(got, want) || n != len(got) || err != nil {
 			t.Fatalf("string %q:\n got %q\nwant %q", s, got, want)
 		}
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/clock"
 	"github.com/tracemark/tracemark/internal/ring"
 )
 
 // Packet is a run of recorded events of one stream, ready to become a CTF
 // packet: Data holds CTF event records back to back (see the record layout
-// in encode.go), and the other fields fill the packet context.
+// in encode.go, and package ctf, whose codec reads them), and the other fields fill the packet context.
 type Packet struct {
 	// Stream is the buffer shard the events were recorded on.
 	Stream int
@@ -221,9 +222,9 @@ func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
 			return Packet{}, fmt.Errorf("session %q: record of unknown class %d at offset %d",
 				s.cfg.Name, binary.LittleEndian.Uint16(data[off:]), off)
 		}
-		size := c.layout.recordLen(data[off:])
-		if size < 0 {
-			return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d", s.cfg.Name, c.Marker.Name(), off)
+		size, err := ctf.RecordSize(data[off:], &c.ec)
+		if err != nil {
+			return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w", s.cfg.Name, c.Marker.Name(), off, err)
 		}
 		if off >= done {
 			ts := data[off+timestampOffset:]

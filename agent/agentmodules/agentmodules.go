@@ -22,6 +22,7 @@ import (
 	"slices"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/agent/internal/request"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/module"
 	"github.com/tracemark/tracemark/module/wasm"
@@ -61,7 +62,7 @@ func (m moduleHost) Modules() []wire.ModuleInfo {
 	return out
 }
 
-func (m moduleHost) Load(ctx context.Context, req wire.InsmodSpec) (wire.ModuleInfo, error) {
+func (m moduleHost) Load(ctx context.Context, req request.InsmodSpec) (wire.ModuleInfo, error) {
 	if err := checkModuleFile(req.Path, m.h.Limits().MaxModuleBytes); err != nil {
 		return wire.ModuleInfo{}, err
 	}

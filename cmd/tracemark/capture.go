@@ -14,13 +14,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
 // capture reads an event stream to its end: it writes packets to a trace
 // (if any), decodes and counts every record, and calls the optional hooks.
 type capture struct {
-	s     *wire.Stream
+	s     *client.Stream
 	trace *traceOut // nil: no trace file
 
 	// onRecord sees every record; onSync marks the end of a drain;
@@ -58,7 +59,7 @@ func (c *capture) publish() {
 	c.published.lost.Store(c.lost())
 }
 
-func newCapture(s *wire.Stream, trace *traceOut) *capture {
+func newCapture(s *client.Stream, trace *traceOut) *capture {
 	return &capture{
 		s: s, trace: trace, dec: wire.NewDecoder(), started: time.Now(),
 		counts: map[string]uint64{}, discarded: map[uint32]uint64{},
@@ -242,7 +243,7 @@ type interrupter struct {
 	once   sync.Once
 	mu     sync.Mutex
 	t      *target
-	s      *wire.Stream
+	s      *client.Stream
 	caught int
 }
 
@@ -256,7 +257,7 @@ func (a *app) catchSignals(cancel context.CancelFunc) *interrupter {
 }
 
 // arm makes the next signal stop the recording of s.
-func (in *interrupter) arm(t *target, s *wire.Stream) {
+func (in *interrupter) arm(t *target, s *client.Stream) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.t, in.s = t, s
@@ -293,7 +294,7 @@ func (in *interrupter) loop() {
 // stop asks the agent to end the recording, saying what it waits for. An
 // agent that does not answer within --timeout (the process is stopped,
 // wedged, or gone) is given up on: the trace keeps what was received.
-func (in *interrupter) stop(t *target, s *wire.Stream) {
+func (in *interrupter) stop(t *target, s *client.Stream) {
 	ctx, cancel := context.WithTimeout(context.Background(), in.a.timeout)
 	defer cancel()
 	// A prompt stop says nothing (the live view erases its line and the

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/procfind"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -109,8 +110,8 @@ type dsession struct {
 // drec is a session applied to one process.
 type drec struct {
 	p       hostProc
-	client  *wire.Client
-	s       *wire.Stream // record mode, once started
+	client  *client.Client
+	s       *client.Stream // record mode, once started
 	dir     string
 	context []string
 }
@@ -212,7 +213,7 @@ func (d *daemon) apply(s *dsession, p hostProc) {
 	if _, ok := s.recs[p.Key()]; ok || s.stopping {
 		return
 	}
-	r := &drec{p: p, client: wire.NewClient(p.Socket), context: s.spec.context,
+	r := &drec{p: p, client: client.NewClient(p.Socket), context: s.spec.context,
 		dir: filepath.Join(s.dir, procDirName(p.info.Program, p.PID, p.info.Started))}
 	s.recs[p.Key()] = r
 	s.wg.Add(1)

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/internal/buildinfo"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -103,11 +104,11 @@ func runDemo(ctx context.Context, a *app, duration time.Duration, out string, ra
 	}()
 	fmt.Fprintf(w, "   pid %d, serving %s, sending itself about %d requests/s\n\n", svc.pid, svc.http, rate)
 
-	sock, err := wire.FindSocket(svc.pid)
+	sock, err := client.FindSocket(svc.pid)
 	if err != nil {
 		return err
 	}
-	t := &target{pid: svc.pid, client: wire.NewClient(sock)}
+	t := &target{pid: svc.pid, client: client.NewClient(sock)}
 	defer t.client.Close()
 	demoPlugin(ctx, a, t)
 	if err := demoList(ctx, a, t); err != nil {

@@ -149,39 +149,11 @@ func (c *eventContext) recordEnd(recs []byte, pos int) (int, error) {
 		ec = c.classes[id]
 	}
 	if ec == nil {
-		return 0, fmt.Errorf("context: record of unknown class %d", binary.LittleEndian.Uint16(recs[pos:]))
+		return 0, fmt.Errorf("context: record of unknown class %d", id)
 	}
-	p := pos + ctf.EventHeaderSize
-	for _, f := range ec.Fields {
-		switch f.Type.Kind {
-		case ctf.String:
-			// Strings are short: a plain loop beats IndexByte's setup.
-			i := p
-			for i < len(recs) && recs[i] != 0 {
-				i++
-			}
-			if i == len(recs) {
-				return 0, fmt.Errorf("context: unterminated string in %s", ec.Name)
-			}
-			p = i + 1
-		case ctf.Bytes:
-			if f.Type.Bits > 0 { // a fixed array: a trace or span id
-				p += f.Type.Bits / 8
-				break
-			}
-			if len(recs)-p < 4 {
-				return 0, fmt.Errorf("context: truncated bytes length in %s", ec.Name)
-			}
-			p += 4 + int(binary.LittleEndian.Uint32(recs[p:]))
-		default:
-			p += f.Type.Bits / 8
-		}
+	n, err := ctf.RecordSize(recs[pos:], ec)
+	if err != nil {
+		return 0, fmt.Errorf("context: record of %s at %d: %w", ec.Name, pos, err)
 	}
-	if ec.HasTrailer(id) {
-		p++
-	}
-	if p > len(recs) {
-		return 0, fmt.Errorf("context: record of %s overruns its packet", ec.Name)
-	}
-	return p, nil
+	return pos + n, nil
 }

@@ -70,6 +70,61 @@ func TestContextInsert(t *testing.T) {
 	}
 }
 
+// TestContextInsertFixedBytes adds context to records with fixed-size
+// byte fields (trace and span ids, CTF arrays): the walk must step over
+// their bytes, not read a length from them.
+func TestContextInsertFixedBytes(t *testing.T) {
+	ec := ctf.EventClass{ID: 2, Name: "test:span", Truncation: true, Fields: []ctf.Field{
+		{Name: "trace_id", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 128}},
+		{Name: "span_id", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 64}},
+		{Name: "name", Type: ctf.FieldType{Kind: ctf.String}}}}
+	tid := []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10")
+	var recs []byte
+	for i := range 3 {
+		var err error
+		recs, err = ctf.AppendRecord(recs, &ec, uint64(i), []ctf.Value{ctf.BytesValue(tid), ctf.BytesValue(tid[:8]), ctf.StringValue("op")}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newEventContext([]string{ctxPID}, wire.Hello{PID: 77, Program: "app"})
+	c.addClasses([]ctf.EventClass{ec})
+	out, err := c.insert(0, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	w, err := ctf.Create(dir, ctf.TraceInfo{Clock: ctf.Clock{Name: "monotonic", Frequency: 1e9}, EventContext: c.fields})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddEventClass(ec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WritePacket(0, ctf.PacketInfo{BeginTS: 0, EndTS: 2}, out); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := 0
+	for ev, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Context[0].Int != 77 || string(ev.Fields[0].Bytes) != string(tid) || string(ev.Fields[2].Bytes) != "op" {
+			t.Errorf("event %d: context %v fields %v", n, ev.Context, ev.Fields)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Errorf("read %d events, want 3", n)
+	}
+}
+
 // BenchmarkContext measures what each context field adds per event, as
 // tracemark writes a packet: "none" is the copy of the packet alone.
 func BenchmarkContext(b *testing.B) {

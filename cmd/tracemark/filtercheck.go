@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tracemark/tracemark/internal/celfilter"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/filterform"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
@@ -30,7 +31,7 @@ const checkedMaxString = 1024
 // other error refuses the rule, with code bad_filter. A glob that matches
 // no marker yet gets the form of the parsed expression, which the agent
 // type-checks when markers appear.
-func checkFilters(ctx context.Context, c *wire.Client, rules []wire.Rule) ([]wire.Rule, error) {
+func checkFilters(ctx context.Context, c *client.Client, rules []wire.Rule) ([]wire.Rule, error) {
 	out := make([]wire.Rule, len(rules))
 	for i, r := range rules {
 		out[i] = r
@@ -110,7 +111,7 @@ func refusedChecked(err error) bool {
 }
 
 // recordChecked is c.Record with the rules' filters checked.
-func recordChecked(ctx context.Context, c *wire.Client, req wire.RecordRequest) (*wire.Stream, error) {
+func recordChecked(ctx context.Context, c *client.Client, req wire.RecordRequest) (*client.Stream, error) {
 	rules, err := checkFilters(ctx, c, req.Rules)
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func recordChecked(ctx context.Context, c *wire.Client, req wire.RecordRequest) 
 }
 
 // enableChecked is c.Enable with the rules' filters checked.
-func enableChecked(ctx context.Context, c *wire.Client, name string, req wire.EnableRequest) (*wire.SessionInfo, error) {
+func enableChecked(ctx context.Context, c *client.Client, name string, req wire.EnableRequest) (*wire.SessionInfo, error) {
 	rules, err := checkFilters(ctx, c, req.Rules)
 	if err != nil {
 		return nil, err

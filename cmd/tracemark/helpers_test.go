@@ -19,6 +19,7 @@ import (
 	"github.com/tracemark/tracemark/agent"
 	"github.com/tracemark/tracemark/examples/demoservice"
 	"github.com/tracemark/tracemark/internal/cachedir"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 )
@@ -120,7 +121,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	var environ []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") && !strings.HasPrefix(kv, wire.EnvSocket+"=") &&
+		if !strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") && !strings.HasPrefix(kv, client.EnvSocket+"=") &&
 			!strings.HasPrefix(kv, roleEnv+"=") && !strings.HasPrefix(kv, "GORACE=") {
 			environ = append(environ, kv)
 		}

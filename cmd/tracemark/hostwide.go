@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/procfind"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -29,7 +30,7 @@ type hostProc struct {
 
 // infoOf asks one agent for its info, briefly.
 func (a *app) infoOf(ctx context.Context, ag procfind.Agent) hostProc {
-	c := wire.NewClient(ag.Socket)
+	c := client.NewClient(ag.Socket)
 	defer c.Close()
 	ictx, cancel := context.WithTimeout(ctx, min(a.timeout, 2*time.Second))
 	defer cancel()
@@ -361,7 +362,7 @@ func sessionsAll(ctx context.Context, a *app, asJSON bool) error {
 		}
 		out[i].Program = p.info.Program
 		wg.Go(func() {
-			c := wire.NewClient(p.Socket)
+			c := client.NewClient(p.Socket)
 			defer c.Close()
 			rctx, cancel := a.requestCtx(ctx)
 			defer cancel()

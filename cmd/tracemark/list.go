@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -56,7 +57,7 @@ until they are read.`,
 			if counted < 0 || counted > wire.MaxDuration {
 				return usagef("--count %v: want a duration up to %v", counted, wire.MaxDuration)
 			}
-			ms, t, err := call(a, cmd.Context(), pid, func(c *wire.Client, ctx context.Context) ([]wire.Marker, error) {
+			ms, t, err := call(a, cmd.Context(), pid, func(c *client.Client, ctx context.Context) ([]wire.Marker, error) {
 				return c.Markers(ctx, glob)
 			})
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -166,7 +167,7 @@ Taint letters, per module (tracemark taint explains the process's):
 			"tracemark lsmod -p 1234 --json | jq '.modules[] | {name, taint, state}'"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			list, t, err := call(a, cmd.Context(), pid, (*wire.Client).Modules)
+			list, t, err := call(a, cmd.Context(), pid, (*client.Client).Modules)
 			if err != nil {
 				return err
 			}
@@ -276,7 +277,7 @@ The letters, in the kernel's order:
 			"tracemark taint -p 1234 --json | jq -r .taint"),
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, t, err := call(a, cmd.Context(), pid, (*wire.Client).Taint)
+			rep, t, err := call(a, cmd.Context(), pid, (*client.Client).Taint)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/export/otlp"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/procfind"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -83,8 +84,8 @@ type procRec struct {
 	ag      procfind.Agent
 	program string
 	dir     string
-	client  *wire.Client
-	s       *wire.Stream
+	client  *client.Client
+	s       *client.Stream
 	c       *capture
 	late    bool          // the process appeared after the recording began
 	attach  time.Duration // from its socket's creation to the first frame
@@ -128,12 +129,12 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	now := a.discoverHost(ctx)
 	for _, pid := range sel.pids {
 		if !slices.ContainsFunc(now, func(p hostProc) bool { return p.PID == pid && p.err == nil }) {
-			return fmt.Errorf("%w: -p %d: no instrumented process with that pid answers (tracemark ps --all lists them)", wire.ErrNoAgent, pid)
+			return fmt.Errorf("%w: -p %d: no instrumented process with that pid answers (tracemark ps --all lists them)", client.ErrNoAgent, pid)
 		}
 	}
 	for _, n := range sel.names {
 		if !slices.ContainsFunc(now, func(p hostProc) bool { return p.err == nil && p.info.Program == n }) && !sel.watches() {
-			return fmt.Errorf("%w: -p %s: no instrumented process runs it", wire.ErrNoAgent, n)
+			return fmt.Errorf("%w: -p %s: no instrumented process runs it", client.ErrNoAgent, n)
 		}
 	}
 	until := "Ctrl-C to stop"
@@ -215,7 +216,7 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 
 // startOTLP starts the export of process r's recording s, if --otlp.
 // Without an exporter (a nil *otlpOut) the hooks do nothing.
-func (m *multiRecorder) startOTLP(r *procRec, s *wire.Stream) *otlpOut {
+func (m *multiRecorder) startOTLP(r *procRec, s *client.Stream) *otlpOut {
 	o, err := startOTLPFor(m.ctx, m.otlp, r.client, s.Hello, r.ag.PID)
 	if err != nil {
 		fmt.Fprintf(m.a.stderr, "pid %d (%s): --otlp: %v\n", r.ag.PID, clean(r.program), err)
@@ -256,7 +257,7 @@ func (m *multiRecorder) found(ag procfind.Agent) {
 		m.mu.Unlock()
 		return
 	}
-	r := &procRec{ag: ag, program: p.info.Program, client: wire.NewClient(ag.Socket)}
+	r := &procRec{ag: ag, program: p.info.Program, client: client.NewClient(ag.Socket)}
 	// A process whose agent started after the recording began is late:
 	// its attach latency is measured from its socket's creation.
 	if fi, err := os.Stat(ag.Socket); err == nil && fi.ModTime().After(m.begun) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -27,7 +28,7 @@ type multiSink interface {
 }
 
 // runSink reads the stream of one process into the sink.
-func (m *multiRecorder) runSink(r *procRec, s *wire.Stream) {
+func (m *multiRecorder) runSink(r *procRec, s *client.Stream) {
 	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s): %d markers\n", r.ag.PID, clean(r.program), len(s.Hello.Matched))
 	r.cc = newClockConv(s.Hello.Clock)
 	c := newCapture(s, nil)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -48,7 +49,7 @@ type otlpOut struct {
 	prefix  string // of the lines finish prints: "" or "pid 12 (api): "
 	exp     *otlp.Exporter
 	cc      clockConv
-	client  *wire.Client
+	client  *client.Client
 	classes map[*wire.EventClass]*otlp.Class
 	scopes  map[string]otlp.Scope // marker name -> module
 	spans   map[string]*otlp.SpanRule
@@ -72,7 +73,7 @@ func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (
 // client: the resource is that process, with pid as its process.pid (the
 // host pid, for host-wide recordings: a container's processes may share
 // their vpids).
-func startOTLPFor(ctx context.Context, cfg *otlp.Config, client *wire.Client, h wire.Hello, pid int) (*otlpOut, error) {
+func startOTLPFor(ctx context.Context, cfg *otlp.Config, client *client.Client, h wire.Hello, pid int) (*otlpOut, error) {
 	if cfg == nil {
 		return nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -35,7 +36,7 @@ the program created itself included, and its budget.`,
 			if all {
 				return sessionsAll(cmd.Context(), a, asJSON)
 			}
-			resp, _, err := call(a, cmd.Context(), pid, (*wire.Client).SessionList)
+			resp, _, err := call(a, cmd.Context(), pid, (*client.Client).SessionList)
 			if err != nil {
 				return err
 			}

@@ -11,13 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
 // target is a process the CLI talks to.
 type target struct {
 	pid    int // 0 if only a socket was given and its name says nothing
-	client *wire.Client
+	client *client.Client
 }
 
 // pidFlag adds the -p flag to cmd. It may be given once: a second -p is
@@ -45,7 +46,7 @@ func (v *pidValue) String() string { return *v.p }
 func (a *app) connect(ctx context.Context, pidArg string) (*target, error) {
 	if a.socket != "" {
 		pid, _ := wire.ParseSocketName(lastElem(a.socket))
-		return &target{pid: pid, client: wire.NewClient(a.socket)}, nil
+		return &target{pid: pid, client: client.NewClient(a.socket)}, nil
 	}
 	if pidArg == "" {
 		return nil, usagef("which process? give -p PID (tracemark ps lists them)")
@@ -57,11 +58,11 @@ func (a *app) connect(ctx context.Context, pidArg string) (*target, error) {
 	if pid <= 0 {
 		return nil, usagef("-p %s: not a pid", pidArg)
 	}
-	sock, err := wire.FindSocket(pid)
+	sock, err := client.FindSocket(pid)
 	if err != nil {
 		return nil, err
 	}
-	return &target{pid: pid, client: wire.NewClient(sock)}, nil
+	return &target{pid: pid, client: client.NewClient(sock)}, nil
 }
 
 func lastElem(path string) string { return path[strings.LastIndexByte(path, '/')+1:] }
@@ -76,9 +77,9 @@ func (a *app) byName(ctx context.Context, name string) (*target, error) {
 	}
 	switch len(matches) {
 	case 0:
-		return nil, fmt.Errorf("%w: no instrumented process runs a program named %q (tracemark ps lists them)", wire.ErrNoAgent, name)
+		return nil, fmt.Errorf("%w: no instrumented process runs a program named %q (tracemark ps lists them)", client.ErrNoAgent, name)
 	case 1:
-		return &target{pid: matches[0].pid, client: wire.NewClient(matches[0].socket)}, nil
+		return &target{pid: matches[0].pid, client: client.NewClient(matches[0].socket)}, nil
 	}
 	pids := make([]string, len(matches))
 	for i, m := range matches {
@@ -98,13 +99,13 @@ type processInfo struct {
 // discover asks every agent of this user for its info, concurrently. It
 // removes the sockets that dead processes left behind on the way.
 func (a *app) discover(ctx context.Context) []processInfo {
-	wire.RemoveStale()
-	eps := wire.Discover()
+	client.RemoveStale()
+	eps := client.Discover()
 	out := make([]processInfo, len(eps))
 	var wg sync.WaitGroup
 	for i, ep := range eps {
 		wg.Go(func() {
-			c := wire.NewClient(ep.Socket)
+			c := client.NewClient(ep.Socket)
 			defer c.Close()
 			ictx, cancel := context.WithTimeout(ctx, min(a.timeout, 2*time.Second))
 			defer cancel()
@@ -128,9 +129,9 @@ func (a *app) requestCtx(ctx context.Context) (context.Context, context.CancelFu
 }
 
 // call connects to the process of -p and makes one request, under the
-// request timeout. Method expressions such as (*wire.Client).Sessions fit
+// request timeout. Method expressions such as (*client.Client).Sessions fit
 // req as they are.
-func call[T any](a *app, ctx context.Context, pid string, req func(*wire.Client, context.Context) (T, error)) (T, *target, error) {
+func call[T any](a *app, ctx context.Context, pid string, req func(*client.Client, context.Context) (T, error)) (T, *target, error) {
 	var zero T
 	t, err := a.connect(ctx, pid)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/webui"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -152,7 +153,7 @@ func TestUIRequiresToken(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("POST /api/enable without the token: %s, want 403", resp.Status)
 	}
-	ms, err := wire.NewClient(filepath.Join(e.socketDir(), pid+".sock")).Markers(t.Context(), "")
+	ms, err := client.NewClient(filepath.Join(e.socketDir(), pid+".sock")).Markers(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func TestUIAPI(t *testing.T) {
 	target := e.startTarget()
 	pid := strconv.Itoa(target.pid())
 	_, c := e.startUI("--all")
-	agent := wire.NewClient(filepath.Join(e.socketDir(), pid+".sock"))
+	agent := client.NewClient(filepath.Join(e.socketDir(), pid+".sock"))
 
 	var bad wire.ErrorBody
 	if code := c.do(http.MethodPost, "/api/enable?pid="+pid, uiEnable{Session: "ui", Glob: "test:value", Filter: "i >>> 1"}, &bad); code != http.StatusBadRequest || bad.Error == nil || bad.Error.Code != wire.CodeBadFilter {
@@ -395,7 +396,7 @@ func TestUIModules(t *testing.T) {
 	target := e.startModTarget()
 	pid := strconv.Itoa(target.pid())
 	_, c := e.startUI("-p", pid)
-	agent := wire.NewClient(filepath.Join(e.socketDir(), pid+".sock"))
+	agent := client.NewClient(filepath.Join(e.socketDir(), pid+".sock"))
 	defer agent.Close()
 
 	notWasm := filepath.Join(e.runtime, "notes.wasm")

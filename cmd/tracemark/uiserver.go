@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/webui"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -142,11 +143,11 @@ func (s *uiServer) target(pid string) (*target, error) {
 	if err != nil || n <= 0 {
 		return nil, wire.Errorf(wire.CodeInvalid, "pid %q: not a pid", pid)
 	}
-	sock, err := wire.FindSocket(n)
+	sock, err := client.FindSocket(n)
 	if err != nil {
 		return nil, err
 	}
-	return &target{pid: n, client: wire.NewClient(sock)}, nil
+	return &target{pid: n, client: client.NewClient(sock)}, nil
 }
 
 // apiError answers an error as {"error": {"code", "message"}}: an
@@ -156,7 +157,7 @@ func apiError(w http.ResponseWriter, err error) {
 	var we *wire.Error
 	if !errors.As(err, &we) {
 		status := http.StatusInternalServerError
-		if errors.Is(err, wire.ErrNoAgent) {
+		if errors.Is(err, client.ErrNoAgent) {
 			status = http.StatusBadGateway
 		}
 		we = &wire.Error{Status: status, Code: wire.CodeInternal, Message: err.Error()}
@@ -701,7 +702,7 @@ func (s *uiServer) startRecording(w http.ResponseWriter, r *http.Request, t *tar
 	tc := t
 	if t != s.fixed {
 		// The request's client is closed when the request ends.
-		tc = &target{pid: t.pid, client: wire.NewClient(t.client.Socket())}
+		tc = &target{pid: t.pid, client: client.NewClient(t.client.Socket())}
 	}
 	rec := &uiRecording{id: id, pid: t.pid, t: tc, dir: dir, glob: req.Glob, hello: stream.Hello,
 		state: "recording", started: time.Now(), done: make(chan struct{})}
@@ -717,7 +718,7 @@ func (s *uiServer) startRecording(w http.ResponseWriter, r *http.Request, t *tar
 	apiJSON(w, rec.status())
 }
 
-func (s *uiServer) runRecording(rec *uiRecording, stream *wire.Stream, trace *traceOut) {
+func (s *uiServer) runRecording(rec *uiRecording, stream *client.Stream, trace *traceOut) {
 	defer close(rec.done)
 	defer stream.Close()
 	c := newCapture(stream, trace)

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -73,7 +74,7 @@ func (o Options) proc() string {
 func Scan(o Options) []Agent {
 	self := selfNS(o.proc())
 	found := map[int]Agent{}
-	for _, ep := range wire.Discover() {
+	for _, ep := range client.Discover() {
 		a := Agent{PID: ep.PID, NSPID: ep.PID, Socket: ep.Socket}
 		a.Start, _ = startTime(o.proc(), ep.PID)
 		a.Container = container(o.proc(), ep.PID, self.cgroup)

@@ -1,10 +1,7 @@
 package wire
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,11 +123,12 @@ type Record struct {
 	Truncated uint8
 }
 
-// Decoder decodes the records of packet frames. It knows the classes
-// announced so far by classes frames.
+// Decoder decodes the records of packet frames with ctf's record codec.
+// It knows the classes announced so far by classes frames.
 type Decoder struct {
 	classes map[uint16]*EventClass
-	fields  []ctf.Value
+	rd      ctf.RecordDecoder
+	ev      ctf.Event
 }
 
 // NewDecoder returns a Decoder that knows no class yet.
@@ -140,10 +138,12 @@ func NewDecoder() *Decoder { return &Decoder{classes: make(map[uint16]*EventClas
 func (d *Decoder) Add(classes []EventClass) error {
 	for i := range classes {
 		c := classes[i]
-		for _, f := range c.Fields {
-			if _, err := parseFieldType(f.Type); err != nil {
-				return fmt.Errorf("event class %q field %q: %w", c.Name, f.Name, err)
-			}
+		ec, err := c.CTF()
+		if err != nil {
+			return err
+		}
+		if err := d.rd.AddClasses(ec); err != nil {
+			return fmt.Errorf("%w: %v", ErrFrame, err)
 		}
 		d.classes[c.ID] = &c
 		if c.Truncation {
@@ -160,98 +160,15 @@ func (d *Decoder) Class(id uint16) *EventClass { return d.classes[id] }
 func (d *Decoder) Decode(data []byte, fn func(*Record) error) error {
 	var rec Record
 	for off := 0; off < len(data); {
-		n, err := d.decodeOne(data[off:], &rec)
+		n, err := d.rd.Decode(data[off:], &d.ev)
 		if err != nil {
 			return fmt.Errorf("%w: record at offset %d: %v", ErrFrame, off, err)
 		}
+		rec = Record{Class: d.classes[d.ev.Class.ID], TS: d.ev.Cycles, Fields: d.ev.Fields, Truncated: d.ev.Truncated}
 		if err := fn(&rec); err != nil {
 			return err
 		}
 		off += n
 	}
 	return nil
-}
-
-func (d *Decoder) decodeOne(b []byte, rec *Record) (int, error) {
-	if len(b) < ctf.EventHeaderSize {
-		return 0, fmt.Errorf("truncated header")
-	}
-	id := binary.LittleEndian.Uint16(b)
-	c := d.classes[id]
-	if c == nil {
-		return 0, fmt.Errorf("unknown class id %d", id)
-	}
-	rec.Class, rec.TS, rec.Truncated = c, binary.LittleEndian.Uint64(b[2:]), 0
-	d.fields = d.fields[:0]
-	p := ctf.EventHeaderSize
-	for _, f := range c.Fields {
-		ft, _ := parseFieldType(f.Type) // checked by Add
-		v, n, err := decodeValue(b[p:], ft)
-		if err != nil {
-			return 0, fmt.Errorf("%s field %s: %v", c.Name, f.Name, err)
-		}
-		d.fields = append(d.fields, v)
-		p += n
-	}
-	if c.Truncation && id == c.truncatedID() {
-		if p >= len(b) {
-			return 0, fmt.Errorf("%s: missing truncation trailer", c.Name)
-		}
-		rec.Truncated = b[p]
-		p++
-	}
-	rec.Fields = d.fields
-	return p, nil
-}
-
-func decodeValue(b []byte, ft ctf.FieldType) (ctf.Value, int, error) {
-	switch ft.Kind {
-	case ctf.String:
-		z := bytes.IndexByte(b, 0)
-		if z < 0 {
-			return ctf.Value{}, 0, fmt.Errorf("unterminated string")
-		}
-		return ctf.Value{Kind: ctf.String, Bytes: b[:z:z]}, z + 1, nil
-	case ctf.Bytes:
-		if n := ft.Bits / 8; n > 0 { // a fixed-size array
-			if len(b) < n {
-				return ctf.Value{}, 0, fmt.Errorf("truncated %s", ft)
-			}
-			return ctf.Value{Kind: ctf.Bytes, Bytes: b[:n:n]}, n, nil
-		}
-		if len(b) < 4 {
-			return ctf.Value{}, 0, fmt.Errorf("truncated length")
-		}
-		l := binary.LittleEndian.Uint32(b)
-		if uint64(l) > uint64(len(b)-4) {
-			return ctf.Value{}, 0, fmt.Errorf("length %d past the end", l)
-		}
-		return ctf.Value{Kind: ctf.Bytes, Bytes: b[4 : 4+l : 4+l]}, 4 + int(l), nil
-	}
-	n := ft.Bits / 8
-	if len(b) < n {
-		return ctf.Value{}, 0, fmt.Errorf("truncated %s", ft)
-	}
-	var u uint64
-	switch n {
-	case 1:
-		u = uint64(b[0])
-	case 2:
-		u = uint64(binary.LittleEndian.Uint16(b))
-	case 4:
-		u = uint64(binary.LittleEndian.Uint32(b))
-	default:
-		u = binary.LittleEndian.Uint64(b)
-	}
-	switch ft.Kind {
-	case ctf.Int:
-		shift := 64 - uint(ft.Bits)
-		return ctf.IntValue(int64(u<<shift) >> shift), n, nil
-	case ctf.Uint:
-		return ctf.UintValue(u), n, nil
-	}
-	if n == 4 {
-		return ctf.FloatValue(float64(math.Float32frombits(uint32(u)))), n, nil
-	}
-	return ctf.FloatValue(math.Float64frombits(u)), n, nil
 }

@@ -1,7 +1,11 @@
 // Package wire is the protocol between the tracemark agent, inside an
 // instrumented process, and its clients, the tracemark command first: the
-// request and response types, the framing of event streams, the decoding
-// and validation of requests, where sockets live, and a client.
+// request and response types and their limits, the framing of event
+// streams, the decoding of their records, and where sockets live. Both
+// sides import it, so it depends on no package of this module but the
+// leaf package ctf (a test checks it): the agent validates requests in
+// agent/internal/request, and the client and the discovery of agents are
+// package internal/client.
 //
 // # Transport
 //
@@ -73,8 +77,8 @@
 //	curl --unix-socket $S http://x/v1/modules -d '{"path":"/srv/plugins/classifier.wasm"}'
 //	curl --unix-socket $S -X DELETE 'http://x/v1/modules/classifier?force=1'
 //
-// The process reads the module file itself, so the path must be absolute
-// ([ParseInsmodRequest]); it must name a regular file of at most the
+// The process reads the module file itself, so the path must be absolute;
+// it must name a regular file of at most the
 // host's size limit (64 MiB by default). "force" loads a module that fails
 // the ABI check (taint F); "policy" overrides the process's module policy
 // for this module. Module names in paths are [a-z][a-z0-9_]*
@@ -107,8 +111,7 @@
 // [MaxRules], [MaxPatternLen], [MaxFilterLen], buffer sizes from
 // [MinBuffer] to [MaxBuffer], durations up to [MaxDuration], intervals from
 // [MinInterval] to [MaxInterval]) and every field is validated before
-// anything happens in the process ([ParseRecordRequest],
-// [ParseEnableRequest], [ParseDisableRequest], [ParseInsmodRequest];
+// anything happens in the process (by the agent's request package;
 // fuzzed). The agent also
 // bounds how long a client may take to send a request and to accept a
 // response, how many connections may be open and how many sessions exist.

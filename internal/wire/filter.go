@@ -1,10 +1,6 @@
 package wire
 
-import (
-	"bytes"
-	"encoding/json"
-	"strings"
-)
+import "encoding/json"
 
 // CheckedFilter is a filter in its checked form: the expression tree, as
 // JSON, that the client compiled from the rule's CEL source and
@@ -31,22 +27,3 @@ type CheckedFilter = json.RawMessage
 
 // MaxCheckedLen bounds a rule's checked filter, in bytes.
 const MaxCheckedLen = 32 << 10
-
-// checkChecked checks what the protocol knows of a rule's checked
-// filter: its size, and that it comes with the source it was compiled
-// from (which the agent reports back in RuleInfo.Filter).
-func checkChecked(r Rule) error {
-	if len(r.Checked) > MaxCheckedLen {
-		return Errorf(CodeBadFilter, "checked filter of %d bytes exceeds %d", len(r.Checked), MaxCheckedLen)
-	}
-	if len(r.Checked) > 0 && strings.TrimSpace(r.Filter) == "" {
-		return Errorf(CodeBadFilter, "a checked filter without its source (filter)")
-	}
-	return nil
-}
-
-// isNull reports whether a raw JSON value is absent or null.
-func isNull(b json.RawMessage) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) == 0 || string(b) == "null"
-}

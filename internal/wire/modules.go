@@ -1,16 +1,6 @@
 package wire
 
-import (
-	"context"
-	"net/http"
-	"net/url"
-	"path/filepath"
-	"strings"
-	"time"
-	"unicode/utf8"
-
-	"github.com/tracemark/tracemark/module"
-)
+import "time"
 
 // MaxPathLen bounds the module path of an InsmodRequest.
 const MaxPathLen = 4096
@@ -112,44 +102,6 @@ type InsmodRequest struct {
 	Policy string `json:"policy,omitempty"`
 }
 
-// InsmodSpec is a validated InsmodRequest.
-type InsmodSpec struct {
-	Path   string
-	Force  bool
-	Policy module.Policy // PolicyDefault: the process's
-}
-
-// ParseInsmodRequest decodes and validates the body of POST /v1/modules.
-// Errors are *Error values with a code for the client.
-func ParseInsmodRequest(body []byte) (InsmodSpec, error) {
-	var req InsmodRequest
-	if err := decodeStrict(body, &req); err != nil {
-		return InsmodSpec{}, err
-	}
-	switch {
-	case req.Path == "":
-		return InsmodSpec{}, Errorf(CodeInvalid, "path: the module file is required")
-	case len(req.Path) > MaxPathLen:
-		return InsmodSpec{}, Errorf(CodeInvalid, "path: %d bytes, at most %d", len(req.Path), MaxPathLen)
-	case !utf8.ValidString(req.Path) || strings.ContainsFunc(req.Path, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return InsmodSpec{}, Errorf(CodeInvalid, "path: want UTF-8 without control characters")
-	case !filepath.IsAbs(req.Path):
-		return InsmodSpec{}, Errorf(CodeInvalid, "path %q: want an absolute path (the process's working directory is not the client's)", Clip(req.Path))
-	}
-	spec := InsmodSpec{Path: filepath.Clean(req.Path), Force: req.Force}
-	if req.Policy != "" {
-		if len(req.Policy) > 32 {
-			return InsmodSpec{}, Errorf(CodeInvalid, "policy: %q is not a policy", Clip(req.Policy))
-		}
-		p, err := module.ParsePolicy(req.Policy)
-		if err != nil || p == module.PolicyDefault {
-			return InsmodSpec{}, Errorf(CodeInvalid, "policy: %q: want strict, kernel, proprietary or open", Clip(req.Policy))
-		}
-		spec.Policy = p
-	}
-	return spec, nil
-}
-
 // CheckModuleName validates a module name from a path:
 // [a-z][a-z0-9_]*, at most MaxModuleNameLen bytes.
 func CheckModuleName(name string) error {
@@ -162,18 +114,6 @@ func CheckModuleName(name string) error {
 		return Errorf(CodeInvalid, "module name %q: want [a-z][a-z0-9_]*, at most %d bytes", Clip(name), MaxModuleNameLen)
 	}
 	return nil
-}
-
-// ParseForce parses the force query parameter of DELETE
-// /v1/modules/{name}: absent, "0", "false", "1" or "true".
-func ParseForce(s string) (bool, error) {
-	switch s {
-	case "", "0", "false":
-		return false, nil
-	case "1", "true":
-		return true, nil
-	}
-	return false, Errorf(CodeInvalid, "force=%q: want 1, true, 0 or false", Clip(s))
 }
 
 // TaintReport is the answer of GET /v1/taint: the process taint explained
@@ -213,33 +153,4 @@ type ModuleTaint struct {
 	Name  string `json:"name"`
 	Taint string `json:"taint"`
 	State string `json:"state"`
-}
-
-// Modules returns GET /v1/modules.
-func (c *Client) Modules(ctx context.Context) (*ModuleList, error) {
-	var out ModuleList
-	return &out, c.do(ctx, http.MethodGet, "/modules", nil, &out)
-}
-
-// Insmod calls POST /v1/modules and returns the loaded module.
-func (c *Client) Insmod(ctx context.Context, req InsmodRequest) (*ModuleInfo, error) {
-	var out ModuleInfo
-	return &out, c.do(ctx, http.MethodPost, "/modules", req, &out)
-}
-
-// Rmmod calls DELETE /v1/modules/{name}[?force=1] and returns the module
-// as it was unloaded.
-func (c *Client) Rmmod(ctx context.Context, name string, force bool) (*ModuleInfo, error) {
-	path := "/modules/" + url.PathEscape(name)
-	if force {
-		path += "?force=1"
-	}
-	var out ModuleInfo
-	return &out, c.do(ctx, http.MethodDelete, path, nil, &out)
-}
-
-// Taint returns GET /v1/taint.
-func (c *Client) Taint(ctx context.Context) (*TaintReport, error) {
-	var out TaintReport
-	return &out, c.do(ctx, http.MethodGet, "/taint", nil, &out)
 }

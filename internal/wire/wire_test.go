@@ -4,63 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"strings"
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
-	"github.com/tracemark/tracemark/module"
 )
-
-func TestParseRecordRequestErrors(t *testing.T) {
-	tests := []struct {
-		body, code string
-	}{
-		{`{"rules":[{"pattern":"a:*"}]`, CodeBadRequest},
-		{`{"rules":[{"pattern":"a:*"}]} []`, CodeBadRequest},
-		{`{"rules":"a:*"}`, CodeBadRequest},
-		{`{"rules":[{"pattern":"a:*"}],"buffr":"1M"}`, CodeUnknownField},
-		{`{"rules":[]}`, CodeInvalid},
-		{`{}`, CodeInvalid},
-		{`{"rules":[{"pattern":""}]}`, CodeBadPattern},
-		{`{"rules":[{"pattern":"[a-"}]}`, CodeBadPattern},
-		{`{"rules":[{"pattern":"` + strings.Repeat("a", MaxPatternLen+1) + `"}]}`, CodeBadPattern},
-		{`{"rules":[{"pattern":"a:*","filter":"` + strings.Repeat("x", MaxFilterLen+1) + `"}]}`, CodeBadFilter},
-		{`{"rules":[{"pattern":"a:*"}],"mode":"sideways"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"buffer":"1K"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"buffer":"1T"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"buffer":"18014398509482000K"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"sub_buffer":"3K"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"sub_buffer":"96K"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"sub_buffer":"4M"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"buffer":"64K","sub_buffer":"64K"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"duration":"forever"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"duration":"25h"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"flush_interval":"1ms"}`, CodeInvalid},
-		{`{"rules":[{"pattern":"a:*"}],"client":"a\u001bb"}`, CodeInvalid},
-		{strings.Repeat(" ", MaxRequestBytes+1), CodeTooLarge},
-	}
-	for _, tt := range tests {
-		_, err := ParseRecordRequest([]byte(tt.body))
-		if !IsCode(err, tt.code) {
-			t.Errorf("%.60s: %v, want code %s", tt.body, err, tt.code)
-		}
-	}
-}
-
-func TestParseRecordRequestDefaults(t *testing.T) {
-	spec, err := ParseRecordRequest([]byte(`{"rules":[{"pattern":"http:*","filter":" status >= 500 "}],"mode":"overwrite","buffer":"4MiB"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if spec.Buffer != 4<<20 || spec.Mode.String() != "overwrite" || spec.Flush != DefaultFlushInterval ||
-		spec.StatsEvery != DefaultStatsInterval || spec.Duration != 0 || spec.Rules[0].Filter != "status >= 500" {
-		t.Errorf("spec = %+v", spec)
-	}
-	spec, err = ParseRecordRequest([]byte(`{"rules":[{"pattern":"a:*"}],"sub_buffer":"1M"}`))
-	if err != nil || spec.Buffer != DefaultBuffer || spec.SubBuffer != 1<<20 {
-		t.Errorf("spec = %+v, %v", spec, err)
-	}
-}
 
 func TestSocketNames(t *testing.T) {
 	for _, tt := range []struct {
@@ -206,44 +153,5 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestParseInsmodRequest(t *testing.T) {
-	spec, err := ParseInsmodRequest([]byte(`{"path":"/srv/../plugins//a.wasm","force":true,"policy":"kernel"}`))
-	if err != nil || spec != (InsmodSpec{Path: "/plugins/a.wasm", Force: true, Policy: module.Kernel}) {
-		t.Errorf("ParseInsmodRequest = %+v, %v", spec, err)
-	}
-	for body, code := range map[string]string{
-		`{"path":"a.wasm"}`:                     CodeInvalid,
-		`{"path":""}`:                           CodeInvalid,
-		`{"path":"/a\nb"}`:                      CodeInvalid,
-		`{"path":"/a\u0000b"}`:                  CodeInvalid,
-		`{"path":"/a.wasm","policy":"default"}`: CodeInvalid,
-		`{"path":"/a.wasm","policy":"lenient"}`: CodeInvalid,
-		`{"path":"/a.wasm","name":"x"}`:         CodeUnknownField,
-		`{"path":"/a.wasm","force":"yes"}`:      CodeBadRequest,
-	} {
-		if _, err := ParseInsmodRequest([]byte(body)); !IsCode(err, code) {
-			t.Errorf("ParseInsmodRequest(%s) = %v, want code %s", body, err, code)
-		}
-	}
-	for _, name := range []string{"classifier", "a", "a_1"} {
-		if err := CheckModuleName(name); err != nil {
-			t.Errorf("CheckModuleName(%q) = %v", name, err)
-		}
-	}
-	for _, name := range []string{"", "A", "1a", "a-b", "..", strings.Repeat("a", 65)} {
-		if err := CheckModuleName(name); !IsCode(err, CodeInvalid) {
-			t.Errorf("CheckModuleName(%q) = %v, want invalid_argument", name, err)
-		}
-	}
-	for s, want := range map[string]bool{"": false, "0": false, "false": false, "1": true, "true": true} {
-		if got, err := ParseForce(s); err != nil || got != want {
-			t.Errorf("ParseForce(%q) = %v, %v", s, got, err)
-		}
-	}
-	if _, err := ParseForce("yes"); !IsCode(err, CodeInvalid) {
-		t.Errorf("ParseForce(yes) = %v", err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -135,7 +136,7 @@ func TestWebUI(t *testing.T) {
 	svc := start(t, env, demo, "--rate", "200", "--lifetime", "5m", "--attached")
 	ready := svc.line(t, "ready ")
 	pid, socket := field(ready, "pid"), field(ready, "socket")
-	agent := wire.NewClient(socket)
+	agent := client.NewClient(socket)
 	defer agent.Close()
 
 	ui := start(t, env, exe, "ui", "-p", pid)
@@ -346,7 +347,7 @@ func setup(t *testing.T) (dir, exe, demo string, env []string) {
 		t.Fatal(err)
 	}
 	env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, wire.EnvSocket+"=")
+		return strings.HasPrefix(kv, wire.EnvRuntimeDir+"=") || strings.HasPrefix(kv, client.EnvSocket+"=")
 	}), wire.EnvRuntimeDir+"="+runtimeDir,
 		// Built and compiled modules go to the test's directory, not the
 		// user's cache (the service builds its plugin there).

@@ -1,4 +1,8 @@
-package wire
+// Package client is the tracemark command's side of the agent protocol
+// (package wire): a Client that talks to one agent over its socket and
+// reads its event streams, and the discovery of the agents of this user
+// and of a given process.
+package client
 
 import (
 	"bytes"
@@ -10,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/tracemark/tracemark/internal/wire"
 )
 
 // MaxResponseBytes bounds a JSON response read by the Client.
@@ -43,44 +49,44 @@ func (c *Client) Socket() string { return c.socket }
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 // Info returns GET /v1/info.
-func (c *Client) Info(ctx context.Context) (*Info, error) {
-	var out Info
+func (c *Client) Info(ctx context.Context) (*wire.Info, error) {
+	var out wire.Info
 	return &out, c.do(ctx, http.MethodGet, "/info", nil, &out)
 }
 
 // Markers returns GET /v1/markers, the markers matching glob ("" for all).
-func (c *Client) Markers(ctx context.Context, glob string) ([]Marker, error) {
+func (c *Client) Markers(ctx context.Context, glob string) ([]wire.Marker, error) {
 	path := "/markers"
 	if glob != "" {
 		path += "?glob=" + url.QueryEscape(glob)
 	}
-	var out MarkerList
+	var out wire.MarkerList
 	return out.Markers, c.do(ctx, http.MethodGet, path, nil, &out)
 }
 
 // Sessions returns GET /v1/sessions.
-func (c *Client) Sessions(ctx context.Context) ([]SessionInfo, error) {
+func (c *Client) Sessions(ctx context.Context) ([]wire.SessionInfo, error) {
 	list, err := c.SessionList(ctx)
 	return list.Sessions, err
 }
 
 // SessionList calls GET /v1/sessions and returns the whole answer, the
 // memory budget included.
-func (c *Client) SessionList(ctx context.Context) (*SessionList, error) {
-	var out SessionList
+func (c *Client) SessionList(ctx context.Context) (*wire.SessionList, error) {
+	var out wire.SessionList
 	return &out, c.do(ctx, http.MethodGet, "/sessions", nil, &out)
 }
 
 // Enable calls POST /v1/sessions/{name}/enable.
-func (c *Client) Enable(ctx context.Context, name string, req EnableRequest) (*SessionInfo, error) {
-	var out SessionInfo
+func (c *Client) Enable(ctx context.Context, name string, req wire.EnableRequest) (*wire.SessionInfo, error) {
+	var out wire.SessionInfo
 	return &out, c.do(ctx, http.MethodPost, "/sessions/"+url.PathEscape(name)+"/enable", req, &out)
 }
 
 // Disable calls POST /v1/sessions/{name}/disable.
-func (c *Client) Disable(ctx context.Context, name string, patterns []string) (*SessionInfo, error) {
-	var out SessionInfo
-	return &out, c.do(ctx, http.MethodPost, "/sessions/"+url.PathEscape(name)+"/disable", DisableRequest{Patterns: patterns}, &out)
+func (c *Client) Disable(ctx context.Context, name string, patterns []string) (*wire.SessionInfo, error) {
+	var out wire.SessionInfo
+	return &out, c.do(ctx, http.MethodPost, "/sessions/"+url.PathEscape(name)+"/disable", wire.DisableRequest{Patterns: patterns}, &out)
 }
 
 // Destroy calls DELETE /v1/sessions/{name}.
@@ -96,7 +102,7 @@ func (c *Client) Stop(ctx context.Context, recording string) error {
 
 // Record calls POST /v1/record and returns the event stream once its hello
 // frame arrived. Cancelling ctx ends the recording without an end frame.
-func (c *Client) Record(ctx context.Context, req RecordRequest) (*Stream, error) {
+func (c *Client) Record(ctx context.Context, req wire.RecordRequest) (*Stream, error) {
 	return c.stream(ctx, "/record", req)
 }
 
@@ -111,14 +117,14 @@ func (c *Client) stream(ctx context.Context, path string, body any) (*Stream, er
 	if err != nil {
 		return nil, err
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, ContentTypeFrames) {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wire.ContentTypeFrames) {
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: unexpected content type %q", path, ct)
 	}
-	s := &Stream{body: resp.Body, fr: NewFrameReader(resp.Body)}
+	s := &Stream{body: resp.Body, fr: wire.NewFrameReader(resp.Body)}
 	f, err := s.Next()
-	if err == nil && f.Type != FrameHello {
-		err = fmt.Errorf("%w: stream starts with a %s frame", ErrFrame, f.Type)
+	if err == nil && f.Type != wire.FrameHello {
+		err = fmt.Errorf("%w: stream starts with a %s frame", wire.ErrFrame, f.Type)
 	}
 	if err == nil {
 		err = f.JSON(&s.Hello)
@@ -150,7 +156,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// send sends a request and turns error responses into *Error.
+// send sends a request and turns error responses into *wire.Error.
 func (c *Client) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
@@ -160,12 +166,12 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tracemark"+Prefix+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://tracemark"+wire.Prefix+path, rd)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", ContentTypeJSON)
+		req.Header.Set("Content-Type", wire.ContentTypeJSON)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -187,28 +193,57 @@ func unwrapURLError(err error) error {
 
 // readError decodes an error response.
 func readError(resp *http.Response) error {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxRequestBytes))
-	var eb ErrorBody
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, wire.MaxRequestBytes))
+	var eb wire.ErrorBody
 	if json.Unmarshal(b, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
 		eb.Error.Status = resp.StatusCode
 		return eb.Error
 	}
-	return &Error{Status: resp.StatusCode, Code: CodeInternal,
+	return &wire.Error{Status: resp.StatusCode, Code: wire.CodeInternal,
 		Message: fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(b)))}
 }
 
 // Stream is an event stream: a recording or a snapshot.
 type Stream struct {
 	// Hello is the stream's first frame.
-	Hello Hello
+	Hello wire.Hello
 	body  io.ReadCloser
-	fr    *FrameReader
+	fr    *wire.FrameReader
 }
 
 // Next returns the next frame. After an end frame it returns io.EOF.
 // A stream cut before its end frame returns another error.
-func (s *Stream) Next() (Frame, error) { return s.fr.Next() }
+func (s *Stream) Next() (wire.Frame, error) { return s.fr.Next() }
 
 // Close closes the stream. Closing a recording's stream before its end
 // frame makes the agent destroy the session.
 func (s *Stream) Close() error { return s.body.Close() }
+
+// Modules returns GET /v1/modules.
+func (c *Client) Modules(ctx context.Context) (*wire.ModuleList, error) {
+	var out wire.ModuleList
+	return &out, c.do(ctx, http.MethodGet, "/modules", nil, &out)
+}
+
+// Insmod calls POST /v1/modules and returns the loaded module.
+func (c *Client) Insmod(ctx context.Context, req wire.InsmodRequest) (*wire.ModuleInfo, error) {
+	var out wire.ModuleInfo
+	return &out, c.do(ctx, http.MethodPost, "/modules", req, &out)
+}
+
+// Rmmod calls DELETE /v1/modules/{name}[?force=1] and returns the module
+// as it was unloaded.
+func (c *Client) Rmmod(ctx context.Context, name string, force bool) (*wire.ModuleInfo, error) {
+	path := "/modules/" + url.PathEscape(name)
+	if force {
+		path += "?force=1"
+	}
+	var out wire.ModuleInfo
+	return &out, c.do(ctx, http.MethodDelete, path, nil, &out)
+}
+
+// Taint returns GET /v1/taint.
+func (c *Client) Taint(ctx context.Context) (*wire.TaintReport, error) {
+	var out wire.TaintReport
+	return &out, c.do(ctx, http.MethodGet, "/taint", nil, &out)
+}

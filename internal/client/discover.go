@@ -1,4 +1,4 @@
-package wire
+package client
 
 import (
 	"bytes"
@@ -7,14 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
-)
 
-// EnvRuntimeDir is the variable naming the per-user runtime directory
-// (XDG base directory specification).
-const EnvRuntimeDir = "XDG_RUNTIME_DIR"
+	"github.com/tracemark/tracemark/internal/wire"
+)
 
 // EnvSocket, when set, names the socket the CLI talks to, bypassing
 // discovery.
@@ -24,41 +21,6 @@ const EnvSocket = "TRACEMARK_SOCKET"
 // agent socket.
 var ErrNoAgent = errors.New("no tracemark agent")
 
-// SocketDir returns the directory in which this user's agents create
-// their sockets: $XDG_RUNTIME_DIR/tracemark when XDG_RUNTIME_DIR is an
-// absolute path, /tmp/tracemark-UID otherwise.
-func SocketDir() string {
-	return socketDirs(os.Getenv(EnvRuntimeDir), os.Geteuid())[0]
-}
-
-// SocketDirs returns every directory in which this user's agents may have
-// created sockets, SocketDir first: a process started with another
-// XDG_RUNTIME_DIR (or none) uses the other one.
-func SocketDirs() []string {
-	return socketDirs(os.Getenv(EnvRuntimeDir), os.Geteuid())
-}
-
-func socketDirs(xdg string, uid int) []string {
-	tmp := filepath.Join("/tmp", "tracemark-"+strconv.Itoa(uid))
-	if filepath.IsAbs(xdg) {
-		return []string{filepath.Join(xdg, "tracemark"), tmp}
-	}
-	return []string{tmp}
-}
-
-// SocketName returns the file name of the socket of process pid.
-func SocketName(pid int) string { return strconv.Itoa(pid) + ".sock" }
-
-// ParseSocketName returns the pid of a socket file name.
-func ParseSocketName(name string) (int, bool) {
-	s, ok := strings.CutSuffix(name, ".sock")
-	if !ok || s == "" || len(s) > 10 || s[0] == '0' {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(s)
-	return pid, err == nil && pid > 0
-}
-
 // RemoveStale removes, from this user's socket directories, the sockets
 // of processes that no longer exist: a program that exits without closing
 // its agent (as one started by package agent/autostart does) leaves its
@@ -66,14 +28,14 @@ func ParseSocketName(name string) (int, bool) {
 // sockets, that are sockets, are touched; a live process's socket never is.
 func RemoveStale() []string {
 	var out []string
-	for _, dir := range SocketDirs() {
+	for _, dir := range wire.SocketDirs() {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			continue
 		}
 		for _, e := range entries {
-			pid, ok := ParseSocketName(e.Name())
-			if !ok || e.Type()&os.ModeSocket == 0 || ProcessAlive(pid) {
+			pid, ok := wire.ParseSocketName(e.Name())
+			if !ok || e.Type()&os.ModeSocket == 0 || wire.ProcessAlive(pid) {
 				continue
 			}
 			path := filepath.Join(dir, e.Name())
@@ -97,14 +59,14 @@ type Endpoint struct {
 func Discover() []Endpoint {
 	var out []Endpoint
 	seen := map[int]bool{}
-	for _, dir := range SocketDirs() {
+	for _, dir := range wire.SocketDirs() {
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			continue
 		}
 		for _, e := range entries {
-			pid, ok := ParseSocketName(e.Name())
-			if !ok || seen[pid] || e.Type()&os.ModeSocket == 0 || !ProcessAlive(pid) {
+			pid, ok := wire.ParseSocketName(e.Name())
+			if !ok || seen[pid] || e.Type()&os.ModeSocket == 0 || !wire.ProcessAlive(pid) {
 				continue
 			}
 			seen[pid] = true
@@ -118,10 +80,10 @@ func Discover() []Endpoint {
 // FindSocket returns the socket of process pid: in this user's socket
 // directories or, for root, in those of the process's owner.
 func FindSocket(pid int) (string, error) {
-	if !ProcessAlive(pid) {
+	if !wire.ProcessAlive(pid) {
 		return "", fmt.Errorf("%w: process %d does not exist", ErrNoAgent, pid)
 	}
-	dirs := SocketDirs()
+	dirs := wire.SocketDirs()
 	if os.Geteuid() == 0 {
 		for _, d := range ownerDirs(pid) {
 			if !slices.Contains(dirs, d) {
@@ -130,13 +92,13 @@ func FindSocket(pid int) (string, error) {
 		}
 	}
 	for _, dir := range dirs {
-		p := filepath.Join(dir, SocketName(pid))
+		p := filepath.Join(dir, wire.SocketName(pid))
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("%w in process %d: no socket %s in %s (is it instrumented with agent.Start, or started with TRACEMARK_AGENT=1?)",
-		ErrNoAgent, pid, SocketName(pid), strings.Join(dirs, " or "))
+		ErrNoAgent, pid, wire.SocketName(pid), strings.Join(dirs, " or "))
 }
 
 // ownerDirs returns the socket directories of the user owning pid, for
@@ -151,8 +113,8 @@ func ownerDirs(pid int) []string {
 		return nil
 	}
 	uid := int(st.Uid)
-	dirs := socketDirs(processEnv(pid, EnvRuntimeDir), uid)
-	return append(dirs, socketDirs(fmt.Sprintf("/run/user/%d", uid), uid)[0])
+	dirs := wire.SocketDirsOf(processEnv(pid, wire.EnvRuntimeDir), uid)
+	return append(dirs, wire.SocketDirsOf(fmt.Sprintf("/run/user/%d", uid), uid)[0])
 }
 
 // processEnv returns a variable of another process's initial environment.
@@ -167,27 +129,4 @@ func processEnv(pid int, key string) string {
 		}
 	}
 	return ""
-}
-
-// ProcessAlive reports whether process pid exists and is not a zombie: a
-// process killed with SIGKILL stays a zombie until its parent reaps it,
-// but its agent is gone.
-func ProcessAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err == nil {
-		// The state follows the command name in parentheses, which may
-		// itself contain parentheses: look after the last one.
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-			return b[i+2] != 'Z' && b[i+2] != 'X'
-		}
-		return true
-	}
-	if _, perr := os.Stat("/proc/self/stat"); perr == nil {
-		return false // procfs works, and has no such process
-	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -1,0 +1,93 @@
+package ctf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// RecordDecoder decodes event records outside a trace file: the records
+// of packets that arrive some other way (tracemark's agent sends them in
+// the frames of its protocol), given their event classes. Records have the
+// layout of the package documentation, without a stream event context.
+// The zero value knows no class; a RecordDecoder is not safe for
+// concurrent use.
+type RecordDecoder struct {
+	tab *classTable
+}
+
+// AddClasses makes event classes known, replacing those of the same ids.
+// It checks their field types, which decoding depends on; names are not
+// checked (see EventClass.Validate).
+func (d *RecordDecoder) AddClasses(ecs ...EventClass) error {
+	add := make([]*EventClass, 0, len(ecs))
+	for i := range ecs {
+		ec := &ecs[i]
+		for _, f := range ec.Fields {
+			if err := f.Type.validate(); err != nil {
+				return fmt.Errorf("event class %d (%q) field %q: %w: %v", ec.ID, ec.Name, f.Name, ErrInvalidClass, err)
+			}
+		}
+		add = append(add, ec.clone())
+	}
+	d.tab = d.tab.with(add)
+	return nil
+}
+
+// Class returns the known class with id, or nil.
+func (d *RecordDecoder) Class(id uint16) *EventClass { return d.tab.get(id) }
+
+// Decode decodes the event record at the start of b, which ends where the
+// packet's records end, and returns its size. It sets ev.Class (one of
+// the decoder's own copies), ev.Cycles, ev.Fields, whose byte slices alias
+// b, and ev.Truncated; it leaves the other fields of ev alone. A record of
+// an unknown class or that does not follow its class's layout is an error
+// wrapping ErrCorrupt, whatever b holds.
+func (d *RecordDecoder) Decode(b []byte, ev *Event) (int, error) {
+	n, derr := decodeRecord(b, 0, d.tab, ev, true)
+	if derr != nil {
+		return 0, fmt.Errorf("%w: %s", ErrCorrupt, derr.msg)
+	}
+	return n, nil
+}
+
+// RecordSize returns the size of the event record of class ec at the
+// start of b (its header, fields and trailer, without a stream event
+// context), without decoding its values: for a reader that walks the
+// records of a packet. It does not check that the header's id is ec's
+// (or its truncated twin's), but reads the trailer only after the twin's. A
+// record that does not fit in b is an error wrapping ErrCorrupt. ec must
+// be valid (EventClass.Validate, or the field types at least).
+func RecordSize(b []byte, ec *EventClass) (int, error) {
+	if len(b) < EventHeaderSize {
+		return 0, fmt.Errorf("%w: truncated event header: %d bytes left in packet, need %d", ErrCorrupt, len(b), EventHeaderSize)
+	}
+	n, _, derr := skipFields(b, EventHeaderSize, ec, binary.LittleEndian.Uint16(b))
+	if derr != nil {
+		return 0, fmt.Errorf("%w: %s", ErrCorrupt, derr.msg)
+	}
+	return n, nil
+}
+
+// indexNUL is bytes.IndexByte(b, 0), faster for the short strings most
+// fields hold: it tests eight bytes at a time, without a call, for the
+// first 64 bytes before handing a long string to bytes.IndexByte.
+func indexNUL(b []byte) int {
+	i := 0
+	for limit := min(len(b), 64); i+8 <= limit; i += 8 {
+		if w := binary.LittleEndian.Uint64(b[i : i+8]); (w-0x0101010101010101)&^w&0x8080808080808080 != 0 {
+			break
+		}
+	}
+	for end := min(len(b), i+8); i < end; i++ {
+		if b[i] == 0 {
+			return i
+		}
+	}
+	if i < len(b) {
+		if j := bytes.IndexByte(b[i:], 0); j >= 0 {
+			return i + j
+		}
+	}
+	return -1
+}
