@@ -154,6 +154,7 @@ type Buffer struct {
 	// Reader wake-up (wake.go): the reader sets sleeping before it parks
 	// on wake; the writer that closes the next sub-buffer sends on wake.
 	sleeping atomic.Bool
+	waited   atomic.Bool   // the reader called Wait: see Lagging
 	wake     chan struct{} // capacity 1
 	wakeups  atomic.Uint64 // tokens sent
 	timer    *time.Timer   // the reader's fallback timer

@@ -39,6 +39,9 @@ import "time"
 // Only the reader calls Wait, between its calls of Drain (one reader at a
 // time, as for Drain).
 func (b *Buffer) Wait(stop <-chan struct{}, timeout time.Duration) bool {
+	if !b.waited.Load() {
+		b.waited.Store(true)
+	}
 	b.announceSleep()
 	if b.recheck() {
 		return true
@@ -117,4 +120,32 @@ func (b *Buffer) wakeReader() {
 		default: // cannot happen (see above); never block a pinned writer
 		}
 	}
+}
+
+// Lagging reports, to the writer pinned to shard pid right after it
+// switched sub-buffers, whether the reader is behind on that shard: a
+// reader that waits with [Buffer.Wait] has left at least a quarter of the
+// shard's sub-buffers (two at least) full. The writer then yields its P
+// (see the session's recorder): when every P runs a goroutine that does
+// not block, the woken reader is runnable but gets no P until the
+// scheduler preempts one, up to 10 ms later, by which time a shard of a
+// few MiB has overflowed. It costs one load of the reader's flag and one
+// of a sub-buffer's state, on the switch path only. It is false for the
+// overflow shard and for a buffer whose reader never waits (a flight
+// recorder, or a reader polled on a timer).
+func (b *Buffer) Lagging(pid int) bool {
+	if uint(pid) >= uint(len(b.shards)) || !b.waited.Load() {
+		return false
+	}
+	s := &b.shards[pid].shard
+	n := len(s.subs)
+	k := min(max(2, n/4), n-1)
+	// The full sub-buffers are the k newest closed ones, behind cur in
+	// ring order: the reader frees the oldest first. So if the one k
+	// behind cur is full, so are the k-1 after it.
+	i := s.curIdx - k
+	if i < 0 {
+		i += n
+	}
+	return s.subs[i].state.Load()&^stReader == stFull
 }
