@@ -122,8 +122,8 @@ func (b *Buffer) wakeReader() {
 	}
 }
 
-// Lagging reports, to the writer pinned to shard pid right after it
-// switched sub-buffers, whether the reader is behind on that shard: a
+// Lagging reports, to the writer pinned to shard pid (it reads the
+// writer's state) right after it switched sub-buffers, whether the reader is behind on that shard: a
 // reader that waits with [Buffer.Wait] has left at least a quarter of the
 // shard's sub-buffers (two at least) full. The writer then yields its P
 // (see the session's recorder): when every P runs a goroutine that does
@@ -138,6 +138,7 @@ func (b *Buffer) Lagging(pid int) bool {
 		return false
 	}
 	s := &b.shards[pid].shard
+	raceAcquire(s) // curIdx is the pinned writer's, as in Reserve
 	n := len(s.subs)
 	k := min(max(2, n/4), n-1)
 	// The full sub-buffers are the k newest closed ones, behind cur in
@@ -147,5 +148,6 @@ func (b *Buffer) Lagging(pid int) bool {
 	if i < 0 {
 		i += n
 	}
+	raceRelease(s)
 	return s.subs[i].state.Load()&^stReader == stFull
 }
