@@ -30,6 +30,8 @@ const (
 // fields with a switch on their size.
 type layout struct {
 	kinds     []marker.Kind // for recordLen
+	lenKinds  []marker.Kind // kinds from the first string or bytes on
+	lenOff    int           // where that field starts in the record
 	ops       []fieldOp     // the fields from the first string or bytes on
 	words     []wordOp      // the 8-byte fields before it, at fixed offsets
 	restOff   int           // where ops start in the record
@@ -102,6 +104,14 @@ func newLayout(m *marker.Info, maxString int) layout {
 		l.fixed++
 	}
 	l.max = l.fixed + len(l.varOps)*maxString
+	l.lenOff = headerSize
+	for i, k := range l.kinds {
+		if k == marker.KindString || k == marker.KindBytes {
+			l.lenKinds = l.kinds[i:]
+			break
+		}
+		l.lenOff += k.Bits() / 8
+	}
 	return l
 }
 
@@ -216,8 +226,16 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (si
 // recordLen returns the length of the record at the start of data, for
 // the consumer's per-marker counts, or -1 if it is malformed.
 func (l *layout) recordLen(data []byte) int {
-	off := headerSize
-	for _, k := range l.kinds {
+	if !l.variable {
+		if l.fixed > len(data) {
+			return -1
+		}
+		return l.fixed
+	}
+	// The fields before the first string or bytes are at fixed offsets:
+	// the reader walks every record, so it starts there.
+	off := l.lenOff
+	for _, k := range l.lenKinds {
 		switch k {
 		case marker.KindString:
 			if off > len(data) {
@@ -259,7 +277,10 @@ func hasZeroByte(w uint64) bool { return (w-0x0101010101010101)&^w&0x80808080808
 func indexNUL(s string) int {
 	i := 0
 	for limit := min(len(s), 64); i+8 <= limit; i += 8 {
-		if hasZeroByte(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
+		w := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		// The lowest bit of the zero-byte mask is exact (only bytes
+		// above a zero byte can be flagged wrongly): it is the first NUL.
+		if hasZeroByte(w) {
 			break
 		}
 	}
