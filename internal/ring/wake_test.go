@@ -212,7 +212,8 @@ func TestHammerWait(t *testing.T) {
 
 // TestLagging checks when a writer is told that the reader is behind: only
 // for a reader that waits, once a quarter of the shard's sub-buffers (two
-// at least) are full, and no longer once the reader drained them.
+// at least) are full, once per switch, and no longer once the reader
+// drained them.
 func TestLagging(t *testing.T) {
 	b := mustNew(t, Config{SubBufSize: MinSubBufSize, SubBufCount: 8})
 	// Each record fills a sub-buffer: writing one more closes the current.
@@ -234,8 +235,12 @@ func TestLagging(t *testing.T) {
 	if !b.Wait(nil, time.Nanosecond) {
 		t.Fatal("Wait found no full sub-buffer")
 	}
+	closeOne()
 	if !b.Lagging(0) {
-		t.Error("three of eight sub-buffers full: not Lagging")
+		t.Error("four of eight sub-buffers full: not Lagging")
+	}
+	if b.Lagging(0) {
+		t.Error("Lagging twice for one switch")
 	}
 	if b.Lagging(1) {
 		t.Error("Lagging for a P without a shard")
