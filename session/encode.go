@@ -231,7 +231,10 @@ func hasZeroByte(w uint64) bool { return (w-0x0101010101010101)&^w&0x80808080808
 func indexNUL(s string) int {
 	i := 0
 	for limit := min(len(s), 64); i+8 <= limit; i += 8 {
-		if hasZeroByte(binary.LittleEndian.Uint64([]byte(s[i : i+8]))) {
+		w := binary.LittleEndian.Uint64([]byte(s[i : i+8]))
+		// The lowest bit of the zero-byte mask is exact (only bytes
+		// above a zero byte can be flagged wrongly): it is the first NUL.
+		if hasZeroByte(w) {
 			break
 		}
 	}

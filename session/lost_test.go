@@ -283,3 +283,58 @@ func TestRunUnderStress(t *testing.T) {
 	}
 	t.Logf("%d events, %d discarded", events, discarded)
 }
+
+// TestWriterYieldsToStarvedReader fires flat out, without ever blocking,
+// on a single P, into a buffer that holds a fraction of the events: the
+// reader, woken by the sub-buffer switches, has no P to run on but the
+// writer's. Without the writer yielding to a lagging reader it would run
+// only when the scheduler preempts the writer (after 10 ms) and the
+// buffer would overflow; with it, the reader drains each time a quarter
+// of the buffer is full and nothing is lost.
+func TestWriterYieldsToStarvedReader(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	m := marker.Define2("stest_yield:e", marker.Int("g"), marker.Int64("i"))
+	s := newSession(t, session.Config{BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	mustEnable(t, s, "stest_yield:e", "")
+	s.Start()
+	stop := make(chan struct{})
+	ready := make(chan struct{})
+	var drained uint64
+	done := make(chan error, 1)
+	go func() {
+		close(ready)
+		for {
+			s.Wait(stop, 0) // no timer: only writers wake it
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if err := s.Drain(func(p session.Packet) error { drained += uint64(p.Events); return nil }); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	<-ready
+	// One P: the reader runs until it parks in Wait.
+	runtime.Gosched()
+	// About a hundred times what the buffer holds.
+	const fired = 200_000
+	for i := range fired {
+		m.Fire(1, int64(i))
+	}
+	s.Stop()
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Drain(func(p session.Packet) error { drained += uint64(p.Events); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.Discarded != 0 || drained != fired {
+		t.Errorf("fired %d on one P: drained %d, discarded %d (the reader did not get the P)", fired, drained, st.Discarded)
+	}
+}

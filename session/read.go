@@ -222,9 +222,17 @@ func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
 			return Packet{}, fmt.Errorf("session %q: record of unknown class %d at offset %d",
 				s.cfg.Name, binary.LittleEndian.Uint16(data[off:]), off)
 		}
-		size, err := ctf.RecordSize(data[off:], &c.ec)
-		if err != nil {
-			return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w", s.cfg.Name, c.Marker.Name(), off, err)
+		// A record without strings or bytes has its class's size: the
+		// drain walks every record, so only the others are measured.
+		size := c.layout.fixed
+		if c.layout.variable {
+			var err error
+			if size, err = ctf.RecordSize(data[off:], &c.ec); err != nil {
+				return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w", s.cfg.Name, c.Marker.Name(), off, err)
+			}
+		} else if size > len(data)-off {
+			return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w: %d bytes left, the record takes %d",
+				s.cfg.Name, c.Marker.Name(), off, ctf.ErrCorrupt, len(data)-off, size)
 		}
 		if off >= done {
 			ts := data[off+timestampOffset:]

@@ -517,6 +517,18 @@ func (r *Rule) recorder() marker.ProbeFunc {
 				c.discarded.Add(1)
 				return
 			}
+			// The slow path's own copy of the commit, which keeps the
+			// fast path free of the test that follows it.
+			n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+			s.buf.CommitPinned(w.Cut(n))
+			if truncated != 0 {
+				c.truncated.Add(1)
+				s.truncated.Add(1)
+			}
+			if s.buf.Lagging(ev.P) {
+				yieldToReader(ev)
+			}
+			return
 		}
 		n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
 		s.buf.CommitPinned(w.Cut(n))
@@ -525,6 +537,17 @@ func (r *Rule) recorder() marker.ProbeFunc {
 			s.truncated.Add(1)
 		}
 	}
+}
+
+// yieldToReader runs in the pinned probe after a sub-buffer switch that
+// found the session's reader behind (ring.Buffer.Lagging): it unpins and
+// yields the P, so that a woken reader waiting for a P (in this P's run
+// queue or the global one) runs now rather than at the next preemption,
+// then pins again, ev.P following the goroutine as in acceptPinned.
+func yieldToReader(ev *probeabi.Event) {
+	rt.Unpin()
+	runtime.Gosched()
+	ev.P = rt.Pin()
 }
 
 // growOverflow runs in the pinned probe when an event fires on a P without

@@ -83,15 +83,16 @@ type paddedSubBuf struct {
 // shard is the part of a Buffer owned by one P.
 type shard struct {
 	// Writer state: touched only by the goroutine pinned to this P.
-	data   []byte  // current sub-buffer's bytes; truncated to off when sealed
-	cur    *subBuf // current sub-buffer, always in stWriting
-	off    int     // bytes committed in cur
-	count  int     // records committed in cur
-	curIdx int     // index of cur in subs
-	sealed bool    // a record did not fit in cur; switch before writing
-	seq    uint64  // sequence number of the next sub-buffer
-	subs   []paddedSubBuf
-	id     int
+	data     []byte  // current sub-buffer's bytes; truncated to off when sealed
+	cur      *subBuf // current sub-buffer, always in stWriting
+	off      int     // bytes committed in cur
+	count    int     // records committed in cur
+	curIdx   int     // index of cur in subs
+	sealed   bool    // a record did not fit in cur; switch before writing
+	switched bool    // a switch happened since Lagging last looked
+	seq      uint64  // sequence number of the next sub-buffer
+	subs     []paddedSubBuf
+	id       int
 
 	// Counters written by the writer, read by Stats and the reader.
 	dropped     atomic.Uint64 // records refused by Reserve
@@ -154,6 +155,7 @@ type Buffer struct {
 	// Reader wake-up (wake.go): the reader sets sleeping before it parks
 	// on wake; the writer that closes the next sub-buffer sends on wake.
 	sleeping atomic.Bool
+	waited   atomic.Bool   // the reader called Wait: see Lagging
 	wake     chan struct{} // capacity 1
 	wakeups  atomic.Uint64 // tokens sent
 	timer    *time.Timer   // the reader's fallback timer

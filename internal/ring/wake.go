@@ -39,6 +39,9 @@ import "time"
 // Only the reader calls Wait, between its calls of Drain (one reader at a
 // time, as for Drain).
 func (b *Buffer) Wait(stop <-chan struct{}, timeout time.Duration) bool {
+	if !b.waited.Load() {
+		b.waited.Store(true)
+	}
 	b.announceSleep()
 	if b.recheck() {
 		return true
@@ -117,4 +120,44 @@ func (b *Buffer) wakeReader() {
 		default: // cannot happen (see above); never block a pinned writer
 		}
 	}
+}
+
+// Lagging reports, to the writer pinned to shard pid (it reads the
+// writer's state), whether it should yield its P to the reader: the shard
+// switched sub-buffers since the last call, and the reader, which waits
+// with [Buffer.Wait], has left at least a quarter of the shard's
+// sub-buffers (two at least) full. The writer then yields (see the
+// session's recorder): when every P runs a goroutine that does not block,
+// the woken reader is runnable but gets no P until the scheduler preempts
+// one, up to 10 ms later, by which time a shard of a few MiB has
+// overflowed. Reporting once per switch bounds the yields to one per
+// sub-buffer, however many records take the writer's slow path near the
+// end of one. It costs a load and a store of the writer's own state, and
+// while a switch is pending, one load of the reader's flag and one of a
+// sub-buffer's state. It is false for the overflow shard and for a buffer
+// whose reader never waits (a flight recorder, or a reader polled on a
+// timer).
+func (b *Buffer) Lagging(pid int) bool {
+	if uint(pid) >= uint(len(b.shards)) {
+		return false
+	}
+	s := &b.shards[pid].shard
+	raceAcquire(s) // the pinned writer's state, as in Reserve
+	switched := s.switched
+	s.switched = false
+	cur := s.curIdx
+	raceRelease(s)
+	if !switched || !b.waited.Load() {
+		return false
+	}
+	n := len(s.subs)
+	k := min(max(2, n/4), n-1)
+	// The full sub-buffers are the k newest closed ones, behind cur in
+	// ring order: the reader frees the oldest first. So if the one k
+	// behind cur is full, so are the k-1 after it.
+	i := cur - k
+	if i < 0 {
+		i += n
+	}
+	return s.subs[i].state.Load()&^stReader == stFull
 }

@@ -209,3 +209,54 @@ func TestHammerWait(t *testing.T) {
 		t.Errorf("%d wake-ups for %d sub-buffer switches", st.Wakeups, switches)
 	}
 }
+
+// TestLagging checks when a writer is told that the reader is behind: only
+// for a reader that waits, once a quarter of the shard's sub-buffers (two
+// at least) are full, once per switch, and no longer once the reader
+// drained them.
+func TestLagging(t *testing.T) {
+	b := mustNew(t, Config{SubBufSize: MinSubBufSize, SubBufCount: 8})
+	// Each record fills a sub-buffer: writing one more closes the current.
+	closeOne := func() {
+		t.Helper()
+		w, ok := b.ReservePinned(0, MinSubBufSize)
+		if !ok {
+			t.Fatal("record refused")
+		}
+		b.CommitPinned(w)
+	}
+	closeOne() // the first record fills sub-buffer 0
+	for range 3 {
+		closeOne()
+	}
+	if b.Lagging(0) {
+		t.Error("Lagging before the reader ever waited")
+	}
+	if !b.Wait(nil, time.Nanosecond) {
+		t.Fatal("Wait found no full sub-buffer")
+	}
+	closeOne()
+	if !b.Lagging(0) {
+		t.Error("four of eight sub-buffers full: not Lagging")
+	}
+	if b.Lagging(0) {
+		t.Error("Lagging twice for one switch")
+	}
+	if b.Lagging(1) {
+		t.Error("Lagging for a P without a shard")
+	}
+	if err := b.Drain(func(Packet) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b.Lagging(0) {
+		t.Error("Lagging after a drain")
+	}
+	closeOne()
+	if b.Lagging(0) {
+		t.Error("one sub-buffer full: Lagging")
+	}
+	closeOne()
+	if !b.Lagging(0) {
+		t.Error("two of eight sub-buffers full: not Lagging")
+	}
+}

@@ -197,7 +197,7 @@ func (b *Buffer) switchSub(s *shard) bool {
 	next.sealDisc.Store(notSealed)
 	next.state.Store(stWriting) // publishes seq and the reset to the reader
 	s.cur, s.curIdx, s.data = next, idx, next.data
-	s.off, s.count, s.sealed = 0, 0, false
+	s.off, s.count, s.sealed, s.switched = 0, 0, false, true
 	s.pubIdx.Store(int64(idx))
 	s.gen.Add(1)
 	b.wakeReader() // after closeSub's CAS: see wake.go

@@ -22,9 +22,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -51,6 +53,7 @@ func main() {
 	dir := flag.String("o", "", "trace directory (default: a new one under the temporary directory, removed after)")
 	label := flag.String("label", "", "label printed with the result")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the firing and recording here")
+	schedLat := flag.Bool("schedlat", false, "also print how long goroutines waited for a P once runnable (runtime/metrics /sched/latencies) while firing: the woken reader, and writers that yielded")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -64,6 +67,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	showSchedLat = *schedLat
 	if err := run(*path, *duration, *goroutines, *rate, *buffer, *interval, *tracemark, *dir, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		pprof.StopCPUProfile()
@@ -132,9 +136,59 @@ func exact(a, b uint64) string {
 	return "MISMATCH"
 }
 
+// showSchedLat makes fire print the scheduling latencies of its run.
+var showSchedLat bool
+
+// schedLatencies reads the runtime's histogram of the time goroutines
+// spent runnable before running.
+func schedLatencies() *metrics.Float64Histogram {
+	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(sample)
+	if sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return sample[0].Value.Float64Histogram()
+}
+
+// printSchedLat prints quantiles of the latencies between two readings.
+func printSchedLat(before, after *metrics.Float64Histogram) {
+	if before == nil || after == nil {
+		return
+	}
+	counts := make([]uint64, len(after.Counts))
+	var total uint64
+	for i := range counts {
+		counts[i] = after.Counts[i] - before.Counts[i]
+		total += counts[i]
+	}
+	if total == 0 {
+		return
+	}
+	q := func(f float64) string {
+		want := uint64(f * float64(total))
+		var n uint64
+		for i, c := range counts {
+			n += c
+			if n > want || (n == total && c > 0) {
+				if b := after.Buckets[i+1]; !math.IsInf(b, 1) {
+					return time.Duration(b * 1e9).String()
+				}
+				return "inf"
+			}
+		}
+		return "?"
+	}
+	fmt.Printf("scheduling latency while firing: %d waits, median < %s, 99%% < %s, 99.9%% < %s, max < %s\n",
+		total, q(0.5), q(0.99), q(0.999), q(1))
+}
+
 // fire runs goroutines firing for d, paced at rate events per second in
 // all if rate > 0, and returns how many events they fired.
 func fire(d time.Duration, goroutines int, rate float64) uint64 {
+	if showSchedLat {
+		before := schedLatencies()
+		defer func() { printSchedLat(before, schedLatencies()) }()
+	}
 	var wg sync.WaitGroup
 	counts := make([]uint64, goroutines)
 	start := time.Now()
