@@ -326,12 +326,7 @@ func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent,
 // directory, as LTTng names its per-process traces:
 // PROCNAME-PID-YYYYMMDD-HHMMSS (the process's start).
 func procDirName(program string, pid int, started time.Time) string {
-	prog := strings.Map(func(r rune) rune {
-		if r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
-			return r
-		}
-		return '_'
-	}, program)
+	prog := fileSafe(program)
 	if prog == "" {
 		prog = "unknown"
 	}

@@ -215,13 +215,19 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 // defaultTraceDir names a new trace directory after the process and the
 // time: tracemark-demo-1234-20260102-150405.
 func defaultTraceDir(prefix string, h wire.Hello) string {
-	prog := strings.Map(func(r rune) rune {
+	return fmt.Sprintf("%s-%s-%d-%s", prefix, fileSafe(h.Program), h.PID, time.Now().Format("20060102-150405"))
+}
+
+// fileSafe makes a program name fit in a file name: letters, digits, '-',
+// '_' and '.' stay, anything else (a '/', a space, a control character)
+// becomes '_'.
+func fileSafe(program string) string {
+	return strings.Map(func(r rune) rune {
 		if r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
 			return r
 		}
 		return '_'
-	}, h.Program)
-	return fmt.Sprintf("%s-%s-%d-%s", prefix, prog, h.PID, time.Now().Format("20060102-150405"))
+	}, program)
 }
 
 // announce tells the user what is being recorded, on stderr.

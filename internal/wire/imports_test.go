@@ -13,7 +13,7 @@ const modulePath = "github.com/tracemark/tracemark"
 // leaves are the packages of this module that the protocol may use: they
 // import nothing of the module themselves (checked below), so that a
 // client of the protocol links neither the recorder nor CEL nor wazero.
-var leaves = []string{modulePath + "/ctf"}
+var leaves = []string{modulePath + "/ctf", modulePath + "/internal/ident"}
 
 // TestImportsOnlyLeaves fails if package wire (its non-test files)
 // imports a package of this module other than the leaves, or if a leaf

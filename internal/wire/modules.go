@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"time"
+
+	"github.com/tracemark/tracemark/internal/ident"
+)
 
 // MaxPathLen bounds the module path of an InsmodRequest.
 const MaxPathLen = 4096
@@ -105,13 +109,8 @@ type InsmodRequest struct {
 // CheckModuleName validates a module name from a path:
 // [a-z][a-z0-9_]*, at most MaxModuleNameLen bytes.
 func CheckModuleName(name string) error {
-	ok := name != "" && len(name) <= MaxModuleNameLen && name[0] >= 'a' && name[0] <= 'z'
-	for i := 0; ok && i < len(name); i++ {
-		c := name[i]
-		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
-	}
-	if !ok {
-		return Errorf(CodeInvalid, "module name %q: want [a-z][a-z0-9_]*, at most %d bytes", Clip(name), MaxModuleNameLen)
+	if len(name) > MaxModuleNameLen || !ident.Valid(name) {
+		return Errorf(CodeInvalid, "module name %q: want %s, at most %d bytes", Clip(name), ident.Pattern, MaxModuleNameLen)
 	}
 	return nil
 }
