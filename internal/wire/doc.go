@@ -3,7 +3,8 @@
 // request and response types and their limits, the framing of event
 // streams, the decoding of their records, and where sockets live. Both
 // sides import it, so it depends on no package of this module but the
-// leaf package ctf (a test checks it): the agent validates requests in
+// leaf packages ctf and internal/ident (a test checks it): the agent
+// validates requests in
 // agent/internal/request, and the client and the discovery of agents are
 // package internal/client.
 //
