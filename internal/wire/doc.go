@@ -4,9 +4,8 @@
 // streams, the decoding of their records, and where sockets live. Both
 // sides import it, so it depends on no package of this module but the
 // leaf packages ctf and internal/ident (a test checks it): the agent
-// validates requests in
-// agent/internal/request, and the client and the discovery of agents are
-// package internal/client.
+// validates requests in agent/internal/request, and the client and the
+// discovery of agents are package internal/client.
 //
 // # Transport
 //
