@@ -387,17 +387,19 @@ func TestStreamAndStatsHostWide(t *testing.T) {
 	p1 := e.startTarget()
 	st := e.start("cli", "stats", "--name", e.argv0, "-e", "test:value", "--json")
 	sm := e.start("cli", "stream", "--name", e.argv0, "-e", "test:value")
-	for _, c := range []*proc{st, sm} {
+	js := e.start("cli", "stream", "--name", e.argv0, "-e", "test:value", "--json")
+	for _, c := range []*proc{st, sm, js} {
 		c.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
 	}
 	p2 := e.startTarget()
-	for _, c := range []*proc{st, sm} {
+	for _, c := range []*proc{st, sm, js} {
 		c.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
 	}
 	p1.do(t, "fire 4")
 	p2.do(t, "fire 6")
 	sm.stdout.waitFor(t, fmt.Sprintf(" %d %s test:value: i=5 ", p2.pid(), e.argv0))
-	for _, c := range []*proc{st, sm} {
+	js.stdout.waitFor(t, fmt.Sprintf(`"pid":%d,"procname":%q`, p2.pid(), e.argv0))
+	for _, c := range []*proc{st, sm, js} {
 		c.signal(t, os.Interrupt)
 		if code := c.wait(t); code != 0 {
 			t.Fatalf("%v exited %d:\n%s", c.cmd.Args, code, c.stderr.text())
@@ -406,6 +408,22 @@ func TestStreamAndStatsHostWide(t *testing.T) {
 	lines := sm.stdout.text()
 	if n, m := strings.Count(lines, fmt.Sprintf(" %d %s test:value:", p1.pid(), e.argv0)), strings.Count(lines, fmt.Sprintf(" %d %s test:value:", p2.pid(), e.argv0)); n != 4 || m != 6 {
 		t.Errorf("stream shows %d and %d events of the two processes, want 4 and 6:\n%s", n, m, lines)
+	}
+	// stream --json: the jsonl schema, the process in its keys.
+	perPID := map[int]int{}
+	for _, l := range strings.Split(strings.TrimSpace(js.stdout.text()), "\n") {
+		var ev struct {
+			Event    string `json:"event"`
+			PID      int    `json:"pid"`
+			Procname string `json:"procname"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Event != "test:value" || ev.Procname != e.argv0 {
+			t.Fatalf("stream --all --json line %q: %+v, %v; want a test:value event of %s", l, ev, err, e.argv0)
+		}
+		perPID[ev.PID]++
+	}
+	if perPID[p1.pid()] != 4 || perPID[p2.pid()] != 6 || len(perPID) != 2 {
+		t.Errorf("stream --json events per pid: %v, want 4 of %d and 6 of %d", perPID, p1.pid(), p2.pid())
 	}
 	var res struct {
 		Events uint64 `json:"events"`

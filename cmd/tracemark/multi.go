@@ -92,8 +92,9 @@ type procRec struct {
 	err     error
 	done    bool
 	clockOK bool
-	cc      clockConv // a sink's: to wall-clock time
-	batch   []line    // a stream's events waiting for the end of their batch
+	cc      clockConv  // a sink's: to wall-clock time
+	batch   []line     // a stream's events waiting for the end of their batch
+	js      *jsonLines // stream --json's formatter, with this process's keys
 	ext     map[*wire.EventClass]*wire.EventClass
 }
 

@@ -76,12 +76,28 @@ func (m *multiRecorder) totals() (events, lost uint64, procs int) {
 type streamSink struct {
 	mu  sync.Mutex
 	out *bufio.Writer
+	// asJSON prints each event in the jsonl schema instead, with the
+	// process as its "pid" and "procname" keys (as convert DIR --to
+	// jsonl gives them).
+	asJSON bool
 }
 
 func (*streamSink) verb() string            { return "Streaming" }
 func (*streamSink) interval() time.Duration { return time.Second }
 func (*streamSink) tick(*multiRecorder)     {}
 func (s *streamSink) record(r *procRec, rec *wire.Record) error {
+	if s.asJSON {
+		if r.js == nil {
+			r.js = newJSONLines(r.cc)
+			r.js.w.SetProcess(int64(r.ag.PID), r.program)
+		}
+		text, err := r.js.format(rec, r.c.stream)
+		if err != nil {
+			return err
+		}
+		r.batch = append(r.batch, line{ts: rec.TS, text: text})
+		return nil
+	}
 	text := formatRecord(nil, r.cc, rec)
 	// formatRecord starts with the time: the process follows it.
 	if i := bytes.IndexByte(text, ' '); i >= 0 {

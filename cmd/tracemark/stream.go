@@ -52,7 +52,7 @@ cpu, event, provider, fields, truncated), for jq and scripts.`,
 				if err != nil {
 					return err
 				}
-				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout)}, otlp: otlpCfg})
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: &streamSink{out: bufio.NewWriter(a.stdout), asJSON: asJSON}, otlp: otlpCfg})
 			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
@@ -66,8 +66,9 @@ cpu, event, provider, fields, truncated), for jq and scripts.`,
 	cmd.Long += `
 
 Host-wide (--all, --name GLOB, -p repeated): every line names its
-process after the time (pid, program); processes that start later are
-attached within a second.`
+process after the time (pid, program), or with --json in its "pid" and
+"procname" keys; processes that start later are attached within a
+second.`
 	cmd.Example += "\n" + example("sudo tracemark stream --all -e 'http:*'")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event (the jsonl schema of tracemark convert)")
 	otlpFlag(cmd, &otlpURL)
