@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"testing"
 
@@ -90,7 +89,9 @@ func BenchmarkCallHook(b *testing.B) {
 
 // BenchmarkLoadPlugin measures loading (compiling, instantiating,
 // initializing) and unloading the example plugin: cold compiles it each
-// time, cached takes it from a wazero compilation cache in a directory.
+// time, cached takes it from the host's verified cache on disk (a second
+// load in a new process), wazerodir from wazero's own cache in a
+// directory (what the host used before, unverified).
 func BenchmarkLoadPlugin(b *testing.B) {
 	path := pluginPath(b)
 	b.Run("cold", func(b *testing.B) {
@@ -107,32 +108,42 @@ func BenchmarkLoadPlugin(b *testing.B) {
 			cache.Close(context.Background())
 		}
 	})
-	b.Run("cached", func(b *testing.B) {
-		dir, err := os.MkdirTemp("", "tracemark-bench-cache-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		h, err := NewHost(Config{CacheDir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer h.Close(context.Background())
-		m, err := h.LoadFile(context.Background(), path, LoadOptions{}) // fills the cache
-		if err != nil {
-			b.Fatal(err)
-		}
-		m.Unload(context.Background(), false)
-		for b.Loop() {
-			m, err := h.LoadFile(context.Background(), path, LoadOptions{})
+	for _, name := range []string{"cached", "wazerodir"} {
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := Config{CacheDir: dir}
+			if name == "wazerodir" {
+				cache, err := wazero.NewCompilationCacheWithDir(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cache.Close(context.Background())
+				cfg = Config{Cache: cache}
+			}
+			h, err := NewHost(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := m.Unload(context.Background(), false); err != nil {
+			defer h.Close(context.Background())
+			m, err := h.LoadFile(context.Background(), path, LoadOptions{}) // fills the cache
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			m.Unload(context.Background(), false)
+			for b.Loop() {
+				m, err := h.LoadFile(context.Background(), path, LoadOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := m.Unload(context.Background(), false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if s := h.CacheStats(); name == "cached" && (s.Hits != uint64(b.N) || s.Misses != 1) {
+				b.Fatalf("cache stats %+v after %d loads", s, b.N)
+			}
+		})
+	}
 }
 
 // BenchmarkFireFromRawModule is BenchmarkFireFromModule without the Go

@@ -17,8 +17,7 @@
 // that is not a module, has malformed metadata (even with Force), fails
 // the ABI check (unless Force: taint F), is not signed by a trusted key
 // when the host requires it, or has the name of a loaded module. It then
-// compiles the module (see Compiling; wazero's compilation cache spares
-// compiling a module twice while it is loaded),
+// compiles the module (see Compiling and Caching),
 // taints the module P, O, E and F as they apply, and runs its start
 // function and its _initialize export under Limits.InitTimeout. A module
 // that dies or overruns during initialization is not loaded, but the
@@ -73,6 +72,25 @@
 // compiled code released; unloading a module releases its compiled code
 // too, so that a host that loads and unloads distinct modules does not
 // grow.
+//
+// # Caching
+//
+// A host keeps compiled modules in a cache on disk (Config.CacheDir, by
+// default "compiled" in the user's cache directory, bounded by
+// Config.CacheBytes, least recently used entries evicted), so that only
+// the first load of a module compiles it: a second load, in the same
+// process or the next, reads its code. wazero runs the code of a cache
+// entry as it finds it, so the host never lets wazero read its cache
+// directory: each entry is authenticated (AES-GCM) under a key that only
+// the directory's user can read, verified in memory, and given to wazero
+// in a new private directory for that one compilation. An entry that
+// fails verification (corrupted, truncated, swapped with another's,
+// made under another key) is removed and the module compiled again; a
+// cache that cannot be read or written (not writable, full) costs
+// compiling, never the load. A directory that another user owns or may
+// write to, or a key file others may read, is not used at all.
+// Host.CacheStats counts hits, misses, rejected entries and errors, and
+// Config.Log says what went wrong.
 //
 // # Stopping
 //

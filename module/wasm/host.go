@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/module"
 )
 
@@ -164,12 +167,31 @@ type Config struct {
 	RequireSignature bool
 	// Limits are the default limits of every module.
 	Limits Limits
-	// Cache is a wazero compilation cache to share; if nil, the host makes
-	// one, persisted in CacheDir if that is set. The in-memory cache only
-	// spares compiling a module that is loaded more than once at a time;
-	// CacheDir also spares it across unloads and restarts.
-	Cache    wazero.CompilationCache
+	// CacheDir is the directory of the host's compilation cache on disk,
+	// which spares compiling a module again after it was unloaded or the
+	// process restarted. Default: "compiled" in tracemark's cache
+	// directory ($TRACEMARK_CACHE_DIR, else tracemark in the user's cache
+	// directory). Entries are authenticated with a key kept in the
+	// directory, readable only by its user; the host refuses a directory
+	// that another user owns or may write to. A cache that cannot be used
+	// costs only compiling: the host works without it and says why in
+	// CacheStats and on Log. A test binary (testing.Testing) has no cache
+	// on disk unless CacheDir or $TRACEMARK_CACHE_DIR is set, so that
+	// tests never write into the user's.
 	CacheDir string
+	// CacheBytes bounds the cache on disk: after storing an entry the
+	// host removes the least recently used ones until the cache fits.
+	// Default DefaultCacheBytes.
+	CacheBytes int64
+	// NoDiskCache keeps compiled modules in memory only.
+	NoDiskCache bool
+	// Cache is a wazero compilation cache to share instead of the cache
+	// on disk (which is then not used): the caller answers for what it
+	// holds.
+	Cache wazero.CompilationCache
+	// Log receives the host's own messages, one line each: what went wrong
+	// with the compilation cache. If nil they are discarded.
+	Log io.Writer
 	// Output receives the modules' stdout and stderr, each line prefixed
 	// with the module's name. If nil it is discarded (the host still keeps
 	// the start of a dying module's stderr for the error).
@@ -185,9 +207,11 @@ type Config struct {
 type Host struct {
 	cfg       Config
 	limits    Limits
-	trusted   string // resolved TrustedDir
-	cache     wazero.CompilationCache
+	trusted   string                  // resolved TrustedDir
+	cache     wazero.CompilationCache // in memory, when disk is nil
 	ownsCache bool
+	disk      *diskCache
+	noDisk    string // why disk is nil
 	policy    atomic.Uint32
 
 	mu      sync.Mutex
@@ -199,8 +223,7 @@ type Host struct {
 	}
 }
 
-// NewHost makes a host. It fails only if CacheDir or TrustedDir cannot be
-// used.
+// NewHost makes a host. It fails only if TrustedDir cannot be used.
 func NewHost(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, limits: cfg.Limits.or(DefaultLimits), modules: map[string]*Module{}}
 	h.policy.Store(uint32(cfg.Policy.Resolve()))
@@ -216,14 +239,13 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	switch {
 	case cfg.Cache != nil:
-		h.cache = cfg.Cache
-	case cfg.CacheDir != "":
-		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("compilation cache: %w", err)
-		}
-		h.cache, h.ownsCache = c, true
+		h.cache, h.noDisk = cfg.Cache, "the host was given a compilation cache (Config.Cache)"
+	case cfg.NoDiskCache:
+		h.noDisk = "disabled by Config.NoDiskCache"
 	default:
+		h.openDiskCache()
+	}
+	if h.cache == nil && h.disk == nil {
 		h.cache, h.ownsCache = wazero.NewCompilationCache(), true
 	}
 	return h, nil
@@ -244,7 +266,7 @@ var (
 // other limits make their own with NewHost.
 func DefaultHost() *Host {
 	defaultHostOnce.Do(func() {
-		defaultHost, _ = NewHost(Config{}) // NewHost cannot fail without CacheDir or TrustedDir
+		defaultHost, _ = NewHost(Config{}) // NewHost cannot fail without TrustedDir
 	})
 	return defaultHost
 }
@@ -339,6 +361,45 @@ func (h *Host) Stats() Stats {
 		Dropped:   h.totals.dropped.Load(),
 		Errors:    h.totals.errors.Load(),
 	}
+}
+
+// openDiskCache opens the host's compilation cache on disk, or says why
+// there is none.
+func (h *Host) openDiskCache() {
+	dir := h.cfg.CacheDir
+	if dir == "" {
+		if testing.Testing() && os.Getenv(cachedir.Env) == "" {
+			h.noDisk = "a test binary without " + cachedir.Env
+			return
+		}
+		var err error
+		if dir, err = cachedir.Dir("compiled"); err != nil {
+			h.noDisk = "no cache directory: " + err.Error()
+			return
+		}
+	}
+	max := h.cfg.CacheBytes
+	if max <= 0 {
+		max = DefaultCacheBytes
+	}
+	c, err := openDiskCache(dir, max, h.cfg.Log)
+	if err != nil {
+		h.noDisk = fmt.Sprintf("cannot use %s: %v", dir, err)
+		if h.cfg.Log != nil {
+			fmt.Fprintf(h.cfg.Log, "tracemark: compilation cache: %s; compiling every module it loads\n", h.noDisk)
+		}
+		return
+	}
+	h.disk = c
+}
+
+// CacheStats returns the counters of the host's compilation cache on
+// disk.
+func (h *Host) CacheStats() CacheStats {
+	if h.disk == nil {
+		return CacheStats{Disabled: h.noDisk}
+	}
+	return h.disk.stats()
 }
 
 // Close force-unloads every module and releases the compilation cache if

@@ -105,7 +105,8 @@ type Module struct {
 	// the fields below it are only touched with it held.
 	callMu   sync.Mutex
 	rt       wazero.Runtime
-	compiled wazero.CompiledModule // released with the instance
+	compiled wazero.CompiledModule   // released with the instance
+	cache    wazero.CompilationCache // the module's own, closed with it (nil: the host's)
 	mod      api.Module
 	alloc    api.Function
 	inPtr    uint32 // the last buffer tracemark_alloc gave, reused for inputs
@@ -246,10 +247,13 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	rcfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(false).
-		WithMemoryLimitPages(lim.MemoryPages).
-		WithCompilationCache(h.cache)
-	m.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	compiled, err := m.compile(ctx, code, lim.CompileTimeout)
+		WithMemoryLimitPages(lim.MemoryPages)
+	var compiled wazero.CompiledModule
+	if h.disk != nil {
+		compiled, err = m.compileCached(ctx, h.disk, rcfg, code, lim.CompileTimeout)
+	} else {
+		compiled, err = m.compileWith(ctx, rcfg.WithCompilationCache(h.cache), code, lim.CompileTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading module %s: compiling: %w", m.name, err)
 	}
@@ -758,6 +762,10 @@ func (m *Module) release(ctx context.Context) {
 	if m.compiled != nil {
 		m.compiled.Close(ctx)
 		m.compiled = nil
+	}
+	if m.cache != nil {
+		m.cache.Close(ctx)
+		m.cache = nil
 	}
 	m.mod, m.mem = nil, nil
 	m.flags = enabledFlags{}
