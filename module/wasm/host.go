@@ -214,6 +214,9 @@ type Host struct {
 	noDisk    string // why disk is nil
 	policy    atomic.Uint32
 
+	wdOnce sync.Once
+	wd     *watchdog
+
 	mu      sync.Mutex
 	modules map[string]*Module
 	closed  bool
@@ -417,6 +420,7 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.ownsCache {
 		errs = append(errs, h.cache.Close(ctx))
 	}
+	h.watchdog().close()
 	return errors.Join(errs...)
 }
 

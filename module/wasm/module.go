@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,7 +117,6 @@ type Module struct {
 	budget   budget
 	callErr  error // first ABI violation of the running call
 	pending  counters
-	deadline atomic.Int64 // unix ns of the running call's wall-clock deadline
 	budgetNs atomic.Int64 // the running call's budget of CPU time and sleep
 	slept    atomic.Int64 // ns the running call slept
 	call     callDeadline
@@ -141,22 +139,6 @@ type Module struct {
 }
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
-
-// callDeadline is the deadline of the running call (see callContext).
-type callDeadline struct {
-	mu        sync.Mutex
-	timer     *time.Timer
-	end       context.CancelFunc // m.endCall, made once
-	active    bool
-	stop      api.MutableGlobal // the instance's stop global, once instantiated
-	stopped   atomic.Bool       // the host stopped the running call
-	timeout   time.Duration     // of CPU time and sleep (wall time without a clock)
-	wall      time.Duration
-	wallStart time.Time
-	clock     uintptr
-	hasClock  bool
-	cpuStart  int64 // -1 without a clock
-}
 
 func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts LoadOptions) (_ *Module, err error) {
 	lim := opts.Limits.or(h.limits)
@@ -479,72 +461,6 @@ func (m *Module) evaluate() {
 	}
 }
 
-// callContext returns the context of one call into the module: the
-// caller's values, but not its cancellation (a caller that gives up must
-// not kill the module), and the module's own deadline: timeout of CPU
-// time on the calling thread plus time asleep, and wallTimeout(timeout)
-// of wall time, a backstop. The goroutine is locked to its thread until
-// cancel, which must be called on it (with callMu held).
-//
-// The CPU time is measured where the system offers a clock per thread
-// (Linux); elsewhere timeout is wall time. It is checked by the module's
-// timer, which fires when the call could have used its budget (a thread
-// uses at most one second of CPU per second) and reads the thread's
-// clock: if the budget is not used up, it waits for the rest. A call that
-// ends in time costs one clock reading, and the timer is reused.
-func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	c := &m.call
-	wall := wallTimeout(timeout)
-	now := time.Now()
-	m.deadline.Store(now.Add(wall).UnixNano())
-	m.budgetNs.Store(int64(timeout))
-	m.slept.Store(0)
-	runtime.LockOSThread()
-	c.mu.Lock()
-	c.active, c.timeout, c.wall, c.wallStart = true, timeout, wall, now
-	c.stopped.Store(false)
-	if c.stop != nil {
-		c.stop.Set(0)
-	}
-	c.clock, c.hasClock = threadClock()
-	c.cpuStart = -1
-	if c.hasClock {
-		c.cpuStart = cpuTime(c.clock)
-	}
-	if c.timer == nil {
-		c.timer = time.AfterFunc(timeout, m.checkCall)
-		c.end = m.endCall
-	} else {
-		c.timer.Reset(timeout)
-	}
-	c.mu.Unlock()
-	// No cancellation: wazero would start a goroutine per call to watch
-	// it. The host stops the module through its stop global.
-	return context.WithoutCancel(ctx), c.end
-}
-
-// armStop gives the running call's deadline the instance's stop global,
-// and sets it if the call was stopped before the instance existed.
-func (m *Module) armStop(g api.MutableGlobal) {
-	c := &m.call
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stop = g
-	if c.stopped.Load() {
-		g.Set(1)
-	}
-}
-
-// stopLocked stops the running call: the module traps at its next loop
-// iteration, and a call that returns is failed. Called with call.mu held.
-func (m *Module) stopLocked() {
-	c := &m.call
-	c.stopped.Store(true)
-	if c.stop != nil {
-		c.stop.Set(1)
-	}
-}
-
 // run calls fn, with no arguments beyond m.stack, and fails a call that
 // returns after the host stopped it. Called with callMu held.
 func (m *Module) run(ctx context.Context, fn api.Function) error {
@@ -553,49 +469,6 @@ func (m *Module) run(ctx context.Context, fn api.Function) error {
 		err = errStopped
 	}
 	return err
-}
-
-// checkCall is the timer of the running call: it stops the call if it
-// used its budget, or waits for the rest.
-func (m *Module) checkCall() {
-	c := &m.call
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.active {
-		return
-	}
-	wallLeft := c.wall - time.Since(c.wallStart)
-	left := wallLeft
-	if c.cpuStart >= 0 {
-		if now := cpuTime(c.clock); now >= 0 {
-			left = min(left, c.timeout-time.Duration(now-c.cpuStart)-time.Duration(m.slept.Load()))
-		}
-	}
-	if left <= 0 {
-		m.stopLocked()
-		return
-	}
-	c.timer.Reset(left)
-}
-
-// endCall ends the running call's deadline and unlocks its thread.
-func (m *Module) endCall() {
-	c := &m.call
-	c.mu.Lock()
-	c.active = false
-	c.timer.Stop()
-	c.mu.Unlock()
-	runtime.UnlockOSThread()
-}
-
-// cancelCall stops the running call for overrunning its budget.
-func (m *Module) cancelCall() {
-	c := &m.call
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.active {
-		m.stopLocked()
-	}
 }
 
 // wallTimeout is the wall-clock backstop of a call whose deadline is
@@ -613,9 +486,6 @@ func wallTimeout(timeout time.Duration) time.Duration {
 // budget away is stopped like one that overruns it.
 func (m *Module) nanosleep(ns int64) {
 	left := time.Duration(m.budgetNs.Load() - m.slept.Load())
-	if wall := time.Until(time.Unix(0, m.deadline.Load())); wall < left {
-		left = wall
-	}
 	if d := time.Duration(ns); d < left {
 		left = d
 	} else if left > 0 {
@@ -769,9 +639,7 @@ func (m *Module) release(ctx context.Context) {
 	}
 	m.mod, m.mem = nil, nil
 	m.flags = enabledFlags{}
-	m.call.mu.Lock()
-	m.call.stop = nil
-	m.call.mu.Unlock()
+	m.disarm()
 }
 
 // discard removes a module whose load failed: its markers and its name.
@@ -954,11 +822,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	if busy {
 		if force {
 			m.unloading.Store(true)
-			m.call.mu.Lock()
-			if m.call.active {
-				m.stopLocked()
-			}
-			m.call.mu.Unlock()
+			m.cancelCall()
 		}
 		m.callMu.Lock()
 	}
