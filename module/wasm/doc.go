@@ -39,7 +39,10 @@
 // Every module has a memory cap (Limits.MemoryPages), a deadline on every
 // call into it (Limits.CallTimeout: CPU time of the calling thread where
 // the system measures it, plus time asleep, so that a busy machine does
-// not kill a module; see Stopping), and an event budget (Limits.EventRate per second with a
+// not kill a module; checked by one watchdog goroutine per host every
+// eighth of the shortest deadline, 1 to 10 ms, so that a call is stopped
+// never before its deadline and at most two such ticks after it; see
+// Stopping), and an event budget (Limits.EventRate per second with a
 // burst of Limits.EventBurst): events over the budget are dropped and
 // counted, the module is not blamed. A module that sleeps cannot sleep past
 // its deadline. A call does not inherit the caller's cancellation (a client
@@ -99,10 +102,10 @@
 // test of it that traps once it is set, so that the host can stop a
 // module anywhere without wazero's context watch (which cost a goroutine
 // per call and a trip out of compiled code at every loop iteration). The
-// deadline's timer and a forced unload set it; a call that the host
+// host's watchdog and a forced unload set it; a call that the host
 // stopped fails even if it returns. Every 65536 loop iterations the module
 // leaves compiled code for a moment (a memory.grow of nothing), because a
-// goroutine in compiled code cannot be preempted and the deadline's timer
+// goroutine in compiled code cannot be preempted and the host's watchdog
 // needs the Go scheduler: without it a looping module would hold its P,
 // and with GOMAXPROCS=1 never be stopped. A module without a memory gets
 // an empty one for this. Its start function is called after
@@ -164,8 +167,8 @@
 //	disabled marker, hand-written (BenchmarkFireDisabled/raw)   about 1 ns (a load and a branch)
 //	event to a no-op probe, Go guest (BenchmarkFireFromModule)  170-550 ns (180-800 ns before)
 //	event to a no-op probe, hand-written (FireFromRawModule)    70-175 ns
-//	hook call, echo (BenchmarkCallHook/echo)                    1.7-3.2 µs (7.5-10 µs before)
-//	hook call, example plugin (BenchmarkCallHook/plugin)        3.4-6.7 µs (18-27 µs before)
+//	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
+//	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
 //
 // A disabled module marker does not call the host. The host keeps a
 // module's enabled flags (ABI v1's tracemark_flags extension, see package
@@ -179,8 +182,9 @@
 // point into the module's memory while the probes run) and
 // marker.Dynamic.Fire; the rest is Go's code in the module. A call into a
 // hook pays for locking the goroutine to its thread, reading the thread's
-// id and CPU clock (two system calls), resetting the module's deadline
-// timer, copying the input in and the output out; no goroutine is started.
+// id (one system call), a few atomic operations that tell the host's
+// watchdog the call runs, copying the input in and the output out; no
+// goroutine, timer or clock reading per call (see Limits).
 // A loop iteration in a module costs the stop test and the fuel count
 // (see Stopping), about a nanosecond.
 //
