@@ -170,9 +170,7 @@ func BenchmarkFireFromRawModule(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			m.callMu.Lock()
-			_, err = m.mod.ExportedFunction("fire_loop").Call(context.Background(), uint64(b.N), 0)
-			m.callMu.Unlock()
+			err = rawCall(m, "fire_loop", uint64(b.N), 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -199,9 +197,7 @@ func BenchmarkGuest(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			m.callMu.Lock()
-			_, err = m.mod.ExportedFunction(export).Call(context.Background(), uint64(b.N), 0)
-			m.callMu.Unlock()
+			err = rawCall(m, export, uint64(b.N), 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -231,9 +227,7 @@ func BenchmarkFireDisabled(b *testing.B) {
 			}
 			n := (uint64(b.N) + 99) / 100 * 100
 			b.ResetTimer()
-			m.callMu.Lock()
-			_, err = m.mod.ExportedFunction(bc.export).Call(context.Background(), n, 0)
-			m.callMu.Unlock()
+			err = rawCall(m, bc.export, n, 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)

@@ -48,6 +48,13 @@ type Limits struct {
 	MaxMarkers int `json:"max_markers"`
 	// MaxModuleBytes caps the size of a module file. Default 64 MiB.
 	MaxModuleBytes int `json:"max_module_bytes"`
+	// Instances is how many instances of the module may run calls at
+	// once: a pool, made as concurrent calls need them, each with its own
+	// memory. The module's MemoryPages and event budget are shared out
+	// equally among them (each may grow to MemoryPages/Instances pages).
+	// A trap or an overrun in any instance kills the module: its other
+	// calls are stopped and fail with ErrDead. Default 1.
+	Instances int `json:"instances"`
 
 	// The limits below bound the work of compiling a module. They are
 	// checked by reading the module before it is compiled: a module over
@@ -87,6 +94,11 @@ type Limits struct {
 	CompileTimeout time.Duration `json:"compile_timeout_ns"`
 }
 
+// instancePages is the memory cap of each instance.
+func (l Limits) instancePages() uint32 {
+	return l.MemoryPages / uint32(max(1, l.Instances))
+}
+
 // CodeUnitsPerByte is how many units of compile work (Limits.MaxCodeUnits)
 // a module may have per byte of its file, whatever its shape: the work of
 // compiling it then grows with its size. Go modules have about 0.4.
@@ -101,6 +113,7 @@ var DefaultLimits = Limits{
 	EventBurst:     10_000,
 	MaxMarkers:     256,
 	MaxModuleBytes: module.MaxFileBytes,
+	Instances:      1,
 
 	MaxFunctions:      100_000,
 	MaxFunctionBytes:  1 << 20,
@@ -134,6 +147,9 @@ func (l Limits) or(d Limits) Limits {
 	}
 	if l.MaxModuleBytes == 0 {
 		l.MaxModuleBytes = d.MaxModuleBytes
+	}
+	if l.Instances <= 0 {
+		l.Instances = d.Instances
 	}
 	for _, f := range []struct{ v, d *int }{
 		{&l.MaxFunctions, &d.MaxFunctions}, {&l.MaxFunctionBytes, &d.MaxFunctionBytes},

@@ -51,16 +51,17 @@ type callDeadline struct {
 // system has a clock per thread, Linux) plus time asleep, and
 // wallTimeout(timeout) of wall time, a backstop; elsewhere timeout is
 // wall time. The host's watchdog checks it (see watchdog).
-func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, func()) {
-	c := &m.call
+func (i *instance) callContext(ctx context.Context, timeout time.Duration) (context.Context, func()) {
+	m := i.m
+	c := &i.call
 	if !c.registered {
-		c.slept, c.end = &m.slept, m.endCall
+		c.slept, c.end = &i.slept, i.endCall
 		c.wd = m.host.watchdog()
 		c.wd.register(c, min(timeout, m.limits.CallTimeout))
 		c.registered = true
 	}
-	m.budgetNs.Store(int64(timeout))
-	m.slept.Store(0)
+	i.budgetNs.Store(int64(timeout))
+	i.slept.Store(0)
 	runtime.LockOSThread()
 	c.stopped.Store(false)
 	if c.stop != nil {
@@ -81,8 +82,8 @@ func (m *Module) callContext(ctx context.Context, timeout time.Duration) (contex
 }
 
 // endCall ends the running call and unlocks its thread.
-func (m *Module) endCall() {
-	c := &m.call
+func (i *instance) endCall() {
+	c := &i.call
 	c.mu.Lock()
 	c.gen.Add(1)
 	c.mu.Unlock()
@@ -91,8 +92,8 @@ func (m *Module) endCall() {
 
 // armStop gives the running call's deadline the instance's stop global,
 // and sets it if the call was stopped before the instance existed.
-func (m *Module) armStop(g api.MutableGlobal) {
-	c := &m.call
+func (i *instance) armStop(g api.MutableGlobal) {
+	c := &i.call
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stop = g
@@ -103,8 +104,8 @@ func (m *Module) armStop(g api.MutableGlobal) {
 
 // disarm forgets the instance's stop global and leaves the watchdog.
 // Called with callMu held, when the instance is released.
-func (m *Module) disarm() {
-	c := &m.call
+func (i *instance) disarm() {
+	c := &i.call
 	c.mu.Lock()
 	c.stop = nil
 	c.mu.Unlock()
@@ -134,8 +135,8 @@ func (c *callDeadline) stopIf(gen uint64) {
 
 // cancelCall stops the running call, if there is one: it overran its
 // budget asleep, or the module is being force-unloaded.
-func (m *Module) cancelCall() {
-	c := &m.call
+func (i *instance) cancelCall() {
+	c := &i.call
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load()&1 == 1 {
