@@ -105,8 +105,8 @@ type Module struct {
 	cache    wazero.CompilationCache // the module's own, closed with it (nil: the host's)
 	a        *module.Analysis
 	pool     pool
-	defineMu sync.Mutex                // one definition at a time
-	marks    atomic.Pointer[[]*slot]   // m.markers, for the host functions
+	defineMu sync.Mutex                  // one definition at a time
+	marks    atomic.Pointer[[]*slot]     // m.markers, for the host functions
 	insts    atomic.Pointer[[]*instance] // pool.all, for the host functions
 
 	unloading atomic.Bool

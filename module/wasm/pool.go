@@ -26,23 +26,23 @@ type instance struct {
 	mu        sync.Mutex
 	released  bool
 	published bool // counted in the pool's live instances
-	mod      api.Module
-	alloc    api.Function
-	inPtr    uint32 // the last buffer tracemark_alloc gave, reused for inputs
-	inCap    uint32 // up to this size (ABI v1 lets the host keep it)
-	hooks    map[string]api.Function
-	stack    [2]uint64
-	mem      api.Memory // see memory
-	memKnown bool
-	budget   budget
-	callErr  error // first ABI violation of the running call
-	pending  counters
-	budgetNs atomic.Int64 // the running call's budget of CPU time and sleep
-	slept    atomic.Int64 // ns the running call slept
-	call     callDeadline
-	stderr   *outputWriter
-	flags    enabledFlags
-	pages    atomic.Uint32
+	mod       api.Module
+	alloc     api.Function
+	inPtr     uint32 // the last buffer tracemark_alloc gave, reused for inputs
+	inCap     uint32 // up to this size (ABI v1 lets the host keep it)
+	hooks     map[string]api.Function
+	stack     [2]uint64
+	mem       api.Memory // see memory
+	memKnown  bool
+	budget    budget
+	callErr   error // first ABI violation of the running call
+	pending   counters
+	budgetNs  atomic.Int64 // the running call's budget of CPU time and sleep
+	slept     atomic.Int64 // ns the running call slept
+	call      callDeadline
+	stderr    *outputWriter
+	flags     enabledFlags
+	pages     atomic.Uint32
 }
 
 // pool is a module's instances. Calls take an idle instance, or make one

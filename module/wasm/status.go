@@ -37,10 +37,10 @@ type Status struct {
 	MemoryPages uint32         `json:"memory_pages"`
 	// Instances is how many instances of the module are live (see
 	// Limits.Instances).
-	Instances int `json:"instances"`
-	Limits      Limits         `json:"limits"`
-	LastError   string         `json:"last_error,omitempty"`
-	Loaded      time.Time      `json:"loaded"`
+	Instances int       `json:"instances"`
+	Limits    Limits    `json:"limits"`
+	LastError string    `json:"last_error,omitempty"`
+	Loaded    time.Time `json:"loaded"`
 }
 
 // MarkerStatus is one marker of a module.
