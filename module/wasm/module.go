@@ -248,6 +248,7 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.mu.Unlock()
 
 	m.a = a
+	m.pool.made = 1
 	first, err := m.newInstance(ctx, 0)
 	if err != nil {
 		return nil, err
