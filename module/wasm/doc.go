@@ -24,7 +24,8 @@
 // process keeps the taint (D or L): its code ran.
 //
 // Each module gets its own wazero runtime: its own memory cap, its own
-// imports, and nothing to share with other modules.
+// imports, and nothing to share with other modules (its instances, see
+// Concurrency, share its runtime and compiled code).
 //
 // A module needs no linear memory, table, export or start function: a
 // module that is nothing but its metadata loads, lists and unloads. A
@@ -153,10 +154,30 @@
 //
 // # Concurrency
 //
-// A module instance runs one call at a time; Call serializes callers.
-// Probes of a module's markers run on the calling goroutine during the call
-// and must not call into the same module. Everything else is safe for
-// concurrent use.
+// A module instance runs one call at a time. A module may have a pool of
+// instances (Limits.Instances, default 1), each with its own memory,
+// made as concurrent calls need them and kept; a call takes an idle
+// instance, makes one while there are fewer than the limit, or waits for
+// one. What the limits mean for a pool:
+//
+//	memory        each instance may grow to MemoryPages/Instances pages: the
+//	              module as a whole stays within MemoryPages; a module that
+//	              needs more than its share at start is refused
+//	event budget  each instance has EventRate/Instances and
+//	              EventBurst/Instances
+//	deadline      per call, as for one instance
+//	death         a trap or an overrun in any instance kills the module
+//	              (taint D or L): calls running in the other instances are
+//	              stopped and fail with ErrDead, every instance is released
+//	unloading     waits for every running call (force: stops them, taint R);
+//	              callers waiting for an instance fail with ErrUnloaded
+//	taint, policy, markers, counters
+//	              the module's, whichever instance caused them; handles are
+//	              the module's, and every instance's enabled flags are kept
+//
+// Probes of a module's markers run on the calling goroutine during the
+// call and must not call into the same module. Everything else is safe
+// for concurrent use.
 //
 // # Cost
 //
@@ -169,6 +190,9 @@
 //	event to a no-op probe, hand-written (FireFromRawModule)    70-175 ns
 //	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
 //	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
+//	echo from 2 goroutines (CallHookParallel/echo/*/2g), 1 instance   1.4-1.5 µs per call (0.9-1.0 from one goroutine)
+//	                                                    2 instances  1.0-1.9 µs per call
+//	second load of the example plugin (LoadPlugin/cached)       see docs/design.md
 //
 // A disabled module marker does not call the host. The host keeps a
 // module's enabled flags (ABI v1's tracemark_flags extension, see package

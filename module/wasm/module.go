@@ -85,8 +85,8 @@ type LoadOptions struct {
 }
 
 // Module is a loaded module. Its methods are safe for concurrent use;
-// calls into it are serialized (a module instance runs one call at a
-// time).
+// each of its instances runs one call at a time (Limits.Instances, see
+// the package documentation, Concurrency).
 type Module struct {
 	host    *Host
 	name    string
