@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -55,6 +56,7 @@ func diskHost(t *testing.T, dir string, max int64) (*Host, *syncBuffer) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close(context.Background()) })
+	h.CacheStats() // opens the cache
 	return h, log
 }
 
@@ -309,7 +311,7 @@ func TestDiskCacheUnwritable(t *testing.T) {
 		// the cache.
 		dir := t.TempDir()
 		h, log := diskHost(t, dir, 0)
-		h.disk.beforeCompile = func(sub string) {
+		h.diskCache().beforeCompile = func(sub string) {
 			os.RemoveAll(sub)
 			os.WriteFile(sub, nil, 0o600)
 		}
@@ -417,6 +419,10 @@ func TestDiskCacheDefaultDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close(context.Background())
+	// A host that loads nothing writes nothing.
+	if _, err := os.Stat(filepath.Join(dir, "compiled")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("NewHost made the cache directory: %v", err)
+	}
 	if s := h.CacheStats(); s.Dir != filepath.Join(dir, "compiled") {
 		t.Errorf("stats %+v", s)
 	}

@@ -226,8 +226,10 @@ type Host struct {
 	trusted   string                  // resolved TrustedDir
 	cache     wazero.CompilationCache // in memory, when disk is nil
 	ownsCache bool
-	disk      *diskCache
-	noDisk    string // why disk is nil
+	wantDisk  bool
+	diskOnce  sync.Once
+	disk      *diskCache // once opened
+	noDisk    string     // why disk is nil
 	policy    atomic.Uint32
 
 	wdOnce sync.Once
@@ -262,9 +264,10 @@ func NewHost(cfg Config) (*Host, error) {
 	case cfg.NoDiskCache:
 		h.noDisk = "disabled by Config.NoDiskCache"
 	default:
-		h.openDiskCache()
+		h.wantDisk = true // opened at the first load
 	}
-	if h.cache == nil && h.disk == nil {
+	if h.cache == nil {
+		// For compiling without the disk cache.
 		h.cache, h.ownsCache = wazero.NewCompilationCache(), true
 	}
 	return h, nil
@@ -412,10 +415,19 @@ func (h *Host) openDiskCache() {
 	h.disk = c
 }
 
+// diskCache returns the host's cache on disk, opening it the first time,
+// or nil.
+func (h *Host) diskCache() *diskCache {
+	if h.wantDisk {
+		h.diskOnce.Do(h.openDiskCache)
+	}
+	return h.disk
+}
+
 // CacheStats returns the counters of the host's compilation cache on
-// disk.
+// disk (opening it if no module was loaded yet).
 func (h *Host) CacheStats() CacheStats {
-	if h.disk == nil {
+	if h.diskCache() == nil {
 		return CacheStats{Disabled: h.noDisk}
 	}
 	return h.disk.stats()

@@ -219,8 +219,8 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(lim.instancePages())
 	var compiled wazero.CompiledModule
-	if h.disk != nil {
-		compiled, err = m.compileCached(ctx, h.disk, rcfg, code, lim.CompileTimeout)
+	if disk := h.diskCache(); disk != nil {
+		compiled, err = m.compileCached(ctx, disk, rcfg, code, lim.CompileTimeout)
 	} else {
 		compiled, err = m.compileWith(ctx, rcfg.WithCompilationCache(h.cache), code, lim.CompileTimeout)
 	}

@@ -101,8 +101,12 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 		}
 	}
 	i.mu.Lock()
-	if i.released {
-		i.mu.Unlock()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed || i.released {
+		// Taken just before the module died or began unloading.
+		p.put(i)
 		return nil, m.gone()
 	}
 	return i, nil
