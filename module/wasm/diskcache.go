@@ -221,62 +221,59 @@ func (c *diskCache) entryPath(k [sha256.Size]byte) string {
 // An entry is
 //
 //	"tmcache1"
+//	key                 32 bytes: the entry's key (entryKey)
 //	u8 len, name        wazero's name of its compiled module (hex)
 //	u64le len, payload  wazero's serialized compiled module
 //	nonce               12 random bytes
 //	tag                 16 bytes: AES-256-GCM under the host key, with
-//	                    nonce, of nothing, authenticating the entry's key
-//	                    and everything above (GMAC: a tenth of the cost of
-//	                    HMAC-SHA256 on compiled code of megabytes)
+//	                    nonce, of nothing, authenticating everything above
+//	                    (GMAC: a tenth of the cost of HMAC-SHA256 on
+//	                    compiled code of megabytes)
 const (
 	cacheNonceBytes = 12
 	cacheTagBytes   = 16
+	cacheHeader     = len(cacheMagic) + sha256.Size + 1 + cacheNameBytes + 8
 )
 
-func (c *diskCache) seal(nonce []byte, k [sha256.Size]byte, body []byte) []byte {
-	return c.aead.Seal(nil, nonce, nil, c.aad(k, body))
-}
-
-// aad is what the tag authenticates: the entry's key, then the entry.
-func (c *diskCache) aad(k [sha256.Size]byte, body []byte) []byte {
-	// One copy, not one per verification step: GCM takes one slice.
-	aad := make([]byte, 0, len(k)+len(body))
-	return append(append(aad, k[:]...), body...)
-}
-
 func (c *diskCache) encode(k [sha256.Size]byte, name string, payload []byte) []byte {
-	b := make([]byte, 0, len(cacheMagic)+1+len(name)+8+len(payload)+cacheNonceBytes+cacheTagBytes)
+	b := make([]byte, 0, cacheHeader+len(payload)+cacheNonceBytes+cacheTagBytes)
 	b = append(b, cacheMagic...)
+	b = append(b, k[:]...)
 	b = append(b, byte(len(name)))
 	b = append(b, name...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
 	b = append(b, payload...)
 	nonce := make([]byte, cacheNonceBytes)
 	rand.Read(nonce)
-	tag := c.seal(nonce, k, b)
-	return append(append(b, nonce...), tag...)
+	b = append(b, nonce...)
+	return c.aead.Seal(b, nonce, nil, b[:len(b)-cacheNonceBytes])
 }
 
-// decode verifies an entry and returns its name and payload.
+// decode verifies an entry and returns its name and payload (a part of
+// b).
 func (c *diskCache) decode(k [sha256.Size]byte, b []byte) (name string, payload []byte, err error) {
-	const fixed = len(cacheMagic) + 1 + cacheNameBytes + 8 + cacheNonceBytes + cacheTagBytes
-	if len(b) < fixed {
+	if len(b) < cacheHeader+cacheNonceBytes+cacheTagBytes {
 		return "", nil, fmt.Errorf("%w: truncated (%d bytes)", errCacheEntry, len(b))
 	}
 	n := len(b) - cacheNonceBytes - cacheTagBytes
 	body, nonce, tag := b[:n], b[n:n+cacheNonceBytes], b[n+cacheNonceBytes:]
-	if _, err := c.aead.Open(nil, nonce, tag, c.aad(k, body)); err != nil {
+	if _, err := c.aead.Open(nil, nonce, tag, body); err != nil {
 		return "", nil, fmt.Errorf("%w: authentication failed (corrupted, truncated or not made by this host)", errCacheEntry)
 	}
-	// Authentic: written by encode. Checked anyway.
-	if string(body[:len(cacheMagic)]) != cacheMagic || int(body[len(cacheMagic)]) != cacheNameBytes {
+	// Authentic: written by encode, but maybe for another module.
+	h := body[len(cacheMagic):]
+	if string(body[:len(cacheMagic)]) != cacheMagic || string(h[:sha256.Size]) != string(k[:]) {
+		return "", nil, fmt.Errorf("%w: the entry of another module", errCacheEntry)
+	}
+	h = h[sha256.Size:]
+	if int(h[0]) != cacheNameBytes {
 		return "", nil, fmt.Errorf("%w: bad header", errCacheEntry)
 	}
-	name = string(body[len(cacheMagic)+1 : len(cacheMagic)+1+cacheNameBytes])
+	name = string(h[1 : 1+cacheNameBytes])
 	if _, err := hex.DecodeString(name); err != nil {
 		return "", nil, fmt.Errorf("%w: bad name", errCacheEntry)
 	}
-	rest := body[len(cacheMagic)+1+cacheNameBytes:]
+	rest := h[1+cacheNameBytes:]
 	if binary.LittleEndian.Uint64(rest) != uint64(len(rest)-8) {
 		return "", nil, fmt.Errorf("%w: bad length", errCacheEntry)
 	}
