@@ -181,8 +181,8 @@
 //
 // # Cost
 //
-// Measured with go test -bench on a busy two-core machine (the ranges are
-// the noise of three runs):
+// Measured with go test -bench on a busy two-core machine (load average 7
+// to 13; the ranges are the noise of three runs):
 //
 //	disabled marker, Go guest (BenchmarkFireDisabled/go)        3-5 ns     (a host call, 140-320 ns, before)
 //	disabled marker, hand-written (BenchmarkFireDisabled/raw)   about 1 ns (a load and a branch)
@@ -192,7 +192,9 @@
 //	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
 //	echo from 2 goroutines (CallHookParallel/echo/*/2g), 1 instance   1.4-1.5 µs per call (0.9-1.0 from one goroutine)
 //	                                                    2 instances  1.0-1.9 µs per call
-//	second load of the example plugin (LoadPlugin/cached)       see docs/design.md
+//	second load of the example plugin (LoadPlugin/cached)       90-146 ms, 88-98 ms of CPU
+//	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 77-104 ms, 75-78 ms of CPU
+//	cold load (LoadPlugin/cold)                                 about 770 ms
 //
 // A disabled module marker does not call the host. The host keeps a
 // module's enabled flags (ABI v1's tracemark_flags extension, see package
