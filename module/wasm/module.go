@@ -648,7 +648,9 @@ func (m *Module) Name() string { return m.name }
 // if it is gone, ErrNoExport if there is no such hook. After an ABI
 // violation inside a hook that returned, the hook's output is returned
 // with the error. Probes of the module's markers run during the call and
-// must not call into the same module.
+// must not call into the same module. The call runs in an idle instance
+// of the module's pool, in a new one if all are busy and the pool is not
+// full (making it runs the module's initializer), or waits for one.
 func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, error) {
 	i, err := m.acquire(ctx)
 	if err != nil {
