@@ -104,22 +104,37 @@ func addStubs(b wazero.HostModuleBuilder, ns string, fns map[string]module.Impor
 	}
 }
 
+// The host functions of ABI v1 are the module's, shared by its
+// instances: each finds the instance that calls it.
+func (m *Module) hostDefine(ctx context.Context, mod api.Module, stack []uint64) {
+	m.instanceOf(mod).hostDefine(ctx, mod, stack)
+}
+
+func (m *Module) hostFire(ctx context.Context, mod api.Module, stack []uint64) {
+	m.instanceOf(mod).hostFire(ctx, mod, stack)
+}
+
+func (m *Module) hostEnabled(ctx context.Context, mod api.Module, stack []uint64) {
+	m.instanceOf(mod).hostEnabled(ctx, mod, stack)
+}
+
 // hostDefine is ABI v1 define(buf, len) -> handle.
-func (m *Module) hostDefine(_ context.Context, mod api.Module, stack []uint64) {
-	stack[0] = m.define(mod, uint32(stack[0]), uint32(stack[1]))
+func (i *instance) hostDefine(_ context.Context, mod api.Module, stack []uint64) {
+	stack[0] = i.define(mod, uint32(stack[0]), uint32(stack[1]))
 }
 
 // hostFire is ABI v1 fire(handle, args, len) -> result. It is the hot
 // path: a marker without probes costs a handle check and a load.
-func (m *Module) hostFire(_ context.Context, mod api.Module, stack []uint64) {
+func (i *instance) hostFire(_ context.Context, mod api.Module, stack []uint64) {
+	ms := i.m.slots()
 	h, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
-	m.syncFlags(mod, false)
-	if h-1 >= uint32(len(m.markers)) {
-		stack[0] = m.violate(module.ResultBadMark, ErrUnknownMarker, "fire with handle %d; the module defined %d markers", int32(h), len(m.markers))
+	i.syncFlags(mod, false)
+	if h-1 >= uint32(len(ms)) {
+		stack[0] = i.violate(module.ResultBadMark, ErrUnknownMarker, "fire with handle %d; the module defined %d markers", int32(h), len(ms))
 		return
 	}
-	s := m.markers[h-1]
-	m.pending.fired++
+	s := ms[h-1]
+	i.pending.fired++
 	if !s.d.Enabled() {
 		stack[0] = module.ResultOK
 		if s.d.Info().Refused() != "" {
@@ -127,33 +142,34 @@ func (m *Module) hostFire(_ context.Context, mod api.Module, stack []uint64) {
 		}
 		return
 	}
-	if !m.budget.take() {
-		m.pending.dropped++
+	if !i.budget.take() {
+		i.pending.dropped++
 		stack[0] = module.ResultDropped
 		return
 	}
 	if n > module.MaxArgsBytes {
-		stack[0] = m.violate(module.ResultTooBig, ErrTooLarge, "%s: argument buffer of %d bytes, limit %d", s.d.Info().Name(), n, module.MaxArgsBytes)
+		stack[0] = i.violate(module.ResultTooBig, ErrTooLarge, "%s: argument buffer of %d bytes, limit %d", s.d.Info().Name(), n, module.MaxArgsBytes)
 		return
 	}
-	buf, ok := read(m.memory(mod), ptr, n)
+	buf, ok := read(i.memory(mod), ptr, n)
 	if !ok {
-		stack[0] = m.violate(module.ResultFault, ErrOutOfBounds, "%s: arguments at %#x+%d outside memory", s.d.Info().Name(), ptr, n)
+		stack[0] = i.violate(module.ResultFault, ErrOutOfBounds, "%s: arguments at %#x+%d outside memory", s.d.Info().Name(), ptr, n)
 		return
 	}
-	stack[0] = m.fire(s, buf)
+	stack[0] = i.fire(s, buf)
 }
 
 // hostEnabled is ABI v1 enabled(handle) -> 0 or 1.
-func (m *Module) hostEnabled(_ context.Context, mod api.Module, stack []uint64) {
+func (i *instance) hostEnabled(_ context.Context, mod api.Module, stack []uint64) {
+	ms := i.m.slots()
 	h := uint32(stack[0])
-	m.syncFlags(mod, false)
-	if h-1 >= uint32(len(m.markers)) {
-		stack[0] = m.violate(module.ResultBadMark, ErrUnknownMarker, "enabled with handle %d; the module defined %d markers", int32(h), len(m.markers))
+	i.syncFlags(mod, false)
+	if h-1 >= uint32(len(ms)) {
+		stack[0] = i.violate(module.ResultBadMark, ErrUnknownMarker, "enabled with handle %d; the module defined %d markers", int32(h), len(ms))
 		return
 	}
 	stack[0] = 0
-	if m.markers[h-1].d.Enabled() {
+	if ms[h-1].d.Enabled() {
 		stack[0] = 1
 	}
 }
@@ -162,7 +178,7 @@ func (m *Module) hostEnabled(_ context.Context, mod api.Module, stack []uint64) 
 // it. Strings and byte slices point into the module's memory, which does
 // not change while the probes run (the module is suspended in this call),
 // so nothing is copied.
-func (m *Module) fire(s *slot, buf []byte) uint64 {
+func (in *instance) fire(s *slot, buf []byte) uint64 {
 	var bits [marker.MaxFields]uint64
 	var strs [marker.MaxFields]string
 	var byts [marker.MaxFields][]byte
@@ -171,15 +187,15 @@ func (m *Module) fire(s *slot, buf []byte) uint64 {
 		size := int(s.sizes[i])
 		if size == 0 {
 			if len(buf)-off < 4 {
-				return m.badArgs(s, i, module.ResultInvalid, ErrMalformed, "truncated before its length")
+				return in.badArgs(s, i, module.ResultInvalid, ErrMalformed, "truncated before its length")
 			}
 			l := binary.LittleEndian.Uint32(buf[off:])
 			off += 4
 			if l > module.MaxFieldBytes {
-				return m.badArgs(s, i, module.ResultTooBig, ErrTooLarge, fmt.Sprintf("%d bytes, limit %d", l, module.MaxFieldBytes))
+				return in.badArgs(s, i, module.ResultTooBig, ErrTooLarge, fmt.Sprintf("%d bytes, limit %d", l, module.MaxFieldBytes))
 			}
 			if int(l) > len(buf)-off {
-				return m.badArgs(s, i, module.ResultInvalid, ErrMalformed, fmt.Sprintf("length %d beyond the end of the buffer", l))
+				return in.badArgs(s, i, module.ResultInvalid, ErrMalformed, fmt.Sprintf("length %d beyond the end of the buffer", l))
 			}
 			b := buf[off : off+int(l) : off+int(l)]
 			off += int(l)
@@ -191,7 +207,7 @@ func (m *Module) fire(s *slot, buf []byte) uint64 {
 				case s.lenient[i]:
 					strs[i] = strings.ToValidUTF8(string(b), "\uFFFD") // rare: allocates
 				default:
-					return m.badArgs(s, i, module.ResultUTF8, ErrInvalidUTF8, "string is not valid UTF-8")
+					return in.badArgs(s, i, module.ResultUTF8, ErrInvalidUTF8, "string is not valid UTF-8")
 				}
 			} else {
 				byts[i] = b
@@ -199,13 +215,13 @@ func (m *Module) fire(s *slot, buf []byte) uint64 {
 			continue
 		}
 		if len(buf)-off < size {
-			return m.badArgs(s, i, module.ResultInvalid, ErrMalformed, "truncated")
+			return in.badArgs(s, i, module.ResultInvalid, ErrMalformed, "truncated")
 		}
 		switch size {
 		case 1:
 			bits[i] = uint64(buf[off])
 			if s.kinds[i] == marker.KindBool && bits[i] > 1 {
-				return m.badArgs(s, i, module.ResultInvalid, ErrMalformed, fmt.Sprintf("bool is %d, not 0 or 1", bits[i]))
+				return in.badArgs(s, i, module.ResultInvalid, ErrMalformed, fmt.Sprintf("bool is %d, not 0 or 1", bits[i]))
 			}
 		case 2:
 			bits[i] = uint64(binary.LittleEndian.Uint16(buf[off:]))
@@ -217,46 +233,52 @@ func (m *Module) fire(s *slot, buf []byte) uint64 {
 		off += size
 	}
 	if off != len(buf) {
-		return m.violate(module.ResultInvalid, ErrMalformed, "%s: %d bytes after the last field", s.d.Info().Name(), len(buf)-off)
+		return in.violate(module.ResultInvalid, ErrMalformed, "%s: %d bytes after the last field", s.d.Info().Name(), len(buf)-off)
 	}
 	if err := fireValues(s.d, &s.kinds, s.n, &bits, &strs, &byts); err != nil {
 		// Refused or removed since the check above.
 		return module.ResultRefused
 	}
-	m.pending.delivered++
+	in.pending.delivered++
 	return module.ResultOK
 }
 
-func (m *Module) badArgs(s *slot, i int, code int32, kind error, detail string) uint64 {
+func (in *instance) badArgs(s *slot, i int, code int32, kind error, detail string) uint64 {
 	info := s.d.Info()
 	f := info.Field(i)
-	return m.violate(code, kind, "%s: field %d %q (%v): %s", info.Name(), i, f.Name, f.Kind, detail)
+	return in.violate(code, kind, "%s: field %d %q (%v): %s", info.Name(), i, f.Name, f.Kind, detail)
 }
 
 // define parses a definition and defines the marker.
-func (m *Module) define(mod api.Module, ptr, n uint32) uint64 {
+func (i *instance) define(mod api.Module, ptr, n uint32) uint64 {
+	m := i.m
 	if n > module.MaxDefineBytes {
-		return m.violate(module.ResultTooBig, ErrTooLarge, "define: buffer of %d bytes, limit %d", n, module.MaxDefineBytes)
+		return i.violate(module.ResultTooBig, ErrTooLarge, "define: buffer of %d bytes, limit %d", n, module.MaxDefineBytes)
 	}
-	buf, ok := read(m.memory(mod), ptr, n)
+	buf, ok := read(i.memory(mod), ptr, n)
 	if !ok {
-		return m.violate(module.ResultFault, ErrOutOfBounds, "define: buffer at %#x+%d outside memory", ptr, n)
+		return i.violate(module.ResultFault, ErrOutOfBounds, "define: buffer at %#x+%d outside memory", ptr, n)
 	}
 	def, v := parseDefinition(buf)
 	if v != nil {
-		return m.violate(v.code, v.kind, "define: %s", v.detail)
+		return i.violate(v.code, v.kind, "define: %s", v.detail)
 	}
-	for i, s := range m.markers {
+	// Instances define at once: one definition at a time.
+	m.defineMu.Lock()
+	defer m.defineMu.Unlock()
+	ms := m.slots()
+	for j, s := range ms {
 		if s.d.Info().Name() != def.name {
 			continue
 		}
 		if !slices.Equal(s.d.Info().Fields(), def.fields) {
-			return m.violate(module.ResultExists, ErrMarkerExists, "define: %s redefined with another schema", def.name)
+			return i.violate(module.ResultExists, ErrMarkerExists, "define: %s redefined with another schema", def.name)
 		}
-		return uint64(i + 1)
+		i.writeFlag(mod, j+1)
+		return uint64(j + 1)
 	}
-	if len(m.markers) >= m.limits.MaxMarkers {
-		return m.violate(module.ResultLimit, ErrTooManyMarkers, "define: %s would be marker %d, limit %d", def.name, len(m.markers)+1, m.limits.MaxMarkers)
+	if len(ms) >= m.limits.MaxMarkers {
+		return i.violate(module.ResultLimit, ErrTooManyMarkers, "define: %s would be marker %d, limit %d", def.name, len(ms)+1, m.limits.MaxMarkers)
 	}
 	owner := marker.Module{Path: m.name}
 	if m.info != nil {
@@ -265,19 +287,19 @@ func (m *Module) define(mod api.Module, ptr, n uint32) uint64 {
 	d, err := marker.DefineDynamic(def.name, def.fields, marker.Exclusive(),
 		marker.InModule(owner), marker.DefinedAt(m.file(), 0), marker.Doc(def.doc), def.stability)
 	if errors.Is(err, marker.ErrNameTaken) {
-		return m.violate(module.ResultExists, ErrMarkerExists, "define: %s belongs to the host or another module", def.name)
+		return i.violate(module.ResultExists, ErrMarkerExists, "define: %s belongs to the host or another module", def.name)
 	}
 	if err != nil {
 		var conflict *marker.ConflictError
 		if errors.As(err, &conflict) {
-			return m.violate(module.ResultExists, ErrMarkerExists, "define: %v", err)
+			return i.violate(module.ResultExists, ErrMarkerExists, "define: %v", err)
 		}
-		return m.violate(module.ResultInvalid, ErrBadDefinition, "define: %v", err)
+		return i.violate(module.ResultInvalid, ErrBadDefinition, "define: %v", err)
 	}
 	s := &slot{d: d, n: len(def.fields), lenient: def.lenient}
-	for i, f := range def.fields {
-		s.kinds[i] = f.Kind
-		s.sizes[i] = kindSize(f.Kind)
+	for j, f := range def.fields {
+		s.kinds[j] = f.Kind
+		s.sizes[j] = kindSize(f.Kind)
 	}
 	m.mu.Lock()
 	if m.refusal != "" {
@@ -285,8 +307,10 @@ func (m *Module) define(mod api.Module, ptr, n uint32) uint64 {
 	}
 	m.markers = append(m.markers, s)
 	h := len(m.markers)
+	snap := m.markers
+	m.marks.Store(&snap)
 	m.mu.Unlock()
-	m.writeFlag(mod, h)
+	i.writeFlag(mod, h)
 	return uint64(h)
 }
 

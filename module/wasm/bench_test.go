@@ -2,7 +2,8 @@ package wasm
 
 import (
 	"context"
-	"os"
+	"fmt"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -90,7 +91,9 @@ func BenchmarkCallHook(b *testing.B) {
 
 // BenchmarkLoadPlugin measures loading (compiling, instantiating,
 // initializing) and unloading the example plugin: cold compiles it each
-// time, cached takes it from a wazero compilation cache in a directory.
+// time, cached takes it from the host's verified cache on disk (a second
+// load in a new process), wazerodir from wazero's own cache in a
+// directory (what the host used before, unverified).
 func BenchmarkLoadPlugin(b *testing.B) {
 	path := pluginPath(b)
 	b.Run("cold", func(b *testing.B) {
@@ -107,32 +110,48 @@ func BenchmarkLoadPlugin(b *testing.B) {
 			cache.Close(context.Background())
 		}
 	})
-	b.Run("cached", func(b *testing.B) {
-		dir, err := os.MkdirTemp("", "tracemark-bench-cache-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer os.RemoveAll(dir)
-		h, err := NewHost(Config{CacheDir: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer h.Close(context.Background())
-		m, err := h.LoadFile(context.Background(), path, LoadOptions{}) // fills the cache
-		if err != nil {
-			b.Fatal(err)
-		}
-		m.Unload(context.Background(), false)
-		for b.Loop() {
-			m, err := h.LoadFile(context.Background(), path, LoadOptions{})
+	for _, name := range []string{"cached", "wazerodir"} {
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := Config{CacheDir: dir}
+			if name == "wazerodir" {
+				cache, err := wazero.NewCompilationCacheWithDir(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer cache.Close(context.Background())
+				cfg = Config{Cache: cache}
+			}
+			h, err := NewHost(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := m.Unload(context.Background(), false); err != nil {
+			defer h.Close(context.Background())
+			m, err := h.LoadFile(context.Background(), path, LoadOptions{}) // fills the cache
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
+			m.Unload(context.Background(), false)
+			// CPU time per load too: on a busy machine the wall time
+			// measures the machine.
+			cpu := processCPU()
+			for b.Loop() {
+				m, err := h.LoadFile(context.Background(), path, LoadOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := m.Unload(context.Background(), false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if cpu >= 0 {
+				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			}
+			if s := h.CacheStats(); name == "cached" && (s.Hits != uint64(b.N) || s.Misses != 1) {
+				b.Fatalf("cache stats %+v after %d loads", s, b.N)
+			}
+		})
+	}
 }
 
 // BenchmarkFireFromRawModule is BenchmarkFireFromModule without the Go
@@ -159,9 +178,7 @@ func BenchmarkFireFromRawModule(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			m.callMu.Lock()
-			_, err = m.mod.ExportedFunction("fire_loop").Call(context.Background(), uint64(b.N), 0)
-			m.callMu.Unlock()
+			err = rawCall(m, "fire_loop", uint64(b.N), 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -188,9 +205,7 @@ func BenchmarkGuest(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			m.callMu.Lock()
-			_, err = m.mod.ExportedFunction(export).Call(context.Background(), uint64(b.N), 0)
-			m.callMu.Unlock()
+			err = rawCall(m, export, uint64(b.N), 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -220,9 +235,7 @@ func BenchmarkFireDisabled(b *testing.B) {
 			}
 			n := (uint64(b.N) + 99) / 100 * 100
 			b.ResetTimer()
-			m.callMu.Lock()
-			_, err = m.mod.ExportedFunction(bc.export).Call(context.Background(), n, 0)
-			m.callMu.Unlock()
+			err = rawCall(m, bc.export, n, 0)
 			b.StopTimer()
 			if err != nil {
 				b.Fatal(err)
@@ -231,5 +244,68 @@ func BenchmarkFireDisabled(b *testing.B) {
 				b.Fatalf("%d disabled events reached the host", c.Fired)
 			}
 		})
+	}
+}
+
+// BenchmarkCallHookParallel measures hook calls (echo, and the example
+// plugin's request hook) from one goroutine and from two at once
+// (b.RunParallel with GOMAXPROCS 2), into a module of one instance (the
+// two goroutines queue) and of two: the throughput of two goroutines is
+// the ratio of the 1g and 2g ns/op.
+func BenchmarkCallHookParallel(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS >= 2")
+	}
+	p, err := marker.Register("classifier:*", func(*marker.Event) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Unregister()
+	for _, mod := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
+		for _, instances := range []int{1, 2} {
+			h := newHost(b, Config{Limits: Limits{Instances: instances}})
+			var m *Module
+			var err error
+			if mod.name == "echo" {
+				m, err = h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+			} else {
+				m, err = h.LoadFile(context.Background(), pluginPath(b), LoadOptions{})
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Make every instance before timing.
+			var held []*instance
+			for range instances {
+				i, err := m.acquire(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				held = append(held, i)
+			}
+			for _, i := range held {
+				m.pool.put(i)
+			}
+			in := []byte("GET /api/users/42")
+			b.Run(fmt.Sprintf("%s/instances=%d/1g", mod.name, instances), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("%s/instances=%d/2g", mod.name, instances), func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			})
+		}
 	}
 }

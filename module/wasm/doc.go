@@ -17,15 +17,15 @@
 // that is not a module, has malformed metadata (even with Force), fails
 // the ABI check (unless Force: taint F), is not signed by a trusted key
 // when the host requires it, or has the name of a loaded module. It then
-// compiles the module (see Compiling; wazero's compilation cache spares
-// compiling a module twice while it is loaded),
+// compiles the module (see Compiling and Caching),
 // taints the module P, O, E and F as they apply, and runs its start
 // function and its _initialize export under Limits.InitTimeout. A module
 // that dies or overruns during initialization is not loaded, but the
 // process keeps the taint (D or L): its code ran.
 //
 // Each module gets its own wazero runtime: its own memory cap, its own
-// imports, and nothing to share with other modules.
+// imports, and nothing to share with other modules (its instances, see
+// Concurrency, share its runtime and compiled code).
 //
 // A module needs no linear memory, table, export or start function: a
 // module that is nothing but its metadata loads, lists and unloads. A
@@ -40,7 +40,10 @@
 // Every module has a memory cap (Limits.MemoryPages), a deadline on every
 // call into it (Limits.CallTimeout: CPU time of the calling thread where
 // the system measures it, plus time asleep, so that a busy machine does
-// not kill a module; see Stopping), and an event budget (Limits.EventRate per second with a
+// not kill a module; checked by one watchdog goroutine per host every
+// eighth of the shortest deadline, 1 to 10 ms, so that a call is stopped
+// never before its deadline and at most two such ticks after it; see
+// Stopping), and an event budget (Limits.EventRate per second with a
 // burst of Limits.EventBurst): events over the budget are dropped and
 // counted, the module is not blamed. A module that sleeps cannot sleep past
 // its deadline. A call does not inherit the caller's cancellation (a client
@@ -74,6 +77,25 @@
 // too, so that a host that loads and unloads distinct modules does not
 // grow.
 //
+// # Caching
+//
+// A host keeps compiled modules in a cache on disk (Config.CacheDir, by
+// default "compiled" in the user's cache directory, bounded by
+// Config.CacheBytes, least recently used entries evicted), so that only
+// the first load of a module compiles it: a second load, in the same
+// process or the next, reads its code. wazero runs the code of a cache
+// entry as it finds it, so the host never lets wazero read its cache
+// directory: each entry is authenticated (AES-GCM) under a key that only
+// the directory's user can read, verified in memory, and given to wazero
+// in a new private directory for that one compilation. An entry that
+// fails verification (corrupted, truncated, swapped with another's,
+// made under another key) is removed and the module compiled again; a
+// cache that cannot be read or written (not writable, full) costs
+// compiling, never the load. A directory that another user owns or may
+// write to, or a key file others may read, is not used at all.
+// Host.CacheStats counts hits, misses, rejected entries and errors, and
+// Config.Log says what went wrong.
+//
 // # Stopping
 //
 // Before compiling a module the host rewrites it (wasmbin.Instrument): it
@@ -81,10 +103,10 @@
 // test of it that traps once it is set, so that the host can stop a
 // module anywhere without wazero's context watch (which cost a goroutine
 // per call and a trip out of compiled code at every loop iteration). The
-// deadline's timer and a forced unload set it; a call that the host
+// host's watchdog and a forced unload set it; a call that the host
 // stopped fails even if it returns. Every 65536 loop iterations the module
 // leaves compiled code for a moment (a memory.grow of nothing), because a
-// goroutine in compiled code cannot be preempted and the deadline's timer
+// goroutine in compiled code cannot be preempted and the host's watchdog
 // needs the Go scheduler: without it a looping module would hold its P,
 // and with GOMAXPROCS=1 never be stopped. A module without a memory gets
 // an empty one for this. Its start function is called after
@@ -132,22 +154,47 @@
 //
 // # Concurrency
 //
-// A module instance runs one call at a time; Call serializes callers.
-// Probes of a module's markers run on the calling goroutine during the call
-// and must not call into the same module. Everything else is safe for
-// concurrent use.
+// A module instance runs one call at a time. A module may have a pool of
+// instances (Limits.Instances, default 1), each with its own memory,
+// made as concurrent calls need them and kept; a call takes an idle
+// instance, makes one while there are fewer than the limit, or waits for
+// one. What the limits mean for a pool:
+//
+//	memory        each instance may grow to MemoryPages/Instances pages: the
+//	              module as a whole stays within MemoryPages; a module that
+//	              needs more than its share at start is refused
+//	event budget  each instance has EventRate/Instances and
+//	              EventBurst/Instances
+//	deadline      per call, as for one instance
+//	death         a trap or an overrun in any instance kills the module
+//	              (taint D or L): calls running in the other instances are
+//	              stopped and fail with ErrDead, every instance is released
+//	unloading     waits for every running call (force: stops them, taint R);
+//	              callers waiting for an instance fail with ErrUnloaded
+//	taint, policy, markers, counters
+//	              the module's, whichever instance caused them; handles are
+//	              the module's, and every instance's enabled flags are kept
+//
+// Probes of a module's markers run on the calling goroutine during the
+// call and must not call into the same module. Everything else is safe
+// for concurrent use.
 //
 // # Cost
 //
-// Measured with go test -bench on a busy two-core machine (the ranges are
-// the noise of three runs):
+// Measured with go test -bench on a busy two-core machine (load average 7
+// to 13; the ranges are the noise of three runs):
 //
 //	disabled marker, Go guest (BenchmarkFireDisabled/go)        3-5 ns     (a host call, 140-320 ns, before)
 //	disabled marker, hand-written (BenchmarkFireDisabled/raw)   about 1 ns (a load and a branch)
 //	event to a no-op probe, Go guest (BenchmarkFireFromModule)  170-550 ns (180-800 ns before)
 //	event to a no-op probe, hand-written (FireFromRawModule)    70-175 ns
-//	hook call, echo (BenchmarkCallHook/echo)                    1.7-3.2 µs (7.5-10 µs before)
-//	hook call, example plugin (BenchmarkCallHook/plugin)        3.4-6.7 µs (18-27 µs before)
+//	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
+//	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
+//	echo from 2 goroutines (CallHookParallel/echo/*/2g), 1 instance   1.4-1.5 µs per call (0.9-1.0 from one goroutine)
+//	                                                    2 instances  1.0-1.9 µs per call
+//	second load of the example plugin (LoadPlugin/cached)       90-146 ms, 88-98 ms of CPU
+//	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 77-104 ms, 75-78 ms of CPU
+//	cold load (LoadPlugin/cold)                                 about 770 ms
 //
 // A disabled module marker does not call the host. The host keeps a
 // module's enabled flags (ABI v1's tracemark_flags extension, see package
@@ -161,8 +208,9 @@
 // point into the module's memory while the probes run) and
 // marker.Dynamic.Fire; the rest is Go's code in the module. A call into a
 // hook pays for locking the goroutine to its thread, reading the thread's
-// id and CPU clock (two system calls), resetting the module's deadline
-// timer, copying the input in and the output out; no goroutine is started.
+// id (one system call), a few atomic operations that tell the host's
+// watchdog the call runs, copying the input in and the output out; no
+// goroutine, timer or clock reading per call (see Limits).
 // A loop iteration in a module costs the stop test and the fuel count
 // (see Stopping), about a nanosecond.
 //

@@ -159,3 +159,15 @@ func (r *recorder) count() int {
 	defer r.mu.Unlock()
 	return len(r.events)
 }
+
+// rawCall calls an export of one of m's instances with params, outside
+// Call (no deadline, no input or output).
+func rawCall(m *Module, export string, params ...uint64) error {
+	i, err := m.acquire(context.Background())
+	if err != nil {
+		return err
+	}
+	defer m.pool.put(i)
+	_, err = i.mod.ExportedFunction(export).Call(context.Background(), params...)
+	return err
+}

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/module"
 )
 
@@ -45,6 +48,13 @@ type Limits struct {
 	MaxMarkers int `json:"max_markers"`
 	// MaxModuleBytes caps the size of a module file. Default 64 MiB.
 	MaxModuleBytes int `json:"max_module_bytes"`
+	// Instances is how many instances of the module may run calls at
+	// once: a pool, made as concurrent calls need them, each with its own
+	// memory. The module's MemoryPages and event budget are shared out
+	// equally among them (each may grow to MemoryPages/Instances pages).
+	// A trap or an overrun in any instance kills the module: its other
+	// calls are stopped and fail with ErrDead. Default 1.
+	Instances int `json:"instances"`
 
 	// The limits below bound the work of compiling a module. They are
 	// checked by reading the module before it is compiled: a module over
@@ -84,6 +94,11 @@ type Limits struct {
 	CompileTimeout time.Duration `json:"compile_timeout_ns"`
 }
 
+// instancePages is the memory cap of each instance.
+func (l Limits) instancePages() uint32 {
+	return l.MemoryPages / uint32(max(1, l.Instances))
+}
+
 // CodeUnitsPerByte is how many units of compile work (Limits.MaxCodeUnits)
 // a module may have per byte of its file, whatever its shape: the work of
 // compiling it then grows with its size. Go modules have about 0.4.
@@ -98,6 +113,7 @@ var DefaultLimits = Limits{
 	EventBurst:     10_000,
 	MaxMarkers:     256,
 	MaxModuleBytes: module.MaxFileBytes,
+	Instances:      1,
 
 	MaxFunctions:      100_000,
 	MaxFunctionBytes:  1 << 20,
@@ -132,6 +148,9 @@ func (l Limits) or(d Limits) Limits {
 	if l.MaxModuleBytes == 0 {
 		l.MaxModuleBytes = d.MaxModuleBytes
 	}
+	if l.Instances <= 0 {
+		l.Instances = d.Instances
+	}
 	for _, f := range []struct{ v, d *int }{
 		{&l.MaxFunctions, &d.MaxFunctions}, {&l.MaxFunctionBytes, &d.MaxFunctionBytes},
 		{&l.MaxNesting, &d.MaxNesting}, {&l.MaxLocals, &d.MaxLocals},
@@ -164,12 +183,31 @@ type Config struct {
 	RequireSignature bool
 	// Limits are the default limits of every module.
 	Limits Limits
-	// Cache is a wazero compilation cache to share; if nil, the host makes
-	// one, persisted in CacheDir if that is set. The in-memory cache only
-	// spares compiling a module that is loaded more than once at a time;
-	// CacheDir also spares it across unloads and restarts.
-	Cache    wazero.CompilationCache
+	// CacheDir is the directory of the host's compilation cache on disk,
+	// which spares compiling a module again after it was unloaded or the
+	// process restarted. Default: "compiled" in tracemark's cache
+	// directory ($TRACEMARK_CACHE_DIR, else tracemark in the user's cache
+	// directory). Entries are authenticated with a key kept in the
+	// directory, readable only by its user; the host refuses a directory
+	// that another user owns or may write to. A cache that cannot be used
+	// costs only compiling: the host works without it and says why in
+	// CacheStats and on Log. A test binary (testing.Testing) has no cache
+	// on disk unless CacheDir or $TRACEMARK_CACHE_DIR is set, so that
+	// tests never write into the user's.
 	CacheDir string
+	// CacheBytes bounds the cache on disk: after storing an entry the
+	// host removes the least recently used ones until the cache fits.
+	// Default DefaultCacheBytes.
+	CacheBytes int64
+	// NoDiskCache keeps compiled modules in memory only.
+	NoDiskCache bool
+	// Cache is a wazero compilation cache to share instead of the cache
+	// on disk (which is then not used): the caller answers for what it
+	// holds.
+	Cache wazero.CompilationCache
+	// Log receives the host's own messages, one line each: what went wrong
+	// with the compilation cache. If nil they are discarded.
+	Log io.Writer
 	// Output receives the modules' stdout and stderr, each line prefixed
 	// with the module's name. If nil it is discarded (the host still keeps
 	// the start of a dying module's stderr for the error).
@@ -185,10 +223,17 @@ type Config struct {
 type Host struct {
 	cfg       Config
 	limits    Limits
-	trusted   string // resolved TrustedDir
-	cache     wazero.CompilationCache
+	trusted   string                  // resolved TrustedDir
+	cache     wazero.CompilationCache // in memory, when disk is nil
 	ownsCache bool
+	wantDisk  bool
+	diskOnce  sync.Once
+	disk      *diskCache // once opened
+	noDisk    string     // why disk is nil
 	policy    atomic.Uint32
+
+	wdOnce sync.Once
+	wd     *watchdog
 
 	mu      sync.Mutex
 	modules map[string]*Module
@@ -199,8 +244,7 @@ type Host struct {
 	}
 }
 
-// NewHost makes a host. It fails only if CacheDir or TrustedDir cannot be
-// used.
+// NewHost makes a host. It fails only if TrustedDir cannot be used.
 func NewHost(cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, limits: cfg.Limits.or(DefaultLimits), modules: map[string]*Module{}}
 	h.policy.Store(uint32(cfg.Policy.Resolve()))
@@ -216,14 +260,14 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	switch {
 	case cfg.Cache != nil:
-		h.cache = cfg.Cache
-	case cfg.CacheDir != "":
-		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("compilation cache: %w", err)
-		}
-		h.cache, h.ownsCache = c, true
+		h.cache, h.noDisk = cfg.Cache, "the host was given a compilation cache (Config.Cache)"
+	case cfg.NoDiskCache:
+		h.noDisk = "disabled by Config.NoDiskCache"
 	default:
+		h.wantDisk = true // opened at the first load
+	}
+	if h.cache == nil {
+		// For compiling without the disk cache.
 		h.cache, h.ownsCache = wazero.NewCompilationCache(), true
 	}
 	return h, nil
@@ -244,7 +288,7 @@ var (
 // other limits make their own with NewHost.
 func DefaultHost() *Host {
 	defaultHostOnce.Do(func() {
-		defaultHost, _ = NewHost(Config{}) // NewHost cannot fail without CacheDir or TrustedDir
+		defaultHost, _ = NewHost(Config{}) // NewHost cannot fail without TrustedDir
 	})
 	return defaultHost
 }
@@ -341,6 +385,54 @@ func (h *Host) Stats() Stats {
 	}
 }
 
+// openDiskCache opens the host's compilation cache on disk, or says why
+// there is none.
+func (h *Host) openDiskCache() {
+	dir := h.cfg.CacheDir
+	if dir == "" {
+		if testing.Testing() && os.Getenv(cachedir.Env) == "" {
+			h.noDisk = "a test binary without " + cachedir.Env
+			return
+		}
+		var err error
+		if dir, err = cachedir.Dir("compiled"); err != nil {
+			h.noDisk = "no cache directory: " + err.Error()
+			return
+		}
+	}
+	max := h.cfg.CacheBytes
+	if max <= 0 {
+		max = DefaultCacheBytes
+	}
+	c, err := openDiskCache(dir, max, h.cfg.Log)
+	if err != nil {
+		h.noDisk = fmt.Sprintf("cannot use %s: %v", dir, err)
+		if h.cfg.Log != nil {
+			fmt.Fprintf(h.cfg.Log, "tracemark: compilation cache: %s; compiling every module it loads\n", h.noDisk)
+		}
+		return
+	}
+	h.disk = c
+}
+
+// diskCache returns the host's cache on disk, opening it the first time,
+// or nil.
+func (h *Host) diskCache() *diskCache {
+	if h.wantDisk {
+		h.diskOnce.Do(h.openDiskCache)
+	}
+	return h.disk
+}
+
+// CacheStats returns the counters of the host's compilation cache on
+// disk (opening it if no module was loaded yet).
+func (h *Host) CacheStats() CacheStats {
+	if h.diskCache() == nil {
+		return CacheStats{Disabled: h.noDisk}
+	}
+	return h.disk.stats()
+}
+
 // Close force-unloads every module and releases the compilation cache if
 // the host made it. The process taint stays.
 func (h *Host) Close(ctx context.Context) error {
@@ -356,6 +448,7 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.ownsCache {
 		errs = append(errs, h.cache.Close(ctx))
 	}
+	h.watchdog().close()
 	return errors.Join(errs...)
 }
 

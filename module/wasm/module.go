@@ -3,11 +3,9 @@ package wasm
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,8 +85,8 @@ type LoadOptions struct {
 }
 
 // Module is a loaded module. Its methods are safe for concurrent use;
-// calls into it are serialized (a module instance runs one call at a
-// time).
+// each of its instances runs one call at a time (Limits.Instances, see
+// the package documentation, Concurrency).
 type Module struct {
 	host    *Host
 	name    string
@@ -101,61 +99,31 @@ type Module struct {
 	outTree bool
 	listed  bool // guarded by host.mu
 
-	// callMu serializes calls: the guest runs only while it is held, so
-	// the fields below it are only touched with it held.
-	callMu   sync.Mutex
+	// The runtime and the compiled code, shared by the instances.
 	rt       wazero.Runtime
-	compiled wazero.CompiledModule // released with the instance
-	mod      api.Module
-	alloc    api.Function
-	inPtr    uint32 // the last buffer tracemark_alloc gave, reused for inputs
-	inCap    uint32 // up to this size (ABI v1 lets the host keep it)
-	hooks    map[string]api.Function
-	stack    [2]uint64
-	mem      api.Memory // see memory
-	memKnown bool
-	budget   budget
-	callErr  error // first ABI violation of the running call
-	pending  counters
-	deadline atomic.Int64 // unix ns of the running call's wall-clock deadline
-	budgetNs atomic.Int64 // the running call's budget of CPU time and sleep
-	slept    atomic.Int64 // ns the running call slept
-	call     callDeadline
-	stderr   *outputWriter
-	flags    enabledFlags
+	compiled wazero.CompiledModule   // released with the last instance
+	cache    wazero.CompilationCache // the module's own, closed with it (nil: the host's)
+	a        *module.Analysis
+	pool     pool
+	defineMu sync.Mutex                  // one definition at a time
+	marks    atomic.Pointer[[]*slot]     // m.markers, for the host functions
+	insts    atomic.Pointer[[]*instance] // pool.all, for the host functions
 
 	unloading atomic.Bool
-	pages     atomic.Uint32
 
-	mu      sync.Mutex // guards the fields below; taken inside callMu
+	mu      sync.Mutex // guards the fields below; taken inside an instance's mu
 	taint   module.Taint
 	policy  module.Policy
 	state   State
 	refusal string
 	death   string
 	lastErr string
-	markers []*slot // appended with callMu and mu held
+	markers []*slot // appended with defineMu and mu held
 
 	stats struct{ calls, fired, delivered, dropped, errors atomic.Uint64 }
 }
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
-
-// callDeadline is the deadline of the running call (see callContext).
-type callDeadline struct {
-	mu        sync.Mutex
-	timer     *time.Timer
-	end       context.CancelFunc // m.endCall, made once
-	active    bool
-	stop      api.MutableGlobal // the instance's stop global, once instantiated
-	stopped   atomic.Bool       // the host stopped the running call
-	timeout   time.Duration     // of CPU time and sleep (wall time without a clock)
-	wall      time.Duration
-	wallStart time.Time
-	clock     uintptr
-	hasClock  bool
-	cpuStart  int64 // -1 without a clock
-}
 
 func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts LoadOptions) (_ *Module, err error) {
 	lim := opts.Limits.or(h.limits)
@@ -175,8 +143,8 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
 	m := &Module{host: h, path: path, info: a.Modinfo, sig: a.Signature, limits: lim, policy: opts.Policy,
-		outTree: !inTree, loaded: time.Now(), hooks: map[string]api.Function{}}
-	m.budget.reset(lim, marker.Now())
+		outTree: !inTree, loaded: time.Now()}
+	m.pool.init(m, lim.Instances)
 	switch {
 	case a.Modinfo != nil:
 		m.name = a.Modinfo.Name
@@ -199,7 +167,10 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	if h.cfg.RequireSignature && a.Signature.State != module.Trusted {
 		return nil, fmt.Errorf("loading module %s: %w: %s", m.name, ErrSignatureRequired, a.Signature)
 	}
-	if a.MemoryPages > lim.MemoryPages {
+	if a.MemoryPages > lim.instancePages() {
+		if lim.Instances > 1 {
+			return nil, fmt.Errorf("loading module %s: %w: it needs %d pages at start, the limit is %d for each of %d instances (%d in all)", m.name, ErrMemoryLimit, a.MemoryPages, lim.instancePages(), lim.Instances, lim.MemoryPages)
+		}
 		return nil, fmt.Errorf("loading module %s: %w: it needs %d pages at start, the limit is %d", m.name, ErrMemoryLimit, a.MemoryPages, lim.MemoryPages)
 	}
 	exports := map[string]bool{}
@@ -246,10 +217,13 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	rcfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(false).
-		WithMemoryLimitPages(lim.MemoryPages).
-		WithCompilationCache(h.cache)
-	m.rt = wazero.NewRuntimeWithConfig(ctx, rcfg)
-	compiled, err := m.compile(ctx, code, lim.CompileTimeout)
+		WithMemoryLimitPages(lim.instancePages())
+	var compiled wazero.CompiledModule
+	if disk := h.diskCache(); disk != nil {
+		compiled, err = m.compileCached(ctx, disk, rcfg, code, lim.CompileTimeout)
+	} else {
+		compiled, err = m.compileWith(ctx, rcfg.WithCompilationCache(h.cache), code, lim.CompileTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading module %s: compiling: %w", m.name, err)
 	}
@@ -273,59 +247,14 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.evaluate()
 	m.mu.Unlock()
 
-	m.stderr = newOutputWriter(m.name, h.cfg.Output)
-	mcfg := wazero.NewModuleConfig().
-		WithName(m.name).
-		WithStartFunctions(). // _initialize is called below, under the deadline
-		WithStdout(m.stderr).
-		WithStderr(m.stderr).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithNanosleep(m.nanosleep).
-		WithRandSource(rand.Reader)
-
-	m.callMu.Lock()
-	defer m.callMu.Unlock()
-	ictx, cancel := m.callContext(ctx, lim.InitTimeout)
-	defer cancel()
-	m.begin()
-	m.mod, err = m.rt.InstantiateModule(ictx, compiled, mcfg)
+	m.a = a
+	m.pool.made = 1
+	first, err := m.newInstance(ctx, 0)
 	if err != nil {
-		if !isRunError(err) {
-			return nil, m.end(fmt.Errorf("loading module %s: instantiating: %w", m.name, err))
-		}
-		return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: instantiating", m.name), err, lim.InitTimeout))
+		return nil, err
 	}
-	stop, ok := m.mod.ExportedGlobal(exportStop).(api.MutableGlobal)
-	if !ok {
-		return nil, m.end(fmt.Errorf("loading module %s: instrumented module has no stop global", m.name))
-	}
-	m.armStop(stop)
-	if start := m.mod.ExportedFunction(exportStart); start != nil {
-		if !sameSig(start.Definition(), nil, nil) {
-			return nil, m.end(fmt.Errorf("loading module %s: %w: start function has parameters or results", m.name, module.ErrNotWasm))
-		}
-		if err := m.run(ictx, start); err != nil {
-			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: instantiating", m.name), err, lim.InitTimeout))
-		}
-	}
-	if init := m.mod.ExportedFunction(module.ExportInitialize); init != nil {
-		if err := m.run(ictx, init); err != nil {
-			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: initializing", m.name), err, lim.InitTimeout))
-		}
-	}
-	if f := m.mod.ExportedFunction(module.ExportAlloc); f != nil && sameSig(f.Definition(), allocParams, allocResults) {
-		m.alloc = f
-	}
-	if f := m.mod.ExportedFunction(module.ExportFlags); f != nil && sameSig(f.Definition(), nil, flagsResults) {
-		if err := m.run(ictx, f); err != nil {
-			return nil, m.end(m.callFailed(fmt.Errorf("loading module %s: asking for its enabled flags", m.name), err, lim.InitTimeout))
-		}
-		m.setFlags(m.stack[0])
-	}
-	// An ABI violation during initialization taints W but does not fail
-	// the load: the module is there, and policy decides about it.
-	m.end(nil)
+	first.mu.Lock()
+	m.pool.put(first)
 
 	m.mu.Lock()
 	m.state = StateLive
@@ -475,123 +404,14 @@ func (m *Module) evaluate() {
 	}
 }
 
-// callContext returns the context of one call into the module: the
-// caller's values, but not its cancellation (a caller that gives up must
-// not kill the module), and the module's own deadline: timeout of CPU
-// time on the calling thread plus time asleep, and wallTimeout(timeout)
-// of wall time, a backstop. The goroutine is locked to its thread until
-// cancel, which must be called on it (with callMu held).
-//
-// The CPU time is measured where the system offers a clock per thread
-// (Linux); elsewhere timeout is wall time. It is checked by the module's
-// timer, which fires when the call could have used its budget (a thread
-// uses at most one second of CPU per second) and reads the thread's
-// clock: if the budget is not used up, it waits for the rest. A call that
-// ends in time costs one clock reading, and the timer is reused.
-func (m *Module) callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	c := &m.call
-	wall := wallTimeout(timeout)
-	now := time.Now()
-	m.deadline.Store(now.Add(wall).UnixNano())
-	m.budgetNs.Store(int64(timeout))
-	m.slept.Store(0)
-	runtime.LockOSThread()
-	c.mu.Lock()
-	c.active, c.timeout, c.wall, c.wallStart = true, timeout, wall, now
-	c.stopped.Store(false)
-	if c.stop != nil {
-		c.stop.Set(0)
-	}
-	c.clock, c.hasClock = threadClock()
-	c.cpuStart = -1
-	if c.hasClock {
-		c.cpuStart = cpuTime(c.clock)
-	}
-	if c.timer == nil {
-		c.timer = time.AfterFunc(timeout, m.checkCall)
-		c.end = m.endCall
-	} else {
-		c.timer.Reset(timeout)
-	}
-	c.mu.Unlock()
-	// No cancellation: wazero would start a goroutine per call to watch
-	// it. The host stops the module through its stop global.
-	return context.WithoutCancel(ctx), c.end
-}
-
-// armStop gives the running call's deadline the instance's stop global,
-// and sets it if the call was stopped before the instance existed.
-func (m *Module) armStop(g api.MutableGlobal) {
-	c := &m.call
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.stop = g
-	if c.stopped.Load() {
-		g.Set(1)
-	}
-}
-
-// stopLocked stops the running call: the module traps at its next loop
-// iteration, and a call that returns is failed. Called with call.mu held.
-func (m *Module) stopLocked() {
-	c := &m.call
-	c.stopped.Store(true)
-	if c.stop != nil {
-		c.stop.Set(1)
-	}
-}
-
 // run calls fn, with no arguments beyond m.stack, and fails a call that
 // returns after the host stopped it. Called with callMu held.
-func (m *Module) run(ctx context.Context, fn api.Function) error {
-	err := fn.CallWithStack(ctx, m.stack[:])
-	if err == nil && m.call.stopped.Load() {
+func (i *instance) run(ctx context.Context, fn api.Function) error {
+	err := fn.CallWithStack(ctx, i.stack[:])
+	if err == nil && i.call.stopped.Load() {
 		err = errStopped
 	}
 	return err
-}
-
-// checkCall is the timer of the running call: it stops the call if it
-// used its budget, or waits for the rest.
-func (m *Module) checkCall() {
-	c := &m.call
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.active {
-		return
-	}
-	wallLeft := c.wall - time.Since(c.wallStart)
-	left := wallLeft
-	if c.cpuStart >= 0 {
-		if now := cpuTime(c.clock); now >= 0 {
-			left = min(left, c.timeout-time.Duration(now-c.cpuStart)-time.Duration(m.slept.Load()))
-		}
-	}
-	if left <= 0 {
-		m.stopLocked()
-		return
-	}
-	c.timer.Reset(left)
-}
-
-// endCall ends the running call's deadline and unlocks its thread.
-func (m *Module) endCall() {
-	c := &m.call
-	c.mu.Lock()
-	c.active = false
-	c.timer.Stop()
-	c.mu.Unlock()
-	runtime.UnlockOSThread()
-}
-
-// cancelCall stops the running call for overrunning its budget.
-func (m *Module) cancelCall() {
-	c := &m.call
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.active {
-		m.stopLocked()
-	}
 }
 
 // wallTimeout is the wall-clock backstop of a call whose deadline is
@@ -607,39 +427,37 @@ func wallTimeout(timeout time.Duration) time.Duration {
 // nanosleep sleeps for the module, but not past the running call's
 // budget: time asleep counts as time running. A module that sleeps its
 // budget away is stopped like one that overruns it.
-func (m *Module) nanosleep(ns int64) {
-	left := time.Duration(m.budgetNs.Load() - m.slept.Load())
-	if wall := time.Until(time.Unix(0, m.deadline.Load())); wall < left {
-		left = wall
-	}
+func (i *instance) nanosleep(ns int64) {
+	left := time.Duration(i.budgetNs.Load() - i.slept.Load())
 	if d := time.Duration(ns); d < left {
 		left = d
 	} else if left > 0 {
-		defer m.cancelCall()
+		defer i.cancelCall()
 	}
 	if left > 0 {
 		start := time.Now()
 		time.Sleep(left)
-		m.slept.Add(int64(time.Since(start)))
+		i.slept.Add(int64(time.Since(start)))
 	}
 }
 
 // begin starts a call. Called with callMu held.
-func (m *Module) begin() {
-	m.callErr = nil
-	m.stderr.reset()
+func (i *instance) begin() {
+	i.callErr = nil
+	i.stderr.reset()
 }
 
 // end finishes a call: publishes the counters and returns err, or the
 // first ABI violation of the call. Called with callMu held.
-func (m *Module) end(err error) error {
-	p := m.pending
-	m.pending = counters{}
+func (i *instance) end(err error) error {
+	m := i.m
+	p := i.pending
+	i.pending = counters{}
 	h := m.host
 	if err == nil {
-		err = m.callErr
+		err = i.callErr
 	}
-	if err != nil && m.callErr == nil {
+	if err != nil && i.callErr == nil {
 		p.errors++
 	}
 	for _, c := range []struct {
@@ -656,8 +474,8 @@ func (m *Module) end(err error) error {
 			c.b.Add(c.n)
 		}
 	}
-	m.storePages()
-	m.callErr = nil
+	i.storePages()
+	i.callErr = nil
 	if err != nil {
 		m.mu.Lock()
 		m.lastErr = err.Error()
@@ -668,12 +486,12 @@ func (m *Module) end(err error) error {
 
 // storePages records the size of the module's memory for Status, if it
 // has one. Called with callMu held.
-func (m *Module) storePages() {
-	if m.mod == nil || m.mod.IsClosed() {
+func (i *instance) storePages() {
+	if i.mod == nil || i.mod.IsClosed() {
 		return
 	}
-	if mem := m.memory(m.mod); mem != nil {
-		m.pages.Store(mem.Size() / 65536)
+	if mem := i.memory(i.mod); mem != nil {
+		i.pages.Store(mem.Size() / 65536)
 	}
 }
 
@@ -683,15 +501,15 @@ func (m *Module) storePages() {
 // kept after the first call (it cannot change). Called with callMu held;
 // mod is the module's instance (host functions get it before
 // InstantiateModule returns).
-func (m *Module) memory(mod api.Module) api.Memory {
-	if !m.memKnown {
-		m.mem = mod.Memory()
-		if v := reflect.ValueOf(m.mem); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
-			m.mem = nil
+func (i *instance) memory(mod api.Module) api.Memory {
+	if !i.memKnown {
+		i.mem = mod.Memory()
+		if v := reflect.ValueOf(i.mem); !v.IsValid() || (v.Kind() == reflect.Pointer && v.IsNil()) {
+			i.mem = nil
 		}
-		m.memKnown = true
+		i.memKnown = true
 	}
-	return m.mem
+	return i.mem
 }
 
 // read reads n bytes at ptr of mem, which may be nil (no memory: only an
@@ -705,70 +523,85 @@ func read(mem api.Memory, ptr, n uint32) ([]byte, bool) {
 
 // callFailed turns the error of a call into the module into ours, and
 // kills the module if it trapped or overran. Called with callMu held.
-func (m *Module) callFailed(ctxErr error, err error, timeout time.Duration) error {
+func (i *instance) callFailed(ctxErr error, err error, timeout time.Duration) error {
+	m := i.m
 	if m.unloading.Load() {
 		return fmt.Errorf("%w: %w", ctxErr, ErrUnloaded)
+	}
+	m.mu.Lock()
+	dead, death := m.state == StateDead, m.death
+	m.mu.Unlock()
+	if dead {
+		// Another instance died, and the host stopped this one.
+		return fmt.Errorf("%w: %w: %s", ctxErr, ErrDead, death)
 	}
 	var exit *sys.ExitError
 	var e error
 	flag := module.TaintDied
 	switch {
-	case m.call.stopped.Load():
+	case i.call.stopped.Load():
 		// A trap after the host set the stop global is the deadline's.
 		flag = module.TaintOverran
 		e = fmt.Errorf("%w: %w (%v); the module was killed", ctxErr, ErrDeadline, timeout)
 	case errors.As(err, &exit):
-		e = fmt.Errorf("%w: %w: exited with status %d%s", ctxErr, ErrTrap, exit.ExitCode(), m.stderr.hint())
+		e = fmt.Errorf("%w: %w: exited with status %d%s", ctxErr, ErrTrap, exit.ExitCode(), i.stderr.hint())
 	default:
 		msg, _, _ := strings.Cut(err.Error(), "\n")
-		e = fmt.Errorf("%w: %w: %s%s", ctxErr, ErrTrap, msg, m.stderr.hint())
+		e = fmt.Errorf("%w: %w: %s%s", ctxErr, ErrTrap, msg, i.stderr.hint())
 	}
-	m.die(flag, e)
+	m.die(i, flag, e)
 	return e
 }
 
-// die marks the module dead and releases its instance. Called with callMu
-// held.
-func (m *Module) die(flag module.Taint, err error) {
-	m.storePages()
+// die marks the module dead after instance i trapped or overran: every
+// instance is released, and the calls running in the others are stopped
+// (they fail with ErrDead). Called with i.mu held.
+func (m *Module) die(i *instance, flag module.Taint, err error) {
+	i.storePages()
 	m.mu.Lock()
+	if m.state == StateDead || m.state == StateUnloaded {
+		// Another instance died first, or the module is being unloaded.
+		m.mu.Unlock()
+		m.pool.releaseInstance(i)
+		return
+	}
 	m.state = StateDead
 	m.death = err.Error()
 	m.addTaint(flag, err.Error())
 	m.evaluate()
 	m.mu.Unlock()
-	m.release(context.Background())
+	m.pool.releaseInstance(i)
+	for _, o := range m.pool.close() {
+		o.cancelCall()
+	}
 	h := m.host
 	h.mu.Lock()
 	listed := m.listed
 	h.mu.Unlock()
 	if listed && h.cfg.UnloadDead {
-		// Not here: the caller holds callMu.
+		// Not here: the caller holds i.mu.
 		go m.unload(context.Background(), true, false)
 	}
 }
 
-// release closes the module's runtime and gives its compiled code back to
-// the compilation cache, which frees it when no other module uses it.
-// Called with callMu held, or before the module is listed.
-func (m *Module) release(ctx context.Context) {
+// closeRuntime closes the module's runtime and gives its compiled code
+// back to the compilation cache, which frees it when no other module
+// uses it. Called once, when the last instance is released.
+func (m *Module) closeRuntime(ctx context.Context) {
 	if m.rt != nil {
 		m.rt.Close(ctx)
 	}
 	if m.compiled != nil {
 		m.compiled.Close(ctx)
-		m.compiled = nil
 	}
-	m.mod, m.mem = nil, nil
-	m.flags = enabledFlags{}
-	m.call.mu.Lock()
-	m.call.stop = nil
-	m.call.mu.Unlock()
+	if m.cache != nil {
+		m.cache.Close(ctx)
+	}
 }
 
 // discard removes a module whose load failed: its markers and its name.
 func (m *Module) discard() {
-	m.release(context.Background())
+	m.pool.shutdown()
 	m.mu.Lock()
 	for _, s := range m.markers {
 		s.d.Remove()
@@ -815,62 +648,70 @@ func (m *Module) Name() string { return m.name }
 // if it is gone, ErrNoExport if there is no such hook. After an ABI
 // violation inside a hook that returned, the hook's output is returned
 // with the error. Probes of the module's markers run during the call and
-// must not call into the same module.
+// must not call into the same module. The call runs in an idle instance
+// of the module's pool, in a new one if all are busy and the pool is not
+// full (making it runs the module's initializer), or waits for one.
 func (m *Module) Call(ctx context.Context, hook string, in []byte) ([]byte, error) {
-	m.callMu.Lock()
-	defer m.callMu.Unlock()
-	if err := m.usable(); err != nil {
-		return nil, err
-	}
-	fn, err := m.hook(hook)
+	i, err := m.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(in) > 0 && m.alloc == nil && uint32(len(in)) > m.inCap {
+	defer m.pool.put(i)
+	return i.callHook(ctx, hook, in)
+}
+
+// callHook is Call in instance i. Called with i.mu held.
+func (i *instance) callHook(ctx context.Context, hook string, in []byte) ([]byte, error) {
+	m := i.m
+	fn, err := i.hook(hook)
+	if err != nil {
+		return nil, err
+	}
+	if len(in) > 0 && i.alloc == nil && uint32(len(in)) > i.inCap {
 		return nil, fmt.Errorf("module %s: calling %s with input: %w: %s (i32) -> i32", m.name, hook, ErrNoExport, module.ExportAlloc)
 	}
-	m.syncFlags(m.mod, false)
-	cctx, cancel := m.callContext(ctx, m.limits.CallTimeout)
+	i.syncFlags(i.mod, false)
+	cctx, cancel := i.callContext(ctx, m.limits.CallTimeout)
 	defer cancel()
-	m.begin()
+	i.begin()
 	m.stats.calls.Add(1)
 	m.host.totals.calls.Add(1)
 	where := callError{m.name, hook}
-	ptr := m.inPtr
+	ptr := i.inPtr
 	if len(in) > 0 {
-		if uint32(len(in)) > m.inCap {
-			m.stack[0] = uint64(len(in))
-			if err := m.run(cctx, m.alloc); err != nil {
-				return nil, m.end(m.callFailed(where, err, m.limits.CallTimeout))
+		if uint32(len(in)) > i.inCap {
+			i.stack[0] = uint64(len(in))
+			if err := i.run(cctx, i.alloc); err != nil {
+				return nil, i.end(i.callFailed(where, err, m.limits.CallTimeout))
 			}
-			ptr = uint32(m.stack[0])
-			m.inPtr, m.inCap = ptr, uint32(len(in))
+			ptr = uint32(i.stack[0])
+			i.inPtr, i.inCap = ptr, uint32(len(in))
 		}
-		if mem := m.memory(m.mod); mem == nil || !mem.Write(ptr, in) {
-			m.inCap = 0
-			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes at %#x, outside memory", module.ExportAlloc, len(in), ptr)
-			return nil, m.end(nil)
+		if mem := i.memory(i.mod); mem == nil || !mem.Write(ptr, in) {
+			i.inCap = 0
+			i.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes at %#x, outside memory", module.ExportAlloc, len(in), ptr)
+			return nil, i.end(nil)
 		}
 	}
-	m.stack[0], m.stack[1] = uint64(ptr), uint64(len(in))
-	if err := m.run(cctx, fn); err != nil {
-		return nil, m.end(m.callFailed(where, err, m.limits.CallTimeout))
+	i.stack[0], i.stack[1] = uint64(ptr), uint64(len(in))
+	if err := i.run(cctx, fn); err != nil {
+		return nil, i.end(i.callFailed(where, err, m.limits.CallTimeout))
 	}
 	var out []byte
-	if res := m.stack[0]; uint32(res) != 0 {
+	if res := i.stack[0]; uint32(res) != 0 {
 		p, n := uint32(res>>32), uint32(res)
 		if n > MaxOutputBytes {
-			m.violate(module.ResultTooBig, ErrTooLarge, "%s returned %d bytes of output, limit %d", hook, n, MaxOutputBytes)
-			return nil, m.end(nil)
+			i.violate(module.ResultTooBig, ErrTooLarge, "%s returned %d bytes of output, limit %d", hook, n, MaxOutputBytes)
+			return nil, i.end(nil)
 		}
-		b, ok := read(m.memory(m.mod), p, n)
+		b, ok := read(i.memory(i.mod), p, n)
 		if !ok {
-			m.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes of output at %#x, outside memory", hook, n, p)
-			return nil, m.end(nil)
+			i.violate(module.ResultFault, ErrOutOfBounds, "%s returned %d bytes of output at %#x, outside memory", hook, n, p)
+			return nil, i.end(nil)
 		}
 		out = bytes.Clone(b)
 	}
-	return out, m.end(nil)
+	return out, i.end(nil)
 }
 
 // callError is the context of a call's error, formatted only if there is
@@ -880,31 +721,32 @@ type callError struct{ module, hook string }
 func (e callError) Error() string { return "module " + e.module + ": calling " + e.hook }
 
 // hook finds a hook export. Called with callMu held.
-func (m *Module) hook(name string) (api.Function, error) {
-	if fn, ok := m.hooks[name]; ok {
+func (i *instance) hook(name string) (api.Function, error) {
+	m := i.m
+	if fn, ok := i.hooks[name]; ok {
 		return fn, nil
 	}
-	fn := m.mod.ExportedFunction(name)
+	fn := i.mod.ExportedFunction(name)
 	if fn == nil {
 		return nil, fmt.Errorf("module %s: %w: %q", m.name, ErrNoExport, name)
 	}
 	if !sameSig(fn.Definition(), hookParams, hookResults) {
 		return nil, fmt.Errorf("module %s: %w: %q is not (i32, i32) -> i64", m.name, ErrNoExport, name)
 	}
-	m.hooks[name] = fn
+	i.hooks[name] = fn
 	return fn, nil
 }
 
 // Hooks returns the names of the module's exports that have the hook
 // signature.
 func (m *Module) Hooks() []string {
-	m.callMu.Lock()
-	defer m.callMu.Unlock()
-	if m.mod == nil {
+	m.pool.mu.Lock()
+	defer m.pool.mu.Unlock()
+	if m.pool.closed {
 		return nil
 	}
 	var out []string
-	for name, def := range m.mod.ExportedFunctionDefinitions() {
+	for name, def := range m.compiled.ExportedFunctions() {
 		if sameSig(def, hookParams, hookResults) {
 			out = append(out, name)
 		}
@@ -916,12 +758,13 @@ func (m *Module) Hooks() []string {
 // code for the guest. The first violation of a call taints the module W,
 // re-applies the policy, and becomes the call's error. Called with callMu
 // held.
-func (m *Module) violate(code int32, kind error, format string, args ...any) uint64 {
-	m.pending.errors++
-	if m.callErr == nil {
-		m.callErr = fmt.Errorf("module %s: %w: %w: %s", m.name, ErrABIViolation, kind, fmt.Sprintf(format, args...))
+func (i *instance) violate(code int32, kind error, format string, args ...any) uint64 {
+	m := i.m
+	i.pending.errors++
+	if i.callErr == nil {
+		i.callErr = fmt.Errorf("module %s: %w: %w: %s", m.name, ErrABIViolation, kind, fmt.Sprintf(format, args...))
 		m.mu.Lock()
-		m.addTaint(module.TaintWarning, m.callErr.Error())
+		m.addTaint(module.TaintWarning, i.callErr.Error())
 		m.evaluate()
 		m.mu.Unlock()
 	}
@@ -942,19 +785,27 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	if len(inUse) > 0 && !force {
 		return fmt.Errorf("unloading %s: %w: probes are connected to %s", m.name, ErrInUse, strings.Join(inUse, ", "))
 	}
-	busy := !m.callMu.TryLock()
-	if busy {
-		if force {
-			m.unloading.Store(true)
-			m.call.mu.Lock()
-			if m.call.active {
-				m.stopLocked()
-			}
-			m.call.mu.Unlock()
+	// No instance is made from here on; wait for those being made.
+	all := m.pool.freeze()
+	busy := false
+	for _, i := range all {
+		if i.mu.TryLock() {
+			i.mu.Unlock()
+		} else {
+			busy = true
 		}
-		m.callMu.Lock()
 	}
-	defer m.callMu.Unlock()
+	if busy && force {
+		m.unloading.Store(true)
+		for _, i := range all {
+			i.cancelCall()
+		}
+	}
+	// Hold every instance: running calls end first.
+	for _, i := range all {
+		i.mu.Lock()
+		defer i.mu.Unlock()
+	}
 	m.mu.Lock()
 	if m.state == StateUnloaded {
 		m.mu.Unlock()
@@ -971,7 +822,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	m.state = StateUnloaded
 	markers := m.markers
 	m.mu.Unlock()
-	m.release(ctx)
+	m.pool.shutdownLocked(all)
 	for _, s := range markers {
 		s.d.Remove()
 	}

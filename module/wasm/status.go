@@ -35,9 +35,12 @@ type Status struct {
 	Markers     []MarkerStatus `json:"markers"`
 	Counters    Stats          `json:"counters"`
 	MemoryPages uint32         `json:"memory_pages"`
-	Limits      Limits         `json:"limits"`
-	LastError   string         `json:"last_error,omitempty"`
-	Loaded      time.Time      `json:"loaded"`
+	// Instances is how many instances of the module are live (see
+	// Limits.Instances).
+	Instances int       `json:"instances"`
+	Limits    Limits    `json:"limits"`
+	LastError string    `json:"last_error,omitempty"`
+	Loaded    time.Time `json:"loaded"`
 }
 
 // MarkerStatus is one marker of a module.
@@ -63,7 +66,8 @@ func (m *Module) Status() Status {
 		Policy:      m.policy.Override(m.host.Policy()),
 		Refused:     m.refusal,
 		Markers:     []MarkerStatus{},
-		MemoryPages: m.pages.Load(),
+		MemoryPages: m.pool.pages(),
+		Instances:   m.pool.count(),
 		Limits:      m.limits,
 		LastError:   m.lastErr,
 		Loaded:      m.loaded,

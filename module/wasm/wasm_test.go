@@ -447,14 +447,17 @@ func TestFireAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fn := m.mod.ExportedFunction("fire_loop")
+	inst, err := m.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.pool.put(inst)
+	fn := inst.mod.ExportedFunction("fire_loop")
 	stack := make([]uint64, 2)
 	allocs := func(n uint64) float64 {
 		return testing.AllocsPerRun(10, func() {
 			stack[0], stack[1] = n, 0
-			m.callMu.Lock()
 			err := fn.CallWithStack(context.Background(), stack)
-			m.callMu.Unlock()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,31 @@
+//go:build !unix
+
+package wasm
+
+import (
+	"fmt"
+	"os"
+)
+
+// checkPrivateDir refuses a cache directory that is not a directory.
+// Elsewhere than on Unix the directory's permissions are not checked.
+func checkPrivateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
+}
+
+// checkPrivateFile refuses a key file that is not a regular file.
+func checkPrivateFile(fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file")
+	}
+	return nil
+}
+
+func openNoFollow(path string) (*os.File, error) { return os.Open(path) }

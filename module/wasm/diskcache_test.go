@@ -1,0 +1,444 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tracemark/tracemark/internal/cachedir"
+	"github.com/tracemark/tracemark/module/internal/wasmbin"
+)
+
+// answer is a module whose hook returns the first n bytes of "ABCDEFGH":
+// modules of different n differ in their code (the hook's constant), so
+// the compiled code of one run for another would answer wrongly.
+func answer(name string, n int) []byte {
+	b := wasmbin.NewBuilder()
+	b.Memory(1, 0)
+	b.Data(0, []byte("ABCDEFGH"))
+	b.Export("hook", b.Func(sigHook, nil, wasmbin.I64Const(int64(n))))
+	return withModinfo(b.Bytes(), rawInfo(name))
+}
+
+// syncBuffer is a log for hosts used from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// diskHost makes a host with the disk cache in dir.
+func diskHost(t *testing.T, dir string, max int64) (*Host, *syncBuffer) {
+	t.Helper()
+	log := &syncBuffer{}
+	h, err := NewHost(Config{CacheDir: dir, CacheBytes: max, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	h.CacheStats() // opens the cache
+	return h, log
+}
+
+// loadAnswer loads wasm, checks that its hook answers want, and unloads
+// it.
+func loadAnswer(t *testing.T, h *Host, wasm []byte, want string) {
+	t.Helper()
+	m, err := h.Load(context.Background(), wasm, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Call(context.Background(), "hook", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != want {
+		t.Fatalf("hook answered %q, want %q", out, want)
+	}
+	if err := m.Unload(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files returns the regular files under dir and their contents.
+func files(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		out[path] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// newFile returns the one file in after that is not in before.
+func newFile(t *testing.T, before, after map[string][]byte) string {
+	t.Helper()
+	var added []string
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			added = append(added, p)
+		}
+	}
+	if len(added) != 1 {
+		t.Fatalf("loading added %d files to the cache, want 1: %v", len(added), added)
+	}
+	return added[0]
+}
+
+func checkStats(t *testing.T, h *Host, want CacheStats) {
+	t.Helper()
+	got := h.CacheStats()
+	got.Dir, want.Dir = "", ""
+	if got != want {
+		t.Errorf("cache stats %+v, want %+v", got, want)
+	}
+}
+
+func TestDiskCacheHit(t *testing.T) {
+	dir := t.TempDir()
+	h, log := diskHost(t, dir, 0)
+	a := answer("a", 1)
+	loadAnswer(t, h, a, "A")
+	checkStats(t, h, CacheStats{Misses: 1, Stored: 1})
+	loadAnswer(t, h, a, "A")
+	checkStats(t, h, CacheStats{Misses: 1, Stored: 1, Hits: 1})
+	// Another host (another process) shares the entry.
+	h2, _ := diskHost(t, dir, 0)
+	loadAnswer(t, h2, a, "A")
+	checkStats(t, h2, CacheStats{Hits: 1})
+	if s := log.String(); s != "" {
+		t.Errorf("log: %s", s)
+	}
+	for _, p := range []string{filepath.Join(dir, cacheEntries)} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, %v", p, fi.Mode(), err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, cacheKeyFile)); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() != cacheKeyBytes {
+		t.Errorf("key: %v", err)
+	}
+	// Nothing is left of the compilations.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), cacheStage) {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestDiskCacheSwapped replaces the cached code of one module with the
+// cached code of another, as someone who can write the cache directory
+// could: the host must not run it.
+func TestDiskCacheSwapped(t *testing.T) {
+	dir := t.TempDir()
+	h, log := diskHost(t, dir, 0)
+	a, b := answer("a", 1), answer("b", 2)
+	before := files(t, dir)
+	loadAnswer(t, h, a, "A")
+	mid := files(t, dir)
+	entryA := newFile(t, before, mid)
+	loadAnswer(t, h, b, "AB")
+	entryB := newFile(t, mid, files(t, dir))
+	bb, _ := os.ReadFile(entryB)
+	if err := os.WriteFile(entryA, bb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loadAnswer(t, h, a, "A")
+	checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1})
+	if s := log.String(); !strings.Contains(s, "the entry of another module") || !strings.Contains(s, "compiling the module again") {
+		t.Errorf("log: %q", s)
+	}
+	// The entry was written again, and is good.
+	loadAnswer(t, h, a, "A")
+	checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1, Hits: 1})
+}
+
+// TestDiskCacheDamaged damages the entry of a module in every way a disk,
+// a crash or a person could: the module still loads and runs right,
+// compiled again, and the entry is replaced.
+func TestDiskCacheDamaged(t *testing.T) {
+	for _, bc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"flipped code byte", func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }},
+		{"flipped mac byte", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"truncated to the header", func(b []byte) []byte { return b[:10] }},
+		{"empty", func(b []byte) []byte { return nil }},
+		{"extended", func(b []byte) []byte { return append(b, 0) }},
+	} {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			h, log := diskHost(t, dir, 0)
+			a := answer("a", 3)
+			before := files(t, dir)
+			loadAnswer(t, h, a, "ABC")
+			after := files(t, dir)
+			entry := newFile(t, before, after)
+			if err := os.WriteFile(entry, bc.damage(bytes.Clone(after[entry])), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			loadAnswer(t, h, a, "ABC")
+			checkStats(t, h, CacheStats{Misses: 2, Stored: 2, Rejected: 1})
+			if !strings.Contains(log.String(), "invalid entry") {
+				t.Errorf("log: %q", log.String())
+			}
+			// Written again (with a new nonce), and used.
+			if b, _ := os.ReadFile(entry); len(b) != len(after[entry]) || !bytes.Equal(b[:len(b)-28], after[entry][:len(b)-28]) {
+				t.Error("the entry was not written again")
+			}
+			loadAnswer(t, h, a, "ABC")
+			checkStats(t, h, CacheStats{Misses: 2, Stored: 2, Rejected: 1, Hits: 1})
+		})
+	}
+}
+
+// TestDiskCacheOtherKey: entries made under another host key (a cache
+// copied from elsewhere, or a key replaced) are not used.
+func TestDiskCacheOtherKey(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := diskHost(t, dir, 0)
+	a := answer("a", 4)
+	loadAnswer(t, h, a, "ABCD")
+	key := filepath.Join(dir, cacheKeyFile)
+	if err := os.WriteFile(key, bytes.Repeat([]byte{7}, cacheKeyBytes), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := diskHost(t, dir, 0)
+	loadAnswer(t, h2, a, "ABCD")
+	checkStats(t, h2, CacheStats{Misses: 1, Stored: 1, Rejected: 1})
+}
+
+// TestDiskCacheUnsafeDir: a directory or key file that others could
+// change is not used; the host compiles, and says why.
+func TestDiskCacheUnsafeDir(t *testing.T) {
+	for _, bc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{"world-writable dir", func(t *testing.T, dir string) { os.Chmod(dir, 0o777) }, "may be written by other users"},
+		{"group-writable entries", func(t *testing.T, dir string) { os.Chmod(filepath.Join(dir, cacheEntries), 0o770) }, "may be written by other users"},
+		{"readable key", func(t *testing.T, dir string) { os.Chmod(filepath.Join(dir, cacheKeyFile), 0o644) }, "may be read or written by other users"},
+		{"key is a symlink", func(t *testing.T, dir string) {
+			k := filepath.Join(dir, cacheKeyFile)
+			os.Rename(k, k+".real")
+			os.Symlink(k+".real", k)
+		}, "too many levels of symbolic links"},
+		{"short key", func(t *testing.T, dir string) { os.WriteFile(filepath.Join(dir, cacheKeyFile), []byte("k"), 0o600) }, "not 32 bytes"},
+		{"dir is a file", func(t *testing.T, dir string) {
+			os.RemoveAll(dir)
+			os.WriteFile(dir, nil, 0o600)
+		}, "not a directory"},
+	} {
+		t.Run(bc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			if _, err := openDiskCache(dir, DefaultCacheBytes, nil); err != nil {
+				t.Fatal(err)
+			}
+			bc.setup(t, dir)
+			h, log := diskHost(t, dir, 0)
+			if s := h.CacheStats(); !strings.Contains(s.Disabled, bc.want) || s.Dir != "" {
+				t.Errorf("stats %+v, want disabled: %s", s, bc.want)
+			}
+			if !strings.Contains(log.String(), bc.want) {
+				t.Errorf("log: %q", log.String())
+			}
+			loadAnswer(t, h, answer("a", 5), "ABCDE")
+			loadAnswer(t, h, answer("a", 5), "ABCDE")
+		})
+	}
+}
+
+// TestDiskCacheUnwritable: a cache that cannot be written (taken away,
+// replaced by a file, a full disk) costs compiling, not loading.
+func TestDiskCacheUnwritable(t *testing.T) {
+	t.Run("entries", func(t *testing.T) {
+		dir := t.TempDir()
+		h, log := diskHost(t, dir, 0)
+		entries := filepath.Join(dir, cacheEntries)
+		os.RemoveAll(entries)
+		os.WriteFile(entries, nil, 0o600)
+		loadAnswer(t, h, answer("a", 6), "ABCDEF")
+		loadAnswer(t, h, answer("a", 6), "ABCDEF")
+		checkStats(t, h, CacheStats{Misses: 2, Errors: 4})
+		if !strings.Contains(log.String(), "storing a compiled module") {
+			t.Errorf("log: %q", log.String())
+		}
+	})
+	t.Run("dir", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "cache")
+		h, log := diskHost(t, dir, 0)
+		os.RemoveAll(dir)
+		os.WriteFile(dir, nil, 0o600)
+		loadAnswer(t, h, answer("a", 7), "ABCDEFG")
+		checkStats(t, h, CacheStats{Errors: 2})
+		if !strings.Contains(log.String(), "preparing to compile") {
+			t.Errorf("log: %q", log.String())
+		}
+	})
+	t.Run("full", func(t *testing.T) {
+		// wazero's own write fails: the host compiles again without
+		// the cache.
+		dir := t.TempDir()
+		h, log := diskHost(t, dir, 0)
+		h.diskCache().beforeCompile = func(sub string) {
+			os.RemoveAll(sub)
+			os.WriteFile(sub, nil, 0o600)
+		}
+		loadAnswer(t, h, answer("a", 8), "ABCDEFGH")
+		checkStats(t, h, CacheStats{Errors: 1})
+		if !strings.Contains(log.String(), "compiling with the cache") {
+			t.Errorf("log: %q", log.String())
+		}
+	})
+}
+
+// TestDiskCacheFull: the cache stays within its bound, evicting the least
+// recently used entries; an entry larger than the bound is not stored.
+func TestDiskCacheFull(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := diskHost(t, dir, 0)
+	before := files(t, dir)
+	loadAnswer(t, h, answer("a", 1), "A")
+	size := int64(len(files(t, dir)[newFile(t, before, files(t, dir))]))
+
+	t.Run("evicts", func(t *testing.T) {
+		dir := t.TempDir()
+		max := size*2 + size/2 // two entries, not three
+		h, _ := diskHost(t, dir, max)
+		loadAnswer(t, h, answer("a", 1), "A")
+		loadAnswer(t, h, answer("b", 2), "AB")
+		loadAnswer(t, h, answer("a", 1), "A") // a is now used more recently than b
+		loadAnswer(t, h, answer("c", 3), "ABC")
+		checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Hits: 1, Evicted: 1})
+		var total int64
+		for _, b := range files(t, filepath.Join(dir, cacheEntries)) {
+			total += int64(len(b))
+		}
+		if total > max {
+			t.Errorf("the cache holds %d bytes, bound %d", total, max)
+		}
+		loadAnswer(t, h, answer("a", 1), "A")   // kept
+		loadAnswer(t, h, answer("b", 2), "AB")  // evicted: compiled again
+		loadAnswer(t, h, answer("c", 3), "ABC") // kept, or evicted by b
+		if s := h.CacheStats(); s.Hits < 2 || s.Misses < 4 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+	t.Run("too big", func(t *testing.T) {
+		dir := t.TempDir()
+		h, log := diskHost(t, dir, size-1)
+		loadAnswer(t, h, answer("a", 1), "A")
+		loadAnswer(t, h, answer("a", 1), "A")
+		checkStats(t, h, CacheStats{Misses: 2, TooBig: 2})
+		if !strings.Contains(log.String(), "larger than the whole cache") {
+			t.Errorf("log: %q", log.String())
+		}
+		if f := files(t, filepath.Join(dir, cacheEntries)); len(f) != 0 {
+			t.Errorf("stored: %v", slices.Collect(maps.Keys(f)))
+		}
+	})
+}
+
+// TestDiskCacheConcurrent: hosts of several processes share a cache
+// directory, loading the same and different modules at once.
+func TestDiskCacheConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	hosts := make([]*Host, 3)
+	for i := range hosts {
+		hosts[i], _ = diskHost(t, dir, 0)
+	}
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			h := hosts[i%len(hosts)]
+			n := 1 + i%3
+			m, err := h.Load(context.Background(), answer(fmt.Sprintf("m%d", i), n), LoadOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			out, err := m.Call(context.Background(), "hook", nil)
+			if err != nil || string(out) != "ABCDEFGH"[:n] {
+				t.Errorf("%s: %q, %v", m.Name(), out, err)
+			}
+		})
+	}
+	wg.Wait()
+	var s CacheStats
+	for _, h := range hosts {
+		c := h.CacheStats()
+		s.Hits += c.Hits
+		s.Misses += c.Misses
+		s.Rejected += c.Rejected
+		s.Errors += c.Errors
+	}
+	if s.Hits+s.Misses != 12 || s.Rejected != 0 || s.Errors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestDiskCacheDefaultDir: the default directory is under
+// $TRACEMARK_CACHE_DIR, and a test binary without it has no cache on
+// disk (tests never write into the user's cache).
+func TestDiskCacheDefaultDir(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(cachedir.Env, dir)
+	h, err := NewHost(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	// A host that loads nothing writes nothing.
+	if _, err := os.Stat(filepath.Join(dir, "compiled")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("NewHost made the cache directory: %v", err)
+	}
+	if s := h.CacheStats(); s.Dir != filepath.Join(dir, "compiled") {
+		t.Errorf("stats %+v", s)
+	}
+	t.Setenv(cachedir.Env, "")
+	h2, err := NewHost(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close(context.Background())
+	if s := h2.CacheStats(); s.Dir != "" || !strings.Contains(s.Disabled, "test binary") {
+		t.Errorf("stats %+v", s)
+	}
+	loadAnswer(t, h2, answer("a", 2), "AB")
+	h3, _ := NewHost(Config{NoDiskCache: true, CacheDir: dir})
+	defer h3.Close(context.Background())
+	if s := h3.CacheStats(); s.Dir != "" || s.Disabled == "" {
+		t.Errorf("stats %+v", s)
+	}
+}

@@ -1,0 +1,387 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/module"
+)
+
+// instance is one instance of a module: its memory, its calls' state.
+// A module has a pool of at most Limits.Instances of them, all in the
+// module's runtime, made as concurrent calls need them.
+type instance struct {
+	m *Module
+	n int // 0 for the first
+
+	// mu is held for a call: the guest runs only while it is held, so the
+	// fields below it are only touched with it held.
+	mu        sync.Mutex
+	released  bool
+	published bool // counted in the pool's live instances
+	mod       api.Module
+	alloc     api.Function
+	inPtr     uint32 // the last buffer tracemark_alloc gave, reused for inputs
+	inCap     uint32 // up to this size (ABI v1 lets the host keep it)
+	hooks     map[string]api.Function
+	stack     [2]uint64
+	mem       api.Memory // see memory
+	memKnown  bool
+	budget    budget
+	callErr   error // first ABI violation of the running call
+	pending   counters
+	budgetNs  atomic.Int64 // the running call's budget of CPU time and sleep
+	slept     atomic.Int64 // ns the running call slept
+	call      callDeadline
+	stderr    *outputWriter
+	flags     enabledFlags
+	pages     atomic.Uint32
+}
+
+// pool is a module's instances. Calls take an idle instance, or make one
+// while there are fewer than Limits.Instances, or wait for one.
+type pool struct {
+	m       *Module
+	mu      sync.Mutex
+	grown   sync.Cond // signalled when growing drops
+	size    int
+	all     []*instance // every instance made (released ones too)
+	made    int
+	growing int
+	live    int  // instances not released
+	closed  bool // dead or unloading: no instance is made or lent
+	gone    chan struct{}
+	idle    chan *instance
+	rtDone  bool
+}
+
+func (p *pool) init(m *Module, size int) {
+	p.m, p.size = m, size
+	p.grown.L = &p.mu
+	p.gone = make(chan struct{})
+	p.idle = make(chan *instance, size)
+}
+
+// acquire returns an instance for a call, locked.
+func (m *Module) acquire(ctx context.Context) (*instance, error) {
+	p := &m.pool
+	var i *instance
+	select {
+	case i = <-p.idle:
+	default:
+		if err := m.usable(); err != nil {
+			return nil, err
+		}
+		n, grow, err := p.reserve()
+		if err != nil {
+			return nil, err
+		}
+		if grow {
+			i, err = m.newInstance(ctx, n)
+			p.mu.Lock()
+			p.growing--
+			p.grown.Broadcast()
+			p.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			select {
+			case i = <-p.idle:
+			case <-p.gone:
+				return nil, m.gone()
+			}
+		}
+	}
+	i.mu.Lock()
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed || i.released {
+		// Taken just before the module died or began unloading.
+		p.put(i)
+		return nil, m.gone()
+	}
+	return i, nil
+}
+
+// gone is the error of a call into a module that died or is unloading.
+func (m *Module) gone() error {
+	if err := m.usable(); err != nil {
+		return err
+	}
+	return fmt.Errorf("module %s: %w", m.name, ErrUnloaded)
+}
+
+// reserve says whether the caller should make instance n.
+func (p *pool) reserve() (n int, grow bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return 0, false, p.m.gone()
+	}
+	if len(p.all)+p.growing >= p.size {
+		return 0, false, nil
+	}
+	p.growing++
+	p.made++
+	return p.made - 1, true, nil
+}
+
+// publish adds a new instance, just instantiated, to the pool (not yet to
+// the idle ones), where the host functions find it.
+func (p *pool) publish(i *instance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.all = append(p.all, i)
+	p.live++
+	i.published = true
+	all := slices.Clone(p.all)
+	p.m.insts.Store(&all)
+}
+
+// put gives back an instance after a call, or releases it if the module
+// is gone. Called with i.mu held; unlocks it.
+func (p *pool) put(i *instance) {
+	p.mu.Lock()
+	if p.closed || i.released {
+		p.mu.Unlock()
+		p.releaseInstance(i)
+		i.mu.Unlock()
+		return
+	}
+	i.mu.Unlock()
+	p.idle <- i // never blocks: there are at most size instances
+	p.mu.Unlock()
+}
+
+// releaseInstance closes an instance; the last one closes the runtime
+// once the pool is closed. Called with i.mu held (or before the instance
+// is shared).
+func (p *pool) releaseInstance(i *instance) {
+	if i.released {
+		return
+	}
+	i.released = true
+	if i.mod != nil {
+		i.storePages()
+		i.mod.Close(context.Background())
+	}
+	i.mod, i.mem = nil, nil
+	i.flags = enabledFlags{}
+	i.disarm()
+	if i.published {
+		p.mu.Lock()
+		p.live--
+		p.mu.Unlock()
+	}
+	p.closeRuntime()
+}
+
+// pages is the memory of the module's instances, as last seen.
+func (p *pool) pages() uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n uint32
+	for _, i := range p.all {
+		n += i.pages.Load()
+	}
+	return n
+}
+
+// count is how many instances are live.
+func (p *pool) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live
+}
+
+// closeRuntime closes the module's runtime if the pool is closed and no
+// instance is left.
+func (p *pool) closeRuntime() {
+	p.mu.Lock()
+	done := p.closed && p.live == 0 && !p.rtDone
+	if done {
+		p.rtDone = true
+	}
+	p.mu.Unlock()
+	if done {
+		p.m.closeRuntime(context.Background())
+	}
+}
+
+// closeLocked closes the pool: no instance is made or lent from here on,
+// and callers waiting for one give up. It returns the idle instances.
+// Called with mu held.
+func (p *pool) closeLocked() []*instance {
+	if !p.closed {
+		p.closed = true
+		close(p.gone)
+	}
+	var idle []*instance
+	for {
+		select {
+		case i := <-p.idle:
+			idle = append(idle, i)
+		default:
+			return idle
+		}
+	}
+}
+
+// close closes the pool after an instance died, releases the idle
+// instances, and returns every instance (to stop their running calls).
+func (p *pool) close() []*instance {
+	p.mu.Lock()
+	idle := p.closeLocked()
+	all := slices.Clone(p.all)
+	p.mu.Unlock()
+	for _, i := range idle {
+		i.mu.Lock()
+		p.releaseInstance(i)
+		i.mu.Unlock()
+	}
+	p.closeRuntime()
+	return all
+}
+
+// freeze closes the pool for an unload and returns every instance, once
+// no instance is being made.
+func (p *pool) freeze() []*instance {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeLocked()
+	for p.growing > 0 {
+		p.grown.Wait()
+	}
+	return slices.Clone(p.all)
+}
+
+// shutdownLocked releases every instance; the caller holds all their
+// locks (after freeze).
+func (p *pool) shutdownLocked(all []*instance) {
+	for _, i := range all {
+		p.releaseInstance(i)
+	}
+	p.closeRuntime()
+}
+
+// shutdown releases every instance of a module whose load failed.
+func (p *pool) shutdown() {
+	all := p.freeze()
+	for _, i := range all {
+		i.mu.Lock()
+		p.releaseInstance(i)
+		i.mu.Unlock()
+	}
+	p.closeRuntime()
+}
+
+// instanceOf returns the instance that mod is.
+func (m *Module) instanceOf(mod api.Module) *instance {
+	for _, i := range *m.insts.Load() {
+		if i.mod == mod {
+			return i
+		}
+	}
+	panic("tracemark: a host function called from an unknown instance")
+}
+
+// newInstance makes instance n of the module and initializes it: its
+// start function, _initialize, and the ABI's exports, under
+// Limits.InitTimeout. A module that dies or overruns there dies (the
+// first instance's load fails).
+func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
+	h, lim := m.host, m.limits
+	i := &instance{m: m, n: n, hooks: map[string]api.Function{}}
+	share := lim
+	if lim.Instances > 1 && lim.EventRate > 0 {
+		// The module's budget is shared out among its instances.
+		share.EventRate = lim.EventRate / float64(lim.Instances)
+		share.EventBurst = max(1, lim.EventBurst/lim.Instances)
+	}
+	i.budget.reset(share, marker.Now())
+	i.stderr = newOutputWriter(m.name, h.cfg.Output)
+	name := m.name
+	if n > 0 {
+		name = fmt.Sprintf("%s#%d", m.name, n)
+	}
+	mcfg := wazero.NewModuleConfig().
+		WithName(name).
+		WithStartFunctions(). // _initialize is called below, under the deadline
+		WithStdout(i.stderr).
+		WithStderr(i.stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(i.nanosleep).
+		WithRandSource(rand.Reader)
+
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	ictx, cancel := i.callContext(ctx, lim.InitTimeout)
+	defer cancel()
+	i.begin()
+	where := func(what string) error { return fmt.Errorf("loading module %s: %s", m.name, what) }
+	if n > 0 {
+		where = func(what string) error { return fmt.Errorf("module %s: making instance %d: %s", m.name, n, what) }
+	}
+	mod, err := m.rt.InstantiateModule(ictx, m.compiled, mcfg)
+	if err != nil {
+		i.disarm()
+		if !isRunError(err) {
+			return nil, i.end(fmt.Errorf("%w: %w", where("instantiating"), err))
+		}
+		i.mod = nil
+		return nil, i.end(i.callFailed(where("instantiating"), err, lim.InitTimeout))
+	}
+	i.mod = mod
+	m.pool.publish(i)
+	stop, ok := mod.ExportedGlobal(exportStop).(api.MutableGlobal)
+	if !ok {
+		m.pool.releaseInstance(i)
+		return nil, i.end(where("instrumented module has no stop global"))
+	}
+	i.armStop(stop)
+	if start := mod.ExportedFunction(exportStart); start != nil {
+		if !sameSig(start.Definition(), nil, nil) {
+			m.pool.releaseInstance(i)
+			return nil, i.end(fmt.Errorf("%w: %w: start function has parameters or results", where("instantiating"), module.ErrNotWasm))
+		}
+		if err := i.run(ictx, start); err != nil {
+			return nil, i.end(i.callFailed(where("instantiating"), err, lim.InitTimeout))
+		}
+	}
+	if init := mod.ExportedFunction(module.ExportInitialize); init != nil {
+		if err := i.run(ictx, init); err != nil {
+			return nil, i.end(i.callFailed(where("initializing"), err, lim.InitTimeout))
+		}
+	}
+	if f := mod.ExportedFunction(module.ExportAlloc); f != nil && sameSig(f.Definition(), allocParams, allocResults) {
+		i.alloc = f
+	}
+	if f := mod.ExportedFunction(module.ExportFlags); f != nil && sameSig(f.Definition(), nil, flagsResults) {
+		if err := i.run(ictx, f); err != nil {
+			return nil, i.end(i.callFailed(where("asking for its enabled flags"), err, lim.InitTimeout))
+		}
+		i.setFlags(i.stack[0])
+	}
+	// An ABI violation during initialization taints W but does not fail
+	// the load: the module is there, and policy decides about it.
+	i.end(nil)
+	return i, nil
+}
+
+// slots returns the module's markers, for the host functions.
+func (m *Module) slots() []*slot {
+	if p := m.marks.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

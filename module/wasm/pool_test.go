@@ -1,0 +1,376 @@
+package wasm
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/module"
+	"github.com/tracemark/tracemark/module/internal/wasmbin"
+)
+
+// pooled is a module for pools: spin loops forever, trap traps, quick
+// returns at once, grow grows its memory by a page and returns what
+// memory.grow returned (4 bytes, little-endian; -1 when refused).
+func pooled() []byte {
+	b := wasmbin.NewBuilder()
+	b.Memory(1, 0)
+	b.Export("spin", b.Func(sigHook, nil, wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid, wasmbin.OpBr, 0, wasmbin.OpEnd), wasmbin.I64Const(0)))
+	b.Export("trap", b.Func(sigHook, nil, wasmbin.Op(wasmbin.OpUnreachable), wasmbin.I64Const(0)))
+	b.Export("quick", b.Func(sigHook, nil, wasmbin.I64Const(0)))
+	b.Export("grow", b.Func(sigHook, nil,
+		wasmbin.I32Const(0), wasmbin.I32Const(1), wasmbin.Op(wasmbin.OpMemoryGrow, 0),
+		wasmbin.Op(0x36 /* i32.store */, 2, 0),
+		wasmbin.I64Const(4)))
+	return withModinfo(b.Bytes(), rawInfo("pooled"))
+}
+
+// hold takes n instances of m (making them), for tests that need them
+// busy or made; release gives them back.
+func hold(t *testing.T, m *Module, n int) (release func()) {
+	t.Helper()
+	var held []*instance
+	for range n {
+		i, err := m.acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, i)
+	}
+	return func() {
+		for _, i := range held {
+			m.pool.put(i)
+		}
+	}
+}
+
+// running waits until n of m's instances run a call.
+func running(m *Module, n int) {
+	for {
+		busy := 0
+		for _, i := range *m.insts.Load() {
+			if i.call.gen.Load()&1 == 1 {
+				busy++
+			}
+		}
+		if busy >= n {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestPoolGrows: a pool makes an instance only when all are busy, and no
+// more than Limits.Instances; a caller waits for one.
+func TestPoolGrows(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 2}})
+	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := m.Call(context.Background(), "quick", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.Status().Instances; n != 1 {
+		t.Fatalf("%d instances after sequential calls, want 1", n)
+	}
+	release := hold(t, m, 2)
+	if n := m.Status().Instances; n != 2 {
+		t.Fatalf("%d instances with 2 busy, want 2", n)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := m.Call(context.Background(), "quick", nil)
+		done <- err
+	}()
+	release() // the waiting call gets one
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Status().Instances; n != 2 {
+		t.Fatalf("%d instances, want 2 (the limit)", n)
+	}
+}
+
+// TestPoolConcurrent hammers a pool of 3 from 8 goroutines: every call
+// answers, counters add up, and events of every instance arrive.
+func TestPoolConcurrent(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 3, EventRate: -1}})
+	var mu sync.Mutex
+	got := 0
+	p, err := marker.Register("raw:loop", func(e *marker.Event) {
+		if e.Field(0).Int() == 7 {
+			mu.Lock()
+			got++
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				if err := rawCall(m, "fire_loop", 3, 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if got != 8*50*3 {
+		t.Errorf("%d events, want %d", got, 8*50*3)
+	}
+	if st := m.Status(); st.Instances > 3 || st.State != StateLive {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// TestPoolTrap: an instance that traps while another runs kills the
+// module: the other call is stopped and fails with ErrDead, every
+// instance is released, and later calls fail with ErrDead.
+func TestPoolTrap(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 2, CallTimeout: time.Hour}})
+	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spun := make(chan error)
+	go func() {
+		_, err := m.Call(context.Background(), "spin", nil)
+		spun <- err
+	}()
+	running(m, 1)
+	if _, err := m.Call(context.Background(), "trap", nil); !errors.Is(err, ErrTrap) {
+		t.Fatalf("trap: %v, want ErrTrap", err)
+	}
+	if err := <-spun; !errors.Is(err, ErrDead) || errors.Is(err, ErrDeadline) {
+		t.Fatalf("spin: %v, want ErrDead", err)
+	}
+	if _, err := m.Call(context.Background(), "quick", nil); !errors.Is(err, ErrDead) {
+		t.Fatalf("call after death: %v, want ErrDead", err)
+	}
+	st := m.Status()
+	if st.State != StateDead || st.Taint&module.TaintDied == 0 || st.Taint&module.TaintOverran != 0 || st.Instances != 0 {
+		t.Fatalf("state %v taint %s instances %d", st.State, st.Taint, st.Instances)
+	}
+	if err := m.Unload(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPoolDeadline: one instance overruns while the other serves calls:
+// the overrun kills the module (L), not the other's finished calls.
+func TestPoolDeadline(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 2, CallTimeout: 30 * time.Millisecond}})
+	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spun := make(chan error)
+	go func() {
+		_, err := m.Call(context.Background(), "spin", nil)
+		spun <- err
+	}()
+	running(m, 1)
+	ok := 0
+	for {
+		if _, err := m.Call(context.Background(), "quick", nil); err != nil {
+			if !errors.Is(err, ErrDead) {
+				t.Fatalf("quick: %v", err)
+			}
+			break
+		}
+		ok++
+	}
+	if err := <-spun; !errors.Is(err, ErrDeadline) {
+		t.Fatalf("spin: %v, want ErrDeadline", err)
+	}
+	if st := m.Status(); st.State != StateDead || st.Taint&module.TaintOverran == 0 {
+		t.Fatalf("state %v taint %s", st.State, st.Taint)
+	}
+	t.Logf("%d calls served beside the overrunning one", ok)
+}
+
+// TestPoolUnload: unloading waits for every running call, or with force
+// stops them; callers waiting for an instance give up.
+func TestPoolUnload(t *testing.T) {
+	t.Run("waits", func(t *testing.T) {
+		h := newHost(t, Config{Limits: Limits{Instances: 2}})
+		m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release := hold(t, m, 2)
+		waiter := make(chan error)
+		go func() {
+			_, err := m.Call(context.Background(), "quick", nil)
+			waiter <- err
+		}()
+		unloaded := make(chan error)
+		go func() { unloaded <- m.Unload(context.Background(), false) }()
+		// The waiting caller gives up once the unload starts; the unload
+		// waits for the two held instances.
+		if err := <-waiter; !errors.Is(err, ErrUnloaded) {
+			t.Fatalf("waiting caller: %v, want ErrUnloaded", err)
+		}
+		select {
+		case err := <-unloaded:
+			t.Fatalf("unloaded (%v) while two calls ran", err)
+		default:
+		}
+		release()
+		if err := <-unloaded; err != nil {
+			t.Fatal(err)
+		}
+		if st := m.Status(); st.State != StateUnloaded || st.Taint&module.TaintForceUnloaded != 0 || st.Instances != 0 {
+			t.Fatalf("state %v taint %s instances %d", st.State, st.Taint, st.Instances)
+		}
+	})
+	t.Run("force", func(t *testing.T) {
+		h := newHost(t, Config{Limits: Limits{Instances: 2, CallTimeout: time.Hour}})
+		m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := m.Call(context.Background(), "spin", nil)
+				errs <- err
+			}()
+		}
+		running(m, 2)
+		if err := m.Unload(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := <-errs; !errors.Is(err, ErrUnloaded) {
+				t.Fatalf("spin: %v, want ErrUnloaded", err)
+			}
+		}
+		if st := m.Status(); st.Taint&module.TaintForceUnloaded == 0 || st.Instances != 0 {
+			t.Fatalf("taint %s instances %d", st.Taint, st.Instances)
+		}
+	})
+}
+
+// TestPoolMemory: the module's memory cap is shared out: each instance
+// grows to MemoryPages/Instances, and a module that needs more at start
+// than its share is refused.
+func TestPoolMemory(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 2, MemoryPages: 4}})
+	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := hold(t, m, 2)
+	release()
+	grow := func(i *instance) int32 {
+		out, err := i.callHook(context.Background(), "grow", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int32(binary.LittleEndian.Uint32(out))
+	}
+	var held []*instance
+	for range 2 {
+		i, err := m.acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, i)
+	}
+	for _, i := range held {
+		if r := grow(i); r != 1 {
+			t.Errorf("instance %d: first grow returned %d, want 1", i.n, r)
+		}
+		if r := grow(i); r != -1 {
+			t.Errorf("instance %d: grew past 2 pages (%d)", i.n, r)
+		}
+	}
+	for _, i := range held {
+		m.pool.put(i)
+	}
+	if p := m.Status().MemoryPages; p != 4 {
+		t.Errorf("%d pages in all, want 4", p)
+	}
+	_, err = h.Load(context.Background(), quiet(rawInfo("big")), LoadOptions{Limits: Limits{Instances: 4, MemoryPages: 3}})
+	if !errors.Is(err, ErrMemoryLimit) || !strings.Contains(err.Error(), "each of 4 instances") {
+		t.Fatalf("load: %v, want ErrMemoryLimit", err)
+	}
+}
+
+// TestPoolBudget: the event budget is shared out among the instances.
+func TestPoolBudget(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 2, EventRate: 1e-9, EventBurst: 10}})
+	p, err := marker.Register("raw:loop", func(*marker.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rawCall(m, "fire_loop", 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	// rawCall does not publish counters (Call does): read the instance's.
+	i := (*m.insts.Load())[0]
+	if d, dr := i.pending.delivered, i.pending.dropped; d != 5 || dr != 5 {
+		t.Fatalf("delivered %d, dropped %d; want 5 and 5 (half the burst each)", d, dr)
+	}
+}
+
+// TestPoolFlags: markers that one instance defines are flagged in the
+// others' memory too.
+func TestPoolFlags(t *testing.T) {
+	h := newHost(t, Config{Limits: Limits{Instances: 2}})
+	m, err := h.Load(context.Background(), flagged(flagsBase), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := marker.Register("raw:flag", func(*marker.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	var held []*instance
+	for range 2 {
+		i, err := m.acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, i)
+	}
+	defer func() {
+		for _, i := range held {
+			m.pool.put(i)
+		}
+	}()
+	for _, i := range held {
+		out, err := i.callHook(context.Background(), "flag", nil)
+		if err != nil || len(out) != 1 || out[0] != 1 {
+			t.Errorf("instance %d: flag %v, %v; want 1", i.n, out, err)
+		}
+	}
+}
+
+var _ = fmt.Sprint
