@@ -102,10 +102,13 @@ func TestCLIHostWide(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(tmp) })
 	cli := filepath.Join(tmp, "bin", "tracemark") // not tmp/tracemark: the agents' socket directory
-	build := exec.Command(gobin, "build", "-o", cli, "./cmd/tracemark")
-	build.Dir = "../.."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the CLI: %v\n%s", err, out)
+	demoBin := filepath.Join(tmp, "bin", "demo")
+	for out, pkg := range map[string]string{cli: "./cmd/tracemark", demoBin: "./examples/demo"} {
+		build := exec.Command(gobin, "build", "-o", out, pkg)
+		build.Dir = "../.."
+		if b, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building %s: %v\n%s", pkg, err, b)
+		}
 	}
 	s := &sink{}
 	col := startCollector(t, freeAddr(t), s)
@@ -115,12 +118,15 @@ func TestCLIHostWide(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "XDG_RUNTIME_DIR="+tmp)
+	// The demo service builds and compiles its plugin into the test's
+	// directory, not the user's cache.
+	env = append(env, "XDG_RUNTIME_DIR="+tmp, "TRACEMARK_CACHE_DIR="+filepath.Join(tmp, "cache"))
 	name := "otc" + filepath.Base(tmp)[3:]
-	// The CLI's own demo service is the instrumented program: it serves
-	// requests at a steady rate, each firing http:request_done.
+	// The demo's sample service is the instrumented program: it serves
+	// requests at a steady rate, each firing http:request_done, until
+	// its standard input closes (at the test's end).
 	demo := func() *child {
-		return start(t, env, name, cli, "__demo-service", "--rate", "200", "--lifetime", "2m")
+		return start(t, env, name, demoBin, "--rate", "200", "--lifetime", "2m", "--attached")
 	}
 	p1 := demo()
 	p1.waitFor(t, "ready pid=")
