@@ -22,6 +22,7 @@ func (a *Agent) getInfo(w http.ResponseWriter, r *http.Request, _ params) error 
 	}
 	info := wire.Info{
 		Protocol:     wire.Version,
+		Revision:     wire.Revision,
 		PID:          os.Getpid(),
 		UID:          os.Geteuid(),
 		Program:      program(),

@@ -74,6 +74,12 @@ func (rt *route) match(path string) (params, bool) {
 // methods, and handler errors, with JSON errors.
 func (a *Agent) router() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A client of an older revision would misread the answers; it
+		// may still ask for the info, which says what this agent speaks.
+		if err := wire.CheckClient(r.Header); err != nil && r.URL.Path != wire.Prefix+"/info" {
+			writeError(w, err)
+			return
+		}
 		var allowed []string
 		for i := range routes {
 			rt := &routes[i]

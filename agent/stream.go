@@ -47,7 +47,7 @@ func startStream(w http.ResponseWriter, r *http.Request, s *session.Session, h w
 	w.Header().Set("Content-Type", wire.ContentTypeFrames)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	h.Protocol = wire.Version
+	h.Protocol, h.Revision = wire.Version, wire.Revision
 	h.Session, h.Mode, h.Streams = s.Name(), s.Config().Mode.String(), s.Streams()
 	h.Buffer, h.SubBuffer = s.Config().BufferSize, s.Config().SubBufSize
 	h.PID, h.Program = os.Getpid(), program()

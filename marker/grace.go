@@ -55,7 +55,9 @@ var atomicReaders [atomicShards]atomicShard
 
 func enterAtomic(idx uint32) readToken {
 	var local byte
-	h := uintptr(unsafe.Pointer(&local)) >> 11
+	// A 64-bit Fibonacci hash, also on 32-bit platforms, where the
+	// constant does not fit a uintptr.
+	h := uint64(uintptr(unsafe.Pointer(&local)) >> 11)
 	h = (h * 0x9E3779B97F4A7C15) >> (64 - 6)
 	c := &atomicReaders[h&(atomicShards-1)].n[idx]
 	c.Add(1)

@@ -2,7 +2,9 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tracemark/tracemark/internal/filterform"
@@ -16,6 +18,15 @@ var (
 
 // withoutCEL runs f as in a program that does not import
 // session/celfilter.
+// freshModule returns a marker module name no other call returns, so that
+// tests defining markers after a rule can run again (go test -count=2):
+// markers live as long as the process.
+func freshModule(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, freshSeq.Add(1))
+}
+
+var freshSeq atomic.Int64
+
 func withoutCEL(t *testing.T, f func()) {
 	t.Helper()
 	saved := filterform.Sources()
@@ -110,14 +121,15 @@ func TestCheckedFormRefusedForLaterMarkerOfOtherTypes(t *testing.T) {
 		}
 		defer s.Destroy()
 		form := `{"v":1,"expr":{"op":"ge","args":[{"op":"field","field":"status"},{"op":"int","int":500}]}}`
-		r, err := s.EnableChecked("sesscheckedlater:*", "status >= 500", []byte(form))
+		mod := freshModule("sesscheckedlater")
+		r, err := s.EnableChecked(mod+":*", "status >= 500", []byte(form))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Start(); err != nil {
 			t.Fatal(err)
 		}
-		later := marker.Define1("sesscheckedlater:event", marker.String("status"))
+		later := marker.Define1(mod+":event", marker.String("status"))
 		later.Fire("503")
 		if got := r.Refused(); len(got) != 1 || !strings.Contains(got[0].Error(), ">= does not apply to (string, int)") {
 			t.Fatalf("refused %v, want the type error", got)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/internal/bytesize"
+	"github.com/tracemark/tracemark/marker"
 )
 
 // Environment variables read by StartFromEnv, for programs that exit before
@@ -88,23 +89,11 @@ func StartFromEnv() (*EnvTrace, error) {
 	if err != nil {
 		return nil, err
 	}
-	filter := os.Getenv(EnvFilter)
-	for _, g := range strings.Split(globs, ",") {
-		if g = strings.TrimSpace(g); g == "" {
-			continue
-		}
-		if _, err := s.Enable(g, filter); err != nil {
-			if errors.Is(err, ErrFilterSource) {
-				return nil, fmt.Errorf("%s: %w", EnvFilter, err)
-			}
-			return nil, fmt.Errorf("%s: %w", EnvEnable, err)
-		}
-	}
-	tw, err := CreateTrace(dir, s)
+	tw, err := startEnv(s, globs, dir)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.Start(); err != nil {
+		// The session's buffers are charged to the process's recording
+		// memory budget until Destroy.
+		s.Destroy()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,6 +106,31 @@ func StartFromEnv() (*EnvTrace, error) {
 		}()
 	}
 	return t, nil
+}
+
+// startEnv enables globs in s, creates its trace in dir and starts s.
+func startEnv(s *Session, globs, dir string) (*TraceWriter, error) {
+	filter := os.Getenv(EnvFilter)
+	for _, g := range strings.Split(globs, ",") {
+		if g = strings.TrimSpace(g); g == "" {
+			continue
+		}
+		if _, err := s.Enable(g, filter); err != nil {
+			if errors.Is(err, ErrFilter) || errors.Is(err, marker.ErrLeftOut) {
+				return nil, fmt.Errorf("%s: %w", EnvFilter, err)
+			}
+			return nil, fmt.Errorf("%s: %w", EnvEnable, err)
+		}
+	}
+	tw, err := CreateTrace(dir, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		_ = tw.Close()
+		return nil, err
+	}
+	return tw, nil
 }
 
 // Close stops recording and writes the rest of the trace (in overwrite

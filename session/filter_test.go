@@ -82,14 +82,15 @@ func TestFilterCostCheckedForLaterMarkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Destroy()
-	r, err := s.Enable("sesscostlater:*", nested30)
+	mod := freshModule("sesscostlater")
+	r, err := s.Enable(mod+":*", nested30)
 	if err != nil {
 		t.Fatal(err) // no marker matches yet
 	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	later := marker.Define1("sesscostlater:event", marker.Int("status"))
+	later := marker.Define1(mod+":event", marker.Int("status"))
 	later.Fire(1)
 	if got := r.Refused(); len(got) != 1 || !errors.Is(got[0], ErrFilterCost) {
 		t.Fatalf("refused %v, want the cost error", got)

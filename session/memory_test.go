@@ -2,7 +2,9 @@ package session_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -212,6 +214,53 @@ func TestGOMAXPROCSRaisedWhileRecording(t *testing.T) {
 			}
 			if !room && (s.Streams() != 1 || st.Unsharded == 0 || s.Memory() != 256<<10) {
 				t.Fatalf("without room: %d streams, %d unsharded, %d bytes", s.Streams(), st.Unsharded, s.Memory())
+			}
+		})
+	}
+}
+
+// freshModule returns a marker module name no other call returns, so that
+// tests defining markers after a rule can run again (go test -count=2):
+// markers live as long as the process.
+func freshModule(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, freshSeq.Add(1))
+}
+
+var freshSeq atomic.Int64
+
+// TestStartFromEnvFailureFreesTheBuffers checks that when StartFromEnv
+// fails after creating its session (a bad TRACEMARK_ENABLE pattern, a
+// filter that does not compile, a trace directory that cannot be made),
+// the session's buffers are no longer charged to the recording memory
+// budget.
+func TestStartFromEnvFailureFreesTheBuffers(t *testing.T) {
+	withBudget(t, 1<<30)
+	mod := freshModule("stest_envfail")
+	marker.Define1(mod+":event", marker.Int("status"))
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, enable, filter, output, want string
+	}{
+		{"bad pattern", mod + ":[", "", t.TempDir(), session.EnvEnable},
+		{"bad filter", mod + ":*", "status >", t.TempDir(), session.EnvFilter},
+		{"bad output", mod + ":*", "", filepath.Join(notDir, "trace"), "not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(session.EnvEnable, tc.enable)
+			t.Setenv(session.EnvFilter, tc.filter)
+			t.Setenv(session.EnvOutput, tc.output)
+			t.Setenv(session.EnvBuffer, "1M")
+			_, before := session.MemoryBudget()
+			tr, err := session.StartFromEnv()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				tr.Close()
+				t.Fatalf("StartFromEnv: %v, want an error naming %q", err, tc.want)
+			}
+			if _, after := session.MemoryBudget(); after != before {
+				t.Errorf("recording memory in use %d after the failed StartFromEnv, %d before", after, before)
 			}
 		})
 	}

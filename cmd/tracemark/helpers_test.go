@@ -174,7 +174,13 @@ func (l *lines) add(s string, eof bool) {
 // a deadline or at EOF.
 func (l *lines) wait(t *testing.T, what string, ok func(string) bool) string {
 	t.Helper()
-	timeout := time.After(30 * time.Second)
+	return l.waitWithin(t, 30*time.Second, what, ok)
+}
+
+// waitWithin is wait with another deadline.
+func (l *lines) waitWithin(t *testing.T, d time.Duration, what string, ok func(string) bool) string {
+	t.Helper()
+	timeout := time.After(d)
 	for seen := 0; ; {
 		l.mu.Lock()
 		for ; seen < len(l.all); seen++ {

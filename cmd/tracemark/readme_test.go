@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readmeCommands returns the tracemark commands of the README's sh
@@ -108,6 +109,16 @@ func TestReadmeCommands(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	svc := e.start("demoservice", "--rate=300", "--attached")
+	// The README's module commands (lsmod, rmmod, ...) need the example
+	// plugin loaded. The service loads it before it says it is ready, and
+	// compiling it takes a minute or more under the race detector on a
+	// busy machine.
+	loaded := svc.stderr.waitWithin(t, 5*time.Minute, "the demo service to load its plugin", func(s string) bool {
+		return strings.Contains(s, "loaded the example plugin") || strings.Contains(s, "running without the example plugin")
+	})
+	if !strings.Contains(loaded, "loaded the example plugin") {
+		t.Fatalf("the demo service did not load the example plugin: %s", loaded)
+	}
 	ready := svc.stdout.waitFor(t, "ready ")
 	pid := regexpFind(`pid=(\d+)`, ready)
 	if pid == "" {

@@ -24,8 +24,8 @@ func versionText() string {
 	case bi.Modified:
 		commit += " (with uncommitted changes)"
 	}
-	return fmt.Sprintf("tracemark %s\ncommit    %s\ngo        %s %s/%s\nprotocol  %d\n",
-		bi.Version, commit, bi.Go, runtime.GOOS, runtime.GOARCH, wire.Version)
+	return fmt.Sprintf("tracemark %s\ncommit    %s\ngo        %s %s/%s\nprotocol  %s\n",
+		bi.Version, commit, bi.Go, runtime.GOOS, runtime.GOARCH, wire.ProtocolString(wire.Version, wire.Revision))
 }
 
 func versionCmd(a *app) *cobra.Command {

@@ -17,7 +17,7 @@ func TestVersion(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("version: exit %d\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"\ncommit    ", "\ngo        " + runtime.Version(), "\nprotocol  " + strconv.Itoa(wire.Version)} {
+	for _, want := range []string{"\ncommit    ", "\ngo        " + runtime.Version(), "\nprotocol  " + wire.ProtocolString(wire.Version, wire.Revision)} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("version output lacks %q:\n%s", want, r.stdout)
 		}

@@ -33,8 +33,14 @@ const pluginHook = "on_request"
 
 // buildTimeout bounds building the plugin, so that a machine where the
 // build cannot work (no network to download a toolchain, ...) still
-// starts the service in time.
-const buildTimeout = 20 * time.Second
+// starts the service in time. It is a variable for tests.
+var buildTimeout = 20 * time.Second
+
+// loadTimeout bounds loading the built plugin, which compiles it to
+// machine code: a second or two, more than buildTimeout under the race
+// detector on a busy machine. Only a hung compiler reaches it, so it is
+// generous: the service waits for the plugin rather than run without it.
+const loadTimeout = 5 * time.Minute
 
 // newHost makes the module host, with wazero's compilation cache in the
 // user's cache directory so that only the first run compiles the plugin.
@@ -56,7 +62,13 @@ func newHost(log io.Writer) *wasm.Host {
 // Failing is not fatal: the service runs without the plugin, and says
 // why on log.
 func loadPlugin(ctx context.Context, h *wasm.Host, log io.Writer) {
-	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
+	loadPluginFrom(ctx, h, log, pluginbuild.Path)
+}
+
+// loadPluginFrom is loadPlugin with the plugin built by build, which
+// gets buildTimeout; the load gets loadTimeout of its own.
+func loadPluginFrom(ctx context.Context, h *wasm.Host, log io.Writer, build func(context.Context) (string, error)) {
+	bctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	type built struct {
 		path string
@@ -64,7 +76,7 @@ func loadPlugin(ctx context.Context, h *wasm.Host, log io.Writer) {
 	}
 	done := make(chan built, 1)
 	go func() {
-		p, err := pluginbuild.Path(ctx)
+		p, err := build(bctx)
 		done <- built{p, err}
 	}()
 	var b built
@@ -82,7 +94,9 @@ func loadPlugin(ctx context.Context, h *wasm.Host, log io.Writer) {
 		fmt.Fprintf(log, "demo service: running without the example plugin: cannot build it: %s\n", strings.TrimSpace(b.err.Error()))
 		return
 	}
-	m, err := h.LoadFile(ctx, b.path, wasm.LoadOptions{})
+	lctx, cancelLoad := context.WithTimeout(ctx, loadTimeout)
+	defer cancelLoad()
+	m, err := h.LoadFile(lctx, b.path, wasm.LoadOptions{})
 	if err != nil {
 		fmt.Fprintf(log, "demo service: running without the example plugin: %v\n", err)
 		return

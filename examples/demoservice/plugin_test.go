@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -114,4 +115,28 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestPluginLoadOutlivesTheBuildTimeout checks that loading the plugin,
+// which compiles it, is not bounded by the build's timeout: here the
+// build's time is over as soon as it starts (as when a slow build used it
+// up), and the built plugin still loads.
+func TestPluginLoadOutlivesTheBuildTimeout(t *testing.T) {
+	path, err := pluginbuild.Path(context.Background())
+	if err != nil {
+		t.Skipf("cannot build the example plugin: %v", err)
+	}
+	saved := buildTimeout
+	buildTimeout = time.Nanosecond
+	defer func() { buildTimeout = saved }()
+	var log syncBuffer
+	h := newHost(&log)
+	defer h.Close(context.Background())
+	loadPluginFrom(context.Background(), h, &log, func(ctx context.Context) (string, error) {
+		<-ctx.Done() // the build's time is up
+		return path, nil
+	})
+	if h.Module(pluginName) == nil || !strings.Contains(log.String(), "loaded the example plugin classifier") {
+		t.Fatalf("the plugin did not load after its build's time was up:\n%s", log.String())
+	}
 }

@@ -129,6 +129,9 @@ func (c *Client) stream(ctx context.Context, path string, body any) (*Stream, er
 	if err == nil {
 		err = f.JSON(&s.Hello)
 	}
+	if err == nil {
+		err = CheckAgent(s.Hello.PID, s.Hello.Protocol, s.Hello.Revision)
+	}
 	if err != nil {
 		resp.Body.Close()
 		return nil, err
@@ -173,6 +176,7 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if body != nil {
 		req.Header.Set("Content-Type", wire.ContentTypeJSON)
 	}
+	setProtocol(req)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %v", ErrNoAgent, c.socket, unwrapURLError(err))

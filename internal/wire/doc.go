@@ -34,8 +34,12 @@
 // fields in responses and skip frames of unknown types. Requests, on the
 // contrary, are strict: an unknown field is an error (code
 // "unknown_field"), so that a misspelt option is never silently ignored,
-// and a client that needs a newer agent finds out. Anything else is a new
-// version, served beside the old one.
+// and a client that needs a newer agent finds out. A change that older
+// clients cannot read is a new revision ([Revision], in [Info] and
+// [Hello]; "1.1"): clients send theirs in the [HeaderProtocol] request
+// header, the agent refuses clients of an older revision ([CodeProtocol])
+// and clients refuse streams of a newer one ([CheckAgent]). Anything else
+// is a new version, served beside the old one.
 //
 // # Endpoints
 //

@@ -20,7 +20,10 @@ const ContentTypeFrames = "application/vnd.tracemark.frames.v1"
 // Info describes an instrumented process: the answer of GET /v1/info and
 // one row of `tracemark ps`.
 type Info struct {
-	Protocol   int       `json:"protocol"`
+	Protocol int `json:"protocol"`
+	// Revision is the agent's [Revision] of the protocol (0 for agents
+	// older than revisions).
+	Revision   int       `json:"revision,omitempty"`
 	PID        int       `json:"pid"`
 	UID        int       `json:"uid"`
 	Program    string    `json:"program"`
@@ -294,6 +297,9 @@ type Clock struct {
 // Hello is the payload of the first frame of an event stream.
 type Hello struct {
 	Protocol int `json:"protocol"`
+	// Revision is the agent's [Revision] of the protocol (0 for agents
+	// older than revisions): the client checks it ([CheckAgent]).
+	Revision int `json:"revision,omitempty"`
 	// Recording is the id to stop the recording with
 	// (POST /v1/recordings/{id}/stop); empty for snapshots.
 	Recording string    `json:"recording,omitempty"`

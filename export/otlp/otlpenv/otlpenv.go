@@ -102,6 +102,9 @@ func StartFromEnv() (*Export, error) {
 		}
 		if _, err := s.Enable(g, filter); err != nil {
 			s.Destroy()
+			if errors.Is(err, session.ErrFilter) || errors.Is(err, marker.ErrLeftOut) {
+				return nil, fmt.Errorf("%s: %w", session.EnvFilter, err)
+			}
 			return nil, fmt.Errorf("%s: %w", session.EnvEnable, err)
 		}
 	}

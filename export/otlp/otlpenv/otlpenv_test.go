@@ -3,12 +3,14 @@ package otlpenv_test
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tracemark/tracemark/export/otlp/otlpenv"
 	"github.com/tracemark/tracemark/internal/otlptest"
 	"github.com/tracemark/tracemark/marker"
+	"github.com/tracemark/tracemark/session"
 )
 
 var (
@@ -113,5 +115,32 @@ func TestTraceContext(t *testing.T) {
 	}
 	if string(spans[0].TraceID) != string(tid[:]) || string(spans[0].ParentID) != string(sid[:]) || spans[0].End-spans[0].Time != 1e6 {
 		t.Errorf("span %+v", spans[0])
+	}
+}
+
+// TestFailedStartFreesTheBuffers checks that when StartFromEnv fails after
+// creating its session (a bad pattern, a bad filter), the session's
+// buffers are no longer charged to the recording memory budget, and the
+// error names the variable at fault.
+func TestFailedStartFreesTheBuffers(t *testing.T) {
+	prev := session.SetMemoryBudget(1 << 30)
+	t.Cleanup(func() { session.SetMemoryBudget(prev) })
+	col := otlptest.NewReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL())
+	for _, tc := range []struct{ enable, filter, want string }{
+		{"envtest:[", "", session.EnvEnable},
+		{"envtest:*", "items >", session.EnvFilter},
+	} {
+		t.Setenv(session.EnvEnable, tc.enable)
+		t.Setenv(session.EnvFilter, tc.filter)
+		_, before := session.MemoryBudget()
+		x, err := otlpenv.StartFromEnv()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want+":") {
+			x.Close(context.Background())
+			t.Fatalf("%s=%q %s=%q: %v, want an error naming %s", session.EnvEnable, tc.enable, session.EnvFilter, tc.filter, err, tc.want)
+		}
+		if _, after := session.MemoryBudget(); after != before {
+			t.Errorf("%s=%q %s=%q: recording memory in use %d after the failed start, %d before", session.EnvEnable, tc.enable, session.EnvFilter, tc.filter, after, before)
+		}
 	}
 }

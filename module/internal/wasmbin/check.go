@@ -2,6 +2,7 @@ package wasmbin
 
 import (
 	"fmt"
+	"math"
 )
 
 // CheckLimits bound what a module may ask of a compiler. Zero fields are
@@ -417,7 +418,7 @@ func (c *checker) locals(r *reader, fn int) error {
 	if err != nil {
 		return err
 	}
-	total := 0
+	var sum uint64 // not an int: on 32-bit platforms 2^32 overflows one
 	for range n {
 		k, err := r.u32()
 		if err != nil {
@@ -426,14 +427,18 @@ func (c *checker) locals(r *reader, fn int) error {
 		if err := c.valueType(r); err != nil {
 			return err
 		}
-		total += int(k)
-		if c.lim.Locals > 0 && total > c.lim.Locals {
-			return &LimitError{Limit: "locals", Func: fn, Table: -1, Value: uint64(total), Max: uint64(c.lim.Locals)}
+		sum += uint64(k)
+		if c.lim.Locals > 0 && sum > uint64(c.lim.Locals) {
+			return &LimitError{Limit: "locals", Func: fn, Table: -1, Value: sum, Max: uint64(c.lim.Locals)}
 		}
-		if total > 1<<32 {
+		if sum > 1<<32 {
 			return malformed("more than 2^32 locals")
 		}
+		if sum > math.MaxInt {
+			return malformed("more locals than this platform counts")
+		}
 	}
+	total := int(sum)
 	c.st.MaxLocals = max(c.st.MaxLocals, total)
 	c.st.Locals += total
 	// Locals the code does not use cost the compiler next to nothing

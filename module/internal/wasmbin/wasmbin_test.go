@@ -2,6 +2,7 @@ package wasmbin
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -149,5 +150,28 @@ func TestCheck(t *testing.T) {
 		if _, err := Check(b.Bytes(), CheckLimits{}); !errors.Is(err, ErrMalformed) {
 			t.Errorf("code %x: %v", code, err)
 		}
+	}
+}
+
+// TestCheckTooManyLocals checks that a function declaring more than 2^32
+// locals in two entries is malformed, with int of either size
+// (GOARCH=386 go test runs it on 32 bits).
+func TestCheckTooManyLocals(t *testing.T) {
+	mod := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type section: func() ()
+		"\x03\x02\x01\x00" + // function section: one function of type 0
+		"\x0a\x10\x01\x0e" + // code section: one body of 14 bytes
+		"\x02\xff\xff\xff\xff\x0f\x7f\xff\xff\xff\xff\x0f\x7f\x0b") // 2 × (2^32-1) i32 locals, end
+	want := "more than 2^32 locals"
+	if strconv.IntSize == 32 {
+		want = "more locals than this platform counts" // 2^32-1 already
+	}
+	_, err := Check(mod, CheckLimits{})
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), want) {
+		t.Errorf("Check: %v, want malformed: %s", err, want)
+	}
+	var le *LimitError
+	if _, err := Check(mod, CheckLimits{Locals: 1000}); !errors.As(err, &le) || le.Limit != "locals" || le.Value != 1<<32-1 {
+		t.Errorf("Check with a locals limit: %v, want the limit error for %d locals", err, uint64(1<<32-1))
 	}
 }
