@@ -130,7 +130,7 @@ func (c *Client) stream(ctx context.Context, path string, body any) (*Stream, er
 		err = f.JSON(&s.Hello)
 	}
 	if err == nil {
-		err = CheckAgent(s.Hello.PID, s.Hello.Protocol, s.Hello.Revision)
+		err = wire.CheckAgent(s.Hello.PID, s.Hello.Protocol, s.Hello.Revision)
 	}
 	if err != nil {
 		resp.Body.Close()
@@ -176,7 +176,9 @@ func (c *Client) send(ctx context.Context, method, path string, body any) (*http
 	if body != nil {
 		req.Header.Set("Content-Type", wire.ContentTypeJSON)
 	}
-	setProtocol(req)
+	// Say which protocol this client speaks: an agent of a later
+	// revision refuses it rather than be misread.
+	req.Header.Set(wire.HeaderProtocol, wire.ProtocolString(wire.Version, wire.Revision))
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w at %s: %v", ErrNoAgent, c.socket, unwrapURLError(err))

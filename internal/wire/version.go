@@ -77,8 +77,3 @@ func CheckClient(h http.Header) error {
 	}
 	return nil
 }
-
-// setProtocol says in req which protocol the client speaks.
-func setProtocol(req *http.Request) {
-	req.Header.Set(HeaderProtocol, ProtocolString(Version, Revision))
-}
