@@ -56,8 +56,10 @@ type otlpOut struct {
 	starts  map[string][]string // start marker -> pairing keys
 	asked   map[string]bool     // marker names looked up
 
-	// c, set by track, is the capture whose counts go out as metrics.
-	c *capture
+	// c, set by track, is the capture whose counts go out as metrics,
+	// periodically by metrics.
+	c       *capture
+	metrics *otlpMetrics
 }
 
 // startOTLP starts the exporter for the recording that h describes: the
@@ -193,6 +195,7 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 	if o == nil {
 		return nil
 	}
+	o.metrics.stop(wait / 4)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	var b strings.Builder
@@ -242,13 +245,13 @@ func (o *otlpOut) track(c *capture) {
 		return
 	}
 	o.c = c
-	m := &otlpMetrics{o: o}
+	o.metrics = &otlpMetrics{o: o}
 	next := c.onStats
 	c.onStats = func() {
 		if next != nil {
 			next()
 		}
-		m.update(o.captureMetrics())
+		o.metrics.update(o.captureMetrics())
 	}
 }
 

@@ -89,28 +89,35 @@ func (h *histogram) otlpPoint(attrs []otlp.Attribute, start, now int64) otlp.His
 	return p
 }
 
-// otlpMetrics exports a stats aggregation periodically (stats --otlp).
+// otlpMetrics exports cumulative counts periodically: a stats
+// aggregation (stats --otlp), or a recording's counts (otlpOut.track).
 type otlpMetrics struct {
-	o    *otlpOut
-	mu   sync.Mutex
-	busy bool
+	o       *otlpOut
+	mu      sync.Mutex
+	busy    bool
+	stopped bool
+	cancel  context.CancelFunc // of the export under way
+	running sync.WaitGroup
 }
 
 // update exports the current counts in the background, unless the
-// previous export is still under way: the sums are cumulative, the next
-// one catches up.
+// previous export is still under way (the sums are cumulative, the next
+// one catches up) or stop was called.
 func (m *otlpMetrics) update(ms []otlp.Metric) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.busy {
+	if m.busy || m.stopped {
 		return
 	}
 	m.busy = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	m.cancel = cancel
+	m.running.Add(1)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer m.running.Done()
 		defer cancel()
 		m.o.exp.ExportMetrics(ctx, ms) // the final export reports errors
 		m.mu.Lock()
@@ -119,12 +126,36 @@ func (m *otlpMetrics) update(ms []otlp.Metric) {
 	}()
 }
 
+// stop ends the background exports before the final one, so that the
+// final counts are the last to reach the collector (an earlier, smaller
+// sum arriving after them would make a cumulative count go back): no
+// export starts after it, and the one under way is given up to wait to
+// finish, then cancelled and waited for.
+func (m *otlpMetrics) stop(wait time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.stopped = true
+	cancel := m.cancel
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		cancel()
+		<-done
+	}
+}
+
 // finish exports the final counts, waiting at most wait, and says so on
 // w. A refusal by the collector is an error.
 func (m *otlpMetrics) finish(w io.Writer, ms []otlp.Metric, wait time.Duration) error {
 	if m == nil {
 		return nil
 	}
+	m.stop(wait / 2)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	err := m.o.exp.ExportMetrics(ctx, ms)
