@@ -91,7 +91,7 @@ func StartFromEnv() (*Export, error) {
 			return nil, fmt.Errorf("%s: %w", session.EnvBuffer, err)
 		}
 	}
-	s, err := session.New(session.Config{Name: "otlp", Mode: session.Discard, BufferSize: size})
+	s, err := session.New("otlp", session.WithMode(session.Discard), session.WithBufferSize(size))
 	if err != nil {
 		return nil, err
 	}
