@@ -86,7 +86,7 @@
 // (tracemark insmod, rmmod) is opt-in: a program that allows it imports
 // package agent/agentmodules and gives the agent its module host,
 //
-//	host, err := wasm.NewHost(wasm.Config{TrustedDir: "/srv/plugins"})
+//	host, err := wasm.NewHost(wasm.WithTrustedDir("/srv/plugins"))
 //	...
 //	a, err := agent.Start(agentmodules.WithHost(host))
 //
