@@ -38,8 +38,16 @@ var (
 	ErrUnsafeDir = errors.New("unsafe socket directory")
 )
 
-// Option configures Start.
-type Option func(*config)
+// Option configures Start. Options are made by the With functions of
+// this package (and agentmodules.WithHost); the zero configuration, Start
+// without options, is the default of each. An option given an invalid
+// value makes Start fail with an error naming the option.
+type Option interface{ apply(*config) }
+
+// optionFunc is an Option that sets its field of the configuration.
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	dir          string
@@ -50,43 +58,60 @@ type config struct {
 	maxConns     int
 	memory       int64      // WithMemoryBudget; 0: leave the budget alone
 	modules      ModuleHost // WithModuleHost; nil: the process loads no modules
+	errs         []error    // invalid option values, reported by Start
+}
+
+// invalid records that option was given an invalid value.
+func (c *config) invalid(option string, format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%s: %s", option, fmt.Sprintf(format, args...)))
 }
 
 // WithDir puts the socket in dir instead of the user's runtime directory
-// ($XDG_RUNTIME_DIR/tracemark or /tmp/tracemark-UID). The directory is
-// created with mode 0700 if it does not exist, and refused if it is not
-// owned by the process's user or is open to others. Clients must then be
-// told where it is (tracemark --socket, or TRACEMARK_SOCKET).
-func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+// ($XDG_RUNTIME_DIR/tracemark or /tmp/tracemark-UID), which is the
+// default and what an empty dir keeps. The directory is created with mode
+// 0700 if it does not exist, and refused if it is not owned by the
+// process's user or is open to others. Clients must then be told where it
+// is (tracemark --socket, or TRACEMARK_SOCKET).
+func WithDir(dir string) Option { return optionFunc(func(c *config) { c.dir = dir }) }
 
 // WithLogger makes the agent log refused connections, recordings, and
 // modules loaded, refused and unloaded (WithModuleHost) to l.
-// By default it logs nothing: it is a guest in the process.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// By default, and with a nil l, it logs nothing: it is a guest in the
+// process.
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
 
 // WithTimeouts sets how long a client may take to send a request (read,
 // default 5s) and how long a response or a batch of event frames may take
 // to be accepted by the client (write, default 10s). A client slower than
-// that is disconnected; its ephemeral session is destroyed.
+// that is disconnected; its ephemeral session is destroyed. A zero
+// duration keeps that default; a negative one is invalid.
 func WithTimeouts(read, write time.Duration) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
+		if read < 0 || write < 0 {
+			c.invalid("WithTimeouts", "negative timeout (read %v, write %v); 0 keeps the default", read, write)
+			return
+		}
 		if read > 0 {
 			c.readTimeout = read
 		}
 		if write > 0 {
 			c.writeTimeout = write
 		}
-	}
+	})
 }
 
-// WithMaxConns bounds the number of open connections (default MaxConns).
-// Connections over the bound are answered 503 and closed.
+// WithMaxConns bounds the number of open connections (default MaxConns,
+// which n = 0 keeps; n must not be negative). Connections over the bound
+// are answered 503 and closed.
 func WithMaxConns(n int) Option {
-	return func(c *config) {
-		if n > 0 {
+	return optionFunc(func(c *config) {
+		switch {
+		case n < 0:
+			c.invalid("WithMaxConns", "%d connections; want at least 1, or 0 for the default %d", n, MaxConns)
+		case n > 0:
 			c.maxConns = n
 		}
-	}
+	})
 }
 
 // WithMemoryBudget sets the process's budget for recording memory, in
@@ -94,15 +119,19 @@ func WithMaxConns(n int) Option {
 // every session, the agent's and the program's own, and snapshot copies
 // while they run, must fit in it. A session, recording or snapshot that
 // would exceed it is refused with an error that names the budget, the
-// request and the sessions holding the memory. Without this option the
-// budget is TRACEMARK_MEMORY, or session.DefaultMemoryBudget (256 MiB)
-// lowered to an eighth of the container's memory limit.
+// request and the sessions holding the memory. Without this option, or
+// with bytes = 0, the budget is TRACEMARK_MEMORY, or
+// session.DefaultMemoryBudget (256 MiB) lowered to an eighth of the
+// container's memory limit. A negative bytes is invalid.
 func WithMemoryBudget(bytes int64) Option {
-	return func(c *config) {
-		if bytes > 0 {
+	return optionFunc(func(c *config) {
+		switch {
+		case bytes < 0:
+			c.invalid("WithMemoryBudget", "%d bytes; want a positive budget, or 0 to leave it alone", bytes)
+		case bytes > 0:
 			c.memory = bytes
 		}
-	}
+	})
 }
 
 // Agent is a running control server. Its methods are safe for concurrent
@@ -131,7 +160,12 @@ type Agent struct {
 func Start(opts ...Option) (*Agent, error) {
 	cfg := config{readTimeout: 5 * time.Second, writeTimeout: 10 * time.Second, idleTimeout: time.Minute, maxConns: MaxConns}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)

@@ -16,6 +16,11 @@
 // or, without code, by importing package agent/autostart and starting the
 // program with TRACEMARK_AGENT=1.
 //
+// Start's options (WithDir, WithLogger, WithTimeouts, WithMaxConns,
+// WithMemoryBudget, WithModuleHost) each change one default; every option
+// documents its default and the values it accepts, and Start fails with
+// an error naming the option given a value it does not.
+//
 // # The socket and who may use it
 //
 // The agent listens on a unix socket named after the process id, PID.sock,
@@ -81,7 +86,7 @@
 // (tracemark insmod, rmmod) is opt-in: a program that allows it imports
 // package agent/agentmodules and gives the agent its module host,
 //
-//	host, err := wasm.NewHost(wasm.Config{TrustedDir: "/srv/plugins"})
+//	host, err := wasm.NewHost(wasm.WithTrustedDir("/srv/plugins"))
 //	...
 //	a, err := agent.Start(agentmodules.WithHost(host))
 //

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -43,4 +44,24 @@ func ExampleWithDir() {
 	// Output:
 	// true
 	// true
+}
+
+// Start takes options for what is not the default; a value out of an
+// option's range makes Start fail with an error naming the option.
+func ExampleStart_options() {
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	_, err = agent.Start(agent.WithDir(dir), agent.WithMaxConns(-1))
+	fmt.Println(err)
+	a, err := agent.Start(agent.WithDir(dir), agent.WithMaxConns(8), agent.WithLogger(slog.Default()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	// Output:
+	// agent: WithMaxConns: -1 connections; want at least 1, or 0 for the default 64
 }

@@ -42,13 +42,13 @@ type ModuleHost interface {
 // module/wasm host. Loading code into a running process is the program's
 // decision: without this option the agent answers insmod and rmmod with
 // the error "unavailable", lsmod lists no module, and taint shows the
-// process taint only.
+// process taint only. A nil h is no option (the default).
 func WithModuleHost(h ModuleHost) Option {
-	return func(c *config) {
+	return optionFunc(func(c *config) {
 		if h != nil {
 			c.modules = h
 		}
-	}
+	})
 }
 
 // modulesImport is the package that gives the agent module support, as

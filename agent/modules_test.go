@@ -47,7 +47,7 @@ func TestInsmodClientTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No compilation cache: the plugin takes a second or more to compile.
-	host, err := wasm.NewHost(wasm.Config{Limits: wasm.Limits{CompileTimeout: 10 * time.Minute}})
+	host, err := wasm.NewHost(wasm.WithLimits(wasm.Limits{CompileTimeout: 10 * time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestInsmodBareModule(t *testing.T) {
 	if err := os.WriteFile(path, bare, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	host, err := wasm.NewHost(wasm.Config{})
+	host, err := wasm.NewHost()
 	if err != nil {
 		t.Fatal(err)
 	}

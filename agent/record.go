@@ -92,7 +92,7 @@ func (a *Agent) reserveRecording() (string, error) {
 }
 
 func newSession(id string, spec request.RecordSpec) (*recording, error) {
-	s, err := session.New(session.Config{Name: id, Mode: spec.Mode, BufferSize: spec.Buffer, SubBufSize: spec.SubBuffer})
+	s, err := session.New(id, session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer), session.WithSubBufSize(spec.SubBuffer))
 	if err != nil {
 		return nil, newError(err)
 	}

@@ -232,19 +232,18 @@ func (a *Agent) postEnable(w http.ResponseWriter, r *http.Request, p params) err
 // namedFor returns the named session, or a new one. Called with a.mu held.
 func (a *Agent) namedFor(name string, spec request.EnableSpec) (*named, bool, error) {
 	if n := a.sessions[name]; n != nil {
-		cfg := n.s.Config()
-		if spec.ModeSet && spec.Mode != cfg.Mode {
-			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists in %s mode", name, cfg.Mode)
+		if spec.ModeSet && spec.Mode != n.s.Mode() {
+			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists in %s mode", name, n.s.Mode())
 		}
-		if spec.BufferSet && spec.Buffer != cfg.BufferSize {
-			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists with a %d-byte buffer", name, cfg.BufferSize)
+		if spec.BufferSet && spec.Buffer != n.s.BufferSize() {
+			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists with a %d-byte buffer", name, n.s.BufferSize())
 		}
 		return n, false, nil
 	}
 	if len(a.sessions) >= MaxSessions {
 		return nil, false, wire.Errorf(wire.CodeLimit, "%d named sessions exist, the most an agent keeps", MaxSessions)
 	}
-	s, err := session.New(session.Config{Name: name, Mode: spec.Mode, BufferSize: spec.Buffer})
+	s, err := session.New(name, session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer))
 	if err != nil {
 		return nil, false, newError(err)
 	}
@@ -344,13 +343,12 @@ func (a *Agent) deleteSession(w http.ResponseWriter, r *http.Request, p params) 
 
 // describeSession reports a session as the protocol shows it.
 func describeSession(s *session.Session, created time.Time) wire.SessionInfo {
-	cfg := s.Config()
 	si := wire.SessionInfo{
 		Name:      s.Name(),
-		Mode:      cfg.Mode.String(),
+		Mode:      s.Mode().String(),
 		State:     s.State(),
-		Buffer:    cfg.BufferSize,
-		SubBuffer: cfg.SubBufSize,
+		Buffer:    s.BufferSize(),
+		SubBuffer: s.SubBufSize(),
 		Streams:   s.Streams(),
 		Memory:    s.Memory(),
 		Created:   created,

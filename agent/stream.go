@@ -48,8 +48,8 @@ func startStream(w http.ResponseWriter, r *http.Request, s *session.Session, h w
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	h.Protocol, h.Revision = wire.Version, wire.Revision
-	h.Session, h.Mode, h.Streams = s.Name(), s.Config().Mode.String(), s.Streams()
-	h.Buffer, h.SubBuffer = s.Config().BufferSize, s.Config().SubBufSize
+	h.Session, h.Mode, h.Streams = s.Name(), s.Mode().String(), s.Streams()
+	h.Buffer, h.SubBuffer = s.BufferSize(), s.SubBufSize()
 	h.PID, h.Program = os.Getpid(), program()
 	h.Clock, h.Env = clockOf(s), traceEnv(s)
 	h.Matched = []string{}
@@ -187,7 +187,7 @@ func traceEnv(s *session.Session) map[string]string {
 		"trace_name":   s.Name(),
 		"vpid":         strconv.Itoa(os.Getpid()),
 		"procname":     filepath.Base(os.Args[0]),
-		"session_mode": s.Config().Mode.String(),
+		"session_mode": s.Mode().String(),
 	}
 	if h, err := os.Hostname(); err == nil {
 		env["hostname"] = h

@@ -42,7 +42,7 @@ func BenchmarkDisabled3Fields(b *testing.B) {
 // io.Discard without a timestamp.
 func BenchmarkRecorded3Fields(b *testing.B) {
 	b.Run("tracemark", func(b *testing.B) {
-		s, err := session.New(session.Config{Name: "peerbench", BufferSize: 8 << 20, SubBufSize: 256 << 10})
+		s, err := session.New("peerbench", session.WithBufferSize(8<<20), session.WithSubBufSize(256<<10))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -59,13 +59,13 @@ func BenchmarkWriteEvent(b *testing.B) {
 			return chromejson.NewWriter(w, tracetest.Info(), []ctf.EventClass{tracetest.BenchClass})
 		}},
 		{format.Perfetto, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } {
-			pw, err := perfetto.NewWriter(w, tracetest.Info(), []ctf.EventClass{tracetest.BenchClass}, perfetto.Options{})
+			pw, err := perfetto.NewWriter(w, tracetest.Info(), []ctf.EventClass{tracetest.BenchClass})
 			if err != nil {
 				panic(err)
 			}
 			return pw
 		}},
-		{format.Text, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } { return text.NewWriter(w, text.Options{}) }},
+		{format.Text, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } { return text.NewWriter(w) }},
 		{format.JSONL, func(w io.Writer) interface{ WriteEvent(*ctf.Event) error } { return jsonl.NewWriter(w) }},
 	}
 	for _, tt := range writers {

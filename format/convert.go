@@ -35,13 +35,43 @@ func Formats() []string { return []string{Perfetto, ChromeJSON, Text, JSONL} }
 // know.
 var ErrUnknownFormat = errors.New("unknown output format")
 
-// Options configures Convert. The zero value is the default of every
-// format.
-type Options struct {
-	// Text configures the text format.
-	Text text.Options
-	// Perfetto configures the Perfetto format.
-	Perfetto perfetto.Options
+// Option configures Convert. Options are made by the With functions of
+// this package; without options every format has its defaults.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// options is a conversion's configuration: the options of the format
+// writers.
+type options struct {
+	Text     []text.Option
+	Perfetto []perfetto.Option
+}
+
+func newOptions(with []Option) options {
+	var o options
+	for _, w := range with {
+		if w != nil {
+			w.apply(&o)
+		}
+	}
+	return o
+}
+
+// WithText configures the text format (see package text); the other
+// formats ignore it. By default text has none of its options.
+func WithText(opts ...text.Option) Option {
+	return optionFunc(func(o *options) { o.Text = append(o.Text, opts...) })
+}
+
+// WithPerfetto configures the Perfetto format (see package perfetto); the
+// other formats ignore it. By default Perfetto has none of its options;
+// a field that they name and the trace does not have is an error of
+// Convert.
+func WithPerfetto(opts ...perfetto.Option) Option {
+	return optionFunc(func(o *options) { o.Perfetto = append(o.Perfetto, opts...) })
 }
 
 // encoder is what the three format writers have in common.
@@ -51,7 +81,8 @@ type encoder interface {
 }
 
 // Convert reads the CTF trace in directory inDir and writes it to w in
-// format to (Perfetto, ChromeJSON, Text or JSONL), with default options.
+// format to (Perfetto, ChromeJSON, Text or JSONL), with the options of
+// the formats (WithText, WithPerfetto).
 //
 // Conversion streams: events are read and written one at a time, so
 // memory use does not grow with the size of the trace. If the trace is
@@ -65,12 +96,8 @@ type encoder interface {
 // recording: one trace per process) is converted to one timeline, its
 // events merged in time order, each naming its process (in Perfetto, a
 // process of its own).
-func Convert(inDir, to string, w io.Writer) error {
-	return ConvertWith(inDir, to, w, Options{})
-}
-
-// ConvertWith is Convert with options.
-func ConvertWith(inDir, to string, w io.Writer, opts Options) error {
+func Convert(inDir, to string, w io.Writer, with ...Option) error {
+	opts := newOptions(with)
 	to = strings.ToLower(to)
 	switch to {
 	case Perfetto, ChromeJSON, Text, JSONL:
@@ -88,13 +115,13 @@ func ConvertWith(inDir, to string, w io.Writer, opts Options) error {
 	var enc encoder
 	switch to {
 	case Perfetto:
-		if enc, err = perfetto.NewWriter(w, r.Info(), r.Classes(), opts.Perfetto); err != nil {
+		if enc, err = perfetto.NewWriter(w, r.Info(), r.Classes(), opts.Perfetto...); err != nil {
 			return err
 		}
 	case ChromeJSON:
 		enc = chromejson.NewWriter(w, r.Info(), r.Classes())
 	case Text:
-		enc = text.NewWriter(w, opts.Text)
+		enc = text.NewWriter(w, opts.Text...)
 	case JSONL:
 		enc = jsonl.NewWriter(w)
 	}

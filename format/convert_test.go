@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,12 +17,13 @@ import (
 	"github.com/tracemark/tracemark/format/chromejson"
 	"github.com/tracemark/tracemark/format/internal/tracetest"
 	"github.com/tracemark/tracemark/format/jsonl"
+	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
 )
 
 // direct converts the trace in dir with a format's Writer, without
 // Convert.
-func direct(t *testing.T, dir, to string, opts text.Options) []byte {
+func direct(t *testing.T, dir, to string, opts ...text.Option) []byte {
 	t.Helper()
 	r, err := ctf.Open(dir)
 	if err != nil {
@@ -37,7 +39,7 @@ func direct(t *testing.T, dir, to string, opts text.Options) []byte {
 	case format.ChromeJSON:
 		w = chromejson.NewWriter(&out, r.Info(), r.Classes())
 	case format.Text:
-		w = text.NewWriter(&out, opts)
+		w = text.NewWriter(&out, opts...)
 	case format.JSONL:
 		w = jsonl.NewWriter(&out)
 	}
@@ -60,25 +62,25 @@ func TestConvert(t *testing.T) {
 	tracetest.Write(t, dir)
 	tests := []struct {
 		to        string
-		opts      format.Options
+		text      []text.Option
 		firstLine string
 	}{
-		{"text", format.Options{}, `[2023-11-14T22:13:20.000000100Z] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`},
-		{"TEXT", format.Options{Text: text.Options{Relative: true}}, `[     0.000000000] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`},
-		{"jsonl", format.Options{}, `{"ts_ns":1700000000000000100,"time":"2023-11-14T22:13:20.000000100Z","rel_ns":0,"stream":0,"cpu":0,"event":"ints:signed","provider":"ints","fields":{"a":-128,"b":-32768,"c":-2147483648,"d":-9223372036854775808}}`},
-		{"chrome-json", format.Options{}, `{"traceEvents":[`},
+		{"text", nil, `[2023-11-14T22:13:20.000000100Z] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`},
+		{"TEXT", []text.Option{text.WithRelative()}, `[     0.000000000] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`},
+		{"jsonl", nil, `{"ts_ns":1700000000000000100,"time":"2023-11-14T22:13:20.000000100Z","rel_ns":0,"stream":0,"cpu":0,"event":"ints:signed","provider":"ints","fields":{"a":-128,"b":-32768,"c":-2147483648,"d":-9223372036854775808}}`},
+		{"chrome-json", nil, `{"traceEvents":[`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.to, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := format.ConvertWith(dir, tt.to, &out, tt.opts); err != nil {
+			if err := format.Convert(dir, tt.to, &out, format.WithText(tt.text...)); err != nil {
 				t.Fatal(err)
 			}
 			first, _, _ := strings.Cut(out.String(), "\n")
 			if first != tt.firstLine {
 				t.Errorf("first line %q, want %q", first, tt.firstLine)
 			}
-			if want := direct(t, dir, strings.ToLower(tt.to), tt.opts.Text); !bytes.Equal(out.Bytes(), want) {
+			if want := direct(t, dir, strings.ToLower(tt.to), tt.text...); !bytes.Equal(out.Bytes(), want) {
 				t.Errorf("Convert output differs from the Writer's:\n%s\nwant\n%s", out.Bytes(), want)
 			}
 		})
@@ -184,5 +186,16 @@ func TestConvertCorrupt(t *testing.T) {
 				t.Errorf("Summarize: %v", err)
 			}
 		})
+	}
+}
+
+// TestInvalidOption checks that a format's option that the trace cannot
+// satisfy makes Convert fail with an error naming the option.
+func TestInvalidOption(t *testing.T) {
+	dir := t.TempDir()
+	tracetest.Write(t, dir)
+	err := format.Convert(dir, format.Perfetto, io.Discard, format.WithPerfetto(perfetto.WithCounters(perfetto.FieldRef{Event: "no:such", Field: "f"})))
+	if !errors.Is(err, perfetto.ErrBadField) || !strings.Contains(err.Error(), "WithCounters") {
+		t.Errorf("Convert: %v, want ErrBadField naming WithCounters", err)
 	}
 }

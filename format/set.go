@@ -149,7 +149,7 @@ type processWriter interface {
 
 // convertSet converts a directory of traces to one time-ordered output
 // in which every event names its process.
-func convertSet(dir, to string, w io.Writer, opts Options) error {
+func convertSet(dir, to string, w io.Writer, opts options) error {
 	dirs, err := TraceDirs(dir)
 	if err != nil {
 		return err
@@ -162,7 +162,7 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 	var enc processWriter
 	switch to {
 	case Text:
-		enc = text.NewWriter(w, opts.Text)
+		enc = text.NewWriter(w, opts.Text...)
 	case JSONL:
 		enc = jsonl.NewWriter(w)
 	case ChromeJSON:
@@ -182,13 +182,13 @@ func convertSet(dir, to string, w io.Writer, opts Options) error {
 			}
 			procs[i] = perfetto.Process{PID: pid, Name: name, Info: s.infos[i], Classes: r.Classes()}
 		}
-		m, err := perfetto.NewMultiWriter(w, procs, opts.Perfetto)
+		m, err := perfetto.NewMultiWriter(w, procs, opts.Perfetto...)
 		if err != nil {
 			return err
 		}
 		enc = &perfettoSet{m: m}
 	default:
-		return fmt.Errorf("%w %q", ErrUnknownFormat, to) // not reached: ConvertWith checked it
+		return fmt.Errorf("%w %q", ErrUnknownFormat, to) // not reached: Convert checked it
 	}
 	cur := -1
 	for last := -1; ; {

@@ -117,7 +117,7 @@
 // A host trusts the public keys of its [Keyring]. A module signed by one of
 // them is not tainted E; an unsigned module, one signed by another key, or
 // one whose signature does not match its bytes (changed after signing) is.
-// A host may refuse all of those instead (wasm.Config.RequireSignature,
+// A host may refuse all of those instead (wasm.WithRequireSignature,
 // the kernel's module.sig_enforce).
 //
 // Keys are one-line text files, like OpenSSH keys ([GenerateKey],

@@ -31,7 +31,7 @@ func startBenchSession(b *testing.B, mode session.Mode, filter string) (*session
 // TraceWriter.Run does, instead of every millisecond.
 func startBenchSessionReader(b *testing.B, mode session.Mode, filter string, woken bool) (*session.Session, func()) {
 	b.Helper()
-	s, err := session.New(session.Config{Name: "bench", Mode: mode, BufferSize: 8 << 20, SubBufSize: 256 << 10})
+	s, err := session.New("bench", session.WithMode(mode), session.WithBufferSize(8<<20), session.WithSubBufSize(256<<10))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func BenchmarkPeerRuntimeTraceLog(b *testing.B) {
 // (8 MiB of buffer, 256 KiB sub-buffers) with the timer stopped, then
 // drains them.
 func BenchmarkDrainFresh(b *testing.B) {
-	s, err := session.New(session.Config{Name: "drainbench", BufferSize: 8 << 20, SubBufSize: 256 << 10})
+	s, err := session.New("drainbench", session.WithBufferSize(8<<20), session.WithSubBufSize(256<<10))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestHelperBlockedCalibration(t *testing.T) {
 	release := clock.BlockRefinement()
 	defer release()
 	m := marker.Define1("stest_calib:ev", marker.Int("n"))
-	s, err := session.New(session.Config{Name: "calib"})
+	s, err := session.New("calib")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func withoutCEL(t *testing.T, f func()) {
 // that matches no marker yet, and still records without a filter.
 func TestCELSourceNeedsTheOptIn(t *testing.T) {
 	withoutCEL(t, func() {
-		s, err := New(Config{Name: "nocel"})
+		s, err := New("nocel")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestCELSourceNeedsTheOptIn(t *testing.T) {
 // too much.
 func TestEnableCheckedWithoutCEL(t *testing.T) {
 	withoutCEL(t, func() {
-		s, err := New(Config{Name: "checked", BufferSize: 1 << 20})
+		s, err := New("checked", WithBufferSize(1<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestEnableCheckedWithoutCEL(t *testing.T) {
 // checked with: it is refused, with the type error, and not recorded.
 func TestCheckedFormRefusedForLaterMarkerOfOtherTypes(t *testing.T) {
 	withoutCEL(t, func() {
-		s, err := New(Config{Name: "checked-later"})
+		s, err := New("checked-later")
 		if err != nil {
 			t.Fatal(err)
 		}

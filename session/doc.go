@@ -5,7 +5,7 @@
 //
 // # Lifecycle
 //
-//	s, err := session.New(session.Config{Name: "debug", BufferSize: 1 << 20})
+//	s, err := session.New("debug", session.WithBufferSize(1 << 20))
 //	s.Enable("http:*", `status >= 500 && path.startsWith("/api")`)
 //	s.Enable("db:query", "")
 //	tw, err := session.CreateTrace("./trace", s)
@@ -14,6 +14,11 @@
 //	s.Stop()   // no event is recorded after Stop returns
 //	tw.Close() // writes the rest; Babeltrace 2 reads ./trace
 //	s.Destroy()
+//
+// New takes the session's name and options (WithMode, WithBufferSize,
+// WithSubBufSize, WithMaxStringLen), each of which changes one default
+// and documents the values it accepts; New fails with an error naming the
+// option given a value it does not.
 //
 // Several sessions can record at once, each with its own rules and
 // buffers; a marker enabled in two sessions is recorded in both.
@@ -38,7 +43,7 @@
 // (about 2 µs) is refused with [ErrFilterCost], and a CEL program that
 // reaches its run-time cost limit anyway drops the event, counted in
 // Stats.OverCost. Filters see string and byte fields cut to
-// Config.MaxStringLen, as they are recorded.
+// WithMaxStringLen, as they are recorded.
 //
 // # Buffers
 //
@@ -61,7 +66,7 @@
 // A recorded event holds a monotonic timestamp in nanoseconds (Clock gives
 // the wall-clock time of timestamp 0), the session's id for the marker, and
 // the field values in the CTF layout described in encode.go. Strings and
-// byte slices longer than Config.MaxStringLen are cut, and the cut is
+// byte slices longer than WithMaxStringLen are cut, and the cut is
 // marked in the event's _truncated field and counted, never silent.
 //
 // # Counters

@@ -85,7 +85,7 @@ func StartFromEnv() (*EnvTrace, error) {
 	if dir == "" {
 		dir = "tracemark-trace"
 	}
-	s, err := New(Config{Name: "env", Mode: mode, BufferSize: size})
+	s, err := New("env", WithMode(mode), WithBufferSize(size))
 	if err != nil {
 		return nil, err
 	}

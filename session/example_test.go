@@ -11,7 +11,7 @@ import (
 var exampleQuery = marker.Define2("example_db:query", marker.String("table"), marker.Int("rows"))
 
 func Example() {
-	s, err := session.New(session.Config{Name: "example"})
+	s, err := session.New("example")
 	if err != nil {
 		panic(err)
 	}
@@ -35,7 +35,7 @@ func Example() {
 }
 
 func ExampleSession_Enable() {
-	s, _ := session.New(session.Config{Name: "typo"})
+	s, _ := session.New("typo")
 	defer s.Destroy()
 	_, err := s.Enable("example_db:query", "row > 10")
 	fmt.Println(err)
@@ -45,7 +45,7 @@ func ExampleSession_Enable() {
 // A reader that drains as the buffers fill: Wait returns when a recording
 // goroutine fills a sub-buffer, or after the timeout for a quiet buffer.
 func ExampleSession_Wait() {
-	s, err := session.New(session.Config{Name: "reader", BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	s, err := session.New("reader", session.WithBufferSize(64<<10), session.WithSubBufSize(4<<10))
 	if err != nil {
 		panic(err)
 	}
@@ -81,4 +81,22 @@ func ExampleSession_Wait() {
 	close(stop)
 	fmt.Println("drained", <-done)
 	// Output: drained 1000
+}
+
+// New takes the session's name and options for what is not the default;
+// the session reports the configuration it resolved, and a value out of
+// an option's range is an error naming the option.
+func ExampleNew() {
+	s, err := session.New("flight", session.WithMode(session.Overwrite), session.WithBufferSize(1<<20))
+	if err != nil {
+		panic(err)
+	}
+	defer s.Destroy()
+	fmt.Println(s.Mode(), s.BufferSize(), s.SubBufSize(), s.MaxStringLen())
+
+	_, err = session.New("bad", session.WithMaxStringLen(-1))
+	fmt.Println(err)
+	// Output:
+	// overwrite 1048576 262144 1024
+	// session "bad": WithMaxStringLen: negative length -1; 0 keeps the default
 }

@@ -47,7 +47,7 @@ func TestFilterCostRefusedAtEnable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(Config{Name: "cost"})
+			s, err := New("cost")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +77,7 @@ func TestFilterCostRefusedAtEnable(t *testing.T) {
 // TestFilterCostCheckedForLaterMarkers checks that a marker defined after
 // the rule is refused by an expensive filter too, and says so in Refused.
 func TestFilterCostCheckedForLaterMarkers(t *testing.T) {
-	s, err := New(Config{Name: "cost-later"})
+	s, err := New("cost-later")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestFilterCostCheckedForLaterMarkers(t *testing.T) {
 // and over cost, the firing goroutine carries on, and another rule's
 // events are still recorded.
 func TestFilterOverCostDropsAndCounts(t *testing.T) {
-	s, err := New(Config{Name: "overcost"})
+	s, err := New("overcost")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestFilterSetVerdict(t *testing.T) {
 // and leave no pointer into the old stack behind (which crashes the
 // collector).
 func TestCELFilterSurvivesStackGrowth(t *testing.T) {
-	s, err := New(Config{Name: "stackgrowth", BufferSize: 1 << 20})
+	s, err := New("stackgrowth", WithBufferSize(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestTraceCountsEveryLostEvent(t *testing.T) {
 	m := marker.Define3("stest_lostall:e", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
 	for _, mode := range []session.Mode{session.Discard, session.Overwrite} {
 		t.Run(mode.String(), func(t *testing.T) {
-			s := newSession(t, session.Config{Mode: mode, BufferSize: 16 << 10})
+			s := newSession(t, session.WithMode(mode), session.WithBufferSize(16<<10))
 			mustEnable(t, s, "stest_lostall:e", "")
 			dir := filepath.Join(t.TempDir(), "trace")
 			tw, err := session.CreateTrace(dir, s)
@@ -107,7 +107,7 @@ func TestTraceCountsEveryLostEvent(t *testing.T) {
 // also ends every stream with the cumulative count of lost events.
 func TestSnapshotCountsEveryLostEvent(t *testing.T) {
 	m := marker.Define1("stest_lostsnap:e", marker.Int("i"))
-	s := newSession(t, session.Config{Mode: session.Overwrite, BufferSize: 16 << 10})
+	s := newSession(t, session.WithMode(session.Overwrite), session.WithBufferSize(16<<10))
 	mustEnable(t, s, "stest_lostsnap:e", "")
 	s.Start()
 	const n = 100_000
@@ -171,7 +171,7 @@ func TestHelperLossyBatchProgram(t *testing.T) {
 // TraceWriter.Run with an interval of an hour writes full packets anyway.
 func TestWaitIsWokenByAFullSubBuffer(t *testing.T) {
 	m := marker.Define3("stest_wake:e", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
-	s := newSession(t, session.Config{BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithBufferSize(64<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_wake:e", "")
 	dir := filepath.Join(t.TempDir(), "trace")
 	tw, err := session.CreateTrace(dir, s)
@@ -222,7 +222,7 @@ func TestWaitIsWokenByAFullSubBuffer(t *testing.T) {
 // events fired exactly.
 func TestRunUnderStress(t *testing.T) {
 	m := marker.Define2("stest_runstress:e", marker.Int("g"), marker.Int64("i"))
-	s := newSession(t, session.Config{BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithBufferSize(64<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_runstress:e", "")
 	dir := filepath.Join(t.TempDir(), "trace")
 	tw, err := session.CreateTrace(dir, s)
@@ -294,7 +294,7 @@ func TestRunUnderStress(t *testing.T) {
 func TestWriterYieldsToStarvedReader(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	m := marker.Define2("stest_yield:e", marker.Int("g"), marker.Int64("i"))
-	s := newSession(t, session.Config{BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithBufferSize(64<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_yield:e", "")
 	s.Start()
 	stop := make(chan struct{})

@@ -72,7 +72,7 @@ func MemoryBudget() (limit, inUse int64) {
 }
 
 // Memory returns the record memory the session holds: its buffers (one
-// shard of about Config.BufferSize bytes per stream), and a snapshot's
+// shard of about WithBufferSize bytes per stream), and a snapshot's
 // copy while Snapshot runs. It is 0 after Destroy.
 func (s *Session) Memory() int64 {
 	budget.mu.Lock()

@@ -35,7 +35,7 @@ func withProcs(t *testing.T, n int) {
 func TestSessionShardsFollowGOMAXPROCS(t *testing.T) {
 	for _, procs := range []int{1, 3} {
 		withProcs(t, procs)
-		s := newSession(t, session.Config{BufferSize: 64 << 10})
+		s := newSession(t, session.WithBufferSize(64<<10))
 		if s.Streams() != procs || s.Memory() != int64(procs)*64<<10 {
 			t.Errorf("GOMAXPROCS=%d: %d streams, %d bytes", procs, s.Streams(), s.Memory())
 		}
@@ -49,11 +49,11 @@ func TestMemoryBudgetRefuses(t *testing.T) {
 	withProcs(t, 2)
 	_, base := session.MemoryBudget()
 	withBudget(t, base+3<<20)
-	a := newSession(t, session.Config{Name: "blackbox", BufferSize: 1 << 20}) // 2 MiB
+	a := newNamedSession(t, "blackbox", session.WithBufferSize(1<<20)) // 2 MiB
 	if _, used := session.MemoryBudget(); used != base+2<<20 || a.Memory() != 2<<20 {
 		t.Fatalf("in use %d, session %d, want 2 MiB more than %d", used, a.Memory(), base)
 	}
-	_, err := session.New(session.Config{Name: "big", BufferSize: 1 << 20})
+	_, err := session.New("big", session.WithBufferSize(1<<20))
 	if !errors.Is(err, session.ErrMemoryBudget) {
 		t.Fatalf("New: %v, want ErrMemoryBudget", err)
 	}
@@ -76,7 +76,7 @@ func TestMemoryBudgetRefuses(t *testing.T) {
 	if _, used := session.MemoryBudget(); used != base {
 		t.Fatalf("after a second Destroy: in use %d", used)
 	}
-	newSession(t, session.Config{Name: "big", BufferSize: 1 << 20})
+	newNamedSession(t, "big", session.WithBufferSize(1<<20))
 }
 
 // TestMemoryBudgetSnapshot checks that a snapshot's copy is charged while
@@ -85,7 +85,7 @@ func TestMemoryBudgetSnapshot(t *testing.T) {
 	withProcs(t, 2)
 	_, base := session.MemoryBudget()
 	withBudget(t, base+2<<20)
-	s := newSession(t, session.Config{Name: "flight", Mode: session.Overwrite, BufferSize: 1 << 20})
+	s := newNamedSession(t, "flight", session.WithMode(session.Overwrite), session.WithBufferSize(1<<20))
 	err := s.Snapshot(func(session.Packet) error { return nil })
 	if !errors.Is(err, session.ErrMemoryBudget) || !strings.Contains(err.Error(), `a snapshot of session "flight" needs 1 MiB`) {
 		t.Fatalf("Snapshot: %v, want a refusal naming the snapshot", err)
@@ -118,11 +118,11 @@ func TestMemoryBudgetEnv(t *testing.T) {
 	}
 	os.Setenv(session.EnvMemory, "lots")
 	session.SetMemoryBudget(0)
-	if _, err := session.New(session.Config{Name: "x"}); err == nil || !strings.Contains(err.Error(), session.EnvMemory) {
+	if _, err := session.New("x"); err == nil || !strings.Contains(err.Error(), session.EnvMemory) {
 		t.Fatalf("New with %s=lots: %v", session.EnvMemory, err)
 	}
 	session.SetMemoryBudget(64 << 20) // overrides the environment
-	newSession(t, session.Config{})
+	newSession(t)
 	os.Unsetenv(session.EnvMemory)
 	session.SetMemoryBudget(0)
 	if limit, _ := session.MemoryBudget(); limit <= 0 || limit > session.DefaultMemoryBudget {
@@ -148,7 +148,7 @@ func TestGOMAXPROCSRaisedWhileRecording(t *testing.T) {
 				extra = 256 << 10
 			}
 			withBudget(t, base+256<<10+extra)
-			s := newSession(t, session.Config{Name: name, BufferSize: 256 << 10})
+			s := newNamedSession(t, name, session.WithBufferSize(256<<10))
 			mustEnable(t, s, "stest_overflow:tick", "")
 			s.Start()
 			runtime.GOMAXPROCS(4)

@@ -29,7 +29,7 @@ func BenchmarkFinish(b *testing.B) {
 		{"mixed", func() { walkMixed.Fire(200, "/api/users/12345", true, 3*time.Millisecond, body, "GET") }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s, err := New(Config{Name: "walk", BufferSize: 1 << 20, SubBufSize: 64 << 10})
+			s, err := New("walk", WithBufferSize(1<<20), WithSubBufSize(64<<10))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -51,30 +51,91 @@ func ParseMode(s string) (Mode, error) {
 	return Discard, fmt.Errorf("unknown mode %q: want discard or overwrite", s)
 }
 
-// Config describes a session. The zero value of every field but Name
-// selects a default.
-type Config struct {
-	// Name identifies the session to operators.
-	Name string
-	// Mode is Discard (the default) or Overwrite.
-	Mode Mode
-	// BufferSize is the buffer size per shard, in bytes. A session has one
-	// shard per P (GOMAXPROCS when it is created, which follows the
-	// container's CPU limit), so it holds about BufferSize×GOMAXPROCS bytes,
-	// which must fit in the process's recording memory budget
-	// (MemoryBudget). It is split into sub-buffers, each of which becomes
-	// one trace packet. Default 4 MiB.
-	BufferSize int
-	// SubBufSize is the sub-buffer (packet) size, a power of two of at least
-	// 4 KiB. A reader waiting in Wait is woken each time one fills.
-	// Default 256 KiB, or BufferSize/4 if smaller.
-	SubBufSize int
-	// MaxStringLen caps each string and byte-slice field, in bytes. Longer
-	// values are cut and the cut is marked in the event. Default 1024.
+// Option configures New. Options are made by the With functions of this
+// package; the zero configuration, New without options, is the default of
+// each. An option given an invalid value makes New fail with an error
+// naming the option.
+type Option interface{ apply(*config) }
+
+// optionFunc is an Option that sets its field of the configuration.
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// config is a session's configuration: New's name and options, defaults
+// filled in.
+type config struct {
+	Name         string
+	Mode         Mode
+	BufferSize   int
+	SubBufSize   int
 	MaxStringLen int
+	errs         []error // invalid option values, reported by New
 }
 
-// Default buffer geometry (see Config). With the reader woken as
+// invalid records that option was given an invalid value.
+func (c *config) invalid(option string, format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%s: %s", option, fmt.Sprintf(format, args...)))
+}
+
+// WithMode sets the session's mode: Discard (the default) or Overwrite.
+// Any other value is invalid.
+func WithMode(m Mode) Option {
+	return optionFunc(func(c *config) {
+		if m != Discard && m != Overwrite {
+			c.invalid("WithMode", "unknown mode %v: want Discard or Overwrite", m)
+			return
+		}
+		c.Mode = m
+	})
+}
+
+// WithBufferSize sets the buffer size per shard, in bytes (default
+// DefaultBufferSize, 4 MiB, which n = 0 keeps). A session has one shard
+// per P (GOMAXPROCS when it is created, which follows the container's CPU
+// limit), so it holds about n×GOMAXPROCS bytes, which must fit in the
+// process's recording memory budget (MemoryBudget). It is split into
+// sub-buffers (WithSubBufSize), each of which becomes one trace packet,
+// so n must hold at least two of them; a negative n is invalid.
+func WithBufferSize(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("WithBufferSize", "negative size %d; 0 keeps the default", n)
+			return
+		}
+		c.BufferSize = n
+	})
+}
+
+// WithSubBufSize sets the sub-buffer (packet) size, in bytes: a power of
+// two of at least 4 KiB. A reader waiting in Wait is woken each time one
+// fills. The default, which n = 0 keeps, is DefaultSubBufSize (256 KiB),
+// or a quarter of the buffer size (WithBufferSize) if smaller. A negative
+// n is invalid.
+func WithSubBufSize(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("WithSubBufSize", "negative size %d; 0 keeps the default", n)
+			return
+		}
+		c.SubBufSize = n
+	})
+}
+
+// WithMaxStringLen caps each string and byte-slice field, in bytes.
+// Longer values are cut and the cut is marked in the event. The default,
+// which n = 0 keeps, is 1024; a negative n is invalid.
+func WithMaxStringLen(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("WithMaxStringLen", "negative length %d; 0 keeps the default", n)
+			return
+		}
+		c.MaxStringLen = n
+	})
+}
+
+// Default buffer geometry (WithBufferSize, WithSubBufSize). With the reader woken as
 // sub-buffers fill, 4 MiB per P holds about 8 ms of one goroutine firing
 // a small event flat out (500 MB/s), which rides out a busy reader's
 // scheduling delays; 256 KiB packets keep wake-ups, packets and write
@@ -105,7 +166,7 @@ var stateNames = [...]string{"created", "started", "stopped", "destroyed"}
 // Session records the events of the markers its rules enable into its own
 // lock-free buffers. Its methods are safe for concurrent use.
 type Session struct {
-	cfg Config
+	cfg config
 	buf *ring.Buffer
 
 	// Wall-clock anchor: event timestamps are monotonic ns; wall time of a
@@ -145,10 +206,20 @@ type Session struct {
 	ends       []streamEnd  // per stream, Drain's latest packet, under readMu
 }
 
-// New creates a session. It records nothing until Start.
-func New(cfg Config) (*Session, error) {
-	if cfg.Name == "" {
+// New creates a session named name, which identifies it to operators and
+// is required. It records nothing until Start.
+func New(name string, opts ...Option) (*Session, error) {
+	if name == "" {
 		return nil, errors.New("session: a name is required")
+	}
+	cfg := config{Name: name}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, fmt.Errorf("session %q: %w", name, err)
 	}
 	if cfg.BufferSize == 0 {
 		cfg.BufferSize = DefaultBufferSize
@@ -158,12 +229,6 @@ func New(cfg Config) (*Session, error) {
 	}
 	if cfg.MaxStringLen == 0 {
 		cfg.MaxStringLen = 1024
-	}
-	if cfg.MaxStringLen < 0 {
-		return nil, fmt.Errorf("session %q: negative MaxStringLen", cfg.Name)
-	}
-	if cfg.Mode != Discard && cfg.Mode != Overwrite {
-		return nil, fmt.Errorf("session %q: unknown mode %v: want Discard or Overwrite", cfg.Name, cfg.Mode)
 	}
 	rc := ring.Config{
 		SubBufSize:      cfg.SubBufSize,
@@ -220,8 +285,20 @@ func Now() int64 { return clock.Now() }
 // Name returns the session's name.
 func (s *Session) Name() string { return s.cfg.Name }
 
-// Config returns the session's configuration, defaults filled in.
-func (s *Session) Config() Config { return s.cfg }
+// Mode returns the session's mode (WithMode).
+func (s *Session) Mode() Mode { return s.cfg.Mode }
+
+// BufferSize returns the session's buffer size per shard, in bytes
+// (WithBufferSize), the default filled in.
+func (s *Session) BufferSize() int { return s.cfg.BufferSize }
+
+// SubBufSize returns the session's sub-buffer (packet) size, in bytes
+// (WithSubBufSize), the default filled in.
+func (s *Session) SubBufSize() int { return s.cfg.SubBufSize }
+
+// MaxStringLen returns the session's cap on string and byte-slice fields,
+// in bytes (WithMaxStringLen), the default filled in.
+func (s *Session) MaxStringLen() int { return s.cfg.MaxStringLen }
 
 // Streams returns the number of trace streams: one per buffer shard, and
 // the overflow stream once GOMAXPROCS was raised above the shard count

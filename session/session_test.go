@@ -14,12 +14,18 @@ import (
 	"github.com/tracemark/tracemark/session"
 )
 
-func newSession(t *testing.T, cfg session.Config) *session.Session {
+// newSession returns a session named after the test, destroyed when it
+// ends.
+func newSession(t *testing.T, opts ...session.Option) *session.Session {
 	t.Helper()
-	if cfg.Name == "" {
-		cfg.Name = t.Name()
-	}
-	s, err := session.New(cfg)
+	return newNamedSession(t, t.Name(), opts...)
+}
+
+// newNamedSession returns a session named name, destroyed when the test
+// ends.
+func newNamedSession(t *testing.T, name string, opts ...session.Option) *session.Session {
+	t.Helper()
+	s, err := session.New(name, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +47,7 @@ var reqDone = marker.Define4("stest_http:request_done",
 var cacheMiss = marker.Define2("stest_cache:miss", marker.String("key"), marker.Bytes("raw"))
 
 func TestRecordsEventsWithValuesAndTimestamps(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_http:*", "")
 	mustEnable(t, s, "stest_cache:miss", "")
 	if err := s.Start(); err != nil {
@@ -89,7 +95,7 @@ func TestRecordsEventsWithValuesAndTimestamps(t *testing.T) {
 }
 
 func TestFilterKeepsMatchingEvents(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_http:request_done", `status >= 500 && path.startsWith("/api")`)
 	s.Start()
 	reqDone.Fire("GET", 200, "/api/x", 0)
@@ -108,7 +114,7 @@ func TestFilterKeepsMatchingEvents(t *testing.T) {
 }
 
 func TestFilterOnDurationAndBytes(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_http:request_done", `latency > duration("1s")`)
 	mustEnable(t, s, "stest_cache:miss", `size(raw) == 2 && key != "skip"`)
 	s.Start()
@@ -126,7 +132,7 @@ func TestFilterOnDurationAndBytes(t *testing.T) {
 
 // A duration literal such as 1s in a filter means duration("1s").
 func TestFilterDurationLiterals(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_http:request_done", `latency > 1s && latency < 1m30s`)
 	s.Start()
 	reqDone.Fire("GET", 200, "/slow", 2*time.Second)
@@ -140,7 +146,7 @@ func TestFilterDurationLiterals(t *testing.T) {
 }
 
 func TestFilterErrorsNameMarkerAndField(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	tests := []struct {
 		name, pattern, filter, want string
 	}{
@@ -166,7 +172,7 @@ func TestFilterErrorsNameMarkerAndField(t *testing.T) {
 var lateRun atomic.Int32
 
 func TestRulesApplyToMarkersDefinedLater(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	provider := fmt.Sprintf("stest_late%d", lateRun.Add(1)) // fresh names under -count
 	mustEnable(t, s, provider+":*", "n > 1")
 	s.Start()
@@ -186,8 +192,8 @@ func TestRulesApplyToMarkersDefinedLater(t *testing.T) {
 }
 
 func TestTwoSessionsRecordTheSameMarker(t *testing.T) {
-	a := newSession(t, session.Config{Name: "a"})
-	b := newSession(t, session.Config{Name: "b"})
+	a := newNamedSession(t, "a")
+	b := newNamedSession(t, "b")
 	mustEnable(t, a, "stest_http:*", "")
 	mustEnable(t, b, "stest_http:*", "status == 404")
 	a.Start()
@@ -202,7 +208,7 @@ func TestTwoSessionsRecordTheSameMarker(t *testing.T) {
 }
 
 func TestOverlappingRulesRecordOnce(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_http:*", "status == 200")
 	mustEnable(t, s, "stest_http:request_done", "status == 404")
 	s.Start()
@@ -216,7 +222,7 @@ func TestOverlappingRulesRecordOnce(t *testing.T) {
 }
 
 func TestLongStringsAreTruncatedVisibly(t *testing.T) {
-	s := newSession(t, session.Config{MaxStringLen: 4})
+	s := newSession(t, session.WithMaxStringLen(4))
 	mustEnable(t, s, "stest_cache:miss", "")
 	s.Start()
 	cacheMiss.Fire("abcdefgh", []byte("0123456789"))
@@ -242,7 +248,7 @@ func TestLongStringsAreTruncatedVisibly(t *testing.T) {
 }
 
 func TestDisableStopsRecording(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	r := mustEnable(t, s, "stest_http:*", "")
 	s.Start()
 	reqDone.Fire("GET", 1, "/", 0)
@@ -258,7 +264,7 @@ func TestDisableStopsRecording(t *testing.T) {
 }
 
 func TestStateErrors(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	if s.State() != "created" {
 		t.Errorf("state %s", s.State())
 	}
@@ -273,13 +279,13 @@ func TestStateErrors(t *testing.T) {
 	if _, err := s.Enable("a:b", ""); !errors.Is(err, session.ErrState) {
 		t.Errorf("Enable after Destroy: %v", err)
 	}
-	if _, err := session.New(session.Config{}); err == nil {
+	if _, err := session.New(""); err == nil {
 		t.Error("nameless session accepted")
 	}
-	if _, err := session.New(session.Config{Name: "x", BufferSize: 100}); err == nil {
+	if _, err := session.New("x", session.WithBufferSize(100)); err == nil {
 		t.Error("100-byte buffer accepted")
 	}
-	if _, err := session.New(session.Config{Name: "x", Mode: 7}); err == nil || !strings.Contains(err.Error(), "unknown mode Mode(7)") {
+	if _, err := session.New("x", session.WithMode(7)); err == nil || !strings.Contains(err.Error(), "unknown mode Mode(7)") {
 		t.Errorf("mode 7: %v, want unknown mode Mode(7)", err)
 	}
 	if _, err := s.Enable("[", ""); !errors.Is(err, marker.ErrBadPattern) {
@@ -293,7 +299,7 @@ func TestStateErrors(t *testing.T) {
 func TestCountersAreExactUnderStress(t *testing.T) {
 	a := marker.Define2("stest_stress:a", marker.Int("g"), marker.String("s"))
 	b := marker.Define1("stest_stress:b", marker.Int("g"))
-	s := newSession(t, session.Config{BufferSize: 16 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithBufferSize(16<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_stress:a", "g % 3 != 0")
 	mustEnable(t, s, "stest_stress:b", "")
 	s.Start()
@@ -377,7 +383,7 @@ func TestCountersAreExactUnderStress(t *testing.T) {
 // timestamps as the first time (records hold raw clock ticks until a
 // reader converts them in place, once) and that no event is counted twice.
 func TestDrainAfterFailedEmit(t *testing.T) {
-	s := newSession(t, session.Config{Mode: session.Overwrite})
+	s := newSession(t, session.WithMode(session.Overwrite))
 	mustEnable(t, s, "stest_http:request_done", "")
 	s.Start()
 	before := uint64(session.Now())
@@ -431,7 +437,7 @@ func TestDrainAfterFailedEmit(t *testing.T) {
 // marker is disabled, another rule of the session that matches it takes
 // over, with its own filter.
 func TestOverlappingRulesHandOver(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	all := mustEnable(t, s, "stest_http:*", "")
 	mustEnable(t, s, "stest_http:request_done", "status >= 500")
 	s.Start()
@@ -457,7 +463,7 @@ var reqEnd = marker.Define2("stest_left:request_done", marker.String("method"), 
 // the filter names are left out, listed by Refused, and the others are
 // recorded; the README's `-e 'http:*' --filter 'status >= 500'`.
 func TestFilterLeavesOutMarkersLackingItsFields(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	r := mustEnable(t, s, "stest_left:*", "status >= 500")
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
@@ -499,7 +505,7 @@ func TestFilterLeavesOutMarkersLackingItsFields(t *testing.T) {
 }
 
 func TestLeftOutErrorNamesMarkerAndFields(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	r := mustEnable(t, s, "stest_left:*", `status >= 500 && method != ""`)
 	s.Start()
 	defer s.Stop()

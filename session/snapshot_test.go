@@ -19,7 +19,7 @@ import (
 // goroutine, increasing values, and recording is not disturbed.
 func TestSnapshotsWhileRecording(t *testing.T) {
 	m := marker.Define2("stest_snaphammer:tick", marker.Int("g"), marker.Int("n"))
-	s := newSession(t, session.Config{Mode: session.Overwrite, BufferSize: 64 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithMode(session.Overwrite), session.WithBufferSize(64<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_snaphammer:tick", "")
 	s.Start()
 	stop := make(chan struct{})

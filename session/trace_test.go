@@ -64,7 +64,7 @@ func parseBabeltrace(t *testing.T, lines []string) []btEvent {
 }
 
 func TestTraceIsReadByBabeltrace(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_http:*", "")
 	mustEnable(t, s, "stest_bt:*", "")
 	dir := filepath.Join(t.TempDir(), "trace")
@@ -144,7 +144,7 @@ func TestTraceIsReadByBabeltrace(t *testing.T) {
 
 func TestBabeltraceReportsDiscardedEvents(t *testing.T) {
 	m := marker.Define1("stest_lost:e", marker.String("s"))
-	s := newSession(t, session.Config{BufferSize: 8 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithBufferSize(8<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_lost:e", "")
 	dir := filepath.Join(t.TempDir(), "trace")
 	tw, err := session.CreateTrace(dir, s)
@@ -183,7 +183,7 @@ func TestBabeltraceReportsDiscardedEvents(t *testing.T) {
 
 func TestFlightRecorderSnapshotKeepsTheNewestEvents(t *testing.T) {
 	m := marker.Define1("stest_fr:tick", marker.Int("n"))
-	s := newSession(t, session.Config{Mode: session.Overwrite, BufferSize: 16 << 10, SubBufSize: 4 << 10})
+	s := newSession(t, session.WithMode(session.Overwrite), session.WithBufferSize(16<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_fr:tick", "")
 	s.Start()
 	const total = 10000
@@ -247,7 +247,7 @@ func TestFlightRecorderSnapshotKeepsTheNewestEvents(t *testing.T) {
 func TestSnapshotTriggerIsRateLimited(t *testing.T) {
 	panicked := marker.Define1("stest_fr:panic", marker.String("why"))
 	work := marker.Define1("stest_fr:work", marker.Int("n"))
-	s := newSession(t, session.Config{Mode: session.Overwrite})
+	s := newSession(t, session.WithMode(session.Overwrite))
 	mustEnable(t, s, "stest_fr:work", "")
 	s.Start()
 	base := t.TempDir()
@@ -281,7 +281,7 @@ func TestSnapshotTriggerIsRateLimited(t *testing.T) {
 // A snapshot that fails is counted as failed, not taken.
 func TestSnapshotTriggerCountsFailures(t *testing.T) {
 	panicked := marker.Define1("stest_frfail:panic", marker.String("why"))
-	s := newSession(t, session.Config{Mode: session.Overwrite})
+	s := newSession(t, session.WithMode(session.Overwrite))
 	boom := errors.New("disk full")
 	done := make(chan struct{}, 1)
 	trig, err := s.SnapshotOn("stest_frfail:panic", time.Nanosecond, func() error {

@@ -23,7 +23,7 @@ var rpcDone = marker.Define4("stest_rpc:done", marker.Int("status"),
 // Trace and span ids are recorded as fixed-size CTF arrays, exactly, and
 // can be filtered on as bytes.
 func TestTraceAndSpanIDs(t *testing.T) {
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	tid := traceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
 	sid := spanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}
 	mustEnable(t, s, "stest_rpc:*", `span_id != b"\x00\x00\x00\x00\x00\x00\x00\x00"`)
@@ -73,7 +73,7 @@ func TestTraceIDsRecordedWithoutAllocation(t *testing.T) {
 	if traceIDRace {
 		t.Skip("the race detector allocates")
 	}
-	s := newSession(t, session.Config{})
+	s := newSession(t)
 	mustEnable(t, s, "stest_rpc:*", "")
 	s.Start()
 	tid, sid := traceID{1, 2, 3}, spanID{4, 5}

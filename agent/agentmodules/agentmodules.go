@@ -2,7 +2,7 @@
 // program that lets operators load and unload WebAssembly modules at run
 // time (tracemark insmod, rmmod) starts its agent with its module host,
 //
-//	host, err := wasm.NewHost(wasm.Config{TrustedDir: "/srv/plugins"})
+//	host, err := wasm.NewHost(wasm.WithTrustedDir("/srv/plugins"))
 //	...
 //	a, err := agent.Start(agentmodules.WithHost(host))
 //
@@ -40,7 +40,7 @@ import (
 // policy, trusted keys and directory, signature requirement, limits. Only
 // the process's user and root reach the agent, and they could replace the
 // program anyway; a host that must run only vetted code requires
-// signatures (wasm.Config.RequireSignature).
+// signatures (wasm.WithRequireSignature).
 func WithHost(host *wasm.Host) agent.Option {
 	if host == nil {
 		return agent.WithModuleHost(nil)
@@ -66,7 +66,11 @@ func (m moduleHost) Load(ctx context.Context, req request.InsmodSpec) (wire.Modu
 	if err := checkModuleFile(req.Path, m.h.Limits().MaxModuleBytes); err != nil {
 		return wire.ModuleInfo{}, err
 	}
-	mod, err := m.h.LoadFile(ctx, req.Path, wasm.LoadOptions{Force: req.Force, Policy: req.Policy})
+	opts := []wasm.LoadOption{wasm.WithLoadPolicy(req.Policy)}
+	if req.Force {
+		opts = append(opts, wasm.WithForce())
+	}
+	mod, err := m.h.LoadFile(ctx, req.Path, opts...)
 	if err != nil {
 		return wire.ModuleInfo{}, moduleError(fmt.Errorf("%s: %w", req.Path, err))
 	}

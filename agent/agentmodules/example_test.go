@@ -13,7 +13,7 @@ import (
 // gives the agent its module host; "tracemark insmod -p PID FILE.wasm"
 // then loads into it.
 func ExampleWithHost() {
-	host, err := wasm.NewHost(wasm.Config{TrustedDir: "/srv/plugins"})
+	host, err := wasm.NewHost(wasm.WithTrustedDir("/srv/plugins"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -71,14 +71,18 @@ and span ids).`,
 			if !validFormat(to) {
 				return usagef("--to %q: want one of %s", to, strings.Join(format.Formats(), ", "))
 			}
-			opts := format.Options{Text: text.Options{Relative: relative}}
-			if err := perfettoFlags(&opts.Perfetto, counters, durs, cmd.Flags().Changed("slice")); err != nil {
+			pf, err := perfettoFlags(counters, durs, cmd.Flags().Changed("slice"))
+			if err != nil {
 				return usagef("%v", err)
 			}
-			if local {
-				opts.Text.Location = time.Local
+			var tf []text.Option
+			if relative {
+				tf = append(tf, text.WithRelative())
 			}
-			return convertTo(argv[0], to, out, opts, a.stdout)
+			if local {
+				tf = append(tf, text.WithLocation(time.Local))
+			}
+			return convertTo(argv[0], to, out, a.stdout, format.WithText(tf...), format.WithPerfetto(pf...))
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "output format: perfetto, chrome-json, text or jsonl (required)")
@@ -91,17 +95,15 @@ and span ids).`,
 	return cmd
 }
 
-// perfettoFlags sets the Perfetto options from --counter and --slice.
-func perfettoFlags(o *perfetto.Options, counters, durs []string, sliceSet bool) error {
+// perfettoFlags returns the Perfetto options of --counter and --slice.
+func perfettoFlags(counters, durs []string, sliceSet bool) ([]perfetto.Option, error) {
+	var cs, ds []perfetto.FieldRef
 	for _, c := range counters {
 		r, err := perfetto.ParseFieldRef(c)
 		if err != nil {
-			return fmt.Errorf("--counter: %w", err)
+			return nil, fmt.Errorf("--counter: %w", err)
 		}
-		o.Counters = append(o.Counters, r)
-	}
-	if sliceSet {
-		o.Durations = []perfetto.FieldRef{}
+		cs = append(cs, r)
 	}
 	for _, d := range durs {
 		if d == "" {
@@ -109,11 +111,15 @@ func perfettoFlags(o *perfetto.Options, counters, durs []string, sliceSet bool) 
 		}
 		r, err := perfetto.ParseFieldRef(d)
 		if err != nil {
-			return fmt.Errorf("--slice: %w", err)
+			return nil, fmt.Errorf("--slice: %w", err)
 		}
-		o.Durations = append(o.Durations, r)
+		ds = append(ds, r)
 	}
-	return nil
+	opts := []perfetto.Option{perfetto.WithCounters(cs...)}
+	if sliceSet { // replaces the default, even with no field (--slice '')
+		opts = append(opts, perfetto.WithDurations(ds...))
+	}
+	return opts, nil
 }
 
 func validFormat(name string) bool {
@@ -128,7 +134,7 @@ func validFormat(name string) bool {
 // convertTo converts a trace to out, or to stdout when out is "". A failed
 // conversion into a file keeps what was written: it is valid up to the
 // damage, which the error locates.
-func convertTo(in, to, out string, opts format.Options, stdout io.Writer) error {
+func convertTo(in, to, out string, stdout io.Writer, opts ...format.Option) error {
 	if _, err := os.Stat(in); err != nil {
 		return fmt.Errorf("reading trace: %w", err)
 	}
@@ -143,7 +149,7 @@ func convertTo(in, to, out string, opts format.Options, stdout io.Writer) error 
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 256<<10)
-	err := format.ConvertWith(in, to, bw, opts)
+	err := format.Convert(in, to, bw, opts...)
 	if ferr := bw.Flush(); err == nil {
 		err = ferr
 	}
@@ -157,5 +163,5 @@ func convertTo(in, to, out string, opts format.Options, stdout io.Writer) error 
 
 // exportPerfetto is the demo's Perfetto step.
 func exportPerfetto(ctfDir, file string) error {
-	return convertTo(ctfDir, "perfetto", file, format.Options{}, io.Discard)
+	return convertTo(ctfDir, "perfetto", file, io.Discard)
 }

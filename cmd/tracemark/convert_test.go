@@ -18,7 +18,7 @@ var convertMarker = marker.Define2("convtest:event", marker.String("path"), mark
 // writeTestTrace records three events into a CTF trace in dir.
 func writeTestTrace(t *testing.T, dir string) {
 	t.Helper()
-	s, err := session.New(session.Config{Name: "convert-test"})
+	s, err := session.New("convert-test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,7 +65,7 @@ type daemonSession struct {
 	rotSize  uint64
 	rotEvery time.Duration
 	context  []string
-	otlp     *otlp.Config
+	otlp     *otlpTarget
 }
 
 // daemonOTLP is a session's collector. Each key replaces the daemon's
@@ -85,37 +83,28 @@ type daemonOTLP struct {
 
 // config returns the exporter configuration: the daemon's environment,
 // then the session's keys.
-func (o *daemonOTLP) config() (*otlp.Config, error) {
-	cfg, err := otlp.FromEnv()
-	if err != nil {
-		return nil, err
-	}
+func (o *daemonOTLP) config() (*otlpTarget, error) {
 	if o.Endpoint == "" {
 		return nil, errors.New("no \"endpoint\"")
 	}
-	cfg.Endpoint = o.Endpoint
-	// The per-signal variables name other collectors: the session's wins.
-	cfg.LogsURL, cfg.TracesURL, cfg.MetricsURL = "", "", ""
-	if len(o.Headers) > 0 && cfg.Headers == nil {
-		cfg.Headers = map[string]string{}
-	}
-	maps.Copy(cfg.Headers, o.Headers)
+	// An endpoint given to otlp.New wins over the per-signal variables,
+	// which name other collectors: the session's wins.
+	opts := []otlp.Option{otlp.WithEnv(), otlp.WithHeaders(o.Headers)}
 	if o.Compression != "" {
-		cfg.Compression = strings.ToLower(o.Compression)
+		opts = append(opts, otlp.WithCompression(strings.ToLower(o.Compression)))
 	}
 	if o.Timeout != "" {
 		d, err := time.ParseDuration(o.Timeout)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("timeout %q: want a duration such as 10s", o.Timeout)
 		}
-		cfg.Timeout = d
+		opts = append(opts, otlp.WithTimeout(d))
 	}
-	exp, err := otlp.New(cfg) // checks the URL and the compression
-	if err != nil {
+	t := &otlpTarget{Endpoint: o.Endpoint, opts: opts}
+	if err := t.check(); err != nil { // checks the URL and the compression
 		return nil, err
 	}
-	exp.Close(context.Background())
-	return &cfg, nil
+	return t, nil
 }
 
 // flight reports whether the session is a flight recorder.

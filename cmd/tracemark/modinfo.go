@@ -80,7 +80,7 @@ KEYFILE (mode 0600; keep it secret) and the public key to KEYFILE.pub.
 Existing files are never overwritten.
 
 Sign modules with "tracemark sign --key KEYFILE". A host trusts the
-signer when KEYFILE.pub is in its keyring (wasm.Config.Keys, read with
+signer when KEYFILE.pub is in its keyring (wasm.WithKeys, read with
 module.LoadKeyring): modules it signed are then not tainted E, and a
 host that requires signatures loads them. The name (default USER@HOST)
 is how lsmod and modinfo show the signer.`,

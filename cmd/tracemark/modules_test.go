@@ -41,10 +41,10 @@ const (
 // /api/items/I", and "attack", which calls it with a request the plugin
 // finds suspicious.
 func modTargetMain() int {
-	cfg := wasm.Config{}
+	var opts []wasm.HostOption
 	if dir, err := cachedir.Dir("wazero"); err == nil {
 		// Compiling the plugin takes seconds with -race: compile once.
-		cfg.CacheDir = dir
+		opts = append(opts, wasm.WithCacheDir(dir))
 	}
 	if k := os.Getenv(envTestKeyring); k != "" {
 		ring, err := module.LoadKeyring(k)
@@ -52,10 +52,12 @@ func modTargetMain() int {
 			fmt.Println("keyring:", err)
 			return 1
 		}
-		cfg.Keys = ring
+		opts = append(opts, wasm.WithKeys(ring))
 	}
-	cfg.RequireSignature = os.Getenv(envTestRequireSig) == "1"
-	host, err := wasm.NewHost(cfg)
+	if os.Getenv(envTestRequireSig) == "1" {
+		opts = append(opts, wasm.WithRequireSignature())
+	}
+	host, err := wasm.NewHost(opts...)
 	if err != nil {
 		fmt.Println("host:", err)
 		return 1

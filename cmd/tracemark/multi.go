@@ -45,9 +45,9 @@ leaves a complete trace; the recording goes on.`
 
 // multiOpts are the options of a host-wide command.
 type multiOpts struct {
-	sink    multiSink    // stream and stats: where events go instead of traces
-	context []string     // record --context
-	otlp    *otlp.Config // record and stream --otlp: an exporter per process
+	sink    multiSink   // stream and stats: where events go instead of traces
+	context []string    // record --context
+	otlp    *otlpTarget // record and stream --otlp: an exporter per process
 }
 
 // multiRecorder records many processes into one directory of traces.
@@ -67,7 +67,7 @@ type multiRecorder struct {
 	context []string
 	// otlp, if set, exports the events of each process to a collector,
 	// the process being the resource (--otlp).
-	otlp *otlp.Config
+	otlp *otlpTarget
 
 	ctx context.Context // cancelled by a second signal: give up waiting
 	wg  sync.WaitGroup

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,23 +24,44 @@ func otlpFlag(cmd *cobra.Command, url *string) {
 	cmd.Flags().StringVar(url, "otlp", "", "also export the events to an OpenTelemetry collector: its OTLP/HTTP base URL, such as http://localhost:4318 (the OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables apply)")
 }
 
+// otlpTarget is where and how the CLI exports: the collector's base URL
+// and the exporter's options, the OTEL_EXPORTER_OTLP_* variables first.
+type otlpTarget struct {
+	Endpoint string
+	opts     []otlp.Option
+}
+
+// newExporter starts an exporter to t, with more options after t's.
+func (t *otlpTarget) newExporter(more ...otlp.Option) (*otlp.Exporter, error) {
+	return otlp.New(t.Endpoint, append(slices.Clip(t.opts), more...)...)
+}
+
+// check makes and closes an exporter to t: New checks the URL and the
+// option values.
+func (t *otlpTarget) check() error {
+	exp, err := t.newExporter()
+	if err != nil {
+		return err
+	}
+	return exp.Close(context.Background())
+}
+
 // otlpConfig checks --otlp and the OTEL_* variables before anything
-// starts. An empty url means no export (nil config).
-func otlpConfig(url string) (*otlp.Config, error) {
+// starts. An empty url means no export (nil target). The per-signal
+// variables name other collectors: --otlp wins (as any endpoint given to
+// otlp.New does).
+func otlpConfig(url string) (*otlpTarget, error) {
 	if url == "" {
 		return nil, nil
 	}
-	cfg, err := otlp.FromEnv()
-	if err != nil {
+	if err := (&otlpTarget{opts: []otlp.Option{otlp.WithEnv()}}).check(); err != nil {
 		return nil, usagef("--otlp: %v", err)
 	}
-	cfg.Endpoint = url
-	// The per-signal variables name other collectors: --otlp wins.
-	cfg.LogsURL, cfg.TracesURL, cfg.MetricsURL = "", "", ""
-	if _, err := otlp.New(cfg); err != nil { // checks the URL
+	t := &otlpTarget{Endpoint: url, opts: []otlp.Option{otlp.WithEnv()}}
+	if err := t.check(); err != nil { // checks the URL
 		return nil, usagef("--otlp %q: %v", url, err)
 	}
-	return &cfg, nil
+	return t, nil
 }
 
 // otlpOut exports the records of a capture (record --otlp, stream
@@ -64,7 +86,7 @@ type otlpOut struct {
 
 // startOTLP starts the exporter for the recording that h describes: the
 // resource is the traced process.
-func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (*otlpOut, error) {
+func startOTLP(ctx context.Context, cfg *otlpTarget, t *target, h wire.Hello) (*otlpOut, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -75,7 +97,7 @@ func startOTLP(ctx context.Context, cfg *otlp.Config, t *target, h wire.Hello) (
 // client: the resource is that process, with pid as its process.pid (the
 // host pid, for host-wide recordings: a container's processes may share
 // their vpids).
-func startOTLPFor(ctx context.Context, cfg *otlp.Config, client *client.Client, h wire.Hello, pid int) (*otlpOut, error) {
+func startOTLPFor(ctx context.Context, cfg *otlpTarget, client *client.Client, h wire.Hello, pid int) (*otlpOut, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -83,9 +105,7 @@ func startOTLPFor(ctx context.Context, cfg *otlp.Config, client *client.Client, 
 	if err != nil {
 		return nil, usagef("--otlp: %v", err)
 	}
-	c := *cfg
-	c.Resource = res
-	exp, err := otlp.New(c)
+	exp, err := cfg.newExporter(otlp.WithResource(res...))
 	if err != nil {
 		return nil, err
 	}
@@ -305,9 +325,7 @@ func exportTrace(dir, url string, a *app) error {
 	if err != nil {
 		return usagef("--otlp: %v", err)
 	}
-	c := *cfg
-	c.Resource, c.Block = res, true
-	exp, err := otlp.New(c)
+	exp, err := cfg.newExporter(otlp.WithResource(res...), otlp.WithBlock())
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func TestOTLPMetricsStopBeforeTheFinalCounts(t *testing.T) {
 		}
 		return 0, nil, nil
 	})
-	exp, err := otlp.New(otlp.Config{Endpoint: col.URL()})
+	exp, err := otlp.New(col.URL())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/session"
 )
@@ -142,7 +141,7 @@ type recorder struct {
 	// context names the fields of --context.
 	context []string
 	// otlpCfg, if set, exports the events too (--otlp).
-	otlpCfg *otlp.Config
+	otlpCfg *otlpTarget
 	otlp    *otlpOut
 
 	c          *capture

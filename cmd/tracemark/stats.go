@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tracemark/tracemark/ctf"
-	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/format"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -292,7 +291,7 @@ func numericKind(k string) bool {
 	return true
 }
 
-func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g *aggregator, asJSON, perInterval bool, otlpCfg *otlp.Config) error {
+func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g *aggregator, asJSON, perInterval bool, otlpCfg *otlpTarget) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)

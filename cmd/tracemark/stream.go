@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -81,7 +80,7 @@ type line struct {
 	text []byte
 }
 
-func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, asJSON bool, otlpCfg *otlp.Config) error {
+func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, asJSON bool, otlpCfg *otlpTarget) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	signals := a.catchSignals(cancel)

@@ -45,15 +45,11 @@ const loadTimeout = 5 * time.Minute
 // newHost makes the module host, with wazero's compilation cache in the
 // user's cache directory so that only the first run compiles the plugin.
 func newHost(log io.Writer) *wasm.Host {
-	cfg := wasm.Config{Output: log}
-	if dir, err := cachedir.Dir("wazero"); err == nil {
-		cfg.CacheDir = dir
-	}
-	h, err := wasm.NewHost(cfg)
+	dir, _ := cachedir.Dir("wazero") // "" if none: the cache is in memory
+	h, err := wasm.NewHost(wasm.WithOutput(log), wasm.WithCacheDir(dir))
 	if err != nil {
 		fmt.Fprintf(log, "demo service: compilation cache unavailable (%v): compiling modules at every start\n", err)
-		cfg.CacheDir = ""
-		h, _ = wasm.NewHost(cfg) // cannot fail without CacheDir or TrustedDir
+		h, _ = wasm.NewHost(wasm.WithOutput(log)) // cannot fail without a cache or trusted directory
 	}
 	return h
 }
@@ -96,7 +92,7 @@ func loadPluginFrom(ctx context.Context, h *wasm.Host, log io.Writer, build func
 	}
 	lctx, cancelLoad := context.WithTimeout(ctx, loadTimeout)
 	defer cancelLoad()
-	m, err := h.LoadFile(lctx, b.path, wasm.LoadOptions{})
+	m, err := h.LoadFile(lctx, b.path)
 	if err != nil {
 		fmt.Fprintf(log, "demo service: running without the example plugin: %v\n", err)
 		return

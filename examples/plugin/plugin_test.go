@@ -20,7 +20,7 @@ func TestPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := wasm.NewHost(wasm.Config{})
+	h, err := wasm.NewHost()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestPlugin(t *testing.T) {
 	}
 	defer p.Unregister()
 
-	m, err := h.LoadFile(ctx, path, wasm.LoadOptions{})
+	m, err := h.LoadFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func BenchmarkExport(b *testing.B) {
 				io.Copy(io.Discard, r.Body)
 			}))
 			defer srv.Close()
-			e, err := New(Config{Endpoint: srv.URL, Client: srv.Client(), Compression: comp, Block: true})
+			e, err := New(srv.URL, WithHTTPClient(srv.Client()), WithCompression(comp), WithBlock())
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Defaults of Config.
+// Defaults of an Exporter (see the With functions).
 const (
 	// DefaultEndpoint is the collector's OTLP/HTTP address.
 	DefaultEndpoint = "http://localhost:4318"
@@ -42,58 +42,232 @@ const (
 // work, such as an endpoint that is not an http(s) URL.
 var ErrConfig = errors.New("otlp: invalid configuration")
 
-// Config configures an Exporter. The zero value of each field means its
-// default; FromEnv fills it from the OpenTelemetry environment variables.
-type Config struct {
-	// Endpoint is the collector's base URL, such as
-	// http://localhost:4318; the exporter appends /v1/logs, /v1/traces
-	// and /v1/metrics.
+// Option configures New. Options are made by the With functions of this
+// package; the zero configuration, New without options, is the default of
+// each. An option given an invalid value makes New fail with an error
+// wrapping ErrConfig and naming the option.
+type Option interface{ apply(*config) }
+
+// optionFunc is an Option that sets its field of the configuration.
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// config is an exporter's configuration, defaults filled in by New.
+type config struct {
+	// Endpoint is the collector's base URL; the exporter appends
+	// /v1/logs, /v1/traces and /v1/metrics.
 	Endpoint string
 	// LogsURL, TracesURL and MetricsURL, if set, are the full URLs of
-	// one signal (OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, ...), used as given.
+	// one signal, used as given.
 	LogsURL, TracesURL, MetricsURL string
-	// Headers are added to every request (authentication, tenants).
-	Headers map[string]string
-	// Timeout bounds each request.
-	Timeout time.Duration
-	// Compression is CompressionGzip or CompressionNone (the default).
-	Compression string
-	// Resource describes what sent the events: service.name, host.name,
-	// process.pid... (see ProcessResource).
-	Resource []Attribute
+	Headers                        map[string]string
+	Timeout                        time.Duration
+	Compression                    string
+	Resource                       []Attribute
+	BatchSize                      int
+	BatchBytes                     int
+	BatchDelay                     time.Duration
+	QueueSize                      int
+	Block                          bool
+	RetryInitial, RetryMax         time.Duration
+	Client                         *http.Client
 
-	// BatchSize, BatchBytes and BatchDelay say when a batch is sent: when
-	// it holds BatchSize events or BatchBytes encoded bytes, or when its
-	// first event waited BatchDelay.
-	BatchSize  int
-	BatchBytes int
-	BatchDelay time.Duration
-	// QueueSize bounds the events in memory (being batched, queued or
-	// sent). An event that finds the queue full is dropped and counted.
-	QueueSize int
-	// Block makes Log and Span wait for room in a full queue instead of
-	// dropping the event: for reading trace files, where waiting loses
-	// nothing. A recording should not block: the traced program would
-	// then lose the events, in its own buffers.
-	Block bool
-	// RetryInitial and RetryMax are the first and the longest wait
-	// between attempts to send a batch (defaults 100 ms and 5 s). A
-	// server's Retry-After wins.
-	RetryInitial, RetryMax time.Duration
-	// Client sends the requests; nil means a client of its own.
-	Client *http.Client
+	env  *config // WithEnv's endpoints, used when New's endpoint is empty
+	errs []error // invalid option values, reported by New
 }
 
-// FromEnv returns the configuration that the OpenTelemetry environment
-// variables describe: OTEL_EXPORTER_OTLP_ENDPOINT (and the per-signal
-// OTEL_EXPORTER_OTLP_{LOGS,TRACES,METRICS}_ENDPOINT),
-// OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds)
-// and OTEL_EXPORTER_OTLP_COMPRESSION. OTEL_EXPORTER_OTLP_PROTOCOL, if set,
-// must be http/protobuf. The resource is left empty: see ProcessResource.
-func FromEnv() (Config, error) { return fromEnv(os.Getenv) }
+// invalid records that option was given an invalid value.
+func (c *config) invalid(option string, format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%w: %s: %s", ErrConfig, option, fmt.Sprintf(format, args...)))
+}
 
-func fromEnv(getenv func(string) string) (Config, error) {
-	var c Config
+// WithEnv applies the OpenTelemetry environment variables:
+// OTEL_EXPORTER_OTLP_ENDPOINT and the per-signal
+// OTEL_EXPORTER_OTLP_{LOGS,TRACES,METRICS}_ENDPOINT (used only when New's
+// endpoint is empty: an endpoint given to New wins over all of them),
+// OTEL_EXPORTER_OTLP_HEADERS (added to the headers, key by key, as
+// WithHeaders), OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) and
+// OTEL_EXPORTER_OTLP_COMPRESSION. OTEL_EXPORTER_OTLP_PROTOCOL, if set,
+// must be http/protobuf. Unset variables change nothing; options after
+// WithEnv override what it set. The variables are read when New runs;
+// a malformed one makes New fail with an error naming it. The resource
+// is left alone: see ProcessResource.
+func WithEnv() Option {
+	return optionFunc(func(c *config) {
+		env, err := fromEnv(os.Getenv)
+		if err != nil {
+			c.errs = append(c.errs, fmt.Errorf("WithEnv: %w", err))
+			return
+		}
+		c.env = &config{Endpoint: env.Endpoint, LogsURL: env.LogsURL, TracesURL: env.TracesURL, MetricsURL: env.MetricsURL}
+		c.addHeaders(env.Headers)
+		if env.Timeout > 0 {
+			c.Timeout = env.Timeout
+		}
+		if env.Compression != "" {
+			c.Compression = env.Compression
+		}
+	})
+}
+
+// WithSignalURLs sets the full URLs of the logs, traces and metrics
+// endpoints, used as given instead of New's endpoint followed by
+// /v1/logs, /v1/traces and /v1/metrics (the default, which an empty URL
+// keeps). Each must be an http:// or https:// URL.
+func WithSignalURLs(logs, traces, metrics string) Option {
+	return optionFunc(func(c *config) {
+		for _, u := range []string{logs, traces, metrics} {
+			if u != "" && !httpURL(u) {
+				c.invalid("WithSignalURLs", "endpoint %q: want an http:// or https:// URL such as %s/v1/logs", u, DefaultEndpoint)
+				return
+			}
+		}
+		if logs != "" {
+			c.LogsURL = logs
+		}
+		if traces != "" {
+			c.TracesURL = traces
+		}
+		if metrics != "" {
+			c.MetricsURL = metrics
+		}
+	})
+}
+
+// WithHeaders adds h to the headers of every request (authentication,
+// tenants); by default there are none. Several WithHeaders (and WithEnv)
+// add up, key by key, the last one's value winning. Keys must not be
+// empty.
+func WithHeaders(h map[string]string) Option {
+	return optionFunc(func(c *config) {
+		if _, ok := h[""]; ok {
+			c.invalid("WithHeaders", "empty header name")
+			return
+		}
+		c.addHeaders(h)
+	})
+}
+
+func (c *config) addHeaders(h map[string]string) {
+	if len(h) == 0 {
+		return
+	}
+	if c.Headers == nil {
+		c.Headers = make(map[string]string, len(h))
+	}
+	maps.Copy(c.Headers, h)
+}
+
+// WithTimeout bounds each request (default DefaultTimeout, which d = 0
+// keeps); a negative d is invalid.
+func WithTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if d < 0 {
+			c.invalid("WithTimeout", "negative timeout %v; 0 keeps the default", d)
+			return
+		}
+		if d > 0 {
+			c.Timeout = d
+		}
+	})
+}
+
+// WithCompression sets the compression of request bodies:
+// CompressionGzip, or CompressionNone (the default, which "" keeps). Any
+// other value is invalid.
+func WithCompression(compression string) Option {
+	return optionFunc(func(c *config) {
+		switch compression {
+		case "":
+		case CompressionNone, CompressionGzip:
+			c.Compression = compression
+		default:
+			c.invalid("WithCompression", "compression %q: want gzip or none", compression)
+		}
+	})
+}
+
+// WithResource sets the attributes that describe what sent the events:
+// service.name, host.name, process.pid... (see ProcessResource). By
+// default the resource has no attribute.
+func WithResource(attrs ...Attribute) Option {
+	return optionFunc(func(c *config) { c.Resource = slices.Clone(attrs) })
+}
+
+// WithBatch says when a batch is sent: when it holds size events or
+// bytes encoded bytes, or when its first event waited delay. The
+// defaults are DefaultBatchSize, DefaultBatchBytes and
+// DefaultBatchDelay; a zero value keeps its default, and a negative one
+// is invalid.
+func WithBatch(size, bytes int, delay time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if size < 0 || bytes < 0 || delay < 0 {
+			c.invalid("WithBatch", "negative value (size %d, bytes %d, delay %v); 0 keeps the default", size, bytes, delay)
+			return
+		}
+		if size > 0 {
+			c.BatchSize = size
+		}
+		if bytes > 0 {
+			c.BatchBytes = bytes
+		}
+		if delay > 0 {
+			c.BatchDelay = delay
+		}
+	})
+}
+
+// WithQueueSize bounds the events in memory (being batched, queued or
+// sent): an event that finds the queue full is dropped and counted. The
+// default, which n = 0 keeps, is DefaultQueueSize; the queue holds at
+// least one batch (WithBatch) whatever n, and a negative n is invalid.
+func WithQueueSize(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("WithQueueSize", "negative size %d; 0 keeps the default", n)
+			return
+		}
+		if n > 0 {
+			c.QueueSize = n
+		}
+	})
+}
+
+// WithBlock makes Log and Span wait for room in a full queue instead of
+// dropping the event (the default): for reading trace files, where
+// waiting loses nothing. A recording should not block: the traced
+// program would then lose the events, in its own buffers.
+func WithBlock() Option { return optionFunc(func(c *config) { c.Block = true }) }
+
+// WithRetry sets the first and the longest wait between attempts to send
+// a batch (defaults 100 ms and 5 s; a zero value keeps its default, a
+// negative one is invalid). A server's Retry-After wins.
+func WithRetry(initial, max time.Duration) Option {
+	return optionFunc(func(c *config) {
+		if initial < 0 || max < 0 {
+			c.invalid("WithRetry", "negative wait (initial %v, max %v); 0 keeps the default", initial, max)
+			return
+		}
+		if initial > 0 {
+			c.RetryInitial = initial
+		}
+		if max > 0 {
+			c.RetryMax = max
+		}
+	})
+}
+
+// WithHTTPClient sends the requests with client; by default, and with a
+// nil client, the exporter uses a client of its own.
+func WithHTTPClient(client *http.Client) Option {
+	return optionFunc(func(c *config) { c.Client = client })
+}
+
+// fromEnv returns the configuration that the OpenTelemetry environment
+// variables describe (see WithEnv).
+func fromEnv(getenv func(string) string) (config, error) {
+	var c config
 	c.Endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	c.LogsURL = getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
 	c.TracesURL = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -143,7 +317,12 @@ func ParseHeaders(s string) (map[string]string, error) {
 	return m, nil
 }
 
-func (c *Config) check() error {
+func httpURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != ""
+}
+
+func (c *config) check() error {
 	switch c.Compression {
 	case "", CompressionNone, CompressionGzip:
 	default:
@@ -153,15 +332,14 @@ func (c *Config) check() error {
 		if u == "" {
 			continue
 		}
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		if !httpURL(u) {
 			return fmt.Errorf("%w: endpoint %q: want an http:// or https:// URL such as %s", ErrConfig, u, DefaultEndpoint)
 		}
 	}
 	return nil
 }
 
-func (c *Config) defaults() {
+func (c *config) defaults() {
 	if c.Endpoint == "" {
 		c.Endpoint = DefaultEndpoint
 	}

@@ -34,18 +34,23 @@
 // service.name, host.name, process.pid, process.executable.name,
 // telemetry.sdk.name "tracemark" and telemetry.sdk.language "go", with
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES applied as the
-// OpenTelemetry SDKs do. FromEnv reads OTEL_EXPORTER_OTLP_ENDPOINT (and
+// OpenTelemetry SDKs do. WithEnv reads OTEL_EXPORTER_OTLP_ENDPOINT (and
 // the per-signal endpoints), OTEL_EXPORTER_OTLP_HEADERS,
 // OTEL_EXPORTER_OTLP_TIMEOUT and OTEL_EXPORTER_OTLP_COMPRESSION.
+//
+// New takes the collector's endpoint and options, each of which changes
+// one default and documents the values it accepts; New fails with an
+// error wrapping ErrConfig and naming the option given a value it does
+// not.
 //
 // # Delivery
 //
 // Log and Span encode the event at once into the current batch and
 // return without waiting for the network. A batch is sent when it holds
-// Config.BatchSize events or Config.BatchBytes bytes, or when its first
-// event waited Config.BatchDelay. Memory is bounded: at most
-// Config.QueueSize events are held (encoded) in memory; an event that
-// finds the queue full is dropped and counted (unless Config.Block).
+// a number of events or bytes, or when its first event waited some time
+// (WithBatch). Memory is bounded: at most a number of events
+// (WithQueueSize) are held (encoded) in memory; an event that finds the
+// queue full is dropped and counted (unless WithBlock).
 //
 // A batch that fails with a network error or HTTP 429, 502, 503 or 504
 // is sent again after a backoff (100 ms doubling up to 5 s by default)

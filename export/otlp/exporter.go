@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -121,7 +122,7 @@ type batch struct {
 // retries, and drops nothing unless the queue is full. Its methods may be
 // called from several goroutines.
 type Exporter struct {
-	cfg      Config
+	cfg      config
 	resource []byte
 	start    time.Time
 
@@ -132,7 +133,7 @@ type Exporter struct {
 	pending   []*batch
 	free      []*batch
 	queued    int
-	room      *sync.Cond // signalled when queued shrinks (Config.Block)
+	room      *sync.Cond // signalled when queued shrinks (WithBlock)
 	closed    bool
 	rec       []byte
 	scratch   []byte
@@ -156,10 +157,29 @@ type Exporter struct {
 	zw   *gzip.Writer
 }
 
-// New returns an exporter and starts its sending goroutine; Close stops
-// it. The configuration is checked: a bad endpoint or compression is an
-// error wrapping ErrConfig.
-func New(cfg Config) (*Exporter, error) {
+// New returns an exporter that sends to the collector at endpoint, its
+// base URL such as http://localhost:4318 (the exporter appends /v1/logs,
+// /v1/traces and /v1/metrics), and starts its sending goroutine; Close
+// stops it. An empty endpoint is the environment's (WithEnv), or else
+// DefaultEndpoint. The configuration is checked: a bad endpoint or option
+// value is an error wrapping ErrConfig.
+func New(endpoint string, opts ...Option) (*Exporter, error) {
+	var cfg config
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&cfg)
+		}
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, err
+	}
+	if endpoint == "" && cfg.env != nil {
+		endpoint = cfg.env.Endpoint
+		cfg.LogsURL = cmp.Or(cfg.LogsURL, cfg.env.LogsURL)
+		cfg.TracesURL = cmp.Or(cfg.TracesURL, cfg.env.TracesURL)
+		cfg.MetricsURL = cmp.Or(cfg.MetricsURL, cfg.env.MetricsURL)
+	}
+	cfg.Endpoint, cfg.env = endpoint, nil
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}

@@ -32,17 +32,15 @@ func testValues(i int) []ctf.Value {
 	}
 }
 
-func newTestExporter(t *testing.T, r *otlptest.Receiver, cfg Config) *Exporter {
+func newTestExporter(t *testing.T, r *otlptest.Receiver, opts ...Option) *Exporter {
 	t.Helper()
-	cfg.Endpoint = r.URL()
-	cfg.Client = r.Server.Client()
-	if cfg.RetryInitial == 0 {
-		cfg.RetryInitial, cfg.RetryMax = time.Millisecond, 10*time.Millisecond
+	// The test's options come last: they override these.
+	base := []Option{
+		WithHTTPClient(r.Server.Client()),
+		WithRetry(time.Millisecond, 10*time.Millisecond),
+		WithResource(Attribute{"service.name", "demo"}, Attribute{"process.pid", int64(42)}),
 	}
-	if cfg.Resource == nil {
-		cfg.Resource = []Attribute{{"service.name", "demo"}, {"process.pid", int64(42)}}
-	}
-	e, err := New(cfg)
+	e, err := New(r.URL(), append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +52,7 @@ func TestLogRecordMapping(t *testing.T) {
 	for _, comp := range []string{CompressionNone, CompressionGzip} {
 		t.Run(comp, func(t *testing.T) {
 			r := otlptest.NewReceiver(t)
-			e := newTestExporter(t, r, Config{Compression: comp, Headers: map[string]string{"X-Tenant": "a b"}})
+			e := newTestExporter(t, r, WithCompression(comp), WithHeaders(map[string]string{"X-Tenant": "a b"}))
 			c := testClass
 			other := Class{Name: "db:query", Fields: []Field{{"q", "string"}}, Scope: Scope{Name: "example.com/db"}}
 			const n = 3
@@ -115,7 +113,7 @@ func TestLogRecordMapping(t *testing.T) {
 
 func TestTraceIDsFromFields(t *testing.T) {
 	r := otlptest.NewReceiver(t)
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := Class{Name: "job:done", Fields: []Field{{"trace", "trace_id"}, {"span", "span_id"}, {"n", "int64"}}}
 	tid := bytes.Repeat([]byte{0xab}, 16)
 	sid := bytes.Repeat([]byte{0xcd}, 8)
@@ -134,7 +132,7 @@ func TestTraceIDsFromFields(t *testing.T) {
 
 func TestSpans(t *testing.T) {
 	r := otlptest.NewReceiver(t)
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	s := SpanData{
 		Name: "GET /items", Scope: Scope{Name: "m"}, TraceID: [16]byte{1}, SpanID: [8]byte{2}, ParentSpanID: [8]byte{3},
 		StartNS: 100, EndNS: 250, Attributes: []Attribute{{"status", int64(200)}},
@@ -155,7 +153,7 @@ func TestSpans(t *testing.T) {
 
 func TestBatchBySize(t *testing.T) {
 	r := otlptest.NewReceiver(t)
-	e := newTestExporter(t, r, Config{BatchSize: 10, BatchDelay: time.Hour})
+	e := newTestExporter(t, r, WithBatch(10, 0, time.Hour))
 	c := testClass
 	for i := range 25 {
 		e.Log(&c, int64(i), testValues(i), 0)
@@ -180,7 +178,7 @@ func TestBatchByTime(t *testing.T) {
 		}
 		return 0, nil, nil
 	})
-	e := newTestExporter(t, r, Config{BatchSize: 1000, BatchDelay: 10 * time.Millisecond})
+	e := newTestExporter(t, r, WithBatch(1000, 0, 10*time.Millisecond))
 	c := testClass
 	e.Log(&c, 1, testValues(1), 0)
 	<-arrived // sent by the timer: no Close, no Flush
@@ -203,7 +201,7 @@ func TestRetryAfter503And429(t *testing.T) {
 		}
 		return 0, nil, nil
 	})
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := testClass
 	for i := range 5 {
 		e.Log(&c, int64(i), testValues(i), 0)
@@ -237,7 +235,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	r.Answer(func(string, int) (int, map[string]string, []byte) {
 		return 503, map[string]string{"Retry-After": "3600"}, nil
 	})
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := testClass
 	e.Log(&c, 1, testValues(1), 0)
 	e.Flush()
@@ -267,7 +265,7 @@ func TestRejected(t *testing.T) {
 		}
 		return 0, nil, nil
 	})
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := testClass
 	for i := range 4 {
 		e.Log(&c, int64(i), testValues(i), 0)
@@ -294,7 +292,7 @@ func TestPartialSuccess(t *testing.T) {
 		}
 		return 0, nil, nil
 	})
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := testClass
 	for i := range 5 {
 		e.Log(&c, int64(i), testValues(i), 0)
@@ -322,7 +320,7 @@ func TestQueueFullDropsAndReports(t *testing.T) {
 		}
 		return 0, nil, nil
 	})
-	e := newTestExporter(t, r, Config{BatchSize: 10, QueueSize: 30, BatchDelay: time.Hour})
+	e := newTestExporter(t, r, WithBatch(10, 0, time.Hour), WithQueueSize(30))
 	c := testClass
 	for i := range 10 {
 		e.Log(&c, int64(i), testValues(i), 0)
@@ -365,7 +363,7 @@ func TestQueueFullDropsAndReports(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	// Nothing listens: the exporter retries until Close gives up.
-	e, err := New(Config{Endpoint: "http://127.0.0.1:1", RetryInitial: time.Millisecond, RetryMax: time.Millisecond})
+	e, err := New("http://127.0.0.1:1", WithRetry(time.Millisecond, time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,9 +387,12 @@ func TestUnreachable(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, cfg := range []Config{{Endpoint: "localhost:4318"}, {Endpoint: "ftp://x"}, {Compression: "zstd"}} {
-		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
-			t.Errorf("New(%+v): %v", cfg, err)
+	for _, c := range []struct {
+		endpoint string
+		opts     []Option
+	}{{"localhost:4318", nil}, {"ftp://x", nil}, {"", []Option{WithCompression("zstd")}}} {
+		if _, err := New(c.endpoint, c.opts...); !errors.Is(err, ErrConfig) {
+			t.Errorf("New(%q, %d options): %v", c.endpoint, len(c.opts), err)
 		}
 	}
 }
@@ -403,7 +404,7 @@ func TestBlockWaitsForRoom(t *testing.T) {
 		<-release
 		return 0, nil, nil
 	})
-	e := newTestExporter(t, r, Config{BatchSize: 10, QueueSize: 20, BatchDelay: time.Hour, Block: true})
+	e := newTestExporter(t, r, WithBatch(10, 0, time.Hour), WithQueueSize(20), WithBlock())
 	c := testClass
 	done := make(chan struct{})
 	go func() {

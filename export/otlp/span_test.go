@@ -12,7 +12,7 @@ import (
 
 func TestSpanFromDuration(t *testing.T) {
 	r := otlptest.NewReceiver(t)
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := Class{Name: "storage:query", Fields: []Field{{"op", "string"}, {"latency", "duration"}},
 		Scope: Scope{Name: "m"}, Span: &SpanRule{Duration: "latency"}}
 	e.Log(&c, 10_000, []ctf.Value{ctf.StringValue("get"), ctf.IntValue(int64(3 * time.Microsecond))}, 0)
@@ -34,7 +34,7 @@ func TestSpanFromDuration(t *testing.T) {
 
 func TestSpanPairs(t *testing.T) {
 	r := otlptest.NewReceiver(t)
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	start := Class{Name: "batch:job_start", Fields: []Field{{"job", "string"}, {"items", "int64"}}, StartKeys: []string{"job"}}
 	end := Class{Name: "batch:job_done", Fields: []Field{{"job", "string"}, {"failed", "int64"}},
 		Span: &SpanRule{Start: "batch:job_start", Keys: []string{"job"}}}
@@ -67,7 +67,7 @@ func TestSpanPairs(t *testing.T) {
 
 func TestSpanTraceIDFromFields(t *testing.T) {
 	r := otlptest.NewReceiver(t)
-	e := newTestExporter(t, r, Config{})
+	e := newTestExporter(t, r)
 	c := Class{Name: "rpc:done", Fields: []Field{{"tid", "trace_id"}, {"sid", "span_id"}, {"d", "duration"}}, Span: &SpanRule{Duration: "d"}}
 	tid := []byte("0123456789abcdef")
 	sid := []byte("parent!!")

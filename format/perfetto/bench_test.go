@@ -39,7 +39,7 @@ func BenchmarkConvert(b *testing.B) {
 		b.Run(to, func(b *testing.B) {
 			var out countWriter
 			for b.Loop() {
-				if err := format.ConvertWith(dir, to, &out, format.Options{}); err != nil {
+				if err := format.Convert(dir, to, &out); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -54,7 +54,7 @@ func BenchmarkConvert(b *testing.B) {
 // event, http:request_done (a slice with five fields), with a counter.
 func BenchmarkWriteEvent(b *testing.B) {
 	var out countWriter
-	w, err := perfetto.NewWriter(&out, tracetest.Info(), tracetest.DemoClasses, demoOpts)
+	w, err := perfetto.NewWriter(&out, tracetest.Info(), tracetest.DemoClasses, demoOpts.options()...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,7 +43,7 @@
 //   - Every event is a TrackEvent on its provider's track, named by the
 //     full event name, with the provider as category and its fields as
 //     debug annotations in declaration order. An event with a duration
-//     field (see [Options]; by default the field its marker's span
+//     field (see [WithDurations]; by default the field its marker's span
 //     declaration names) of value d >= 0 is a slice that ends at the
 //     event and starts d earlier (TYPE_SLICE_BEGIN with the fields, then
 //     TYPE_SLICE_END). An event of a marker declared to end the spans of
@@ -67,7 +67,7 @@
 //     byte), byte sequences as strings of lower-case hexadecimal. Fields
 //     the recorder truncated are listed, comma-separated, in the extra
 //     annotation "_truncated" (field names cannot begin with '_').
-//   - A field named in [Options].Counters is drawn on a counter track
+//   - A field named by [WithCounters] is drawn on a counter track
 //     named "event field" ("http:request_done latency"), with unit
 //     nanoseconds if it is a duration field: TYPE_COUNTER events with
 //     counter_value (integers up to 2^63-1) or double_counter_value.

@@ -23,7 +23,7 @@ func ExampleWriter() {
 		log.Fatal(err)
 	}
 	var out bytes.Buffer
-	w, err := perfetto.NewWriter(&out, info, []ctf.EventClass{class}, perfetto.Options{Counters: []perfetto.FieldRef{counter}})
+	w, err := perfetto.NewWriter(&out, info, []ctf.EventClass{class}, perfetto.WithCounters(counter))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -36,7 +36,8 @@ const uuidSpan = 1 << 32
 // procs. The fields that opts names must be numeric fields of the classes
 // of at least one process, else the error wraps ErrBadField; they apply
 // to every process that has them.
-func NewMultiWriter(w io.Writer, procs []Process, opts Options) (*MultiWriter, error) {
+func NewMultiWriter(w io.Writer, procs []Process, with ...Option) (*MultiWriter, error) {
+	opts := newOptions(with)
 	var all []ctf.EventClass
 	for _, p := range procs {
 		all = append(all, p.Classes...)

@@ -24,7 +24,7 @@ type multiProc struct {
 // convertMulti converts the traces of procs with one MultiWriter, all
 // the events of each process in turn (the writer must not need them
 // interleaved in time order across processes).
-func convertMulti(t *testing.T, procs []multiProc, opts perfetto.Options) []byte {
+func convertMulti(t *testing.T, procs []multiProc, opts testOpts) []byte {
 	t.Helper()
 	var ps []perfetto.Process
 	var rs []*ctf.Reader
@@ -38,7 +38,7 @@ func convertMulti(t *testing.T, procs []multiProc, opts perfetto.Options) []byte
 		ps = append(ps, perfetto.Process{PID: p.pid, Name: p.name, Info: r.Info(), Classes: r.Classes()})
 	}
 	var out bytes.Buffer
-	w, err := perfetto.NewMultiWriter(&out, ps, opts)
+	w, err := perfetto.NewMultiWriter(&out, ps, opts.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestMultiTraceProcessor(t *testing.T) {
 	tracetest.WriteDemo(t, demo, 2000)
 	procs := []multiProc{{small, 301, "api"}, {demo, 307, "db"}, {small, 309, "api"}}
 	// Options that name fields of one trace only apply where they can.
-	opts := perfetto.Options{Counters: append(append([]perfetto.FieldRef(nil), smallOpts.Counters...), demoOpts.Counters...)}
+	opts := testOpts{Counters: append(append([]perfetto.FieldRef(nil), smallOpts.Counters...), demoOpts.Counters...)}
 	file := filepath.Join(t.TempDir(), "multi.pftrace")
 	if err := os.WriteFile(file, convertMulti(t, procs, opts), 0o644); err != nil {
 		t.Fatal(err)
@@ -126,16 +126,16 @@ func TestMultiWriterChecks(t *testing.T) {
 	}
 	defer r.Close()
 	p := perfetto.Process{PID: 5, Name: "x", Info: r.Info(), Classes: r.Classes()}
-	_, err = perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{p}, perfetto.Options{Counters: []perfetto.FieldRef{{"no:such", "f"}}})
+	_, err = perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{p}, perfetto.WithCounters(perfetto.FieldRef{Event: "no:such", Field: "f"}))
 	if !errors.Is(err, perfetto.ErrBadField) {
 		t.Errorf("unknown counter field: %v, want ErrBadField", err)
 	}
 	p.PID = 0
-	if _, err := perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{p}, perfetto.Options{}); err == nil {
+	if _, err := perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{p}); err == nil {
 		t.Error("pid 0 accepted")
 	}
 	p.PID = 5
-	w, err := perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{p}, perfetto.Options{})
+	w, err := perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{p})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,26 +39,63 @@ func ParseFieldRef(s string) (FieldRef, error) {
 // the trace's classes, or that is malformed.
 var ErrBadField = errors.New("bad field reference")
 
-// Options configures a Writer. The zero value is the default.
-type Options struct {
-	// Counters are numeric fields drawn as counter tracks, one track per
-	// field, named "event field" ("http:request_done latency"); the event
-	// is written as usual too.
-	Counters []FieldRef
-	// Durations are signed integer fields that hold a duration in
-	// nanoseconds that ends at the event: such an event is a slice that
-	// starts that long before the event and ends at it. If nil, the
-	// duration fields of the markers' span declarations are
-	// (ctf.EventClass.Span, marker.SpanDuration), and for markers without
-	// a declaration every 64-bit signed integer field named "latency" or
-	// "duration" (the first of an event's, if it has several); an empty
-	// non-nil slice makes every event an instant, except the ends of
-	// declared start/end pairs.
-	Durations []FieldRef
+// Option configures NewWriter and NewMultiWriter. Options are made by the
+// With functions of this package; without options a Writer draws no
+// counter track and takes durations from the markers' declarations (see
+// WithDurations). A field an option names that the trace does not have,
+// or that has the wrong type, makes the constructor fail with an error
+// wrapping ErrBadField and naming the option.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// options is a Writer's configuration.
+type options struct {
+	Counters  []FieldRef
+	Durations []FieldRef // nil: the default; empty: every event an instant
+}
+
+// WithCounters draws the numeric fields refs as counter tracks, one
+// track per field, named "event field" ("http:request_done latency");
+// the event is written as usual too. By default there is none; several
+// WithCounters add up.
+func WithCounters(refs ...FieldRef) Option {
+	return optionFunc(func(o *options) { o.Counters = append(o.Counters, refs...) })
+}
+
+// WithDurations names the signed integer fields that hold a duration in
+// nanoseconds that ends at the event: such an event is a slice that
+// starts that long before the event and ends at it. By default the
+// duration fields of the markers' span declarations are
+// (ctf.EventClass.Span, marker.SpanDuration), and for markers without a
+// declaration every 64-bit signed integer field named "latency" or
+// "duration" (the first of an event's, if it has several). WithDurations
+// replaces that default: with no refs, every event is an instant, except
+// the ends of declared start/end pairs. Several WithDurations add up.
+func WithDurations(refs ...FieldRef) Option {
+	return optionFunc(func(o *options) {
+		o.Durations = append(o.Durations, refs...)
+		if o.Durations == nil {
+			o.Durations = []FieldRef{} // no refs: every event an instant
+		}
+	})
+}
+
+// newOptions applies with.
+func newOptions(with []Option) options {
+	var o options
+	for _, w := range with {
+		if w != nil {
+			w.apply(&o)
+		}
+	}
+	return o
 }
 
 // durationFieldNames are the names of the 64-bit signed fields taken as
-// durations when Options.Durations is nil.
+// durations without WithDurations.
 var durationFieldNames = []string{"latency", "duration"}
 
 // NoticeTrack is the name of the track that groups the per-stream tracks
@@ -87,7 +124,7 @@ type Writer struct {
 	w       io.Writer
 	out     []byte // output not yet written to w
 	info    ctf.TraceInfo
-	opts    Options
+	opts    options
 	pid     uint32
 	seq     uint64 // trusted_packet_sequence_id
 	in      []byte // InternedData of the next packet
@@ -157,7 +194,8 @@ type counter struct {
 // the order of their names; events of other classes are accepted too.
 // The fields that opts names must be numeric fields of classes (signed
 // integers for Durations), else the error wraps ErrBadField.
-func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts Options) (*Writer, error) {
+func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, with ...Option) (*Writer, error) {
+	opts := newOptions(with)
 	if err := checkRefs(opts, classes); err != nil {
 		return nil, err
 	}
@@ -170,15 +208,15 @@ func NewWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts O
 }
 
 // checkRefs checks the fields that opts names against classes.
-func checkRefs(opts Options, classes []ctf.EventClass) error {
+func checkRefs(opts options, classes []ctf.EventClass) error {
 	for _, ref := range opts.Counters {
 		if err := checkRef(ref, classes, false); err != nil {
-			return err
+			return fmt.Errorf("WithCounters: %w", err)
 		}
 	}
 	for _, ref := range opts.Durations {
 		if err := checkRef(ref, classes, true); err != nil {
-			return err
+			return fmt.Errorf("WithDurations: %w", err)
 		}
 	}
 	return nil
@@ -186,7 +224,7 @@ func checkRefs(opts Options, classes []ctf.EventClass) error {
 
 // newWriter returns a Writer for process pid on sequence seq, whose track
 // uuids start at uuid, and writes its first packets.
-func newWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts Options, pid uint32, seq, uuid uint64) *Writer {
+func newWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts options, pid uint32, seq, uuid uint64) *Writer {
 	pw := &Writer{
 		w:         w,
 		out:       make([]byte, 0, flushSize+4096),

@@ -22,7 +22,7 @@ import (
 )
 
 // convertDir converts the trace in dir with opts.
-func convertDir(t *testing.T, dir string, opts perfetto.Options) []byte {
+func convertDir(t *testing.T, dir string, opts testOpts) []byte {
 	t.Helper()
 	r, err := ctf.Open(dir)
 	if err != nil {
@@ -30,7 +30,7 @@ func convertDir(t *testing.T, dir string, opts perfetto.Options) []byte {
 	}
 	defer r.Close()
 	var out bytes.Buffer
-	w, err := perfetto.NewWriter(&out, r.Info(), r.Classes(), opts)
+	w, err := perfetto.NewWriter(&out, r.Info(), r.Classes(), opts.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func sliceLine(ts, dur int64, name, cat, track string, args []string) string {
 	return fmt.Sprintf("%d %d %s|%s|%s|%s", ts, dur, name, cat, track, strings.Join(args, ";"))
 }
 
-func expect(t *testing.T, dir string, opts perfetto.Options) expected {
+func expect(t *testing.T, dir string, opts testOpts) expected {
 	t.Helper()
 	r, err := ctf.Open(dir)
 	if err != nil {
@@ -213,9 +213,9 @@ func compare(t *testing.T, what string, got, want []string) {
 	}
 }
 
-var smallOpts = perfetto.Options{Counters: []perfetto.FieldRef{{Event: "ints:unsigned", Field: "b"}, {Event: "floats", Field: "y"}}}
+var smallOpts = testOpts{Counters: []perfetto.FieldRef{{Event: "ints:unsigned", Field: "b"}, {Event: "floats", Field: "y"}}}
 
-var demoOpts = perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:request_done", Field: "latency"}}}
+var demoOpts = testOpts{Counters: []perfetto.FieldRef{{Event: "http:request_done", Field: "latency"}}}
 
 // TestDecodeSmall checks the structure and content of the small trace's
 // conversion, decoded here.
@@ -284,7 +284,7 @@ func TestDecodeDemo(t *testing.T) {
 func TestDurationsOption(t *testing.T) {
 	dir := t.TempDir()
 	tracetest.WriteDemo(t, dir, 50)
-	for _, opts := range []perfetto.Options{
+	for _, opts := range []testOpts{
 		{Durations: []perfetto.FieldRef{}},
 		{Durations: []perfetto.FieldRef{{Event: "storage:query", Field: "latency"}}},
 	} {
@@ -296,15 +296,15 @@ func TestDurationsOption(t *testing.T) {
 
 func TestBadFieldRef(t *testing.T) {
 	for _, tt := range []struct {
-		opts perfetto.Options
+		opts testOpts
 		msg  string
 	}{
-		{perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:nope", Field: "x"}}}, `the trace has no event "http:nope"`},
-		{perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:request", Field: "nope"}}}, `has no field "nope"`},
-		{perfetto.Options{Counters: []perfetto.FieldRef{{Event: "http:request", Field: "path"}}}, `is string, not a number`},
-		{perfetto.Options{Durations: []perfetto.FieldRef{{Event: "floats", Field: "x"}}}, `not a signed integer`},
+		{testOpts{Counters: []perfetto.FieldRef{{Event: "http:nope", Field: "x"}}}, `the trace has no event "http:nope"`},
+		{testOpts{Counters: []perfetto.FieldRef{{Event: "http:request", Field: "nope"}}}, `has no field "nope"`},
+		{testOpts{Counters: []perfetto.FieldRef{{Event: "http:request", Field: "path"}}}, `is string, not a number`},
+		{testOpts{Durations: []perfetto.FieldRef{{Event: "floats", Field: "x"}}}, `not a signed integer`},
 	} {
-		_, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), tracetest.Classes, tt.opts)
+		_, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), tracetest.Classes, tt.opts.options()...)
 		if !errors.Is(err, perfetto.ErrBadField) || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%+v: error %v, want ErrBadField saying %q", tt.opts, err, tt.msg)
 		}
@@ -324,7 +324,7 @@ func TestBadFieldRef(t *testing.T) {
 func TestLongMessages(t *testing.T) {
 	class := ctf.EventClass{ID: 3, Name: "big:event", Fields: []ctf.Field{{Name: "s", Type: ctf.FieldType{Kind: ctf.String}}}}
 	var out bytes.Buffer
-	w, err := perfetto.NewWriter(&out, tracetest.Info(), []ctf.EventClass{class}, perfetto.Options{})
+	w, err := perfetto.NewWriter(&out, tracetest.Info(), []ctf.EventClass{class})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestWriteErrorIsSticky(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	w, err := perfetto.NewWriter(&failWriter{n: 1}, r.Info(), r.Classes(), perfetto.Options{})
+	w, err := perfetto.NewWriter(&failWriter{n: 1}, r.Info(), r.Classes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestWriteErrorIsSticky(t *testing.T) {
 }
 
 func TestWriteAfterClose(t *testing.T) {
-	w, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), nil, perfetto.Options{})
+	w, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestWriteAfterClose(t *testing.T) {
 // TestNoAllocs checks that writing an event whose names and strings are
 // interned allocates nothing.
 func TestNoAllocs(t *testing.T) {
-	w, err := perfetto.NewWriter(discard{}, tracetest.Info(), tracetest.DemoClasses, demoOpts)
+	w, err := perfetto.NewWriter(discard{}, tracetest.Info(), tracetest.DemoClasses, demoOpts.options()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +571,7 @@ func TestTraceProcessor(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
 		write func(dir string)
-		opts  perfetto.Options
+		opts  testOpts
 	}{
 		{"small", func(dir string) { tracetest.Write(t, dir) }, smallOpts},
 		{"demo", func(dir string) { tracetest.WriteDemo(t, dir, 3000) }, demoOpts},
@@ -607,7 +607,7 @@ func TestTraceProcessorSpans(t *testing.T) {
 	dir := t.TempDir()
 	tracetest.WriteSpans(t, dir)
 	file := filepath.Join(t.TempDir(), "trace.pftrace")
-	if err := os.WriteFile(file, convertDir(t, dir, perfetto.Options{}), 0o644); err != nil {
+	if err := os.WriteFile(file, convertDir(t, dir, testOpts{}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res := query(t, file, map[string]string{
@@ -664,5 +664,39 @@ func TestTraceProcessorSpans(t *testing.T) {
 	}
 	if len(lanes["job"]) != 2 || len(lanes["db"]) != 2 {
 		t.Errorf("lanes %v, want two for job and for db", lanes)
+	}
+}
+
+// testOpts are the options of a test conversion as data, which the
+// tests' model of the output (expect) reads.
+type testOpts struct {
+	Counters  []perfetto.FieldRef
+	Durations []perfetto.FieldRef // nil: the default
+}
+
+// options returns the options that o describes.
+func (o testOpts) options() []perfetto.Option {
+	opts := []perfetto.Option{perfetto.WithCounters(o.Counters...)}
+	if o.Durations != nil {
+		opts = append(opts, perfetto.WithDurations(o.Durations...))
+	}
+	return opts
+}
+
+// TestInvalidOption checks that a field an option names that the trace
+// does not have is an error naming the option.
+func TestInvalidOption(t *testing.T) {
+	for name, opt := range map[string]perfetto.Option{
+		"WithCounters":  perfetto.WithCounters(perfetto.FieldRef{Event: "http:nope", Field: "x"}),
+		"WithDurations": perfetto.WithDurations(perfetto.FieldRef{Event: "floats", Field: "x"}),
+	} {
+		_, err := perfetto.NewWriter(&bytes.Buffer{}, tracetest.Info(), tracetest.Classes, opt)
+		if !errors.Is(err, perfetto.ErrBadField) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v, want ErrBadField naming the option", name, err)
+		}
+		_, err = perfetto.NewMultiWriter(&bytes.Buffer{}, []perfetto.Process{{PID: 1, Info: tracetest.Info(), Classes: tracetest.Classes}}, opt)
+		if !errors.Is(err, perfetto.ErrBadField) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: NewMultiWriter: error %v, want ErrBadField naming the option", name, err)
+		}
 	}
 }

@@ -11,8 +11,8 @@
 // made of, separated by single spaces:
 //
 //   - the timestamp in brackets: wall-clock time in RFC 3339 with exactly
-//     nine fractional digits, in UTC unless [Options.Location] says
-//     otherwise; with [Options.Relative], the seconds since the first line
+//     nine fractional digits, in UTC unless [WithLocation] says
+//     otherwise; with [WithRelative], the seconds since the first line
 //     instead, with nine decimals and the integer part padded with spaces
 //     to six digits ("[     0.000000070]");
 //   - the time since the previous line in seconds with nine decimals, in

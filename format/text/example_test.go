@@ -16,7 +16,7 @@ func ExampleWriter() {
 		{Name: "rows", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}},
 		{Name: "ms", Type: ctf.FieldType{Kind: ctf.Float, Bits: 32}},
 	}}
-	w := text.NewWriter(os.Stdout, text.Options{Relative: true})
+	w := text.NewWriter(os.Stdout, text.WithRelative())
 	events := []ctf.Event{
 		{Class: &class, Time: 1700000000_000001000, Fields: []ctf.Value{
 			ctf.StringValue("SELECT 1"), ctf.IntValue(1), ctf.FloatValue(float64(float32(0.3)))}},

@@ -17,7 +17,7 @@ func TestBoolsAndDurations(t *testing.T) {
 		{Name: "n", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 8}},
 	}}
 	var b strings.Builder
-	w := text.NewWriter(&b, text.Options{Relative: true})
+	w := text.NewWriter(&b, text.WithRelative())
 	for _, vals := range [][]ctf.Value{
 		{ctf.UintValue(1), ctf.IntValue(65487), ctf.UintValue(1)},
 		{ctf.UintValue(0), ctf.IntValue(-1500000000), ctf.UintValue(0)},

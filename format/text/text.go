@@ -10,14 +10,29 @@ import (
 	"github.com/tracemark/tracemark/format/internal/encode"
 )
 
-// Options configures a Writer. The zero value prints wall-clock time in
-// UTC.
-type Options struct {
-	// Relative prints, instead of the wall-clock time, the seconds since
-	// the first event written (ftrace style: "[     0.000000070]").
+// Option configures NewWriter. Options are made by the With functions of
+// this package; without options a Writer prints wall-clock time in UTC.
+type Option interface{ apply(*options) }
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// options is a Writer's configuration.
+type options struct {
 	Relative bool
-	// Location is the time zone of wall-clock timestamps; nil means UTC.
 	Location *time.Location
+}
+
+// WithRelative prints, instead of the wall-clock time (the default), the
+// seconds since the first event written (ftrace style:
+// "[     0.000000070]").
+func WithRelative() Option { return optionFunc(func(o *options) { o.Relative = true }) }
+
+// WithLocation sets the time zone of wall-clock timestamps; the default,
+// and a nil loc, is UTC.
+func WithLocation(loc *time.Location) Option {
+	return optionFunc(func(o *options) { o.Location = loc })
 }
 
 // Writer writes events as lines of text, in the format described in the
@@ -25,7 +40,7 @@ type Options struct {
 // Writer is not safe for concurrent use.
 type Writer struct {
 	bw      *bufio.Writer
-	opts    Options
+	opts    options
 	clock   encode.Clock
 	buf     []byte
 	started bool
@@ -44,7 +59,13 @@ type class struct {
 }
 
 // NewWriter returns a Writer that writes to w.
-func NewWriter(w io.Writer, opts Options) *Writer {
+func NewWriter(w io.Writer, with ...Option) *Writer {
+	var opts options
+	for _, o := range with {
+		if o != nil {
+			o.apply(&opts)
+		}
+	}
 	return &Writer{
 		bw:    bufio.NewWriterSize(w, 64<<10),
 		opts:  opts,

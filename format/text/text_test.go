@@ -14,7 +14,7 @@ import (
 )
 
 // convert writes the small test trace with opts.
-func convert(t *testing.T, opts text.Options) string {
+func convert(t *testing.T, opts ...text.Option) string {
 	t.Helper()
 	dir := t.TempDir()
 	tracetest.Write(t, dir)
@@ -24,7 +24,7 @@ func convert(t *testing.T, opts text.Options) string {
 	}
 	defer r.Close()
 	var out strings.Builder
-	w := text.NewWriter(&out, opts)
+	w := text.NewWriter(&out, opts...)
 	for ev, err := range r.Events() {
 		if err != nil {
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func checkLines(t *testing.T, got string, want []string) {
 }
 
 func TestGolden(t *testing.T) {
-	checkLines(t, convert(t, text.Options{}), []string{
+	checkLines(t, convert(t), []string{
 		`[2023-11-14T22:13:20.000000100Z] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`,
 		`[2023-11-14T22:13:20.000000110Z] (+0.000000010) s1 cpu1 ints:signed: a=127 b=32767 c=2147483647 d=9223372036854775807`,
 		`[2023-11-14T22:13:20.000000120Z] (+0.000000010) s0 cpu0 ints:unsigned: a=255 b=65535 c=4294967295 d=18446744073709551615`,
@@ -79,7 +79,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestGoldenRelative(t *testing.T) {
-	got := convert(t, text.Options{Relative: true})
+	got := convert(t, text.WithRelative())
 	lines := strings.Split(got, "\n")
 	want := map[int]string{
 		0:  `[     0.000000000] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`,
@@ -98,7 +98,7 @@ func TestGoldenRelative(t *testing.T) {
 }
 
 func TestLocation(t *testing.T) {
-	got := convert(t, text.Options{Location: time.FixedZone("", -(3*3600 + 30*60))})
+	got := convert(t, text.WithLocation(time.FixedZone("", -(3*3600+30*60))))
 	first, _, _ := strings.Cut(got, "\n")
 	want := `[2023-11-14T18:43:20.000000100-03:30] (+?.?????????) s0 cpu0 ints:signed: a=-128 b=-32768 c=-2147483648 d=-9223372036854775808`
 	if first != want {
@@ -125,7 +125,7 @@ func TestNotices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out strings.Builder
-			w := text.NewWriter(&out, text.Options{Relative: true})
+			w := text.NewWriter(&out, text.WithRelative())
 			w.WriteEvent(&ctf.Event{Class: &ctf.EventClass{Name: "start"}})
 			w.WriteEvent(&tt.ev)
 			w.Close()
@@ -179,7 +179,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 
 func TestWriteErrorIsSticky(t *testing.T) {
 	fw := &failWriter{}
-	w := text.NewWriter(fw, text.Options{})
+	w := text.NewWriter(fw)
 	ev := &ctf.Event{Class: &tracetest.BenchClass, Fields: []ctf.Value{ctf.IntValue(1), ctf.IntValue(2), ctf.StringValue(strings.Repeat("x", 1000))}}
 	var err error
 	for i := 0; err == nil && i < 1000; i++ {
@@ -202,7 +202,7 @@ func TestWriteErrorIsSticky(t *testing.T) {
 // TestNoAllocs checks that writing an event does not allocate once its
 // class has been seen.
 func TestNoAllocs(t *testing.T) {
-	w := text.NewWriter(discard{}, text.Options{})
+	w := text.NewWriter(discard{})
 	ev := &ctf.Event{Class: &tracetest.Classes[3], Time: 1700000000_000000000, Truncated: 2, Fields: []ctf.Value{
 		ctf.StringValue("GET"), ctf.StringValue("/path"), ctf.BytesValue([]byte{1, 2}), ctf.UintValue(200)}}
 	w.WriteEvent(ev)

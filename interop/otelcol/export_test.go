@@ -40,20 +40,15 @@ func values(seq uint64) []ctf.Value {
 	}
 }
 
-func newExporter(t *testing.T, endpoint string, cfg otlp.Config) *otlp.Exporter {
+func newExporter(t *testing.T, endpoint string, opts ...otlp.Option) *otlp.Exporter {
 	t.Helper()
-	cfg.Endpoint = endpoint
-	if cfg.Resource == nil {
-		res, err := otlp.ProcessResource(otlp.Process{PID: 4242, Executable: "/srv/bin/shop", Host: "web-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Resource = res
+	res, err := otlp.ProcessResource(otlp.Process{PID: 4242, Executable: "/srv/bin/shop", Host: "web-1"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if cfg.RetryInitial == 0 {
-		cfg.RetryInitial, cfg.RetryMax = time.Millisecond, 20*time.Millisecond
-	}
-	e, err := otlp.New(cfg)
+	// The test's options come last: they override these.
+	base := []otlp.Option{otlp.WithResource(res...), otlp.WithRetry(time.Millisecond, 20*time.Millisecond)}
+	e, err := otlp.New(endpoint, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +66,7 @@ func TestLogRecordsExact(t *testing.T) {
 		t.Run(comp, func(t *testing.T) {
 			s := &sink{}
 			col := startCollector(t, freeAddr(t), s)
-			e := newExporter(t, col.url(), otlp.Config{Compression: comp})
+			e := newExporter(t, col.url(), otlp.WithCompression(comp))
 			c := class
 			other := otlp.Class{Name: "db:query", Fields: []otlp.Field{{Name: "q", Kind: "string"}}, Scope: otlp.Scope{Name: "example.com/db"}}
 			const ts = int64(1764600000123456789)
@@ -170,7 +165,7 @@ func checkAttrs(t *testing.T, m pcommon.Map, want map[string]any) {
 func TestSpansAndMetricsExact(t *testing.T) {
 	s := &sink{}
 	col := startCollector(t, freeAddr(t), s)
-	e := newExporter(t, col.url(), otlp.Config{})
+	e := newExporter(t, col.url())
 	span := otlp.SpanData{
 		Name: "http:request", Scope: otlp.Scope{Name: "example.com/shop", Version: "v1"},
 		TraceID: traceID, SpanID: spanID, ParentSpanID: [8]byte{9}, StartNS: 1000, EndNS: 4000,
@@ -274,7 +269,7 @@ func accounted(t *testing.T, s *sink, e *otlp.Exporter, n int) (received, dups i
 // in the queue.
 func TestCollectorStartsLate(t *testing.T) {
 	addr := freeAddr(t)
-	e := newExporter(t, "http://"+addr, otlp.Config{BatchSize: 100})
+	e := newExporter(t, "http://"+addr, otlp.WithBatch(100, 0, 0))
 	const n = 2000
 	stream(e, n, nil)
 	e.Flush()
@@ -304,7 +299,7 @@ func TestCollector503(t *testing.T) {
 		return refusals >= 0
 	}}
 	col := startCollector(t, freeAddr(t), s)
-	e := newExporter(t, col.url(), otlp.Config{BatchSize: 100})
+	e := newExporter(t, col.url(), otlp.WithBatch(100, 0, 0))
 	const n = 2000
 	stream(e, n, nil)
 	if err := e.Close(context.Background()); err != nil {
@@ -326,7 +321,7 @@ func TestCollectorKilledAndRestarted(t *testing.T) {
 	addr := freeAddr(t)
 	s := &sink{}
 	col := startCollector(t, addr, s)
-	e := newExporter(t, col.url(), otlp.Config{BatchSize: 50, QueueSize: 500, BatchDelay: time.Millisecond})
+	e := newExporter(t, col.url(), otlp.WithBatch(50, 0, time.Millisecond), otlp.WithQueueSize(500))
 	const n = 20000
 	// While the collector is up, the stream keeps to the collector's
 	// pace (the queue never overflows); while it is down (events 5000

@@ -85,7 +85,7 @@ service:
 
 	// The exporter retries until the collector listens.
 	const n = 2000
-	e := newExporter(t, "http://"+in, otlp.Config{})
+	e := newExporter(t, "http://"+in)
 	stream(e, n, nil)
 	span := otlp.SpanData{Name: "http:request", Scope: otlp.Scope{Name: "example.com/shop"}, TraceID: traceID, SpanID: spanID, StartNS: 1000, EndNS: 4000}
 	e.Span(&span)

@@ -56,8 +56,8 @@ func startTraps(name string) []byte {
 }
 
 func TestBareModule(t *testing.T) {
-	h := newHost(t, Config{})
-	m, err := h.Load(context.Background(), bareModule("bare"), LoadOptions{})
+	h := newHost(t)
+	m, err := h.Load(context.Background(), bareModule("bare"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestBareModule(t *testing.T) {
 		t.Error("unloaded module still listed")
 	}
 	// The name is free again.
-	if _, err := h.Load(context.Background(), bareModule("bare"), LoadOptions{}); err != nil {
+	if _, err := h.Load(context.Background(), bareModule("bare")); err != nil {
 		t.Errorf("reload: %v", err)
 	}
 }
@@ -104,8 +104,8 @@ func TestMemorylessModule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.hook+"/"+tt.in, func(t *testing.T) {
-			h := newHost(t, Config{Limits: Limits{CallTimeout: 50 * time.Millisecond}})
-			m, err := h.Load(context.Background(), memoryless("nomem"), LoadOptions{})
+			h := newHost(t, WithLimits(Limits{CallTimeout: 50 * time.Millisecond}))
+			m, err := h.Load(context.Background(), memoryless("nomem"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,15 +138,15 @@ func TestMemorylessModule(t *testing.T) {
 }
 
 func TestMemorylessStart(t *testing.T) {
-	h := newHost(t, Config{})
-	m, err := h.Load(context.Background(), startDefines("startdef"), LoadOptions{})
+	h := newHost(t)
+	m, err := h.Load(context.Background(), startDefines("startdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st := m.Status(); st.Taint.String() != "WOE" || !strings.Contains(st.LastError, "outside memory") {
 		t.Errorf("module defining without memory at start: taint %q, last error %q", st.Taint, st.LastError)
 	}
-	_, err = h.Load(context.Background(), startTraps("starttrap"), LoadOptions{})
+	_, err = h.Load(context.Background(), startTraps("starttrap"))
 	if !errors.Is(err, ErrTrap) {
 		t.Fatalf("start that traps: %v", err)
 	}
@@ -154,14 +154,14 @@ func TestMemorylessStart(t *testing.T) {
 		t.Error("module that died at start is listed")
 	}
 	// Its name is not reserved.
-	if _, err := h.Load(context.Background(), bareModule("starttrap"), LoadOptions{}); err != nil {
+	if _, err := h.Load(context.Background(), bareModule("starttrap")); err != nil {
 		t.Errorf("load after a failed load of the same name: %v", err)
 	}
 }
 
 func TestMemorylessUnloadDead(t *testing.T) {
-	h := newHost(t, Config{UnloadDead: true})
-	m, err := h.Load(context.Background(), memoryless("nomemdead"), LoadOptions{})
+	h := newHost(t, WithUnloadDead())
+	m, err := h.Load(context.Background(), memoryless("nomemdead"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +179,8 @@ func TestMemorylessUnloadDead(t *testing.T) {
 }
 
 func TestMemorylessForceUnloadDuringCall(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{CallTimeout: time.Minute}})
-	m, err := h.Load(context.Background(), memoryless("nomemspin"), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CallTimeout: time.Minute}))
+	m, err := h.Load(context.Background(), memoryless("nomemspin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,10 +205,10 @@ func TestLoadFileLyingSize(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc")
 	}
-	h := newHost(t, Config{Limits: Limits{MaxModuleBytes: 1 << 20}})
+	h := newHost(t, WithLimits(Limits{MaxModuleBytes: 1 << 20}))
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := h.LoadFile(context.Background(), "/proc/self/pagemap", LoadOptions{})
+	_, err := h.LoadFile(context.Background(), "/proc/self/pagemap")
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrTooBig) {
 		t.Fatalf("pagemap: %v, want ErrTooBig", err)

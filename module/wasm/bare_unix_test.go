@@ -14,12 +14,12 @@ import (
 
 // A FIFO without a writer is refused at once, not waited on.
 func TestLoadFileFIFO(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	fifo := filepath.Join(t.TempDir(), "fifo.wasm")
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Skip(err)
 	}
-	if _, err := h.LoadFile(context.Background(), fifo, LoadOptions{}); !errors.Is(err, module.ErrNotRegular) {
+	if _, err := h.LoadFile(context.Background(), fifo); !errors.Is(err, module.ErrNotRegular) {
 		t.Errorf("FIFO: %v, want ErrNotRegular", err)
 	}
 }

@@ -26,7 +26,7 @@ func BenchmarkFireFromModule(b *testing.B) {
 		{"disabled", false, -1},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := newHost(b, Config{Limits: Limits{EventRate: bc.budget, EventBurst: 1 << 30, CallTimeout: 1 << 40}})
+			h := newHost(b, WithLimits(Limits{EventRate: bc.budget, EventBurst: 1 << 30, CallTimeout: 1 << 40}))
 			if bc.probe {
 				p, err := marker.Register("hostile:event", func(*marker.Event) {})
 				if err != nil {
@@ -34,7 +34,7 @@ func BenchmarkFireFromModule(b *testing.B) {
 				}
 				defer p.Unregister()
 			}
-			m, err := h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+			m, err := h.Load(context.Background(), hostileWasm(b))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -67,13 +67,13 @@ func BenchmarkCallHook(b *testing.B) {
 	defer p.Unregister()
 	for _, bc := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := newHost(b, Config{})
+			h := newHost(b)
 			var m *Module
 			var err error
 			if bc.name == "echo" {
-				m, err = h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+				m, err = h.Load(context.Background(), hostileWasm(b))
 			} else {
-				m, err = h.LoadFile(context.Background(), pluginPath(b), LoadOptions{})
+				m, err = h.LoadFile(context.Background(), pluginPath(b))
 			}
 			if err != nil {
 				b.Fatal(err)
@@ -99,11 +99,11 @@ func BenchmarkLoadPlugin(b *testing.B) {
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
 			cache := wazero.NewCompilationCache()
-			h, err := NewHost(Config{Cache: cache})
+			h, err := NewHost(WithCache(cache))
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := h.LoadFile(context.Background(), path, LoadOptions{}); err != nil {
+			if _, err := h.LoadFile(context.Background(), path); err != nil {
 				b.Fatal(err)
 			}
 			h.Close(context.Background())
@@ -113,21 +113,21 @@ func BenchmarkLoadPlugin(b *testing.B) {
 	for _, name := range []string{"cached", "wazerodir"} {
 		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
-			cfg := Config{CacheDir: dir}
+			opt := WithCacheDir(dir)
 			if name == "wazerodir" {
 				cache, err := wazero.NewCompilationCacheWithDir(dir)
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer cache.Close(context.Background())
-				cfg = Config{Cache: cache}
+				opt = WithCache(cache)
 			}
-			h, err := NewHost(cfg)
+			h, err := NewHost(opt)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer h.Close(context.Background())
-			m, err := h.LoadFile(context.Background(), path, LoadOptions{}) // fills the cache
+			m, err := h.LoadFile(context.Background(), path) // fills the cache
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -136,7 +136,7 @@ func BenchmarkLoadPlugin(b *testing.B) {
 			// measures the machine.
 			cpu := processCPU()
 			for b.Loop() {
-				m, err := h.LoadFile(context.Background(), path, LoadOptions{})
+				m, err := h.LoadFile(context.Background(), path)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -164,7 +164,7 @@ func BenchmarkFireFromRawModule(b *testing.B) {
 			name = "probe"
 		}
 		b.Run(name, func(b *testing.B) {
-			h := newHost(b, Config{Limits: Limits{EventRate: -1, CallTimeout: 1 << 40}})
+			h := newHost(b, WithLimits(Limits{EventRate: -1, CallTimeout: 1 << 40}))
 			if probe {
 				p, err := marker.Register("raw:loop", func(*marker.Event) {})
 				if err != nil {
@@ -172,7 +172,7 @@ func BenchmarkFireFromRawModule(b *testing.B) {
 				}
 				defer p.Unregister()
 			}
-			m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+			m, err := h.Load(context.Background(), fireLoop())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -193,13 +193,13 @@ func BenchmarkFireFromRawModule(b *testing.B) {
 func BenchmarkGuest(b *testing.B) {
 	for _, export := range []string{"bench_rawfire", "bench_sdk"} {
 		b.Run(export, func(b *testing.B) {
-			h := newHost(b, Config{Limits: Limits{EventRate: -1, CallTimeout: 1 << 40}})
+			h := newHost(b, WithLimits(Limits{EventRate: -1, CallTimeout: 1 << 40}))
 			p, err := marker.Register("hostile:event", func(*marker.Event) {})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer p.Unregister()
-			m, err := h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+			m, err := h.Load(context.Background(), hostileWasm(b))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -228,8 +228,8 @@ func BenchmarkFireDisabled(b *testing.B) {
 		{"raw", "fire_loop", func() []byte { return flagged(flagsBase) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := newHost(b, Config{Limits: Limits{EventRate: -1, CallTimeout: 1 << 40}})
-			m, err := h.Load(context.Background(), bc.wasm(), LoadOptions{})
+			h := newHost(b, WithLimits(Limits{EventRate: -1, CallTimeout: 1 << 40}))
+			m, err := h.Load(context.Background(), bc.wasm())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -263,13 +263,13 @@ func BenchmarkCallHookParallel(b *testing.B) {
 	defer p.Unregister()
 	for _, mod := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
 		for _, instances := range []int{1, 2} {
-			h := newHost(b, Config{Limits: Limits{Instances: instances}})
+			h := newHost(b, WithLimits(Limits{Instances: instances}))
 			var m *Module
 			var err error
 			if mod.name == "echo" {
-				m, err = h.Load(context.Background(), hostileWasm(b), LoadOptions{})
+				m, err = h.Load(context.Background(), hostileWasm(b))
 			} else {
-				m, err = h.LoadFile(context.Background(), pluginPath(b), LoadOptions{})
+				m, err = h.LoadFile(context.Background(), pluginPath(b))
 			}
 			if err != nil {
 				b.Fatal(err)

@@ -62,12 +62,12 @@ func TestLoadCost(t *testing.T) {
 // loadCostChild loads the file into a host without a cache and prints
 // what became of it.
 func loadCostChild(file string) {
-	h, err := NewHost(Config{})
+	h, err := NewHost()
 	if err != nil {
 		fmt.Print(err)
 		os.Exit(1)
 	}
-	_, err = h.LoadFile(context.Background(), file, LoadOptions{Force: true})
+	_, err = h.LoadFile(context.Background(), file, WithForce())
 	// The peak resident set of this process, from its start: the
 	// rusage of a child counts its parent's before exec.
 	status, _ := os.ReadFile("/proc/self/status")

@@ -36,8 +36,8 @@ func TestDeadlineUnderLoad(t *testing.T) {
 	if !hasThreadClock {
 		t.Skip("the deadline is wall time here")
 	}
-	h := newHost(t, Config{Limits: Limits{CallTimeout: 100 * time.Millisecond}})
-	m, err := h.Load(context.Background(), busyLoop(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CallTimeout: 100 * time.Millisecond}))
+	m, err := h.Load(context.Background(), busyLoop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func (s *syncBuffer) String() string {
 func diskHost(t *testing.T, dir string, max int64) (*Host, *syncBuffer) {
 	t.Helper()
 	log := &syncBuffer{}
-	h, err := NewHost(Config{CacheDir: dir, CacheBytes: max, Log: log})
+	h, err := NewHost(WithCacheDir(dir), WithCacheBytes(max), WithLog(log))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func diskHost(t *testing.T, dir string, max int64) (*Host, *syncBuffer) {
 // it.
 func loadAnswer(t *testing.T, h *Host, wasm []byte, want string) {
 	t.Helper()
-	m, err := h.Load(context.Background(), wasm, LoadOptions{})
+	m, err := h.Load(context.Background(), wasm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestDiskCacheConcurrent(t *testing.T) {
 		wg.Go(func() {
 			h := hosts[i%len(hosts)]
 			n := 1 + i%3
-			m, err := h.Load(context.Background(), answer(fmt.Sprintf("m%d", i), n), LoadOptions{})
+			m, err := h.Load(context.Background(), answer(fmt.Sprintf("m%d", i), n))
 			if err != nil {
 				t.Error(err)
 				return
@@ -414,7 +414,7 @@ func TestDiskCacheConcurrent(t *testing.T) {
 func TestDiskCacheDefaultDir(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv(cachedir.Env, dir)
-	h, err := NewHost(Config{})
+	h, err := NewHost()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func TestDiskCacheDefaultDir(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 	t.Setenv(cachedir.Env, "")
-	h2, err := NewHost(Config{})
+	h2, err := NewHost()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestDiskCacheDefaultDir(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 	loadAnswer(t, h2, answer("a", 2), "AB")
-	h3, _ := NewHost(Config{NoDiskCache: true, CacheDir: dir})
+	h3, _ := NewHost(WithoutDiskCache(), WithCacheDir(dir))
 	defer h3.Close(context.Background())
 	if s := h3.CacheStats(); s.Dir != "" || s.Disabled == "" {
 		t.Errorf("stats %+v", s)

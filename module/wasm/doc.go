@@ -9,19 +9,26 @@
 // A program that lets modules in makes a [Host] (or uses [DefaultHost]) and
 // loads files into it:
 //
-//	m, err := wasm.LoadFile(ctx, "classifier.wasm", wasm.LoadOptions{})
+//	m, err := wasm.LoadFile(ctx, "classifier.wasm")
 //	out, err := m.Call(ctx, "on_request", []byte("GET /api/users"))
 //
 // Loading reads the metadata and the signature and checks every import
 // against ABI v1 before compiling or running anything. It refuses a file
-// that is not a module, has malformed metadata (even with Force), fails
-// the ABI check (unless Force: taint F), is not signed by a trusted key
+// that is not a module, has malformed metadata (even with WithForce), fails
+// the ABI check (unless WithForce: taint F), is not signed by a trusted key
 // when the host requires it, or has the name of a loaded module. It then
 // compiles the module (see Compiling and Caching),
 // taints the module P, O, E and F as they apply, and runs its start
 // function and its _initialize export under Limits.InitTimeout. A module
 // that dies or overruns during initialization is not loaded, but the
 // process keeps the taint (D or L): its code ran.
+//
+// NewHost takes options (WithPolicy, WithTrustedDir, WithKeys,
+// WithRequireSignature, WithLimits, WithCache, WithCacheDir, WithOutput,
+// WithUnloadDead), and so do the loads (WithForce, WithName,
+// WithLoadPolicy, WithLoadLimits); each changes one default and documents
+// the values it accepts, and a value it does not accept is an error
+// naming the option.
 //
 // Each module gets its own wazero runtime: its own memory cap, its own
 // imports, and nothing to share with other modules (its instances, see
@@ -129,7 +136,7 @@
 //
 // A dead module's instance is released at once; it stays listed as dead,
 // its markers listed as refused with the cause, until it is unloaded
-// (Config.UnloadDead unloads it at once instead). Calls into it fail with
+// (WithUnloadDead unloads it at once instead). Calls into it fail with
 // ErrDead. After an ABI violation the module stays alive: under the
 // default policy its markers are then refused (W is not tolerated), under
 // open they are still used. Probes that panic are cut off by package

@@ -66,7 +66,7 @@ var (
 	// ErrInUse is returned by a non-forced unload of a module whose
 	// markers have probes (someone is tracing them).
 	ErrInUse = errors.New("module in use")
-	// ErrSignatureRequired is returned by Load when Config.RequireSignature
+	// ErrSignatureRequired is returned by Load when WithRequireSignature
 	// is set and the module is not signed by a trusted key.
 	ErrSignatureRequired = errors.New("module not signed by a trusted key")
 	// ErrMemoryLimit is returned by Load for a module whose memory at start

@@ -14,7 +14,7 @@ import (
 // A program that loads a plugin at start-up and calls its hook.
 func Example() {
 	ctx := context.Background()
-	m, err := wasm.LoadFile(ctx, "classifier.wasm", wasm.LoadOptions{})
+	m, err := wasm.LoadFile(ctx, "classifier.wasm")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -33,19 +33,19 @@ func ExampleNewHost() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h, err := wasm.NewHost(wasm.Config{
-		Policy:     module.Kernel,
-		TrustedDir: "/usr/lib/myservice/modules",
-		Keys:       keys,
-		Limits:     wasm.Limits{MemoryPages: 256, EventRate: 10_000},
-		CacheDir:   "/var/cache/myservice/wasm",
-		Output:     os.Stderr,
-	})
+	h, err := wasm.NewHost(
+		wasm.WithPolicy(module.Kernel),
+		wasm.WithTrustedDir("/usr/lib/myservice/modules"),
+		wasm.WithKeys(keys),
+		wasm.WithLimits(wasm.Limits{MemoryPages: 256, EventRate: 10_000}),
+		wasm.WithCacheDir("/var/cache/myservice/wasm"),
+		wasm.WithOutput(os.Stderr),
+	)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer h.Close(ctx)
-	if _, err := h.LoadFile(ctx, "/usr/lib/myservice/modules/classifier.wasm", wasm.LoadOptions{}); err != nil {
+	if _, err := h.LoadFile(ctx, "/usr/lib/myservice/modules/classifier.wasm"); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Print(h.List())                    // lsmod

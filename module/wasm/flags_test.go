@@ -69,8 +69,8 @@ func callOut(t *testing.T, m *Module, hook string) string {
 // current, so that its disabled markers do not call the host, and that a
 // probe connected or a refusal set between calls is seen by the next.
 func TestEnabledFlagsGoGuest(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{EventRate: -1}})
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{Policy: module.Open})
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), hostileWasm(t), WithLoadPolicy(module.Open))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +112,8 @@ func TestEnabledFlagsGoGuest(t *testing.T) {
 
 // TestEnabledFlagsRaw checks the flags a hand-written module sees.
 func TestEnabledFlagsRaw(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{EventRate: -1}})
-	m, err := h.Load(context.Background(), flagged(flagsBase), LoadOptions{Policy: module.Open})
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), flagged(flagsBase), WithLoadPolicy(module.Open))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,8 +139,8 @@ func TestEnabledFlagsRaw(t *testing.T) {
 // that policy refuses, or that has no probe, gets nothing through: the
 // host still checks every fire.
 func TestModuleWritesOwnFlags(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{EventRate: -1}})
-	m, err := h.Load(context.Background(), flagged(flagsBase), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), flagged(flagsBase))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +162,8 @@ func TestModuleWritesOwnFlags(t *testing.T) {
 // TestFlagsOutOfBounds: flags outside memory are an ABI violation; the
 // module loads and works with host-side checks.
 func TestFlagsOutOfBounds(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{EventRate: -1}})
-	m, err := h.Load(context.Background(), flagged(0xffff_fff8), LoadOptions{Policy: module.Open})
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), flagged(0xffff_fff8), WithLoadPolicy(module.Open))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,12 +18,12 @@ func TestUnloadGivesMemoryBack(t *testing.T) {
 		t.Skip("50 loads")
 	}
 	base := straightCode("cycle", 30_000, 10)
-	h := newHost(t, Config{})
+	h := newHost(t)
 	cycle := func(i int) {
 		// Another custom section makes each module's code distinct: no
 		// two share a compilation.
 		w := wasmbin.AppendCustom(append([]byte{}, base...), fmt.Sprintf("cycle.%d", i), []byte{1})
-		m, err := h.Load(context.Background(), w, LoadOptions{})
+		m, err := h.Load(context.Background(), w)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,10 +63,10 @@ func TestFailedLoadGivesMemoryBack(t *testing.T) {
 	}
 	b.Start(b.Func(sigVoid, nil, wasmbin.Op(wasmbin.OpUnreachable)))
 	base := withModinfo(b.Bytes(), rawInfo("dies"))
-	h := newHost(t, Config{})
+	h := newHost(t)
 	load := func(i int) {
 		w := wasmbin.AppendCustom(append([]byte{}, base...), fmt.Sprintf("dies.%d", i), []byte{1})
-		if _, err := h.Load(context.Background(), w, LoadOptions{}); !errors.Is(err, ErrTrap) {
+		if _, err := h.Load(context.Background(), w); !errors.Is(err, ErrTrap) {
 			t.Fatalf("load: %v, want ErrTrap", err)
 		}
 	}

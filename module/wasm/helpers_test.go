@@ -84,14 +84,15 @@ func pluginPath(t testing.TB) string {
 
 // newHost makes a host that shares the test compilation cache and is
 // closed at the end of the test.
-func newHost(t testing.TB, cfg Config) *Host {
+func newHost(t testing.TB, opts ...HostOption) *Host {
 	t.Helper()
-	cfg.Cache = testCache
-	if raceEnabled && cfg.Limits.CompileTimeout == 0 {
+	base := []HostOption{WithCache(testCache)}
+	if raceEnabled {
 		// The race detector makes compiling a Go module tens of seconds.
-		cfg.Limits.CompileTimeout = 10 * time.Minute
+		// The test's limits come after: their non-zero fields win.
+		base = append(base, WithLimits(Limits{CompileTimeout: 10 * time.Minute}))
 	}
-	h, err := NewHost(cfg)
+	h, err := NewHost(append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

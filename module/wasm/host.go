@@ -19,8 +19,8 @@ import (
 	"github.com/tracemark/tracemark/module"
 )
 
-// Limits bound what a module may use. Zero fields take the defaults shown;
-// in LoadOptions, zero fields take the host's values.
+// Limits bound what a module may use (WithLimits, WithLoadLimits). Zero
+// fields take the defaults shown; in WithLoadLimits, the host's values.
 type Limits struct {
 	// MemoryPages caps the module's linear memory, in 64 KiB pages.
 	// Default 1024 (64 MiB). Growing past it fails inside the module (a Go
@@ -167,10 +167,9 @@ func (l Limits) or(d Limits) Limits {
 	return l
 }
 
-// Config configures a Host. The zero Config is usable: default policy and
-// limits, no trusted keys (every module is tainted E), no trusted
-// directory (every module is tainted O), module output discarded.
-type Config struct {
+// hostConfig is a Host's configuration, made by NewHost's options (see
+// HostOption and the With functions).
+type hostConfig struct {
 	// Policy is the process-wide policy; modules may override it.
 	Policy module.Policy
 	// TrustedDir is the host's module directory: modules loaded from a
@@ -215,13 +214,15 @@ type Config struct {
 	// UnloadDead unloads a module as soon as it dies (its markers are then
 	// removed), instead of keeping it listed as dead until it is unloaded.
 	UnloadDead bool
+
+	errs []error // invalid option values, reported by NewHost
 }
 
 // Host loads modules into sandboxes and keeps the registry of loaded
 // modules: what insmod, rmmod, lsmod and taint act on. Its methods are
 // safe for concurrent use.
 type Host struct {
-	cfg       Config
+	cfg       hostConfig
 	limits    Limits
 	trusted   string                  // resolved TrustedDir
 	cache     wazero.CompilationCache // in memory, when disk is nil
@@ -244,8 +245,20 @@ type Host struct {
 	}
 }
 
-// NewHost makes a host. It fails only if TrustedDir cannot be used.
-func NewHost(cfg Config) (*Host, error) {
+// NewHost makes a host. It fails if an option's value is invalid, or if
+// the trusted directory (WithTrustedDir) cannot be used; a cache
+// directory that cannot be used only turns the disk cache off (see
+// Host.CacheStats).
+func NewHost(opts ...HostOption) (*Host, error) {
+	var cfg hostConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyHost(&cfg)
+		}
+	}
+	if len(cfg.errs) > 0 {
+		return nil, fmt.Errorf("module host: %w", cfg.errs[0])
+	}
 	h := &Host{cfg: cfg, limits: cfg.Limits.or(DefaultLimits), modules: map[string]*Module{}}
 	h.policy.Store(uint32(cfg.Policy.Resolve()))
 	if cfg.TrustedDir != "" {
@@ -284,19 +297,19 @@ var (
 )
 
 // DefaultHost returns the process's default host, made on first use with
-// the zero Config. Programs that need trusted keys, a module directory or
+// no option. Programs that need trusted keys, a module directory or
 // other limits make their own with NewHost.
 func DefaultHost() *Host {
 	defaultHostOnce.Do(func() {
-		defaultHost, _ = NewHost(Config{}) // NewHost cannot fail without TrustedDir
+		defaultHost, _ = NewHost() // NewHost cannot fail without options
 	})
 	return defaultHost
 }
 
 // LoadFile loads a module file into the default host: the one-liner for
 // programs that load a plugin at start-up.
-func LoadFile(ctx context.Context, path string, opts LoadOptions) (*Module, error) {
-	return DefaultHost().LoadFile(ctx, path, opts)
+func LoadFile(ctx context.Context, path string, opts ...LoadOption) (*Module, error) {
+	return DefaultHost().LoadFile(ctx, path, opts...)
 }
 
 // Policy returns the process-wide policy.
@@ -469,11 +482,15 @@ func (h *Host) inTree(path string) bool {
 }
 
 // LoadFile reads and loads a module file (insmod FILE). A file under
-// Config.TrustedDir is in-tree; any other is tainted O. It refuses what is
+// the trusted directory (WithTrustedDir) is in-tree; any other is tainted O. It refuses what is
 // not a regular file (module.ErrNotRegular) and reads at most
 // Limits.MaxModuleBytes+1 bytes whatever size the file claims
 // (module.ReadFile).
-func (h *Host) LoadFile(ctx context.Context, path string, opts LoadOptions) (*Module, error) {
+func (h *Host) LoadFile(ctx context.Context, path string, options ...LoadOption) (*Module, error) {
+	opts, err := newLoadConfig(options)
+	if err != nil {
+		return nil, err
+	}
 	b, err := module.ReadFile(path, opts.Limits.or(h.limits).MaxModuleBytes)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
@@ -486,7 +503,11 @@ func (h *Host) LoadFile(ctx context.Context, path string, opts LoadOptions) (*Mo
 
 // Load loads a module from its bytes (insmod). Such a module has no file
 // in the trusted directory and is tainted O.
-func (h *Host) Load(ctx context.Context, wasm []byte, opts LoadOptions) (*Module, error) {
+func (h *Host) Load(ctx context.Context, wasm []byte, options ...LoadOption) (*Module, error) {
+	opts, err := newLoadConfig(options)
+	if err != nil {
+		return nil, err
+	}
 	return h.load(ctx, wasm, "", false, opts)
 }
 

@@ -116,9 +116,9 @@ func TestHostileDeaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(t, Config{Limits: tt.limits})
+			h := newHost(t, WithLimits(tt.limits))
 			rec := record(t, "hostile:event")
-			m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+			m, err := h.Load(context.Background(), hostileWasm(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,9 +153,9 @@ func TestHostileDeaths(t *testing.T) {
 }
 
 func TestTrapInFire(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	rec := record(t, "raw:event")
-	m, err := h.Load(context.Background(), trapInFire(), LoadOptions{})
+	m, err := h.Load(context.Background(), trapInFire())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,13 +174,13 @@ func TestTrapInFire(t *testing.T) {
 // A probe that panics inside a module's fire is cut off by the marker
 // package; the module is not blamed and the process is tainted W.
 func TestProbePanicsInModuleFire(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	p, err := marker.Register("hostile:event", func(*marker.Event) { panic("probe bug") })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Unregister()
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+	m, err := h.Load(context.Background(), hostileWasm(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,16 +201,16 @@ func TestProbePanicsInModuleFire(t *testing.T) {
 func TestMemoryOverCapAtStart(t *testing.T) {
 	b := wasmbin.NewBuilder()
 	b.Memory(100, 0)
-	h := newHost(t, Config{Limits: Limits{MemoryPages: 20}})
-	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("big")), LoadOptions{Force: true})
+	h := newHost(t, WithLimits(Limits{MemoryPages: 20}))
+	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("big")), WithForce())
 	if !errors.Is(err, ErrMemoryLimit) || !strings.Contains(err.Error(), "it needs 100 pages at start, the limit is 20") {
 		t.Errorf("error = %v", err)
 	}
 }
 
 func TestMemoryCapRawModule(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{MemoryPages: 20}})
-	m, err := h.Load(context.Background(), growBomb(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{MemoryPages: 20}))
+	m, err := h.Load(context.Background(), growBomb())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,9 +254,9 @@ func TestGarbageArguments(t *testing.T) {
 	for _, policy := range []module.Policy{module.PolicyDefault, module.Open} {
 		for _, tt := range tests {
 			t.Run(policy.String()+"/"+tt.name, func(t *testing.T) {
-				h := newHost(t, Config{Policy: policy})
+				h := newHost(t, WithPolicy(policy))
 				rec := record(t, "hostile:*")
-				m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+				m, err := h.Load(context.Background(), hostileWasm(t))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -328,8 +328,8 @@ func TestBadDefinitions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(t, Config{Limits: Limits{MaxMarkers: 10}})
-			m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+			h := newHost(t, WithLimits(Limits{MaxMarkers: 10}))
+			m, err := h.Load(context.Background(), hostileWasm(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -358,8 +358,8 @@ func TestBadDefinitions(t *testing.T) {
 }
 
 func TestOutputOutOfBounds(t *testing.T) {
-	h := newHost(t, Config{})
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+	h := newHost(t)
+	m, err := h.Load(context.Background(), hostileWasm(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,9 +373,9 @@ func TestOutputOutOfBounds(t *testing.T) {
 }
 
 func TestEventFlood(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{EventRate: 1000, EventBurst: 100, CallTimeout: 10 * time.Second}})
+	h := newHost(t, WithLimits(Limits{EventRate: 1000, EventBurst: 100, CallTimeout: 10 * time.Second}))
 	rec := record(t, "hostile:event")
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+	m, err := h.Load(context.Background(), hostileWasm(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,8 +416,8 @@ func TestEventFlood(t *testing.T) {
 }
 
 func TestStartFunctionLoops(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{InitTimeout: 100 * time.Millisecond}})
-	_, err := h.Load(context.Background(), startLoop(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{InitTimeout: 100 * time.Millisecond}))
+	_, err := h.Load(context.Background(), startLoop())
 	if !errors.Is(err, ErrDeadline) || !strings.Contains(err.Error(), "loading module spin: instantiating: module call overran its deadline (100ms)") {
 		t.Fatalf("error = %v", err)
 	}
@@ -437,16 +437,16 @@ func TestStartFunctionLoops(t *testing.T) {
 }
 
 func TestABIMismatch(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	wasm := otherABI(rawInfo("future"))
-	_, err := h.Load(context.Background(), wasm, LoadOptions{})
+	_, err := h.Load(context.Background(), wasm)
 	if !errors.Is(err, module.ErrABIMismatch) || !strings.Contains(err.Error(), "tracemark_v2.fire: unknown ABI namespace") {
 		t.Fatalf("error = %v", err)
 	}
 	if h.Module("future") != nil {
 		t.Fatal("refused module is listed")
 	}
-	m, err := h.Load(context.Background(), wasm, LoadOptions{Force: true})
+	m, err := h.Load(context.Background(), wasm, WithForce())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,8 +490,8 @@ func TestMetadata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(t, Config{})
-			m, err := h.Load(context.Background(), tt.wasm, LoadOptions{Force: tt.force, Name: "nameless"})
+			h := newHost(t)
+			m, err := h.Load(context.Background(), tt.wasm, force(tt.force), WithName("nameless"))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Fatalf("error = %v, want %v containing %q", err, tt.wantErr, tt.wantMsg)
@@ -524,4 +524,12 @@ func appendCustom(wasm []byte, name string, payload []byte) []byte {
 		out = append(out, byte(v)|0x80)
 	}
 	return append(out, p...)
+}
+
+// force is WithForce if f, else no option.
+func force(f bool) LoadOption {
+	if f {
+		return WithForce()
+	}
+	return nil
 }

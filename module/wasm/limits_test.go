@@ -134,8 +134,8 @@ func TestCodeLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(t, Config{Limits: tt.limits})
-			_, err := h.Load(context.Background(), tt.wasm, LoadOptions{})
+			h := newHost(t, WithLimits(tt.limits))
+			_, err := h.Load(context.Background(), tt.wasm)
 			var le *LimitError
 			if !errors.Is(err, ErrCodeLimit) || !errors.As(err, &le) || le.Limit != tt.limit || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("error = %v, want %s: %q", err, tt.limit, tt.msg)
@@ -146,10 +146,10 @@ func TestCodeLimits(t *testing.T) {
 		})
 	}
 	// Under the limits, the same shapes load.
-	h := newHost(t, Config{})
+	h := newHost(t)
 	for _, w := range [][]byte{nestedBlocks("okn", 2048, 1), manyLocals("okl", 1000, 1), bigBrTable("okb", 4096),
 		bigTable("okt", 1<<20, 0, false), bigTable("okg", 1, 1<<20, true)} {
-		if _, err := h.Load(context.Background(), w, LoadOptions{}); err != nil {
+		if _, err := h.Load(context.Background(), w); err != nil {
 			t.Error(err)
 		}
 	}
@@ -165,10 +165,10 @@ func TestHugeModuleRefused(t *testing.T) {
 	if len(w) < 60e6 || len(w) > DefaultLimits.MaxModuleBytes {
 		t.Fatalf("module of %d bytes", len(w))
 	}
-	h := newHost(t, Config{})
+	h := newHost(t)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := h.Load(context.Background(), w, LoadOptions{})
+	_, err := h.Load(context.Background(), w)
 	runtime.ReadMemStats(&after)
 	var le *LimitError
 	if !errors.As(err, &le) || le.Limit != "MaxCodeUnits" {
@@ -197,8 +197,8 @@ func TestGoModulesWithinLimits(t *testing.T) {
 }
 
 func TestCompileDeadline(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{CompileTimeout: 1}})
-	_, err := h.Load(context.Background(), straightCode("slow", 10, 10), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CompileTimeout: 1}))
+	_, err := h.Load(context.Background(), straightCode("slow", 10, 10))
 	if !errors.Is(err, ErrCompileTimeout) {
 		t.Fatalf("error = %v, want ErrCompileTimeout", err)
 	}
@@ -206,14 +206,14 @@ func TestCompileDeadline(t *testing.T) {
 		t.Error("module listed")
 	}
 	// A caller that gives up cancels the load.
-	h = newHost(t, Config{})
+	h = newHost(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = h.Load(ctx, straightCode("canceled", 10, 10), LoadOptions{})
+	_, err = h.Load(ctx, straightCode("canceled", 10, 10))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error = %v, want context.Canceled", err)
 	}
-	if _, err := h.Load(context.Background(), straightCode("canceled", 10, 10), LoadOptions{}); err != nil {
+	if _, err := h.Load(context.Background(), straightCode("canceled", 10, 10)); err != nil {
 		t.Errorf("the name stayed reserved: %v", err)
 	}
 }
@@ -221,8 +221,8 @@ func TestCompileDeadline(t *testing.T) {
 func TestCheckMalformedCode(t *testing.T) {
 	b := wasmbin.NewBuilder()
 	b.Func(sigVoid, nil, []byte{0xff}) // no such opcode
-	h := newHost(t, Config{})
-	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("bad")), LoadOptions{Force: true})
+	h := newHost(t)
+	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("bad")), WithForce())
 	if !errors.Is(err, module.ErrNotWasm) || !strings.Contains(err.Error(), "unknown opcode 0xff") {
 		t.Errorf("error = %v", err)
 	}

@@ -67,8 +67,9 @@ func (s State) String() string {
 // MarshalText encodes the state's name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// LoadOptions are the options of one load (insmod).
-type LoadOptions struct {
+// loadConfig is the configuration of one load (insmod), made by its
+// options (see LoadOption and the With functions).
+type loadConfig struct {
 	// Force loads a module that fails the ABI check (no metadata, another
 	// ABI version, imports the host does not offer), like insmod --force.
 	// The module is tainted F; calls to functions the host does not offer
@@ -82,6 +83,8 @@ type LoadOptions struct {
 	// Limits override the host's limits for this module (zero fields
 	// inherit).
 	Limits Limits
+
+	errs []error // invalid option values, reported by the load
 }
 
 // Module is a loaded module. Its methods are safe for concurrent use;
@@ -125,7 +128,7 @@ type Module struct {
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
 
-func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts LoadOptions) (_ *Module, err error) {
+func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, opts loadConfig) (_ *Module, err error) {
 	lim := opts.Limits.or(h.limits)
 	if lim.MemoryPages > 65536 {
 		return nil, fmt.Errorf("loading module: memory limit of %d pages is over the 65536 of a 32-bit memory", lim.MemoryPages)
@@ -160,7 +163,7 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	}
 	if a.ABIErr != nil {
 		if !opts.Force {
-			return nil, fmt.Errorf("loading module %s: %w", m.name, a.ABIErr) // LoadOptions.Force overrides; the agent says how
+			return nil, fmt.Errorf("loading module %s: %w", m.name, a.ABIErr) // WithForce overrides; the agent says how
 		}
 		m.forced = a.ABIErr.Error()
 	}

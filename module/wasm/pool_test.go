@@ -70,8 +70,8 @@ func running(m *Module, n int) {
 // TestPoolGrows: a pool makes an instance only when all are busy, and no
 // more than Limits.Instances; a caller waits for one.
 func TestPoolGrows(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 2}})
-	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{Instances: 2}))
+	m, err := h.Load(context.Background(), pooled())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestPoolGrows(t *testing.T) {
 // TestPoolConcurrent hammers a pool of 3 from 8 goroutines: every call
 // answers, counters add up, and events of every instance arrive.
 func TestPoolConcurrent(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 3, EventRate: -1}})
+	h := newHost(t, WithLimits(Limits{Instances: 3, EventRate: -1}))
 	var mu sync.Mutex
 	got := 0
 	p, err := marker.Register("raw:loop", func(e *marker.Event) {
@@ -118,7 +118,7 @@ func TestPoolConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Unregister()
-	m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+	m, err := h.Load(context.Background(), fireLoop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +146,8 @@ func TestPoolConcurrent(t *testing.T) {
 // module: the other call is stopped and fails with ErrDead, every
 // instance is released, and later calls fail with ErrDead.
 func TestPoolTrap(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 2, CallTimeout: time.Hour}})
-	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{Instances: 2, CallTimeout: time.Hour}))
+	m, err := h.Load(context.Background(), pooled())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +178,8 @@ func TestPoolTrap(t *testing.T) {
 // TestPoolDeadline: one instance overruns while the other serves calls:
 // the overrun kills the module (L), not the other's finished calls.
 func TestPoolDeadline(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 2, CallTimeout: 30 * time.Millisecond}})
-	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{Instances: 2, CallTimeout: 30 * time.Millisecond}))
+	m, err := h.Load(context.Background(), pooled())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,8 +212,8 @@ func TestPoolDeadline(t *testing.T) {
 // stops them; callers waiting for an instance give up.
 func TestPoolUnload(t *testing.T) {
 	t.Run("waits", func(t *testing.T) {
-		h := newHost(t, Config{Limits: Limits{Instances: 2}})
-		m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+		h := newHost(t, WithLimits(Limits{Instances: 2}))
+		m, err := h.Load(context.Background(), pooled())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,8 +244,8 @@ func TestPoolUnload(t *testing.T) {
 		}
 	})
 	t.Run("force", func(t *testing.T) {
-		h := newHost(t, Config{Limits: Limits{Instances: 2, CallTimeout: time.Hour}})
-		m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+		h := newHost(t, WithLimits(Limits{Instances: 2, CallTimeout: time.Hour}))
+		m, err := h.Load(context.Background(), pooled())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,8 +275,8 @@ func TestPoolUnload(t *testing.T) {
 // grows to MemoryPages/Instances, and a module that needs more at start
 // than its share is refused.
 func TestPoolMemory(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 2, MemoryPages: 4}})
-	m, err := h.Load(context.Background(), pooled(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{Instances: 2, MemoryPages: 4}))
+	m, err := h.Load(context.Background(), pooled())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestPoolMemory(t *testing.T) {
 	if p := m.Status().MemoryPages; p != 4 {
 		t.Errorf("%d pages in all, want 4", p)
 	}
-	_, err = h.Load(context.Background(), quiet(rawInfo("big")), LoadOptions{Limits: Limits{Instances: 4, MemoryPages: 3}})
+	_, err = h.Load(context.Background(), quiet(rawInfo("big")), WithLoadLimits(Limits{Instances: 4, MemoryPages: 3}))
 	if !errors.Is(err, ErrMemoryLimit) || !strings.Contains(err.Error(), "each of 4 instances") {
 		t.Fatalf("load: %v, want ErrMemoryLimit", err)
 	}
@@ -319,13 +319,13 @@ func TestPoolMemory(t *testing.T) {
 
 // TestPoolBudget: the event budget is shared out among the instances.
 func TestPoolBudget(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 2, EventRate: 1e-9, EventBurst: 10}})
+	h := newHost(t, WithLimits(Limits{Instances: 2, EventRate: 1e-9, EventBurst: 10}))
 	p, err := marker.Register("raw:loop", func(*marker.Event) {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Unregister()
-	m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+	m, err := h.Load(context.Background(), fireLoop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,8 +342,8 @@ func TestPoolBudget(t *testing.T) {
 // TestPoolFlags: markers that one instance defines are flagged in the
 // others' memory too.
 func TestPoolFlags(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{Instances: 2}})
-	m, err := h.Load(context.Background(), flagged(flagsBase), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{Instances: 2}))
+	m, err := h.Load(context.Background(), flagged(flagsBase))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,8 @@ func TestReservedStopExport(t *testing.T) {
 	fn := b.Func(sigHook, nil, wasmbin.I64Const(0))
 	b.Export("hook", fn)
 	b.Export(exportStop, fn)
-	h := newHost(t, Config{})
-	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("forger")), LoadOptions{})
+	h := newHost(t)
+	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("forger")))
 	if !errors.Is(err, module.ErrNotWasm) {
 		t.Fatalf("load: %v, want ErrNotWasm", err)
 	}
@@ -34,8 +34,8 @@ func TestUndeclaredGlobal(t *testing.T) {
 	// global.set 0 with no global declared: clears the stop flag.
 	fn := b.Func(sigHook, nil, wasmbin.I32Const(0), wasmbin.Op(0x24, 0), wasmbin.I64Const(0))
 	b.Export("hook", fn)
-	h := newHost(t, Config{})
-	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("clearer")), LoadOptions{})
+	h := newHost(t)
+	_, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("clearer")))
 	if !errors.Is(err, module.ErrNotWasm) {
 		t.Fatalf("load: %v, want ErrNotWasm", err)
 	}
@@ -51,8 +51,8 @@ func TestRawLoopDeadline(t *testing.T) {
 	b.Memory(1, 0)
 	fn := b.Func(sigHook, nil, wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid, wasmbin.OpBr, 0, wasmbin.OpEnd), wasmbin.I64Const(0))
 	b.Export("spin", fn)
-	h := newHost(t, Config{Limits: Limits{CallTimeout: 50 * time.Millisecond}})
-	m, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("spinner")), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CallTimeout: 50 * time.Millisecond}))
+	m, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("spinner")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,9 @@ import (
 )
 
 func TestPlugin(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	rec := record(t, "classifier:*")
-	m, err := h.LoadFile(context.Background(), pluginPath(t), LoadOptions{})
+	m, err := h.LoadFile(context.Background(), pluginPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestPlugin(t *testing.T) {
 		t.Errorf("call after unload: %v", err)
 	}
 	// It can be loaded again.
-	if _, err := h.LoadFile(context.Background(), pluginPath(t), LoadOptions{}); err != nil {
+	if _, err := h.LoadFile(context.Background(), pluginPath(t)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 }
@@ -126,9 +126,9 @@ func equalFields(a, b []any) bool {
 }
 
 func TestEveryKind(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	rec := record(t, "hostile:*")
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+	m, err := h.Load(context.Background(), hostileWasm(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +207,8 @@ func TestSignatures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(t, Config{Keys: keys, TrustedDir: trusted, RequireSignature: tt.require})
-			m, err := h.LoadFile(context.Background(), tt.path, LoadOptions{})
+			h := newHost(t, WithKeys(keys), WithTrustedDir(trusted), requireSignature(tt.require))
+			m, err := h.LoadFile(context.Background(), tt.path)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("error = %v, want %v", err, tt.wantErr)
@@ -226,8 +226,8 @@ func TestSignatures(t *testing.T) {
 }
 
 func TestUnload(t *testing.T) {
-	h := newHost(t, Config{})
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+	h := newHost(t)
+	m, err := h.Load(context.Background(), hostileWasm(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +260,8 @@ func TestUnload(t *testing.T) {
 }
 
 func TestForceUnloadDuringCall(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{CallTimeout: time.Minute}})
-	m, err := h.Load(context.Background(), hostileWasm(t), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CallTimeout: time.Minute}))
+	m, err := h.Load(context.Background(), hostileWasm(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,8 +291,8 @@ func TestForceUnloadDuringCall(t *testing.T) {
 }
 
 func TestUnloadDead(t *testing.T) {
-	h := newHost(t, Config{UnloadDead: true})
-	m, err := h.Load(context.Background(), trapInFire(), LoadOptions{})
+	h := newHost(t, WithUnloadDead())
+	m, err := h.Load(context.Background(), trapInFire())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,9 +325,9 @@ func TestPolicies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.policy.String(), func(t *testing.T) {
-			h := newHost(t, Config{Policy: tt.policy})
+			h := newHost(t, WithPolicy(tt.policy))
 			rec := record(t, "classifier:*")
-			m, err := h.LoadFile(context.Background(), pluginPath(t), LoadOptions{})
+			m, err := h.LoadFile(context.Background(), pluginPath(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -354,9 +354,9 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestPolicyChanges(t *testing.T) {
-	h := newHost(t, Config{})
+	h := newHost(t)
 	rec := record(t, "classifier:classified")
-	m, err := h.LoadFile(context.Background(), pluginPath(t), LoadOptions{})
+	m, err := h.LoadFile(context.Background(), pluginPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +395,8 @@ func TestPolicyChanges(t *testing.T) {
 }
 
 func TestCallErrors(t *testing.T) {
-	h := newHost(t, Config{})
-	m, err := h.Load(context.Background(), quiet(rawInfo("quiet")), LoadOptions{})
+	h := newHost(t)
+	m, err := h.Load(context.Background(), quiet(rawInfo("quiet")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestCallErrors(t *testing.T) {
 	if hooks := m.Hooks(); len(hooks) != 1 || hooks[0] != "hook" {
 		t.Errorf("hooks %q", hooks)
 	}
-	if _, err := h.Load(context.Background(), quiet(rawInfo("quiet")), LoadOptions{}); !errors.Is(err, ErrExists) {
+	if _, err := h.Load(context.Background(), quiet(rawInfo("quiet"))); !errors.Is(err, ErrExists) {
 		t.Errorf("second load: %v", err)
 	}
 	if st := m.Status(); st.Taint.String() != "OE" || st.Counters.Errors != 0 {
@@ -421,7 +421,7 @@ func TestCallErrors(t *testing.T) {
 }
 
 func TestDefaultHost(t *testing.T) {
-	m, err := LoadFile(context.Background(), pluginPath(t), LoadOptions{})
+	m, err := LoadFile(context.Background(), pluginPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,13 +437,13 @@ func TestFireAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector makes marker events escape")
 	}
-	h := newHost(t, Config{Limits: Limits{EventRate: 1e12, EventBurst: 1 << 30}})
+	h := newHost(t, WithLimits(Limits{EventRate: 1e12, EventBurst: 1 << 30}))
 	p, err := marker.Register("raw:loop", func(e *marker.Event) { _ = e.Field(0).Int() })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Unregister()
-	m, err := h.Load(context.Background(), fireLoop(), LoadOptions{})
+	m, err := h.Load(context.Background(), fireLoop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,8 +488,8 @@ func TestNameFromPath(t *testing.T) {
 
 // Callers, probes, policy changes and lsmod, all at once: run with -race.
 func TestHammer(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{CallTimeout: 10 * time.Second}})
-	m, err := h.LoadFile(context.Background(), pluginPath(t), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CallTimeout: 10 * time.Second}))
+	m, err := h.LoadFile(context.Background(), pluginPath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,4 +543,12 @@ func TestHammer(t *testing.T) {
 		// module's enabled flags).
 		t.Errorf("counters %+v", c)
 	}
+}
+
+// requireSignature is WithRequireSignature if require, else no option.
+func requireSignature(require bool) HostOption {
+	if require {
+		return WithRequireSignature()
+	}
+	return nil
 }

@@ -40,8 +40,8 @@ func spinner() []byte {
 // TestWatchdogWakes: a watchdog that went to sleep for want of calls
 // still stops the next call that overruns.
 func TestWatchdogWakes(t *testing.T) {
-	h := newHost(t, Config{Limits: Limits{CallTimeout: 20 * time.Millisecond}})
-	m, err := h.Load(context.Background(), spinner(), LoadOptions{})
+	h := newHost(t, WithLimits(Limits{CallTimeout: 20 * time.Millisecond}))
+	m, err := h.Load(context.Background(), spinner())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +64,14 @@ func TestWatchdogWakes(t *testing.T) {
 // TestWatchdogTick: the watchdog ticks an eighth of the shortest deadline
 // of its host's modules, within bounds.
 func TestWatchdogTick(t *testing.T) {
-	h := newHost(t, Config{})
-	if _, err := h.Load(context.Background(), spinner(), LoadOptions{}); err != nil {
+	h := newHost(t)
+	if _, err := h.Load(context.Background(), spinner()); err != nil {
 		t.Fatal(err)
 	}
 	if w := h.watchdog(); w.tick != maxTick {
 		t.Errorf("tick %v with the default deadline, want %v", w.tick, maxTick)
 	}
-	if _, err := h.Load(context.Background(), answer("a", 1), LoadOptions{Limits: Limits{CallTimeout: 40 * time.Millisecond}}); err != nil {
+	if _, err := h.Load(context.Background(), answer("a", 1), WithLoadLimits(Limits{CallTimeout: 40 * time.Millisecond})); err != nil {
 		t.Fatal(err)
 	}
 	if w := h.watchdog(); w.tick != 5*time.Millisecond {
@@ -82,11 +82,11 @@ func TestWatchdogTick(t *testing.T) {
 // TestWatchdogClose: closing the host ends its watchdog's goroutine, and
 // unloading leaves the watchdog.
 func TestWatchdogClose(t *testing.T) {
-	h, err := NewHost(Config{Cache: testCache})
+	h, err := NewHost(WithCache(testCache))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := h.Load(context.Background(), spinner(), LoadOptions{})
+	m, err := h.Load(context.Background(), spinner())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,15 +230,15 @@ func fire(d time.Duration, goroutines int, rate float64) uint64 {
 }
 
 func inproc(dir string, d time.Duration, goroutines int, rate float64, buffer string, interval time.Duration) (uint64, error) {
-	cfg := session.Config{Name: "load"}
+	var opts []session.Option
 	if buffer != "" {
 		n, err := session.ParseSize(buffer)
 		if err != nil {
 			return 0, err
 		}
-		cfg.BufferSize = n
+		opts = append(opts, session.WithBufferSize(n))
 	}
-	s, err := session.New(cfg)
+	s, err := session.New("load", opts...)
 	if err != nil {
 		return 0, err
 	}

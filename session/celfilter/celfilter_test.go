@@ -13,7 +13,7 @@ var request = marker.Define2("celfilteroptin:request", marker.Int("status"), mar
 // TestImportCompilesSource checks the opt-in: with the package imported,
 // Enable takes CEL source, including what only the CEL program runs.
 func TestImportCompilesSource(t *testing.T) {
-	s, err := session.New(session.Config{Name: "optin"})
+	s, err := session.New("optin")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@
 // tests, benchmarks and the demo service:
 //
 //	path, err := pluginbuild.Path(ctx)
-//	m, err := wasm.LoadFile(ctx, path, wasm.LoadOptions{})
+//	m, err := wasm.LoadFile(ctx, path)
 //
 // It needs the source tree and a Go toolchain; the result is cached (see
 // guest/build.Cached).

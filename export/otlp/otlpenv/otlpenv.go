@@ -73,16 +73,13 @@ func StartFromEnv() (*Export, error) {
 		os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT") == "" {
 		return nil, nil
 	}
-	cfg, err := otlp.FromEnv()
-	if err != nil {
-		return nil, err
-	}
 	host, _ := os.Hostname()
 	exe, _ := os.Executable()
 	if exe == "" {
 		exe = os.Args[0]
 	}
-	if cfg.Resource, err = otlp.ProcessResource(otlp.Process{PID: os.Getpid(), Executable: exe, Host: host}); err != nil {
+	res, err := otlp.ProcessResource(otlp.Process{PID: os.Getpid(), Executable: exe, Host: host})
+	if err != nil {
 		return nil, err
 	}
 	size := 1 << 20
@@ -91,7 +88,7 @@ func StartFromEnv() (*Export, error) {
 			return nil, fmt.Errorf("%s: %w", session.EnvBuffer, err)
 		}
 	}
-	s, err := session.New(session.Config{Name: "otlp", Mode: session.Discard, BufferSize: size})
+	s, err := session.New("otlp", session.WithMode(session.Discard), session.WithBufferSize(size))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +105,7 @@ func StartFromEnv() (*Export, error) {
 			return nil, fmt.Errorf("%s: %w", session.EnvEnable, err)
 		}
 	}
-	exp, err := otlp.New(cfg)
+	exp, err := otlp.New("", otlp.WithEnv(), otlp.WithResource(res...))
 	if err != nil {
 		s.Destroy()
 		return nil, err
