@@ -33,7 +33,7 @@ func (t *classTable) with(ecs []*EventClass) *classTable {
 		n = len(t.byID)
 	}
 	for _, ec := range ecs {
-		n = max(n, int(ec.ID)+1, int(ec.TruncatedID)+1)
+		n = max(n, int(ec.ID)+1, int(ec.truncatedID())+1)
 	}
 	nt := &classTable{byID: make([]*EventClass, n)}
 	if t != nil {
@@ -41,9 +41,12 @@ func (t *classTable) with(ecs []*EventClass) *classTable {
 		nt.ctx = t.ctx
 	}
 	for _, ec := range ecs {
+		if old := nt.get(ec.ID); old != nil && old.Twin() && nt.byID[old.truncatedID()] == old {
+			nt.byID[old.truncatedID()] = nil // the replaced class's twin id
+		}
 		nt.byID[ec.ID] = ec
 		if ec.Truncation {
-			nt.byID[ec.TruncatedID] = ec // a truncated twin's id
+			nt.byID[ec.truncatedID()] = ec // a truncated twin's id
 		}
 	}
 	return nt

@@ -79,7 +79,7 @@ func AppendRecord(b []byte, ec *EventClass, ts uint64, vals []Value, truncated u
 	}
 	id := ec.ID
 	if ec.Truncation && truncated != 0 {
-		id = ec.TruncatedID
+		id = ec.truncatedID()
 	}
 	b = AppendEventHeader(b, id, ts)
 	for i, f := range ec.Fields {

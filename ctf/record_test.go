@@ -218,3 +218,40 @@ func BenchmarkRecordSize(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(records), "ns/record")
 }
+
+// A TruncatedID of 0 is the older layout (a trailer on every record), as
+// the protocol reads it; replacing a class with a twin drops its twin id.
+func TestRecordDecoderTwinIDs(t *testing.T) {
+	var d RecordDecoder
+	old := EventClass{ID: 3, Name: "a:b", Truncation: true, Fields: []Field{{Name: "s", Type: FieldType{Kind: String}}}}
+	if err := d.AddClasses(old); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := AppendRecord(nil, &old, 1, []Value{StringValue("x")}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev Event
+	if n, err := d.Decode(rec, &ev); err != nil || n != len(rec) || n != EventHeaderSize+3 {
+		t.Fatalf("a record of a class with TruncatedID 0: %d bytes, %v; want %d with the trailer", n, err, EventHeaderSize+3)
+	}
+	twin := old
+	twin.TruncatedID = 3 | 0x8000
+	if err := d.AddClasses(twin); err != nil {
+		t.Fatal(err)
+	}
+	other := EventClass{ID: 4, Name: "a:c", Truncation: true, TruncatedID: 4 | 0x8000, Fields: old.Fields}
+	if err := d.AddClasses(other); err != nil {
+		t.Fatal(err)
+	}
+	plain := EventClass{ID: 3, Name: "a:b", Fields: old.Fields}
+	if err := d.AddClasses(plain); err != nil {
+		t.Fatal(err)
+	}
+	if c := d.Class(3 | 0x8000); c != nil {
+		t.Errorf("the twin id of a replaced class still decodes as %q", c.Name)
+	}
+	if c := d.Class(4 | 0x8000); c == nil || c.Name != "a:c" {
+		t.Errorf("another class's twin id: %v", c)
+	}
+}

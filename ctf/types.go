@@ -183,7 +183,7 @@ type EventClass struct {
 	// cut; this package's Reader reads them back as one class. At most
 	// MaxTruncationFields fields are allowed then.
 	//
-	// A TruncatedID equal to ID means that every record of the class ends
+	// A TruncatedID equal to ID, or 0, means that every record of the class ends
 	// with the bitmask, cut or not: the layout of traces written before
 	// the twin classes, which the Reader still reads as such.
 	Truncation  bool
@@ -196,12 +196,21 @@ type EventClass struct {
 
 // Twin reports whether the class's truncated records carry an id of
 // their own (TruncatedID), declared as a second event class.
-func (ec *EventClass) Twin() bool { return ec.Truncation && ec.TruncatedID != ec.ID }
+func (ec *EventClass) Twin() bool { return ec.Truncation && ec.truncatedID() != ec.ID }
+
+// truncatedID is the id of the class's records that end with the
+// trailer: TruncatedID, or ID when that is 0 (the older layout).
+func (ec *EventClass) truncatedID() uint16 {
+	if ec.TruncatedID == 0 {
+		return ec.ID
+	}
+	return ec.TruncatedID
+}
 
 // HasTrailer reports whether a record of the class with event id id ends
 // with the _truncated bitmask.
 func (ec *EventClass) HasTrailer(id uint16) bool {
-	return ec.Truncation && id == ec.TruncatedID
+	return ec.Truncation && id == ec.truncatedID()
 }
 
 // clone returns a deep copy of ec.
@@ -218,7 +227,7 @@ func (ec EventClass) clone() *EventClass {
 
 func (ec *EventClass) equal(o *EventClass) bool {
 	if ec.ID != o.ID || ec.Name != o.Name || ec.Truncation != o.Truncation || len(ec.Fields) != len(o.Fields) ||
-		ec.Truncation && ec.TruncatedID != o.TruncatedID || !ec.Span.equal(o.Span) {
+		ec.Truncation && ec.truncatedID() != o.truncatedID() || !ec.Span.equal(o.Span) {
 		return false
 	}
 	for i := range ec.Fields {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -84,7 +85,7 @@ func EventClassOf(c *Class) ctf.EventClass {
 		ec.Fields = append(ec.Fields, ctf.Field{Name: f.Name, Type: ctfType(f.Kind), Meaning: ctfMeaning(f.Kind)})
 	}
 	if s := c.Marker.Span(); s != nil {
-		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
 	return ec
 }

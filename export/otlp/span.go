@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -99,7 +100,7 @@ func pairKey(b []byte, start string, si *spanInfo, vals []ctf.Value) []byte {
 		case ctf.Uint:
 			b = binary.LittleEndian.AppendUint64(b, v.Uint)
 		case ctf.Float:
-			b = binary.LittleEndian.AppendUint64(b, uint64(v.Float))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Float)) // 1.2 and 1.7 are different keys
 		default:
 			b = binary.AppendUvarint(b, uint64(len(v.Bytes)))
 			b = append(b, v.Bytes...)

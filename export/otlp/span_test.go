@@ -78,3 +78,23 @@ func TestSpanTraceIDFromFields(t *testing.T) {
 		t.Fatalf("span %+v: want the program's trace, its span as parent", spans)
 	}
 }
+
+// Float keys pair by value: 1.2 and 1.7 are two keys, not one.
+func TestSpanPairsFloatKeys(t *testing.T) {
+	r := otlptest.NewReceiver(t)
+	e := newTestExporter(t, r)
+	start := Class{Name: "calc:start", Fields: []Field{{"x", "double"}}, StartKeys: []string{"x"}}
+	end := Class{Name: "calc:done", Fields: []Field{{"x", "double"}}, Span: &SpanRule{Start: "calc:start", Keys: []string{"x"}}}
+	f := ctf.FloatValue
+	e.Log(&start, 100, []ctf.Value{f(1.2)}, 0)
+	e.Log(&start, 200, []ctf.Value{f(1.7)}, 0)
+	e.Log(&end, 300, []ctf.Value{f(1.2)}, 0)
+	e.Log(&end, 400, []ctf.Value{f(1.7)}, 0)
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	spans := r.Spans()
+	if len(spans) != 2 || spans[0].Time != 100 || spans[0].End != 300 || spans[1].Time != 200 || spans[1].End != 400 {
+		t.Fatalf("spans %+v: want 1.2 from 100 to 300 and 1.7 from 200 to 400", spans)
+	}
+}

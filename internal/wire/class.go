@@ -136,15 +136,21 @@ func NewDecoder() *Decoder { return &Decoder{classes: make(map[uint16]*EventClas
 
 // Add makes classes known.
 func (d *Decoder) Add(classes []EventClass) error {
+	// One AddClasses for all: each call copies the decoder's id table,
+	// which twin ids (bit 15) make 32K entries long.
+	ecs := make([]ctf.EventClass, len(classes))
 	for i := range classes {
-		c := classes[i]
-		ec, err := c.CTF()
+		ec, err := classes[i].CTF()
 		if err != nil {
 			return err
 		}
-		if err := d.rd.AddClasses(ec); err != nil {
-			return fmt.Errorf("%w: %v", ErrFrame, err)
-		}
+		ecs[i] = ec
+	}
+	if err := d.rd.AddClasses(ecs...); err != nil {
+		return fmt.Errorf("%w: %v", ErrFrame, err)
+	}
+	for i := range classes {
+		c := classes[i]
 		d.classes[c.ID] = &c
 		if c.Truncation {
 			d.classes[c.truncatedID()] = &c

@@ -16,7 +16,7 @@ func checkChecked(r wire.Rule) error {
 	if len(r.Checked) > wire.MaxCheckedLen {
 		return wire.Errorf(wire.CodeBadFilter, "checked filter of %d bytes exceeds %d", len(r.Checked), wire.MaxCheckedLen)
 	}
-	if len(r.Checked) > 0 && strings.TrimSpace(r.Filter) == "" {
+	if !isNull(r.Checked) && strings.TrimSpace(r.Filter) == "" {
 		return wire.Errorf(wire.CodeBadFilter, "a checked filter without its source (filter)")
 	}
 	return nil

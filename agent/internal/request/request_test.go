@@ -62,6 +62,14 @@ func TestParseRecordRequestDefaults(t *testing.T) {
 	if err != nil || spec.Buffer != wire.DefaultBuffer || spec.SubBuffer != 1<<20 {
 		t.Errorf("spec = %+v, %v", spec, err)
 	}
+	// A null checked form is no form: fine without a filter.
+	spec, err = ParseRecord([]byte(`{"rules":[{"pattern":"a:*","filter":"","checked":null}]}`))
+	if err != nil || spec.Rules[0].Checked != nil {
+		t.Errorf("a rule with a null checked form: %+v, %v", spec, err)
+	}
+	if _, err := ParseRecord([]byte(`{"rules":[{"pattern":"a:*","filter":"","checked":{"v":1}}]}`)); !wire.IsCode(err, wire.CodeBadFilter) {
+		t.Errorf("a checked form without its source: %v, want bad_filter", err)
+	}
 }
 
 func TestParseInsmodRequest(t *testing.T) {
