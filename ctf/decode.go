@@ -111,7 +111,7 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 // (skipFields).
 func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (int, uint8, *decodeError) {
 	if fields == nil {
-		return skipFields(b, p, ec, id)
+		return skipFields(b, p, ec, 0, id)
 	}
 	vals := *fields
 	for i := range ec.Fields {
@@ -184,8 +184,8 @@ func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (
 // skipFields is decodeFields without values: it only finds where the
 // fields end, as fast as it can, since a drain walks every record so.
 // Errors are worded out of line (fieldError), which keeps its frame small.
-func skipFields(b []byte, p int, ec *EventClass, id uint16) (int, uint8, *decodeError) {
-	for i := range ec.Fields {
+func skipFields(b []byte, p int, ec *EventClass, from int, id uint16) (int, uint8, *decodeError) {
+	for i := from; i < len(ec.Fields); i++ {
 		ft := &ec.Fields[i].Type
 		switch ft.Kind {
 		case String:

@@ -62,7 +62,26 @@ func RecordSize(b []byte, ec *EventClass) (int, error) {
 	if len(b) < EventHeaderSize {
 		return 0, fmt.Errorf("%w: truncated event header: %d bytes left in packet, need %d", ErrCorrupt, len(b), EventHeaderSize)
 	}
-	n, _, derr := skipFields(b, EventHeaderSize, ec, binary.LittleEndian.Uint16(b))
+	n, _, derr := skipFields(b, EventHeaderSize, ec, 0, binary.LittleEndian.Uint16(b))
+	if derr != nil {
+		return 0, fmt.Errorf("%w: %s", ErrCorrupt, derr.msg)
+	}
+	return n, nil
+}
+
+// RecordSizeFrom is RecordSize for a reader that knows where field i of
+// ec starts in every record of the class: at offset off from the record's
+// start, the fields before it having fixed sizes. It walks only the
+// fields from i on, which a reader that measures every record of a packet
+// (a recorder's drain) saves on classes with leading fixed fields.
+func RecordSizeFrom(b []byte, ec *EventClass, i, off int) (int, error) {
+	if i < 0 || i > len(ec.Fields) || off < EventHeaderSize {
+		return 0, fmt.Errorf("%w: field %d at offset %d of event %q", ErrInvalidClass, i, off, ec.Name)
+	}
+	if len(b) < off {
+		return 0, fmt.Errorf("%w: truncated event %q: %d bytes left in packet, its field %d is at %d", ErrCorrupt, ec.Name, len(b), i, off)
+	}
+	n, _, derr := skipFields(b, off, ec, i, binary.LittleEndian.Uint16(b))
 	if derr != nil {
 		return 0, fmt.Errorf("%w: %s", ErrCorrupt, derr.msg)
 	}

@@ -109,6 +109,17 @@ func TestRecordDecoderRoundTrip(t *testing.T) {
 			if err != nil || size != w.size {
 				t.Fatalf("record %d of %s: RecordSize = %d, %v; want %d", i, w.ec.Name, size, err, w.size)
 			}
+			// From every field whose offset is fixed, RecordSizeFrom agrees.
+			at := EventHeaderSize
+			for f := 0; f <= len(w.ec.Fields); f++ {
+				if size, err := RecordSizeFrom(packet[off:], w.ec, f, at); err != nil || size != w.size {
+					t.Fatalf("record %d of %s: RecordSizeFrom field %d at %d = %d, %v; want %d", i, w.ec.Name, f, at, size, err, w.size)
+				}
+				if f == len(w.ec.Fields) || w.ec.Fields[f].Type.Kind == String || w.ec.Fields[f].Type.Kind == Bytes && w.ec.Fields[f].Type.Bits == 0 {
+					break
+				}
+				at += w.ec.Fields[f].Type.Bits / 8
+			}
 			n, err := d.Decode(packet[off:], &ev)
 			if err != nil || n != w.size {
 				t.Fatalf("record %d of %s: Decode = %d, %v; want %d", i, w.ec.Name, n, err, w.size)

@@ -227,7 +227,9 @@ func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
 		size := c.layout.fixed
 		if c.layout.variable {
 			var err error
-			if size, err = ctf.RecordSize(data[off:], &c.ec); err != nil {
+			// The fields before the first op are 8-byte words at fixed
+			// offsets: the walk starts after them.
+			if size, err = ctf.RecordSizeFrom(data[off:], &c.ec, int(c.layout.ops[0].idx), c.layout.restOff); err != nil {
 				return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w", s.cfg.Name, c.Marker.Name(), off, err)
 			}
 		} else if size > len(data)-off {
