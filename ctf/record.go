@@ -40,9 +40,10 @@ func (d *RecordDecoder) Class(id uint16) *EventClass { return d.tab.get(id) }
 // Decode decodes the event record at the start of b, which ends where the
 // packet's records end, and returns its size. It sets ev.Class (one of
 // the decoder's own copies), ev.Cycles, ev.Fields, whose byte slices alias
-// b, and ev.Truncated; it leaves the other fields of ev alone. A record of
-// an unknown class or that does not follow its class's layout is an error
-// wrapping ErrCorrupt, whatever b holds.
+// b, and ev.Truncated, and empties ev.Context (records outside a trace
+// have no stream event context); it leaves the other fields of ev alone.
+// A record of an unknown class or that does not follow its class's layout
+// is an error wrapping ErrCorrupt, whatever b holds.
 func (d *RecordDecoder) Decode(b []byte, ev *Event) (int, error) {
 	n, derr := decodeRecord(b, 0, d.tab, ev, true)
 	if derr != nil {

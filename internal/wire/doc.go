@@ -20,7 +20,13 @@
 //	curl --unix-socket $S http://x/v1/sessions/flight/enable \
 //	     -d '{"rules":[{"pattern":"http:*"}],"mode":"overwrite","buffer":"4M"}'
 //	curl --unix-socket $S http://x/v1/record --output events.bin \
-//	     -d '{"rules":[{"pattern":"http:request_done","filter":"status >= 500"}],"duration":"10s"}'
+//	     -d '{"rules":[{"pattern":"http:request_done","filter":"status >= 500",
+//	          "checked":{"v":1,"expr":{"op":"ge","args":[{"op":"field","field":"status"},{"op":"int","int":500}]}}}],
+//	          "duration":"10s"}'
+//
+// (A filter goes with its checked form, which tracemark compiles from the
+// source with CEL; an agent whose program imports session/celfilter also
+// takes the source alone.)
 //
 // The host name is ignored. Only the process's user and root may connect:
 // the agent checks the peer's credentials (SO_PEERCRED) and answers anyone

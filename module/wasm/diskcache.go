@@ -73,9 +73,10 @@ type CacheStats struct {
 
 // diskCache is a host's compilation cache on disk. wazero's own cache on
 // disk executes whatever file it finds under its key, so the host never
-// gives wazero its directory: every entry is stored with an HMAC under a
-// key only this user can read, verified in memory, and handed to wazero
-// in a new private directory for one compilation (see docs/design.md).
+// gives wazero its directory: every entry is stored with a MAC (AES-GCM's
+// GMAC) under a key only this user can read, verified in memory, and
+// handed to wazero in a new private directory for one compilation (see
+// docs/design.md).
 type diskCache struct {
 	dir     string // absolute
 	entries string
