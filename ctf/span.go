@@ -133,7 +133,7 @@ func mergeTwins(decls []declaredClass) ([]*EventClass, error) {
 		}
 		c := byID[uint16(d.twinOf)]
 		switch {
-		case d.twinOf > 1<<16-1 || c == nil:
+		case c == nil:
 			return nil, merr(d.line, "event %q (id %d) is the truncated twin of id %d, which is not declared", d.ec.Name, d.ec.ID, d.twinOf)
 		case c.Truncation || !d.ec.Truncation || c.Name != d.ec.Name || !slices.Equal(c.Fields, d.ec.Fields):
 			return nil, merr(d.line, "event %q (id %d) is not a truncated twin of event %q (id %d): the names and fields must be equal, and only the twin has the trailer",

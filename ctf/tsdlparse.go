@@ -878,9 +878,12 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, int, error) {
 	}
 	twinOf := -1
 	for _, n := range b.notes {
-		var err error
-		if twinOf, err = parseNote(n.text, ec); err != nil {
+		of, err := parseNote(n.text, ec)
+		if err != nil {
 			return nil, -1, merr(n.line, "event %q: %v", ec.Name, err)
+		}
+		if of >= 0 { // a later note without truncated_of keeps it
+			twinOf = of
 		}
 	}
 	if err := ec.Validate(); err != nil {

@@ -330,9 +330,15 @@ func u64(n uint64) string { return strconv.FormatUint(n, 10) }
 // slowRequestCtx bounds a request that may take long in the process,
 // such as compiling a module: --timeout if given, else at least a minute.
 func (a *app) slowRequestCtx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	d := a.timeout
-	if f := cmd.Flag("timeout"); f == nil || !f.Changed {
-		d = max(d, time.Minute)
+	f := cmd.Flag("timeout")
+	return context.WithTimeout(cmd.Context(), a.slowTimeout(f != nil && f.Changed))
+}
+
+// slowTimeout is the timeout of a slow request: the request timeout if
+// the user gave it, else at least a minute.
+func (a *app) slowTimeout(given bool) time.Duration {
+	if given {
+		return a.timeout
 	}
-	return context.WithTimeout(cmd.Context(), d)
+	return max(a.timeout, time.Minute)
 }

@@ -350,7 +350,7 @@ func (s *uiServer) insmod(w http.ResponseWriter, r *http.Request, t *target) {
 	}
 	// Compiling a module takes longer than a request: as insmod, at
 	// least a minute.
-	ctx, cancel := context.WithTimeout(r.Context(), max(s.a.timeout, time.Minute))
+	ctx, cancel := context.WithTimeout(r.Context(), s.a.slowTimeout(false))
 	defer cancel()
 	mi, err := t.client.Insmod(ctx, wire.InsmodRequest{Path: req.Path, Force: req.Force, Policy: req.Policy})
 	if err != nil {
