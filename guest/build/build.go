@@ -5,10 +5,12 @@
 //
 // It runs on the developer's machine or in tests, not in the module:
 //
-//	err := build.Build(ctx, build.Options{
-//		Dir:     "./plugin",
-//		Modinfo: module.Modinfo{Name: "classifier", Version: "v1.0.0", License: "MIT"},
-//	}, "classifier.wasm")
+//	err := build.Build(ctx, "./plugin",
+//		module.Modinfo{Name: "classifier", Version: "v1.0.0", License: "MIT"},
+//		"classifier.wasm")
+//
+// Optional settings are options: WithKey signs the module, WithGo names
+// the go command.
 //
 // The build is reproducible: -trimpath, no VCS stamping, and the same
 // toolchain give the same bytes.
@@ -31,29 +33,58 @@ import (
 	"github.com/tracemark/tracemark/module"
 )
 
-// Options say what to build.
-type Options struct {
+// Option configures a build: WithKey, WithGo. The default is an unsigned
+// module built with "go" from PATH.
+type Option interface{ apply(*job) }
+
+type optionFunc func(*job)
+
+func (f optionFunc) apply(j *job) { f(j) }
+
+// WithKey signs the module with key after the metadata is appended. By
+// default, and with a nil key, the module is unsigned.
+func WithKey(key *module.PrivateKey) Option { return optionFunc(func(j *job) { j.Key = key }) }
+
+// WithGo runs the go command at path instead of "go" from PATH (the
+// default, also for an empty path).
+func WithGo(path string) Option { return optionFunc(func(j *job) { j.Go = path }) }
+
+// job is what to build.
+type job struct {
 	// Dir is the directory of the module's main package.
 	Dir string
 	// Modinfo is the metadata to append. Name is required; a zero ABI
 	// means module.ABIVersion.
 	Modinfo module.Modinfo
-	// Key, if set, signs the module after the metadata is appended.
-	Key *module.PrivateKey
-	// Go is the go command to run; default "go" from PATH.
-	Go string
+	Key     *module.PrivateKey
+	Go      string
 }
 
-func (o Options) goCmd() string {
+func newJob(dir string, mi module.Modinfo, opts []Option) job {
+	j := job{Dir: dir, Modinfo: mi}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&j)
+		}
+	}
+	return j
+}
+
+func (o job) goCmd() string {
 	if o.Go != "" {
 		return o.Go
 	}
 	return "go"
 }
 
-// Build compiles the package in opts.Dir and writes the finished module
-// to out.
-func Build(ctx context.Context, opts Options, out string) error {
+// Build compiles the package in dir, appends the metadata mi (Name is
+// required; a zero ABI means module.ABIVersion) and writes the finished
+// module to out.
+func Build(ctx context.Context, dir string, mi module.Modinfo, out string, opts ...Option) error {
+	return newJob(dir, mi, opts).build(ctx, out)
+}
+
+func (opts job) build(ctx context.Context, out string) error {
 	if opts.Modinfo.ABI == 0 {
 		opts.Modinfo.ABI = module.ABIVersion
 	}
@@ -96,10 +127,14 @@ func Build(ctx context.Context, opts Options, out string) error {
 // (os.UserCacheDir()/tracemark/modules, or $TRACEMARK_CACHE_DIR/modules),
 // unless a build of the same
 // sources is there already, and returns its path. The cache key covers
-// the Go files of opts.Dir and of the guest SDK, the toolchain version,
-// the metadata and the signing key; go build's own cache makes a miss
-// cheap.
-func Cached(ctx context.Context, opts Options) (string, error) {
+// the Go files of dir and of the guest SDK, the toolchain version, the
+// metadata and the signing key; go build's own cache makes a miss cheap.
+// It takes Build's arguments but out.
+func Cached(ctx context.Context, dir string, mi module.Modinfo, opts ...Option) (string, error) {
+	return newJob(dir, mi, opts).cached(ctx)
+}
+
+func (opts job) cached(ctx context.Context) (string, error) {
 	key, err := cacheKey(opts)
 	if err != nil {
 		return "", err
@@ -119,10 +154,10 @@ func Cached(ctx context.Context, opts Options) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	return out, Build(ctx, opts, out)
+	return out, opts.build(ctx, out)
 }
 
-func cacheKey(opts Options) (string, error) {
+func cacheKey(opts job) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, runtime.Version())
 	if opts.Modinfo.ABI == 0 {

@@ -18,8 +18,9 @@ func TestBuild(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n\n//go:wasmexport hook\nfunc hook(p, n uint32) uint64 { return 0 }\n"), 0o644)
 	key, _ := module.GenerateKey("builder", nil)
 	out := filepath.Join(t.TempDir(), "tiny.wasm")
-	opts := Options{Dir: dir, Modinfo: module.Modinfo{Name: "tiny", License: "MIT"}, Key: key}
-	if err := Build(context.Background(), opts, out); err != nil {
+	mi := module.Modinfo{Name: "tiny", License: "MIT"}
+	opts := newJob(dir, mi, []Option{WithKey(key)})
+	if err := Build(context.Background(), dir, mi, out, WithKey(key)); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := module.InspectFile(out, module.Keyring{key.Public()})
@@ -38,7 +39,7 @@ func TestBuild(t *testing.T) {
 	}
 
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { undefined() }\n"), 0o644)
-	if err := Build(context.Background(), opts, out); err == nil {
+	if err := Build(context.Background(), dir, mi, out, WithKey(key)); err == nil {
 		t.Error("broken source built")
 	}
 	k1, _ := cacheKey(opts)

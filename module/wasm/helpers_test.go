@@ -61,7 +61,7 @@ func hostileWasm(t testing.TB) []byte {
 	t.Helper()
 	hostileOnce.Do(func() {
 		var path string
-		path, hostileErr = build.Cached(context.Background(), build.Options{Dir: "testdata/hostile", Modinfo: hostileModinfo})
+		path, hostileErr = build.Cached(context.Background(), "testdata/hostile", hostileModinfo)
 		if hostileErr == nil {
 			hostileBytes, hostileErr = os.ReadFile(path)
 		}

@@ -50,7 +50,7 @@ func Signed(ctx context.Context, key *module.PrivateKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return build.Cached(ctx, build.Options{Dir: dir, Modinfo: Modinfo, Key: key})
+	return build.Cached(ctx, dir, Modinfo, build.WithKey(key))
 }
 
 // Build builds the plugin into out.
@@ -59,5 +59,5 @@ func Build(ctx context.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	return build.Build(ctx, build.Options{Dir: dir, Modinfo: Modinfo}, out)
+	return build.Build(ctx, dir, Modinfo, out)
 }
