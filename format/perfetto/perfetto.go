@@ -175,6 +175,7 @@ type class struct {
 	last      []lastString // per field, the last interned string value
 	duration  int          // index of the duration field, or -1
 	counters  []counter
+	span      *encode.SpanClass // what its events do in spans
 }
 
 // lastString is a string value and its interning id.
@@ -423,6 +424,7 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 		c.fieldIIDs = append(c.fieldIIDs, w.intern(w.annotIIDs, fInternedAnnotNames, f.Name))
 	}
 	c.last = make([]lastString, len(ec.Fields))
+	c.span = w.spans.Class(ec)
 	if w.opts.Durations == nil && ec.Span != nil {
 		c.duration = w.spans.Duration(ec) // as declared (-1 for a pair's end)
 	} else {
@@ -531,7 +533,7 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 	}
 	c := w.class(ev.Class)
 	end := max(ev.Time, 0)
-	paired, ok := w.spans.Pair(ev)
+	paired, ok := w.spans.PairIn(c.span, ev)
 	if d := c.duration; !ok && d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
 		paired, ok = end-ev.Fields[d].Int, true
 	}

@@ -94,11 +94,26 @@ func (s *Spans) Duration(ec *ctf.EventClass) int { return s.class(ec).duration }
 // start.
 func (s *Spans) Ends(ec *ctf.EventClass) bool { return s.class(ec).ends }
 
+// SpanClass is what a class's events do in spans, for PairIn: a writer
+// that keeps a description of each class keeps this too, and spares
+// Pair's lookup per event.
+type SpanClass = spanClass
+
+// Class returns what ec's events do in spans.
+func (s *Spans) Class(ec *ctf.EventClass) *SpanClass { return s.class(ec) }
+
 // Pair handles ev, an event of a class: if it starts spans, it is
 // remembered; if it ends one, Pair returns the time of the start it pairs
 // with, which is forgotten, and true.
 func (s *Spans) Pair(ev *ctf.Event) (start int64, ok bool) {
-	c := s.class(ev.Class)
+	return s.PairIn(s.class(ev.Class), ev)
+}
+
+// PairIn is Pair for an event of the class c describes (Class).
+func (s *Spans) PairIn(c *SpanClass, ev *ctf.Event) (start int64, ok bool) {
+	if !c.starts && !c.ends {
+		return 0, false
+	}
 	if c.starts {
 		s.key = appendPairKey(s.key[:0], ev.Class.Name, c.keys, ev.Fields)
 		if _, dup := s.pending[string(s.key)]; !dup && len(s.pending) >= MaxPendingStarts {
