@@ -105,10 +105,10 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 }
 
 // decodeFields decodes the payload fields of a record of class ec at b[p:]
-// and its truncation trailer (if id, the record's, is ec's truncated twin), and returns the offset after them and the
-// trailer (0 without one). If fields is not nil, it appends their values
-// (whose byte slices alias b); otherwise it only finds where they end
-// (skipFields).
+// and its truncation trailer (if id, the record's, is ec's truncated
+// twin), and returns the offset after them and the trailer (0 without
+// one). If fields is not nil, it appends their values (whose byte slices
+// alias b); otherwise it only finds where they end (skipFields).
 func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (int, uint8, *decodeError) {
 	if fields == nil {
 		return skipFields(b, p, ec, 0, id)
