@@ -216,22 +216,14 @@ func (s *uiServer) markers(w http.ResponseWriter, r *http.Request, t *target) {
 	ctx, cancel := s.a.requestCtx(r.Context())
 	defer cancel()
 	ms, err := t.client.Markers(ctx, r.URL.Query().Get("glob"))
-	if err != nil {
-		apiError(w, err)
-		return
-	}
-	apiJSON(w, ms)
+	answer(w, ms, err)
 }
 
 func (s *uiServer) sessions(w http.ResponseWriter, r *http.Request, t *target) {
 	ctx, cancel := s.a.requestCtx(r.Context())
 	defer cancel()
 	list, err := t.client.SessionList(ctx)
-	if err != nil {
-		apiError(w, err)
-		return
-	}
-	apiJSON(w, list)
+	answer(w, list, err)
 }
 
 // uiEnable is the body of POST /api/enable, /api/disable (Glob empty:
@@ -260,11 +252,7 @@ func (s *uiServer) enable(w http.ResponseWriter, r *http.Request, t *target) {
 	ctx, cancel := s.a.requestCtx(r.Context())
 	defer cancel()
 	si, err := enableChecked(ctx, t.client, req.Session, wire.EnableRequest{Rules: rules([]string{req.Glob}, req.Filter), Mode: req.Mode})
-	if err != nil {
-		apiError(w, err)
-		return
-	}
-	apiJSON(w, si)
+	answer(w, si, err)
 }
 
 func (s *uiServer) disable(w http.ResponseWriter, r *http.Request, t *target) {
@@ -288,11 +276,17 @@ func (s *uiServer) disable(w http.ResponseWriter, r *http.Request, t *target) {
 		return
 	}
 	si, err := t.client.Disable(ctx, req.Session, []string{req.Glob})
+	answer(w, si, err)
+}
+
+// answer writes the outcome of a request to the agent: its error, or v
+// as JSON.
+func answer[T any](w http.ResponseWriter, v T, err error) {
 	if err != nil {
 		apiError(w, err)
 		return
 	}
-	apiJSON(w, si)
+	apiJSON(w, v)
 }
 
 // uiModules is the answer of GET /api/modules: the taint report, which
@@ -353,11 +347,7 @@ func (s *uiServer) insmod(w http.ResponseWriter, r *http.Request, t *target) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.a.slowTimeout(false))
 	defer cancel()
 	mi, err := t.client.Insmod(ctx, wire.InsmodRequest{Path: req.Path, Force: req.Force, Policy: req.Policy})
-	if err != nil {
-		apiError(w, err)
-		return
-	}
-	apiJSON(w, mi)
+	answer(w, mi, err)
 }
 
 // uiRmmod is the body of POST /api/rmmod, as "tracemark rmmod" takes it.
@@ -379,11 +369,7 @@ func (s *uiServer) rmmod(w http.ResponseWriter, r *http.Request, t *target) {
 	ctx, cancel := s.a.requestCtx(r.Context())
 	defer cancel()
 	mi, err := t.client.Rmmod(ctx, req.Name, req.Force)
-	if err != nil {
-		apiError(w, err)
-		return
-	}
-	apiJSON(w, mi)
+	answer(w, mi, err)
 }
 
 // uiTick is one event of the live stream: the process, its markers with
