@@ -352,36 +352,26 @@ func (c *compiler) logic(op string, a, b value) (value, error) {
 	if a.t != tBool || b.t != tBool {
 		return value{}, c.typeError(op, a, b)
 	}
+	// "and" and "or" are duals: the value that decides (false for and,
+	// true for or) wins over an error on the other side.
 	l, r := a.b, b.b
+	decides, otherwise := yes, no
 	if op == "and" {
-		return boolValue(func(e ev) tri {
-			x := l(e)
-			if x == no {
-				return no
-			}
-			y := r(e)
-			if y == no {
-				return no
-			}
-			if x == fail || y == fail {
-				return fail
-			}
-			return yes
-		}), nil
+		decides, otherwise = no, yes
 	}
 	return boolValue(func(e ev) tri {
 		x := l(e)
-		if x == yes {
-			return yes
+		if x == decides {
+			return decides
 		}
 		y := r(e)
-		if y == yes {
-			return yes
+		if y == decides {
+			return decides
 		}
 		if x == fail || y == fail {
 			return fail
 		}
-		return no
+		return otherwise
 	}), nil
 }
 
