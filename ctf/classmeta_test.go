@@ -178,15 +178,26 @@ func TestSpanValidation(t *testing.T) {
 	}
 }
 
-// Metadata whose twin does not match its class is refused.
-func TestTwinMismatch(t *testing.T) {
+// A note that cannot be used is ignored with a warning, and the trace
+// still reads, as Babeltrace reads it: a twin that does not match its
+// class, or names none, becomes a class of its own; a note that is not
+// JSON, or declares a span that does not fit, is dropped.
+func TestUnusableNotesAreIgnoredWithAWarning(t *testing.T) {
+	lat := Field{Name: "lat", Type: FieldType{Kind: Int, Bits: 64}, Meaning: Duration}
 	ec := EventClass{ID: 2, TruncatedID: 9, Name: "a", Truncation: true, Fields: []Field{{Name: "s", Type: FieldType{Kind: String}}}}
-	dir := writeOne(t, []EventClass{ec}, nil, 0)
+	spanned := EventClass{ID: 3, Name: "c", Fields: []Field{lat}, Span: &Span{Duration: "lat"}}
+	dir := writeOne(t, []EventClass{ec, spanned}, nil, 0)
 	path := filepath.Join(dir, "metadata")
 	meta, _ := os.ReadFile(path)
-	for _, tc := range []struct{ from, to string }{
-		{`"truncated_of":2`, `"truncated_of":5`},
-		{"name = \"a\";\n\tid = 9;", "name = \"b\";\n\tid = 9;"},
+	for _, tc := range []struct {
+		from, to, warning string
+		classes           int  // classes the reader sees
+		span              bool // c keeps its span
+	}{
+		{`"truncated_of":2`, `"truncated_of":5`, "twin of id 5, which is not declared", 3, true},
+		{"name = \"a\";\n\tid = 9;", "name = \"b\";\n\tid = 9;", "is not a truncated twin", 3, true},
+		{`"truncated_of":2`, `"truncated_of":2,,`, "tracemark note", 3, true},
+		{`"duration":"lat"`, `"duration":"nope"`, "does not fit the class", 2, false},
 	} {
 		if !strings.Contains(string(meta), tc.from) {
 			t.Fatalf("metadata lacks %q:\n%s", tc.from, meta)
@@ -194,10 +205,35 @@ func TestTwinMismatch(t *testing.T) {
 		if err := os.WriteFile(path, []byte(strings.Replace(string(meta), tc.from, tc.to, 1)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := Open(dir); err == nil {
-			r.Close()
-			t.Errorf("Open accepted metadata with %s", tc.to)
+		r, err := Open(dir)
+		if err != nil {
+			t.Errorf("metadata with %s: %v, want it read with a warning", tc.to, err)
+			continue
 		}
+		w := r.Warnings()
+		if len(w) != 1 || !strings.Contains(w[0], tc.warning) || !strings.HasPrefix(w[0], "line ") {
+			t.Errorf("metadata with %s: warnings %q, want one naming its line and %q", tc.to, w, tc.warning)
+		}
+		if got := len(r.Classes()); got != tc.classes {
+			t.Errorf("metadata with %s: %d classes, want %d", tc.to, got, tc.classes)
+		}
+		for _, c := range r.Classes() {
+			if c.Name == "c" && (c.Span != nil) != tc.span {
+				t.Errorf("metadata with %s: span of c = %+v, want kept %v", tc.to, c.Span, tc.span)
+			}
+		}
+		r.Close()
+	}
+	if err := os.WriteFile(path, meta, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if w := r.Warnings(); len(w) != 0 {
+		t.Errorf("the metadata as written: warnings %q", w)
 	}
 }
 

@@ -185,6 +185,14 @@ func (r *Reader) addStream(id uint32, path string, ra io.ReaderAt, c io.Closer, 
 	slices.SortFunc(r.streams, func(a, b *streamReader) int { return cmp.Compare(a.id, b.id) })
 }
 
+// Warnings returns the problems Open worked around rather than refusing
+// the trace: tracemark's notes in the metadata (comments that carry span
+// declarations and truncated twins, which Babeltrace skips) that could
+// not be read. Without a note, a class has no span declaration, and a
+// truncated twin reads as a class of its own of the same name, as
+// Babeltrace reads it. Each warning names its metadata line.
+func (r *Reader) Warnings() []string { return slices.Clone(r.md.warnings) }
+
 // Info returns the trace description from the metadata.
 func (r *Reader) Info() TraceInfo {
 	info := r.md.info

@@ -117,8 +117,9 @@ type declaredClass struct {
 }
 
 // mergeTwins folds each truncated twin into its class: one EventClass
-// with both ids.
-func mergeTwins(decls []declaredClass) ([]*EventClass, error) {
+// with both ids. A note that names no such class, or one that does not
+// match, is ignored with a warning.
+func mergeTwins(decls []declaredClass, md *parsedMetadata) []*EventClass {
 	byID := map[uint16]*EventClass{}
 	for _, d := range decls {
 		if d.twinOf < 0 {
@@ -131,15 +132,20 @@ func mergeTwins(decls []declaredClass) ([]*EventClass, error) {
 			out = append(out, d.ec)
 			continue
 		}
+		// A twin that does not match its class is read as a class of its
+		// own, as Babeltrace reads every block: its records still decode.
 		c := byID[uint16(d.twinOf)]
 		switch {
 		case c == nil:
-			return nil, merr(d.line, "event %q (id %d) is the truncated twin of id %d, which is not declared", d.ec.Name, d.ec.ID, d.twinOf)
+			md.warn(d.line, "event %q (id %d) is the truncated twin of id %d, which is not declared", d.ec.Name, d.ec.ID, d.twinOf)
+			out = append(out, d.ec)
 		case c.Truncation || !d.ec.Truncation || c.Name != d.ec.Name || !slices.Equal(c.Fields, d.ec.Fields):
-			return nil, merr(d.line, "event %q (id %d) is not a truncated twin of event %q (id %d): the names and fields must be equal, and only the twin has the trailer",
+			md.warn(d.line, "event %q (id %d) is not a truncated twin of event %q (id %d): the names and fields must be equal, and only the twin has the trailer",
 				d.ec.Name, d.ec.ID, c.Name, c.ID)
+			out = append(out, d.ec)
+		default:
+			c.Truncation, c.TruncatedID = true, d.ec.ID
 		}
-		c.Truncation, c.TruncatedID = true, d.ec.ID
 	}
-	return out, nil
+	return out
 }

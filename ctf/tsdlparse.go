@@ -609,6 +609,15 @@ func checkLayout(what string, v tsdlValue, want []layoutField, clock string) err
 type parsedMetadata struct {
 	info    TraceInfo
 	classes []*EventClass // ordered by ID
+	// warnings are the tracemark notes that were ignored because they
+	// could not be read: the trace reads as Babeltrace reads it, without
+	// them (see Reader.Warnings).
+	warnings []string
+}
+
+// warn records a tracemark note that the reader ignores.
+func (md *parsedMetadata) warn(line int, format string, args ...any) {
+	md.warnings = append(md.warnings, merr(line, "ignored tracemark note: "+format, args...).Error())
 }
 
 func (b *tsdlBlock) str(key string, required bool) (string, bool, error) {
@@ -763,7 +772,7 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 	}
 	if cv, ok := stream.attrs["event.context"]; ok {
 		ec, _, err := eventClassFromBlock(&tsdlBlock{line: cv.line, attrs: map[string]tsdlValue{
-			"name": {text: "event.context", line: cv.line, isStr: true}, "id": {text: "0", line: cv.line}, "fields": cv}, kind: "stream"})
+			"name": {text: "event.context", line: cv.line, isStr: true}, "id": {text: "0", line: cv.line}, "fields": cv}, kind: "stream"}, md)
 		if err != nil {
 			return nil, err
 		}
@@ -779,7 +788,7 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 	byID := map[uint16]*EventClass{}
 	var decls []declaredClass
 	for _, b := range events {
-		ec, twinOf, err := eventClassFromBlock(b)
+		ec, twinOf, err := eventClassFromBlock(b, md)
 		if err != nil {
 			return nil, err
 		}
@@ -789,17 +798,15 @@ func parseMetadata(src string) (*parsedMetadata, error) {
 		byID[ec.ID] = ec
 		decls = append(decls, declaredClass{ec: ec, twinOf: twinOf, line: b.line})
 	}
-	if md.classes, err = mergeTwins(decls); err != nil {
-		return nil, err
-	}
+	md.classes = mergeTwins(decls, md)
 	slices.SortFunc(md.classes, func(a, b *EventClass) int { return int(a.ID) - int(b.ID) })
 	return md, nil
 }
 
 // eventClassFromBlock returns the class an event block declares and, if
 // the block declares the truncated records of another class, its id
-// (else -1).
-func eventClassFromBlock(b *tsdlBlock) (*EventClass, int, error) {
+// (else -1). Notes it cannot use are ignored with a warning in md.
+func eventClassFromBlock(b *tsdlBlock, md *parsedMetadata) (*EventClass, int, error) {
 	if err := b.allowOnly("name", "id", "stream_id", "fields"); err != nil {
 		return nil, -1, err
 	}
@@ -880,10 +887,19 @@ func eventClassFromBlock(b *tsdlBlock) (*EventClass, int, error) {
 	for _, n := range b.notes {
 		of, err := parseNote(n.text, ec)
 		if err != nil {
-			return nil, -1, merr(n.line, "event %q: %v", ec.Name, err)
+			md.warn(n.line, "event %q: %v", ec.Name, err)
+			continue
 		}
 		if of >= 0 { // a later note without truncated_of keeps it
 			twinOf = of
+		}
+	}
+	if err := ec.Validate(); err != nil && ec.Span != nil {
+		// A span a note declares is an addition to what TSDL says; one
+		// that does not fit the class is dropped, not the trace.
+		span := ec.Span
+		if ec.Span = nil; ec.Validate() == nil {
+			md.warn(b.line, "event %q: span %+v does not fit the class: %v", ec.Name, *span, err)
 		}
 	}
 	if err := ec.Validate(); err != nil {

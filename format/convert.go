@@ -48,6 +48,15 @@ func (f optionFunc) apply(o *options) { f(o) }
 type options struct {
 	Text     []text.Option
 	Perfetto []perfetto.Option
+	Warn     func(string)
+}
+
+func (o options) warn(ws []string) {
+	if o.Warn != nil {
+		for _, w := range ws {
+			o.Warn(w)
+		}
+	}
 }
 
 func newOptions(with []Option) options {
@@ -72,6 +81,14 @@ func WithText(opts ...text.Option) Option {
 // Convert.
 func WithPerfetto(opts ...perfetto.Option) Option {
 	return optionFunc(func(o *options) { o.Perfetto = append(o.Perfetto, opts...) })
+}
+
+// WithWarnings has Convert call warn with each problem the reader worked
+// around rather than refusing the trace (see ctf.Reader.Warnings), before
+// it converts; each names the metadata file and line. By default they
+// are not reported.
+func WithWarnings(warn func(msg string)) Option {
+	return optionFunc(func(o *options) { o.Warn = warn })
 }
 
 // encoder is what the three format writers have in common.
@@ -112,6 +129,7 @@ func Convert(inDir, to string, w io.Writer, with ...Option) error {
 		return err
 	}
 	defer r.Close()
+	opts.warn(readerWarnings(inDir, r))
 	var enc encoder
 	switch to {
 	case Perfetto:

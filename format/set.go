@@ -159,6 +159,9 @@ func convertSet(dir, to string, w io.Writer, opts options) error {
 		return err
 	}
 	defer s.close()
+	for i, r := range s.rs {
+		opts.warn(readerWarnings(dirs[i], r))
+	}
 	var enc processWriter
 	switch to {
 	case Text:
@@ -252,6 +255,7 @@ func summarizeSet(dir string) (Summary, error) {
 			s.HostPID = hp
 		}
 		out.Processes = append(out.Processes, s)
+		out.Warnings = append(out.Warnings, s.Warnings...)
 		out.Events += s.Events
 		out.LostEvents = addSat(out.LostEvents, s.LostEvents)
 		out.LostPackets = addSat(out.LostPackets, s.LostPackets)
@@ -313,5 +317,6 @@ func (s *Summary) writeSetText(w io.Writer) error {
 		bw.WriteByte('\n')
 		writeTable(bw, rows)
 	}
+	writeWarnings(bw, s.Warnings)
 	return bw.Flush()
 }

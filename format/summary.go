@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,11 @@ type Summary struct {
 	// the summary of each, by first event; the fields above are then the
 	// totals (markers summed by name, no streams).
 	Processes []Summary `json:"processes,omitempty"`
+
+	// Warnings are the problems the reader worked around (see
+	// ctf.Reader.Warnings), each naming the metadata file and line; for a
+	// directory of traces, those of every trace.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // MarkerSummary counts the events of one marker (event class).
@@ -101,12 +107,13 @@ func Summarize(inDir string) (Summary, error) {
 	defer r.Close()
 	info := r.Info()
 	s := Summary{
-		Dir:     inDir,
-		Program: info.Env["procname"],
-		Host:    info.Env["hostname"],
-		Name:    info.Env["trace_name"],
-		Env:     info.Env,
-		Clock:   info.Clock.Name,
+		Warnings: readerWarnings(inDir, r),
+		Dir:      inDir,
+		Program:  info.Env["procname"],
+		Host:     info.Env["hostname"],
+		Name:     info.Env["trace_name"],
+		Env:      info.Env,
+		Clock:    info.Clock.Name,
 	}
 	if s.Env == nil {
 		s.Env = map[string]string{}
@@ -234,7 +241,27 @@ func (s *Summary) WriteText(w io.Writer) error {
 		bw.WriteByte('\n')
 		writeTable(bw, rows)
 	}
+	writeWarnings(bw, s.Warnings)
 	return bw.Flush()
+}
+
+// readerWarnings returns the reader's warnings, each prefixed with the
+// metadata file it is about.
+func readerWarnings(dir string, r *ctf.Reader) []string {
+	var out []string
+	for _, w := range r.Warnings() {
+		out = append(out, filepath.Join(dir, "metadata")+": "+w)
+	}
+	return out
+}
+
+func writeWarnings(bw *bufio.Writer, ws []string) {
+	if len(ws) > 0 {
+		bw.WriteByte('\n')
+	}
+	for _, w := range ws {
+		fmt.Fprintf(bw, "warning: %s\n", w)
+	}
 }
 
 // addSat adds counts, saturating at the largest uint64 (a corrupt trace

@@ -134,7 +134,10 @@ var (
 	uintKind = map[bool]Kind{true: KindUint64, false: KindUint32}[strconv.IntSize == 64]
 )
 
-// Int declares a field of Go type int.
+// Int declares a field of Go type int. The field records int at its
+// native size, as the program holds it: int64 on 64-bit platforms, int32
+// on 32-bit ones (386, arm). Use [Int64] for a schema that is the same on
+// every platform.
 func Int(name string) Field[int] { return Field[int]{name, intKind} }
 
 // Int8 declares a field of Go type int8.
@@ -149,7 +152,7 @@ func Int32(name string) Field[int32] { return Field[int32]{name, KindInt32} }
 // Int64 declares a field of Go type int64.
 func Int64(name string) Field[int64] { return Field[int64]{name, KindInt64} }
 
-// Uint declares a field of Go type uint.
+// Uint declares a field of Go type uint, at its native size as [Int].
 func Uint(name string) Field[uint] { return Field[uint]{name, uintKind} }
 
 // Uint8 declares a field of Go type uint8.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/tracemark/tracemark/internal/clip"
 	"github.com/tracemark/tracemark/internal/ident"
 )
 
@@ -139,7 +140,7 @@ func ParseModinfo(b []byte) (*Modinfo, error) {
 			return nil, fmt.Errorf("%w: entry %d has no '='", ErrBadModinfo, n)
 		}
 		if !validName(key, 32) {
-			return nil, fmt.Errorf("%w: entry %d: bad key %q", ErrBadModinfo, n, clip(key))
+			return nil, fmt.Errorf("%w: entry %d: bad key %q", ErrBadModinfo, n, clip.String(key, 40))
 		}
 		if seen[key] {
 			return nil, fmt.Errorf("%w: key %q appears twice", ErrBadModinfo, key)
@@ -166,7 +167,7 @@ func ParseModinfo(b []byte) (*Modinfo, error) {
 		case "abi":
 			abi, err := strconv.Atoi(val)
 			if err != nil || abi < 1 || abi > 65535 || val != strconv.Itoa(abi) {
-				return nil, fmt.Errorf("%w: abi %q is not a version number", ErrBadModinfo, clip(val))
+				return nil, fmt.Errorf("%w: abi %q is not a version number", ErrBadModinfo, clip.String(val, 40))
 			}
 			m.ABI = abi
 		default:
@@ -184,7 +185,7 @@ func ParseModinfo(b []byte) (*Modinfo, error) {
 	case !seen["name"]:
 		return nil, fmt.Errorf("%w: no name", ErrBadModinfo)
 	case !validName(m.Name, maxNameLen):
-		return nil, fmt.Errorf("%w: name %q is not %s of at most %d bytes", ErrBadModinfo, clip(m.Name), ident.Pattern, maxNameLen)
+		return nil, fmt.Errorf("%w: name %q is not %s of at most %d bytes", ErrBadModinfo, clip.String(m.Name, 40), ident.Pattern, maxNameLen)
 	case !seen["abi"]:
 		return nil, fmt.Errorf("%w: no abi", ErrBadModinfo)
 	}
@@ -206,12 +207,4 @@ func checkText(v []byte) error {
 		}
 	}
 	return nil
-}
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tracemark/tracemark/internal/clip"
 	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
 
@@ -95,7 +96,7 @@ func GenerateKey(name string, random io.Reader) (*PrivateKey, error) {
 
 func checkKeyName(name string) error {
 	if strings.ContainsAny(name, "\r\n") || checkText([]byte(name)) != nil {
-		return fmt.Errorf("%w: key name %q contains control characters", ErrBadKey, clip(name))
+		return fmt.Errorf("%w: key name %q contains control characters", ErrBadKey, clip.String(name, 40))
 	}
 	return nil
 }

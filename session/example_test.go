@@ -8,7 +8,7 @@ import (
 	"github.com/tracemark/tracemark/session"
 )
 
-var exampleQuery = marker.Define2("example_db:query", marker.String("table"), marker.Int("rows"))
+var exampleQuery = marker.Define2("example_db:query", marker.String("table"), marker.Int64("rows"))
 
 func Example() {
 	s, err := session.New("example")
@@ -75,7 +75,7 @@ func ExampleSession_Wait() {
 		}
 	}()
 	for i := range 1000 { // about 30 KiB: several sub-buffers
-		exampleQuery.Fire("orders", i)
+		exampleQuery.Fire("orders", int64(i))
 	}
 	s.Stop()
 	close(stop)

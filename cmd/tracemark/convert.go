@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/format"
 	"github.com/tracemark/tracemark/format/perfetto"
 	"github.com/tracemark/tracemark/format/text"
@@ -82,7 +84,8 @@ and span ids).`,
 			if local {
 				tf = append(tf, text.WithLocation(time.Local))
 			}
-			return convertTo(argv[0], to, out, a.stdout, format.WithText(tf...), format.WithPerfetto(pf...))
+			warn := format.WithWarnings(func(msg string) { warnf(a, "%s", msg) })
+			return convertTo(argv[0], to, out, a.stdout, format.WithText(tf...), format.WithPerfetto(pf...), warn)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "output format: perfetto, chrome-json, text or jsonl (required)")
@@ -93,6 +96,18 @@ and span ids).`,
 	cmd.Flags().StringArrayVar(&durs, "slice", nil, "perfetto: EVENT:FIELD is a duration in ns ending at the event, drawn as a slice (repeatable; replaces the latency/duration default; --slice '' for none)")
 	cmd.Flags().StringVar(&otlpURL, "otlp", "", "instead of --to: send the events to an OpenTelemetry collector at this OTLP/HTTP base URL")
 	return cmd
+}
+
+// warnf prints a warning: a problem worked around, not an error.
+func warnf(a *app, format string, args ...any) {
+	fmt.Fprintf(a.stderr, "tracemark: warning: "+format+"\n", args...)
+}
+
+// warnTrace prints what the reader of the trace in dir worked around.
+func warnTrace(a *app, dir string, r *ctf.Reader) {
+	for _, w := range r.Warnings() {
+		warnf(a, "%s: %s", filepath.Join(dir, "metadata"), w)
+	}
 }
 
 // perfettoFlags returns the Perfetto options of --counter and --slice.

@@ -163,3 +163,36 @@ func TestConvertErrors(t *testing.T) {
 		t.Errorf("corrupt trace: exit %d, %q; want exit 1 naming the file and offset", code, errs)
 	}
 }
+
+// A tracemark note that cannot be read (here not JSON) does not make the
+// trace unreadable: Babeltrace skips it as a comment, and so do summary,
+// convert and stats, each with a warning naming the metadata line.
+func TestUnreadableNoteIsAWarning(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "trace")
+	writeTestTrace(t, dir)
+	path := filepath.Join(dir, "metadata")
+	meta, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(meta), "event {", "event {\n\t/* tracemark: {\"span\": */", 1)
+	if bad == string(meta) {
+		t.Fatalf("metadata has no event block:\n%s", meta)
+	}
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const warning = "tracemark: warning: " // then the metadata file and line
+	code, out, errs := runCLI("convert", dir, "--to", "text")
+	if code != 0 || strings.Count(out, "convtest:event") != 3 || !strings.Contains(errs, warning) || !strings.Contains(errs, path+": line ") {
+		t.Errorf("convert: exit %d, want 3 events and a warning naming %s\n%s%s", code, path, out, errs)
+	}
+	code, out, errs = runCLI("summary", dir)
+	if code != 0 || !strings.Contains(out, "warning: "+path+": line ") || !strings.Contains(out, "convtest:event") {
+		t.Errorf("summary: exit %d, want the counts and the warning\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCLI("stats", dir, "-e", "convtest:*")
+	if code != 0 || !strings.Contains(errs, warning) || !strings.Contains(out, "convtest:event") {
+		t.Errorf("stats: exit %d, want the counts and a warning\n%s%s", code, out, errs)
+	}
+}

@@ -319,6 +319,7 @@ func exportTrace(dir, url string, a *app) error {
 		return err
 	}
 	defer r.Close()
+	warnTrace(a, dir, r)
 	env := r.Info().Env
 	pid, _ := strconv.Atoi(env["vpid"])
 	res, err := otlp.ProcessResource(otlp.Process{PID: pid, Executable: env["procname"], Host: env["hostname"]})

@@ -403,6 +403,7 @@ func statsOfTrace(a *app, dir string, rules []wire.Rule, spec aggSpec, asJSON bo
 		if err != nil {
 			return fmt.Errorf("reading trace %s: %w", d, err)
 		}
+		warnTrace(a, d, r)
 		rs = append(rs, r)
 		for _, ec := range r.Classes() {
 			if matchesAny(globs, ec.Name) {

@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/tracemark/tracemark/internal/clip"
 )
 
 // Parse parses a positive byte size such as "4096", "64K", "4M", "4MiB",
@@ -34,15 +36,7 @@ func Parse(s string) (int, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n <= 0 || n > math.MaxInt>>shift {
-		return 0, fmt.Errorf("bad size %q: want a positive number with an optional K, M or G suffix", clip(s))
+		return 0, fmt.Errorf("bad size %q: want a positive number with an optional K, M or G suffix", clip.String(s, 64))
 	}
 	return int(n) << shift, nil
-}
-
-// clip shortens user input quoted in error messages.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }

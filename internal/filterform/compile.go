@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tracemark/tracemark/internal/clip"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -253,7 +254,7 @@ func (c *compiler) node(n *Node) (value, error) {
 	case "int", "uint", "double":
 		return c.convert(n.Op, args[0])
 	}
-	return value{}, fmt.Errorf("%w: unknown operator %q", ErrFilter, clip(n.Op))
+	return value{}, fmt.Errorf("%w: unknown operator %q", ErrFilter, clip.String(n.Op, 40))
 }
 
 func boolValue(b boolFn) value { return value{t: tBool, b: b, f: -1} }
@@ -290,7 +291,7 @@ func (c *compiler) leaf(n *Node) (value, error) {
 	case "field":
 		return c.field(n.Field)
 	default:
-		return value{}, fmt.Errorf("%w: unknown constant %q", ErrFilter, clip(n.Op))
+		return value{}, fmt.Errorf("%w: unknown constant %q", ErrFilter, clip.String(n.Op, 40))
 	}
 	return v, nil
 }
@@ -298,7 +299,7 @@ func (c *compiler) leaf(n *Node) (value, error) {
 func (c *compiler) field(name string) (value, error) {
 	i := slices.IndexFunc(c.fields, func(f marker.FieldInfo) bool { return f.Name == name })
 	if i < 0 {
-		return value{}, fmt.Errorf("%w: no field %q", ErrFilter, clip(name))
+		return value{}, fmt.Errorf("%w: no field %q", ErrFilter, clip.String(name, 40))
 	}
 	k := c.fields[i].Kind
 	v := value{t: typeOf(k), f: i}

@@ -30,6 +30,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/tracemark/tracemark/internal/clip"
 )
 
 var (
@@ -167,7 +169,7 @@ func check(root *Node) error {
 		}
 		want, ok := arity[n.Op]
 		if !ok {
-			return fmt.Errorf("%w: checked form: unknown operator %q", ErrFilter, clip(n.Op))
+			return fmt.Errorf("%w: checked form: unknown operator %q", ErrFilter, clip.String(n.Op, 40))
 		}
 		if conversions[n.Op] && len(n.Args) == 1 {
 			want = 1
@@ -229,12 +231,4 @@ func Fields(root *Node) []string {
 	}
 	walk(root)
 	return out
-}
-
-// clip shortens a string for an error message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

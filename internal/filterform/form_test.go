@@ -192,3 +192,16 @@ func FuzzDecodeCompileEval(f *testing.F) {
 		}
 	})
 }
+
+// A long name in an error is shortened at a character boundary: a cut
+// through "é" would print a stray byte in the middle of the message.
+func TestErrorShortensAtACharacter(t *testing.T) {
+	name := strings.Repeat("a", 39) + strings.Repeat("é", 10)
+	_, err := Compile(&Node{Op: "field", Field: name}, testFields, 64)
+	if !errors.Is(err, ErrFilter) {
+		t.Fatalf("Compile of an unknown field: %v, want ErrFilter", err)
+	}
+	if want := `no field "` + strings.Repeat("a", 39) + `…"`; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to contain %q", err, want)
+	}
+}
