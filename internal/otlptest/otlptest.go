@@ -392,6 +392,53 @@ func SumValue(body []byte, name, key, val string) int64 {
 	return -1
 }
 
+// SumPoint is one data point of a Sum metric.
+type SumPoint struct {
+	Attributes map[string]any
+	Value      int64
+}
+
+// SumPoints returns the data points of Sum metric name in a metrics
+// request body.
+func SumPoints(body []byte, name string) []SumPoint {
+	var out []SumPoint
+	for _, rm := range must(body) {
+		for _, sm := range must(rm.Data) {
+			if sm.Num != 2 {
+				continue
+			}
+			for _, m := range must(sm.Data) {
+				if m.Num != 2 {
+					continue
+				}
+				mfs := must(m.Data)
+				if len(mfs) == 0 || string(mfs[0].Data) != name {
+					continue
+				}
+				for _, mf := range mfs {
+					if mf.Num != 7 {
+						continue
+					}
+					for _, dp := range must(mf.Data) {
+						if dp.Num != 1 {
+							continue
+						}
+						fs := must(dp.Data)
+						p := SumPoint{Attributes: KeyValues(fs, 7)}
+						for _, f := range fs {
+							if f.Num == 6 {
+								p.Value = int64(f.V)
+							}
+						}
+						out = append(out, p)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // MetricsResource returns the resource attributes of the first
 // ResourceMetrics of a metrics request body.
 func MetricsResource(body []byte) map[string]any {
