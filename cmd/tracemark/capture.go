@@ -39,6 +39,7 @@ type capture struct {
 
 	dec       *wire.Decoder
 	stream    uint32 // of the packet whose records onRecord sees
+	arrived   int64  // when that packet arrived, ns since the Unix epoch
 	started   time.Time
 	counts    map[string]uint64 // events received per marker
 	events    uint64
@@ -153,6 +154,7 @@ func (c *capture) packet(f wire.Frame) error {
 	}
 	c.stream = h.Stream
 	if !c.packetsOnly {
+		c.arrived = time.Now().UnixNano()
 		err = c.dec.Decode(recs, func(r *wire.Record) error {
 			c.counts[r.Class.Name]++
 			if c.onRecord != nil {

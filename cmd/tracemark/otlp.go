@@ -171,7 +171,16 @@ func (o *otlpOut) hook(next func(*wire.Record) error) func(*wire.Record) error {
 		return next
 	}
 	return func(r *wire.Record) error {
-		o.exp.Log(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), r.Fields, r.Truncated)
+		// Observed when its packet arrived: one clock reading per
+		// packet, not per event.
+		observed := int64(0)
+		if o.c != nil {
+			observed = o.c.arrived
+		}
+		if observed == 0 {
+			observed = time.Now().UnixNano()
+		}
+		o.exp.LogAt(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), observed, r.Fields, r.Truncated)
 		if next != nil {
 			return next(r)
 		}

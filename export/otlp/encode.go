@@ -43,9 +43,19 @@ type Class struct {
 	// a class whose Span.Start names this class ends them.
 	StartKeys []string
 
-	owner   *Exporter // the exporter that set scopeID
+	owner   *Exporter // the exporter that set scopeID and keys
 	scopeID int
+	keys    [][]byte  // per field: its KeyValue's key field, encoded
 	span    *spanInfo // when Span or StartKeys is set
+}
+
+// encodeKeys encodes the key field of each field's KeyValue once, for
+// every event of the class.
+func (c *Class) encodeKeys() {
+	c.keys = make([][]byte, len(c.Fields))
+	for i, f := range c.Fields {
+		c.keys[i] = appendBytesField(nil, 1, f.Name)
+	}
 }
 
 // Field kinds with a meaning of their own.
@@ -102,8 +112,52 @@ func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
 	return trace, span
 }
 
+// anyValueLen returns the size of the AnyValue content that
+// appendAnyValue appends, or -1 for a value sent as decimal text.
+func anyValueLen(kind string, v ctf.Value) int {
+	switch v.Kind {
+	case ctf.Int:
+		return 1 + varintLen(uint64(v.Int))
+	case ctf.Uint:
+		if kind == kindBool {
+			return 2
+		}
+		if v.Uint > math.MaxInt64 {
+			return -1
+		}
+		return 1 + varintLen(v.Uint)
+	case ctf.Float:
+		return 9
+	case ctf.String, ctf.Bytes:
+		return bytesFieldLen(len(v.Bytes))
+	}
+	return 0
+}
+
+// appendAttribute appends a field value as a KeyValue (field number
+// field), its key field already encoded: the sizes are computed first, so
+// that the value is appended in place.
+func appendAttribute(b []byte, field int, key []byte, kind string, v ctf.Value) []byte {
+	n := anyValueLen(kind, v)
+	if n < 0 {
+		av := appendAnyValue(nil, kind, v)
+		n = len(av)
+		b = appendTag(b, field, wireBytes)
+		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+		b = append(b, key...)
+		return appendBytesField(b, 2, av)
+	}
+	b = appendTag(b, field, wireBytes)
+	b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+	b = append(b, key...)
+	b = appendTag(b, 2, wireBytes)
+	b = appendVarint(b, uint64(n))
+	return appendAnyValue(b, kind, v)
+}
+
 // appendAttributes appends the fields as KeyValues (field number field),
-// and the truncation mask as an array of field names.
+// and the truncation mask as an array of field names. c.keys must be
+// set (encodeKeys).
 func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
 	for i, f := range c.Fields {
 		if i >= len(vals) {
@@ -112,8 +166,7 @@ func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, 
 		if f.Kind == kindTraceID || f.Kind == kindSpanID {
 			continue
 		}
-		scratch = appendAnyValue(scratch[:0], f.Kind, vals[i])
-		b = appendKeyValue(b, field, f.Name, scratch)
+		b = appendAttribute(b, field, c.keys[i], f.Kind, vals[i])
 	}
 	if truncated != 0 {
 		// ArrayValue{values: AnyValue{string_value: name}...}
