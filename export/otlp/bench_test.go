@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,15 +50,19 @@ func BenchmarkExport(b *testing.B) {
 
 // BenchmarkExportReceived is BenchmarkExport against a receiver that
 // decodes the requests far enough to count their log records, as a
-// collector must: events/s is what the receiver counted, and the run
-// fails unless it counted every event exported.
+// collector must, with one and two senders: events/s is what the
+// receiver counted, and the run fails unless it counted every event
+// exported.
 func BenchmarkExportReceived(b *testing.B) {
-	for _, comp := range []string{CompressionNone, CompressionGzip} {
-		b.Run(comp, func(b *testing.B) {
+	for _, bc := range []struct {
+		comp    string
+		senders int
+	}{{CompressionNone, 1}, {CompressionNone, 2}, {CompressionGzip, 1}, {CompressionGzip, 2}} {
+		b.Run(fmt.Sprintf("%s/senders=%d", bc.comp, bc.senders), func(b *testing.B) {
 			var recv otlptest.Counter
 			srv := httptest.NewServer(&recv)
 			defer srv.Close()
-			e, err := New(srv.URL, WithHTTPClient(srv.Client()), WithCompression(comp), WithBlock())
+			e, err := New(srv.URL, WithHTTPClient(srv.Client()), WithCompression(bc.comp), WithBlock(), WithSenders(bc.senders))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -260,9 +260,11 @@ func WithSenders(n int) Option {
 }
 
 // DefaultSenders is the number of batches sent at once unless WithSenders
-// says otherwise: GOMAXPROCS, at most 4 (more rarely helps: encoding the
-// events, on the callers' goroutines, is most of the work without gzip).
-func DefaultSenders() int { return min(runtime.GOMAXPROCS(0), 4) }
+// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4. The
+// exporter shares the machine with what it exports (the traced program,
+// the recorder's decoding): on two cores a second sender made gzip exports
+// slower, its compression competing with the encoding for the same CPUs.
+func DefaultSenders() int { return min(max(runtime.GOMAXPROCS(0)/4, 1), 4) }
 
 // WithRetry sets the first and the longest wait between attempts to send
 // a batch (defaults 100 ms and 5 s; a zero value keeps its default, a

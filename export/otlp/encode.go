@@ -43,18 +43,30 @@ type Class struct {
 	// a class whose Span.Start names this class ends them.
 	StartKeys []string
 
-	owner   *Exporter // the exporter that set scopeID and keys
+	owner   *Exporter // the exporter that set scopeID and attrs
 	scopeID int
-	keys    [][]byte  // per field: its KeyValue's key field, encoded
-	span    *spanInfo // when Span or StartKeys is set
+	attrs   []attrField // the fields that are attributes
+	hasIDs  bool        // some field is a trace_id or span_id
+	span    *spanInfo   // when Span or StartKeys is set
 }
 
-// encodeKeys encodes the key field of each field's KeyValue once, for
-// every event of the class.
-func (c *Class) encodeKeys() {
-	c.keys = make([][]byte, len(c.Fields))
+// attrField is a field sent as an attribute, what every event of its
+// class needs to know about it worked out once.
+type attrField struct {
+	i      int    // index in Fields and in the values
+	key    []byte // the key field of its KeyValue, encoded
+	isBool bool
+}
+
+// prepare works out the class's attributes, once for all its events.
+func (c *Class) prepare() {
+	c.attrs, c.hasIDs = nil, false
 	for i, f := range c.Fields {
-		c.keys[i] = appendBytesField(nil, 1, f.Name)
+		if f.Kind == kindTraceID || f.Kind == kindSpanID {
+			c.hasIDs = true
+			continue
+		}
+		c.attrs = append(c.attrs, attrField{i: i, key: appendBytesField(nil, 1, f.Name), isBool: f.Kind == kindBool})
 	}
 }
 
@@ -68,11 +80,17 @@ const (
 
 // appendAnyValue appends the content of the AnyValue of a field value.
 func appendAnyValue(b []byte, kind string, v ctf.Value) []byte {
+	return appendValue(b, kind == kindBool, v)
+}
+
+// appendValue appends the content of the AnyValue of a field value, a
+// bool if isBool.
+func appendValue(b []byte, isBool bool, v ctf.Value) []byte {
 	switch v.Kind {
 	case ctf.Int:
 		return anyIntVal(b, v.Int)
 	case ctf.Uint:
-		if kind == kindBool {
+		if isBool {
 			return anyBoolVal(b, v.Uint != 0)
 		}
 		if v.Uint > math.MaxInt64 {
@@ -94,6 +112,9 @@ func appendAnyValue(b []byte, kind string, v ctf.Value) []byte {
 // ids picks the trace and span ids out of the fields of kinds trace_id
 // and span_id (the first of each with the right length).
 func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
+	if !c.hasIDs {
+		return nil, nil
+	}
 	for i, f := range c.Fields {
 		if i >= len(vals) {
 			break
@@ -112,14 +133,14 @@ func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
 	return trace, span
 }
 
-// anyValueLen returns the size of the AnyValue content that
-// appendAnyValue appends, or -1 for a value sent as decimal text.
-func anyValueLen(kind string, v ctf.Value) int {
+// anyValueLen returns the size of the AnyValue content that appendValue
+// appends, or -1 for a value sent as decimal text.
+func anyValueLen(isBool bool, v ctf.Value) int {
 	switch v.Kind {
 	case ctf.Int:
 		return 1 + varintLen(uint64(v.Int))
 	case ctf.Uint:
-		if kind == kindBool {
+		if isBool {
 			return 2
 		}
 		if v.Uint > math.MaxInt64 {
@@ -137,10 +158,10 @@ func anyValueLen(kind string, v ctf.Value) int {
 // appendAttribute appends a field value as a KeyValue (field number
 // field), its key field already encoded: the sizes are computed first, so
 // that the value is appended in place.
-func appendAttribute(b []byte, field int, key []byte, kind string, v ctf.Value) []byte {
-	n := anyValueLen(kind, v)
+func appendAttribute(b []byte, field int, key []byte, isBool bool, v ctf.Value) []byte {
+	n := anyValueLen(isBool, v)
 	if n < 0 {
-		av := appendAnyValue(nil, kind, v)
+		av := appendValue(nil, isBool, v)
 		n = len(av)
 		b = appendTag(b, field, wireBytes)
 		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
@@ -152,21 +173,40 @@ func appendAttribute(b []byte, field int, key []byte, kind string, v ctf.Value) 
 	b = append(b, key...)
 	b = appendTag(b, 2, wireBytes)
 	b = appendVarint(b, uint64(n))
-	return appendAnyValue(b, kind, v)
+	return appendValue(b, isBool, v)
+}
+
+// attributesLen returns the size of what appendAttributes appends, or -1
+// if it cannot tell at little cost (truncated fields, an unsigned value
+// sent as text).
+func attributesLen(c *Class, vals []ctf.Value, truncated uint8) int {
+	if truncated != 0 {
+		return -1
+	}
+	size := 0
+	for _, a := range c.attrs {
+		if a.i >= len(vals) {
+			break
+		}
+		n := anyValueLen(a.isBool, vals[a.i])
+		if n < 0 {
+			return -1
+		}
+		kv := len(a.key) + bytesFieldLen(n)
+		size += 1 + varintLen(uint64(kv)) + kv
+	}
+	return size
 }
 
 // appendAttributes appends the fields as KeyValues (field number field),
-// and the truncation mask as an array of field names. c.keys must be
-// set (encodeKeys).
+// and the truncation mask as an array of field names. c must be
+// prepared.
 func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
-	for i, f := range c.Fields {
-		if i >= len(vals) {
+	for _, a := range c.attrs {
+		if a.i >= len(vals) {
 			break
 		}
-		if f.Kind == kindTraceID || f.Kind == kindSpanID {
-			continue
-		}
-		b = appendAttribute(b, field, c.keys[i], f.Kind, vals[i])
+		b = appendAttribute(b, field, a.key, a.isBool, vals[a.i])
 	}
 	if truncated != 0 {
 		// ArrayValue{values: AnyValue{string_value: name}...}
@@ -191,6 +231,23 @@ const (
 	logObserved   = 11
 	logEventName  = 12
 )
+
+// logRecordLen returns the size of what appendLogRecord appends, or -1 if
+// it cannot tell at little cost.
+func logRecordLen(c *Class, vals []ctf.Value, truncated uint8) int {
+	n := attributesLen(c, vals, truncated)
+	if n < 0 {
+		return -1
+	}
+	n += 9 + 9 + bytesFieldLen(len(c.Name)) // the timestamps, the name
+	if trace, span := ids(c, vals); trace != nil {
+		n += bytesFieldLen(len(trace))
+		if span != nil {
+			n += bytesFieldLen(len(span))
+		}
+	}
+	return n
+}
 
 // appendLogRecord appends the content of a LogRecord.
 func appendLogRecord(b, scratch []byte, c *Class, timeNS, observedNS int64, vals []ctf.Value, truncated uint8) ([]byte, []byte) {

@@ -254,21 +254,34 @@ func (e *Exporter) admit(sig signal) *batch {
 	return b
 }
 
-// add appends the encoded record in e.rec to b. Call with mu held.
-func (e *Exporter) add(b *batch, scope int) {
+// scope returns the records of a scope in b, new ones with room for hint
+// bytes.
+func (b *batch) scope(scope, hint int) *scopeBuf {
 	for len(b.scopes) <= scope {
 		b.scopes = append(b.scopes, scopeBuf{})
 	}
 	sb := &b.scopes[scope]
-	if sb.recs == nil && e.recsHint > 0 {
+	if sb.recs == nil && hint > 0 {
 		// As big as the biggest so far: no regrowing every batch.
-		sb.recs = make([]byte, 0, e.recsHint)
+		sb.recs = make([]byte, 0, hint)
 	}
+	return sb
+}
+
+// add appends the encoded record in e.rec to b. Call with mu held.
+func (e *Exporter) add(b *batch, scope int) {
+	sb := b.scope(scope, e.recsHint)
 	before := len(sb.recs)
 	sb.recs = appendBytesField(sb.recs, 2, e.rec)
+	e.added(b, sb, len(sb.recs)-before)
+}
+
+// added counts a record of size bytes appended to sb, of batch b, and
+// seals b if full. Call with mu held.
+func (e *Exporter) added(b *batch, sb *scopeBuf, size int) {
 	sb.n++
 	b.n++
-	b.size += len(sb.recs) - before
+	b.size += size
 	if b.n >= e.cfg.BatchSize || b.size >= e.cfg.BatchBytes {
 		e.seal(b.sig)
 	}
@@ -312,13 +325,23 @@ func (e *Exporter) LogAt(c *Class, timeNS, observed int64, vals []ctf.Value, tru
 	}
 	if c.owner != e {
 		c.owner, c.scopeID = e, e.scopeID(c.Scope)
-		c.encodeKeys()
+		c.prepare()
 		if c.Span != nil || c.StartKeys != nil {
 			c.span = newSpanInfo(c)
 		}
 	}
-	e.rec, e.scratch = appendLogRecord(e.rec[:0], e.scratch, c, timeNS, observed, vals, truncated)
-	e.add(b, c.scopeID)
+	if n := logRecordLen(c, vals, truncated); n >= 0 {
+		// The size known, the record goes straight into the batch.
+		sb := b.scope(c.scopeID, e.recsHint)
+		before := len(sb.recs)
+		sb.recs = appendTag(sb.recs, 2, wireBytes)
+		sb.recs = appendVarint(sb.recs, uint64(n))
+		sb.recs, e.scratch = appendLogRecord(sb.recs, e.scratch, c, timeNS, observed, vals, truncated)
+		e.added(b, sb, len(sb.recs)-before)
+	} else {
+		e.rec, e.scratch = appendLogRecord(e.rec[:0], e.scratch, c, timeNS, observed, vals, truncated)
+		e.add(b, c.scopeID)
+	}
 	if c.span != nil {
 		e.spans(c, timeNS, vals, truncated)
 	}

@@ -74,7 +74,7 @@ func runOTLP(dir string, d time.Duration, goroutines int, rate float64, buffer, 
 	case exported != received:
 		return fmt.Errorf("the exporter says it exported %d events, the receiver counted %d", exported, received)
 	case fired != received+lostExp+ringLost:
-		return fmt.Errorf("%d fired, but %d received + %d dropped by the exporter + %d lost in the buffers", fired, received, lostExp, ringLost)
+		return fmt.Errorf("%d fired, but %d received + %d dropped by the exporter + %d lost in the buffers; tracemark said:\n%s", fired, received, lostExp, ringLost, out.String())
 	case dropped != lostExp:
 		return fmt.Errorf("the exporter lost %d events other than to a full queue: %s", lostExp-dropped, m[0])
 	}
