@@ -155,13 +155,26 @@ func (c *capture) packet(f wire.Frame) error {
 	c.stream = h.Stream
 	if !c.packetsOnly {
 		c.arrived = time.Now().UnixNano()
+		// Counted per run of events of one class, not with a map
+		// update per event.
+		var last *wire.EventClass
+		var n uint64
 		err = c.dec.Decode(recs, func(r *wire.Record) error {
-			c.counts[r.Class.Name]++
+			if r.Class != last {
+				if last != nil {
+					c.counts[last.Name] += n
+				}
+				last, n = r.Class, 0
+			}
+			n++
 			if c.onRecord != nil {
 				return c.onRecord(r)
 			}
 			return nil
 		})
+		if last != nil {
+			c.counts[last.Name] += n
+		}
 		if err != nil {
 			return err
 		}

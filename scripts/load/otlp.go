@@ -18,7 +18,7 @@ var otlpGzip bool
 // exportLine is the line tracemark record --otlp ends with: what it
 // exported, and what it lost (dropped: the queue was full; rejected;
 // unsent at exit).
-var exportLine = regexp.MustCompile(`OTLP: (\d+) of (\d+) events exported to \S+(?:; lost (\d+) \((\d+) dropped: queue full, (\d+) rejected by the collector, (\d+) unsent at exit\))?`)
+var exportLine = regexp.MustCompile(`OTLP: (\d+) of (\d+) events exported to [^;\s]+(?:; lost (\d+) \((\d+) dropped: queue full, (\d+) rejected by the collector, (\d+) unsent at exit\))?`)
 
 // runOTLP is -path otlp: tracemark record --otlp to a receiver of this
 // process that counts the log records it receives.
