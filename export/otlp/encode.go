@@ -135,7 +135,7 @@ func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
 
 // anyValueLen returns the size of the AnyValue content that appendValue
 // appends, or -1 for a value sent as decimal text.
-func anyValueLen(isBool bool, v ctf.Value) int {
+func anyValueLen(isBool bool, v *ctf.Value) int {
 	switch v.Kind {
 	case ctf.Int:
 		return 1 + varintLen(uint64(v.Int))
@@ -156,12 +156,40 @@ func anyValueLen(isBool bool, v ctf.Value) int {
 }
 
 // appendAttribute appends a field value as a KeyValue (field number
-// field), its key field already encoded: the sizes are computed first, so
-// that the value is appended in place.
-func appendAttribute(b []byte, field int, key []byte, isBool bool, v ctf.Value) []byte {
+// field, below 16), its key field already encoded: the sizes are computed
+// first, so that the value is appended in place, the common kinds with
+// few appends.
+func appendAttribute(b []byte, field int, key []byte, isBool bool, v *ctf.Value) []byte {
+	switch {
+	case v.Kind == ctf.Int || v.Kind == ctf.Uint && !isBool && v.Uint <= math.MaxInt64:
+		x := uint64(v.Int)
+		if v.Kind == ctf.Uint {
+			x = v.Uint
+		}
+		n := 1 + varintLen(x) // the AnyValue: tag, varint
+		b = append(b, byte(field<<3|wireBytes))
+		b = appendVarint(b, uint64(len(key)+2+n))
+		b = append(b, key...)
+		b = append(b, 2<<3|wireBytes, byte(n), anyInt<<3|wireVarint)
+		return appendVarint(b, x)
+	case v.Kind == ctf.String || v.Kind == ctf.Bytes:
+		tag := byte(anyString<<3 | wireBytes)
+		if v.Kind == ctf.Bytes {
+			tag = anyBytes<<3 | wireBytes
+		}
+		n := bytesFieldLen(len(v.Bytes))
+		b = append(b, byte(field<<3|wireBytes))
+		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+		b = append(b, key...)
+		b = append(b, 2<<3|wireBytes)
+		b = appendVarint(b, uint64(n))
+		b = append(b, tag)
+		b = appendVarint(b, uint64(len(v.Bytes)))
+		return append(b, v.Bytes...)
+	}
 	n := anyValueLen(isBool, v)
 	if n < 0 {
-		av := appendValue(nil, isBool, v)
+		av := appendValue(nil, isBool, *v)
 		n = len(av)
 		b = appendTag(b, field, wireBytes)
 		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
@@ -173,7 +201,7 @@ func appendAttribute(b []byte, field int, key []byte, isBool bool, v ctf.Value) 
 	b = append(b, key...)
 	b = appendTag(b, 2, wireBytes)
 	b = appendVarint(b, uint64(n))
-	return appendValue(b, isBool, v)
+	return appendValue(b, isBool, *v)
 }
 
 // attributesLen returns the size of what appendAttributes appends, or -1
@@ -188,7 +216,7 @@ func attributesLen(c *Class, vals []ctf.Value, truncated uint8) int {
 		if a.i >= len(vals) {
 			break
 		}
-		n := anyValueLen(a.isBool, vals[a.i])
+		n := anyValueLen(a.isBool, &vals[a.i])
 		if n < 0 {
 			return -1
 		}
@@ -206,7 +234,7 @@ func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, 
 		if a.i >= len(vals) {
 			break
 		}
-		b = appendAttribute(b, field, a.key, a.isBool, vals[a.i])
+		b = appendAttribute(b, field, a.key, a.isBool, &vals[a.i])
 	}
 	if truncated != 0 {
 		// ArrayValue{values: AnyValue{string_value: name}...}
