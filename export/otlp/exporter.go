@@ -149,7 +149,9 @@ type Exporter struct {
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
 
-	recsHint int // capacity for a new batch's records: the biggest seen
+	// recsHint is, per scope id, the capacity for a new batch's records
+	// of that scope: the most a sent batch held.
+	recsHint []int
 	sending  sync.WaitGroup
 
 	events, exported, dropped, rejected, failed atomic.Uint64
@@ -270,7 +272,7 @@ func (b *batch) scope(scope, hint int) *scopeBuf {
 
 // add appends the encoded record in e.rec to b. Call with mu held.
 func (e *Exporter) add(b *batch, scope int) {
-	sb := b.scope(scope, e.recsHint)
+	sb := b.scope(scope, e.hint(scope))
 	before := len(sb.recs)
 	sb.recs = appendBytesField(sb.recs, 2, e.rec)
 	e.added(b, sb, len(sb.recs)-before)
@@ -332,7 +334,7 @@ func (e *Exporter) LogAt(c *Class, timeNS, observed int64, vals []ctf.Value, tru
 	}
 	if n := logRecordLen(c, vals, truncated); n >= 0 {
 		// The size known, the record goes straight into the batch.
-		sb := b.scope(c.scopeID, e.recsHint)
+		sb := b.scope(c.scopeID, e.hint(c.scopeID))
 		before := len(sb.recs)
 		sb.recs = appendTag(sb.recs, 2, wireBytes)
 		sb.recs = appendVarint(sb.recs, uint64(n))
@@ -531,17 +533,27 @@ func (s *sender) send(b *batch) {
 	e.mu.Unlock()
 }
 
+// hint returns the capacity for a new batch's records of a scope. Call
+// with mu held.
+func (e *Exporter) hint(scope int) int {
+	if scope < len(e.recsHint) {
+		return e.recsHint[scope]
+	}
+	return 0
+}
+
 // release returns a batch to the free list once sent.
 func (e *Exporter) release(b *batch) {
-	hint := 0
+	e.mu.Lock()
 	for i := range b.scopes {
-		hint = max(hint, cap(b.scopes[i].recs))
+		for len(e.recsHint) <= i {
+			e.recsHint = append(e.recsHint, 0)
+		}
+		e.recsHint[i] = min(max(e.recsHint[i], len(b.scopes[i].recs)), e.cfg.BatchBytes)
 		b.scopes[i].n = 0
 		b.scopes[i].recs = b.scopes[i].recs[:0]
 	}
 	b.n, b.size = 0, 0
-	e.mu.Lock()
-	e.recsHint = min(max(e.recsHint, hint), e.cfg.BatchBytes)
 	if len(e.free) < 2+e.cfg.Senders {
 		e.free = append(e.free, b)
 	}
