@@ -39,6 +39,7 @@ type capture struct {
 
 	dec       *wire.Decoder
 	stream    uint32 // of the packet whose records onRecord sees
+	arrived   int64  // when that packet arrived, ns since the Unix epoch
 	started   time.Time
 	counts    map[string]uint64 // events received per marker
 	events    uint64
@@ -153,13 +154,27 @@ func (c *capture) packet(f wire.Frame) error {
 	}
 	c.stream = h.Stream
 	if !c.packetsOnly {
+		c.arrived = time.Now().UnixNano()
+		// Counted per run of events of one class, not with a map
+		// update per event.
+		var last *wire.EventClass
+		var n uint64
 		err = c.dec.Decode(recs, func(r *wire.Record) error {
-			c.counts[r.Class.Name]++
+			if r.Class != last {
+				if last != nil {
+					c.counts[last.Name] += n
+				}
+				last, n = r.Class, 0
+			}
+			n++
 			if c.onRecord != nil {
 				return c.onRecord(r)
 			}
 			return nil
 		})
+		if last != nil {
+			c.counts[last.Name] += n
+		}
 		if err != nil {
 			return err
 		}

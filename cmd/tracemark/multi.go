@@ -47,7 +47,7 @@ leaves a complete trace; the recording goes on.`
 type multiOpts struct {
 	sink    multiSink   // stream and stats: where events go instead of traces
 	context []string    // record --context
-	otlp    *otlpTarget // record and stream --otlp: an exporter per process
+	otlp    *otlpTarget // --otlp: an exporter per process
 }
 
 // multiRecorder records many processes into one directory of traces.
@@ -96,6 +96,7 @@ type procRec struct {
 	batch   []line     // a stream's events waiting for the end of their batch
 	js      *jsonLines // stream --json's formatter, with this process's keys
 	ext     map[*wire.EventClass]*wire.EventClass
+	counts  *procCounts // stats --all --otlp: this process's own counts
 }
 
 // runMulti is `tracemark record` host-wide, or with a sink stream and

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,13 +35,25 @@ func (m *multiRecorder) runSink(r *procRec, s *client.Stream) {
 	r.cc = newClockConv(s.Hello.Clock)
 	c := newCapture(s, nil)
 	o := m.startOTLP(r, s)
-	c.onRecord = o.hook(func(rec *wire.Record) error { return m.sink.record(r, rec) })
+	ss, counts := m.sink.(*statsSink)
+	if counts {
+		// stats: the process's counts go out, under its own resource,
+		// rather than its events.
+		c.onRecord = func(rec *wire.Record) error { return m.sink.record(r, rec) }
+		ss.exportEach(r, c, o)
+	} else {
+		c.onRecord = o.hook(func(rec *wire.Record) error { return m.sink.record(r, rec) })
+		o.track(c)
+	}
 	c.onSync = func() error { return m.sink.sync(r) }
-	o.track(c)
 	m.setCapture(r, c)
 	r.err = c.run()
 	_ = m.sink.sync(r)
-	m.finishOTLP(o)
+	if counts {
+		m.finishCounts(r, c)
+	} else {
+		m.finishOTLP(o)
+	}
 	why := "stream cut"
 	if r.c.end != nil {
 		why = r.c.end.Reason
@@ -166,6 +180,12 @@ func (r *procRec) extend(c *wire.EventClass) *wire.EventClass {
 }
 
 func (s *statsSink) record(r *procRec, rec *wire.Record) error {
+	if r.counts != nil {
+		// Only r's capture goroutine uses its own aggregator.
+		if err := r.counts.g.add(rec); err != nil {
+			return err
+		}
+	}
 	x := *rec
 	x.Class = r.extend(rec.Class)
 	x.Fields = append(slices.Clip(rec.Fields), ctf.IntValue(int64(r.ag.PID)), ctf.StringValue(r.program))
@@ -195,4 +215,46 @@ func (s *statsSink) finish(m *multiRecorder) error {
 	}
 	s.g.render(m.a.stdout, fmt.Sprintf("%d events from %d processes in %.1fs, %d lost", s.g.total, procs, time.Since(s.start).Seconds(), lost))
 	return nil
+}
+
+// procCounts is the aggregation of one process that stats --all --otlp
+// exports under that process's resource: the same keys as the table,
+// less pid and program, which the resource carries (process.pid,
+// process.executable.name). Its fields belong to the process's capture
+// goroutine.
+type procCounts struct {
+	g  *aggregator
+	om *otlpMetrics
+}
+
+// exportEach makes r's counts go out through exporter o, after every
+// stats frame of its recording (as stats --otlp does for one process) and
+// once more by finishCounts. A nil o (no --otlp) does nothing.
+func (s *statsSink) exportEach(r *procRec, c *capture, o *otlpOut) {
+	if o == nil {
+		return
+	}
+	spec := s.g.aggSpec
+	spec.top = 0 // every row goes out, as with one process
+	spec.by = slices.DeleteFunc(slices.Clone(spec.by), func(f string) bool { return f == fieldPID || f == fieldProgram })
+	pc := &procCounts{g: newAggregator(spec), om: &otlpMetrics{o: o}}
+	r.counts = pc
+	c.onStats = func() { pc.om.update(pc.g.metrics(c.started, time.Now(), c.lost())) }
+}
+
+// finishCounts exports r's final counts, if stats --all --otlp, and says
+// so on stderr. A refusal by the collector fails the command.
+func (m *multiRecorder) finishCounts(r *procRec, c *capture) {
+	pc := r.counts
+	if pc == nil {
+		return
+	}
+	var buf strings.Builder
+	err := pc.om.finish(&buf, pc.g.metrics(c.started, time.Now(), c.lost()), m.a.timeout)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	io.WriteString(m.a.stderr, buf.String())
+	if err != nil && m.otlpErr == nil {
+		m.otlpErr = fmt.Errorf("%s%w", pc.om.o.prefix, err)
+	}
 }

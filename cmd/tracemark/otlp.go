@@ -77,6 +77,9 @@ type otlpOut struct {
 	spans   map[string]*otlp.SpanRule
 	starts  map[string][]string // start marker -> pairing keys
 	asked   map[string]bool     // marker names looked up
+	// lastEC and lastClass are the latest class looked up.
+	lastEC    *wire.EventClass
+	lastClass *otlp.Class
 
 	// c, set by track, is the capture whose counts go out as metrics,
 	// periodically by metrics.
@@ -144,6 +147,15 @@ func (o *otlpOut) lookup(ctx context.Context) {
 
 // class returns the exporter's description of a record's class.
 func (o *otlpOut) class(ec *wire.EventClass) *otlp.Class {
+	if ec == o.lastEC {
+		return o.lastClass // events come in runs of one class
+	}
+	c := o.classOf(ec)
+	o.lastEC, o.lastClass = ec, c
+	return c
+}
+
+func (o *otlpOut) classOf(ec *wire.EventClass) *otlp.Class {
 	if c, ok := o.classes[ec]; ok {
 		return c
 	}
@@ -171,7 +183,16 @@ func (o *otlpOut) hook(next func(*wire.Record) error) func(*wire.Record) error {
 		return next
 	}
 	return func(r *wire.Record) error {
-		o.exp.Log(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), r.Fields, r.Truncated)
+		// Observed when its packet arrived: one clock reading per
+		// packet, not per event.
+		observed := int64(0)
+		if o.c != nil {
+			observed = o.c.arrived
+		}
+		if observed == 0 {
+			observed = time.Now().UnixNano()
+		}
+		o.exp.LogAt(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), observed, r.Fields, r.Truncated)
 		if next != nil {
 			return next(r)
 		}

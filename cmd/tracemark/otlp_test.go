@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/otlptest"
@@ -24,12 +25,14 @@ func TestRecordOTLP(t *testing.T) {
 	target := e.startTarget()
 	dir := filepath.Join(e.runtime, "trace")
 	rec := e.record(t, target, dir, "--otlp", col.URL(), "--progress", "none")
+	before := uint64(time.Now().UnixNano())
 	target.do(t, "fire 100")
 	target.do(t, "other 2")
 	rec.signal(t, os.Interrupt)
 	if code := rec.wait(t); code != 0 {
 		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 	}
+	after := uint64(time.Now().UnixNano())
 	if out := rec.stdout.text(); !strings.Contains(out, "OTLP: 102 of 102 events exported to "+col.URL()) {
 		t.Errorf("summary does not report the export:\n%s", out)
 	}
@@ -39,6 +42,11 @@ func TestRecordOTLP(t *testing.T) {
 	}
 	values := 0
 	for _, l := range logs {
+		// Observed when its packet reached the CLI: after the event,
+		// within the recording.
+		if l.Observed < l.Time || l.Observed < before || l.Observed > after {
+			t.Errorf("event %s at %d observed at %d, outside [%d, %d]", l.Name, l.Time, l.Observed, before, after)
+		}
 		if l.Name != "test:value" {
 			continue
 		}

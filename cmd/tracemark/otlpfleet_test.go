@@ -199,3 +199,89 @@ func TestDaemonOTLP(t *testing.T) {
 		t.Errorf("the session's traces hold %d events, want 8", got)
 	}
 }
+
+// stats --all --otlp: each process's counts go out under its own
+// resource, pid and program being the resource and the other --by fields
+// the points' attributes, with exactly the counts of the table's rows of
+// that process.
+func TestStatsOTLPHostWide(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	col := otlptest.NewReceiver(t)
+	p1 := e.startTarget()
+	st := e.start("cli", "stats", "--name", e.argv0, "-e", "test:*", "--by", "pid,key", "--otlp", col.URL())
+	st.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
+	p2 := e.startTarget() // after the start
+	st.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
+	p1.do(t, "fire 4")
+	p2.do(t, "fire 6")
+	p2.do(t, "other 2")
+	st.signal(t, os.Interrupt)
+	if code := st.wait(t); code != 0 {
+		t.Fatalf("stats exited %d:\n%s%s", code, st.stdout.text(), st.stderr.text())
+	}
+	// The table: COUNT MARKER PID KEY; test:other has no key field, so
+	// its row has neither (it is counted under the marker alone).
+	table := map[string]int64{} // "pid marker key" -> count
+	row := regexp.MustCompile(`(?m)^(\d+)\s+(test:\w+)\s+(\S+)\s+(\S+)\s*$`)
+	for _, m := range row.FindAllStringSubmatch(st.stdout.text(), -1) {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		table[m[3]+" "+m[2]+" "+m[4]] = n
+	}
+	want := map[string]int64{
+		fmt.Sprintf("%d test:value a", p1.pid()): 2, fmt.Sprintf("%d test:value b", p1.pid()): 1, fmt.Sprintf("%d test:value c", p1.pid()): 1,
+		fmt.Sprintf("%d test:value a", p2.pid()): 2, fmt.Sprintf("%d test:value b", p2.pid()): 2, fmt.Sprintf("%d test:value c", p2.pid()): 2,
+		"- test:other -": 2,
+	}
+	if fmt.Sprint(table) != fmt.Sprint(want) {
+		t.Fatalf("table rows %v, want %v:\n%s", table, want, st.stdout.text())
+	}
+	// The metrics, per resource: the highest value of each point (the
+	// sums are cumulative).
+	got := map[string]int64{}
+	for _, b := range col.Metrics() {
+		res := otlptest.MetricsResource(b)
+		if res["process.executable.name"] != e.argv0 || res["service.name"] != "unknown_service:"+e.argv0 {
+			t.Fatalf("metrics resource %v", res)
+		}
+		pid, _ := res["process.pid"].(int64)
+		for _, p := range otlptest.SumPoints(b, metricEvents) {
+			if _, ok := p.Attributes["pid"]; ok {
+				t.Errorf("pid %d: a point has attribute pid (the resource says it): %v", pid, p.Attributes)
+			}
+			key, ok := p.Attributes["key"].(string)
+			if !ok {
+				key = "-"
+			}
+			k := fmt.Sprintf("%d %s %s", pid, p.Attributes["marker"], key)
+			got[k] = max(got[k], p.Value)
+		}
+	}
+	// The table's test:other row is both processes' (it has no pid); the
+	// metrics say whose: p2's.
+	delete(want, "- test:other -")
+	want[fmt.Sprintf("%d test:other -", p2.pid())] = 2
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s per resource %v, want %v", metricEvents, got, want)
+	}
+	for _, p := range []int{p1.pid(), p2.pid()} {
+		if !strings.Contains(st.stderr.text(), fmt.Sprintf("pid %d (%s): OTLP: counts exported to %s", p, e.argv0, col.URL())) {
+			t.Errorf("no export line for pid %d:\n%s", p, st.stderr.text())
+		}
+		lostPoints := 0
+		for _, b := range col.Metrics() {
+			if otlptest.MetricsResource(b)["process.pid"] != int64(p) {
+				continue
+			}
+			for _, pt := range otlptest.SumPoints(b, metricLost) {
+				lostPoints++
+				if pt.Value != 0 {
+					t.Errorf("pid %d: %s = %d, want 0", p, metricLost, pt.Value)
+				}
+			}
+		}
+		if lostPoints == 0 {
+			t.Errorf("pid %d: no %s point", p, metricLost)
+		}
+	}
+}

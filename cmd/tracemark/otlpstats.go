@@ -163,6 +163,6 @@ func (m *otlpMetrics) finish(w io.Writer, ms []otlp.Metric, wait time.Duration) 
 	if err != nil {
 		return fmt.Errorf("otlp export of the counts to %s: %w", m.o.url, err)
 	}
-	fmt.Fprintf(w, "OTLP: counts exported to %s as %s\n", m.o.url, metricEvents)
+	fmt.Fprintf(w, "%sOTLP: counts exported to %s as %s\n", m.o.prefix, m.o.url, metricEvents)
 	return nil
 }

@@ -111,15 +111,12 @@ the events as for "tracemark record", and lost events are reported.`,
 				if err != nil {
 					return err
 				}
-				if otlpCfg != nil {
-					return usagef("--otlp counts one process for now: it does not go with --all, --name or several -p")
-				}
 				if len(spec.by) == 0 {
 					spec.by = []string{fieldPID} // a row per process and marker
 				}
 				sink := &statsSink{g: newAggregator(spec), asJSON: asJSON, every: interval,
 					view: newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON), start: time.Now()}
-				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: sink})
+				return runMulti(cmd.Context(), a, sel, req, "", &multiOpts{sink: sink, otlp: otlpCfg})
 			}
 			t, err := a.connect(cmd.Context(), f.pid)
 			if err != nil {
@@ -137,7 +134,11 @@ the events as for "tracemark record", and lost events are reported.`,
 
 Host-wide (--all, --name GLOB, -p repeated): the processes are counted
 together, every event having two more fields, pid and program, for --by;
-the default is --by pid, a row per process and marker.`
+the default is --by pid, a row per process and marker. With --otlp each
+process's counts go out under its own resource (process.pid,
+process.executable.name, service.name, as record --all --otlp sends its
+events): pid and program are the resource, the other --by fields the
+points' attributes.`
 	cmd.Example += "\n" + example("sudo tracemark stats --all -e 'http:*' --by program")
 	cmd.Flags().Var(&by, "by", "count per value of these fields, comma-separated: --by method,status (host-wide also pid or program)")
 	cmd.Flags().Var(&hist, "hist", "log2 histogram of this numeric field")

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,7 @@ type config struct {
 	BatchDelay                     time.Duration
 	QueueSize                      int
 	Block                          bool
+	Senders                        int
 	RetryInitial, RetryMax         time.Duration
 	Client                         *http.Client
 
@@ -240,6 +242,30 @@ func WithQueueSize(n int) Option {
 // program would then lose the events, in its own buffers.
 func WithBlock() Option { return optionFunc(func(c *config) { c.Block = true }) }
 
+// WithSenders sets how many batches are compressed and sent at once, each
+// by a goroutine of its own: while one waits for the collector's answer
+// (or compresses), the next goes out. The default, which n = 0 keeps, is
+// DefaultSenders(); a negative n is invalid. Batches sent at once may
+// arrive in any order (OTLP does not order them: the timestamps do).
+func WithSenders(n int) Option {
+	return optionFunc(func(c *config) {
+		if n < 0 {
+			c.invalid("WithSenders", "negative number %d; 0 keeps the default", n)
+			return
+		}
+		if n > 0 {
+			c.Senders = n
+		}
+	})
+}
+
+// DefaultSenders is the number of batches sent at once unless WithSenders
+// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4. The
+// exporter shares the machine with what it exports (the traced program,
+// the recorder's decoding): on two cores a second sender made gzip exports
+// slower, its compression competing with the encoding for the same CPUs.
+func DefaultSenders() int { return min(max(runtime.GOMAXPROCS(0)/4, 1), 4) }
+
 // WithRetry sets the first and the longest wait between attempts to send
 // a batch (defaults 100 ms and 5 s; a zero value keeps its default, a
 // negative one is invalid). A server's Retry-After wins.
@@ -369,6 +395,9 @@ func (c *config) defaults() {
 		c.QueueSize = DefaultQueueSize
 	}
 	c.QueueSize = max(c.QueueSize, c.BatchSize)
+	if c.Senders <= 0 {
+		c.Senders = DefaultSenders()
+	}
 	if c.RetryInitial <= 0 {
 		c.RetryInitial = 100 * time.Millisecond
 	}

@@ -46,11 +46,19 @@
 // # Delivery
 //
 // Log and Span encode the event at once into the current batch and
-// return without waiting for the network. A batch is sent when it holds
-// a number of events or bytes, or when its first event waited some time
-// (WithBatch). Memory is bounded: at most a number of events
-// (WithQueueSize) are held (encoded) in memory; an event that finds the
-// queue full is dropped and counted (unless WithBlock).
+// return without waiting for the network (LogAt takes the observed time
+// from a caller that reads the clock once for many events). A batch is
+// sent when it holds a number of events or bytes, or when its first event
+// waited some time (WithBatch). Memory is bounded: at most a number of
+// events (WithQueueSize) are held (encoded) in memory; an event that finds
+// the queue full is dropped and counted (unless WithBlock).
+//
+// Full batches are compressed (gzip at its fastest level) and sent by
+// DefaultSenders() goroutines, or WithSenders: while one waits for the
+// collector, the next batch goes out. Batches therefore may reach the
+// collector in another order than they were filled, as OTLP allows;
+// within a batch the events keep the order in which they were given, and
+// their timestamps say when they happened.
 //
 // A batch that fails with a network error or HTTP 429, 502, 503 or 504
 // is sent again after a backoff (100 ms doubling up to 5 s by default)

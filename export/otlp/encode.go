@@ -43,9 +43,31 @@ type Class struct {
 	// a class whose Span.Start names this class ends them.
 	StartKeys []string
 
-	owner   *Exporter // the exporter that set scopeID
+	owner   *Exporter // the exporter that set scopeID and attrs
 	scopeID int
-	span    *spanInfo // when Span or StartKeys is set
+	attrs   []attrField // the fields that are attributes
+	hasIDs  bool        // some field is a trace_id or span_id
+	span    *spanInfo   // when Span or StartKeys is set
+}
+
+// attrField is a field sent as an attribute, what every event of its
+// class needs to know about it worked out once.
+type attrField struct {
+	i      int    // index in Fields and in the values
+	key    []byte // the key field of its KeyValue, encoded
+	isBool bool
+}
+
+// prepare works out the class's attributes, once for all its events.
+func (c *Class) prepare() {
+	c.attrs, c.hasIDs = nil, false
+	for i, f := range c.Fields {
+		if f.Kind == kindTraceID || f.Kind == kindSpanID {
+			c.hasIDs = true
+			continue
+		}
+		c.attrs = append(c.attrs, attrField{i: i, key: appendBytesField(nil, 1, f.Name), isBool: f.Kind == kindBool})
+	}
 }
 
 // Field kinds with a meaning of their own.
@@ -58,11 +80,17 @@ const (
 
 // appendAnyValue appends the content of the AnyValue of a field value.
 func appendAnyValue(b []byte, kind string, v ctf.Value) []byte {
+	return appendValue(b, kind == kindBool, v)
+}
+
+// appendValue appends the content of the AnyValue of a field value, a
+// bool if isBool.
+func appendValue(b []byte, isBool bool, v ctf.Value) []byte {
 	switch v.Kind {
 	case ctf.Int:
 		return anyIntVal(b, v.Int)
 	case ctf.Uint:
-		if kind == kindBool {
+		if isBool {
 			return anyBoolVal(b, v.Uint != 0)
 		}
 		if v.Uint > math.MaxInt64 {
@@ -84,6 +112,9 @@ func appendAnyValue(b []byte, kind string, v ctf.Value) []byte {
 // ids picks the trace and span ids out of the fields of kinds trace_id
 // and span_id (the first of each with the right length).
 func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
+	if !c.hasIDs {
+		return nil, nil
+	}
 	for i, f := range c.Fields {
 		if i >= len(vals) {
 			break
@@ -102,18 +133,108 @@ func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
 	return trace, span
 }
 
-// appendAttributes appends the fields as KeyValues (field number field),
-// and the truncation mask as an array of field names.
-func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
-	for i, f := range c.Fields {
-		if i >= len(vals) {
+// anyValueLen returns the size of the AnyValue content that appendValue
+// appends, or -1 for a value sent as decimal text.
+func anyValueLen(isBool bool, v *ctf.Value) int {
+	switch v.Kind {
+	case ctf.Int:
+		return 1 + varintLen(uint64(v.Int))
+	case ctf.Uint:
+		if isBool {
+			return 2
+		}
+		if v.Uint > math.MaxInt64 {
+			return -1
+		}
+		return 1 + varintLen(v.Uint)
+	case ctf.Float:
+		return 9
+	case ctf.String, ctf.Bytes:
+		return bytesFieldLen(len(v.Bytes))
+	}
+	return 0
+}
+
+// appendAttribute appends a field value as a KeyValue (field number
+// field, below 16), its key field already encoded: the sizes are computed
+// first, so that the value is appended in place, the common kinds with
+// few appends.
+func appendAttribute(b []byte, field int, key []byte, isBool bool, v *ctf.Value) []byte {
+	switch {
+	case v.Kind == ctf.Int || v.Kind == ctf.Uint && !isBool && v.Uint <= math.MaxInt64:
+		x := uint64(v.Int)
+		if v.Kind == ctf.Uint {
+			x = v.Uint
+		}
+		n := 1 + varintLen(x) // the AnyValue: tag, varint
+		b = append(b, byte(field<<3|wireBytes))
+		b = appendVarint(b, uint64(len(key)+2+n))
+		b = append(b, key...)
+		b = append(b, 2<<3|wireBytes, byte(n), anyInt<<3|wireVarint)
+		return appendVarint(b, x)
+	case v.Kind == ctf.String || v.Kind == ctf.Bytes:
+		tag := byte(anyString<<3 | wireBytes)
+		if v.Kind == ctf.Bytes {
+			tag = anyBytes<<3 | wireBytes
+		}
+		n := bytesFieldLen(len(v.Bytes))
+		b = append(b, byte(field<<3|wireBytes))
+		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+		b = append(b, key...)
+		b = append(b, 2<<3|wireBytes)
+		b = appendVarint(b, uint64(n))
+		b = append(b, tag)
+		b = appendVarint(b, uint64(len(v.Bytes)))
+		return append(b, v.Bytes...)
+	}
+	n := anyValueLen(isBool, v)
+	if n < 0 {
+		av := appendValue(nil, isBool, *v)
+		n = len(av)
+		b = appendTag(b, field, wireBytes)
+		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+		b = append(b, key...)
+		return appendBytesField(b, 2, av)
+	}
+	b = appendTag(b, field, wireBytes)
+	b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+	b = append(b, key...)
+	b = appendTag(b, 2, wireBytes)
+	b = appendVarint(b, uint64(n))
+	return appendValue(b, isBool, *v)
+}
+
+// attributesLen returns the size of what appendAttributes appends, or -1
+// if it cannot tell at little cost (truncated fields, an unsigned value
+// sent as text).
+func attributesLen(c *Class, vals []ctf.Value, truncated uint8) int {
+	if truncated != 0 {
+		return -1
+	}
+	size := 0
+	for _, a := range c.attrs {
+		if a.i >= len(vals) {
 			break
 		}
-		if f.Kind == kindTraceID || f.Kind == kindSpanID {
-			continue
+		n := anyValueLen(a.isBool, &vals[a.i])
+		if n < 0 {
+			return -1
 		}
-		scratch = appendAnyValue(scratch[:0], f.Kind, vals[i])
-		b = appendKeyValue(b, field, f.Name, scratch)
+		kv := len(a.key) + bytesFieldLen(n)
+		size += 1 + varintLen(uint64(kv)) + kv
+	}
+	return size
+}
+
+// appendAttributes appends the fields as KeyValues (field number field),
+// and the truncation mask as an array of field names. c must be
+// prepared.
+func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
+	for _, a := range c.attrs {
+		if a.i >= len(vals) {
+			break
+		}
+		b = appendAttribute(b, field, a.key, a.isBool, &vals[a.i])
 	}
 	if truncated != 0 {
 		// ArrayValue{values: AnyValue{string_value: name}...}
@@ -138,6 +259,23 @@ const (
 	logObserved   = 11
 	logEventName  = 12
 )
+
+// logRecordLen returns the size of what appendLogRecord appends, or -1 if
+// it cannot tell at little cost.
+func logRecordLen(c *Class, vals []ctf.Value, truncated uint8) int {
+	n := attributesLen(c, vals, truncated)
+	if n < 0 {
+		return -1
+	}
+	n += 9 + 9 + bytesFieldLen(len(c.Name)) // the timestamps, the name
+	if trace, span := ids(c, vals); trace != nil {
+		n += bytesFieldLen(len(trace))
+		if span != nil {
+			n += bytesFieldLen(len(span))
+		}
+	}
+	return n
+}
 
 // appendLogRecord appends the content of a LogRecord.
 func appendLogRecord(b, scratch []byte, c *Class, timeNS, observedNS int64, vals []ctf.Value, truncated uint8) ([]byte, []byte) {

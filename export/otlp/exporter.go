@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -147,12 +149,25 @@ type Exporter struct {
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
 
+	// recsHint is, per scope id, the capacity for a new batch's records
+	// of that scope: the most a sent batch held.
+	recsHint []int
+	sending  sync.WaitGroup
+
 	events, exported, dropped, rejected, failed atomic.Uint64
 	requests, retries, bytes                    atomic.Uint64
 	unpaired, spansIn                           atomic.Uint64
-	reportedDrops                               uint64 // sender goroutine only
 
-	body []byte
+	reportMu      sync.Mutex // one drop report at a time, in order
+	reportedDrops uint64     // under reportMu
+}
+
+// sender is one of the goroutines that compress and send batches, with
+// its buffers.
+type sender struct {
+	e    *Exporter
+	head []byte   // the request's bytes that are not the records
+	segs [][]byte // the request: pieces of head and the batch's records
 	zbuf bytes.Buffer
 	zw   *gzip.Writer
 }
@@ -190,7 +205,11 @@ func New(endpoint string, opts ...Option) (*Exporter, error) {
 	}
 	e.room = sync.NewCond(&e.mu)
 	e.sendCtx, e.cancelSend = context.WithCancel(context.Background())
-	go e.loop()
+	for range cfg.Senders {
+		e.sending.Add(1)
+		go (&sender{e: e}).loop()
+	}
+	go func() { e.sending.Wait(); close(e.done) }()
 	return e, nil
 }
 
@@ -237,17 +256,34 @@ func (e *Exporter) admit(sig signal) *batch {
 	return b
 }
 
-// add appends the encoded record in e.rec to b. Call with mu held.
-func (e *Exporter) add(b *batch, scope int) {
+// scope returns the records of a scope in b, new ones with room for hint
+// bytes.
+func (b *batch) scope(scope, hint int) *scopeBuf {
 	for len(b.scopes) <= scope {
 		b.scopes = append(b.scopes, scopeBuf{})
 	}
 	sb := &b.scopes[scope]
+	if sb.recs == nil && hint > 0 {
+		// As big as the biggest so far: no regrowing every batch.
+		sb.recs = make([]byte, 0, hint)
+	}
+	return sb
+}
+
+// add appends the encoded record in e.rec to b. Call with mu held.
+func (e *Exporter) add(b *batch, scope int) {
+	sb := b.scope(scope, e.hint(scope))
 	before := len(sb.recs)
 	sb.recs = appendBytesField(sb.recs, 2, e.rec)
+	e.added(b, sb, len(sb.recs)-before)
+}
+
+// added counts a record of size bytes appended to sb, of batch b, and
+// seals b if full. Call with mu held.
+func (e *Exporter) added(b *batch, sb *scopeBuf, size int) {
 	sb.n++
 	b.n++
-	b.size += len(sb.recs) - before
+	b.size += size
 	if b.n >= e.cfg.BatchSize || b.size >= e.cfg.BatchBytes {
 		e.seal(b.sig)
 	}
@@ -275,7 +311,14 @@ func (e *Exporter) seal(sig signal) {
 // reused afterwards. Log returns false if the event was dropped because
 // the queue is full or the exporter closed.
 func (e *Exporter) Log(c *Class, timeNS int64, vals []ctf.Value, truncated uint8) bool {
-	observed := time.Now().UnixNano()
+	return e.LogAt(c, timeNS, time.Now().UnixNano(), vals, truncated)
+}
+
+// LogAt is Log with the observed timestamp given (ns since the Unix
+// epoch): for a caller that receives events in bunches, such as the
+// packets of a recording, and reads the clock once per bunch rather than
+// once per event.
+func (e *Exporter) LogAt(c *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	b := e.admit(sigLogs)
@@ -284,12 +327,23 @@ func (e *Exporter) Log(c *Class, timeNS int64, vals []ctf.Value, truncated uint8
 	}
 	if c.owner != e {
 		c.owner, c.scopeID = e, e.scopeID(c.Scope)
+		c.prepare()
 		if c.Span != nil || c.StartKeys != nil {
 			c.span = newSpanInfo(c)
 		}
 	}
-	e.rec, e.scratch = appendLogRecord(e.rec[:0], e.scratch, c, timeNS, observed, vals, truncated)
-	e.add(b, c.scopeID)
+	if n := logRecordLen(c, vals, truncated); n >= 0 {
+		// The size known, the record goes straight into the batch.
+		sb := b.scope(c.scopeID, e.hint(c.scopeID))
+		before := len(sb.recs)
+		sb.recs = appendTag(sb.recs, 2, wireBytes)
+		sb.recs = appendVarint(sb.recs, uint64(n))
+		sb.recs, e.scratch = appendLogRecord(sb.recs, e.scratch, c, timeNS, observed, vals, truncated)
+		e.added(b, sb, len(sb.recs)-before)
+	} else {
+		e.rec, e.scratch = appendLogRecord(e.rec[:0], e.scratch, c, timeNS, observed, vals, truncated)
+		e.add(b, c.scopeID)
+	}
 	if c.span != nil {
 		e.spans(c, timeNS, vals, truncated)
 	}
@@ -395,9 +449,11 @@ func (e *Exporter) Close(ctx context.Context) error {
 	return nil
 }
 
-// loop is the sending goroutine.
-func (e *Exporter) loop() {
-	defer close(e.done)
+// loop is a sending goroutine: it seals the batches that waited
+// BatchDelay and sends queued batches, until Close and the queue is empty.
+func (s *sender) loop() {
+	e := s.e
+	defer e.sending.Done()
 	timer := time.NewTimer(e.cfg.BatchDelay)
 	defer timer.Stop()
 	for {
@@ -419,14 +475,26 @@ func (e *Exporter) loop() {
 			b = e.pending[0]
 			e.pending[0] = nil
 			e.pending = e.pending[1:]
+			if len(e.pending) > 0 {
+				// More for the other senders.
+				select {
+				case e.wake <- struct{}{}:
+				default:
+				}
+			}
 		}
 		closed := e.closed
 		e.mu.Unlock()
 		if b != nil {
-			e.send(b)
+			s.send(b)
 			continue
 		}
 		if closed {
+			// Pass the word on: another sender may be waiting.
+			select {
+			case e.wake <- struct{}{}:
+			default:
+			}
 			return
 		}
 		timer.Reset(wait)
@@ -439,15 +507,16 @@ func (e *Exporter) loop() {
 
 // send exports one batch, trying again as long as the failure is
 // temporary and the exporter is not given up on.
-func (e *Exporter) send(b *batch) {
+func (s *sender) send(b *batch) {
+	e := s.e
 	url := e.cfg.LogsURL
 	if b.sig == sigTraces {
 		url = e.cfg.TracesURL
 	}
-	body := e.encodeBatch(b)
+	s.encodeBatch(b)
 	n := uint64(b.n)
+	rejected, err := s.post(url)
 	e.release(b)
-	rejected, err := e.post(url, body, n)
 	switch {
 	case err == nil:
 		e.rejected.Add(rejected)
@@ -464,23 +533,39 @@ func (e *Exporter) send(b *batch) {
 	e.mu.Unlock()
 }
 
-// release returns a batch to the free list once encoded.
+// hint returns the capacity for a new batch's records of a scope. Call
+// with mu held.
+func (e *Exporter) hint(scope int) int {
+	if scope < len(e.recsHint) {
+		return e.recsHint[scope]
+	}
+	return 0
+}
+
+// release returns a batch to the free list once sent.
 func (e *Exporter) release(b *batch) {
+	e.mu.Lock()
 	for i := range b.scopes {
+		for len(e.recsHint) <= i {
+			e.recsHint = append(e.recsHint, 0)
+		}
+		e.recsHint[i] = min(max(e.recsHint[i], len(b.scopes[i].recs)), e.cfg.BatchBytes)
 		b.scopes[i].n = 0
 		b.scopes[i].recs = b.scopes[i].recs[:0]
 	}
 	b.n, b.size = 0, 0
-	e.mu.Lock()
-	if len(e.free) < 4 {
+	if len(e.free) < 2+e.cfg.Senders {
 		e.free = append(e.free, b)
 	}
 	e.mu.Unlock()
 }
 
-// encodeBatch builds the Export{Logs,Trace}ServiceRequest of a batch:
-// one Resource{Logs,Spans} holding one Scope{Logs,Spans} per scope.
-func (e *Exporter) encodeBatch(b *batch) []byte {
+// encodeBatch makes the Export{Logs,Trace}ServiceRequest of a batch, one
+// Resource{Logs,Spans} holding one Scope{Logs,Spans} per scope, as
+// s.segs: the headers in s.head and the batch's records where they are,
+// not copied.
+func (s *sender) encodeBatch(b *batch) {
+	e := s.e
 	e.mu.Lock()
 	scopes := e.scopeEnc[:len(b.scopes)]
 	e.mu.Unlock()
@@ -490,42 +575,59 @@ func (e *Exporter) encodeBatch(b *batch) []byte {
 			inner += bytesFieldLen(bytesFieldLen(len(scopes[i])) + len(sb.recs))
 		}
 	}
-	body := e.body[:0]
-	body = appendTag(body, 1, wireBytes)
-	body = appendVarint(body, uint64(inner))
-	body = appendBytesField(body, 1, e.resource)
+	// The headers go into head first, their ends noted, since appending
+	// may move head; the pieces are made after.
+	head := s.head[:0]
+	head = appendTag(head, 1, wireBytes)
+	head = appendVarint(head, uint64(inner))
+	head = appendBytesField(head, 1, e.resource)
+	ends := []int{len(head)}
 	for i, sb := range b.scopes {
 		if sb.n == 0 {
 			continue
 		}
-		body = appendTag(body, 2, wireBytes)
-		body = appendVarint(body, uint64(bytesFieldLen(len(scopes[i]))+len(sb.recs)))
-		body = appendBytesField(body, 1, scopes[i])
-		body = append(body, sb.recs...)
+		head = appendTag(head, 2, wireBytes)
+		head = appendVarint(head, uint64(bytesFieldLen(len(scopes[i]))+len(sb.recs)))
+		head = appendBytesField(head, 1, scopes[i])
+		ends = append(ends, len(head))
 	}
-	e.body = body
-	return body
+	s.head = head
+	s.segs = append(s.segs[:0], head[:ends[0]])
+	k := 1
+	for _, sb := range b.scopes {
+		if sb.n == 0 {
+			continue
+		}
+		s.segs = append(s.segs, head[ends[k-1]:ends[k]], sb.recs)
+		k++
+	}
 }
 
-// post sends one request until it succeeds, fails for good or the
-// exporter gives up; it returns the number of items the collector
+// post sends the request in s.segs until it succeeds, fails for good or
+// the exporter gives up; it returns the number of items the collector
 // rejected in a partial success.
-func (e *Exporter) post(url string, body []byte, items uint64) (rejected uint64, err error) {
+func (s *sender) post(url string) (rejected uint64, err error) {
+	e := s.e
+	segs := s.segs
 	gz := e.cfg.Compression == CompressionGzip
 	if gz {
-		e.zbuf.Reset()
-		if e.zw == nil {
-			e.zw, _ = gzip.NewWriterLevel(&e.zbuf, gzip.BestSpeed)
+		s.zbuf.Reset()
+		if s.zw == nil {
+			// The fastest level: compressing is most of the cost of a
+			// gzip export, and the requests are mostly repeated keys.
+			s.zw, _ = gzip.NewWriterLevel(&s.zbuf, gzip.BestSpeed)
 		} else {
-			e.zw.Reset(&e.zbuf)
+			s.zw.Reset(&s.zbuf)
 		}
-		e.zw.Write(body)
-		e.zw.Close()
-		body = e.zbuf.Bytes()
+		for _, seg := range segs {
+			s.zw.Write(seg)
+		}
+		s.zw.Close()
+		segs = [][]byte{s.zbuf.Bytes()}
 	}
 	backoff := e.cfg.RetryInitial
 	for {
-		wait, err := e.attempt(url, body, gz)
+		wait, err := e.attempt(url, segs, gz)
 		var rej *rejection
 		if errors.As(err, &rej) {
 			e.mu.Lock()
@@ -579,18 +681,29 @@ func (r *rejection) Error() string {
 	return fmt.Sprintf("otlp: the collector rejected %d items: %s", r.n, r.msg)
 }
 
-// attempt makes one request. It returns the server's Retry-After, if any.
-func (e *Exporter) attempt(url string, body []byte, gz bool) (retryAfter time.Duration, err error) {
+// attempt makes one request, its body the concatenation of segs. It
+// returns the server's Retry-After, if any.
+func (e *Exporter) attempt(url string, segs [][]byte, gz bool) (retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
 	defer cancel()
-	return e.attemptCtx(ctx, url, body, gz)
+	return e.attemptCtx(ctx, url, segs, gz)
 }
 
-func (e *Exporter) attemptCtx(ctx context.Context, url string, body []byte, gz bool) (retryAfter time.Duration, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz bool) (retryAfter time.Duration, err error) {
+	size := 0
+	for _, seg := range segs {
+		size += len(seg)
+	}
+	body := func() io.ReadCloser {
+		bufs := net.Buffers(slices.Clone(segs)) // reading consumes the list
+		return io.NopCloser(&bufs)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body())
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrRejected, err)
 	}
+	req.ContentLength = int64(size)
+	req.GetBody = func() (io.ReadCloser, error) { return body(), nil }
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	if gz {
 		req.Header.Set("Content-Encoding", "gzip")
@@ -599,7 +712,7 @@ func (e *Exporter) attemptCtx(ctx context.Context, url string, body []byte, gz b
 		req.Header.Set(k, v)
 	}
 	e.requests.Add(1)
-	e.bytes.Add(uint64(len(body)))
+	e.bytes.Add(uint64(size))
 	resp, err := e.cfg.Client.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("otlp: sending to %s: %w", url, err)

@@ -225,7 +225,7 @@ func (e *Exporter) ExportMetrics(ctx context.Context, ms []Metric) error {
 	backoff := e.cfg.RetryInitial
 	for {
 		actx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		wait, err := e.attemptCtx(actx, e.cfg.MetricsURL, body, false)
+		wait, err := e.attemptCtx(actx, e.cfg.MetricsURL, [][]byte{body}, false)
 		cancel()
 		var rej *rejection
 		if err == nil {
@@ -261,8 +261,14 @@ const (
 // reportDrops sends the count of lost events as a metric when it grew
 // since the last report: after a successful export, so the collector is
 // back. One attempt: the count is cumulative, the next report covers a
-// failed one. Sender goroutine only.
+// failed one. The senders report one at a time: a smaller cumulative
+// count must not arrive after a bigger one.
 func (e *Exporter) reportDrops() {
+	if e.dropped.Load()+e.rejected.Load() == 0 {
+		return
+	}
+	e.reportMu.Lock()
+	defer e.reportMu.Unlock()
 	dropped, rejected := e.dropped.Load(), e.rejected.Load()
 	if dropped+rejected == e.reportedDrops {
 		return
@@ -278,7 +284,7 @@ func (e *Exporter) reportDrops() {
 	}
 	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
 	defer cancel()
-	if _, err := e.attemptCtx(ctx, e.cfg.MetricsURL, encodeMetrics(e.resource, []Metric{m}), false); err == nil {
+	if _, err := e.attemptCtx(ctx, e.cfg.MetricsURL, [][]byte{encodeMetrics(e.resource, []Metric{m})}, false); err == nil {
 		e.reportedDrops = dropped + rejected
 	}
 }

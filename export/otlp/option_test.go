@@ -20,6 +20,7 @@ func TestInvalidOption(t *testing.T) {
 		{"WithBatch", WithBatch(-1, 0, 0)},
 		{"WithQueueSize", WithQueueSize(-1)},
 		{"WithRetry", WithRetry(0, -time.Second)},
+		{"WithSenders", WithSenders(-1)},
 		{"WithHeaders", WithHeaders(map[string]string{"": "x"})},
 		{"WithSignalURLs", WithSignalURLs("collector:4318", "", "")},
 	} {

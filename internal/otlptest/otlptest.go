@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -392,6 +393,53 @@ func SumValue(body []byte, name, key, val string) int64 {
 	return -1
 }
 
+// SumPoint is one data point of a Sum metric.
+type SumPoint struct {
+	Attributes map[string]any
+	Value      int64
+}
+
+// SumPoints returns the data points of Sum metric name in a metrics
+// request body.
+func SumPoints(body []byte, name string) []SumPoint {
+	var out []SumPoint
+	for _, rm := range must(body) {
+		for _, sm := range must(rm.Data) {
+			if sm.Num != 2 {
+				continue
+			}
+			for _, m := range must(sm.Data) {
+				if m.Num != 2 {
+					continue
+				}
+				mfs := must(m.Data)
+				if len(mfs) == 0 || string(mfs[0].Data) != name {
+					continue
+				}
+				for _, mf := range mfs {
+					if mf.Num != 7 {
+						continue
+					}
+					for _, dp := range must(mf.Data) {
+						if dp.Num != 1 {
+							continue
+						}
+						fs := must(dp.Data)
+						p := SumPoint{Attributes: KeyValues(fs, 7)}
+						for _, f := range fs {
+							if f.Num == 6 {
+								p.Value = int64(f.V)
+							}
+						}
+						out = append(out, p)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // MetricsResource returns the resource attributes of the first
 // ResourceMetrics of a metrics request body.
 func MetricsResource(body []byte) map[string]any {
@@ -441,4 +489,133 @@ func SumMonotonic(body []byte, name string) (monotonic, found bool) {
 		}
 	}
 	return false, false
+}
+
+// CountRecords returns the number of log records (or spans) of an
+// ExportLogsServiceRequest (or ExportTraceServiceRequest): the items of
+// field 2 of each scope's message, decoding nothing else.
+func CountRecords(body []byte) (int, error) {
+	n := 0
+	// resource_logs (1) > scope_logs (2) > log_records (2); the same
+	// numbers for spans.
+	err := eachBytesField(body, 1, func(rl []byte) error {
+		return eachBytesField(rl, 2, func(sl []byte) error {
+			return eachBytesField(sl, 2, func([]byte) error { n++; return nil })
+		})
+	})
+	return n, err
+}
+
+// eachBytesField calls f with the payload of every length-delimited field
+// number num of message b.
+func eachBytesField(b []byte, num int, f func([]byte) error) error {
+	for len(b) > 0 {
+		tag, n := binary.Uvarint(b)
+		if n <= 0 {
+			return ErrMalformed
+		}
+		b = b[n:]
+		switch tag & 7 {
+		case 0:
+			if _, n = binary.Uvarint(b); n <= 0 {
+				return ErrMalformed
+			}
+			b = b[n:]
+		case 1:
+			if len(b) < 8 {
+				return ErrMalformed
+			}
+			b = b[8:]
+		case 5:
+			if len(b) < 4 {
+				return ErrMalformed
+			}
+			b = b[4:]
+		case 2:
+			l, n := binary.Uvarint(b)
+			if n <= 0 || l > uint64(len(b)-n) {
+				return ErrMalformed
+			}
+			data := b[n : n+int(l)]
+			b = b[n+int(l):]
+			if int(tag>>3) == num {
+				if err := f(data); err != nil {
+					return err
+				}
+			}
+		default:
+			return ErrMalformed
+		}
+	}
+	return nil
+}
+
+// Counter is a fast OTLP/HTTP receiver for load tests and benchmarks: it
+// counts the log records and spans of the requests it accepts (gzip or
+// not), decoding no more than it takes to count them, and answers 400 to
+// a request that does not parse. Use it as an http.Handler.
+type Counter struct {
+	// Logs and Spans count the items received, Requests the requests,
+	// Bytes their bodies as sent, Malformed the requests refused.
+	Logs, Spans, Requests, Bytes, Malformed atomic.Uint64
+
+	bufs sync.Pool // of *counterBuf
+}
+
+type counterBuf struct {
+	raw, plain bytes.Buffer
+	zr         *gzip.Reader
+}
+
+func (c *Counter) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	cb, _ := c.bufs.Get().(*counterBuf)
+	if cb == nil {
+		cb = &counterBuf{}
+	}
+	defer c.bufs.Put(cb)
+	cb.raw.Reset()
+	if _, err := cb.raw.ReadFrom(req.Body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	c.Requests.Add(1)
+	c.Bytes.Add(uint64(cb.raw.Len()))
+	body := cb.raw.Bytes()
+	if req.Header.Get("Content-Encoding") == "gzip" {
+		var err error
+		if cb.zr == nil {
+			cb.zr, err = gzip.NewReader(&cb.raw)
+		} else {
+			err = cb.zr.Reset(&cb.raw)
+		}
+		cb.plain.Reset()
+		if err == nil {
+			_, err = cb.plain.ReadFrom(cb.zr)
+		}
+		if err != nil {
+			c.Malformed.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		body = cb.plain.Bytes()
+	}
+	switch req.URL.Path {
+	case "/v1/logs", "/v1/traces":
+		n, err := CountRecords(body)
+		if err != nil {
+			c.Malformed.Add(1)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if req.URL.Path == "/v1/logs" {
+			c.Logs.Add(uint64(n))
+		} else {
+			c.Spans.Add(uint64(n))
+		}
+	case "/v1/metrics":
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
 }

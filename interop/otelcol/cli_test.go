@@ -25,6 +25,7 @@ type child struct {
 	mu    sync.Mutex
 	lines []string
 	more  chan struct{}
+	eof   chan struct{} // closed once the process exited and its output is read
 }
 
 func start(t *testing.T, env []string, argv0, exe string, args ...string) *child {
@@ -32,7 +33,7 @@ func start(t *testing.T, env []string, argv0, exe string, args ...string) *child
 	cmd := exec.Command(exe, args...)
 	cmd.Args[0] = argv0
 	cmd.Env = env
-	c := &child{cmd: cmd, more: make(chan struct{})}
+	c := &child{cmd: cmd, more: make(chan struct{}), eof: make(chan struct{})}
 	var err error
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -44,6 +45,7 @@ func start(t *testing.T, env []string, argv0, exe string, args ...string) *child
 	}
 	go func() { cmd.Wait(); pw.Close() }()
 	go func() {
+		defer close(c.eof)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			c.mu.Lock()
@@ -131,10 +133,18 @@ func TestCLIHostWide(t *testing.T) {
 	p1 := demo()
 	p1.waitFor(t, "ready pid=")
 	rec := start(t, env, "tracemark", cli, "record", "--name", name, "-e", "http:request_done", "-o", filepath.Join(tmp, "trace"), "--otlp", col.url())
-	rec.waitFor(t, fmt.Sprintf("Attached to pid %d", p1.cmd.Process.Pid))
+	// stats --all --otlp beside it, to a collector of its own.
+	statsSink := &sink{}
+	statsCol := startCollector(t, freeAddr(t), statsSink)
+	st := start(t, env, "tracemark", cli, "stats", "--name", name, "-e", "http:request_done", "--by", "pid,status", "--otlp", statsCol.url())
+	for _, c := range []*child{rec, st} {
+		c.waitFor(t, fmt.Sprintf("Attached to pid %d", p1.cmd.Process.Pid))
+	}
 	p2 := demo() // attached after the recording began
 	p2.waitFor(t, "ready pid=")
-	rec.waitFor(t, fmt.Sprintf("Attached to pid %d", p2.cmd.Process.Pid))
+	for _, c := range []*child{rec, st} {
+		c.waitFor(t, fmt.Sprintf("Attached to pid %d", p2.cmd.Process.Pid))
+	}
 	// Until the collector has events of both processes.
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		seen := map[int64]bool{}
@@ -152,6 +162,8 @@ func TestCLIHostWide(t *testing.T) {
 	}
 	rec.cmd.Process.Signal(syscall.SIGINT)
 	rec.waitFor(t, "events from 2 processes")
+	st.cmd.Process.Signal(syscall.SIGINT)
+	t.Run("stats", func(t *testing.T) { checkStatsHostWide(t, st, statsSink, name, p1, p2) })
 	// What the CLI says it exported per process: the events, and as many
 	// spans (the demo's http:request_done declares its latency a span).
 	want := map[int64]int{}
@@ -240,6 +252,90 @@ func TestCLIHostWide(t *testing.T) {
 		}
 		if v, ok := counts[key{pid, "tracemark.events.lost"}]; !ok || v != 0 {
 			t.Errorf("pid %d: tracemark.events.lost %d (sent: %v), want 0", pid, v, ok)
+		}
+	}
+}
+
+// checkStatsHostWide checks what stats --all --otlp sent: each process's
+// counts under its own resource, pid being the resource and status the
+// points' attribute, exactly the table's rows of that process.
+func checkStatsHostWide(t *testing.T, st *child, s *sink, name string, procs ...*child) {
+	for _, p := range procs {
+		st.waitFor(t, fmt.Sprintf("pid %d (%s): OTLP: counts exported to ", p.cmd.Process.Pid, name))
+	}
+	select {
+	case <-st.eof:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("stats did not exit:\n%s", st.text())
+	}
+	if code := st.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("stats exited %d:\n%s", code, st.text())
+	}
+	// The table: COUNT MARKER PID STATUS.
+	table := map[string]int64{}
+	row := regexp.MustCompile(`(?m)^(\d+)\s+http:request_done\s+(\d+)\s+(\d+)\s*$`)
+	for _, m := range row.FindAllStringSubmatch(st.text(), -1) {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		table[m[2]+" "+m[3]] = n
+	}
+	if len(table) == 0 {
+		t.Fatalf("no rows in the table:\n%s", st.text())
+	}
+	got := map[string]int64{}
+	lost := map[int64]bool{}
+	s.mu.Lock()
+	for _, md := range s.metrics {
+		for i := range md.ResourceMetrics().Len() {
+			rm := md.ResourceMetrics().At(i)
+			res := rm.Resource().Attributes()
+			pid, _ := res.Get("process.pid")
+			exe, _ := res.Get("process.executable.name")
+			svc, _ := res.Get("service.name")
+			if exe.Str() != name || svc.Str() != "unknown_service:"+name {
+				t.Errorf("metrics resource %v", res.AsRaw())
+			}
+			for j := range rm.ScopeMetrics().Len() {
+				ms := rm.ScopeMetrics().At(j).Metrics()
+				for k := range ms.Len() {
+					m := ms.At(k)
+					if m.Type() != pmetric.MetricTypeSum || !m.Sum().IsMonotonic() ||
+						m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+						t.Errorf("metric %s of pid %d is not a monotonic cumulative sum", m.Name(), pid.Int())
+						continue
+					}
+					dp := m.Sum().DataPoints()
+					for d := range dp.Len() {
+						attrs := dp.At(d).Attributes()
+						switch m.Name() {
+						case "tracemark.events":
+							if _, ok := attrs.Get("pid"); ok {
+								t.Errorf("a point of pid %d has attribute pid: %v", pid.Int(), attrs.AsRaw())
+							}
+							mk, _ := attrs.Get("marker")
+							status, _ := attrs.Get("status")
+							if mk.Str() != "http:request_done" {
+								t.Errorf("point of marker %q", mk.Str())
+							}
+							k := fmt.Sprintf("%d %s", pid.Int(), status.AsString())
+							got[k] = max(got[k], dp.At(d).IntValue())
+						case "tracemark.events.lost":
+							lost[pid.Int()] = true
+							if v := dp.At(d).IntValue(); v != 0 {
+								t.Errorf("pid %d: tracemark.events.lost %d, want 0", pid.Int(), v)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(table) {
+		t.Errorf("tracemark.events per resource pid and status %v, want the table's %v:\n%s", got, table, st.text())
+	}
+	for _, p := range procs {
+		if !lost[int64(p.cmd.Process.Pid)] {
+			t.Errorf("pid %d: no tracemark.events.lost", p.cmd.Process.Pid)
 		}
 	}
 }

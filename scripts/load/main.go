@@ -10,6 +10,13 @@
 //	go build -o /tmp/tracemark ./cmd/tracemark
 //	go run ./scripts/load -path record -tracemark /tmp/tracemark -duration 3s
 //	go run ./scripts/load -path record -tracemark /tmp/tracemark -rate 9000000
+//	go run ./scripts/load -path otlp -tracemark /tmp/tracemark -rate 2000000
+//
+// With -path otlp, `tracemark record --otlp` also exports every event to
+// an OTLP/HTTP receiver in this program, which counts the log records it
+// decodes; the program reports the events received per second and what
+// the exporter dropped (its queue full: the CLI could not keep up), and
+// checks that fired = received + dropped + lost in the process's buffers.
 //
 // It uses only long-standing APIs, so that the same source can be built
 // against an older tree to measure the old behaviour in the same run.
@@ -43,7 +50,8 @@ import (
 var ev = marker.Define3("load:event", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
 
 func main() {
-	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run) or record (agent + tracemark record)")
+	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run), record (agent + tracemark record) or otlp (agent + tracemark record --otlp to a receiver in this program)")
+	gz := flag.Bool("gzip", false, "otlp: compress the exports (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)")
 	duration := flag.Duration("duration", 3*time.Second, "how long to fire")
 	goroutines := flag.Int("goroutines", 1, "goroutines firing")
 	rate := flag.Float64("rate", 0, "events per second in all, paced (0: as fast as possible)")
@@ -68,6 +76,7 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	showSchedLat = *schedLat
+	otlpGzip = *gz
 	if err := run(*path, *duration, *goroutines, *rate, *buffer, *interval, *tracemark, *dir, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		pprof.StopCPUProfile()
@@ -93,6 +102,8 @@ func run(path string, d time.Duration, goroutines int, rate float64, buffer stri
 		fired, err = inproc(dir, d, goroutines, rate, buffer, interval)
 	case "record":
 		fired, cliCPU, err = record(dir, d, goroutines, rate, buffer, tracemark)
+	case "otlp":
+		return runOTLP(dir, d, goroutines, rate, buffer, tracemark, label)
 	default:
 		err = fmt.Errorf("unknown -path %q", path)
 	}
@@ -285,7 +296,13 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string) (uint64, *exec.Cmd, error) {
+func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string, extra ...string) (uint64, *exec.Cmd, error) {
+	return recordTo(io.Discard, nil, dir, d, goroutines, rate, buffer, tracemark, extra...)
+}
+
+// recordTo runs tracemark record with more arguments extra and more
+// environment variables env, its standard output to stdout.
+func recordTo(stdout io.Writer, env []string, dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string, extra ...string) (uint64, *exec.Cmd, error) {
 	a, err := agent.Start()
 	if err != nil {
 		return 0, nil, err
@@ -295,8 +312,11 @@ func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, 
 	if buffer != "" {
 		args = append(args, "--buffer", buffer)
 	}
-	cmd := exec.Command(tracemark, args...)
-	cmd.Stdout = io.Discard
+	cmd := exec.Command(tracemark, append(args, extra...)...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Stdout = stdout
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return 0, nil, err

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/tracemark/tracemark/internal/otlptest"
+)
+
+// otlpGzip makes -path otlp compress its exports.
+var otlpGzip bool
+
+// exportLine is the line tracemark record --otlp ends with: what it
+// exported, and what it lost (dropped: the queue was full; rejected;
+// unsent at exit).
+var exportLine = regexp.MustCompile(`OTLP: (\d+) of (\d+) events exported to [^;\s]+(?:; lost (\d+) \((\d+) dropped: queue full, (\d+) rejected by the collector, (\d+) unsent at exit\))?`)
+
+// runOTLP is -path otlp: tracemark record --otlp to a receiver of this
+// process that counts the log records it receives.
+func runOTLP(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark, label string) error {
+	var recv otlptest.Counter
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: &recv}
+	go srv.Serve(ln)
+	defer srv.Close()
+	var env []string
+	if otlpGzip {
+		env = []string{"OTEL_EXPORTER_OTLP_COMPRESSION=gzip"}
+	}
+	var out bytes.Buffer
+	cpu0 := selfCPU()
+	fired, cmd, err := recordTo(&out, env, dir, d, goroutines, rate, buffer, tracemark, "--otlp", "http://"+ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	procCPU := selfCPU() - cpu0
+	cliCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	m := exportLine.FindStringSubmatch(out.String())
+	if m == nil {
+		return fmt.Errorf("tracemark record --otlp printed no export line:\n%s", out.String())
+	}
+	num := func(s string) uint64 { n, _ := strconv.ParseUint(s, 10, 64); return n }
+	exported, given, lostExp := num(m[1]), num(m[2]), num(m[3])
+	dropped := num(m[4])
+	events, ringLost, err := countTrace(dir)
+	if err != nil {
+		return err
+	}
+	received := recv.Logs.Load()
+	pace := "max"
+	if rate > 0 {
+		pace = fmt.Sprintf("%.1fM/s", rate/1e6)
+	}
+	comp := "none"
+	if otlpGzip {
+		comp = "gzip"
+	}
+	secs := d.Seconds()
+	fmt.Printf("%-10s path=otlp   goroutines=%d pace=%-7s buffer=%-4s comp=%s fired %6.2f M/s  received %6.2f M/s  exporter dropped %d  buffers lost %d  lost %6.3f %%  (%d fired = %d received + %d dropped + %d lost: %s; %s malformed requests; process CPU %.2fs, tracemark CPU %.2fs = %.1f ns/event received)\n",
+		label, goroutines, pace, orDefault(buffer), comp, float64(fired)/secs/1e6, float64(received)/secs/1e6, lostExp, ringLost,
+		100*float64(lostExp+ringLost)/float64(max(fired, 1)), fired, received, lostExp, ringLost, exact(fired, received+lostExp+ringLost),
+		strconv.FormatUint(recv.Malformed.Load(), 10), procCPU.Seconds(), cliCPU.Seconds(), float64(cliCPU)/float64(max(received, 1)))
+	switch {
+	case given != events:
+		return fmt.Errorf("the exporter was given %d events, the trace holds %d", given, events)
+	case exported != received:
+		return fmt.Errorf("the exporter says it exported %d events, the receiver counted %d", exported, received)
+	case fired != received+lostExp+ringLost:
+		return fmt.Errorf("%d fired, but %d received + %d dropped by the exporter + %d lost in the buffers; tracemark said:\n%s", fired, received, lostExp, ringLost, out.String())
+	case dropped != lostExp:
+		return fmt.Errorf("the exporter lost %d events other than to a full queue: %s", lostExp-dropped, m[0])
+	}
+	return nil
+}
