@@ -11,7 +11,7 @@ var encBench = marker.Define3("sessbench:encode", marker.Int64("status"), marker
 
 // BenchmarkEncode measures measure+encode of a 3-field event alone.
 func BenchmarkEncode(b *testing.B) {
-	l := newLayout(encBench.Info(), 1024)
+	l := newLayout(encBench.Info(), 1024, headerSize)
 	buf := make([]byte, 256)
 	p, _ := marker.Register("sessbench:encode", func(e *marker.Event) {
 		f := &probeabi.Of(e).Fields
