@@ -312,6 +312,10 @@ func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent,
 		env["container"] = clean(ag.Container)
 	}
 	info := ctf.TraceInfo{Clock: clk, Env: env}
+	if ectx == nil {
+		ectx = newEventContext(nil, h) // vtid, if the records carry it
+	}
+	ectx.inNamespace(ag.PID, ag.NSPID)
 	if ectx != nil {
 		info.EventContext = ectx.fields
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tracemark/tracemark/ctf"
 )
 
 // hostEnv is an env whose targets have a program name of their own, so
@@ -468,14 +470,73 @@ func TestRecordContext(t *testing.T) {
 	if conv.code != 0 || strings.Count(conv.stdout, wantCtx) != 3 {
 		t.Errorf("convert of a trace with context: exit %d\n%s%s", conv.code, conv.stdout, conv.stderr)
 	}
-	// tid is refused with the reason and what to use instead.
-	if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", "pid,vtid"); r.code != exitUsage ||
-		!strings.Contains(r.stderr, "--context vtid: not available") || !strings.Contains(r.stderr, "--go-trace") {
-		t.Errorf("--context vtid: exit %d, want a usage error that points to --go-trace\n%s", r.code, r.stderr)
-	}
-	for _, bad := range []string{"tid", "pid,pid", "weather"} {
+	for _, bad := range []string{"pid,pid", "weather", "tid,tid"} {
 		if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", bad); r.code != exitUsage {
 			t.Errorf("--context %s: exit %d, want a usage error\n%s", bad, r.code, r.stderr)
 		}
+	}
+}
+
+// TestRecordContextThreadID: --context tid,vtid records the thread that
+// fired each event. The target's goroutines, each locked to a thread of
+// its own, fire events whose field i is their gettid, in two rounds whose
+// threads differ (a goroutine that exits locked ends its thread): every
+// event's context must be its field, in our reader and in Babeltrace's.
+func TestRecordContextThreadID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--context", "tid,pid,vtid")
+	target.do(t, "threads 4 50")
+	target.do(t, "threads 2 30")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tids := map[int64]int{}
+	for ev, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Class == nil {
+			continue
+		}
+		var names []string
+		for _, f := range ev.ContextFields {
+			names = append(names, f.Name)
+		}
+		if strings.Join(names, ",") != "tid,pid,vtid" {
+			t.Fatalf("stream event context %v, want tid, pid, vtid", names)
+		}
+		field := ev.Fields[0].Int
+		if tid, vtid := int64(ev.Context[0].Uint), int64(ev.Context[2].Uint); tid != field || vtid != field || ev.Context[1].Int != int64(target.pid()) {
+			t.Fatalf("event fired on thread %d: context tid %d, pid %d, vtid %d", field, tid, ev.Context[1].Int, vtid)
+		}
+		tids[field]++
+	}
+	if len(tids) != 6 {
+		t.Fatalf("events of %d threads, want 6 (4 then 2 new ones): %v", len(tids), tids)
+	}
+	bt := babeltrace(t, dir)
+	ctxRe := regexp.MustCompile(`\{ tid = (\d+), pid = (\d+), vtid = (\d+) \}, \{ i = (\d+), key = "thread"`)
+	n := 0
+	for _, l := range bt {
+		m := ctxRe.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("babeltrace2 line without the thread context: %q", l)
+		}
+		if m[1] != m[4] || m[3] != m[4] || m[2] != strconv.Itoa(target.pid()) {
+			t.Fatalf("babeltrace2: event of thread %s has tid %s, vtid %s, pid %s", m[4], m[1], m[3], m[2])
+		}
+		n++
+	}
+	if n != 4*50+2*30 {
+		t.Fatalf("babeltrace2 shows %d events, want %d", n, 4*50+2*30)
 	}
 }

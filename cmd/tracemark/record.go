@@ -74,6 +74,7 @@ that fired them. A process runs one Go trace at a time.`,
 			if err != nil {
 				return err
 			}
+			req.ThreadID = wantsThreadID(ctxNames)
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
@@ -166,7 +167,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if r.out == "" {
 		r.out = defaultTraceDir("tracemark", s.Hello)
 	}
-	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello))
+	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello).inNamespace(r.t.pid, s.Hello.PID))
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@
 // "unknown_field"), so that a misspelt option is never silently ignored,
 // and a client that needs a newer agent finds out. A change that older
 // clients cannot read is a new revision ([Revision], in [Info] and
-// [Hello]; "1.1"): clients send theirs in the [HeaderProtocol] request
+// [Hello]; "1.2"): clients send theirs in the [HeaderProtocol] request
 // header, the agent refuses clients of an older revision ([CodeProtocol])
 // and clients refuse streams of a newer one ([CheckAgent]). Anything else
 // is a new version, served beside the old one.
