@@ -96,9 +96,11 @@ func targetMain() int {
 			// "threads G N": G goroutines, each locked to a thread of its
 			// own and exiting locked (which ends the thread), fire N
 			// test:value events each, i being the thread's id (gettid).
+			// "threads G N keep": the threads live on, parked.
 			var g int
-			fmt.Sscanf(strings.TrimPrefix(cmd, "threads "), "%d %d", &g, &n)
-			fireOnThreads(g, n)
+			var keep string
+			fmt.Sscanf(strings.TrimPrefix(cmd, "threads "), "%d %d %s", &g, &n, &keep)
+			fireOnThreads(g, n, keep == "keep")
 		case strings.HasPrefix(cmd, "other "):
 			n, _ = strconv.Atoi(strings.TrimPrefix(cmd, "other "))
 			for i := range n {
@@ -110,20 +112,26 @@ func targetMain() int {
 	return 0
 }
 
-// fireOnThreads runs the target's "threads G N".
-func fireOnThreads(g, n int) {
+// fireOnThreads runs the target's "threads G N [keep]".
+func fireOnThreads(g, n int, keep bool) {
 	var locked, done sync.WaitGroup
 	locked.Add(g)
 	done.Add(g)
 	for range g {
 		go func() {
-			defer done.Done()
+			if !keep {
+				defer done.Done()
+			}
 			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 			tid := syscall.Gettid()
 			locked.Done()
 			locked.Wait() // every goroutine holds its own thread
 			for i := range n {
 				testValue.Fire(tid, "thread", time.Duration(i))
+			}
+			if keep {
+				done.Done()
+				select {} // the thread stays, for the life of the process
 			}
 		}()
 	}

@@ -251,16 +251,48 @@ func TestNamespaces(t *testing.T) {
 	}
 
 	dir := filepath.Join(e.runtime, "ns-trace") // on the host: the tmpfs is only in there
-	rec := e.start("cli", "record", "--name", name, "-e", "test:*", "-o", dir)
+	rec := e.start("cli", "record", "--name", name, "-e", "test:*", "-o", dir, "--context", "tid,vtid")
 	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", found.HostPID, name))
+	p.do(t, "threads 3 4 keep") // threads that live on: this test can map them
 	p.do(t, "fire 7")
 	rec.signal(t, os.Interrupt)
 	if code := rec.wait(t); code != 0 {
 		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 	}
-	_, pids, _ := btEvents(t, babeltrace(t, dir))
+	bt := babeltrace(t, dir)
+	var fired []string
+	for _, l := range bt {
+		if !strings.Contains(l, `key = "thread"`) {
+			fired = append(fired, l)
+		}
+	}
+	_, pids, _ := btEvents(t, fired)
 	if len(pids) != 7 || pids[0] != 1 {
 		t.Errorf("babeltrace2 shows %d events (vpid %v), want 7 of vpid 1", len(pids), pids)
+	}
+	// The thread ids: vtid is the one the process sees, tid the host's,
+	// the same thread (/proc/TID/status lists both).
+	threadRe := regexp.MustCompile(`\{ tid = (\d+), vtid = (\d+) \}, \{ i = (\d+), key = "thread"`)
+	threads := map[string]bool{}
+	for _, l := range bt {
+		m := threadRe.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if m[2] != m[3] {
+			t.Fatalf("event fired on thread %s of the namespace has vtid %s", m[3], m[2])
+		}
+		st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(found.HostPID), "task", m[1], "status"))
+		if err != nil {
+			t.Fatalf("tid %s of vtid %s is no thread of host pid %d: %v", m[1], m[2], found.HostPID, err)
+		}
+		if host, inner, ok := parseNSpid(st); !ok || strconv.Itoa(int(host)) != m[1] || strconv.Itoa(int(inner)) != m[2] || m[1] == m[2] {
+			t.Fatalf("tid %s, vtid %s: the thread's NSpid says %d %d", m[1], m[2], host, inner)
+		}
+		threads[m[1]] = true
+	}
+	if len(threads) != 3 {
+		t.Errorf("babeltrace2 shows the events of %d threads, want 3:\n%s", len(threads), strings.Join(bt, "\n"))
 	}
 	md, err := filepath.Glob(filepath.Join(dir, "*", "metadata"))
 	if err != nil || len(md) != 1 {
