@@ -254,7 +254,12 @@ type tidMap struct {
 const tidRescan = 100 * time.Millisecond
 
 func newTIDMap(hostPID int) *tidMap {
-	t := &tidMap{task: filepath.Join("/proc", strconv.Itoa(hostPID), "task"), ids: map[uint32]uint32{}}
+	return newTIDMapAt(filepath.Join("/proc", strconv.Itoa(hostPID), "task"))
+}
+
+// newTIDMapAt returns the map of the threads in task, a /proc/PID/task.
+func newTIDMapAt(task string) *tidMap {
+	t := &tidMap{task: task, ids: map[uint32]uint32{}}
 	t.scan()
 	return t
 }
