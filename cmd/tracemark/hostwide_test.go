@@ -322,8 +322,8 @@ func TestDaemon(t *testing.T) {
 	e := hostEnv(t)
 	out := filepath.Join(e.runtime, "traces")
 	conf := filepath.Join(e.runtime, "daemon.json")
-	rec := `{"name": "rec", "match": "` + e.argv0 + `", "enable": ["test:value"], "rotate_size": "100"}`
-	fl := `{"name": "fl", "mode": "flight", "match": "` + e.argv0 + `", "enable": ["test:value"]}`
+	rec := `{"name": "rec", "match": "` + e.argv0 + `", "enable": ["test:value"], "rotate_size": "100", "context": ["tid"]}`
+	fl := `{"name": "fl", "mode": "flight", "match": "` + e.argv0 + `", "enable": ["test:value"], "context": ["vtid"]}`
 	writeConfig(t, conf, out, rec, fl)
 	d := e.start("cli", "daemon", "--config", conf)
 	d.stderr.waitFor(t, "daemon: session fl (flight")
@@ -357,6 +357,16 @@ func TestDaemon(t *testing.T) {
 	snapLine := d.stderr.waitFor(t, fmt.Sprintf("daemon: session fl: snapshot of pid %d in ", p1.pid()))
 	snap := snapLine[strings.LastIndex(snapLine, " in ")+4:]
 
+	// The process's threads, which fired its events (Go keeps them).
+	threads := map[string]bool{}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p1.pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		threads[ent.Name()] = true
+	}
+
 	// The process exits; the daemon goes on and takes the next one.
 	p1.stdin.Close()
 	p1.wait(t)
@@ -389,11 +399,16 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("rec holds %d chunks for pid %d, want at least 2 (rotation):\n%s", len(chunks), p1.pid(), d.stderr.text())
 	}
 	total := 0
+	tidRe := regexp.MustCompile(`\{ tid = (\d+) \}, \{ i = `)
 	for _, c := range chunks {
 		n := 0
 		for _, l := range babeltrace(t, c) {
 			if strings.Contains(l, "test:value:") {
 				n++
+				// The rule's context: the thread of each event.
+				if m := tidRe.FindStringSubmatch(l); m == nil || !threads[m[1]] {
+					t.Errorf("chunk %s: event without the tid of a thread of pid %d (%v): %s", c, p1.pid(), threads, l)
+				}
 			}
 		}
 		if c == chunks[0] && n != 10 {
@@ -408,8 +423,15 @@ func TestDaemon(t *testing.T) {
 	if len(lateTrace) != 1 || countLines(babeltrace(t, lateTrace[0]), "test:other:") != 3 {
 		t.Errorf("the session added on SIGHUP did not record the 3 events: %v", lateTrace)
 	}
-	if n := countLines(babeltrace(t, snap), "test:value:"); n != 30 {
+	snapLines := babeltrace(t, snap)
+	if n := countLines(snapLines, "test:value:"); n != 30 {
 		t.Errorf("the flight snapshot holds %d events, want 30", n)
+	}
+	vtidRe := regexp.MustCompile(`\{ vtid = (\d+) \}, \{ i = `)
+	for _, l := range snapLines {
+		if m := vtidRe.FindStringSubmatch(l); strings.Contains(l, "test:value:") && (m == nil || !threads[m[1]]) {
+			t.Errorf("flight snapshot: event without the vtid of a thread of pid %d: %s", p1.pid(), l)
+		}
 	}
 }
 
