@@ -16,7 +16,8 @@ import (
 //	uint16 class id | uint64 timestamp (ns) | [uint32 vtid] | fields... | [uint8 _truncated]
 //
 // The thread id, in the sessions that record it (WithThreadID), is the
-// CTF stream event context (ThreadIDField).
+// CTF stream event context (threadIDField).
+//
 // Fields in schema order: integers and floats in their size, bool as one
 // byte, duration as int64 ns, strings NUL-terminated (cut at the cap or at
 // an embedded NUL), byte slices as a uint32 length and the bytes (cut at

@@ -35,7 +35,7 @@ func CreateTrace(dir string, s *Session) (*TraceWriter, error) {
 		Env:   traceEnv(s),
 	}
 	if s.cfg.ThreadID {
-		info.EventContext = []ctf.Field{ThreadIDField}
+		info.EventContext = []ctf.Field{threadIDField}
 	}
 	w, err := ctf.Create(dir, info)
 	if err != nil {
