@@ -131,6 +131,15 @@ func (c *eventContext) inNamespace(hostPID, nsPID int) *eventContext {
 	return c
 }
 
+// check fails if the context needs thread ids that the stream's records
+// do not carry (an agent that ignored the request).
+func (c *eventContext) check(h wire.Hello) error {
+	if c != nil && wantsThreadID(c.names) && !h.ThreadID {
+		return fmt.Errorf("--context tid and vtid: process %d did not record thread ids", h.PID)
+	}
+	return nil
+}
+
 func (c *eventContext) addClasses(ecs []ctf.EventClass) {
 	for i := range ecs {
 		ec := ecs[i]

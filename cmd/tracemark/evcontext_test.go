@@ -235,6 +235,10 @@ func TestContextInsertThreadID(t *testing.T) {
 			t.Fatalf("--context %v: read %d events, the last %v %v", names, len(evs), evs[len(evs)-1].Context, evs[len(evs)-1].Fields)
 		}
 	}
+	// Records without thread ids cannot give them.
+	if err := newEventContext([]string{ctxTID}, wire.Hello{PID: 77}).check(wire.Hello{PID: 77}); err == nil {
+		t.Error("tid from a stream without thread ids: no error")
+	}
 	// Same namespace: tid is vtid.
 	c = newEventContext([]string{ctxTID}, h).inNamespace(77, 77)
 	c.addClasses([]ctf.EventClass{ec})

@@ -68,6 +68,9 @@ func createTraceCtx(dir string, h wire.Hello, ectx *eventContext) (*traceOut, er
 	if ectx == nil {
 		ectx = newEventContext(nil, h)
 	}
+	if err := ectx.check(h); err != nil {
+		return nil, err
+	}
 	env := make(map[string]string, len(h.Env))
 	for k, v := range h.Env {
 		env[k] = clean(v) // the process names itself; keep the metadata valid
