@@ -194,3 +194,75 @@ func TestThreadIDOverwrite(t *testing.T) {
 		t.Fatalf("snapshot holds %d events: want some, fewer than the 15000 fired", n)
 	}
 }
+
+// TestThreadIDOneP hands one P from thread to thread: with GOMAXPROCS 1,
+// three goroutines locked to their threads fire in turn, passing a token,
+// so that every event runs on the same P and shard as the previous one but
+// on another M. Each must carry its own thread's id, never the previous
+// one's.
+func TestThreadIDOneP(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s := newSession(t, session.WithThreadID(), session.WithSubBufSize(4<<10), session.WithBufferSize(64<<10))
+	mustEnable(t, s, "stest_tid:plain", "")
+	dir := filepath.Join(t.TempDir(), "trace")
+	tw, err := session.CreateTrace(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const threads, rounds = 3, 200
+	turns := make([]chan struct{}, threads)
+	for i := range turns {
+		turns[i] = make(chan struct{})
+	}
+	var wg sync.WaitGroup
+	for g := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tid := int64(syscall.Gettid())
+			for r := range rounds {
+				<-turns[g]
+				tidPlain.Fire(tid)
+				if next := (g + 1) % threads; next != 0 || r < rounds-1 {
+					turns[next] <- struct{}{}
+				}
+			}
+		}()
+	}
+	turns[0] <- struct{}{}
+	wg.Wait()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var order []int64
+	for ev, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := int64(ev.Context[0].Uint), ev.Fields[0].Int; got != want {
+			t.Fatalf("event %d: vtid %d, fired on thread %d", len(order), got, want)
+		}
+		order = append(order, ev.Fields[0].Int)
+	}
+	if len(order) != threads*rounds {
+		t.Fatalf("read %d events, want %d", len(order), threads*rounds)
+	}
+	for i := threads; i < len(order); i++ {
+		if order[i] != order[i-threads] || order[i] == order[i-1] {
+			t.Fatalf("event %d of thread %d: the turns were not taken in order (%v...)", i, order[i], order[:min(len(order), 9)])
+		}
+	}
+}
