@@ -23,14 +23,21 @@ func curM() uintptr
 //go:noescape
 func mWord(off uintptr) uint64
 
-// procidOff is the offset of the M's thread id, found by checkThreadID.
+// threadID returns the low 32 bits of the word at offset procidOff of
+// that M: ThreadID without an argument to pass.
+//
+//go:noescape
+func threadID() int32
+
+// procidOff is the offset of the M's thread id, found by checkThreadID
+// (and read by threadID).
 var procidOff uintptr
 
 // ThreadID returns the kernel's id of the calling thread, what gettid(2)
 // returns, from the runtime's M: two loads. The goroutine must stay on
 // its thread meanwhile: call it pinned (Pin) or locked (LockOSThread), and
 // only once CheckThreadID succeeded.
-func ThreadID() int32 { return int32(mWord(procidOff)) }
+func ThreadID() int32 { return threadID() }
 
 func checkThreadID() error {
 	samples := onThreads(3, func() threadSample {

@@ -20,3 +20,12 @@ TEXT ·mWord(SB), NOSPLIT, $0-16
 	MOVQ (AX)(BX*1), AX
 	MOVQ AX, ret+8(FP)
 	RET
+
+// func threadID() int32
+TEXT ·threadID(SB), NOSPLIT, $0-4
+	MOVQ ·procidOff(SB), BX
+	MOVQ (TLS), AX
+	MOVQ G_M(AX), AX
+	MOVL (AX)(BX*1), AX
+	MOVL AX, ret+0(FP)
+	RET

@@ -18,3 +18,11 @@ TEXT ·mWord(SB), NOSPLIT, $0-16
 	MOVD (R0)(R1), R0
 	MOVD R0, ret+8(FP)
 	RET
+
+// func threadID() int32
+TEXT ·threadID(SB), NOSPLIT, $0-4
+	MOVD ·procidOff(SB), R1
+	MOVD G_M(g), R0
+	MOVWU (R0)(R1), R0
+	MOVW R0, ret+0(FP)
+	RET
