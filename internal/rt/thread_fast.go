@@ -55,7 +55,10 @@ func checkThreadID() error {
 	}
 	procidOff = off
 	// ThreadID itself, on threads the search did not see.
-	for _, ok := range onThreads(2, func() bool { return ThreadID() == int32(syscall.Gettid()) }) {
+	for _, ok := range onThreads(2, func() bool {
+		tid := int32(syscall.Gettid())
+		return ThreadID() == tid && int32(mWord(procidOff)) == tid
+	}) {
 		if !ok {
 			return fmt.Errorf("%w: the thread id read from the runtime's M differs from gettid's (%s)", ErrNoThreadID, runtime.Version())
 		}
