@@ -70,6 +70,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 type collected struct {
 	classes map[uint16]wire.EventClass
 	records []string // "name i key" for agenttest:tick, "name n" for other
+	tids    []uint32 // the records' thread ids, if the stream has them
 	end     *wire.End
 	stats   int
 	packets int
@@ -81,6 +82,9 @@ func collect(t *testing.T, s *client.Stream) collected {
 	t.Helper()
 	got := collected{classes: map[uint16]wire.EventClass{}}
 	dec := wire.NewDecoder()
+	if s.Hello.ThreadID {
+		dec.SetThreadID()
+	}
 	for {
 		f, err := s.Next()
 		if errors.Is(err, io.EOF) {
@@ -109,6 +113,7 @@ func collect(t *testing.T, s *client.Stream) collected {
 			}
 			err = dec.Decode(recs, func(r *wire.Record) error {
 				got.records = append(got.records, describe(r))
+				got.tids = append(got.tids, r.ThreadID)
 				return nil
 			})
 			if err != nil {

@@ -92,7 +92,11 @@ func (a *Agent) reserveRecording() (string, error) {
 }
 
 func newSession(id string, spec request.RecordSpec) (*recording, error) {
-	s, err := session.New(id, session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer), session.WithSubBufSize(spec.SubBuffer))
+	opts := []session.Option{session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer), session.WithSubBufSize(spec.SubBuffer)}
+	if spec.ThreadID {
+		opts = append(opts, session.WithThreadID())
+	}
+	s, err := session.New(id, opts...)
 	if err != nil {
 		return nil, newError(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,5 +262,77 @@ func TestRecordingLimit(t *testing.T) {
 		if !wire.IsCode(err, wire.CodeLimit) {
 			t.Fatalf("recording %d: %v, want limit_exceeded", i, err)
 		}
+	}
+}
+
+// TestRecordThreadID: a recording that asks for thread ids gets, in every
+// record, the id of the thread that fired it; a named session keeps the
+// choice it was created with.
+func TestRecordThreadID(t *testing.T) {
+	_, c := startAgent(t)
+	s, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, ThreadID: true, FlushInterval: "10ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Hello.ThreadID {
+		t.Fatal("hello of a recording with thread ids: ThreadID false")
+	}
+	tids := make(chan uint32, 2)
+	for range 2 {
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			fireTicks(50)
+			tids <- uint32(syscall.Gettid())
+		}()
+	}
+	a, b := <-tids, <-tids
+	if err := c.Stop(ctx(t), s.Hello.Recording); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, s)
+	if len(got.records) != 100 {
+		t.Fatalf("got %d records, want 100", len(got.records))
+	}
+	per := map[uint32]int{}
+	for _, id := range got.tids {
+		per[id]++
+	}
+	if a == b && per[a] != 100 || a != b && (per[a] != 50 || per[b] != 50) {
+		t.Fatalf("records per thread %v; the threads were %d and %d", per, a, b)
+	}
+
+	// A recording without: no thread ids, and records as before.
+	s2, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, FlushInterval: "10ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	fireTicks(3)
+	if err := c.Stop(ctx(t), s2.Hello.Recording); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, s2); s2.Hello.ThreadID || len(got.records) != 3 || got.records[2] != `agenttest:tick 2 "c"` || got.tids[2] != 0 {
+		t.Fatalf("recording without thread ids: hello %v, records %q, tids %v", s2.Hello.ThreadID, got.records, got.tids)
+	}
+
+	if _, err := c.Enable(ctx(t), "plain", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Enable(ctx(t), "plain", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, ThreadID: true}); !wire.IsCode(err, wire.CodeConflict) {
+		t.Errorf("thread ids for a session made without: %v, want conflict", err)
+	}
+	if _, err := c.Enable(ctx(t), "tids", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Mode: "overwrite", ThreadID: true}); err != nil {
+		t.Fatal(err)
+	}
+	fireTicks(5)
+	snap, err := c.Snapshot(ctx(t), "tids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if got := collect(t, snap); !snap.Hello.ThreadID || len(got.records) != 5 || slices.Contains(got.tids, 0) {
+		t.Fatalf("snapshot of a session with thread ids: hello %v, %d records, tids %v", snap.Hello.ThreadID, len(got.records), got.tids)
 	}
 }

@@ -238,12 +238,19 @@ func (a *Agent) namedFor(name string, spec request.EnableSpec) (*named, bool, er
 		if spec.BufferSet && spec.Buffer != n.s.BufferSize() {
 			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists with a %d-byte buffer", name, n.s.BufferSize())
 		}
+		if spec.ThreadID && !n.s.ThreadID() {
+			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists without thread ids", name)
+		}
 		return n, false, nil
 	}
 	if len(a.sessions) >= MaxSessions {
 		return nil, false, wire.Errorf(wire.CodeLimit, "%d named sessions exist, the most an agent keeps", MaxSessions)
 	}
-	s, err := session.New(name, session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer))
+	opts := []session.Option{session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer)}
+	if spec.ThreadID {
+		opts = append(opts, session.WithThreadID())
+	}
+	s, err := session.New(name, opts...)
 	if err != nil {
 		return nil, false, newError(err)
 	}
@@ -399,6 +406,9 @@ func wireStats(st session.Stats) wire.Stats {
 func newError(err error) error {
 	if errors.Is(err, session.ErrMemoryBudget) {
 		return wire.Errorf(wire.CodeLimit, "%v", err)
+	}
+	if errors.Is(err, session.ErrNoThreadID) {
+		return wire.Errorf(wire.CodeUnavailable, "%v", err)
 	}
 	return wire.Errorf(wire.CodeInvalid, "%v", err)
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 )
 
 // RecordDecoder decodes event records outside a trace file: the records
 // of packets that arrive some other way (tracemark's agent sends them in
 // the frames of its protocol), given their event classes. Records have the
-// layout of the package documentation, without a stream event context.
+// layout of the package documentation, without a stream event context
+// unless SetContext gives one.
 // The zero value knows no class; a RecordDecoder is not safe for
 // concurrent use.
 type RecordDecoder struct {
@@ -34,14 +36,22 @@ func (d *RecordDecoder) AddClasses(ecs ...EventClass) error {
 	return nil
 }
 
+// SetContext says that every record carries the stream event context
+// fields after its header, as in a trace whose TraceInfo.EventContext
+// they are; Decode then fills ev.Context and ev.ContextFields. nil, the
+// default, is no context. The field types must be valid.
+func (d *RecordDecoder) SetContext(fields []Field) {
+	d.tab = d.tab.with(nil).withContext(slices.Clone(fields))
+}
+
 // Class returns the known class with id, or nil.
 func (d *RecordDecoder) Class(id uint16) *EventClass { return d.tab.get(id) }
 
 // Decode decodes the event record at the start of b, which ends where the
 // packet's records end, and returns its size. It sets ev.Class (one of
 // the decoder's own copies), ev.Cycles, ev.Fields, whose byte slices alias
-// b, and ev.Truncated, and empties ev.Context (records outside a trace
-// have no stream event context); it leaves the other fields of ev alone.
+// b, and ev.Truncated, and ev.Context and ev.ContextFields (empty unless
+// SetContext gave a context); it leaves the other fields of ev alone.
 // A record of an unknown class or that does not follow its class's layout
 // is an error wrapping ErrCorrupt, whatever b holds.
 func (d *RecordDecoder) Decode(b []byte, ev *Event) (int, error) {

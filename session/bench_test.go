@@ -29,9 +29,10 @@ func startBenchSession(b *testing.B, mode session.Mode, filter string) (*session
 // startBenchSessionReader is startBenchSession whose reader, if woken is
 // set, drains when Session.Wait says a sub-buffer filled, as
 // TraceWriter.Run does, instead of every millisecond.
-func startBenchSessionReader(b *testing.B, mode session.Mode, filter string, woken bool) (*session.Session, func()) {
+func startBenchSessionReader(b *testing.B, mode session.Mode, filter string, woken bool, opts ...session.Option) (*session.Session, func()) {
 	b.Helper()
-	s, err := session.New("bench", session.WithMode(mode), session.WithBufferSize(8<<20), session.WithSubBufSize(256<<10))
+	opts = append([]session.Option{session.WithMode(mode), session.WithBufferSize(8 << 20), session.WithSubBufSize(256 << 10)}, opts...)
+	s, err := session.New("bench", opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -92,6 +93,25 @@ func BenchmarkRecord3Fields(b *testing.B) {
 				benchRecord.Fire(int64(i), 1234, benchPath)
 			}
 		})
+	}
+}
+
+// BenchmarkRecord3FieldsNoContext and BenchmarkRecord3FieldsTID are the
+// overwrite case of BenchmarkRecord3Fields (no reader competing for the
+// CPU: the event's own cost) without and with the thread id
+// (WithThreadID), to be run together (-bench 'Record3Fields(NoContext|TID)')
+// so that their difference is what the thread id costs an event.
+func BenchmarkRecord3FieldsNoContext(b *testing.B) { benchRecordContext(b) }
+
+func BenchmarkRecord3FieldsTID(b *testing.B) { benchRecordContext(b, session.WithThreadID()) }
+
+func benchRecordContext(b *testing.B, opts ...session.Option) {
+	_, stop := startBenchSessionReader(b, session.Overwrite, "", false, opts...)
+	defer stop()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		benchRecord.Fire(int64(i), 1234, benchPath)
 	}
 }
 

@@ -38,7 +38,7 @@ func TestEncodeMatchesCodec(t *testing.T) {
 			t.Fatal(err)
 		}
 		maxString := []int{0, 3, 8, 16, 40, 1024}[r.IntN(6)]
-		c := &Class{ID: uint16(1 + r.IntN(1000)), Marker: d.Info(), layout: newLayout(d.Info(), maxString)}
+		c := &Class{ID: uint16(1 + r.IntN(1000)), Marker: d.Info(), layout: newLayout(d.Info(), maxString, headerSize)}
 		ec := EventClassOf(c)
 		if err := ec.Validate(); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tracemark/tracemark/internal/probeabi"
+	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -12,7 +13,10 @@ import (
 // little-endian, so the buffers hold finished CTF and a packet is just a
 // header plus records:
 //
-//	uint16 class id | uint64 timestamp (ns) | fields... | [uint8 _truncated]
+//	uint16 class id | uint64 timestamp (ns) | [uint32 vtid] | fields... | [uint8 _truncated]
+//
+// The thread id, in the sessions that record it (WithThreadID), is the
+// CTF stream event context (threadIDField).
 //
 // Fields in schema order: integers and floats in their size, bool as one
 // byte, duration as int64 ns, strings NUL-terminated (cut at the cap or at
@@ -24,6 +28,7 @@ import (
 const (
 	headerSize      = 10
 	timestampOffset = 2
+	tidSize         = 4 // the thread id after the header (WithThreadID)
 	// twinBit, or'ed into a class id, is the id of the class's truncated
 	// records (ctf.EventClass.TruncatedID); class ids stay below it.
 	twinBit = 1 << 15
@@ -40,6 +45,7 @@ type layout struct {
 	fixed     int       // header plus fixed-size fields plus trailer (if cut)
 	max       int       // the largest record: every variable field at the cap
 	variable  bool      // has string or byte fields, hence the _truncated trailer
+	tid       bool      // the thread id follows the header (WithThreadID)
 	maxString int
 }
 
@@ -62,8 +68,10 @@ const (
 	opID = 0x40
 )
 
-func newLayout(m *marker.Info, maxString int) layout {
-	l := layout{fixed: headerSize, maxString: maxString}
+// newLayout returns the layout of m's records, whose fields start at
+// offset hdr: headerSize, or headerSize+tidSize with the thread id.
+func newLayout(m *marker.Info, maxString, hdr int) layout {
+	l := layout{fixed: hdr, maxString: maxString, tid: hdr > headerSize}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
 		op := fieldOp{idx: uint8(i), size: uint8(k.Bits() / 8)}
@@ -88,16 +96,16 @@ func newLayout(m *marker.Info, maxString int) layout {
 		// Leading fields sit at fixed offsets; the 8-byte ones among them,
 		// the commonest, are copied without a switch.
 		if len(l.varOps) == 0 && len(l.ops) == 0 && op.size == 8 {
-			l.words = append(l.words, wordOp{idx: uint8(i), off: uint16(headerSize + 8*len(l.words))})
+			l.words = append(l.words, wordOp{idx: uint8(i), off: uint16(hdr + 8*len(l.words))})
 			continue
 		}
 		if len(l.ops) == 0 {
-			l.restOff = headerSize + 8*len(l.words)
+			l.restOff = hdr + 8*len(l.words)
 		}
 		l.ops = append(l.ops, op)
 	}
 	if len(l.ops) == 0 {
-		l.restOff = headerSize + 8*len(l.words)
+		l.restOff = hdr + 8*len(l.words)
 	}
 	if len(l.varOps) > 0 {
 		l.variable = true
@@ -153,9 +161,13 @@ func (l *layout) cutBytes(b []byte) (n int, cut bool) {
 // must be at least as long as the record (measure's size, or l.max), and
 // returns the record's size and its _truncated bits (bit i: field i was
 // cut). A record with bits gets the twin id (id|twinBit) and the trailer.
+// With the thread id, encode must run pinned (see rt.ThreadID).
 func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (size int, truncated uint8) {
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
+	if l.tid {
+		binary.LittleEndian.PutUint32(dst[headerSize:], uint32(rt.ThreadID()))
+	}
 	for _, w := range l.words {
 		binary.LittleEndian.PutUint64(dst[w.off:], *(*uint64)(f[w.idx&(marker.MaxFields-1)]))
 	}

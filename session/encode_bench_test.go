@@ -4,14 +4,26 @@ import (
 	"testing"
 
 	"github.com/tracemark/tracemark/internal/probeabi"
+	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
 )
 
 var encBench = marker.Define3("sessbench:encode", marker.Int64("status"), marker.Int64("bytes"), marker.String("path"))
 
 // BenchmarkEncode measures measure+encode of a 3-field event alone.
-func BenchmarkEncode(b *testing.B) {
-	l := newLayout(encBench.Info(), 1024)
+func BenchmarkEncode(b *testing.B) { benchEncode(b, headerSize) }
+
+// BenchmarkEncodeTID is BenchmarkEncode with the thread id (WithThreadID):
+// the difference is what the id costs the event.
+func BenchmarkEncodeTID(b *testing.B) {
+	if err := rt.CheckThreadID(); err != nil {
+		b.Skip(err)
+	}
+	benchEncode(b, headerSize+tidSize)
+}
+
+func benchEncode(b *testing.B, hdr int) {
+	l := newLayout(encBench.Info(), 1024, hdr)
 	buf := make([]byte, 256)
 	p, _ := marker.Register("sessbench:encode", func(e *marker.Event) {
 		f := &probeabi.Of(e).Fields

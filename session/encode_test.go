@@ -32,7 +32,7 @@ func TestEncodeStrings(t *testing.T) {
 		}
 	}
 	for _, maxString := range []int{0, 5, 8, 12, 16, 17, 1024} {
-		l := newLayout(encodeTest.Info(), maxString)
+		l := newLayout(encodeTest.Info(), maxString, headerSize)
 		for _, in := range inputs {
 			var got []byte
 			var gotTrunc uint8
@@ -101,7 +101,7 @@ var encodeWords = marker.Define6("sesstest:encodewords", marker.Int64("a"), mark
 // TestEncodeLeadingWords covers classes whose leading 8-byte fields are
 // copied to fixed offsets before the general loop takes over.
 func TestEncodeLeadingWords(t *testing.T) {
-	l := newLayout(encodeWords.Info(), 64)
+	l := newLayout(encodeWords.Info(), 64, headerSize)
 	var got []byte
 	p, err := marker.Register("sesstest:encodewords", func(e *marker.Event) {
 		f := &probeabi.Of(e).Fields

@@ -34,6 +34,9 @@ func CreateTrace(dir string, s *Session) (*TraceWriter, error) {
 		Clock: ClockOf(s),
 		Env:   traceEnv(s),
 	}
+	if s.cfg.ThreadID {
+		info.EventContext = []ctf.Field{threadIDField}
+	}
 	w, err := ctf.Create(dir, info)
 	if err != nil {
 		return nil, fmt.Errorf("session %q: %w", s.cfg.Name, err)

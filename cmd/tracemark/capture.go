@@ -61,10 +61,14 @@ func (c *capture) publish() {
 }
 
 func newCapture(s *client.Stream, trace *traceOut) *capture {
-	return &capture{
+	c := &capture{
 		s: s, trace: trace, dec: wire.NewDecoder(), started: time.Now(),
 		counts: map[string]uint64{}, discarded: map[uint32]uint64{},
 	}
+	if s.Hello.ThreadID {
+		c.dec.SetThreadID()
+	}
+	return c
 }
 
 // errCut reports a stream that ended without an end frame.

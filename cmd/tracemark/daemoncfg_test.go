@@ -45,7 +45,7 @@ func TestDaemonConfig(t *testing.T) {
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "rotate_every": "1ms"}]}`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "mode": "flight", "rotate_size": "1M"}]}`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "snapshot_on": "x"}]}`,
-		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "context": ["tid"]}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "context": ["tid", "tid"]}]}`,
 		`{"dir": "/x", "sessions": [`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "mode": "flight", "otlp": {"endpoint": "http://c:4318"}}]}`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {}}]}`,

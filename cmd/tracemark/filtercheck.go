@@ -122,6 +122,9 @@ func recordChecked(ctx context.Context, c *client.Client, req wire.RecordRequest
 		req.Rules = withoutChecked(rules)
 		s, err = c.Record(ctx, req)
 	}
+	if req.ThreadID {
+		err = errThreadIDAgent(err)
+	}
 	return s, err
 }
 
@@ -136,6 +139,9 @@ func enableChecked(ctx context.Context, c *client.Client, name string, req wire.
 	if refusedChecked(err) {
 		req.Rules = withoutChecked(rules)
 		si, err = c.Enable(ctx, name, req)
+	}
+	if req.ThreadID {
+		err = errThreadIDAgent(err)
 	}
 	return si, err
 }

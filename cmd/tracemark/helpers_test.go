@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +92,15 @@ func targetMain() int {
 			for i := range n {
 				testValue.Fire(i, "cut\x00here", time.Microsecond)
 			}
+		case strings.HasPrefix(cmd, "threads "):
+			// "threads G N": G goroutines, each locked to a thread of its
+			// own and exiting locked (which ends the thread), fire N
+			// test:value events each, i being the thread's id (gettid).
+			// "threads G N keep": the threads live on, parked.
+			var g int
+			var keep string
+			fmt.Sscanf(strings.TrimPrefix(cmd, "threads "), "%d %d %s", &g, &n, &keep)
+			fireOnThreads(g, n, keep == "keep")
 		case strings.HasPrefix(cmd, "other "):
 			n, _ = strconv.Atoi(strings.TrimPrefix(cmd, "other "))
 			for i := range n {
@@ -100,6 +110,32 @@ func targetMain() int {
 		fmt.Printf("done %s\n", sc.Text())
 	}
 	return 0
+}
+
+// fireOnThreads runs the target's "threads G N [keep]".
+func fireOnThreads(g, n int, keep bool) {
+	var locked, done sync.WaitGroup
+	locked.Add(g)
+	done.Add(g)
+	for range g {
+		go func() {
+			if !keep {
+				defer done.Done()
+			}
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			tid := syscall.Gettid()
+			locked.Done()
+			locked.Wait() // every goroutine holds its own thread
+			for i := range n {
+				testValue.Fire(tid, "thread", time.Duration(i))
+			}
+			if keep {
+				done.Done()
+				select {} // the thread stays, for the life of the process
+			}
+		}()
+	}
+	done.Wait()
 }
 
 // env is one test's world: a runtime directory and the environment of

@@ -312,6 +312,13 @@ func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent,
 		env["container"] = clean(ag.Container)
 	}
 	info := ctf.TraceInfo{Clock: clk, Env: env}
+	if ectx == nil {
+		ectx = newEventContext(nil, h) // vtid, if the records carry it
+	}
+	if err := ectx.check(h); err != nil {
+		return nil, err
+	}
+	ectx.inNamespace(ag.PID, ag.NSPID)
 	if ectx != nil {
 		info.EventContext = ectx.fields
 	}

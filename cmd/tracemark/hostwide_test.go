@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/tracemark/tracemark/ctf"
 )
 
 // hostEnv is an env whose targets have a program name of their own, so
@@ -249,16 +251,48 @@ func TestNamespaces(t *testing.T) {
 	}
 
 	dir := filepath.Join(e.runtime, "ns-trace") // on the host: the tmpfs is only in there
-	rec := e.start("cli", "record", "--name", name, "-e", "test:*", "-o", dir)
+	rec := e.start("cli", "record", "--name", name, "-e", "test:*", "-o", dir, "--context", "tid,vtid")
 	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", found.HostPID, name))
+	p.do(t, "threads 3 4 keep") // threads that live on: this test can map them
 	p.do(t, "fire 7")
 	rec.signal(t, os.Interrupt)
 	if code := rec.wait(t); code != 0 {
 		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 	}
-	_, pids, _ := btEvents(t, babeltrace(t, dir))
+	bt := babeltrace(t, dir)
+	var fired []string
+	for _, l := range bt {
+		if !strings.Contains(l, `key = "thread"`) {
+			fired = append(fired, l)
+		}
+	}
+	_, pids, _ := btEvents(t, fired)
 	if len(pids) != 7 || pids[0] != 1 {
 		t.Errorf("babeltrace2 shows %d events (vpid %v), want 7 of vpid 1", len(pids), pids)
+	}
+	// The thread ids: vtid is the one the process sees, tid the host's,
+	// the same thread (/proc/TID/status lists both).
+	threadRe := regexp.MustCompile(`\{ tid = (\d+), vtid = (\d+) \}, \{ i = (\d+), key = "thread"`)
+	threads := map[string]bool{}
+	for _, l := range bt {
+		m := threadRe.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		if m[2] != m[3] {
+			t.Fatalf("event fired on thread %s of the namespace has vtid %s", m[3], m[2])
+		}
+		st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(found.HostPID), "task", m[1], "status"))
+		if err != nil {
+			t.Fatalf("tid %s of vtid %s is no thread of host pid %d: %v", m[1], m[2], found.HostPID, err)
+		}
+		if host, inner, ok := parseNSpid(st); !ok || strconv.Itoa(int(host)) != m[1] || strconv.Itoa(int(inner)) != m[2] || m[1] == m[2] {
+			t.Fatalf("tid %s, vtid %s: the thread's NSpid says %d %d", m[1], m[2], host, inner)
+		}
+		threads[m[1]] = true
+	}
+	if len(threads) != 3 {
+		t.Errorf("babeltrace2 shows the events of %d threads, want 3:\n%s", len(threads), strings.Join(bt, "\n"))
 	}
 	md, err := filepath.Glob(filepath.Join(dir, "*", "metadata"))
 	if err != nil || len(md) != 1 {
@@ -288,8 +322,8 @@ func TestDaemon(t *testing.T) {
 	e := hostEnv(t)
 	out := filepath.Join(e.runtime, "traces")
 	conf := filepath.Join(e.runtime, "daemon.json")
-	rec := `{"name": "rec", "match": "` + e.argv0 + `", "enable": ["test:value"], "rotate_size": "100"}`
-	fl := `{"name": "fl", "mode": "flight", "match": "` + e.argv0 + `", "enable": ["test:value"]}`
+	rec := `{"name": "rec", "match": "` + e.argv0 + `", "enable": ["test:value"], "rotate_size": "100", "context": ["tid"]}`
+	fl := `{"name": "fl", "mode": "flight", "match": "` + e.argv0 + `", "enable": ["test:value"], "context": ["vtid"]}`
 	writeConfig(t, conf, out, rec, fl)
 	d := e.start("cli", "daemon", "--config", conf)
 	d.stderr.waitFor(t, "daemon: session fl (flight")
@@ -323,6 +357,16 @@ func TestDaemon(t *testing.T) {
 	snapLine := d.stderr.waitFor(t, fmt.Sprintf("daemon: session fl: snapshot of pid %d in ", p1.pid()))
 	snap := snapLine[strings.LastIndex(snapLine, " in ")+4:]
 
+	// The process's threads, which fired its events (Go keeps them).
+	threads := map[string]bool{}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", p1.pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ent := range ents {
+		threads[ent.Name()] = true
+	}
+
 	// The process exits; the daemon goes on and takes the next one.
 	p1.stdin.Close()
 	p1.wait(t)
@@ -355,11 +399,16 @@ func TestDaemon(t *testing.T) {
 		t.Fatalf("rec holds %d chunks for pid %d, want at least 2 (rotation):\n%s", len(chunks), p1.pid(), d.stderr.text())
 	}
 	total := 0
+	tidRe := regexp.MustCompile(`\{ tid = (\d+) \}, \{ i = `)
 	for _, c := range chunks {
 		n := 0
 		for _, l := range babeltrace(t, c) {
 			if strings.Contains(l, "test:value:") {
 				n++
+				// The rule's context: the thread of each event.
+				if m := tidRe.FindStringSubmatch(l); m == nil || !threads[m[1]] {
+					t.Errorf("chunk %s: event without the tid of a thread of pid %d (%v): %s", c, p1.pid(), threads, l)
+				}
 			}
 		}
 		if c == chunks[0] && n != 10 {
@@ -374,8 +423,15 @@ func TestDaemon(t *testing.T) {
 	if len(lateTrace) != 1 || countLines(babeltrace(t, lateTrace[0]), "test:other:") != 3 {
 		t.Errorf("the session added on SIGHUP did not record the 3 events: %v", lateTrace)
 	}
-	if n := countLines(babeltrace(t, snap), "test:value:"); n != 30 {
+	snapLines := babeltrace(t, snap)
+	if n := countLines(snapLines, "test:value:"); n != 30 {
 		t.Errorf("the flight snapshot holds %d events, want 30", n)
+	}
+	vtidRe := regexp.MustCompile(`\{ vtid = (\d+) \}, \{ i = `)
+	for _, l := range snapLines {
+		if m := vtidRe.FindStringSubmatch(l); strings.Contains(l, "test:value:") && (m == nil || !threads[m[1]]) {
+			t.Errorf("flight snapshot: event without the vtid of a thread of pid %d: %s", p1.pid(), l)
+		}
 	}
 }
 
@@ -468,14 +524,73 @@ func TestRecordContext(t *testing.T) {
 	if conv.code != 0 || strings.Count(conv.stdout, wantCtx) != 3 {
 		t.Errorf("convert of a trace with context: exit %d\n%s%s", conv.code, conv.stdout, conv.stderr)
 	}
-	// tid is refused with the reason and what to use instead.
-	if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", "pid,vtid"); r.code != exitUsage ||
-		!strings.Contains(r.stderr, "--context vtid: not available") || !strings.Contains(r.stderr, "--go-trace") {
-		t.Errorf("--context vtid: exit %d, want a usage error that points to --go-trace\n%s", r.code, r.stderr)
-	}
-	for _, bad := range []string{"tid", "pid,pid", "weather"} {
+	for _, bad := range []string{"pid,pid", "weather", "tid,tid"} {
 		if r := e.cli("record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--context", bad); r.code != exitUsage {
 			t.Errorf("--context %s: exit %d, want a usage error\n%s", bad, r.code, r.stderr)
 		}
+	}
+}
+
+// TestRecordContextThreadID: --context tid,vtid records the thread that
+// fired each event. The target's goroutines, each locked to a thread of
+// its own, fire events whose field i is their gettid, in two rounds whose
+// threads differ (a goroutine that exits locked ends its thread): every
+// event's context must be its field, in our reader and in Babeltrace's.
+func TestRecordContextThreadID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--context", "tid,pid,vtid")
+	target.do(t, "threads 4 50")
+	target.do(t, "threads 2 30")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tids := map[int64]int{}
+	for ev, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Class == nil {
+			continue
+		}
+		var names []string
+		for _, f := range ev.ContextFields {
+			names = append(names, f.Name)
+		}
+		if strings.Join(names, ",") != "tid,pid,vtid" {
+			t.Fatalf("stream event context %v, want tid, pid, vtid", names)
+		}
+		field := ev.Fields[0].Int
+		if tid, vtid := int64(ev.Context[0].Uint), int64(ev.Context[2].Uint); tid != field || vtid != field || ev.Context[1].Int != int64(target.pid()) {
+			t.Fatalf("event fired on thread %d: context tid %d, pid %d, vtid %d", field, tid, ev.Context[1].Int, vtid)
+		}
+		tids[field]++
+	}
+	if len(tids) != 6 {
+		t.Fatalf("events of %d threads, want 6 (4 then 2 new ones): %v", len(tids), tids)
+	}
+	bt := babeltrace(t, dir)
+	ctxRe := regexp.MustCompile(`\{ tid = (\d+), pid = (\d+), vtid = (\d+) \}, \{ i = (\d+), key = "thread"`)
+	n := 0
+	for _, l := range bt {
+		m := ctxRe.FindStringSubmatch(l)
+		if m == nil {
+			t.Fatalf("babeltrace2 line without the thread context: %q", l)
+		}
+		if m[1] != m[4] || m[3] != m[4] || m[2] != strconv.Itoa(target.pid()) {
+			t.Fatalf("babeltrace2: event of thread %s has tid %s, vtid %s, pid %s", m[4], m[1], m[3], m[2])
+		}
+		n++
+	}
+	if n != 4*50+2*30 {
+		t.Fatalf("babeltrace2 shows %d events, want %d", n, 4*50+2*30)
 	}
 }

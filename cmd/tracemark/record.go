@@ -44,6 +44,12 @@ trace itself, where Babeltrace reports them.
 --mode overwrite keeps only the newest events: the process sends them when
 the recording ends (a flight recording of the last --buffer per CPU).
 
+--context adds fields to every event, in its CTF stream event context,
+as lttng add-context does: pid, procname and cpu cost the process nothing
+(tracemark adds them); vtid and tid, the thread that fired the event as
+the process and as the host see it, are recorded by the process (a couple
+of nanoseconds an event).
+
 --go-trace also captures Go's execution trace of the same window into
 DIR.go.trace, beside the trace directory (go tool trace DIR.go.trace); the
 recorded markers' events appear in it as log events on the goroutines
@@ -53,6 +59,7 @@ that fired them. A process runs one Go trace at a time.`,
 			"tracemark record -p myservice -e http:request_done --filter 'status >= 500' -o errors-trace",
 			"tracemark record -p 1234 -e 'http:*' --filter 'status >= 500' -e 'storage:error'   # a filter per -e",
 			"tracemark record -p 1234 -e 'db:*' --mode overwrite --buffer 8M   # Ctrl-C when it happens",
+			"tracemark record -p 1234 -e 'http:*' --context tid,procname   # the thread of each event",
 			"tracemark record -p 1234 -e 'http:*' --duration 5s --go-trace -o t && go tool trace t.go.trace",
 			"babeltrace2 errors-trace"),
 		Args: args(cobra.NoArgs),
@@ -74,6 +81,7 @@ that fired them. A process runs one Go trace at a time.`,
 			if err != nil {
 				return err
 			}
+			req.ThreadID = wantsThreadID(ctxNames)
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
@@ -166,7 +174,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if r.out == "" {
 		r.out = defaultTraceDir("tracemark", s.Hello)
 	}
-	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello))
+	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello).inNamespace(r.t.pid, s.Hello.PID))
 	if err != nil {
 		return err
 	}

@@ -62,8 +62,15 @@ func createTrace(dir string, h wire.Hello) (*traceOut, error) {
 	return createTraceCtx(dir, h, nil)
 }
 
-// createTraceCtx is createTrace with context fields in every event.
+// createTraceCtx is createTrace with context fields in every event. The
+// records of a stream with thread ids get vtid at least.
 func createTraceCtx(dir string, h wire.Hello, ectx *eventContext) (*traceOut, error) {
+	if ectx == nil {
+		ectx = newEventContext(nil, h)
+	}
+	if err := ectx.check(h); err != nil {
+		return nil, err
+	}
 	env := make(map[string]string, len(h.Env))
 	for k, v := range h.Env {
 		env[k] = clean(v) // the process names itself; keep the metadata valid

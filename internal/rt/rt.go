@@ -1,8 +1,10 @@
 // Package rt holds every coupling of this module to the Go runtime, the
 // CPU and the kernel that the standard library does not offer: pinning a
 // goroutine to its P and the runtime's monotonic clock (both go:linkname
-// into package runtime), the CPU's time-stamp counter (assembly) and the
-// membarrier system call. Each is defined here once; every package that
+// into package runtime), the CPU's time-stamp counter (assembly), the
+// membarrier system call, and the calling thread's id read from the
+// runtime's M (assembly: g.m, at the offset the toolchain knows, then the
+// M's procid, whose offset a self-check finds and verifies at first use). Each is defined here once; every package that
 // needs one (marker, internal/ring, internal/clock, session) calls it here,
 // so that a change of the runtime or a new port touches one package.
 //

@@ -121,6 +121,9 @@ type Record struct {
 	Fields []ctf.Value
 	// Truncated has bit i set if the recorder cut field i.
 	Truncated uint8
+	// ThreadID is the id of the thread that fired the event as the
+	// process sees it, in streams that record it (Hello.ThreadID), else 0.
+	ThreadID uint32
 }
 
 // Decoder decodes the records of packet frames with ctf's record codec.
@@ -129,6 +132,18 @@ type Decoder struct {
 	classes map[uint16]*EventClass
 	rd      ctf.RecordDecoder
 	ev      ctf.Event
+	tid     bool
+}
+
+// threadIDContext is the stream event context of records with a thread
+// id (Hello.ThreadID).
+var threadIDContext = []ctf.Field{{Name: "vtid", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 32}}}
+
+// SetThreadID says that the records carry a thread id after their header:
+// call it, before Decode, for a stream whose Hello.ThreadID is set.
+func (d *Decoder) SetThreadID() {
+	d.tid = true
+	d.rd.SetContext(threadIDContext)
 }
 
 // NewDecoder returns a Decoder that knows no class yet.
@@ -171,6 +186,9 @@ func (d *Decoder) Decode(data []byte, fn func(*Record) error) error {
 			return fmt.Errorf("%w: record at offset %d: %v", ErrFrame, off, err)
 		}
 		rec = Record{Class: d.classes[d.ev.Class.ID], TS: d.ev.Cycles, Fields: d.ev.Fields, Truncated: d.ev.Truncated}
+		if d.tid {
+			rec.ThreadID = uint32(d.ev.Context[0].Uint)
+		}
 		if err := fn(&rec); err != nil {
 			return err
 		}

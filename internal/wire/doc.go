@@ -42,7 +42,7 @@
 // "unknown_field"), so that a misspelt option is never silently ignored,
 // and a client that needs a newer agent finds out. A change that older
 // clients cannot read is a new revision ([Revision], in [Info] and
-// [Hello]; "1.1"): clients send theirs in the [HeaderProtocol] request
+// [Hello]; "1.2"): clients send theirs in the [HeaderProtocol] request
 // header, the agent refuses clients of an older revision ([CodeProtocol])
 // and clients refuse streams of a newer one ([CheckAgent]). Anything else
 // is a new version, served beside the old one.
@@ -139,7 +139,9 @@
 //	             records). Sent before the first packet using them.
 //	'P' packet   PacketHeader (40 bytes: stream, events, seq, begin_ts,
 //	             end_ts, discarded), then the records, byte for byte as the
-//	             session recorded them: CTF 1.8 event records.
+//	             session recorded them: CTF 1.8 event records; with
+//	             Hello.ThreadID each carries a uint32 thread id after its
+//	             header (the stream event context vtid).
 //	'Y' sync     no payload: the packets since the previous sync frame are
 //	             one drain of all the session's buffers.
 //	'S' stats    JSON Stats: the session's exact counters, periodically.

@@ -229,6 +229,13 @@ type RecordRequest struct {
 	// in a process: if one already runs, the request fails with
 	// CodeConflict.
 	GoTrace bool `json:"go_trace,omitempty"`
+	// ThreadID records in every event the id of the thread that fired it,
+	// as the process sees it (gettid): each record carries a uint32 after
+	// its header, and the hello frame says so ([Hello.ThreadID]). Where
+	// the process cannot have thread ids, the request fails with
+	// CodeUnavailable. Agents of protocol 1.1 and older refuse the field
+	// (CodeUnknownField).
+	ThreadID bool `json:"thread_id,omitempty"`
 }
 
 // EnableRequest is the body of POST /v1/sessions/{name}/enable: add rules
@@ -242,6 +249,10 @@ type EnableRequest struct {
 	// Trigger, if set, makes the session write a snapshot whenever a
 	// marker matching On fires (a flight recorder's trigger).
 	Trigger *TriggerRequest `json:"trigger,omitempty"`
+	// ThreadID makes a new session record thread ids, as
+	// RecordRequest.ThreadID does; for an existing session, true must
+	// match.
+	ThreadID bool `json:"thread_id,omitempty"`
 }
 
 // TriggerRequest asks a named session to snapshot itself when a marker
@@ -328,6 +339,11 @@ type Hello struct {
 	// GoTrace says that the stream carries Go's execution trace
 	// (RecordRequest.GoTrace); agents that predate it never set it.
 	GoTrace bool `json:"go_trace,omitempty"`
+	// ThreadID says that every record carries, after its header, the
+	// uint32 id of the thread that fired it as the process sees it (the
+	// CTF stream event context vtid; RecordRequest.ThreadID). A [Decoder]
+	// needs to know ([Decoder.SetThreadID]).
+	ThreadID bool `json:"thread_id,omitempty"`
 }
 
 // ClassField is one field of an event class.

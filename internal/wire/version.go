@@ -19,7 +19,11 @@ import (
 //   - 1: records of truncated events have their own class id, the class's
 //     [EventClass.TruncatedID] (bit 15 set), which a revision 0 client
 //     does not know.
-const Revision = 1
+//   - 2: the records of a session that records thread ids carry one
+//     after their header ([Hello.ThreadID]), which a revision 1 client
+//     would take for fields (a snapshot of a named session another
+//     client enabled with thread ids).
+const Revision = 2
 
 // HeaderProtocol is the request header in which a client says which
 // protocol it speaks, "VERSION.REVISION" ([ProtocolString]). The agent
@@ -36,7 +40,7 @@ const CodeProtocol = "protocol_mismatch"
 // a newer protocol than this client reads.
 var ErrProtocol = errors.New("protocol mismatch")
 
-// ProtocolString formats a protocol version and revision, as "1.1".
+// ProtocolString formats a protocol version and revision, as "1.2".
 func ProtocolString(version, revision int) string {
 	return strconv.Itoa(version) + "." + strconv.Itoa(revision)
 }

@@ -38,6 +38,7 @@ type RecordSpec struct {
 	StatsEvery time.Duration
 	Client     string
 	GoTrace    bool
+	ThreadID   bool
 }
 
 // EnableSpec is a validated EnableRequest.
@@ -50,6 +51,8 @@ type EnableSpec struct {
 	BufferSet bool
 	// Trigger is the validated trigger, or nil.
 	Trigger *TriggerSpec
+	// ThreadID: the session records thread ids.
+	ThreadID bool
 }
 
 // TriggerSpec is a validated TriggerRequest.
@@ -120,6 +123,7 @@ func ParseRecord(body []byte) (RecordSpec, error) {
 	}
 	spec.Client = req.Client
 	spec.GoTrace = req.GoTrace
+	spec.ThreadID = req.ThreadID
 	return spec, nil
 }
 
@@ -147,6 +151,7 @@ func ParseEnable(body []byte) (EnableSpec, error) {
 	if spec.Trigger, err = checkTrigger(req.Trigger); err != nil {
 		return EnableSpec{}, err
 	}
+	spec.ThreadID = req.ThreadID
 	return spec, nil
 }
 
