@@ -92,8 +92,7 @@ type Reader struct {
 	tab     *classTable
 	conv    clockConv
 	streams []*streamReader
-	heap    []*streamReader
-	cur     *streamReader // returned last; advanced by the next Next
+	heap    []*streamReader // the streams not done; the top returned last
 	started bool
 	err     error
 }
@@ -228,21 +227,24 @@ func (r *Reader) Next() (*Event, error) {
 				r.push(s)
 			}
 		}
-	} else if s := r.cur; s != nil {
-		r.cur = nil
+	} else if len(r.heap) > 0 {
+		// The stream of the event returned last is at the top of the
+		// heap: advance it and sift it down, one walk instead of a pop
+		// and a push.
+		s := r.heap[0]
 		if err := r.advance(s); err != nil {
 			return nil, err
 		}
-		if !s.done {
-			r.push(s)
+		if s.done {
+			r.pop()
+		} else {
+			r.down(0)
 		}
 	}
 	if len(r.heap) == 0 {
 		return nil, io.EOF
 	}
-	s := r.pop()
-	r.cur = s
-	return &s.head, nil
+	return &r.heap[0].head, nil
 }
 
 // Events returns an iterator over the remaining events; see Next. The
@@ -296,13 +298,20 @@ func (r *Reader) push(s *streamReader) {
 	r.heap = h
 }
 
-func (r *Reader) pop() *streamReader {
+// pop removes the top of the heap.
+func (r *Reader) pop() {
+	n := len(r.heap) - 1
+	r.heap[0] = r.heap[n]
+	r.heap[n] = nil
+	r.heap = r.heap[:n]
+	r.down(0)
+}
+
+// down moves the stream at heap index i down to its place.
+func (r *Reader) down(i int) {
 	h := r.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
+	n := len(h)
+	for {
 		l := 2*i + 1
 		if l >= n {
 			break
@@ -317,8 +326,6 @@ func (r *Reader) pop() *streamReader {
 		h[i], h[m] = h[m], h[i]
 		i = m
 	}
-	r.heap = h
-	return top
 }
 
 func (r *Reader) corrupt(s *streamReader, off int64, format string, args ...any) error {
