@@ -169,8 +169,7 @@ type lane struct {
 type class struct {
 	ec        *ctf.EventClass
 	provider  *track
-	nameIID   uint64
-	catIID    uint64
+	head      []byte // its events' category_iids and name_iid fields
 	fieldIIDs []uint64
 	last      []lastString // per field, the last interned string value
 	duration  int          // index of the duration field, or -1
@@ -418,8 +417,10 @@ func (w *Writer) class(ec *ctf.EventClass) *class {
 	}
 	provider := encode.Provider(ec.Name)
 	c := &class{ec: ec, provider: w.provider(provider), duration: -1}
-	c.nameIID = w.intern(w.nameIIDs, fInternedEventNames, ec.Name)
-	c.catIID = w.intern(w.catIIDs, fInternedCategories, provider)
+	nameIID := w.intern(w.nameIIDs, fInternedEventNames, ec.Name)
+	catIID := w.intern(w.catIIDs, fInternedCategories, provider)
+	c.head = appendVarintField(c.head, fEventCategoryIIDs, catIID)
+	c.head = appendVarintField(c.head, fEventNameIID, nameIID)
 	for _, f := range ec.Fields {
 		c.fieldIIDs = append(c.fieldIIDs, w.intern(w.annotIIDs, fInternedAnnotNames, f.Name))
 	}
@@ -611,15 +612,19 @@ func (w *Writer) endSlice(ts int64, uuid uint64) {
 // appendEventBody appends the category, name and fields (as debug
 // annotations) of ev.
 func (w *Writer) appendEventBody(b []byte, c *class, ev *ctf.Event) []byte {
-	b = appendVarintField(b, fEventCategoryIIDs, c.catIID)
-	b = appendVarintField(b, fEventNameIID, c.nameIID)
-	for i := range min(len(ev.Fields), len(c.fieldIIDs)) {
+	b = append(b, c.head...)
+	fields := ev.Fields[:min(len(ev.Fields), len(c.fieldIIDs))]
+	for i := range fields {
+		v := &fields[i] // a pointer: a Value is 56 bytes
 		var at int
 		b, at = beginMessage(b, fEventDebugAnnotation)
 		b = appendVarintField(b, fAnnotNameIID, c.fieldIIDs[i])
-		if v := ev.Fields[i]; v.Kind == ctf.String {
+		switch v.Kind {
+		case ctf.String:
 			b = w.appendString(b, &c.last[i], v.Bytes)
-		} else {
+		case ctf.Int:
+			b = appendVarintField(b, fAnnotInt, uint64(v.Int))
+		default:
 			b = w.appendValue(b, v)
 		}
 		b = endMessage(b, at)
@@ -654,7 +659,7 @@ const TruncatedArg = "_truncated"
 // int_value and uint_value, floats as double_value, strings (made valid
 // UTF-8) as string_value or an interned string_value_iid, bytes as a
 // string of lower-case hexadecimal.
-func (w *Writer) appendValue(b []byte, v ctf.Value) []byte {
+func (w *Writer) appendValue(b []byte, v *ctf.Value) []byte {
 	switch v.Kind {
 	case ctf.Int:
 		return appendVarintField(b, fAnnotInt, uint64(v.Int))
