@@ -576,18 +576,23 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 // and of its TrackEvent of type typ on track uuid. It returns the output
 // and the offsets of both messages for endEvent.
 func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
-	b, at = beginMessage(w.out, fTracePacket)
-	b = appendVarintField(b, fPacketTimestamp, uint64(ts))
+	b = append(w.out, fTracePacket<<3|2, 0, fPacketTimestamp<<3)
+	at = len(b) - 2
+	b = appendVarint(b, uint64(ts))
 	// trusted_packet_sequence_id, sequence_flags
 	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
 	// length byte, type and track.
-	b = append(b, fPacketSequenceID<<3)
-	b = protowire.AppendVarint(b, w.seq)
-	b = append(b, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
-		fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ))
-	te = len(b) - 3
-	b = appendVarintField(b, fEventTrackUUID, uuid)
-	return b, at, te
+	if w.seq < 0x80 {
+		b = append(b, fPacketSequenceID<<3, byte(w.seq), fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+			fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ), fEventTrackUUID<<3)
+	} else {
+		b = append(b, fPacketSequenceID<<3)
+		b = appendVarint(b, w.seq)
+		b = append(b, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+			fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ), fEventTrackUUID<<3)
+	}
+	te = len(b) - 4
+	return appendVarint(b, uuid), at, te
 }
 
 // endEvent completes the packet begun by beginEvent, adding the names and
