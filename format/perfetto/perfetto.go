@@ -175,11 +175,22 @@ type class struct {
 	span      *encode.SpanClass // what its events do in spans
 }
 
-// lastString is a string value and its interning id.
+// lastString is a string value and its interning id, and whether
+// comparing the next value with it is worth it: score counts up by
+// lastHit when a value repeats the last and down by one when it does not,
+// between 0 (skip the comparison) and lastMax. Fields of few values
+// (methods, operations) repeat often; fields of many (paths, keys) almost
+// never, and comparing each value first would only add to the lookup.
 type lastString struct {
-	s   string
-	iid uint64
+	s     string
+	iid   uint64
+	score int32
 }
+
+const (
+	lastHit = 4 // worth it above one repeat in five values
+	lastMax = 64
+)
 
 type counter struct {
 	field int
@@ -493,9 +504,10 @@ func (w *Writer) appendInterned(b []byte, num protowire.Number, iid uint64, s st
 // appendString appends a string value (made valid UTF-8) as an interned
 // string_value_iid, or inline as string_value if it is too long or the
 // table is full. last caches the field's previous interned value: values
-// often repeat, and comparing is cheaper than a map lookup.
+// of some fields often repeat, and comparing is cheaper than a map lookup.
 func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
-	if last.iid != 0 && string(s) == last.s {
+	if last.score > 0 && string(s) == last.s {
+		last.score = min(last.score+lastHit, lastMax)
 		return appendVarintField(b, fAnnotStringValueIID, last.iid)
 	}
 	if len(s) > maxInternLen {
@@ -526,7 +538,12 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		w.in = appendBytesField(w.in, fInternedName, s)
 		w.in = endMessage(w.in, at)
 	}
-	last.s, last.iid = w.strs[iid-1], iid
+	if iid == last.iid {
+		last.score = min(last.score+lastHit, lastMax) // not compared, but repeated
+	} else {
+		last.score = max(last.score-1, 0)
+		last.s, last.iid = w.strs[iid-1], iid
+	}
 	return appendVarintField(b, fAnnotStringValueIID, iid)
 }
 
