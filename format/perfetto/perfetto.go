@@ -425,15 +425,15 @@ func (w *Writer) stream(ev *ctf.Event) *track {
 	return t
 }
 
-// class returns the cached description of ec.
-func (w *Writer) class(ec *ctf.EventClass) *class {
+// noClass stands in the class cache (Writer.classes, by id) for the ids
+// without a class yet.
+var noClass class
+
+// newClass makes the description of ec and caches it.
+func (w *Writer) newClass(ec *ctf.EventClass) *class {
 	id := int(ec.ID)
-	if id < len(w.classes) {
-		if c := w.classes[id]; c != nil && c.ec == ec {
-			return c
-		}
-	} else {
-		w.classes = append(w.classes, make([]*class, id+1-len(w.classes))...)
+	for id >= len(w.classes) {
+		w.classes = append(w.classes, &noClass)
 	}
 	provider := encode.Provider(ec.Name)
 	c := &class{ec: ec, provider: w.provider(provider), duration: -1}
@@ -558,7 +558,13 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 		w.writeNotice(ev)
 		return w.err
 	}
-	c := w.class(ev.Class)
+	c := &noClass // the cached description of the class, or a new one
+	if id := int(ev.Class.ID); id < len(w.classes) {
+		c = w.classes[id]
+	}
+	if c.ec != ev.Class {
+		c = w.newClass(ev.Class)
+	}
 	end := max(ev.Time, 0)
 	paired, ok := w.spans.PairIn(c.span, ev)
 	if d := c.duration; !ok && d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
