@@ -107,15 +107,24 @@ func decodeRecord(b []byte, pos int, tab *classTable, ev *Event, fill bool) (int
 // decodeFields decodes the payload fields of a record of class ec at b[p:]
 // and its truncation trailer (if id, the record's, is ec's truncated
 // twin), and returns the offset after them and the trailer (0 without
-// one). If fields is not nil, it appends their values (whose byte slices
-// alias b); otherwise it only finds where they end (skipFields).
+// one). If fields is not nil, it sets *fields to their values (whose byte
+// slices alias b), reusing its array; otherwise it only finds where they
+// end (skipFields).
 func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (int, uint8, *decodeError) {
 	if fields == nil {
 		return skipFields(b, p, ec, 0, id)
 	}
+	// The values are written in place, field by field: a Value built
+	// first and then appended is 56 bytes copied through the stack.
 	vals := *fields
+	if nf := len(ec.Fields); cap(vals) < nf {
+		vals = make([]Value, nf)
+	} else {
+		vals = vals[:nf]
+	}
 	for i := range ec.Fields {
-		ft := ec.Fields[i].Type
+		ft := &ec.Fields[i].Type
+		v := &vals[i]
 		switch ft.Kind {
 		case Int, Uint, Float:
 			n := int(uint(ft.Bits) >> 3)
@@ -134,7 +143,8 @@ func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (
 				u = binary.LittleEndian.Uint64(b[p:])
 			}
 			p += n
-			v := Value{Kind: ft.Kind}
+			v.Kind = ft.Kind
+			v.Int, v.Uint, v.Float = 0, 0, 0
 			switch ft.Kind {
 			case Uint:
 				v.Uint = u
@@ -148,13 +158,15 @@ func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (
 					v.Float = math.Float64frombits(u)
 				}
 			}
-			vals = append(vals, v)
+			v.Bytes = nil
 		case String:
 			j := indexNUL(b[p:])
 			if j < 0 {
 				return p, 0, fieldError(errUnterminated, b, p, ec, i)
 			}
-			vals = append(vals, Value{Kind: String, Bytes: b[p : p+j : p+j]})
+			v.Kind = String
+			v.Int, v.Uint, v.Float = 0, 0, 0
+			v.Bytes = b[p : p+j : p+j]
 			p += j + 1
 		case Bytes:
 			n := int(uint(ft.Bits) >> 3) // a fixed-size array, or 0
@@ -171,7 +183,9 @@ func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (
 			} else if len(b)-p < n {
 				return p, 0, fieldError(errShortField, b, p, ec, i)
 			}
-			vals = append(vals, Value{Kind: Bytes, Bytes: b[p : p+n : p+n]})
+			v.Kind = Bytes
+			v.Int, v.Uint, v.Float = 0, 0, 0
+			v.Bytes = b[p : p+n : p+n]
 			p += n
 		default:
 			return p, 0, fieldError(errInvalidType, b, p, ec, i)

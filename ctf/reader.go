@@ -92,8 +92,7 @@ type Reader struct {
 	tab     *classTable
 	conv    clockConv
 	streams []*streamReader
-	heap    []*streamReader
-	cur     *streamReader // returned last; advanced by the next Next
+	heap    []*streamReader // the streams not done; the top returned last
 	started bool
 	err     error
 }
@@ -109,9 +108,12 @@ type streamReader struct {
 	next    int64 // offset of the next packet
 	pktOff  int64 // offset of the current packet
 	pkt     PacketInfo
-	buf     []byte // current packet's records
-	pos     int    // next record in buf
-	started bool   // a packet was loaded
+	buf     []byte // current packet's records, in rbuf
+	rbuf    []byte // the file from offset rbufOff, read ahead
+	rbufOff int64
+	pktSize int64 // size of the last packet read
+	pos     int   // next record in buf
+	started bool  // a packet was loaded
 	lastTS  uint64
 	notice  bool   // a notice is pending:
 	discard uint64 // its discarded events,
@@ -236,21 +238,24 @@ func (r *Reader) Next() (*Event, error) {
 				r.push(s)
 			}
 		}
-	} else if s := r.cur; s != nil {
-		r.cur = nil
+	} else if len(r.heap) > 0 {
+		// The stream of the event returned last is at the top of the
+		// heap: advance it and sift it down, one walk instead of a pop
+		// and a push.
+		s := r.heap[0]
 		if err := r.advance(s); err != nil {
 			return nil, err
 		}
-		if !s.done {
-			r.push(s)
+		if s.done {
+			r.pop()
+		} else {
+			r.down(0)
 		}
 	}
 	if len(r.heap) == 0 {
 		return nil, io.EOF
 	}
-	s := r.pop()
-	r.cur = s
-	return &s.head, nil
+	return &r.heap[0].head, nil
 }
 
 // Events returns an iterator over the remaining events; see Next. The
@@ -304,13 +309,20 @@ func (r *Reader) push(s *streamReader) {
 	r.heap = h
 }
 
-func (r *Reader) pop() *streamReader {
+// pop removes the top of the heap.
+func (r *Reader) pop() {
+	n := len(r.heap) - 1
+	r.heap[0] = r.heap[n]
+	r.heap[n] = nil
+	r.heap = r.heap[:n]
+	r.down(0)
+}
+
+// down moves the stream at heap index i down to its place.
+func (r *Reader) down(i int) {
 	h := r.heap
-	top := h[0]
-	n := len(h) - 1
-	h[0] = h[n]
-	h = h[:n]
-	for i := 0; ; {
+	n := len(h)
+	for {
 		l := 2*i + 1
 		if l >= n {
 			break
@@ -325,8 +337,6 @@ func (r *Reader) pop() *streamReader {
 		h[i], h[m] = h[m], h[i]
 		i = m
 	}
-	r.heap = h
-	return top
 }
 
 func (r *Reader) corrupt(s *streamReader, off int64, format string, args ...any) error {
@@ -384,20 +394,42 @@ func (r *Reader) advance(s *streamReader) error {
 	}
 }
 
-// readAt fills b from offset off of the stream file.
-func (r *Reader) readAt(s *streamReader, b []byte, off int64) error {
-	if len(b) == 0 {
-		return nil
+// readAhead is the least a reader reads of a stream file at once: small
+// packets (a few KiB) come many to a read, the header of a packet with its
+// records, instead of two reads a packet.
+const readAhead = 128 << 10
+
+// window returns the n bytes of stream s at offset off, which its
+// read-ahead buffer holds or which it reads, with what follows them: the
+// larger of readAhead and the last packet's size, as far as the file
+// goes. The bytes are valid until the next call.
+func (r *Reader) window(s *streamReader, off int64, n int) ([]byte, error) {
+	end := s.rbufOff + int64(len(s.rbuf))
+	if off >= s.rbufOff && off+int64(n) <= end {
+		i := int(off - s.rbufOff)
+		return s.rbuf[i : i+n : i+n], nil
 	}
-	n, err := s.ra.ReadAt(b, off)
+	keep := 0 // the bytes from off already read
+	if off >= s.rbufOff && off < end {
+		keep = copy(s.rbuf, s.rbuf[off-s.rbufOff:])
+	}
+	size := max(n, int(min(max(readAhead, s.pktSize), s.size-off)))
+	if cap(s.rbuf) < size {
+		b := make([]byte, size)
+		copy(b, s.rbuf[:keep])
+		s.rbuf = b
+	}
+	s.rbuf = s.rbuf[:size]
+	got, err := s.ra.ReadAt(s.rbuf[keep:], off+int64(keep))
+	s.rbuf, s.rbufOff = s.rbuf[:keep+got], off
 	switch {
-	case n == len(b):
-		return nil // err may be io.EOF at the end of the file
+	case keep+got >= n:
+		return s.rbuf[:n:n], nil // err may be io.EOF at the end of the file
 	case err == io.EOF || err == nil:
-		return r.corrupt(s, off+int64(n), "file ended early: %d bytes read of %d", n, len(b))
+		return nil, r.corrupt(s, off+int64(keep+got), "file ended early: %d bytes read of %d", keep+got, n)
 	}
 	r.err = fmt.Errorf("reading %s at offset %d: %w", s.path, off, err)
-	return r.err
+	return nil, r.err
 }
 
 // loadPacket reads and checks the packet at s.next.
@@ -407,10 +439,12 @@ func (r *Reader) loadPacket(s *streamReader) error {
 	if left < PacketPreambleSize {
 		return r.corrupt(s, off, "truncated packet header: %d bytes left in the file, need %d", left, PacketPreambleSize)
 	}
-	h := s.hdr[:]
-	if err := r.readAt(s, h, off); err != nil {
+	w, err := r.window(s, off, PacketPreambleSize)
+	if err != nil {
 		return err
 	}
+	h := s.hdr[:]
+	copy(h, w)
 	le := binary.LittleEndian
 	if m := le.Uint32(h); m != PacketMagic {
 		return r.corrupt(s, off, "bad packet magic 0x%08x, want 0x%08x", m, uint32(PacketMagic))
@@ -457,8 +491,8 @@ func (r *Reader) loadPacket(s *streamReader) error {
 		noticeB = s.pkt.EndTS
 	}
 	n := int(contentBits/8) - PacketPreambleSize
-	s.buf = slices.Grow(s.buf[:0], n)[:n]
-	if err := r.readAt(s, s.buf, off+PacketPreambleSize); err != nil {
+	s.pktSize = int64(packetBits / 8)
+	if s.buf, err = r.window(s, off+PacketPreambleSize, n); err != nil {
 		return err
 	}
 	s.pkt = p

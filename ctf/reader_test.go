@@ -543,3 +543,71 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("Next after Close succeeded")
 	}
 }
+
+// TestFileShrinks checks a stream file cut short after Open, beyond what
+// the reader reads ahead: the events before the cut packet are read, and
+// the error names the end of the file, in the header and in the records
+// of a packet.
+func TestFileShrinks(t *testing.T) {
+	good := t.TempDir()
+	writeRoundTrip(t, good, roundTripCases()[1], true) // 1500 small packets a stream
+	const name = "channel0_0"
+	data, err := os.ReadFile(filepath.Join(good, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off int64 // the packet 1400, past the first read-ahead
+	for range 1400 {
+		off += int64(binary.LittleEndian.Uint64(data[off+offPktSize:]) / 8)
+	}
+	if off <= readAhead {
+		t.Fatalf("packet 1400 at %d: the file is too small to test reading ahead", off)
+	}
+	content := int64(binary.LittleEndian.Uint64(data[off+offContent:]) / 8)
+	for _, c := range []struct {
+		name   string
+		cut    int64
+		reason string
+	}{
+		{"header", off + 30, fmt.Sprintf("file ended early: 30 bytes read of %d", PacketPreambleSize)},
+		{"records", off + PacketPreambleSize + 5, fmt.Sprintf("file ended early: 5 bytes read of %d", content-PacketPreambleSize)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, n := range []string{"metadata", "channel0_0", "channel0_1"} {
+				b, err := os.ReadFile(filepath.Join(good, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			path := filepath.Join(dir, name)
+			if err := os.Truncate(path, c.cut); err != nil {
+				t.Fatal(err)
+			}
+			var last int64 = -1
+			for ev, err := range r.Events() {
+				if err != nil {
+					var ce *CorruptError
+					if !errors.As(err, &ce) || ce.File != path || ce.Offset != c.cut || ce.Reason != c.reason {
+						t.Errorf("error %v, want a CorruptError for %s at offset %d: %s", err, path, c.cut, c.reason)
+					}
+					break
+				}
+				if ev.Stream == 0 {
+					last = ev.Offset
+				}
+			}
+			if last < 0 || last >= off || off-last > 200 {
+				t.Errorf("last event of %s read at %d, want the last record before the packet at %d", name, last, off)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"slices"
 )
 
@@ -105,19 +106,23 @@ func RecordSizeFrom(b []byte, ec *EventClass, i, off int) (int, error) {
 func indexNUL(b []byte) int {
 	i := 0
 	for limit := min(len(b), 64); i+8 <= limit; i += 8 {
-		if w := binary.LittleEndian.Uint64(b[i : i+8]); (w-0x0101010101010101)&^w&0x8080808080808080 != 0 {
-			break
+		// The lowest byte flagged is the first NUL: bytes above it may
+		// be flagged too, by the borrow, but none below.
+		w := binary.LittleEndian.Uint64(b[i : i+8])
+		if m := (w - 0x0101010101010101) &^ w & 0x8080808080808080; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
-	for end := min(len(b), i+8); i < end; i++ {
-		if b[i] == 0 {
-			return i
+	if len(b)-i < 8 {
+		for ; i < len(b); i++ {
+			if b[i] == 0 {
+				return i
+			}
 		}
+		return -1
 	}
-	if i < len(b) {
-		if j := bytes.IndexByte(b[i:], 0); j >= 0 {
-			return i + j
-		}
+	if j := bytes.IndexByte(b[i:], 0); j >= 0 {
+		return i + j
 	}
 	return -1
 }

@@ -205,6 +205,27 @@ func TestIndexNUL(t *testing.T) {
 			}
 		}
 	}
+	// Bytes that a word-at-a-time test could take for a NUL: 0x80 and
+	// above before it, 0x01 after it (where a borrow reaches).
+	for n := range 101 {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = [...]byte{0x80, 0xff, 0x01, 0x81, 'a'}[i%5]
+		}
+		if got := indexNUL(b); got != -1 {
+			t.Fatalf("indexNUL of %d bytes %x without NUL = %d", n, b, got)
+		}
+		for z := range n {
+			c := bytes.Clone(b)
+			c[z] = 0
+			for i := z + 1; i < n; i++ {
+				c[i] = 0x01
+			}
+			if got := indexNUL(c); got != z {
+				t.Fatalf("indexNUL of %x, a NUL at %d = %d", c, z, got)
+			}
+		}
+	}
 }
 
 // BenchmarkRecordSize walks a packet of 3-field records (two int64 and a

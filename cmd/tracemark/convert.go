@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -163,11 +162,9 @@ func convertTo(in, to, out string, stdout io.Writer, opts ...format.Option) erro
 		defer f.Close()
 		w = f
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
-	err := format.Convert(in, to, bw, opts...)
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
-	}
+	// Every format buffers its output (64 KiB at a time): another buffer
+	// would only copy it once more.
+	err := format.Convert(in, to, w, opts...)
 	if f != nil {
 		if cerr := f.Close(); err == nil && !errors.Is(cerr, os.ErrClosed) {
 			err = cerr

@@ -16,11 +16,14 @@ func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); retur
 // BenchmarkConvert converts a demo-like trace (100 000 requests, about
 // 370 000 events) from CTF, as tracemark convert does, to Perfetto and,
 // for comparison, to Chrome JSON; it reports events/s and the output
-// size per event. "read-only" reads the trace without converting.
+// size per event, and the CPU time per conversion, which on the shared
+// machine is steadier than the wall time. "read-only" reads the trace
+// without converting.
 func BenchmarkConvert(b *testing.B) {
 	dir := b.TempDir()
 	n := tracetest.WriteDemo(b, dir, 100_000)
 	b.Run("read-only", func(b *testing.B) { // the floor: reading the CTF trace
+		cpu := cpuTime()
 		for b.Loop() {
 			r, err := ctf.Open(dir)
 			if err != nil {
@@ -33,16 +36,19 @@ func BenchmarkConvert(b *testing.B) {
 			}
 			r.Close()
 		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	})
 	for _, to := range []string{format.Perfetto, format.ChromeJSON} {
 		b.Run(to, func(b *testing.B) {
 			var out countWriter
+			cpu := cpuTime()
 			for b.Loop() {
 				if err := format.Convert(dir, to, &out); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 			s := b.Elapsed().Seconds()
 			b.ReportMetric(float64(n*b.N)/s, "events/s")
 			b.ReportMetric(float64(out.n)/float64(n*b.N), "out-B/event")

@@ -143,3 +143,71 @@ func TestMultiWriterChecks(t *testing.T) {
 		t.Errorf("process 1 of 1: %v, want ErrNoProcess", err)
 	}
 }
+
+// TestManySequences checks the packets of a MultiWriter of 130
+// processes, whose sequence ids from 128 on take two bytes: each event
+// packet is on its process's sequence, and its track event has its type
+// and a track declared on that sequence.
+func TestManySequences(t *testing.T) {
+	const n = 130
+	var ps []perfetto.Process
+	for i := range n {
+		ps = append(ps, perfetto.Process{PID: int64(1000 + i), Name: "p" + strconv.Itoa(i), Info: tracetest.Info(), Classes: tracetest.DemoClasses})
+	}
+	var out bytes.Buffer
+	w, err := perfetto.NewMultiWriter(&out, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		ev := &ctf.Event{Class: &tracetest.DemoClasses[2], Time: int64(1e9 + i), Fields: []ctf.Value{ctf.StringValue("item-7")}}
+		if err := w.WriteEvent(i, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tracks := map[uint64]uint64{} // track uuid → sequence that declared it
+	events := map[uint64]int{}    // sequence → instants
+	for _, p := range fields(t, out.Bytes()) {
+		var seq uint64
+		var te, td []byte
+		for _, f := range fields(t, p.b) {
+			switch f.num {
+			case 10:
+				seq = f.v
+			case 11:
+				te = f.b
+			case 60:
+				td = f.b
+			}
+		}
+		for _, f := range fields(t, td) {
+			if f.num == 1 {
+				tracks[f.v] = seq
+			}
+		}
+		if te == nil {
+			continue
+		}
+		var typ, track uint64
+		for _, f := range fields(t, te) {
+			switch f.num {
+			case 9:
+				typ = f.v
+			case 11:
+				track = f.v
+			}
+		}
+		if typ != 3 || tracks[track] != seq {
+			t.Fatalf("sequence %d: track event of type %d on track %d (declared on sequence %d), want an instant on a track of its own sequence", seq, typ, track, tracks[track])
+		}
+		events[seq]++
+	}
+	for seq := uint64(1); seq <= n; seq++ {
+		if events[seq] != 1 {
+			t.Errorf("sequence %d: %d instants, want 1", seq, events[seq])
+		}
+	}
+}

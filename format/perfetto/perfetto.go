@@ -157,20 +157,17 @@ type track struct {
 	parent uint64
 	rank   int  // sibling_order_rank
 	order  bool // order the children by rank
-	lanes  []lane
-}
-
-type lane struct {
-	uuid uint64
-	end  int64 // end of the last slice
+	// The lanes: their track uuids, and the end of the last slice of
+	// each, apart for laneFor's scan.
+	uuids []uint64
+	ends  []int64
 }
 
 // class caches what the events of a class share.
 type class struct {
 	ec        *ctf.EventClass
 	provider  *track
-	nameIID   uint64
-	catIID    uint64
+	head      []byte // its events' category_iids and name_iid fields
 	fieldIIDs []uint64
 	last      []lastString // per field, the last interned string value
 	duration  int          // index of the duration field, or -1
@@ -178,11 +175,22 @@ type class struct {
 	span      *encode.SpanClass // what its events do in spans
 }
 
-// lastString is a string value and its interning id.
+// lastString is a string value and its interning id, and whether
+// comparing the next value with it is worth it: score counts up by
+// lastHit when a value repeats the last and down by one when it does not,
+// between 0 (skip the comparison) and lastMax. Fields of few values
+// (methods, operations) repeat often; fields of many (paths, keys) almost
+// never, and comparing each value first would only add to the lookup.
 type lastString struct {
-	s   string
-	iid uint64
+	s     string
+	iid   uint64
+	score int32
 }
+
+const (
+	lastHit = 4 // worth it above one repeat in five values
+	lastMax = 64
+)
 
 type counter struct {
 	field int
@@ -366,12 +374,14 @@ func (w *Writer) provider(name string) *track {
 	return t
 }
 
-// addLane declares one more track of group t.
-func (w *Writer) addLane(t *track, description string) *lane {
-	l := lane{uuid: w.newUUID(), end: math.MinInt64}
-	w.descriptor(l.uuid, t.parent, t.name, description, t.rank, t.order, -1)
-	t.lanes = append(t.lanes, l)
-	return &t.lanes[len(t.lanes)-1]
+// addLane declares one more track of group t, which ends no slice yet,
+// and returns its index.
+func (w *Writer) addLane(t *track, description string) int {
+	uuid := w.newUUID()
+	w.descriptor(uuid, t.parent, t.name, description, t.rank, t.order, -1)
+	t.uuids = append(t.uuids, uuid)
+	t.ends = append(t.ends, math.MinInt64)
+	return len(t.uuids) - 1
 }
 
 // laneFor returns the track of group t for a slice from start to end:
@@ -379,15 +389,24 @@ func (w *Writer) addLane(t *track, description string) *lane {
 // track never overlap (nested slices would be shown as parent and child,
 // which a duration does not say).
 func (w *Writer) laneFor(t *track, start, end int64) uint64 {
-	for i := range t.lanes {
-		if l := &t.lanes[i]; l.end < start {
-			l.end = end
-			return l.uuid
+	// Groups of overlapping slices make a hundred lanes and more, and the
+	// first free one is often dozens in: test four ends a branch.
+	ends := t.ends
+	i := 0
+	for ; i+4 <= len(ends); i += 4 {
+		if e := ends[i : i+4 : i+4]; e[0] < start || e[1] < start || e[2] < start || e[3] < start {
+			break
 		}
 	}
-	l := w.addLane(t, "")
-	l.end = end
-	return l.uuid
+	for ; i < len(ends); i++ {
+		if ends[i] < start {
+			ends[i] = end
+			return t.uuids[i]
+		}
+	}
+	i = w.addLane(t, "")
+	t.ends[i] = end
+	return t.uuids[i]
 }
 
 // stream returns the lost-data track group of a stream.
@@ -400,26 +419,28 @@ func (w *Writer) stream(ev *ctf.Event) *track {
 		w.addLane(w.notices, "lost events and packets, per stream (per P)")
 	}
 	t := &track{name: "stream " + strconv.FormatUint(uint64(ev.Stream), 10) + " (P" + strconv.FormatUint(uint64(ev.CPU), 10) + ")",
-		parent: w.notices.lanes[0].uuid, rank: int(ev.Stream)}
+		parent: w.notices.uuids[0], rank: int(ev.Stream)}
 	w.streams[ev.Stream] = t
 	w.addLane(t, "lost events and packets of data stream channel0_"+strconv.FormatUint(uint64(ev.Stream), 10))
 	return t
 }
 
-// class returns the cached description of ec.
-func (w *Writer) class(ec *ctf.EventClass) *class {
+// noClass stands in the class cache (Writer.classes, by id) for the ids
+// without a class yet.
+var noClass class
+
+// newClass makes the description of ec and caches it.
+func (w *Writer) newClass(ec *ctf.EventClass) *class {
 	id := int(ec.ID)
-	if id < len(w.classes) {
-		if c := w.classes[id]; c != nil && c.ec == ec {
-			return c
-		}
-	} else {
-		w.classes = append(w.classes, make([]*class, id+1-len(w.classes))...)
+	for id >= len(w.classes) {
+		w.classes = append(w.classes, &noClass)
 	}
 	provider := encode.Provider(ec.Name)
 	c := &class{ec: ec, provider: w.provider(provider), duration: -1}
-	c.nameIID = w.intern(w.nameIIDs, fInternedEventNames, ec.Name)
-	c.catIID = w.intern(w.catIIDs, fInternedCategories, provider)
+	nameIID := w.intern(w.nameIIDs, fInternedEventNames, ec.Name)
+	catIID := w.intern(w.catIIDs, fInternedCategories, provider)
+	c.head = appendVarintField(c.head, fEventCategoryIIDs, catIID)
+	c.head = appendVarintField(c.head, fEventNameIID, nameIID)
 	for _, f := range ec.Fields {
 		c.fieldIIDs = append(c.fieldIIDs, w.intern(w.annotIIDs, fInternedAnnotNames, f.Name))
 	}
@@ -483,9 +504,10 @@ func (w *Writer) appendInterned(b []byte, num protowire.Number, iid uint64, s st
 // appendString appends a string value (made valid UTF-8) as an interned
 // string_value_iid, or inline as string_value if it is too long or the
 // table is full. last caches the field's previous interned value: values
-// often repeat, and comparing is cheaper than a map lookup.
+// of some fields often repeat, and comparing is cheaper than a map lookup.
 func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
-	if last.iid != 0 && string(s) == last.s {
+	if last.score > 0 && string(s) == last.s {
+		last.score = min(last.score+lastHit, lastMax)
 		return appendVarintField(b, fAnnotStringValueIID, last.iid)
 	}
 	if len(s) > maxInternLen {
@@ -516,7 +538,12 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		w.in = appendBytesField(w.in, fInternedName, s)
 		w.in = endMessage(w.in, at)
 	}
-	last.s, last.iid = w.strs[iid-1], iid
+	if iid == last.iid {
+		last.score = min(last.score+lastHit, lastMax) // not compared, but repeated
+	} else {
+		last.score = max(last.score-1, 0)
+		last.s, last.iid = w.strs[iid-1], iid
+	}
 	return appendVarintField(b, fAnnotStringValueIID, iid)
 }
 
@@ -531,7 +558,13 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 		w.writeNotice(ev)
 		return w.err
 	}
-	c := w.class(ev.Class)
+	c := &noClass // the cached description of the class, or a new one
+	if id := int(ev.Class.ID); id < len(w.classes) {
+		c = w.classes[id]
+	}
+	if c.ec != ev.Class {
+		c = w.newClass(ev.Class)
+	}
 	end := max(ev.Time, 0)
 	paired, ok := w.spans.PairIn(c.span, ev)
 	if d := c.duration; !ok && d >= 0 && d < len(ev.Fields) && ev.Fields[d].Kind == ctf.Int && ev.Fields[d].Int >= 0 {
@@ -545,7 +578,7 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 		w.endEvent(b, at, te)
 		w.endSlice(end, uuid)
 	} else {
-		b, at, te := w.beginEvent(end, typeInstant, c.provider.lanes[0].uuid)
+		b, at, te := w.beginEvent(end, typeInstant, c.provider.uuids[0])
 		b = w.appendEventBody(b, c, ev)
 		w.endEvent(b, at, te)
 	}
@@ -575,18 +608,23 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 // and of its TrackEvent of type typ on track uuid. It returns the output
 // and the offsets of both messages for endEvent.
 func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
-	b, at = beginMessage(w.out, fTracePacket)
-	b = appendVarintField(b, fPacketTimestamp, uint64(ts))
+	b = append(w.out, fTracePacket<<3|2, 0, fPacketTimestamp<<3)
+	at = len(b) - 2
+	b = appendVarint(b, uint64(ts))
 	// trusted_packet_sequence_id, sequence_flags
 	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
 	// length byte, type and track.
-	b = append(b, fPacketSequenceID<<3)
-	b = protowire.AppendVarint(b, w.seq)
-	b = append(b, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
-		fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ))
-	te = len(b) - 3
-	b = appendVarintField(b, fEventTrackUUID, uuid)
-	return b, at, te
+	if w.seq < 0x80 {
+		b = append(b, fPacketSequenceID<<3, byte(w.seq), fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+			fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ), fEventTrackUUID<<3)
+	} else {
+		b = append(b, fPacketSequenceID<<3)
+		b = appendVarint(b, w.seq)
+		b = append(b, fPacketSequenceFlags<<3, seqNeedsIncrementalState,
+			fPacketTrackEvent<<3|2, 0, fEventType<<3, byte(typ), fEventTrackUUID<<3)
+	}
+	te = len(b) - 4
+	return appendVarint(b, uuid), at, te
 }
 
 // endEvent completes the packet begun by beginEvent, adding the names and
@@ -611,15 +649,19 @@ func (w *Writer) endSlice(ts int64, uuid uint64) {
 // appendEventBody appends the category, name and fields (as debug
 // annotations) of ev.
 func (w *Writer) appendEventBody(b []byte, c *class, ev *ctf.Event) []byte {
-	b = appendVarintField(b, fEventCategoryIIDs, c.catIID)
-	b = appendVarintField(b, fEventNameIID, c.nameIID)
-	for i := range min(len(ev.Fields), len(c.fieldIIDs)) {
+	b = append(b, c.head...)
+	fields := ev.Fields[:min(len(ev.Fields), len(c.fieldIIDs))]
+	for i := range fields {
+		v := &fields[i] // a pointer: a Value is 56 bytes
 		var at int
 		b, at = beginMessage(b, fEventDebugAnnotation)
 		b = appendVarintField(b, fAnnotNameIID, c.fieldIIDs[i])
-		if v := ev.Fields[i]; v.Kind == ctf.String {
+		switch v.Kind {
+		case ctf.String:
 			b = w.appendString(b, &c.last[i], v.Bytes)
-		} else {
+		case ctf.Int:
+			b = appendVarintField(b, fAnnotInt, uint64(v.Int))
+		default:
 			b = w.appendValue(b, v)
 		}
 		b = endMessage(b, at)
@@ -654,7 +696,7 @@ const TruncatedArg = "_truncated"
 // int_value and uint_value, floats as double_value, strings (made valid
 // UTF-8) as string_value or an interned string_value_iid, bytes as a
 // string of lower-case hexadecimal.
-func (w *Writer) appendValue(b []byte, v ctf.Value) []byte {
+func (w *Writer) appendValue(b []byte, v *ctf.Value) []byte {
 	switch v.Kind {
 	case ctf.Int:
 		return appendVarintField(b, fAnnotInt, uint64(v.Int))

@@ -34,6 +34,7 @@ type spanClass struct {
 	endKeys  []int // the key fields of an end, in the order of the declaration
 	starts   bool  // the class's events start spans
 	keys     []int // the key fields of a start
+	pairs    bool  // starts or ends
 }
 
 // NewSpans returns the pairing of the span declarations of classes.
@@ -82,6 +83,7 @@ func (s *Spans) class(ec *ctf.EventClass) *spanClass {
 	if keys, ok := s.startKeys[ec.Name]; ok {
 		c.keys, c.starts = fieldIndexes(ec, keys)
 	}
+	c.pairs = c.starts || c.ends
 	s.classes[ec] = c
 	return c
 }
@@ -109,11 +111,17 @@ func (s *Spans) Pair(ev *ctf.Event) (start int64, ok bool) {
 	return s.PairIn(s.class(ev.Class), ev)
 }
 
-// PairIn is Pair for an event of the class c describes (Class).
+// PairIn is Pair for an event of the class c describes (Class). It
+// inlines: most classes neither start nor end spans.
 func (s *Spans) PairIn(c *SpanClass, ev *ctf.Event) (start int64, ok bool) {
-	if !c.starts && !c.ends {
+	if !c.pairs {
 		return 0, false
 	}
+	return s.pair(c, ev)
+}
+
+// pair is PairIn for a class that starts or ends spans.
+func (s *Spans) pair(c *SpanClass, ev *ctf.Event) (start int64, ok bool) {
 	if c.starts {
 		s.key = appendPairKey(s.key[:0], ev.Class.Name, c.keys, ev.Fields)
 		if _, dup := s.pending[string(s.key)]; !dup && len(s.pending) >= MaxPendingStarts {
