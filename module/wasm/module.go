@@ -407,10 +407,12 @@ func (m *Module) evaluate() {
 	}
 }
 
-// run calls fn, with no arguments beyond m.stack, and fails a call that
+// run calls fn, with no arguments beyond m.stack, delivers the events
+// the module batched (even if it trapped), and fails a call that
 // returns after the host stopped it. Called with callMu held.
 func (i *instance) run(ctx context.Context, fn api.Function) error {
 	err := fn.CallWithStack(ctx, i.stack[:])
+	i.drainEvents(i.mod)
 	if err == nil && i.call.stopped.Load() {
 		err = errStopped
 	}
