@@ -32,8 +32,12 @@ func (i *instance) setEvents(res uint64) {
 	if n == 0 {
 		return
 	}
-	if n < batchHeader+recordHeader || n > module.MaxEventBufferBytes {
-		i.violate(module.ResultTooBig, ErrTooLarge, "%s returned an event buffer of %d bytes, want %d to %d", module.ExportEvents, n, batchHeader+recordHeader, module.MaxEventBufferBytes)
+	if n < batchHeader+recordHeader {
+		i.violate(module.ResultInvalid, ErrMalformed, "%s returned an event buffer of %d bytes, too small for a record", module.ExportEvents, n)
+		return
+	}
+	if n > module.MaxEventBufferBytes {
+		i.violate(module.ResultTooBig, ErrTooLarge, "%s returned an event buffer of %d bytes, limit %d", module.ExportEvents, n, module.MaxEventBufferBytes)
 		return
 	}
 	b, ok := read(i.memory(i.mod), p, n)
@@ -90,13 +94,13 @@ func (i *instance) drainEvents(mod api.Module) {
 	var n uint32
 	for len(recs) > 0 {
 		if len(recs) < recordHeader {
-			i.lostRecords(count, n+1, "event buffer: %d bytes after the last record", len(recs))
+			i.lostRecords(max(1, count-min(count, n)), "event buffer: %d bytes after record %d", len(recs), n)
 			return
 		}
 		h := binary.LittleEndian.Uint32(recs)
 		l := binary.LittleEndian.Uint32(recs[4:])
 		if l > uint32(len(recs)-recordHeader) {
-			i.lostRecords(count, n+1, "event buffer: record %d of %d bytes, %d left", n, l, len(recs)-recordHeader)
+			i.lostRecords(max(1, count-min(count, n)), "event buffer: record %d of %d bytes, %d left", n, l, len(recs)-recordHeader)
 			return
 		}
 		args := recs[recordHeader : recordHeader+l : recordHeader+l]
@@ -108,20 +112,16 @@ func (i *instance) drainEvents(mod api.Module) {
 		}
 	}
 	if n != count {
-		i.lostRecords(count, n, "event buffer: header says %d records, it holds %d", count, n)
+		i.lostRecords(count-min(count, n), "event buffer: header says %d records, it holds %d", count, n)
 	}
 }
 
-// lostRecords counts the records of a corrupt buffer that were not
-// read (at least one: the corrupt one) as fired and dropped, and records
-// the violation.
-func (i *instance) lostRecords(claimed, read uint32, format string, args ...any) {
-	lost := uint64(1)
-	if claimed > read {
-		lost = uint64(claimed - read)
-	}
-	i.pending.fired += lost
-	i.pending.dropped += lost
+// lostRecords counts the records of a corrupt buffer that could not be
+// read as fired and dropped (the header's count of them, and at least
+// the corrupt one), and records the violation.
+func (i *instance) lostRecords(lost uint32, format string, args ...any) {
+	i.pending.fired += uint64(lost)
+	i.pending.dropped += uint64(lost)
 	i.violate(module.ResultInvalid, ErrMalformed, format, args...)
 }
 
