@@ -7,6 +7,16 @@ import (
 	"github.com/tracemark/tracemark/module"
 )
 
+// WithoutEventBuffer makes the host fire each of the module's events
+// with a host call, as for a module without an event buffer, instead of
+// taking its buffer (module.ExportEvents): each event is then delivered,
+// and timestamped, when the module fires it, not when its buffer is
+// delivered, at the cost of a host call per event (see the package
+// documentation, Cost).
+func WithoutEventBuffer() LoadOption {
+	return loadOptionFunc(func(c *loadConfig) { c.NoEventBuffer = true })
+}
+
 // eventBuffer is where a module batches its events (the
 // tracemark_events extension of ABI v1): n bytes at ptr of its memory, an
 // 8-byte header (u32le bytes of records, u32le number of records) and

@@ -305,3 +305,26 @@ func TestBatchGoGuest(t *testing.T) {
 		t.Fatalf("counters %+v", c)
 	}
 }
+
+// TestWithoutEventBuffer: a module loaded WithoutEventBuffer fires each
+// event with a host call, and its events arrive as before.
+func TestWithoutEventBuffer(t *testing.T) {
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), hostileWasm(t), WithoutEventBuffer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, "hostile:event")
+	if _, err := m.Call(context.Background(), "flood", []byte("10")); err != nil {
+		t.Fatal(err)
+	}
+	i, err := m.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batching := i.events.n != 0
+	m.pool.put(i)
+	if batching || r.count() != 10 {
+		t.Fatalf("event buffer taken: %v; %d events, want 10", batching, r.count())
+	}
+}

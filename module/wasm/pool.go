@@ -374,7 +374,7 @@ func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
 		}
 		i.setFlags(i.stack[0])
 	}
-	if f := mod.ExportedFunction(module.ExportEvents); f != nil && sameSig(f.Definition(), nil, flagsResults) {
+	if f := mod.ExportedFunction(module.ExportEvents); f != nil && !m.unbatched && sameSig(f.Definition(), nil, flagsResults) {
 		if err := i.run(ictx, f); err != nil {
 			return nil, i.end(i.callFailed(where("asking for its event buffer"), err, lim.InitTimeout))
 		}
