@@ -75,7 +75,7 @@ func goJumps(body []byte, ops []goOp) []jump {
 		return nil
 	}
 	table, ok := brTable(body[ops[i+1].at+1 : ops[i+1].end])
-	if !ok || len(table) == 0 {
+	if !ok {
 		return nil
 	}
 	for _, t := range table {
@@ -115,10 +115,12 @@ func goJumps(body []byte, ops []goOp) []jump {
 				continue
 			}
 			k, ok := readS32(body[c.at+1 : c.end])
-			if !ok || k < 0 || int(k) >= len(table) {
-				continue // the br_table's default: leave it
+			if !ok {
+				continue
 			}
-			if t := int(table[k]); t > j {
+			// br_table takes its operand unsigned, and the last target
+			// is the default.
+			if t := int(table[min(uint32(k), uint32(len(table)-1))]); t > j {
 				out = append(out, jump{at: o.at, end: o.end, depth: uint32(e + t - j - 1)})
 			}
 		}
@@ -131,7 +133,7 @@ func voidBlock(body []byte, o goOp) bool {
 	return o.end == o.at+2 && body[o.at+1] == BlockVoid
 }
 
-// brTable decodes a br_table's immediate: the targets, without the
+// brTable decodes a br_table's immediate: the targets, then the
 // default.
 func brTable(b []byte) ([]uint32, bool) {
 	n, k, err := ReadU32(b)
@@ -139,8 +141,8 @@ func brTable(b []byte) ([]uint32, bool) {
 		return nil, false
 	}
 	b = b[k:]
-	out := make([]uint32, 0, n)
-	for range n {
+	out := make([]uint32, 0, n+1)
+	for range n + 1 {
 		t, k, err := ReadU32(b)
 		if err != nil {
 			return nil, false
