@@ -236,7 +236,8 @@ func BenchmarkGuest(b *testing.B) {
 // its loop without the markers (bench_empty100, empty_loop) for as many
 // iterations, in the same module and the same run: loop-ns/op is that
 // baseline per marker, net-ns/op the marker's cost without it (ns/op
-// includes it).
+// includes it); cpu-ns/op is the process's CPU time per marker, loop
+// included.
 func BenchmarkFireDisabled(b *testing.B) {
 	for _, bc := range []struct {
 		name, export, empty string
@@ -258,10 +259,14 @@ func BenchmarkFireDisabled(b *testing.B) {
 			}
 			loop := time.Since(start)
 			b.ResetTimer()
+			cpu := processCPU()
 			start = time.Now()
 			err = rawCall(m, bc.export, n, 0)
 			total := time.Since(start)
 			b.StopTimer()
+			if cpu >= 0 {
+				b.ReportMetric(float64(processCPU()-cpu)/float64(n), "cpu-ns/op")
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
