@@ -115,8 +115,6 @@ func endEvent(h int32, n int) {
 }
 
 // endSlow sends an event without an event buffer: a host call.
-//
-//go:noinline
 func endSlow(h int32, b []byte, n int) { fire(h, b[:n]) }
 
 // Until the host asks for the event buffer, its byte count says it is
