@@ -131,9 +131,13 @@
 //	memory cap reached                                      (the module's memory.grow fails; a Go module then dies: D)
 //	garbage arguments, invalid UTF-8, oversized field,      ErrABIViolation and a specific error
 //	unknown marker, pointer out of bounds, bad definition                taint W  module alive; policy re-applied
+//	corrupt event buffer (header or record)                 the same     valid records before it delivered, unreadable ones dropped and counted
 //	event flood                                             no error     events over the budget dropped and counted
 //	calling a function the host lacks (forced module)       ErrTrap      taint D  module dead
 //
+// Events the module batched (see Cost) are delivered when the call
+// ends, whether it returned, trapped or overran: the events a dying
+// module fired before its trap still arrive, as when each was a host call.
 // A dead module's instance is released at once; it stays listed as dead,
 // its markers listed as refused with the cause, until it is unloaded
 // (WithUnloadDead unloads it at once instead). Calls into it fail with
