@@ -23,8 +23,8 @@ const (
 // its tracemark_events returns) that defines raw:batch(n int64), handle
 // 1, and writes whatever the test wants into its buffer: write copies
 // its input over the buffer (header and records), write_flush does that
-// and calls fire(0, 0, 0), flood does that 100 times (flushing each
-// time) and once more without flushing.
+// and calls fire(0, 0, 0), write_trap does it and traps, flood does it
+// 100 times (flushing each time) and once more without flushing.
 func batcher(ptr, n uint32) []byte {
 	b := wasmbin.NewBuilder()
 	define := b.ImportFunc(module.ABINamespace, "define", sigDefine)
@@ -41,6 +41,7 @@ func batcher(ptr, n uint32) []byte {
 	flush := [][]byte{wasmbin.I32Const(0), wasmbin.I32Const(0), wasmbin.I32Const(0), wasmbin.Call(fire), wasmbin.Op(wasmbin.OpDrop)}
 	b.Export("write", b.Func(sigHook, nil, append(cp, wasmbin.I64Const(0))...))
 	b.Export("write_flush", b.Func(sigHook, nil, append(append(cp, flush...), wasmbin.I64Const(0))...))
+	b.Export("write_trap", b.Func(sigHook, nil, append(cp, wasmbin.Op(wasmbin.OpUnreachable))...))
 	// locals: 2 = iterations left
 	loop := [][]byte{wasmbin.I32Const(100), wasmbin.LocalSet(2),
 		wasmbin.Op(wasmbin.OpBlock, wasmbin.BlockVoid, wasmbin.OpLoop, wasmbin.BlockVoid),
@@ -326,5 +327,26 @@ func TestWithoutEventBuffer(t *testing.T) {
 	m.pool.put(i)
 	if batching || r.count() != 10 {
 		t.Fatalf("event buffer taken: %v; %d events, want 10", batching, r.count())
+	}
+}
+
+// TestBatchTrap: what a module batched before it trapped is delivered,
+// checked as ever, and the module dies.
+func TestBatchTrap(t *testing.T) {
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), batcher(batchAt, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, "raw:batch")
+	_, err = m.Call(context.Background(), "write_trap", (&batch{}).event(1).event(2).add(9, nil).bytes(-1, -1))
+	if !errors.Is(err, ErrTrap) {
+		t.Fatalf("call error %v, want a trap", err)
+	}
+	if r.count() != 2 || m.Status().State != StateDead {
+		t.Fatalf("%d events, state %v; want 2, dead", r.count(), m.Status().State)
+	}
+	if c := m.Status().Counters; c.Fired != 3 || c.Delivered != 2 || c.Dropped != 1 {
+		t.Fatalf("counters %+v, want 3 fired, 2 delivered, 1 dropped", c)
 	}
 }
