@@ -116,8 +116,13 @@
 // goroutine in compiled code cannot be preempted and the host's watchdog
 // needs the Go scheduler: without it a looping module would hold its P,
 // and with GOMAXPROCS=1 never be stopped. A module without a memory gets
-// an empty one for this. Its start function is called after
-// instantiation, under the load's deadline, like _initialize. A module
+// an empty one for this. In code compiled by Go, whose every jump goes
+// back to its function's dispatch loop, the rewrite also turns the
+// forward jumps into plain branches to their block: they cannot loop, and
+// passing the loop head's test for each cost Go code more than the jump
+// (backward jumps, Go's loops, still pass it). Its start function is
+// called after instantiation, under the load's deadline, like
+// _initialize. A module
 // that exports the host's names (tracemark.stop, tracemark.start) or whose
 // code uses a global it does not declare is refused as malformed.
 //
