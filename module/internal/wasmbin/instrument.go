@@ -16,6 +16,12 @@ import "fmt"
 // gets an empty one (no pages, no growth) for that; its code cannot have
 // used a memory, or it would not have been valid.
 //
+// In a function compiled by Go's wasm backend it also rewrites the
+// forward jumps, which go through the function's dispatch loop, into
+// plain branches to their target (see goJumps): they cannot loop, so they
+// need no stop check, and the loop head and the br_table cost Go code
+// more than anything else a branch does.
+//
 // The module's start function, if any, is no longer called at
 // instantiation but exported as start, for the host to call under the
 // same control.
