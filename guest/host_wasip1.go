@@ -88,7 +88,7 @@ func beginEvent() []byte {
 	if used > eventsFull {
 		return beginSlow()
 	}
-	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&events), batchHeader+recordHeader+used)), scratchSize)
+	return (*[scratchSize]byte)(unsafe.Add(unsafe.Pointer(&events), batchHeader+recordHeader+used))[:]
 }
 
 // beginSlow is beginEvent without an event buffer, or with a full one.
