@@ -199,13 +199,13 @@
 //
 // Measured with go test -bench on a busy two-core machine (load average 7
 // to 13; the ranges are the noise of three runs; the marker rows with a
-// load average of 7 to 11):
+// load average of 7.5 to 9):
 //
-//	disabled marker, Go guest (BenchmarkFireDisabled/go)        1.8 ns of CPU, 2.5-4 ns (5.1-5.2 ns of CPU before)
+//	disabled marker, Go guest (BenchmarkFireDisabled/go)        1.8 ns of CPU, 1.8-4 ns (5.1-5.2 ns of CPU before)
 //	disabled marker, hand-written (BenchmarkFireDisabled/raw)   0.9 ns of CPU (a load and a branch)
-//	event to a no-op probe, Go guest (FireFromModule/probe)     88-94 ns of CPU, 90-170 ns (153-155 ns of CPU before)
-//	  the same without the event buffer (probe/unbatched)       175-190 ns of CPU
-//	event to a no-op probe, hand-written (FireFromRawModule)    100-115 ns (a host call per event)
+//	event to a no-op probe, Go guest (FireFromModule/probe)     80-85 ns of CPU, 80-210 ns (153-157 ns of CPU before)
+//	  the same without the event buffer (probe/unbatched)       170-180 ns of CPU
+//	event to a no-op probe, hand-written (FireFromRawModule)    80-210 ns (a host call per event)
 //	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
 //	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
 //	echo from 2 goroutines (CallHookParallel/echo/*/2g), 1 instance   1.4-1.5 µs per call (0.9-1.0 from one goroutine)
