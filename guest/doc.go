@@ -39,11 +39,16 @@
 // Fire first tests the marker's enabled flag, which the host keeps in the
 // module's memory (the tracemark_flags extension of ABI v1): a disabled
 // marker costs a few nanoseconds, inlined, and no host call. An enabled
-// one encodes its arguments (ABI v1, see package module) into a static
-// buffer and makes one host call; it allocates nothing. Strings and byte
-// slices longer than MaxFieldBytes are truncated; the host repairs invalid
-// UTF-8 in strings rather than refusing them. An event to a host probe
-// costs about 200 ns in all. Enabled also reads the flag, except for a
+// one encodes its arguments (ABI v1, see package module) into the
+// module's event buffer (64 KiB, the tracemark_events extension), which
+// the host delivers when it is full and when the call into the module
+// returns: no host call per event, and nothing allocated. (With a host
+// that does not take the buffer, each event is a host call, as before.)
+// A batched event's timestamp is therefore when the host delivered it,
+// not when it fired; events keep their order. Strings and byte slices
+// longer than MaxFieldBytes are truncated; the host repairs invalid UTF-8
+// in strings rather than refusing them. An event to a host probe costs
+// about 100 ns in all, 200 with a host call. Enabled also reads the flag, except for a
 // module with more than 254 markers, whose later markers ask the host. A
 // loop iteration in a module costs the host's stop check, about a
 // nanosecond (see package module/wasm).

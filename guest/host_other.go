@@ -44,9 +44,21 @@ const hostFlags = false
 // parallel, from a pool.
 var scratchPool = sync.Pool{New: func() any { return new([scratchSize]byte) }}
 
-func takeScratch() []byte { return scratchPool.Get().(*[scratchSize]byte)[:] }
+// beginEvent returns a buffer to encode an event's arguments into.
+func beginEvent() []byte { return scratchPool.Get().(*[scratchSize]byte)[:] }
 
-func putScratch(b []byte) { scratchPool.Put((*[scratchSize]byte)(b)) }
+// batching is false natively: every event goes to fire.
+const batching = false
+
+// endEvent is never called natively (see batching).
+func endEvent(int32, int) {}
+
+// endSlow sends the event whose n bytes of arguments beginEvent's buffer
+// b holds.
+func endSlow(h int32, b []byte, n int) {
+	fire(h, b[:n])
+	scratchPool.Put((*[scratchSize]byte)(b))
+}
 
 // Handle implements a hook in a wasip1 module (see the wasip1 version's
 // documentation). Outside one it panics: call the hook's logic directly

@@ -175,7 +175,11 @@ func Define0(name string, opts ...Option) Marker0 {
 // marker costs a load and a branch, inlined in the caller.
 func (m Marker0) Fire() {
 	if flags[m.on] != 0 {
-		fire(m.h, nil)
+		if b := beginEvent(); batching {
+			endEvent(m.h, 0)
+		} else {
+			endSlow(m.h, b, 0)
+		}
 	}
 }
 

@@ -22,8 +22,9 @@ func Define1[A any](name string, a Field[A], opts ...Option) Marker1[A] {
 	return Marker1[A]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker1[A]) Fire(aa A) {
 	if flags[m.on] != 0 {
@@ -32,7 +33,7 @@ func (m Marker1[A]) Fire(aa A) {
 }
 
 func (m Marker1[A]) fire(aa A) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
 	case 1:
@@ -52,8 +53,11 @@ func (m Marker1[A]) fire(aa A) {
 	default:
 		off = putBytes(b, off, *(*[]byte)(p))
 	}
-	fire(m.h, b[:off])
-	putScratch(b)
+	if batching {
+		endEvent(m.h, off)
+	} else {
+		endSlow(m.h, b, off)
+	}
 }
 
 // Marker2 is a marker with 2 fields.
@@ -66,8 +70,9 @@ func Define2[A, B any](name string, a Field[A], b Field[B], opts ...Option) Mark
 	return Marker2[A, B]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker2[A, B]) Fire(aa A, bb B) {
 	if flags[m.on] != 0 {
@@ -76,7 +81,7 @@ func (m Marker2[A, B]) Fire(aa A, bb B) {
 }
 
 func (m Marker2[A, B]) fire(aa A, bb B) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
 	case 1:
@@ -114,8 +119,11 @@ func (m Marker2[A, B]) fire(aa A, bb B) {
 	default:
 		off = putBytes(b, off, *(*[]byte)(p))
 	}
-	fire(m.h, b[:off])
-	putScratch(b)
+	if batching {
+		endEvent(m.h, off)
+	} else {
+		endSlow(m.h, b, off)
+	}
 }
 
 // Marker3 is a marker with 3 fields.
@@ -128,8 +136,9 @@ func Define3[A, B, C any](name string, a Field[A], b Field[B], c Field[C], opts 
 	return Marker3[A, B, C]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker3[A, B, C]) Fire(aa A, bb B, cc C) {
 	if flags[m.on] != 0 {
@@ -138,7 +147,7 @@ func (m Marker3[A, B, C]) Fire(aa A, bb B, cc C) {
 }
 
 func (m Marker3[A, B, C]) fire(aa A, bb B, cc C) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
 	case 1:
@@ -194,8 +203,11 @@ func (m Marker3[A, B, C]) fire(aa A, bb B, cc C) {
 	default:
 		off = putBytes(b, off, *(*[]byte)(p))
 	}
-	fire(m.h, b[:off])
-	putScratch(b)
+	if batching {
+		endEvent(m.h, off)
+	} else {
+		endSlow(m.h, b, off)
+	}
 }
 
 // Marker4 is a marker with 4 fields.
@@ -208,8 +220,9 @@ func Define4[A, B, C, D any](name string, a Field[A], b Field[B], c Field[C], d 
 	return Marker4[A, B, C, D]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker4[A, B, C, D]) Fire(aa A, bb B, cc C, dd D) {
 	if flags[m.on] != 0 {
@@ -218,7 +231,7 @@ func (m Marker4[A, B, C, D]) Fire(aa A, bb B, cc C, dd D) {
 }
 
 func (m Marker4[A, B, C, D]) fire(aa A, bb B, cc C, dd D) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
 	case 1:
@@ -292,8 +305,11 @@ func (m Marker4[A, B, C, D]) fire(aa A, bb B, cc C, dd D) {
 	default:
 		off = putBytes(b, off, *(*[]byte)(p))
 	}
-	fire(m.h, b[:off])
-	putScratch(b)
+	if batching {
+		endEvent(m.h, off)
+	} else {
+		endSlow(m.h, b, off)
+	}
 }
 
 // Marker5 is a marker with 5 fields.
@@ -306,8 +322,9 @@ func Define5[A, B, C, D, E any](name string, a Field[A], b Field[B], c Field[C],
 	return Marker5[A, B, C, D, E]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker5[A, B, C, D, E]) Fire(aa A, bb B, cc C, dd D, ee E) {
 	if flags[m.on] != 0 {
@@ -316,7 +333,7 @@ func (m Marker5[A, B, C, D, E]) Fire(aa A, bb B, cc C, dd D, ee E) {
 }
 
 func (m Marker5[A, B, C, D, E]) fire(aa A, bb B, cc C, dd D, ee E) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
 	case 1:
@@ -408,8 +425,11 @@ func (m Marker5[A, B, C, D, E]) fire(aa A, bb B, cc C, dd D, ee E) {
 	default:
 		off = putBytes(b, off, *(*[]byte)(p))
 	}
-	fire(m.h, b[:off])
-	putScratch(b)
+	if batching {
+		endEvent(m.h, off)
+	} else {
+		endSlow(m.h, b, off)
+	}
 }
 
 // Marker6 is a marker with 6 fields.
@@ -422,8 +442,9 @@ func Define6[A, B, C, D, E, F any](name string, a Field[A], b Field[B], c Field[
 	return Marker6[A, B, C, D, E, F]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker6[A, B, C, D, E, F]) Fire(aa A, bb B, cc C, dd D, ee E, ff F) {
 	if flags[m.on] != 0 {
@@ -432,7 +453,7 @@ func (m Marker6[A, B, C, D, E, F]) Fire(aa A, bb B, cc C, dd D, ee E, ff F) {
 }
 
 func (m Marker6[A, B, C, D, E, F]) fire(aa A, bb B, cc C, dd D, ee E, ff F) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 	switch p := unsafe.Pointer(&aa); unsafe.Sizeof(aa) {
 	case 1:
@@ -542,6 +563,9 @@ func (m Marker6[A, B, C, D, E, F]) fire(aa A, bb B, cc C, dd D, ee E, ff F) {
 	default:
 		off = putBytes(b, off, *(*[]byte)(p))
 	}
-	fire(m.h, b[:off])
-	putScratch(b)
+	if batching {
+		endEvent(m.h, off)
+	} else {
+		endSlow(m.h, b, off)
+	}
 }

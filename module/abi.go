@@ -28,6 +28,9 @@ const (
 	MaxFieldBytes = 4096
 	// MaxArgsBytes is the largest argument buffer of one fire call.
 	MaxArgsBytes = 64 << 10
+	// MaxEventBufferBytes is the largest event buffer (ExportEvents) the
+	// host accepts.
+	MaxEventBufferBytes = 1 << 20
 	// MaxDefineBytes is the largest definition buffer of one define call.
 	MaxDefineBytes = 4096
 	// MaxDocBytes is the largest marker description.
@@ -125,6 +128,20 @@ const (
 	// them loses its own events at worst. Bytes 0 and len and beyond are
 	// the module's. A module without this export works as before.
 	ExportFlags = "tracemark_flags"
+	// ExportEvents is tracemark_events() -> i64, an optional extension of
+	// ABI v1: the module's event buffer, packed as ptr<<32 | len (at most
+	// MaxEventBufferBytes). The host calls it once, after ExportFlags, and
+	// from then on the module may append events to the buffer instead of
+	// calling fire for each: a u32le count of record bytes, a u32le count
+	// of records, then the records, each u32le handle, u32le n and an
+	// argument buffer of n bytes as fire takes it. The host delivers the
+	// records, in order, and empties the buffer (both header words to 0)
+	// when the module calls fire(0, 0, 0) (its buffer is full) and after
+	// every call into the module returns. Each record is checked as a
+	// fire call is; a record or header that is not valid is an ABI
+	// violation and the records it makes unreadable are counted as
+	// dropped. A module without this export works as before.
+	ExportEvents = "tracemark_events"
 	// ExportInitialize is the reactor initializer of WASI modules (Go's
 	// c-shared build mode), called once when the module is loaded.
 	ExportInitialize = "_initialize"

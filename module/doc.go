@@ -218,4 +218,29 @@
 // W), and the module keeps working with host-side checks only; so does a
 // module without the export. Events a module skips by its flags do not
 // reach the host and are not counted as fired.
+//
+// Event buffers are another compatible extension of ABI v1: a module may
+// export "tracemark_events() -> i64" ([ExportEvents]), returning ptr<<32
+// | len of a buffer in its memory (16 bytes to [MaxEventBufferBytes]),
+// which the host calls once after tracemark_flags. The module may then
+// append events to the buffer instead of calling fire for each:
+//
+//	u32le used                   bytes of records after this header
+//	u32le count                  number of records
+//	count × (u32le handle, u32le n, n bytes)   an event: a marker handle and an argument buffer as fire takes it
+//
+// When the next event might not fit, the module calls fire(0, 0, 0); the
+// host also takes the buffer after every call into the module returns
+// (or traps). Each time it delivers the records in order, as if each had
+// been fired with fire, and sets both header words to 0. A record is
+// checked as a fire call is (an unknown handle, bad arguments); a header
+// whose used is beyond the buffer, a record that runs past used, or a
+// count that does not match the records is an ABI violation, and the
+// records it makes unreadable (at least one, else as many as count
+// claims, at most one per 8 bytes of buffer) are counted as fired and
+// dropped. Records of markers without probes, or refused, are counted as
+// fired and not delivered. A batched event is delivered, and timestamped,
+// when the host takes the buffer, not when the module wrote it. The host
+// may decline the buffer (the module is then never asked for it): a
+// module must batch only after its tracemark_events was called.
 package module

@@ -124,10 +124,18 @@ func (i *instance) hostDefine(_ context.Context, mod api.Module, stack []uint64)
 }
 
 // hostFire is ABI v1 fire(handle, args, len) -> result. It is the hot
-// path: a marker without probes costs a handle check and a load.
+// path of a module without an event buffer: a marker without probes
+// costs a handle check and a load. Handle 0 of a module with an event
+// buffer delivers the buffer (tracemark_events).
 func (i *instance) hostFire(_ context.Context, mod api.Module, stack []uint64) {
 	ms := i.m.slots()
 	h, ptr, n := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	if h == 0 && i.events.n != 0 {
+		// The module's event buffer is full.
+		i.drainEvents(mod)
+		stack[0] = module.ResultOK
+		return
+	}
 	i.syncFlags(mod, false)
 	if h-1 >= uint32(len(ms)) {
 		stack[0] = i.violate(module.ResultBadMark, ErrUnknownMarker, "fire with handle %d; the module defined %d markers", int32(h), len(ms))

@@ -6,24 +6,31 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tracemark/tracemark/marker"
 )
 
 // BenchmarkFireFromModule measures one event fired by a Go module through
-// the guest SDK (encoding), ABI v1 (the host call) and the host (budget,
-// decoding, marker.Dynamic.Fire) to a no-op probe: one call into the
-// module fires b.N events of hostile:event(s string, n int64).
+// the guest SDK (encoding), ABI v1 and the host (budget, decoding,
+// marker.Dynamic.Fire) to a no-op probe: one call into the module fires
+// b.N events of hostile:event(s string, n int64). The SDK appends them to
+// its event buffer, which the host delivers when it fills and when the
+// call returns; unbatched is the same module loaded WithoutEventBuffer,
+// a host call per event as before the buffer. cpu-ns/op is the process's
+// CPU time per event, less sensitive to a busy machine than ns/op.
 func BenchmarkFireFromModule(b *testing.B) {
 	for _, bc := range []struct {
-		name   string
-		probe  bool
-		budget float64
+		name      string
+		probe     bool
+		budget    float64
+		unbatched bool
 	}{
-		{"probe", true, -1},
-		{"probe+budget", true, 1e12},
-		{"disabled", false, -1},
+		{"probe", true, -1, false},
+		{"probe+budget", true, 1e12, false},
+		{"probe/unbatched", true, -1, true},
+		{"disabled", false, -1, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := newHost(b, WithLimits(Limits{EventRate: bc.budget, EventBurst: 1 << 30, CallTimeout: 1 << 40}))
@@ -34,17 +41,25 @@ func BenchmarkFireFromModule(b *testing.B) {
 				}
 				defer p.Unregister()
 			}
-			m, err := h.Load(context.Background(), hostileWasm(b))
+			var opts []LoadOption
+			if bc.unbatched {
+				opts = append(opts, WithoutEventBuffer())
+			}
+			m, err := h.Load(context.Background(), hostileWasm(b), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}
 			in := []byte(strconv.Itoa(b.N))
 			b.ReportAllocs()
+			cpu := processCPU()
 			b.ResetTimer()
 			if _, err := m.Call(context.Background(), "flood", in); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
+			if cpu >= 0 {
+				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			}
 			// Without a probe the module's enabled flags keep its events
 			// from reaching the host.
 			if c := m.Status().Counters; (bc.probe && (c.Fired != uint64(b.N) || c.Delivered != uint64(b.N))) || (!bc.probe && c.Fired != 0) {
@@ -216,16 +231,20 @@ func BenchmarkGuest(b *testing.B) {
 
 // BenchmarkFireDisabled measures a disabled module marker: the Go guest's
 // Fire (bench_sdk100: the SDK tests the marker's enabled flag, inlined,
-// 100 times per loop iteration so that the loop's deadline check does not
-// dominate) and a hand-written module's load and branch (flagged's
-// fire_loop, also unrolled 100 times).
+// 100 times per loop iteration) and a hand-written module's load and
+// branch (flagged's fire_loop, also unrolled 100 times). Each also runs
+// its loop without the markers (bench_empty100, empty_loop) for as many
+// iterations, in the same module and the same run: loop-ns/op is that
+// baseline per marker, net-ns/op the marker's cost without it (ns/op
+// includes it); cpu-ns/op is the process's CPU time per marker, loop
+// included.
 func BenchmarkFireDisabled(b *testing.B) {
 	for _, bc := range []struct {
-		name, export string
-		wasm         func() []byte
+		name, export, empty string
+		wasm                func() []byte
 	}{
-		{"go", "bench_sdk100", func() []byte { return hostileWasm(b) }},
-		{"raw", "fire_loop", func() []byte { return flagged(flagsBase) }},
+		{"go", "bench_sdk100", "bench_empty100", func() []byte { return hostileWasm(b) }},
+		{"raw", "fire_loop", "empty_loop", func() []byte { return flagged(flagsBase) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := newHost(b, WithLimits(Limits{EventRate: -1, CallTimeout: 1 << 40}))
@@ -234,15 +253,28 @@ func BenchmarkFireDisabled(b *testing.B) {
 				b.Fatal(err)
 			}
 			n := (uint64(b.N) + 99) / 100 * 100
+			start := time.Now()
+			if err := rawCall(m, bc.empty, n, 0); err != nil {
+				b.Fatal(err)
+			}
+			loop := time.Since(start)
 			b.ResetTimer()
+			cpu := processCPU()
+			start = time.Now()
 			err = rawCall(m, bc.export, n, 0)
+			total := time.Since(start)
 			b.StopTimer()
+			if cpu >= 0 {
+				b.ReportMetric(float64(processCPU()-cpu)/float64(n), "cpu-ns/op")
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
 			if c := m.Status().Counters; c.Fired != 0 {
 				b.Fatalf("%d disabled events reached the host", c.Fired)
 			}
+			b.ReportMetric(float64(loop)/float64(n), "loop-ns/op")
+			b.ReportMetric(float64(total-loop)/float64(n), "net-ns/op")
 		})
 	}
 }

@@ -116,8 +116,13 @@
 // goroutine in compiled code cannot be preempted and the host's watchdog
 // needs the Go scheduler: without it a looping module would hold its P,
 // and with GOMAXPROCS=1 never be stopped. A module without a memory gets
-// an empty one for this. Its start function is called after
-// instantiation, under the load's deadline, like _initialize. A module
+// an empty one for this. In code compiled by Go, whose every jump goes
+// back to its function's dispatch loop, the rewrite also turns the
+// forward jumps into plain branches to their block: they cannot loop, and
+// passing the loop head's test for each cost Go code more than the jump
+// (backward jumps, Go's loops, still pass it). Its start function is
+// called after instantiation, under the load's deadline, like
+// _initialize. A module
 // that exports the host's names (tracemark.stop, tracemark.start) or whose
 // code uses a global it does not declare is refused as malformed.
 //
@@ -131,9 +136,13 @@
 //	memory cap reached                                      (the module's memory.grow fails; a Go module then dies: D)
 //	garbage arguments, invalid UTF-8, oversized field,      ErrABIViolation and a specific error
 //	unknown marker, pointer out of bounds, bad definition                taint W  module alive; policy re-applied
+//	corrupt event buffer (header or record)                 the same     valid records before it delivered, unreadable ones dropped and counted
 //	event flood                                             no error     events over the budget dropped and counted
 //	calling a function the host lacks (forced module)       ErrTrap      taint D  module dead
 //
+// Events the module batched (see Cost) are delivered when the call
+// ends, whether it returned, trapped or overran: the events a dying
+// module fired before its trap still arrive, as when each was a host call.
 // A dead module's instance is released at once; it stays listed as dead,
 // its markers listed as refused with the cause, until it is unloaded
 // (WithUnloadDead unloads it at once instead). Calls into it fail with
@@ -189,12 +198,14 @@
 // # Cost
 //
 // Measured with go test -bench on a busy two-core machine (load average 7
-// to 13; the ranges are the noise of three runs):
+// to 13; the ranges are the noise of three runs; the marker rows with a
+// load average of 7.5 to 9):
 //
-//	disabled marker, Go guest (BenchmarkFireDisabled/go)        3-5 ns     (a host call, 140-320 ns, before)
-//	disabled marker, hand-written (BenchmarkFireDisabled/raw)   about 1 ns (a load and a branch)
-//	event to a no-op probe, Go guest (BenchmarkFireFromModule)  170-550 ns (180-800 ns before)
-//	event to a no-op probe, hand-written (FireFromRawModule)    70-175 ns
+//	disabled marker, Go guest (BenchmarkFireDisabled/go)        1.8 ns of CPU, 1.8-4 ns (5.1-5.2 ns of CPU before)
+//	disabled marker, hand-written (BenchmarkFireDisabled/raw)   0.9 ns of CPU (a load and a branch)
+//	event to a no-op probe, Go guest (FireFromModule/probe)     80-85 ns of CPU, 80-210 ns (153-157 ns of CPU before)
+//	  the same without the event buffer (probe/unbatched)       170-180 ns of CPU
+//	event to a no-op probe, hand-written (FireFromRawModule)    80-210 ns (a host call per event)
 //	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
 //	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
 //	echo from 2 goroutines (CallHookParallel/echo/*/2g), 1 instance   1.4-1.5 µs per call (0.9-1.0 from one goroutine)
@@ -203,18 +214,32 @@
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 77-104 ms, 75-78 ms of CPU
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
-// A disabled module marker does not call the host. The host keeps a
+// A disabled module marker does not call the host, and from a Go guest
+// costs about twice a hand-written module's load and branch: the host's
+// instrumentation turns Go's forward jumps, which Go's wasm backend sends
+// through its function's dispatch loop, into plain branches (backward
+// ones, loops, keep the loop head's stop check). The host keeps a
 // module's enabled flags (ABI v1's tracemark_flags extension, see package
 // module) in its memory, and the guest SDK's Fire, inlined, tests the
 // marker's flag first. Keeping the flags current costs the host one atomic
 // load per call and per host call, and a rewrite of the flags when any
 // marker changed (marker.EnabledChanges).
 //
-// An enabled event pays wazero's exit from compiled code to a Go host
-// function, the budget, the decoding against the schema (no copy: strings
-// point into the module's memory while the probes run) and
-// marker.Dynamic.Fire; the rest is Go's code in the module. A call into a
-// hook pays for locking the goroutine to its thread, reading the thread's
+// An enabled event from the guest SDK is appended to the module's event
+// buffer (the tracemark_events extension of ABI v1, see package module),
+// which the host delivers when it fills (64 KiB for the SDK) and when
+// the call returns: wazero's exit from compiled code to a Go host function,
+// 60-100 ns on a busy machine and most of what an event cost, is paid once
+// per buffer. Each event pays the budget, the decoding against the schema
+// (no copy: strings point into the module's memory while the probes run)
+// and marker.Dynamic.Fire; the rest is Go's code in the module. A batched
+// event's timestamp (marker.Event.Time) is the time the host delivered it,
+// at most the call's duration after it fired; WithoutEventBuffer gives
+// each event a host call, and its firing time, as before. The CPU times
+// above are the process's (getrusage) per event, the wall times those of
+// ns/op; "before" is the previous code, run alternately with this one.
+//
+// A call into a hook pays for locking the goroutine to its thread, reading the thread's
 // id (one system call), a few atomic operations that tell the host's
 // watchdog the call runs, copying the input in and the output out; no
 // goroutine, timer or clock reading per call (see Limits).

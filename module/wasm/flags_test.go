@@ -53,6 +53,13 @@ func flagged(flagsAt uint32) []byte {
 		wasmbin.Op(wasmbin.OpBr, 0, wasmbin.OpEnd, wasmbin.OpEnd),
 		wasmbin.I64Const(0))
 	b.Export("fire_loop", b.Func(sigHook, nil, loop...))
+	// empty_loop is fire_loop without the fire_ifs: its baseline.
+	b.Export("empty_loop", b.Func(sigHook, nil,
+		wasmbin.Op(wasmbin.OpBlock, wasmbin.BlockVoid, wasmbin.OpLoop, wasmbin.BlockVoid),
+		wasmbin.LocalGet(0), wasmbin.I32Const(100), wasmbin.Op(0x49 /* i32.lt_u */, wasmbin.OpBrIf, 1),
+		wasmbin.LocalGet(0), wasmbin.I32Const(100), wasmbin.Op(wasmbin.OpI32Sub), wasmbin.LocalSet(0),
+		wasmbin.Op(wasmbin.OpBr, 0, wasmbin.OpEnd, wasmbin.OpEnd),
+		wasmbin.I64Const(0)))
 	return withModinfo(b.Bytes(), rawInfo("flagged"))
 }
 

@@ -162,7 +162,8 @@ func (r *recorder) count() int {
 }
 
 // rawCall calls an export of one of m's instances with params, outside
-// Call (no deadline, no input or output).
+// Call (no deadline, no input or output), and delivers the events it
+// batched.
 func rawCall(m *Module, export string, params ...uint64) error {
 	i, err := m.acquire(context.Background())
 	if err != nil {
@@ -170,5 +171,6 @@ func rawCall(m *Module, export string, params ...uint64) error {
 	}
 	defer m.pool.put(i)
 	_, err = i.mod.ExportedFunction(export).Call(context.Background(), params...)
+	i.drainEvents(i.mod) // as run does
 	return err
 }

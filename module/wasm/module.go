@@ -83,6 +83,8 @@ type loadConfig struct {
 	// Limits override the host's limits for this module (zero fields
 	// inherit).
 	Limits Limits
+	// NoEventBuffer: see WithoutEventBuffer.
+	NoEventBuffer bool
 
 	errs []error // invalid option values, reported by the load
 }
@@ -101,6 +103,9 @@ type Module struct {
 	limits  Limits
 	outTree bool
 	listed  bool // guarded by host.mu
+
+	// unbatched: the host does not take the module's event buffer.
+	unbatched bool
 
 	// The runtime and the compiled code, shared by the instances.
 	rt       wazero.Runtime
@@ -146,7 +151,7 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
 	m := &Module{host: h, path: path, info: a.Modinfo, sig: a.Signature, limits: lim, policy: opts.Policy,
-		outTree: !inTree, loaded: time.Now()}
+		outTree: !inTree, loaded: time.Now(), unbatched: opts.NoEventBuffer}
 	m.pool.init(m, lim.Instances)
 	switch {
 	case a.Modinfo != nil:
@@ -407,10 +412,12 @@ func (m *Module) evaluate() {
 	}
 }
 
-// run calls fn, with no arguments beyond m.stack, and fails a call that
+// run calls fn, with no arguments beyond m.stack, delivers the events
+// the module batched (even if it trapped), and fails a call that
 // returns after the host stopped it. Called with callMu held.
 func (i *instance) run(ctx context.Context, fn api.Function) error {
 	err := fn.CallWithStack(ctx, i.stack[:])
+	i.drainEvents(i.mod)
 	if err == nil && i.call.stopped.Load() {
 		err = errStopped
 	}

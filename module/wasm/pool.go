@@ -42,6 +42,7 @@ type instance struct {
 	call      callDeadline
 	stderr    *outputWriter
 	flags     enabledFlags
+	events    eventBuffer
 	pages     atomic.Uint32
 }
 
@@ -176,6 +177,7 @@ func (p *pool) releaseInstance(i *instance) {
 	}
 	i.mod, i.mem = nil, nil
 	i.flags = enabledFlags{}
+	i.events = eventBuffer{}
 	i.disarm()
 	if i.published {
 		p.mu.Lock()
@@ -371,6 +373,12 @@ func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
 			return nil, i.end(i.callFailed(where("asking for its enabled flags"), err, lim.InitTimeout))
 		}
 		i.setFlags(i.stack[0])
+	}
+	if f := mod.ExportedFunction(module.ExportEvents); f != nil && !m.unbatched && sameSig(f.Definition(), nil, flagsResults) {
+		if err := i.run(ictx, f); err != nil {
+			return nil, i.end(i.callFailed(where("asking for its event buffer"), err, lim.InitTimeout))
+		}
+		i.setEvents(i.stack[0])
 	}
 	// An ABI violation during initialization taints W but does not fail
 	// the load: the module is there, and policy decides about it.

@@ -95,8 +95,9 @@ func Define%[1]d[%[3]s any](name string, %[4]s, opts ...Option) Marker%[1]d[%[3]
 	return Marker%[1]d[%[3]s]{newHandle(h, err)}
 }
 
-// Fire encodes the arguments (ABI v1) and sends the event to the host if
-// the marker is enabled. A disabled marker costs a load and a branch,
+// Fire encodes the arguments (ABI v1) and sends the event to the host
+// (appends it to the module's event buffer, or calls the host) if the
+// marker is enabled. A disabled marker costs a load and a branch,
 // inlined in the caller.
 func (m Marker%[1]d[%[3]s]) Fire(%[6]s) {
 	if flags[m.on] != 0 {
@@ -105,13 +106,13 @@ func (m Marker%[1]d[%[3]s]) Fire(%[6]s) {
 }
 
 func (m Marker%[1]d[%[3]s]) fire(%[6]s) {
-	b := takeScratch()
+	b := beginEvent()
 	off := 0
 `, n, plural, tp, strings.Join(fields, ", "), strings.Join(infos, ", "), strings.Join(args, ", "), strings.Join(names, ", "))
 		for _, t := range lower {
 			fmt.Fprintf(&b, field, t+t)
 		}
-		b.WriteString("\tfire(m.h, b[:off])\n\tputScratch(b)\n}\n")
+		b.WriteString("\tif batching {\n\t\tendEvent(m.h, off)\n\t} else {\n\t\tendSlow(m.h, b, off)\n\t}\n}\n")
 	}
 	return b.Bytes()
 }

@@ -202,6 +202,8 @@ type checker struct {
 	record    bool
 	loops     []int
 	maxGlobal int64
+	// ops are the instructions that goJumps looks at, in order.
+	ops []goOp
 }
 
 // units counts n units against the budget.
@@ -520,10 +522,20 @@ func (c *checker) expr(r *reader, fn int) error {
 	defer func() {
 		c.st.Instructions += count
 	}()
+	last := -1 // index in c.ops of the instruction being walked, if recorded
 	for {
+		if last >= 0 {
+			c.ops[last].end = r.off
+			last = -1
+		}
+		at := r.off
 		op, err := r.byte()
 		if err != nil {
 			return err
+		}
+		if c.record && fn >= 0 && recorded(op) {
+			c.ops = append(c.ops, goOp{at: at, code: op})
+			last = len(c.ops) - 1
 		}
 		count++
 		if count&1023 == 0 {
@@ -569,6 +581,9 @@ func (c *checker) expr(r *reader, fn int) error {
 			}
 		case op == OpEnd:
 			if depth == 0 {
+				if last >= 0 {
+					c.ops[last].end = r.off
+				}
 				return c.units(count & 1023)
 			}
 			depth--

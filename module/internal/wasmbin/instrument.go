@@ -16,6 +16,12 @@ import "fmt"
 // gets an empty one (no pages, no growth) for that; its code cannot have
 // used a memory, or it would not have been valid.
 //
+// In a function compiled by Go's wasm backend it also rewrites the
+// forward jumps, which go through the function's dispatch loop, into
+// plain branches to their target (see goJumps): they cannot loop, so they
+// need no stop check, and the loop head and the br_table cost Go code
+// more than anything else a branch does.
+//
 // The module's start function, if any, is no longer called at
 // instantiation but exported as start, for the host to call under the
 // same control.
@@ -161,7 +167,8 @@ func Instrument(b []byte, stop, start string) ([]byte, error) {
 const FuelPerYield = 1 << 16
 
 // instrumentCode inserts the stop check and the fuel count at every loop
-// head of a code section's bodies; the fuel global follows stop.
+// head of a code section's bodies, and turns the forward jumps of Go's
+// code into plain branches (see goJumps); the fuel global follows stop.
 func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 	fuel := stop + 1
 	// if (stop) unreachable
@@ -193,6 +200,7 @@ func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 		br := &reader{b: r.b[r.off : r.off+size]}
 		r.off += size
 		c.loops = c.loops[:0]
+		c.ops = c.ops[:0]
 		c.maxGlobal = -1
 		if err := c.locals(br, -1); err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
@@ -203,12 +211,23 @@ func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 		if c.maxGlobal >= int64(stop) {
 			return nil, malformed("function body %d uses global %d, which the module does not declare", i, c.maxGlobal)
 		}
+		jumps := goJumps(br.b, c.ops)
 		body = body[:0]
 		last := 0
-		for _, off := range c.loops {
-			body = append(body, br.b[last:off]...)
-			body = append(body, check...)
-			last = off
+		loops := c.loops
+		for len(loops) > 0 || len(jumps) > 0 {
+			if len(jumps) == 0 || (len(loops) > 0 && loops[0] <= jumps[0].at) {
+				body = append(body, br.b[last:loops[0]]...)
+				body = append(body, check...)
+				last = loops[0]
+				loops = loops[1:]
+				continue
+			}
+			j := jumps[0]
+			body = append(body, br.b[last:j.at]...)
+			body = AppendU32(append(body, 0x0c), j.depth)
+			last = j.end
+			jumps = jumps[1:]
 		}
 		body = append(body, br.b[last:]...)
 		out = AppendU32(out, uint32(len(body)))

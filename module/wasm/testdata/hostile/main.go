@@ -355,6 +355,16 @@ func benchSDK100(count uint32, _ uint32) uint64 {
 	return 0
 }
 
+// bench_empty100 is bench_sdk100 without the Fires: its loop alone, the
+// baseline that BenchmarkFireDisabled subtracts.
+//
+//go:wasmexport bench_empty100
+func benchEmpty100(count uint32, _ uint32) uint64 {
+	for range count / 100 {
+	}
+	return 0
+}
+
 // enabled_flag returns "1" if the SDK sees hostile:event enabled, "0" if
 // not, without asking the host.
 //
