@@ -104,9 +104,16 @@ const NoticeTrack = "tracemark"
 
 // sequenceID is the trusted_packet_sequence_id of every packet of a
 // Writer: the writer is one sequence, whose incremental state (the
-// interned names and strings) is cleared by its first packet and never
-// again. A MultiWriter gives each process a sequence of its own.
+// interned names and strings, and the packet defaults that put the
+// timestamps on incrementalClock) is cleared by its first packet and
+// never again. A MultiWriter gives each process a sequence of its own.
 const sequenceID = 1
+
+// incrementalClock is the clock of every timestamped packet of a
+// Writer: a sequence-scoped clock (ids 64 to 127 are), incremental, so
+// that a packet's timestamp is the delta from the previous timestamped
+// packet's on the sequence, in file order. Writer.clock follows it.
+const incrementalClock = 64
 
 // Interning limits: strings longer than maxInternLen are written inline,
 // and after maxInterned interned values new ones are written inline, so
@@ -128,6 +135,7 @@ type Writer struct {
 	pid     uint32
 	seq     uint64 // trusted_packet_sequence_id
 	in      []byte // InternedData of the next packet
+	clock   int64  // incrementalClock: the last timestamp written
 	started bool
 	err     error
 
@@ -294,6 +302,24 @@ func (w *Writer) start() {
 	b = appendVarintField(b, fPacketSequenceID, w.seq)
 	b = appendVarintField(b, fPacketSequenceFlags, seqIncrementalStateCleared)
 	b = appendVarintField(b, fPacketFirstOnSequence, 1)
+	// The packet defaults, part of the incremental state, put every
+	// timestamp on the incremental clock, and the clock snapshot says
+	// that it starts at 0 when BOOTTIME (the trace clock, in which the
+	// times were written before) does. A clock snapshot packet carries
+	// nothing else, so the process track comes in a packet of its own.
+	var m int
+	b, m = beginMessage(b, fPacketDefaults)
+	b = appendVarintField(b, fDefaultsClockID, incrementalClock)
+	b = endMessage(b, m)
+	b, m = beginMessage(b, fPacketClockSnapshot)
+	b = appendClock(b, clockBoottime, false)
+	b = appendClock(b, incrementalClock, true)
+	b = endMessage(b, m)
+	b = endMessage(b, at)
+	w.clock = 0
+
+	b, at = beginMessage(b, fTracePacket)
+	b = appendVarintField(b, fPacketSequenceID, w.seq)
 	w.processID = w.newUUID()
 	b, d := beginMessage(b, fPacketTrackDescriptor)
 	b = appendVarintField(b, fTrackUUID, w.processID)
@@ -316,6 +342,17 @@ func (w *Writer) start() {
 	b = endMessage(b, p)
 	b = endMessage(b, d)
 	w.out = endMessage(b, at)
+}
+
+// appendClock appends a ClockSnapshot.Clock of clock id at time 0.
+func appendClock(b []byte, id uint64, incremental bool) []byte {
+	b, at := beginMessage(b, fSnapshotClock)
+	b = appendVarintField(b, fClockID, id)
+	b = appendVarintField(b, fClockTimestamp, 0)
+	if incremental {
+		b = appendVarintField(b, fClockIncremental, 1)
+	}
+	return endMessage(b, at)
 }
 
 func (w *Writer) newUUID() uint64 {
@@ -610,7 +647,10 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
 	b = append(w.out, fTracePacket<<3|2, 0, fPacketTimestamp<<3)
 	at = len(b) - 2
-	b = appendVarint(b, uint64(ts))
+	// The delta from the previous packet: an earlier time (a slice's
+	// begin, a loss's interval) is a negative one, in two's complement.
+	b = appendVarint(b, uint64(ts-w.clock))
+	w.clock = ts
 	// trusted_packet_sequence_id, sequence_flags
 	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
 	// length byte, type and track.
