@@ -154,8 +154,9 @@ type Writer struct {
 	catIIDs   map[string]uint64
 	annotIIDs map[string]uint64
 	strIIDs   map[string]uint64
-	strs      []string // interned string values, by iid-1
-	internBuf []byte   // scratch for strings made valid UTF-8
+	short     *shortTable // the short ones of strIIDs
+	strs      []string    // interned string values, by iid-1
+	internBuf []byte      // scratch for strings made valid UTF-8
 }
 
 // track is a group of tracks of the same name: lane 0 and more lanes for
@@ -255,6 +256,7 @@ func newWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts o
 		catIIDs:   map[string]uint64{},
 		annotIIDs: map[string]uint64{},
 		strIIDs:   map[string]uint64{},
+		short:     newShortTable(),
 		nextUUID:  uuid,
 		spans:     encode.NewSpans(classes),
 	}
@@ -540,9 +542,23 @@ func (w *Writer) appendInterned(b []byte, num protowire.Number, iid uint64, s st
 
 // appendString appends a string value (made valid UTF-8) as an interned
 // string_value_iid, or inline as string_value if it is too long or the
-// table is full. last caches the field's previous interned value: values
-// of some fields often repeat, and comparing is cheaper than a map lookup.
+// table is full. Short strings are looked up in w.short; for the others
+// (and the short ones it does not settle) last caches the field's
+// previous interned value: values of some fields often repeat, and
+// comparing is cheaper than a map lookup.
 func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
+	if len(s) <= maxShort {
+		// Only valid UTF-8 is interned, so a value found is valid, and
+		// the table has every short string interned unless it spilled.
+		a, k := shortKey(s)
+		iid, ok := w.short.find(a, k, len(s))
+		if !ok && !w.short.spilled && len(w.strIIDs) < maxInterned && utf8.Valid(s) {
+			iid, ok = w.internString(s), true
+		}
+		if ok {
+			return appendVarintField(b, fAnnotStringValueIID, iid)
+		}
+	}
 	if last.score > 0 && string(s) == last.s {
 		last.score = min(last.score+lastHit, lastMax)
 		return appendVarintField(b, fAnnotStringValueIID, last.iid)
@@ -554,7 +570,6 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		}
 		return appendBytesField(b, fAnnotString, s)
 	}
-	// Only valid UTF-8 is interned, so a value found is valid.
 	iid, ok := w.strIIDs[string(s)]
 	if !ok && !utf8.Valid(s) {
 		w.internBuf = appendValidUTF8(w.internBuf[:0], s)
@@ -565,15 +580,7 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		if len(w.strIIDs) >= maxInterned {
 			return appendBytesField(b, fAnnotString, s)
 		}
-		iid = uint64(len(w.strIIDs) + 1)
-		k := string(s)
-		w.strIIDs[k] = iid
-		w.strs = append(w.strs, k)
-		var at int
-		w.in, at = beginMessage(w.in, fInternedAnnotStrings)
-		w.in = appendVarintField(w.in, fInternedIID, iid)
-		w.in = appendBytesField(w.in, fInternedName, s)
-		w.in = endMessage(w.in, at)
+		iid = w.internString(s)
 	}
 	if iid == last.iid {
 		last.score = min(last.score+lastHit, lastMax) // not compared, but repeated
@@ -582,6 +589,25 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		last.s, last.iid = w.strs[iid-1], iid
 	}
 	return appendVarintField(b, fAnnotStringValueIID, iid)
+}
+
+// internString interns s, valid UTF-8 and not interned yet, adding it to
+// the packet's InternedData, and returns its interning id.
+func (w *Writer) internString(s []byte) uint64 {
+	iid := uint64(len(w.strIIDs) + 1)
+	k := string(s)
+	w.strIIDs[k] = iid
+	w.strs = append(w.strs, k)
+	if len(s) <= maxShort {
+		a, b := shortKey(s)
+		w.short.add(a, b, len(s), iid)
+	}
+	var at int
+	w.in, at = beginMessage(w.in, fInternedAnnotStrings)
+	w.in = appendVarintField(w.in, fInternedIID, iid)
+	w.in = appendBytesField(w.in, fInternedName, s)
+	w.in = endMessage(w.in, at)
+	return iid
 }
 
 // WriteEvent writes ev, an event or a notice. Events must come in
