@@ -570,6 +570,7 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		}
 		return appendBytesField(b, fAnnotString, s)
 	}
+	// Only valid UTF-8 is interned, so a value found is valid.
 	iid, ok := w.strIIDs[string(s)]
 	if !ok && !utf8.Valid(s) {
 		w.internBuf = appendValidUTF8(w.internBuf[:0], s)
