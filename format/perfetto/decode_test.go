@@ -78,29 +78,55 @@ func fields(t *testing.T, msg []byte) []field {
 	return out
 }
 
+// dclock is a clock of a sequence's clock snapshot: its value at the
+// snapshot (the base of the first delta if it is incremental, then the
+// last value), and BOOTTIME's then.
+type dclock struct {
+	incremental bool
+	value, boot int64
+}
+
+// Clock ids (BuiltinClock, and the sequence-scoped ones from 64).
+const (
+	clockBoottime    = 6
+	firstSeqClock    = 64
+	clockIDField     = 58 // TracePacket.timestamp_clock_id, TracePacketDefaults too
+	packetDefaults   = 59 // TracePacket.trace_packet_defaults
+	packetClockSnap  = 6  // TracePacket.clock_snapshot
+	stateCleared     = 1  // SEQ_INCREMENTAL_STATE_CLEARED
+	needsIncremental = 2  // SEQ_NEEDS_INCREMENTAL_STATE
+)
+
 // decode checks out and returns its content: every packet is on sequence
 // 1, the first one clears the incremental state and the others need it;
 // every interned id is defined before (or in the packet of) its first
 // use and never redefined; every track is declared before use, once;
-// slices begin and end on the same track, in order.
+// slices begin and end on the same track, in order. Timestamps are read
+// as trace_processor reads them: on the packet's timestamp_clock_id, else
+// the one of the sequence's packet defaults (incremental state), else
+// BOOTTIME, the trace clock; a clock of the sequence's clock snapshot
+// maps to BOOTTIME by the snapshot, and an incremental one adds each
+// packet's timestamp, as a signed delta, to its last value.
 func decode(t *testing.T, out []byte) decoded {
 	t.Helper()
 	d := decoded{tracks: map[uint64]dtrack{}}
 	interned := map[int]map[uint64]string{1: {}, 2: {}, 3: {}, 29: {}}
 	open := map[uint64][]int{} // track → indexes of open slice begins
-	var lastTS uint64
+	clocks := map[uint64]*dclock{}
+	var defaultClock uint64 // of the packet defaults
 	for i, pf := range fields(t, out) {
 		if pf.num != 1 || pf.b == nil {
 			t.Fatalf("top-level field %d is not Trace.packet", pf.num)
 		}
 		d.packets++
-		var ts, seq, flags uint64
-		var te, td []byte
+		var ts, seq, flags, clockID uint64
+		var hasTS bool
+		var te, td, defaults, snapshot []byte
 		pfs := fields(t, pf.b)
 		for _, f := range pfs {
 			switch f.num {
 			case 8:
-				ts = f.v
+				ts, hasTS = f.v, true
 			case 10:
 				seq = f.v
 			case 13:
@@ -109,6 +135,12 @@ func decode(t *testing.T, out []byte) decoded {
 				te = f.b
 			case 60:
 				td = f.b
+			case clockIDField:
+				clockID = f.v
+			case packetDefaults:
+				defaults = f.b
+			case packetClockSnap:
+				snapshot = f.b
 			case 12:
 				for _, e := range fields(t, f.b) {
 					tab := interned[int(e.num)]
@@ -135,8 +167,81 @@ func decode(t *testing.T, out []byte) decoded {
 		if seq != 1 {
 			t.Fatalf("packet %d: trusted_packet_sequence_id %d, want 1", i, seq)
 		}
-		if i == 0 && flags != 1 {
+		if i == 0 && flags != stateCleared {
 			t.Fatalf("first packet: sequence_flags %d, want SEQ_INCREMENTAL_STATE_CLEARED", flags)
+		}
+		if flags&stateCleared != 0 {
+			defaultClock = 0
+		}
+		if defaults != nil {
+			if flags&stateCleared == 0 {
+				t.Fatalf("packet %d: packet defaults outside the packet that clears the incremental state", i)
+			}
+			for _, f := range fields(t, defaults) {
+				if f.num == clockIDField {
+					defaultClock = f.v
+				}
+			}
+		}
+		if snapshot != nil {
+			if te != nil || td != nil {
+				t.Fatalf("packet %d: a clock snapshot and a track event or descriptor, which trace_processor ignores", i)
+			}
+			var boot *int64
+			snap := map[uint64]*dclock{}
+			for _, f := range fields(t, snapshot) {
+				if f.num != 1 {
+					t.Fatalf("packet %d: clock snapshot field %d", i, f.num)
+				}
+				var id uint64
+				c := &dclock{}
+				for _, g := range fields(t, f.b) {
+					switch g.num {
+					case 1:
+						id = g.v
+					case 2:
+						c.value = int64(g.v)
+					case 3:
+						c.incremental = g.v != 0
+					default:
+						t.Fatalf("packet %d: clock field %d", i, g.num)
+					}
+				}
+				if snap[id] != nil {
+					t.Fatalf("packet %d: clock %d twice in a snapshot", i, id)
+				}
+				if id == clockBoottime {
+					boot = &c.value
+				} else if id < firstSeqClock || id >= 128 {
+					t.Fatalf("packet %d: clock %d in the snapshot: want sequence-scoped clocks, once, and BOOTTIME", i, id)
+				}
+				snap[id] = c
+			}
+			if boot == nil {
+				t.Fatalf("packet %d: a clock snapshot without BOOTTIME, the trace clock", i)
+			}
+			for id, c := range snap {
+				c.boot = *boot
+				clocks[id] = c
+			}
+		}
+		if clockID == 0 {
+			clockID = defaultClock
+		}
+		var abs int64 // ts on BOOTTIME
+		switch c := clocks[clockID]; {
+		case clockID == 0 || clockID == clockBoottime:
+			abs = int64(ts)
+		case c == nil:
+			t.Fatalf("packet %d: timestamp on clock %d, of no snapshot", i, clockID)
+		case c.incremental:
+			if hasTS {
+				c.value += int64(ts)
+				c.boot += int64(ts)
+			}
+			abs = c.boot
+		default:
+			abs = int64(ts) - c.value + c.boot
 		}
 		if td != nil {
 			var uuid uint64
@@ -177,12 +282,16 @@ func decode(t *testing.T, out []byte) decoded {
 		if te == nil {
 			continue
 		}
-		if flags != 2 {
+		if flags != needsIncremental {
 			t.Fatalf("packet %d: sequence_flags %d, want SEQ_NEEDS_INCREMENTAL_STATE", i, flags)
 		}
-		_ = lastTS
-		lastTS = ts
-		ev := devent{ts: ts}
+		if !hasTS {
+			t.Fatalf("packet %d: a track event without a timestamp", i)
+		}
+		if abs < 0 {
+			t.Fatalf("packet %d: timestamp %d before 1970", i, abs)
+		}
+		ev := devent{ts: uint64(abs)}
 		lookup := func(tab int, iid uint64) string {
 			s, ok := interned[tab][iid]
 			if !ok {
@@ -246,10 +355,10 @@ func decode(t *testing.T, out []byte) decoded {
 				t.Fatalf("packet %d: slice end on track %q without a begin", i, tr.name)
 			}
 			b := &d.events[o[len(o)-1]]
-			if ts < b.ts {
-				t.Fatalf("packet %d: slice %q ends at %d before it begins at %d", i, b.name, ts, b.ts)
+			if ev.ts < b.ts {
+				t.Fatalf("packet %d: slice %q ends at %d before it begins at %d", i, b.name, ev.ts, b.ts)
 			}
-			b.end = ts
+			b.end = ev.ts
 			open[ev.track] = o[:len(o)-1]
 		case 3, 4:
 			d.events = append(d.events, ev)

@@ -104,9 +104,16 @@ const NoticeTrack = "tracemark"
 
 // sequenceID is the trusted_packet_sequence_id of every packet of a
 // Writer: the writer is one sequence, whose incremental state (the
-// interned names and strings) is cleared by its first packet and never
-// again. A MultiWriter gives each process a sequence of its own.
+// interned names and strings, and the packet defaults that put the
+// timestamps on incrementalClock) is cleared by its first packet and
+// never again. A MultiWriter gives each process a sequence of its own.
 const sequenceID = 1
+
+// incrementalClock is the clock of every timestamped packet of a
+// Writer: a sequence-scoped clock (ids 64 to 127 are), incremental, so
+// that a packet's timestamp is the delta from the previous timestamped
+// packet's on the sequence, in file order. Writer.clock follows it.
+const incrementalClock = 64
 
 // Interning limits: strings longer than maxInternLen are written inline,
 // and after maxInterned interned values new ones are written inline, so
@@ -128,6 +135,7 @@ type Writer struct {
 	pid     uint32
 	seq     uint64 // trusted_packet_sequence_id
 	in      []byte // InternedData of the next packet
+	clock   int64  // incrementalClock: the last timestamp written
 	started bool
 	err     error
 
@@ -146,8 +154,9 @@ type Writer struct {
 	catIIDs   map[string]uint64
 	annotIIDs map[string]uint64
 	strIIDs   map[string]uint64
-	strs      []string // interned string values, by iid-1
-	internBuf []byte   // scratch for strings made valid UTF-8
+	short     *shortTable // the short ones of strIIDs
+	strs      []string    // interned string values, by iid-1
+	internBuf []byte      // scratch for strings made valid UTF-8
 }
 
 // track is a group of tracks of the same name: lane 0 and more lanes for
@@ -247,6 +256,7 @@ func newWriter(w io.Writer, info ctf.TraceInfo, classes []ctf.EventClass, opts o
 		catIIDs:   map[string]uint64{},
 		annotIIDs: map[string]uint64{},
 		strIIDs:   map[string]uint64{},
+		short:     newShortTable(),
 		nextUUID:  uuid,
 		spans:     encode.NewSpans(classes),
 	}
@@ -294,6 +304,24 @@ func (w *Writer) start() {
 	b = appendVarintField(b, fPacketSequenceID, w.seq)
 	b = appendVarintField(b, fPacketSequenceFlags, seqIncrementalStateCleared)
 	b = appendVarintField(b, fPacketFirstOnSequence, 1)
+	// The packet defaults, part of the incremental state, put every
+	// timestamp on the incremental clock, and the clock snapshot says
+	// that it starts at 0 when BOOTTIME (the trace clock, in which the
+	// times were written before) does. A clock snapshot packet carries
+	// nothing else, so the process track comes in a packet of its own.
+	var m int
+	b, m = beginMessage(b, fPacketDefaults)
+	b = appendVarintField(b, fDefaultsClockID, incrementalClock)
+	b = endMessage(b, m)
+	b, m = beginMessage(b, fPacketClockSnapshot)
+	b = appendClock(b, clockBoottime, false)
+	b = appendClock(b, incrementalClock, true)
+	b = endMessage(b, m)
+	b = endMessage(b, at)
+	w.clock = 0
+
+	b, at = beginMessage(b, fTracePacket)
+	b = appendVarintField(b, fPacketSequenceID, w.seq)
 	w.processID = w.newUUID()
 	b, d := beginMessage(b, fPacketTrackDescriptor)
 	b = appendVarintField(b, fTrackUUID, w.processID)
@@ -316,6 +344,17 @@ func (w *Writer) start() {
 	b = endMessage(b, p)
 	b = endMessage(b, d)
 	w.out = endMessage(b, at)
+}
+
+// appendClock appends a ClockSnapshot.Clock of clock id at time 0.
+func appendClock(b []byte, id uint64, incremental bool) []byte {
+	b, at := beginMessage(b, fSnapshotClock)
+	b = appendVarintField(b, fClockID, id)
+	b = appendVarintField(b, fClockTimestamp, 0)
+	if incremental {
+		b = appendVarintField(b, fClockIncremental, 1)
+	}
+	return endMessage(b, at)
 }
 
 func (w *Writer) newUUID() uint64 {
@@ -503,9 +542,23 @@ func (w *Writer) appendInterned(b []byte, num protowire.Number, iid uint64, s st
 
 // appendString appends a string value (made valid UTF-8) as an interned
 // string_value_iid, or inline as string_value if it is too long or the
-// table is full. last caches the field's previous interned value: values
-// of some fields often repeat, and comparing is cheaper than a map lookup.
+// table is full. Short strings are looked up in w.short; for the others
+// (and the short ones it does not settle) last caches the field's
+// previous interned value: values of some fields often repeat, and
+// comparing is cheaper than a map lookup.
 func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
+	if len(s) <= maxShort {
+		// Only valid UTF-8 is interned, so a value found is valid, and
+		// the table has every short string interned unless it spilled.
+		a, k := shortKey(s)
+		iid, ok := w.short.find(a, k, len(s))
+		if !ok && !w.short.spilled && len(w.strIIDs) < maxInterned && utf8.Valid(s) {
+			iid, ok = w.internString(s), true
+		}
+		if ok {
+			return appendVarintField(b, fAnnotStringValueIID, iid)
+		}
+	}
 	if last.score > 0 && string(s) == last.s {
 		last.score = min(last.score+lastHit, lastMax)
 		return appendVarintField(b, fAnnotStringValueIID, last.iid)
@@ -528,15 +581,7 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		if len(w.strIIDs) >= maxInterned {
 			return appendBytesField(b, fAnnotString, s)
 		}
-		iid = uint64(len(w.strIIDs) + 1)
-		k := string(s)
-		w.strIIDs[k] = iid
-		w.strs = append(w.strs, k)
-		var at int
-		w.in, at = beginMessage(w.in, fInternedAnnotStrings)
-		w.in = appendVarintField(w.in, fInternedIID, iid)
-		w.in = appendBytesField(w.in, fInternedName, s)
-		w.in = endMessage(w.in, at)
+		iid = w.internString(s)
 	}
 	if iid == last.iid {
 		last.score = min(last.score+lastHit, lastMax) // not compared, but repeated
@@ -545,6 +590,25 @@ func (w *Writer) appendString(b []byte, last *lastString, s []byte) []byte {
 		last.s, last.iid = w.strs[iid-1], iid
 	}
 	return appendVarintField(b, fAnnotStringValueIID, iid)
+}
+
+// internString interns s, valid UTF-8 and not interned yet, adding it to
+// the packet's InternedData, and returns its interning id.
+func (w *Writer) internString(s []byte) uint64 {
+	iid := uint64(len(w.strIIDs) + 1)
+	k := string(s)
+	w.strIIDs[k] = iid
+	w.strs = append(w.strs, k)
+	if len(s) <= maxShort {
+		a, b := shortKey(s)
+		w.short.add(a, b, len(s), iid)
+	}
+	var at int
+	w.in, at = beginMessage(w.in, fInternedAnnotStrings)
+	w.in = appendVarintField(w.in, fInternedIID, iid)
+	w.in = appendBytesField(w.in, fInternedName, s)
+	w.in = endMessage(w.in, at)
+	return iid
 }
 
 // WriteEvent writes ev, an event or a notice. Events must come in
@@ -610,7 +674,10 @@ func (w *Writer) WriteEvent(ev *ctf.Event) error {
 func (w *Writer) beginEvent(ts int64, typ, uuid uint64) (b []byte, at, te int) {
 	b = append(w.out, fTracePacket<<3|2, 0, fPacketTimestamp<<3)
 	at = len(b) - 2
-	b = appendVarint(b, uint64(ts))
+	// The delta from the previous packet: an earlier time (a slice's
+	// begin, a loss's interval) is a negative one, in two's complement.
+	b = appendVarint(b, uint64(ts-w.clock))
+	w.clock = ts
 	// trusted_packet_sequence_id, sequence_flags
 	// SEQ_NEEDS_INCREMENTAL_STATE, and the track_event field with its
 	// length byte, type and track.

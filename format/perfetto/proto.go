@@ -15,13 +15,30 @@ const (
 	fTracePacket = 1
 
 	// TracePacket
+	fPacketClockSnapshot   = 6
 	fPacketTimestamp       = 8
 	fPacketSequenceID      = 10 // trusted_packet_sequence_id
 	fPacketTrackEvent      = 11
 	fPacketInternedData    = 12
 	fPacketSequenceFlags   = 13
+	fPacketClockID         = 58 // timestamp_clock_id
+	fPacketDefaults        = 59 // trace_packet_defaults
 	fPacketTrackDescriptor = 60
 	fPacketFirstOnSequence = 87 // first_packet_on_sequence
+
+	// TracePacketDefaults
+	fDefaultsClockID = 58 // timestamp_clock_id
+
+	// ClockSnapshot
+	fSnapshotClock = 1 // clocks
+
+	// ClockSnapshot.Clock
+	fClockID          = 1
+	fClockTimestamp   = 2
+	fClockIncremental = 3 // is_incremental
+
+	// BuiltinClock
+	clockBoottime = 6
 
 	// TracePacket.SequenceFlags
 	seqIncrementalStateCleared = 1
