@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tracemark/tracemark/marker"
@@ -133,9 +134,12 @@ func BenchmarkLoadPlugin(b *testing.B) {
 			}
 			m.Unload(context.Background(), false)
 			// CPU time per load too: on a busy machine the wall time
-			// measures the machine.
+			// measures the machine. And the time of each phase.
 			cpu := processCPU()
+			var pt phaseTimer
+			h.onPhase = pt.mark
 			for b.Loop() {
+				pt.start()
 				m, err := h.LoadFile(context.Background(), path)
 				if err != nil {
 					b.Fatal(err)
@@ -143,14 +147,52 @@ func BenchmarkLoadPlugin(b *testing.B) {
 				if err := m.Unload(context.Background(), false); err != nil {
 					b.Fatal(err)
 				}
+				pt.mark("unload")
 			}
 			if cpu >= 0 {
 				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 			}
+			pt.report(b)
 			if s := h.CacheStats(); name == "cached" && (s.Hits != uint64(b.N) || s.Misses != 1) {
 				b.Fatalf("cache stats %+v after %d loads", s, b.N)
 			}
 		})
+	}
+}
+
+// phaseTimer sums the wall and CPU time of a load's phases
+// (Host.onPhase) over a benchmark's loads.
+type phaseTimer struct {
+	last    time.Time
+	lastCPU int64
+	wall    map[string]time.Duration
+	cpu     map[string]int64
+	order   []string
+}
+
+func (p *phaseTimer) start() { p.last, p.lastCPU = time.Now(), processCPU() }
+
+func (p *phaseTimer) mark(name string) {
+	now, cpu := time.Now(), processCPU()
+	if p.wall == nil {
+		p.wall, p.cpu = map[string]time.Duration{}, map[string]int64{}
+	}
+	if _, ok := p.wall[name]; !ok {
+		p.order = append(p.order, name)
+	}
+	p.wall[name] += now.Sub(p.last)
+	p.cpu[name] += cpu - p.lastCPU
+	p.last, p.lastCPU = now, cpu
+}
+
+// report reports each phase's wall time (name-ms/op) and, where the
+// system measures it, CPU time (name-cpu-ms/op).
+func (p *phaseTimer) report(b *testing.B) {
+	for _, n := range p.order {
+		b.ReportMetric(float64(p.wall[n])/1e6/float64(b.N), n+"-ms/op")
+		if p.lastCPU >= 0 {
+			b.ReportMetric(float64(p.cpu[n])/1e6/float64(b.N), n+"-cpu-ms/op")
+		}
 	}
 }
 

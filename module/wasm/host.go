@@ -243,6 +243,17 @@ type Host struct {
 	totals struct {
 		calls, fired, delivered, dropped, errors atomic.Uint64
 	}
+
+	// onPhase, if set, is called at the end of each phase of a load with
+	// its name: benchmarks time the phases.
+	onPhase func(phase string)
+}
+
+// phase marks the end of a phase of a load (see onPhase).
+func (h *Host) phase(name string) {
+	if h.onPhase != nil {
+		h.onPhase(name)
+	}
 }
 
 // NewHost makes a host. It fails if an option's value is invalid, or if
@@ -495,6 +506,7 @@ func (h *Host) LoadFile(ctx context.Context, path string, options ...LoadOption)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
+	h.phase("read")
 	if opts.Name == "" {
 		opts.Name = nameFromPath(path)
 	}

@@ -136,15 +136,34 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	if len(wasm) > lim.MaxModuleBytes {
 		return nil, fmt.Errorf("loading module: %w: %d bytes, limit %d", ErrTooBig, len(wasm), lim.MaxModuleBytes)
 	}
-	// What the module asks of the compiler is bounded before anything
-	// else reads it closely.
-	if err := checkCode(wasm, lim); err != nil {
-		return nil, fmt.Errorf("loading module: %w", err)
+	// The module's entry in the cache on disk, if there is one, holds it
+	// checked and instrumented, and its compiled code.
+	var comp *compilation
+	if disk := h.diskCache(); disk != nil {
+		var berr error
+		if comp, berr = disk.begin(wasm); berr != nil {
+			disk.fail("preparing to compile: %v", berr)
+		}
 	}
+	defer func() {
+		if comp != nil {
+			comp.abort() // not compiled
+		}
+	}()
+	h.phase("lookup")
+	// What the module asks of the compiler is bounded before anything
+	// else reads it closely (unless it was, under limits no larger).
+	if comp == nil || !comp.hit(lim) {
+		if err := checkCode(wasm, lim); err != nil {
+			return nil, fmt.Errorf("loading module: %w", err)
+		}
+	}
+	h.phase("check")
 	a, err := module.Analyze(wasm, h.cfg.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
+	h.phase("analyze")
 	m := &Module{host: h, path: path, info: a.Modinfo, sig: a.Signature, limits: lim, policy: opts.Policy,
 		outTree: !inTree, loaded: time.Now()}
 	m.pool.init(m, lim.Instances)
@@ -206,24 +225,21 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		}
 	}()
 
-	code, err := module.StripMetadata(wasm)
-	if err != nil {
-		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
+	code := comp.entryCode()
+	if code == nil {
+		if code, err = instrument(wasm); err != nil {
+			return nil, fmt.Errorf("loading module %s: %w", m.name, err)
+		}
 	}
-	// The module's loops check a global that the host sets to stop it
-	// (wasmbin.Instrument), not wazero's context check, which leaves
-	// compiled code at every loop iteration and starts a goroutine per
-	// call.
-	code, err = wasmbin.Instrument(code, exportStop, exportStart)
-	if err != nil {
-		return nil, fmt.Errorf("loading module %s: %w: %v", m.name, module.ErrNotWasm, err)
-	}
+	h.phase("instrument")
 	rcfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(lim.instancePages())
 	var compiled wazero.CompiledModule
-	if disk := h.diskCache(); disk != nil {
-		compiled, err = m.compileCached(ctx, disk, rcfg, code, lim.CompileTimeout)
+	if comp != nil {
+		c := comp
+		comp = nil // the module closes its cache
+		compiled, err = m.compileCached(ctx, c, rcfg, code, checkedOf(lim), lim.CompileTimeout)
 	} else {
 		compiled, err = m.compileWith(ctx, rcfg.WithCompilationCache(h.cache), code, lim.CompileTimeout)
 	}
@@ -250,12 +266,15 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.evaluate()
 	m.mu.Unlock()
 
+	h.phase("imports")
+
 	m.a = a
 	m.pool.made = 1
 	first, err := m.newInstance(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
+	h.phase("instantiate")
 	first.mu.Lock()
 	m.pool.put(first)
 
@@ -267,6 +286,22 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.listed = true
 	h.mu.Unlock()
 	return m, nil
+}
+
+// instrument strips the module's metadata and instruments it: its loops
+// check a global that the host sets to stop it (wasmbin.Instrument), not
+// wazero's context check, which leaves compiled code at every loop
+// iteration and starts a goroutine per call.
+func instrument(wasm []byte) ([]byte, error) {
+	code, err := module.StripMetadata(wasm)
+	if err != nil {
+		return nil, err
+	}
+	code, err = wasmbin.Instrument(code, exportStop, exportStart)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", module.ErrNotWasm, err)
+	}
+	return code, nil
 }
 
 // checkCode refuses a module whose code is over the limits of compiling.
