@@ -1,7 +1,6 @@
 package wasm
 
 import (
-	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -376,9 +375,19 @@ type compilation struct {
 	staged os.FileInfo
 	cache  wazero.CompilationCache
 	// From the entry, if there is one: the module checked and
-	// instrumented, and the limits it was checked under.
+	// instrumented (mapped from the entry until release is called), and
+	// the limits it was checked under.
 	code    []byte
 	checked checkedLimits
+	release func()
+}
+
+// releaseCode releases the entry's bytes, once wazero is done with them.
+func (comp *compilation) releaseCode() {
+	if comp.release != nil {
+		comp.release()
+		comp.release = nil
+	}
 }
 
 // begin prepares a compilation of the module wasm (its bytes as loaded)
@@ -451,9 +460,9 @@ func (comp *compilation) lookup() {
 	}
 	var e entry
 	if err == nil {
-		e, err = c.decode(comp.k, b)
-		e.code = bytes.Clone(e.code) // out of the mapping
-		done()
+		if e, err = c.decode(comp.k, b); err != nil {
+			done()
+		}
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -464,15 +473,17 @@ func (comp *compilation) lookup() {
 	}
 	staged := filepath.Join(comp.sub, e.name)
 	if err := os.Rename(tmp, staged); err != nil {
+		done()
 		os.Remove(tmp)
 		c.fail("staging %s: %v", path, err)
 		return
 	}
 	if comp.staged, err = os.Stat(staged); err != nil {
+		done()
 		c.fail("staging %s: %v", path, err)
 		return
 	}
-	comp.code, comp.checked = e.code, e.checked
+	comp.code, comp.checked, comp.release = e.code, e.checked, done
 	// Recently used: evicted last.
 	now := time.Now()
 	os.Chtimes(path, now, now)
@@ -506,6 +517,7 @@ func copyEntry(path, tmp string, max int64) error {
 
 // abort ends a compilation that did not take place.
 func (comp *compilation) abort() {
+	comp.releaseCode()
 	comp.cache.Close(context.Background())
 	os.RemoveAll(comp.stage)
 }
@@ -679,7 +691,9 @@ func (c *diskCache) stats() CacheStats {
 // when it is released.
 func (m *Module) compileCached(ctx context.Context, comp *compilation, rcfg wazero.RuntimeConfig, code []byte, checked checkedLimits, timeout time.Duration) (wazero.CompiledModule, error) {
 	c := comp.c
-	m.cache = comp.cache
+	// wazero may keep parts of the code it decodes (debug information)
+	// as long as the compiled module lives.
+	m.cache, m.releaseCode = comp.cache, comp.releaseCode
 	if c.beforeCompile != nil {
 		c.beforeCompile(comp.sub)
 	}

@@ -106,11 +106,14 @@ type Module struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule   // released with the last instance
 	cache    wazero.CompilationCache // the module's own, closed with it (nil: the host's)
-	a        *module.Analysis
-	pool     pool
-	defineMu sync.Mutex                  // one definition at a time
-	marks    atomic.Pointer[[]*slot]     // m.markers, for the host functions
-	insts    atomic.Pointer[[]*instance] // pool.all, for the host functions
+	// releaseCode, if set, releases the bytes of the code compiled (its
+	// entry in the disk cache), after the runtime is closed.
+	releaseCode func()
+	a           *module.Analysis
+	pool        pool
+	defineMu    sync.Mutex                  // one definition at a time
+	marks       atomic.Pointer[[]*slot]     // m.markers, for the host functions
+	insts       atomic.Pointer[[]*instance] // pool.all, for the host functions
 
 	unloading atomic.Bool
 
@@ -634,6 +637,9 @@ func (m *Module) closeRuntime(ctx context.Context) {
 	}
 	if m.cache != nil {
 		m.cache.Close(ctx)
+	}
+	if m.releaseCode != nil {
+		m.releaseCode()
 	}
 }
 
