@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,5 +350,86 @@ func BenchmarkCallHookParallel(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkCallHookSpeedup measures the throughput of hook calls from
+// two goroutines against one, into a module of two instances, in the
+// same run: each iteration makes a batch of calls from one goroutine,
+// then as many from two at once, so that both see the same machine (on a
+// shared machine a run of 1g and a run of 2g seconds apart measure the
+// other programs). It reports the wall time per call of each (1g-ns/call,
+// 2g-ns/call), their ratio (speedup: 2 would be perfect scaling) and the
+// CPU time per call of each, which grows with contention between the
+// goroutines (cache lines bouncing between the cores, spinning on
+// locks) whether or not the machine has a core free for each.
+func BenchmarkCallHookSpeedup(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS >= 2")
+	}
+	p, err := marker.Register("classifier:*", func(*marker.Event) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Unregister()
+	for _, mod := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
+		b.Run(mod.name, func(b *testing.B) {
+			h := newHost(b, WithLimits(Limits{Instances: 2}))
+			var m *Module
+			var err error
+			if mod.name == "echo" {
+				m, err = h.Load(context.Background(), hostileWasm(b))
+			} else {
+				m, err = h.LoadFile(context.Background(), pluginPath(b))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Make both instances before timing.
+			i1, err := m.acquire(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			i2, err := m.acquire(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.pool.put(i1)
+			m.pool.put(i2)
+			in := []byte("GET /api/users/42")
+			const batch = 1000
+			calls := func(n int) {
+				for range n {
+					if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}
+			var wall1, wall2 time.Duration
+			var cpu1, cpu2 int64
+			for b.Loop() {
+				t, c := time.Now(), processCPU()
+				calls(batch)
+				wall1 += time.Since(t)
+				cpu1 += processCPU() - c
+				t, c = time.Now(), processCPU()
+				var wg sync.WaitGroup
+				for range 2 {
+					wg.Go(func() { calls(batch / 2) })
+				}
+				wg.Wait()
+				wall2 += time.Since(t)
+				cpu2 += processCPU() - c
+			}
+			n := float64(b.N * batch)
+			b.ReportMetric(float64(wall1)/n, "1g-ns/call")
+			b.ReportMetric(float64(wall2)/n, "2g-ns/call")
+			b.ReportMetric(float64(wall1)/float64(wall2), "speedup")
+			if c := processCPU(); c >= 0 {
+				b.ReportMetric(float64(cpu1)/n, "1g-cpu-ns/call")
+				b.ReportMetric(float64(cpu2)/n, "2g-cpu-ns/call")
+			}
+		})
 	}
 }

@@ -126,7 +126,22 @@ type Module struct {
 	lastErr string
 	markers []*slot // appended with defineMu and mu held
 
-	stats struct{ calls, fired, delivered, dropped, errors atomic.Uint64 }
+}
+
+// counters sums the counters of the module's instances.
+func (m *Module) counters() Stats {
+	var s Stats
+	if all := m.insts.Load(); all != nil {
+		for _, i := range *all {
+			st := &i.stats
+			s.Calls += st.calls.Load()
+			s.Fired += st.fired.Load()
+			s.Delivered += st.delivered.Load()
+			s.Dropped += st.dropped.Load()
+			s.Errors += st.errors.Load()
+		}
+	}
+	return s
 }
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
@@ -494,27 +509,17 @@ func (i *instance) end(err error) error {
 	m := i.m
 	p := i.pending
 	i.pending = counters{}
-	h := m.host
 	if err == nil {
 		err = i.callErr
 	}
 	if err != nil && i.callErr == nil {
 		p.errors++
 	}
-	for _, c := range []struct {
-		n    uint64
-		a, b *atomic.Uint64
-	}{
-		{p.fired, &m.stats.fired, &h.totals.fired},
-		{p.delivered, &m.stats.delivered, &h.totals.delivered},
-		{p.dropped, &m.stats.dropped, &h.totals.dropped},
-		{p.errors, &m.stats.errors, &h.totals.errors},
-	} {
-		if c.n > 0 {
-			c.a.Add(c.n)
-			c.b.Add(c.n)
-		}
-	}
+	st := &i.stats
+	add(&st.fired, p.fired)
+	add(&st.delivered, p.delivered)
+	add(&st.dropped, p.dropped)
+	add(&st.errors, p.errors)
 	i.storePages()
 	i.callErr = nil
 	if err != nil {
@@ -657,6 +662,7 @@ func (m *Module) discard() {
 	h.mu.Lock()
 	if h.modules[m.name] == m {
 		delete(h.modules, m.name)
+		h.retire(m)
 	}
 	h.mu.Unlock()
 }
@@ -718,8 +724,7 @@ func (i *instance) callHook(ctx context.Context, hook string, in []byte) ([]byte
 	cctx, cancel := i.callContext(ctx, m.limits.CallTimeout)
 	defer cancel()
 	i.begin()
-	m.stats.calls.Add(1)
-	m.host.totals.calls.Add(1)
+	add(&i.stats.calls, 1)
 	where := callError{m.name, hook}
 	ptr := i.inPtr
 	if len(in) > 0 {
@@ -874,6 +879,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	h.mu.Lock()
 	if h.modules[m.name] == m {
 		delete(h.modules, m.name)
+		h.retire(m)
 	}
 	h.mu.Unlock()
 	return nil
