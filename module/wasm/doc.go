@@ -90,18 +90,27 @@
 // default "compiled" in the user's cache directory, bounded by
 // Config.CacheBytes, least recently used entries evicted), so that only
 // the first load of a module compiles it: a second load, in the same
-// process or the next, reads its code. wazero runs the code of a cache
-// entry as it finds it, so the host never lets wazero read its cache
-// directory: each entry is authenticated (AES-GCM) under a key that only
-// the directory's user can read, verified in memory, and given to wazero
-// in a new private directory for that one compilation. An entry that
-// fails verification (corrupted, truncated, swapped with another's,
-// made under another key) is removed and the module compiled again; a
-// cache that cannot be read or written (not writable, full) costs
-// compiling, never the load. A directory that another user owns or may
-// write to, or a key file others may read, is not used at all.
-// Host.CacheStats counts hits, misses, rejected entries and errors, and
-// Config.Log says what went wrong.
+// process or the next, reads its code. An entry is keyed by the module's
+// bytes and the build (wazero's, tracemark's and Go's versions; for a
+// build that no version names exactly, such as a work tree with changes,
+// the executable), and holds, besides wazero's compiled code, the module
+// as checked and instrumented and the compile limits it was checked
+// under: a second load under limits no smaller neither walks nor
+// instruments the module again. wazero runs the code of a cache entry as
+// it finds it, so the host never lets wazero read its cache directory:
+// each entry is authenticated (AES-GCM's GMAC) under a key that only the
+// directory's user can read, and given to wazero in a new private
+// directory for that one compilation, as a hard link that the host maps
+// and verifies there (a copy where the file system has no hard links);
+// an entry must be a regular file of the user that nobody else may
+// write. An entry that fails verification (corrupted, truncated, swapped
+// with another's, made under another key, another user's or writable by
+// others) is removed and the module compiled again; a cache that cannot
+// be read or written (not writable, full) costs compiling, never the
+// load. A directory that another user owns or may write to, or a key
+// file others may read, is not used at all. Host.CacheStats counts hits,
+// misses, rejected entries and errors, and Config.Log says what went
+// wrong.
 //
 // # Stopping
 //
@@ -181,6 +190,13 @@
 //	taint, policy, markers, counters
 //	              the module's, whichever instance caused them; handles are
 //	              the module's, and every instance's enabled flags are kept
+//
+// Calls into different instances share nothing that a call writes: a
+// call takes the first idle instance it can lock (from a random one on)
+// and gives it back by unlocking it, and counts its calls and events in
+// the instance, on cache lines of its own; Status and Host.Stats sum the
+// instances. The pool's lock is taken only while callers wait for an
+// instance.
 //
 // Probes of a module's markers run on the calling goroutine during the
 // call and must not call into the same module. Everything else is safe
