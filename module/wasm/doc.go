@@ -220,12 +220,16 @@
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
-// (Calls measured at a load average of 5 to 13, loads at 9 to 12, old
+// (Calls measured at a load average of 4 to 13, loads at 9 to 12, old
 // and new interleaved.) Two goroutines calling into two instances write
-// nothing that both share, so they should scale with the cores they get;
-// at those loads BenchmarkCallHookSpeedup's control, a loop of pure Go,
-// got a speedup of 0.92-0.95 from two goroutines over one, and the calls
-// in the same runs 0.87-0.97: that machine gave the process one core. A second load is mostly
+// nothing of the host's that both share, so they should scale with the
+// cores they get. That machine seldom gave two: BenchmarkCallHookSpeedup's
+// control, a loop of pure Go, mostly got a speedup of 0.9 from two
+// goroutines over one, at best 1.55; in those best minutes two goroutines
+// made 1.2-1.4 times the calls of one into echo and 1.3-1.55 into the
+// example plugin, the old pool 1.1-1.4 and 1.4-1.5 (within the noise).
+// From two goroutines echo still costs 10-25 % more CPU per call than
+// from one, the pure Go loop 7 %. A second load is mostly
 // wazero's work: decoding and validating the module again (it always
 // validates), reading its compiled code, instantiating, and the Go
 // module's initializer; the host's own part is about 10 ms of CPU
