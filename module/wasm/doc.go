@@ -192,7 +192,7 @@
 //	              the module's, and every instance's enabled flags are kept
 //
 // Calls into different instances share nothing that a call writes: a
-// call takes the first idle instance it can lock (from a random one on)
+// call takes the first idle instance it can lock
 // and gives it back by unlocking it, and counts its calls and events in
 // the instance, on cache lines of its own; Status and Host.Stats sum the
 // instances. The pool's lock is taken only while callers wait for an
