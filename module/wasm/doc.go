@@ -214,27 +214,28 @@
 //	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
 //	hook call, example plugin (BenchmarkCallHook/plugin)        2.4-2.6 µs (2.5-3.1 µs with the pool's channel and lock)
 //	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
-//	  echo                                                      0.83-0.99 and 0.89-1.08 µs (0.87-1.14 and 0.95-1.35 before)
-//	  example plugin                                            2.35-2.55 and 2.41-2.58 µs (2.49-2.85 and 2.56-3.22 before)
-//	second load of the example plugin (LoadPlugin/cached)       76-173 ms, 62-72 ms of CPU (127-232 and 92-110 before)
-//	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms
+//	  echo                                                      0.77-0.82 and 0.86-0.88 µs (0.83-0.89 and 0.88-0.96 before)
+//	  example plugin                                            2.23-2.28 and 2.32-2.39 µs (2.37-2.51 and 2.41-2.59 before)
+//	second load of the example plugin (LoadPlugin/cached)       58-76 ms, 66 ms of CPU (94-137 and 87-101 before)
+//	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
-// (Calls measured at a load average of 4 to 13, loads at 9 to 12, old
-// and new interleaved.) Two goroutines calling into two instances write
-// nothing of the host's that both share, so they should scale with the
-// cores they get. That machine seldom gave two: BenchmarkCallHookSpeedup's
-// control, a loop of pure Go, mostly got a speedup of 0.9 from two
-// goroutines over one, at best 1.55; in those best minutes two goroutines
-// made 1.2-1.4 times the calls of one into echo and 1.3-1.55 into the
-// example plugin, the old pool 1.1-1.4 and 1.4-1.5 (within the noise).
-// From two goroutines echo still costs 10-25 % more CPU per call than
-// from one, the pure Go loop 7 %. A second load is mostly
-// wazero's work: decoding and validating the module again (it always
-// validates), reading its compiled code, instantiating, and the Go
-// module's initializer; the host's own part is about 10 ms of CPU
-// (reading the file, hashing it, mapping and verifying its entry), see
-// the metrics of LoadPlugin/cached by phase.
+// (Old and new interleaved; calls at a load average of 3 to 7, loads at
+// 2 to 3.) Two goroutines calling into two instances write nothing of
+// the host's that both share, so they should scale with the cores they
+// get: from two goroutines a call costs 7-12 % more CPU than from one,
+// about as a loop of pure Go does (BenchmarkCallHookSpeedup's control,
+// 7-8 %). That machine seldom gave the process two cores: the control
+// mostly got a speedup of 0.6-0.95 from two goroutines over one, at best
+// 1.55; in those best minutes two goroutines made 1.2-1.4 times the calls
+// of one into echo and 1.3-1.55 into the example plugin, the old pool
+// 1.1-1.4 and 1.4-1.5 (measured while calls still looked for an instance
+// from a random one). A second load is mostly wazero's work: decoding
+// and validating the module again (it always validates), reading its
+// compiled code, instantiating, and the Go module's initializer; the
+// host's own part is about 8 ms of CPU (reading the file, hashing it,
+// mapping and verifying its entry), see the metrics of LoadPlugin/cached
+// by phase.
 //
 // A disabled module marker does not call the host. The host keeps a
 // module's enabled flags (ABI v1's tracemark_flags extension, see package
