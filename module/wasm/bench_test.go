@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,9 +150,12 @@ func BenchmarkLoadPlugin(b *testing.B) {
 			}
 			m.Unload(context.Background(), false)
 			// CPU time per load too: on a busy machine the wall time
-			// measures the machine.
+			// measures the machine. And the time of each phase.
 			cpu := processCPU()
+			var pt phaseTimer
+			h.onPhase = pt.mark
 			for b.Loop() {
+				pt.start()
 				m, err := h.LoadFile(context.Background(), path)
 				if err != nil {
 					b.Fatal(err)
@@ -158,14 +163,52 @@ func BenchmarkLoadPlugin(b *testing.B) {
 				if err := m.Unload(context.Background(), false); err != nil {
 					b.Fatal(err)
 				}
+				pt.mark("unload")
 			}
 			if cpu >= 0 {
 				b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 			}
+			pt.report(b)
 			if s := h.CacheStats(); name == "cached" && (s.Hits != uint64(b.N) || s.Misses != 1) {
 				b.Fatalf("cache stats %+v after %d loads", s, b.N)
 			}
 		})
+	}
+}
+
+// phaseTimer sums the wall and CPU time of a load's phases
+// (Host.onPhase) over a benchmark's loads.
+type phaseTimer struct {
+	last    time.Time
+	lastCPU int64
+	wall    map[string]time.Duration
+	cpu     map[string]int64
+	order   []string
+}
+
+func (p *phaseTimer) start() { p.last, p.lastCPU = time.Now(), processCPU() }
+
+func (p *phaseTimer) mark(name string) {
+	now, cpu := time.Now(), processCPU()
+	if p.wall == nil {
+		p.wall, p.cpu = map[string]time.Duration{}, map[string]int64{}
+	}
+	if _, ok := p.wall[name]; !ok {
+		p.order = append(p.order, name)
+	}
+	p.wall[name] += now.Sub(p.last)
+	p.cpu[name] += cpu - p.lastCPU
+	p.last, p.lastCPU = now, cpu
+}
+
+// report reports each phase's wall time (name-ms/op) and, where the
+// system measures it, CPU time (name-cpu-ms/op).
+func (p *phaseTimer) report(b *testing.B) {
+	for _, n := range p.order {
+		b.ReportMetric(float64(p.wall[n])/1e6/float64(b.N), n+"-ms/op")
+		if p.lastCPU >= 0 {
+			b.ReportMetric(float64(p.cpu[n])/1e6/float64(b.N), n+"-cpu-ms/op")
+		}
 	}
 }
 
@@ -339,5 +382,101 @@ func BenchmarkCallHookParallel(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkCallHookSpeedup measures the throughput of hook calls from
+// two goroutines against one, into a module of two instances, in the
+// same run: each iteration makes a batch of calls from one goroutine,
+// then as many from two at once, so that both see the same machine (on a
+// shared machine a run of 1g and a run of 2g seconds apart measure the
+// other programs). It reports the wall time per call of each (1g-ns/call,
+// 2g-ns/call), their ratio (speedup: 2 would be perfect scaling) and the
+// CPU time per call of each, which grows with contention between the
+// goroutines (cache lines bouncing between the cores, spinning on
+// locks) whether or not the machine has a core free for each. The
+// control is the same with a loop of pure Go instead of a call: the
+// speedup the machine allows at the time (on a machine shared with other
+// programs, well under 2).
+func BenchmarkCallHookSpeedup(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS >= 2")
+	}
+	p, err := marker.Register("classifier:*", func(*marker.Event) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Unregister()
+	for _, mod := range []struct{ name, hook string }{{"control", ""}, {"echo", "echo"}, {"plugin", "on_request"}} {
+		b.Run(mod.name, func(b *testing.B) {
+			in := []byte("GET /api/users/42")
+			const batch = 1000
+			var calls func(n int)
+			if mod.name == "control" {
+				var sink atomic.Uint64
+				calls = func(n int) {
+					x := uint64(n)
+					for range n * 400 { // about a microsecond a call
+						x = x*6364136223846793005 + 1442695040888963407
+					}
+					sink.Store(x)
+				}
+			} else {
+				h := newHost(b, WithLimits(Limits{Instances: 2}))
+				var m *Module
+				var err error
+				if mod.name == "echo" {
+					m, err = h.Load(context.Background(), hostileWasm(b))
+				} else {
+					m, err = h.LoadFile(context.Background(), pluginPath(b))
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				// Make both instances before timing.
+				i1, err := m.acquire(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				i2, err := m.acquire(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.pool.put(i1)
+				m.pool.put(i2)
+				calls = func(n int) {
+					for range n {
+						if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			}
+			var wall1, wall2 time.Duration
+			var cpu1, cpu2 int64
+			for b.Loop() {
+				t, c := time.Now(), processCPU()
+				calls(batch)
+				wall1 += time.Since(t)
+				cpu1 += processCPU() - c
+				t, c = time.Now(), processCPU()
+				var wg sync.WaitGroup
+				for range 2 {
+					wg.Go(func() { calls(batch / 2) })
+				}
+				wg.Wait()
+				wall2 += time.Since(t)
+				cpu2 += processCPU() - c
+			}
+			n := float64(b.N * batch)
+			b.ReportMetric(float64(wall1)/n, "1g-ns/call")
+			b.ReportMetric(float64(wall2)/n, "2g-ns/call")
+			b.ReportMetric(float64(wall1)/float64(wall2), "speedup")
+			if c := processCPU(); c >= 0 {
+				b.ReportMetric(float64(cpu1)/n, "1g-cpu-ns/call")
+				b.ReportMetric(float64(cpu2)/n, "2g-cpu-ns/call")
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,10 +35,12 @@ const DefaultCacheBytes = 256 << 20
 // private directory per compilation that wazero reads and writes.
 const (
 	cacheKeyFile   = "key"
-	cacheEntries   = "v1"
+	cacheEntries   = "v2"
+	cacheOld       = "v1" // entries of an earlier layout, removed
 	cacheStage     = "stage-"
+	cacheStaged    = "entry" // an entry in a compilation's directory, being verified
 	cacheEntryExt  = ".entry"
-	cacheMagic     = "tmcache1"
+	cacheMagic     = "tmcache2"
 	cacheKeyBytes  = 32
 	cacheNameBytes = 64 // wazero names its entries with 64 hex digits
 )
@@ -184,9 +187,9 @@ func readKey(path string) ([]byte, error) {
 	return key[:cacheKeyBytes], nil
 }
 
-// buildString names what compiled code depends on besides the module's
-// bytes: wazero (the compiler), tracemark (which instruments the module
-// and configures the compiler), Go and the platform.
+// buildString names what an entry depends on besides the module's bytes:
+// wazero (the compiler), tracemark (which checks and instruments the
+// module and configures the compiler), Go and the platform.
 func buildString() string {
 	wz := "unknown"
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -199,17 +202,52 @@ func buildString() string {
 			}
 		}
 	}
-	tm := buildinfo.Read()
-	return fmt.Sprintf("wazero %s; tracemark %s %s %t; %s %s/%s", wz, tm.Version, tm.Commit, tm.Modified, tm.Go, runtime.GOOS, runtime.GOARCH)
+	return cacheBuild(wz, buildinfo.Read(), executableID)
 }
 
-// entryKey is the key of a module's entry: its instrumented code and
-// the build.
-func (c *diskCache) entryKey(code []byte) [sha256.Size]byte {
+// cacheBuild is buildString for wazero's version wz and tracemark's
+// build tm. A build that no version names exactly (a work tree with
+// changes, a test binary, a replace directive) may check and instrument
+// modules differently from the last with the same name, and an entry
+// holds the instrumented module: its entries are then the executable's
+// (exe names it), else a process's own.
+func cacheBuild(wz string, tm buildinfo.Info, exe func() string) string {
+	s := fmt.Sprintf("wazero %s; tracemark %s %s %t; %s %s/%s", wz, tm.Version, tm.Commit, tm.Modified, tm.Go, runtime.GOOS, runtime.GOARCH)
+	switch tm.Version {
+	case "", "(devel)", "unknown":
+	default:
+		if !tm.Modified && !strings.HasSuffix(tm.Version, "+dirty") {
+			return s
+		}
+	}
+	id := exe()
+	if id == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		id = "process " + hex.EncodeToString(b[:])
+	}
+	return s + "; " + id
+}
+
+// executableID names the running executable's file and its version (its
+// size and modification time), or is "".
+func executableID() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("executable %s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// entryKey is the key of a module's entry: its bytes and the build.
+func (c *diskCache) entryKey(wasm []byte) [sha256.Size]byte {
 	h := sha256.New()
 	io.WriteString(h, cacheMagic+"\n"+c.build+"\n")
-	sum := sha256.Sum256(code)
-	h.Write(sum[:])
+	h.Write(wasm)
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 	return k
@@ -219,110 +257,112 @@ func (c *diskCache) entryPath(k [sha256.Size]byte) string {
 	return filepath.Join(c.entries, hex.EncodeToString(k[:])+cacheEntryExt)
 }
 
+// checkedLimits are the limits of compiling (Limits' fields that
+// checkCode checks) that a module was checked under. A module within
+// some limits is within any that are no smaller.
+type checkedLimits [7]uint64
+
+func checkedOf(l Limits) checkedLimits {
+	var c checkedLimits
+	for i, v := range [...]int{l.MaxFunctions, l.MaxFunctionBytes, l.MaxNesting, l.MaxLocals, l.MaxBrTableTargets, l.MaxTableElements, l.MaxCodeUnits} {
+		c[i] = math.MaxUint64 // not checked
+		if v > 0 {
+			c[i] = uint64(v)
+		}
+	}
+	return c
+}
+
+// within reports whether every limit of c is at most that of l.
+func (c checkedLimits) within(l checkedLimits) bool {
+	for i := range c {
+		if c[i] > l[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // An entry is
 //
-//	"tmcache1"
-//	key                 32 bytes: the entry's key (entryKey)
-//	u8 len, name        wazero's name of its compiled module (hex)
-//	u64le len, payload  wazero's serialized compiled module
-//	nonce               12 random bytes
-//	tag                 16 bytes: AES-256-GCM under the host key, with
+//	payload             wazero's serialized compiled module, first so that
+//	                    the entry is wazero's file as it reads it (wazero
+//	                    reads what it wrote and ignores what follows)
+//	code                the module checked and instrumented (wazero
+//	                    decodes it again, and finds the payload by it)
+//	footer:
+//	  limits            7 u64le: the checkedLimits it was checked under
+//	  name              wazero's name of its compiled module (64 hex digits)
+//	  u64le, u64le      the lengths of payload and code
+//	  key               32 bytes: the entry's key (entryKey)
+//	  "tmcache2"
+//	  nonce             12 random bytes
+//	  tag               16 bytes: AES-256-GCM under the host key, with
 //	                    nonce, of nothing, authenticating everything above
-//	                    (GMAC: a tenth of the cost of HMAC-SHA256 on
-//	                    compiled code of megabytes)
+//	                    (GMAC: the fastest MAC in the standard library, see
+//	                    docs/design.md)
 const (
 	cacheNonceBytes = 12
 	cacheTagBytes   = 16
-	cacheHeader     = len(cacheMagic) + sha256.Size + 1 + cacheNameBytes + 8
+	cacheFooter     = len(checkedLimits{})*8 + cacheNameBytes + 16 + sha256.Size + len(cacheMagic) + cacheNonceBytes + cacheTagBytes
 )
 
-func (c *diskCache) encode(k [sha256.Size]byte, name string, payload []byte) []byte {
-	b := make([]byte, 0, cacheHeader+len(payload)+cacheNonceBytes+cacheTagBytes)
-	b = append(b, cacheMagic...)
-	b = append(b, k[:]...)
-	b = append(b, byte(len(name)))
+// entry is a verified entry.
+type entry struct {
+	name    string
+	code    []byte // part of the entry's bytes
+	checked checkedLimits
+}
+
+func (c *diskCache) encode(k [sha256.Size]byte, name string, payload, code []byte, checked checkedLimits) []byte {
+	b := make([]byte, 0, len(payload)+len(code)+cacheFooter)
+	b = append(b, payload...)
+	b = append(b, code...)
+	for _, v := range checked {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
 	b = append(b, name...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(payload)))
-	b = append(b, payload...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(code)))
+	b = append(b, k[:]...)
+	b = append(b, cacheMagic...)
 	nonce := make([]byte, cacheNonceBytes)
 	rand.Read(nonce)
 	b = append(b, nonce...)
 	return c.aead.Seal(b, nonce, nil, b[:len(b)-cacheNonceBytes])
 }
 
-// decode verifies an entry and returns its name and payload (a part of
-// b).
-func (c *diskCache) decode(k [sha256.Size]byte, b []byte) (name string, payload []byte, err error) {
-	if len(b) < cacheHeader+cacheNonceBytes+cacheTagBytes {
-		return "", nil, fmt.Errorf("%w: truncated (%d bytes)", errCacheEntry, len(b))
+// decode verifies an entry of key k.
+func (c *diskCache) decode(k [sha256.Size]byte, b []byte) (entry, error) {
+	if len(b) < cacheFooter {
+		return entry{}, fmt.Errorf("%w: truncated (%d bytes)", errCacheEntry, len(b))
 	}
 	n := len(b) - cacheNonceBytes - cacheTagBytes
 	body, nonce, tag := b[:n], b[n:n+cacheNonceBytes], b[n+cacheNonceBytes:]
 	if _, err := c.aead.Open(nil, nonce, tag, body); err != nil {
-		return "", nil, fmt.Errorf("%w: authentication failed (corrupted, truncated or not made by this host)", errCacheEntry)
+		return entry{}, fmt.Errorf("%w: authentication failed (corrupted, truncated or not made by this host)", errCacheEntry)
 	}
 	// Authentic: written by encode, but maybe for another module.
-	h := body[len(cacheMagic):]
-	if string(body[:len(cacheMagic)]) != cacheMagic || string(h[:sha256.Size]) != string(k[:]) {
-		return "", nil, fmt.Errorf("%w: the entry of another module", errCacheEntry)
+	f := body[len(b)-cacheFooter:]
+	var e entry
+	for i := range e.checked {
+		e.checked[i] = binary.LittleEndian.Uint64(f[8*i:])
 	}
-	h = h[sha256.Size:]
-	if int(h[0]) != cacheNameBytes {
-		return "", nil, fmt.Errorf("%w: bad header", errCacheEntry)
+	f = f[8*len(e.checked):]
+	e.name, f = string(f[:cacheNameBytes]), f[cacheNameBytes:]
+	payloadLen, codeLen := binary.LittleEndian.Uint64(f), binary.LittleEndian.Uint64(f[8:])
+	f = f[16:]
+	if string(f[:sha256.Size]) != string(k[:]) || string(f[sha256.Size:]) != cacheMagic {
+		return entry{}, fmt.Errorf("%w: the entry of another module", errCacheEntry)
 	}
-	name = string(h[1 : 1+cacheNameBytes])
-	if _, err := hex.DecodeString(name); err != nil {
-		return "", nil, fmt.Errorf("%w: bad name", errCacheEntry)
+	if _, err := hex.DecodeString(e.name); err != nil {
+		return entry{}, fmt.Errorf("%w: bad name", errCacheEntry)
 	}
-	rest := h[1+cacheNameBytes:]
-	if binary.LittleEndian.Uint64(rest) != uint64(len(rest)-8) {
-		return "", nil, fmt.Errorf("%w: bad length", errCacheEntry)
+	if rest := uint64(len(b) - cacheFooter); payloadLen > rest || codeLen != rest-payloadLen {
+		return entry{}, fmt.Errorf("%w: bad length", errCacheEntry)
 	}
-	return name, rest[8:], nil
-}
-
-// lookup returns the verified entry of a module, if there is one. An
-// entry that fails verification is removed.
-func (c *diskCache) lookup(k [sha256.Size]byte) (name string, payload []byte, ok bool) {
-	path := c.entryPath(k)
-	f, err := openNoFollow(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil, false
-	}
-	if err != nil {
-		c.fail("reading %s: %v", path, err)
-		return "", nil, false
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	switch {
-	case err != nil:
-		c.fail("reading %s: %v", path, err)
-		return "", nil, false
-	case !fi.Mode().IsRegular() || fi.Size() > c.max:
-		err = fmt.Errorf("%w: not a regular file of at most %d bytes", errCacheEntry, c.max)
-	default:
-		b := make([]byte, fi.Size())
-		_, err = io.ReadFull(f, b)
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			b, err = nil, nil // cut short since: fails verification
-		}
-		if err != nil {
-			c.fail("reading %s: %v", path, err)
-			return "", nil, false
-		}
-		name, payload, err = c.decode(k, b)
-	}
-	if err != nil {
-		c.rejected.Add(1)
-		c.logf("%s: %v; removed, compiling the module again", path, err)
-		os.Remove(path)
-		return "", nil, false
-	}
-	// Recently used: evicted last.
-	now := time.Now()
-	os.Chtimes(path, now, now)
-	return name, payload, true
+	e.code = b[payloadLen : payloadLen+codeLen]
+	return e, nil
 }
 
 // compilation is one compilation with the disk cache: wazero's cache in
@@ -334,14 +374,30 @@ type compilation struct {
 	sub    string // wazero's directory in it
 	staged os.FileInfo
 	cache  wazero.CompilationCache
+	// From the entry, if there is one: the module checked and
+	// instrumented (mapped from the entry until release is called), and
+	// the limits it was checked under.
+	code    []byte
+	checked checkedLimits
+	release func()
 }
 
-// begin prepares a compilation of code. Without error, the caller
-// compiles with comp.cache, then calls comp.finish, and closes comp.cache
-// when it releases the compiled module.
-func (c *diskCache) begin(code []byte) (*compilation, error) {
-	comp := &compilation{c: c, k: c.entryKey(code)}
-	name, payload, found := c.lookup(comp.k)
+// releaseCode releases the entry's bytes, once wazero is done with them.
+func (comp *compilation) releaseCode() {
+	if comp.release != nil {
+		comp.release()
+		comp.release = nil
+	}
+}
+
+// begin prepares a compilation of the module wasm (its bytes as loaded)
+// and gives wazero the module's entry if there is a valid one. Without
+// error, the caller checks and instruments the module unless comp.hit
+// says it need not, compiles with comp.cache, calls comp.finish, and
+// closes comp.cache when it releases the compiled module (or calls
+// comp.abort instead of compiling).
+func (c *diskCache) begin(wasm []byte) (*compilation, error) {
+	comp := &compilation{c: c, k: c.entryKey(wasm)}
 	stage, err := os.MkdirTemp(c.dir, cacheStage)
 	if err != nil {
 		return nil, err
@@ -358,28 +414,119 @@ func (c *diskCache) begin(code []byte) (*compilation, error) {
 	// wazero made its directory (named by its version and platform).
 	ents, err := os.ReadDir(stage)
 	if err != nil {
+		comp.cache.Close(context.Background())
 		return fail(err)
 	}
 	if len(ents) != 1 || !ents[0].IsDir() {
+		comp.cache.Close(context.Background())
 		return fail(fmt.Errorf("%s: expected one directory of wazero's", stage))
 	}
 	comp.sub = filepath.Join(stage, ents[0].Name())
-	if found {
-		path := filepath.Join(comp.sub, name)
-		if err := os.WriteFile(path, payload, 0o600); err != nil {
-			return fail(err)
-		}
-		if comp.staged, err = os.Stat(path); err != nil {
-			return fail(err)
-		}
-	}
+	comp.lookup()
 	return comp, nil
 }
 
+// hit reports whether the compilation has the module's entry, checked
+// under limits no larger than lim: the module need not be checked or
+// instrumented again.
+func (comp *compilation) hit(lim Limits) bool {
+	return comp.code != nil && comp.checked.within(checkedOf(lim))
+}
+
+// entryCode returns the module checked and instrumented, from its entry,
+// or nil.
+func (comp *compilation) entryCode() []byte {
+	if comp == nil {
+		return nil
+	}
+	return comp.code
+}
+
+// lookup gives wazero the module's entry, if there is a valid one: staged
+// in the compilation's directory (see stageEntry), verified there, and
+// named as wazero names it. An entry that fails verification is removed.
+func (comp *compilation) lookup() {
+	c := comp.c
+	path := c.entryPath(comp.k)
+	tmp := filepath.Join(comp.stage, cacheStaged)
+	b, done, err := stageEntry(path, tmp, c.max)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil && !errors.Is(err, errCacheEntry) {
+		os.Remove(tmp)
+		c.fail("reading %s: %v", path, err)
+		return
+	}
+	var e entry
+	if err == nil {
+		if e, err = c.decode(comp.k, b); err != nil {
+			done()
+		}
+	}
+	if err != nil {
+		os.Remove(tmp)
+		c.rejected.Add(1)
+		c.logf("%s: %v; removed, compiling the module again", path, err)
+		os.Remove(path)
+		return
+	}
+	staged := filepath.Join(comp.sub, e.name)
+	if err := os.Rename(tmp, staged); err != nil {
+		done()
+		os.Remove(tmp)
+		c.fail("staging %s: %v", path, err)
+		return
+	}
+	if comp.staged, err = os.Stat(staged); err != nil {
+		done()
+		c.fail("staging %s: %v", path, err)
+		return
+	}
+	comp.code, comp.checked, comp.release = e.code, e.checked, done
+	// Recently used: evicted last.
+	now := time.Now()
+	os.Chtimes(path, now, now)
+}
+
+// copyEntry copies the entry at path to a new file tmp, if it is a
+// regular file of at most max bytes.
+func copyEntry(path, tmp string, max int64) error {
+	src, err := openNoFollow(path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > max {
+		return fmt.Errorf("%w: not a regular file of at most %d bytes", errCacheEntry, max)
+	}
+	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(dst, io.LimitReader(src, max+1))
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// abort ends a compilation that did not take place.
+func (comp *compilation) abort() {
+	comp.releaseCode()
+	comp.cache.Close(context.Background())
+	os.RemoveAll(comp.stage)
+}
+
 // finish records what wazero did: read the staged entry (a hit), or
-// compile and write its own, which is then stored. compiled says whether
-// the compilation succeeded.
-func (comp *compilation) finish(compiled bool) {
+// compile and write its own, which is then stored with code, the module
+// checked and instrumented, and checked, the limits it was checked
+// under. compiled says whether the compilation succeeded.
+func (comp *compilation) finish(compiled bool, code []byte, checked checkedLimits) {
 	c := comp.c
 	defer os.RemoveAll(comp.stage)
 	if !compiled {
@@ -408,7 +555,7 @@ func (comp *compilation) finish(compiled bool) {
 			c.fail("reading %s: %v", path, err)
 			return
 		}
-		c.store(comp.k, name, payload)
+		c.store(comp.k, name, payload, code, checked)
 		return
 	}
 	c.misses.Add(1)
@@ -416,8 +563,8 @@ func (comp *compilation) finish(compiled bool) {
 
 // store writes an entry, then evicts the least recently used entries
 // until the cache fits in its bound.
-func (c *diskCache) store(k [sha256.Size]byte, name string, payload []byte) {
-	b := c.encode(k, name, payload)
+func (c *diskCache) store(k [sha256.Size]byte, name string, payload, code []byte, checked checkedLimits) {
+	b := c.encode(k, name, payload, code, checked)
 	if int64(len(b)) > c.max {
 		c.tooBig.Add(1)
 		c.logf("a compiled module of %d bytes is larger than the whole cache (%d bytes); not stored", len(b), c.max)
@@ -490,8 +637,9 @@ func (c *diskCache) evict() {
 
 // removeStale removes what processes that died left behind: compilation
 // directories and temporary entries older than an hour (younger ones may
-// belong to a process at work).
+// belong to a process at work); and the entries of an earlier layout.
 func (c *diskCache) removeStale() {
+	os.RemoveAll(filepath.Join(c.dir, cacheOld))
 	old := time.Now().Add(-time.Hour)
 	for _, dir := range []string{c.dir, c.entries} {
 		ents, _ := os.ReadDir(dir)
@@ -536,22 +684,23 @@ func (c *diskCache) stats() CacheStats {
 }
 
 // compileCached compiles code in m's runtime configuration with the
-// host's disk cache: from a verified entry if there is one, else by
-// compiling and storing the result. If the cache fails it compiles
-// without it. It returns the runtime's compilation cache, which the
-// module closes when it is released.
-func (m *Module) compileCached(ctx context.Context, c *diskCache, rcfg wazero.RuntimeConfig, code []byte, timeout time.Duration) (wazero.CompiledModule, error) {
-	comp, err := c.begin(code)
-	if err != nil {
-		c.fail("preparing to compile: %v", err)
-		return m.compileWith(ctx, rcfg.WithCompilationCache(m.ownCache()), code, timeout)
-	}
-	m.cache = comp.cache
+// compilation comp of the host's disk cache: from the verified entry if
+// there is one, else by compiling and storing the result with checked,
+// the limits the module was checked under. If the cache fails it
+// compiles without it. The module closes the runtime's compilation cache
+// when it is released.
+func (m *Module) compileCached(ctx context.Context, comp *compilation, rcfg wazero.RuntimeConfig, code []byte, checked checkedLimits, timeout time.Duration) (wazero.CompiledModule, error) {
+	c := comp.c
+	// wazero may keep parts of the code it decodes (debug information)
+	// as long as the compiled module lives.
+	m.cache, m.releaseCode = comp.cache, comp.releaseCode
 	if c.beforeCompile != nil {
 		c.beforeCompile(comp.sub)
 	}
 	compiled, err := m.compileWith(ctx, rcfg.WithCompilationCache(comp.cache), code, timeout)
-	comp.finish(err == nil)
+	m.host.phase("compile")
+	comp.finish(err == nil, code, checked)
+	m.host.phase("finish")
 	if err == nil || ctx.Err() != nil || errors.Is(err, ErrCompileTimeout) {
 		return compiled, err
 	}

@@ -9,11 +9,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/tracemark/tracemark/internal/buildinfo"
 	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
@@ -301,7 +303,7 @@ func TestDiskCacheUnwritable(t *testing.T) {
 		os.RemoveAll(dir)
 		os.WriteFile(dir, nil, 0o600)
 		loadAnswer(t, h, answer("a", 7), "ABCDEFG")
-		checkStats(t, h, CacheStats{Errors: 2})
+		checkStats(t, h, CacheStats{Errors: 1})
 		if !strings.Contains(log.String(), "preparing to compile") {
 			t.Errorf("log: %q", log.String())
 		}
@@ -440,5 +442,160 @@ func TestDiskCacheDefaultDir(t *testing.T) {
 	defer h3.Close(context.Background())
 	if s := h3.CacheStats(); s.Dir != "" || s.Disabled == "" {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// entryOf loads wasm into a new host on dir, and returns the path of
+// the entry that the load stored.
+func entryOf(t *testing.T, dir string, wasm []byte, want string) string {
+	t.Helper()
+	h, _ := diskHost(t, dir, 0)
+	before := files(t, dir)
+	loadAnswer(t, h, wasm, want)
+	return newFile(t, before, files(t, dir))
+}
+
+// TestDiskCacheEntryFile: wazero reads an entry through a hard link, so
+// an entry must be a regular file of this user that nobody else may
+// write (another user could change it between its verification and its
+// use): any other is rejected, removed and compiled again.
+func TestDiskCacheEntryFile(t *testing.T) {
+	for _, bc := range []struct {
+		name   string
+		change func(t *testing.T, entry string)
+		want   string
+	}{
+		{"writable by others", func(t *testing.T, entry string) { os.Chmod(entry, 0o666) }, "may be written by other users"},
+		{"writable by the group", func(t *testing.T, entry string) { os.Chmod(entry, 0o620) }, "may be written by other users"},
+		{"symbolic link", func(t *testing.T, entry string) {
+			// To a copy of the entry itself, which would verify.
+			real := filepath.Join(t.TempDir(), "real")
+			b, _ := os.ReadFile(entry)
+			os.WriteFile(real, b, 0o600)
+			os.Remove(entry)
+			os.Symlink(real, entry)
+		}, "symbolic link"},
+		{"directory", func(t *testing.T, entry string) {
+			os.Remove(entry)
+			os.Mkdir(entry, 0o700)
+		}, "not a regular file"},
+		{"another user's", func(t *testing.T, entry string) {
+			if os.Geteuid() != 0 {
+				t.Skip("needs root to give a file away")
+			}
+			os.Chown(entry, 54321, 54321)
+		}, "belongs to user 54321"},
+	} {
+		t.Run(bc.name, func(t *testing.T) {
+			if runtime.GOOS == "windows" {
+				t.Skip("no file modes")
+			}
+			dir := t.TempDir()
+			a := answer("a", 3)
+			entry := entryOf(t, dir, a, "ABC")
+			bc.change(t, entry)
+			h, log := diskHost(t, dir, 0)
+			loadAnswer(t, h, a, "ABC")
+			checkStats(t, h, CacheStats{Misses: 1, Stored: 1, Rejected: 1})
+			if s := log.String(); !strings.Contains(s, bc.want) || !strings.Contains(s, "compiling the module again") {
+				t.Errorf("log: %q, want %q", s, bc.want)
+			}
+			// Stored again as a private file, and used.
+			if fi, err := os.Lstat(entry); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+				t.Errorf("entry after the load: %v, %v", fi.Mode(), err)
+			}
+			loadAnswer(t, h, a, "ABC")
+			checkStats(t, h, CacheStats{Misses: 1, Stored: 1, Rejected: 1, Hits: 1})
+		})
+	}
+}
+
+// TestDiskCacheLimits: an entry spares the compile-limit walk only under
+// limits no smaller than those it was checked under; under smaller ones
+// the module is walked again, and refused if it is over them, even
+// though its compiled code is in the cache.
+func TestDiskCacheLimits(t *testing.T) {
+	dir := t.TempDir()
+	a := answer("a", 2)
+	entryOf(t, dir, a, "AB")
+	h, _ := diskHost(t, dir, 0)
+	_, err := h.Load(context.Background(), a, WithLoadLimits(Limits{MaxCodeUnits: 2}))
+	var le *LimitError
+	if !errors.As(err, &le) || le.Limit != "MaxCodeUnits" {
+		t.Fatalf("load under a smaller limit: %v, want a *LimitError for MaxCodeUnits", err)
+	}
+	// Larger limits: the entry's code is used, compiled once.
+	m, err := h.Load(context.Background(), a, WithLoadLimits(Limits{MaxFunctions: 1 << 20, MaxCodeUnits: 1 << 30}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := m.Call(context.Background(), "hook", nil); err != nil || string(out) != "AB" {
+		t.Fatalf("hook: %q, %v", out, err)
+	}
+	m.Unload(context.Background(), false)
+	// Smaller limits that the module is within: walked again, and loaded
+	// from the cache.
+	loadAnswerWith(t, h, a, "AB", WithLoadLimits(Limits{MaxCodeUnits: 1000}))
+	checkStats(t, h, CacheStats{Hits: 2})
+}
+
+// loadAnswer with load options.
+func loadAnswerWith(t *testing.T, h *Host, wasm []byte, want string, opts ...LoadOption) {
+	t.Helper()
+	m, err := h.Load(context.Background(), wasm, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := m.Call(context.Background(), "hook", nil); err != nil || string(out) != want {
+		t.Fatalf("hook: %q, %v; want %q", out, err, want)
+	}
+	if err := m.Unload(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDiskCacheOldLayout: the entries of the earlier layout are removed
+// when the cache opens.
+func TestDiskCacheOldLayout(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, cacheOld)
+	os.MkdirAll(old, 0o700)
+	os.WriteFile(filepath.Join(old, strings.Repeat("0", 64)+cacheEntryExt), make([]byte, 1000), 0o600)
+	diskHost(t, dir, 0)
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: %v, want it removed", old, err)
+	}
+}
+
+// TestCacheBuild: an entry is keyed by the versions of the build, and for
+// a build that no version names exactly, by the executable too, since
+// such a build may instrument modules differently from the last.
+func TestCacheBuild(t *testing.T) {
+	exe := func() string { return "executable /bin/x 1 2" }
+	noExe := func() string { return "" }
+	for _, bc := range []struct {
+		tm    buildinfo.Info
+		exact bool
+	}{
+		{buildinfo.Info{Version: "v0.4.1", Go: "go1.26"}, true},
+		{buildinfo.Info{Version: "v0.0.0-20261202014500-abcdef123456", Commit: "abcdef", Go: "go1.26"}, true},
+		{buildinfo.Info{Version: "v0.0.0-20261202014500-abcdef123456+dirty", Commit: "abcdef", Modified: true, Go: "go1.26"}, false},
+		{buildinfo.Info{Version: "v0.4.1", Commit: "abcdef", Modified: true, Go: "go1.26"}, false},
+		{buildinfo.Info{Version: "(devel)", Go: "go1.26"}, false},
+		{buildinfo.Info{Version: "unknown", Go: "go1.26"}, false},
+	} {
+		s := cacheBuild("v1.12.0", bc.tm, exe)
+		if has := strings.Contains(s, "executable /bin/x"); has == bc.exact {
+			t.Errorf("%+v: %q: names the executable %t, want %t", bc.tm, s, has, !bc.exact)
+		}
+		if !strings.Contains(s, bc.tm.Version) || !strings.Contains(s, "wazero v1.12.0") {
+			t.Errorf("%+v: %q lacks the versions", bc.tm, s)
+		}
+		if !bc.exact {
+			// Without an executable to name, each process has its own.
+			if a, b := cacheBuild("v1.12.0", bc.tm, noExe), cacheBuild("v1.12.0", bc.tm, noExe); a == b {
+				t.Errorf("%+v: %q twice without an executable", bc.tm, a)
+			}
+		}
 	}
 }

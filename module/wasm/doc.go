@@ -90,18 +90,27 @@
 // default "compiled" in the user's cache directory, bounded by
 // Config.CacheBytes, least recently used entries evicted), so that only
 // the first load of a module compiles it: a second load, in the same
-// process or the next, reads its code. wazero runs the code of a cache
-// entry as it finds it, so the host never lets wazero read its cache
-// directory: each entry is authenticated (AES-GCM) under a key that only
-// the directory's user can read, verified in memory, and given to wazero
-// in a new private directory for that one compilation. An entry that
-// fails verification (corrupted, truncated, swapped with another's,
-// made under another key) is removed and the module compiled again; a
-// cache that cannot be read or written (not writable, full) costs
-// compiling, never the load. A directory that another user owns or may
-// write to, or a key file others may read, is not used at all.
-// Host.CacheStats counts hits, misses, rejected entries and errors, and
-// Config.Log says what went wrong.
+// process or the next, reads its code. An entry is keyed by the module's
+// bytes and the build (wazero's, tracemark's and Go's versions; for a
+// build that no version names exactly, such as a work tree with changes,
+// the executable), and holds, besides wazero's compiled code, the module
+// as checked and instrumented and the compile limits it was checked
+// under: a second load under limits no smaller neither walks nor
+// instruments the module again. wazero runs the code of a cache entry as
+// it finds it, so the host never lets wazero read its cache directory:
+// each entry is authenticated (AES-GCM's GMAC) under a key that only the
+// directory's user can read, and given to wazero in a new private
+// directory for that one compilation, as a hard link that the host maps
+// and verifies there (a copy where the file system has no hard links);
+// an entry must be a regular file of the user that nobody else may
+// write. An entry that fails verification (corrupted, truncated, swapped
+// with another's, made under another key, another user's or writable by
+// others) is removed and the module compiled again; a cache that cannot
+// be read or written (not writable, full) costs compiling, never the
+// load. A directory that another user owns or may write to, or a key
+// file others may read, is not used at all. Host.CacheStats counts hits,
+// misses, rejected entries and errors, and Config.Log says what went
+// wrong.
 //
 // # Stopping
 //
@@ -191,6 +200,13 @@
 //	              the module's, whichever instance caused them; handles are
 //	              the module's, and every instance's enabled flags are kept
 //
+// Calls into different instances share nothing that a call writes: a
+// call takes the first idle instance it can lock
+// and gives it back by unlocking it, and counts its calls and events in
+// the instance, on cache lines of its own; Status and Host.Stats sum the
+// instances. The pool's lock is taken only while callers wait for an
+// instance.
+//
 // Probes of a module's markers run on the calling goroutine during the
 // call and must not call into the same module. Everything else is safe
 // for concurrent use.
@@ -207,12 +223,30 @@
 //	  the same without the event buffer (probe/unbatched)       170-180 ns of CPU
 //	event to a no-op probe, hand-written (FireFromRawModule)    80-210 ns (a host call per event)
 //	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
-//	hook call, example plugin (BenchmarkCallHook/plugin)        4.9-6.3 µs (9.2-10.4 µs with a timer per call)
-//	echo from 2 goroutines (CallHookParallel/echo/*/2g), 1 instance   1.4-1.5 µs per call (0.9-1.0 from one goroutine)
-//	                                                    2 instances  1.0-1.9 µs per call
-//	second load of the example plugin (LoadPlugin/cached)       90-146 ms, 88-98 ms of CPU
-//	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 77-104 ms, 75-78 ms of CPU
+//	hook call, example plugin (BenchmarkCallHook/plugin)        2.4-2.6 µs (2.5-3.1 µs with the pool's channel and lock)
+//	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
+//	  echo                                                      0.77-0.82 and 0.86-0.88 µs (0.83-0.89 and 0.88-0.96 before)
+//	  example plugin                                            2.23-2.28 and 2.32-2.39 µs (2.37-2.51 and 2.41-2.59 before)
+//	second load of the example plugin (LoadPlugin/cached)       58-76 ms, 66 ms of CPU (94-137 and 87-101 before)
+//	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
+//
+// (Old and new interleaved; calls at a load average of 3 to 7, loads at
+// 2 to 3.) Two goroutines calling into two instances write nothing of
+// the host's that both share, so they should scale with the cores they
+// get: from two goroutines a call costs 7-12 % more CPU than from one,
+// about as a loop of pure Go does (BenchmarkCallHookSpeedup's control,
+// 7-8 %). That machine seldom gave the process two cores: the control
+// mostly got a speedup of 0.6-0.95 from two goroutines over one, at best
+// 1.55; in those best minutes two goroutines made 1.2-1.4 times the calls
+// of one into echo and 1.3-1.55 into the example plugin, the old pool
+// 1.1-1.4 and 1.4-1.5 (measured while calls still looked for an instance
+// from a random one). A second load is mostly wazero's work: decoding
+// and validating the module again (it always validates), reading its
+// compiled code, instantiating, and the Go module's initializer; the
+// host's own part is about 8 ms of CPU (reading the file, hashing it,
+// mapping and verifying its entry), see the metrics of LoadPlugin/cached
+// by phase.
 //
 // A disabled module marker does not call the host, and from a Go guest
 // costs about twice a hand-written module's load and branch: the host's

@@ -240,8 +240,17 @@ type Host struct {
 	modules map[string]*Module
 	closed  bool
 
-	totals struct {
-		calls, fired, delivered, dropped, errors atomic.Uint64
+	retired Stats // the counters of the modules no longer in modules; guarded by mu
+
+	// onPhase, if set, is called at the end of each phase of a load with
+	// its name: benchmarks time the phases.
+	onPhase func(phase string)
+}
+
+// phase marks the end of a phase of a load (see onPhase).
+func (h *Host) phase(name string) {
+	if h.onPhase != nil {
+		h.onPhase(name)
 	}
 }
 
@@ -389,13 +398,27 @@ type Stats struct {
 
 // Stats returns the host's totals over every module it ever loaded.
 func (h *Host) Stats() Stats {
-	return Stats{
-		Calls:     h.totals.calls.Load(),
-		Fired:     h.totals.fired.Load(),
-		Delivered: h.totals.delivered.Load(),
-		Dropped:   h.totals.dropped.Load(),
-		Errors:    h.totals.errors.Load(),
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.retired
+	for _, m := range h.modules {
+		s.add(m.counters())
 	}
+	return s
+}
+
+func (s *Stats) add(o Stats) {
+	s.Calls += o.Calls
+	s.Fired += o.Fired
+	s.Delivered += o.Delivered
+	s.Dropped += o.Dropped
+	s.Errors += o.Errors
+}
+
+// retire adds the counters of a module, removed from modules, to the
+// host's (its instances run no more calls). Called with mu held.
+func (h *Host) retire(m *Module) {
+	h.retired.add(m.counters())
 }
 
 // openDiskCache opens the host's compilation cache on disk, or says why
@@ -495,6 +518,7 @@ func (h *Host) LoadFile(ctx context.Context, path string, options ...LoadOption)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
+	h.phase("read")
 	if opts.Name == "" {
 		opts.Name = nameFromPath(path)
 	}

@@ -111,11 +111,14 @@ type Module struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule   // released with the last instance
 	cache    wazero.CompilationCache // the module's own, closed with it (nil: the host's)
-	a        *module.Analysis
-	pool     pool
-	defineMu sync.Mutex                  // one definition at a time
-	marks    atomic.Pointer[[]*slot]     // m.markers, for the host functions
-	insts    atomic.Pointer[[]*instance] // pool.all, for the host functions
+	// releaseCode, if set, releases the bytes of the code compiled (its
+	// entry in the disk cache), after the runtime is closed.
+	releaseCode func()
+	a           *module.Analysis
+	pool        pool
+	defineMu    sync.Mutex                  // one definition at a time
+	marks       atomic.Pointer[[]*slot]     // m.markers, for the host functions
+	insts       atomic.Pointer[[]*instance] // pool.all, for the host functions
 
 	unloading atomic.Bool
 
@@ -128,7 +131,22 @@ type Module struct {
 	lastErr string
 	markers []*slot // appended with defineMu and mu held
 
-	stats struct{ calls, fired, delivered, dropped, errors atomic.Uint64 }
+}
+
+// counters sums the counters of the module's instances.
+func (m *Module) counters() Stats {
+	var s Stats
+	if all := m.insts.Load(); all != nil {
+		for _, i := range *all {
+			st := &i.stats
+			s.Calls += st.calls.Load()
+			s.Fired += st.fired.Load()
+			s.Delivered += st.delivered.Load()
+			s.Dropped += st.dropped.Load()
+			s.Errors += st.errors.Load()
+		}
+	}
+	return s
 }
 
 type counters struct{ fired, delivered, dropped, errors uint64 }
@@ -141,15 +159,34 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	if len(wasm) > lim.MaxModuleBytes {
 		return nil, fmt.Errorf("loading module: %w: %d bytes, limit %d", ErrTooBig, len(wasm), lim.MaxModuleBytes)
 	}
-	// What the module asks of the compiler is bounded before anything
-	// else reads it closely.
-	if err := checkCode(wasm, lim); err != nil {
-		return nil, fmt.Errorf("loading module: %w", err)
+	// The module's entry in the cache on disk, if there is one, holds it
+	// checked and instrumented, and its compiled code.
+	var comp *compilation
+	if disk := h.diskCache(); disk != nil {
+		var berr error
+		if comp, berr = disk.begin(wasm); berr != nil {
+			disk.fail("preparing to compile: %v", berr)
+		}
 	}
+	defer func() {
+		if comp != nil {
+			comp.abort() // not compiled
+		}
+	}()
+	h.phase("lookup")
+	// What the module asks of the compiler is bounded before anything
+	// else reads it closely (unless it was, under limits no larger).
+	if comp == nil || !comp.hit(lim) {
+		if err := checkCode(wasm, lim); err != nil {
+			return nil, fmt.Errorf("loading module: %w", err)
+		}
+	}
+	h.phase("check")
 	a, err := module.Analyze(wasm, h.cfg.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("loading module: %w", err)
 	}
+	h.phase("analyze")
 	m := &Module{host: h, path: path, info: a.Modinfo, sig: a.Signature, limits: lim, policy: opts.Policy,
 		outTree: !inTree, loaded: time.Now(), unbatched: opts.NoEventBuffer}
 	m.pool.init(m, lim.Instances)
@@ -211,24 +248,21 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 		}
 	}()
 
-	code, err := module.StripMetadata(wasm)
-	if err != nil {
-		return nil, fmt.Errorf("loading module %s: %w", m.name, err)
+	code := comp.entryCode()
+	if code == nil {
+		if code, err = instrument(wasm); err != nil {
+			return nil, fmt.Errorf("loading module %s: %w", m.name, err)
+		}
 	}
-	// The module's loops check a global that the host sets to stop it
-	// (wasmbin.Instrument), not wazero's context check, which leaves
-	// compiled code at every loop iteration and starts a goroutine per
-	// call.
-	code, err = wasmbin.Instrument(code, exportStop, exportStart)
-	if err != nil {
-		return nil, fmt.Errorf("loading module %s: %w: %v", m.name, module.ErrNotWasm, err)
-	}
+	h.phase("instrument")
 	rcfg := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(lim.instancePages())
 	var compiled wazero.CompiledModule
-	if disk := h.diskCache(); disk != nil {
-		compiled, err = m.compileCached(ctx, disk, rcfg, code, lim.CompileTimeout)
+	if comp != nil {
+		c := comp
+		comp = nil // the module closes its cache
+		compiled, err = m.compileCached(ctx, c, rcfg, code, checkedOf(lim), lim.CompileTimeout)
 	} else {
 		compiled, err = m.compileWith(ctx, rcfg.WithCompilationCache(h.cache), code, lim.CompileTimeout)
 	}
@@ -255,12 +289,15 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.evaluate()
 	m.mu.Unlock()
 
+	h.phase("imports")
+
 	m.a = a
 	m.pool.made = 1
 	first, err := m.newInstance(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
+	h.phase("instantiate")
 	first.mu.Lock()
 	m.pool.put(first)
 
@@ -272,6 +309,22 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 	m.listed = true
 	h.mu.Unlock()
 	return m, nil
+}
+
+// instrument strips the module's metadata and instruments it: its loops
+// check a global that the host sets to stop it (wasmbin.Instrument), not
+// wazero's context check, which leaves compiled code at every loop
+// iteration and starts a goroutine per call.
+func instrument(wasm []byte) ([]byte, error) {
+	code, err := module.StripMetadata(wasm)
+	if err != nil {
+		return nil, err
+	}
+	code, err = wasmbin.Instrument(code, exportStop, exportStart)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", module.ErrNotWasm, err)
+	}
+	return code, nil
 }
 
 // checkCode refuses a module whose code is over the limits of compiling.
@@ -463,27 +516,17 @@ func (i *instance) end(err error) error {
 	m := i.m
 	p := i.pending
 	i.pending = counters{}
-	h := m.host
 	if err == nil {
 		err = i.callErr
 	}
 	if err != nil && i.callErr == nil {
 		p.errors++
 	}
-	for _, c := range []struct {
-		n    uint64
-		a, b *atomic.Uint64
-	}{
-		{p.fired, &m.stats.fired, &h.totals.fired},
-		{p.delivered, &m.stats.delivered, &h.totals.delivered},
-		{p.dropped, &m.stats.dropped, &h.totals.dropped},
-		{p.errors, &m.stats.errors, &h.totals.errors},
-	} {
-		if c.n > 0 {
-			c.a.Add(c.n)
-			c.b.Add(c.n)
-		}
-	}
+	st := &i.stats
+	add(&st.fired, p.fired)
+	add(&st.delivered, p.delivered)
+	add(&st.dropped, p.dropped)
+	add(&st.errors, p.errors)
 	i.storePages()
 	i.callErr = nil
 	if err != nil {
@@ -607,6 +650,9 @@ func (m *Module) closeRuntime(ctx context.Context) {
 	if m.cache != nil {
 		m.cache.Close(ctx)
 	}
+	if m.releaseCode != nil {
+		m.releaseCode()
+	}
 }
 
 // discard removes a module whose load failed: its markers and its name.
@@ -623,6 +669,7 @@ func (m *Module) discard() {
 	h.mu.Lock()
 	if h.modules[m.name] == m {
 		delete(h.modules, m.name)
+		h.retire(m)
 	}
 	h.mu.Unlock()
 }
@@ -684,8 +731,7 @@ func (i *instance) callHook(ctx context.Context, hook string, in []byte) ([]byte
 	cctx, cancel := i.callContext(ctx, m.limits.CallTimeout)
 	defer cancel()
 	i.begin()
-	m.stats.calls.Add(1)
-	m.host.totals.calls.Add(1)
+	add(&i.stats.calls, 1)
 	where := callError{m.name, hook}
 	ptr := i.inPtr
 	if len(in) > 0 {
@@ -840,6 +886,7 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	h.mu.Lock()
 	if h.modules[m.name] == m {
 		delete(h.modules, m.name)
+		h.retire(m)
 	}
 	h.mu.Unlock()
 	return nil

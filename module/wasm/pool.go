@@ -12,18 +12,27 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
+	"golang.org/x/sys/cpu"
 )
 
 // instance is one instance of a module: its memory, its calls' state.
 // A module has a pool of at most Limits.Instances of them, all in the
 // module's runtime, made as concurrent calls need them.
+//
+// Instances of a module run on different cores at once: what a call
+// writes is kept off the cache lines of other instances (the padding at
+// both ends, and the counters on lines of their own), and mu, which
+// callers looking for an idle instance read, off the lines a call writes.
 type instance struct {
-	m *Module
-	n int // 0 for the first
-
+	_ cpu.CacheLinePad
 	// mu is held for a call: the guest runs only while it is held, so the
-	// fields below it are only touched with it held.
-	mu        sync.Mutex
+	// fields below it are only touched with it held. An instance is idle
+	// when mu is not held.
+	mu sync.Mutex
+	m  *Module
+	n  int // 0 for the first
+	_  cpu.CacheLinePad
+
 	released  bool
 	published bool // counted in the pool's live instances
 	mod       api.Module
@@ -44,71 +53,128 @@ type instance struct {
 	flags     enabledFlags
 	events    eventBuffer
 	pages     atomic.Uint32
+
+	// stats are the instance's counters: written by its calls only (with
+	// mu held), summed over the instances when read (Module.counters).
+	_     cpu.CacheLinePad
+	stats instanceStats
+	_     cpu.CacheLinePad
 }
 
-// pool is a module's instances. Calls take an idle instance, or make one
-// while there are fewer than Limits.Instances, or wait for one.
+// instanceStats are an instance's counters. Only the call that holds the
+// instance writes them, so an increment is a load and a store, not a
+// locked add.
+type instanceStats struct {
+	calls, fired, delivered, dropped, errors atomic.Uint64
+}
+
+// add adds n to a counter of stats. Called with the instance's mu held.
+func add(c *atomic.Uint64, n uint64) {
+	if n > 0 {
+		c.Store(c.Load() + n)
+	}
+}
+
+// pool is a module's instances. A call takes an idle instance (locking
+// it), or makes one while there are fewer than Limits.Instances, or waits
+// for one. Taking and giving back an instance touches nothing shared but
+// the instances' locks: no channel, no pool lock, unless callers wait.
 type pool struct {
 	m       *Module
 	mu      sync.Mutex
-	grown   sync.Cond // signalled when growing drops
+	cond    sync.Cond // signalled when an instance is given back to waiting callers, growing drops, or the pool closes
 	size    int
-	all     []*instance // every instance made (released ones too)
+	all     []*instance // every instance made (released ones too); also in m.insts
 	made    int
 	growing int
-	live    int  // instances not released
-	closed  bool // dead or unloading: no instance is made or lent
-	gone    chan struct{}
-	idle    chan *instance
+	live    int          // instances not released
+	closed  bool         // dead or unloading: no instance is made or lent
+	shut    atomic.Bool  // closed, for calls
+	waiters atomic.Int32 // callers waiting for an instance
 	rtDone  bool
 }
 
 func (p *pool) init(m *Module, size int) {
 	p.m, p.size = m, size
-	p.grown.L = &p.mu
-	p.gone = make(chan struct{})
-	p.idle = make(chan *instance, size)
+	p.cond.L = &p.mu
 }
 
 // acquire returns an instance for a call, locked.
 func (m *Module) acquire(ctx context.Context) (*instance, error) {
 	p := &m.pool
-	var i *instance
-	select {
-	case i = <-p.idle:
-	default:
-		if err := m.usable(); err != nil {
-			return nil, err
-		}
-		n, grow, err := p.reserve()
+	if i := p.tryIdle(); i != nil {
+		return p.lend(i)
+	}
+	if err := m.usable(); err != nil {
+		return nil, err
+	}
+	n, grow, err := p.reserve()
+	if err != nil {
+		return nil, err
+	}
+	if grow {
+		i, err := m.newInstance(ctx, n)
+		p.mu.Lock()
+		p.growing--
+		p.cond.Broadcast()
+		p.mu.Unlock()
+		// The runtime stays open while an instance is being made (see
+		// closeRuntime): close it if the pool closed meanwhile and
+		// nothing is left.
+		p.closeRuntime()
 		if err != nil {
 			return nil, err
 		}
-		if grow {
-			i, err = m.newInstance(ctx, n)
-			p.mu.Lock()
-			p.growing--
-			p.grown.Broadcast()
+		i.mu.Lock()
+		return p.lend(i)
+	}
+	// Every instance is busy and the pool is full: wait for one. The
+	// count of waiters is raised before looking, and callers giving an
+	// instance back read it after unlocking the instance, so that either
+	// the look finds the instance or the caller giving it back signals.
+	p.mu.Lock()
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	for {
+		if p.closed {
 			p.mu.Unlock()
-			if err != nil {
-				return nil, err
+			return nil, m.gone()
+		}
+		if i := p.tryIdle(); i != nil {
+			p.mu.Unlock()
+			return p.lend(i)
+		}
+		p.cond.Wait()
+	}
+}
+
+// tryIdle locks the first idle instance and returns it, or nil if every
+// instance is busy. Always from the first: a goroutine that calls again
+// mostly finds the instance it just used idle, its memory still in the
+// core's cache (from a random one, as tried, the instances moved between
+// the cores at every other call, for no gain in the measurements).
+func (p *pool) tryIdle() *instance {
+	ap := p.m.insts.Load()
+	if ap == nil {
+		return nil
+	}
+	for _, i := range *ap {
+		if i.mu.TryLock() {
+			if !i.released {
+				return i
 			}
-		} else {
-			select {
-			case i = <-p.idle:
-			case <-p.gone:
-				return nil, m.gone()
-			}
+			i.mu.Unlock()
 		}
 	}
-	i.mu.Lock()
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed || i.released {
-		// Taken just before the module died or began unloading.
+	return nil
+}
+
+// lend returns i, locked, for a call, unless the module died or began
+// unloading just before it was taken.
+func (p *pool) lend(i *instance) (*instance, error) {
+	if p.shut.Load() || i.released {
 		p.put(i)
-		return nil, m.gone()
+		return nil, p.m.gone()
 	}
 	return i, nil
 }
@@ -136,8 +202,8 @@ func (p *pool) reserve() (n int, grow bool, err error) {
 	return p.made - 1, true, nil
 }
 
-// publish adds a new instance, just instantiated, to the pool (not yet to
-// the idle ones), where the host functions find it.
+// publish adds a new instance, just instantiated, to the pool, where the
+// host functions find it (it is idle once its initialization unlocks it).
 func (p *pool) publish(i *instance) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -151,16 +217,23 @@ func (p *pool) publish(i *instance) {
 // put gives back an instance after a call, or releases it if the module
 // is gone. Called with i.mu held; unlocks it.
 func (p *pool) put(i *instance) {
-	p.mu.Lock()
-	if p.closed || i.released {
-		p.mu.Unlock()
-		p.releaseInstance(i)
-		i.mu.Unlock()
+	i.mu.Unlock()
+	// Unlocked before the test: if the pool closes after the test, close
+	// finds the instance idle and releases it.
+	if p.shut.Load() {
+		// Release it, unless a caller took it meanwhile (lend releases
+		// it then).
+		if i.mu.TryLock() {
+			p.releaseInstance(i)
+			i.mu.Unlock()
+		}
 		return
 	}
-	i.mu.Unlock()
-	p.idle <- i // never blocks: there are at most size instances
-	p.mu.Unlock()
+	if p.waiters.Load() > 0 {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	}
 }
 
 // releaseInstance closes an instance; the last one closes the runtime
@@ -205,11 +278,12 @@ func (p *pool) count() int {
 	return p.live
 }
 
-// closeRuntime closes the module's runtime if the pool is closed and no
-// instance is left.
+// closeRuntime closes the module's runtime if the pool is closed, no
+// instance is left and none is being made (its instantiation would fail,
+// and the call that makes it with a confusing error).
 func (p *pool) closeRuntime() {
 	p.mu.Lock()
-	done := p.closed && p.live == 0 && !p.rtDone
+	done := p.closed && p.live == 0 && p.growing == 0 && !p.rtDone
 	if done {
 		p.rtDone = true
 	}
@@ -220,21 +294,12 @@ func (p *pool) closeRuntime() {
 }
 
 // closeLocked closes the pool: no instance is made or lent from here on,
-// and callers waiting for one give up. It returns the idle instances.
-// Called with mu held.
-func (p *pool) closeLocked() []*instance {
+// and callers waiting for one give up. Called with mu held.
+func (p *pool) closeLocked() {
 	if !p.closed {
 		p.closed = true
-		close(p.gone)
-	}
-	var idle []*instance
-	for {
-		select {
-		case i := <-p.idle:
-			idle = append(idle, i)
-		default:
-			return idle
-		}
+		p.shut.Store(true)
+		p.cond.Broadcast()
 	}
 }
 
@@ -242,13 +307,15 @@ func (p *pool) closeLocked() []*instance {
 // instances, and returns every instance (to stop their running calls).
 func (p *pool) close() []*instance {
 	p.mu.Lock()
-	idle := p.closeLocked()
+	p.closeLocked()
 	all := slices.Clone(p.all)
 	p.mu.Unlock()
-	for _, i := range idle {
-		i.mu.Lock()
-		p.releaseInstance(i)
-		i.mu.Unlock()
+	// Busy instances are released when their calls end (put).
+	for _, i := range all {
+		if i.mu.TryLock() {
+			p.releaseInstance(i)
+			i.mu.Unlock()
+		}
 	}
 	p.closeRuntime()
 	return all
@@ -261,7 +328,7 @@ func (p *pool) freeze() []*instance {
 	defer p.mu.Unlock()
 	p.closeLocked()
 	for p.growing > 0 {
-		p.grown.Wait()
+		p.cond.Wait()
 	}
 	return slices.Clone(p.all)
 }

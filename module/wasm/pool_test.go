@@ -373,4 +373,116 @@ func TestPoolFlags(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+// released reports whether every instance of m is released and its
+// runtime closed.
+func released(m *Module) bool {
+	p := &m.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.live == 0 && p.rtDone
+}
+
+// TestPoolCounters: calls from many goroutines into a pool are all
+// counted, in the module's status and in the host's totals, which keep
+// them after the module is unloaded.
+func TestPoolCounters(t *testing.T) {
+	h := newHost(t, WithLimits(Limits{Instances: 3}))
+	m, err := h.Load(context.Background(), pooled())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, calls = 8, 100
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				if _, err := m.Call(context.Background(), "quick", nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if c := m.Status().Counters.Calls; c != goroutines*calls {
+		t.Errorf("module counted %d calls, want %d", c, goroutines*calls)
+	}
+	if c := h.Stats().Calls; c != goroutines*calls {
+		t.Errorf("host counted %d calls, want %d", c, goroutines*calls)
+	}
+	if err := m.Unload(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := h.Load(context.Background(), pooled())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.Call(context.Background(), "quick", nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.Stats().Calls; c != goroutines*calls+1 {
+		t.Errorf("host counted %d calls after an unload and a call, want %d", c, goroutines*calls+1)
+	}
+}
+
+// TestPoolHammer: goroutines call into a pool, more of them than
+// instances (some wait), while the module dies (an instance traps) or is
+// unloaded: every call succeeds or fails with ErrDead or ErrUnloaded,
+// none hangs, and every instance is released in the end, whichever way
+// the calls and the end of the pool interleave.
+func TestPoolHammer(t *testing.T) {
+	rounds := 20
+	if testing.Short() || raceEnabled {
+		rounds = 5
+	}
+	for _, end := range []string{"trap", "unload", "force"} {
+		t.Run(end, func(t *testing.T) {
+			h := newHost(t, WithLimits(Limits{Instances: 3}))
+			for round := range rounds {
+				m, err := h.Load(context.Background(), pooled(), WithName(fmt.Sprint("pooled", round)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				started := make(chan struct{}, 6)
+				for range 6 {
+					wg.Go(func() {
+						started <- struct{}{}
+						for {
+							_, err := m.Call(context.Background(), "quick", nil)
+							if errors.Is(err, ErrDead) || errors.Is(err, ErrUnloaded) {
+								return
+							}
+							if err != nil {
+								t.Error(err)
+								return
+							}
+						}
+					})
+				}
+				for range 6 {
+					<-started
+				}
+				switch end {
+				case "trap":
+					if _, err := m.Call(context.Background(), "trap", nil); !errors.Is(err, ErrTrap) {
+						t.Fatalf("trap: %v, want ErrTrap", err)
+					}
+				case "unload", "force":
+					if err := m.Unload(context.Background(), end == "force"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				wg.Wait()
+				if end == "trap" {
+					if err := m.Unload(context.Background(), false); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if !released(m) {
+					t.Fatalf("round %d: instances left after the module ended (%d live)", round, m.pool.count())
+				}
+			}
+		})
+	}
+}

@@ -71,13 +71,7 @@ func (m *Module) Status() Status {
 		Limits:      m.limits,
 		LastError:   m.lastErr,
 		Loaded:      m.loaded,
-		Counters: Stats{
-			Calls:     m.stats.calls.Load(),
-			Fired:     m.stats.fired.Load(),
-			Delivered: m.stats.delivered.Load(),
-			Dropped:   m.stats.dropped.Load(),
-			Errors:    m.stats.errors.Load(),
-		},
+		Counters:    m.counters(),
 	}
 	if i := m.info; i != nil {
 		s.Version, s.Description, s.Author, s.License = i.Version, i.Description, i.Author, i.License

@@ -266,12 +266,12 @@ func TestForceUnloadDuringCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error)
-	calls := m.stats.calls.Load()
+	calls := m.counters().Calls
 	go func() {
 		_, err := m.Call(context.Background(), "loop", nil)
 		done <- err
 	}()
-	for m.stats.calls.Load() == calls { // wait until the call is under way
+	for m.counters().Calls == calls { // wait until the call is under way
 		runtime.Gosched()
 	}
 	if err := m.Unload(context.Background(), true); err != nil {
