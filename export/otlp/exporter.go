@@ -243,6 +243,12 @@ func (e *Exporter) admit(sig signal) *batch {
 		return nil
 	}
 	e.queued++
+	return e.current(sig)
+}
+
+// current returns the batch of a signal being filled, starting one if
+// none is. Call with mu held.
+func (e *Exporter) current(sig signal) *batch {
 	b := e.cur[sig]
 	if b == nil {
 		if n := len(e.free); n > 0 {
@@ -318,20 +324,14 @@ func (e *Exporter) Log(c *Class, timeNS int64, vals []ctf.Value, truncated uint8
 // epoch): for a caller that receives events in bunches, such as the
 // packets of a recording, and reads the clock once per bunch rather than
 // once per event.
-func (e *Exporter) LogAt(c *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) bool {
+func (e *Exporter) LogAt(cl *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	b := e.admit(sigLogs)
 	if b == nil {
 		return false
 	}
-	if c.owner != e {
-		c.owner, c.scopeID = e, e.scopeID(c.Scope)
-		c.prepare()
-		if c.Span != nil || c.StartKeys != nil {
-			c.span = newSpanInfo(c)
-		}
-	}
+	c := e.prepareLocked(cl)
 	if n := logRecordLen(c, vals, truncated); n >= 0 {
 		// The size known, the record goes straight into the batch.
 		sb := b.scope(c.scopeID, e.hint(c.scopeID))
