@@ -55,6 +55,7 @@ type LogBuilder struct {
 	e       *Exporter
 	scopes  []builderScope // indexed by scope id
 	n       int
+	skipped int // events not encoded: the queue was full
 	rec     []byte
 	scratch []byte
 }
@@ -68,15 +69,21 @@ type builderScope struct {
 // NewLogBuilder returns an empty LogBuilder for e.
 func (e *Exporter) NewLogBuilder() *LogBuilder { return &LogBuilder{e: e} }
 
-// Len returns the number of records added since the last Commit.
-func (b *LogBuilder) Len() int { return b.n }
+// Len returns the number of events added since the last Commit.
+func (b *LogBuilder) Len() int { return b.n + b.skipped }
 
 // Add encodes an event as a LogRecord into b, as LogAt would: event name
 // c.Name, the fields as attributes, timestamp timeNS and observed
 // timestamp observed (ns since the Unix epoch), scope c.Scope, truncated
 // with bit i set if the recorder cut field i. The values are encoded
-// before Add returns: byte slices may be reused afterwards.
+// before Add returns: byte slices may be reused afterwards. If the
+// exporter's queue is full (and not WithBlock), the event is not encoded:
+// Commit counts it as dropped.
 func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) {
+	if b.e.full.Load() {
+		b.skipped++ // no work for an event that would be dropped
+		return
+	}
 	c := b.e.prepared(cl)
 	for len(b.scopes) <= c.scopeID {
 		b.scopes = append(b.scopes, builderScope{})
@@ -95,18 +102,21 @@ func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, tr
 }
 
 // Commit gives the records of b to the exporter, as many Log calls would,
-// taking the exporter's lock once, and empties b. Records that find the
-// queue full are dropped and counted (unless WithBlock: Commit waits for
+// taking the exporter's lock once, and empties b. Events that found the
+// queue full in Add, and records that find it full now, are dropped and
+// counted (unless WithBlock: Commit waits for
 // room); Commit returns how many were dropped. b must be e's.
 func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 	if b.e != e {
 		panic("otlp: Commit of another exporter's LogBuilder")
 	}
-	if b.n == 0 {
+	if b.n+b.skipped == 0 {
 		return 0
 	}
+	dropped = b.skipped
 	e.mu.Lock()
-	e.events.Add(uint64(b.n))
+	e.events.Add(uint64(b.n + b.skipped))
+	e.dropped.Add(uint64(b.skipped))
 	for id := range b.scopes {
 		sb := &b.scopes[id]
 		if len(sb.ends) > 0 {
@@ -115,7 +125,7 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 		sb.recs, sb.ends = sb.recs[:0], sb.ends[:0]
 	}
 	e.mu.Unlock()
-	b.n = 0
+	b.n, b.skipped = 0, 0
 	return dropped
 }
 
@@ -149,6 +159,7 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 		sb.recs = append(sb.recs, recs[off:end]...)
 		n := j - i
 		e.queued += n
+		e.noteFull()
 		sb.n += n
 		bt.n += n
 		bt.size += end - off
