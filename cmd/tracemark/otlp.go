@@ -198,7 +198,7 @@ func (o *otlpOut) hook(next func(*wire.Record) error) func(*wire.Record) error {
 		if observed == 0 {
 			observed = time.Now().UnixNano()
 		}
-		o.exp.LogAt(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), observed, r.Fields, r.Truncated)
+		o.exp.LogAt(o.class(r.Class), o.cc.wallNS(r.TS), observed, r.Fields, r.Truncated)
 		if next != nil {
 			return next(r)
 		}

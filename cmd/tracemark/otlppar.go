@@ -171,7 +171,7 @@ func (w *otlpWorkers) work() {
 					runs = append(runs, run{name: last.Name})
 				}
 				runs[len(runs)-1].n++
-				ts := o.cc.wall(r.TS).UnixNano()
+				ts := o.cc.wallNS(r.TS)
 				b.Add(c, ts, j.arrived, r.Fields, r.Truncated)
 				if isSpan {
 					spans = append(spans, spanEvent{c: c, ts: ts, vals: cloneValues(r.Fields), truncated: r.Truncated})

@@ -193,3 +193,15 @@ func TestOTLPParallelDecodeError(t *testing.T) {
 		t.Errorf("error %v, want one wrapping wire.ErrFrame", err)
 	}
 }
+
+// wallNS is wall's time in ns, for nanosecond clocks and others.
+func TestClockWallNS(t *testing.T) {
+	for _, c := range []wire.Clock{{Frequency: 1e9, OffsetSeconds: 1_700_000_000, Offset: 123}, {Frequency: 2_500_000_000, OffsetSeconds: 5, Offset: 7}, {}} {
+		cc := newClockConv(c)
+		for _, ts := range []uint64{0, 1, 999_999_999, 1 << 40} {
+			if got, want := cc.wallNS(ts), cc.wall(ts).UnixNano(); got != want {
+				t.Errorf("clock %+v, ts %d: wallNS %d, wall %d", c, ts, got, want)
+			}
+		}
+	}
+}
