@@ -36,6 +36,9 @@ type capture struct {
 	// goTrace, if set, receives the Go execution trace the stream
 	// carries (wire.FrameGoTrace).
 	goTrace io.Writer
+	// par, if set, decodes the records and exports them on other
+	// goroutines, instead of onRecord (record --otlp).
+	par *otlpWorkers
 
 	dec       *wire.Decoder
 	stream    uint32 // of the packet whose records onRecord sees
@@ -75,8 +78,20 @@ func newCapture(s *client.Stream, trace *traceOut) *capture {
 var errCut = errors.New("event stream cut before its end")
 
 // run reads frames until the end frame. It returns nil after a complete
-// stream, and an error wrapping errCut when the stream broke off.
+// stream, and an error wrapping errCut when the stream broke off. With
+// par, it returns once the workers have exported every packet received.
 func (c *capture) run() error {
+	err := c.frames()
+	if c.par != nil {
+		if perr := c.par.close(); err == nil {
+			err = perr
+		}
+		c.par.takeCounts(c.counts)
+	}
+	return err
+}
+
+func (c *capture) frames() error {
 	for {
 		f, err := c.s.Next()
 		if err != nil {
@@ -103,6 +118,9 @@ func (c *capture) frame(f wire.Frame) error {
 		}
 		if err := c.dec.Add(cs.Classes); err != nil {
 			return err
+		}
+		if c.par != nil {
+			c.par.addClasses(cs.Classes)
 		}
 		if c.trace != nil {
 			return c.trace.addClasses(cs.Classes)
@@ -157,7 +175,11 @@ func (c *capture) packet(f wire.Frame) error {
 		}
 	}
 	c.stream = h.Stream
-	if !c.packetsOnly {
+	if c.par != nil {
+		if err := c.par.packet(recs, time.Now().UnixNano()); err != nil {
+			return err
+		}
+	} else if !c.packetsOnly {
 		c.arrived = time.Now().UnixNano()
 		// Counted per run of events of one class, not with a map
 		// update per event.
@@ -229,6 +251,9 @@ func (c *capture) markerStats(name string) (wire.MarkerStats, bool) {
 // count returns the events of a marker received: counted as they came,
 // or with packetsOnly, as the agent last reported them delivered.
 func (c *capture) count(name string) uint64 {
+	if c.par != nil {
+		c.par.takeCounts(c.counts)
+	}
 	if !c.packetsOnly {
 		return c.counts[name]
 	}
@@ -238,6 +263,9 @@ func (c *capture) count(name string) uint64 {
 
 // markers returns the names of the markers seen, those with events first.
 func (c *capture) markers() []string {
+	if c.par != nil {
+		c.par.takeCounts(c.counts)
+	}
 	names := slices.Sorted(maps.Keys(c.counts))
 	if c.stats != nil {
 		for _, m := range c.stats.Markers {

@@ -23,6 +23,15 @@ func newClockConv(c wire.Clock) clockConv {
 	return clockConv{offsetNS: c.OffsetSeconds*1e9 + int64(c.Offset*1e9/freq), freq: freq}
 }
 
+// wallNS is wall(ts).UnixNano(), without the time.Time for nanosecond
+// clocks.
+func (cc clockConv) wallNS(ts uint64) int64 {
+	if cc.freq == 1e9 {
+		return cc.offsetNS + int64(ts)
+	}
+	return cc.wall(ts).UnixNano()
+}
+
 func (cc clockConv) wall(ts uint64) time.Time {
 	ns := int64(ts)
 	if cc.freq != 1e9 {

@@ -325,7 +325,7 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s)%s: %d markers into %s\n", r.ag.PID, clean(r.program), in, len(s.Hello.Matched), r.dir)
 	c := newCapture(s, trace)
 	o := m.startOTLP(r, s)
-	c.onRecord = o.hook(nil)
+	o.parallel(c)
 	o.track(c)
 	m.setCapture(r, c)
 	runErr := c.run()

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,6 +78,9 @@ type otlpOut struct {
 	spans   map[string]*otlp.SpanRule
 	starts  map[string][]string // start marker -> pairing keys
 	asked   map[string]bool     // marker names looked up
+	// mu guards classes, scopes, spans, starts and asked against
+	// concurrent classOf calls (the workers of parallel).
+	mu sync.Mutex
 	// lastEC and lastClass are the latest class looked up.
 	lastEC    *wire.EventClass
 	lastClass *otlp.Class
@@ -156,6 +160,8 @@ func (o *otlpOut) class(ec *wire.EventClass) *otlp.Class {
 }
 
 func (o *otlpOut) classOf(ec *wire.EventClass) *otlp.Class {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if c, ok := o.classes[ec]; ok {
 		return c
 	}
@@ -192,7 +198,7 @@ func (o *otlpOut) hook(next func(*wire.Record) error) func(*wire.Record) error {
 		if observed == 0 {
 			observed = time.Now().UnixNano()
 		}
-		o.exp.LogAt(o.class(r.Class), o.cc.wall(r.TS).UnixNano(), observed, r.Fields, r.Truncated)
+		o.exp.LogAt(o.class(r.Class), o.cc.wallNS(r.TS), observed, r.Fields, r.Truncated)
 		if next != nil {
 			return next(r)
 		}

@@ -197,8 +197,12 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	}
 	r.c.onStats = r.progress
 	r.otlp.track(r.c)
-	r.c.onRecord = r.otlp.hook(r.extra)
-	r.c.packetsOnly = r.c.onRecord == nil
+	if r.extra == nil && r.otlp != nil {
+		r.otlp.parallel(r.c) // nothing else needs each record
+	} else {
+		r.c.onRecord = r.otlp.hook(r.extra)
+		r.c.packetsOnly = r.c.onRecord == nil
+	}
 	r.lastTime = r.c.started
 	runErr := r.c.run()
 	signals.release()

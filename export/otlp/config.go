@@ -405,8 +405,28 @@ func (c *config) defaults() {
 		c.RetryMax = 5 * time.Second
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{}
+		c.Client = defaultClient(c.Senders)
 	}
+}
+
+// writeBuffer is the size of the pieces in which the default client
+// writes a request: a request is a batch of up to BatchBytes, which
+// http.Transport's default 4 KB buffer would write with a syscall per
+// 4 KB.
+const writeBuffer = 256 << 10
+
+// defaultClient is the client of an exporter not given one: that of
+// http.DefaultTransport's settings with a bigger write buffer, and an
+// idle connection kept for each sender.
+func defaultClient(senders int) *http.Client {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return &http.Client{}
+	}
+	t = t.Clone()
+	t.WriteBufferSize = writeBuffer
+	t.MaxIdleConnsPerHost = max(senders, 2)
+	return &http.Client{Transport: t}
 }
 
 // Process describes the traced process for ProcessResource.

@@ -53,6 +53,14 @@
 // events (WithQueueSize) are held (encoded) in memory; an event that finds
 // the queue full is dropped and counted (unless WithBlock).
 //
+// A program that decodes events on several goroutines encodes them there:
+// each fills its own LogBuilder (NewLogBuilder) without the exporter's
+// lock, and Commit gives a LogBuilder's records to the exporter taking the
+// lock once, with the same limits and counts as Log. LogBuilder encodes
+// only log records; SpanOf does the span side of an event (a span start
+// remembered, a span exported), in the order it is called, so the caller
+// calls it in the order the events happened.
+//
 // Full batches are compressed (gzip at its fastest level) and sent by
 // DefaultSenders() goroutines, or WithSenders: while one waits for the
 // collector, the next batch goes out. Batches therefore may reach the

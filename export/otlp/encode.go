@@ -3,6 +3,7 @@ package otlp
 import (
 	"math"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/tracemark/tracemark/ctf"
 )
@@ -28,7 +29,8 @@ type Field struct {
 
 // Class describes the events of one marker. A Class is passed by
 // pointer to every event of the marker; the exporter remembers things
-// about it, so create one per marker and do not change it afterwards.
+// about it, so create one per marker and do not change it afterwards. A
+// Class may be used by several goroutines at once.
 type Class struct {
 	// Name is the marker name: the LogRecord's event name, or the span
 	// name.
@@ -43,7 +45,15 @@ type Class struct {
 	// a class whose Span.Start names this class ends them.
 	StartKeys []string
 
-	owner   *Exporter // the exporter that set scopeID and attrs
+	prep atomic.Value // *prepared: what its exporter worked out about it
+}
+
+// prepared is a class as an exporter prepared it: what every event of
+// the class needs to know, worked out once. It does not change once
+// stored in Class.prep.
+type prepared struct {
+	*Class
+	owner   *Exporter // the exporter that set scopeID
 	scopeID int
 	attrs   []attrField // the fields that are attributes
 	hasIDs  bool        // some field is a trace_id or span_id
@@ -59,7 +69,7 @@ type attrField struct {
 }
 
 // prepare works out the class's attributes, once for all its events.
-func (c *Class) prepare() {
+func (c *prepared) prepare() {
 	c.attrs, c.hasIDs = nil, false
 	for i, f := range c.Fields {
 		if f.Kind == kindTraceID || f.Kind == kindSpanID {
@@ -111,7 +121,7 @@ func appendValue(b []byte, isBool bool, v ctf.Value) []byte {
 
 // ids picks the trace and span ids out of the fields of kinds trace_id
 // and span_id (the first of each with the right length).
-func ids(c *Class, vals []ctf.Value) (trace, span []byte) {
+func ids(c *prepared, vals []ctf.Value) (trace, span []byte) {
 	if !c.hasIDs {
 		return nil, nil
 	}
@@ -207,7 +217,7 @@ func appendAttribute(b []byte, field int, key []byte, isBool bool, v *ctf.Value)
 // attributesLen returns the size of what appendAttributes appends, or -1
 // if it cannot tell at little cost (truncated fields, an unsigned value
 // sent as text).
-func attributesLen(c *Class, vals []ctf.Value, truncated uint8) int {
+func attributesLen(c *prepared, vals []ctf.Value, truncated uint8) int {
 	if truncated != 0 {
 		return -1
 	}
@@ -229,7 +239,7 @@ func attributesLen(c *Class, vals []ctf.Value, truncated uint8) int {
 // appendAttributes appends the fields as KeyValues (field number field),
 // and the truncation mask as an array of field names. c must be
 // prepared.
-func appendAttributes(b, scratch []byte, field int, c *Class, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
+func appendAttributes(b, scratch []byte, field int, c *prepared, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
 	for _, a := range c.attrs {
 		if a.i >= len(vals) {
 			break
@@ -262,7 +272,7 @@ const (
 
 // logRecordLen returns the size of what appendLogRecord appends, or -1 if
 // it cannot tell at little cost.
-func logRecordLen(c *Class, vals []ctf.Value, truncated uint8) int {
+func logRecordLen(c *prepared, vals []ctf.Value, truncated uint8) int {
 	n := attributesLen(c, vals, truncated)
 	if n < 0 {
 		return -1
@@ -278,7 +288,7 @@ func logRecordLen(c *Class, vals []ctf.Value, truncated uint8) int {
 }
 
 // appendLogRecord appends the content of a LogRecord.
-func appendLogRecord(b, scratch []byte, c *Class, timeNS, observedNS int64, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
+func appendLogRecord(b, scratch []byte, c *prepared, timeNS, observedNS int64, vals []ctf.Value, truncated uint8) ([]byte, []byte) {
 	b = appendFixed64(b, logTime, uint64(timeNS))
 	b, scratch = appendAttributes(b, scratch, logAttributes, c, vals, truncated)
 	if trace, span := ids(c, vals); trace != nil {

@@ -19,10 +19,10 @@ import (
 // for every kind of value, lengths across varint boundaries, and trace
 // and span ids; -1 (the slower path) only where it cannot tell cheaply.
 func TestLogRecordLen(t *testing.T) {
-	c := &Class{Name: "m:x", Fields: []Field{
+	c := &prepared{Class: &Class{Name: "m:x", Fields: []Field{
 		{"i", "int64"}, {"u", "uint64"}, {"b", "bool"}, {"f", "float64"}, {"s", "string"}, {"raw", "bytes"},
 		{"trace", "trace_id"}, {"span", "span_id"},
-	}}
+	}}}
 	c.prepare()
 	long := strings.Repeat("x", 200) // a length of two varint bytes
 	for _, vals := range [][]ctf.Value{

@@ -128,13 +128,17 @@ type Exporter struct {
 	resource []byte
 	start    time.Time
 
-	mu        sync.Mutex
-	scopeIDs  map[Scope]int
-	scopeEnc  [][]byte
-	cur       [2]*batch
-	pending   []*batch
-	free      []*batch
-	queued    int
+	mu       sync.Mutex
+	scopeIDs map[Scope]int
+	scopeEnc [][]byte
+	cur      [2]*batch
+	pending  []*batch
+	free     []*batch
+	queued   int
+	// full is whether an event given now would be dropped (the queue
+	// is full or the exporter closed, and not WithBlock): LogBuilder
+	// reads it without the lock.
+	full      atomic.Bool
 	room      *sync.Cond // signalled when queued shrinks (WithBlock)
 	closed    bool
 	rec       []byte
@@ -243,6 +247,19 @@ func (e *Exporter) admit(sig signal) *batch {
 		return nil
 	}
 	e.queued++
+	e.noteFull()
+	return e.current(sig)
+}
+
+// noteFull updates full after queued or closed changed. Call with mu
+// held.
+func (e *Exporter) noteFull() {
+	e.full.Store(!e.cfg.Block && (e.closed || e.queued >= e.cfg.QueueSize))
+}
+
+// current returns the batch of a signal being filled, starting one if
+// none is. Call with mu held.
+func (e *Exporter) current(sig signal) *batch {
 	b := e.cur[sig]
 	if b == nil {
 		if n := len(e.free); n > 0 {
@@ -318,20 +335,14 @@ func (e *Exporter) Log(c *Class, timeNS int64, vals []ctf.Value, truncated uint8
 // epoch): for a caller that receives events in bunches, such as the
 // packets of a recording, and reads the clock once per bunch rather than
 // once per event.
-func (e *Exporter) LogAt(c *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) bool {
+func (e *Exporter) LogAt(cl *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	b := e.admit(sigLogs)
 	if b == nil {
 		return false
 	}
-	if c.owner != e {
-		c.owner, c.scopeID = e, e.scopeID(c.Scope)
-		c.prepare()
-		if c.Span != nil || c.StartKeys != nil {
-			c.span = newSpanInfo(c)
-		}
-	}
+	c := e.prepareLocked(cl)
 	if n := logRecordLen(c, vals, truncated); n >= 0 {
 		// The size known, the record goes straight into the batch.
 		sb := b.scope(c.scopeID, e.hint(c.scopeID))
@@ -423,6 +434,7 @@ func (e *Exporter) Rejection() error {
 func (e *Exporter) Close(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
+	e.noteFull()
 	e.room.Broadcast()
 	e.seal(sigLogs)
 	e.seal(sigTraces)
@@ -529,6 +541,7 @@ func (s *sender) send(b *batch) {
 	}
 	e.mu.Lock()
 	e.queued -= int(n)
+	e.noteFull()
 	e.room.Broadcast()
 	e.mu.Unlock()
 }

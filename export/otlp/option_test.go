@@ -3,6 +3,7 @@ package otlp
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +71,22 @@ func TestEnvEndpoints(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")
 	if _, err := New("", WithEnv()); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "WithEnv: ") || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_TIMEOUT") {
 		t.Errorf("bad variable: %v", err)
+	}
+}
+
+// The exporter's own client writes requests in big pieces, not the 4 KB
+// of http.Transport's default buffer, and keeps a connection per sender.
+func TestDefaultClientWritesBigPieces(t *testing.T) {
+	e, err := New("http://localhost:4318", WithSenders(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	tr, ok := e.cfg.Client.Transport.(*http.Transport)
+	if !ok || tr.WriteBufferSize != writeBuffer || tr.MaxIdleConnsPerHost != 3 {
+		t.Errorf("transport %T %+v: want a write buffer of %d, 3 idle connections per host", e.cfg.Client.Transport, tr, writeBuffer)
+	}
+	if tr == http.DefaultTransport {
+		t.Error("the exporter changed http.DefaultTransport")
 	}
 }

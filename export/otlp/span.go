@@ -111,7 +111,7 @@ func pairKey(b []byte, start string, si *spanInfo, vals []ctf.Value) []byte {
 
 // spans handles the span side of an event: remembers a start, or emits
 // the span an event ends. Call with mu held.
-func (e *Exporter) spans(c *Class, timeNS int64, vals []ctf.Value, truncated uint8) {
+func (e *Exporter) spans(c *prepared, timeNS int64, vals []ctf.Value, truncated uint8) {
 	si := c.span
 	if !si.ok {
 		return

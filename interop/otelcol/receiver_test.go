@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -29,6 +30,10 @@ type sink struct {
 	// refuse, if set, is asked before each export; true refuses it.
 	refuse  func() bool
 	refused int
+	// countOnly makes the sink count the log records, not keep them
+	// (benchmarks).
+	countOnly bool
+	counted   atomic.Uint64
 }
 
 var errBusy = errors.New("sink busy")
@@ -42,6 +47,10 @@ func (s *sink) refusing() bool {
 }
 
 func (s *sink) consumeLogs(_ context.Context, ld plog.Logs) error {
+	if s.countOnly {
+		s.counted.Add(uint64(ld.LogRecordCount()))
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.refusing() {
@@ -102,14 +111,14 @@ func (s *sink) logRecords() []logRec {
 
 // collector is the collector's OTLP receiver, HTTP only, in-process.
 type collector struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 	sink *sink
 	stop []func()
 }
 
 // freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +129,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startCollector starts the collector's OTLP/HTTP receiver on addr.
-func startCollector(t *testing.T, addr string, s *sink) *collector {
+func startCollector(t testing.TB, addr string, s *sink) *collector {
 	t.Helper()
 	f := otlpreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*otlpreceiver.Config)

@@ -1,0 +1,185 @@
+package otlp
+
+import (
+	"github.com/tracemark/tracemark/ctf"
+)
+
+// prepareLocked returns c as e prepared it, preparing it the first time
+// e sees it. Call with mu held.
+func (e *Exporter) prepareLocked(c *Class) *prepared {
+	if p := c.loadPrep(e); p != nil {
+		return p
+	}
+	p := &prepared{Class: c, owner: e, scopeID: e.scopeID(c.Scope)}
+	p.prepare()
+	if c.Span != nil || c.StartKeys != nil {
+		p.span = newSpanInfo(c)
+	}
+	c.prep.Store(p)
+	return p
+}
+
+// loadPrep returns c as e prepared it, or nil if e did not yet. A copy
+// of a Class is another class: what was prepared for the original is not
+// the copy's.
+func (c *Class) loadPrep(e *Exporter) *prepared {
+	p, _ := c.prep.Load().(*prepared)
+	if p != nil && p.owner == e && p.Class == c {
+		return p
+	}
+	return nil
+}
+
+// prepared returns c as e prepared it, taking mu only the first time.
+func (e *Exporter) prepared(c *Class) *prepared {
+	if p := c.loadPrep(e); p != nil {
+		return p
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.prepareLocked(c)
+}
+
+// LogBuilder encodes log records for an exporter without taking the
+// exporter's lock, for a goroutine that decodes events in bunches (the
+// packets of a recording): it adds a bunch's events to its own
+// LogBuilder, then gives them all to the exporter with Exporter.Commit,
+// which takes the lock once. Several goroutines may each fill their own
+// LogBuilder for one exporter; a LogBuilder is used by one goroutine at a
+// time.
+//
+// Add encodes only the log record: for the events of a class with Span
+// or StartKeys, call Exporter.SpanOf too, in the order in which the
+// events happened.
+type LogBuilder struct {
+	e       *Exporter
+	scopes  []builderScope // indexed by scope id
+	n       int
+	skipped int // events not encoded: the queue was full
+	rec     []byte
+	scratch []byte
+}
+
+// builderScope holds the records of one scope in a LogBuilder.
+type builderScope struct {
+	recs []byte  // repeated log_records fields, as in a batch
+	ends []int32 // where each record ends in recs
+}
+
+// NewLogBuilder returns an empty LogBuilder for e.
+func (e *Exporter) NewLogBuilder() *LogBuilder { return &LogBuilder{e: e} }
+
+// Len returns the number of events added since the last Commit.
+func (b *LogBuilder) Len() int { return b.n + b.skipped }
+
+// Add encodes an event as a LogRecord into b, as LogAt would: event name
+// c.Name, the fields as attributes, timestamp timeNS and observed
+// timestamp observed (ns since the Unix epoch), scope c.Scope, truncated
+// with bit i set if the recorder cut field i. The values are encoded
+// before Add returns: byte slices may be reused afterwards. If the
+// exporter's queue is full (and not WithBlock), the event is not encoded:
+// Commit counts it as dropped.
+func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) {
+	if b.e.full.Load() {
+		b.skipped++ // no work for an event that would be dropped
+		return
+	}
+	c := b.e.prepared(cl)
+	for len(b.scopes) <= c.scopeID {
+		b.scopes = append(b.scopes, builderScope{})
+	}
+	sb := &b.scopes[c.scopeID]
+	if n := logRecordLen(c, vals, truncated); n >= 0 {
+		sb.recs = appendTag(sb.recs, 2, wireBytes)
+		sb.recs = appendVarint(sb.recs, uint64(n))
+		sb.recs, b.scratch = appendLogRecord(sb.recs, b.scratch, c, timeNS, observed, vals, truncated)
+	} else {
+		b.rec, b.scratch = appendLogRecord(b.rec[:0], b.scratch, c, timeNS, observed, vals, truncated)
+		sb.recs = appendBytesField(sb.recs, 2, b.rec)
+	}
+	sb.ends = append(sb.ends, int32(len(sb.recs)))
+	b.n++
+}
+
+// Commit gives the records of b to the exporter, as many Log calls would,
+// taking the exporter's lock once, and empties b. Events that found the
+// queue full in Add, and records that find it full now, are dropped and
+// counted (unless WithBlock: Commit waits for
+// room); Commit returns how many were dropped. b must be e's.
+func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
+	if b.e != e {
+		panic("otlp: Commit of another exporter's LogBuilder")
+	}
+	if b.n+b.skipped == 0 {
+		return 0
+	}
+	dropped = b.skipped
+	e.mu.Lock()
+	e.events.Add(uint64(b.n + b.skipped))
+	e.dropped.Add(uint64(b.skipped))
+	for id := range b.scopes {
+		sb := &b.scopes[id]
+		if len(sb.ends) > 0 {
+			dropped += e.commitScope(id, sb.recs, sb.ends)
+		}
+		sb.recs, sb.ends = sb.recs[:0], sb.ends[:0]
+	}
+	e.mu.Unlock()
+	b.n, b.skipped = 0, 0
+	return dropped
+}
+
+// commitScope appends the records of one scope to the current batches,
+// sealing each that fills up, in runs copied at once. It returns the
+// records dropped. Call with mu held; the records are counted in events.
+func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped int) {
+	i, off := 0, 0
+	for i < len(ends) {
+		for e.cfg.Block && !e.closed && e.queued >= e.cfg.QueueSize {
+			e.seal(sigLogs)
+			e.seal(sigTraces)
+			e.room.Wait()
+		}
+		if e.closed || e.queued >= e.cfg.QueueSize {
+			n := len(ends) - i
+			e.dropped.Add(uint64(n))
+			return dropped + n
+		}
+		bt := e.current(sigLogs)
+		// As many records as the queue and the batch have room for
+		// (a batch being filled is never full: it is sealed when it
+		// fills), and at least one.
+		j := i + min(len(ends)-i, e.cfg.QueueSize-e.queued, e.cfg.BatchSize-bt.n)
+		room := e.cfg.BatchBytes - bt.size
+		for j > i+1 && int(ends[j-1])-off > room {
+			j--
+		}
+		end := int(ends[j-1])
+		sb := bt.scope(scope, e.hint(scope))
+		sb.recs = append(sb.recs, recs[off:end]...)
+		n := j - i
+		e.queued += n
+		e.noteFull()
+		sb.n += n
+		bt.n += n
+		bt.size += end - off
+		if bt.n >= e.cfg.BatchSize || bt.size >= e.cfg.BatchBytes {
+			e.seal(sigLogs)
+		}
+		i, off = j, end
+	}
+	return dropped
+}
+
+// SpanOf does for an event what Log does beyond its log record: remember
+// the span start it is, or export the span it ends or its duration
+// field gives. It does nothing for a class with neither Span nor
+// StartKeys. Starts pair with ends in the order SpanOf sees them, so
+// call it in the order in which the events happened.
+func (e *Exporter) SpanOf(cl *Class, timeNS int64, vals []ctf.Value, truncated uint8) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.prepareLocked(cl); c.span != nil {
+		e.spans(c, timeNS, vals, truncated)
+	}
+}
