@@ -74,7 +74,6 @@ type config struct {
 	errs         []error        // invalid option values, reported by New
 }
 
-
 // invalid records that option was given an invalid value.
 func (c *config) invalid(option string, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%s: %s", option, fmt.Sprintf(format, args...)))
