@@ -23,6 +23,8 @@ import (
 type capture struct {
 	s     *client.Stream
 	trace *traceOut // nil: no trace file
+	// ctxErr: the hello's context fields are unknown (run fails).
+	ctxErr error
 
 	// onRecord sees every record; onSync marks the end of a drain;
 	// onStats runs after each stats frame. All optional.
@@ -65,9 +67,7 @@ func newCapture(s *client.Stream, trace *traceOut) *capture {
 		s: s, trace: trace, dec: wire.NewDecoder(), started: time.Now(),
 		counts: map[string]uint64{}, discarded: map[uint32]uint64{},
 	}
-	if s.Hello.ThreadID {
-		c.dec.SetThreadID()
-	}
+	c.ctxErr = c.dec.SetContext(s.Hello.Context)
 	return c
 }
 
@@ -77,6 +77,9 @@ var errCut = errors.New("event stream cut before its end")
 // run reads frames until the end frame. It returns nil after a complete
 // stream, and an error wrapping errCut when the stream broke off.
 func (c *capture) run() error {
+	if c.ctxErr != nil {
+		return fmt.Errorf("process %d: %w", c.s.Hello.PID, c.ctxErr)
+	}
 	for {
 		f, err := c.s.Next()
 		if err != nil {
