@@ -169,7 +169,20 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ctx
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
 	if l.ctx.size != 0 {
-		copy(dst[headerSize:], ctx)
+		// The block is a few words: copied as words, without a call to
+		// memmove, the last one overlapping the one before.
+		d := dst[headerSize:]
+		switch n := len(ctx); {
+		case n == 4:
+			binary.LittleEndian.PutUint32(d, binary.LittleEndian.Uint32(ctx))
+		case n >= 8:
+			for i := 0; i < n-8; i += 8 {
+				binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(ctx[i:]))
+			}
+			binary.LittleEndian.PutUint64(d[n-8:], binary.LittleEndian.Uint64(ctx[n-8:]))
+		default:
+			copy(d, ctx)
+		}
 		if l.ctx.ntid != 0 {
 			tid := uint32(rt.ThreadID())
 			binary.LittleEndian.PutUint32(dst[headerSize+int(l.ctx.tid[0]):], tid)
