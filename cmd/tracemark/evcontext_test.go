@@ -159,6 +159,7 @@ func BenchmarkContext(b *testing.B) {
 			name = fmt.Sprint(names)
 		}
 		b.Run(name, func(b *testing.B) {
+			names := names
 			mapped := slices.Contains(names, "tid-mapped")
 			if mapped {
 				names = slices.Clone(names)
