@@ -6,10 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tracemark/tracemark/agent"
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
@@ -71,6 +74,10 @@ type collected struct {
 	classes map[uint16]wire.EventClass
 	records []string // "name i key" for agenttest:tick, "name n" for other
 	tids    []uint32 // the records' thread ids, if the stream has them
+	// ctx holds each record's context values, space-separated, and
+	// streams the stream of its packet.
+	ctx     []string
+	streams []uint32
 	end     *wire.End
 	stats   int
 	packets int
@@ -82,8 +89,8 @@ func collect(t *testing.T, s *client.Stream) collected {
 	t.Helper()
 	got := collected{classes: map[uint16]wire.EventClass{}}
 	dec := wire.NewDecoder()
-	if s.Hello.ThreadID {
-		dec.SetThreadID()
+	if err := dec.SetContext(s.Hello.Context); err != nil {
+		t.Fatal(err)
 	}
 	for {
 		f, err := s.Next()
@@ -107,13 +114,26 @@ func collect(t *testing.T, s *client.Stream) collected {
 			}
 		case wire.FramePacket:
 			got.packets++
-			_, recs, err := f.Packet()
+			ph, recs, err := f.Packet()
 			if err != nil {
 				t.Fatal(err)
 			}
 			err = dec.Decode(recs, func(r *wire.Record) error {
 				got.records = append(got.records, describe(r))
 				got.tids = append(got.tids, r.ThreadID)
+				var vs []string
+				for _, v := range r.Context {
+					switch v.Kind {
+					case ctf.String:
+						vs = append(vs, string(v.Bytes))
+					case ctf.Int:
+						vs = append(vs, strconv.FormatInt(v.Int, 10))
+					default:
+						vs = append(vs, strconv.FormatUint(v.Uint, 10))
+					}
+				}
+				got.ctx = append(got.ctx, strings.Join(vs, " "))
+				got.streams = append(got.streams, ph.Stream)
 				return nil
 			})
 			if err != nil {

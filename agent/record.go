@@ -93,8 +93,8 @@ func (a *Agent) reserveRecording() (string, error) {
 
 func newSession(id string, spec request.RecordSpec) (*recording, error) {
 	opts := []session.Option{session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer), session.WithSubBufSize(spec.SubBuffer)}
-	if spec.ThreadID {
-		opts = append(opts, session.WithThreadID())
+	if len(spec.Context) > 0 {
+		opts = append(opts, session.WithEventContext(spec.Context...))
 	}
 	s, err := session.New(id, opts...)
 	if err != nil {

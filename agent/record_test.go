@@ -2,9 +2,12 @@ package agent_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -270,13 +273,13 @@ func TestRecordingLimit(t *testing.T) {
 // choice it was created with.
 func TestRecordThreadID(t *testing.T) {
 	_, c := startAgent(t)
-	s, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, ThreadID: true, FlushInterval: "10ms"})
+	s, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: []string{"vtid"}, FlushInterval: "10ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if !s.Hello.ThreadID {
-		t.Fatal("hello of a recording with thread ids: ThreadID false")
+	if !slices.Equal(s.Hello.Context, []string{"vtid"}) {
+		t.Fatalf("hello of a recording with thread ids: context %q", s.Hello.Context)
 	}
 	tids := make(chan uint32, 2)
 	for range 2 {
@@ -313,18 +316,25 @@ func TestRecordThreadID(t *testing.T) {
 	if err := c.Stop(ctx(t), s2.Hello.Recording); err != nil {
 		t.Fatal(err)
 	}
-	if got := collect(t, s2); s2.Hello.ThreadID || len(got.records) != 3 || got.records[2] != `agenttest:tick 2 "c"` || got.tids[2] != 0 {
-		t.Fatalf("recording without thread ids: hello %v, records %q, tids %v", s2.Hello.ThreadID, got.records, got.tids)
+	if got := collect(t, s2); s2.Hello.Context != nil || len(got.records) != 3 || got.records[2] != `agenttest:tick 2 "c"` || got.tids[2] != 0 {
+		t.Fatalf("recording without thread ids: hello %q, records %q, tids %v", s2.Hello.Context, got.records, got.tids)
 	}
 
 	if _, err := c.Enable(ctx(t), "plain", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Enable(ctx(t), "plain", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, ThreadID: true}); !wire.IsCode(err, wire.CodeConflict) {
+	if _, err := c.Enable(ctx(t), "plain", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: []string{"vtid"}}); !wire.IsCode(err, wire.CodeConflict) {
 		t.Errorf("thread ids for a session made without: %v, want conflict", err)
 	}
-	if _, err := c.Enable(ctx(t), "tids", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Mode: "overwrite", ThreadID: true}); err != nil {
+	if _, err := c.Enable(ctx(t), "tids", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Mode: "overwrite", Context: []string{"vtid"}}); err != nil {
 		t.Fatal(err)
+	}
+	// Another context for that session is a conflict too; none keeps its.
+	if _, err := c.Enable(ctx(t), "tids", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: []string{"pid", "vtid"}}); !wire.IsCode(err, wire.CodeConflict) {
+		t.Errorf("context pid,vtid for a session made with vtid: %v, want conflict", err)
+	}
+	if _, err := c.Enable(ctx(t), "tids", wire.EnableRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}}); err != nil {
+		t.Errorf("no context for a session made with vtid: %v", err)
 	}
 	fireTicks(5)
 	snap, err := c.Snapshot(ctx(t), "tids")
@@ -332,7 +342,48 @@ func TestRecordThreadID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer snap.Close()
-	if got := collect(t, snap); !snap.Hello.ThreadID || len(got.records) != 5 || slices.Contains(got.tids, 0) {
-		t.Fatalf("snapshot of a session with thread ids: hello %v, %d records, tids %v", snap.Hello.ThreadID, len(got.records), got.tids)
+	if got := collect(t, snap); !slices.Equal(snap.Hello.Context, []string{"vtid"}) || len(got.records) != 5 || slices.Contains(got.tids, 0) {
+		t.Fatalf("snapshot of a session with thread ids: hello %q, %d records, tids %v", snap.Hello.Context, len(got.records), got.tids)
+	}
+}
+
+// TestRecordEventContext: a recording that asks for pid, procname, cpu
+// and tid gets them, in that order, in every record: the process's pid
+// and program name, the record's stream and the firing thread; an
+// unknown field is refused.
+func TestRecordEventContext(t *testing.T) {
+	_, c := startAgent(t)
+	want := []string{"pid", "procname", "cpu", "tid"}
+	s, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: want, FlushInterval: "10ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !slices.Equal(s.Hello.Context, want) {
+		t.Fatalf("hello context %q, want %q", s.Hello.Context, want)
+	}
+	tid := make(chan uint32)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		fireTicks(20)
+		tid <- uint32(syscall.Gettid())
+	}()
+	id := <-tid
+	if err := c.Stop(ctx(t), s.Hello.Recording); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, s)
+	if len(got.records) != 20 {
+		t.Fatalf("got %d records, want 20", len(got.records))
+	}
+	for i, cx := range got.ctx {
+		w := fmt.Sprintf("%d %s %d %d", os.Getpid(), filepath.Base(os.Args[0]), got.streams[i], id)
+		if cx != w || got.tids[i] != id {
+			t.Fatalf("record %d: context %q, thread %d; want %q", i, cx, got.tids[i], w)
+		}
+	}
+	if _, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: []string{"ip"}}); !wire.IsCode(err, wire.CodeInvalid) {
+		t.Errorf("context ip: %v, want invalid", err)
 	}
 }

@@ -238,8 +238,8 @@ func (a *Agent) namedFor(name string, spec request.EnableSpec) (*named, bool, er
 		if spec.BufferSet && spec.Buffer != n.s.BufferSize() {
 			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists with a %d-byte buffer", name, n.s.BufferSize())
 		}
-		if spec.ThreadID && !n.s.ThreadID() {
-			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists without thread ids", name)
+		if have := n.s.EventContext(); spec.Context != nil && !slices.Equal(spec.Context, have) {
+			return nil, false, wire.Errorf(wire.CodeConflict, "session %q exists with context %s, not %s", name, contextString(have), contextString(spec.Context))
 		}
 		return n, false, nil
 	}
@@ -247,8 +247,8 @@ func (a *Agent) namedFor(name string, spec request.EnableSpec) (*named, bool, er
 		return nil, false, wire.Errorf(wire.CodeLimit, "%d named sessions exist, the most an agent keeps", MaxSessions)
 	}
 	opts := []session.Option{session.WithMode(spec.Mode), session.WithBufferSize(spec.Buffer)}
-	if spec.ThreadID {
-		opts = append(opts, session.WithThreadID())
+	if len(spec.Context) > 0 {
+		opts = append(opts, session.WithEventContext(spec.Context...))
 	}
 	s, err := session.New(name, opts...)
 	if err != nil {
@@ -426,4 +426,22 @@ func sessionError(err error) error {
 		return wire.Errorf(wire.CodeConflict, "%v", err)
 	}
 	return wire.Errorf(wire.CodeInvalid, "%v", fmt.Errorf("enabling: %w", err))
+}
+
+// contextNames returns the names of context fields, as the protocol
+// carries them (wire.Hello.Context); nil for none.
+func contextNames(fields []session.ContextField) []string {
+	var out []string
+	for _, f := range fields {
+		out = append(out, string(f))
+	}
+	return out
+}
+
+// contextString shows context fields in an error: "pid,tid", or "none".
+func contextString(fields []session.ContextField) string {
+	if len(fields) == 0 {
+		return "none"
+	}
+	return strings.Join(contextNames(fields), ",")
 }

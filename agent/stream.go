@@ -50,7 +50,7 @@ func startStream(w http.ResponseWriter, r *http.Request, s *session.Session, h w
 	h.Protocol, h.Revision = wire.Version, wire.Revision
 	h.Session, h.Mode, h.Streams = s.Name(), s.Mode().String(), s.Streams()
 	h.Buffer, h.SubBuffer = s.BufferSize(), s.SubBufSize()
-	h.ThreadID = s.ThreadID()
+	h.Context = contextNames(s.EventContext())
 	h.PID, h.Program = os.Getpid(), program()
 	h.Clock, h.Env = clockOf(s), traceEnv(s)
 	h.Matched = []string{}

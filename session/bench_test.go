@@ -96,14 +96,31 @@ func BenchmarkRecord3Fields(b *testing.B) {
 	}
 }
 
-// BenchmarkRecord3FieldsNoContext and BenchmarkRecord3FieldsTID are the
-// overwrite case of BenchmarkRecord3Fields (no reader competing for the
-// CPU: the event's own cost) without and with the thread id
-// (WithThreadID), to be run together (-bench 'Record3Fields(NoContext|TID)')
-// so that their difference is what the thread id costs an event.
+// BenchmarkRecord3FieldsNoContext and the BenchmarkRecord3Fields<field>
+// benchmarks are the overwrite case of BenchmarkRecord3Fields (no reader
+// competing for the CPU: the event's own cost) without and with context
+// fields (WithEventContext), to be run together (-bench
+// 'Record3Fields(NoContext|TID|PID|Procname|CPU|AllContext)') so that each
+// difference is what its fields cost an event.
 func BenchmarkRecord3FieldsNoContext(b *testing.B) { benchRecordContext(b) }
 
 func BenchmarkRecord3FieldsTID(b *testing.B) { benchRecordContext(b, session.WithThreadID()) }
+
+func BenchmarkRecord3FieldsPID(b *testing.B) {
+	benchRecordContext(b, session.WithEventContext(session.ContextPID))
+}
+
+func BenchmarkRecord3FieldsProcname(b *testing.B) {
+	benchRecordContext(b, session.WithEventContext(session.ContextProcname))
+}
+
+func BenchmarkRecord3FieldsCPU(b *testing.B) {
+	benchRecordContext(b, session.WithEventContext(session.ContextCPU))
+}
+
+func BenchmarkRecord3FieldsAllContext(b *testing.B) {
+	benchRecordContext(b, session.WithEventContext(session.ContextPID, session.ContextProcname, session.ContextCPU, session.ContextTID))
+}
 
 func benchRecordContext(b *testing.B, opts ...session.Option) {
 	_, stop := startBenchSessionReader(b, session.Overwrite, "", false, opts...)

@@ -142,7 +142,7 @@ func (s *Session) classForLocked(m *marker.Info) (*Class, error) {
 	if len(list) >= maxClasses {
 		return nil, fmt.Errorf("session %q: more than %d markers", s.cfg.Name, maxClasses)
 	}
-	c := &Class{ID: uint16(len(list) + 1), Marker: m, layout: newLayout(m, s.cfg.MaxStringLen, s.cfg.hdr())}
+	c := &Class{ID: uint16(len(list) + 1), Marker: m, layout: newLayout(m, s.cfg.MaxStringLen, s.cx)}
 	c.ec = EventClassOf(c)
 	grown := make([]*Class, max(len(byMarker), id+1))
 	copy(grown, byMarker)

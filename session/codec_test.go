@@ -38,7 +38,7 @@ func TestEncodeMatchesCodec(t *testing.T) {
 			t.Fatal(err)
 		}
 		maxString := []int{0, 3, 8, 16, 40, 1024}[r.IntN(6)]
-		c := &Class{ID: uint16(1 + r.IntN(1000)), Marker: d.Info(), layout: newLayout(d.Info(), maxString, headerSize)}
+		c := &Class{ID: uint16(1 + r.IntN(1000)), Marker: d.Info(), layout: newLayout(d.Info(), maxString, ctxLayout{})}
 		ec := EventClassOf(c)
 		if err := ec.Validate(); err != nil {
 			t.Fatal(err)
@@ -55,7 +55,7 @@ func TestEncodeMatchesCodec(t *testing.T) {
 			f := &probeabi.Of(e).Fields
 			measured = c.layout.measure(f)
 			dst := make([]byte, c.layout.max)
-			n, trunc := c.layout.encode(dst, c.ID, ts, f)
+			n, trunc := c.layout.encode(dst, c.ID, ts, f, nil)
 			got, gotTrunc = dst[:n], trunc
 		})
 		if err != nil {

@@ -16,7 +16,7 @@
 //	s.Destroy()
 //
 // New takes the session's name and options (WithMode, WithBufferSize,
-// WithSubBufSize, WithMaxStringLen, WithThreadID), each of which changes one default
+// WithSubBufSize, WithMaxStringLen, WithEventContext), each of which changes one default
 // and documents the values it accepts; New fails with an error naming the
 // option given a value it does not.
 //
@@ -65,7 +65,7 @@
 //
 // A recorded event holds a monotonic timestamp in nanoseconds (Clock gives
 // the wall-clock time of timestamp 0), the session's id for the marker,
-// with WithThreadID the id of the thread that fired it, and the field values in the CTF layout described in encode.go. Strings and
+// with WithEventContext its context fields (process id, program name, shard, thread id), and the field values in the CTF layout described in encode.go. Strings and
 // byte slices longer than WithMaxStringLen are cut, and the cut is
 // marked in the event's _truncated field and counted, never silent.
 //

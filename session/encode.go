@@ -13,10 +13,11 @@ import (
 // little-endian, so the buffers hold finished CTF and a packet is just a
 // header plus records:
 //
-//	uint16 class id | uint64 timestamp (ns) | [uint32 vtid] | fields... | [uint8 _truncated]
+//	uint16 class id | uint64 timestamp (ns) | [context] | fields... | [uint8 _truncated]
 //
-// The thread id, in the sessions that record it (WithThreadID), is the
-// CTF stream event context (threadIDField).
+// The context, in the sessions that record one (WithEventContext), is the
+// CTF stream event context: the shard's constant block (contextBlocks)
+// copied, with the thread id written into its slots (ctxLayout).
 //
 // Fields in schema order: integers and floats in their size, bool as one
 // byte, duration as int64 ns, strings NUL-terminated (cut at the cap or at
@@ -28,7 +29,6 @@ import (
 const (
 	headerSize      = 10
 	timestampOffset = 2
-	tidSize         = 4 // the thread id after the header (WithThreadID)
 	// twinBit, or'ed into a class id, is the id of the class's truncated
 	// records (ctf.EventClass.TruncatedID); class ids stay below it.
 	twinBit = 1 << 15
@@ -45,7 +45,7 @@ type layout struct {
 	fixed     int       // header plus fixed-size fields plus trailer (if cut)
 	max       int       // the largest record: every variable field at the cap
 	variable  bool      // has string or byte fields, hence the _truncated trailer
-	tid       bool      // the thread id follows the header (WithThreadID)
+	ctx       ctxLayout // the context block after the header (WithEventContext)
 	maxString int
 }
 
@@ -68,10 +68,11 @@ const (
 	opID = 0x40
 )
 
-// newLayout returns the layout of m's records, whose fields start at
-// offset hdr: headerSize, or headerSize+tidSize with the thread id.
-func newLayout(m *marker.Info, maxString, hdr int) layout {
-	l := layout{fixed: hdr, maxString: maxString, tid: hdr > headerSize}
+// newLayout returns the layout of m's records, whose fields start after
+// the header and the context block cx.
+func newLayout(m *marker.Info, maxString int, cx ctxLayout) layout {
+	hdr := headerSize + int(cx.size)
+	l := layout{fixed: hdr, maxString: maxString, ctx: cx}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
 		op := fieldOp{idx: uint8(i), size: uint8(k.Bits() / 8)}
@@ -161,12 +162,34 @@ func (l *layout) cutBytes(b []byte) (n int, cut bool) {
 // must be at least as long as the record (measure's size, or l.max), and
 // returns the record's size and its _truncated bits (bit i: field i was
 // cut). A record with bits gets the twin id (id|twinBit) and the trailer.
-// With the thread id, encode must run pinned (see rt.ThreadID).
-func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields) (size int, truncated uint8) {
+// ctx is the shard's context block (contextBlocks.block), which goes
+// after the header with the thread id in its slots. With the thread id,
+// encode must run pinned (see rt.ThreadID).
+func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ctx []byte) (size int, truncated uint8) {
 	binary.LittleEndian.PutUint16(dst, id)
 	binary.LittleEndian.PutUint64(dst[timestampOffset:], uint64(ts))
-	if l.tid {
-		binary.LittleEndian.PutUint32(dst[headerSize:], uint32(rt.ThreadID()))
+	if l.ctx.size != 0 {
+		// The block is a few words: copied as words, without a call to
+		// memmove, the last one overlapping the one before.
+		d := dst[headerSize:]
+		switch n := len(ctx); {
+		case n == 4:
+			binary.LittleEndian.PutUint32(d, binary.LittleEndian.Uint32(ctx))
+		case n >= 8:
+			for i := 0; i < n-8; i += 8 {
+				binary.LittleEndian.PutUint64(d[i:], binary.LittleEndian.Uint64(ctx[i:]))
+			}
+			binary.LittleEndian.PutUint64(d[n-8:], binary.LittleEndian.Uint64(ctx[n-8:]))
+		default:
+			copy(d, ctx)
+		}
+		if l.ctx.ntid != 0 {
+			tid := uint32(rt.ThreadID())
+			binary.LittleEndian.PutUint32(dst[headerSize+int(l.ctx.tid[0]):], tid)
+			if l.ctx.ntid > 1 {
+				binary.LittleEndian.PutUint32(dst[headerSize+int(l.ctx.tid[1]):], tid)
+			}
+		}
 	}
 	for _, w := range l.words {
 		binary.LittleEndian.PutUint64(dst[w.off:], *(*uint64)(f[w.idx&(marker.MaxFields-1)]))

@@ -32,7 +32,7 @@ func TestEncodeStrings(t *testing.T) {
 		}
 	}
 	for _, maxString := range []int{0, 5, 8, 12, 16, 17, 1024} {
-		l := newLayout(encodeTest.Info(), maxString, headerSize)
+		l := newLayout(encodeTest.Info(), maxString, ctxLayout{})
 		for _, in := range inputs {
 			var got []byte
 			var gotTrunc uint8
@@ -41,7 +41,7 @@ func TestEncodeStrings(t *testing.T) {
 				f := &probeabi.Of(e).Fields
 				measured = l.measure(f)
 				dst := make([]byte, l.max)
-				n, trunc := l.encode(dst, 7, 99, f)
+				n, trunc := l.encode(dst, 7, 99, f, nil)
 				got, gotTrunc = dst[:n], trunc
 			})
 			if err != nil {
@@ -101,12 +101,12 @@ var encodeWords = marker.Define6("sesstest:encodewords", marker.Int64("a"), mark
 // TestEncodeLeadingWords covers classes whose leading 8-byte fields are
 // copied to fixed offsets before the general loop takes over.
 func TestEncodeLeadingWords(t *testing.T) {
-	l := newLayout(encodeWords.Info(), 64, headerSize)
+	l := newLayout(encodeWords.Info(), 64, ctxLayout{})
 	var got []byte
 	p, err := marker.Register("sesstest:encodewords", func(e *marker.Event) {
 		f := &probeabi.Of(e).Fields
 		dst := make([]byte, l.max)
-		n, _ := l.encode(dst, 3, 5, f)
+		n, _ := l.encode(dst, 3, 5, f, nil)
 		got = dst[:n]
 	})
 	if err != nil {

@@ -100,3 +100,21 @@ func ExampleNew() {
 	// overwrite 1048576 262144 1024
 	// session "bad": WithMaxStringLen: negative length -1; 0 keeps the default
 }
+
+// WithEventContext records the process id, the program name, the shard
+// and the thread in every event, the trace's stream event context, as
+// lttng add-context does; a field it does not know is an error.
+func ExampleWithEventContext() {
+	s, err := session.New("ctx", session.WithEventContext(session.ContextPID, session.ContextProcname, session.ContextCPU, session.ContextTID))
+	if err != nil {
+		panic(err) // session.ErrNoThreadID where thread ids cannot be had
+	}
+	defer s.Destroy()
+	fmt.Println(s.EventContext(), s.ThreadID())
+
+	_, err = session.New("bad", session.WithEventContext("ip"))
+	fmt.Println(err)
+	// Output:
+	// [pid procname cpu tid] true
+	// session "bad": WithEventContext: unknown context field "ip" (choose from pid, procname, cpu, vtid, tid)
+}

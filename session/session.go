@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/clock"
 	"github.com/tracemark/tracemark/internal/filterform"
 	"github.com/tracemark/tracemark/internal/probeabi"
@@ -71,16 +70,8 @@ type config struct {
 	BufferSize   int
 	SubBufSize   int
 	MaxStringLen int
-	ThreadID     bool
-	errs         []error // invalid option values, reported by New
-}
-
-// hdr is where the fields of the session's records start.
-func (c *config) hdr() int {
-	if c.ThreadID {
-		return headerSize + tidSize
-	}
-	return headerSize
+	Context      []ContextField // the stream event context, in order
+	errs         []error        // invalid option values, reported by New
 }
 
 // invalid records that option was given an invalid value.
@@ -146,31 +137,13 @@ func WithMaxStringLen(n int) Option {
 }
 
 // WithThreadID records, in every event, the id of the OS thread that
-// fired it, as the process sees it (gettid(2)): a uint32 after each
-// record's header, the trace's stream event context, named vtid. It
-// costs each event one or two nanoseconds on linux/amd64 and linux/arm64,
-// where the id is read from the Go runtime's record of the thread (its M)
-// at an offset that a self-check finds and verifies when the first such
-// session is created; a system call elsewhere on Linux. New fails with an
-// error wrapping ErrNoThreadID where the id cannot be had (other systems,
-// or a Go runtime whose layout the self-check does not recognise).
-//
-// A goroutine is not a thread: the scheduler moves goroutines between
-// threads, so the thread id says which thread ran the event, which is
-// what tools that match events with the kernel's view (perf, LTTng's
-// kernel tracer, /proc) need; a goroutine locked to its thread
-// (runtime.LockOSThread) keeps one id.
-func WithThreadID() Option {
-	return optionFunc(func(c *config) { c.ThreadID = true })
-}
+// fired it, as the process sees it (gettid(2)): it is
+// WithEventContext(ContextVTID), which says more. A session given both
+// records the fields of the last.
+func WithThreadID() Option { return WithEventContext(ContextVTID) }
 
-// threadIDField is the stream event context of the traces of a session
-// that records thread ids (WithThreadID): the id as the process sees it,
-// LTTng's vtid.
-var threadIDField = ctf.Field{Name: "vtid", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 32}}
-
-// ErrNoThreadID is wrapped by the error of New for WithThreadID where
-// thread ids are not available.
+// ErrNoThreadID is wrapped by the error of New for a context with a
+// thread id (ContextVTID, ContextTID) where thread ids are not available.
 var ErrNoThreadID = rt.ErrNoThreadID
 
 // Default buffer geometry (WithBufferSize, WithSubBufSize). With the reader woken as
@@ -205,6 +178,10 @@ var stateNames = [...]string{"created", "started", "stopped", "destroyed"}
 // lock-free buffers. Its methods are safe for concurrent use.
 type Session struct {
 	cfg config
+	// cx and ctx are the context block's layout and each shard's block
+	// (WithEventContext).
+	cx  ctxLayout
+	ctx contextBlocks
 	buf *ring.Buffer
 
 	// Wall-clock anchor: event timestamps are monotonic ns; wall time of a
@@ -268,9 +245,9 @@ func New(name string, opts ...Option) (*Session, error) {
 	if cfg.MaxStringLen == 0 {
 		cfg.MaxStringLen = 1024
 	}
-	if cfg.ThreadID {
+	if cfg.ThreadID() {
 		if err := rt.CheckThreadID(); err != nil {
-			return nil, fmt.Errorf("session %q: WithThreadID: %w", name, err)
+			return nil, fmt.Errorf("session %q: WithEventContext: %w", name, err)
 		}
 	}
 	rc := ring.Config{
@@ -304,6 +281,12 @@ func New(name string, opts ...Option) (*Session, error) {
 	s.streamSeq = make([]uint64, buf.Shards()+1) // and the overflow stream
 	s.converted = make([]convertedMark, buf.Shards()+1)
 	s.ends = s.newEnds()
+	s.ctx = newContextBlocks(cfg.Context, buf.Shards()+1)
+	s.cx, err = newCtxLayout(cfg.Context)
+	if err != nil { // not reached: WithEventContext checked the fields
+		release(s, need)
+		return nil, fmt.Errorf("session %q: %w", cfg.Name, err)
+	}
 	return s, nil
 }
 
@@ -339,8 +322,13 @@ func (s *Session) BufferSize() int { return s.cfg.BufferSize }
 // (WithSubBufSize), the default filled in.
 func (s *Session) SubBufSize() int { return s.cfg.SubBufSize }
 
-// ThreadID reports whether the session records thread ids (WithThreadID).
-func (s *Session) ThreadID() bool { return s.cfg.ThreadID }
+// ThreadID reports whether the session records thread ids (a context
+// with ContextVTID or ContextTID).
+func (s *Session) ThreadID() bool { return s.cfg.ThreadID() }
+
+// EventContext returns the context fields the session records after
+// every record's header (WithEventContext), in order; nil for none.
+func (s *Session) EventContext() []ContextField { return slices.Clone(s.cfg.Context) }
 
 // MaxStringLen returns the session's cap on string and byte-slice fields,
 // in bytes (WithMaxStringLen), the default filled in.
@@ -642,7 +630,7 @@ func (r *Rule) recorder() marker.ProbeFunc {
 			}
 			// The slow path's own copy of the commit, which keeps the
 			// fast path free of the test that follows it.
-			n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+			n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields, s.ctx.block(ev.P))
 			s.buf.CommitPinned(w.Cut(n))
 			if truncated != 0 {
 				c.truncated.Add(1)
@@ -653,7 +641,7 @@ func (r *Rule) recorder() marker.ProbeFunc {
 			}
 			return
 		}
-		n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields)
+		n, truncated := c.layout.encode(w.Bytes(), c.ID, clock.Ticks(), &ev.Fields, s.ctx.block(ev.P))
 		s.buf.CommitPinned(w.Cut(n))
 		if truncated != 0 {
 			c.truncated.Add(1)

@@ -34,9 +34,7 @@ func CreateTrace(dir string, s *Session) (*TraceWriter, error) {
 		Clock: ClockOf(s),
 		Env:   traceEnv(s),
 	}
-	if s.cfg.ThreadID {
-		info.EventContext = []ctf.Field{threadIDField}
-	}
+	info.EventContext = s.cfg.contextFields()
 	w, err := ctf.Create(dir, info)
 	if err != nil {
 		return nil, fmt.Errorf("session %q: %w", s.cfg.Name, err)

@@ -23,6 +23,8 @@ import (
 type capture struct {
 	s     *client.Stream
 	trace *traceOut // nil: no trace file
+	// ctxErr: the hello's context fields are unknown (run fails).
+	ctxErr error
 
 	// onRecord sees every record; onSync marks the end of a drain;
 	// onStats runs after each stats frame. All optional.
@@ -68,9 +70,7 @@ func newCapture(s *client.Stream, trace *traceOut) *capture {
 		s: s, trace: trace, dec: wire.NewDecoder(), started: time.Now(),
 		counts: map[string]uint64{}, discarded: map[uint32]uint64{},
 	}
-	if s.Hello.ThreadID {
-		c.dec.SetThreadID()
-	}
+	c.ctxErr = c.dec.SetContext(s.Hello.Context)
 	return c
 }
 
@@ -81,6 +81,9 @@ var errCut = errors.New("event stream cut before its end")
 // stream, and an error wrapping errCut when the stream broke off. With
 // par, it returns once the workers have exported every packet received.
 func (c *capture) run() error {
+	if c.ctxErr != nil {
+		return fmt.Errorf("process %d: %w", c.s.Hello.PID, c.ctxErr)
+	}
 	err := c.frames()
 	if c.par != nil {
 		if perr := c.par.close(); err == nil {

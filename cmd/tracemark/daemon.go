@@ -228,7 +228,7 @@ func (d *daemon) apply(s *dsession, p hostProc) {
 func (d *daemon) runFlight(s *dsession, r *drec) {
 	defer s.wg.Done()
 	req := wire.EnableRequest{Rules: rules(s.spec.Enable, s.spec.Filter), Mode: "overwrite", Buffer: s.spec.Buffer,
-		ThreadID: wantsThreadID(s.spec.context)}
+		Context: s.spec.context}
 	if s.spec.SnapshotOn != "" {
 		req.Trigger = &wire.TriggerRequest{On: s.spec.SnapshotOn, Dir: r.dir, Every: s.spec.SnapshotEvery}
 		if err := os.MkdirAll(r.dir, 0o755); err != nil && !r.p.Foreign {
@@ -259,7 +259,7 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	defer s.wg.Done()
 	defer s.forget(r)
 	req := wire.RecordRequest{Rules: rules(s.spec.Enable, s.spec.Filter), Buffer: s.spec.Buffer,
-		Client: "tracemark daemon: " + s.spec.Name, StatsInterval: "1s", ThreadID: wantsThreadID(s.spec.context)}
+		Client: "tracemark daemon: " + s.spec.Name, StatsInterval: "1s", Context: s.spec.context}
 	st, err := recordChecked(s.ctx, r.client, req)
 	if err != nil {
 		d.logf("daemon: session %s: pid %d (%s): %v", s.spec.Name, r.p.PID, clean(r.p.info.Program), err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -12,26 +13,28 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/evctx"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
 // Context fields that record --context adds to every event, in the CTF
-// stream event context. pid, procname and cpu are the same for every event
-// of a packet (the process, and the shard the packet comes from), so
-// tracemark adds them as it writes the packet: they cost the traced
-// process nothing. tid and vtid, the thread that fired the event, are
-// recorded by the process (wire.RecordRequest.ThreadID), after each
-// record's header, where the stream event context goes.
+// stream event context, as lttng add-context does. The traced process
+// records them (wire.RecordRequest.Context), after each record's header,
+// where the stream event context goes: pid, procname and cpu from a block
+// its session builds once per shard, the thread id read per event. So
+// tracemark writes the packets as they come, except for tid in a process
+// of another PID namespace, whose thread ids it maps to the host's in
+// place (the process writes its own, vtid).
 const (
-	ctxPID      = "pid"
-	ctxProcname = "procname"
-	ctxCPU      = "cpu"
-	ctxTID      = "tid"
-	ctxVTID     = "vtid"
+	ctxPID      = evctx.PID
+	ctxProcname = evctx.Procname
+	ctxCPU      = evctx.CPU
+	ctxTID      = evctx.TID
+	ctxVTID     = evctx.VTID
 )
 
 // contextHelp lists the context fields for --context's help and errors.
-const contextHelp = "pid (the process id it sees), procname (its program name), cpu (the Go P, the shard, that recorded the event), " +
+const contextHelp = "pid (the process id it sees), procname (its program name), cpu (the Go P, the shard, that recorded the event: the trace's stream), " +
 	"vtid (the id of the thread that fired the event, as the process sees it: gettid) and tid (that thread's id on the host, " +
 	"where tracemark runs: vtid mapped through /proc for a process in a container)"
 
@@ -59,63 +62,45 @@ func parseContext(args []string) ([]string, error) {
 	return out, nil
 }
 
-// wantsThreadID reports whether the context fields need the process to
-// record thread ids.
-func wantsThreadID(names []string) bool {
-	return slices.Contains(names, ctxTID) || slices.Contains(names, ctxVTID)
-}
-
-// errThreadIDAgent explains the refusal of thread ids by an agent of
-// protocol 1.1 or older, which does not know RecordRequest.ThreadID.
-func errThreadIDAgent(err error) error {
+// errContextAgent explains the refusal of context fields by an agent of
+// protocol 1.1 or older, which does not know RecordRequest.Context.
+func errContextAgent(err error) error {
 	var we *wire.Error
-	if errors.As(err, &we) && we.Code == wire.CodeUnknownField && strings.Contains(we.Message, "thread_id") {
-		return fmt.Errorf("--context tid and vtid: the process's agent predates thread ids (it speaks tracemark protocol 1.1 or older; "+
-			"they need 1.2): rebuild the program with this version of tracemark, or record without tid and vtid: %w", err)
+	if errors.As(err, &we) && we.Code == wire.CodeUnknownField && strings.Contains(we.Message, `"context"`) {
+		return fmt.Errorf("--context: the process's agent predates context fields (it speaks tracemark protocol 1.1 or older; "+
+			"they need 1.2): rebuild the program with this version of tracemark, or record without --context: %w", err)
 	}
 	return err
 }
 
-// eventContext adds the context fields to the records of one trace.
+// eventContext is the stream event context of one trace: the context
+// fields the records carry (wire.Hello.Context).
 type eventContext struct {
 	names   []string
 	fields  []ctf.Field
-	pid     int32
-	program string
-	classes []*ctf.EventClass // by id
-	block   []byte            // the context of the current packet
-	buf     []byte            // the rewritten records, reused
-	// tid: the records carry the thread id after their header
-	// (wire.Hello.ThreadID); asis: and it is the whole context, so the
-	// records are written as they come.
-	tid, asis bool
-	slots     []tidSlot // where tid and vtid go in block
+	err     error             // the records' context is not the one asked for
+	classes []*ctf.EventClass // by id, to walk the records (host)
 	// host maps thread ids as the process sees them to the host's; nil
-	// for a process in tracemark's PID namespace, where they are equal.
+	// for a process in tracemark's PID namespace, where they are equal,
+	// or without tid.
 	host *tidMap
 }
 
-// newEventContext returns the context of a stream's trace, or nil for no
-// fields. A stream whose records carry thread ids (a named session made
-// with them) gets vtid if it asked for nothing else.
+// newEventContext returns the context of a stream's trace, or nil for
+// none: the fields its records carry, which must be those asked for
+// (names) unless nothing was asked (a snapshot of a named session made
+// with a context gets it).
 func newEventContext(names []string, h wire.Hello) *eventContext {
-	if h.ThreadID && !wantsThreadID(names) {
-		names = append(slices.Clone(names), ctxVTID)
-	}
-	if len(names) == 0 {
+	if len(names) == 0 && len(h.Context) == 0 {
 		return nil
 	}
-	c := &eventContext{names: names, pid: int32(h.PID), program: clean(h.Program), tid: h.ThreadID}
-	c.asis = c.tid && len(names) == 1 && names[0] == ctxVTID
-	for _, n := range names {
-		switch n {
-		case ctxPID:
-			c.fields = append(c.fields, ctf.Field{Name: n, Type: ctf.FieldType{Kind: ctf.Int, Bits: 32}})
-		case ctxProcname:
-			c.fields = append(c.fields, ctf.Field{Name: n, Type: ctf.FieldType{Kind: ctf.String}})
-		case ctxCPU, ctxTID, ctxVTID:
-			c.fields = append(c.fields, ctf.Field{Name: n, Type: ctf.FieldType{Kind: ctf.Uint, Bits: 32}})
-		}
+	c := &eventContext{names: h.Context}
+	if len(names) > 0 && !slices.Equal(names, h.Context) {
+		c.err = fmt.Errorf("--context %s: process %d records the context %q", strings.Join(names, ","), h.PID, h.Context)
+		return c
+	}
+	if c.fields, c.err = evctx.Fields(h.Context); c.err != nil {
+		c.err = fmt.Errorf("process %d: %w", h.PID, c.err)
 	}
 	return c
 }
@@ -131,11 +116,10 @@ func (c *eventContext) inNamespace(hostPID, nsPID int) *eventContext {
 	return c
 }
 
-// check fails if the context needs thread ids that the stream's records
-// do not carry (an agent that ignored the request).
-func (c *eventContext) check(h wire.Hello) error {
-	if c != nil && wantsThreadID(c.names) && !h.ThreadID {
-		return fmt.Errorf("--context tid and vtid: process %d did not record thread ids", h.PID)
+// check fails if the records' context is not the one asked for.
+func (c *eventContext) check(wire.Hello) error {
+	if c != nil {
+		return c.err
 	}
 	return nil
 }
@@ -156,73 +140,54 @@ func (c *eventContext) addClasses(ecs []ctf.EventClass) {
 	}
 }
 
-// insert returns the records of a packet with the context after each
-// record's header.
-func (c *eventContext) insert(stream uint32, recs []byte) ([]byte, error) {
-	if c.asis {
+// insert returns the records of a packet as the trace holds them: as they
+// come, but for tid in a process of another PID namespace, which it maps
+// to the host's id in place.
+func (c *eventContext) insert(_ uint32, recs []byte) ([]byte, error) {
+	if c.host == nil {
 		return recs, nil
 	}
-	c.block = c.block[:0]
-	c.slots = c.slots[:0]
-	for _, n := range c.names {
-		switch n {
-		case ctxPID:
-			c.block = binary.LittleEndian.AppendUint32(c.block, uint32(c.pid))
-		case ctxProcname:
-			c.block = append(append(c.block, c.program...), 0)
-		case ctxCPU:
-			c.block = binary.LittleEndian.AppendUint32(c.block, stream)
-		case ctxTID, ctxVTID:
-			c.slots = append(c.slots, tidSlot{off: len(c.block), host: n == ctxTID})
-			c.block = append(c.block, 0, 0, 0, 0)
-		}
-	}
-	// One pass; the records keep their bytes, so the output grows by the
-	// context alone (a tenth per field is a guess that spares most
-	// reallocations).
-	c.buf = slices.Grow(c.buf[:0], len(recs)+len(recs)/8*len(c.block)/ctf.EventHeaderSize+len(c.block))
-	if !c.tid {
-		for pos := 0; pos < len(recs); {
-			end, err := c.recordEnd(recs, pos, ctf.EventHeaderSize)
-			if err != nil {
-				return nil, err
-			}
-			c.buf = append(c.buf, recs[pos:pos+ctf.EventHeaderSize]...)
-			c.buf = append(c.buf, c.block...)
-			c.buf = append(c.buf, recs[pos+ctf.EventHeaderSize:end]...)
-			pos = end
-		}
-		return c.buf, nil
-	}
-	// The records carry the thread id, which moves into the block: as
-	// vtid, and as tid mapped to the host's.
-	const fields = ctf.EventHeaderSize + 4
 	for pos := 0; pos < len(recs); {
+		tid, fields, err := c.contextEnd(recs, pos)
+		if err != nil {
+			return nil, err
+		}
 		end, err := c.recordEnd(recs, pos, fields)
 		if err != nil {
 			return nil, err
 		}
-		vtid := binary.LittleEndian.Uint32(recs[pos+ctf.EventHeaderSize:])
-		c.buf = append(c.buf, recs[pos:pos+ctf.EventHeaderSize]...)
-		b := len(c.buf)
-		c.buf = append(c.buf, c.block...)
-		for _, sl := range c.slots {
-			id := vtid
-			if sl.host {
-				id = c.host.tid(vtid)
-			}
-			binary.LittleEndian.PutUint32(c.buf[b+sl.off:], id)
-		}
-		c.buf = append(c.buf, recs[pos+fields:end]...)
+		p := recs[pos+tid:]
+		binary.LittleEndian.PutUint32(p, c.host.tid(binary.LittleEndian.Uint32(p)))
 		pos = end
 	}
-	return c.buf, nil
+	return recs, nil
 }
 
-// tidSlot is where a thread id goes in the context block.
-type tidSlot struct {
-	off  int
-	host bool // tid, the host's; else vtid
+// contextEnd returns, for the record at recs[pos:], the offset of its tid
+// and that of its first field, after the context.
+func (c *eventContext) contextEnd(recs []byte, pos int) (tid, fields int, err error) {
+	off := ctf.EventHeaderSize
+	for _, n := range c.names {
+		if n == ctxTID {
+			tid = off
+		}
+		if n == ctxProcname {
+			z := -1
+			if pos+off < len(recs) {
+				z = bytes.IndexByte(recs[pos+off:], 0)
+			}
+			if z < 0 {
+				return 0, 0, fmt.Errorf("context: record at %d: procname without its NUL", pos)
+			}
+			off += z + 1
+			continue
+		}
+		off += 4
+	}
+	if len(recs)-pos < off {
+		return 0, 0, fmt.Errorf("context: truncated record context at %d", pos)
+	}
+	return tid, off, nil
 }
 
 // recordEnd returns where the record at recs[pos:] ends; its fields start

@@ -34,139 +34,148 @@ func benchPacket(tb testing.TB, n int) ([]byte, ctf.EventClass) {
 	return recs, ec
 }
 
-func TestContextInsert(t *testing.T) {
-	recs, ec := benchPacket(t, 3)
-	c := newEventContext([]string{ctxCPU, ctxProcname, ctxPID}, wire.Hello{PID: 77, Program: "app"})
+// contextBlock returns the context block that a session writes for names:
+// pid 77, procname "app", cpu 5, thread id tid.
+func contextBlock(names []string, tid uint32) []byte {
+	var b []byte
+	for _, n := range names {
+		switch n {
+		case ctxPID:
+			b = binary.LittleEndian.AppendUint32(b, 77)
+		case ctxProcname:
+			b = append(b, "app\x00"...)
+		case ctxCPU:
+			b = binary.LittleEndian.AppendUint32(b, 5)
+		case ctxTID, ctxVTID:
+			b = binary.LittleEndian.AppendUint32(b, tid)
+		}
+	}
+	return b
+}
+
+// withContext returns records as a session with context names writes
+// them: the records of recs (of class ec) with the context block after
+// the header of each, the i-th with thread id tid(i).
+func withContext(tb testing.TB, recs []byte, ec *ctf.EventClass, names []string, tid func(int) uint32) []byte {
+	var out []byte
+	for i, pos := 0, 0; pos < len(recs); i++ {
+		n, err := ctf.RecordSize(recs[pos:], ec)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, recs[pos:pos+ctf.EventHeaderSize]...)
+		out = append(out, contextBlock(names, tid(i))...)
+		out = append(out, recs[pos+ctf.EventHeaderSize:pos+n]...)
+		pos += n
+	}
+	return out
+}
+
+// TestContextAsIs: the records carry the context the process recorded,
+// which the trace declares in the order asked for: they are written as
+// they come, and read back with it.
+func TestContextAsIs(t *testing.T) {
+	plain, ec := benchPacket(t, 3)
+	names := []string{ctxCPU, ctxProcname, ctxPID, ctxVTID}
+	recs := withContext(t, plain, &ec, names, func(i int) uint32 { return uint32(100 + i) })
+	h := wire.Hello{PID: 77, Program: "app", Context: names}
+	c := newEventContext(slices.Clone(names), h).inNamespace(77, 77)
+	if err := c.check(h); err != nil {
+		t.Fatal(err)
+	}
 	c.addClasses([]ctf.EventClass{ec})
 	out, err := c.insert(5, recs)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || &out[0] != &recs[0] {
+		t.Fatalf("the records were rewritten (%v)", err)
 	}
-	dir := t.TempDir()
-	w, err := ctf.Create(dir, ctf.TraceInfo{Clock: ctf.Clock{Name: "monotonic", Frequency: 1e9}, EventContext: c.fields})
-	if err != nil {
-		t.Fatal(err)
+	evs := readBack(t, c, ec, out)
+	if len(evs) != 3 {
+		t.Fatalf("read %d events, want 3", len(evs))
 	}
-	if err := w.AddEventClass(ec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WritePacket(5, ctf.PacketInfo{BeginTS: 0, EndTS: 2, CPU: 5}, out); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	r, err := ctf.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	n := 0
-	for ev, err := range r.Events() {
-		if err != nil {
-			t.Fatal(err)
+	for i, ev := range evs {
+		if ev.Context[0].Uint != 5 || string(ev.Context[1].Bytes) != "app" || ev.Context[2].Int != 77 || ev.Context[3].Uint != uint64(100+i) ||
+			ev.Fields[0].Int != int64(i) || string(ev.Fields[1].Bytes) != "GET /api" {
+			t.Errorf("event %d: context %v fields %v", i, ev.Context, ev.Fields)
 		}
-		if ev.Context[0].Uint != 5 || string(ev.Context[1].Bytes) != "app" || ev.Context[2].Int != 77 || ev.Fields[0].Int != int64(n) || string(ev.Fields[1].Bytes) != "GET /api" {
-			t.Errorf("event %d: context %v fields %v", n, ev.Context, ev.Fields)
+	}
+	// Asked for nothing, a stream with a context (a named session's) gets it.
+	if c := newEventContext(nil, h); c == nil || c.check(h) != nil || len(c.fields) != 4 {
+		t.Fatalf("no --context, records with %v: %+v", names, c)
+	}
+	// Records whose context is not the one asked for: an error, not a
+	// trace that misreads them.
+	for _, hc := range [][]string{nil, {ctxPID}, {ctxVTID, ctxCPU, ctxProcname, ctxPID}} {
+		if err := newEventContext(names, wire.Hello{PID: 77, Context: hc}).check(h); err == nil {
+			t.Errorf("--context %v from records with %v: no error", names, hc)
 		}
-		n++
-	}
-	if n != 3 {
-		t.Errorf("read %d events, want 3", n)
-	}
-	c.classes = nil
-	if _, err := c.insert(0, recs); err == nil {
-		t.Error("insert into records of an unknown class succeeded")
 	}
 }
 
-// TestContextInsertFixedBytes adds context to records with fixed-size
-// byte fields (trace and span ids, CTF arrays): the walk must step over
-// their bytes, not read a length from them.
-func TestContextInsertFixedBytes(t *testing.T) {
+func TestContextFixedBytes(t *testing.T) {
 	ec := ctf.EventClass{ID: 2, Name: "test:span", Truncation: true, Fields: []ctf.Field{
 		{Name: "trace_id", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 128}},
 		{Name: "span_id", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 64}},
 		{Name: "name", Type: ctf.FieldType{Kind: ctf.String}}}}
-	tid := []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10")
-	var recs []byte
+	id := []byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10")
+	var plain []byte
 	for i := range 3 {
 		var err error
-		recs, err = ctf.AppendRecord(recs, &ec, uint64(i), []ctf.Value{ctf.BytesValue(tid), ctf.BytesValue(tid[:8]), ctf.StringValue("op")}, 0)
+		plain, err = ctf.AppendRecord(plain, &ec, uint64(i), []ctf.Value{ctf.BytesValue(id), ctf.BytesValue(id[:8]), ctf.StringValue("op")}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := newEventContext([]string{ctxPID}, wire.Hello{PID: 77, Program: "app"})
+	names := []string{ctxPID, ctxTID}
+	recs := withContext(t, plain, &ec, names, func(i int) uint32 { return 9 })
+	c := newEventContext(names, wire.Hello{PID: 77, Program: "app", Context: names})
 	c.addClasses([]ctf.EventClass{ec})
+	c.host = &tidMap{ids: map[uint32]uint32{9: 1009}, scanned: time.Now()}
 	out, err := c.insert(0, recs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	w, err := ctf.Create(dir, ctf.TraceInfo{Clock: ctf.Clock{Name: "monotonic", Frequency: 1e9}, EventContext: c.fields})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.AddEventClass(ec); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.WritePacket(0, ctf.PacketInfo{BeginTS: 0, EndTS: 2}, out); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	r, err := ctf.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	n := 0
-	for ev, err := range r.Events() {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ev.Context[0].Int != 77 || string(ev.Fields[0].Bytes) != string(tid) || string(ev.Fields[2].Bytes) != "op" {
+	evs := readBack(t, c, ec, out)
+	for n, ev := range evs {
+		if ev.Context[0].Int != 77 || ev.Context[1].Uint != 1009 || string(ev.Fields[0].Bytes) != string(id) || string(ev.Fields[2].Bytes) != "op" {
 			t.Errorf("event %d: context %v fields %v", n, ev.Context, ev.Fields)
 		}
-		n++
 	}
-	if n != 3 {
-		t.Errorf("read %d events, want 3", n)
+	if len(evs) != 3 {
+		t.Errorf("read %d events, want 3", len(evs))
 	}
 }
 
-// BenchmarkContext measures what each context field adds per event, as
-// tracemark writes a packet: "none" is the copy of the packet alone.
+// BenchmarkContext measures what each context field costs tracemark per
+// event as it writes a packet that carries it: nothing but for tid in a
+// process of another PID namespace ("tid-mapped"), whose ids it maps in
+// place.
 func BenchmarkContext(b *testing.B) {
 	const n = 1024
-	recs, ec := benchPacket(b, n)
-	tidRecs := withVTID(b, recs, &ec, func(i int) uint32 { return uint32(1000 + i%4) })
+	plain, ec := benchPacket(b, n)
 	for _, names := range [][]string{nil, {ctxPID}, {ctxPID, ctxProcname}, {ctxPID, ctxProcname, ctxCPU},
-		{ctxVTID}, {ctxTID}, {ctxTID, ctxVTID}, {ctxPID, ctxTID}, {"tid-mapped"}} {
+		{ctxVTID}, {ctxTID}, {ctxTID, ctxVTID}, {ctxPID, ctxTID}, {"tid-mapped"}, {ctxPID, ctxProcname, ctxCPU, "tid-mapped"}} {
 		name := "none"
 		if names != nil {
 			name = fmt.Sprint(names)
 		}
 		b.Run(name, func(b *testing.B) {
-			var buf []byte
-			recs := recs
-			h := wire.Hello{PID: 4242, Program: "tm-target"}
-			mapped := slices.Equal(names, []string{"tid-mapped"})
+			names := names
+			mapped := slices.Contains(names, "tid-mapped")
 			if mapped {
-				names = []string{ctxTID}
+				names = slices.Clone(names)
+				names[len(names)-1] = ctxTID
 			}
-			if wantsThreadID(names) {
-				recs, h.ThreadID = tidRecs, true
-			}
-			c := newEventContext(names, h)
+			recs := withContext(b, plain, &ec, names, func(i int) uint32 { return uint32(1000 + i%4) })
+			c := newEventContext(names, wire.Hello{PID: 4242, Program: "tm-target", Context: names})
 			if c != nil {
 				c.addClasses([]ctf.EventClass{ec})
 			}
-			if mapped { // a process in another PID namespace
-				c.host = &tidMap{ids: map[uint32]uint32{1000: 1, 1001: 2, 1002: 3, 1003: 4}, scanned: time.Now()}
+			if mapped { // a process in another PID namespace; the ids map to themselves
+				c.host = &tidMap{ids: map[uint32]uint32{1000: 1000, 1001: 1001, 1002: 1002, 1003: 1003}, scanned: time.Now()}
 			}
 			b.SetBytes(int64(len(recs)))
 			for b.Loop() {
 				if c == nil {
-					buf = append(buf[:0], recs...)
 					continue
 				}
 				if _, err := c.insert(3, recs); err != nil {
@@ -178,30 +187,15 @@ func BenchmarkContext(b *testing.B) {
 	}
 }
 
-// withVTID returns records as a session with thread ids writes them: the
-// records of recs (of class ec) with vtid(i) after the header of the i-th.
-func withVTID(tb testing.TB, recs []byte, ec *ctf.EventClass, vtid func(int) uint32) []byte {
-	var out []byte
-	for i, pos := 0, 0; pos < len(recs); i++ {
-		n, err := ctf.RecordSize(recs[pos:], ec)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, recs[pos:pos+ctf.EventHeaderSize]...)
-		out = binary.LittleEndian.AppendUint32(out, vtid(i))
-		out = append(out, recs[pos+ctf.EventHeaderSize:pos+n]...)
-		pos += n
-	}
-	return out
-}
-
-// TestContextInsertThreadID moves the thread id that records carry into
-// the context, beside the packet's fields, as vtid and mapped as tid.
-func TestContextInsertThreadID(t *testing.T) {
+// TestContextHostTID maps the thread ids of a process in another PID
+// namespace to the host's in tid, in place, leaving vtid as the process
+// wrote it.
+func TestContextHostTID(t *testing.T) {
 	plain, ec := benchPacket(t, 3)
-	recs := withVTID(t, plain, &ec, func(i int) uint32 { return uint32(100 + i) })
-	h := wire.Hello{PID: 77, Program: "app", ThreadID: true}
-	c := newEventContext([]string{ctxCPU, ctxTID, ctxPID, ctxVTID}, h)
+	names := []string{ctxCPU, ctxTID, ctxProcname, ctxPID, ctxVTID}
+	recs := withContext(t, plain, &ec, names, func(i int) uint32 { return uint32(100 + i) })
+	h := wire.Hello{PID: 77, Program: "app", Context: names}
+	c := newEventContext(names, h)
 	c.addClasses([]ctf.EventClass{ec})
 	// 100 and 101 are known threads; 102 ended unseen.
 	c.host = &tidMap{task: filepath.Join(t.TempDir(), "none"), ids: map[uint32]uint32{100: 5100, 101: 5101}, scanned: time.Now()}
@@ -215,38 +209,14 @@ func TestContextInsertThreadID(t *testing.T) {
 		t.Fatalf("read %d events, want %d", len(evs), len(want))
 	}
 	for i, ev := range evs {
-		got := [4]uint64{ev.Context[0].Uint, ev.Context[1].Uint, uint64(ev.Context[2].Int), ev.Context[3].Uint}
-		if got != want[i] || ev.Fields[0].Int != int64(i) || string(ev.Fields[1].Bytes) != "GET /api" {
+		got := [4]uint64{ev.Context[0].Uint, ev.Context[1].Uint, uint64(ev.Context[3].Int), ev.Context[4].Uint}
+		if got != want[i] || string(ev.Context[2].Bytes) != "app" || ev.Fields[0].Int != int64(i) || string(ev.Fields[1].Bytes) != "GET /api" {
 			t.Errorf("event %d: context %v fields %v, want context %v", i, got, ev.Fields, want[i])
 		}
 	}
-
-	// vtid alone is where the records have it: they are written as they
-	// come. A stream with thread ids that asked for nothing gets vtid.
-	for _, names := range [][]string{{ctxVTID}, nil} {
-		c := newEventContext(names, h)
-		c.addClasses([]ctf.EventClass{ec})
-		out, err := c.insert(5, recs)
-		if err != nil || &out[0] != &recs[0] {
-			t.Fatalf("--context %v: the records were rewritten (%v)", names, err)
-		}
-		evs := readBack(t, c, ec, out)
-		if len(evs) != 3 || evs[2].Context[0].Uint != 102 || evs[2].Fields[0].Int != 2 {
-			t.Fatalf("--context %v: read %d events, the last %v %v", names, len(evs), evs[len(evs)-1].Context, evs[len(evs)-1].Fields)
-		}
-	}
-	// Records without thread ids cannot give them.
-	if err := newEventContext([]string{ctxTID}, wire.Hello{PID: 77}).check(wire.Hello{PID: 77}); err == nil {
-		t.Error("tid from a stream without thread ids: no error")
-	}
-	// Same namespace: tid is vtid.
-	c = newEventContext([]string{ctxTID}, h).inNamespace(77, 77)
-	c.addClasses([]ctf.EventClass{ec})
-	if out, err = c.insert(0, recs); err != nil {
-		t.Fatal(err)
-	}
-	if evs := readBack(t, c, ec, out); len(evs) != 3 || evs[1].Context[0].Uint != 101 {
-		t.Fatalf("tid in the same namespace: %v", evs[1].Context)
+	// A malformed packet is an error, not a write past the records.
+	if _, err := c.insert(5, recs[:ctf.EventHeaderSize+6]); err == nil {
+		t.Error("a truncated record: no error")
 	}
 }
 
@@ -325,16 +295,16 @@ func TestTIDMap(t *testing.T) {
 	}
 }
 
-// TestThreadIDAgentRefusal: an agent that predates thread ids refuses the
-// request field; tracemark says what to do.
-func TestThreadIDAgentRefusal(t *testing.T) {
-	old := wire.Errorf(wire.CodeUnknownField, "%s", `unknown field "thread_id"`)
-	err := errThreadIDAgent(old)
-	if !errors.Is(err, old) || !strings.Contains(err.Error(), "predates thread ids") || !strings.Contains(err.Error(), "rebuild") {
-		t.Fatalf("errThreadIDAgent: %v", err)
+// TestContextAgentRefusal: an agent that predates context fields refuses
+// the request field; tracemark says what to do.
+func TestContextAgentRefusal(t *testing.T) {
+	old := wire.Errorf(wire.CodeUnknownField, "%s", `unknown field "context"`)
+	err := errContextAgent(old)
+	if !errors.Is(err, old) || !strings.Contains(err.Error(), "predates context fields") || !strings.Contains(err.Error(), "rebuild") {
+		t.Fatalf("errContextAgent: %v", err)
 	}
 	other := wire.Errorf(wire.CodeUnknownField, "%s", `unknown field "checked"`)
-	if errThreadIDAgent(other) != other {
-		t.Fatal("errThreadIDAgent rewrote an error about another field")
+	if errContextAgent(other) != other {
+		t.Fatal("errContextAgent rewrote an error about another field")
 	}
 }

@@ -122,8 +122,8 @@ func recordChecked(ctx context.Context, c *client.Client, req wire.RecordRequest
 		req.Rules = withoutChecked(rules)
 		s, err = c.Record(ctx, req)
 	}
-	if req.ThreadID {
-		err = errThreadIDAgent(err)
+	if len(req.Context) > 0 {
+		err = errContextAgent(err)
 	}
 	return s, err
 }
@@ -140,8 +140,8 @@ func enableChecked(ctx context.Context, c *client.Client, name string, req wire.
 		req.Rules = withoutChecked(rules)
 		si, err = c.Enable(ctx, name, req)
 	}
-	if req.ThreadID {
-		err = errThreadIDAgent(err)
+	if len(req.Context) > 0 {
+		err = errContextAgent(err)
 	}
 	return si, err
 }

@@ -531,17 +531,19 @@ func TestRecordContext(t *testing.T) {
 	}
 }
 
-// TestRecordContextThreadID: --context tid,vtid records the thread that
-// fired each event. The target's goroutines, each locked to a thread of
-// its own, fire events whose field i is their gettid, in two rounds whose
-// threads differ (a goroutine that exits locked ends its thread): every
-// event's context must be its field, in our reader and in Babeltrace's.
+// TestRecordContextThreadID: --context pid,procname,cpu,tid,vtid records,
+// in every event, the target's pid and program name, the stream (the
+// shard, the Go P) that holds it and the thread that fired it. The
+// target's goroutines, each locked to a thread of its own, fire events
+// whose field i is their gettid, in two rounds whose threads differ (a
+// goroutine that exits locked ends its thread): every event's context
+// must say so, in our reader and in Babeltrace's.
 func TestRecordContextThreadID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	target := e.startTarget()
 	dir := filepath.Join(e.runtime, "trace")
-	rec := e.record(t, target, dir, "--context", "tid,pid,vtid")
+	rec := e.record(t, target, dir, "--context", "pid,procname,cpu,tid,vtid")
 	target.do(t, "threads 4 50")
 	target.do(t, "threads 2 30")
 	rec.signal(t, os.Interrupt)
@@ -565,12 +567,15 @@ func TestRecordContextThreadID(t *testing.T) {
 		for _, f := range ev.ContextFields {
 			names = append(names, f.Name)
 		}
-		if strings.Join(names, ",") != "tid,pid,vtid" {
-			t.Fatalf("stream event context %v, want tid, pid, vtid", names)
+		if strings.Join(names, ",") != "pid,procname,cpu,tid,vtid" {
+			t.Fatalf("stream event context %v, want pid, procname, cpu, tid, vtid", names)
 		}
 		field := ev.Fields[0].Int
-		if tid, vtid := int64(ev.Context[0].Uint), int64(ev.Context[2].Uint); tid != field || vtid != field || ev.Context[1].Int != int64(target.pid()) {
-			t.Fatalf("event fired on thread %d: context tid %d, pid %d, vtid %d", field, tid, ev.Context[1].Int, vtid)
+		pid, procname, cpu := ev.Context[0].Int, string(ev.Context[1].Bytes), ev.Context[2].Uint
+		if tid, vtid := int64(ev.Context[3].Uint), int64(ev.Context[4].Uint); tid != field || vtid != field || pid != int64(target.pid()) ||
+			procname != "tm-target" || cpu != uint64(ev.Stream) {
+			t.Fatalf("event fired on thread %d in stream %d: context pid %d, procname %q, cpu %d, tid %d, vtid %d",
+				field, ev.Stream, pid, procname, cpu, tid, vtid)
 		}
 		tids[field]++
 	}
@@ -578,15 +583,15 @@ func TestRecordContextThreadID(t *testing.T) {
 		t.Fatalf("events of %d threads, want 6 (4 then 2 new ones): %v", len(tids), tids)
 	}
 	bt := babeltrace(t, dir)
-	ctxRe := regexp.MustCompile(`\{ tid = (\d+), pid = (\d+), vtid = (\d+) \}, \{ i = (\d+), key = "thread"`)
+	ctxRe := regexp.MustCompile(`\{ cpu_id = (\d+) \}, \{ pid = (\d+), procname = "tm-target", cpu = (\d+), tid = (\d+), vtid = (\d+) \}, \{ i = (\d+), key = "thread"`)
 	n := 0
 	for _, l := range bt {
 		m := ctxRe.FindStringSubmatch(l)
 		if m == nil {
-			t.Fatalf("babeltrace2 line without the thread context: %q", l)
+			t.Fatalf("babeltrace2 line without the context: %q", l)
 		}
-		if m[1] != m[4] || m[3] != m[4] || m[2] != strconv.Itoa(target.pid()) {
-			t.Fatalf("babeltrace2: event of thread %s has tid %s, vtid %s, pid %s", m[4], m[1], m[3], m[2])
+		if m[4] != m[6] || m[5] != m[6] || m[2] != strconv.Itoa(target.pid()) || m[3] != m[1] {
+			t.Fatalf("babeltrace2: event of thread %s in the packet of cpu_id %s has tid %s, vtid %s, pid %s, cpu %s", m[6], m[1], m[4], m[5], m[2], m[3])
 		}
 		n++
 	}

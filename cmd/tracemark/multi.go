@@ -26,7 +26,7 @@ import (
 // addToRecord adds the host-wide flags to record and says how they work.
 func (m *multiFlags) addToRecord(cmd *cobra.Command) {
 	m.add(cmd)
-	cmd.Flags().StringSliceVar(&m.context, "context", nil, "add these fields to every event, in the CTF stream event context, as lttng add-context does: "+contextHelp)
+	cmd.Flags().StringSliceVar(&m.context, "context", nil, "add these fields to every event, in the CTF stream event context, as lttng add-context does (the process records them after each event's header, a nanosecond or two an event each; needs a program built with tracemark protocol 1.2): "+contextHelp)
 	cmd.Long += `
 
 Host-wide: --all records every instrumented process you may reach (for

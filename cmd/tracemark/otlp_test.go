@@ -243,3 +243,33 @@ func TestConvertOTLPSpansFromTrace(t *testing.T) {
 		t.Errorf("convert does not count the spans:\n%s", r.stdout)
 	}
 }
+
+// record --otlp of a stream whose records carry an event context: the
+// export's workers decode past it, so every event arrives with its own
+// fields (the firing thread's id in "i").
+func TestRecordOTLPWithContext(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	rec := e.record(t, target, filepath.Join(e.runtime, "trace"), "--context", "pid,procname,vtid", "--otlp", col.URL(), "--progress", "none")
+	target.do(t, "threads 2 50")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	logs := col.Logs()
+	if len(logs) != 100 {
+		t.Fatalf("the collector received %d events, want 100", len(logs))
+	}
+	perThread := map[any]int{}
+	for _, l := range logs {
+		if l.Name != "test:value" || l.Attrs["key"] != "thread" {
+			t.Fatalf("event %s %v: not a test:value of a thread", l.Name, l.Attrs)
+		}
+		perThread[l.Attrs["i"]]++
+	}
+	if len(perThread) != 2 {
+		t.Errorf("events per thread id %v, want 50 from each of 2 threads", perThread)
+	}
+}

@@ -36,11 +36,12 @@ func otlpWorkerCount() int { return max(1, min(runtime.GOMAXPROCS(0)-1, maxOTLPW
 // and given to the exporter's SpanOf packet by packet in arrival order,
 // by whichever worker finishes the packet next in line (spanDone).
 type otlpWorkers struct {
-	o    *otlpOut
-	jobs chan *otlpJob
-	free chan *otlpJob
-	wg   sync.WaitGroup
-	seq  uint64 // the next packet's number; the capture's goroutine's
+	o         *otlpOut
+	evContext []string // the event context the records carry
+	jobs      chan *otlpJob
+	free      chan *otlpJob
+	wg        sync.WaitGroup
+	seq       uint64 // the next packet's number; the capture's goroutine's
 
 	mu      sync.Mutex
 	classes []wire.EventClass // every class announced, in order
@@ -68,10 +69,12 @@ type spanEvent struct {
 	truncated uint8
 }
 
-// startWorkers starts n workers exporting to o.
-func (o *otlpOut) startWorkers(n int) *otlpWorkers {
+// startWorkers starts n workers exporting to o the records of a stream
+// whose records carry the event context named by evContext (the Hello's
+// Context).
+func (o *otlpOut) startWorkers(n int, evContext []string) *otlpWorkers {
 	w := &otlpWorkers{
-		o: o, jobs: make(chan *otlpJob, 2*n), free: make(chan *otlpJob, 3*n),
+		o: o, evContext: evContext, jobs: make(chan *otlpJob, 2*n), free: make(chan *otlpJob, 3*n),
 		counts: map[string]uint64{}, waiting: map[uint64][]spanEvent{},
 	}
 	for range n {
@@ -137,6 +140,7 @@ func (w *otlpWorkers) work() {
 	defer w.wg.Done()
 	o := w.o
 	dec := wire.NewDecoder()
+	ctxErr := dec.SetContext(w.evContext) // capture.run refuses such a stream first
 	applied := 0
 	b := o.exp.NewLogBuilder()
 	classes := map[*wire.EventClass]*otlp.Class{}
@@ -147,8 +151,8 @@ func (w *otlpWorkers) work() {
 	var runs []run
 	var spans []spanEvent
 	for j := range w.jobs {
-		var err error
-		if j.nclasses > applied {
+		err := ctxErr
+		if err == nil && j.nclasses > applied {
 			w.mu.Lock()
 			cs := w.classes[applied:j.nclasses]
 			w.mu.Unlock()
@@ -238,6 +242,6 @@ func (o *otlpOut) parallel(c *capture) {
 	if o == nil {
 		return
 	}
-	c.par = o.startWorkers(otlpWorkerCount())
+	c.par = o.startWorkers(otlpWorkerCount(), c.s.Hello.Context)
 	c.packetsOnly = false
 }

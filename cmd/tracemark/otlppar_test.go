@@ -83,7 +83,7 @@ func (p *parRecords) take() []byte {
 func TestOTLPParallelSpansAcrossPackets(t *testing.T) {
 	r := otlptest.NewReceiver(t)
 	o := parOut(t, r)
-	w := o.startWorkers(4)
+	w := o.startWorkers(4, nil)
 	w.addClasses(parClasses)
 	p := newParRecords(t)
 	const packets = 200
@@ -177,7 +177,7 @@ func TestOTLPParallelDecodeError(t *testing.T) {
 	r := otlptest.NewReceiver(t)
 	o := parOut(t, r)
 	defer o.exp.Close(context.Background())
-	w := o.startWorkers(2)
+	w := o.startWorkers(2, nil)
 	w.addClasses(parClasses)
 	bad := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	var err error
@@ -203,5 +203,31 @@ func TestClockWallNS(t *testing.T) {
 				t.Errorf("clock %+v, ts %d: wallNS %d, wall %d", c, ts, got, want)
 			}
 		}
+	}
+}
+
+// A worker decodes the records of a stream with an event context: the
+// context follows each header, before the fields.
+func TestOTLPParallelEventContext(t *testing.T) {
+	r := otlptest.NewReceiver(t)
+	o := parOut(t, r)
+	w := o.startWorkers(1, []string{"vtid"})
+	w.addClasses(parClasses)
+	p := newParRecords(t)
+	p.add(3, 100, ctf.IntValue(7), ctf.StringValue("hello"))
+	rec := p.take()
+	withTID := append(append(append([]byte{}, rec[:ctf.EventHeaderSize]...), 0x92, 0x10, 0, 0), rec[ctf.EventHeaderSize:]...)
+	if err := w.packet(withTID, 42); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatalf("a packet with a thread id after each header: %v", err)
+	}
+	if err := o.exp.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs := r.Logs()
+	if len(logs) != 1 || logs[0].Attrs["s"] != "hello" || fmt.Sprint(logs[0].Attrs["i"]) != "7" {
+		t.Errorf("received %+v, want m:x with i=7, s=hello", logs)
 	}
 }

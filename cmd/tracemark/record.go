@@ -81,7 +81,7 @@ that fired them. A process runs one Go trace at a time.`,
 			if err != nil {
 				return err
 			}
-			req.ThreadID = wantsThreadID(ctxNames)
+			req.Context = ctxNames
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err

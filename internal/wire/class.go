@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/evctx"
 )
 
 // ClassFromCTF describes a CTF event class on the wire. kinds holds the
@@ -122,8 +123,12 @@ type Record struct {
 	// Truncated has bit i set if the recorder cut field i.
 	Truncated uint8
 	// ThreadID is the id of the thread that fired the event as the
-	// process sees it, in streams that record it (Hello.ThreadID), else 0.
+	// process sees it, in streams that record it (a vtid or tid in
+	// Hello.Context), else 0.
 	ThreadID uint32
+	// Context holds the values of the stream's context fields
+	// (Hello.Context), in order; it aliases the packet like Fields.
+	Context []ctf.Value
 }
 
 // Decoder decodes the records of packet frames with ctf's record codec.
@@ -132,22 +137,24 @@ type Decoder struct {
 	classes map[uint16]*EventClass
 	rd      ctf.RecordDecoder
 	ev      ctf.Event
-	tid     bool
+	tid     int // the context's thread id field, or -1
 }
 
-// threadIDContext is the stream event context of records with a thread
-// id (Hello.ThreadID).
-var threadIDContext = []ctf.Field{{Name: "vtid", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 32}}}
-
-// SetThreadID says that the records carry a thread id after their header:
-// call it, before Decode, for a stream whose Hello.ThreadID is set.
-func (d *Decoder) SetThreadID() {
-	d.tid = true
-	d.rd.SetContext(threadIDContext)
+// SetContext says which context fields the records carry after their
+// header: call it, before Decode, with a stream's Hello.Context. It fails
+// with ErrFrame for a field unknown or given twice.
+func (d *Decoder) SetContext(names []string) error {
+	fields, err := evctx.Fields(names)
+	if err != nil {
+		return fmt.Errorf("%w: hello: %v", ErrFrame, err)
+	}
+	d.tid = slices.IndexFunc(names, evctx.IsThread)
+	d.rd.SetContext(fields)
+	return nil
 }
 
 // NewDecoder returns a Decoder that knows no class yet.
-func NewDecoder() *Decoder { return &Decoder{classes: make(map[uint16]*EventClass)} }
+func NewDecoder() *Decoder { return &Decoder{classes: make(map[uint16]*EventClass), tid: -1} }
 
 // Add makes classes known.
 func (d *Decoder) Add(classes []EventClass) error {
@@ -185,9 +192,9 @@ func (d *Decoder) Decode(data []byte, fn func(*Record) error) error {
 		if err != nil {
 			return fmt.Errorf("%w: record at offset %d: %v", ErrFrame, off, err)
 		}
-		rec = Record{Class: d.classes[d.ev.Class.ID], TS: d.ev.Cycles, Fields: d.ev.Fields, Truncated: d.ev.Truncated}
-		if d.tid {
-			rec.ThreadID = uint32(d.ev.Context[0].Uint)
+		rec = Record{Class: d.classes[d.ev.Class.ID], TS: d.ev.Cycles, Fields: d.ev.Fields, Truncated: d.ev.Truncated, Context: d.ev.Context}
+		if d.tid >= 0 {
+			rec.ThreadID = uint32(d.ev.Context[d.tid].Uint)
 		}
 		if err := fn(&rec); err != nil {
 			return err

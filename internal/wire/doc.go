@@ -140,8 +140,8 @@
 //	'P' packet   PacketHeader (40 bytes: stream, events, seq, begin_ts,
 //	             end_ts, discarded), then the records, byte for byte as the
 //	             session recorded them: CTF 1.8 event records; with
-//	             Hello.ThreadID each carries a uint32 thread id after its
-//	             header (the stream event context vtid).
+//	             Hello.Context each carries those context fields after
+//	             its header (the stream event context).
 //	'Y' sync     no payload: the packets since the previous sync frame are
 //	             one drain of all the session's buffers.
 //	'S' stats    JSON Stats: the session's exact counters, periodically.

@@ -229,13 +229,15 @@ type RecordRequest struct {
 	// in a process: if one already runs, the request fails with
 	// CodeConflict.
 	GoTrace bool `json:"go_trace,omitempty"`
-	// ThreadID records in every event the id of the thread that fired it,
-	// as the process sees it (gettid): each record carries a uint32 after
-	// its header, and the hello frame says so ([Hello.ThreadID]). Where
-	// the process cannot have thread ids, the request fails with
-	// CodeUnavailable. Agents of protocol 1.1 and older refuse the field
+	// Context lists the context fields that every record carries after
+	// its header, in this order, the CTF stream event context: "pid",
+	// "procname", "cpu", "vtid", "tid" (see package session's
+	// ContextField), and the hello frame says so ([Hello.Context]). An
+	// unknown field, or one given twice, fails with CodeInvalid; thread
+	// ids where the process cannot have them, with CodeUnavailable.
+	// Agents of protocol 1.1 and older refuse the field
 	// (CodeUnknownField).
-	ThreadID bool `json:"thread_id,omitempty"`
+	Context []string `json:"context,omitempty"`
 }
 
 // EnableRequest is the body of POST /v1/sessions/{name}/enable: add rules
@@ -249,10 +251,10 @@ type EnableRequest struct {
 	// Trigger, if set, makes the session write a snapshot whenever a
 	// marker matching On fires (a flight recorder's trigger).
 	Trigger *TriggerRequest `json:"trigger,omitempty"`
-	// ThreadID makes a new session record thread ids, as
-	// RecordRequest.ThreadID does; for an existing session, true must
-	// match.
-	ThreadID bool `json:"thread_id,omitempty"`
+	// Context makes a new session record context fields, as
+	// RecordRequest.Context does; for an existing session, it may be
+	// omitted, and must match if given (CodeConflict).
+	Context []string `json:"context,omitempty"`
 }
 
 // TriggerRequest asks a named session to snapshot itself when a marker
@@ -339,11 +341,11 @@ type Hello struct {
 	// GoTrace says that the stream carries Go's execution trace
 	// (RecordRequest.GoTrace); agents that predate it never set it.
 	GoTrace bool `json:"go_trace,omitempty"`
-	// ThreadID says that every record carries, after its header, the
-	// uint32 id of the thread that fired it as the process sees it (the
-	// CTF stream event context vtid; RecordRequest.ThreadID). A [Decoder]
-	// needs to know ([Decoder.SetThreadID]).
-	ThreadID bool `json:"thread_id,omitempty"`
+	// Context lists the context fields that every record carries after
+	// its header, in order (the CTF stream event context;
+	// RecordRequest.Context). A [Decoder] needs to know
+	// ([Decoder.SetContext]).
+	Context []string `json:"context,omitempty"`
 }
 
 // ClassField is one field of an event class.

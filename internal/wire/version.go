@@ -19,10 +19,11 @@ import (
 //   - 1: records of truncated events have their own class id, the class's
 //     [EventClass.TruncatedID] (bit 15 set), which a revision 0 client
 //     does not know.
-//   - 2: the records of a session that records thread ids carry one
-//     after their header ([Hello.ThreadID]), which a revision 1 client
-//     would take for fields (a snapshot of a named session another
-//     client enabled with thread ids).
+//   - 2: the records of a session that records context fields (process
+//     id, program name, shard, thread ids) carry them after their header
+//     ([Hello.Context]), which a revision 1 client would take for fields
+//     (a snapshot of a named session another client enabled with a
+//     context).
 const Revision = 2
 
 // HeaderProtocol is the request header in which a client says which

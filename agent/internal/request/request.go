@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tracemark/tracemark/internal/bytesize"
+	"github.com/tracemark/tracemark/internal/evctx"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
@@ -38,7 +39,8 @@ type RecordSpec struct {
 	StatsEvery time.Duration
 	Client     string
 	GoTrace    bool
-	ThreadID   bool
+	// Context: the session's context fields (session.WithEventContext).
+	Context []session.ContextField
 }
 
 // EnableSpec is a validated EnableRequest.
@@ -51,8 +53,9 @@ type EnableSpec struct {
 	BufferSet bool
 	// Trigger is the validated trigger, or nil.
 	Trigger *TriggerSpec
-	// ThreadID: the session records thread ids.
-	ThreadID bool
+	// Context: the session's context fields (session.WithEventContext);
+	// nil leaves an existing session's as they are.
+	Context []session.ContextField
 }
 
 // TriggerSpec is a validated TriggerRequest.
@@ -123,8 +126,25 @@ func ParseRecord(body []byte) (RecordSpec, error) {
 	}
 	spec.Client = req.Client
 	spec.GoTrace = req.GoTrace
-	spec.ThreadID = req.ThreadID
+	if spec.Context, err = checkContext(req.Context); err != nil {
+		return RecordSpec{}, err
+	}
 	return spec, nil
+}
+
+// checkContext validates the context fields of a request.
+func checkContext(names []string) ([]session.ContextField, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if _, err := evctx.Fields(names); err != nil {
+		return nil, wire.Errorf(wire.CodeInvalid, "context: %v", err)
+	}
+	out := make([]session.ContextField, len(names))
+	for i, n := range names {
+		out[i] = session.ContextField(n)
+	}
+	return out, nil
 }
 
 // ParseEnable decodes and validates the body of
@@ -151,7 +171,9 @@ func ParseEnable(body []byte) (EnableSpec, error) {
 	if spec.Trigger, err = checkTrigger(req.Trigger); err != nil {
 		return EnableSpec{}, err
 	}
-	spec.ThreadID = req.ThreadID
+	if spec.Context, err = checkContext(req.Context); err != nil {
+		return EnableSpec{}, err
+	}
 	return spec, nil
 }
 
