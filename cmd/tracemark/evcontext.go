@@ -215,11 +215,13 @@ func (c *eventContext) recordEnd(recs []byte, pos, fields int) (int, error) {
 // to those of tracemark's namespace: the NSpid line of
 // /proc/PID/task/TID/status lists a thread's id in each namespace it is
 // in, from tracemark's (the TID of the path) to the process's own. A
-// thread unknown to the map makes it read the task directory again, at
-// most every tidRescan; a thread that ended before it was seen maps to 0.
+// thread id not looked up before makes it read the task directory again
+// at once; a thread that ended before any scan saw it maps to 0, and is
+// looked for again at most every tidRescan.
 type tidMap struct {
 	task    string // /proc/PID/task
 	ids     map[uint32]uint32
+	missed  map[uint32]bool // looked up and not found by a scan
 	scanned time.Time
 }
 
@@ -233,7 +235,7 @@ func newTIDMap(hostPID int) *tidMap {
 
 // newTIDMapAt returns the map of the threads in task, a /proc/PID/task.
 func newTIDMapAt(task string) *tidMap {
-	t := &tidMap{task: task, ids: map[uint32]uint32{}}
+	t := &tidMap{task: task, ids: map[uint32]uint32{}, missed: map[uint32]bool{}}
 	t.scan()
 	return t
 }
@@ -247,11 +249,15 @@ func (t *tidMap) tid(vtid uint32) uint32 {
 	if id, ok := t.ids[vtid]; ok {
 		return id
 	}
-	if time.Since(t.scanned) >= tidRescan {
+	// A thread never looked up is read at once: it may have started
+	// since the last scan. One that a scan missed (it ended before any
+	// scan saw it) is looked for again at most every tidRescan.
+	if !t.missed[vtid] || time.Since(t.scanned) >= tidRescan {
 		t.scan()
 		if id, ok := t.ids[vtid]; ok {
 			return id
 		}
+		t.missed[vtid] = true
 	}
 	return 0
 }

@@ -278,12 +278,21 @@ func TestTIDMap(t *testing.T) {
 		t.Fatalf("tid(1), tid(7) = %d, %d; want 5100, 5101", m.tid(1), m.tid(7))
 	}
 	thread(5102, 9)
-	if got := m.tid(9); got != 0 {
-		t.Fatalf("a thread unknown right after a scan: tid %d, want 0 until the next scan", got)
+	if got := m.tid(9); got != 5102 {
+		t.Fatalf("a thread that started right after a scan: tid %d, want 5102 (a new id is looked for at once)", got)
+	}
+	// A thread no scan finds (it ended unseen) maps to 0, and is looked
+	// for again only after tidRescan.
+	if got := m.tid(11); got != 0 {
+		t.Fatalf("a thread that is not there: tid %d, want 0", got)
+	}
+	thread(5103, 11)
+	if got := m.tid(11); got != 0 {
+		t.Fatalf("a missed thread right after a scan: tid %d, want 0 until tidRescan", got)
 	}
 	m.scanned = time.Time{} // as if tidRescan had passed
-	if got := m.tid(9); got != 5102 {
-		t.Fatalf("a thread that started later: tid %d, want 5102", got)
+	if got := m.tid(11); got != 5103 {
+		t.Fatalf("a missed thread after tidRescan: tid %d, want 5103", got)
 	}
 	if (*tidMap)(nil).tid(42) != 42 {
 		t.Fatal("the nil map (same namespace) does not return vtid")

@@ -34,7 +34,8 @@ func threadID() int32
 var procidOff uintptr
 
 // ThreadID returns the kernel's id of the calling thread, what gettid(2)
-// returns, from the runtime's M: two loads. The goroutine must stay on
+// returns, from the runtime's M: four loads (the offset, g, g.m and the
+// id). The goroutine must stay on
 // its thread meanwhile: call it pinned (Pin) or locked (LockOSThread), and
 // only once CheckThreadID succeeded.
 func ThreadID() int32 { return threadID() }
@@ -42,7 +43,9 @@ func ThreadID() int32 { return threadID() }
 func checkThreadID() error {
 	samples := onThreads(3, func() threadSample {
 		s := threadSample{m: curM(), tid: int32(syscall.Gettid())}
-		for off := uintptr(0); off < mScan; off += 8 {
+		// A nil g.m (a runtime whose g has another layout) is refused
+		// by findProcID; reading through it would fault.
+		for off := uintptr(0); s.m != 0 && off < mScan; off += 8 {
 			s.words = append(s.words, mWord(off))
 		}
 		runtime.Gosched()
