@@ -235,7 +235,7 @@ func newTIDMap(hostPID int) *tidMap {
 
 // newTIDMapAt returns the map of the threads in task, a /proc/PID/task.
 func newTIDMapAt(task string) *tidMap {
-	t := &tidMap{task: task, ids: map[uint32]uint32{}, missed: map[uint32]bool{}}
+	t := &tidMap{task: task, ids: map[uint32]uint32{}}
 	t.scan()
 	return t
 }
@@ -256,6 +256,9 @@ func (t *tidMap) tid(vtid uint32) uint32 {
 		t.scan()
 		if id, ok := t.ids[vtid]; ok {
 			return id
+		}
+		if t.missed == nil {
+			t.missed = map[uint32]bool{}
 		}
 		t.missed[vtid] = true
 	}
