@@ -118,9 +118,10 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 		p.growing--
 		p.cond.Broadcast()
 		p.mu.Unlock()
-		// The runtime stays open while an instance is being made (see
-		// closeRuntime): close it if the pool closed meanwhile and
-		// nothing is left.
+		// newInstance released the instance if it failed, but the
+		// runtime stays open while an instance is being made (see
+		// closeRuntime), so the release could not close it: close it
+		// now if the pool closed meanwhile and nothing is left.
 		p.closeRuntime()
 		if err != nil {
 			return nil, err
@@ -366,8 +367,10 @@ func (m *Module) instanceOf(mod api.Module) *instance {
 // newInstance makes instance n of the module and initializes it: its
 // start function, _initialize, and the ABI's exports, under
 // Limits.InitTimeout. A module that dies or overruns there dies (the
-// first instance's load fails).
-func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
+// first instance's load fails). An instance that fails once published
+// is released here, whatever the failure: when another instance died
+// meanwhile, the pool's close found this one busy and left it to us.
+func (m *Module) newInstance(ctx context.Context, n int) (_ *instance, err error) {
 	h, lim := m.host, m.limits
 	i := &instance{m: m, n: n, hooks: map[string]api.Function{}}
 	share := lim
@@ -412,15 +415,19 @@ func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
 	}
 	i.mod = mod
 	m.pool.publish(i)
+	defer func() {
+		// Before the deferred unlock: i.mu is still held.
+		if err != nil {
+			m.pool.releaseInstance(i)
+		}
+	}()
 	stop, ok := mod.ExportedGlobal(exportStop).(api.MutableGlobal)
 	if !ok {
-		m.pool.releaseInstance(i)
 		return nil, i.end(where("instrumented module has no stop global"))
 	}
 	i.armStop(stop)
 	if start := mod.ExportedFunction(exportStart); start != nil {
 		if !sameSig(start.Definition(), nil, nil) {
-			m.pool.releaseInstance(i)
 			return nil, i.end(fmt.Errorf("%w: %w: start function has parameters or results", where("instantiating"), module.ErrNotWasm))
 		}
 		if err := i.run(ictx, start); err != nil {
