@@ -31,7 +31,11 @@ type instance struct {
 	mu sync.Mutex
 	m  *Module
 	n  int // 0 for the first
-	_  cpu.CacheLinePad
+	// self is mod, for instanceOf, which reads it in every instance
+	// without their locks: set before the instance is published, cleared
+	// when it is released.
+	self atomic.Pointer[api.Module]
+	_    cpu.CacheLinePad
 
 	released  bool
 	published bool // counted in the pool's live instances
@@ -250,6 +254,7 @@ func (p *pool) releaseInstance(i *instance) {
 		i.mod.Close(context.Background())
 	}
 	i.mod, i.mem = nil, nil
+	i.self.Store(nil)
 	i.flags = enabledFlags{}
 	i.events = eventBuffer{}
 	i.disarm()
@@ -354,10 +359,12 @@ func (p *pool) shutdown() {
 	p.closeRuntime()
 }
 
-// instanceOf returns the instance that mod is.
+// instanceOf returns the instance that mod is. It runs in a host call
+// of that instance, whose lock its caller holds, while other instances
+// may be released: it reads their self, not their mod.
 func (m *Module) instanceOf(mod api.Module) *instance {
 	for _, i := range *m.insts.Load() {
-		if i.mod == mod {
+		if p := i.self.Load(); p != nil && *p == mod {
 			return i
 		}
 	}
@@ -414,6 +421,7 @@ func (m *Module) newInstance(ctx context.Context, n int) (_ *instance, err error
 		return nil, i.end(i.callFailed(where("instantiating"), err, lim.InitTimeout))
 	}
 	i.mod = mod
+	i.self.Store(&mod)
 	m.pool.publish(i)
 	defer func() {
 		// Before the deferred unlock: i.mu is still held.

@@ -542,3 +542,38 @@ func TestGrowingInstanceReleasedOnDeath(t *testing.T) {
 		t.Errorf("after the death: %d instances live, runtime closed %v; want 0, true", live, closed)
 	}
 }
+
+// TestHostCallsWhileInstanceReleased: host calls of one instance, which
+// look their instance up among all (instanceOf), run while another
+// instance dies and is released. Run with -race: the lookup must not
+// read what the release writes.
+func TestHostCallsWhileInstanceReleased(t *testing.T) {
+	b := wasmbin.NewBuilder()
+	enabled := b.ImportFunc(module.ABINamespace, "enabled", wasmbin.Sig([]byte{wasmbin.I32}, wasmbin.I32))
+	b.Memory(1, 0)
+	b.Export("spin", b.Func(sigHook, nil, wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid, wasmbin.OpBr, 0, wasmbin.OpEnd), wasmbin.I64Const(0)))
+	// loop { enabled(1) }: a host call per iteration
+	b.Export("ask", b.Func(sigHook, nil,
+		wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid), wasmbin.I32Const(1), wasmbin.Call(enabled),
+		wasmbin.Op(wasmbin.OpDrop, wasmbin.OpBr, 0, wasmbin.OpEnd), wasmbin.I64Const(0)))
+	for range 5 {
+		h := newHost(t, WithLimits(Limits{Instances: 2, CallTimeout: 20 * time.Millisecond}))
+		m, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("asker")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errA := make(chan error, 1)
+		go func() {
+			_, err := m.Call(context.Background(), "spin", nil)
+			errA <- err
+		}()
+		running(m, 1)
+		_, errB := m.Call(context.Background(), "ask", nil)
+		// Whichever overruns first kills the other.
+		for hook, err := range map[string]error{"spin": <-errA, "ask": errB} {
+			if !errors.Is(err, ErrDeadline) && !errors.Is(err, ErrDead) {
+				t.Fatalf("%s: %v, want ErrDeadline or ErrDead", hook, err)
+			}
+		}
+	}
+}
