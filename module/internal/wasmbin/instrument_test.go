@@ -96,7 +96,8 @@ func codeBodies(t *testing.T, wasm []byte) [][]byte {
 	return out
 }
 
-// TestInstrumentCallEntry: a function that calls (call, call_indirect)
+// TestInstrumentCallEntry: a function that calls (call, call_indirect,
+// return_call)
 // starts with the stop check and the fuel count, so that recursion
 // without loops is stopped too; a leaf function does not. In a Go-shaped
 // function that calls, the forward jump is still rewritten, and the
@@ -106,8 +107,10 @@ func TestInstrumentCallEntry(t *testing.T) {
 	sig := Sig([]byte{I32}, I32)
 	leaf := b.Func(sig, nil, LocalGet(0))
 	caller := b.Func(sig, nil, LocalGet(0), Call(leaf))
-	// call_indirect type 0 table 0 (not instantiated: the module has no table)
+	// call_indirect type 0 table 0, return_call (not instantiated: the
+	// module has no table, and the host does not enable tail calls)
 	indirect := b.Func(sig, nil, LocalGet(0), I32Const(0), []byte{0x11, 0, 0})
+	tail := b.Func(sig, nil, LocalGet(0), []byte{0x12 /* return_call */, byte(leaf)})
 	// goShaped with resume point 1 doing n = leaf(n) first.
 	body := bytes.Replace(goShaped(), []byte{OpEnd, LocalGet(2)[0], LocalGet(2)[1]},
 		bytes.Join([][]byte{{OpEnd}, LocalGet(0), Call(leaf), LocalSet(0), LocalGet(2)}, nil), 1)
@@ -120,7 +123,7 @@ func TestInstrumentCallEntry(t *testing.T) {
 	// stop is global 0, fuel global 1.
 	check := []byte{0x23, 0, 0x04, BlockVoid, OpUnreachable, OpEnd, 0x23, 1, 0x41, 1, OpI32Sub, 0x24, 1}
 	bodies := codeBodies(t, out)
-	for fn, want := range map[uint32]bool{leaf: false, caller: true, indirect: true, goFn: true} {
+	for fn, want := range map[uint32]bool{leaf: false, caller: true, indirect: true, tail: true, goFn: true} {
 		if got := bytes.HasPrefix(bodies[fn], check); got != want {
 			t.Errorf("function %d starts with the check: %v, want %v: % x", fn, got, want, bodies[fn])
 		}
