@@ -524,7 +524,7 @@ func TestGrowingInstanceReleasedOnDeath(t *testing.T) {
 		errB <- err
 	}()
 	running(m, 2) // instance 1 published, in its initialization
-	if !(*m.insts.Load())[0].mod.Memory().WriteUint32Le(0, 1) {
+	if !(*(*m.insts.Load())[0].self.Load()).Memory().WriteUint32Le(0, 1) {
 		t.Fatal("cannot write instance 0's memory")
 	}
 	if err := <-errA; !errors.Is(err, ErrTrap) {
