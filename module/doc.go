@@ -231,9 +231,11 @@
 //
 // When the next event might not fit, the module calls fire(0, 0, 0); the
 // host also takes the buffer after every call into the module returns
-// (or traps). Each time it delivers the records in order, as if each had
-// been fired with fire, and sets both header words to 0. A record is
-// checked as a fire call is (an unknown handle, bad arguments); a header
+// (or traps). Each time it delivers the records in order, each as fire
+// would deliver it, and sets both header words to 0. A record is checked
+// as a fire call is (an unknown handle, bad arguments), with one
+// difference: a record with an unknown handle is counted as fired and
+// dropped, where such a fire call is not counted at all; a header
 // whose used is beyond the buffer, a record that runs past used, or a
 // count that does not match the records is an ABI violation, and the
 // records it makes unreadable (at least one, else as many as count

@@ -115,12 +115,14 @@
 // # Stopping
 //
 // Before compiling a module the host rewrites it (wasmbin.Instrument): it
-// adds a global that only the host sets, and at the head of every loop a
-// test of it that traps once it is set, so that the host can stop a
-// module anywhere without wazero's context watch (which cost a goroutine
+// adds a global that only the host sets, and a test of it that traps
+// once it is set at the head of every loop and at the entry of every
+// function that calls (code without loops is not bounded: a recursion
+// can make 2^depth calls), so that the host can stop a module anywhere
+// without wazero's context watch (which cost a goroutine
 // per call and a trip out of compiled code at every loop iteration). The
 // host's watchdog and a forced unload set it; a call that the host
-// stopped fails even if it returns. Every 65536 loop iterations the module
+// stopped fails even if it returns. Every 65536 tests the module
 // leaves compiled code for a moment (a memory.grow of nothing), because a
 // goroutine in compiled code cannot be preempted and the host's watchdog
 // needs the Go scheduler: without it a looping module would hold its P,

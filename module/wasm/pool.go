@@ -31,7 +31,11 @@ type instance struct {
 	mu sync.Mutex
 	m  *Module
 	n  int // 0 for the first
-	_  cpu.CacheLinePad
+	// self is mod, for instanceOf, which reads it in every instance
+	// without their locks: set before the instance is published, cleared
+	// when it is released.
+	self atomic.Pointer[api.Module]
+	_    cpu.CacheLinePad
 
 	released  bool
 	published bool // counted in the pool's live instances
@@ -118,9 +122,10 @@ func (m *Module) acquire(ctx context.Context) (*instance, error) {
 		p.growing--
 		p.cond.Broadcast()
 		p.mu.Unlock()
-		// The runtime stays open while an instance is being made (see
-		// closeRuntime): close it if the pool closed meanwhile and
-		// nothing is left.
+		// newInstance released the instance if it failed, but the
+		// runtime stays open while an instance is being made (see
+		// closeRuntime), so the release could not close it: close it
+		// now if the pool closed meanwhile and nothing is left.
 		p.closeRuntime()
 		if err != nil {
 			return nil, err
@@ -249,6 +254,7 @@ func (p *pool) releaseInstance(i *instance) {
 		i.mod.Close(context.Background())
 	}
 	i.mod, i.mem = nil, nil
+	i.self.Store(nil)
 	i.flags = enabledFlags{}
 	i.events = eventBuffer{}
 	i.disarm()
@@ -353,10 +359,12 @@ func (p *pool) shutdown() {
 	p.closeRuntime()
 }
 
-// instanceOf returns the instance that mod is.
+// instanceOf returns the instance that mod is. It runs in a host call
+// of that instance, whose lock its caller holds, while other instances
+// may be released: it reads their self, not their mod.
 func (m *Module) instanceOf(mod api.Module) *instance {
 	for _, i := range *m.insts.Load() {
-		if i.mod == mod {
+		if p := i.self.Load(); p != nil && *p == mod {
 			return i
 		}
 	}
@@ -366,8 +374,10 @@ func (m *Module) instanceOf(mod api.Module) *instance {
 // newInstance makes instance n of the module and initializes it: its
 // start function, _initialize, and the ABI's exports, under
 // Limits.InitTimeout. A module that dies or overruns there dies (the
-// first instance's load fails).
-func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
+// first instance's load fails). An instance that fails once published
+// is released here, whatever the failure: when another instance died
+// meanwhile, the pool's close found this one busy and left it to us.
+func (m *Module) newInstance(ctx context.Context, n int) (_ *instance, err error) {
 	h, lim := m.host, m.limits
 	i := &instance{m: m, n: n, hooks: map[string]api.Function{}}
 	share := lim
@@ -411,16 +421,21 @@ func (m *Module) newInstance(ctx context.Context, n int) (*instance, error) {
 		return nil, i.end(i.callFailed(where("instantiating"), err, lim.InitTimeout))
 	}
 	i.mod = mod
+	i.self.Store(&mod)
 	m.pool.publish(i)
+	defer func() {
+		// Before the deferred unlock: i.mu is still held.
+		if err != nil {
+			m.pool.releaseInstance(i)
+		}
+	}()
 	stop, ok := mod.ExportedGlobal(exportStop).(api.MutableGlobal)
 	if !ok {
-		m.pool.releaseInstance(i)
 		return nil, i.end(where("instrumented module has no stop global"))
 	}
 	i.armStop(stop)
 	if start := mod.ExportedFunction(exportStart); start != nil {
 		if !sameSig(start.Definition(), nil, nil) {
-			m.pool.releaseInstance(i)
 			return nil, i.end(fmt.Errorf("%w: %w: start function has parameters or results", where("instantiating"), module.ErrNotWasm))
 		}
 		if err := i.run(ictx, start); err != nil {

@@ -486,3 +486,94 @@ func TestPoolHammer(t *testing.T) {
 		})
 	}
 }
+
+// TestGrowingInstanceReleasedOnDeath: an instance being made when another
+// instance dies is stopped in its initialization, fails with ErrDead, and
+// is released, so that the runtime is closed. Instance 0 runs a hook that
+// traps once the test writes its memory; instance 1, made for a second
+// call while instance 0 is busy, runs its start function, a countdown of
+// 1e9 iterations (about half a second; instance 0 ran it at load), and the test
+// writes instance 0's memory as soon as instance 1 is published.
+func TestGrowingInstanceReleasedOnDeath(t *testing.T) {
+	b := wasmbin.NewBuilder()
+	b.Memory(1, 0)
+	b.Start(b.Func(sigVoid, []byte{wasmbin.I32},
+		wasmbin.I32Const(1_000_000_000), wasmbin.LocalSet(0),
+		wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid), wasmbin.LocalGet(0), wasmbin.I32Const(1),
+		wasmbin.Op(wasmbin.OpI32Sub, 0x22 /* local.tee */, 0, wasmbin.OpBrIf, 0, wasmbin.OpEnd)))
+	// loop { if i32.load(0) { unreachable } }
+	b.Export("wait", b.Func(sigHook, nil,
+		wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid), wasmbin.I32Const(0),
+		wasmbin.Op(0x28 /* i32.load */, 2, 0, wasmbin.OpIf, wasmbin.BlockVoid, wasmbin.OpUnreachable, wasmbin.OpEnd, wasmbin.OpBr, 0, wasmbin.OpEnd),
+		wasmbin.I64Const(0)))
+	b.Export("quick", b.Func(sigHook, nil, wasmbin.I64Const(0)))
+	h := newHost(t, WithLimits(Limits{Instances: 2, InitTimeout: time.Minute, CallTimeout: time.Minute}))
+	m, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("slowstart")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errA := make(chan error, 1)
+	go func() {
+		_, err := m.Call(context.Background(), "wait", nil)
+		errA <- err
+	}()
+	running(m, 1)
+	errB := make(chan error, 1)
+	go func() {
+		_, err := m.Call(context.Background(), "quick", nil)
+		errB <- err
+	}()
+	running(m, 2) // instance 1 published, in its initialization
+	if !(*(*m.insts.Load())[0].self.Load()).Memory().WriteUint32Le(0, 1) {
+		t.Fatal("cannot write instance 0's memory")
+	}
+	if err := <-errA; !errors.Is(err, ErrTrap) {
+		t.Fatalf("instance 0's call: %v, want ErrTrap", err)
+	}
+	if err := <-errB; !errors.Is(err, ErrDead) {
+		// nil if instance 1's start ended before instance 0 died: the
+		// machine is too slow for this test.
+		t.Fatalf("the call making instance 1: %v, want ErrDead", err)
+	}
+	m.pool.mu.Lock()
+	live, closed := m.pool.live, m.pool.rtDone
+	m.pool.mu.Unlock()
+	if live != 0 || !closed {
+		t.Errorf("after the death: %d instances live, runtime closed %v; want 0, true", live, closed)
+	}
+}
+
+// TestHostCallsWhileInstanceReleased: host calls of one instance, which
+// look their instance up among all (instanceOf), run while another
+// instance dies and is released. Run with -race: the lookup must not
+// read what the release writes.
+func TestHostCallsWhileInstanceReleased(t *testing.T) {
+	b := wasmbin.NewBuilder()
+	enabled := b.ImportFunc(module.ABINamespace, "enabled", wasmbin.Sig([]byte{wasmbin.I32}, wasmbin.I32))
+	b.Memory(1, 0)
+	b.Export("spin", b.Func(sigHook, nil, wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid, wasmbin.OpBr, 0, wasmbin.OpEnd), wasmbin.I64Const(0)))
+	// loop { enabled(1) }: a host call per iteration
+	b.Export("ask", b.Func(sigHook, nil,
+		wasmbin.Op(wasmbin.OpLoop, wasmbin.BlockVoid), wasmbin.I32Const(1), wasmbin.Call(enabled),
+		wasmbin.Op(wasmbin.OpDrop, wasmbin.OpBr, 0, wasmbin.OpEnd), wasmbin.I64Const(0)))
+	for range 5 {
+		h := newHost(t, WithLimits(Limits{Instances: 2, CallTimeout: 20 * time.Millisecond}))
+		m, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("asker")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		errA := make(chan error, 1)
+		go func() {
+			_, err := m.Call(context.Background(), "spin", nil)
+			errA <- err
+		}()
+		running(m, 1)
+		_, errB := m.Call(context.Background(), "ask", nil)
+		// Whichever overruns first kills the other.
+		for hook, err := range map[string]error{"spin": <-errA, "ask": errB} {
+			if !errors.Is(err, ErrDeadline) && !errors.Is(err, ErrDead) {
+				t.Fatalf("%s: %v, want ErrDeadline or ErrDead", hook, err)
+			}
+		}
+	}
+}

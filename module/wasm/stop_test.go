@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -61,5 +62,52 @@ func TestRawLoopDeadline(t *testing.T) {
 	}
 	if st := m.Status(); st.State != StateDead || st.Taint&module.TaintOverran == 0 {
 		t.Fatalf("state %v taint %s", st.State, st.Taint)
+	}
+}
+
+// TestRecursionDeadline: a module without a loop, f(n) = if n { f(n-1);
+// f(n-1) } with n = 60, makes 2^60 calls at a stack depth of 60: it is
+// stopped at its deadline by the check at the entry of every function
+// that calls, with one P too (the entry also counts fuel; with the check
+// alone that run hangs, as TestRawLoopDeadline's does without fuel).
+func TestRecursionDeadline(t *testing.T) {
+	b := wasmbin.NewBuilder()
+	b.Memory(1, 0)
+	f := b.Func(wasmbin.Sig([]byte{wasmbin.I32}), nil, // function 0: no imports
+		wasmbin.LocalGet(0), wasmbin.Op(wasmbin.OpIf, wasmbin.BlockVoid),
+		wasmbin.LocalGet(0), wasmbin.I32Const(1), wasmbin.Op(wasmbin.OpI32Sub), wasmbin.Call(0),
+		wasmbin.LocalGet(0), wasmbin.I32Const(1), wasmbin.Op(wasmbin.OpI32Sub), wasmbin.Call(0),
+		wasmbin.Op(wasmbin.OpEnd))
+	b.Export("spin", b.Func(sigHook, nil, wasmbin.I32Const(60), wasmbin.Call(f), wasmbin.I64Const(0)))
+	wasm := withModinfo(b.Bytes(), rawInfo("recurser"))
+	for _, procs := range []int{0, 1} {
+		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
+			if procs > 0 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			}
+			h := newHost(t, WithLimits(Limits{CallTimeout: 50 * time.Millisecond}))
+			m, err := h.Load(context.Background(), wasm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := m.Call(context.Background(), "spin", nil)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrDeadline) {
+					t.Fatalf("call: %v, want ErrDeadline", err)
+				}
+			case <-time.After(20 * time.Second):
+				// (With one P, a module that is never stopped holds it, and
+				// this does not fire either: the test binary's timeout does.)
+				t.Fatal("the call was not stopped 20 s after its 50 ms deadline")
+			}
+			if st := m.Status(); st.State != StateDead || st.Taint&module.TaintOverran == 0 {
+				t.Fatalf("state %v taint %s", st.State, st.Taint)
+			}
+		})
 	}
 }

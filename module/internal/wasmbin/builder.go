@@ -188,6 +188,7 @@ func (b *Builder) Bytes() []byte {
 const (
 	OpUnreachable byte = 0x00
 	OpBlock       byte = 0x02
+	OpIf          byte = 0x04
 	OpLoop        byte = 0x03
 	OpBr          byte = 0x0c
 	OpBrIf        byte = 0x0d

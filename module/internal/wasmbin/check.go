@@ -202,6 +202,9 @@ type checker struct {
 	record    bool
 	loops     []int
 	maxGlobal int64
+	// calls says whether the body has a call of any kind (call,
+	// call_indirect, call_ref, or their return_ forms).
+	calls bool
 	// ops are the instructions that goJumps looks at, in order.
 	ops []goOp
 }
@@ -536,6 +539,11 @@ func (c *checker) expr(r *reader, fn int) error {
 		if c.record && fn >= 0 && recorded(op) {
 			c.ops = append(c.ops, goOp{at: at, code: op})
 			last = len(c.ops) - 1
+		}
+		if op >= 0x10 && op <= 0x15 {
+			// call, call_indirect, return_call, return_call_indirect,
+			// call_ref, return_call_ref
+			c.calls = true
 		}
 		count++
 		if count&1023 == 0 {

@@ -4,12 +4,20 @@ import "fmt"
 
 // Instrument rewrites a module so that its host can stop it wherever it
 // runs: it adds a mutable i32 global, exported as stop, and at the head
-// of every loop of every function "global.get stop; if; unreachable;
-// end" (a load and a branch), so that setting the global to non-zero
-// makes the module trap at its next loop iteration. Code without loops
-// runs for a bounded time (recursion ends in a stack overflow).
+// of every loop of every function, and at the entry of every function
+// that calls (call, call_indirect, call_ref or their return_ forms),
+// "global.get stop; if; unreachable; end" (a load and a branch), so that
+// setting the global to non-zero makes the module trap at its next loop
+// iteration or call. That covers every unbounded run: between two checks
+// no loop head is crossed and no calling function is entered, so each
+// active frame runs on through straight-line code and can only enter
+// leaf functions, which run no loop and call nothing: a bounded time
+// (the stack depth times the body sizes). A loop-free recursion, which
+// can make 2^depth calls in a stack depth bounded by the runtime, is
+// stopped at its next call, whether direct, indirect or mutual.
 //
-// Every FuelPerYield loop iterations the module also leaves its compiled
+// Every FuelPerYield checks (loop iterations or calls) the module also
+// leaves its compiled
 // code for a moment (a memory.grow of 0 pages, which the runtime serves
 // in Go): a goroutine that runs compiled code cannot be preempted, and
 // the host's timers need the scheduler to run. A module without a memory
@@ -162,12 +170,14 @@ func Instrument(b []byte, stop, start string) ([]byte, error) {
 	return out, nil
 }
 
-// FuelPerYield is how many loop iterations an instrumented module runs
-// between two exits from its compiled code.
+// FuelPerYield is how many checks (loop iterations and calls from a
+// calling function) an instrumented module runs between two exits from
+// its compiled code.
 const FuelPerYield = 1 << 16
 
 // instrumentCode inserts the stop check and the fuel count at every loop
-// head of a code section's bodies, and turns the forward jumps of Go's
+// head of a code section's bodies and at the entry of those that call,
+// and turns the forward jumps of Go's
 // code into plain branches (see goJumps); the fuel global follows stop.
 func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 	fuel := stop + 1
@@ -192,6 +202,7 @@ func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 	out := AppendU32(make([]byte, 0, len(p)+len(p)/16), uint32(n))
 	c := &checker{record: true, max: -1}
 	var body []byte
+	var heads []int
 	for i := range n {
 		size, err := r.count(1)
 		if err != nil {
@@ -202,9 +213,11 @@ func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 		c.loops = c.loops[:0]
 		c.ops = c.ops[:0]
 		c.maxGlobal = -1
+		c.calls = false
 		if err := c.locals(br, -1); err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
 		}
+		entry := br.off
 		if err := c.expr(br, i); err != nil {
 			return nil, fmt.Errorf("function body %d: %w", i, err)
 		}
@@ -215,6 +228,12 @@ func instrumentCode(p []byte, stop uint32) ([]byte, error) {
 		body = body[:0]
 		last := 0
 		loops := c.loops
+		if c.calls {
+			// The check at the entry, before the loop heads (which
+			// all come after it).
+			heads = append(append(heads[:0], entry), loops...)
+			loops = heads
+		}
 		for len(loops) > 0 || len(jumps) > 0 {
 			if len(jumps) == 0 || (len(loops) > 0 && loops[0] <= jumps[0].at) {
 				body = append(body, br.b[last:loops[0]]...)
