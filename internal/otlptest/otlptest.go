@@ -355,39 +355,9 @@ func (r *Receiver) Headers() []http.Header {
 // SumValue returns the value of the data point of Sum metric name whose
 // attribute key has value val in a metrics request body, or -1.
 func SumValue(body []byte, name, key, val string) int64 {
-	for _, rm := range must(body) {
-		for _, sm := range must(rm.Data) {
-			if sm.Num != 2 {
-				continue
-			}
-			for _, m := range must(sm.Data) {
-				if m.Num != 2 {
-					continue
-				}
-				mfs := must(m.Data)
-				if len(mfs) == 0 || string(mfs[0].Data) != name {
-					continue
-				}
-				for _, mf := range mfs {
-					if mf.Num != 7 {
-						continue
-					}
-					for _, dp := range must(mf.Data) {
-						if dp.Num != 1 {
-							continue
-						}
-						fs := must(dp.Data)
-						if KeyValues(fs, 7)[key] != val {
-							continue
-						}
-						for _, f := range fs {
-							if f.Num == 6 {
-								return int64(f.V)
-							}
-						}
-					}
-				}
-			}
+	for _, p := range SumPoints(body, name) {
+		if p.Attributes[key] == val {
+			return p.Value
 		}
 	}
 	return -1
