@@ -123,7 +123,7 @@ func fireOnThreads(g, n int, keep bool) {
 				defer done.Done()
 			}
 			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-			tid := syscall.Gettid()
+			tid := gettid()
 			locked.Done()
 			locked.Wait() // every goroutine holds its own thread
 			for i := range n {

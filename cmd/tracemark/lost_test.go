@@ -59,11 +59,11 @@ const lossyEvents = 600_000
 // buffer are full, every event is lost.
 func fireWhileStopped(t *testing.T, rec, target *proc, n int) {
 	t.Helper()
-	rec.signal(t, syscall.SIGSTOP)
+	rec.signal(t, sigStop(t))
 	waitStopped(t, rec.pid())
 	start := time.Now()
 	target.do(t, fmt.Sprintf("fire %d", n))
-	rec.signal(t, syscall.SIGCONT)
+	rec.signal(t, sigCont(t))
 	t.Logf("the recorder was stopped for %v", time.Since(start))
 }
 
