@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -272,6 +271,7 @@ func TestRecordingLimit(t *testing.T) {
 // record, the id of the thread that fired it; a named session keeps the
 // choice it was created with.
 func TestRecordThreadID(t *testing.T) {
+	needGettid(t)
 	_, c := startAgent(t)
 	s, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: []string{"vtid"}, FlushInterval: "10ms"})
 	if err != nil {
@@ -287,7 +287,7 @@ func TestRecordThreadID(t *testing.T) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
 			fireTicks(50)
-			tids <- uint32(syscall.Gettid())
+			tids <- uint32(gettid())
 		}()
 	}
 	a, b := <-tids, <-tids
@@ -352,6 +352,7 @@ func TestRecordThreadID(t *testing.T) {
 // and program name, the record's stream and the firing thread; an
 // unknown field is refused.
 func TestRecordEventContext(t *testing.T) {
+	needGettid(t)
 	_, c := startAgent(t)
 	want := []string{"pid", "procname", "cpu", "tid"}
 	s, err := c.Record(ctx(t), wire.RecordRequest{Rules: []wire.Rule{{Pattern: "agenttest:tick"}}, Context: want, FlushInterval: "10ms"})
@@ -367,7 +368,7 @@ func TestRecordEventContext(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		fireTicks(20)
-		tid <- uint32(syscall.Gettid())
+		tid <- uint32(gettid())
 	}()
 	id := <-tid
 	if err := c.Stop(ctx(t), s.Hello.Recording); err != nil {

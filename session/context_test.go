@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -21,6 +20,7 @@ import (
 // process's pid, its program name, the number of the stream that holds
 // it and the thread that fired it, in the order asked for.
 func TestEventContextAllFields(t *testing.T) {
+	needGettid(t)
 	s := newSession(t, session.WithEventContext(session.ContextPID, session.ContextProcname, session.ContextCPU, session.ContextTID),
 		session.WithSubBufSize(4<<10), session.WithBufferSize(1<<20))
 	if got := fmt.Sprint(s.EventContext()); got != "[pid procname cpu tid]" {
@@ -46,7 +46,7 @@ func TestEventContextAllFields(t *testing.T) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			tid := int64(syscall.Gettid())
+			tid := int64(gettid())
 			for i := range perThread {
 				tidEvent.Fire(tid, int64(g*perThread+i), strings.Repeat("y", i%40))
 				tidPlain.Fire(tid)

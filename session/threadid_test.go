@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -24,6 +23,7 @@ var tidPlain = marker.Define1("stest_tid:plain", marker.Int64("tid"))
 // layout); every event's stream event context must be its field, in our
 // reader and in Babeltrace's.
 func TestThreadIDIsTheFiringThreads(t *testing.T) {
+	needGettid(t)
 	s := newSession(t, session.WithThreadID(), session.WithSubBufSize(4<<10), session.WithBufferSize(1<<20))
 	if !s.ThreadID() {
 		t.Fatal("ThreadID() = false for a session made WithThreadID")
@@ -46,7 +46,7 @@ func TestThreadIDIsTheFiringThreads(t *testing.T) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			tid := int64(syscall.Gettid())
+			tid := int64(gettid())
 			// All four hold their threads before any fires: four threads.
 			locked.Done()
 			locked.Wait()
@@ -61,7 +61,7 @@ func TestThreadIDIsTheFiringThreads(t *testing.T) {
 	moved := make(chan int64, 2)
 	go func() {
 		runtime.LockOSThread()
-		tid := int64(syscall.Gettid())
+		tid := int64(gettid())
 		tidPlain.Fire(tid)
 		moved <- tid
 		// Exiting locked ends the thread: the next goroutine gets another.
@@ -70,7 +70,7 @@ func TestThreadIDIsTheFiringThreads(t *testing.T) {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		tid := int64(syscall.Gettid())
+		tid := int64(gettid())
 		tidPlain.Fire(tid)
 		moved <- tid
 	}()
@@ -144,6 +144,7 @@ func TestThreadIDIsTheFiringThreads(t *testing.T) {
 // TestThreadIDOverwrite: in a flight recorder the oldest records are
 // overwritten, and every record that remains still carries its thread.
 func TestThreadIDOverwrite(t *testing.T) {
+	needGettid(t)
 	s := newSession(t, session.WithThreadID(), session.WithMode(session.Overwrite),
 		session.WithSubBufSize(4<<10), session.WithBufferSize(16<<10))
 	mustEnable(t, s, "stest_tid:plain", "")
@@ -158,7 +159,7 @@ func TestThreadIDOverwrite(t *testing.T) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			tid := int64(syscall.Gettid())
+			tid := int64(gettid())
 			locked.Done()
 			locked.Wait()
 			for range 5000 {
@@ -201,6 +202,7 @@ func TestThreadIDOverwrite(t *testing.T) {
 // on another M. Each must carry its own thread's id, never the previous
 // one's.
 func TestThreadIDOneP(t *testing.T) {
+	needGettid(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s := newSession(t, session.WithThreadID(), session.WithSubBufSize(4<<10), session.WithBufferSize(64<<10))
 	mustEnable(t, s, "stest_tid:plain", "")
@@ -224,7 +226,7 @@ func TestThreadIDOneP(t *testing.T) {
 			defer wg.Done()
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			tid := int64(syscall.Gettid())
+			tid := int64(gettid())
 			for r := range rounds {
 				<-turns[g]
 				tidPlain.Fire(tid)

@@ -127,6 +127,8 @@ func moduleError(err error) error {
 		return wire.Errorf(wire.CodeConflict, "%s; tracemark rmmod unloads it", msg)
 	case errors.Is(err, wasm.ErrInUse):
 		return wire.Errorf(wire.CodeConflict, "%s; stop the sessions that record them, or --force, which taints the process R", msg)
+	case errors.Is(err, wasm.ErrCallStuck):
+		return wire.Errorf(wire.CodeConflict, "%s; the module takes no new call and is unloaded when that call ends", msg)
 	case errors.Is(err, wasm.ErrNotLoaded), errors.Is(err, wasm.ErrUnloaded):
 		return wire.Errorf(wire.CodeNotFound, "%s", msg)
 	case errors.Is(err, module.ErrBadModinfo):

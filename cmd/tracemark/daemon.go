@@ -122,7 +122,10 @@ func runDaemon(ctx context.Context, a *app, path string, cfg *daemonConfig) erro
 	d := &daemon{a: a, path: path, base: newClockBase(), ctx: ctx, cfg: cfg,
 		sessions: map[string]*dsession{}, procs: map[procfind.Key]hostProc{}}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	if sigSnapshot != nil {
+		signal.Notify(sigs, sigSnapshot)
+	}
 	defer signal.Stop(sigs)
 	d.logf("daemon: %d sessions from %s, traces under %s", len(cfg.Sessions), path, cfg.Dir)
 	d.mu.Lock()
@@ -142,7 +145,7 @@ func runDaemon(ctx context.Context, a *app, path string, cfg *daemonConfig) erro
 		case syscall.SIGHUP:
 			d.reload()
 			continue
-		case syscall.SIGUSR1:
+		case sigSnapshot: // nil where there is none: never
 			d.snapshotAll()
 			continue
 		}

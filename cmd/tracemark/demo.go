@@ -223,6 +223,12 @@ type demoService struct {
 // demoServiceProgram is what ps and list call the demo service.
 const demoServiceProgram = "tracemark-demo-service"
 
+// demoStartTimeout bounds the wait for the demo service to say it is
+// ready, which it does once it has built and loaded its plugin: the build
+// has 20 s (the service then runs without the plugin), compiling it a
+// second or two, tens of seconds with the race detector.
+const demoStartTimeout = 30 * time.Second * raceSlowdown
+
 // demoServiceLifetime bounds the life of a demo service that is not
 // kept, should nothing else stop it.
 const demoServiceLifetime = 10 * time.Minute
@@ -372,8 +378,8 @@ func (s *demoService) waitReady(ctx context.Context, stdout io.Reader) error {
 	select {
 	case err := <-ready:
 		return err
-	case <-time.After(30 * time.Second):
-		return errors.New("the demo service did not start within 30s")
+	case <-time.After(demoStartTimeout):
+		return fmt.Errorf("the demo service did not start within %v", demoStartTimeout)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

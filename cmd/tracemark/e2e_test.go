@@ -208,8 +208,8 @@ func TestRecordCtrlCOnAStoppedTarget(t *testing.T) {
 			rec := e.record(t, target, dir, "--progress", "plain", "--interval", "20ms", "--timeout", c.timeout)
 			target.do(t, "fire 100")
 			rec.stderr.waitFor(t, " 100 events ")
-			target.signal(t, syscall.SIGSTOP)
-			defer target.signal(t, syscall.SIGCONT)
+			target.signal(t, sigStop(t))
+			defer target.signal(t, sigCont(t))
 			waitStopped(t, target.pid()) // kill(2) returns before the process stops
 			rec.signal(t, os.Interrupt)
 			rec.stderr.waitFor(t, "waiting for pid "+strconv.Itoa(target.pid())+" to send its last events (Ctrl-C again to give up now)")
@@ -461,7 +461,7 @@ func TestOtherUserRefused(t *testing.T) {
 	// nobody cannot reach the test binary where go test built it.
 	exe := filepath.Join(e.runtime, "tracemark.test")
 	exposeBinary(t, os.Args[0], exe)
-	nobody := &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	nobody := nobodyAttr(t)
 	asNobody := *e
 	asNobody.exe = exe
 	p := asNobody.startWith("cli", nobody, "list", "--socket", sock)

@@ -220,7 +220,7 @@ func TestDemoKeep(t *testing.T) {
 	m := regexpFind(`The demo service keeps running .*\(pid (\d+),`, r.stdout)
 	pid, _ := strconv.Atoi(m)
 	if pid > 0 {
-		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+		t.Cleanup(func() { killPID(pid, syscall.SIGKILL) })
 	}
 	if !strings.Contains(r.stdout, "The demo service keeps running for 1h (pid "+m+", http://") {
 		t.Errorf("demo --keep does not say how long the service runs:\n%s", r.stdout)
@@ -249,7 +249,7 @@ func TestDemoKeep(t *testing.T) {
 		t.Errorf("ps does not list the kept service %d:\n%s", pid, ps.stdout)
 	}
 	// It stops on SIGTERM, as kill does.
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+	if err := killPID(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if !waitExit(pid, 10*time.Second) {

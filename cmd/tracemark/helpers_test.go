@@ -123,7 +123,7 @@ func fireOnThreads(g, n int, keep bool) {
 				defer done.Done()
 			}
 			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-			tid := syscall.Gettid()
+			tid := gettid()
 			locked.Done()
 			locked.Wait() // every goroutine holds its own thread
 			for i := range n {
@@ -326,14 +326,34 @@ func (e *env) startCmd(cmd *exec.Cmd) *proc {
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
+// exitTimeout bounds the wait for a process to exit: a CLI command may
+// load a module (insmod), which compiles it, a second or two, tens of
+// seconds under the race detector on a busy machine.
+const exitTimeout = 60 * time.Second * raceSlowdown
+
+// demoStartWait bounds the wait for the demo service's ready line, which
+// comes after it has built and loaded its plugin: as demoStartTimeout.
+const demoStartWait = demoStartTimeout
+
+// startDemoService starts the demo service with args and waits until it
+// is ready; it returns the service and its pid.
+func (e *env) startDemoService(args ...string) (*proc, string) {
+	e.t.Helper()
+	svc := e.start("demoservice", args...)
+	ready := svc.stdout.waitWithin(e.t, demoStartWait, "the demo service to be ready", func(s string) bool {
+		return strings.Contains(s, "ready pid=")
+	})
+	return svc, strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+}
+
 // wait waits for the process to exit and returns its exit code.
 func (p *proc) wait(t *testing.T) int {
 	t.Helper()
 	select {
 	case <-p.done:
 		return p.code
-	case <-time.After(60 * time.Second):
-		t.Fatalf("process %v did not exit; stderr:\n%s", p.cmd.Args, p.stderr.text())
+	case <-time.After(exitTimeout):
+		t.Fatalf("process %v did not exit in %v; stderr:\n%s", p.cmd.Args, exitTimeout, p.stderr.text())
 	}
 	return -1
 }

@@ -353,7 +353,7 @@ func TestDaemon(t *testing.T) {
 	p1.do(t, "other 3")
 
 	// SIGUSR1 snapshots the flight recorders.
-	d.signal(t, syscall.SIGUSR1)
+	d.signal(t, sigUsr1(t))
 	snapLine := d.stderr.waitFor(t, fmt.Sprintf("daemon: session fl: snapshot of pid %d in ", p1.pid()))
 	snap := snapLine[strings.LastIndex(snapLine, " in ")+4:]
 

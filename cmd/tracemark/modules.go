@@ -335,10 +335,11 @@ func (a *app) slowRequestCtx(cmd *cobra.Command) (context.Context, context.Cance
 }
 
 // slowTimeout is the timeout of a slow request: the request timeout if
-// the user gave it, else at least a minute.
+// the user gave it, else at least a minute (four with the race detector,
+// which slows compiling a module tenfold).
 func (a *app) slowTimeout(given bool) time.Duration {
 	if given {
 		return a.timeout
 	}
-	return max(a.timeout, time.Minute)
+	return max(a.timeout, time.Minute*raceSlowdown)
 }

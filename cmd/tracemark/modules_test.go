@@ -22,7 +22,6 @@ import (
 	"github.com/tracemark/tracemark/agent"
 	"github.com/tracemark/tracemark/agent/agentmodules"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
-	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/module"
 	"github.com/tracemark/tracemark/module/wasm"
@@ -41,11 +40,10 @@ const (
 // /api/items/I", and "attack", which calls it with a request the plugin
 // finds suspicious.
 func modTargetMain() int {
+	// The host's default cache on disk, under the $TRACEMARK_CACHE_DIR
+	// that runTests set: compiling the plugin takes seconds with -race,
+	// and the tests' targets compile it once.
 	var opts []wasm.HostOption
-	if dir, err := cachedir.Dir("wazero"); err == nil {
-		// Compiling the plugin takes seconds with -race: compile once.
-		opts = append(opts, wasm.WithCacheDir(dir))
-	}
 	if k := os.Getenv(envTestKeyring); k != "" {
 		ring, err := module.LoadKeyring(k)
 		if err != nil {

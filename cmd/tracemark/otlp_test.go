@@ -107,9 +107,7 @@ func TestRecordOTLPSpans(t *testing.T) {
 	t.Parallel()
 	col := otlptest.NewReceiver(t)
 	e := newEnv(t)
-	svc := e.start("demoservice", "--rate", "200", "--lifetime", "1m", "--attached")
-	ready := svc.stdout.waitFor(t, "ready pid=")
-	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+	_, pid := e.startDemoService("--rate", "200", "--lifetime", "1m", "--attached")
 	r := e.cli("record", "-p", pid, "-e", "http:request_done", "-e", "storage:query", "-o", filepath.Join(e.runtime, "trace"),
 		"--duration", "700ms", "--progress", "none", "--otlp", col.URL())
 	if r.code != 0 {
@@ -185,9 +183,7 @@ func TestConvertOTLP(t *testing.T) {
 func TestConvertOTLPSpansFromTrace(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	svc := e.start("demoservice", "--rate", "100", "--lifetime", "1m", "--attached")
-	ready := svc.stdout.waitFor(t, "ready pid=")
-	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+	_, pid := e.startDemoService("--rate", "100", "--lifetime", "1m", "--attached")
 	dir := filepath.Join(e.runtime, "trace")
 	r := e.cli("record", "-p", pid, "-e", "http:request_done", "-e", "storage:query", "-e", "batch:*", "-o", dir,
 		"--duration", "2500ms", "--progress", "none")

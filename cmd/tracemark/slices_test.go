@@ -23,9 +23,7 @@ import (
 func TestDemoTraceSlices(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	svc := e.start("demoservice", "--rate", "50", "--lifetime", "1m", "--attached")
-	ready := svc.stdout.waitFor(t, "ready pid=")
-	pid := strings.TrimPrefix(strings.Fields(ready)[1], "pid=")
+	_, pid := e.startDemoService("--rate", "50", "--lifetime", "1m", "--attached")
 	dir := filepath.Join(e.runtime, "trace")
 	r := e.cli("record", "-p", pid, "-e", "storage:query", "-e", "batch:*", "-o", dir, "--duration", "2500ms", "--progress", "none")
 	if r.code != 0 {

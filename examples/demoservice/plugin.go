@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
-	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/module/wasm"
 )
 
@@ -42,15 +41,16 @@ var buildTimeout = 20 * time.Second
 // generous: the service waits for the plugin rather than run without it.
 const loadTimeout = 5 * time.Minute
 
-// newHost makes the module host, with wazero's compilation cache in the
-// user's cache directory so that only the first run compiles the plugin.
+// newHost makes the module host with the defaults a program gets: compiled
+// modules are cached on disk in tracemark's cache directory ("compiled"
+// under $TRACEMARK_CACHE_DIR, else under tracemark in the user's cache
+// directory), so that only the first run compiles the plugin; a cache it
+// cannot use only costs compiling at every start, and the host says why
+// on log. (A test binary has no cache on disk unless
+// $TRACEMARK_CACHE_DIR is set: the tests' TestMain points it at a
+// temporary directory.)
 func newHost(log io.Writer) *wasm.Host {
-	dir, _ := cachedir.Dir("wazero") // "" if none: the cache is in memory
-	h, err := wasm.NewHost(wasm.WithOutput(log), wasm.WithCacheDir(dir))
-	if err != nil {
-		fmt.Fprintf(log, "demo service: compilation cache unavailable (%v): compiling modules at every start\n", err)
-		h, _ = wasm.NewHost(wasm.WithOutput(log)) // cannot fail without a cache or trusted directory
-	}
+	h, _ := wasm.NewHost(wasm.WithOutput(log), wasm.WithLog(log)) // cannot fail without a trusted directory
 	return h
 }
 

@@ -5,12 +5,14 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
+	"github.com/tracemark/tracemark/internal/cachedir"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -138,5 +140,18 @@ func TestPluginLoadOutlivesTheBuildTimeout(t *testing.T) {
 	})
 	if h.Module(pluginName) == nil || !strings.Contains(log.String(), "loaded the example plugin classifier") {
 		t.Fatalf("the plugin did not load after its build's time was up:\n%s", log.String())
+	}
+}
+
+// TestHostCacheDir checks that the service's host keeps compiled modules
+// where every host does by default, "compiled" in tracemark's cache
+// directory: here, the temporary one TestMain set.
+func TestHostCacheDir(t *testing.T) {
+	var log syncBuffer
+	h := newHost(&log)
+	defer h.Close(context.Background())
+	want := filepath.Join(os.Getenv(cachedir.Env), "compiled")
+	if st := h.CacheStats(); st.Dir != want {
+		t.Fatalf("cache directory %q (disabled: %q), want %q; log:\n%s", st.Dir, st.Disabled, want, log.String())
 	}
 }

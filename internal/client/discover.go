@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -108,11 +107,10 @@ func ownerDirs(pid int) []string {
 	if err != nil {
 		return nil
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, ok := wire.FileOwner(fi)
 	if !ok {
 		return nil
 	}
-	uid := int(st.Uid)
 	dirs := wire.SocketDirsOf(processEnv(pid, wire.EnvRuntimeDir), uid)
 	return append(dirs, wire.SocketDirsOf(fmt.Sprintf("/run/user/%d", uid), uid)[0])
 }

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
@@ -123,11 +122,10 @@ func probe(proc string, pid int, self nsInfo) (Agent, bool) {
 	if err != nil {
 		return Agent{}, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, ok := wire.FileOwner(fi)
 	if !ok {
 		return Agent{}, false
 	}
-	uid := int(st.Uid)
 	if os.Geteuid() != 0 && uid != os.Geteuid() {
 		return Agent{}, false // the agent would refuse us anyway
 	}

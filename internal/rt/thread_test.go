@@ -4,7 +4,6 @@ import (
 	"errors"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 )
 
@@ -12,6 +11,7 @@ import (
 // once, pinned as the session calls it, and on a goroutine that moves from
 // thread to thread.
 func TestThreadIDIsGettid(t *testing.T) {
+	needGettid(t)
 	if err := CheckThreadID(); err != nil {
 		if runtime.GOOS != "linux" {
 			t.Skip(err)
@@ -22,7 +22,7 @@ func TestThreadIDIsGettid(t *testing.T) {
 		Pin()
 		id := ThreadID()
 		Unpin()
-		return [2]int32{id, int32(syscall.Gettid())}
+		return [2]int32{id, int32(gettid())}
 	})
 	seen := map[int32]bool{}
 	for _, g := range got {
@@ -45,7 +45,7 @@ func TestThreadIDIsGettid(t *testing.T) {
 			for i := range 2000 {
 				Pin()
 				a := ThreadID()
-				b := int32(syscall.Gettid())
+				b := int32(gettid())
 				Unpin()
 				if a != b {
 					select {

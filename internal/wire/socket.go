@@ -2,13 +2,11 @@ package wire
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // EnvRuntimeDir is the variable naming the per-user runtime directory
@@ -75,6 +73,5 @@ func ProcessAlive(pid int) bool {
 	if _, perr := os.Stat("/proc/self/stat"); perr == nil {
 		return false // procfs works, and has no such process
 	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return signalable(pid)
 }

@@ -1,3 +1,8 @@
+//go:build linux
+
+// The load cost is read from the child's rusage and /proc/self/status:
+// Linux only.
+
 package wasm
 
 import (

@@ -169,7 +169,11 @@
 // end and refuses, with ErrInUse, while any of the module's markers has
 // probes: someone is tracing it. With force it unloads anyway, stopping a
 // running call (which fails with ErrUnloaded), and taints the module and
-// the process R if it had to. Process taint stays after unloading.
+// the process R if it had to. Process taint stays after unloading. The
+// wait for a running call ends with ctx, and in any case after the
+// call's wall-time backstop plus 10 s: a call the host could not stop (a
+// probe that does not return) fails the unload with ErrCallStuck instead
+// of hanging it, and the module is unloaded when the call ends.
 //
 // # Listing
 //

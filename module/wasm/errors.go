@@ -66,6 +66,12 @@ var (
 	// ErrInUse is returned by a non-forced unload of a module whose
 	// markers have probes (someone is tracing them).
 	ErrInUse = errors.New("module in use")
+	// ErrCallStuck is wrapped by the error of an unload (Module.Unload,
+	// Host.Close) during which a call into the module did not end in time,
+	// though stopped: a probe that does not return, or a fault of the
+	// sandbox. The module takes no new call and is unloaded when the call
+	// ends.
+	ErrCallStuck = errors.New("module call did not end")
 	// ErrSignatureRequired is returned by Load when WithRequireSignature
 	// is set and the module is not signed by a trusted key.
 	ErrSignatureRequired = errors.New("module not signed by a trusted key")

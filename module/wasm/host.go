@@ -470,17 +470,25 @@ func (h *Host) CacheStats() CacheStats {
 }
 
 // Close force-unloads every module and releases the compilation cache if
-// the host made it. The process taint stays.
+// the host made it. The process taint stays. It waits for the modules'
+// running calls as Module.Unload does, all modules at once: a call that
+// does not end in time makes Close fail with ErrCallStuck instead of
+// hanging.
 func (h *Host) Close(ctx context.Context) error {
 	h.mu.Lock()
 	h.closed = true
 	h.mu.Unlock()
-	var errs []error
-	for _, m := range h.Modules() {
-		if err := m.unload(ctx, true, false); err != nil && !errors.Is(err, ErrUnloaded) {
-			errs = append(errs, err)
-		}
+	mods := h.Modules()
+	errs := make([]error, len(mods))
+	var wg sync.WaitGroup
+	for n, m := range mods {
+		wg.Go(func() {
+			if err := m.unload(ctx, true, false); err != nil && !errors.Is(err, ErrUnloaded) {
+				errs[n] = err
+			}
+		})
 	}
+	wg.Wait()
 	if h.ownsCache {
 		errs = append(errs, h.cache.Close(ctx))
 	}

@@ -832,8 +832,30 @@ func (i *instance) violate(code int32, kind error, format string, args ...any) u
 // with ErrInUse while any of its markers has probes. With force it
 // unloads anyway, stopping a running call, and taints the module and
 // the process R if it had to.
+//
+// The wait for running calls ends when ctx is done, and in any case after
+// the wall-time backstop of the module's longest deadline (see
+// Limits.CallTimeout; the call's, or an instance initialization's) plus
+// 10 s, 70 s with the default limits: a call still running then is
+// one the host could not stop (a probe that does not return, or a fault
+// of the sandbox). Unload then fails with ErrCallStuck (wrapping ctx's
+// error if ctx ended first); the module takes no new call, and is
+// unloaded when its calls end.
 func (m *Module) Unload(ctx context.Context, force bool) error {
 	return m.unload(ctx, force, true)
+}
+
+// stopGrace is how long an unload gives a call to end once the call is
+// stopped (by its deadline or by a forced unload): a stopped module traps
+// at its next stop check, within microseconds; only a probe that does not
+// return, or a fault of the sandbox, holds it longer.
+const stopGrace = 10 * time.Second
+
+// unloadWait is the longest an unload of a module with limits l waits for
+// its running calls (see Module.Unload): the wall-time backstop of the
+// longest deadline plus stopGrace.
+func unloadWait(l Limits) time.Duration {
+	return wallTimeout(max(l.CallTimeout, l.InitTimeout)) + stopGrace
 }
 
 func (m *Module) unload(ctx context.Context, force, taintR bool) error {
@@ -841,6 +863,32 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	if len(inUse) > 0 && !force {
 		return fmt.Errorf("unloading %s: %w: probes are connected to %s", m.name, ErrInUse, strings.Join(inUse, ", "))
 	}
+	// The wait for the running calls, and the unload after it, run on a
+	// goroutine of their own, so that a call that never ends (which a
+	// mutex cannot time out on) fails the unload instead of hanging it;
+	// the unload then completes whenever the call ends.
+	done := make(chan error, 1)
+	go func() { done <- m.unloadWhenIdle(force, taintR, inUse) }()
+	t := time.NewTimer(unloadWait(m.limits))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("unloading %s: %w after %v", m.name, ErrCallStuck, unloadWait(m.limits))
+	case <-ctx.Done():
+		select {
+		case err := <-done: // both ready: the unload is done
+			return err
+		default:
+		}
+		return fmt.Errorf("unloading %s: %w: %w", m.name, ErrCallStuck, ctx.Err())
+	}
+}
+
+// unloadWhenIdle is the body of unload: it waits for the running calls
+// (stopping them if force) and unloads the module.
+func (m *Module) unloadWhenIdle(force, taintR bool, inUse []string) error {
 	// No instance is made from here on; wait for those being made.
 	all := m.pool.freeze()
 	busy := false

@@ -3,8 +3,11 @@ package wasm
 import (
 	"context"
 	"errors"
-	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,7 +73,54 @@ func TestRawLoopDeadline(t *testing.T) {
 // stopped at its deadline by the check at the entry of every function
 // that calls, with one P too (the entry also counts fuel; with the check
 // alone that run hangs, as TestRawLoopDeadline's does without fuel).
+//
+// Each case runs in a process of its own, which the test kills (with
+// SIGQUIT, for its goroutines) if it has not ended within
+// recursionBound: a module that is never stopped cannot be preempted, so
+// with one P nothing else in its process runs, not even the test
+// binary's -timeout; with more, the next garbage collection waits for it
+// forever.
 func TestRecursionDeadline(t *testing.T) {
+	if procs := os.Getenv(recursionEnv); procs != "" {
+		recursionDeadline(t, procs)
+		return
+	}
+	for _, procs := range []string{"0", "1"} {
+		t.Run("GOMAXPROCS="+procs, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), recursionBound)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestRecursionDeadline$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), recursionEnv+"="+procs, "GOTRACEBACK=all")
+			cmd.Cancel = func() error { return quit(cmd.Process) }
+			cmd.WaitDelay = 10 * time.Second // then it is killed
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("the module was not stopped: its process had not ended %v after the call's 50 ms deadline; its output and goroutines:\n%s", recursionBound, out)
+			}
+			if err != nil || !strings.Contains(string(out), "--- PASS: TestRecursionDeadline") {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// recursionEnv, set, makes TestRecursionDeadline run its case with
+// GOMAXPROCS of its value (0: unchanged).
+const recursionEnv = "TRACEMARK_RECURSION_PROCS"
+
+// recursionBound is how long a case of TestRecursionDeadline may take,
+// process start included, before it counts as hung: ample, even loaded.
+const recursionBound = 2 * time.Minute
+
+// recursionDeadline is a case of TestRecursionDeadline.
+func recursionDeadline(t *testing.T, procs string) {
+	n, err := strconv.Atoi(procs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
 	b := wasmbin.NewBuilder()
 	b.Memory(1, 0)
 	f := b.Func(wasmbin.Sig([]byte{wasmbin.I32}), nil, // function 0: no imports
@@ -79,35 +129,39 @@ func TestRecursionDeadline(t *testing.T) {
 		wasmbin.LocalGet(0), wasmbin.I32Const(1), wasmbin.Op(wasmbin.OpI32Sub), wasmbin.Call(0),
 		wasmbin.Op(wasmbin.OpEnd))
 	b.Export("spin", b.Func(sigHook, nil, wasmbin.I32Const(60), wasmbin.Call(f), wasmbin.I64Const(0)))
-	wasm := withModinfo(b.Bytes(), rawInfo("recurser"))
-	for _, procs := range []int{0, 1} {
-		t.Run(fmt.Sprintf("GOMAXPROCS=%d", procs), func(t *testing.T) {
-			if procs > 0 {
-				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			}
-			h := newHost(t, WithLimits(Limits{CallTimeout: 50 * time.Millisecond}))
-			m, err := h.Load(context.Background(), wasm)
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() {
-				_, err := m.Call(context.Background(), "spin", nil)
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if !errors.Is(err, ErrDeadline) {
-					t.Fatalf("call: %v, want ErrDeadline", err)
-				}
-			case <-time.After(20 * time.Second):
-				// (With one P, a module that is never stopped holds it, and
-				// this does not fire either: the test binary's timeout does.)
-				t.Fatal("the call was not stopped 20 s after its 50 ms deadline")
-			}
-			if st := m.Status(); st.State != StateDead || st.Taint&module.TaintOverran == 0 {
-				t.Fatalf("state %v taint %s", st.State, st.Taint)
-			}
-		})
+	// Not newHost: its Close at cleanup would wait for a call that is
+	// never stopped far longer than this one does.
+	h, err := NewHost(WithCache(testCache), WithLimits(Limits{CallTimeout: 50 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := h.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	}()
+	m, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("recurser")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Call(context.Background(), "spin", nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDeadline) {
+			t.Fatalf("call: %v, want ErrDeadline", err)
+		}
+	case <-time.After(20 * time.Second):
+		// (With one P, a module that is never stopped holds it, and this
+		// does not fire: the parent's recursionBound does.)
+		t.Fatal("the call was not stopped 20 s after its 50 ms deadline")
+	}
+	if st := m.Status(); st.State != StateDead || st.Taint&module.TaintOverran == 0 {
+		t.Fatalf("state %v taint %s", st.State, st.Taint)
 	}
 }

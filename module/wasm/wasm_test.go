@@ -552,3 +552,53 @@ func requireSignature(require bool) HostOption {
 	}
 	return nil
 }
+
+// TestUnloadStuckCall: a call the host cannot stop (here a probe that
+// does not return) fails an unload when its context ends, and a Close,
+// instead of hanging them; the module is unloaded once the call ends.
+func TestUnloadStuckCall(t *testing.T) {
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p, err := marker.Register("raw:loop", func(*marker.Event) {
+		once.Do(func() { close(entered) })
+		<-release
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	m, err := h.Load(context.Background(), fireLoop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := make(chan error, 1)
+	go func() { called <- rawCall(m, "fire_loop", 1, 0) }()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := m.Unload(ctx, true); !errors.Is(err, ErrCallStuck) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("unload during a stuck call: %v, want ErrCallStuck and DeadlineExceeded", err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := h.Close(ctx); !errors.Is(err, ErrCallStuck) {
+		t.Fatalf("close during a stuck call: %v, want ErrCallStuck", err)
+	}
+	if _, err := m.Call(context.Background(), "fire_loop", nil); !errors.Is(err, ErrUnloaded) {
+		t.Errorf("call during the pending unload: %v, want ErrUnloaded", err)
+	}
+	close(release)
+	if err := <-called; err != nil && !errors.Is(err, ErrUnloaded) {
+		t.Errorf("stuck call: %v", err)
+	}
+	// This unload waits for the pending ones, which end now: whichever
+	// holds the instance first unloads the module, the others find it
+	// unloaded.
+	if err := m.Unload(context.Background(), true); err != nil && !errors.Is(err, ErrUnloaded) {
+		t.Errorf("unload after the call ended: %v", err)
+	}
+	if h.Module("rawloop") != nil || m.Status().State != StateUnloaded {
+		t.Errorf("module still listed, state %v", m.Status().State)
+	}
+}

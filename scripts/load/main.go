@@ -287,15 +287,6 @@ func record(dir string, d time.Duration, goroutines int, rate float64, buffer, t
 	return fired, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
-// selfCPU returns the CPU time this process used so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string, extra ...string) (uint64, *exec.Cmd, error) {
 	return recordTo(io.Discard, nil, dir, d, goroutines, rate, buffer, tracemark, extra...)
 }
