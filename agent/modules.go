@@ -122,7 +122,12 @@ func (a *Agent) deleteModule(w http.ResponseWriter, r *http.Request, p params) e
 	if h == nil {
 		return errNoModules()
 	}
-	mi, err := h.Unload(context.WithoutCancel(r.Context()), name, force)
+	// A client that gives up ends the wait for a running call: the module
+	// takes no new call and is unloaded when that call ends (lsmod shows
+	// it until then). The wait can outlast the write timeout, which
+	// counts from the request: the answer gets its own.
+	mi, err := h.Unload(r.Context(), name, force)
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.cfg.writeTimeout))
 	if err != nil {
 		return err
 	}

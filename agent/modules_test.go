@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/tracemark/tracemark/agent/agentmodules"
 	"github.com/tracemark/tracemark/examples/plugin/pluginbuild"
 	"github.com/tracemark/tracemark/internal/wire"
+	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
 	"github.com/tracemark/tracemark/module/wasm"
 )
@@ -141,5 +143,62 @@ func TestModulesWithoutSupport(t *testing.T) {
 				t.Errorf("taint: %+v, %v", rep, err)
 			}
 		})
+	}
+}
+
+// An rmmod that waits longer than the agent's write timeout for a call
+// into the module to end still gets its answer: the wait for the call
+// does not use up the time given to write the response.
+func TestRmmodOutlastsWriteTimeout(t *testing.T) {
+	plugin, err := pluginbuild.Path(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := wasm.NewHost(wasm.WithLimits(wasm.Limits{CompileTimeout: 10 * time.Minute}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close(context.Background()) })
+	const writeTimeout = 200 * time.Millisecond
+	_, c := startAgent(t, agentmodules.WithHost(host), agent.WithTimeouts(0, writeTimeout))
+	long, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // compiling with -race is slow
+	defer cancel()
+	mi, err := c.Insmod(long, wire.InsmodRequest{Path: plugin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p, err := marker.Register(mi.Name+":*", func(*marker.Event) {
+		once.Do(func() { close(entered) })
+		<-release
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	var released sync.Once
+	releaseOnce := func() { released.Do(func() { close(release) }) }
+	defer releaseOnce() // before Unregister, which waits for the probe
+	called := make(chan error, 1)
+	go func() {
+		_, err := host.Module(mi.Name).Call(context.Background(), "on_request", []byte("GET /api/users/42"))
+		called <- err
+	}()
+	<-entered
+	unloaded := make(chan error, 1)
+	go func() {
+		_, err := c.Rmmod(long, mi.Name, true)
+		unloaded <- err
+	}()
+	// The condition under test is time itself: the unload, waiting for
+	// the call, outlasts the write timeout before the call ends.
+	time.Sleep(5 * writeTimeout)
+	releaseOnce()
+	if err := <-unloaded; err != nil {
+		t.Fatalf("rmmod that waited %v for a call: %v", 5*writeTimeout, err)
+	}
+	if err := <-called; err != nil && !errors.Is(err, wasm.ErrUnloaded) {
+		t.Errorf("the call: %v", err)
 	}
 }
