@@ -314,7 +314,8 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 // instrument strips the module's metadata and instruments it: its loops
 // check a global that the host sets to stop it (wasmbin.Instrument), not
 // wazero's context check, which leaves compiled code at every loop
-// iteration and starts a goroutine per call.
+// iteration and starts a goroutine per call. It also joins the module's
+// data segments where they are close (wasmbin.MergeData).
 func instrument(wasm []byte) ([]byte, error) {
 	code, err := module.StripMetadata(wasm)
 	if err != nil {
@@ -324,7 +325,9 @@ func instrument(wasm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", module.ErrNotWasm, err)
 	}
-	return code, nil
+	// Go's tens of thousands of small data segments cost wazero more
+	// to decode and write at each instantiation than their gaps.
+	return wasmbin.MergeData(code), nil
 }
 
 // checkCode refuses a module whose code is over the limits of compiling.
