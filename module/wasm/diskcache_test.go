@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tracemark/tracemark/internal/buildinfo"
 	"github.com/tracemark/tracemark/internal/cachedir"
@@ -215,7 +217,7 @@ func TestDiskCacheDamaged(t *testing.T) {
 				t.Errorf("log: %q", log.String())
 			}
 			// Written again (with a new nonce), and used.
-			if b, _ := os.ReadFile(entry); len(b) != len(after[entry]) || !bytes.Equal(b[:len(b)-28], after[entry][:len(b)-28]) {
+			if b, _ := os.ReadFile(entry); len(b) != len(after[entry]) || !bytes.Equal(b[:len(b)-cacheRandom], after[entry][:len(b)-cacheRandom]) {
 				t.Error("the entry was not written again")
 			}
 			loadAnswer(t, h, a, "ABC")
@@ -558,12 +560,16 @@ func loadAnswerWith(t *testing.T, h *Host, wasm []byte, want string, opts ...Loa
 // when the cache opens.
 func TestDiskCacheOldLayout(t *testing.T) {
 	dir := t.TempDir()
-	old := filepath.Join(dir, cacheOld)
-	os.MkdirAll(old, 0o700)
-	os.WriteFile(filepath.Join(old, strings.Repeat("0", 64)+cacheEntryExt), make([]byte, 1000), 0o600)
+	for _, old := range cacheOld {
+		old := filepath.Join(dir, old)
+		os.MkdirAll(old, 0o700)
+		os.WriteFile(filepath.Join(old, strings.Repeat("0", 64)+cacheEntryExt), make([]byte, 1000), 0o600)
+	}
 	diskHost(t, dir, 0)
-	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%s: %v, want it removed", old, err)
+	for _, old := range cacheOld {
+		if _, err := os.Stat(filepath.Join(dir, old)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want it removed", old, err)
+		}
 	}
 }
 
@@ -597,5 +603,114 @@ func TestCacheBuild(t *testing.T) {
 				t.Errorf("%+v: %q twice without an executable", bc.tm, a)
 			}
 		}
+	}
+}
+
+// coldCompiles makes compileHook signal, on cold, when wazero compiles a
+// module rather than reading its file: it then asks how many workers to
+// compile with (and never on a hit). Reset at the end of the test.
+func coldCompiles(t *testing.T) <-chan struct{} {
+	cold := make(chan struct{})
+	var once sync.Once
+	compileHook = func(ctx context.Context) context.Context {
+		return workersWatch{ctx, func() { once.Do(func() { close(cold) }) }}
+	}
+	t.Cleanup(func() { compileHook = nil })
+	return cold
+}
+
+type workersWatch struct {
+	context.Context
+	asked func()
+}
+
+func (w workersWatch) Value(key any) any {
+	if fmt.Sprintf("%T", key) == "expctxkeys.CompilationWorkers" {
+		w.asked()
+	}
+	return w.Context.Value(key)
+}
+
+// waitCold waits until wazero compiles cold, or fails the test after a
+// minute (wazero's internals changed: the hook no longer sees it).
+func waitCold(t *testing.T, cold <-chan struct{}) {
+	select {
+	case <-cold:
+	case <-time.After(time.Minute):
+		t.Error("wazero never compiled: compileHook does not see it")
+	}
+}
+
+// TestDiskCachePayloadSwapped: an entry whose code and footer are its own
+// but whose compiled code (payload) is another module's, of the same
+// size, passes the first check (the code's), and wazero decodes the code
+// meanwhile; the payload's check fails, whether it ends before wazero
+// looks for its file or after, so wazero never reads the payload: it
+// compiles the module, which answers as itself, and the entry is
+// replaced.
+func TestDiskCachePayloadSwapped(t *testing.T) {
+	for _, late := range []bool{false, true} {
+		t.Run(fmt.Sprintf("late=%t", late), func(t *testing.T) {
+			dir := t.TempDir()
+			h, log := diskHost(t, dir, 0)
+			a, b := answer("a", 1), answer("b", 2)
+			before := files(t, dir)
+			loadAnswer(t, h, a, "A")
+			mid := files(t, dir)
+			entryA := newFile(t, before, mid)
+			loadAnswer(t, h, b, "AB")
+			entryB := newFile(t, mid, files(t, dir))
+			ea, eb := mid[entryA], files(t, dir)[entryB]
+			payloadLen := func(e []byte) int {
+				return int(binary.LittleEndian.Uint64(e[len(e)-cacheFooter+len(checkedLimits{})*8+cacheNameBytes:]))
+			}
+			n := payloadLen(ea)
+			if payloadLen(eb) != n {
+				t.Fatalf("payloads of %d and %d bytes", n, payloadLen(eb))
+			}
+			swapped := append(bytes.Clone(eb[:n]), ea[n:]...)
+			if err := os.WriteFile(entryA, swapped, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dc := h.diskCache()
+			if late {
+				cold := coldCompiles(t)
+				dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
+			} else {
+				checked := make(chan struct{})
+				dc.beforePayload, dc.afterPayload = func() {}, func() { close(checked) }
+				dc.beforeCompile = func(string) { <-checked }
+			}
+			loadAnswer(t, h, a, "A")
+			checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1})
+			if s := log.String(); !strings.Contains(s, "compiled code: authentication failed") || !strings.Contains(s, "compiling the module again") {
+				t.Errorf("log: %q", s)
+			}
+			dc.beforePayload, dc.afterPayload, dc.beforeCompile = nil, nil, nil
+			loadAnswer(t, h, a, "A")
+			checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1, Hits: 1})
+		})
+	}
+}
+
+// TestDiskCacheStagedLate: when the payload's check ends after wazero
+// looked for its file (a starved goroutine), wazero has begun to compile
+// the module; staging the entry stops that, and the compilation begun
+// again reads the entry.
+func TestDiskCacheStagedLate(t *testing.T) {
+	dir := t.TempDir()
+	h, log := diskHost(t, dir, 0)
+	a := answer("a", 5)
+	loadAnswer(t, h, a, "ABCDE")
+	cold := coldCompiles(t)
+	dc := h.diskCache()
+	dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
+	loadAnswer(t, h, a, "ABCDE")
+	checkStats(t, h, CacheStats{Misses: 1, Stored: 1, Hits: 1})
+	if n := h.diskCache().restaged.Load(); n != 1 {
+		t.Errorf("%d compilations begun again, want 1", n)
+	}
+	if s := log.String(); s != "" {
+		t.Errorf("log: %s", s)
 	}
 }
