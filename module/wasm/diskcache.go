@@ -102,6 +102,8 @@ type diskCache struct {
 	// wazero's compilation, see compileHook).
 	beforeCompile               func(sub string)
 	beforePayload, afterPayload func()
+	// concurrentCode is concurrentCode but in tests.
+	concurrentCode int
 	// restaged counts compilations begun again because their entry was
 	// staged after wazero looked for it.
 	restaged atomic.Uint64
@@ -142,7 +144,7 @@ func openDiskCache(dir string, max int64, log io.Writer) (*diskCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &diskCache{dir: dir, entries: entries, max: max, aead: aead, build: buildString(), log: log}
+	c := &diskCache{dir: dir, entries: entries, max: max, aead: aead, build: buildString(), log: log, concurrentCode: concurrentCode}
 	c.removeStale()
 	return c, nil
 }
@@ -529,14 +531,15 @@ func (comp *compilation) entryCode() []byte {
 // lookup finds the module's entry, if there is a valid one, in the
 // compilation's directory (see stageEntry), and verifies its code and
 // footer there: the caller may then give wazero the code. The payload,
-// wazero's compiled code, is verified on another goroutine, while wazero
-// decodes and validates the code (which it always does first, 25 ms for a
-// Go module of 2.7 MB, ten times the verification), and only then named
-// as wazero names its file: wazero never reads a payload that was not
-// verified. If wazero looked for its file before that (a starved
-// goroutine), it compiles the module, and comp.staged cancels that
-// compilation (see compileCached). An entry that fails verification is
-// removed (one whose payload fails, by finish).
+// wazero's compiled code, is verified, for a large module, on another
+// goroutine while wazero decodes and validates the code (which it always
+// does first, 25 ms for a Go module of 2.7 MB, ten times the
+// verification), and only then named as wazero names its file: wazero
+// never reads a payload that was not verified. If wazero looked for its
+// file before that (a starved goroutine), it compiles the module, and
+// comp.staged cancels that compilation (see compileStaged). An entry
+// that fails verification is removed (one whose payload fails, by
+// finish).
 func (comp *compilation) lookup() {
 	c := comp.c
 	path := c.entryPath(comp.k)
@@ -562,35 +565,56 @@ func (comp *compilation) lookup() {
 		return
 	}
 	comp.code, comp.checked, comp.release = e.code, e.checked, done
-	staged, markStaged := context.WithCancelCause(context.Background())
-	comp.staged, comp.markStaged, comp.checking = staged, markStaged, make(chan struct{})
-	go func() {
-		defer close(comp.checking)
-		if c.beforePayload != nil {
-			c.beforePayload()
-			defer c.afterPayload()
-		}
-		if err := c.verifyPayload(e); err != nil {
-			comp.payloadErr = err
-			return
-		}
-		name := filepath.Join(comp.sub, e.name)
-		if err := os.Rename(tmp, name); err != nil {
-			comp.stageErr = err
-			return
-		}
-		fi, err := os.Stat(name)
-		if err != nil {
-			comp.stageErr = err
-			return
-		}
-		comp.stagedFile = fi
-		markStaged(errStaged)
-	}()
+	if len(e.code) < c.concurrentCode {
+		// wazero would decode the code before the payload is checked:
+		// checked first.
+		comp.stagePayload(e, tmp)
+	} else {
+		staged, markStaged := context.WithCancelCause(context.Background())
+		comp.staged, comp.markStaged, comp.checking = staged, markStaged, make(chan struct{})
+		go func() {
+			defer close(comp.checking)
+			if c.beforePayload != nil {
+				c.beforePayload()
+				defer c.afterPayload()
+			}
+			if comp.stagePayload(e, tmp) {
+				markStaged(errStaged)
+			}
+		}()
+	}
 	// Recently used: evicted last.
 	now := time.Now()
 	os.Chtimes(path, now, now)
 }
+
+// stagePayload verifies the payload of entry e, staged at tmp, and if it
+// is authentic names it for wazero; it reports whether it did. Its
+// outcome is in comp's payloadErr, stageErr and stagedFile.
+func (comp *compilation) stagePayload(e entry, tmp string) bool {
+	if err := comp.c.verifyPayload(e); err != nil {
+		comp.payloadErr = err
+		return false
+	}
+	name := filepath.Join(comp.sub, e.name)
+	if err := os.Rename(tmp, name); err != nil {
+		comp.stageErr = err
+		return false
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		comp.stageErr = err
+		return false
+	}
+	comp.stagedFile = fi
+	return true
+}
+
+// concurrentCode is the size of an entry's code from which its payload
+// is verified while wazero decodes the code: below, wazero's decoding
+// takes less than the goroutine's start (a small module's), and
+// wazero could look for its file before the payload is verified.
+const concurrentCode = 256 << 10
 
 // reject counts, logs and removes an entry that failed verification.
 func (c *diskCache) reject(path string, err error) {

@@ -608,12 +608,23 @@ func TestCacheBuild(t *testing.T) {
 
 // coldCompiles makes compileHook signal, on cold, when wazero compiles a
 // module rather than reading its file: it then asks how many workers to
-// compile with (and never on a hit). Reset at the end of the test.
-func coldCompiles(t *testing.T) <-chan struct{} {
+// compile with (and never on a hit). With untilCanceled, wazero then
+// waits until its compilation is canceled before it compiles a function.
+// Reset at the end of the test.
+func coldCompiles(t *testing.T, untilCanceled bool) <-chan struct{} {
 	cold := make(chan struct{})
 	var once sync.Once
 	compileHook = func(ctx context.Context) context.Context {
-		return workersWatch{ctx, func() { once.Do(func() { close(cold) }) }}
+		return workersWatch{ctx, func() {
+			once.Do(func() { close(cold) })
+			if untilCanceled {
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Minute):
+					t.Error("the compilation was never canceled")
+				}
+			}
+		}}
 	}
 	t.Cleanup(func() { compileHook = nil })
 	return cold
@@ -644,13 +655,13 @@ func waitCold(t *testing.T, cold <-chan struct{}) {
 // TestDiskCachePayloadSwapped: an entry whose code and footer are its own
 // but whose compiled code (payload) is another module's, of the same
 // size, passes the first check (the code's), and wazero decodes the code
-// meanwhile; the payload's check fails, whether it ends before wazero
-// looks for its file or after, so wazero never reads the payload: it
-// compiles the module, which answers as itself, and the entry is
-// replaced.
+// meanwhile (unless the module is small: then it is checked before);
+// the payload's check fails, whether it ends before wazero looks for its
+// file or after, so wazero never reads the payload: it compiles the
+// module, which answers as itself, and the entry is replaced.
 func TestDiskCachePayloadSwapped(t *testing.T) {
-	for _, late := range []bool{false, true} {
-		t.Run(fmt.Sprintf("late=%t", late), func(t *testing.T) {
+	for _, mode := range []string{"small", "checked before wazero looks", "checked after wazero looks"} {
+		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
 			h, log := diskHost(t, dir, 0)
 			a, b := answer("a", 1), answer("b", 2)
@@ -673,13 +684,16 @@ func TestDiskCachePayloadSwapped(t *testing.T) {
 				t.Fatal(err)
 			}
 			dc := h.diskCache()
-			if late {
-				cold := coldCompiles(t)
-				dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
-			} else {
+			switch mode {
+			case "checked before wazero looks":
+				dc.concurrentCode = 0 // the module is small
 				checked := make(chan struct{})
 				dc.beforePayload, dc.afterPayload = func() {}, func() { close(checked) }
 				dc.beforeCompile = func(string) { <-checked }
+			case "checked after wazero looks":
+				dc.concurrentCode = 0
+				cold := coldCompiles(t, false)
+				dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
 			}
 			loadAnswer(t, h, a, "A")
 			checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1})
@@ -687,6 +701,7 @@ func TestDiskCachePayloadSwapped(t *testing.T) {
 				t.Errorf("log: %q", s)
 			}
 			dc.beforePayload, dc.afterPayload, dc.beforeCompile = nil, nil, nil
+			dc.concurrentCode = concurrentCode
 			loadAnswer(t, h, a, "A")
 			checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1, Hits: 1})
 		})
@@ -696,14 +711,16 @@ func TestDiskCachePayloadSwapped(t *testing.T) {
 // TestDiskCacheStagedLate: when the payload's check ends after wazero
 // looked for its file (a starved goroutine), wazero has begun to compile
 // the module; staging the entry stops that, and the compilation begun
-// again reads the entry.
+// again reads the entry. (wazero is held before it compiles any function
+// until staging cancels it: a small module would be compiled first.)
 func TestDiskCacheStagedLate(t *testing.T) {
 	dir := t.TempDir()
 	h, log := diskHost(t, dir, 0)
 	a := answer("a", 5)
 	loadAnswer(t, h, a, "ABCDE")
-	cold := coldCompiles(t)
+	cold := coldCompiles(t, true)
 	dc := h.diskCache()
+	dc.concurrentCode = 0 // the module is small
 	dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
 	loadAnswer(t, h, a, "ABCDE")
 	checkStats(t, h, CacheStats{Misses: 1, Stored: 1, Hits: 1})
