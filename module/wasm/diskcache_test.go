@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -729,5 +730,44 @@ func TestDiskCacheStagedLate(t *testing.T) {
 	}
 	if s := log.String(); s != "" {
 		t.Errorf("log: %s", s)
+	}
+}
+
+// TestDiskCacheAbortWaitsForCheck: a load that fails after finding its
+// entry (here: the name is taken) releases the entry's mapping only once
+// the check of its compiled code, which reads the mapping, has ended.
+func TestDiskCacheAbortWaitsForCheck(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := diskHost(t, dir, 0)
+	a := answer("a", 2)
+	loadAnswer(t, h, a, "AB")
+	m, err := h.Load(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unload(context.Background(), false)
+	dc := h.diskCache()
+	dc.concurrentCode = 0
+	looked := make(chan struct{})
+	var once sync.Once
+	h.onPhase = func(p string) {
+		if p == "lookup" {
+			once.Do(func() { close(looked) })
+		}
+	}
+	var checked atomic.Bool
+	dc.beforePayload = func() { <-looked }
+	dc.afterPayload = func() { checked.Store(true) }
+	if _, err := h.Load(context.Background(), a); !errors.Is(err, ErrExists) {
+		t.Fatalf("loading a module of a loaded one's name: %v", err)
+	}
+	if !checked.Load() {
+		t.Error("the load returned before the check of its entry ended")
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), cacheStage) {
+			t.Errorf("left behind: %s", e.Name())
+		}
 	}
 }
