@@ -51,7 +51,7 @@ var cacheOld = []string{"v1", "v2"}
 var errCacheEntry = errors.New("invalid entry")
 
 // errStaged cancels a compilation that began before its entry was
-// staged (see compileCached).
+// staged (see compileStaged).
 var errStaged = errors.New("compilation cache entry staged")
 
 // CacheStats are the counters of a host's compilation cache on disk.
@@ -102,7 +102,7 @@ type diskCache struct {
 	// wazero's compilation, see compileHook).
 	beforeCompile               func(sub string)
 	beforePayload, afterPayload func()
-	// concurrentCode is concurrentCode but in tests.
+	// concurrentCode is the constant concurrentCode, which tests lower.
 	concurrentCode int
 	// restaged counts compilations begun again because their entry was
 	// staged after wazero looked for it.
