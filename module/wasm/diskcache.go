@@ -652,6 +652,9 @@ func copyEntry(path, tmp string, max int64) error {
 // abort ends a compilation that did not take place.
 func (comp *compilation) abort() {
 	comp.releaseCode() // after the payload's check
+	if comp.payloadErr != nil {
+		comp.c.reject(comp.c.entryPath(comp.k), comp.payloadErr)
+	}
 	comp.cache.Close(context.Background())
 	os.RemoveAll(comp.stage)
 }
