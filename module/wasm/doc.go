@@ -241,12 +241,12 @@
 //	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
 //	  echo                                                      0.77-0.82 and 0.86-0.88 µs (0.83-0.89 and 0.88-0.96 before)
 //	  example plugin                                            2.23-2.28 and 2.32-2.39 µs (2.37-2.51 and 2.41-2.59 before)
-//	second load of the example plugin (LoadPlugin/cached)       58-76 ms, 66 ms of CPU (94-137 and 87-101 before)
+//	second load of the example plugin (LoadPlugin/cached)       41-44 ms, 46-51 ms of CPU (54-67 and 58-63 before)
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
-// (Old and new interleaved; calls at a load average of 3 to 7, loads at
-// 2 to 3.) Two goroutines calling into two instances write nothing of
+// (Old and new interleaved; calls at a load average of 3 to 7, the
+// second load at 3.2 to 3.4.) Two goroutines calling into two instances write nothing of
 // the host's that both share, so they should scale with the cores they
 // get: from two goroutines a call costs 7-12 % more CPU than from one,
 // about as a loop of pure Go does (BenchmarkCallHookSpeedup's control,
