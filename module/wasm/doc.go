@@ -241,7 +241,7 @@
 //	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
 //	  echo                                                      0.77-0.82 and 0.86-0.88 µs (0.83-0.89 and 0.88-0.96 before)
 //	  example plugin                                            2.23-2.28 and 2.32-2.39 µs (2.37-2.51 and 2.41-2.59 before)
-//	second load of the example plugin (LoadPlugin/cached)       41-44 ms, 46-51 ms of CPU (54-67 and 58-63 before)
+//	second load of the example plugin (LoadPlugin/cached)       41-49 ms, 44-51 ms of CPU (54-68 and 56-63 before)
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
