@@ -35,18 +35,24 @@ const DefaultCacheBytes = 256 << 20
 // private directory per compilation that wazero reads and writes.
 const (
 	cacheKeyFile   = "key"
-	cacheEntries   = "v2"
-	cacheOld       = "v1" // entries of an earlier layout, removed
+	cacheEntries   = "v3"
 	cacheStage     = "stage-"
 	cacheStaged    = "entry" // an entry in a compilation's directory, being verified
 	cacheEntryExt  = ".entry"
-	cacheMagic     = "tmcache2"
+	cacheMagic     = "tmcache3"
 	cacheKeyBytes  = 32
 	cacheNameBytes = 64 // wazero names its entries with 64 hex digits
 )
 
+// cacheOld are the entries of earlier layouts, removed.
+var cacheOld = []string{"v1", "v2"}
+
 // errCacheEntry is the cause of an entry that the cache refuses.
 var errCacheEntry = errors.New("invalid entry")
+
+// errStaged cancels a compilation that began before its entry was
+// staged (see compileStaged).
+var errStaged = errors.New("compilation cache entry staged")
 
 // CacheStats are the counters of a host's compilation cache on disk.
 type CacheStats struct {
@@ -90,8 +96,17 @@ type diskCache struct {
 	logMu   sync.Mutex
 	storeMu sync.Mutex // one store (and eviction) at a time
 	// beforeCompile, if set, is called with wazero's directory before it
-	// compiles: tests break the directory there.
-	beforeCompile func(sub string)
+	// compiles: tests break the directory there. beforePayload and
+	// afterPayload, if set, are called before an entry's payload is
+	// verified and after it is staged or refused (tests order that with
+	// wazero's compilation, see compileHook).
+	beforeCompile               func(sub string)
+	beforePayload, afterPayload func()
+	// concurrentCode is the constant concurrentCode, which tests lower.
+	concurrentCode int
+	// restaged counts compilations begun again because their entry was
+	// staged after wazero looked for it.
+	restaged atomic.Uint64
 
 	hits, misses, stored, evicted, tooBig, rejected, errors atomic.Uint64
 }
@@ -129,7 +144,7 @@ func openDiskCache(dir string, max int64, log io.Writer) (*diskCache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &diskCache{dir: dir, entries: entries, max: max, aead: aead, build: buildString(), log: log}
+	c := &diskCache{dir: dir, entries: entries, max: max, aead: aead, build: buildString(), log: log, concurrentCode: concurrentCode}
 	c.removeStale()
 	return c, nil
 }
@@ -243,11 +258,34 @@ func executableID() string {
 	return fmt.Sprintf("executable %s %d %d", exe, fi.Size(), fi.ModTime().UnixNano())
 }
 
-// entryKey is the key of a module's entry: its bytes and the build.
+// parallelKeyBytes is the size from which entryKey hashes a module's
+// halves on two goroutines.
+const parallelKeyBytes = 256 << 10
+
+// entryKey is the key of a module's entry: its bytes and the build. A
+// large module's halves are hashed at once on two cores (a Go module of
+// 2.7 MB takes SHA-256 2.3 ms); the key says which way it was made, so
+// that no module's bytes hashed whole give the key of another's halves.
 func (c *diskCache) entryKey(wasm []byte) [sha256.Size]byte {
 	h := sha256.New()
 	io.WriteString(h, cacheMagic+"\n"+c.build+"\n")
-	h.Write(wasm)
+	if len(wasm) < parallelKeyBytes {
+		io.WriteString(h, "whole\n")
+		h.Write(wasm)
+	} else {
+		half := len(wasm) / 2
+		var first [sha256.Size]byte
+		done := make(chan struct{})
+		go func() {
+			first = sha256.Sum256(wasm[:half])
+			close(done)
+		}()
+		second := sha256.Sum256(wasm[half:])
+		<-done
+		fmt.Fprintf(h, "halves %d %d\n", half, len(wasm))
+		h.Write(first[:])
+		h.Write(second[:])
+	}
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 	return k
@@ -295,23 +333,36 @@ func (c checkedLimits) within(l checkedLimits) bool {
 //	  name              wazero's name of its compiled module (64 hex digits)
 //	  u64le, u64le      the lengths of payload and code
 //	  key               32 bytes: the entry's key (entryKey)
-//	  "tmcache2"
+//	  "tmcache3"
+//	  payload nonce     12 random bytes
+//	  payload tag       16 bytes: AES-256-GCM under the host key, with the
+//	                    payload nonce, of nothing, authenticating the
+//	                    payload (GMAC: the fastest MAC in the standard
+//	                    library, see docs/design.md)
 //	  nonce             12 random bytes
-//	  tag               16 bytes: AES-256-GCM under the host key, with
-//	                    nonce, of nothing, authenticating everything above
-//	                    (GMAC: the fastest MAC in the standard library, see
-//	                    docs/design.md)
+//	  tag               16 bytes: the same with nonce, authenticating the
+//	                    code and the footer before it, and so the payload
+//	                    through its tag
+//
+// Two tags, so that the code, which wazero decodes first, is verified
+// before wazero gets it, and the payload, which wazero reads last, while
+// wazero decodes the code (see compilation.lookup).
 const (
 	cacheNonceBytes = 12
 	cacheTagBytes   = 16
-	cacheFooter     = len(checkedLimits{})*8 + cacheNameBytes + 16 + sha256.Size + len(cacheMagic) + cacheNonceBytes + cacheTagBytes
+	cacheFooter     = len(checkedLimits{})*8 + cacheNameBytes + 16 + sha256.Size + len(cacheMagic) + 2*(cacheNonceBytes+cacheTagBytes)
+	// cacheRandom is the random end of an entry: its nonces and tags.
+	cacheRandom = 2 * (cacheNonceBytes + cacheTagBytes)
 )
 
-// entry is a verified entry.
+// entry is an entry whose code and footer are verified; its payload is
+// verified by verifyPayload.
 type entry struct {
 	name    string
 	code    []byte // part of the entry's bytes
 	checked checkedLimits
+	// The payload (part of the entry's bytes), its nonce and tag.
+	payload, payloadNonce, payloadTag []byte
 }
 
 func (c *diskCache) encode(k [sha256.Size]byte, name string, payload, code []byte, checked checkedLimits) []byte {
@@ -329,61 +380,96 @@ func (c *diskCache) encode(k [sha256.Size]byte, name string, payload, code []byt
 	nonce := make([]byte, cacheNonceBytes)
 	rand.Read(nonce)
 	b = append(b, nonce...)
-	return c.aead.Seal(b, nonce, nil, b[:len(b)-cacheNonceBytes])
+	b = c.aead.Seal(b, nonce, nil, b[:len(payload)])
+	rand.Read(nonce)
+	b = append(b, nonce...)
+	return c.aead.Seal(b, nonce, nil, b[len(payload):len(b)-cacheNonceBytes])
 }
 
-// decode verifies an entry of key k.
+// decode verifies the code and footer of an entry of key k; the
+// payload is verified by verifyPayload.
 func (c *diskCache) decode(k [sha256.Size]byte, b []byte) (entry, error) {
 	if len(b) < cacheFooter {
 		return entry{}, fmt.Errorf("%w: truncated (%d bytes)", errCacheEntry, len(b))
 	}
+	// The lengths, read before they are verified, only bound what is.
+	lengths := b[len(b)-cacheFooter+len(checkedLimits{})*8+cacheNameBytes:]
+	payloadLen, codeLen := binary.LittleEndian.Uint64(lengths), binary.LittleEndian.Uint64(lengths[8:])
+	if rest := uint64(len(b) - cacheFooter); payloadLen > rest || codeLen != rest-payloadLen {
+		return entry{}, fmt.Errorf("%w: bad length (corrupted or truncated)", errCacheEntry)
+	}
 	n := len(b) - cacheNonceBytes - cacheTagBytes
-	body, nonce, tag := b[:n], b[n:n+cacheNonceBytes], b[n+cacheNonceBytes:]
+	body, nonce, tag := b[payloadLen:n], b[n:n+cacheNonceBytes], b[n+cacheNonceBytes:]
 	if _, err := c.aead.Open(nil, nonce, tag, body); err != nil {
 		return entry{}, fmt.Errorf("%w: authentication failed (corrupted, truncated or not made by this host)", errCacheEntry)
 	}
 	// Authentic: written by encode, but maybe for another module.
-	f := body[len(b)-cacheFooter:]
+	f := b[len(b)-cacheFooter:]
 	var e entry
 	for i := range e.checked {
 		e.checked[i] = binary.LittleEndian.Uint64(f[8*i:])
 	}
 	f = f[8*len(e.checked):]
-	e.name, f = string(f[:cacheNameBytes]), f[cacheNameBytes:]
-	payloadLen, codeLen := binary.LittleEndian.Uint64(f), binary.LittleEndian.Uint64(f[8:])
-	f = f[16:]
-	if string(f[:sha256.Size]) != string(k[:]) || string(f[sha256.Size:]) != cacheMagic {
+	e.name, f = string(f[:cacheNameBytes]), f[cacheNameBytes+16:]
+	if string(f[:sha256.Size]) != string(k[:]) || string(f[sha256.Size:sha256.Size+len(cacheMagic)]) != cacheMagic {
 		return entry{}, fmt.Errorf("%w: the entry of another module", errCacheEntry)
 	}
+	f = f[sha256.Size+len(cacheMagic):]
 	if _, err := hex.DecodeString(e.name); err != nil {
 		return entry{}, fmt.Errorf("%w: bad name", errCacheEntry)
 	}
-	if rest := uint64(len(b) - cacheFooter); payloadLen > rest || codeLen != rest-payloadLen {
-		return entry{}, fmt.Errorf("%w: bad length", errCacheEntry)
-	}
 	e.code = b[payloadLen : payloadLen+codeLen]
+	e.payload = b[:payloadLen]
+	e.payloadNonce, e.payloadTag = f[:cacheNonceBytes], f[cacheNonceBytes:cacheNonceBytes+cacheTagBytes]
 	return e, nil
+}
+
+// verifyPayload verifies the payload of an entry that decode returned.
+func (c *diskCache) verifyPayload(e entry) error {
+	if _, err := c.aead.Open(nil, e.payloadNonce, e.payloadTag, e.payload); err != nil {
+		return fmt.Errorf("%w: compiled code: authentication failed (corrupted or not made by this host)", errCacheEntry)
+	}
+	return nil
 }
 
 // compilation is one compilation with the disk cache: wazero's cache in
 // a private directory that holds at most the module's verified entry.
 type compilation struct {
-	c      *diskCache
-	k      [sha256.Size]byte
-	stage  string // the private directory
-	sub    string // wazero's directory in it
-	staged os.FileInfo
-	cache  wazero.CompilationCache
+	c     *diskCache
+	k     [sha256.Size]byte
+	stage string // the private directory
+	sub   string // wazero's directory in it
+	cache wazero.CompilationCache
 	// From the entry, if there is one: the module checked and
 	// instrumented (mapped from the entry until release is called), and
 	// the limits it was checked under.
 	code    []byte
 	checked checkedLimits
 	release func()
+	// The check of the entry's payload, if it has one, under way while
+	// wazero compiles (see lookup): checking is closed when it ends, and
+	// staged is then done if it staged the entry for wazero. The fields
+	// below are written by the check before it closes checking.
+	checking   chan struct{}
+	staged     context.Context
+	markStaged context.CancelCauseFunc // staged's
+	payloadErr error                   // the payload failed verification
+	stageErr   error                   // staging failed
+	stagedFile os.FileInfo             // the staged entry
 }
 
-// releaseCode releases the entry's bytes, once wazero is done with them.
+// wait waits for the check of the entry's payload, if there is one.
+func (comp *compilation) wait() {
+	if comp.checking != nil {
+		<-comp.checking
+		comp.markStaged(nil)
+	}
+}
+
+// releaseCode releases the entry's bytes, once wazero is done with them
+// and the check of its payload has ended.
 func (comp *compilation) releaseCode() {
+	comp.wait()
 	if comp.release != nil {
 		comp.release()
 		comp.release = nil
@@ -442,9 +528,18 @@ func (comp *compilation) entryCode() []byte {
 	return comp.code
 }
 
-// lookup gives wazero the module's entry, if there is a valid one: staged
-// in the compilation's directory (see stageEntry), verified there, and
-// named as wazero names it. An entry that fails verification is removed.
+// lookup finds the module's entry, if there is a valid one, in the
+// compilation's directory (see stageEntry), and verifies its code and
+// footer there: the caller may then give wazero the code. The payload,
+// wazero's compiled code, is verified, for a large module, on another
+// goroutine while wazero decodes and validates the code (which it always
+// does first, 25 ms for a Go module of 2.7 MB, ten times the
+// verification), and only then named as wazero names its file: wazero
+// never reads a payload that was not verified. If wazero looked for its
+// file before that (a starved goroutine), it compiles the module, and
+// comp.staged cancels that compilation (see compileStaged). An entry
+// that fails verification is removed (one whose payload fails, by
+// finish).
 func (comp *compilation) lookup() {
 	c := comp.c
 	path := c.entryPath(comp.k)
@@ -466,27 +561,66 @@ func (comp *compilation) lookup() {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		c.rejected.Add(1)
-		c.logf("%s: %v; removed, compiling the module again", path, err)
-		os.Remove(path)
-		return
-	}
-	staged := filepath.Join(comp.sub, e.name)
-	if err := os.Rename(tmp, staged); err != nil {
-		done()
-		os.Remove(tmp)
-		c.fail("staging %s: %v", path, err)
-		return
-	}
-	if comp.staged, err = os.Stat(staged); err != nil {
-		done()
-		c.fail("staging %s: %v", path, err)
+		c.reject(path, err)
 		return
 	}
 	comp.code, comp.checked, comp.release = e.code, e.checked, done
+	if len(e.code) < c.concurrentCode {
+		// wazero would decode the code before the payload is checked:
+		// checked first.
+		comp.stagePayload(e, tmp)
+	} else {
+		staged, markStaged := context.WithCancelCause(context.Background())
+		comp.staged, comp.markStaged, comp.checking = staged, markStaged, make(chan struct{})
+		go func() {
+			defer close(comp.checking)
+			if c.beforePayload != nil {
+				c.beforePayload()
+				defer c.afterPayload()
+			}
+			if comp.stagePayload(e, tmp) {
+				markStaged(errStaged)
+			}
+		}()
+	}
 	// Recently used: evicted last.
 	now := time.Now()
 	os.Chtimes(path, now, now)
+}
+
+// stagePayload verifies the payload of entry e, staged at tmp, and if it
+// is authentic names it for wazero; it reports whether it did. Its
+// outcome is in comp's payloadErr, stageErr and stagedFile.
+func (comp *compilation) stagePayload(e entry, tmp string) bool {
+	if err := comp.c.verifyPayload(e); err != nil {
+		comp.payloadErr = err
+		return false
+	}
+	name := filepath.Join(comp.sub, e.name)
+	if err := os.Rename(tmp, name); err != nil {
+		comp.stageErr = err
+		return false
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		comp.stageErr = err
+		return false
+	}
+	comp.stagedFile = fi
+	return true
+}
+
+// concurrentCode is the size of an entry's code from which its payload
+// is verified while wazero decodes the code: below, wazero's decoding
+// takes less than the goroutine's start (a small module's), and
+// wazero could look for its file before the payload is verified.
+const concurrentCode = 256 << 10
+
+// reject counts, logs and removes an entry that failed verification.
+func (c *diskCache) reject(path string, err error) {
+	c.rejected.Add(1)
+	c.logf("%s: %v; removed, compiling the module again", path, err)
+	os.Remove(path)
 }
 
 // copyEntry copies the entry at path to a new file tmp, if it is a
@@ -517,7 +651,10 @@ func copyEntry(path, tmp string, max int64) error {
 
 // abort ends a compilation that did not take place.
 func (comp *compilation) abort() {
-	comp.releaseCode()
+	comp.releaseCode() // after the payload's check
+	if comp.payloadErr != nil {
+		comp.c.reject(comp.c.entryPath(comp.k), comp.payloadErr)
+	}
 	comp.cache.Close(context.Background())
 	os.RemoveAll(comp.stage)
 }
@@ -529,6 +666,14 @@ func (comp *compilation) abort() {
 func (comp *compilation) finish(compiled bool, code []byte, checked checkedLimits) {
 	c := comp.c
 	defer os.RemoveAll(comp.stage)
+	comp.wait()
+	path := c.entryPath(comp.k)
+	switch {
+	case comp.payloadErr != nil:
+		c.reject(path, comp.payloadErr)
+	case comp.stageErr != nil:
+		c.fail("staging %s: %v", path, comp.stageErr)
+	}
 	if !compiled {
 		return
 	}
@@ -543,8 +688,8 @@ func (comp *compilation) finish(compiled bool, code []byte, checked checkedLimit
 			continue // wazero's temporary files
 		}
 		path := filepath.Join(comp.sub, name)
-		if comp.staged != nil {
-			if fi, err := os.Stat(path); err == nil && os.SameFile(fi, comp.staged) {
+		if comp.stagedFile != nil {
+			if fi, err := os.Stat(path); err == nil && os.SameFile(fi, comp.stagedFile) {
 				c.hits.Add(1)
 				return
 			}
@@ -639,7 +784,9 @@ func (c *diskCache) evict() {
 // directories and temporary entries older than an hour (younger ones may
 // belong to a process at work); and the entries of an earlier layout.
 func (c *diskCache) removeStale() {
-	os.RemoveAll(filepath.Join(c.dir, cacheOld))
+	for _, old := range cacheOld {
+		os.RemoveAll(filepath.Join(c.dir, old))
+	}
 	old := time.Now().Add(-time.Hour)
 	for _, dir := range []string{c.dir, c.entries} {
 		ents, _ := os.ReadDir(dir)
@@ -697,7 +844,7 @@ func (m *Module) compileCached(ctx context.Context, comp *compilation, rcfg waze
 	if c.beforeCompile != nil {
 		c.beforeCompile(comp.sub)
 	}
-	compiled, err := m.compileWith(ctx, rcfg.WithCompilationCache(comp.cache), code, timeout)
+	compiled, err := m.compileStaged(ctx, comp, rcfg.WithCompilationCache(comp.cache), code, timeout)
 	m.host.phase("compile")
 	comp.finish(err == nil, code, checked)
 	m.host.phase("finish")
@@ -711,6 +858,28 @@ func (m *Module) compileCached(ctx context.Context, comp *compilation, rcfg waze
 	m.cache.Close(ctx)
 	m.cache = nil
 	return m.compileWith(ctx, rcfg.WithCompilationCache(m.ownCache()), code, timeout)
+}
+
+// compileStaged compiles code with the compilation's cache, whose entry
+// may be staged while wazero decodes the code (see lookup). wazero looks
+// for its file once, after decoding; if that was before the entry was
+// staged, it compiles the module, and staging cancels that compilation
+// (a hit does not look at ctx): the second compilation finds the entry.
+func (m *Module) compileStaged(ctx context.Context, comp *compilation, rcfg wazero.RuntimeConfig, code []byte, timeout time.Duration) (wazero.CompiledModule, error) {
+	if comp.staged == nil {
+		return m.compileWith(ctx, rcfg, code, timeout)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(comp.staged, func() { cancel(errStaged) })
+	compiled, err := m.compileWith(cctx, rcfg, code, timeout)
+	stop()
+	cancel(nil)
+	if err == nil || !errors.Is(err, errStaged) || ctx.Err() != nil {
+		return compiled, err
+	}
+	comp.c.restaged.Add(1)
+	m.rt.Close(ctx)
+	return m.compileWith(ctx, rcfg, code, timeout)
 }
 
 // ownCache gives the module a compilation cache in memory of its own.

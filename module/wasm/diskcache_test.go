@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,7 +14,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tracemark/tracemark/internal/buildinfo"
 	"github.com/tracemark/tracemark/internal/cachedir"
@@ -215,7 +218,7 @@ func TestDiskCacheDamaged(t *testing.T) {
 				t.Errorf("log: %q", log.String())
 			}
 			// Written again (with a new nonce), and used.
-			if b, _ := os.ReadFile(entry); len(b) != len(after[entry]) || !bytes.Equal(b[:len(b)-28], after[entry][:len(b)-28]) {
+			if b, _ := os.ReadFile(entry); len(b) != len(after[entry]) || !bytes.Equal(b[:len(b)-cacheRandom], after[entry][:len(b)-cacheRandom]) {
 				t.Error("the entry was not written again")
 			}
 			loadAnswer(t, h, a, "ABC")
@@ -558,12 +561,16 @@ func loadAnswerWith(t *testing.T, h *Host, wasm []byte, want string, opts ...Loa
 // when the cache opens.
 func TestDiskCacheOldLayout(t *testing.T) {
 	dir := t.TempDir()
-	old := filepath.Join(dir, cacheOld)
-	os.MkdirAll(old, 0o700)
-	os.WriteFile(filepath.Join(old, strings.Repeat("0", 64)+cacheEntryExt), make([]byte, 1000), 0o600)
+	for _, old := range cacheOld {
+		old := filepath.Join(dir, old)
+		os.MkdirAll(old, 0o700)
+		os.WriteFile(filepath.Join(old, strings.Repeat("0", 64)+cacheEntryExt), make([]byte, 1000), 0o600)
+	}
 	diskHost(t, dir, 0)
-	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("%s: %v, want it removed", old, err)
+	for _, old := range cacheOld {
+		if _, err := os.Stat(filepath.Join(dir, old)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want it removed", old, err)
+		}
 	}
 }
 
@@ -596,6 +603,171 @@ func TestCacheBuild(t *testing.T) {
 			if a, b := cacheBuild("v1.12.0", bc.tm, noExe), cacheBuild("v1.12.0", bc.tm, noExe); a == b {
 				t.Errorf("%+v: %q twice without an executable", bc.tm, a)
 			}
+		}
+	}
+}
+
+// coldCompiles makes compileHook signal, on cold, when wazero compiles a
+// module rather than reading its file: it then asks how many workers to
+// compile with (and never on a hit). With untilCanceled, wazero then
+// waits until its compilation is canceled before it compiles a function.
+// Reset at the end of the test.
+func coldCompiles(t *testing.T, untilCanceled bool) <-chan struct{} {
+	cold := make(chan struct{})
+	var once sync.Once
+	compileHook = func(ctx context.Context) context.Context {
+		return workersWatch{ctx, func() {
+			once.Do(func() { close(cold) })
+			if untilCanceled {
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Minute):
+					t.Error("the compilation was never canceled")
+				}
+			}
+		}}
+	}
+	t.Cleanup(func() { compileHook = nil })
+	return cold
+}
+
+type workersWatch struct {
+	context.Context
+	asked func()
+}
+
+func (w workersWatch) Value(key any) any {
+	if fmt.Sprintf("%T", key) == "expctxkeys.CompilationWorkers" {
+		w.asked()
+	}
+	return w.Context.Value(key)
+}
+
+// waitCold waits until wazero compiles cold, or fails the test after a
+// minute (wazero's internals changed: the hook no longer sees it).
+func waitCold(t *testing.T, cold <-chan struct{}) {
+	select {
+	case <-cold:
+	case <-time.After(time.Minute):
+		t.Error("wazero never compiled: compileHook does not see it")
+	}
+}
+
+// TestDiskCachePayloadSwapped: an entry whose code and footer are its own
+// but whose compiled code (payload) is another module's, of the same
+// size, passes the first check (the code's), and wazero decodes the code
+// meanwhile (unless the module is small: then it is checked before);
+// the payload's check fails, whether it ends before wazero looks for its
+// file or after, so wazero never reads the payload: it compiles the
+// module, which answers as itself, and the entry is replaced.
+func TestDiskCachePayloadSwapped(t *testing.T) {
+	for _, mode := range []string{"small", "checked before wazero looks", "checked after wazero looks"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			h, log := diskHost(t, dir, 0)
+			a, b := answer("a", 1), answer("b", 2)
+			before := files(t, dir)
+			loadAnswer(t, h, a, "A")
+			mid := files(t, dir)
+			entryA := newFile(t, before, mid)
+			loadAnswer(t, h, b, "AB")
+			entryB := newFile(t, mid, files(t, dir))
+			ea, eb := mid[entryA], files(t, dir)[entryB]
+			payloadLen := func(e []byte) int {
+				return int(binary.LittleEndian.Uint64(e[len(e)-cacheFooter+len(checkedLimits{})*8+cacheNameBytes:]))
+			}
+			n := payloadLen(ea)
+			if payloadLen(eb) != n {
+				t.Fatalf("payloads of %d and %d bytes", n, payloadLen(eb))
+			}
+			swapped := append(bytes.Clone(eb[:n]), ea[n:]...)
+			if err := os.WriteFile(entryA, swapped, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dc := h.diskCache()
+			switch mode {
+			case "checked before wazero looks":
+				dc.concurrentCode = 0 // the module is small
+				checked := make(chan struct{})
+				dc.beforePayload, dc.afterPayload = func() {}, func() { close(checked) }
+				dc.beforeCompile = func(string) { <-checked }
+			case "checked after wazero looks":
+				dc.concurrentCode = 0
+				cold := coldCompiles(t, false)
+				dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
+			}
+			loadAnswer(t, h, a, "A")
+			checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1})
+			if s := log.String(); !strings.Contains(s, "compiled code: authentication failed") || !strings.Contains(s, "compiling the module again") {
+				t.Errorf("log: %q", s)
+			}
+			dc.beforePayload, dc.afterPayload, dc.beforeCompile = nil, nil, nil
+			dc.concurrentCode = concurrentCode
+			loadAnswer(t, h, a, "A")
+			checkStats(t, h, CacheStats{Misses: 3, Stored: 3, Rejected: 1, Hits: 1})
+		})
+	}
+}
+
+// TestDiskCacheStagedLate: when the payload's check ends after wazero
+// looked for its file (a starved goroutine), wazero has begun to compile
+// the module; staging the entry stops that, and the compilation begun
+// again reads the entry. (wazero is held before it compiles any function
+// until staging cancels it: a small module would be compiled first.)
+func TestDiskCacheStagedLate(t *testing.T) {
+	dir := t.TempDir()
+	h, log := diskHost(t, dir, 0)
+	a := answer("a", 5)
+	loadAnswer(t, h, a, "ABCDE")
+	cold := coldCompiles(t, true)
+	dc := h.diskCache()
+	dc.concurrentCode = 0 // the module is small
+	dc.beforePayload, dc.afterPayload = func() { waitCold(t, cold) }, func() {}
+	loadAnswer(t, h, a, "ABCDE")
+	checkStats(t, h, CacheStats{Misses: 1, Stored: 1, Hits: 1})
+	if n := h.diskCache().restaged.Load(); n != 1 {
+		t.Errorf("%d compilations begun again, want 1", n)
+	}
+	if s := log.String(); s != "" {
+		t.Errorf("log: %s", s)
+	}
+}
+
+// TestDiskCacheAbortWaitsForCheck: a load that fails after finding its
+// entry (here: the name is taken) releases the entry's mapping only once
+// the check of its compiled code, which reads the mapping, has ended.
+func TestDiskCacheAbortWaitsForCheck(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := diskHost(t, dir, 0)
+	a := answer("a", 2)
+	loadAnswer(t, h, a, "AB")
+	m, err := h.Load(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unload(context.Background(), false)
+	dc := h.diskCache()
+	dc.concurrentCode = 0
+	looked := make(chan struct{})
+	var once sync.Once
+	h.onPhase = func(p string) {
+		if p == "lookup" {
+			once.Do(func() { close(looked) })
+		}
+	}
+	var checked atomic.Bool
+	dc.beforePayload = func() { <-looked }
+	dc.afterPayload = func() { checked.Store(true) }
+	if _, err := h.Load(context.Background(), a); !errors.Is(err, ErrExists) {
+		t.Fatalf("loading a module of a loaded one's name: %v", err)
+	}
+	if !checked.Load() {
+		t.Error("the load returned before the check of its entry ended")
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), cacheStage) {
+			t.Errorf("left behind: %s", e.Name())
 		}
 	}
 }

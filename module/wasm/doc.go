@@ -34,6 +34,10 @@
 // imports, and nothing to share with other modules (its instances, see
 // Concurrency, share its runtime and compiled code).
 //
+// A module's linear memory is a mapping of its own, reserved at its
+// limit (without swap: only the pages it touches count) and unmapped when
+// its instance is released: growing it copies nothing.
+//
 // A module needs no linear memory, table, export or start function: a
 // module that is nothing but its metadata loads, lists and unloads. A
 // memory is needed only to pass bytes: without one, a hook can be called
@@ -103,7 +107,11 @@
 // directory for that one compilation, as a hard link that the host maps
 // and verifies there (a copy where the file system has no hard links);
 // an entry must be a regular file of the user that nobody else may
-// write. An entry that fails verification (corrupted, truncated, swapped
+// write. The module in an entry is verified before wazero decodes it,
+// and the compiled code, in a large entry, on another goroutine while
+// wazero decodes and validates the module: wazero finds its file only
+// once it is verified (if it looked before, its compilation is
+// cancelled and begun again). An entry that fails verification (corrupted, truncated, swapped
 // with another's, made under another key, another user's or writable by
 // others) is removed and the module compiled again; a cache that cannot
 // be read or written (not writable, full) costs compiling, never the
@@ -131,7 +139,11 @@
 // back to its function's dispatch loop, the rewrite also turns the
 // forward jumps into plain branches to their block: they cannot loop, and
 // passing the loop head's test for each cost Go code more than the jump
-// (backward jumps, Go's loops, still pass it). Its start function is
+// (backward jumps, Go's loops, still pass it). The rewrite also joins
+// the module's data segments that are at most 64 bytes apart (Go starts
+// one at every run of 8 zero bytes: tens of thousands, which wazero
+// decodes and writes one by one at each load), when that cannot change
+// the memory the module starts with (wasmbin.MergeData). Its start function is
 // called after instantiation, under the load's deadline, like
 // _initialize. A module
 // that exports the host's names (tracemark.stop, tracemark.start) or whose
@@ -233,12 +245,12 @@
 //	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
 //	  echo                                                      0.77-0.82 and 0.86-0.88 µs (0.83-0.89 and 0.88-0.96 before)
 //	  example plugin                                            2.23-2.28 and 2.32-2.39 µs (2.37-2.51 and 2.41-2.59 before)
-//	second load of the example plugin (LoadPlugin/cached)       58-76 ms, 66 ms of CPU (94-137 and 87-101 before)
+//	second load of the example plugin (LoadPlugin/cached)       41-49 ms, 44-51 ms of CPU (54-68 and 56-63 before)
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
-// (Old and new interleaved; calls at a load average of 3 to 7, loads at
-// 2 to 3.) Two goroutines calling into two instances write nothing of
+// (Old and new interleaved; calls at a load average of 3 to 7, the
+// second load at 3.2 to 3.4.) Two goroutines calling into two instances write nothing of
 // the host's that both share, so they should scale with the cores they
 // get: from two goroutines a call costs 7-12 % more CPU than from one,
 // about as a loop of pure Go does (BenchmarkCallHookSpeedup's control,
@@ -248,11 +260,14 @@
 // of one into echo and 1.3-1.55 into the example plugin, the old pool
 // 1.1-1.4 and 1.4-1.5 (measured while calls still looked for an instance
 // from a random one). A second load is mostly wazero's work: decoding
-// and validating the module again (it always validates), reading its
-// compiled code, instantiating, and the Go module's initializer; the
-// host's own part is about 8 ms of CPU (reading the file, hashing it,
-// mapping and verifying its entry), see the metrics of LoadPlugin/cached
-// by phase.
+// and validating the module again (it always validates: about 20 ms of
+// CPU for the plugin), hashing it (3 ms), reading its compiled code (7
+// ms, mostly faulting in the 10 MB it copies it to), instantiating and
+// the Go module's initializer (2.5 ms); the host's own part, on the
+// loading goroutine, is about 3 ms (reading the file, hashing its halves
+// on two cores, mapping the entry and verifying its module; its compiled
+// code is verified on the other core meanwhile), see the metrics of
+// LoadPlugin/cached by phase.
 //
 // A disabled module marker does not call the host, and from a Go guest
 // costs about twice a hand-written module's load and branch: the host's

@@ -314,7 +314,8 @@ func (h *Host) load(ctx context.Context, wasm []byte, path string, inTree bool, 
 // instrument strips the module's metadata and instruments it: its loops
 // check a global that the host sets to stop it (wasmbin.Instrument), not
 // wazero's context check, which leaves compiled code at every loop
-// iteration and starts a goroutine per call.
+// iteration and starts a goroutine per call. It also joins the module's
+// data segments where they are close (wasmbin.MergeData).
 func instrument(wasm []byte) ([]byte, error) {
 	code, err := module.StripMetadata(wasm)
 	if err != nil {
@@ -324,7 +325,9 @@ func instrument(wasm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", module.ErrNotWasm, err)
 	}
-	return code, nil
+	// Go's tens of thousands of small data segments cost wazero more
+	// to decode and write at each instantiation than their gaps.
+	return wasmbin.MergeData(code), nil
 }
 
 // checkCode refuses a module whose code is over the limits of compiling.
@@ -363,6 +366,9 @@ func (m *Module) compile(ctx context.Context, code []byte, timeout time.Duration
 	cctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrCompileTimeout)
 	defer cancel()
 	cctx = experimental.WithCompilationWorkers(cctx, 2)
+	if compileHook != nil {
+		cctx = compileHook(cctx)
+	}
 	compiled, err := m.rt.CompileModule(cctx, code)
 	if err != nil {
 		if cause := context.Cause(cctx); cause != nil {
@@ -375,6 +381,10 @@ func (m *Module) compile(ctx context.Context, code []byte, timeout time.Duration
 	}
 	return compiled, nil
 }
+
+// compileHook, if set, wraps the context that wazero compiles with:
+// tests see where wazero is.
+var compileHook func(context.Context) context.Context
 
 var (
 	allocParams  = []api.ValueType{api.ValueTypeI32}

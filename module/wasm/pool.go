@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module"
 	"golang.org/x/sys/cpu"
@@ -411,7 +412,7 @@ func (m *Module) newInstance(ctx context.Context, n int) (_ *instance, err error
 	if n > 0 {
 		where = func(what string) error { return fmt.Errorf("module %s: making instance %d: %s", m.name, n, what) }
 	}
-	mod, err := m.rt.InstantiateModule(ictx, m.compiled, mcfg)
+	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ictx, memoryAllocator), m.compiled, mcfg)
 	if err != nil {
 		i.disarm()
 		if !isRunError(err) {
