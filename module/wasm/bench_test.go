@@ -398,13 +398,16 @@ func BenchmarkCallHookParallel(b *testing.B) {
 // control reached 1.54 on a quiet machine, 1.95 with phases of 20000
 // calls. It reports the wall time per call of each phase (1g-ns/call,
 // 2g-ns/call), their ratio (speedup: 2 would be perfect scaling), the
-// CPU time per call of each, which grows with contention between the
+// CPU time per call of the calling threads in each (each goroutine is
+// locked to its thread for the phase and reads the thread's clock, exact
+// where the process's count lags by up to a scheduler tick per running
+// thread, as much as a phase), which grows with contention between the
 // goroutines (cache lines bouncing between the cores, spinning on locks)
-// whether or not the machine has a core free for each, and the cores
-// the 2g phase kept busy (2g-cores: under 2 when a goroutine waits, or
-// the machine is busy). The control is the same with a loop of pure Go
-// instead of a call: the speedup the machine allows at the time (on a
-// machine shared with other programs, well under 2).
+// whether or not the machine has a core free for each, and the cores the
+// calling threads of the 2g phase kept busy (2g-cores: under 2 when a
+// goroutine waits, or the machine is busy). The control is the same with
+// a loop of pure Go instead of a call: the speedup the machine allows at
+// the time (on a machine shared with other programs, well under 2).
 func BenchmarkCallHookSpeedup(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs GOMAXPROCS >= 2")
@@ -465,15 +468,18 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 			// phase runs g goroutines that call until the phase ends
 			// (looking at the clock every few calls), and returns the
 			// calls they made, the phase's wall time (from before the
-			// goroutines start to after the last ends) and the
-			// process's CPU time meanwhile.
+			// goroutines start to after the last ends) and their
+			// threads' CPU time (negative where it is not measured).
 			phase := func(g int) (n int64, wall time.Duration, cpu int64) {
-				var total atomic.Int64
-				c, start := processCPU(), time.Now()
+				var total, cpus atomic.Int64
+				start := time.Now()
 				end := start.Add(speedupPhase)
 				var wg sync.WaitGroup
 				for range g {
 					wg.Go(func() {
+						runtime.LockOSThread()
+						defer runtime.UnlockOSThread()
+						c := threadCPU()
 						var k int64
 						for calls(8) {
 							k += 8
@@ -482,10 +488,14 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 							}
 						}
 						total.Add(k)
+						if c >= 0 {
+							c = threadCPU() - c
+						}
+						cpus.Add(c)
 					})
 				}
 				wg.Wait()
-				return total.Load(), time.Since(start), processCPU() - c
+				return total.Load(), time.Since(start), cpus.Load()
 			}
 			var n1, n2 int64
 			var wall1, wall2 time.Duration
@@ -503,7 +513,7 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 			b.ReportMetric(per1, "1g-ns/call")
 			b.ReportMetric(per2, "2g-ns/call")
 			b.ReportMetric(per1/per2, "speedup")
-			if c := processCPU(); c >= 0 {
+			if cpu1 >= 0 && cpu2 >= 0 {
 				b.ReportMetric(float64(cpu1)/float64(n1), "1g-cpu-ns/call")
 				b.ReportMetric(float64(cpu2)/float64(n2), "2g-cpu-ns/call")
 				b.ReportMetric(float64(cpu2)/float64(wall2), "2g-cores")
