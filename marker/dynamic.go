@@ -158,7 +158,9 @@ func storeEnabled(m *Info, l *probeList) {
 }
 
 // enabledChanges counts the changes of markers' enabled state, after each.
-var enabledChanges atomic.Uint64
+// The module sandbox reads it at every call into a module: it has a
+// cache line of its own, like epoch.
+var enabledChanges paddedUint64
 
 // EnabledChanges returns a number that grows whenever a marker's enabled
 // state may have changed (a probe connected or disconnected, a refusal set

@@ -24,7 +24,29 @@ import (
 //   - the portable fallback below: sharded sequentially consistent atomic
 //     counters. It is also what the race detector checks.
 
-var epoch atomic.Uint32
+// epoch is read by every Fire of an enabled marker, on every core: it has
+// a cache line of its own, so that a variable written often that the
+// linker happens to place beside it does not make those reads miss (in
+// one build its neighbours were the runtime's count of goroutines
+// waiting on the network poller, written whenever one parks on a socket,
+// and the count of goroutines the context package started).
+var epoch paddedUint32
+
+// paddedUint32 and paddedUint64 are atomic variables on a cache line of
+// their own (their methods are the atomic's): read on every core by hot
+// paths, written rarely. The padding is on both sides because the linker
+// aligns a variable to 32 bytes at most.
+type paddedUint32 struct {
+	_ [64]byte
+	atomic.Uint32
+	_ [64 - 4]byte
+}
+
+type paddedUint64 struct {
+	_ [64]byte
+	atomic.Uint64
+	_ [64 - 8]byte
+}
 
 // graceMu serialises epoch flips. It is not the registry lock, so a probe
 // being cut off after a panic can update the registry while an Unregister

@@ -386,18 +386,32 @@ func BenchmarkCallHookParallel(b *testing.B) {
 }
 
 // BenchmarkCallHookSpeedup measures the throughput of hook calls from
-// two goroutines against one, into a module of two instances, in the
-// same run: each iteration makes a batch of calls from one goroutine,
-// then as many from two at once, so that both see the same machine (on a
-// shared machine a run of 1g and a run of 2g seconds apart measure the
-// other programs). It reports the wall time per call of each (1g-ns/call,
-// 2g-ns/call), their ratio (speedup: 2 would be perfect scaling) and the
-// CPU time per call of each, which grows with contention between the
-// goroutines (cache lines bouncing between the cores, spinning on
-// locks) whether or not the machine has a core free for each. The
-// control is the same with a loop of pure Go instead of a call: the
-// speedup the machine allows at the time (on a machine shared with other
-// programs, well under 2).
+// two goroutines against one, into a module of two instances, beside a
+// control, in the same seconds: each iteration runs a phase of
+// speedupPhaseTime in which one goroutine runs the control (a loop of
+// pure Go, about as long as an echo call) as fast as it can, then one as
+// long in which two do, then the same two phases of calls into the
+// module, and counts the loops and calls, so that all see the same
+// machine (on a shared machine, runs seconds apart measure the other
+// programs). The phases must be long against starting and waking a
+// goroutine, which takes tens of microseconds, more on a busy machine:
+// with phases of a batch of 1000 calls (a quarter of a millisecond for
+// each of two goroutines) the benchmark measured the wake-ups, and its
+// control reached 1.54 on a quiet machine (1.95 with phases of 20000
+// calls).
+//
+// It reports the wall time per call of each phase (1g-ns/call,
+// 2g-ns/call) and their ratio (speedup: 2 would be perfect scaling), the
+// control's (control-speedup: what the machine allowed meanwhile), the
+// CPU time per call of the calling threads in each phase (each goroutine
+// is locked to its thread for the phase and reads the thread's clock,
+// exact where the process's count lags by up to a scheduler tick per
+// running thread, as much as a phase), which grows with contention
+// between the goroutines (cache lines bouncing between the cores,
+// spinning on locks) whether or not the machine has a core free for
+// each, and the cores that the calling threads of the 2g phases kept
+// busy (2g-cores, control-2g-cores): under 2 when a goroutine waits, or
+// when the machine runs other programs.
 func BenchmarkCallHookSpeedup(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs GOMAXPROCS >= 2")
@@ -407,76 +421,135 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer p.Unregister()
-	for _, mod := range []struct{ name, hook string }{{"control", ""}, {"echo", "echo"}, {"plugin", "on_request"}} {
+	var sink atomic.Uint64
+	control := func(n int) bool {
+		x := uint64(n)
+		for range n * 400 { // about half a microsecond a call
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		sink.Store(x)
+		return true
+	}
+	for _, mod := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
 		b.Run(mod.name, func(b *testing.B) {
-			in := []byte("GET /api/users/42")
-			const batch = 1000
-			var calls func(n int)
-			if mod.name == "control" {
-				var sink atomic.Uint64
-				calls = func(n int) {
-					x := uint64(n)
-					for range n * 400 { // about a microsecond a call
-						x = x*6364136223846793005 + 1442695040888963407
-					}
-					sink.Store(x)
-				}
+			h := newHost(b, WithLimits(Limits{Instances: 2}))
+			var m *Module
+			var err error
+			if mod.name == "echo" {
+				m, err = h.Load(context.Background(), hostileWasm(b))
 			} else {
-				h := newHost(b, WithLimits(Limits{Instances: 2}))
-				var m *Module
-				var err error
-				if mod.name == "echo" {
-					m, err = h.Load(context.Background(), hostileWasm(b))
-				} else {
-					m, err = h.LoadFile(context.Background(), pluginPath(b))
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				// Make both instances before timing.
-				i1, err := m.acquire(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				i2, err := m.acquire(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				m.pool.put(i1)
-				m.pool.put(i2)
-				calls = func(n int) {
-					for range n {
-						if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
-							b.Error(err)
-							return
-						}
+				m, err = h.LoadFile(context.Background(), pluginPath(b))
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			// Make both instances before timing.
+			i1, err := m.acquire(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			i2, err := m.acquire(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.pool.put(i1)
+			m.pool.put(i2)
+			in := []byte("GET /api/users/42")
+			calls := func(n int) bool {
+				for range n {
+					if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
+						b.Error(err)
+						return false
 					}
 				}
+				return true
 			}
-			var wall1, wall2 time.Duration
-			var cpu1, cpu2 int64
+			var ctl, run speedupRun
 			for b.Loop() {
-				t, c := time.Now(), processCPU()
-				calls(batch)
-				wall1 += time.Since(t)
-				cpu1 += processCPU() - c
-				t, c = time.Now(), processCPU()
-				var wg sync.WaitGroup
-				for range 2 {
-					wg.Go(func() { calls(batch / 2) })
-				}
-				wg.Wait()
-				wall2 += time.Since(t)
-				cpu2 += processCPU() - c
+				ctl.iteration(control)
+				run.iteration(calls)
 			}
-			n := float64(b.N * batch)
-			b.ReportMetric(float64(wall1)/n, "1g-ns/call")
-			b.ReportMetric(float64(wall2)/n, "2g-ns/call")
-			b.ReportMetric(float64(wall1)/float64(wall2), "speedup")
-			if c := processCPU(); c >= 0 {
-				b.ReportMetric(float64(cpu1)/n, "1g-cpu-ns/call")
-				b.ReportMetric(float64(cpu2)/n, "2g-cpu-ns/call")
+			if run.n[0] == 0 || run.n[1] == 0 {
+				return // failed
+			}
+			b.ReportMetric(run.perCall(0), "1g-ns/call")
+			b.ReportMetric(run.perCall(1), "2g-ns/call")
+			b.ReportMetric(run.speedup(), "speedup")
+			b.ReportMetric(ctl.speedup(), "control-speedup")
+			if run.cpu[0] >= 0 && run.cpu[1] >= 0 {
+				b.ReportMetric(float64(run.cpu[0])/float64(run.n[0]), "1g-cpu-ns/call")
+				b.ReportMetric(float64(run.cpu[1])/float64(run.n[1]), "2g-cpu-ns/call")
+				b.ReportMetric(run.cores(), "2g-cores")
+				b.ReportMetric(ctl.cores(), "control-2g-cores")
 			}
 		})
 	}
 }
+
+// speedupRun sums BenchmarkCallHookSpeedup's phases of one goroutine
+// (index 0) and of two (index 1): calls made, wall time, and the calling
+// threads' CPU time (negative where it is not measured).
+type speedupRun struct {
+	n    [2]int64
+	wall [2]time.Duration
+	cpu  [2]int64
+}
+
+// iteration runs a phase of one goroutine, then one of two, calling
+// calls (which makes n calls and reports false after a failure).
+func (r *speedupRun) iteration(calls func(n int) bool) {
+	for i, g := range []int{1, 2} {
+		n, wall, cpu := speedupPhase(g, calls)
+		r.n[i] += n
+		r.wall[i] += wall
+		if cpu < 0 || r.cpu[i] < 0 {
+			r.cpu[i] = -1
+		} else {
+			r.cpu[i] += cpu
+		}
+	}
+}
+
+func (r *speedupRun) perCall(i int) float64 { return float64(r.wall[i]) / float64(r.n[i]) }
+
+func (r *speedupRun) speedup() float64 { return r.perCall(0) / r.perCall(1) }
+
+func (r *speedupRun) cores() float64 { return float64(r.cpu[1]) / float64(r.wall[1]) }
+
+// speedupPhase runs g goroutines that call until the phase ends (looking
+// at the clock every few calls), and returns the calls they made, the
+// phase's wall time (from before the goroutines start to after the last
+// ends) and their threads' CPU time (negative where it is not measured).
+func speedupPhase(g int, calls func(n int) bool) (n int64, wall time.Duration, cpu int64) {
+	var total, cpus atomic.Int64
+	start := time.Now()
+	end := start.Add(speedupPhaseTime)
+	var wg sync.WaitGroup
+	for range g {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			c := threadCPU()
+			var k int64
+			for calls(8) {
+				k += 8
+				if !time.Now().Before(end) {
+					break
+				}
+			}
+			total.Add(k)
+			if c >= 0 {
+				c = threadCPU() - c
+			}
+			cpus.Add(c)
+		})
+	}
+	wg.Wait()
+	return total.Load(), time.Since(start), cpus.Load()
+}
+
+// speedupPhaseTime is how long BenchmarkCallHookSpeedup's goroutines
+// call in each phase: long enough that starting and waking the
+// goroutines (tens of microseconds) is lost in it, short enough that a
+// benchmark second holds 25 phases of each kind.
+const speedupPhaseTime = 10 * time.Millisecond

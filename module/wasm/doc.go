@@ -218,12 +218,15 @@
 //	              the module's, whichever instance caused them; handles are
 //	              the module's, and every instance's enabled flags are kept
 //
-// Calls into different instances share nothing that a call writes: a
-// call takes the first idle instance it can lock
-// and gives it back by unlocking it, and counts its calls and events in
-// the instance, on cache lines of its own; Status and Host.Stats sum the
-// instances. The pool's lock is taken only while callers wait for an
-// instance.
+// Calls into different instances share nothing that a call writes, and
+// read nothing that another call writes: a call takes the instance that
+// the last call on its P (the Go scheduler's processor) took if it is
+// idle, else the first idle instance it can lock, and gives it back by
+// unlocking it; it counts its calls and events in the instance, on cache
+// lines of its own; Status and Host.Stats sum the instances. Goroutines
+// calling at once on different Ps thus keep to an instance each, its
+// memory in their core's cache. The pool's lock is taken only while
+// callers wait for an instance.
 //
 // Probes of a module's markers run on the calling goroutine during the
 // call and must not call into the same module. Everything else is safe
@@ -240,26 +243,33 @@
 //	event to a no-op probe, Go guest (FireFromModule/probe)     80-85 ns of CPU, 80-210 ns (153-157 ns of CPU before)
 //	  the same without the event buffer (probe/unbatched)       170-180 ns of CPU
 //	event to a no-op probe, hand-written (FireFromRawModule)    80-210 ns (a host call per event)
-//	hook call, echo (BenchmarkCallHook/echo)                    0.9-1.4 µs (5.6-10 µs with a timer per call)
-//	hook call, example plugin (BenchmarkCallHook/plugin)        2.4-2.6 µs (2.5-3.1 µs with the pool's channel and lock)
+//	hook call, echo (BenchmarkCallHook/echo)                    0.48-0.60 µs (0.66-0.69 µs with gettid per call)
+//	hook call, example plugin (BenchmarkCallHook/plugin)        1.50-1.71 µs (1.73-1.89 µs)
 //	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
-//	  echo                                                      0.77-0.82 and 0.86-0.88 µs (0.83-0.89 and 0.88-0.96 before)
-//	  example plugin                                            2.23-2.28 and 2.32-2.39 µs (2.37-2.51 and 2.41-2.59 before)
+//	  echo                                                      0.51-0.59 and 0.51-0.59 µs (0.65-0.70 and 0.77-0.85 looking from the first instance)
+//	  example plugin                                            1.55-1.88 and 1.56-1.89 µs (1.71-2.07 and 1.83-2.14)
+//	calls from 2 goroutines against 1, and the control's in the same iterations:
+//	  echo                                                      1.45-2.0, mostly 1.7-1.85, against 1.74-1.97 (1.31-1.56 against 1.73-1.89)
+//	  example plugin                                            1.48-1.89, mostly 1.65-1.85, against 1.72-1.92 (1.56-1.80)
 //	second load of the example plugin (LoadPlugin/cached)       41-49 ms, 44-51 ms of CPU (54-68 and 56-63 before)
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
 // (Old and new interleaved; calls at a load average of 3 to 7, the
-// second load at 3.2 to 3.4.) Two goroutines calling into two instances write nothing of
-// the host's that both share, so they should scale with the cores they
-// get: from two goroutines a call costs 7-12 % more CPU than from one,
-// about as a loop of pure Go does (BenchmarkCallHookSpeedup's control,
-// 7-8 %). That machine seldom gave the process two cores: the control
-// mostly got a speedup of 0.6-0.95 from two goroutines over one, at best
-// 1.55; in those best minutes two goroutines made 1.2-1.4 times the calls
-// of one into echo and 1.3-1.55 into the example plugin, the old pool
-// 1.1-1.4 and 1.4-1.5 (measured while calls still looked for an instance
-// from a random one). A second load is mostly wazero's work: decoding
+// speedups in the quiet seconds of a load average of 2 to 4, when the
+// other programs left the process about 1.8 of the two cores; loads at 2
+// to 3.) Two goroutines calling into two instances share nothing that a
+// call writes or reads of the other's, so they scale with the cores they
+// get: from two goroutines a call costs about the CPU time of one (-12
+// to +10 %; it cost 5-24 % more when calls looked for an instance from
+// the first). What they do not get is all of the cores the control gets:
+// the calling threads of the 2g phases kept up to 0.3 (echo) and 0.15
+// (the plugin) fewer cores busy than the control's in the same
+// iterations, about 0.1 on average. Part of it is the garbage of the
+// calls (each allocates its output): collected on the idle core when one
+// goroutine calls, it takes a core from the calls when two do; echo with
+// GOGC=off kept as many cores as the control, and its speedup was the
+// control's or better in five runs of seven. A second load is mostly wazero's work: decoding
 // and validating the module again (it always validates: about 20 ms of
 // CPU for the plugin), hashing it (3 ms), reading its compiled code (7
 // ms, mostly faulting in the 10 MB it copies it to), instantiating and
@@ -294,10 +304,12 @@
 // above are the process's (getrusage) per event, the wall times those of
 // ns/op; "before" is the previous code, run alternately with this one.
 //
-// A call into a hook pays for locking the goroutine to its thread, reading the thread's
-// id (one system call), a few atomic operations that tell the host's
-// watchdog the call runs, copying the input in and the output out; no
-// goroutine, timer or clock reading per call (see Limits).
+// A call into a hook pays for locking the goroutine to its thread,
+// reading the thread's id (from the Go runtime's M, a nanosecond, where
+// internal/rt's self-check passes; else gettid, a system call of about
+// 80 ns), a few atomic operations that tell the host's watchdog the call
+// runs, copying the input in and the output out; no goroutine, timer or
+// clock reading per call (see Limits).
 // A loop iteration in a module costs the stop test and the fuel count
 // (see Stopping), about a nanosecond.
 //

@@ -554,7 +554,9 @@ func (i *instance) storePages() {
 		return
 	}
 	if mem := i.memory(i.mod); mem != nil {
-		i.pages.Store(mem.Size() / 65536)
+		if n := mem.Size() / 65536; n != i.pages.Load() {
+			i.pages.Store(n)
+		}
 	}
 }
 

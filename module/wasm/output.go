@@ -52,8 +52,14 @@ func (w *outputWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// reset forgets the previous call's output.
+// reset forgets the previous call's output. Called with the instance's
+// lock held, as Write is (the module writes during its calls): head
+// cannot change meanwhile, and a call that wrote nothing (the usual)
+// takes no lock to forget it.
 func (w *outputWriter) reset() {
+	if len(w.head) == 0 {
+		return
+	}
 	w.mu.Lock()
 	w.head = w.head[:0]
 	w.mu.Unlock()

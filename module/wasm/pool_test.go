@@ -101,6 +101,47 @@ func TestPoolGrows(t *testing.T) {
 	}
 }
 
+// TestPoolHint: a call takes the instance that the last call on its P
+// took, not the first idle one, so that goroutines calling at once on
+// two Ps keep to an instance each; with more Ps than hints (GOMAXPROCS
+// raised after the load) calls still find idle instances.
+func TestPoolHint(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // one P: every call runs on P 0
+	h := newHost(t, WithLimits(Limits{Instances: 2}))
+	m, err := h.Load(context.Background(), pooled())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second instance is taken while the first is busy: P 0's last.
+	hold(t, m, 2)()
+	for range 5 {
+		if _, err := m.Call(context.Background(), "quick", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := *m.insts.Load()
+	if c0, c1 := all[0].stats.calls.Load(), all[1].stats.calls.Load(); c0 != 0 || c1 != 5 {
+		t.Fatalf("calls into instances 0 and 1: %d and %d, want 0 and 5", c0, c1)
+	}
+
+	runtime.GOMAXPROCS(4) // Ps 1 to 3 have no hint
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if _, err := m.Call(context.Background(), "quick", nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if c, n := m.Status().Counters.Calls, m.Status().Instances; c != 5+8*100 || n != 2 {
+		t.Fatalf("%d calls into %d instances, want %d into 2", c, n, 5+8*100)
+	}
+}
+
 // TestPoolConcurrent hammers a pool of 3 from 8 goroutines: every call
 // answers, counters add up, and events of every instance arrive.
 func TestPoolConcurrent(t *testing.T) {

@@ -31,6 +31,7 @@ type callDeadline struct {
 
 	wd         *watchdog // the host's, once registered (with callMu held)
 	registered bool
+	fastTid    bool // threadClock may read thread ids from the runtime
 
 	// The watchdog's view of the running call, touched only by the
 	// watchdog's goroutine.
@@ -59,26 +60,41 @@ func (i *instance) callContext(ctx context.Context, timeout time.Duration) (cont
 		c.wd = m.host.watchdog()
 		c.wd.register(c, min(timeout, m.limits.CallTimeout))
 		c.registered = true
+		c.fastTid = threadIDsChecked()
 	}
-	i.budgetNs.Store(int64(timeout))
-	i.slept.Store(0)
+	// The values below mostly are the last call's: each is stored only
+	// if it changed (a load instead of a locked exchange). The watchdog
+	// reads them only after the running mark below.
+	storeIfNew(&i.budgetNs, int64(timeout))
+	storeIfNew(&c.timeout, int64(timeout))
+	storeIfNew(&i.slept, 0)
 	runtime.LockOSThread()
-	c.stopped.Store(false)
+	if c.stopped.Load() {
+		c.stopped.Store(false)
+	}
 	if c.stop != nil {
 		c.stop.Set(0)
 	}
-	clock, ok := threadClock()
+	clock, ok := threadClock(c.fastTid)
 	if !ok {
 		clock = 0
 	}
-	c.clock.Store(uint64(clock))
-	c.timeout.Store(int64(timeout))
+	if c.clock.Load() != uint64(clock) {
+		c.clock.Store(uint64(clock))
+	}
 	c.gen.Add(1) // running
 	c.wd.kick()
 	if ctx.Done() != nil {
 		ctx = context.WithoutCancel(ctx)
 	}
 	return ctx, c.end
+}
+
+// storeIfNew stores v in a unless a holds it already.
+func storeIfNew(a *atomic.Int64, v int64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
 }
 
 // endCall ends the running call and unlocks its thread.
