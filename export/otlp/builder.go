@@ -58,6 +58,15 @@ type LogBuilder struct {
 	skipped int // events not encoded: the queue was full
 	rec     []byte
 	scratch []byte
+
+	// The record Begin started, if cur is set: its class, where its
+	// records go, the offset of its size byte there, the next field,
+	// and what End appends.
+	cur         *prepared
+	sb          *builderScope
+	start, fi   int
+	observed    int64
+	trace, span []byte
 }
 
 // builderScope holds the records of one scope in a LogBuilder.
@@ -80,6 +89,7 @@ func (b *LogBuilder) Len() int { return b.n + b.skipped }
 // exporter's queue is full (and not WithBlock), the event is not encoded:
 // Commit counts it as dropped.
 func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) {
+	b.abandon()
 	if b.e.full.Load() {
 		b.skipped++ // no work for an event that would be dropped
 		return
@@ -110,6 +120,7 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 	if b.e != e {
 		panic("otlp: Commit of another exporter's LogBuilder")
 	}
+	b.abandon()
 	if b.n+b.skipped == 0 {
 		return 0
 	}
