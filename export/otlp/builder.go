@@ -130,10 +130,13 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 	e.dropped.Add(uint64(b.skipped))
 	for id := range b.scopes {
 		sb := &b.scopes[id]
+		recs := sb.recs[:0]
 		if len(sb.ends) > 0 {
-			dropped += e.commitScope(id, sb.recs, sb.ends)
+			var d int
+			d, recs = e.commitScope(id, sb.recs, sb.ends)
+			dropped += d
 		}
-		sb.recs, sb.ends = sb.recs[:0], sb.ends[:0]
+		sb.recs, sb.ends = recs, sb.ends[:0]
 	}
 	e.mu.Unlock()
 	b.n, b.skipped = 0, 0
@@ -141,9 +144,15 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 }
 
 // commitScope appends the records of one scope to the current batches,
-// sealing each that fills up, in runs copied at once. It returns the
-// records dropped. Call with mu held; the records are counted in events.
-func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped int) {
+// sealing each that fills up, in runs copied at once. The first run that
+// starts a batch's records of the scope is not copied: the batch takes
+// recs, and gives its own empty buffer back. commitScope returns the
+// records dropped, and the buffer for the builder's next records: recs
+// emptied, or the one the batch gave back. Call with mu held; the
+// records are counted in events.
+func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped int, next []byte) {
+	next = recs[:0]
+	taken := false
 	i, off := 0, 0
 	for i < len(ends) {
 		for e.cfg.Block && !e.closed && e.queued >= e.cfg.QueueSize {
@@ -154,7 +163,7 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 		if e.closed || e.queued >= e.cfg.QueueSize {
 			n := len(ends) - i
 			e.dropped.Add(uint64(n))
-			return dropped + n
+			return dropped + n, next
 		}
 		bt := e.current(sigLogs)
 		// As many records as the queue and the batch have room for
@@ -166,8 +175,25 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			j--
 		}
 		end := int(ends[j-1])
-		sb := bt.scope(scope, e.hint(scope))
-		sb.recs = append(sb.recs, recs[off:end]...)
+		for len(bt.scopes) <= scope {
+			bt.scopes = append(bt.scopes, scopeBuf{})
+		}
+		sb := &bt.scopes[scope]
+		if len(sb.recs) == 0 && !taken {
+			// The batch takes the builder's buffer, which the
+			// builder no longer writes to. What the batch appends
+			// after end (the next runs of this Commit, if the batch
+			// is not sealed) is the very bytes there: the runs
+			// follow each other in recs.
+			next, sb.recs = sb.recs[:0], recs[off:end]
+			if cap(next) < len(recs) {
+				next = make([]byte, 0, cap(recs)) // instead of the batch's
+			}
+			taken = true
+		} else {
+			sb = bt.scope(scope, e.hint(scope))
+			sb.recs = append(sb.recs, recs[off:end]...)
+		}
 		n := j - i
 		e.queued += n
 		e.noteFull()
@@ -179,7 +205,7 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 		}
 		i, off = j, end
 	}
-	return dropped
+	return dropped, next
 }
 
 // SpanOf does for an event what Log does beyond its log record: remember
