@@ -179,13 +179,14 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			bt.scopes = append(bt.scopes, scopeBuf{})
 		}
 		sb := &bt.scopes[scope]
-		if len(sb.recs) == 0 && !taken {
+		if sb.n == 0 && !taken {
 			// The batch takes the builder's buffer, which the
-			// builder no longer writes to. What the batch appends
-			// after end (the next runs of this Commit, if the batch
-			// is not sealed) is the very bytes there: the runs
-			// follow each other in recs.
-			next, sb.recs = sb.recs[:0], recs[off:end]
+			// builder no longer writes to; what went before off is
+			// in earlier batches. What the batch appends after end
+			// (the next runs of this Commit, if the batch is not
+			// sealed) is the very bytes there: the runs follow each
+			// other in recs.
+			next, sb.recs, sb.skip = sb.recs[:0], recs[:end], off
 			if cap(next) < len(recs) {
 				next = make([]byte, 0, cap(recs)) // instead of the batch's
 			}

@@ -105,9 +105,17 @@ const (
 
 // scopeBuf holds the encoded records of one scope in a batch.
 type scopeBuf struct {
-	n    int
-	recs []byte // repeated log_records (or spans) fields
+	n int
+	// recs[skip:] are the records: repeated log_records (or spans)
+	// fields. A buffer taken from a LogBuilder (commitScope) starts
+	// with records that went to an earlier batch, which skip leaves
+	// out: keeping them keeps the buffer's whole capacity for reuse.
+	skip int
+	recs []byte
 }
+
+// records returns the records of sb.
+func (sb *scopeBuf) records() []byte { return sb.recs[sb.skip:] }
 
 // batch is the encoded events of one signal waiting to be sent together.
 type batch struct {
@@ -562,9 +570,9 @@ func (e *Exporter) release(b *batch) {
 		for len(e.recsHint) <= i {
 			e.recsHint = append(e.recsHint, 0)
 		}
-		e.recsHint[i] = min(max(e.recsHint[i], len(b.scopes[i].recs)), e.cfg.BatchBytes)
+		e.recsHint[i] = min(max(e.recsHint[i], len(b.scopes[i].records())), e.cfg.BatchBytes)
 		b.scopes[i].n = 0
-		b.scopes[i].recs = b.scopes[i].recs[:0]
+		b.scopes[i].recs, b.scopes[i].skip = b.scopes[i].recs[:0], 0
 	}
 	b.n, b.size = 0, 0
 	if len(e.free) < 2+e.cfg.Senders {
@@ -585,7 +593,7 @@ func (s *sender) encodeBatch(b *batch) {
 	inner := bytesFieldLen(len(e.resource))
 	for i, sb := range b.scopes {
 		if sb.n > 0 {
-			inner += bytesFieldLen(bytesFieldLen(len(scopes[i])) + len(sb.recs))
+			inner += bytesFieldLen(bytesFieldLen(len(scopes[i])) + len(sb.records()))
 		}
 	}
 	// The headers go into head first, their ends noted, since appending
@@ -600,7 +608,7 @@ func (s *sender) encodeBatch(b *batch) {
 			continue
 		}
 		head = appendTag(head, 2, wireBytes)
-		head = appendVarint(head, uint64(bytesFieldLen(len(scopes[i]))+len(sb.recs)))
+		head = appendVarint(head, uint64(bytesFieldLen(len(scopes[i]))+len(sb.records())))
 		head = appendBytesField(head, 1, scopes[i])
 		ends = append(ends, len(head))
 	}
@@ -611,7 +619,7 @@ func (s *sender) encodeBatch(b *batch) {
 		if sb.n == 0 {
 			continue
 		}
-		s.segs = append(s.segs, head[ends[k-1]:ends[k]], sb.recs)
+		s.segs = append(s.segs, head[ends[k-1]:ends[k]], sb.records())
 		k++
 	}
 }
