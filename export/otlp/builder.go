@@ -188,7 +188,9 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			// other in recs.
 			next, sb.recs, sb.skip = sb.recs[:0], recs[:end], off
 			if cap(next) < len(recs) {
-				next = make([]byte, 0, cap(recs)) // instead of the batch's
+				// A new batch has no buffer: the builder gets the
+				// one the batch would have made.
+				next = make([]byte, 0, max(len(recs), e.hint(scope)))
 			}
 			taken = true
 		} else {
