@@ -187,10 +187,11 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			// sealed) is the very bytes there: the runs follow each
 			// other in recs.
 			next, sb.recs, sb.skip = sb.recs[:0], recs[:end], off
-			if cap(next) < len(recs) {
-				// A new batch has no buffer: the builder gets the
-				// one the batch would have made.
-				next = make([]byte, 0, max(len(recs), e.hint(scope)))
+			if want := len(recs) + len(recs)/4; cap(next) < want {
+				// A new batch has no buffer, and one made for
+				// smaller records would have to grow: the builder
+				// gets one with room for more than it held.
+				next = make([]byte, 0, want)
 			}
 			taken = true
 		} else {

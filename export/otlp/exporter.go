@@ -575,7 +575,13 @@ func (e *Exporter) release(b *batch) {
 		b.scopes[i].recs, b.scopes[i].skip = b.scopes[i].recs[:0], 0
 	}
 	b.n, b.size = 0, 0
-	if len(e.free) < 2+e.cfg.Senders {
+	// Kept for reuse, as many as can be in use at once (a full queue's,
+	// the senders' and the two being filled): a queue that backs up
+	// once (a slow collector, a burst) would otherwise make the
+	// exporter allocate a batch, and its buffers, for every one sent
+	// after, and the garbage collector run for them. The memory kept
+	// is what a full queue holds.
+	if len(e.free) < e.cfg.QueueSize/e.cfg.BatchSize+e.cfg.Senders+2 {
 		e.free = append(e.free, b)
 	}
 	e.mu.Unlock()
