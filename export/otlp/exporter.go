@@ -722,8 +722,7 @@ func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz
 		size += len(seg)
 	}
 	body := func() io.ReadCloser {
-		bufs := net.Buffers(slices.Clone(segs)) // reading consumes the list
-		return io.NopCloser(&bufs)
+		return &requestBody{bufs: net.Buffers(slices.Clone(segs))} // reading consumes the list
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body())
 	if err != nil {
@@ -759,6 +758,24 @@ func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz
 		herr.Message = string(bytes.TrimSpace(answer))
 	}
 	return parseRetryAfter(resp.Header.Get("Retry-After")), herr
+}
+
+// requestBody is the body of an export request: the pieces of the
+// request where they lie (the batch's records behind a few header bytes).
+// The default client's connections write it with one writev (bodyConn).
+type requestBody struct{ bufs net.Buffers }
+
+func (b *requestBody) Read(p []byte) (int, error)         { return b.bufs.Read(p) }
+func (b *requestBody) WriteTo(w io.Writer) (int64, error) { return b.bufs.WriteTo(w) }
+func (b *requestBody) Close() error                       { return nil }
+
+// len returns the bytes left to read.
+func (b *requestBody) len() int64 {
+	n := 0
+	for _, p := range b.bufs {
+		n += len(p)
+	}
+	return int64(n)
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
