@@ -67,6 +67,12 @@ type LogBuilder struct {
 	start, fi   int
 	observed    int64
 	trace, span []byte
+
+	// The class of the latest Begin, as prepared, and where its
+	// records go.
+	lastClass *Class
+	lastPrep  *prepared
+	lastSB    *builderScope
 }
 
 // builderScope holds the records of one scope in a LogBuilder.
@@ -97,6 +103,7 @@ func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, tr
 	c := b.e.prepared(cl)
 	for len(b.scopes) <= c.scopeID {
 		b.scopes = append(b.scopes, builderScope{})
+		b.lastClass = nil // lastSB points into the old array
 	}
 	sb := &b.scopes[c.scopeID]
 	if n := logRecordLen(c, vals, truncated); n >= 0 {

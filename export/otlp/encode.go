@@ -57,8 +57,10 @@ type prepared struct {
 	scopeID int
 	attrs   []attrField // the fields that are attributes
 	fields  []fieldEnc  // every field, for Begin's records
-	hasIDs  bool        // some field is a trace_id or span_id
-	span    *spanInfo   // when Span or StartKeys is set
+	// nameField is the event_name field of its log records, encoded.
+	nameField []byte
+	hasIDs    bool      // some field is a trace_id or span_id
+	span      *spanInfo // when Span or StartKeys is set
 }
 
 // attrField is a field sent as an attribute, what every event of its
@@ -72,6 +74,7 @@ type attrField struct {
 // prepare works out the class's attributes, once for all its events.
 func (c *prepared) prepare() {
 	c.attrs, c.hasIDs = nil, false
+	c.nameField = appendBytesField(nil, logEventName, c.Name)
 	c.fields = make([]fieldEnc, len(c.Fields))
 	for i, f := range c.Fields {
 		key := appendBytesField(nil, 1, f.Name)

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"encoding/binary"
 	"math"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -43,18 +44,26 @@ func (b *LogBuilder) Begin(cl *Class, timeNS, observed int64) bool {
 		b.skipped++
 		return false
 	}
-	c := b.e.prepared(cl)
-	for len(b.scopes) <= c.scopeID {
-		b.scopes = append(b.scopes, builderScope{})
+	c, sb := b.lastPrep, b.lastSB
+	if b.lastClass != cl {
+		// Events come in runs of one class: the class is looked up
+		// once a run.
+		c = b.e.prepared(cl)
+		for len(b.scopes) <= c.scopeID {
+			b.scopes = append(b.scopes, builderScope{})
+		}
+		sb = &b.scopes[c.scopeID]
+		b.lastClass, b.lastPrep, b.lastSB = cl, c, sb
 	}
-	sb := &b.scopes[c.scopeID]
 	// The record's tag, and a byte for its size, which End fills in
-	// (and makes room for if it needs more).
-	sb.recs = append(sb.recs, 2<<3|wireBytes, 0)
-	b.start = len(sb.recs) - 1
-	sb.recs = appendFixed64(sb.recs, logTime, uint64(timeNS))
+	// (and makes room for if it needs more), and its time.
+	sb.recs = append(sb.recs, 2<<3|wireBytes, 0, logTime<<3|wireFixed64)
+	b.start = len(sb.recs) - 2
+	sb.recs = binary.LittleEndian.AppendUint64(sb.recs, uint64(timeNS))
 	b.cur, b.sb, b.fi, b.observed = c, sb, 0, observed
-	b.trace, b.span = nil, nil
+	if b.trace != nil || b.span != nil {
+		b.trace, b.span = nil, nil
+	}
 	return true
 }
 
@@ -147,8 +156,9 @@ func (b *LogBuilder) End(truncated uint8) {
 			sb.recs = appendBytesField(sb.recs, logSpanID, b.span)
 		}
 	}
-	sb.recs = appendFixed64(sb.recs, logObserved, uint64(b.observed))
-	sb.recs = appendBytesField(sb.recs, logEventName, c.Name)
+	sb.recs = append(sb.recs, logObserved<<3|wireFixed64)
+	sb.recs = binary.LittleEndian.AppendUint64(sb.recs, uint64(b.observed))
+	sb.recs = append(sb.recs, c.nameField...)
 	size := len(sb.recs) - b.start - 1
 	if size >= 0x80 {
 		// A size of more than one byte: move the record up.
@@ -161,5 +171,5 @@ func (b *LogBuilder) End(truncated uint8) {
 	}
 	sb.ends = append(sb.ends, int32(len(sb.recs)))
 	b.n++
-	b.cur, b.sb, b.trace, b.span = nil, nil, nil, nil
+	b.cur = nil
 }

@@ -71,14 +71,23 @@ func TestBeginSameAsAdd(t *testing.T) {
 	e := newTestExporter(t, otlptest.NewReceiver(t))
 	r := rand.New(rand.NewPCG(1, 2))
 	added, given := e.NewLogBuilder(), e.NewLogBuilder()
+	var c *Class
+	var kinds []int
 	for i := range 3000 {
-		nf := r.IntN(9)
-		c := &Class{Name: strings.Repeat("m", 1+r.IntN(40)), Scope: Scope{Name: "s" + string(rune('a'+r.IntN(3)))}}
+		if c == nil || r.IntN(2) == 0 {
+			// A new class, else another event of the same (a run).
+			c = &Class{Name: strings.Repeat("m", 1+r.IntN(40)), Scope: Scope{Name: "s" + string(rune('a'+r.IntN(3)))}}
+			kinds = kinds[:0]
+			for j := range r.IntN(9) {
+				k := r.IntN(len(fieldKinds))
+				c.Fields = append(c.Fields, Field{Name: strings.Repeat("k", 1+j+r.IntN(3)), Kind: fieldKinds[k].kind})
+				kinds = append(kinds, k)
+			}
+		}
+		nf := len(kinds)
 		var vals []ctf.Value
-		for j := range nf {
-			k := fieldKinds[r.IntN(len(fieldKinds))]
-			c.Fields = append(c.Fields, Field{Name: strings.Repeat("k", 1+j+r.IntN(3)), Kind: k.kind})
-			vals = append(vals, k.val(r))
+		for _, k := range kinds {
+			vals = append(vals, fieldKinds[k].val(r))
 		}
 		if nf > 0 && r.IntN(10) == 0 {
 			vals = vals[:r.IntN(nf)] // values missing
