@@ -56,8 +56,10 @@
 // A program that decodes events on several goroutines encodes them there:
 // each fills its own LogBuilder (NewLogBuilder) without the exporter's
 // lock, and Commit gives a LogBuilder's records to the exporter taking the
-// lock once, with the same limits and counts as Log. LogBuilder encodes
-// only log records; SpanOf does the span side of an event (a span start
+// lock once, with the same limits and counts as Log. A caller that reads
+// the values out of its own format gives them field by field (Begin, Int,
+// Str, ..., End) rather than build a []ctf.Value for Add: the records are
+// the same. LogBuilder encodes only log records; SpanOf does the span side of an event (a span start
 // remembered, a span exported), in the order it is called, so the caller
 // calls it in the order the events happened.
 //
