@@ -263,10 +263,13 @@ func WithSenders(n int) Option {
 }
 
 // DefaultSenders is the number of batches sent at once unless WithSenders
-// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4. The
-// exporter shares the machine with what it exports (the traced program,
-// the recorder's decoding): on two cores a second sender made gzip exports
-// slower, its compression competing with the encoding for the same CPUs.
+// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4, and
+// at least 2 for uncompressed exports. The exporter shares the machine
+// with what it exports (the traced program, the recorder's decoding): on
+// two cores a second sender made gzip exports slower, its compression
+// competing with the encoding for the same CPUs. Uncompressed, a sender
+// mostly waits for the collector's answer, and a second one sends the next
+// batch meanwhile.
 func DefaultSenders() int { return min(max(runtime.GOMAXPROCS(0)/4, 1), 4) }
 
 // WithRetry sets the first and the longest wait between attempts to send
@@ -400,6 +403,9 @@ func (c *config) defaults() {
 	c.QueueSize = max(c.QueueSize, c.BatchSize)
 	if c.Senders <= 0 {
 		c.Senders = DefaultSenders()
+		if c.Compression != CompressionGzip {
+			c.Senders = max(c.Senders, 2)
+		}
 	}
 	if c.RetryInitial <= 0 {
 		c.RetryInitial = 100 * time.Millisecond

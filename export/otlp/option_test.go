@@ -167,3 +167,30 @@ func TestDefaultClientWritesBodiesWithWritev(t *testing.T) {
 		t.Fatalf("%d requests of %d bytes in all, want one bigger than the write buffer", st.Requests, st.Bytes)
 	}
 }
+
+// Uncompressed, two batches go out at once by default, whatever
+// GOMAXPROCS: a sender mostly waits for the answer. With gzip the default
+// stays DefaultSenders(), compression taking CPU.
+func TestDefaultSendersByCompression(t *testing.T) {
+	for _, tc := range []struct {
+		comp string
+		want int
+	}{{CompressionNone, max(DefaultSenders(), 2)}, {CompressionGzip, DefaultSenders()}} {
+		e, err := New("http://localhost:4318", WithCompression(tc.comp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.cfg.Senders != tc.want {
+			t.Errorf("compression %q: %d senders, want %d", tc.comp, e.cfg.Senders, tc.want)
+		}
+		e.Close(context.Background())
+	}
+	e, err := New("http://localhost:4318", WithSenders(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if e.cfg.Senders != 1 {
+		t.Errorf("WithSenders(1): %d senders", e.cfg.Senders)
+	}
+}
