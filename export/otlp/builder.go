@@ -202,7 +202,9 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			}
 			taken = true
 		} else {
-			sb = bt.scope(scope, e.hint(scope))
+			// A new buffer with room for a builder's records, so
+			// that it can be given to one later (above) as it is.
+			sb = bt.scope(scope, max(e.hint(scope), min(len(recs)+len(recs)/4, e.cfg.BatchBytes)))
 			sb.recs = append(sb.recs, recs[off:end]...)
 		}
 		n := j - i
