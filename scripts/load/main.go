@@ -17,6 +17,11 @@
 // decodes; the program reports the events received per second and what
 // the exporter dropped (its queue full: the CLI could not keep up), and
 // checks that fired = received + dropped + lost in the process's buffers.
+// TRACEMARK_CPUPROFILE=FILE, which tracemark inherits, writes a CPU
+// profile of the CLI.
+//
+// With -rate, the firing goroutines sleep between bursts (see paceSlack):
+// the traced program then takes the CPU its events cost, not a core.
 //
 // It uses only long-standing APIs, so that the same source can be built
 // against an older tree to measure the old behaviour in the same run.
