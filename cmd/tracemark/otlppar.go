@@ -135,53 +135,27 @@ func (w *otlpWorkers) takeCounts(m map[string]uint64) {
 	clear(w.counts)
 }
 
-// work is a worker: it decodes packets with its own decoder.
+// work is a worker: it transcodes packets with its own transcoder.
 func (w *otlpWorkers) work() {
 	defer w.wg.Done()
 	o := w.o
-	dec := wire.NewDecoder()
-	ctxErr := dec.SetContext(w.evContext) // capture.run refuses such a stream first
+	tc, ctxErr := newOTLPTranscoder(o, w.evContext) // capture.run refuses such a stream first
 	applied := 0
 	b := o.exp.NewLogBuilder()
-	classes := map[*wire.EventClass]*otlp.Class{}
-	type run struct {
-		name string
-		n    uint64
-	}
-	var runs []run
-	var spans []spanEvent
 	for j := range w.jobs {
 		err := ctxErr
 		if err == nil && j.nclasses > applied {
 			w.mu.Lock()
 			cs := w.classes[applied:j.nclasses]
 			w.mu.Unlock()
-			err = dec.Add(cs)
+			err = tc.add(cs)
 			applied = j.nclasses
 		}
-		runs, spans = runs[:0], nil
-		var last *wire.EventClass
-		var c *otlp.Class
-		isSpan := false
+		var runs []markerRun
+		var spans []spanEvent
 		if err == nil {
-			err = dec.Decode(j.recs, func(r *wire.Record) error {
-				if r.Class != last {
-					last = r.Class
-					if c = classes[last]; c == nil {
-						c = o.classOf(last)
-						classes[last] = c
-					}
-					isSpan = c.Span != nil || c.StartKeys != nil
-					runs = append(runs, run{name: last.Name})
-				}
-				runs[len(runs)-1].n++
-				ts := o.cc.wallNS(r.TS)
-				b.Add(c, ts, j.arrived, r.Fields, r.Truncated)
-				if isSpan {
-					spans = append(spans, spanEvent{c: c, ts: ts, vals: cloneValues(r.Fields), truncated: r.Truncated})
-				}
-				return nil
-			})
+			err = tc.packet(j.recs, b, j.arrived)
+			runs, spans = tc.runs, tc.spans
 		}
 		o.exp.Commit(b)
 		w.mu.Lock()

@@ -58,6 +58,21 @@ type LogBuilder struct {
 	skipped int // events not encoded: the queue was full
 	rec     []byte
 	scratch []byte
+
+	// The record Begin started, if cur is set: its class, where its
+	// records go, the offset of its size byte there, the next field,
+	// and what End appends.
+	cur         *prepared
+	sb          *builderScope
+	start, fi   int
+	observed    int64
+	trace, span []byte
+
+	// The class of the latest Begin, as prepared, and where its
+	// records go.
+	lastClass *Class
+	lastPrep  *prepared
+	lastSB    *builderScope
 }
 
 // builderScope holds the records of one scope in a LogBuilder.
@@ -80,6 +95,7 @@ func (b *LogBuilder) Len() int { return b.n + b.skipped }
 // exporter's queue is full (and not WithBlock), the event is not encoded:
 // Commit counts it as dropped.
 func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, truncated uint8) {
+	b.abandon()
 	if b.e.full.Load() {
 		b.skipped++ // no work for an event that would be dropped
 		return
@@ -87,6 +103,7 @@ func (b *LogBuilder) Add(cl *Class, timeNS, observed int64, vals []ctf.Value, tr
 	c := b.e.prepared(cl)
 	for len(b.scopes) <= c.scopeID {
 		b.scopes = append(b.scopes, builderScope{})
+		b.lastClass = nil // lastSB points into the old array
 	}
 	sb := &b.scopes[c.scopeID]
 	if n := logRecordLen(c, vals, truncated); n >= 0 {
@@ -110,6 +127,7 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 	if b.e != e {
 		panic("otlp: Commit of another exporter's LogBuilder")
 	}
+	b.abandon()
 	if b.n+b.skipped == 0 {
 		return 0
 	}
@@ -119,10 +137,13 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 	e.dropped.Add(uint64(b.skipped))
 	for id := range b.scopes {
 		sb := &b.scopes[id]
+		recs := sb.recs[:0]
 		if len(sb.ends) > 0 {
-			dropped += e.commitScope(id, sb.recs, sb.ends)
+			var d int
+			d, recs = e.commitScope(id, sb.recs, sb.ends)
+			dropped += d
 		}
-		sb.recs, sb.ends = sb.recs[:0], sb.ends[:0]
+		sb.recs, sb.ends = recs, sb.ends[:0]
 	}
 	e.mu.Unlock()
 	b.n, b.skipped = 0, 0
@@ -130,9 +151,15 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 }
 
 // commitScope appends the records of one scope to the current batches,
-// sealing each that fills up, in runs copied at once. It returns the
-// records dropped. Call with mu held; the records are counted in events.
-func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped int) {
+// sealing each that fills up, in runs copied at once. The first run that
+// starts a batch's records of the scope is not copied: the batch takes
+// recs, and gives its own empty buffer back. commitScope returns the
+// records dropped, and the buffer for the builder's next records: recs
+// emptied, or the one the batch gave back. Call with mu held; the
+// records are counted in events.
+func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped int, next []byte) {
+	next = recs[:0]
+	taken := false
 	i, off := 0, 0
 	for i < len(ends) {
 		for e.cfg.Block && !e.closed && e.queued >= e.cfg.QueueSize {
@@ -143,7 +170,7 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 		if e.closed || e.queued >= e.cfg.QueueSize {
 			n := len(ends) - i
 			e.dropped.Add(uint64(n))
-			return dropped + n
+			return dropped + n, next
 		}
 		bt := e.current(sigLogs)
 		// As many records as the queue and the batch have room for
@@ -155,8 +182,31 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			j--
 		}
 		end := int(ends[j-1])
-		sb := bt.scope(scope, e.hint(scope))
-		sb.recs = append(sb.recs, recs[off:end]...)
+		for len(bt.scopes) <= scope {
+			bt.scopes = append(bt.scopes, scopeBuf{})
+		}
+		sb := &bt.scopes[scope]
+		if sb.n == 0 && !taken {
+			// The batch takes the builder's buffer, which the
+			// builder no longer writes to; what went before off is
+			// in earlier batches. What the batch appends after end
+			// (the next runs of this Commit, if the batch is not
+			// sealed) is the very bytes there: the runs follow each
+			// other in recs.
+			next, sb.recs, sb.skip = sb.recs[:0], recs[:end], off
+			if want := len(recs) + len(recs)/4; cap(next) < want {
+				// A new batch has no buffer, and one made for
+				// smaller records would have to grow: the builder
+				// gets one with room for more than it held.
+				next = make([]byte, 0, want)
+			}
+			taken = true
+		} else {
+			// A new buffer with room for a builder's records, so
+			// that it can be given to one later (above) as it is.
+			sb = bt.scope(scope, max(e.hint(scope), min(len(recs)+len(recs)/4, e.cfg.BatchBytes)))
+			sb.recs = append(sb.recs, recs[off:end]...)
+		}
 		n := j - i
 		e.queued += n
 		e.noteFull()
@@ -168,7 +218,7 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 		}
 		i, off = j, end
 	}
-	return dropped
+	return dropped, next
 }
 
 // SpanOf does for an event what Log does beyond its log record: remember

@@ -1,9 +1,12 @@
 package otlp
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -260,10 +263,13 @@ func WithSenders(n int) Option {
 }
 
 // DefaultSenders is the number of batches sent at once unless WithSenders
-// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4. The
-// exporter shares the machine with what it exports (the traced program,
-// the recorder's decoding): on two cores a second sender made gzip exports
-// slower, its compression competing with the encoding for the same CPUs.
+// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4, and
+// at least 2 for uncompressed exports. The exporter shares the machine
+// with what it exports (the traced program, the recorder's decoding): on
+// two cores a second sender made gzip exports slower, its compression
+// competing with the encoding for the same CPUs. Uncompressed, a sender
+// mostly waits for the collector's answer, and a second one sends the next
+// batch meanwhile.
 func DefaultSenders() int { return min(max(runtime.GOMAXPROCS(0)/4, 1), 4) }
 
 // WithRetry sets the first and the longest wait between attempts to send
@@ -397,6 +403,9 @@ func (c *config) defaults() {
 	c.QueueSize = max(c.QueueSize, c.BatchSize)
 	if c.Senders <= 0 {
 		c.Senders = DefaultSenders()
+		if c.Compression != CompressionGzip {
+			c.Senders = max(c.Senders, 2)
+		}
 	}
 	if c.RetryInitial <= 0 {
 		c.RetryInitial = 100 * time.Millisecond
@@ -409,15 +418,17 @@ func (c *config) defaults() {
 	}
 }
 
-// writeBuffer is the size of the pieces in which the default client
-// writes a request: a request is a batch of up to BatchBytes, which
-// http.Transport's default 4 KB buffer would write with a syscall per
-// 4 KB.
-const writeBuffer = 256 << 10
+// writeBuffer is the size of the default client's write buffer. It
+// holds a request's headers and the start of its body: on plain TCP
+// connections the rest of the body goes out with one writev from where
+// the batch lies (bodyConn); elsewhere (TLS) net/http copies it in
+// pieces of this size, as it copies what does not fit the buffer.
+const writeBuffer = 32 << 10
 
 // defaultClient is the client of an exporter not given one: that of
-// http.DefaultTransport's settings with a bigger write buffer, and an
-// idle connection kept for each sender.
+// http.DefaultTransport's settings with a bigger write buffer, an idle
+// connection kept for each sender, and TCP connections that write
+// request bodies with writev.
 func defaultClient(senders int) *http.Client {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
@@ -426,7 +437,37 @@ func defaultClient(senders int) *http.Client {
 	t = t.Clone()
 	t.WriteBufferSize = writeBuffer
 	t.MaxIdleConnsPerHost = max(senders, 2)
+	dial := (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	if t.DialContext != nil {
+		dial = t.DialContext
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok && err == nil {
+			return &bodyConn{tc}, nil
+		}
+		return c, err
+	}
 	return &http.Client{Transport: t}
+}
+
+// bodyConn is a TCP connection of the default client. net/http copies a
+// request's body to the connection with io.Copy through an
+// io.LimitedReader (after what its write buffer holds): ReadFrom sees the
+// requestBody behind it and writes what is left of it with one writev,
+// rather than have io.Copy copy it into 32 KB buffers and write each.
+type bodyConn struct{ *net.TCPConn }
+
+// ReadFrom writes what r has to the connection.
+func (c *bodyConn) ReadFrom(r io.Reader) (int64, error) {
+	if lr, ok := r.(*io.LimitedReader); ok {
+		if b, ok := lr.R.(*requestBody); ok && b.len() <= lr.N {
+			n, err := b.WriteTo(c.TCPConn)
+			lr.N -= n
+			return n, err
+		}
+	}
+	return c.TCPConn.ReadFrom(r)
 }
 
 // Process describes the traced process for ProcessResource.

@@ -56,8 +56,11 @@ type prepared struct {
 	owner   *Exporter // the exporter that set scopeID
 	scopeID int
 	attrs   []attrField // the fields that are attributes
-	hasIDs  bool        // some field is a trace_id or span_id
-	span    *spanInfo   // when Span or StartKeys is set
+	fields  []fieldEnc  // every field, for Begin's records
+	// nameField is the event_name field of its log records, encoded.
+	nameField []byte
+	hasIDs    bool      // some field is a trace_id or span_id
+	span      *spanInfo // when Span or StartKeys is set
 }
 
 // attrField is a field sent as an attribute, what every event of its
@@ -71,12 +74,24 @@ type attrField struct {
 // prepare works out the class's attributes, once for all its events.
 func (c *prepared) prepare() {
 	c.attrs, c.hasIDs = nil, false
+	c.nameField = appendBytesField(nil, logEventName, c.Name)
+	c.fields = make([]fieldEnc, len(c.Fields))
 	for i, f := range c.Fields {
-		if f.Kind == kindTraceID || f.Kind == kindSpanID {
+		key := appendBytesField(nil, 1, f.Name)
+		switch f.Kind {
+		case kindTraceID:
+			c.fields[i].role = roleTrace
+		case kindSpanID:
+			c.fields[i].role = roleSpan
+		case kindBool:
+			c.fields[i].role = roleBool
+		}
+		c.fields[i].key = key
+		if c.fields[i].role >= roleTrace {
 			c.hasIDs = true
 			continue
 		}
-		c.attrs = append(c.attrs, attrField{i: i, key: appendBytesField(nil, 1, f.Name), isBool: f.Kind == kindBool})
+		c.attrs = append(c.attrs, attrField{i: i, key: key, isBool: f.Kind == kindBool})
 	}
 }
 
@@ -171,31 +186,14 @@ func anyValueLen(isBool bool, v *ctf.Value) int {
 // few appends.
 func appendAttribute(b []byte, field int, key []byte, isBool bool, v *ctf.Value) []byte {
 	switch {
-	case v.Kind == ctf.Int || v.Kind == ctf.Uint && !isBool && v.Uint <= math.MaxInt64:
-		x := uint64(v.Int)
-		if v.Kind == ctf.Uint {
-			x = v.Uint
-		}
-		n := 1 + varintLen(x) // the AnyValue: tag, varint
-		b = append(b, byte(field<<3|wireBytes))
-		b = appendVarint(b, uint64(len(key)+2+n))
-		b = append(b, key...)
-		b = append(b, 2<<3|wireBytes, byte(n), anyInt<<3|wireVarint)
-		return appendVarint(b, x)
-	case v.Kind == ctf.String || v.Kind == ctf.Bytes:
-		tag := byte(anyString<<3 | wireBytes)
-		if v.Kind == ctf.Bytes {
-			tag = anyBytes<<3 | wireBytes
-		}
-		n := bytesFieldLen(len(v.Bytes))
-		b = append(b, byte(field<<3|wireBytes))
-		b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
-		b = append(b, key...)
-		b = append(b, 2<<3|wireBytes)
-		b = appendVarint(b, uint64(n))
-		b = append(b, tag)
-		b = appendVarint(b, uint64(len(v.Bytes)))
-		return append(b, v.Bytes...)
+	case v.Kind == ctf.Int:
+		return appendIntAttribute(b, field, key, uint64(v.Int))
+	case v.Kind == ctf.Uint && !isBool && v.Uint <= math.MaxInt64:
+		return appendIntAttribute(b, field, key, v.Uint)
+	case v.Kind == ctf.String:
+		return appendBytesAttribute(b, field, key, anyString, v.Bytes)
+	case v.Kind == ctf.Bytes:
+		return appendBytesAttribute(b, field, key, anyBytes, v.Bytes)
 	}
 	n := anyValueLen(isBool, v)
 	if n < 0 {
@@ -212,6 +210,33 @@ func appendAttribute(b []byte, field int, key []byte, isBool bool, v *ctf.Value)
 	b = appendTag(b, 2, wireBytes)
 	b = appendVarint(b, uint64(n))
 	return appendValue(b, isBool, *v)
+}
+
+// appendIntAttribute appends an integer attribute (its int64 bits x) as
+// a KeyValue (field number field, below 16), its key field already
+// encoded.
+func appendIntAttribute(b []byte, field int, key []byte, x uint64) []byte {
+	n := 1 + varintLen(x) // the AnyValue: tag, varint
+	b = append(b, byte(field<<3|wireBytes))
+	b = appendVarint(b, uint64(len(key)+2+n))
+	b = append(b, key...)
+	b = append(b, 2<<3|wireBytes, byte(n), anyInt<<3|wireVarint)
+	return appendVarint(b, x)
+}
+
+// appendBytesAttribute appends a string or bytes attribute (AnyValue
+// field valField) as a KeyValue (field number field, below 16), its key field
+// already encoded.
+func appendBytesAttribute(b []byte, field int, key []byte, valField int, v []byte) []byte {
+	n := bytesFieldLen(len(v))
+	b = append(b, byte(field<<3|wireBytes))
+	b = appendVarint(b, uint64(len(key)+bytesFieldLen(n)))
+	b = append(b, key...)
+	b = append(b, 2<<3|wireBytes)
+	b = appendVarint(b, uint64(n))
+	b = append(b, byte(valField<<3|wireBytes))
+	b = appendVarint(b, uint64(len(v)))
+	return append(b, v...)
 }
 
 // attributesLen returns the size of what appendAttributes appends, or -1
@@ -247,17 +272,23 @@ func appendAttributes(b, scratch []byte, field int, c *prepared, vals []ctf.Valu
 		b = appendAttribute(b, field, a.key, a.isBool, &vals[a.i])
 	}
 	if truncated != 0 {
-		// ArrayValue{values: AnyValue{string_value: name}...}
-		var arr []byte
-		for i, f := range c.Fields {
-			if i < 8 && truncated&(1<<i) != 0 {
-				arr = appendBytesField(arr, 1, anyStr(nil, f.Name))
-			}
-		}
-		scratch = appendBytesField(scratch[:0], anyArray, arr)
-		b = appendKeyValue(b, field, truncatedKey, scratch)
+		b, scratch = appendTruncated(b, scratch, field, c, truncated)
 	}
 	return b, scratch
+}
+
+// appendTruncated appends the truncation mask as an attribute (field
+// number field) whose value is the array of the names of the fields cut.
+func appendTruncated(b, scratch []byte, field int, c *prepared, truncated uint8) ([]byte, []byte) {
+	// ArrayValue{values: AnyValue{string_value: name}...}
+	var arr []byte
+	for i, f := range c.Fields {
+		if i < 8 && truncated&(1<<i) != 0 {
+			arr = appendBytesField(arr, 1, anyStr(nil, f.Name))
+		}
+	}
+	scratch = appendBytesField(scratch[:0], anyArray, arr)
+	return appendKeyValue(b, field, truncatedKey, scratch), scratch
 }
 
 // LogRecord fields.

@@ -105,9 +105,17 @@ const (
 
 // scopeBuf holds the encoded records of one scope in a batch.
 type scopeBuf struct {
-	n    int
-	recs []byte // repeated log_records (or spans) fields
+	n int
+	// recs[skip:] are the records: repeated log_records (or spans)
+	// fields. A buffer taken from a LogBuilder (commitScope) starts
+	// with records that went to an earlier batch, which skip leaves
+	// out: keeping them keeps the buffer's whole capacity for reuse.
+	skip int
+	recs []byte
 }
+
+// records returns the records of sb.
+func (sb *scopeBuf) records() []byte { return sb.recs[sb.skip:] }
 
 // batch is the encoded events of one signal waiting to be sent together.
 type batch struct {
@@ -562,12 +570,18 @@ func (e *Exporter) release(b *batch) {
 		for len(e.recsHint) <= i {
 			e.recsHint = append(e.recsHint, 0)
 		}
-		e.recsHint[i] = min(max(e.recsHint[i], len(b.scopes[i].recs)), e.cfg.BatchBytes)
+		e.recsHint[i] = min(max(e.recsHint[i], len(b.scopes[i].records())), e.cfg.BatchBytes)
 		b.scopes[i].n = 0
-		b.scopes[i].recs = b.scopes[i].recs[:0]
+		b.scopes[i].recs, b.scopes[i].skip = b.scopes[i].recs[:0], 0
 	}
 	b.n, b.size = 0, 0
-	if len(e.free) < 2+e.cfg.Senders {
+	// Kept for reuse, as many as can be in use at once (a full queue's,
+	// the senders' and the two being filled): a queue that backs up
+	// once (a slow collector, a burst) would otherwise make the
+	// exporter allocate a batch, and its buffers, for every one sent
+	// after, and the garbage collector run for them. The memory kept
+	// is what a full queue holds.
+	if len(e.free) < e.cfg.QueueSize/e.cfg.BatchSize+e.cfg.Senders+2 {
 		e.free = append(e.free, b)
 	}
 	e.mu.Unlock()
@@ -585,7 +599,7 @@ func (s *sender) encodeBatch(b *batch) {
 	inner := bytesFieldLen(len(e.resource))
 	for i, sb := range b.scopes {
 		if sb.n > 0 {
-			inner += bytesFieldLen(bytesFieldLen(len(scopes[i])) + len(sb.recs))
+			inner += bytesFieldLen(bytesFieldLen(len(scopes[i])) + len(sb.records()))
 		}
 	}
 	// The headers go into head first, their ends noted, since appending
@@ -600,7 +614,7 @@ func (s *sender) encodeBatch(b *batch) {
 			continue
 		}
 		head = appendTag(head, 2, wireBytes)
-		head = appendVarint(head, uint64(bytesFieldLen(len(scopes[i]))+len(sb.recs)))
+		head = appendVarint(head, uint64(bytesFieldLen(len(scopes[i]))+len(sb.records())))
 		head = appendBytesField(head, 1, scopes[i])
 		ends = append(ends, len(head))
 	}
@@ -611,7 +625,7 @@ func (s *sender) encodeBatch(b *batch) {
 		if sb.n == 0 {
 			continue
 		}
-		s.segs = append(s.segs, head[ends[k-1]:ends[k]], sb.recs)
+		s.segs = append(s.segs, head[ends[k-1]:ends[k]], sb.records())
 		k++
 	}
 }
@@ -708,8 +722,7 @@ func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz
 		size += len(seg)
 	}
 	body := func() io.ReadCloser {
-		bufs := net.Buffers(slices.Clone(segs)) // reading consumes the list
-		return io.NopCloser(&bufs)
+		return &requestBody{bufs: net.Buffers(slices.Clone(segs))} // reading consumes the list
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body())
 	if err != nil {
@@ -745,6 +758,24 @@ func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz
 		herr.Message = string(bytes.TrimSpace(answer))
 	}
 	return parseRetryAfter(resp.Header.Get("Retry-After")), herr
+}
+
+// requestBody is the body of an export request: the pieces of the
+// request where they lie (the batch's records behind a few header bytes).
+// The default client's connections write it with one writev (bodyConn).
+type requestBody struct{ bufs net.Buffers }
+
+func (b *requestBody) Read(p []byte) (int, error)         { return b.bufs.Read(p) }
+func (b *requestBody) WriteTo(w io.Writer) (int64, error) { return b.bufs.WriteTo(w) }
+func (b *requestBody) Close() error                       { return nil }
+
+// len returns the bytes left to read.
+func (b *requestBody) len() int64 {
+	n := 0
+	for _, p := range b.bufs {
+		n += len(p)
+	}
+	return int64(n)
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.

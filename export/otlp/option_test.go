@@ -1,12 +1,18 @@
 package otlp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
 // TestInvalidOption checks that New refuses an option given a value out
@@ -88,5 +94,103 @@ func TestDefaultClientWritesBigPieces(t *testing.T) {
 	}
 	if tr == http.DefaultTransport {
 		t.Error("the exporter changed http.DefaultTransport")
+	}
+}
+
+// The default client's TCP connections write a request body with one
+// writev from the batch's pieces: bodyConn takes the body from behind
+// net/http's io.LimitedReader. A body behind a limit shorter than it
+// (not one of net/http's requests) goes the ordinary way, cut at the
+// limit. And a request as big as a batch gets every record through.
+func TestDefaultClientWritesBodiesWithWritev(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	tr := defaultClient(1).Transport.(*http.Transport)
+	c, err := tr.DialContext(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, ok := c.(*bodyConn)
+	if !ok {
+		t.Fatalf("the default client dials a %T, want a *bodyConn", c)
+	}
+	body := &requestBody{bufs: net.Buffers{[]byte("head"), bytes.Repeat([]byte("r"), 100_000), []byte("tail")}}
+	lr := &io.LimitedReader{R: body, N: 100_008}
+	if n, err := bc.ReadFrom(lr); n != 100_008 || err != nil || lr.N != 0 || len(body.bufs) != 0 {
+		t.Fatalf("ReadFrom wrote %d (%v), %d left to the limit, %d pieces left", n, err, lr.N, len(body.bufs))
+	}
+	short := &requestBody{bufs: net.Buffers{[]byte("0123456789")}}
+	if n, err := bc.ReadFrom(&io.LimitedReader{R: short, N: 4}); n != 4 || err != nil {
+		t.Fatalf("ReadFrom of a body longer than its limit wrote %d (%v), want 4", n, err)
+	}
+	c.Close()
+	want := "head" + strings.Repeat("r", 100_000) + "tail" + "0123"
+	if b := <-got; string(b) != want {
+		t.Fatalf("the peer read %d bytes, want %d", len(b), len(want))
+	}
+
+	r := otlptest.NewReceiver(t)
+	e, err := New(r.URL(), WithBatch(50_000, 0, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1 := Class{Name: "m:x", Fields: []Field{{"s", "string"}, {"i", "int64"}}}
+	for i := range 50_000 {
+		e.Log(&c1, int64(i), []ctf.Value{ctf.StringValue(strings.Repeat("x", i%50)), ctf.IntValue(int64(i))}, 0)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	logs := r.Logs()
+	if len(logs) != 50_000 {
+		t.Fatalf("received %d records, want 50000", len(logs))
+	}
+	for i, l := range logs {
+		if l.Time != uint64(i) || l.Attrs["i"] != int64(i) || l.Attrs["s"] != strings.Repeat("x", i%50) {
+			t.Fatalf("record %d: %+v", i, l)
+		}
+	}
+	if st := e.Stats(); st.Requests != 1 || st.Bytes < 2*writeBuffer {
+		t.Fatalf("%d requests of %d bytes in all, want one bigger than the write buffer", st.Requests, st.Bytes)
+	}
+}
+
+// Uncompressed, two batches go out at once by default, whatever
+// GOMAXPROCS: a sender mostly waits for the answer. With gzip the default
+// stays DefaultSenders(), compression taking CPU.
+func TestDefaultSendersByCompression(t *testing.T) {
+	for _, tc := range []struct {
+		comp string
+		want int
+	}{{CompressionNone, max(DefaultSenders(), 2)}, {CompressionGzip, DefaultSenders()}} {
+		e, err := New("http://localhost:4318", WithCompression(tc.comp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.cfg.Senders != tc.want {
+			t.Errorf("compression %q: %d senders, want %d", tc.comp, e.cfg.Senders, tc.want)
+		}
+		e.Close(context.Background())
+	}
+	e, err := New("http://localhost:4318", WithSenders(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	if e.cfg.Senders != 1 {
+		t.Errorf("WithSenders(1): %d senders", e.cfg.Senders)
 	}
 }
