@@ -736,3 +736,28 @@ func TestOnConnectCanLeaveOut(t *testing.T) {
 		t.Errorf("Refused() = %v, want leftout:a left out", r)
 	}
 }
+
+// A probe that panics with a value holding an event's string (valid only
+// during the call: a module's may live in memory unmapped after) leaves a
+// Fault that keeps a copy: the text it had when the probe panicked.
+func TestFaultValueDetachedFromEvent(t *testing.T) {
+	m := marker.Define1(fresh("fault")+":alias", marker.String("s"))
+	p, err := marker.Register(m.Info().Name(), func(e *marker.Event) { panic(errors.New(e.Field(0).Str())) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	buf := []byte("before")
+	m.Fire(unsafe.String(&buf[0], len(buf)))
+	copy(buf, "AFTER!") // what the event's memory holds once the call is over
+	f := p.Fault()
+	if f == nil {
+		t.Fatal("no fault")
+	}
+	if got, want := f.Error(), "probe panicked on "+m.Info().Name()+": before"; got != want {
+		t.Errorf("fault %q, want %q", got, want)
+	}
+	if recent := marker.RecentFaults(); len(recent) == 0 || recent[len(recent)-1].Value != "before" {
+		t.Errorf("RecentFaults' last Value %v, want the text \"before\"", recent[len(recent)-1].Value)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"runtime"
 	"runtime/debug"
 	"runtime/trace"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,9 +95,15 @@ var ErrLeftOut = errors.New("marker left out")
 // Fault records a probe panic.
 type Fault struct {
 	Marker string
-	Value  any
-	Stack  []byte
-	Time   time.Time
+	// Value is what the probe passed to panic, detached from the event:
+	// numbers, bools and runtime errors as they were, a string cloned,
+	// and any other value (an error, a struct) as its text, formatted
+	// when the probe panicked. A panic value may hold the event's strings,
+	// which are valid only during the probe call (a module's memory may
+	// be unmapped after), so the Fault keeps none of it.
+	Value any
+	Stack []byte
+	Time  time.Time
 }
 
 func (f *Fault) Error() string {
@@ -302,7 +310,7 @@ func (p *Probe) Active() bool { return !p.dead.Load() }
 // goroutine, inside the reader section, so it must not wait for a grace
 // period: the dead flag already stops further calls from stale lists.
 func (p *Probe) cutOff(m *Info, v any) {
-	f := Fault{Marker: m.def.name, Value: v, Stack: debug.Stack(), Time: time.Now()}
+	f := Fault{Marker: m.def.name, Value: detachPanicValue(v), Stack: debug.Stack(), Time: time.Now()}
 	faults.count.Add(1)
 	faults.mu.Lock()
 	faults.recent = append(faults.recent, f)
@@ -321,6 +329,23 @@ func (p *Probe) cutOff(m *Info, v any) {
 	registry.mu.Lock()
 	p.detachLocked()
 	registry.mu.Unlock()
+}
+
+// detachPanicValue returns v as a Fault keeps it (see Fault.Value).
+func detachPanicValue(v any) (d any) {
+	switch v := v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr,
+		float32, float64, complex64, complex128, runtime.Error:
+		return v
+	case string:
+		return strings.Clone(v)
+	}
+	defer func() {
+		if recover() != nil {
+			d = fmt.Sprintf("(a panic value of type %T that panicked when formatted)", v)
+		}
+	}()
+	return fmt.Sprint(v) // a new string: formatting copies
 }
 
 // probeList is an immutable list of the probes of one marker, replaced as a
