@@ -151,15 +151,17 @@ func (e *Exporter) Commit(b *LogBuilder) (dropped int) {
 }
 
 // commitScope appends the records of one scope to the current batches,
-// sealing each that fills up, in runs copied at once. The first run that
-// starts a batch's records of the scope is not copied: the batch takes
-// recs, and gives its own empty buffer back. commitScope returns the
+// sealing each that fills up, in runs copied at once. The last run, if
+// it starts a batch's records of the scope, is not copied: the batch
+// takes recs, and gives its own empty buffer back. Only the last: with
+// WithBlock, waiting for room lets a sender send and free a batch, and
+// the buffer it took with it, while later runs would still be read out of
+// recs. commitScope returns the
 // records dropped, and the buffer for the builder's next records: recs
 // emptied, or the one the batch gave back. Call with mu held; the
 // records are counted in events.
 func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped int, next []byte) {
 	next = recs[:0]
-	taken := false
 	i, off := 0, 0
 	for i < len(ends) {
 		for e.cfg.Block && !e.closed && e.queued >= e.cfg.QueueSize {
@@ -186,13 +188,10 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 			bt.scopes = append(bt.scopes, scopeBuf{})
 		}
 		sb := &bt.scopes[scope]
-		if sb.n == 0 && !taken {
+		if sb.n == 0 && j == len(ends) {
 			// The batch takes the builder's buffer, which the
-			// builder no longer writes to; what went before off is
-			// in earlier batches. What the batch appends after end
-			// (the next runs of this Commit, if the batch is not
-			// sealed) is the very bytes there: the runs follow each
-			// other in recs.
+			// builder no longer writes to and this Commit no longer
+			// reads; what went before off is in earlier batches.
 			next, sb.recs, sb.skip = sb.recs[:0], recs[:end], off
 			if want := len(recs) + len(recs)/4; cap(next) < want {
 				// A new batch has no buffer, and one made for
@@ -200,7 +199,6 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 				// gets one with room for more than it held.
 				next = make([]byte, 0, want)
 			}
-			taken = true
 		} else {
 			// A new buffer with room for a builder's records, so
 			// that it can be given to one later (above) as it is.

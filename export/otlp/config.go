@@ -248,7 +248,7 @@ func WithBlock() Option { return optionFunc(func(c *config) { c.Block = true }) 
 // WithSenders sets how many batches are compressed and sent at once, each
 // by a goroutine of its own: while one waits for the collector's answer
 // (or compresses), the next goes out. The default, which n = 0 keeps, is
-// DefaultSenders(); a negative n is invalid. Batches sent at once may
+// DefaultSenders of the compression; a negative n is invalid. Batches sent at once may
 // arrive in any order (OTLP does not order them: the timestamps do).
 func WithSenders(n int) Option {
 	return optionFunc(func(c *config) {
@@ -262,15 +262,21 @@ func WithSenders(n int) Option {
 	})
 }
 
-// DefaultSenders is the number of batches sent at once unless WithSenders
-// says otherwise: a quarter of GOMAXPROCS, at least 1 and at most 4, and
-// at least 2 for uncompressed exports. The exporter shares the machine
-// with what it exports (the traced program, the recorder's decoding): on
-// two cores a second sender made gzip exports slower, its compression
-// competing with the encoding for the same CPUs. Uncompressed, a sender
-// mostly waits for the collector's answer, and a second one sends the next
-// batch meanwhile.
-func DefaultSenders() int { return min(max(runtime.GOMAXPROCS(0)/4, 1), 4) }
+// DefaultSenders is the number of batches sent at once, with compression
+// (CompressionNone or CompressionGzip), unless WithSenders says otherwise:
+// a quarter of GOMAXPROCS, at least 1 and at most 4, and at least 2
+// uncompressed. The exporter shares the machine with what it exports (the
+// traced program, the recorder's decoding): on two cores a second sender
+// made gzip exports slower, its compression competing with the encoding
+// for the same CPUs. Uncompressed, a sender mostly waits for the
+// collector's answer, and a second one sends the next batch meanwhile.
+func DefaultSenders(compression string) int {
+	n := min(max(runtime.GOMAXPROCS(0)/4, 1), 4)
+	if compression != CompressionGzip {
+		n = max(n, 2)
+	}
+	return n
+}
 
 // WithRetry sets the first and the longest wait between attempts to send
 // a batch (defaults 100 ms and 5 s; a zero value keeps its default, a
@@ -402,10 +408,7 @@ func (c *config) defaults() {
 	}
 	c.QueueSize = max(c.QueueSize, c.BatchSize)
 	if c.Senders <= 0 {
-		c.Senders = DefaultSenders()
-		if c.Compression != CompressionGzip {
-			c.Senders = max(c.Senders, 2)
-		}
+		c.Senders = DefaultSenders(c.Compression)
 	}
 	if c.RetryInitial <= 0 {
 		c.RetryInitial = 100 * time.Millisecond

@@ -64,7 +64,7 @@
 // is called, so the caller calls it in the order the events happened.
 //
 // Full batches are compressed (gzip at its fastest level) and sent by
-// DefaultSenders() goroutines (at least two uncompressed), or WithSenders:
+// DefaultSenders goroutines (at least two uncompressed), or WithSenders:
 // while one waits for the collector, the next batch goes out. Batches
 // therefore may reach the collector in another order than they were
 // filled, as OTLP allows; within a batch the events keep the order in
