@@ -4,6 +4,7 @@ package wasm
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/tracemark/tracemark/module/internal/wasmbin"
@@ -96,6 +97,56 @@ func TestLinearMemoryMapped(t *testing.T) {
 	}
 	if n := mappedMemories.Load() - base; n != 0 {
 		t.Fatalf("%d memories still mapped after a failed load", n)
+	}
+
+	// So does one that fails in the instantiation (a data segment out of
+	// bounds), after wazero allocated the memory.
+	b = wasmbin.NewBuilder()
+	b.Memory(1, 0)
+	b.Data(65535, []byte("abc"))
+	if _, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("baddata"))); err == nil {
+		t.Fatal("a module whose data is out of bounds loaded")
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories still mapped after a failed instantiation", n)
+	}
+
+	// A module that exits (WASI proc_exit) during a call dies: its memory
+	// stays mapped until the call returned, then is unmapped once.
+	m, err = h.Load(context.Background(), exiter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 1 {
+		t.Fatalf("%d memories mapped for one instance", n)
+	}
+	if _, err := m.Call(context.Background(), "exit", nil); !errors.Is(err, ErrTrap) {
+		t.Fatalf("exit: %v, want a trap", err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories still mapped after the module exited", n)
+	}
+	if err := m.Unload(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories mapped after unloading the exited module", n)
+	}
+
+	// Closing the host unmaps the memories of the modules it still has.
+	for _, w := range [][]byte{memoryOps(), batcher(batchAt, 4096)} {
+		if _, err := h.Load(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := mappedMemories.Load() - base; n != 2 {
+		t.Fatalf("%d memories mapped for two instances", n)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories still mapped after closing the host", n)
 	}
 }
 
