@@ -5,8 +5,10 @@ package wasm
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
+	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
 
@@ -167,4 +169,46 @@ func TestSliceMemory(t *testing.T) {
 		t.Fatal("grew over its maximum")
 	}
 	s.Free()
+}
+
+// A forced unload during a call that does not end (a probe that blocks)
+// leaves the instance's memory mapped while the call runs, and the
+// release when the call ends unmaps it, once.
+func TestLinearMemoryUnmappedAfterCall(t *testing.T) {
+	base := mappedMemories.Load()
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p, err := marker.Register("raw:loop", func(*marker.Event) {
+		once.Do(func() { close(entered) })
+		<-release
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	m, err := h.Load(context.Background(), fireLoop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := make(chan error, 1)
+	go func() { called <- rawCall(m, "fire_loop", 1, 0) }()
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.Unload(ctx, true); !errors.Is(err, ErrCallStuck) {
+		t.Fatalf("unload during a blocked call: %v, want ErrCallStuck", err)
+	}
+	if n := mappedMemories.Load() - base; n != 1 {
+		t.Fatalf("%d memories mapped during the call, want 1", n)
+	}
+	close(release)
+	<-called
+	// Waits for the pending unload's release.
+	if err := m.Unload(context.Background(), true); err != nil && !errors.Is(err, ErrUnloaded) {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories mapped after the call ended and the module unloaded", n)
+	}
 }
