@@ -350,3 +350,90 @@ func TestBatchTrap(t *testing.T) {
 		t.Fatalf("counters %+v, want 3 fired, 2 delivered, 1 dropped", c)
 	}
 }
+
+// exiter is a raw module with the batcher's event buffer and raw:batch
+// marker whose hooks call WASI proc_exit(3), as a Go guest's os.Exit or a
+// C guest's exit() does: write_exit copies its input over the event
+// buffer first, exit batches nothing. wazero closes the module inside
+// the call there, before the host drains the buffer.
+func exiter() []byte {
+	b := wasmbin.NewBuilder()
+	define := b.ImportFunc(module.ABINamespace, "define", sigDefine)
+	exit := b.ImportFunc("wasi_snapshot_preview1", "proc_exit", wasmbin.Sig([]byte{wasmbin.I32}))
+	b.Memory(1, 0)
+	def := rawDefinition("raw:batch")
+	b.Data(0, def)
+	b.Start(b.Func(sigVoid, nil,
+		wasmbin.I32Const(0), wasmbin.I32Const(int32(len(def))), wasmbin.Call(define), wasmbin.Op(wasmbin.OpDrop)))
+	b.Export(module.ExportEvents, b.Func(wasmbin.Sig(nil, wasmbin.I64), nil, wasmbin.I64Const(int64(batchAt)<<32|4096)))
+	b.Export(module.ExportAlloc, b.Func(wasmbin.Sig([]byte{wasmbin.I32}, wasmbin.I32), nil, wasmbin.I32Const(batchIn)))
+	cp := [][]byte{wasmbin.I32Const(batchAt), wasmbin.LocalGet(0), wasmbin.LocalGet(1), wasmbin.Op(opMemCpy, 10, 0, 0)}
+	procExit := [][]byte{wasmbin.I32Const(3), wasmbin.Call(exit), wasmbin.I64Const(0)}
+	b.Export("write_exit", b.Func(sigHook, nil, append(cp, procExit...)...))
+	b.Export("exit", b.Func(sigHook, nil, procExit...))
+	return withModinfo(b.Bytes(), rawInfo("exiter"))
+}
+
+// callExit calls hook of a new exiter with input in and checks that the
+// call fails with the module's exit status, that the module is dead and
+// unloads, and that the host still loads and runs modules; it returns the
+// events delivered.
+func callExit(t *testing.T, hook string, in []byte) []recorded {
+	t.Helper()
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	m, err := h.Load(context.Background(), exiter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := record(t, "raw:batch")
+	_, err = m.Call(context.Background(), hook, in)
+	if !errors.Is(err, ErrTrap) || !strings.Contains(err.Error(), "exited with status 3") {
+		t.Fatalf("%s: error %v, want a trap: exited with status 3", hook, err)
+	}
+	if s := m.Status().State; s != StateDead {
+		t.Fatalf("%s: module %v after it exited, want dead", hook, s)
+	}
+	if _, err := m.Call(context.Background(), hook, in); !errors.Is(err, ErrDead) {
+		t.Fatalf("%s: a call after the exit: %v, want ErrDead", hook, err)
+	}
+	// Forced: the recorder's probe is connected to raw:batch.
+	if err := m.Unload(context.Background(), true); err != nil {
+		t.Fatalf("unloading the exited module: %v", err)
+	}
+	// The host is unharmed: another module loads and runs.
+	o, err := h.Load(context.Background(), batcher(batchAt, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Call(context.Background(), "write", (&batch{}).event(7).bytes(-1, -1)); err != nil {
+		t.Fatal(err)
+	}
+	evs := r.all()
+	if len(evs) == 0 || evs[len(evs)-1].fields[0] != int64(7) {
+		t.Fatalf("events %v: the other module's is not last", evs)
+	}
+	return evs[:len(evs)-1]
+}
+
+// TestBatchExit: a module that exits (WASI proc_exit) during a call, its
+// event buffer full, dies with its exit status, and what it batched
+// before it exited is delivered, as for a trap: the host reads its
+// memory after wazero closed the module, which must not unmap it.
+func TestBatchExit(t *testing.T) {
+	evs := callExit(t, "write_exit", (&batch{}).event(1).event(2).bytes(-1, -1))
+	var got []int64
+	for _, e := range evs {
+		got = append(got, e.fields[0].(int64))
+	}
+	if want := []int64{1, 2}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
+
+// TestExitNoEvents: a module that exits during a call with nothing
+// batched dies with its exit status.
+func TestExitNoEvents(t *testing.T) {
+	if evs := callExit(t, "exit", nil); len(evs) != 0 {
+		t.Fatalf("delivered %v, want nothing", evs)
+	}
+}

@@ -132,7 +132,7 @@ func openDiskCache(dir string, max int64, log io.Writer) (*diskCache, error) {
 	if err := checkPrivateDir(entries); err != nil {
 		return nil, err
 	}
-	key, err := cacheKey(dir)
+	key, existed, err := cacheKey(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -145,24 +145,29 @@ func openDiskCache(dir string, max int64, log io.Writer) (*diskCache, error) {
 		return nil, err
 	}
 	c := &diskCache{dir: dir, entries: entries, max: max, aead: aead, build: buildString(), log: log, concurrentCode: concurrentCode}
-	c.removeStale()
+	if existed {
+		// Only a directory that was a cache before holds anything of
+		// ours to remove.
+		c.removeStale()
+	}
 	return c, nil
 }
 
-// cacheKey reads the host key of the cache in dir, or makes it. The key
-// file must be a regular file of this user that nobody else may read.
-func cacheKey(dir string) ([]byte, error) {
+// cacheKey reads the host key of the cache in dir, or makes it, and says
+// whether it was there. The key file must be a regular file of this user
+// that nobody else may read.
+func cacheKey(dir string) (_ []byte, existed bool, _ error) {
 	path := filepath.Join(dir, cacheKeyFile)
-	for range 2 {
+	for n := range 2 {
 		key, err := readKey(path)
 		if !errors.Is(err, fs.ErrNotExist) {
-			return key, err
+			return key, n == 0 && err == nil, err
 		}
 		// Made aside and linked into place: of two processes making it
 		// at once, one wins and the other reads its key.
 		f, err := os.CreateTemp(dir, cacheKeyFile+".*.tmp")
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		key = make([]byte, cacheKeyBytes)
 		rand.Read(key)
@@ -175,10 +180,11 @@ func cacheKey(dir string) ([]byte, error) {
 		}
 		os.Remove(f.Name())
 		if err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return readKey(path)
+	key, err := readKey(path)
+	return key, false, err
 }
 
 func readKey(path string) ([]byte, error) {
@@ -780,19 +786,42 @@ func (c *diskCache) evict() {
 	}
 }
 
-// removeStale removes what processes that died left behind: compilation
-// directories and temporary entries older than an hour (younger ones may
-// belong to a process at work); and the entries of an earlier layout.
+// removeStale removes what processes that died left behind, in a
+// directory that was a cache when this one opened it (its key was there):
+// the entries of earlier layouts, and compilation directories and
+// temporary files older than an hour (younger ones may belong to a
+// process at work). It removes only what has the names the cache gives,
+// and an earlier layout's directory only once that leaves it empty: a
+// cache directory that holds other files keeps them.
 func (c *diskCache) removeStale() {
-	for _, old := range cacheOld {
-		os.RemoveAll(filepath.Join(c.dir, old))
+	for _, v := range cacheOld {
+		dir := filepath.Join(c.dir, v)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if n := e.Name(); e.Type().IsRegular() && (isEntryName(n) || isTempName(n, "new-")) {
+				os.Remove(filepath.Join(dir, n))
+			}
+		}
+		os.Remove(dir) // fails unless empty
 	}
 	old := time.Now().Add(-time.Hour)
 	for _, dir := range []string{c.dir, c.entries} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			n := e.Name()
-			if !strings.HasPrefix(n, cacheStage) && !strings.HasSuffix(n, ".tmp") {
+			ours := false
+			switch {
+			case dir == c.dir && e.IsDir():
+				ours = isStageName(n)
+			case dir == c.dir:
+				ours = e.Type().IsRegular() && isTempName(n, cacheKeyFile+".")
+			default:
+				ours = e.Type().IsRegular() && isTempName(n, "new-")
+			}
+			if !ours {
 				continue
 			}
 			if fi, err := e.Info(); err == nil && fi.ModTime().Before(old) {
@@ -800,6 +829,47 @@ func (c *diskCache) removeStale() {
 			}
 		}
 	}
+}
+
+// isEntryName reports whether n is the name of an entry: 64 hex digits
+// and cacheEntryExt.
+func isEntryName(n string) bool {
+	h, ok := strings.CutSuffix(n, cacheEntryExt)
+	if !ok || len(h) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
+}
+
+// isTempName reports whether n is the name of a temporary file that
+// os.CreateTemp made with pattern prefix+"*.tmp".
+func isTempName(n, prefix string) bool {
+	d, ok := strings.CutPrefix(n, prefix)
+	if !ok {
+		return false
+	}
+	d, ok = strings.CutSuffix(d, ".tmp")
+	return ok && isDigits(d)
+}
+
+// isStageName reports whether n is the name of a compilation's directory
+// (os.MkdirTemp with pattern cacheStage).
+func isStageName(n string) bool {
+	d, ok := strings.CutPrefix(n, cacheStage)
+	return ok && isDigits(d)
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *diskCache) fail(format string, args ...any) {

@@ -557,19 +557,81 @@ func loadAnswerWith(t *testing.T, h *Host, wasm []byte, want string, opts ...Loa
 	}
 }
 
-// TestDiskCacheOldLayout: the entries of the earlier layout are removed
-// when the cache opens.
+// TestDiskCacheOldLayout: when a cache opens, the entries of the earlier
+// layouts are removed, and the compilation directories and temporary
+// files that processes left behind over an hour ago; what is younger, or
+// is not named as the cache names its files, stays.
 func TestDiskCacheOldLayout(t *testing.T) {
 	dir := t.TempDir()
+	diskHost(t, dir, 0) // the cache's key
+	entry := strings.Repeat("0", 64) + cacheEntryExt
 	for _, old := range cacheOld {
 		old := filepath.Join(dir, old)
 		os.MkdirAll(old, 0o700)
-		os.WriteFile(filepath.Join(old, strings.Repeat("0", 64)+cacheEntryExt), make([]byte, 1000), 0o600)
+		os.WriteFile(filepath.Join(old, entry), make([]byte, 1000), 0o600)
+		os.WriteFile(filepath.Join(old, "new-123.tmp"), nil, 0o600)
+	}
+	// A foreign file makes v2 stay, with it alone.
+	os.WriteFile(filepath.Join(dir, "v2", "notes.txt"), nil, 0o600)
+	hourAgo := time.Now().Add(-2 * time.Hour)
+	stale := []string{"stage-123", "key.456.tmp", filepath.Join(cacheEntries, "new-789.tmp")}
+	kept := []string{"stage-124", "stage-x1", "mine.tmp", filepath.Join(cacheEntries, "other.tmp")}
+	for _, name := range append(append([]string{}, stale...), kept...) {
+		path := filepath.Join(dir, name)
+		if strings.HasPrefix(name, "stage-") {
+			os.Mkdir(path, 0o700)
+			os.WriteFile(filepath.Join(path, "x"), nil, 0o600)
+		} else {
+			os.WriteFile(path, nil, 0o600)
+		}
+		if name != "stage-124" {
+			os.Chtimes(path, hourAgo, hourAgo)
+		}
 	}
 	diskHost(t, dir, 0)
-	for _, old := range cacheOld {
-		if _, err := os.Stat(filepath.Join(dir, old)); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s: %v, want it removed", old, err)
+	if _, err := os.Stat(filepath.Join(dir, "v1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("v1: %v, want it removed", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "v2"))
+	if err != nil || len(ents) != 1 || ents[0].Name() != "notes.txt" {
+		t.Errorf("v2 holds %v (%v), want only the foreign notes.txt", ents, err)
+	}
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want it removed", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v, want it kept", name, err)
+		}
+	}
+}
+
+// TestDiskCacheForeignDir: a cache opened in a directory that was not a
+// cache (no key; say a home directory) removes nothing there, even what
+// has the names of an earlier layout or of the cache's stale files.
+func TestDiskCacheForeignDir(t *testing.T) {
+	dir := t.TempDir()
+	hourAgo := time.Now().Add(-2 * time.Hour)
+	names := []string{
+		filepath.Join("v1", strings.Repeat("0", 64)+cacheEntryExt),
+		filepath.Join("v2", "thesis.tex"),
+		filepath.Join("v2", strings.Repeat("0", 64)+cacheEntryExt),
+		filepath.Join("stage-123", "data"),
+		"key.456.tmp",
+	}
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(path), 0o700)
+		os.WriteFile(path, []byte("x"), 0o600)
+		os.Chtimes(path, hourAgo, hourAgo)
+		os.Chtimes(filepath.Dir(path), hourAgo, hourAgo)
+	}
+	diskHost(t, dir, 0)
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v, want it kept", name, err)
 		}
 	}
 }

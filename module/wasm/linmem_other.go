@@ -4,6 +4,15 @@ package wasm
 
 import "github.com/tetratelabs/wazero/experimental"
 
+// linearMemory is a mapped linear memory (see linmem_unix.go); none is
+// made where the host cannot map memory.
+type linearMemory struct{}
+
+func (*linearMemory) unmap() {}
+
 // memoryAllocator is wazero's own (Go slices) where the host cannot map
 // memory.
-var memoryAllocator experimental.MemoryAllocator
+func (i *instance) memoryAllocator() experimental.MemoryAllocator { return nil }
+
+// unmapMemory does nothing: no memory is mapped.
+func (i *instance) unmapMemory() {}

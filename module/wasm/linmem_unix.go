@@ -23,19 +23,41 @@ var mappedMemories atomic.Int64
 // is reserved without swap (MAP_NORESERVE): only the pages the module
 // touches count, as with wazero's.
 //
-// Free unmaps it: wazero calls it when the instance is closed, which the
-// host does only with the instance's lock held, when no call runs in it
-// (see pool.releaseInstance); what a probe read from the module's memory
-// is valid only while the probe runs (package marker's rule), so nothing
-// of the host's points into the mapping after that.
+// The instance that owns it unmaps it when it is released, with its lock
+// held and no call running in it (pool.releaseInstance); what a probe read
+// from the module's memory is valid only while the probe runs (package
+// marker's rule), so nothing of the host's points into the mapping after
+// that. Free, which wazero calls when it closes the module, does not
+// unmap: wazero also closes it inside a call, when the module calls WASI
+// proc_exit, and the host still reads the memory after that call returns
+// (the events the module batched before it exited).
 type linearMemory struct {
 	mem []byte // the whole mapping
 }
 
-// memoryAllocator maps linear memories (see linearMemory), or gives
-// wazero's Go slices where the system refuses the mapping (a memory
-// limit, a 32-bit address space).
-var memoryAllocator experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(allocateMemory)
+// memoryAllocator returns the allocator of instance i's memory: it maps
+// the memory (see linearMemory), or gives wazero's Go slices where the
+// system refuses the mapping (a memory limit, a 32-bit address space),
+// and records the mapping in i, whose release unmaps it (unmapMemory).
+// wazero calls it during the instantiation, with i's lock held.
+func (i *instance) memoryAllocator() experimental.MemoryAllocator {
+	return experimental.MemoryAllocatorFunc(func(capBytes, maxBytes uint64) experimental.LinearMemory {
+		l := allocateMemory(capBytes, maxBytes)
+		if lm, ok := l.(*linearMemory); ok {
+			i.linmem = append(i.linmem, lm)
+		}
+		return l
+	})
+}
+
+// unmapMemory unmaps the memories of instance i. Called with i's lock held
+// and no call running in it, once wazero no longer runs its code.
+func (i *instance) unmapMemory() {
+	for _, l := range i.linmem {
+		l.unmap()
+	}
+	i.linmem = nil
+}
 
 func allocateMemory(capBytes, maxBytes uint64) experimental.LinearMemory {
 	// A 32-bit address space cannot reserve the maximum of every
@@ -60,8 +82,12 @@ func (l *linearMemory) Reallocate(size uint64) []byte {
 	return l.mem[:size:size]
 }
 
-// Free unmaps the memory.
-func (l *linearMemory) Free() {
+// Free does nothing: the memory is unmapped when its instance is released
+// (see linearMemory).
+func (l *linearMemory) Free() {}
+
+// unmap unmaps the memory; it does nothing the second time.
+func (l *linearMemory) unmap() {
 	if l.mem != nil {
 		unix.Munmap(l.mem)
 		l.mem = nil

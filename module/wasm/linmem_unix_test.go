@@ -4,8 +4,11 @@ package wasm
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 
+	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
 
@@ -97,6 +100,56 @@ func TestLinearMemoryMapped(t *testing.T) {
 	if n := mappedMemories.Load() - base; n != 0 {
 		t.Fatalf("%d memories still mapped after a failed load", n)
 	}
+
+	// So does one that fails in the instantiation (a data segment out of
+	// bounds), after wazero allocated the memory.
+	b = wasmbin.NewBuilder()
+	b.Memory(1, 0)
+	b.Data(65535, []byte("abc"))
+	if _, err := h.Load(context.Background(), withModinfo(b.Bytes(), rawInfo("baddata"))); err == nil {
+		t.Fatal("a module whose data is out of bounds loaded")
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories still mapped after a failed instantiation", n)
+	}
+
+	// A module that exits (WASI proc_exit) during a call dies: its memory
+	// stays mapped until the call returned, then is unmapped once.
+	m, err = h.Load(context.Background(), exiter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 1 {
+		t.Fatalf("%d memories mapped for one instance", n)
+	}
+	if _, err := m.Call(context.Background(), "exit", nil); !errors.Is(err, ErrTrap) {
+		t.Fatalf("exit: %v, want a trap", err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories still mapped after the module exited", n)
+	}
+	if err := m.Unload(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories mapped after unloading the exited module", n)
+	}
+
+	// Closing the host unmaps the memories of the modules it still has.
+	for _, w := range [][]byte{memoryOps(), batcher(batchAt, 4096)} {
+		if _, err := h.Load(context.Background(), w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := mappedMemories.Load() - base; n != 2 {
+		t.Fatalf("%d memories mapped for two instances", n)
+	}
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories still mapped after closing the host", n)
+	}
 }
 
 // allocateMemory falls back to a Go slice for a memory that cannot be
@@ -116,4 +169,46 @@ func TestSliceMemory(t *testing.T) {
 		t.Fatal("grew over its maximum")
 	}
 	s.Free()
+}
+
+// A forced unload during a call that does not end (a probe that blocks)
+// leaves the instance's memory mapped while the call runs, and the
+// release when the call ends unmaps it, once.
+func TestLinearMemoryUnmappedAfterCall(t *testing.T) {
+	base := mappedMemories.Load()
+	h := newHost(t, WithLimits(Limits{EventRate: -1}))
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	p, err := marker.Register("raw:loop", func(*marker.Event) {
+		once.Do(func() { close(entered) })
+		<-release
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Unregister()
+	m, err := h.Load(context.Background(), fireLoop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := make(chan error, 1)
+	go func() { called <- rawCall(m, "fire_loop", 1, 0) }()
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.Unload(ctx, true); !errors.Is(err, ErrCallStuck) {
+		t.Fatalf("unload during a blocked call: %v, want ErrCallStuck", err)
+	}
+	if n := mappedMemories.Load() - base; n != 1 {
+		t.Fatalf("%d memories mapped during the call, want 1", n)
+	}
+	close(release)
+	<-called
+	// Waits for the pending unload's release.
+	if err := m.Unload(context.Background(), true); err != nil && !errors.Is(err, ErrUnloaded) {
+		t.Fatal(err)
+	}
+	if n := mappedMemories.Load() - base; n != 0 {
+		t.Fatalf("%d memories mapped after the call ended and the module unloaded", n)
+	}
 }

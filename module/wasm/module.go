@@ -845,6 +845,7 @@ func (i *instance) violate(code int32, kind error, format string, args ...any) u
 // unloads anyway, stopping a running call, and taints the module and
 // the process R if it had to.
 //
+// A module with no call running is unloaded at once, even if ctx is done.
 // The wait for running calls ends when ctx is done, and in any case after
 // the wall-time backstop of the module's longest deadline (see
 // Limits.CallTimeout; the call's, or an instance initialization's) plus
@@ -875,12 +876,23 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	if len(inUse) > 0 && !force {
 		return fmt.Errorf("unloading %s: %w: probes are connected to %s", m.name, ErrInUse, strings.Join(inUse, ", "))
 	}
+	// No instance is made from here on; wait for those being made.
+	all := m.pool.freeze()
+	// A module with no call running is unloaded at once, whatever ctx:
+	// its instances stay locked from here to the unload's end.
+	locked := tryLockAll(all)
+	if locked == len(all) {
+		return m.unloadLocked(all, force, taintR, false, inUse)
+	}
+	for _, i := range all[:locked] {
+		i.mu.Unlock()
+	}
 	// The wait for the running calls, and the unload after it, run on a
 	// goroutine of their own, so that a call that never ends (which a
 	// mutex cannot time out on) fails the unload instead of hanging it;
 	// the unload then completes whenever the call ends.
 	done := make(chan error, 1)
-	go func() { done <- m.unloadWhenIdle(force, taintR, inUse) }()
+	go func() { done <- m.unloadWhenIdle(all, force, taintR, inUse) }()
 	t := time.NewTimer(unloadWait(m.limits))
 	defer t.Stop()
 	select {
@@ -898,20 +910,21 @@ func (m *Module) unload(ctx context.Context, force, taintR bool) error {
 	}
 }
 
-// unloadWhenIdle is the body of unload: it waits for the running calls
-// (stopping them if force) and unloads the module.
-func (m *Module) unloadWhenIdle(force, taintR bool, inUse []string) error {
-	// No instance is made from here on; wait for those being made.
-	all := m.pool.freeze()
-	busy := false
-	for _, i := range all {
-		if i.mu.TryLock() {
-			i.mu.Unlock()
-		} else {
-			busy = true
+// tryLockAll locks the instances in order while none is busy, and returns
+// how many it locked: len(all) if no call runs.
+func tryLockAll(all []*instance) int {
+	for n, i := range all {
+		if !i.mu.TryLock() {
+			return n
 		}
 	}
-	if busy && force {
+	return len(all)
+}
+
+// unloadWhenIdle unloads the module, frozen, once the calls running in
+// its instances all (found busy) end, stopping them if force.
+func (m *Module) unloadWhenIdle(all []*instance, force, taintR bool, inUse []string) error {
+	if force {
 		m.unloading.Store(true)
 		for _, i := range all {
 			i.cancelCall()
@@ -920,8 +933,19 @@ func (m *Module) unloadWhenIdle(force, taintR bool, inUse []string) error {
 	// Hold every instance: running calls end first.
 	for _, i := range all {
 		i.mu.Lock()
-		defer i.mu.Unlock()
 	}
+	return m.unloadLocked(all, force, taintR, true, inUse)
+}
+
+// unloadLocked unloads the module, frozen, whose instances all are
+// locked; it unlocks them. busy says whether a call was running when the
+// unload began.
+func (m *Module) unloadLocked(all []*instance, force, taintR, busy bool, inUse []string) error {
+	defer func() {
+		for _, i := range all {
+			i.mu.Unlock()
+		}
+	}()
 	m.mu.Lock()
 	if m.state == StateUnloaded {
 		m.mu.Unlock()

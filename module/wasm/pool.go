@@ -50,6 +50,7 @@ type instance struct {
 	stack     [2]uint64
 	mem       api.Memory // see memory
 	memKnown  bool
+	linmem    []*linearMemory // mapped memories, unmapped by releaseInstance
 	budget    budget
 	callErr   error // first ABI violation of the running call
 	pending   counters
@@ -313,6 +314,9 @@ func (p *pool) releaseInstance(i *instance) {
 		i.storePages()
 		i.mod.Close(context.Background())
 	}
+	// After Close, which does not unmap (see linearMemory): wazero runs
+	// no code of the instance from here on.
+	i.unmapMemory()
 	i.mod, i.mem = nil, nil
 	i.self.Store(nil)
 	i.flags = enabledFlags{}
@@ -471,9 +475,12 @@ func (m *Module) newInstance(ctx context.Context, n int) (_ *instance, err error
 	if n > 0 {
 		where = func(what string) error { return fmt.Errorf("module %s: making instance %d: %s", m.name, n, what) }
 	}
-	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ictx, memoryAllocator), m.compiled, mcfg)
+	mod, err := m.rt.InstantiateModule(experimental.WithMemoryAllocator(ictx, i.memoryAllocator()), m.compiled, mcfg)
 	if err != nil {
 		i.disarm()
+		// wazero closed what it instantiated; the instance is not
+		// published, so nothing releases it.
+		i.unmapMemory()
 		if !isRunError(err) {
 			return nil, i.end(fmt.Errorf("%w: %w", where("instantiating"), err))
 		}

@@ -602,3 +602,43 @@ func TestUnloadStuckCall(t *testing.T) {
 		t.Errorf("module still listed, state %v", m.Status().State)
 	}
 }
+
+// TestUnloadIdleDoneContext: an unload whose context is already done
+// unloads a module with no call running at once, as a Close does with
+// its modules: the context bounds only the wait for running calls.
+func TestUnloadIdleDoneContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h := newHost(t)
+	m, err := h.Load(context.Background(), batcher(batchAt, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unload(ctx, false); err != nil {
+		t.Fatalf("unload of an idle module with a done context: %v", err)
+	}
+	if h.Module(m.Name()) != nil || m.Status().State != StateUnloaded {
+		t.Fatalf("right after the unload: module listed %v, state %v", h.Module(m.Name()) != nil, m.Status().State)
+	}
+
+	h, err = NewHost(WithCache(testCache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mods []*Module
+	for _, w := range [][]byte{batcher(batchAt, 4096), exiter()} {
+		m, err := h.Load(context.Background(), w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mods = append(mods, m)
+	}
+	if err := h.Close(ctx); err != nil {
+		t.Fatalf("close with a done context, no call running: %v", err)
+	}
+	for _, m := range mods {
+		if s := m.Status().State; s != StateUnloaded {
+			t.Errorf("module %s %v after the close", m.Name(), s)
+		}
+	}
+}

@@ -19,6 +19,7 @@ const DataGap = 64
 type mergeSegment struct {
 	off   uint32
 	bytes []byte
+	end   uint64 // off+len(bytes), the offset past it
 }
 
 // MergeData returns the module b with its data segments joined where
@@ -81,16 +82,7 @@ func MergeData(b []byte) []byte {
 			return b // overlapping: the order matters
 		}
 	}
-	// Runs of segments at most DataGap apart, each written as one.
-	var runs [][2]int // [first, last+1) in segs
-	for i := 0; i < len(segs); {
-		j := i + 1
-		for j < len(segs) && uint64(segs[j].off)-segEnd(segs[j-1]) <= DataGap {
-			j++
-		}
-		runs = append(runs, [2]int{i, j})
-		i = j
-	}
+	runs := dataRuns(segs)
 	p := AppendU32(make([]byte, 0, len(data.Payload)+len(data.Payload)/4), uint32(len(runs)))
 	for _, r := range runs {
 		first, last := segs[r[0]], segs[r[1]-1]
@@ -113,7 +105,24 @@ func MergeData(b []byte) []byte {
 	return append(out, b[data.End:]...)
 }
 
-func segEnd(s mergeSegment) uint64 { return uint64(s.off) + uint64(len(s.bytes)) }
+// dataRuns returns the runs of segs (sorted by offset, not overlapping)
+// that MergeData writes as one segment each, as [first, last+1) in segs:
+// segments at most DataGap apart, spanning less than 2^32 bytes (the
+// length of a segment is a u32; a run of exactly 2^32 would wrap to 0).
+func dataRuns(segs []mergeSegment) [][2]int {
+	var runs [][2]int
+	for i := 0; i < len(segs); {
+		j := i + 1
+		for j < len(segs) && uint64(segs[j].off)-segEnd(segs[j-1]) <= DataGap && segEnd(segs[j])-uint64(segs[i].off) < 1<<32 {
+			j++
+		}
+		runs = append(runs, [2]int{i, j})
+		i = j
+	}
+	return runs
+}
+
+func segEnd(s mergeSegment) uint64 { return s.end }
 
 // activeSegments parses a data section whose every segment is active in
 // memory 0 at an i32.const offset (flags 0) and ends within 32 bits.
@@ -143,7 +152,7 @@ func activeSegments(p []byte) ([]mergeSegment, bool) {
 		if err != nil || uint64(l) > uint64(len(r.b)-r.off) {
 			return nil, false
 		}
-		s := mergeSegment{off: uint32(off), bytes: r.b[r.off : r.off+int(l)]}
+		s := mergeSegment{off: uint32(off), bytes: r.b[r.off : r.off+int(l)], end: uint64(uint32(off)) + uint64(l)}
 		r.off += int(l)
 		if segEnd(s) > 1<<32 {
 			return nil, false

@@ -225,3 +225,25 @@ func FuzzMergeData(f *testing.F) {
 		checkMerge(t, segmentsModule(1, segs))
 	})
 }
+
+// A run of segments spanning 2^32 bytes or more (memory's whole 32-bit
+// range) is not merged into one: a segment's length is a u32, and 2^32
+// would wrap to 0. The segments are descriptors (a module holding them
+// would be hundreds of megabytes).
+func TestDataRunsSpan(t *testing.T) {
+	desc := func(off, n uint64) mergeSegment { return mergeSegment{off: uint32(off), end: off + n} }
+	for _, c := range []struct {
+		name string
+		segs []mergeSegment
+		want [][2]int
+	}{
+		{"spans 2^32", []mergeSegment{desc(0, 1<<31), desc(1<<31+DataGap, 1<<31-DataGap)}, [][2]int{{0, 1}, {1, 2}}},
+		{"spans 2^32-1", []mergeSegment{desc(1, 1<<31), desc(1<<31+1+DataGap, 1<<31-DataGap-1)}, [][2]int{{0, 2}}},
+		{"third segment reaches 2^32", []mergeSegment{desc(0, 10), desc(10, 1<<32-20), desc(1<<32-10, 10)}, [][2]int{{0, 2}, {2, 3}}},
+		{"gap over DataGap", []mergeSegment{desc(0, 10), desc(10+DataGap+1, 10)}, [][2]int{{0, 1}, {1, 2}}},
+	} {
+		if got := dataRuns(c.segs); !slices.Equal(got, c.want) {
+			t.Errorf("%s: runs %v, want %v", c.name, got, c.want)
+		}
+	}
+}
