@@ -96,12 +96,23 @@ func BenchmarkCallHook(b *testing.B) {
 				b.Fatal(err)
 			}
 			in := []byte("GET /api/users/42")
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := m.Call(context.Background(), bc.hook, in); err != nil {
-					b.Fatal(err)
+			b.Run("call", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := m.Call(context.Background(), bc.hook, in); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
+			b.Run("append", func(b *testing.B) {
+				b.ReportAllocs()
+				var out []byte
+				for b.Loop() {
+					if out, err = m.AppendCall(context.Background(), out[:0], bc.hook, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }
@@ -430,12 +441,15 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 		sink.Store(x)
 		return true
 	}
-	for _, mod := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
+	for _, mod := range []struct {
+		name, hook string
+		reuse      bool // AppendCall into a buffer of the goroutine's
+	}{{"echo", "echo", false}, {"plugin", "on_request", false}, {"echo/append", "echo", true}, {"plugin/append", "on_request", true}} {
 		b.Run(mod.name, func(b *testing.B) {
 			h := newHost(b, WithLimits(Limits{Instances: 2}))
 			var m *Module
 			var err error
-			if mod.name == "echo" {
+			if mod.hook == "echo" {
 				m, err = h.Load(context.Background(), hostileWasm(b))
 			} else {
 				m, err = h.LoadFile(context.Background(), pluginPath(b))
@@ -456,8 +470,16 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 			m.pool.put(i2)
 			in := []byte("GET /api/users/42")
 			calls := func(n int) bool {
+				var buf [64]byte // on the calling goroutine's stack
+				out := buf[:0]
 				for range n {
-					if _, err := m.Call(context.Background(), mod.hook, in); err != nil {
+					var err error
+					if mod.reuse {
+						out, err = m.AppendCall(context.Background(), out[:0], mod.hook, in)
+					} else {
+						_, err = m.Call(context.Background(), mod.hook, in)
+					}
+					if err != nil {
 						b.Error(err)
 						return false
 					}
@@ -550,6 +572,8 @@ func speedupPhase(g int, calls func(n int) bool) (n int64, wall time.Duration, c
 
 // speedupPhaseTime is how long BenchmarkCallHookSpeedup's goroutines
 // call in each phase: long enough that starting and waking the
-// goroutines (tens of microseconds) is lost in it, short enough that a
-// benchmark second holds 25 phases of each kind.
-const speedupPhaseTime = 10 * time.Millisecond
+// goroutines, and handing a P to a locked thread, are lost in it. With
+// 10 ms phases the pure-Go control kept only 1.6-1.8 of the two cores
+// busy in the two-goroutine phases, and the calls the same; with 50 ms,
+// both keep 1.9-2.
+const speedupPhaseTime = 50 * time.Millisecond

@@ -228,48 +228,47 @@
 // memory in their core's cache. The pool's lock is taken only while
 // callers wait for an instance.
 //
+// Call returns its output in a new slice; AppendCall appends it to the
+// caller's buffer, so that a caller reusing one makes no garbage per call
+// (from two goroutines, the collector's work on that garbage takes CPU
+// from the calls).
+//
 // Probes of a module's markers run on the calling goroutine during the
 // call and must not call into the same module. Everything else is safe
 // for concurrent use.
 //
 // # Cost
 //
-// Measured with go test -bench on a busy two-core machine (load average 7
-// to 13; the ranges are the noise of three runs; the marker rows with a
-// load average of 7.5 to 9):
+// Measured with go test -bench on a quiet two-core machine (load average
+// under 1.5; the ranges are three runs, five for loads; in brackets the
+// numbers before this work, some taken under load):
 //
-//	disabled marker, Go guest (BenchmarkFireDisabled/go)        1.8 ns of CPU, 1.8-4 ns (5.1-5.2 ns of CPU before)
-//	disabled marker, hand-written (BenchmarkFireDisabled/raw)   0.9 ns of CPU (a load and a branch)
-//	event to a no-op probe, Go guest (FireFromModule/probe)     80-85 ns of CPU, 80-210 ns (153-157 ns of CPU before)
-//	  the same without the event buffer (probe/unbatched)       170-180 ns of CPU
-//	event to a no-op probe, hand-written (FireFromRawModule)    80-210 ns (a host call per event)
-//	hook call, echo (BenchmarkCallHook/echo)                    0.48-0.60 µs (0.66-0.69 µs with gettid per call)
-//	hook call, example plugin (BenchmarkCallHook/plugin)        1.50-1.71 µs (1.73-1.89 µs)
+//	disabled marker, Go guest (BenchmarkFireDisabled/go)        1.61-1.64 ns (5.1-5.2 ns of CPU)
+//	disabled marker, hand-written (BenchmarkFireDisabled/raw)   0.80 ns (a load and a branch)
+//	event to a no-op probe, Go guest (FireFromModule/probe)     70-72 ns (153-157 ns of CPU)
+//	  the same without the event buffer (probe/unbatched)       152-156 ns
+//	event to a no-op probe, hand-written (FireFromRawModule)    80-210 ns under load (a host call per event)
+//	hook call, echo (BenchmarkCallHook/echo/call)               0.48-0.49 µs, 0.43 µs with AppendCall (5.6-10 µs with a timer per call)
+//	hook call, example plugin (BenchmarkCallHook/plugin/call)   1.42-1.45 µs, 1.37 µs with AppendCall
 //	CPU per call from 1 and from 2 goroutines into 2 instances (BenchmarkCallHookSpeedup):
-//	  echo                                                      0.51-0.59 and 0.51-0.59 µs (0.65-0.70 and 0.77-0.85 looking from the first instance)
-//	  example plugin                                            1.55-1.88 and 1.56-1.89 µs (1.71-2.07 and 1.83-2.14)
-//	calls from 2 goroutines against 1, and the control's in the same iterations:
-//	  echo                                                      1.45-2.0, mostly 1.7-1.85, against 1.74-1.97 (1.31-1.56 against 1.73-1.89)
-//	  example plugin                                            1.48-1.89, mostly 1.65-1.85, against 1.72-1.92 (1.56-1.80)
-//	second load of the example plugin (LoadPlugin/cached)       41-49 ms, 44-51 ms of CPU (54-68 and 56-63 before)
+//	  echo                                                      0.48 and 0.50-0.51 µs (0.65-0.70 and 0.77-0.85 looking from the first instance)
+//	  example plugin                                            1.48-1.50 and 1.51-1.54 µs (1.71-2.07 and 1.83-2.14)
+//	calls from 2 goroutines against 1 (Call; AppendCall), and the control's in the same iterations:
+//	  echo                                                      1.77-1.84; 1.81-1.99 (1.31-1.56, one instance lock)
+//	  example plugin                                            1.92-1.97; 1.96-2.05 (1.56-1.80)
+//	  control, a loop of pure Go                                1.76-2.01
+//	second load of the example plugin (LoadPlugin/cached)       39-42 ms, 45-49 ms of CPU (50.6-53.1 ms, 57-60 ms of CPU)
 //	  with wazero's own, unverified cache (LoadPlugin/wazerodir) 72-163 ms (at a load average of 5)
 //	cold load (LoadPlugin/cold)                                 about 770 ms
 //
-// (Old and new interleaved; calls at a load average of 3 to 7, the
-// speedups in the quiet seconds of a load average of 2 to 4, when the
-// other programs left the process about 1.8 of the two cores; loads at 2
-// to 3.) Two goroutines calling into two instances share nothing that a
+// Two goroutines calling into two instances share nothing that a
 // call writes or reads of the other's, so they scale with the cores they
-// get: from two goroutines a call costs about the CPU time of one (-12
-// to +10 %; it cost 5-24 % more when calls looked for an instance from
-// the first). What they do not get is all of the cores the control gets:
-// the calling threads of the 2g phases kept up to 0.3 (echo) and 0.15
-// (the plugin) fewer cores busy than the control's in the same
-// iterations, about 0.1 on average. Part of it is the garbage of the
-// calls (each allocates its output): collected on the idle core when one
-// goroutine calls, it takes a core from the calls when two do; echo with
-// GOGC=off kept as many cores as the control, and its speedup was the
-// control's or better in five runs of seven. A second load is mostly wazero's work: decoding
+// get: from two goroutines a call costs 1-7 % more CPU than from one (it
+// cost 5-24 % more when calls looked for an instance from the first).
+// With Call, the collector's work on the copies of the output takes
+// some of a core from two goroutines calling (it runs on the idle core
+// when one does); AppendCall into a reused buffer makes no garbage, and
+// its calls scale as the pure-Go control does. A second load is mostly wazero's work: decoding
 // and validating the module again (it always validates: about 20 ms of
 // CPU for the plugin), hashing it (3 ms), reading its compiled code (7
 // ms, mostly faulting in the 10 MB it copies it to), instantiating and

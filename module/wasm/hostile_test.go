@@ -533,3 +533,29 @@ func force(f bool) LoadOption {
 	}
 	return nil
 }
+
+// AppendCall appends the hook's output to dst, in dst's array while it has
+// room (so a reused buffer makes no garbage), and gives dst back as it
+// was when the call fails.
+func TestAppendCall(t *testing.T) {
+	h := newHost(t)
+	m, err := h.Load(context.Background(), hostileWasm(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 0, 64)
+	out, err := m.AppendCall(context.Background(), append(buf, "> "...), "echo", []byte("hi"))
+	if err != nil || string(out) != "> echo:hi" || &out[0] != &buf[:1][0] {
+		t.Fatalf("AppendCall = %q, %v (in dst's array: %v), want \"> echo:hi\" in it", out, err, len(out) > 0 && &out[0] == &buf[:1][0])
+	}
+	in := []byte("hi")
+	if allocs := testing.AllocsPerRun(100, func() {
+		out, err = m.AppendCall(context.Background(), out[:0], "echo", in)
+	}); allocs != 0 || err != nil {
+		t.Errorf("AppendCall into a reused buffer: %v allocations a call, %v", allocs, err)
+	}
+	kept, err := m.AppendCall(context.Background(), append(buf[:0], "kept"...), "no_such_hook", nil)
+	if !errors.Is(err, ErrNoExport) || string(kept) != "kept" {
+		t.Errorf("AppendCall of a missing hook = %q, %v; want dst and ErrNoExport", kept, err)
+	}
+}

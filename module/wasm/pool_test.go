@@ -324,7 +324,7 @@ func TestPoolMemory(t *testing.T) {
 	release := hold(t, m, 2)
 	release()
 	grow := func(i *instance) int32 {
-		out, err := i.callHook(context.Background(), "grow", nil)
+		out, err := i.callHook(context.Background(), nil, "grow", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,7 +407,7 @@ func TestPoolFlags(t *testing.T) {
 		}
 	}()
 	for _, i := range held {
-		out, err := i.callHook(context.Background(), "flag", nil)
+		out, err := i.callHook(context.Background(), nil, "flag", nil)
 		if err != nil || len(out) != 1 || out[0] != 1 {
 			t.Errorf("instance %d: flag %v, %v; want 1", i.n, out, err)
 		}
