@@ -5,10 +5,8 @@ package wasm
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
-	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/module/internal/wasmbin"
 )
 
@@ -177,23 +175,7 @@ func TestSliceMemory(t *testing.T) {
 func TestLinearMemoryUnmappedAfterCall(t *testing.T) {
 	base := mappedMemories.Load()
 	h := newHost(t, WithLimits(Limits{EventRate: -1}))
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	p, err := marker.Register("raw:loop", func(*marker.Event) {
-		once.Do(func() { close(entered) })
-		<-release
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Unregister()
-	m, err := h.Load(context.Background(), fireLoop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	called := make(chan error, 1)
-	go func() { called <- rawCall(m, "fire_loop", 1, 0) }()
-	<-entered
+	m, release, called := blockedCall(t, h)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := m.Unload(ctx, true); !errors.Is(err, ErrCallStuck) {
@@ -202,7 +184,7 @@ func TestLinearMemoryUnmappedAfterCall(t *testing.T) {
 	if n := mappedMemories.Load() - base; n != 1 {
 		t.Fatalf("%d memories mapped during the call, want 1", n)
 	}
-	close(release)
+	release()
 	<-called
 	// Waits for the pending unload's release.
 	if err := m.Unload(context.Background(), true); err != nil && !errors.Is(err, ErrUnloaded) {

@@ -553,28 +553,39 @@ func requireSignature(require bool) HostOption {
 	return nil
 }
 
+// blockedCall loads fireLoop into h and starts a call whose first event
+// goes to a probe that blocks until release is called (the test's
+// cleanup calls it too); called gets the call's error when it ends.
+func blockedCall(t *testing.T, h *Host) (m *Module, release func(), called chan error) {
+	t.Helper()
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var entering, releasing sync.Once
+	release = func() { releasing.Do(func() { close(unblock) }) }
+	p, err := marker.Register("raw:loop", func(*marker.Event) {
+		entering.Do(func() { close(entered) })
+		<-unblock
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Unregister)
+	t.Cleanup(release) // runs before Unregister, which waits for the probe
+	m, err = h.Load(context.Background(), fireLoop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	called = make(chan error, 1)
+	go func() { called <- rawCall(m, "fire_loop", 1, 0) }()
+	<-entered
+	return m, release, called
+}
+
 // TestUnloadStuckCall: a call the host cannot stop (here a probe that
 // does not return) fails an unload when its context ends, and a Close,
 // instead of hanging them; the module is unloaded once the call ends.
 func TestUnloadStuckCall(t *testing.T) {
 	h := newHost(t, WithLimits(Limits{EventRate: -1}))
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	p, err := marker.Register("raw:loop", func(*marker.Event) {
-		once.Do(func() { close(entered) })
-		<-release
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Unregister()
-	m, err := h.Load(context.Background(), fireLoop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	called := make(chan error, 1)
-	go func() { called <- rawCall(m, "fire_loop", 1, 0) }()
-	<-entered
+	m, release, called := blockedCall(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := m.Unload(ctx, true); !errors.Is(err, ErrCallStuck) || !errors.Is(err, context.DeadlineExceeded) {
@@ -588,7 +599,7 @@ func TestUnloadStuckCall(t *testing.T) {
 	if _, err := m.Call(context.Background(), "fire_loop", nil); !errors.Is(err, ErrUnloaded) {
 		t.Errorf("call during the pending unload: %v, want ErrUnloaded", err)
 	}
-	close(release)
+	release()
 	if err := <-called; err != nil && !errors.Is(err, ErrUnloaded) {
 		t.Errorf("stuck call: %v", err)
 	}
