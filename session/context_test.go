@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/session"
 )
 
@@ -29,15 +28,7 @@ func TestEventContextAllFields(t *testing.T) {
 	if !s.ThreadID() {
 		t.Fatal("ThreadID() = false with tid in the context")
 	}
-	mustEnable(t, s, "stest_tid:*", "")
-	dir := filepath.Join(t.TempDir(), "trace")
-	tw, err := session.CreateTrace(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
+	dir, tw := startRecording(t, s, "stest_tid:*")
 	const perThread = 200
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -54,18 +45,8 @@ func TestEventContextAllFields(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err := s.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
 	prog := filepath.Base(os.Args[0])
-	r, err := ctf.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := stopRecording(t, s, tw, dir)
 	n := 0
 	for ev, err := range r.Events() {
 		if err != nil {

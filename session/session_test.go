@@ -3,6 +3,7 @@ package session_test
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/marker"
 	"github.com/tracemark/tracemark/session"
 )
@@ -516,4 +518,38 @@ func TestLeftOutErrorNamesMarkerAndFields(t *testing.T) {
 	if lo.Marker != "stest_left:request_start" || len(lo.Missing) != 1 || lo.Missing[0] != "status" {
 		t.Errorf("left out %q missing %v, want stest_left:request_start missing [status]", lo.Marker, lo.Missing)
 	}
+}
+
+// startRecording enables pattern in s, creates a trace of s in a new
+// directory and starts s; it returns the directory and the trace.
+func startRecording(t *testing.T, s *session.Session, pattern string) (string, *session.TraceWriter) {
+	t.Helper()
+	mustEnable(t, s, pattern, "")
+	dir := filepath.Join(t.TempDir(), "trace")
+	tw, err := session.CreateTrace(dir, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, tw
+}
+
+// stopRecording stops s, closes its trace tw and opens the trace in dir;
+// the reader is closed when the test ends.
+func stopRecording(t *testing.T, s *session.Session, tw *session.TraceWriter, dir string) *ctf.Reader {
+	t.Helper()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ctf.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

@@ -28,15 +28,7 @@ func TestThreadIDIsTheFiringThreads(t *testing.T) {
 	if !s.ThreadID() {
 		t.Fatal("ThreadID() = false for a session made WithThreadID")
 	}
-	mustEnable(t, s, "stest_tid:*", "")
-	dir := filepath.Join(t.TempDir(), "trace")
-	tw, err := session.CreateTrace(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
+	dir, tw := startRecording(t, s, "stest_tid:*")
 	const perThread = 300
 	var wg, locked sync.WaitGroup
 	locked.Add(4)
@@ -78,18 +70,7 @@ func TestThreadIDIsTheFiringThreads(t *testing.T) {
 	if first == second {
 		t.Fatalf("both locked goroutines ran on thread %d", first)
 	}
-	if err := s.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	r, err := ctf.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := stopRecording(t, s, tw, dir)
 	tids := map[int64]int{}
 	n := 0
 	for ev, err := range r.Events() {
@@ -205,15 +186,7 @@ func TestThreadIDOneP(t *testing.T) {
 	needGettid(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	s := newSession(t, session.WithThreadID(), session.WithSubBufSize(4<<10), session.WithBufferSize(64<<10))
-	mustEnable(t, s, "stest_tid:plain", "")
-	dir := filepath.Join(t.TempDir(), "trace")
-	tw, err := session.CreateTrace(dir, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
+	dir, tw := startRecording(t, s, "stest_tid:plain")
 	const threads, rounds = 3, 200
 	turns := make([]chan struct{}, threads)
 	for i := range turns {
@@ -238,17 +211,7 @@ func TestThreadIDOneP(t *testing.T) {
 	}
 	turns[0] <- struct{}{}
 	wg.Wait()
-	if err := s.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := ctf.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := stopRecording(t, s, tw, dir)
 	var order []int64
 	for ev, err := range r.Events() {
 		if err != nil {
