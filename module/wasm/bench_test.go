@@ -71,6 +71,23 @@ func BenchmarkFireFromModule(b *testing.B) {
 	}
 }
 
+// loadBenchModule loads into h the hostile test module (echo) or the
+// example plugin.
+func loadBenchModule(b *testing.B, h *Host, echo bool) *Module {
+	b.Helper()
+	var m *Module
+	var err error
+	if echo {
+		m, err = h.Load(context.Background(), hostileWasm(b))
+	} else {
+		m, err = h.LoadFile(context.Background(), pluginPath(b))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
 // BenchmarkCallHook measures one call of a hook with a short input: echo
 // (the hostile module's, which copies its input) shows the sandbox's cost
 // per call, plugin the example plugin's request hook, which classifies a
@@ -85,16 +102,7 @@ func BenchmarkCallHook(b *testing.B) {
 	for _, bc := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
 		b.Run(bc.name, func(b *testing.B) {
 			h := newHost(b)
-			var m *Module
-			var err error
-			if bc.name == "echo" {
-				m, err = h.Load(context.Background(), hostileWasm(b))
-			} else {
-				m, err = h.LoadFile(context.Background(), pluginPath(b))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := loadBenchModule(b, h, bc.name == "echo")
 			in := []byte("GET /api/users/42")
 			b.Run("call", func(b *testing.B) {
 				b.ReportAllocs()
@@ -350,16 +358,7 @@ func BenchmarkCallHookParallel(b *testing.B) {
 	for _, mod := range []struct{ name, hook string }{{"echo", "echo"}, {"plugin", "on_request"}} {
 		for _, instances := range []int{1, 2} {
 			h := newHost(b, WithLimits(Limits{Instances: instances}))
-			var m *Module
-			var err error
-			if mod.name == "echo" {
-				m, err = h.Load(context.Background(), hostileWasm(b))
-			} else {
-				m, err = h.LoadFile(context.Background(), pluginPath(b))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := loadBenchModule(b, h, mod.name == "echo")
 			// Make every instance before timing.
 			var held []*instance
 			for range instances {
@@ -447,16 +446,7 @@ func BenchmarkCallHookSpeedup(b *testing.B) {
 	}{{"echo", "echo", false}, {"plugin", "on_request", false}, {"echo/append", "echo", true}, {"plugin/append", "on_request", true}} {
 		b.Run(mod.name, func(b *testing.B) {
 			h := newHost(b, WithLimits(Limits{Instances: 2}))
-			var m *Module
-			var err error
-			if mod.hook == "echo" {
-				m, err = h.Load(context.Background(), hostileWasm(b))
-			} else {
-				m, err = h.LoadFile(context.Background(), pluginPath(b))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := loadBenchModule(b, h, mod.hook == "echo")
 			// Make both instances before timing.
 			i1, err := m.acquire(context.Background())
 			if err != nil {
