@@ -40,20 +40,28 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// A client that times out while the process compiles the module cancels
-// the load: nothing is loaded, the name is not reserved, and loading again
-// works.
-func TestInsmodClientTimeout(t *testing.T) {
+// pluginHost returns the example plugin's path and a module host without
+// a compilation cache, closed when the test ends.
+func pluginHost(t *testing.T) (string, *wasm.Host) {
+	t.Helper()
 	plugin, err := pluginbuild.Path(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// No compilation cache: the plugin takes a second or more to compile.
 	host, err := wasm.NewHost(wasm.WithLimits(wasm.Limits{CompileTimeout: 10 * time.Minute}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { host.Close(context.Background()) })
+	return plugin, host
+}
+
+// A client that times out while the process compiles the module cancels
+// the load: nothing is loaded, the name is not reserved, and loading again
+// works.
+func TestInsmodClientTimeout(t *testing.T) {
+	// No compilation cache: the plugin takes a second or more to compile.
+	plugin, host := pluginHost(t)
 	var logs syncBuffer
 	_, c := startAgent(t, agentmodules.WithHost(host), agent.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 
@@ -150,15 +158,7 @@ func TestModulesWithoutSupport(t *testing.T) {
 // into the module to end still gets its answer: the wait for the call
 // does not use up the time given to write the response.
 func TestRmmodOutlastsWriteTimeout(t *testing.T) {
-	plugin, err := pluginbuild.Path(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, err := wasm.NewHost(wasm.WithLimits(wasm.Limits{CompileTimeout: 10 * time.Minute}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { host.Close(context.Background()) })
+	plugin, host := pluginHost(t)
 	const writeTimeout = 200 * time.Millisecond
 	_, c := startAgent(t, agentmodules.WithHost(host), agent.WithTimeouts(0, writeTimeout))
 	long, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // compiling with -race is slow
