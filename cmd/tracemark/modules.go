@@ -122,7 +122,7 @@ running call, and taints the process R if it had to.`,
 			// The process waits up to 70 s for a running call (the
 			// module's deadline backstop and 10 s) before it answers
 			// that the call is stuck: wait longer than it does.
-			ctx, cancel := context.WithTimeout(cmd.Context(), a.rmmodTimeout(timeoutGiven(cmd)))
+			ctx, cancel := a.longRequestCtx(cmd, 2*time.Minute)
 			defer cancel()
 			mi, err := t.client.Rmmod(ctx, argv[0], force)
 			if err != nil {
@@ -333,31 +333,23 @@ func u64(n uint64) string { return strconv.FormatUint(n, 10) }
 // slowRequestCtx bounds a request that may take long in the process,
 // such as compiling a module: --timeout if given, else at least a minute.
 func (a *app) slowRequestCtx(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), a.slowTimeout(timeoutGiven(cmd)))
+	return a.longRequestCtx(cmd, time.Minute)
 }
 
-// timeoutGiven reports whether the user gave --timeout.
-func timeoutGiven(cmd *cobra.Command) bool {
+// longRequestCtx bounds a request that may take long in the process:
+// --timeout if the user gave it, else at least floor (four times floor
+// with the race detector, which slows compiling a module tenfold).
+func (a *app) longRequestCtx(cmd *cobra.Command, floor time.Duration) (context.Context, context.CancelFunc) {
 	f := cmd.Flag("timeout")
-	return f != nil && f.Changed
+	return context.WithTimeout(cmd.Context(), a.atLeast(f != nil && f.Changed, floor))
 }
 
-// rmmodTimeout is rmmod's timeout: the request timeout if the user gave
-// it, else long enough for the process to answer that a call into the
-// module does not end (it waits 70 s with the default limits).
-func (a *app) rmmodTimeout(given bool) time.Duration {
+// atLeast is the timeout of a long request: the request timeout if the
+// user gave it, else at least floor (four times floor with the race
+// detector).
+func (a *app) atLeast(given bool, floor time.Duration) time.Duration {
 	if given {
 		return a.timeout
 	}
-	return max(a.timeout, 2*time.Minute*raceSlowdown)
-}
-
-// slowTimeout is the timeout of a slow request: the request timeout if
-// the user gave it, else at least a minute (four with the race detector,
-// which slows compiling a module tenfold).
-func (a *app) slowTimeout(given bool) time.Duration {
-	if given {
-		return a.timeout
-	}
-	return max(a.timeout, time.Minute*raceSlowdown)
+	return max(a.timeout, floor*raceSlowdown)
 }

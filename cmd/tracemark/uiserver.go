@@ -344,7 +344,7 @@ func (s *uiServer) insmod(w http.ResponseWriter, r *http.Request, t *target) {
 	}
 	// Compiling a module takes longer than a request: as insmod, at
 	// least a minute.
-	ctx, cancel := context.WithTimeout(r.Context(), s.a.slowTimeout(false))
+	ctx, cancel := context.WithTimeout(r.Context(), s.a.atLeast(false, time.Minute))
 	defer cancel()
 	mi, err := t.client.Insmod(ctx, wire.InsmodRequest{Path: req.Path, Force: req.Force, Policy: req.Policy})
 	answer(w, mi, err)
