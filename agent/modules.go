@@ -93,9 +93,7 @@ func (a *Agent) postModules(w http.ResponseWriter, r *http.Request, _ params) er
 	// module compiles; once the module's code runs (its initializer) the
 	// load finishes, and lsmod tells whether it is loaded.
 	mi, err := h.Load(r.Context(), spec)
-	// Compiling a large module can take longer than the write timeout,
-	// which counts from the request: the answer gets its own.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.cfg.writeTimeout))
+	a.freshWriteDeadline(w) // compiling a large module can take long
 	if err != nil {
 		a.cfg.logger.Warn("tracemark: module refused", "path", spec.Path, "force", spec.Force, "err", err)
 		return err
@@ -124,10 +122,9 @@ func (a *Agent) deleteModule(w http.ResponseWriter, r *http.Request, p params) e
 	}
 	// A client that gives up ends the wait for a running call: the module
 	// takes no new call and is unloaded when that call ends (lsmod shows
-	// it until then). The wait can outlast the write timeout, which
-	// counts from the request: the answer gets its own.
+	// it until then).
 	mi, err := h.Unload(r.Context(), name, force)
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.cfg.writeTimeout))
+	a.freshWriteDeadline(w) // the wait for a running call can take long
 	if err != nil {
 		return err
 	}
@@ -158,4 +155,11 @@ func (a *Agent) getTaint(w http.ResponseWriter, r *http.Request, _ params) error
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// freshWriteDeadline gives the answer to a request that took long in the
+// process a write timeout of its own: the server's counts from the
+// request.
+func (a *Agent) freshWriteDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(a.cfg.writeTimeout))
 }
