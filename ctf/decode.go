@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/tracemark/tracemark/internal/cstring"
 )
 
 // classTable maps event ids to classes. It is immutable once published.
@@ -160,7 +162,7 @@ func decodeFields(b []byte, p int, ec *EventClass, id uint16, fields *[]Value) (
 			}
 			v.Bytes = nil
 		case String:
-			j := indexNUL(b[p:])
+			j := cstring.Index(b[p:])
 			if j < 0 {
 				return p, 0, fieldError(errUnterminated, b, p, ec, i)
 			}
@@ -203,7 +205,7 @@ func skipFields(b []byte, p int, ec *EventClass, from int, id uint16) (int, uint
 		ft := &ec.Fields[i].Type
 		switch ft.Kind {
 		case String:
-			j := indexNUL(b[p:])
+			j := cstring.Index(b[p:])
 			if j < 0 {
 				return p, 0, fieldError(errUnterminated, b, p, ec, i)
 			}

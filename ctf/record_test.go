@@ -186,48 +186,6 @@ func TestRecordDecoderMalformed(t *testing.T) {
 	}
 }
 
-// TestIndexNUL compares the word-at-a-time search with bytes.IndexByte
-// for every length up to 100 and every position of the first NUL.
-func TestIndexNUL(t *testing.T) {
-	for n := range 101 {
-		b := bytes.Repeat([]byte{'a'}, n)
-		if got := indexNUL(b); got != -1 {
-			t.Fatalf("indexNUL of %d bytes without NUL = %d", n, got)
-		}
-		for z := range n {
-			c := bytes.Clone(b)
-			c[z] = 0
-			if z+1 < n {
-				c[n-1] = 0 // a later NUL does not count
-			}
-			if got := indexNUL(c); got != z {
-				t.Fatalf("indexNUL of %d bytes with a NUL at %d = %d", n, z, got)
-			}
-		}
-	}
-	// Bytes that a word-at-a-time test could take for a NUL: 0x80 and
-	// above before it, 0x01 after it (where a borrow reaches).
-	for n := range 101 {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = [...]byte{0x80, 0xff, 0x01, 0x81, 'a'}[i%5]
-		}
-		if got := indexNUL(b); got != -1 {
-			t.Fatalf("indexNUL of %d bytes %x without NUL = %d", n, b, got)
-		}
-		for z := range n {
-			c := bytes.Clone(b)
-			c[z] = 0
-			for i := z + 1; i < n; i++ {
-				c[i] = 0x01
-			}
-			if got := indexNUL(c); got != z {
-				t.Fatalf("indexNUL of %x, a NUL at %d = %d", c, z, got)
-			}
-		}
-	}
-}
-
 // BenchmarkRecordSize walks a packet of 3-field records (two int64 and a
 // 16-byte string) as a drain does.
 func BenchmarkRecordSize(b *testing.B) {

@@ -13,8 +13,9 @@ const modulePath = "github.com/tracemark/tracemark"
 // leaves are the packages of this module that the protocol may use: they
 // import nothing of the module but other leaves (checked below), so that
 // a client of the protocol links neither the recorder nor CEL nor wazero.
-// internal/evctx, the context fields' names and CTF types, uses ctf.
-var leaves = []string{modulePath + "/ctf", modulePath + "/internal/ident", modulePath + "/internal/evctx"}
+// internal/evctx, the context fields' names and CTF types, uses ctf;
+// ctf uses internal/cstring, which imports nothing.
+var leaves = []string{modulePath + "/ctf", modulePath + "/internal/ident", modulePath + "/internal/evctx", modulePath + "/internal/cstring"}
 
 // TestImportsOnlyLeaves fails if package wire (its non-test files)
 // imports a package of this module other than the leaves, or if a leaf
