@@ -59,8 +59,9 @@ type prepared struct {
 	fields  []fieldEnc  // every field, for Begin's records
 	// nameField is the event_name field of its log records, encoded.
 	nameField []byte
-	hasIDs    bool      // some field is a trace_id or span_id
-	span      *spanInfo // when Span or StartKeys is set
+	shortName shortPiece // the same, if at most 16 bytes
+	hasIDs    bool       // some field is a trace_id or span_id
+	span      *spanInfo  // when Span or StartKeys is set
 }
 
 // attrField is a field sent as an attribute, what every event of its
@@ -75,6 +76,7 @@ type attrField struct {
 func (c *prepared) prepare() {
 	c.attrs, c.hasIDs = nil, false
 	c.nameField = appendBytesField(nil, logEventName, c.Name)
+	c.shortName = newShortPiece(c.nameField)
 	c.fields = make([]fieldEnc, len(c.Fields))
 	for i, f := range c.Fields {
 		key := appendBytesField(nil, 1, f.Name)
@@ -86,7 +88,7 @@ func (c *prepared) prepare() {
 		case kindBool:
 			c.fields[i].role = roleBool
 		}
-		c.fields[i].key = key
+		c.fields[i].key, c.fields[i].short = key, newShortPiece(key)
 		if c.fields[i].role >= roleTrace {
 			c.hasIDs = true
 			continue

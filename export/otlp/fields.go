@@ -17,8 +17,9 @@ const (
 
 // fieldEnc is a field as Begin's records encode it, worked out once.
 type fieldEnc struct {
-	key  []byte // the key field of its KeyValue, encoded
-	role uint8
+	key   []byte     // the key field of its KeyValue, encoded
+	short shortPiece // the same, if at most 16 bytes
+	role  uint8
 }
 
 // Begin starts encoding an event of class cl into b field by field, for a
@@ -57,9 +58,11 @@ func (b *LogBuilder) Begin(cl *Class, timeNS, observed int64) bool {
 	}
 	// The record's tag, and a byte for its size, which End fills in
 	// (and makes room for if it needs more), and its time.
-	sb.recs = append(sb.recs, 2<<3|wireBytes, 0, logTime<<3|wireFixed64)
-	b.start = len(sb.recs) - 2
-	sb.recs = binary.LittleEndian.AppendUint64(sb.recs, uint64(timeNS))
+	r, at := reserve(sb.recs, 11)
+	r[at], r[at+1], r[at+2] = 2<<3|wireBytes, 0, logTime<<3|wireFixed64
+	binary.LittleEndian.PutUint64(r[at+3:], uint64(timeNS))
+	sb.recs = r
+	b.start = at + 1
 	b.cur, b.sb, b.fi, b.observed = c, sb, 0, observed
 	if b.trace != nil || b.span != nil {
 		b.trace, b.span = nil, nil
@@ -89,31 +92,77 @@ func (b *LogBuilder) field() *fieldEnc {
 // Int gives the next field's value, a signed integer (ctf.Int).
 func (b *LogBuilder) Int(v int64) {
 	if f := b.field(); f != nil && f.role <= roleBool {
-		b.sb.recs = appendIntAttribute(b.sb.recs, logAttributes, f.key, uint64(v))
+		b.sb.recs = f.appendInt(b.sb.recs, uint64(v))
 	}
+}
+
+// appendInt appends the field's attribute with an integer value, as
+// appendIntAttribute does.
+func (f *fieldEnc) appendInt(r []byte, x uint64) []byte {
+	vl := fastVarintLen(x)
+	kv := f.short.n + 3 + vl // key, value tag, AnyValue size, int tag, varint
+	if f.short.n == 0 || kv >= 0x80 {
+		return appendIntAttribute(r, logAttributes, f.key, x)
+	}
+	r, at := reserve(r, 2+16+3+10)
+	r[at], r[at+1] = logAttributes<<3|wireBytes, byte(kv)
+	at = f.short.put(r, at+2)
+	r[at], r[at+1], r[at+2] = 2<<3|wireBytes, byte(1+vl), anyInt<<3|wireVarint
+	return r[:putVarint(r, at+3, x)]
+}
+
+// appendBytes appends the field's attribute with a string or bytes value
+// (AnyValue field valField), as appendBytesAttribute does.
+func (f *fieldEnc) appendBytes(r []byte, valField int, v []byte) []byte {
+	n := 2 + len(v) // AnyValue: tag, size, bytes
+	kv := f.short.n + 2 + n
+	if f.short.n == 0 || kv >= 0x80 {
+		return appendBytesAttribute(r, logAttributes, f.key, valField, v)
+	}
+	r, at := reserve(r, 2+16+4+len(v))
+	r[at], r[at+1] = logAttributes<<3|wireBytes, byte(kv)
+	at = f.short.put(r, at+2)
+	r[at], r[at+1], r[at+2], r[at+3] = 2<<3|wireBytes, byte(n), byte(valField<<3|wireBytes), byte(len(v))
+	at += 4
+	return r[:at+copy(r[at:], v)]
 }
 
 // Uint gives the next field's value, an unsigned integer (ctf.Uint): a
 // bool for a field of kind bool.
 func (b *LogBuilder) Uint(v uint64) {
-	f := b.field()
-	if f == nil || f.role > roleBool {
-		return
+	if f := b.field(); f != nil {
+		b.sb.recs = f.appendUint(b.sb.recs, v)
 	}
-	if f.role == roleAttr && v <= math.MaxInt64 {
-		b.sb.recs = appendIntAttribute(b.sb.recs, logAttributes, f.key, v)
-		return
+}
+
+// appendUint appends the field's attribute with an unsigned value, if it
+// has one.
+func (f *fieldEnc) appendUint(r []byte, v uint64) []byte {
+	switch {
+	case f.role > roleBool:
+		return r
+	case f.role == roleAttr && v <= math.MaxInt64:
+		return f.appendInt(r, v)
 	}
 	val := ctf.UintValue(v)
-	b.sb.recs = appendAttribute(b.sb.recs, logAttributes, f.key, f.role == roleBool, &val)
+	return appendAttribute(r, logAttributes, f.key, f.role == roleBool, &val)
 }
 
 // Float gives the next field's value, a floating-point number (ctf.Float).
 func (b *LogBuilder) Float(v float64) {
-	if f := b.field(); f != nil && f.role <= roleBool {
-		val := ctf.FloatValue(v)
-		b.sb.recs = appendAttribute(b.sb.recs, logAttributes, f.key, false, &val)
+	if f := b.field(); f != nil {
+		b.sb.recs = f.appendFloat(b.sb.recs, v)
 	}
+}
+
+// appendFloat appends the field's attribute with a floating-point value,
+// if it has one.
+func (f *fieldEnc) appendFloat(r []byte, v float64) []byte {
+	if f.role > roleBool {
+		return r
+	}
+	val := ctf.FloatValue(v)
+	return appendAttribute(r, logAttributes, f.key, false, &val)
 }
 
 // Str gives the next field's value, a string (ctf.String), as its bytes.
@@ -126,11 +175,18 @@ func (b *LogBuilder) Bytes(v []byte) { b.bytesField(v, anyBytes) }
 // bytesField gives the next field's value, a string or bytes (AnyValue
 // field valField).
 func (b *LogBuilder) bytesField(v []byte, valField int) {
-	f := b.field()
+	if f := b.field(); f != nil {
+		b.sb.recs = b.appendBytesValue(b.sb.recs, f, valField, v)
+	}
+}
+
+// appendBytesValue appends the attribute of field f with a string or
+// bytes value (AnyValue field valField), or keeps the value for End if
+// it is the trace or span id. v must stay valid until End.
+func (b *LogBuilder) appendBytesValue(r []byte, f *fieldEnc, valField int, v []byte) []byte {
 	switch {
-	case f == nil:
 	case f.role <= roleBool:
-		b.sb.recs = appendBytesAttribute(b.sb.recs, logAttributes, f.key, valField, v)
+		return f.appendBytes(r, valField, v)
 	case f.role == roleTrace:
 		if b.trace == nil && len(v) == 16 {
 			b.trace = v
@@ -138,6 +194,7 @@ func (b *LogBuilder) bytesField(v []byte, valField int) {
 	case b.span == nil && len(v) == 8:
 		b.span = v
 	}
+	return r
 }
 
 // End finishes the record Begin started; truncated has bit i set if the
@@ -156,9 +213,16 @@ func (b *LogBuilder) End(truncated uint8) {
 			sb.recs = appendBytesField(sb.recs, logSpanID, b.span)
 		}
 	}
-	sb.recs = append(sb.recs, logObserved<<3|wireFixed64)
-	sb.recs = binary.LittleEndian.AppendUint64(sb.recs, uint64(b.observed))
-	sb.recs = append(sb.recs, c.nameField...)
+	if c.shortName.n > 0 {
+		r, at := reserve(sb.recs, 9+16)
+		r[at] = logObserved<<3 | wireFixed64
+		binary.LittleEndian.PutUint64(r[at+1:], uint64(b.observed))
+		sb.recs = r[:c.shortName.put(r, at+9)]
+	} else {
+		sb.recs = append(sb.recs, logObserved<<3|wireFixed64)
+		sb.recs = binary.LittleEndian.AppendUint64(sb.recs, uint64(b.observed))
+		sb.recs = append(sb.recs, c.nameField...)
+	}
 	size := len(sb.recs) - b.start - 1
 	if size >= 0x80 {
 		// A size of more than one byte: move the record up.
