@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
@@ -14,22 +13,22 @@ import (
 
 // otlpTranscoder turns the CTF records of a recording's packets into
 // log records of an otlp.LogBuilder in one pass, without decoding them
-// into []ctf.Value first (record --otlp's workers): each class's layout
-// is worked out once, and each field's bytes go to the builder
-// (LogBuilder.Begin, Int, Str, ..., End) as they are read. It reads the
-// layout a wire.Decoder reads, and accepts the classes one accepts (it
-// keeps one to check them); the records of span classes are decoded into
-// values, which Exporter.SpanOf needs, and added with LogBuilder.Add. A
-// record that does not follow its class's layout is an error wrapping
-// wire.ErrFrame, as from a wire.Decoder; the records before it are
-// added. An otlpTranscoder belongs to one goroutine.
+// into []ctf.Value first (record --otlp's workers): it reads each
+// record's header and event context, and LogBuilder.AddCTF encodes its
+// fields straight from their bytes. It accepts the classes a
+// wire.Decoder accepts (it keeps one to check them); the records of span
+// classes are decoded into values by that decoder, since Exporter.SpanOf
+// needs them, and added with LogBuilder.Add. A record that does not
+// follow its class's layout is an error wrapping wire.ErrFrame, as from
+// a wire.Decoder; the records before it are added. An otlpTranscoder
+// belongs to one goroutine.
 type otlpTranscoder struct {
 	o       *otlpOut
 	check   *wire.Decoder
 	byID    []*otlpTClass // indexed by the records' ids, twin ids too
 	ctx     []ctf.Field   // the stream event context
 	ctxSize int           // its size, or -1 if it holds a string
-	vals    []ctf.Value   // a span class's record's values
+	rec     wire.Record   // a span class's record, decoded
 
 	// What packet found: the events per run of one class, and the span
 	// events, copied, for SpanOf.
@@ -48,17 +47,9 @@ type otlpTClass struct {
 	ec      *wire.EventClass
 	oc      *otlp.Class // looked up at its first record (classOf)
 	span    bool        // oc has Span or StartKeys: decode into values
-	ops     []fieldOp
+	types   []ctf.FieldType
 	trailer bool   // Truncation: records of id trunc end with a bitmask
 	trunc   uint16 // the id of its records with the bitmask
-	name    string // for errors
-	fields  []string
-}
-
-// fieldOp reads one field.
-type fieldOp struct {
-	kind ctf.Kind
-	size int // in bytes; for Bytes, 0 is a sequence (a uint32 length first)
 }
 
 // newOTLPTranscoder returns a transcoder for o's records, which carry
@@ -93,13 +84,12 @@ func (t *otlpTranscoder) add(cs []wire.EventClass) error {
 		if err != nil {
 			return err // Add refused it first
 		}
-		c := &otlpTClass{ec: t.check.Class(cs[i].ID), trailer: ec.Truncation, trunc: ec.ID, name: ec.Name}
+		c := &otlpTClass{ec: t.check.Class(cs[i].ID), trailer: ec.Truncation, trunc: ec.ID}
 		if ec.Twin() {
 			c.trunc = ec.TruncatedID
 		}
 		for _, f := range ec.Fields {
-			c.ops = append(c.ops, fieldOp{kind: f.Type.Kind, size: f.Type.Bits / 8})
-			c.fields = append(c.fields, f.Name)
+			c.types = append(c.types, f.Type)
 		}
 		if old := t.get(ec.ID); old != nil && old.trunc != ec.ID && t.get(old.trunc) == old {
 			t.set(old.trunc, nil) // the replaced class's twin id, as ctf forgets it
@@ -174,110 +164,23 @@ func (t *otlpTranscoder) record(rec []byte, b *otlp.LogBuilder, observed int64) 
 			return nil, 0, err
 		}
 	}
-	live := false
 	if c.span {
-		t.vals = t.vals[:0]
-	} else {
-		live = b.Begin(c.oc, ts, observed)
-	}
-	for i := range c.ops {
-		op := &c.ops[i]
-		switch op.kind {
-		case ctf.Int, ctf.Uint, ctf.Float:
-			n := op.size
-			if len(rec)-p < n {
-				return nil, 0, fmt.Errorf("event %q field %q: truncated: %d bytes left in packet, need %d", c.name, c.fields[i], len(rec)-p, n)
-			}
-			var u uint64
-			switch n {
-			case 1:
-				u = uint64(rec[p])
-			case 2:
-				u = uint64(binary.LittleEndian.Uint16(rec[p:]))
-			case 4:
-				u = uint64(binary.LittleEndian.Uint32(rec[p:]))
-			default:
-				u = binary.LittleEndian.Uint64(rec[p:])
-			}
-			p += n
-			switch op.kind {
-			case ctf.Int:
-				shift := 64 - 8*uint(n)
-				v := int64(u<<shift) >> shift
-				if live {
-					b.Int(v)
-				} else if c.span {
-					t.vals = append(t.vals, ctf.IntValue(v))
-				}
-			case ctf.Uint:
-				if live {
-					b.Uint(u)
-				} else if c.span {
-					t.vals = append(t.vals, ctf.UintValue(u))
-				}
-			default:
-				v := math.Float64frombits(u)
-				if n == 4 {
-					v = float64(math.Float32frombits(uint32(u)))
-				}
-				if live {
-					b.Float(v)
-				} else if c.span {
-					t.vals = append(t.vals, ctf.FloatValue(v))
-				}
-			}
-		case ctf.String:
-			j := bytes.IndexByte(rec[p:], 0)
-			if j < 0 {
-				return nil, 0, fmt.Errorf("event %q field %q: string not terminated before the end of the packet content", c.name, c.fields[i])
-			}
-			s := rec[p : p+j : p+j]
-			p += j + 1
-			if live {
-				b.Str(s)
-			} else if c.span {
-				t.vals = append(t.vals, ctf.Value{Kind: ctf.String, Bytes: s})
-			}
-		case ctf.Bytes:
-			n := op.size
-			if n == 0 {
-				if len(rec)-p < 4 {
-					return nil, 0, fmt.Errorf("event %q field %q: truncated sequence length: %d bytes left in packet", c.name, c.fields[i], len(rec)-p)
-				}
-				l := binary.LittleEndian.Uint32(rec[p:])
-				if uint64(l) > uint64(len(rec)-p-4) {
-					return nil, 0, fmt.Errorf("event %q field %q: sequence length %d exceeds the %d bytes left in the packet", c.name, c.fields[i], l, len(rec)-p-4)
-				}
-				p += 4
-				n = int(l)
-			} else if len(rec)-p < n {
-				return nil, 0, fmt.Errorf("event %q field %q: truncated: %d bytes left in packet, need %d", c.name, c.fields[i], len(rec)-p, n)
-			}
-			v := rec[p : p+n : p+n]
-			p += n
-			if live {
-				b.Bytes(v)
-			} else if c.span {
-				t.vals = append(t.vals, ctf.Value{Kind: ctf.Bytes, Bytes: v})
-			}
+		// Decoded into values, which SpanOf needs, by the decoder
+		// that checked the class.
+		n, err := t.check.DecodeRecord(rec, &t.rec)
+		if err != nil {
+			return nil, 0, err
 		}
+		vals := t.rec.Fields
+		b.Add(c.oc, ts, observed, vals, t.rec.Truncated)
+		t.spans = append(t.spans, spanEvent{c: c.oc, ts: ts, vals: cloneValues(vals), truncated: t.rec.Truncated})
+		return c, n, nil
 	}
-	var trunc uint8
-	if c.trailer && id == c.trunc {
-		if p >= len(rec) {
-			return nil, 0, fmt.Errorf("event %q: missing _truncated trailer at the end of the packet", c.name)
-		}
-		trunc = rec[p]
-		p++
+	n, err := b.AddCTF(c.oc, c.types, ts, observed, rec[p:], c.trailer && id == c.trunc)
+	if err != nil {
+		return nil, 0, err
 	}
-	switch {
-	case live:
-		b.End(trunc)
-	case c.span:
-		b.Add(c.oc, ts, observed, t.vals, trunc)
-		t.spans = append(t.spans, spanEvent{c: c.oc, ts: ts, vals: cloneValues(t.vals), truncated: trunc})
-	}
-	return c, p, nil
+	return c, p + n, nil
 }
 
 // skipContext skips a stream event context that holds a string.

@@ -58,13 +58,13 @@
 // lock, and Commit gives a LogBuilder's records to the exporter taking the
 // lock once, with the same limits and counts as Log. A caller that reads
 // the values out of its own format gives them field by field (Begin, Int,
-// Str, ..., End) rather than build a []ctf.Value for Add: the records are
-// the same. LogBuilder encodes only log records; SpanOf does the span side
+// Str, ..., End) rather than build a []ctf.Value for Add, and one holding
+// CTF records gives a record's bytes (AddCTF): the records are the same. LogBuilder encodes only log records; SpanOf does the span side
 // of an event (a span start remembered, a span exported), in the order it
 // is called, so the caller calls it in the order the events happened.
 //
 // Full batches are compressed (gzip at its fastest level) and sent by
-// DefaultSenders goroutines (at least two uncompressed), or WithSenders:
+// DefaultSenders goroutines (eight uncompressed), or WithSenders:
 // while one waits for the collector, the next batch goes out. Batches
 // therefore may reach the collector in another order than they were
 // filled, as OTLP allows; within a batch the events keep the order in

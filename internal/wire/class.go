@@ -188,13 +188,9 @@ func (d *Decoder) Class(id uint16) *EventClass { return d.classes[id] }
 func (d *Decoder) Decode(data []byte, fn func(*Record) error) error {
 	var rec Record
 	for off := 0; off < len(data); {
-		n, err := d.rd.Decode(data[off:], &d.ev)
+		n, err := d.DecodeRecord(data[off:], &rec)
 		if err != nil {
 			return fmt.Errorf("%w: record at offset %d: %v", ErrFrame, off, err)
-		}
-		rec = Record{Class: d.classes[d.ev.Class.ID], TS: d.ev.Cycles, Fields: d.ev.Fields, Truncated: d.ev.Truncated, Context: d.ev.Context}
-		if d.tid >= 0 {
-			rec.ThreadID = uint32(d.ev.Context[d.tid].Uint)
 		}
 		if err := fn(&rec); err != nil {
 			return err
@@ -202,4 +198,20 @@ func (d *Decoder) Decode(data []byte, fn func(*Record) error) error {
 		off += n
 	}
 	return nil
+}
+
+// DecodeRecord decodes the record at the start of data into rec, as
+// Decode gives it to its fn, and returns its size. A record of an
+// unknown class or that does not follow its class's layout is an error
+// wrapping ctf.ErrCorrupt.
+func (d *Decoder) DecodeRecord(data []byte, rec *Record) (int, error) {
+	n, err := d.rd.Decode(data, &d.ev)
+	if err != nil {
+		return 0, err
+	}
+	*rec = Record{Class: d.classes[d.ev.Class.ID], TS: d.ev.Cycles, Fields: d.ev.Fields, Truncated: d.ev.Truncated, Context: d.ev.Context}
+	if d.tid >= 0 {
+		rec.ThreadID = uint32(d.ev.Context[d.tid].Uint)
+	}
+	return n, nil
 }

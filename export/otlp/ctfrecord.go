@@ -1,0 +1,197 @@
+package otlp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/cstring"
+)
+
+// AddCTF encodes an event whose fields are the bytes of a CTF record, as
+// Begin, a call per field and End would, without a call per field (the
+// tracemark CLI's way for the records it receives, in one pass): rec
+// starts with the fields as ctf.AppendRecord lays them out after the
+// event header and context, of the types given, in the order of
+// cl.Fields; then, if trailer, the record's _truncated byte. It returns
+// how many bytes of rec the fields and trailer take.
+//
+// If rec does not hold them, AddCTF encodes nothing and returns an error
+// naming the field that does not fit. If the exporter's queue is full
+// (and not WithBlock), it reads the fields through, encodes nothing and
+// Commit counts the event, if rec holds one, as dropped, as with Begin. Byte slices of rec
+// are not kept after AddCTF returns.
+func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
+	if !b.Begin(cl, timeNS, observed) {
+		n, err := readCTF(cl, types, rec, trailer)
+		if err != nil {
+			b.skipped-- // not an event: not dropped either
+		}
+		return n, err
+	}
+	var n int
+	var err error
+	b.sb.recs, n, err = b.encodeCTF(b.sb.recs, types, rec)
+	if err != nil {
+		b.abandon()
+		return 0, err
+	}
+	var truncated uint8
+	if trailer {
+		if n >= len(rec) {
+			b.abandon()
+			return 0, errNoTrailer(cl)
+		}
+		truncated = rec[n]
+		n++
+	}
+	b.End(truncated)
+	return n, nil
+}
+
+// encodeCTF appends to r, the records Begin started one in, the fields
+// of that record, read from rec, and returns r and their size.
+func (b *LogBuilder) encodeCTF(r []byte, types []ctf.FieldType, rec []byte) ([]byte, int, error) {
+	c := b.cur
+	p := 0
+	for i := range types {
+		t := &types[i]
+		var f *fieldEnc
+		if i < len(c.fields) {
+			f = &c.fields[i]
+		}
+		switch t.Kind {
+		case ctf.Int, ctf.Uint, ctf.Float:
+			n := t.Bits >> 3
+			if len(rec)-p < n {
+				return r, 0, errFieldTruncated(c.Class, i, len(rec)-p, n)
+			}
+			u := readUint(rec[p:], n)
+			p += n
+			switch {
+			case f == nil:
+			case t.Kind == ctf.Int:
+				if f.role <= roleBool {
+					shift := 64 - uint(t.Bits)
+					r = f.appendInt(r, uint64(int64(u<<shift)>>shift))
+				}
+			case t.Kind == ctf.Uint:
+				r = f.appendUint(r, u)
+			case n == 4:
+				r = f.appendFloat(r, float64(math.Float32frombits(uint32(u))))
+			default:
+				r = f.appendFloat(r, math.Float64frombits(u))
+			}
+		case ctf.String:
+			j := cstring.Index(rec[p:])
+			if j < 0 {
+				return r, 0, errUnterminated(c.Class, i)
+			}
+			if f != nil {
+				r = b.appendBytesValue(r, f, anyString, rec[p:p+j:p+j])
+			}
+			p += j + 1
+		default:
+			v, next, err := ctfBytes(c.Class, t, i, rec, p)
+			if err != nil {
+				return r, 0, err
+			}
+			if f != nil {
+				r = b.appendBytesValue(r, f, anyBytes, v)
+			}
+			p = next
+		}
+	}
+	return r, p, nil
+}
+
+// readCTF reads through the fields (and trailer) of a record as AddCTF
+// does, encoding nothing, and returns their size.
+func readCTF(cl *Class, types []ctf.FieldType, rec []byte, trailer bool) (int, error) {
+	p := 0
+	for i := range types {
+		t := &types[i]
+		switch t.Kind {
+		case ctf.Int, ctf.Uint, ctf.Float:
+			if n := t.Bits >> 3; len(rec)-p >= n {
+				p += n
+			} else {
+				return 0, errFieldTruncated(cl, i, len(rec)-p, n)
+			}
+		case ctf.String:
+			j := cstring.Index(rec[p:])
+			if j < 0 {
+				return 0, errUnterminated(cl, i)
+			}
+			p += j + 1
+		default:
+			_, next, err := ctfBytes(cl, t, i, rec, p)
+			if err != nil {
+				return 0, err
+			}
+			p = next
+		}
+	}
+	if trailer {
+		if p >= len(rec) {
+			return 0, errNoTrailer(cl)
+		}
+		p++
+	}
+	return p, nil
+}
+
+// readUint reads a little-endian integer of n bytes (1, 2, 4 or 8) at
+// the start of b, which holds it.
+func readUint(b []byte, n int) uint64 {
+	switch n {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(b))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(b))
+	}
+	return binary.LittleEndian.Uint64(b)
+}
+
+// ctfBytes reads field i, of kind Bytes and type t, at offset p of rec:
+// its bytes and the offset after them.
+func ctfBytes(cl *Class, t *ctf.FieldType, i int, rec []byte, p int) ([]byte, int, error) {
+	n := t.Bits >> 3
+	if n == 0 {
+		if len(rec)-p < 4 {
+			return nil, 0, fmt.Errorf("event %q field %q: truncated sequence length: %d bytes left in packet", cl.Name, fieldName(cl, i), len(rec)-p)
+		}
+		l := binary.LittleEndian.Uint32(rec[p:])
+		if uint64(l) > uint64(len(rec)-p-4) {
+			return nil, 0, fmt.Errorf("event %q field %q: sequence length %d exceeds the %d bytes left in the packet", cl.Name, fieldName(cl, i), l, len(rec)-p-4)
+		}
+		p += 4
+		n = int(l)
+	} else if len(rec)-p < n {
+		return nil, 0, errFieldTruncated(cl, i, len(rec)-p, n)
+	}
+	return rec[p : p+n : p+n], p + n, nil
+}
+
+func errFieldTruncated(cl *Class, i, left, need int) error {
+	return fmt.Errorf("event %q field %q: truncated: %d bytes left in packet, need %d", cl.Name, fieldName(cl, i), left, need)
+}
+
+func errUnterminated(cl *Class, i int) error {
+	return fmt.Errorf("event %q field %q: string not terminated before the end of the packet content", cl.Name, fieldName(cl, i))
+}
+
+func errNoTrailer(cl *Class) error {
+	return fmt.Errorf("event %q: missing _truncated trailer at the end of the packet", cl.Name)
+}
+
+// fieldName names field i of cl in errors.
+func fieldName(cl *Class, i int) string {
+	if i < len(cl.Fields) {
+		return cl.Fields[i].Name
+	}
+	return fmt.Sprintf("#%d", i)
+}

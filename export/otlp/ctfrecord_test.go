@@ -1,0 +1,175 @@
+package otlp
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/otlptest"
+)
+
+// ctfTypeOf is the CTF type a field of TestAddCTFSameAsBegin records
+// its value as: the widest of its kind, a fixed array for 16 bytes.
+func ctfTypeOf(v ctf.Value, fixed bool) ctf.FieldType {
+	switch v.Kind {
+	case ctf.Bytes:
+		if fixed {
+			return ctf.FieldType{Kind: ctf.Bytes, Bits: 8 * len(v.Bytes)}
+		}
+		return ctf.FieldType{Kind: ctf.Bytes}
+	case ctf.String:
+		return ctf.FieldType{Kind: ctf.String}
+	}
+	return ctf.FieldType{Kind: v.Kind, Bits: 64}
+}
+
+// A record added from its CTF bytes (AddCTF) is encoded byte for byte as
+// the same values given field by field (Begin, Int, ..., End): every
+// field kind and role of TestBeginSameAsAdd, integers of each width,
+// float32, fixed arrays and sequences, truncation trailers, and records
+// followed by other bytes (AddCTF says where its record ends).
+func TestAddCTFSameAsBegin(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	r := rand.New(rand.NewPCG(3, 4))
+	given, added := e.NewLogBuilder(), e.NewLogBuilder()
+	for i := range 3000 {
+		c := &Class{Name: strings.Repeat("m", 1+r.IntN(20)), Scope: Scope{Name: "s" + string(rune('a'+r.IntN(3)))}}
+		ec := ctf.EventClass{ID: 1, Name: "a:b", Truncation: r.IntN(2) == 0}
+		var vals []ctf.Value
+		for j := range r.IntN(9) {
+			fk := fieldKinds[r.IntN(len(fieldKinds))]
+			v := fk.val(r)
+			ft := ctfTypeOf(v, fk.kind == "trace_id" && len(v.Bytes) == 16)
+			switch {
+			case v.Kind == ctf.Int && r.IntN(2) == 0:
+				// A narrower integer: its value as the field holds it.
+				ft.Bits = 8 << r.IntN(3)
+				shift := 64 - uint(ft.Bits)
+				v.Int = v.Int << shift >> shift
+			case v.Kind == ctf.Uint && r.IntN(2) == 0:
+				ft.Bits = 8 << r.IntN(3)
+				v.Uint &= 1<<ft.Bits - 1
+			case v.Kind == ctf.Float && r.IntN(2) == 0:
+				ft.Bits = 32
+				v.Float = float64(float32(v.Float))
+			}
+			name := strings.Repeat("k", 1+j+r.IntN(20)) // keys short and long
+			c.Fields = append(c.Fields, Field{Name: name, Kind: fk.kind})
+			ec.Fields = append(ec.Fields, ctf.Field{Name: name, Type: ft})
+			vals = append(vals, v)
+		}
+		trunc := uint8(0)
+		if ec.Truncation && r.IntN(2) == 0 {
+			trunc = uint8(r.Uint32())
+		}
+		rec, err := ctf.AppendRecord(nil, &ec, 1, vals, trunc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fields := rec[ctf.EventHeaderSize:]
+		rest := []byte{7, 0, 7}[:r.IntN(4)]
+		ts, obs := r.Int64(), r.Int64()
+		n, err := added.AddCTF(c, fieldTypes(&ec), ts, obs, append(fields, rest...), ec.Truncation)
+		if err != nil || n != len(fields) {
+			t.Fatalf("record %d: AddCTF = %d, %v; want %d, nil", i, n, err, len(fields))
+		}
+		// The values as the record holds them (a string is cut at a
+		// NUL), given field by field.
+		var dec ctf.RecordDecoder
+		var ev ctf.Event
+		if err := dec.AddClasses(ec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dec.Decode(rec, &ev); err != nil {
+			t.Fatal(err)
+		}
+		given.Begin(c, ts, obs)
+		give(given, ev.Fields)
+		given.End(ev.Truncated)
+		if i%100 == 99 {
+			compareBuilders(t, given, added)
+		}
+	}
+	compareBuilders(t, given, added)
+}
+
+func fieldTypes(ec *ctf.EventClass) []ctf.FieldType {
+	var ts []ctf.FieldType
+	for _, f := range ec.Fields {
+		ts = append(ts, f.Type)
+	}
+	return ts
+}
+
+// A record cut anywhere, or with a string left unterminated, is an
+// error naming the event and the field (or the trailer), and nothing of
+// it is encoded: the records before it stay, and the next record is
+// encoded as if it had not been tried.
+func TestAddCTFMalformed(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	c := &Class{Name: "x:y", Fields: []Field{{Name: "n", Kind: "int32"}, {Name: "s", Kind: "string"}, {Name: "b", Kind: "bytes"}}}
+	ec := ctf.EventClass{ID: 1, Name: "x:y", Truncation: true, Fields: []ctf.Field{
+		{Name: "n", Type: ctf.FieldType{Kind: ctf.Int, Bits: 32}}, {Name: "s", Type: ctf.FieldType{Kind: ctf.String}},
+		{Name: "b", Type: ctf.FieldType{Kind: ctf.Bytes}}}}
+	vals := []ctf.Value{ctf.IntValue(-5), ctf.StringValue("hello"), ctf.BytesValue([]byte{1, 2, 3})}
+	rec, err := ctf.AppendRecord(nil, &ec, 1, vals, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := rec[ctf.EventHeaderSize:]
+	want := e.NewLogBuilder()
+	for range 2 {
+		want.Begin(c, 10, 20)
+		give(want, vals)
+		want.End(0)
+	}
+	b := e.NewLogBuilder()
+	for cut := range len(fields) {
+		if _, err := b.AddCTF(c, fieldTypes(&ec), 10, 20, fields[:cut], true); err == nil {
+			t.Fatalf("cut at %d of %d: no error", cut, len(fields))
+		} else if msg := err.Error(); !strings.Contains(msg, `event "x:y"`) || !strings.Contains(msg, "field") && !strings.Contains(msg, "trailer") {
+			t.Errorf("cut at %d: %q does not name the event and the field or trailer", cut, msg)
+		}
+		if b.Len() != 0 {
+			t.Fatalf("cut at %d: %d records encoded", cut, b.Len())
+		}
+	}
+	if _, err := b.AddCTF(c, fieldTypes(&ec), 10, 20, fields, true); err != nil {
+		t.Fatal(err)
+	}
+	noNUL := append([]byte{1, 0, 0, 0}, "hello"...)
+	if _, err := b.AddCTF(c, fieldTypes(&ec), 10, 20, noNUL, true); err == nil || !strings.Contains(err.Error(), `field "s": string not terminated`) {
+		t.Fatalf("unterminated string: %v", err)
+	}
+	if _, err := b.AddCTF(c, fieldTypes(&ec), 10, 20, fields, true); err != nil {
+		t.Fatal(err)
+	}
+	compareBuilders(t, want, b)
+}
+
+// With the queue full (here: the exporter closed), AddCTF encodes
+// nothing but still reads the record through (its size, or its error),
+// and the event counts as dropped.
+func TestAddCTFQueueFull(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	c := &Class{Name: "x", Fields: []Field{{Name: "s", Kind: "string"}}}
+	types := []ctf.FieldType{{Kind: ctf.String}}
+	b := e.NewLogBuilder()
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.AddCTF(c, types, 1, 1, []byte("ab\x00cd"), false); n != 3 || err != nil {
+		t.Fatalf("AddCTF with the queue full = %d, %v; want 3, nil", n, err)
+	}
+	if _, err := b.AddCTF(c, types, 1, 1, []byte("ab"), false); err == nil {
+		t.Fatal("AddCTF of an unterminated string with the queue full: no error")
+	}
+	if b.n != 0 || b.skipped != 1 {
+		t.Fatalf("%d encoded, %d skipped; want 0 and 1", b.n, b.skipped)
+	}
+	if d := e.Commit(b); d != 1 {
+		t.Fatalf("Commit dropped %d, want 1", d)
+	}
+}
