@@ -13,6 +13,24 @@ import (
 // packets of one recording for --otlp.
 const maxOTLPWorkers = 4
 
+// otlpBacklog bounds the bytes of packets handed to the workers and not
+// yet done. The capture's goroutine waits only beyond it: the workers
+// share the CPUs with the traced program and the collector, and fall
+// behind for a few milliseconds whenever those take the CPUs; with a
+// queue of two packets, that stopped the capture's goroutine, then the
+// agent, and the traced program's buffers overflowed (0.3–1.9 % of
+// 9 M events/s lost on two cores). 32 MiB is about 130 ms of that rate.
+const otlpBacklog = 32 << 20
+
+// otlpMaxJobs bounds the jobs handed over and not done, whatever their
+// size: the capacity of the workers' queue.
+const otlpMaxJobs = 4096
+
+// otlpFreeJobs is how many done jobs, and their buffers, are kept for
+// reuse: enough for the packets in flight without a backlog; a backlog's
+// are left to the garbage collector.
+const otlpFreeJobs = 16
+
 // otlpWorkerCount is the number of those goroutines: one per P but one,
 // at least one and at most maxOTLPWorkers. The P left over is for the
 // goroutine reading the stream and writing the trace, and the exporter's
@@ -42,6 +60,12 @@ type otlpWorkers struct {
 	free      chan *otlpJob
 	wg        sync.WaitGroup
 	seq       uint64 // the next packet's number; the capture's goroutine's
+
+	// The bytes of the jobs handed over and not done, at most
+	// otlpBacklog (or one job's); roomy is signalled when a job is done.
+	backlogMu sync.Mutex
+	backlog   int
+	roomy     *sync.Cond
 
 	mu      sync.Mutex
 	classes []wire.EventClass // every class announced, in order
@@ -74,9 +98,10 @@ type spanEvent struct {
 // Context).
 func (o *otlpOut) startWorkers(n int, evContext []string) *otlpWorkers {
 	w := &otlpWorkers{
-		o: o, evContext: evContext, jobs: make(chan *otlpJob, 2*n), free: make(chan *otlpJob, 3*n),
+		o: o, evContext: evContext, jobs: make(chan *otlpJob, otlpMaxJobs), free: make(chan *otlpJob, otlpFreeJobs),
 		counts: map[string]uint64{}, waiting: map[uint64][]spanEvent{},
 	}
+	w.roomy = sync.NewCond(&w.backlogMu)
 	for range n {
 		w.wg.Add(1)
 		go w.work()
@@ -92,8 +117,8 @@ func (w *otlpWorkers) addClasses(cs []wire.EventClass) {
 }
 
 // packet hands a packet's records to a worker (they are copied: recs may
-// be reused after), waiting if every worker is busy and the queue full.
-// It returns the first error a worker met decoding.
+// be reused after), waiting if the backlog is full (otlpBacklog). It
+// returns the first error a worker met decoding.
 func (w *otlpWorkers) packet(recs []byte, arrived int64) error {
 	w.mu.Lock()
 	err, n := w.err, len(w.classes)
@@ -110,8 +135,22 @@ func (w *otlpWorkers) packet(recs []byte, arrived int64) error {
 	j.seq, j.nclasses, j.arrived = w.seq, n, arrived
 	j.recs = append(j.recs[:0], recs...)
 	w.seq++
+	w.backlogMu.Lock()
+	for w.backlog > 0 && w.backlog+len(recs) > otlpBacklog {
+		w.roomy.Wait()
+	}
+	w.backlog += len(recs)
+	w.backlogMu.Unlock()
 	w.jobs <- j
 	return nil
+}
+
+// done takes a job's bytes off the backlog.
+func (w *otlpWorkers) done(j *otlpJob) {
+	w.backlogMu.Lock()
+	w.backlog -= len(j.recs)
+	w.roomy.Signal()
+	w.backlogMu.Unlock()
 }
 
 // close waits for the workers to finish the packets handed over, and
@@ -167,6 +206,7 @@ func (w *otlpWorkers) work() {
 		}
 		w.mu.Unlock()
 		w.spanDone(j.seq, spans)
+		w.done(j)
 		select {
 		case w.free <- j:
 		default:
