@@ -62,10 +62,13 @@ type otlpWorkers struct {
 	seq       uint64 // the next packet's number; the capture's goroutine's
 
 	// The bytes of the jobs handed over and not done, at most
-	// otlpBacklog (or one job's); roomy is signalled when a job is done.
-	backlogMu sync.Mutex
-	backlog   int
-	roomy     *sync.Cond
+	// maxBacklog (or one job's); roomy is signalled when a job is done;
+	// waits counts the times packet waited for it.
+	backlogMu  sync.Mutex
+	backlog    int
+	maxBacklog int
+	roomy      *sync.Cond
+	waits      int
 
 	mu      sync.Mutex
 	classes []wire.EventClass // every class announced, in order
@@ -99,7 +102,7 @@ type spanEvent struct {
 func (o *otlpOut) startWorkers(n int, evContext []string) *otlpWorkers {
 	w := &otlpWorkers{
 		o: o, evContext: evContext, jobs: make(chan *otlpJob, otlpMaxJobs), free: make(chan *otlpJob, otlpFreeJobs),
-		counts: map[string]uint64{}, waiting: map[uint64][]spanEvent{},
+		counts: map[string]uint64{}, waiting: map[uint64][]spanEvent{}, maxBacklog: otlpBacklog,
 	}
 	w.roomy = sync.NewCond(&w.backlogMu)
 	for range n {
@@ -118,7 +121,8 @@ func (w *otlpWorkers) addClasses(cs []wire.EventClass) {
 
 // packet hands a packet's records to a worker (they are copied: recs may
 // be reused after), waiting if the backlog is full (otlpBacklog). It
-// returns the first error a worker met decoding.
+// returns the first error a worker met decoding. A packet bigger than
+// the whole backlog waits only for an empty one.
 func (w *otlpWorkers) packet(recs []byte, arrived int64) error {
 	w.mu.Lock()
 	err, n := w.err, len(w.classes)
@@ -136,7 +140,8 @@ func (w *otlpWorkers) packet(recs []byte, arrived int64) error {
 	j.recs = append(j.recs[:0], recs...)
 	w.seq++
 	w.backlogMu.Lock()
-	for w.backlog > 0 && w.backlog+len(recs) > otlpBacklog {
+	for w.backlog > 0 && w.backlog+len(recs) > w.maxBacklog {
+		w.waits++
 		w.roomy.Wait()
 	}
 	w.backlog += len(recs)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
@@ -229,5 +231,83 @@ func TestOTLPParallelEventContext(t *testing.T) {
 	logs := r.Logs()
 	if len(logs) != 1 || logs[0].Attrs["s"] != "hello" || fmt.Sprint(logs[0].Attrs["i"]) != "7" {
 		t.Errorf("received %+v, want m:x with i=7, s=hello", logs)
+	}
+}
+
+// The capture's goroutine hands packets over without waiting while the
+// workers are behind, up to the backlog's bytes (the workers share the
+// CPUs with the traced program; the capture must keep reading), and
+// waits beyond it until a worker is done with a packet. A packet bigger
+// than the whole backlog goes through once the backlog is empty. Every
+// event still arrives.
+func TestOTLPParallelBacklog(t *testing.T) {
+	r := otlptest.NewReceiver(t)
+	release := make(chan struct{})
+	r.Answer(func(string, int) (int, map[string]string, []byte) {
+		<-release // the collector holds every request: the worker's Commit waits
+		return 0, nil, nil
+	})
+	o := parOut(t, r)
+	exp, err := otlp.New(r.URL(), otlp.WithHTTPClient(r.Server.Client()), otlp.WithBlock(),
+		otlp.WithQueueSize(1), otlp.WithBatch(1, 0, time.Hour), otlp.WithSenders(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.exp.Close(context.Background())
+	o.exp = exp
+	w := o.startWorkers(1, nil)
+	w.addClasses(parClasses)
+	p := newParRecords(t)
+	packet := func(n int) []byte {
+		for i := range n {
+			p.add(3, uint64(100+i), ctf.IntValue(int64(i)), ctf.StringValue("hello"))
+		}
+		return p.take()
+	}
+	size := len(packet(100))
+	w.maxBacklog = 4 * size
+	waits := func() int {
+		w.backlogMu.Lock()
+		defer w.backlogMu.Unlock()
+		return w.waits
+	}
+	// Four packets fill the backlog; the worker is stuck on the first.
+	for k := range 4 {
+		if err := w.packet(packet(100), 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := waits(); n != 0 {
+			t.Fatalf("packet %d of 4 waited for the workers with room in the backlog", k)
+		}
+	}
+	fifth := make(chan error, 1)
+	go func() { fifth <- w.packet(packet(100), 1) }()
+	for waits() == 0 {
+		runtime.Gosched() // until the fifth packet waits for room
+	}
+	select {
+	case err := <-fifth:
+		t.Fatalf("the fifth packet was handed over with the backlog full (%v)", err)
+	default:
+	}
+	close(release)
+	if err := <-fifth; err != nil {
+		t.Fatal(err)
+	}
+	// Bigger than the whole backlog: it waits for the others to be done.
+	if err := w.packet(packet(500), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.exp.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, want := len(r.Logs()), 5*100+500; n != want {
+		t.Errorf("%d log records received, want %d", n, want)
+	}
+	if w.backlog != 0 {
+		t.Errorf("backlog %d bytes after close, want 0", w.backlog)
 	}
 }
