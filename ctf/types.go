@@ -69,6 +69,15 @@ func (t FieldType) String() string {
 	return t.Kind.String() + strconv.Itoa(t.Bits)
 }
 
+// Validate returns an error wrapping ErrInvalidClass if no class may
+// have a field of type t (EventClass.Validate checks each field's).
+func (t FieldType) Validate() error {
+	if err := t.validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidClass, err)
+	}
+	return nil
+}
+
 func (t FieldType) validate() error {
 	switch t.Kind {
 	case Int, Uint:

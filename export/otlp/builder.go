@@ -72,7 +72,9 @@ type LogBuilder struct {
 	// records go.
 	lastClass *Class
 	lastPrep  *prepared
-	lastSB    *builderScope
+
+	checked []ctf.FieldType // the field types AddCTF last found valid
+	lastSB  *builderScope
 }
 
 // builderScope holds the records of one scope in a LogBuilder.

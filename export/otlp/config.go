@@ -279,12 +279,11 @@ func DefaultSenders(compression string) int {
 }
 
 // uncompressedSenders is the default number of batches sent at once
-// uncompressed, as many as the OpenTelemetry Collector's exporters send
-// (sending_queue.num_consumers, 10) give or take: with 2, `tracemark
-// record --otlp` on two cores lost 0.3–1.3 % of 9 M events/s in the
-// exporter's queue, with 4 up to 0.23 %, with 8 nothing (docs/design.md).
-// The queue bounds the memory whatever the number: batches in flight
-// count in it.
+// uncompressed, about as many as the OpenTelemetry Collector's exporters
+// send (sending_queue.num_consumers, 10): with 2, `tracemark record
+// --otlp` on two cores lost 0.3–1.3 % of 9 M events/s in the exporter's
+// queue, with 4 up to 0.23 %, with 8 nothing (docs/design.md). The queue
+// bounds the memory whatever the number: batches in flight count in it.
 const uncompressedSenders = 8
 
 // WithRetry sets the first and the longest wait between attempts to send

@@ -18,11 +18,16 @@ import (
 // how many bytes of rec the fields and trailer take.
 //
 // If rec does not hold them, AddCTF encodes nothing and returns an error
-// naming the field that does not fit. If the exporter's queue is full
-// (and not WithBlock), it reads the fields through, encodes nothing and
-// Commit counts the event, if rec holds one, as dropped, as with Begin. Byte slices of rec
-// are not kept after AddCTF returns.
+// wrapping ctf.ErrCorrupt that names the field; a type no class may have
+// (ctf.FieldType.Validate) is an error wrapping ctf.ErrInvalidClass. If
+// the exporter's queue is full (and not WithBlock), it reads the fields
+// through, encodes nothing and Commit counts the event, if rec holds one,
+// as dropped, as with Begin. AddCTF keeps no byte slice of rec.
 func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
+	if err := b.checkTypes(cl, types); err != nil {
+		b.abandon()
+		return 0, err
+	}
 	if !b.Begin(cl, timeNS, observed) {
 		n, err := readCTF(cl, types, rec, trailer)
 		if err != nil {
@@ -48,6 +53,22 @@ func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed i
 	}
 	b.End(truncated)
 	return n, nil
+}
+
+// checkTypes returns an error if a field type is one no class may have;
+// the types of the latest call that passed are not checked again (a run
+// of records of one class gives the same slice).
+func (b *LogBuilder) checkTypes(cl *Class, types []ctf.FieldType) error {
+	if len(types) == len(b.checked) && (len(types) == 0 || &types[0] == &b.checked[0]) {
+		return nil
+	}
+	for i := range types {
+		if err := types[i].Validate(); err != nil {
+			return fmt.Errorf("event %q field %q: %w", cl.Name, fieldName(cl, i), err)
+		}
+	}
+	b.checked = types
+	return nil
 }
 
 // encodeCTF appends to r, the records Begin started one in, the fields
@@ -162,11 +183,11 @@ func ctfBytes(cl *Class, t *ctf.FieldType, i int, rec []byte, p int) ([]byte, in
 	n := t.Bits >> 3
 	if n == 0 {
 		if len(rec)-p < 4 {
-			return nil, 0, fmt.Errorf("event %q field %q: truncated sequence length: %d bytes left in packet", cl.Name, fieldName(cl, i), len(rec)-p)
+			return nil, 0, fmt.Errorf("%w: event %q field %q: truncated sequence length: %d bytes left in packet", ctf.ErrCorrupt, cl.Name, fieldName(cl, i), len(rec)-p)
 		}
 		l := binary.LittleEndian.Uint32(rec[p:])
 		if uint64(l) > uint64(len(rec)-p-4) {
-			return nil, 0, fmt.Errorf("event %q field %q: sequence length %d exceeds the %d bytes left in the packet", cl.Name, fieldName(cl, i), l, len(rec)-p-4)
+			return nil, 0, fmt.Errorf("%w: event %q field %q: sequence length %d exceeds the %d bytes left in the packet", ctf.ErrCorrupt, cl.Name, fieldName(cl, i), l, len(rec)-p-4)
 		}
 		p += 4
 		n = int(l)
@@ -177,15 +198,15 @@ func ctfBytes(cl *Class, t *ctf.FieldType, i int, rec []byte, p int) ([]byte, in
 }
 
 func errFieldTruncated(cl *Class, i, left, need int) error {
-	return fmt.Errorf("event %q field %q: truncated: %d bytes left in packet, need %d", cl.Name, fieldName(cl, i), left, need)
+	return fmt.Errorf("%w: event %q field %q: truncated: %d bytes left in packet, need %d", ctf.ErrCorrupt, cl.Name, fieldName(cl, i), left, need)
 }
 
 func errUnterminated(cl *Class, i int) error {
-	return fmt.Errorf("event %q field %q: string not terminated before the end of the packet content", cl.Name, fieldName(cl, i))
+	return fmt.Errorf("%w: event %q field %q: string not terminated before the end of the packet content", ctf.ErrCorrupt, cl.Name, fieldName(cl, i))
 }
 
 func errNoTrailer(cl *Class) error {
-	return fmt.Errorf("event %q: missing _truncated trailer at the end of the packet", cl.Name)
+	return fmt.Errorf("%w: event %q: missing _truncated trailer at the end of the packet", ctf.ErrCorrupt, cl.Name)
 }
 
 // fieldName names field i of cl in errors.

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -127,8 +128,8 @@ func TestAddCTFMalformed(t *testing.T) {
 	}
 	b := e.NewLogBuilder()
 	for cut := range len(fields) {
-		if _, err := b.AddCTF(c, fieldTypes(&ec), 10, 20, fields[:cut], true); err == nil {
-			t.Fatalf("cut at %d of %d: no error", cut, len(fields))
+		if _, err := b.AddCTF(c, fieldTypes(&ec), 10, 20, fields[:cut], true); !errors.Is(err, ctf.ErrCorrupt) {
+			t.Fatalf("cut at %d of %d: %v, want an error wrapping ctf.ErrCorrupt", cut, len(fields), err)
 		} else if msg := err.Error(); !strings.Contains(msg, `event "x:y"`) || !strings.Contains(msg, "field") && !strings.Contains(msg, "trailer") {
 			t.Errorf("cut at %d: %q does not name the event and the field or trailer", cut, msg)
 		}
@@ -147,6 +148,29 @@ func TestAddCTFMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareBuilders(t, want, b)
+}
+
+// A field type no class may have is an error, not a panic or a value
+// read wrongly, whether the queue has room or not.
+func TestAddCTFInvalidTypes(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	c := &Class{Name: "x", Fields: []Field{{Name: "n", Kind: "int64"}}}
+	bad := []ctf.FieldType{{Kind: ctf.Int, Bits: 24}, {Kind: ctf.Int}, {Kind: ctf.Float, Bits: 16}, {Kind: ctf.Bytes, Bits: 12}, {Kind: ctf.Kind(99), Bits: 8}}
+	for _, closed := range []bool{false, true} {
+		if closed {
+			e.Close(context.Background())
+		}
+		b := e.NewLogBuilder()
+		for _, ft := range bad {
+			n, err := b.AddCTF(c, []ctf.FieldType{ft}, 1, 2, []byte{1, 2, 3}, false)
+			if !errors.Is(err, ctf.ErrInvalidClass) || !strings.Contains(err.Error(), `field "n"`) {
+				t.Errorf("AddCTF with field type %+v: %d, %v; want an error wrapping ctf.ErrInvalidClass naming the field", ft, n, err)
+			}
+		}
+		if b.Len() != 0 {
+			t.Errorf("%d events counted for records of invalid types", b.Len())
+		}
+	}
 }
 
 // With the queue full (here: the exporter closed), AddCTF encodes

@@ -59,9 +59,10 @@
 // lock once, with the same limits and counts as Log. A caller that reads
 // the values out of its own format gives them field by field (Begin, Int,
 // Str, ..., End) rather than build a []ctf.Value for Add, and one holding
-// CTF records gives a record's bytes (AddCTF): the records are the same. LogBuilder encodes only log records; SpanOf does the span side
-// of an event (a span start remembered, a span exported), in the order it
-// is called, so the caller calls it in the order the events happened.
+// CTF records gives a record's bytes (AddCTF): the records are the same.
+// LogBuilder encodes only log records; SpanOf does the span side of an
+// event (a span start remembered, a span exported), in the order it is
+// called, so the caller calls it in the order the events happened.
 //
 // Full batches are compressed (gzip at its fastest level) and sent by
 // DefaultSenders goroutines (eight uncompressed), or WithSenders:

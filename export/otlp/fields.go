@@ -30,8 +30,8 @@ type fieldEnc struct {
 // The record is as Add encodes it from the same values, timestamp timeNS
 // and observed timestamp observed. Byte slices must stay valid until End;
 // fields not given before End are left out, as Add leaves out missing
-// values. A record not ended is discarded by the next Begin, Add or
-// Commit.
+// values. A record not ended is discarded by the next Begin, Add, AddCTF
+// or Commit.
 //
 // As with Add, only the log record is encoded: for the events of a class
 // with Span or StartKeys, call Exporter.SpanOf too.
@@ -64,9 +64,6 @@ func (b *LogBuilder) Begin(cl *Class, timeNS, observed int64) bool {
 	sb.recs = r
 	b.start = at + 1
 	b.cur, b.sb, b.fi, b.observed = c, sb, 0, observed
-	if b.trace != nil || b.span != nil {
-		b.trace, b.span = nil, nil
-	}
 	return true
 }
 
@@ -74,7 +71,7 @@ func (b *LogBuilder) Begin(cl *Class, timeNS, observed int64) bool {
 func (b *LogBuilder) abandon() {
 	if b.cur != nil {
 		b.sb.recs = b.sb.recs[:b.start-1]
-		b.cur, b.sb = nil, nil
+		b.cur, b.sb, b.trace, b.span = nil, nil, nil, nil
 	}
 }
 
@@ -235,5 +232,6 @@ func (b *LogBuilder) End(truncated uint8) {
 	}
 	sb.ends = append(sb.ends, int32(len(sb.recs)))
 	b.n++
-	b.cur = nil
+	// The ids alias the caller's bytes: not kept beyond the record.
+	b.cur, b.trace, b.span = nil, nil, nil
 }

@@ -201,9 +201,10 @@ func (d *Decoder) Decode(data []byte, fn func(*Record) error) error {
 }
 
 // DecodeRecord decodes the record at the start of data into rec, as
-// Decode gives it to its fn, and returns its size. A record of an
-// unknown class or that does not follow its class's layout is an error
-// wrapping ctf.ErrCorrupt.
+// Decode gives it to its fn, and returns its size. rec's values alias
+// data and the decoder's own buffers: valid until the next DecodeRecord
+// or Decode. A record of an unknown class or that does not follow its
+// class's layout is an error wrapping ctf.ErrCorrupt.
 func (d *Decoder) DecodeRecord(data []byte, rec *Record) (int, error) {
 	n, err := d.rd.Decode(data, &d.ev)
 	if err != nil {
