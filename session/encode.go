@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"strings"
 
+	"github.com/tracemark/tracemark/internal/cstring"
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
@@ -47,6 +48,15 @@ type layout struct {
 	variable  bool      // has string or byte fields, hence the _truncated trailer
 	ctx       ctxLayout // the context block after the header (WithEventContext)
 	maxString int
+	varOff    int        // where the first string or bytes field starts in the record
+	walk      []sizeStep // the fields from it on, for recordSize
+}
+
+// sizeStep is a string or bytes field and the fixed-size fields after it,
+// up to the next string or bytes field: what recordSize steps over.
+type sizeStep struct {
+	bytes bool // a uint32 length and the bytes; else a NUL-terminated string
+	fixed int  // the size of the fixed-size fields that follow
 }
 
 // wordOp copies one 8-byte field to a fixed offset of the record.
@@ -72,10 +82,11 @@ const (
 // the header and the context block cx.
 func newLayout(m *marker.Info, maxString int, cx ctxLayout) layout {
 	hdr := headerSize + int(cx.size)
-	l := layout{fixed: hdr, maxString: maxString, ctx: cx}
+	l := layout{fixed: hdr, maxString: maxString, ctx: cx, varOff: hdr}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
 		op := fieldOp{idx: uint8(i), size: uint8(k.Bits() / 8)}
+		n := k.Bits() / 8 // the size of a fixed-size field
 		switch k {
 		case marker.KindString:
 			op.size = opString
@@ -86,13 +97,19 @@ func newLayout(m *marker.Info, maxString int, cx ctxLayout) layout {
 		case marker.KindTraceID, marker.KindSpanID:
 			// Byte arrays are copied as bytes, never as an integer:
 			// not among the words, whatever their size.
-			op.size = opID | uint8(k.Bits()/8)
-			l.fixed += k.Bits() / 8
+			op.size = opID | uint8(n)
+			l.fixed += n
 		default:
-			l.fixed += int(op.size)
+			l.fixed += n
 		}
-		if op.size == opString || op.size == opBytes {
+		switch {
+		case op.size == opString || op.size == opBytes:
 			l.varOps = append(l.varOps, op)
+			l.walk = append(l.walk, sizeStep{bytes: op.size == opBytes})
+		case len(l.walk) == 0:
+			l.varOff += n
+		default:
+			l.walk[len(l.walk)-1].fixed += n
 		}
 		// Leading fields sit at fixed offsets; the 8-byte ones among them,
 		// the commonest, are copied without a switch.
@@ -135,6 +152,41 @@ func (l *layout) measure(f *probeabi.Fields) int {
 		size-- // no trailer
 	}
 	return size
+}
+
+// recordSize returns the size of the record at the start of b, whose
+// _truncated trailer is there if twin (its id is the class's twin id), as
+// ctf.RecordSizeFrom does, or false if the record does not fit in b. It
+// steps from string to string (or bytes), where RecordSizeFrom walks
+// every field: the drain measures so every record of a variable layout.
+func (l *layout) recordSize(b []byte, twin bool) (int, bool) {
+	p := l.varOff
+	for _, st := range l.walk {
+		if p > len(b) {
+			return 0, false
+		}
+		if st.bytes {
+			if len(b)-p < 4 {
+				return 0, false
+			}
+			n := binary.LittleEndian.Uint32(b[p:])
+			if uint64(n) > uint64(len(b)-p-4) {
+				return 0, false
+			}
+			p += 4 + int(n)
+		} else {
+			j := cstring.Index(b[p:])
+			if j < 0 {
+				return 0, false
+			}
+			p += j + 1
+		}
+		p += st.fixed
+	}
+	if twin {
+		p++
+	}
+	return p, p <= len(b)
 }
 
 // cutString returns how much of a string field is recorded: up to the cap,
