@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strings"
 
 	"github.com/tracemark/tracemark/internal/cstring"
@@ -161,6 +162,18 @@ func (l *layout) measure(f *probeabi.Fields) int {
 // every field: the drain measures so every record of a variable layout.
 func (l *layout) recordSize(b []byte, twin bool) (int, bool) {
 	p := l.varOff
+	if len(l.walk) == 1 && !l.walk[0].bytes && len(b)-p >= 8 {
+		// The commonest shape, one string and fixed-size fields after
+		// it, without the loop or a call when the string ends in its
+		// first word, as most do.
+		if m := zeroBytes(binary.LittleEndian.Uint64(b[p:])); m != 0 {
+			p += bits.TrailingZeros64(m)>>3 + 1 + l.walk[0].fixed
+			if twin {
+				p++
+			}
+			return p, p <= len(b)
+		}
+	}
 	for _, st := range l.walk {
 		if p > len(b) {
 			return 0, false
@@ -310,7 +323,11 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ctx
 }
 
 // hasZeroByte reports whether one of the eight bytes of w is zero.
-func hasZeroByte(w uint64) bool { return (w-0x0101010101010101)&^w&0x8080808080808080 != 0 }
+func hasZeroByte(w uint64) bool { return zeroBytes(w) != 0 }
+
+// zeroBytes flags the zero bytes of w (bit 7 of each byte): its lowest
+// flag is the first zero byte; bytes above it may be flagged wrongly.
+func zeroBytes(w uint64) uint64 { return (w - 0x0101010101010101) &^ w & 0x8080808080808080 }
 
 // indexNUL is strings.IndexByte(s, 0), faster for the short strings most
 // fields hold: it tests eight bytes at a time, without a function call, for
