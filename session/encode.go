@@ -38,7 +38,8 @@ const (
 
 // layout is what encoding needs to know about a marker's schema, worked
 // out once per class so that the per-event work is a short loop over
-// fields with a switch on their size.
+// fields with a switch on their size, and what the drain needs to measure
+// records (recordSize).
 type layout struct {
 	ops       []fieldOp // the fields from the first string or bytes on
 	words     []wordOp  // the 8-byte fields before it, at fixed offsets
@@ -155,11 +156,12 @@ func (l *layout) measure(f *probeabi.Fields) int {
 	return size
 }
 
-// recordSize returns the size of the record at the start of b, whose
-// _truncated trailer is there if twin (its id is the class's twin id), as
-// ctf.RecordSizeFrom does, or false if the record does not fit in b. It
-// steps from string to string (or bytes), where RecordSizeFrom walks
-// every field: the drain measures so every record of a variable layout.
+// recordSize returns the size of the record of a variable layout at the
+// start of b, with the _truncated trailer if twin (the record carries the
+// twin id), or false if the record does not fit in b: what
+// ctf.RecordSizeFrom returns, or where it fails. It steps from string to
+// string (or bytes), where RecordSizeFrom switches on every field: the
+// drain measures every such record.
 func (l *layout) recordSize(b []byte, twin bool) (int, bool) {
 	p := l.varOff
 	if len(l.walk) == 1 && !l.walk[0].bytes && len(b)-p >= 8 {
