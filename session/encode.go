@@ -2,8 +2,10 @@ package session
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strings"
 
+	"github.com/tracemark/tracemark/internal/cstring"
 	"github.com/tracemark/tracemark/internal/probeabi"
 	"github.com/tracemark/tracemark/internal/rt"
 	"github.com/tracemark/tracemark/marker"
@@ -36,7 +38,8 @@ const (
 
 // layout is what encoding needs to know about a marker's schema, worked
 // out once per class so that the per-event work is a short loop over
-// fields with a switch on their size.
+// fields with a switch on their size, and what the drain needs to measure
+// records (recordSize).
 type layout struct {
 	ops       []fieldOp // the fields from the first string or bytes on
 	words     []wordOp  // the 8-byte fields before it, at fixed offsets
@@ -47,6 +50,15 @@ type layout struct {
 	variable  bool      // has string or byte fields, hence the _truncated trailer
 	ctx       ctxLayout // the context block after the header (WithEventContext)
 	maxString int
+	varOff    int        // where the first string or bytes field starts in the record
+	walk      []sizeStep // the fields from it on, for recordSize
+}
+
+// sizeStep is a string or bytes field and the fixed-size fields after it,
+// up to the next string or bytes field: what recordSize steps over.
+type sizeStep struct {
+	bytes bool // a uint32 length and the bytes; else a NUL-terminated string
+	fixed int  // the size of the fixed-size fields that follow
 }
 
 // wordOp copies one 8-byte field to a fixed offset of the record.
@@ -72,10 +84,11 @@ const (
 // the header and the context block cx.
 func newLayout(m *marker.Info, maxString int, cx ctxLayout) layout {
 	hdr := headerSize + int(cx.size)
-	l := layout{fixed: hdr, maxString: maxString, ctx: cx}
+	l := layout{fixed: hdr, maxString: maxString, ctx: cx, varOff: hdr}
 	for i := range m.NumFields() {
 		k := m.Field(i).Kind
 		op := fieldOp{idx: uint8(i), size: uint8(k.Bits() / 8)}
+		n := k.Bits() / 8 // the size of a fixed-size field
 		switch k {
 		case marker.KindString:
 			op.size = opString
@@ -86,13 +99,19 @@ func newLayout(m *marker.Info, maxString int, cx ctxLayout) layout {
 		case marker.KindTraceID, marker.KindSpanID:
 			// Byte arrays are copied as bytes, never as an integer:
 			// not among the words, whatever their size.
-			op.size = opID | uint8(k.Bits()/8)
-			l.fixed += k.Bits() / 8
+			op.size = opID | uint8(n)
+			l.fixed += n
 		default:
-			l.fixed += int(op.size)
+			l.fixed += n
 		}
-		if op.size == opString || op.size == opBytes {
+		switch {
+		case op.size == opString || op.size == opBytes:
 			l.varOps = append(l.varOps, op)
+			l.walk = append(l.walk, sizeStep{bytes: op.size == opBytes})
+		case len(l.walk) == 0:
+			l.varOff += n
+		default:
+			l.walk[len(l.walk)-1].fixed += n
 		}
 		// Leading fields sit at fixed offsets; the 8-byte ones among them,
 		// the commonest, are copied without a switch.
@@ -135,6 +154,54 @@ func (l *layout) measure(f *probeabi.Fields) int {
 		size-- // no trailer
 	}
 	return size
+}
+
+// recordSize returns the size of the record of a variable layout at the
+// start of b, with the _truncated trailer if twin (the record carries the
+// twin id), or false if the record does not fit in b: what
+// ctf.RecordSizeFrom returns, or where it fails. It steps from string to
+// string (or bytes), where RecordSizeFrom switches on every field: the
+// drain measures every such record.
+func (l *layout) recordSize(b []byte, twin bool) (int, bool) {
+	p := l.varOff
+	if len(l.walk) == 1 && !l.walk[0].bytes && len(b)-p >= 8 {
+		// The commonest shape, one string and fixed-size fields after
+		// it, without the loop or a call when the string ends in its
+		// first word, as most do.
+		if m := zeroBytes(binary.LittleEndian.Uint64(b[p:])); m != 0 {
+			p += bits.TrailingZeros64(m)>>3 + 1 + l.walk[0].fixed
+			if twin {
+				p++
+			}
+			return p, p <= len(b)
+		}
+	}
+	for _, st := range l.walk {
+		if p > len(b) {
+			return 0, false
+		}
+		if st.bytes {
+			if len(b)-p < 4 {
+				return 0, false
+			}
+			n := binary.LittleEndian.Uint32(b[p:])
+			if uint64(n) > uint64(len(b)-p-4) {
+				return 0, false
+			}
+			p += 4 + int(n)
+		} else {
+			j := cstring.Index(b[p:])
+			if j < 0 {
+				return 0, false
+			}
+			p += j + 1
+		}
+		p += st.fixed
+	}
+	if twin {
+		p++
+	}
+	return p, p <= len(b)
 }
 
 // cutString returns how much of a string field is recorded: up to the cap,
@@ -258,7 +325,11 @@ func (l *layout) encode(dst []byte, id uint16, ts int64, f *probeabi.Fields, ctx
 }
 
 // hasZeroByte reports whether one of the eight bytes of w is zero.
-func hasZeroByte(w uint64) bool { return (w-0x0101010101010101)&^w&0x8080808080808080 != 0 }
+func hasZeroByte(w uint64) bool { return zeroBytes(w) != 0 }
+
+// zeroBytes flags the zero bytes of w (bit 7 of each byte): its lowest
+// flag is the first zero byte; bytes above it may be flagged wrongly.
+func zeroBytes(w uint64) uint64 { return (w - 0x0101010101010101) &^ w & 0x8080808080808080 }
 
 // indexNUL is strings.IndexByte(s, 0), faster for the short strings most
 // fields hold: it tests eight bytes at a time, without a function call, for
