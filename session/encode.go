@@ -41,7 +41,7 @@ const (
 // fields with a switch on their size, and what the drain needs to measure
 // records (recordSize).
 type layout struct {
-	ops       []fieldOp // the fields from the first string or bytes on
+	ops       []fieldOp // the fields after the leading 8-byte ones (words)
 	words     []wordOp  // the 8-byte fields before it, at fixed offsets
 	restOff   int       // where ops start in the record
 	varOps    []fieldOp // the string and byte fields

@@ -205,7 +205,7 @@ func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
 		done = mark.end - p.Offset
 	}
 	data := p.Data
-	generic := genericWalk
+	generic := s.genericWalk
 	var c, last *Class
 	var id uint16
 	var n uint64
@@ -237,9 +237,12 @@ func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
 				size, ok = c.layout.recordSize(data[off:], id&twinBit != 0)
 			}
 			if !ok {
-				// ctf's walk, which gives the same sizes, words the error.
-				_, err := ctf.RecordSizeFrom(data[off:], &c.ec, int(c.layout.ops[0].idx), c.layout.restOff)
-				return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w", s.cfg.Name, c.Marker.Name(), off, err)
+				// ctf's walk, which gives the same sizes, words the
+				// error (and has the last word if they ever disagree).
+				var err error
+				if size, err = ctf.RecordSizeFrom(data[off:], &c.ec, int(c.layout.ops[0].idx), c.layout.restOff); err != nil {
+					return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w", s.cfg.Name, c.Marker.Name(), off, err)
+				}
 			}
 		} else if size > len(data)-off {
 			return Packet{}, fmt.Errorf("session %q: malformed %s record at offset %d: %w: %d bytes left, the record takes %d",
@@ -270,10 +273,6 @@ func (s *Session) finish(p ring.Packet, drain bool) (Packet, error) {
 		Data:      data,
 	}, nil
 }
-
-// genericWalk makes finish measure records with ctf.RecordSizeFrom, as
-// it did before layout.recordSize: for benchmarks that compare the two.
-var genericWalk = false
 
 // genericSize is the size of c's record at the start of b by ctf's walk.
 func genericSize(b []byte, c *Class) (int, bool) {

@@ -80,8 +80,7 @@ func BenchmarkFinish(b *testing.B) {
 		}
 		for _, walk := range walks {
 			b.Run(bc.name+walk, func(b *testing.B) {
-				genericWalk = walk == "/generic"
-				defer func() { genericWalk = false }()
+				s.genericWalk = walk == "/generic"
 				data := make([]byte, len(ticks))
 				p := ring.Packet{Data: data, Records: records}
 				for b.Loop() {

@@ -213,6 +213,10 @@ type Session struct {
 	freed         bool            // Destroy freed the buffers; under readMu
 	streamSeq     []uint64        // per stream packet sequence numbers, under readMu
 	converted     []convertedMark // per stream, under readMu; see finish
+	// genericWalk makes finish measure records with ctf.RecordSizeFrom,
+	// as it did before layout.recordSize: for the benchmark that
+	// compares the two, on a session nothing else drains.
+	genericWalk bool
 
 	mem        int64        // bytes charged to the budget; under budget.mu
 	bufMem     int64        // of which buffers, released by Destroy; under overflowMu
