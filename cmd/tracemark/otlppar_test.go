@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -243,6 +244,9 @@ func TestOTLPParallelEventContext(t *testing.T) {
 func TestOTLPParallelBacklog(t *testing.T) {
 	r := otlptest.NewReceiver(t)
 	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the receiver's own cleanup, which waits for its handlers
 	r.Answer(func(string, int) (int, map[string]string, []byte) {
 		<-release // the collector holds every request: the worker's Commit waits
 		return 0, nil, nil
@@ -264,33 +268,46 @@ func TestOTLPParallelBacklog(t *testing.T) {
 		}
 		return p.take()
 	}
-	size := len(packet(100))
-	w.maxBacklog = 4 * size
+	w.maxBacklog = 4 * len(packet(100))
 	waits := func() int {
 		w.backlogMu.Lock()
 		defer w.backlogMu.Unlock()
 		return w.waits
 	}
+	// hand hands a packet over on a goroutine and reports whether it
+	// waited for room; done gets its result once it is handed over.
+	hand := func(recs []byte) (waited bool, done chan error) {
+		before := waits()
+		done = make(chan error, 1)
+		go func() { done <- w.packet(recs, 1) }()
+		for {
+			select {
+			case err := <-done:
+				done <- err
+				return false, done
+			default:
+			}
+			if waits() > before {
+				return true, done
+			}
+			runtime.Gosched()
+		}
+	}
 	// Four packets fill the backlog; the worker is stuck on the first.
 	for k := range 4 {
-		if err := w.packet(packet(100), 1); err != nil {
+		waited, done := hand(packet(100))
+		if waited {
+			t.Fatalf("packet %d of 4 waited for the workers with room in the backlog", k+1)
+		}
+		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if n := waits(); n != 0 {
-			t.Fatalf("packet %d of 4 waited for the workers with room in the backlog", k)
-		}
 	}
-	fifth := make(chan error, 1)
-	go func() { fifth <- w.packet(packet(100), 1) }()
-	for waits() == 0 {
-		runtime.Gosched() // until the fifth packet waits for room
+	waited, fifth := hand(packet(100))
+	if !waited {
+		t.Fatal("the fifth packet was handed over with the backlog full")
 	}
-	select {
-	case err := <-fifth:
-		t.Fatalf("the fifth packet was handed over with the backlog full (%v)", err)
-	default:
-	}
-	close(release)
+	unblock()
 	if err := <-fifth; err != nil {
 		t.Fatal(err)
 	}

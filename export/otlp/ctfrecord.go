@@ -57,14 +57,16 @@ func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed i
 
 // checkTypes returns an error if a field type is one no class may have;
 // the types of the latest call that passed are not checked again (a run
-// of records of one class gives the same slice).
+// of records of one class gives the same slice). A caller that changes
+// that slice in place is not checked again, but encodeCTF and readCTF
+// still refuse what they cannot read.
 func (b *LogBuilder) checkTypes(cl *Class, types []ctf.FieldType) error {
 	if len(types) == len(b.checked) && (len(types) == 0 || &types[0] == &b.checked[0]) {
 		return nil
 	}
 	for i := range types {
-		if err := types[i].Validate(); err != nil {
-			return fmt.Errorf("event %q field %q: %w", cl.Name, fieldName(cl, i), err)
+		if types[i].Validate() != nil {
+			return errBadType(cl, i, &types[i])
 		}
 	}
 	b.checked = types
@@ -84,7 +86,10 @@ func (b *LogBuilder) encodeCTF(r []byte, types []ctf.FieldType, rec []byte) ([]b
 		}
 		switch t.Kind {
 		case ctf.Int, ctf.Uint, ctf.Float:
-			n := t.Bits >> 3
+			n, ok := numberSize(t)
+			if !ok {
+				return r, 0, errBadType(c.Class, i, t)
+			}
 			if len(rec)-p < n {
 				return r, 0, errFieldTruncated(c.Class, i, len(rec)-p, n)
 			}
@@ -113,7 +118,7 @@ func (b *LogBuilder) encodeCTF(r []byte, types []ctf.FieldType, rec []byte) ([]b
 				r = b.appendBytesValue(r, f, anyString, rec[p:p+j:p+j])
 			}
 			p += j + 1
-		default:
+		case ctf.Bytes:
 			v, next, err := ctfBytes(c.Class, t, i, rec, p)
 			if err != nil {
 				return r, 0, err
@@ -122,6 +127,8 @@ func (b *LogBuilder) encodeCTF(r []byte, types []ctf.FieldType, rec []byte) ([]b
 				r = b.appendBytesValue(r, f, anyBytes, v)
 			}
 			p = next
+		default:
+			return r, 0, errBadType(c.Class, i, t)
 		}
 	}
 	return r, p, nil
@@ -135,23 +142,28 @@ func readCTF(cl *Class, types []ctf.FieldType, rec []byte, trailer bool) (int, e
 		t := &types[i]
 		switch t.Kind {
 		case ctf.Int, ctf.Uint, ctf.Float:
-			if n := t.Bits >> 3; len(rec)-p >= n {
-				p += n
-			} else {
+			n, ok := numberSize(t)
+			switch {
+			case !ok:
+				return 0, errBadType(cl, i, t)
+			case len(rec)-p < n:
 				return 0, errFieldTruncated(cl, i, len(rec)-p, n)
 			}
+			p += n
 		case ctf.String:
 			j := cstring.Index(rec[p:])
 			if j < 0 {
 				return 0, errUnterminated(cl, i)
 			}
 			p += j + 1
-		default:
+		case ctf.Bytes:
 			_, next, err := ctfBytes(cl, t, i, rec, p)
 			if err != nil {
 				return 0, err
 			}
 			p = next
+		default:
+			return 0, errBadType(cl, i, t)
 		}
 	}
 	if trailer {
@@ -161,6 +173,19 @@ func readCTF(cl *Class, types []ctf.FieldType, rec []byte, trailer bool) (int, e
 		p++
 	}
 	return p, nil
+}
+
+// numberSize returns the size in bytes of an integer or floating-point
+// field of type t, or false if no class may have such a field: the
+// fields are read safely even with types checkTypes did not see.
+func numberSize(t *ctf.FieldType) (int, bool) {
+	switch t.Bits {
+	case 8, 16:
+		return t.Bits >> 3, t.Kind != ctf.Float
+	case 32, 64:
+		return t.Bits >> 3, true
+	}
+	return 0, false
 }
 
 // readUint reads a little-endian integer of n bytes (1, 2, 4 or 8) at
@@ -181,6 +206,9 @@ func readUint(b []byte, n int) uint64 {
 // its bytes and the offset after them.
 func ctfBytes(cl *Class, t *ctf.FieldType, i int, rec []byte, p int) ([]byte, int, error) {
 	n := t.Bits >> 3
+	if t.Bits < 0 || t.Bits%8 != 0 || n > ctf.MaxFixedBytes {
+		return nil, 0, errBadType(cl, i, t)
+	}
 	if n == 0 {
 		if len(rec)-p < 4 {
 			return nil, 0, fmt.Errorf("%w: event %q field %q: truncated sequence length: %d bytes left in packet", ctf.ErrCorrupt, cl.Name, fieldName(cl, i), len(rec)-p)
@@ -199,6 +227,14 @@ func ctfBytes(cl *Class, t *ctf.FieldType, i int, rec []byte, p int) ([]byte, in
 
 func errFieldTruncated(cl *Class, i, left, need int) error {
 	return fmt.Errorf("%w: event %q field %q: truncated: %d bytes left in packet, need %d", ctf.ErrCorrupt, cl.Name, fieldName(cl, i), left, need)
+}
+
+func errBadType(cl *Class, i int, t *ctf.FieldType) error {
+	err := t.Validate()
+	if err == nil {
+		err = fmt.Errorf("%w: a %s field", ctf.ErrInvalidClass, t)
+	}
+	return fmt.Errorf("event %q field %q: %w", cl.Name, fieldName(cl, i), err)
 }
 
 func errUnterminated(cl *Class, i int) error {

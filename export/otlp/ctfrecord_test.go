@@ -173,6 +173,28 @@ func TestAddCTFInvalidTypes(t *testing.T) {
 	}
 }
 
+// A caller that reuses its slice of types, changing it in place after a
+// record passed, is not checked again, but a type AddCTF cannot read is
+// still an error, not a panic or a value read wrongly.
+func TestAddCTFTypesChangedInPlace(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	c := &Class{Name: "x", Fields: []Field{{Name: "n", Kind: "int64"}}}
+	b := e.NewLogBuilder()
+	types := []ctf.FieldType{{Kind: ctf.Int, Bits: 8}}
+	if _, err := b.AddCTF(c, types, 1, 2, []byte{1}, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, ft := range []ctf.FieldType{{Kind: ctf.Int, Bits: 24}, {Kind: ctf.Float, Bits: 16}, {Kind: ctf.Bytes, Bits: -8}, {Kind: ctf.Bytes, Bits: 12}, {Kind: ctf.Kind(99), Bits: 8}} {
+		types[0] = ft
+		if n, err := b.AddCTF(c, types, 1, 2, []byte{1, 2, 3}, false); !errors.Is(err, ctf.ErrInvalidClass) {
+			t.Errorf("AddCTF with the slice changed to %+v: %d, %v; want an error wrapping ctf.ErrInvalidClass", ft, n, err)
+		}
+	}
+	if b.Len() != 1 {
+		t.Errorf("%d events, want the first only", b.Len())
+	}
+}
+
 // With the queue full (here: the exporter closed), AddCTF encodes
 // nothing but still reads the record through (its size, or its error),
 // and the event counts as dropped.
