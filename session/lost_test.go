@@ -47,15 +47,7 @@ func TestTraceCountsEveryLostEvent(t *testing.T) {
 	for _, mode := range []session.Mode{session.Discard, session.Overwrite} {
 		t.Run(mode.String(), func(t *testing.T) {
 			s := newSession(t, session.WithMode(mode), session.WithBufferSize(16<<10))
-			mustEnable(t, s, "stest_lostall:e", "")
-			dir := filepath.Join(t.TempDir(), "trace")
-			tw, err := session.CreateTrace(dir, s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Start(); err != nil {
-				t.Fatal(err)
-			}
+			dir, tw := startRecording(t, s, "stest_lostall:e")
 			const goroutines, perG = 4, 50_000
 			var wg sync.WaitGroup
 			var flushMu sync.Mutex

@@ -72,9 +72,7 @@ type LogBuilder struct {
 	// records go.
 	lastClass *Class
 	lastPrep  *prepared
-
-	checked []ctf.FieldType // the field types AddCTF last found valid
-	lastSB  *builderScope
+	lastSB    *builderScope
 }
 
 // builderScope holds the records of one scope in a LogBuilder.

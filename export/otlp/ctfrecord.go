@@ -24,10 +24,6 @@ import (
 // through, encodes nothing and Commit counts the event, if rec holds one,
 // as dropped, as with Begin. AddCTF keeps no byte slice of rec.
 func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
-	if err := b.checkTypes(cl, types); err != nil {
-		b.abandon()
-		return 0, err
-	}
 	if !b.Begin(cl, timeNS, observed) {
 		n, err := readCTF(cl, types, rec, trailer)
 		if err != nil {
@@ -53,24 +49,6 @@ func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed i
 	}
 	b.End(truncated)
 	return n, nil
-}
-
-// checkTypes returns an error if a field type is one no class may have;
-// the types of the latest call that passed are not checked again (a run
-// of records of one class gives the same slice). A caller that changes
-// that slice in place is not checked again, but encodeCTF and readCTF
-// still refuse what they cannot read.
-func (b *LogBuilder) checkTypes(cl *Class, types []ctf.FieldType) error {
-	if len(types) == len(b.checked) && (len(types) == 0 || &types[0] == &b.checked[0]) {
-		return nil
-	}
-	for i := range types {
-		if types[i].Validate() != nil {
-			return errBadType(cl, i, &types[i])
-		}
-	}
-	b.checked = types
-	return nil
 }
 
 // encodeCTF appends to r, the records Begin started one in, the fields
@@ -110,6 +88,9 @@ func (b *LogBuilder) encodeCTF(r []byte, types []ctf.FieldType, rec []byte) ([]b
 				r = f.appendFloat(r, math.Float64frombits(u))
 			}
 		case ctf.String:
+			if t.Bits != 0 {
+				return r, 0, errBadType(c.Class, i, t)
+			}
 			j := cstring.Index(rec[p:])
 			if j < 0 {
 				return r, 0, errUnterminated(c.Class, i)
@@ -151,6 +132,9 @@ func readCTF(cl *Class, types []ctf.FieldType, rec []byte, trailer bool) (int, e
 			}
 			p += n
 		case ctf.String:
+			if t.Bits != 0 {
+				return 0, errBadType(cl, i, t)
+			}
 			j := cstring.Index(rec[p:])
 			if j < 0 {
 				return 0, errUnterminated(cl, i)
@@ -176,8 +160,7 @@ func readCTF(cl *Class, types []ctf.FieldType, rec []byte, trailer bool) (int, e
 }
 
 // numberSize returns the size in bytes of an integer or floating-point
-// field of type t, or false if no class may have such a field: the
-// fields are read safely even with types checkTypes did not see.
+// field of type t, or false if no class may have such a field.
 func numberSize(t *ctf.FieldType) (int, bool) {
 	switch t.Bits {
 	case 8, 16:

@@ -155,7 +155,7 @@ func TestAddCTFMalformed(t *testing.T) {
 func TestAddCTFInvalidTypes(t *testing.T) {
 	e := newTestExporter(t, otlptest.NewReceiver(t))
 	c := &Class{Name: "x", Fields: []Field{{Name: "n", Kind: "int64"}}}
-	bad := []ctf.FieldType{{Kind: ctf.Int, Bits: 24}, {Kind: ctf.Int}, {Kind: ctf.Float, Bits: 16}, {Kind: ctf.Bytes, Bits: 12}, {Kind: ctf.Kind(99), Bits: 8}}
+	bad := []ctf.FieldType{{Kind: ctf.Int, Bits: 24}, {Kind: ctf.Int}, {Kind: ctf.Float, Bits: 16}, {Kind: ctf.Bytes, Bits: 12}, {Kind: ctf.String, Bits: 8}, {Kind: ctf.Kind(99), Bits: 8}}
 	for _, closed := range []bool{false, true} {
 		if closed {
 			e.Close(context.Background())
@@ -174,8 +174,8 @@ func TestAddCTFInvalidTypes(t *testing.T) {
 }
 
 // A caller that reuses its slice of types, changing it in place after a
-// record passed, is not checked again, but a type AddCTF cannot read is
-// still an error, not a panic or a value read wrongly.
+// record passed, gets the same errors: the types are checked as each
+// record is read, not once per slice.
 func TestAddCTFTypesChangedInPlace(t *testing.T) {
 	e := newTestExporter(t, otlptest.NewReceiver(t))
 	c := &Class{Name: "x", Fields: []Field{{Name: "n", Kind: "int64"}}}

@@ -96,11 +96,13 @@ func (b *LogBuilder) Int(v int64) {
 // appendInt appends the field's attribute with an integer value, as
 // appendIntAttribute does.
 func (f *fieldEnc) appendInt(r []byte, x uint64) []byte {
-	vl := fastVarintLen(x)
-	kv := f.short.n + 3 + vl // key, value tag, AnyValue size, int tag, varint
-	if f.short.n == 0 || kv >= 0x80 {
+	if f.short.n == 0 {
 		return appendIntAttribute(r, logAttributes, f.key, x)
 	}
+	// Key, value tag, AnyValue size, int tag, varint: at most 29 bytes,
+	// a size of one byte.
+	vl := fastVarintLen(x)
+	kv := f.short.n + 3 + vl
 	r, at := reserve(r, 2+16+3+10)
 	r[at], r[at+1] = logAttributes<<3|wireBytes, byte(kv)
 	at = f.short.put(r, at+2)

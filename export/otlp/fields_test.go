@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,7 +126,7 @@ func compareBuilders(t *testing.T, a, b *LogBuilder) {
 	}
 	for id := range a.scopes {
 		sa, sb := &a.scopes[id], &b.scopes[id]
-		if !bytes.Equal(sa.recs, sb.recs) || !slicesEqual(sa.ends, sb.ends) {
+		if !bytes.Equal(sa.recs, sb.recs) || !slices.Equal(sa.ends, sb.ends) {
 			for k := range min(len(sa.ends), len(sb.ends)) {
 				if sa.ends[k] != sb.ends[k] {
 					t.Fatalf("scope %d: record %d ends at %d, want %d", id, k, sb.ends[k], sa.ends[k])
@@ -136,18 +137,6 @@ func compareBuilders(t *testing.T, a, b *LogBuilder) {
 		sa.recs, sa.ends, sb.recs, sb.ends = sa.recs[:0], sa.ends[:0], sb.recs[:0], sb.ends[:0]
 	}
 	a.n, b.n = 0, 0
-}
-
-func slicesEqual(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // With the queue full (here: the exporter closed), Begin encodes nothing
