@@ -91,6 +91,62 @@ func TestStreamOTLPRejected(t *testing.T) {
 	}
 }
 
+// record --otlp --no-output exports every event and writes no trace: no
+// directory appears where the default trace directory would be.
+func TestRecordOTLPNoOutput(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	rec := e.start("cli", "record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--otlp", col.URL(), "--no-output", "--progress", "none")
+	rec.stderr.waitFor(t, "Recording 2 markers of pid "+strconv.Itoa(target.pid())+" (")
+	target.do(t, "fire 100")
+	target.do(t, "other 2")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	out := rec.stdout.text()
+	for _, want := range []string{"Recorded 102 events", "OTLP: 102 of 102 events exported to " + col.URL(), "Lost events: none", "Trace: none (--no-output)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(rec.stderr.text(), " into ") {
+		t.Errorf("announces a trace directory:\n%s", rec.stderr.text())
+	}
+	if logs := col.Logs(); len(logs) != 102 {
+		t.Errorf("the collector received %d events, want 102", len(logs))
+	}
+	traces, err := filepath.Glob(filepath.Join(e.runtime, "tracemark-*"))
+	if err != nil || len(traces) != 0 {
+		t.Errorf("trace directories written: %v %v", traces, err)
+	}
+}
+
+// --no-output is refused where it would lose events or cannot apply.
+func TestNoOutputChecked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--no-output"}, "--no-output needs --otlp"},
+		{[]string{"--no-output", "--otlp", "http://localhost:4318", "-o", "t"}, "--no-output and -o t: choose one"},
+		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--go-trace"}, "--no-output and --go-trace"},
+		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--all"}, "--no-output records one process"},
+	} {
+		r := e.cli(append([]string{"record", "-p", "1", "-e", "x"}, c.args...)...)
+		if c.args[len(c.args)-1] == "--all" {
+			r = e.cli(append([]string{"record", "-e", "x"}, c.args...)...)
+		}
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.msg) {
+			t.Errorf("%v: exit %d: %s", c.args, r.code, r.stderr)
+		}
+	}
+}
+
 func TestOTLPFlagChecked(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -22,7 +22,7 @@ func recordCmd(a *app) *cobra.Command {
 		out, mode, progress string
 		otlpURL             string
 		interval            time.Duration
-		goTrace             bool
+		goTrace, noOutput   bool
 	)
 	cmd := &cobra.Command{
 		Use:     "record -p PID -e GLOB [--filter EXPR] [-e GLOB ...] [-o DIR]",
@@ -40,6 +40,10 @@ The trace is written as events arrive, so it is valid up to its last
 packet even if the traced process dies (exit code 3) or tracemark is
 killed. Lost events (a full buffer in discard mode) are counted in the
 trace itself, where Babeltrace reports them.
+
+With --otlp the events are exported to an OpenTelemetry collector as
+well; --no-output writes no trace, for export only (at rates the disk,
+or the page cache, would not keep up with).
 
 --mode overwrite keeps only the newest events: the process sends them when
 the recording ends (a flight recording of the last --buffer per CPU).
@@ -82,9 +86,15 @@ that fired them. A process runs one Go trace at a time.`,
 				return err
 			}
 			req.Context = ctxNames
+			if err := checkNoOutput(noOutput, otlpURL, out, goTrace); err != nil {
+				return err
+			}
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
+				}
+				if noOutput {
+					return usagef("--no-output records one process; for several, give -o")
 				}
 				otlpCfg, err := otlpConfig(otlpURL)
 				if err != nil {
@@ -105,7 +115,7 @@ that fired them. A process runs one Go trace at a time.`,
 			if err != nil {
 				return err
 			}
-			r := &recorder{a: a, t: t, out: out, view: view, plain: plain, context: ctxNames, otlpCfg: otlpCfg}
+			r := &recorder{a: a, t: t, out: out, noOutput: noOutput, view: view, plain: plain, context: ctxNames, otlpCfg: otlpCfg}
 			return r.run(cmd.Context(), req)
 		},
 	}
@@ -113,6 +123,7 @@ that fired them. A process runs one Go trace at a time.`,
 	m.addToRecord(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "trace directory (default tracemark-PROGRAM-PID-TIME)")
 	cmd.Flags().BoolVar(&goTrace, "go-trace", false, "also capture Go's execution trace of the window into DIR.go.trace")
+	cmd.Flags().BoolVar(&noOutput, "no-output", false, "with --otlp: write no trace, export only (as lttng create --no-output keeps nothing local)")
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "progress refresh interval")
@@ -135,13 +146,30 @@ func progressMode(a *app, p string) (view *liveView, plain bool, err error) {
 	return nil, false, usagef("--progress %q: want auto, live, plain or none", p)
 }
 
-// recorder runs one recording into a trace.
+// checkNoOutput refuses --no-output where it cannot apply.
+func checkNoOutput(noOutput bool, otlpURL, out string, goTrace bool) error {
+	switch {
+	case !noOutput:
+		return nil
+	case otlpURL == "":
+		return usagef("--no-output needs --otlp: without a trace or a collector the events would go nowhere")
+	case out != "":
+		return usagef("--no-output and -o %s: choose one", out)
+	case goTrace:
+		return usagef("--no-output and --go-trace: the Go trace is written beside the trace directory; give -o instead")
+	}
+	return nil
+}
+
+// recorder runs one recording into a trace, or with noOutput only to
+// the collector.
 type recorder struct {
-	a     *app
-	t     *target
-	out   string
-	view  *liveView
-	plain bool
+	a        *app
+	t        *target
+	out      string
+	noOutput bool // --no-output: no trace, r.out stays empty
+	view     *liveView
+	plain    bool
 	// extra, if set, sees every record too (the demo's statistics).
 	extra func(*wire.Record) error
 	// noHints leaves out how to open the trace (the demo says more).
@@ -171,15 +199,20 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if r.t.pid == 0 {
 		r.t.pid = s.Hello.PID
 	}
-	if r.out == "" {
-		r.out = defaultTraceDir("tracemark", s.Hello)
-	}
-	trace, err := createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello).inNamespace(r.t.pid, s.Hello.PID))
-	if err != nil {
-		return err
+	var trace *traceOut
+	if !r.noOutput {
+		if r.out == "" {
+			r.out = defaultTraceDir("tracemark", s.Hello)
+		}
+		trace, err = createTraceCtx(r.out, s.Hello, newEventContext(r.context, s.Hello).inNamespace(r.t.pid, s.Hello.PID))
+		if err != nil {
+			return err
+		}
 	}
 	if r.otlp, err = startOTLP(ctx, r.otlpCfg, r.t, s.Hello); err != nil {
-		trace.close()
+		if trace != nil {
+			trace.close()
+		}
 		return err
 	}
 	announce(r.a, "Recording", s.Hello, req, r.out)
@@ -207,7 +240,10 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	runErr := r.c.run()
 	signals.release()
 	r.view.erase()
-	closeErr := trace.close()
+	var closeErr error
+	if trace != nil {
+		closeErr = trace.close()
+	}
 	if goTrace != nil {
 		if err := goTrace.Close(); err != nil && closeErr == nil {
 			closeErr = fmt.Errorf("go trace: %w", err)
@@ -220,7 +256,11 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	if closeErr != nil && runErr == nil {
 		runErr = closeErr
 	}
-	return r.a.outcome(r.c, r.t, runErr, fmt.Sprintf("the trace holds the %d events received until then: %s", r.c.events, r.out))
+	kept := fmt.Sprintf("the trace holds the %d events received until then: %s", r.c.events, r.out)
+	if r.noOutput {
+		kept = fmt.Sprintf("the %d events received until then went to the collector", r.c.events)
+	}
+	return r.a.outcome(r.c, r.t, runErr, kept)
 }
 
 // defaultTraceDir names a new trace directory after the process and the
@@ -291,6 +331,10 @@ func (r *recorder) summary(h wire.Hello) {
 	printMarkerCounts(r.a, c)
 	if lost := c.lost(); lost > 0 && h.Mode != "overwrite" {
 		fmt.Fprint(w, lossAdvice(h, c.events, lost, c.bytes, elapsed))
+	}
+	if r.noOutput {
+		fmt.Fprintln(w, "Trace: none (--no-output): the events went to the collector only")
+		return
 	}
 	fmt.Fprintf(w, "Trace: %s\n", r.out)
 	if r.noHints {

@@ -20,6 +20,10 @@
 // TRACEMARK_CPUPROFILE=FILE, which tracemark inherits, writes a CPU
 // profile of the CLI.
 //
+// With -path otlp -no-output, tracemark record writes no trace: the
+// events it received and those the process lost are then taken from its
+// summary ("Recorded N events", "Lost events: N").
+//
 // With -rate, the firing goroutines sleep between bursts (see paceSlack):
 // the traced program then takes the CPU its events cost, not a core.
 //
@@ -57,6 +61,7 @@ var ev = marker.Define3("load:event", marker.Int32("i"), marker.Int64("v"), mark
 func main() {
 	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run), record (agent + tracemark record) or otlp (agent + tracemark record --otlp to a receiver in this program)")
 	gz := flag.Bool("gzip", false, "otlp: compress the exports (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)")
+	noOut := flag.Bool("no-output", false, "otlp: record with --no-output (no trace; counts from tracemark's summary)")
 	duration := flag.Duration("duration", 3*time.Second, "how long to fire")
 	goroutines := flag.Int("goroutines", 1, "goroutines firing")
 	rate := flag.Float64("rate", 0, "events per second in all, paced (0: as fast as possible)")
@@ -82,6 +87,7 @@ func main() {
 	}
 	showSchedLat = *schedLat
 	otlpGzip = *gz
+	otlpNoOutput = *noOut
 	if err := run(*path, *duration, *goroutines, *rate, *buffer, *interval, *tracemark, *dir, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		pprof.StopCPUProfile()
@@ -317,6 +323,9 @@ func recordTo(stdout io.Writer, env []string, dir string, d time.Duration, gorou
 	}
 	defer a.Close()
 	args := []string{"record", "-p", strconv.Itoa(os.Getpid()), "-e", "load:event", "-o", dir, "--progress", "none"}
+	if otlpNoOutput {
+		args = []string{"record", "-p", strconv.Itoa(os.Getpid()), "-e", "load:event", "--no-output", "--progress", "none"}
+	}
 	if buffer != "" {
 		args = append(args, "--buffer", buffer)
 	}
