@@ -101,32 +101,54 @@ func TestOTLPHostWide(t *testing.T) {
 // record --otlp reports the events the traced process's buffers lost as a
 // monotonic sum, equal to the count in the summary, beside the events
 // recorded per marker: a fleet operator sees the loss in the back end.
+// With --no-output too, where the summary and the collector are all
+// there is: fired = recorded + lost, and every recorded event arrives.
 func TestRecordOTLPLostMetric(t *testing.T) {
 	t.Parallel()
-	col := otlptest.NewReceiver(t)
-	e := newEnv(t)
-	target := e.startTarget()
-	rec := e.record(t, target, filepath.Join(e.runtime, "trace"), "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
-	target.do(t, fmt.Sprintf("fire %d", lossyEvents))
-	rec.signal(t, os.Interrupt)
-	if code := rec.wait(t); code != 0 {
-		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
-	}
-	out := rec.stdout.text()
-	m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("summary has no event and lost counts:\n%s", out)
-	}
-	got, _ := strconv.ParseInt(m[1], 10, 64)
-	lost, _ := strconv.ParseInt(m[2], 10, 64)
-	if lost == 0 {
-		t.Fatalf("nothing lost: the test needs a full buffer\n%s", out)
-	}
-	if v, mono := metricsOf(col, target.pid(), metricLost, "reason", "buffer_full"); v != lost || !mono {
-		t.Errorf("%s = %d (monotonic cumulative: %v), want the %d of the summary", metricLost, v, mono, lost)
-	}
-	if v, _ := metricsOf(col, target.pid(), metricEvents, "marker", "test:value"); v != got {
-		t.Errorf("%s{marker=test:value} = %d, want the %d events recorded", metricEvents, v, got)
+	for _, noOutput := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-output=%v", noOutput), func(t *testing.T) {
+			t.Parallel()
+			col := otlptest.NewReceiver(t)
+			e := newEnv(t)
+			target := e.startTarget()
+			var rec *proc
+			if noOutput {
+				rec = e.start("cli", "record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--no-output", "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
+				rec.stderr.waitFor(t, "Recording 2 markers of pid "+strconv.Itoa(target.pid()))
+			} else {
+				rec = e.record(t, target, filepath.Join(e.runtime, "trace"), "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
+			}
+			target.do(t, fmt.Sprintf("fire %d", lossyEvents))
+			rec.signal(t, os.Interrupt)
+			if code := rec.wait(t); code != 0 {
+				t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+			}
+			out := rec.stdout.text()
+			m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("summary has no event and lost counts:\n%s", out)
+			}
+			got, _ := strconv.ParseInt(m[1], 10, 64)
+			lost, _ := strconv.ParseInt(m[2], 10, 64)
+			if lost == 0 {
+				t.Fatalf("nothing lost: the test needs a full buffer\n%s", out)
+			}
+			if got+lost != lossyEvents {
+				t.Errorf("summary: %d recorded + %d lost, fired %d", got, lost, lossyEvents)
+			}
+			if v, mono := metricsOf(col, target.pid(), metricLost, "reason", "buffer_full"); v != lost || !mono {
+				t.Errorf("%s = %d (monotonic cumulative: %v), want the %d of the summary", metricLost, v, mono, lost)
+			}
+			if v, _ := metricsOf(col, target.pid(), metricEvents, "marker", "test:value"); v != got {
+				t.Errorf("%s{marker=test:value} = %d, want the %d events recorded", metricEvents, v, got)
+			}
+			// A burst may fill the exporter's queue: what it drops is
+			// counted, and the rest arrives.
+			x := regexp.MustCompile(`OTLP: (\d+) of (\d+) events exported`).FindStringSubmatch(out)
+			if x == nil || x[2] != m[1] || x[1] != strconv.Itoa(len(col.Logs())) {
+				t.Errorf("the collector received %d events, the summary says %d recorded:\n%s", len(col.Logs()), got, out)
+			}
+		})
 	}
 }
 
