@@ -97,6 +97,16 @@ func (e *env) record(t *testing.T, target *proc, dir string, extra ...string) *p
 	return p
 }
 
+// recordNoOutput starts "tracemark record --no-output" on target (give
+// --otlp in extra) and waits until it records.
+func (e *env) recordNoOutput(t *testing.T, target *proc, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--no-output"}, extra...)
+	p := e.start("cli", args...)
+	p.stderr.waitFor(t, "Recording 2 markers of pid "+strconv.Itoa(target.pid())+" (")
+	return p
+}
+
 func TestRecord(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -83,12 +83,7 @@ func TestRecordCountsEveryLostEvent(t *testing.T) {
 		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 	}
 	out := rec.stdout.text()
-	m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("summary has no event and lost counts:\n%s", out)
-	}
-	got, _ := strconv.ParseUint(m[1], 10, 64)
-	lost, _ := strconv.ParseUint(m[2], 10, 64)
+	got, lost := summaryCounts(t, out)
 	if got+lost != lossyEvents || lost == 0 {
 		t.Errorf("summary: %d events + %d lost, want %d fired and some lost:\n%s", got, lost, lossyEvents, out)
 	}
@@ -103,8 +98,8 @@ func TestRecordCountsEveryLostEvent(t *testing.T) {
 	// tracemark summary reads the trace with package ctf.
 	r := e.cli("summary", dir)
 	sm := regexp.MustCompile(`(?m)^events\s+(\d+)\nlost\s+(\d+) events`).FindStringSubmatch(r.stdout)
-	if r.code != 0 || sm == nil || sm[1] != m[1] || sm[2] != m[2] {
-		t.Errorf("tracemark summary: exit %d, want %s events and %s lost:\n%s%s", r.code, m[1], m[2], r.stdout, r.stderr)
+	if r.code != 0 || sm == nil || sm[1] != strconv.FormatUint(got, 10) || sm[2] != strconv.FormatUint(lost, 10) {
+		t.Errorf("tracemark summary: exit %d, want %d events and %d lost:\n%s%s", r.code, got, lost, r.stdout, r.stderr)
 	}
 	events, discarded := babeltraceTotals(t, dir)
 	t.Logf("summary: %d events, %d lost; babeltrace: %d events, %d discarded", got, lost, events, discarded)
@@ -112,6 +107,19 @@ func TestRecordCountsEveryLostEvent(t *testing.T) {
 		t.Errorf("babeltrace: %d events + %d discarded = %d, fired %d (summary: %d + %d)",
 			events, discarded, events+discarded, lossyEvents, got, lost)
 	}
+}
+
+// summaryCounts reads the events recorded and lost from record's
+// summary, out.
+func summaryCounts(t *testing.T, out string) (recorded, lost uint64) {
+	t.Helper()
+	m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("summary has no event and lost counts:\n%s", out)
+	}
+	recorded, _ = strconv.ParseUint(m[1], 10, 64)
+	lost, _ = strconv.ParseUint(m[2], 10, 64)
+	return recorded, lost
 }
 
 // progressLine matches the counts of a progress line.

@@ -113,8 +113,7 @@ func TestRecordOTLPLostMetric(t *testing.T) {
 			target := e.startTarget()
 			var rec *proc
 			if noOutput {
-				rec = e.start("cli", "record", "-p", strconv.Itoa(target.pid()), "-e", "test:*", "--no-output", "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
-				rec.stderr.waitFor(t, "Recording 2 markers of pid "+strconv.Itoa(target.pid()))
+				rec = e.recordNoOutput(t, target, "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
 			} else {
 				rec = e.record(t, target, filepath.Join(e.runtime, "trace"), "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
 			}
@@ -124,12 +123,8 @@ func TestRecordOTLPLostMetric(t *testing.T) {
 				t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
 			}
 			out := rec.stdout.text()
-			m := regexp.MustCompile(`Recorded (\d+) events[^\n]*\n(?s:.*)Lost events: (\d+)`).FindStringSubmatch(out)
-			if m == nil {
-				t.Fatalf("summary has no event and lost counts:\n%s", out)
-			}
-			got, _ := strconv.ParseInt(m[1], 10, 64)
-			lost, _ := strconv.ParseInt(m[2], 10, 64)
+			recorded, dropped := summaryCounts(t, out)
+			got, lost := int64(recorded), int64(dropped)
 			if lost == 0 {
 				t.Fatalf("nothing lost: the test needs a full buffer\n%s", out)
 			}
@@ -145,7 +140,7 @@ func TestRecordOTLPLostMetric(t *testing.T) {
 			// A burst may fill the exporter's queue: what it drops is
 			// counted, and the rest arrives.
 			x := regexp.MustCompile(`OTLP: (\d+) of (\d+) events exported`).FindStringSubmatch(out)
-			if x == nil || x[2] != m[1] || x[1] != strconv.Itoa(len(col.Logs())) {
+			if x == nil || x[2] != strconv.FormatInt(got, 10) || x[1] != strconv.Itoa(len(col.Logs())) {
 				t.Errorf("the collector received %d events, the summary says %d recorded:\n%s", len(col.Logs()), got, out)
 			}
 		})
