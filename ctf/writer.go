@@ -75,6 +75,13 @@ type streamWriter struct {
 	scratch  []byte
 	growBuf  []byte
 	preamble [PacketPreambleSize]byte
+
+	// The file is written back as it grows (pace): up to writeback it
+	// has been asked to, up to dropped its pages left the page cache;
+	// startWB and dropWB do it (startWriteback and dropWritten, but in
+	// tests).
+	writeback, dropped int64
+	startWB, dropWB    func(f *os.File, off, n int64)
 }
 
 // Create creates a trace in directory dir (created if needed; it must not
@@ -428,7 +435,7 @@ func (w *Writer) stream(id uint32) (*streamWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating data stream %d: %w", id, err)
 	}
-	s := &streamWriter{path: path, f: f}
+	s := &streamWriter{path: path, f: f, startWB: startWriteback, dropWB: dropWritten}
 	w.streams[id] = s
 	return s, nil
 }
@@ -504,7 +511,34 @@ func (s *streamWriter) write(uuid *[16]byte, p *PacketInfo, records []byte) erro
 	s.tailInfo = newTail
 	s.last = *p
 	s.started = true
+	s.pace()
 	return nil
+}
+
+// writebackChunk is how many bytes of a stream file pace lets pile up
+// before it starts writing them back.
+const writebackChunk = 8 << 20
+
+// pace keeps a stream file's pages from piling up in the page cache, as
+// LTTng's consumer daemon does with sync_file_range and
+// posix_fadvise(DONTNEED): every writebackChunk bytes written it starts
+// writing them back, and drops the chunk it started on the time before,
+// on disk by then (what is not stays cached). A trace written at hundreds
+// of MB/s otherwise takes a new page-cache page for every 4 KiB, and on
+// some virtual machines a page never used before costs far more than its
+// copy: there, the pages dropped are the next ones taken. Bursts of
+// writeback when the kernel's dirty limit is reached go too.
+func (s *streamWriter) pace() {
+	end := s.tail &^ (pageSize - 1) // pages before the tail packet's
+	if end-s.writeback < writebackChunk {
+		return
+	}
+	s.startWB(s.f, s.writeback, end-s.writeback)
+	if s.writeback > s.dropped {
+		s.dropWB(s.f, s.dropped, s.writeback-s.dropped)
+		s.dropped = s.writeback
+	}
+	s.writeback = end
 }
 
 // writeHeader writes a packet preamble that must not be cut: it never

@@ -1,6 +1,7 @@
 package ctf
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -369,5 +370,71 @@ func TestWriteTrustedPacket(t *testing.T) {
 	evs := readAll(t, dir)
 	if len(evs) != 3 || evs[0].Class == nil || evs[1].Class == nil || evs[2].Discarded != 3 {
 		t.Fatalf("read back %d events: %+v", len(evs), evs)
+	}
+}
+
+// TestWriterPacesWriteback writes 40 MiB of packets: every chunk of the
+// stream file is asked to be written back once, in order, page-aligned,
+// and only pages before the tail packet's; each is dropped from the page
+// cache only once written back was asked for a chunk later; and the
+// trace reads back whole.
+func TestWriterPacesWriteback(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Create(dir, testInfo())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := &testClasses[3] // http:request
+	if err := w.AddEventClass(*ec); err != nil {
+		t.Fatal(err)
+	}
+	one, err := AppendRecord(nil, ec, 0, testRecords[7].vals, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type span struct{ off, n int64 }
+	var started, dropped []span
+	var tails []int64
+	recs := bytes.Repeat(one, (256<<10)/len(one))
+	const packets = 160 // 40 MiB
+	for i := range uint64(packets) {
+		if err := w.WriteTrustedPacket(0, PacketInfo{Seq: i}, recs); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			s := w.streams[0]
+			s.startWB = func(_ *os.File, off, n int64) { started = append(started, span{off, n}) }
+			s.dropWB = func(_ *os.File, off, n int64) {
+				dropped = append(dropped, span{off, n})
+				tails = append(tails, int64(len(started))) // chunks started by then
+			}
+		}
+		if st := started; len(st) > 0 && st[len(st)-1].off+st[len(st)-1].n > w.streams[0].tail {
+			t.Fatalf("packet %d: writeback asked up to %d, beyond the tail packet at %d", i, st[len(st)-1].off+st[len(st)-1].n, w.streams[0].tail)
+		}
+	}
+	if len(started) < 4 {
+		t.Fatalf("writeback asked %d times for 40 MiB, want one per %d bytes", len(started), writebackChunk)
+	}
+	next := int64(0)
+	for i, sp := range started {
+		if sp.off != next || sp.off%pageSize != 0 || sp.n%pageSize != 0 || sp.n < writebackChunk {
+			t.Fatalf("writeback %d: [%d, +%d), want from %d, page-aligned, at least %d bytes", i, sp.off, sp.n, next, writebackChunk)
+		}
+		next = sp.off + sp.n
+	}
+	if len(dropped) != len(started)-1 {
+		t.Fatalf("%d chunks dropped, %d written back: want all but the last", len(dropped), len(started))
+	}
+	for i, sp := range dropped {
+		if sp != started[i] || tails[i] != int64(i+2) {
+			t.Fatalf("drop %d: [%d, +%d) after %d writebacks, want chunk %v after %d", i, sp.off, sp.n, tails[i], started[i], i+2)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if evs := readAll(t, dir); len(evs) != packets*len(recs)/len(one) {
+		t.Fatalf("read back %d events, want %d", len(evs), packets*len(recs)/len(one))
 	}
 }
