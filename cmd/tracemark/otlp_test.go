@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,6 +124,29 @@ func TestRecordOTLPNoOutput(t *testing.T) {
 	}
 }
 
+// record --otlp --no-output whose process is killed exits 3 and says
+// where the events went: to the exporter, which says how many it sent.
+func TestRecordOTLPNoOutputTargetKilled(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	rec := e.recordNoOutput(t, target, "--otlp", col.URL(), "--progress", "plain", "--interval", "20ms")
+	target.do(t, "fire 100")
+	rec.stderr.waitFor(t, " 100 events ")
+	target.signal(t, syscall.SIGKILL)
+	if code := rec.wait(t); code != exitTargetDied {
+		t.Fatalf("record exited %d, want %d:\n%s", code, exitTargetDied, rec.stderr.text())
+	}
+	msg := rec.stderr.text()
+	if !strings.Contains(msg, fmt.Sprintf("process %d died during the recording; no trace (--no-output): the 100 events received until then were handed to the exporter", target.pid())) {
+		t.Errorf("stderr does not say where the events went:\n%s", msg)
+	}
+	if out := rec.stdout.text(); !strings.Contains(out, "OTLP: 100 of 100 events exported") || len(col.Logs()) != 100 {
+		t.Errorf("the collector received %d events:\n%s", len(col.Logs()), out)
+	}
+}
+
 // --no-output is refused where it would lose events or cannot apply.
 func TestNoOutputChecked(t *testing.T) {
 	t.Parallel()
@@ -134,6 +158,7 @@ func TestNoOutputChecked(t *testing.T) {
 		{[]string{"--no-output"}, "--no-output needs --otlp"},
 		{[]string{"--no-output", "--otlp", "http://localhost:4318", "-o", "t"}, "--no-output and -o t: choose one"},
 		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--go-trace"}, "--no-output and --go-trace"},
+		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--context", "pid"}, "--no-output and --context"},
 		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--all"}, "--no-output records one process"},
 	} {
 		r := e.cli(append([]string{"record", "-p", "1", "-e", "x"}, c.args...)...)

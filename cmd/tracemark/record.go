@@ -86,7 +86,7 @@ that fired them. A process runs one Go trace at a time.`,
 				return err
 			}
 			req.Context = ctxNames
-			if err := checkNoOutput(noOutput, otlpURL, out, goTrace); err != nil {
+			if err := checkNoOutput(noOutput, otlpURL, out, goTrace, m.context); err != nil {
 				return err
 			}
 			if sel, multi, err := m.selector(&f); err != nil || multi {
@@ -94,7 +94,7 @@ that fired them. A process runs one Go trace at a time.`,
 					return err
 				}
 				if noOutput {
-					return usagef("--no-output records one process; for several, give -o")
+					return usagef("--no-output records one process; to record several, drop --no-output (each process gets a trace)")
 				}
 				otlpCfg, err := otlpConfig(otlpURL)
 				if err != nil {
@@ -147,7 +147,7 @@ func progressMode(a *app, p string) (view *liveView, plain bool, err error) {
 }
 
 // checkNoOutput refuses --no-output where it cannot apply.
-func checkNoOutput(noOutput bool, otlpURL, out string, goTrace bool) error {
+func checkNoOutput(noOutput bool, otlpURL, out string, goTrace bool, context []string) error {
 	switch {
 	case !noOutput:
 		return nil
@@ -157,6 +157,8 @@ func checkNoOutput(noOutput bool, otlpURL, out string, goTrace bool) error {
 		return usagef("--no-output and -o %s: choose one", out)
 	case goTrace:
 		return usagef("--no-output and --go-trace: the Go trace is written beside the trace directory; give -o instead")
+	case len(context) > 0:
+		return usagef("--no-output and --context: context fields go into the trace only, not to the collector")
 	}
 	return nil
 }
@@ -258,7 +260,7 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 	}
 	kept := fmt.Sprintf("the trace holds the %d events received until then: %s", r.c.events, r.out)
 	if r.noOutput {
-		kept = fmt.Sprintf("the %d events received until then went to the collector", r.c.events)
+		kept = fmt.Sprintf("no trace (--no-output): the %d events received until then were handed to the exporter, whose OTLP line says how many it sent", r.c.events)
 	}
 	return r.a.outcome(r.c, r.t, runErr, kept)
 }
@@ -333,7 +335,7 @@ func (r *recorder) summary(h wire.Hello) {
 		fmt.Fprint(w, lossAdvice(h, c.events, lost, c.bytes, elapsed))
 	}
 	if r.noOutput {
-		fmt.Fprintln(w, "Trace: none (--no-output): the events went to the collector only")
+		fmt.Fprintln(w, "Trace: none (--no-output): the events were only exported (the OTLP line says how many)")
 		return
 	}
 	fmt.Fprintf(w, "Trace: %s\n", r.out)

@@ -88,6 +88,10 @@ func main() {
 	showSchedLat = *schedLat
 	otlpGzip = *gz
 	otlpNoOutput = *noOut
+	if otlpNoOutput && *path != "otlp" {
+		fmt.Fprintln(os.Stderr, "load: -no-output is for -path otlp: tracemark record needs --otlp with it")
+		os.Exit(2)
+	}
 	if err := run(*path, *duration, *goroutines, *rate, *buffer, *interval, *tracemark, *dir, *label); err != nil {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		pprof.StopCPUProfile()
