@@ -9,7 +9,8 @@ import (
 )
 
 // startWriteback asks the kernel to start writing [off, off+n) of f to
-// disk, without waiting for it.
+// disk, without waiting for it to finish (the call itself waits only if
+// the device's request queue is full).
 func startWriteback(f *os.File, off, n int64) {
 	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE) // a hint: on tmpfs it does nothing
 }
