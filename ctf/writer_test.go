@@ -150,9 +150,11 @@ func TestCreateValidation(t *testing.T) {
 	}
 }
 
-// TestWritePacketValidation checks that invalid packets are refused
-// without damaging the trace.
-func TestWritePacketValidation(t *testing.T) {
+// newRequestWriter returns a new trace in a temporary directory, with
+// the class http:request, and a function that encodes a record of it at
+// a timestamp.
+func newRequestWriter(t *testing.T) (string, *Writer, func(ts uint64) []byte) {
+	t.Helper()
 	dir := t.TempDir()
 	w, err := Create(dir, testInfo())
 	if err != nil {
@@ -162,13 +164,19 @@ func TestWritePacketValidation(t *testing.T) {
 	if err := w.AddEventClass(*ec); err != nil {
 		t.Fatal(err)
 	}
-	good := func(ts uint64) []byte {
+	return dir, w, func(ts uint64) []byte {
 		b, err := AppendRecord(nil, ec, ts, testRecords[7].vals, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
+}
+
+// TestWritePacketValidation checks that invalid packets are refused
+// without damaging the trace.
+func TestWritePacketValidation(t *testing.T) {
+	dir, w, good := newRequestWriter(t)
 	if err := w.WritePacket(0, PacketInfo{BeginTS: 100, EndTS: 200, Seq: 4, Discarded: 2}, good(150)); err != nil {
 		t.Fatal(err)
 	}
@@ -321,22 +329,7 @@ func TestConcurrentWriters(t *testing.T) {
 // checked ones, and that what the trusted write still checks (the packet
 // context, the stream order, the first record's header) is refused.
 func TestWriteTrustedPacket(t *testing.T) {
-	dir := t.TempDir()
-	w, err := Create(dir, testInfo())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec := &testClasses[3] // http:request
-	if err := w.AddEventClass(*ec); err != nil {
-		t.Fatal(err)
-	}
-	rec := func(ts uint64) []byte {
-		b, err := AppendRecord(nil, ec, ts, testRecords[7].vals, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	dir, w, rec := newRequestWriter(t)
 	if err := w.WriteTrustedPacket(0, PacketInfo{BeginTS: 100, EndTS: 200, Seq: 0}, append(rec(100), rec(200)...)); err != nil {
 		t.Fatal(err)
 	}
@@ -379,19 +372,8 @@ func TestWriteTrustedPacket(t *testing.T) {
 // cache only once written back was asked for a chunk later; and the
 // trace reads back whole.
 func TestWriterPacesWriteback(t *testing.T) {
-	dir := t.TempDir()
-	w, err := Create(dir, testInfo())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec := &testClasses[3] // http:request
-	if err := w.AddEventClass(*ec); err != nil {
-		t.Fatal(err)
-	}
-	one, err := AppendRecord(nil, ec, 0, testRecords[7].vals, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, w, rec := newRequestWriter(t)
+	one := rec(0)
 	type span struct{ off, n int64 }
 	var started, dropped []span
 	var tails []int64
