@@ -302,6 +302,7 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	}
 	if o != nil {
 		o.prefix = fmt.Sprintf("daemon: session %s: pid %d (%s): ", s.spec.Name, r.p.PID, clean(r.p.info.Program))
+		o.warn = func(line string) { d.logf("%s", line) }
 	}
 	c.onRecord = o.hook(func(*wire.Record) error { return check() })
 	c.onStats = func() {

@@ -226,6 +226,11 @@ func (m *multiRecorder) startOTLP(r *procRec, s *client.Stream) *otlpOut {
 	}
 	if o != nil {
 		o.prefix = fmt.Sprintf("pid %d (%s): ", r.ag.PID, clean(r.program))
+		o.warn = func(line string) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			fmt.Fprintln(m.a.stderr, line)
+		}
 	}
 	return o
 }

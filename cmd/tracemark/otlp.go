@@ -89,6 +89,12 @@ type otlpOut struct {
 	// periodically by metrics.
 	c       *capture
 	metrics *otlpMetrics
+
+	// warn, if set, shows the operator a warning line as it happens
+	// (track calls it after a stats frame); warned keys the refusal
+	// last shown (rejectionKey).
+	warn   func(line string)
+	warned string
 }
 
 // startOTLP starts the exporter for the recording that h describes: the
@@ -234,6 +240,37 @@ func shortOTLPError(err error) string {
 	return "collector unreachable, retrying"
 }
 
+// noticeRejection returns a warning the first time the collector
+// refuses events for good, and again whenever it refuses them for
+// another reason (another status), or "". Refused events are not sent
+// again: a wrong URL or missing credentials would otherwise show only in
+// the summary at exit (or in a progress line the operator may not see),
+// when every event of the recording has been lost.
+func (o *otlpOut) noticeRejection() string {
+	rej := o.exp.Rejection()
+	if rej == nil {
+		return ""
+	}
+	key := rejectionKey(rej)
+	if key == o.warned {
+		return ""
+	}
+	o.warned = key
+	// No count: the refused batch may not be counted yet. The exit's
+	// OTLP line counts them all.
+	return fmt.Sprintf("%swarning: OTLP: the collector refuses events, which are lost, not retried: %v; check the URL and OTEL_EXPORTER_OTLP_HEADERS", o.prefix, rej)
+}
+
+// rejectionKey tells refusals apart for noticeRejection: by status, or
+// as partial successes, whose messages vary with their counts.
+func rejectionKey(err error) string {
+	var herr *otlp.HTTPError
+	if errors.As(err, &herr) {
+		return strconv.Itoa(herr.StatusCode)
+	}
+	return "partial"
+}
+
 // finish sends what is queued (waiting at most wait) and prints what was
 // exported to w. It returns an error if the collector refused events for
 // good (a 4xx answer: a wrong URL, missing credentials), since that needs
@@ -295,6 +332,9 @@ func (o *otlpOut) track(c *capture) {
 	o.metrics = &otlpMetrics{o: o}
 	next := c.onStats
 	c.onStats = func() {
+		if line := o.noticeRejection(); line != "" && o.warn != nil {
+			o.warn(line)
+		}
 		if next != nil {
 			next()
 		}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -89,6 +90,52 @@ func TestStreamOTLPRejected(t *testing.T) {
 	msg := p.stderr.text()
 	if code == 0 || !strings.Contains(msg, "401 Unauthorized: no token") || !strings.Contains(msg, "3 rejected by the collector") {
 		t.Errorf("stream exited %d:\n%s", code, msg)
+	}
+}
+
+// A collector that refuses events for good is said as it happens, even
+// with --progress none and no trace to fall back on: once per status,
+// not once per refused request, and the command still fails at exit.
+func TestRecordOTLPRejectionWarned(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	var logs atomic.Int32
+	second := make(chan struct{})
+	col.Answer(func(path string, _ int) (int, map[string]string, []byte) {
+		if path != "/v1/logs" {
+			return 0, nil, nil
+		}
+		switch logs.Add(1) {
+		case 1:
+			return 401, nil, []byte("no token")
+		case 2:
+			close(second)
+			return 401, nil, []byte("no token")
+		}
+		return 403, nil, []byte("not this tenant")
+	})
+	e := newEnv(t)
+	target := e.startTarget()
+	rec := e.recordNoOutput(t, target, "--otlp", col.URL(), "--progress", "none", "--interval", "50ms")
+	target.do(t, "fire 3")
+	rec.stderr.waitFor(t, "401 Unauthorized: no token")
+	target.do(t, "fire 3")
+	select {
+	case <-second:
+	case <-time.After(time.Minute):
+		t.Fatalf("the second export never came:\n%s", rec.stderr.text())
+	}
+	target.do(t, "fire 3")
+	rec.stderr.waitFor(t, "403 Forbidden: not this tenant")
+	rec.signal(t, os.Interrupt)
+	code := rec.wait(t)
+	msg := rec.stderr.text()
+	warning := "warning: OTLP: the collector refuses events, which are lost, not retried"
+	if n := strings.Count(msg, warning); n != 2 || code == 0 {
+		t.Errorf("record exited %d with %d warnings, want 2 (one per status):\n%s", code, n, msg)
+	}
+	if !strings.Contains(msg, warning+": otlp: "+col.URL()+"/v1/logs answered 401 Unauthorized: no token") {
+		t.Errorf("the first warning does not say what the collector answered:\n%s", msg)
 	}
 }
 

@@ -302,3 +302,66 @@ func TestStatsOTLPHostWide(t *testing.T) {
 		}
 	}
 }
+
+// Every exporting command says, as it happens, that the collector refuses
+// events; host-wide recording and the daemon name the process.
+func TestOTLPRejectionWarned(t *testing.T) {
+	t.Parallel()
+	refusing := func(t *testing.T) *otlptest.Receiver {
+		col := otlptest.NewReceiver(t)
+		col.Answer(func(path string, _ int) (int, map[string]string, []byte) {
+			if path == "/v1/logs" {
+				return 401, nil, []byte("no token")
+			}
+			return 0, nil, nil
+		})
+		return col
+	}
+	warning := func(col *otlptest.Receiver, prefix string) string {
+		return prefix + "warning: OTLP: the collector refuses events, which are lost, not retried: otlp: " + col.URL() + "/v1/logs answered 401 Unauthorized: no token"
+	}
+	t.Run("stream", func(t *testing.T) {
+		t.Parallel()
+		col := refusing(t)
+		e := newEnv(t)
+		target := e.startTarget()
+		p := e.start("cli", "stream", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--otlp", col.URL())
+		p.stderr.waitFor(t, "Streaming 1 marker ")
+		target.do(t, "fire 3")
+		p.stderr.waitFor(t, warning(col, ""))
+		p.signal(t, os.Interrupt)
+		if code := p.wait(t); code == 0 {
+			t.Errorf("stream exited 0 after the collector refused its events:\n%s", p.stderr.text())
+		}
+	})
+	t.Run("record host-wide", func(t *testing.T) {
+		t.Parallel()
+		col := refusing(t)
+		e := hostEnv(t)
+		target := e.startTarget()
+		rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "-o", filepath.Join(e.runtime, "host"), "--otlp", col.URL())
+		rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", target.pid(), e.argv0))
+		target.do(t, "fire 3")
+		rec.stderr.waitFor(t, warning(col, fmt.Sprintf("pid %d (%s): ", target.pid(), e.argv0)))
+		rec.signal(t, os.Interrupt)
+		if code := rec.wait(t); code == 0 {
+			t.Errorf("record exited 0 after the collector refused its events:\n%s", rec.stderr.text())
+		}
+	})
+	t.Run("daemon", func(t *testing.T) {
+		t.Parallel()
+		col := refusing(t)
+		e := hostEnv(t)
+		out := filepath.Join(e.runtime, "traces")
+		conf := filepath.Join(e.runtime, "daemon.json")
+		writeConfig(t, conf, out, `{"name": "otel", "match": "`+e.argv0+`", "enable": ["test:value"], "otlp": {"endpoint": "`+col.URL()+`"}}`)
+		d := e.start("cli", "daemon", "--config", conf)
+		d.stderr.waitFor(t, "daemon: session otel (record")
+		target := e.startTarget()
+		d.stderr.waitFor(t, fmt.Sprintf("daemon: session otel: recording pid %d", target.pid()))
+		target.do(t, "fire 3")
+		d.stderr.waitFor(t, warning(col, fmt.Sprintf("daemon: session otel: pid %d (%s): ", target.pid(), e.argv0)))
+		d.signal(t, syscall.SIGTERM)
+		d.wait(t)
+	})
+}

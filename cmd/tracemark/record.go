@@ -231,6 +231,12 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 		}
 	}
 	r.c.onStats = r.progress
+	if r.otlp != nil {
+		r.otlp.warn = func(line string) {
+			r.view.erase() // redrawn by the progress that follows
+			fmt.Fprintln(r.a.stderr, line)
+		}
+	}
 	r.otlp.track(r.c)
 	if r.extra == nil && r.otlp != nil {
 		r.otlp.parallel(r.c) // nothing else needs each record

@@ -116,6 +116,9 @@ func runStream(ctx context.Context, a *app, t *target, req wire.RecordRequest, a
 		}
 	}
 	c.onRecord = exp.hook(c.onRecord)
+	if exp != nil {
+		exp.warn = func(line string) { fmt.Fprintln(a.stderr, line) }
+	}
 	exp.track(c)
 	c.onSync = func() error {
 		// Stable: events of one stream with equal timestamps keep
