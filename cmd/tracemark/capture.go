@@ -137,6 +137,9 @@ func (c *capture) frame(f wire.Frame) error {
 			}
 		}
 	case wire.FrameSync:
+		if err := c.flushTrace(); err != nil {
+			return err
+		}
 		if c.onSync != nil {
 			return c.onSync()
 		}
@@ -147,6 +150,9 @@ func (c *capture) frame(f wire.Frame) error {
 		}
 		c.stats = &st
 		c.publish()
+		if err := c.flushTrace(); err != nil {
+			return err
+		}
 		if c.onStats != nil {
 			c.onStats()
 		}
@@ -160,11 +166,22 @@ func (c *capture) frame(f wire.Frame) error {
 			c.stats = e.Stats
 			c.publish()
 		}
+		if err := c.flushTrace(); err != nil {
+			return err
+		}
 		if c.onSync != nil {
 			return c.onSync()
 		}
 	}
 	return nil // unknown frame types are skipped: newer agents may send some
+}
+
+// flushTrace has the packets given to the trace written now.
+func (c *capture) flushTrace() error {
+	if c.trace == nil {
+		return nil
+	}
+	return c.trace.flush()
 }
 
 func (c *capture) packet(f wire.Frame) error {

@@ -19,6 +19,7 @@ import (
 
 	xtrace "golang.org/x/exp/trace"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -140,6 +141,50 @@ func TestRecord(t *testing.T) {
 	if countLines(bt, fmt.Sprintf("tm-target:(%d)", target.pid())) != 102 {
 		t.Errorf("events do not name the process (procname and vpid in the trace environment):\n%s", bt[0])
 	}
+}
+
+// The trace is written behind the capture, but readable while it runs:
+// the events of a stats interval are on disk once the interval is shown,
+// a few events (far less than the megabyte that wakes the writer) too.
+func TestRecordTraceReadableLive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	target := e.startTarget()
+	dir := filepath.Join(e.runtime, "trace")
+	rec := e.record(t, target, dir, "--progress", "plain", "--interval", "100ms")
+	target.do(t, "fire 5")
+	rec.stderr.waitFor(t, " 5 events ")
+	deadline := time.Now().Add(time.Minute)
+	for n := 0; n != 5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the trace holds %d events while recording, want the 5 fired", n)
+		}
+		n = liveEvents(t, dir)
+		runtime.Gosched()
+	}
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+}
+
+// liveEvents counts the events of a trace being written.
+func liveEvents(t *testing.T, dir string) int {
+	r, err := ctf.Open(dir)
+	if err != nil {
+		return 0 // not yet created
+	}
+	defer r.Close()
+	n := 0
+	for e, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Class != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func TestRecordDuration(t *testing.T) {

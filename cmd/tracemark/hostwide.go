@@ -308,7 +308,7 @@ func createProcTrace(dir string, h wire.Hello, clk ctf.Clock, ag procfind.Agent,
 	if err != nil {
 		return nil, err
 	}
-	return &traceOut{w: w, dir: dir, ctx: ectx}, nil
+	return newTraceOut(w, dir, ectx), nil
 }
 
 // procDirName names the trace of one process in a host-wide recording

@@ -15,10 +15,31 @@ import (
 // traceOut writes a CTF trace from an event stream: the records travel
 // unchanged from the process's buffers into the packets of the trace, so
 // a remote recording is the same trace the process would write itself.
+//
+// The packets are written on a goroutine of their own (traceQueue), so
+// that a stalled write does not stop the capture: the event classes are
+// added at once, before the packets queued ahead of them are written,
+// which the trace allows (classes are only ever added).
 type traceOut struct {
 	w   *ctf.Writer
 	dir string
 	ctx *eventContext // record --context, or nil
+	q   *traceQueue
+}
+
+// newTraceOut returns a traceOut writing w, the trace in dir.
+func newTraceOut(w *ctf.Writer, dir string, ectx *eventContext) *traceOut {
+	t := &traceOut{w: w, dir: dir, ctx: ectx}
+	t.q = newTraceQueue(traceBacklog, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		// The records are the agent's session's, written by its
+		// encoder: the trusted write does not walk them (see
+		// ctf.Writer.WriteTrustedPacket).
+		if err := w.WriteTrustedPacket(stream, p, recs); err != nil {
+			return fmt.Errorf("trace %s: %w", dir, err)
+		}
+		return nil
+	})
+	return t
 }
 
 // checkTraceDir fails early, before recording anything, if dir cannot
@@ -89,7 +110,7 @@ func createTraceCtx(dir string, h wire.Hello, ectx *eventContext) (*traceOut, er
 	if err != nil {
 		return nil, err
 	}
-	return &traceOut{w: w, dir: dir, ctx: ectx}, nil
+	return newTraceOut(w, dir, ectx), nil
 }
 
 func (t *traceOut) addClasses(cs []wire.EventClass) error {
@@ -118,12 +139,21 @@ func (t *traceOut) packet(h wire.PacketHeader, recs []byte) error {
 		}
 	}
 	p := ctf.PacketInfo{BeginTS: h.BeginTS, EndTS: h.EndTS, Seq: h.Seq, Discarded: h.Discarded, CPU: h.Stream}
-	// The records are the agent's session's, written by its encoder: the
-	// trusted write does not walk them (see ctf.Writer.WriteTrustedPacket).
-	if err := t.w.WriteTrustedPacket(h.Stream, p, recs); err != nil {
-		return fmt.Errorf("trace %s: %w", t.dir, err)
-	}
-	return nil
+	return t.q.packet(h.Stream, p, recs)
 }
 
-func (t *traceOut) close() error { return t.w.Close() }
+// flush has the packets queued written soon, not only once a megabyte of
+// them is (the capture calls it at each stats, sync and end frame, so the
+// trace lags by at most a stats interval), and returns the first write
+// error so far.
+func (t *traceOut) flush() error { return t.q.flush() }
+
+// close writes the packets queued and closes the trace; it returns the
+// first error of either.
+func (t *traceOut) close() error {
+	qerr := t.q.close()
+	if err := t.w.Close(); qerr == nil {
+		return err
+	}
+	return qerr
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tracemark/tracemark/ctf"
+)
+
+// written is what a traceQueue's write function was given.
+type written struct {
+	mu    sync.Mutex
+	seqs  []uint64
+	recs  [][]byte
+	onGot chan struct{} // if set, gets a value per packet written
+}
+
+func (w *written) write(_ uint32, p ctf.PacketInfo, recs []byte) error {
+	w.mu.Lock()
+	w.seqs = append(w.seqs, p.Seq)
+	w.recs = append(w.recs, bytes.Clone(recs))
+	w.mu.Unlock()
+	if w.onGot != nil {
+		w.onGot <- struct{}{}
+	}
+	return nil
+}
+
+// until spins (yielding) until cond, read under q's lock, holds, and
+// fails the test if it does not within a minute.
+func until(t *testing.T, q *traceQueue, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		q.mu.Lock()
+		ok := cond()
+		q.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+// got waits for a packet to be written, failing the test after a minute.
+func (w *written) got(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-w.onGot:
+	case <-time.After(time.Minute):
+		t.Fatalf("no packet written: %s", what)
+	}
+}
+
+// A write that stalls does not stop the capture: packets queue up to the
+// backlog, which the capture then waits for, and every packet is written
+// in order with the bytes it had when queued, although the caller reused
+// its buffer.
+func TestTraceQueueAbsorbsAStall(t *testing.T) {
+	release := make(chan struct{})
+	var w written
+	stalled := make(chan struct{})
+	first := true
+	q := newTraceQueue(4<<10, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		if first {
+			first = false
+			close(stalled)
+			<-release
+		}
+		return w.write(stream, p, recs)
+	})
+	buf := make([]byte, 1<<10)
+	put := func(seq uint64) error {
+		for i := range buf {
+			buf[i] = byte(seq)
+		}
+		return q.packet(0, ctf.PacketInfo{Seq: seq}, buf)
+	}
+	if err := put(0); err != nil {
+		t.Fatal(err)
+	}
+	q.flush()
+	<-stalled
+	// The writer is stuck on packet 0; three more fit in the 4 KiB.
+	for seq := uint64(1); seq <= 3; seq++ {
+		if err := put(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fifth := make(chan error)
+	go func() { fifth <- put(4) }()
+	until(t, q, "packet 4 waiting for room", func() bool { return q.waits == 1 })
+	q.mu.Lock()
+	if q.queued != 4<<10 {
+		t.Errorf("%d bytes queued while the writer stalls, want the 4096 of the backlog", q.queued)
+	}
+	q.mu.Unlock()
+	close(release)
+	if err := <-fifth; err != nil {
+		t.Fatal(err)
+	}
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(w.seqs) != "[0 1 2 3 4]" {
+		t.Fatalf("written %v, want packets 0 to 4 in order", w.seqs)
+	}
+	for i, r := range w.recs {
+		if !bytes.Equal(r, bytes.Repeat([]byte{byte(i)}, len(buf))) {
+			t.Errorf("packet %d was written with the bytes of another", i)
+		}
+	}
+}
+
+// An idle writer is woken by a megabyte queued, by flush and by close,
+// not by every packet.
+func TestTraceQueueFlush(t *testing.T) {
+	w := written{onGot: make(chan struct{}, 100)}
+	q := newTraceQueue(traceBacklog, w.write)
+	until(t, q, "the writer idle", func() bool { return q.idle })
+	if err := q.packet(0, ctf.PacketInfo{Seq: 1}, []byte("small")); err != nil {
+		t.Fatal(err)
+	}
+	q.mu.Lock()
+	if len(q.pending) != 1 {
+		t.Errorf("%d packets pending after a small one was queued to an idle writer, want it to wait for more", len(q.pending))
+	}
+	q.mu.Unlock()
+	if err := q.flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.got(t, "flushed, the small packet is written without more")
+	until(t, q, "the writer idle", func() bool { return q.idle })
+	big := make([]byte, traceWakeBytes)
+	if err := q.packet(0, ctf.PacketInfo{Seq: 2}, big); err != nil {
+		t.Fatal(err)
+	}
+	w.got(t, "a megabyte queued is written without a flush")
+	if err := q.packet(0, ctf.PacketInfo{Seq: 3}, []byte("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(w.seqs) != "[1 2 3]" {
+		t.Errorf("written %v, want [1 2 3]: close writes what is pending", w.seqs)
+	}
+	if err := q.close(); err != nil {
+		t.Errorf("second close: %v", err)
+	}
+}
+
+// The first write error stops the writing: the next packet, flush and
+// close return it, and nothing queued after the failed packet is written.
+func TestTraceQueueError(t *testing.T) {
+	boom := errors.New("disk full")
+	var w written
+	q := newTraceQueue(traceBacklog, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		if p.Seq == 2 {
+			return boom
+		}
+		return w.write(stream, p, recs)
+	})
+	for seq := uint64(1); seq <= 3; seq++ {
+		if err := q.packet(0, ctf.PacketInfo{Seq: seq}, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.flush()
+	until(t, q, "the failure", func() bool { return q.err != nil && q.queued == 0 })
+	if err := q.packet(0, ctf.PacketInfo{Seq: 4}, []byte{1}); !errors.Is(err, boom) {
+		t.Errorf("packet after the failure: %v, want %v", err, boom)
+	}
+	if err := q.flush(); !errors.Is(err, boom) {
+		t.Errorf("flush: %v, want %v", err, boom)
+	}
+	if err := q.close(); !errors.Is(err, boom) {
+		t.Errorf("close: %v, want %v", err, boom)
+	}
+	if fmt.Sprint(w.seqs) != "[1]" {
+		t.Errorf("written %v, want only the packet before the failure", w.seqs)
+	}
+}
+
+// Hammered by a capture queueing packets of every size while the writer
+// yields at random, every packet arrives once, in order, intact, and the
+// backlog never holds more than its bound beyond one packet.
+func TestTraceQueueHammer(t *testing.T) {
+	const max = 64 << 10
+	var w written
+	rng := rand.New(rand.NewPCG(1, 2))
+	var over bool
+	var q *traceQueue
+	q = newTraceQueue(max, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		q.mu.Lock()
+		if q.queued > max {
+			over = true
+		}
+		q.mu.Unlock()
+		if p.Seq%7 == 0 {
+			runtime.Gosched()
+		}
+		return w.write(stream, p, recs)
+	})
+	const n = 3000
+	buf := make([]byte, 40<<10)
+	for seq := range uint64(n) {
+		size := rng.IntN(len(buf))
+		for i := range size {
+			buf[i] = byte(seq + uint64(i))
+		}
+		if err := q.packet(uint32(seq%2), ctf.PacketInfo{Seq: seq}, buf[:size]); err != nil {
+			t.Fatal(err)
+		}
+		if seq%100 == 0 {
+			q.flush()
+		}
+	}
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	if over {
+		t.Error("the backlog held more than its bound")
+	}
+	if len(w.seqs) != n {
+		t.Fatalf("%d packets written, want %d", len(w.seqs), n)
+	}
+	for i, seq := range w.seqs {
+		if seq != uint64(i) {
+			t.Fatalf("packet %d written as the %dth", seq, i)
+		}
+		for j, b := range w.recs[i] {
+			if b != byte(seq+uint64(j)) {
+				t.Fatalf("packet %d: byte %d is %d, want %d", seq, j, b, byte(seq+uint64(j)))
+			}
+		}
+	}
+}
