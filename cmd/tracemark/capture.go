@@ -190,7 +190,7 @@ func (c *capture) packet(f wire.Frame) error {
 		return err
 	}
 	if c.trace != nil {
-		if err := c.trace.packet(h, recs); err != nil {
+		if err := c.trace.packet(c.s, h, recs); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -131,15 +132,19 @@ func (t *traceOut) addClasses(cs []wire.EventClass) error {
 	return nil
 }
 
-func (t *traceOut) packet(h wire.PacketHeader, recs []byte) error {
+// packet queues a packet of stream s, the frame s.Next returned last,
+// for writing. Its records may still be read until the next frame.
+func (t *traceOut) packet(s *client.Stream, h wire.PacketHeader, recs []byte) error {
+	p := ctf.PacketInfo{BeginTS: h.BeginTS, EndTS: h.EndTS, Seq: h.Seq, Discarded: h.Discarded, CPU: h.Stream}
 	if t.ctx != nil {
-		var err error
-		if recs, err = t.ctx.insert(h.Stream, recs); err != nil {
+		// It rewrites the records in place (the host's thread ids).
+		if _, err := t.ctx.insert(h.Stream, recs); err != nil {
 			return fmt.Errorf("trace %s: %w", t.dir, err)
 		}
 	}
-	p := ctf.PacketInfo{BeginTS: h.BeginTS, EndTS: h.EndTS, Seq: h.Seq, Discarded: h.Discarded, CPU: h.Stream}
-	return t.q.packet(h.Stream, p, recs)
+	// The frame's buffer goes with the packet: the stream reads the
+	// next frames into one written already.
+	return t.q.give(h.Stream, p, recs, s.Swap(t.q.spare()))
 }
 
 // flush has the packets queued written soon, not only once a megabyte of

@@ -22,13 +22,14 @@ const traceBacklog = 128 << 20
 // more than writing the packet.
 const traceWakeBytes = 1 << 20
 
-// traceFreePackets is how many written packets' buffers are kept for
+// traceFreeBuffers is how many written packets' buffers are kept for
 // reuse: enough for the packets in flight without a backlog.
-const traceFreePackets = 32
+const traceFreeBuffers = 32
 
 // traceQueue writes a trace's packets on a goroutine of its own, in the
-// order they were queued, each copied (the caller's bytes may be reused
-// after packet returns). The writer takes the packets queued when
+// order they were queued: copied by packet, or handed over with their
+// buffer by give, which spare then offers again once written. The writer
+// takes the packets queued when
 // traceWakeBytes of them are, or on flush. Its first error is returned by
 // the next packet, flush and close; the packets after it are not written.
 type traceQueue struct {
@@ -44,7 +45,7 @@ type traceQueue struct {
 	closed   bool
 	waits    int // times packet waited for room
 	err      error
-	free     []*queuedPacket
+	free     [][]byte // written packets' buffers
 	done     chan struct{}
 	maxBytes int
 }
@@ -53,6 +54,7 @@ type queuedPacket struct {
 	stream uint32
 	info   ctf.PacketInfo
 	recs   []byte
+	buf    []byte // the buffer recs is in, reused once written
 }
 
 // newTraceQueue starts a goroutine writing packets with write, at most
@@ -65,34 +67,72 @@ func newTraceQueue(maxBytes int, write func(stream uint32, p ctf.PacketInfo, rec
 	return q
 }
 
-// packet queues a packet, waiting while the backlog is full.
+// packet queues a copy of a packet, waiting while the backlog is full.
 func (q *traceQueue) packet(stream uint32, p ctf.PacketInfo, recs []byte) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.err == nil && q.queued > 0 && q.queued+len(recs) > q.maxBytes {
+	if err := q.waitRoom(len(recs)); err != nil {
+		return err
+	}
+	// The copy under the lock: the writer waits for it at most as long
+	// as the capture would have for a write of its own.
+	buf := append(q.takeFree(), recs...)
+	q.enqueue(&queuedPacket{stream: stream, info: p, recs: buf, buf: buf})
+	return nil
+}
+
+// give queues a packet without copying it: recs is in buf, which the
+// queue keeps until the packet is written. The caller may still read
+// them until it next calls spare.
+func (q *traceQueue) give(stream uint32, p ctf.PacketInfo, recs, buf []byte) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if err := q.waitRoom(len(recs)); err != nil {
+		return err
+	}
+	q.enqueue(&queuedPacket{stream: stream, info: p, recs: recs, buf: buf})
+	return nil
+}
+
+// spare returns the buffer of a packet written, emptied, or nil.
+func (q *traceQueue) spare() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.takeFree()
+}
+
+// takeFree returns a written packet's buffer, or nil; mu is held.
+func (q *traceQueue) takeFree() []byte {
+	n := len(q.free)
+	if n == 0 {
+		return nil
+	}
+	b := q.free[n-1]
+	q.free[n-1] = nil
+	q.free = q.free[:n-1]
+	return b
+}
+
+// waitRoom waits until n more bytes fit in the backlog, and returns the
+// first error; mu is held.
+func (q *traceQueue) waitRoom(n int) error {
+	for q.err == nil && q.queued > 0 && q.queued+n > q.maxBytes {
 		q.waits++
 		q.wake() // whatever is pending, now
 		q.room.Wait()
 	}
-	if q.err != nil {
-		return q.err
-	}
-	var j *queuedPacket
-	if n := len(q.free); n > 0 {
-		j, q.free = q.free[n-1], q.free[:n-1]
-	} else {
-		j = &queuedPacket{}
-	}
-	// The copy under the lock: the writer waits for it at most as long
-	// as the capture would have for a write of its own.
-	j.stream, j.info, j.recs = stream, p, append(j.recs[:0], recs...)
+	return q.err
+}
+
+// enqueue adds j to the pending packets, waking the writer for a
+// megabyte of them; mu is held.
+func (q *traceQueue) enqueue(j *queuedPacket) {
 	q.pending = append(q.pending, j)
-	q.queued += len(recs)
-	q.unwoken += len(recs)
+	q.queued += len(j.recs)
+	q.unwoken += len(j.recs)
 	if q.unwoken >= traceWakeBytes {
 		q.wake()
 	}
-	return nil
 }
 
 // flush has the packets queued written without waiting for more, and
@@ -142,8 +182,8 @@ func (q *traceQueue) run() {
 			if err != nil && q.err == nil {
 				q.err = err
 			}
-			if len(q.free) < traceFreePackets {
-				q.free = append(q.free, j)
+			if len(q.free) < traceFreeBuffers {
+				q.free = append(q.free, j.buf[:0])
 			}
 			q.room.Signal()
 			q.mu.Unlock()

@@ -245,3 +245,36 @@ func TestTraceQueueHammer(t *testing.T) {
 		}
 	}
 }
+
+// A packet given with its buffer is written from that buffer, which spare
+// offers again only once the packet is written.
+func TestTraceQueueGive(t *testing.T) {
+	release := make(chan struct{})
+	w := written{onGot: make(chan struct{}, 10)}
+	q := newTraceQueue(traceBacklog, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		<-release
+		return w.write(stream, p, recs)
+	})
+	buf := make([]byte, 64)
+	copy(buf, "header|records")
+	if err := q.give(0, ctf.PacketInfo{Seq: 1}, buf[7:14], buf); err != nil {
+		t.Fatal(err)
+	}
+	q.flush()
+	if s := q.spare(); s != nil {
+		t.Errorf("spare offered a buffer (cap %d) before the packet in it was written", cap(s))
+	}
+	close(release)
+	w.got(t, "the packet given")
+	until(t, q, "the buffer back", func() bool { return len(q.free) == 1 })
+	s := q.spare()
+	if len(s) != 0 || cap(s) != len(buf) || &s[:1][0] != &buf[0] {
+		t.Errorf("spare = len %d cap %d, want the given buffer, emptied", len(s), cap(s))
+	}
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	if string(w.recs[0]) != "records" {
+		t.Errorf("written %q, want the records given", w.recs[0])
+	}
+}

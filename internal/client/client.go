@@ -221,6 +221,10 @@ type Stream struct {
 // A stream cut before its end frame returns another error.
 func (s *Stream) Next() (wire.Frame, error) { return s.fr.Next() }
 
+// Swap hands over the buffer of the frame Next returned last, reading the
+// next frames into spare (see wire.FrameReader.Swap).
+func (s *Stream) Swap(spare []byte) []byte { return s.fr.Swap(spare) }
+
 // Close closes the stream. Closing a recording's stream before its end
 // frame makes the agent destroy the session.
 func (s *Stream) Close() error { return s.body.Close() }

@@ -189,6 +189,16 @@ func (fr *FrameReader) Next() (Frame, error) {
 	return Frame{Type: FrameType(h[0]), Payload: fr.buf}, nil
 }
 
+// Swap hands the caller the buffer that holds the payload of the frame
+// Next returned last, to keep: the next frames are read into spare
+// instead (or into a new buffer, if spare is too small for one). It lets
+// a reader give a packet to another goroutine without copying it.
+func (fr *FrameReader) Swap(spare []byte) []byte {
+	b := fr.buf
+	fr.buf = spare[:0]
+	return b
+}
+
 // Packet decodes a packet frame's payload. The records alias the payload.
 func (f Frame) Packet() (PacketHeader, []byte, error) {
 	p := f.Payload
