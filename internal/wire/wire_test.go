@@ -155,3 +155,39 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Swap hands over the last frame's buffer: the frame stays intact while
+// the next ones are read, into the spare if it is big enough.
+func TestFrameReaderSwap(t *testing.T) {
+	var buf bytes.Buffer
+	fw := NewFrameWriter(&buf)
+	for _, s := range []string{"first", "second", "a third, longer than the spare"} {
+		if err := fw.WriteBytes(FrameGoTrace, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := NewFrameReader(&buf)
+	f1, err := fr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spare := make([]byte, 0, 8)
+	kept := fr.Swap(spare)
+	if &kept[0] != &f1.Payload[0] {
+		t.Fatal("Swap did not return the buffer of the last frame")
+	}
+	f2, err := fr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(f1.Payload) != "first" || string(f2.Payload) != "second" {
+		t.Errorf("frames %q, %q after Swap, want first, second", f1.Payload, f2.Payload)
+	}
+	if &f2.Payload[0] != &spare[:1][0] {
+		t.Error("the next frame was not read into the spare")
+	}
+	fr.Swap(nil)
+	if f3, err := fr.Next(); err != nil || string(f3.Payload) != "a third, longer than the spare" || string(f2.Payload) != "second" {
+		t.Errorf("third frame %q, %v; second now %q", f3.Payload, err, f2.Payload)
+	}
+}
