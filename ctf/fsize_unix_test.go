@@ -15,6 +15,12 @@ const hasFileSizeLimit = true
 // process, is ignored).
 func limitFileSize(n uint64) error {
 	signal.Ignore(syscall.SIGXFSZ)
-	lim := syscall.Rlimit{Cur: n, Max: n}
+	var lim syscall.Rlimit
+	setLimit(&lim.Cur, n)
+	setLimit(&lim.Max, n)
 	return syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim)
 }
+
+// setLimit sets a field of syscall.Rlimit, a uint64 on Linux and an int64
+// on the BSDs.
+func setLimit[T int64 | uint64](f *T, n uint64) { *f = T(n) }

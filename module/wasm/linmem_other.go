@@ -1,11 +1,12 @@
-//go:build !unix
+//go:build !(linux || darwin)
 
 package wasm
 
 import "github.com/tetratelabs/wazero/experimental"
 
 // linearMemory is a mapped linear memory (see linmem_unix.go); none is
-// made where the host cannot map memory.
+// made where the host cannot map memory, or cannot reserve it without
+// committing it (MAP_NORESERVE: Linux and macOS).
 type linearMemory struct{}
 
 func (*linearMemory) unmap() {}
