@@ -315,6 +315,9 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	if err := c.trace.close(); runErr == nil {
 		runErr = err
 	}
+	if err := rot.reap(true); runErr == nil {
+		runErr = err
+	}
 	why := "stream cut"
 	if c.end != nil {
 		why = c.end.Reason
@@ -499,6 +502,59 @@ type rotator struct {
 	chunks []string
 	log    func(chunk string)
 	ectx   *eventContext // shared by the chunks: it knows the classes
+
+	// closing are the chunks rotated out whose packets are still being
+	// written (traceOut.closeLater): the capture goes on meanwhile.
+	closing []closingChunk
+}
+
+// closingChunk is a chunk being closed, and the result of its close;
+// remove: it is to be removed once closed (keep).
+type closingChunk struct {
+	dir    string
+	done   <-chan error
+	remove bool
+}
+
+// reap takes the results of the chunks closed since the last time (all
+// of them, waiting, if wait) and returns the first error.
+func (r *rotator) reap(wait bool) error {
+	var first error
+	kept := r.closing[:0]
+	for _, cc := range r.closing {
+		var err error
+		if wait {
+			err = <-cc.done
+		} else {
+			select {
+			case err = <-cc.done:
+			default:
+				kept = append(kept, cc)
+				continue
+			}
+		}
+		if err == nil && cc.remove {
+			err = os.RemoveAll(cc.dir)
+		}
+		if err != nil && first == nil {
+			first = fmt.Errorf("chunk %s: %w", cc.dir, err)
+		}
+	}
+	clear(r.closing[len(kept):])
+	r.closing = kept
+	return first
+}
+
+// remove removes chunk dir, now or, if it is still being closed, once it
+// is (reap).
+func (r *rotator) remove(dir string) error {
+	for i := range r.closing {
+		if r.closing[i].dir == dir {
+			r.closing[i].remove = true
+			return nil
+		}
+	}
+	return os.RemoveAll(dir)
 }
 
 // firstChunk returns the number of the next chunk in dir: one past the
@@ -534,10 +590,14 @@ func (r *rotator) check(c *capture) error {
 	if !full && !old {
 		return nil
 	}
-	classes := c.trace.w.Classes()
-	if err := c.trace.close(); err != nil {
+	if err := r.reap(false); err != nil {
 		return err
 	}
+	// The chunk is closed behind the capture: its last packets may still
+	// wait for a disk that is behind, which must not stop the capture.
+	// The classes are read first: they are the writer's, added at once.
+	classes := c.trace.w.Classes()
+	r.closing = append(r.closing, closingChunk{dir: r.chunks[len(r.chunks)-1], done: c.trace.closeLater()})
 	next, err := r.open(r.n + 1)
 	if err != nil {
 		return err
@@ -552,7 +612,7 @@ func (r *rotator) check(c *capture) error {
 		r.log(r.chunks[len(r.chunks)-1])
 	}
 	for r.keep > 0 && len(r.chunks) > r.keep {
-		if err := os.RemoveAll(r.chunks[0]); err != nil {
+		if err := r.remove(r.chunks[0]); err != nil {
 			return err
 		}
 		r.chunks = r.chunks[1:]

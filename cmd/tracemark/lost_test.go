@@ -6,11 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tracemark/tracemark/ctf"
 )
 
 // btDiscarded matches Babeltrace 2's warning for a discarded events
@@ -126,8 +129,9 @@ func summaryCounts(t *testing.T, out string) (recorded, lost uint64) {
 var progressLine = regexp.MustCompile(`\s(\d+) events\s.*\slost (\d+)`)
 
 // TestRecordKilledKeepsLostCount kills tracemark itself with SIGKILL once
-// its progress line has accounted for every event fired: the trace it
-// leaves must count the lost events it had received.
+// its progress line has accounted for every event fired and its trace,
+// written behind the capture, has too: the trace it leaves must count
+// the lost events it had received.
 func TestRecordKilledKeepsLostCount(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -144,6 +148,15 @@ func TestRecordKilledKeepsLostCount(t *testing.T) {
 		lost, _ := strconv.ParseUint(m[2], 10, 64)
 		return n+lost == lossyEvents
 	})
+	for deadline := time.Now().Add(time.Minute); ; runtime.Gosched() {
+		events, discarded := liveTotals(t, dir)
+		if events+discarded == lossyEvents {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the trace holds %d events + %d discarded while recording, want the %d fired", events, discarded, lossyEvents)
+		}
+	}
 	rec.signal(t, syscall.SIGKILL)
 	rec.wait(t)
 	events, discarded := babeltraceTotals(t, dir)
@@ -153,4 +166,24 @@ func TestRecordKilledKeepsLostCount(t *testing.T) {
 	if discarded == 0 {
 		t.Error("babeltrace: nothing discarded, though the target fired with the recorder stopped")
 	}
+}
+
+// liveTotals reads a trace being written with package ctf: its events and
+// the events its packets say were discarded.
+func liveTotals(t *testing.T, dir string) (events, discarded uint64) {
+	r, err := ctf.Open(dir)
+	if err != nil {
+		return 0, 0 // not yet created
+	}
+	defer r.Close()
+	for e, err := range r.Events() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Class != nil {
+			events++
+		}
+		discarded += e.Discarded
+	}
+	return events, discarded
 }

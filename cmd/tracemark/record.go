@@ -224,6 +224,9 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 		if !s.Hello.GoTrace {
 			fmt.Fprintln(r.a.stderr, "warning: the process's agent does not capture Go execution traces (it predates --go-trace)")
 		} else if goTrace, err = os.Create(r.out + ".go.trace"); err != nil {
+			if trace != nil {
+				trace.close()
+			}
 			return fmt.Errorf("go trace: %w", err)
 		} else {
 			defer goTrace.Close()

@@ -31,7 +31,7 @@ type traceOut struct {
 // newTraceOut returns a traceOut writing w, the trace in dir.
 func newTraceOut(w *ctf.Writer, dir string, ectx *eventContext) *traceOut {
 	t := &traceOut{w: w, dir: dir, ctx: ectx}
-	t.q = newTraceQueue(traceBacklog, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+	t.q = newTraceQueue(traceBytes, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
 		// The records are the agent's session's, written by its
 		// encoder: the trusted write does not walk them (see
 		// ctf.Writer.WriteTrustedPacket).
@@ -156,7 +156,25 @@ func (t *traceOut) flush() error { return t.q.flush() }
 // close writes the packets queued and closes the trace; it returns the
 // first error of either.
 func (t *traceOut) close() error {
-	qerr := t.q.close()
+	t.q.stop()
+	return t.finish()
+}
+
+// closeLater is close for a caller that goes on capturing meanwhile (the
+// daemon's rotation, which a disk that is behind would otherwise stop):
+// the trace takes no packet after it returns, and the result of close
+// comes on the channel.
+func (t *traceOut) closeLater() <-chan error {
+	t.q.stop()
+	done := make(chan error, 1)
+	go func() { done <- t.finish() }()
+	return done
+}
+
+// finish waits for the packets queued, stopped, to be written, and
+// closes the writer.
+func (t *traceOut) finish() error {
+	qerr := t.q.wait()
 	if err := t.w.Close(); qerr == nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +71,8 @@ func TestTraceQueueAbsorbsAStall(t *testing.T) {
 	var w written
 	stalled := make(chan struct{})
 	first := true
-	q := newTraceQueue(4<<10, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+	b := newTraceBudget(4 << 10)
+	q := newTraceQueue(b, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
 		if first {
 			first = false
 			close(stalled)
@@ -98,12 +100,16 @@ func TestTraceQueueAbsorbsAStall(t *testing.T) {
 	}
 	fifth := make(chan error)
 	go func() { fifth <- put(4) }()
-	until(t, q, "packet 4 waiting for room", func() bool { return q.waits == 1 })
-	q.mu.Lock()
-	if q.queued != 4<<10 {
-		t.Errorf("%d bytes queued while the writer stalls, want the 4096 of the backlog", q.queued)
+	b.mu.Lock()
+	for b.used < 4<<10 || q.held != b.used {
+		b.room.Wait() // given back: not while the writer is stuck
 	}
-	q.mu.Unlock()
+	b.mu.Unlock()
+	select {
+	case err := <-fifth:
+		t.Fatalf("packet 4 queued (%v) beyond the budget while the writer stalls", err)
+	default:
+	}
 	close(release)
 	if err := <-fifth; err != nil {
 		t.Fatal(err)
@@ -125,7 +131,7 @@ func TestTraceQueueAbsorbsAStall(t *testing.T) {
 // not by every packet.
 func TestTraceQueueFlush(t *testing.T) {
 	w := written{onGot: make(chan struct{}, 100)}
-	q := newTraceQueue(traceBacklog, w.write)
+	q := newTraceQueue(newTraceBudget(traceBacklog), w.write)
 	until(t, q, "the writer idle", func() bool { return q.idle })
 	if err := q.packet(0, ctf.PacketInfo{Seq: 1}, []byte("small")); err != nil {
 		t.Fatal(err)
@@ -164,7 +170,7 @@ func TestTraceQueueFlush(t *testing.T) {
 func TestTraceQueueError(t *testing.T) {
 	boom := errors.New("disk full")
 	var w written
-	q := newTraceQueue(traceBacklog, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+	q := newTraceQueue(newTraceBudget(traceBacklog), func(stream uint32, p ctf.PacketInfo, recs []byte) error {
 		if p.Seq == 2 {
 			return boom
 		}
@@ -176,7 +182,7 @@ func TestTraceQueueError(t *testing.T) {
 		}
 	}
 	q.flush()
-	until(t, q, "the failure", func() bool { return q.err != nil && q.queued == 0 })
+	until(t, q, "the failure", func() bool { return q.err != nil && len(q.pending) == 0 })
 	if err := q.packet(0, ctf.PacketInfo{Seq: 4}, []byte{1}); !errors.Is(err, boom) {
 		t.Errorf("packet after the failure: %v, want %v", err, boom)
 	}
@@ -199,13 +205,13 @@ func TestTraceQueueHammer(t *testing.T) {
 	var w written
 	rng := rand.New(rand.NewPCG(1, 2))
 	var over bool
-	var q *traceQueue
-	q = newTraceQueue(max, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
-		q.mu.Lock()
-		if q.queued > max {
+	budget := newTraceBudget(max)
+	q := newTraceQueue(budget, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		budget.mu.Lock()
+		if budget.used > max {
 			over = true
 		}
-		q.mu.Unlock()
+		budget.mu.Unlock()
 		if p.Seq%7 == 0 {
 			runtime.Gosched()
 		}
@@ -251,7 +257,7 @@ func TestTraceQueueHammer(t *testing.T) {
 func TestTraceQueueGive(t *testing.T) {
 	release := make(chan struct{})
 	w := written{onGot: make(chan struct{}, 10)}
-	q := newTraceQueue(traceBacklog, func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+	q := newTraceQueue(newTraceBudget(traceBacklog), func(stream uint32, p ctf.PacketInfo, recs []byte) error {
 		<-release
 		return w.write(stream, p, recs)
 	})
@@ -276,5 +282,93 @@ func TestTraceQueueGive(t *testing.T) {
 	}
 	if string(w.recs[0]) != "records" {
 		t.Errorf("written %q, want the records given", w.recs[0])
+	}
+}
+
+// A queue closed takes no more packets: packet and give fail at once,
+// whatever the budget, and nothing more is written.
+func TestTraceQueueClosed(t *testing.T) {
+	var w written
+	q := newTraceQueue(newTraceBudget(1), w.write)
+	if err := q.packet(0, ctf.PacketInfo{Seq: 1}, []byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.packet(0, ctf.PacketInfo{Seq: 2}, []byte("late")); !errors.Is(err, ctf.ErrClosed) {
+		t.Errorf("packet after close: %v, want an error wrapping ctf.ErrClosed", err)
+	}
+	if err := q.give(0, ctf.PacketInfo{Seq: 3}, []byte("late"), nil); !errors.Is(err, ctf.ErrClosed) {
+		t.Errorf("give after close: %v, want an error wrapping ctf.ErrClosed", err)
+	}
+	if fmt.Sprint(w.seqs) != "[1]" {
+		t.Errorf("written %v, want the packet queued before close only", w.seqs)
+	}
+	if q.budget.used != 0 {
+		t.Errorf("%d bytes of the budget kept after close", q.budget.used)
+	}
+}
+
+// Traces share one budget: one whose disk is stuck holds its share, the
+// others queue in what is left and always one packet, and a capture that
+// waits for the budget has its own idle writer woken (its small packets
+// would otherwise wait for a flush that its capture, waiting, cannot
+// send).
+func TestTraceBudgetShared(t *testing.T) {
+	b := newTraceBudget(8 << 10)
+	release := make(chan struct{})
+	stuckWriting := make(chan struct{})
+	stuck := newTraceQueue(b, func(uint32, ctf.PacketInfo, []byte) error {
+		close(stuckWriting)
+		<-release
+		return nil
+	})
+	if err := stuck.packet(0, ctf.PacketInfo{Seq: 1}, make([]byte, 6<<10)); err != nil {
+		t.Fatal(err)
+	}
+	stuck.flush()
+	<-stuckWriting
+	var w written
+	other := newTraceQueue(b, w.write)
+	until(t, other, "the other writer idle", func() bool { return other.idle })
+	// 1 KiB fits beside the 6 of the stuck trace, below traceWakeBytes:
+	// pending. The next 2 do not fit: the capture waits, which wakes its
+	// writer, whose packet gives the budget back.
+	queued := make(chan error, 1)
+	go func() {
+		err := other.packet(0, ctf.PacketInfo{Seq: 1}, make([]byte, 1<<10))
+		if err == nil {
+			err = other.packet(0, ctf.PacketInfo{Seq: 2}, make([]byte, 2<<10))
+		}
+		queued <- err
+	}()
+	select {
+	case err := <-queued:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a capture waiting for the budget waits for ever: its own pending packet was not written")
+	}
+	if other.waits != 1 {
+		t.Errorf("the second packet waited %d times for the budget, want once", other.waits)
+	}
+	// Holding nothing, a trace queues one packet whatever its size.
+	big := newTraceQueue(b, w.write)
+	if err := big.packet(0, ctf.PacketInfo{Seq: 9}, make([]byte, 16<<10)); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	for _, q := range []*traceQueue{stuck, other, big} {
+		if err := q.close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if slices.Sort(w.seqs); fmt.Sprint(w.seqs) != "[1 2 9]" {
+		t.Errorf("written %v, want packets 1, 2 and 9", w.seqs)
+	}
+	if b.used != 0 {
+		t.Errorf("%d bytes of the budget kept after every trace closed", b.used)
 	}
 }
