@@ -36,9 +36,10 @@ events. Ctrl-C (or SIGTERM) stops cleanly: the process hands over every
 event it recorded and the trace is finalised; a second Ctrl-C gives up
 waiting. A summary follows: events and lost events per marker.
 
-The trace is written as events arrive, so it is valid up to its last
-packet even if the traced process dies (exit code 3) or tracemark is
-killed. Lost events (a full buffer in discard mode) are counted in the
+The trace is written as events arrive, a stats interval behind at most
+(more while the disk is behind: the progress line then says how much is
+not yet on disk), so it is valid up to its last packet even if the traced
+process dies (exit code 3) or tracemark is killed. Lost events (a full buffer in discard mode) are counted in the
 trace itself, where Babeltrace reports them.
 
 With --otlp the events are exported to an OpenTelemetry collector as
@@ -319,8 +320,8 @@ func (r *recorder) progress() {
 	rate := float64(r.c.events-r.lastEvents) / max(now.Sub(r.lastTime).Seconds(), 1e-3)
 	r.lastEvents, r.lastTime = r.c.events, now
 	lost := r.c.received()
-	line := fmt.Sprintf("%6.1fs  %d events  %s/s  %s  lost %d (%s)%s\n",
-		now.Sub(r.c.started).Seconds(), r.c.events, humanRate(rate), humanBytes(r.c.bytes), lost, percent(lost, r.c.events+lost), r.otlp.progress())
+	line := fmt.Sprintf("%6.1fs  %d events  %s/s  %s  lost %d (%s)%s%s\n",
+		now.Sub(r.c.started).Seconds(), r.c.events, humanRate(rate), humanBytes(r.c.bytes), lost, percent(lost, r.c.events+lost), r.c.trace.behind(), r.otlp.progress())
 	if r.plain {
 		fmt.Fprint(r.a.stderr, line)
 		return

@@ -147,6 +147,22 @@ func (t *traceOut) packet(s *client.Stream, h wire.PacketHeader, recs []byte) er
 	return t.q.give(h.Stream, p, recs, s.Swap(t.q.spare()))
 }
 
+// diskBehind is how many bytes queued for the disk the progress line
+// shows: more than the writer takes at a time, so the disk is behind.
+const diskBehind = 8 << 20
+
+// behind is the progress line's part for a disk that is behind: how much
+// of what the line counts is not yet in the file, or "".
+func (t *traceOut) behind() string {
+	if t == nil {
+		return ""
+	}
+	if n := t.q.backlog(); n >= diskBehind {
+		return "  " + humanBytes(uint64(n)) + " not yet on disk"
+	}
+	return ""
+}
+
 // flush has the packets queued written soon, not only once a megabyte of
 // them is (the capture calls it at each stats, sync and end frame, so the
 // trace lags by at most a stats interval), and returns the first write

@@ -176,6 +176,13 @@ func (q *traceQueue) status() error {
 	return nil
 }
 
+// backlog returns the bytes queued and not yet written.
+func (q *traceQueue) backlog() int {
+	q.budget.mu.Lock()
+	defer q.budget.mu.Unlock()
+	return q.held
+}
+
 // spare returns the buffer of a packet written, emptied, or nil.
 func (q *traceQueue) spare() []byte {
 	q.mu.Lock()

@@ -372,3 +372,40 @@ func TestTraceBudgetShared(t *testing.T) {
 		t.Errorf("%d bytes of the budget kept after every trace closed", b.used)
 	}
 }
+
+// While the disk is behind, the progress line says how much of what it
+// counts is not yet in the file; otherwise nothing.
+func TestTraceBehind(t *testing.T) {
+	release := make(chan struct{})
+	var w written
+	q := newTraceQueue(newTraceBudget(traceBacklog), func(stream uint32, p ctf.PacketInfo, recs []byte) error {
+		<-release
+		return w.write(stream, p, recs)
+	})
+	tr := &traceOut{q: q}
+	if s := tr.behind(); s != "" {
+		t.Errorf("behind() = %q with nothing queued", s)
+	}
+	if err := q.packet(0, ctf.PacketInfo{Seq: 1}, make([]byte, diskBehind-1)); err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.behind(); s != "" {
+		t.Errorf("behind() = %q with less than %d bytes queued", s, diskBehind)
+	}
+	if err := q.packet(0, ctf.PacketInfo{Seq: 2}, make([]byte, 1<<20+1)); err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.behind(); s != "  9.0 MiB not yet on disk" {
+		t.Errorf("behind() = %q with 9 MiB queued behind a stalled write", s)
+	}
+	close(release)
+	if err := q.close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := tr.behind(); s != "" {
+		t.Errorf("behind() = %q once everything is written", s)
+	}
+	if (*traceOut)(nil).behind() != "" {
+		t.Error("no trace (--no-output) shows a backlog")
+	}
+}
