@@ -278,11 +278,12 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	}
 	clk, _ := d.base.clockFor(st.Hello, r.p.PID)
 	rot := &rotator{dir: r.dir, hello: st.Hello, clk: clk, ag: r.p.Agent, size: s.spec.rotSize, every: s.spec.rotEvery, keep: s.spec.Keep,
-		ectx: newEventContext(s.spec.context, st.Hello),
-		log:  func(chunk string) { d.logf("daemon: session %s: pid %d: new chunk %s", s.spec.Name, r.p.PID, chunk) }}
+		ectx:   newEventContext(s.spec.context, st.Hello),
+		log:    func(chunk string) { d.logf("daemon: session %s: pid %d: new chunk %s", s.spec.Name, r.p.PID, chunk) },
+		logErr: func(err error) { d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, err) }}
 	// A session restarted (SIGHUP) for a process it recorded before
 	// goes on in the same directory: number on after its chunks.
-	tr, err := rot.open(firstChunk(r.dir))
+	tr, err := rot.open(firstChunk(r.dir), nil)
 	if err != nil {
 		d.logf("daemon: session %s: %v", s.spec.Name, err)
 		d.stopRec(r)
@@ -291,9 +292,7 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	d.logf("daemon: session %s: recording pid %d (%s) into %s", s.spec.Name, r.p.PID, clean(r.p.info.Program), r.dir)
 	c := newCapture(st, tr)
 	check := func() error {
-		if err := rot.check(c); err != nil {
-			return err
-		}
+		rot.check(c)
 		return nil
 	}
 	o, err := startOTLPFor(s.ctx, s.spec.otlp, r.client, st.Hello, r.p.PID)
@@ -306,24 +305,21 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	}
 	c.onRecord = o.hook(func(*wire.Record) error { return check() })
 	c.onStats = func() {
-		if err := check(); err != nil {
-			d.logf("daemon: session %s: %v", s.spec.Name, err)
-		}
+		rot.reap(false) // the chunks closed behind the capture
+		rot.check(c)
 	}
 	o.track(c)
 	runErr := c.run()
 	if err := c.trace.close(); runErr == nil {
 		runErr = err
 	}
-	if err := rot.reap(true); runErr == nil {
-		runErr = err
-	}
+	rot.reap(true)
 	why := "stream cut"
 	if c.end != nil {
 		why = c.end.Reason
 	}
 	d.logf("daemon: session %s: pid %d (%s) ended (%s): %d events in %d chunks", s.spec.Name, r.p.PID,
-		clean(r.p.info.Program), why, c.events, rot.n+1)
+		clean(r.p.info.Program), why, c.events, rot.opens)
 	if err := o.finish(d.a.stderr, d.a.timeout); err != nil {
 		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, err)
 	}
@@ -499,8 +495,10 @@ type rotator struct {
 	n      int       // index of the current chunk
 	opened time.Time // when it was opened
 	from   uint64    // capture bytes when it was opened
+	opens  int       // chunks opened by this recording
 	chunks []string
 	log    func(chunk string)
+	logErr func(error)   // what rotation could not do; the capture goes on
 	ectx   *eventContext // shared by the chunks: it knows the classes
 
 	// closing are the chunks rotated out whose packets are still being
@@ -517,9 +515,9 @@ type closingChunk struct {
 }
 
 // reap takes the results of the chunks closed since the last time (all
-// of them, waiting, if wait) and returns the first error.
-func (r *rotator) reap(wait bool) error {
-	var first error
+// of them, waiting, if wait), removes those keep dropped, and logs what
+// failed: the chunks are finished, the capture goes on.
+func (r *rotator) reap(wait bool) {
 	kept := r.closing[:0]
 	for _, cc := range r.closing {
 		var err error
@@ -533,28 +531,31 @@ func (r *rotator) reap(wait bool) error {
 				continue
 			}
 		}
-		if err == nil && cc.remove {
-			err = os.RemoveAll(cc.dir)
+		if err != nil {
+			r.logErr(fmt.Errorf("chunk %s: %w", cc.dir, err))
 		}
-		if err != nil && first == nil {
-			first = fmt.Errorf("chunk %s: %w", cc.dir, err)
+		if cc.remove {
+			if err := os.RemoveAll(cc.dir); err != nil {
+				r.logErr(fmt.Errorf("removing chunk %s (keep): %w", cc.dir, err))
+			}
 		}
 	}
 	clear(r.closing[len(kept):])
 	r.closing = kept
-	return first
 }
 
 // remove removes chunk dir, now or, if it is still being closed, once it
 // is (reap).
-func (r *rotator) remove(dir string) error {
+func (r *rotator) remove(dir string) {
 	for i := range r.closing {
 		if r.closing[i].dir == dir {
 			r.closing[i].remove = true
-			return nil
+			return
 		}
 	}
-	return os.RemoveAll(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		r.logErr(fmt.Errorf("removing chunk %s (keep): %w", dir, err))
+	}
 }
 
 // firstChunk returns the number of the next chunk in dir: one past the
@@ -571,51 +572,55 @@ func firstChunk(dir string) int {
 	return n
 }
 
-func (r *rotator) open(n int) (*traceOut, error) {
-	r.n, r.opened = n, time.Now()
-	dir := filepath.Join(r.dir, fmt.Sprintf("%06d-%s", n, r.opened.Format("20060102-150405")))
+// open creates chunk n, with the event classes given, and makes it the
+// current one.
+func (r *rotator) open(n int, classes []ctf.EventClass) (*traceOut, error) {
+	opened := time.Now()
+	dir := filepath.Join(r.dir, fmt.Sprintf("%06d-%s", n, opened.Format("20060102-150405")))
 	tr, err := createProcTrace(dir, r.hello, r.clk, r.ag, r.ectx)
 	if err != nil {
 		return nil, err
 	}
+	if len(classes) > 0 {
+		if err := tr.w.AddEventClasses(classes); err != nil {
+			tr.close()
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("chunk %s: %w", dir, err)
+		}
+	}
+	r.n, r.opened = n, opened
+	r.opens++
 	r.chunks = append(r.chunks, dir)
 	return tr, nil
 }
 
 // check starts a new chunk when the current one is full or old enough;
-// it runs on the capture's goroutine, between packets.
-func (r *rotator) check(c *capture) error {
+// it runs on the capture's goroutine, between packets. If the next chunk
+// cannot be created, the current one goes on, for another size or
+// interval before the next try, and the error is logged.
+func (r *rotator) check(c *capture) {
 	full := r.size > 0 && c.bytes-r.from >= r.size
 	old := r.every > 0 && time.Since(r.opened) >= r.every
 	if !full && !old {
-		return nil
+		return
 	}
-	if err := r.reap(false); err != nil {
-		return err
-	}
-	// The chunk is closed behind the capture: its last packets may still
-	// wait for a disk that is behind, which must not stop the capture.
-	// The classes are read first: they are the writer's, added at once.
-	classes := c.trace.w.Classes()
-	r.closing = append(r.closing, closingChunk{dir: r.chunks[len(r.chunks)-1], done: c.trace.closeLater()})
-	next, err := r.open(r.n + 1)
+	// The classes are the writer's, added at once: all of them, with
+	// packets still queued.
+	next, err := r.open(r.n+1, c.trace.w.Classes())
 	if err != nil {
-		return err
+		r.opened, r.from = time.Now(), c.bytes
+		r.logErr(fmt.Errorf("cannot start a new chunk, going on in %s: %w", r.chunks[len(r.chunks)-1], err))
+		return
 	}
-	if len(classes) > 0 {
-		if err := next.w.AddEventClasses(classes); err != nil {
-			return err
-		}
-	}
+	// The old chunk is closed behind the capture: its last packets may
+	// still wait for a disk that is behind, which must not stop it.
+	r.closing = append(r.closing, closingChunk{dir: r.chunks[len(r.chunks)-2], done: c.trace.closeLater()})
 	c.trace, r.from = next, c.bytes
 	if r.log != nil {
 		r.log(r.chunks[len(r.chunks)-1])
 	}
 	for r.keep > 0 && len(r.chunks) > r.keep {
-		if err := r.remove(r.chunks[0]); err != nil {
-			return err
-		}
+		r.remove(r.chunks[0])
 		r.chunks = r.chunks[1:]
 	}
-	return nil
 }

@@ -122,7 +122,6 @@ func (q *traceQueue) packet(stream uint32, p ctf.PacketInfo, recs []byte) error 
 	if err := q.reserve(len(recs)); err != nil {
 		return err
 	}
-	q.mu.Lock()
 	defer q.mu.Unlock()
 	// The copy under the lock: the writer waits for it at most as long
 	// as the capture would have for a write of its own.
@@ -138,35 +137,38 @@ func (q *traceQueue) give(stream uint32, p ctf.PacketInfo, recs, buf []byte) err
 	if err := q.reserve(len(recs)); err != nil {
 		return err
 	}
-	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.enqueue(&queuedPacket{stream: stream, info: p, recs: recs, buf: buf})
 	return nil
 }
 
-// reserve takes n bytes of the budget for a packet, unless the queue
-// failed or is closed.
+// reserve takes n bytes of the budget for a packet and returns with mu
+// held, unless the queue failed or is closed: then it returns the error,
+// mu not held and nothing taken. Closed is checked under the lock the
+// packet is queued under, so none is queued after stop.
 func (q *traceQueue) reserve(n int) error {
-	if err := q.status(); err != nil {
+	q.mu.Lock()
+	err := q.status()
+	q.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	waited := q.budget.take(q, n)
-	err := q.status()
 	q.mu.Lock()
 	if waited {
 		q.waits++
 	}
-	q.mu.Unlock()
-	if err != nil {
+	if err := q.status(); err != nil {
+		q.mu.Unlock()
 		q.budget.give(q, n)
+		return err
 	}
-	return err
+	return nil
 }
 
-// status returns the first write error, or errTraceClosed after close.
+// status returns the first write error, or errTraceClosed after close;
+// mu is held.
 func (q *traceQueue) status() error {
-	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.err != nil {
 		return q.err
 	}
