@@ -327,12 +327,7 @@ func TestOTLPRejectionWarned(t *testing.T) {
 		target := e.startTarget()
 		p := e.start("cli", "stream", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--otlp", col.URL())
 		p.stderr.waitFor(t, "Streaming 1 marker ")
-		target.do(t, "fire 3")
-		p.stderr.waitFor(t, warning(col, ""))
-		p.signal(t, os.Interrupt)
-		if code := p.wait(t); code == 0 {
-			t.Errorf("stream exited 0 after the collector refused its events:\n%s", p.stderr.text())
-		}
+		failsRefused(t, p, target, warning(col, ""))
 	})
 	t.Run("record host-wide", func(t *testing.T) {
 		t.Parallel()
@@ -341,12 +336,7 @@ func TestOTLPRejectionWarned(t *testing.T) {
 		target := e.startTarget()
 		rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "-o", filepath.Join(e.runtime, "host"), "--otlp", col.URL())
 		rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", target.pid(), e.argv0))
-		target.do(t, "fire 3")
-		rec.stderr.waitFor(t, warning(col, fmt.Sprintf("pid %d (%s): ", target.pid(), e.argv0)))
-		rec.signal(t, os.Interrupt)
-		if code := rec.wait(t); code == 0 {
-			t.Errorf("record exited 0 after the collector refused its events:\n%s", rec.stderr.text())
-		}
+		failsRefused(t, rec, target, warning(col, fmt.Sprintf("pid %d (%s): ", target.pid(), e.argv0)))
 	})
 	t.Run("daemon", func(t *testing.T) {
 		t.Parallel()
@@ -364,4 +354,16 @@ func TestOTLPRejectionWarned(t *testing.T) {
 		d.signal(t, syscall.SIGTERM)
 		d.wait(t)
 	})
+}
+
+// failsRefused has target fire, waits for p to warn that the collector
+// refuses the events, stops p and expects it to fail.
+func failsRefused(t *testing.T, p, target *proc, warn string) {
+	t.Helper()
+	target.do(t, "fire 3")
+	p.stderr.waitFor(t, warn)
+	p.signal(t, os.Interrupt)
+	if code := p.wait(t); code == 0 {
+		t.Errorf("%v exited 0 after the collector refused its events:\n%s", p.cmd.Args, p.stderr.text())
+	}
 }
