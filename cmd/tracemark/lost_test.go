@@ -169,8 +169,12 @@ func TestRecordKilledKeepsLostCount(t *testing.T) {
 }
 
 // liveTotals reads a trace being written with package ctf: its events and
-// the events its packets say were discarded.
+// the events its packets say were discarded, or zeros if it is not
+// readable yet. A reader racing the writer can see a packet published
+// over pages appended after it measured the file (an error here, not in
+// the file): the callers read again.
 func liveTotals(t *testing.T, dir string) (events, discarded uint64) {
+	t.Helper()
 	r, err := ctf.Open(dir)
 	if err != nil {
 		return 0, 0 // not yet created
@@ -178,7 +182,8 @@ func liveTotals(t *testing.T, dir string) (events, discarded uint64) {
 	defer r.Close()
 	for e, err := range r.Events() {
 		if err != nil {
-			t.Fatal(err)
+			t.Logf("reading the trace while it is written: %v; again", err)
+			return 0, 0
 		}
 		if e.Class != nil {
 			events++
