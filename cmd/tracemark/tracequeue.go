@@ -75,8 +75,8 @@ func (b *traceBudget) give(q *traceQueue, n int) {
 }
 
 // traceQueue writes a trace's packets on a goroutine of its own, in the
-// order they were queued: copied by packet, or handed over with their
-// buffer by give, which spare then offers again once written. An idle
+// order they were queued, each handed over with its buffer by give,
+// which spare then offers again once written. An idle
 // writer takes the packets queued when traceWakeBytes of them are, on
 // flush, or when its capture waits for the budget. Its first error is
 // returned by the next packet, flush and close; the packets after it are
@@ -117,21 +117,8 @@ func newTraceQueue(budget *traceBudget, write func(stream uint32, p ctf.PacketIn
 	return q
 }
 
-// packet queues a copy of a packet, waiting while the budget is spent.
-func (q *traceQueue) packet(stream uint32, p ctf.PacketInfo, recs []byte) error {
-	if err := q.reserve(len(recs)); err != nil {
-		return err
-	}
-	defer q.mu.Unlock()
-	// The copy under the lock: the writer waits for it at most as long
-	// as the capture would have for a write of its own.
-	buf := append(q.takeFree(), recs...)
-	q.enqueue(&queuedPacket{stream: stream, info: p, recs: buf, buf: buf})
-	return nil
-}
-
-// give queues a packet without copying it: recs is in buf, which the
-// queue keeps until the packet is written. The caller may still read
+// give queues a packet without copying it, waiting while the budget is
+// spent: recs is in buf, which the queue keeps until it is written. The caller may still read
 // them until it next calls spare.
 func (q *traceQueue) give(stream uint32, p ctf.PacketInfo, recs, buf []byte) error {
 	if err := q.reserve(len(recs)); err != nil {

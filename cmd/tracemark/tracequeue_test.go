@@ -14,6 +14,13 @@ import (
 	"github.com/tracemark/tracemark/ctf"
 )
 
+// packet queues a copy of recs, which the caller may reuse after: give
+// with a buffer of its own, as the capture gives the frame's.
+func (q *traceQueue) packet(stream uint32, p ctf.PacketInfo, recs []byte) error {
+	buf := bytes.Clone(recs)
+	return q.give(stream, p, buf, buf)
+}
+
 // written is what a traceQueue's write function was given.
 type written struct {
 	mu    sync.Mutex
