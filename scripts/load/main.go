@@ -62,6 +62,7 @@ func main() {
 	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run), record (agent + tracemark record) or otlp (agent + tracemark record --otlp to a receiver in this program)")
 	gz := flag.Bool("gzip", false, "otlp: compress the exports (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)")
 	noOut := flag.Bool("no-output", false, "otlp: record with --no-output (no trace; counts from tracemark's summary)")
+	producer := flag.String("producer", "agent", "record, otlp: agent (this program fires, its agent streams) or replay (an agent replays one recorded packet at -rate: tracemark record alone is measured)")
 	duration := flag.Duration("duration", 3*time.Second, "how long to fire")
 	goroutines := flag.Int("goroutines", 1, "goroutines firing")
 	rate := flag.Float64("rate", 0, "events per second in all, paced (0: as fast as possible)")
@@ -90,6 +91,18 @@ func main() {
 	otlpNoOutput = *noOut
 	if otlpNoOutput && *path != "otlp" {
 		fmt.Fprintln(os.Stderr, "load: -no-output is for -path otlp: tracemark record needs --otlp with it")
+		os.Exit(2)
+	}
+	switch *producer {
+	case "agent":
+	case "replay":
+		replayProducer = true
+		if *path == "inproc" || *rate <= 0 || *goroutines != 1 || *buffer != "" {
+			fmt.Fprintln(os.Stderr, "load: -producer replay is for -path record or otlp, with -rate, one goroutine and the default buffer")
+			os.Exit(2)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "load: unknown -producer %q: agent or replay\n", *producer)
 		os.Exit(2)
 	}
 	if err := run(*path, *duration, *goroutines, *rate, *buffer, *interval, *tracemark, *dir, *label); err != nil {
@@ -321,11 +334,21 @@ func record1(dir string, d time.Duration, goroutines int, rate float64, buffer, 
 // recordTo runs tracemark record with more arguments extra and more
 // environment variables env, its standard output to stdout.
 func recordTo(stdout io.Writer, env []string, dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark string, extra ...string) (uint64, *exec.Cmd, error) {
-	a, err := agent.Start()
-	if err != nil {
-		return 0, nil, err
+	fire := fire
+	if replayProducer {
+		r, err := startReplay()
+		if err != nil {
+			return 0, nil, err
+		}
+		defer r.close()
+		fire = func(d time.Duration, _ int, rate float64) uint64 { return r.fire(d, rate) }
+	} else {
+		a, err := agent.Start()
+		if err != nil {
+			return 0, nil, err
+		}
+		defer a.Close()
 	}
-	defer a.Close()
 	args := []string{"record", "-p", strconv.Itoa(os.Getpid()), "-e", "load:event", "-o", dir, "--progress", "none"}
 	if otlpNoOutput {
 		args = []string{"record", "-p", strconv.Itoa(os.Getpid()), "-e", "load:event", "--no-output", "--progress", "none"}
