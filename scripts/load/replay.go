@@ -204,8 +204,8 @@ func (r *replayAgent) record(w http.ResponseWriter, req *http.Request) {
 	host, _ := os.Hostname()
 	hello := wire.Hello{Protocol: wire.Version, Revision: wire.Revision, Recording: "replay", Session: "replay",
 		Mode: "discard", PID: os.Getpid(), Program: filepath.Base(os.Args[0]), Streams: 1, Started: r.origin,
-		Clock: wire.Clock{Name: "monotonic", Frequency: 1e9, OffsetSeconds: r.origin.Unix(), Offset: uint64(r.origin.Nanosecond())},
-		Env: map[string]string{"domain": "go", "tracer_name": "tracemark", "trace_name": "replay", "hostname": host},
+		Clock:   wire.Clock{Name: "monotonic", Frequency: 1e9, OffsetSeconds: r.origin.Unix(), Offset: uint64(r.origin.Nanosecond())},
+		Env:     map[string]string{"domain": "go", "tracer_name": "tracemark", "trace_name": "replay", "hostname": host},
 		Matched: []string{"load:event"}, Buffer: r.bufSize, SubBuffer: r.subBuf}
 	err := errors.Join(fw.WriteJSON(wire.FrameHello, hello), fw.WriteJSON(wire.FrameClasses, wire.Classes{Classes: []wire.EventClass{r.class}}), rc.Flush())
 	stats := time.NewTicker(wire.DefaultStatsInterval)
