@@ -73,6 +73,11 @@ type LogBuilder struct {
 	lastClass *Class
 	lastPrep  *prepared
 	lastSB    *builderScope
+
+	// AddCTF's plans, and the latest one used.
+	plans       map[planKey]*ctfPlan
+	lastPlanKey planKey
+	lastPlan    *ctfPlan
 }
 
 // builderScope holds the records of one scope in a LogBuilder.

@@ -24,6 +24,12 @@ import (
 // through, encodes nothing and Commit counts the event, if rec holds one,
 // as dropped, as with Begin. AddCTF keeps no byte slice of rec.
 func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
+	if pl := b.plan(cl, types); pl.ops != nil && !b.e.full.Load() {
+		b.abandon()
+		if n, ok := b.addPlanned(pl, timeNS, observed, rec, trailer); ok {
+			return n, nil
+		}
+	}
 	if !b.Begin(cl, timeNS, observed) {
 		n, err := readCTF(cl, types, rec, trailer)
 		if err != nil {

@@ -219,3 +219,64 @@ func TestAddCTFQueueFull(t *testing.T) {
 		t.Fatalf("Commit dropped %d, want 1", d)
 	}
 }
+
+// Fields beyond the class's (the types list more than cl.Fields names)
+// are read through and not sent, of every kind, as Begin leaves them
+// out.
+func TestAddCTFFieldsBeyondClass(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	c := &Class{Name: "x:y", Fields: []Field{{Name: "n", Kind: "int32"}}}
+	ec := ctf.EventClass{ID: 1, Name: "x:y", Fields: []ctf.Field{
+		{Name: "n", Type: ctf.FieldType{Kind: ctf.Int, Bits: 32}}, {Name: "s", Type: ctf.FieldType{Kind: ctf.String}},
+		{Name: "f", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 64}}, {Name: "q", Type: ctf.FieldType{Kind: ctf.Bytes}},
+		{Name: "u", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 16}}}}
+	vals := []ctf.Value{ctf.IntValue(-5), ctf.StringValue("hello"), ctf.BytesValue([]byte("12345678")), ctf.BytesValue([]byte{1, 2}), ctf.UintValue(7)}
+	rec, err := ctf.AppendRecord(nil, &ec, 1, vals, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := rec[ctf.EventHeaderSize:]
+	want, got := e.NewLogBuilder(), e.NewLogBuilder()
+	want.Begin(c, 10, 20)
+	give(want, vals)
+	want.End(0)
+	if n, err := got.AddCTF(c, fieldTypes(&ec), 10, 20, fields, false); n != len(fields) || err != nil {
+		t.Fatalf("AddCTF = %d, %v; want %d, nil", n, err, len(fields))
+	}
+	compareBuilders(t, want, got)
+}
+
+// A record reserves room for itself, not for the rest of the packet it
+// is read out of: a builder fed the records of a large packet one by one
+// (as the CLI's transcoder does) holds buffers the size of what it
+// encoded, not of a packet more for every record.
+func TestAddCTFRoomPerRecord(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	c := &Class{Name: "x:y", Fields: []Field{{Name: "n", Kind: "int64"}, {Name: "s", Kind: "string"}}}
+	ec := ctf.EventClass{ID: 1, Name: "x:y", Fields: []ctf.Field{
+		{Name: "n", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}}, {Name: "s", Type: ctf.FieldType{Kind: ctf.String}}}}
+	var packet []byte
+	for i := range 1 << 15 {
+		var err error
+		if packet, err = ctf.AppendRecord(packet, &ec, uint64(i), []ctf.Value{ctf.IntValue(int64(i)), ctf.StringValue("hello")}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.NewLogBuilder()
+	types := fieldTypes(&ec)
+	for off := 0; off < len(packet); {
+		n, err := b.AddCTF(c, types, 1, 2, packet[off+ctf.EventHeaderSize:], false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += ctf.EventHeaderSize + n
+		if off == ctf.EventHeaderSize+n {
+			if got := cap(b.scopes[0].recs); got > 4<<10 {
+				t.Fatalf("after one record of a %d-byte packet, the builder's buffer holds %d bytes", len(packet), got)
+			}
+		}
+	}
+	if got, used := cap(b.scopes[0].recs), len(b.scopes[0].recs); got > 2*used {
+		t.Errorf("%d bytes encoded into a buffer of %d", used, got)
+	}
+}

@@ -1,0 +1,372 @@
+package otlp
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+
+	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/cstring"
+)
+
+// AddCTF's common records take a planned path: for a class whose fields
+// are all of the usual shapes (numbers, strings, byte arrays and
+// sequences, keys and event name of at most 16 bytes encoded), the work
+// per field is worked out once, when its first record comes, into a
+// ctfPlan: an op per field, and an upper bound of the bytes a record
+// appends (a string or bytes value it encodes is shorter than 128 bytes,
+// since its KeyValue's size is one byte). A record then reserves that room once
+// and is encoded by index, without a reserve, a type switch and a role
+// check per field; the general path (encodeCTF) remains for what a plan
+// leaves out (an unsigned value sent as text, a truncated record, a
+// KeyValue of 128 bytes or more) and for every error, which it reports
+// as before. The two paths encode the same bytes (TestAddCTFSameAsBegin
+// compares them with the values given one by one).
+
+// ctfOp is the work for one field of a planned class.
+type ctfOp struct {
+	kind  uint8  // opInt, ...
+	size  uint16 // the bytes of a number or fixed array in the record
+	shift uint8  // opInt: 64 - its bits, to extend its sign
+	key   shortPiece
+}
+
+// Ops.
+const (
+	opSkip      = iota // a number not sent (no field, or an id role)
+	opInt              // a signed integer, as an int attribute
+	opUint             // an unsigned integer, as an int attribute if it fits
+	opBool             // an unsigned integer, as a bool attribute
+	opF32              // a float32, as a double attribute
+	opF64              // a float64, as a double attribute
+	opStr              // a string attribute
+	opFixed            // a fixed array: a bytes attribute
+	opSeq              // a sequence: a bytes attribute
+	opStrID            // a string that may be the trace or span id
+	opFixedID          // a fixed array that may be the id
+	opSeqID            // a sequence that may be the id
+	opStrSkip          // a string not sent (no field)
+	opFixedSkip        // a fixed array not sent
+	opSeqSkip          // a sequence not sent
+)
+
+// ctfPlan is the planned path for one class and one list of field types.
+type ctfPlan struct {
+	c     *prepared
+	types []ctf.FieldType // a copy: the plan holds for these only
+	ops   []ctfOp         // nil: the class takes the general path
+	room  int             // the most bytes a record appends
+}
+
+// planKey finds a builder's plan.
+type planKey struct {
+	c *Class
+	n int // len(types)
+	t *ctf.FieldType
+}
+
+// plan returns the plan for cl's records of the given types; its ops are
+// nil if they take the general path.
+func (b *LogBuilder) plan(cl *Class, types []ctf.FieldType) *ctfPlan {
+	k := planKey{c: cl, n: len(types)}
+	if len(types) > 0 {
+		k.t = &types[0]
+	}
+	if b.lastPlan != nil && b.lastPlanKey == k && slices.Equal(b.lastPlan.types, types) {
+		return b.lastPlan
+	}
+	// A plan's class is as b's exporter prepared it, which stays so.
+	pl := b.plans[k]
+	if pl == nil || !slices.Equal(pl.types, types) {
+		pl = newCTFPlan(b.e.prepared(cl), types)
+		if b.plans == nil {
+			b.plans = map[planKey]*ctfPlan{}
+		}
+		if len(b.plans) >= maxPlans {
+			clear(b.plans) // a caller making types for every record
+		}
+		b.plans[k] = pl
+	}
+	b.lastPlanKey, b.lastPlan = k, pl
+	return pl
+}
+
+// maxPlans bounds a builder's plans.
+const maxPlans = 1024
+
+// newCTFPlan plans the records of class c with fields of the given types.
+func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
+	pl := &ctfPlan{c: c, types: slices.Clone(types)}
+	if c.shortName.n == 0 {
+		return pl
+	}
+	ops := make([]ctfOp, len(types))
+	// The record's tag, a byte of size, the time; the observed time and
+	// the name (stored as 16 bytes); the ids.
+	room := 11 + 9 + 16 + 2*(2+16)
+	for i := range types {
+		t := &types[i]
+		op := &ops[i]
+		var f *fieldEnc
+		if i < len(c.fields) {
+			f = &c.fields[i]
+			if f.short.n == 0 {
+				return pl
+			}
+			op.key = f.short
+		}
+		// At most: the KeyValue's tag and size, the key as 16 bytes,
+		// the value's tag and size, the AnyValue's tag (and size), and a
+		// varint, a double or the bytes of a string or bytes value,
+		// which are fewer than 128 (its KeyValue's size is one byte).
+		room += 2 + 16 + 4 + 10
+		if t.Kind == ctf.String || t.Kind == ctf.Bytes {
+			room += 0x80
+		}
+		switch t.Kind {
+		case ctf.Int, ctf.Uint, ctf.Float:
+			n, ok := numberSize(t)
+			if !ok {
+				return pl // an error, which the general path reports
+			}
+			op.size = uint16(n)
+			switch {
+			case f == nil || f.role > roleBool:
+				op.kind = opSkip
+			case t.Kind == ctf.Int:
+				op.kind, op.shift = opInt, uint8(64-t.Bits)
+			case t.Kind == ctf.Uint && f.role == roleBool:
+				op.kind = opBool
+			case t.Kind == ctf.Uint:
+				op.kind = opUint
+			case n == 4:
+				op.kind = opF32
+			default:
+				op.kind = opF64
+			}
+		case ctf.String:
+			if t.Bits != 0 {
+				return pl
+			}
+			op.kind = bytesOp(f, opStr, opStrID, opStrSkip)
+		case ctf.Bytes:
+			if t.Bits < 0 || t.Bits%8 != 0 || t.Bits/8 > ctf.MaxFixedBytes {
+				return pl
+			}
+			if t.Bits == 0 {
+				op.kind = bytesOp(f, opSeq, opSeqID, opSeqSkip)
+			} else {
+				op.kind, op.size = bytesOp(f, opFixed, opFixedID, opFixedSkip), uint16(t.Bits/8)
+			}
+		default:
+			return pl
+		}
+	}
+	pl.ops, pl.room = ops, room
+	return pl
+}
+
+// bytesOp is the op of a string or bytes field: an attribute, maybe an
+// id, or not sent.
+func bytesOp(f *fieldEnc, attr, id, skip uint8) uint8 {
+	switch {
+	case f == nil:
+		return skip
+	case f.role > roleBool:
+		return id
+	}
+	return attr
+}
+
+// addPlanned adds the record at the start of rec, which has a trailer
+// byte if trailer, by the plan: it returns the bytes the record takes,
+// or false if the record needs the general path (then it appended
+// nothing). The queue has room (the caller checked).
+func (b *LogBuilder) addPlanned(pl *ctfPlan, timeNS, observed int64, rec []byte, trailer bool) (int, bool) {
+	c := pl.c
+	for len(b.scopes) <= c.scopeID {
+		b.scopes = append(b.scopes, builderScope{})
+		b.lastClass = nil // lastSB points into the old array
+	}
+	sb := &b.scopes[c.scopeID]
+	r, at := reserve(sb.recs, pl.room)
+	r[at], r[at+1], r[at+2] = 2<<3|wireBytes, 0, logTime<<3|wireFixed64
+	binary.LittleEndian.PutUint64(r[at+3:], uint64(timeNS))
+	w, q := at+11, 0
+	var trace, span []byte
+	for i := range pl.ops {
+		op := &pl.ops[i]
+		switch op.kind {
+		case opInt, opUint:
+			// The commonest fields, in line.
+			n := int(op.size)
+			if len(rec)-q < n {
+				return 0, false
+			}
+			x := readUint(rec[q:], n)
+			q += n
+			if op.kind == opInt {
+				x = uint64(int64(x<<op.shift) >> op.shift)
+			} else if x > math.MaxInt64 {
+				return 0, false // sent as text
+			}
+			vl := fastVarintLen(x)
+			r[w], r[w+1] = logAttributes<<3|wireBytes, byte(op.key.n+3+vl)
+			w = op.key.put(r, w+2)
+			r[w], r[w+1], r[w+2] = 2<<3|wireBytes, byte(1+vl), anyInt<<3|wireVarint
+			w = putVarint(r, w+3, x)
+		case opStr:
+			j := cstring.Index(rec[q:])
+			if j < 0 {
+				return 0, false
+			}
+			var ok bool
+			if w, ok = putBytes(r, w, op, anyString, rec, q, j); !ok {
+				return 0, false
+			}
+			q += j + 1
+		case opBool, opF32, opF64, opSkip:
+			n := int(op.size)
+			if len(rec)-q < n {
+				return 0, false
+			}
+			w = putNumber(r, w, op, readUint(rec[q:], n))
+			q += n
+		default:
+			// Byte arrays and sequences, strings that may be ids,
+			// and string and bytes fields not sent.
+			var v []byte
+			var ok bool
+			if v, q, ok = bytesAt(op, rec, q); !ok {
+				return 0, false
+			}
+			switch op.kind {
+			case opFixed, opSeq:
+				if w, ok = putBytes(r, w, op, anyBytes, rec, q-len(v), len(v)); !ok {
+					return 0, false
+				}
+			case opStrID, opFixedID, opSeqID:
+				if c.fields[i].role == roleTrace {
+					if trace == nil && len(v) == 16 {
+						trace = v
+					}
+				} else if span == nil && len(v) == 8 {
+					span = v
+				}
+			}
+		}
+	}
+	if trailer {
+		if q >= len(rec) || rec[q] != 0 {
+			return 0, false // the general path reports or encodes it
+		}
+		q++
+	}
+	if trace != nil {
+		r[w], r[w+1] = logTraceID<<3|wireBytes, 16
+		w += 2 + copy(r[w+2:], trace)
+		if span != nil {
+			r[w], r[w+1] = logSpanID<<3|wireBytes, 8
+			w += 2 + copy(r[w+2:], span)
+		}
+	}
+	r[w] = logObserved<<3 | wireFixed64
+	binary.LittleEndian.PutUint64(r[w+1:], uint64(observed))
+	w = c.shortName.put(r, w+9)
+	sb.recs = r[:w]
+	b.sized(sb, at+1)
+	return q, true
+}
+
+// putNumber encodes a bool, float or skipped number field of value bits
+// x at r[w:] as op says, and returns the offset after it.
+func putNumber(r []byte, w int, op *ctfOp, x uint64) int {
+	switch op.kind {
+	case opBool:
+		r[w], r[w+1] = logAttributes<<3|wireBytes, byte(op.key.n+4)
+		w = op.key.put(r, w+2)
+		r[w], r[w+1], r[w+2], r[w+3] = 2<<3|wireBytes, 2, anyBool<<3|wireVarint, 0
+		if x != 0 {
+			r[w+3] = 1
+		}
+		return w + 4
+	case opF32, opF64:
+		if op.kind == opF32 {
+			x = math.Float64bits(float64(math.Float32frombits(uint32(x))))
+		}
+		r[w], r[w+1] = logAttributes<<3|wireBytes, byte(op.key.n+11)
+		w = op.key.put(r, w+2)
+		r[w], r[w+1], r[w+2] = 2<<3|wireBytes, 9, anyDouble<<3|wireFixed64
+		binary.LittleEndian.PutUint64(r[w+3:], x)
+		return w + 11
+	}
+	return w // opSkip
+}
+
+// putBytes encodes a string or bytes attribute (AnyValue field
+// anyField) whose value is the n bytes at rec[q:], at r[w:], and returns
+// the offset after it, or false if its KeyValue is too long for a size
+// of one byte. A value of up to 16 bytes is copied as two words when
+// rec holds 16 bytes from q (the room reserved allows for it): a call
+// to memmove for a few bytes cost more than the rest of the field.
+func putBytes(r []byte, w int, op *ctfOp, anyField byte, rec []byte, q, n int) (int, bool) {
+	kv := op.key.n + 4 + n
+	if kv >= 0x80 {
+		return w, false
+	}
+	r[w], r[w+1] = logAttributes<<3|wireBytes, byte(kv)
+	w = op.key.put(r, w+2)
+	r[w], r[w+1], r[w+2], r[w+3] = 2<<3|wireBytes, byte(2+n), anyField<<3|wireBytes, byte(n)
+	w += 4
+	if n <= 16 && len(rec)-q >= 16 {
+		binary.LittleEndian.PutUint64(r[w:], binary.LittleEndian.Uint64(rec[q:]))
+		binary.LittleEndian.PutUint64(r[w+8:], binary.LittleEndian.Uint64(rec[q+8:]))
+		return w + n, true
+	}
+	return w + copy(r[w:], rec[q:q+n]), true
+}
+
+// bytesAt reads the string, fixed array or sequence of op at rec[q:]:
+// its bytes and the offset after it, or false if rec does not hold it.
+func bytesAt(op *ctfOp, rec []byte, q int) ([]byte, int, bool) {
+	switch op.kind {
+	case opStrID, opStrSkip:
+		j := cstring.Index(rec[q:])
+		if j < 0 {
+			return nil, 0, false
+		}
+		return rec[q : q+j : q+j], q + j + 1, true
+	case opFixed, opFixedID, opFixedSkip:
+		n := int(op.size)
+		if len(rec)-q < n {
+			return nil, 0, false
+		}
+		return rec[q : q+n : q+n], q + n, true
+	}
+	if len(rec)-q < 4 {
+		return nil, 0, false
+	}
+	n := binary.LittleEndian.Uint32(rec[q:])
+	if uint64(n) > uint64(len(rec)-q-4) {
+		return nil, 0, false
+	}
+	q += 4
+	return rec[q : q+int(n) : q+int(n)], q + int(n), true
+}
+
+// sized fills in the size of the record just appended to sb.recs, whose
+// size byte is at offset at, moving the record up if its size takes more
+// than a byte, and counts it.
+func (b *LogBuilder) sized(sb *builderScope, at int) {
+	size := len(sb.recs) - at - 1
+	if size >= 0x80 {
+		k := varintLen(uint64(size)) - 1
+		sb.recs = append(sb.recs, make([]byte, k)...)
+		copy(sb.recs[at+1+k:], sb.recs[at+1:len(sb.recs)-k])
+		appendVarint(sb.recs[:at], uint64(size))
+	} else {
+		sb.recs[at] = byte(size)
+	}
+	sb.ends = append(sb.ends, int32(len(sb.recs)))
+	b.n++
+}
