@@ -75,9 +75,11 @@ func (b *LogBuilder) plan(cl *Class, types []ctf.FieldType) *ctfPlan {
 	if b.lastPlan != nil && b.lastPlanKey == k && slices.Equal(b.lastPlan.types, types) {
 		return b.lastPlan
 	}
-	// A plan's class is as b's exporter prepared it, which stays so.
+	// A plan's class is as b's exporter prepared it, which stays so
+	// unless the Class was overwritten: then it is prepared again (as
+	// the general path would), and planned again.
 	pl := b.plans[k]
-	if pl == nil || !slices.Equal(pl.types, types) {
+	if pl == nil || !slices.Equal(pl.types, types) || pl.c != cl.loadPrep(b.e) {
 		pl = newCTFPlan(b.e.prepared(cl), types)
 		if b.plans == nil {
 			b.plans = map[planKey]*ctfPlan{}
