@@ -13,35 +13,6 @@ import (
 	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
-// addCTFGeneral is AddCTF without the planned path: the reference.
-func (b *LogBuilder) addCTFGeneral(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
-	if !b.Begin(cl, timeNS, observed) {
-		n, err := readCTF(cl, types, rec, trailer)
-		if err != nil {
-			b.skipped--
-		}
-		return n, err
-	}
-	var n int
-	var err error
-	b.sb.recs, n, err = b.encodeCTF(b.sb.recs, types, rec)
-	if err != nil {
-		b.abandon()
-		return 0, err
-	}
-	var truncated uint8
-	if trailer {
-		if n >= len(rec) {
-			b.abandon()
-			return 0, errNoTrailer(cl)
-		}
-		truncated = rec[n]
-		n++
-	}
-	b.End(truncated)
-	return n, nil
-}
-
 // decodeForGive decodes rec by types into values (as the record holds
 // them) and the trailer, or false if it does not hold them.
 func decodeForGive(types []ctf.FieldType, rec []byte, trailer bool) ([]ctf.Value, uint8, int, bool) {

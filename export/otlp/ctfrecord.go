@@ -30,6 +30,12 @@ func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed i
 			return n, nil
 		}
 	}
+	return b.addCTFGeneral(cl, types, timeNS, observed, rec, trailer)
+}
+
+// addCTFGeneral is AddCTF's general path, for what a plan leaves out
+// (ctfplan.go): Begin, the fields read and encoded one by one, End.
+func (b *LogBuilder) addCTFGeneral(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
 	if !b.Begin(cl, timeNS, observed) {
 		n, err := readCTF(cl, types, rec, trailer)
 		if err != nil {
