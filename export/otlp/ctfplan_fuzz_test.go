@@ -2,73 +2,39 @@ package otlp
 
 import (
 	"encoding/binary"
-	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
-	"github.com/tracemark/tracemark/internal/cstring"
 	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
 // decodeForGive decodes rec by types into values (as the record holds
-// them) and the trailer, or false if it does not hold them.
+// them) and the trailer, with package ctf's decoder, or false if it does
+// not hold them.
 func decodeForGive(types []ctf.FieldType, rec []byte, trailer bool) ([]ctf.Value, uint8, int, bool) {
-	var vals []ctf.Value
-	p := 0
-	for i := range types {
-		t := &types[i]
-		switch t.Kind {
-		case ctf.Int, ctf.Uint, ctf.Float:
-			n, ok := numberSize(t)
-			if !ok || len(rec)-p < n {
-				return nil, 0, 0, false
-			}
-			u := readUint(rec[p:], n)
-			p += n
-			switch {
-			case t.Kind == ctf.Int:
-				s := 64 - uint(t.Bits)
-				vals = append(vals, ctf.IntValue(int64(u<<s)>>s))
-			case t.Kind == ctf.Uint:
-				vals = append(vals, ctf.UintValue(u))
-			case n == 4:
-				vals = append(vals, ctf.FloatValue(float64(math.Float32frombits(uint32(u)))))
-			default:
-				vals = append(vals, ctf.FloatValue(math.Float64frombits(u)))
-			}
-		case ctf.String:
-			if t.Bits != 0 {
-				return nil, 0, 0, false
-			}
-			j := cstring.Index(rec[p:])
-			if j < 0 {
-				return nil, 0, 0, false
-			}
-			vals = append(vals, ctf.StringValue(string(rec[p:p+j])))
-			p += j + 1
-		case ctf.Bytes:
-			v, next, err := ctfBytes(&Class{}, t, i, rec, p)
-			if err != nil {
-				return nil, 0, 0, false
-			}
-			vals = append(vals, ctf.BytesValue(v))
-			p = next
-		default:
-			return nil, 0, 0, false
-		}
+	ec := ctf.EventClass{ID: 1, Name: "f:f", Truncation: true, TruncatedID: 2}
+	for i, t := range types {
+		ec.Fields = append(ec.Fields, ctf.Field{Name: "f" + strconv.Itoa(i), Type: t})
 	}
-	var tr uint8
+	var dec ctf.RecordDecoder
+	if err := dec.AddClasses(ec); err != nil {
+		return nil, 0, 0, false
+	}
+	full := make([]byte, ctf.EventHeaderSize, ctf.EventHeaderSize+len(rec))
+	full[0] = 1
 	if trailer {
-		if p >= len(rec) {
-			return nil, 0, 0, false
-		}
-		tr = rec[p]
-		p++
+		full[0] = 2 // the twin id, whose records end with the trailer
 	}
-	return vals, tr, p, true
+	var ev ctf.Event
+	n, err := dec.Decode(append(full, rec...), &ev)
+	if err != nil {
+		return nil, 0, 0, false
+	}
+	return ev.Fields, ev.Truncated, n - ctf.EventHeaderSize, true
 }
 
 type fuzzIn struct {
