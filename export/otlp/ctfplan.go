@@ -108,6 +108,9 @@ func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
 	room := 11 + 9 + 16 + 2*(2+16)
 	for i := range types {
 		t := &types[i]
+		if t.Validate() != nil {
+			return pl // an error, which the general path reports
+		}
 		op := &ops[i]
 		var f *fieldEnc
 		if i < len(c.fields) {
@@ -127,10 +130,7 @@ func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
 		}
 		switch t.Kind {
 		case ctf.Int, ctf.Uint, ctf.Float:
-			n, ok := numberSize(t)
-			if !ok {
-				return pl // an error, which the general path reports
-			}
+			n := t.Bits / 8
 			op.size = uint16(n)
 			switch {
 			case f == nil || f.role > roleBool:
@@ -147,21 +147,13 @@ func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
 				op.kind = opF64
 			}
 		case ctf.String:
-			if t.Bits != 0 {
-				return pl
-			}
 			op.kind = bytesOp(f, opStr, opStrID, opStrSkip)
 		case ctf.Bytes:
-			if t.Bits < 0 || t.Bits%8 != 0 || t.Bits/8 > ctf.MaxFixedBytes {
-				return pl
-			}
 			if t.Bits == 0 {
 				op.kind = bytesOp(f, opSeq, opSeqID, opSeqSkip)
 			} else {
 				op.kind, op.size = bytesOp(f, opFixed, opFixedID, opFixedSkip), uint16(t.Bits/8)
 			}
-		default:
-			return pl
 		}
 	}
 	pl.ops, pl.room = ops, room
@@ -354,21 +346,4 @@ func bytesAt(op *ctfOp, rec []byte, q int) ([]byte, int, bool) {
 	}
 	q += 4
 	return rec[q : q+int(n) : q+int(n)], q + int(n), true
-}
-
-// sized fills in the size of the record just appended to sb.recs, whose
-// size byte is at offset at, moving the record up if its size takes more
-// than a byte, and counts it.
-func (b *LogBuilder) sized(sb *builderScope, at int) {
-	size := len(sb.recs) - at - 1
-	if size >= 0x80 {
-		k := varintLen(uint64(size)) - 1
-		sb.recs = append(sb.recs, make([]byte, k)...)
-		copy(sb.recs[at+1+k:], sb.recs[at+1:len(sb.recs)-k])
-		appendVarint(sb.recs[:at], uint64(size))
-	} else {
-		sb.recs[at] = byte(size)
-	}
-	sb.ends = append(sb.ends, int32(len(sb.recs)))
-	b.n++
 }

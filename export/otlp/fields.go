@@ -222,18 +222,25 @@ func (b *LogBuilder) End(truncated uint8) {
 		sb.recs = binary.LittleEndian.AppendUint64(sb.recs, uint64(b.observed))
 		sb.recs = append(sb.recs, c.nameField...)
 	}
-	size := len(sb.recs) - b.start - 1
+	b.sized(sb, b.start)
+	// The ids alias the caller's bytes: not kept beyond the record.
+	b.cur, b.trace, b.span = nil, nil, nil
+}
+
+// sized fills in the size of the record just appended to sb.recs, whose
+// size byte is at offset at, moving the record up if its size takes more
+// than a byte, and counts it.
+func (b *LogBuilder) sized(sb *builderScope, at int) {
+	size := len(sb.recs) - at - 1
 	if size >= 0x80 {
 		// A size of more than one byte: move the record up.
 		k := varintLen(uint64(size)) - 1
 		sb.recs = append(sb.recs, make([]byte, k)...)
-		copy(sb.recs[b.start+1+k:], sb.recs[b.start+1:len(sb.recs)-k])
-		appendVarint(sb.recs[:b.start], uint64(size))
+		copy(sb.recs[at+1+k:], sb.recs[at+1:len(sb.recs)-k])
+		appendVarint(sb.recs[:at], uint64(size))
 	} else {
-		sb.recs[b.start] = byte(size)
+		sb.recs[at] = byte(size)
 	}
 	sb.ends = append(sb.ends, int32(len(sb.recs)))
 	b.n++
-	// The ids alias the caller's bytes: not kept beyond the record.
-	b.cur, b.trace, b.span = nil, nil, nil
 }

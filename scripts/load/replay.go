@@ -52,8 +52,7 @@ type replayAgent struct {
 	stop   chan struct{} // closed when the client asks to stop
 	once   sync.Once
 
-	fired     atomic.Uint64
-	discarded atomic.Uint64
+	discarded atomic.Uint64 // read by the stream's stats
 }
 
 // replayPacket is a filled sub-buffer: its records and header.
@@ -146,7 +145,7 @@ func (r *replayAgent) recordPacket() error {
 func (r *replayAgent) fire(d time.Duration, rate float64) uint64 {
 	per := time.Duration(float64(r.events) / rate * 1e9) // one packet's worth
 	start := time.Now()
-	var seq, discarded, lastEnd uint64
+	var fired, seq, discarded, lastEnd uint64
 	for n := 0; ; n++ {
 		due := start.Add(time.Duration(n) * per)
 		if due.Sub(start) >= d {
@@ -155,7 +154,7 @@ func (r *replayAgent) fire(d time.Duration, rate float64) uint64 {
 		if wait := time.Until(due); wait > 0 {
 			time.Sleep(wait)
 		}
-		r.fired.Add(uint64(r.events))
+		fired += uint64(r.events)
 		select {
 		case buf := <-r.free:
 			begin := uint64(due.Sub(r.origin))
@@ -179,7 +178,7 @@ func (r *replayAgent) fire(d time.Duration, rate float64) uint64 {
 	now := max(uint64(time.Since(r.origin)), lastEnd)
 	r.filled <- replayPacket{h: wire.PacketHeader{Seq: seq, BeginTS: now, EndTS: now, Discarded: discarded}}
 	close(r.filled)
-	return r.fired.Load()
+	return fired
 }
 
 // info serves GET /v1/info.
