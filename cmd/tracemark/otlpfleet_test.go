@@ -111,11 +111,17 @@ func TestRecordOTLPLostMetric(t *testing.T) {
 			col := otlptest.NewReceiver(t)
 			e := newEnv(t)
 			target := e.startTarget()
+			// --timeout bounds the wait for the exports at exit: the
+			// test receiver decodes every record, which takes more than
+			// the default 10 s when the machine is busy (-race, other
+			// tests), and this test is about the counts, not that bound
+			// (which stays below the test's own wait for the exit).
+			args := []string{"--buffer", "16K", "--progress", "none", "--timeout", "45s", "--otlp", col.URL()}
 			var rec *proc
 			if noOutput {
-				rec = e.recordNoOutput(t, target, "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
+				rec = e.recordNoOutput(t, target, args...)
 			} else {
-				rec = e.record(t, target, filepath.Join(e.runtime, "trace"), "--buffer", "16K", "--progress", "none", "--otlp", col.URL())
+				rec = e.record(t, target, filepath.Join(e.runtime, "trace"), args...)
 			}
 			target.do(t, fmt.Sprintf("fire %d", lossyEvents))
 			rec.signal(t, os.Interrupt)
