@@ -305,59 +305,69 @@ func TestPartialSuccess(t *testing.T) {
 
 // When the collector does not answer, events wait in the queue; once it
 // is full they are dropped and counted, and the count reaches the
-// collector as a metric when it is back.
+// collector as a metric when it is back, compressed if the events are.
 func TestQueueFullDropsAndReports(t *testing.T) {
-	r := otlptest.NewReceiver(t)
-	release := make(chan struct{})
-	blocked := make(chan struct{}, 1)
-	r.Answer(func(path string, n int) (int, map[string]string, []byte) {
-		if path == "/v1/logs" {
-			select {
-			case blocked <- struct{}{}:
-			default:
+	for _, comp := range []string{CompressionNone, CompressionGzip} {
+		t.Run(comp, func(t *testing.T) {
+			r := otlptest.NewReceiver(t)
+			release := make(chan struct{})
+			blocked := make(chan struct{}, 1)
+			r.Answer(func(path string, n int) (int, map[string]string, []byte) {
+				if path == "/v1/logs" {
+					select {
+					case blocked <- struct{}{}:
+					default:
+					}
+					<-release
+				}
+				return 0, nil, nil
+			})
+			e := newTestExporter(t, r, WithBatch(10, 0, time.Hour), WithQueueSize(30), WithCompression(comp))
+			c := testClass
+			for i := range 10 {
+				e.Log(&c, int64(i), testValues(i), 0)
 			}
-			<-release
-		}
-		return 0, nil, nil
-	})
-	e := newTestExporter(t, r, WithBatch(10, 0, time.Hour), WithQueueSize(30))
-	c := testClass
-	for i := range 10 {
-		e.Log(&c, int64(i), testValues(i), 0)
-	}
-	<-blocked // the first batch is being sent and hangs
-	accepted := 0
-	for i := range 100 {
-		if e.Log(&c, int64(i), testValues(i), 0) {
-			accepted++
-		}
-	}
-	if accepted != 20 {
-		t.Errorf("accepted %d events with a queue of 30 and 10 in flight, want 20", accepted)
-	}
-	if st := e.Stats(); st.Dropped != 80 || st.Queued != 30 {
-		t.Errorf("stats %+v", st)
-	}
-	close(release)
-	if err := e.Close(context.Background()); !errors.Is(err, ErrIncomplete) {
-		t.Errorf("Close: %v", err)
-	}
-	st := e.Stats()
-	if st.Events != 110 || st.Exported != 30 || st.Dropped != 80 || st.Exported+st.Lost() != st.Events {
-		t.Errorf("stats %+v", st)
-	}
-	logs, metrics := r.Logs(), r.Metrics()
-	if len(logs) != 30 {
-		t.Errorf("received %d, want 30", len(logs))
-	}
-	if len(metrics) == 0 {
-		t.Fatal("no dropped-events metric")
-	}
-	if !bytes.Contains(metrics[len(metrics)-1], []byte(MetricDropped)) || !bytes.Contains(metrics[len(metrics)-1], []byte("queue_full")) {
-		t.Errorf("metric does not name the drops")
-	}
-	if v := otlptest.SumValue(metrics[len(metrics)-1], MetricDropped, "reason", "queue_full"); v != 80 {
-		t.Errorf("dropped metric says %d, want 80", v)
+			<-blocked // the first batch is being sent and hangs
+			accepted := 0
+			for i := range 100 {
+				if e.Log(&c, int64(i), testValues(i), 0) {
+					accepted++
+				}
+			}
+			if accepted != 20 {
+				t.Errorf("accepted %d events with a queue of 30 and 10 in flight, want 20", accepted)
+			}
+			if st := e.Stats(); st.Dropped != 80 || st.Queued != 30 {
+				t.Errorf("stats %+v", st)
+			}
+			close(release)
+			if err := e.Close(context.Background()); !errors.Is(err, ErrIncomplete) {
+				t.Errorf("Close: %v", err)
+			}
+			st := e.Stats()
+			if st.Events != 110 || st.Exported != 30 || st.Dropped != 80 || st.Exported+st.Lost() != st.Events {
+				t.Errorf("stats %+v", st)
+			}
+			logs, metrics := r.Logs(), r.Metrics()
+			if len(logs) != 30 {
+				t.Errorf("received %d, want 30", len(logs))
+			}
+			if len(metrics) == 0 {
+				t.Fatal("no dropped-events metric")
+			}
+			if !bytes.Contains(metrics[len(metrics)-1], []byte(MetricDropped)) || !bytes.Contains(metrics[len(metrics)-1], []byte("queue_full")) {
+				t.Errorf("metric does not name the drops")
+			}
+			if v := otlptest.SumValue(metrics[len(metrics)-1], MetricDropped, "reason", "queue_full"); v != 80 {
+				t.Errorf("dropped metric says %d, want 80", v)
+			}
+			// Compressed, the metrics are too, as every request.
+			for _, h := range r.Headers() {
+				if got := h.Get("Content-Encoding"); (comp == CompressionGzip) != (got == "gzip") {
+					t.Errorf("with compression %s, a request had Content-Encoding %q", comp, got)
+				}
+			}
+		})
 	}
 }
 
@@ -428,5 +438,26 @@ func TestBlockWaitsForRoom(t *testing.T) {
 	}
 	if st := e.Stats(); st.Exported != 100 || st.Dropped != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// ExportMetrics compresses as the event exports do, and the collector
+// reads the same metric out of the compressed body.
+func TestExportMetricsCompressed(t *testing.T) {
+	r := otlptest.NewReceiver(t)
+	e := newTestExporter(t, r, WithCompression(CompressionGzip))
+	m := Metric{Name: "m.count", Sum: &Sum{Monotonic: true, Points: []NumberPoint{{Attributes: []Attribute{{"k", "v"}}, Value: 7}}}}
+	if err := e.ExportMetrics(t.Context(), []Metric{m}); err != nil {
+		t.Fatal(err)
+	}
+	ms, hs := r.Metrics(), r.Headers()
+	if len(ms) != 1 || len(hs) != 1 {
+		t.Fatalf("%d metrics requests, %d requests in all; want 1", len(ms), len(hs))
+	}
+	if got := hs[0].Get("Content-Encoding"); got != "gzip" {
+		t.Errorf("Content-Encoding %q, want gzip", got)
+	}
+	if v := otlptest.SumValue(ms[0], "m.count", "k", "v"); v != 7 {
+		t.Errorf("the collector read %d, want 7", v)
 	}
 }

@@ -1,6 +1,8 @@
 package otlp
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"math"
@@ -221,11 +223,11 @@ func encodeMetrics(resource []byte, ms []Metric) []byte {
 // wrapping ErrRejected if the collector refuses them, or the last error
 // when ctx ended first. It may be called while events are exported.
 func (e *Exporter) ExportMetrics(ctx context.Context, ms []Metric) error {
-	body := encodeMetrics(e.resource, ms)
+	body, gz := e.metricsBody(ms)
 	backoff := e.cfg.RetryInitial
 	for {
 		actx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		wait, err := e.attemptCtx(actx, e.cfg.MetricsURL, [][]byte{body}, false)
+		wait, err := e.attemptCtx(actx, e.cfg.MetricsURL, [][]byte{body}, gz)
 		cancel()
 		var rej *rejection
 		if err == nil {
@@ -284,7 +286,23 @@ func (e *Exporter) reportDrops() {
 	}
 	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
 	defer cancel()
-	if _, err := e.attemptCtx(ctx, e.cfg.MetricsURL, [][]byte{encodeMetrics(e.resource, []Metric{m})}, false); err == nil {
+	body, gz := e.metricsBody([]Metric{m})
+	if _, err := e.attemptCtx(ctx, e.cfg.MetricsURL, [][]byte{body}, gz); err == nil {
 		e.reportedDrops = dropped + rejected
 	}
+}
+
+// metricsBody encodes a metrics request, compressed as the exporter's
+// requests are, and says whether it is. Metrics requests are few and
+// small: each gets a writer of its own.
+func (e *Exporter) metricsBody(ms []Metric) ([]byte, bool) {
+	body := encodeMetrics(e.resource, ms)
+	if e.cfg.Compression != CompressionGzip {
+		return body, false
+	}
+	var zbuf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zbuf, gzip.BestSpeed)
+	zw.Write(body)
+	zw.Close()
+	return zbuf.Bytes(), true
 }
