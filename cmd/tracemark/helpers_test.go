@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -244,6 +245,13 @@ func (l *lines) waitFor(t *testing.T, substr string) string {
 	return l.wait(t, strconv.Quote(substr), func(s string) bool { return strings.Contains(s, substr) })
 }
 
+// snapshot returns the lines so far.
+func (l *lines) snapshot() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
+}
+
 func (l *lines) text() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -376,10 +384,26 @@ func (e *env) startTarget() *proc {
 // do sends a command to a target and waits until it is done.
 func (p *proc) do(t *testing.T, cmd string) {
 	t.Helper()
+	// The answer to this command is the first "done CMD" line after
+	// those of the same command sent before: without counting them, a
+	// repeated command returned at once, before the target had done it.
+	want := "done " + cmd
+	before := 0
+	for _, l := range p.stdout.snapshot() {
+		if l == want {
+			before++
+		}
+	}
 	if _, err := fmt.Fprintln(p.stdin, cmd); err != nil {
 		t.Fatal(err)
 	}
-	p.stdout.waitFor(t, "done "+cmd)
+	seen := 0
+	p.stdout.wait(t, strconv.Quote(want), func(l string) bool {
+		if l == want {
+			seen++
+		}
+		return seen > before
+	})
 }
 
 // result is the outcome of a CLI run.

@@ -78,3 +78,46 @@ func TestStatsOTLP(t *testing.T) {
 		}
 	}
 }
+
+// With --every the table is cleared each interval, the metrics are not:
+// they stay cumulative from the start, as without it.
+func TestStatsEveryOTLP(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--by", "key", "--every", "1s", "--otlp", col.URL())
+	p.stderr.waitFor(t, "Counting 1 marker ")
+	target.do(t, "fire 9")
+	p.stdout.waitFor(t, ": 9 events, 0 lost") // an interval's table, then cleared
+	target.do(t, "fire 9")
+	p.signal(t, os.Interrupt)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("stats exited %d:\n%s", code, p.stderr.text())
+	}
+	ms := col.Metrics()
+	if len(ms) == 0 {
+		t.Fatal("no metrics received")
+	}
+	last := ms[len(ms)-1]
+	for _, k := range keys {
+		if got := otlptest.SumValue(last, "tracemark.events", "key", k); got != 6 {
+			t.Errorf("tracemark.events{key=%q} = %d, want 6: the counts of both intervals", k, got)
+		}
+	}
+}
+
+// What --otlp does not export is said at the start, not left out unsaid.
+func TestStatsOTLPSaysWhatStaysLocal(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--value", "lat", "--otlp", col.URL())
+	p.stderr.waitFor(t, "warning: --otlp exports the counts and --hist's histogram only: --lhist and --value stay on this terminal")
+	p.stderr.waitFor(t, "Counting 1 marker ")
+	p.signal(t, os.Interrupt)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("stats exited %d:\n%s", code, p.stderr.text())
+	}
+}

@@ -128,7 +128,7 @@ that fired them. A process runs one Go trace at a time.`,
 	cmd.Flags().StringVar(&mode, "mode", "discard", "discard (keep the oldest when the buffer is full) or overwrite (keep the newest)")
 	cmd.Flags().StringVar(&progress, "progress", "auto", "progress display: auto (a live line on a terminal, else none), live, plain (a line per interval) or none")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "progress refresh interval")
-	otlpFlag(cmd, &otlpURL)
+	otlpFlag(cmd, &otlpURL, "the events")
 	return cmd
 }
 

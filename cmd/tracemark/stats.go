@@ -107,6 +107,9 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err != nil {
 				return err
 			}
+			if otlpCfg != nil && (spec.lhist != nil || spec.value != "") {
+				fmt.Fprintln(a.stderr, "warning: --otlp exports the counts and --hist's histogram only: --lhist and --value stay on this terminal")
+			}
 			if sel, multi, err := m.selector(&f); err != nil || multi {
 				if err != nil {
 					return err
@@ -148,7 +151,7 @@ points' attributes.`
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "refresh interval of the live table")
 	cmd.Flags().DurationVar(&every, "every", 0, "print the table and clear the counts at this interval, instead of a live table")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the final result as JSON (with --every, one JSON document per interval)")
-	otlpFlag(cmd, &otlpURL)
+	otlpFlag(cmd, &otlpURL, "the counts (per --by key, and --hist) as metrics")
 	return cmd
 }
 
@@ -316,6 +319,18 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 	view := newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON && !perInterval)
 	c := newCapture(s, nil)
 	c.onRecord = g.add
+	// The metrics are cumulative: with --every, whose table is cleared
+	// each interval, they are counted apart, from the start.
+	og := g
+	if om != nil && perInterval {
+		og = newAggregator(g.aggSpec)
+		c.onRecord = func(r *wire.Record) error {
+			if err := g.add(r); err != nil {
+				return err
+			}
+			return og.add(r)
+		}
+	}
 	var lastLost uint64
 	printInterval := func() {
 		// bpftrace's interval: print(@); clear(@).
@@ -330,6 +345,9 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		lastLost = lost
 	}
 	c.onStats = func() {
+		if om != nil {
+			om.update(og.metrics(c.started, time.Now(), c.lost()))
+		}
 		if perInterval {
 			printInterval()
 			return
@@ -337,9 +355,6 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		var buf bytes.Buffer
 		g.render(&buf, fmt.Sprintf("%s: %d events, %d lost", time.Since(c.started).Round(time.Second), g.total, c.lost()))
 		view.show(buf.String())
-		if om != nil {
-			om.update(g.metrics(c.started, time.Now(), c.lost()))
-		}
 	}
 	runErr := c.run()
 	signals.release()
@@ -357,7 +372,7 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 		g.render(a.stdout, fmt.Sprintf("%d events in %.1fs, %d lost", g.total, time.Since(c.started).Seconds(), c.lost()))
 	}
 	if om != nil {
-		if err := om.finish(a.stderr, g.metrics(c.started, time.Now(), c.lost()), a.timeout); err != nil && runErr == nil {
+		if err := om.finish(a.stderr, og.metrics(c.started, time.Now(), c.lost()), a.timeout); err != nil && runErr == nil {
 			runErr = err
 		}
 	}

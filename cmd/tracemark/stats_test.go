@@ -11,8 +11,7 @@ import (
 )
 
 // runStatsJSON runs stats on target while it fires n test:value events,
-// and returns the JSON result. Each call needs its own n: the target's
-// "done fire N" line of an earlier call would satisfy the wait.
+// and returns the JSON result.
 func runStatsJSON(t *testing.T, e *env, target *proc, n int, args ...string) statsResult {
 	t.Helper()
 	p := e.start("cli", append([]string{"stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--json"}, args...)...)

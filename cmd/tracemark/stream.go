@@ -70,7 +70,7 @@ process after the time (pid, program), or with --json in its "pid" and
 second.`
 	cmd.Example += "\n" + example("sudo tracemark stream --all -e 'http:*'")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per event (the jsonl schema of tracemark convert)")
-	otlpFlag(cmd, &otlpURL)
+	otlpFlag(cmd, &otlpURL, "the events")
 	return cmd
 }
 
