@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -323,6 +324,9 @@ func fromEnv(getenv func(string) string) (config, error) {
 	}
 	if h := getenv("OTEL_EXPORTER_OTLP_HEADERS"); h != "" {
 		m, err := ParseHeaders(h)
+		for k, v := range m {
+			err = cmp.Or(err, checkHeader(k, v))
+		}
 		if err != nil {
 			return c, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %w", err)
 		}
@@ -363,12 +367,39 @@ func ParseHeaders(s string) (map[string]string, error) {
 	return m, nil
 }
 
+// checkHeader checks a request header: a name that is an HTTP token
+// (RFC 9110, 5.6.2) and a value without control characters but tab, so
+// that a malformed OTEL_EXPORTER_OTLP_HEADERS ("api key=x", a
+// percent-encoded line break) is refused by New with its name, not by
+// every request, retried until the exporter gives up.
+func checkHeader(k, v string) error {
+	if k == "" {
+		return fmt.Errorf("%w: empty header name", ErrConfig)
+	}
+	for i := 0; i < len(k); i++ {
+		if b := k[i]; b >= 0x7f || !(b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+			return fmt.Errorf("%w: header name %q: %q is not allowed in a header name", ErrConfig, k, b)
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 && b != '\t' || b == 0x7f {
+			return fmt.Errorf("%w: header %q: its value holds control character %q", ErrConfig, k, b)
+		}
+	}
+	return nil
+}
+
 func httpURL(u string) bool {
 	p, err := url.Parse(u)
 	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != ""
 }
 
 func (c *config) check() error {
+	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
+		if err := checkHeader(k, c.Headers[k]); err != nil {
+			return err
+		}
+	}
 	switch c.Compression {
 	case "", CompressionNone, CompressionGzip:
 	default:

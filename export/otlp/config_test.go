@@ -35,6 +35,10 @@ func TestFromEnv(t *testing.T) {
 		{"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"},
 		{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"},
+		// Headers net/http would refuse at every request.
+		{"OTEL_EXPORTER_OTLP_HEADERS": "api key=x"},
+		{"OTEL_EXPORTER_OTLP_HEADERS": "x=b%0D%0AInjected: 1"},
+		{"OTEL_EXPORTER_OTLP_HEADERS": "x=a%00b"},
 	} {
 		if _, err := fromEnv(env(bad)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%v: %v", bad, err)
@@ -78,4 +82,19 @@ func TestProcessResource(t *testing.T) {
 	if _, err := processResource(p, env(map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "x"})); !errors.Is(err, ErrConfig) {
 		t.Errorf("bad OTEL_RESOURCE_ATTRIBUTES: %v", err)
 	}
+}
+
+// WithHeaders refuses what no request could carry, rather than have
+// every request fail and be retried.
+func TestHeadersChecked(t *testing.T) {
+	for _, h := range []map[string]string{{"api key": "x"}, {"x": "a\r\nb: c"}, {"é": "x"}, {"x(": "y"}} {
+		if _, err := New("http://localhost:4318", WithHeaders(h)); !errors.Is(err, ErrConfig) {
+			t.Errorf("WithHeaders(%q): %v, want ErrConfig", h, err)
+		}
+	}
+	e, err := New("http://localhost:4318", WithHeaders(map[string]string{"Authorization": "Bearer a\tb", "x-tenant_1.~": ""}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close(t.Context())
 }

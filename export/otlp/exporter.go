@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
@@ -539,6 +540,7 @@ func (s *sender) send(b *batch) {
 	e.release(b)
 	switch {
 	case err == nil:
+		rejected = min(rejected, n) // a collector that claims more than it got
 		e.rejected.Add(rejected)
 		e.exported.Add(n - rejected)
 		e.reportDrops()
@@ -681,7 +683,7 @@ func (s *sender) post(url string) (rejected uint64, err error) {
 		}
 		e.retries.Add(1)
 		if wait <= 0 {
-			wait = backoff
+			wait = jittered(backoff)
 			backoff = min(2*backoff, e.cfg.RetryMax)
 		}
 		t := time.NewTimer(wait)
@@ -776,6 +778,17 @@ func (b *requestBody) len() int64 {
 		n += len(p)
 	}
 	return int64(n)
+}
+
+// jittered returns a wait of between half of d and d, at random, so
+// that senders and exporters that failed together (a collector
+// restarting) do not retry together: the OTLP specification asks for an
+// exponential back-off with jitter.
+func jittered(d time.Duration) time.Duration {
+	if d < 2 {
+		return d
+	}
+	return d/2 + rand.N(d-d/2+1)
 }
 
 // parseRetryAfter reads a Retry-After header: seconds or an HTTP date.

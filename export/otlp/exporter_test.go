@@ -303,6 +303,21 @@ func TestPartialSuccess(t *testing.T) {
 	}
 }
 
+// A partial success that rejects more records than the request held
+// counts the request's records as rejected, no more.
+func TestPartialSuccessOverstated(t *testing.T) {
+	r := otlptest.NewReceiver(t)
+	ps := appendBytesField(nil, 1, appendUintField(nil, 1, 5))
+	r.Answer(func(path string, n int) (int, map[string]string, []byte) { return 200, nil, ps })
+	e := newTestExporter(t, r)
+	c := testClass
+	e.Log(&c, 1, testValues(1), 0)
+	e.Close(context.Background())
+	if st := e.Stats(); st.Rejected != 1 || st.Exported != 0 || st.Events != 1 {
+		t.Errorf("stats %+v, want the one event rejected", st)
+	}
+}
+
 // When the collector does not answer, events wait in the queue; once it
 // is full they are dropped and counted, and the count reaches the
 // collector as a metric when it is back, compressed if the events are.
@@ -459,5 +474,21 @@ func TestExportMetricsCompressed(t *testing.T) {
 	}
 	if v := otlptest.SumValue(ms[0], "m.count", "k", "v"); v != 7 {
 		t.Errorf("the collector read %d, want 7", v)
+	}
+}
+
+// The back-off between retries is jittered, within [d/2, d].
+func TestJittered(t *testing.T) {
+	const d = time.Second
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		w := jittered(d)
+		if w < d/2 || w > d {
+			t.Fatalf("jittered(%v) = %v, want within [%v, %v]", d, w, d/2, d)
+		}
+		seen[w] = true
+	}
+	if len(seen) < 50 {
+		t.Errorf("100 waits took %d values: not random", len(seen))
 	}
 }

@@ -240,7 +240,7 @@ func (e *Exporter) ExportMetrics(ctx context.Context, ms []Metric) error {
 			return err
 		}
 		if wait <= 0 {
-			wait = backoff
+			wait = jittered(backoff)
 			backoff = min(2*backoff, e.cfg.RetryMax)
 		}
 		t := time.NewTimer(wait)
