@@ -225,10 +225,18 @@ func moduleOf(pc uintptr) Module {
 	if fn == nil {
 		return Module{}
 	}
-	pkg := packageOf(fn.Name())
-	bi := buildInfo()
+	return moduleFor(packageOf(fn.Name()), buildInfo())
+}
+
+// moduleFor finds the module of package pkg in the build info bi.
+func moduleFor(pkg string, bi *debug.BuildInfo) Module {
 	if bi == nil {
 		return Module{Path: pkg}
+	}
+	if pkg == "main" && bi.Path != "" {
+		// The symbols of a command's package are named main.F: it is
+		// the main package, bi.Path, in the main module.
+		pkg = bi.Path
 	}
 	best := bi.Main
 	found := within(pkg, best.Path)

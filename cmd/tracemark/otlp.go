@@ -372,9 +372,10 @@ func (o *otlpOut) captureMetrics() []otlp.Metric {
 // stream --otlp.
 var recordScope = otlp.Scope{Name: "tracemark/record"}
 
-// exportTrace sends a CTF trace to a collector (convert --otlp). Traces
-// do not keep the marker kinds, so bools and durations go out as the
-// integers CTF holds, and the scope is "tracemark"; the resource comes
+// exportTrace sends a CTF trace to a collector (convert --otlp). The
+// trace's metadata keeps the marker kinds (bools, durations, ids) and
+// span declarations, not the markers' modules: the scope is "tracemark".
+// The resource comes
 // from the trace's environment (procname, vpid, hostname). Nothing is
 // dropped for a slow collector: reading waits for the queue.
 func exportTrace(dir, url string, a *app) error {

@@ -23,8 +23,11 @@
 //     the trace id, and the span id as its parent);
 //   - fields the recorder truncated are named in the string array
 //     attribute tracemark.truncated;
-//   - the instrumentation scope is the Go module the marker belongs to,
-//     with its version.
+//   - the instrumentation scope is the module the marker belongs to,
+//     with its version: the Go module of its package (the main module
+//     for package main), or the WebAssembly plug-in that defines it.
+//     tracemark convert --otlp, which reads a trace that does not
+//     record the modules, sends every event under scope "tracemark".
 //
 // Spans (Exporter.Span) are of kind internal, with attributes. Metrics
 // (Exporter.ExportMetrics) are cumulative sums, explicit-bound
