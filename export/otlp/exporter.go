@@ -436,6 +436,10 @@ func (e *Exporter) Rejection() error {
 	return e.rejectErr
 }
 
+// Timeout returns the bound of each request: WithTimeout's, or
+// OTEL_EXPORTER_OTLP_TIMEOUT's with WithEnv, or DefaultTimeout.
+func (e *Exporter) Timeout() time.Duration { return e.cfg.Timeout }
+
 // Close sends what is queued and stops the exporter. If ctx ends first,
 // the events still unsent count as Failed. Close returns nil if every
 // event was exported, an error wrapping ErrIncomplete if some were lost

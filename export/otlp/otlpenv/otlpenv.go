@@ -213,12 +213,20 @@ func (x *Export) Stats() Stats {
 }
 
 // Close stops recording, exports the rest and stops the exporter, waiting
-// for the collector until ctx ends. It returns an error wrapping
-// otlp.ErrIncomplete if events were lost on the way (Stats says where),
-// is idempotent and safe on a nil *Export.
+// for the collector until ctx ends, or, if ctx has no deadline, for at
+// most the exporter's timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by
+// default): a program exiting while its collector is down is not held
+// there. It returns an error wrapping otlp.ErrIncomplete if events were
+// lost on the way (Stats says where), is idempotent and safe on a nil
+// *Export.
 func (x *Export) Close(ctx context.Context) error {
 	if x == nil {
 		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, x.Exporter.Timeout())
+		defer cancel()
 	}
 	x.once.Do(func() {
 		x.cancel()

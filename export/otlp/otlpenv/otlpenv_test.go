@@ -2,11 +2,13 @@ package otlpenv_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/export/otlp/otlpenv"
 	"github.com/tracemark/tracemark/internal/otlptest"
 	"github.com/tracemark/tracemark/marker"
@@ -142,5 +144,32 @@ func TestFailedStartFreesTheBuffers(t *testing.T) {
 		if _, after := session.MemoryBudget(); after != before {
 			t.Errorf("%s=%q %s=%q: recording memory in use %d after the failed start, %d before", session.EnvEnable, tc.enable, session.EnvFilter, tc.filter, after, before)
 		}
+	}
+}
+
+// Close(context.Background()), as the package documentation shows it,
+// returns when the collector is down: after the exporter's timeout, the
+// events unsent counted as lost.
+func TestCloseWithTheCollectorDown(t *testing.T) {
+	t.Setenv("TRACEMARK_ENABLE", "envtest:*")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1") // nothing listens
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "200")
+	x, err := otlpenv.StartFromEnv()
+	if err != nil || x == nil {
+		t.Fatalf("StartFromEnv: %v %v", x, err)
+	}
+	jobDone.Fire("resize", 1, time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- x.Close(context.Background()) }()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, otlp.ErrIncomplete) {
+			t.Errorf("Close: %v, want ErrIncomplete", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close(context.Background()) still waits for a collector that is down")
+	}
+	if st := x.Stats().Exporter; st.Exported != 0 || st.Lost() != st.Events || st.Events != 2 {
+		t.Errorf("stats %+v: want the event and its span lost", st)
 	}
 }
