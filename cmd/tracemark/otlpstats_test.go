@@ -67,14 +67,21 @@ func TestStatsOTLP(t *testing.T) {
 	if !strings.Contains(p.stderr.text(), "OTLP: counts exported to "+col.URL()) {
 		t.Errorf("stderr:\n%s", p.stderr.text())
 	}
+	wantEventsPerKey(t, col, 3)
+}
+
+// wantEventsPerKey checks the last metrics the collector received:
+// tracemark.events is want for each of the target's keys.
+func wantEventsPerKey(t *testing.T, col *otlptest.Receiver, want int64) {
+	t.Helper()
 	ms := col.Metrics()
 	if len(ms) == 0 {
 		t.Fatal("no metrics received")
 	}
 	last := ms[len(ms)-1]
 	for _, k := range keys {
-		if got := otlptest.SumValue(last, "tracemark.events", "key", k); got != 3 {
-			t.Errorf("tracemark.events{key=%q} = %d, want 3", k, got)
+		if got := otlptest.SumValue(last, "tracemark.events", "key", k); got != want {
+			t.Errorf("tracemark.events{key=%q} = %d, want %d", k, got, want)
 		}
 	}
 }
@@ -95,16 +102,7 @@ func TestStatsEveryOTLP(t *testing.T) {
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("stats exited %d:\n%s", code, p.stderr.text())
 	}
-	ms := col.Metrics()
-	if len(ms) == 0 {
-		t.Fatal("no metrics received")
-	}
-	last := ms[len(ms)-1]
-	for _, k := range keys {
-		if got := otlptest.SumValue(last, "tracemark.events", "key", k); got != 6 {
-			t.Errorf("tracemark.events{key=%q} = %d, want 6: the counts of both intervals", k, got)
-		}
-	}
+	wantEventsPerKey(t, col, 6) // the counts of both intervals
 }
 
 // What --otlp does not export is said at the start, not left out unsaid.
