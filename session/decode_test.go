@@ -1,6 +1,8 @@
 package session_test
 
 import (
+	"cmp"
+	"slices"
 	"testing"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -55,7 +57,24 @@ func decodePacket(t *testing.T, s *session.Session, p session.Packet) []event {
 	return out
 }
 
-// drainAll drains s and decodes every event.
+// inTimeOrder checks that each stream's events are in timestamp order
+// and merges the streams by timestamp, as a trace reader's muxer does:
+// a goroutine that moves to another CPU between two events records
+// them in two streams, and the drain hands streams over one by one.
+func inTimeOrder(t *testing.T, evs []event) []event {
+	t.Helper()
+	last := map[int]uint64{}
+	for i, e := range evs {
+		if e.ts < last[e.stream] {
+			t.Errorf("event %d goes back in time in stream %d: %d after %d", i, e.stream, e.ts, last[e.stream])
+		}
+		last[e.stream] = e.ts
+	}
+	slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.ts, b.ts) })
+	return evs
+}
+
+// drainAll drains s and decodes every event, in timestamp order.
 func drainAll(t *testing.T, s *session.Session) []event {
 	t.Helper()
 	var out []event
@@ -73,5 +92,5 @@ func drainAll(t *testing.T, s *session.Session) []event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return inTimeOrder(t, out)
 }

@@ -413,6 +413,7 @@ func TestDrainAfterFailedEmit(t *testing.T) {
 	if !errors.Is(err, refused) {
 		t.Fatalf("Drain: %v, want the emit error", err)
 	}
+	first = inTimeOrder(t, first)
 	inRange("failed drain", first)
 	var snap []event
 	if err := s.Snapshot(func(p session.Packet) error {
@@ -421,6 +422,7 @@ func TestDrainAfterFailedEmit(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	snap = inTimeOrder(t, snap)
 	inRange("snapshot after it", snap)
 	s.Stop()
 	again := drainAll(t, s)
