@@ -25,10 +25,11 @@ import (
 type otlpTranscoder struct {
 	o       *otlpOut
 	check   *wire.Decoder
-	byID    []*otlpTClass // indexed by the records' ids, twin ids too
-	ctx     []ctf.Field   // the stream event context
-	ctxSize int           // its size, or -1 if it holds a string
-	rec     wire.Record   // a span class's record, decoded
+	byID    []*otlpTClass    // indexed by the records' ids, twin ids too
+	ctx     []ctf.Field      // the stream event context
+	ctxSize int              // its size, or -1 if it holds a string
+	rec     wire.Record      // a span class's record, decoded
+	b       *otlp.LogBuilder // the builder the classes' encoders are for
 
 	// What packet found: the events per run of one class, and the span
 	// events, copied, for SpanOf.
@@ -45,8 +46,9 @@ type markerRun struct {
 // otlpTClass is a class as the transcoder reads its records.
 type otlpTClass struct {
 	ec      *wire.EventClass
-	oc      *otlp.Class // looked up at its first record (classOf)
-	span    bool        // oc has Span or StartKeys: decode into values
+	oc      *otlp.Class     // looked up at its first record (classOf)
+	span    bool            // oc has Span or StartKeys: decode into values
+	enc     otlp.CTFEncoder // if oc and not span: its records into b
 	types   []ctf.FieldType
 	trailer bool   // Truncation: records of id trunc end with a bitmask
 	trunc   uint16 // the id of its records with the bitmask
@@ -118,8 +120,21 @@ func (t *otlpTranscoder) set(id uint16, c *otlpTClass) {
 
 // packet adds the records of a packet to b, observed at observed (ns
 // since the Unix epoch), and sets runs and spans.
+//
+// A record of a class that is not a span class is followed by the
+// records of the same id after it, in a loop that reads only their
+// headers (more): the work per record outside its fields' encoding was
+// a fifth of a record's when each went through record.
 func (t *otlpTranscoder) packet(data []byte, b *otlp.LogBuilder, observed int64) error {
 	t.runs, t.spans = t.runs[:0], nil
+	if b != t.b {
+		for _, c := range t.byID {
+			if c != nil {
+				c.oc = nil // its encoder is for another builder
+			}
+		}
+		t.b = b
+	}
 	var last *otlpTClass
 	for off := 0; off < len(data); {
 		c, n, err := t.record(data[off:], b, observed)
@@ -130,10 +145,44 @@ func (t *otlpTranscoder) packet(data []byte, b *otlp.LogBuilder, observed int64)
 			last = c
 			t.runs = append(t.runs, markerRun{name: c.ec.Name})
 		}
-		t.runs[len(t.runs)-1].n++
+		run := &t.runs[len(t.runs)-1]
+		run.n++
+		id := binary.LittleEndian.Uint16(data[off:])
 		off += n
+		if c.span || t.ctxSize < 0 {
+			continue
+		}
+		k, m, err := t.more(c, id, data[off:], observed)
+		run.n += uint64(k)
+		off += m
+		if err != nil {
+			return fmt.Errorf("%w: record at offset %d: %v", wire.ErrFrame, off, err)
+		}
 	}
 	return nil
+}
+
+// more adds the records at the start of data whose id is id, records of
+// class c, which is not a span class, as record would, with a stream
+// event context of a fixed size. It returns how many it added and the
+// bytes they take; it stops at a record of another id, at one it cannot
+// add (with the error), and where what is left cannot hold a header and
+// context (for record to report).
+func (t *otlpTranscoder) more(c *otlpTClass, id uint16, data []byte, observed int64) (int, int, error) {
+	p := ctf.EventHeaderSize + t.ctxSize
+	trailer := c.trailer && id == c.trunc
+	cc := t.o.cc
+	k, off := 0, 0
+	for len(data)-off >= p && binary.LittleEndian.Uint16(data[off:]) == id {
+		ts := cc.wallNS(binary.LittleEndian.Uint64(data[off+2:]))
+		n, err := c.enc.Add(ts, observed, data[off+p:], trailer)
+		if err != nil {
+			return k, off, err
+		}
+		off += p + n
+		k++
+	}
+	return k, off, nil
 }
 
 // record adds the record at the start of rec to b and returns its class
@@ -150,6 +199,9 @@ func (t *otlpTranscoder) record(rec []byte, b *otlp.LogBuilder, observed int64) 
 	if c.oc == nil {
 		c.oc = t.o.classOf(c.ec)
 		c.span = c.oc.Span != nil || c.oc.StartKeys != nil
+		if !c.span {
+			c.enc = b.CTFEncoder(c.oc, c.types)
+		}
 	}
 	ts := t.o.cc.wallNS(binary.LittleEndian.Uint64(rec[2:]))
 	p := ctf.EventHeaderSize
@@ -176,7 +228,7 @@ func (t *otlpTranscoder) record(rec []byte, b *otlp.LogBuilder, observed int64) 
 		t.spans = append(t.spans, spanEvent{c: c.oc, ts: ts, vals: cloneValues(vals), truncated: t.rec.Truncated})
 		return c, n, nil
 	}
-	n, err := b.AddCTF(c.oc, c.types, ts, observed, rec[p:], c.trailer && id == c.trunc)
+	n, err := c.enc.Add(ts, observed, rec[p:], c.trailer && id == c.trunc)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -110,9 +110,12 @@ func transcode(o *otlpOut, evContext []string, classes []wire.EventClass, packet
 	if err := tc.add(classes); err != nil {
 		return nil, err
 	}
-	b := o.exp.NewLogBuilder()
+	// Two builders, in turn: what the transcoder keeps for a builder
+	// must follow the one it is given.
+	builders := []*otlp.LogBuilder{o.exp.NewLogBuilder(), o.exp.NewLogBuilder()}
 	counts := map[string]uint64{}
 	for i, p := range packets {
+		b := builders[i%2]
 		err = tc.packet(p, b, int64(1000+i))
 		o.exp.Commit(b)
 		for _, r := range tc.runs {
@@ -226,12 +229,17 @@ var encClasses = []wire.EventClass{
 }
 
 // encRecords makes random records of encClasses, n of them, with the
-// event context evContext after each header.
+// event context evContext after each header: in runs of one class, most
+// of them, as a packet has (the transcoder reads the records after the
+// first of a run in a loop of its own).
 func encRecords(t testing.TB, r *rand.Rand, evContext []string, n int) []byte {
 	t.Helper()
 	var out []byte
+	wc := &encClasses[0]
 	for range n {
-		wc := &encClasses[r.IntN(len(encClasses))]
+		if r.IntN(4) == 0 {
+			wc = &encClasses[r.IntN(len(encClasses))]
+		}
 		ec, err := wc.CTF()
 		if err != nil {
 			t.Fatal(err)
@@ -350,4 +358,33 @@ func FuzzOTLPTranscoder(f *testing.F) {
 		}
 		bothWays(t, evContext, encClasses, [][]byte{recs})
 	})
+}
+
+// An error in a run of records of one class names the record's offset,
+// and the records before it go out.
+func TestOTLPTranscoderErrorInRun(t *testing.T) {
+	ec, err := encClasses[0].CTF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]ctf.Value, len(ec.Fields))
+	for i, f := range ec.Fields {
+		vals[i] = ctf.IntValue(int64(i))
+		if f.Type.Kind == ctf.Uint {
+			vals[i] = ctf.UintValue(uint64(i))
+		}
+	}
+	rec, err := ctf.AppendRecord(nil, &ec, 1e9, vals, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var packet []byte
+	for range 5 {
+		packet = append(packet, rec...)
+	}
+	packet = packet[:len(packet)-3] // the fifth record cut in its last field
+	err = bothWays(t, nil, encClasses, [][]byte{packet})
+	if want := fmt.Sprintf("record at offset %d:", 4*len(rec)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("transcoding: %v, want an error naming %q", err, want)
+	}
 }

@@ -33,6 +33,38 @@ func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed i
 	return b.addCTFGeneral(cl, types, timeNS, observed, rec, trailer)
 }
 
+// CTFEncoder encodes the CTF records of one class, with fields of one
+// list of types, into a LogBuilder, as AddCTF does, but finds what AddCTF
+// finds for every record (the class as the exporter prepared it, the
+// work planned for its fields) once, when it is made: for a caller that
+// encodes many records of a class in a row, such as the records of a
+// packet. It encodes for the class as it was when the encoder was made,
+// and belongs to the goroutine that uses its LogBuilder.
+type CTFEncoder struct {
+	b  *LogBuilder
+	cl *Class
+	pl *ctfPlan
+}
+
+// CTFEncoder returns an encoder of cl's records, with fields of the given
+// types, into b. The types are copied.
+func (b *LogBuilder) CTFEncoder(cl *Class, types []ctf.FieldType) CTFEncoder {
+	return CTFEncoder{b: b, cl: cl, pl: b.plan(cl, types)}
+}
+
+// Add encodes a record as AddCTF(cl, types, timeNS, observed, rec,
+// trailer) would, cl and types being the encoder's.
+func (e *CTFEncoder) Add(timeNS, observed int64, rec []byte, trailer bool) (int, error) {
+	b := e.b
+	if e.pl.ops != nil && !b.e.full.Load() {
+		b.abandon()
+		if n, ok := b.addPlanned(e.pl, timeNS, observed, rec, trailer); ok {
+			return n, nil
+		}
+	}
+	return b.addCTFGeneral(e.cl, e.pl.types, timeNS, observed, rec, trailer)
+}
+
 // addCTFGeneral is AddCTF's general path, for what a plan leaves out
 // (ctfplan.go): Begin, the fields read and encoded one by one, End.
 func (b *LogBuilder) addCTFGeneral(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {

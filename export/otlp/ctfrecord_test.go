@@ -26,7 +26,7 @@ func ctfTypeOf(v ctf.Value, fixed bool) ctf.FieldType {
 	return ctf.FieldType{Kind: v.Kind, Bits: 64}
 }
 
-// A record added from its CTF bytes (AddCTF) is encoded byte for byte as
+// A record added from its CTF bytes (AddCTF, or a CTFEncoder) is encoded byte for byte as
 // the same values given field by field (Begin, Int, ..., End): every
 // field kind and role of TestBeginSameAsAdd, integers of each width,
 // float32, fixed arrays and sequences, truncation trailers, and records
@@ -72,9 +72,15 @@ func TestAddCTFSameAsBegin(t *testing.T) {
 		fields := rec[ctf.EventHeaderSize:]
 		rest := []byte{7, 0, 7}[:r.IntN(4)]
 		ts, obs := r.Int64(), r.Int64()
-		n, err := added.AddCTF(c, fieldTypes(&ec), ts, obs, append(fields, rest...), ec.Truncation)
+		var n int
+		if r.IntN(2) == 0 {
+			n, err = added.AddCTF(c, fieldTypes(&ec), ts, obs, append(fields, rest...), ec.Truncation)
+		} else {
+			enc := added.CTFEncoder(c, fieldTypes(&ec))
+			n, err = enc.Add(ts, obs, append(fields, rest...), ec.Truncation)
+		}
 		if err != nil || n != len(fields) {
-			t.Fatalf("record %d: AddCTF = %d, %v; want %d, nil", i, n, err, len(fields))
+			t.Fatalf("record %d: AddCTF or CTFEncoder.Add = %d, %v; want %d, nil", i, n, err, len(fields))
 		}
 		// The values as the record holds them (a string is cut at a
 		// NUL), given field by field.
