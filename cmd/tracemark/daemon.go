@@ -193,6 +193,11 @@ func (d *daemon) startSession(spec daemonSession) {
 	s.ctx, s.cancel = context.WithCancel(d.ctx)
 	d.sessions[spec.Name] = s
 	d.logf("daemon: session %s (%s of %s, programs %q)", spec.Name, spec.Mode, spec.Enable, cmpOr(spec.Match, "*"))
+	if spec.otlp != nil {
+		for _, w := range spec.otlp.warnings {
+			d.logf("daemon: session %s: otlp: warning: %s", spec.Name, w)
+		}
+	}
 	for _, p := range d.procs {
 		d.apply(s, p)
 	}

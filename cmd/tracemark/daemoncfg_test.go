@@ -69,6 +69,7 @@ func TestDaemonConfigOTLP(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "tenant=acme,authorization=old")
 	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")
 	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://elsewhere:4318/v1/logs")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "brotli")
 	p := filepath.Join(t.TempDir(), "d.json")
 	if err := os.WriteFile(p, []byte(`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"],
 		"otlp": {"endpoint": "`+col.URL()+`", "headers": {"authorization": "Bearer new"}, "compression": "GZIP"}},
@@ -82,6 +83,9 @@ func TestDaemonConfigOTLP(t *testing.T) {
 	o := c.Sessions[0].otlp
 	if o == nil || o.Endpoint != col.URL() {
 		t.Fatalf("otlp config %+v", o)
+	}
+	if len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION") {
+		t.Errorf("warnings %q, want the unknown compression's", o.warnings)
 	}
 	exp, err := o.newExporter()
 	if err != nil {

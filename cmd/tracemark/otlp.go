@@ -31,6 +31,9 @@ func otlpFlag(cmd *cobra.Command, url *string, what string) {
 type otlpTarget struct {
 	Endpoint string
 	opts     []otlp.Option
+	// warnings are the settings of the environment the exporter ignores
+	// (otlp.Exporter.Warnings), for the operator to see.
+	warnings []string
 }
 
 // newExporter starts an exporter to t, with more options after t's.
@@ -39,20 +42,22 @@ func (t *otlpTarget) newExporter(more ...otlp.Option) (*otlp.Exporter, error) {
 }
 
 // check makes and closes an exporter to t: New checks the URL and the
-// option values.
+// option values. It keeps the exporter's warnings in t.
 func (t *otlpTarget) check() error {
 	exp, err := t.newExporter()
 	if err != nil {
 		return err
 	}
+	t.warnings = exp.Warnings()
 	return exp.Close(context.Background())
 }
 
 // otlpConfig checks --otlp and the OTEL_* variables before anything
-// starts. An empty url means no export (nil target). The per-signal
+// starts, and shows the settings of the environment that are ignored. An
+// empty url means no export (nil target). The per-signal endpoint
 // variables name other collectors: --otlp wins (as any endpoint given to
 // otlp.New does).
-func otlpConfig(url string) (*otlpTarget, error) {
+func otlpConfig(a *app, url string) (*otlpTarget, error) {
 	if url == "" {
 		return nil, nil
 	}
@@ -62,6 +67,9 @@ func otlpConfig(url string) (*otlpTarget, error) {
 	t := &otlpTarget{Endpoint: url, opts: []otlp.Option{otlp.WithEnv()}}
 	if err := t.check(); err != nil { // checks the URL
 		return nil, usagef("--otlp %q: %v", url, err)
+	}
+	for _, w := range t.warnings {
+		warnf(a, "--otlp: %s", w)
 	}
 	return t, nil
 }
@@ -379,7 +387,7 @@ var recordScope = otlp.Scope{Name: "tracemark/record"}
 // from the trace's environment (procname, vpid, hostname). Nothing is
 // dropped for a slow collector: reading waits for the queue.
 func exportTrace(dir, url string, a *app) error {
-	cfg, err := otlpConfig(url)
+	cfg, err := otlpConfig(a, url)
 	if err != nil {
 		return err
 	}

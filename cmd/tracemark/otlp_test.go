@@ -18,12 +18,13 @@ import (
 
 // record --otlp exports every event to the collector, with its fields,
 // the traced process as the resource and the marker's module as scope,
-// and says so in the summary.
+// and says so in the summary. A setting of the environment that the
+// exporter ignores is shown as a warning.
 func TestRecordOTLP(t *testing.T) {
 	t.Parallel()
 	col := otlptest.NewReceiver(t)
 	e := newEnv(t)
-	e.environ = append(e.environ, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test")
+	e.environ = append(e.environ, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test", "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=zstd")
 	target := e.startTarget()
 	dir := filepath.Join(e.runtime, "trace")
 	rec := e.record(t, target, dir, "--otlp", col.URL(), "--progress", "none")
@@ -37,6 +38,9 @@ func TestRecordOTLP(t *testing.T) {
 	after := uint64(time.Now().UnixNano())
 	if out := rec.stdout.text(); !strings.Contains(out, "OTLP: 102 of 102 events exported to "+col.URL()) {
 		t.Errorf("summary does not report the export:\n%s", out)
+	}
+	if w := `tracemark: warning: --otlp: OTEL_EXPORTER_OTLP_LOGS_COMPRESSION="zstd" is not gzip or none: ignored`; !strings.Contains(rec.stderr.text(), w) || col.Gzipped() != 0 {
+		t.Errorf("want %s, and requests uncompressed (%d gzipped); stderr:\n%s", w, col.Gzipped(), rec.stderr.text())
 	}
 	logs := col.Logs()
 	if len(logs) != 102 {

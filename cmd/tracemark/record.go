@@ -97,7 +97,7 @@ that fired them. A process runs one Go trace at a time.`,
 				if noOutput {
 					return usagef("--no-output records one process; to record several, drop --no-output (each process gets a trace)")
 				}
-				otlpCfg, err := otlpConfig(otlpURL)
+				otlpCfg, err := otlpConfig(a, otlpURL)
 				if err != nil {
 					return err
 				}
@@ -108,7 +108,7 @@ that fired them. A process runs one Go trace at a time.`,
 					return err
 				}
 			}
-			otlpCfg, err := otlpConfig(otlpURL)
+			otlpCfg, err := otlpConfig(a, otlpURL)
 			if err != nil {
 				return err
 			}

@@ -103,7 +103,7 @@ the events as for "tracemark record", and lost events are reported.`,
 			if err != nil {
 				return err
 			}
-			otlpCfg, err := otlpConfig(otlpURL)
+			otlpCfg, err := otlpConfig(a, otlpURL)
 			if err != nil {
 				return err
 			}

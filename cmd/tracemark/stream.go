@@ -43,7 +43,7 @@ cpu, event, provider, fields, truncated), for jq and scripts.`,
 			if err != nil {
 				return err
 			}
-			otlpCfg, err := otlpConfig(otlpURL)
+			otlpCfg, err := otlpConfig(a, otlpURL)
 			if err != nil {
 				return err
 			}

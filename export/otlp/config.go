@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,53 +67,81 @@ type config struct {
 	// LogsURL, TracesURL and MetricsURL, if set, are the full URLs of
 	// one signal, used as given.
 	LogsURL, TracesURL, MetricsURL string
-	Headers                        map[string]string
-	Timeout                        time.Duration
-	Compression                    string
-	Resource                       []Attribute
-	BatchSize                      int
-	BatchBytes                     int
-	BatchDelay                     time.Duration
-	QueueSize                      int
-	Block                          bool
-	Senders                        int
-	RetryInitial, RetryMax         time.Duration
-	Client                         *http.Client
+	// Signal holds what the requests of each signal (sigLogs,
+	// sigTraces, sigMetrics) carry: WithHeaders, WithTimeout and
+	// WithCompression set all three, a per-signal variable of WithEnv
+	// its own.
+	Signal                 [numSignals]signalConfig
+	Resource               []Attribute
+	BatchSize              int
+	BatchBytes             int
+	BatchDelay             time.Duration
+	QueueSize              int
+	Block                  bool
+	Senders                int
+	RetryInitial, RetryMax time.Duration
+	Client                 *http.Client
 
-	env  *config // WithEnv's endpoints, used when New's endpoint is empty
-	errs []error // invalid option values, reported by New
+	env      *config  // WithEnv's endpoints, used when New's endpoint is empty
+	errs     []error  // invalid option values, reported by New
+	warnings []string // settings of the environment ignored (Exporter.Warnings)
 }
+
+// signalConfig is what may differ between the requests of two signals,
+// as the OpenTelemetry variables let it.
+type signalConfig struct {
+	Headers     map[string]string
+	Timeout     time.Duration
+	Compression string
+}
+
+// NoTimeout is the bound of a request that OTEL_EXPORTER_OTLP_TIMEOUT=0
+// sets: no limit, which the OpenTelemetry specification lets an exporter
+// make "a very long time", the longest 32-bit count of milliseconds
+// (about 24.8 days).
+const NoTimeout = math.MaxInt32 * time.Millisecond
 
 // invalid records that option was given an invalid value.
 func (c *config) invalid(option string, format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("%w: %s: %s", ErrConfig, option, fmt.Sprintf(format, args...)))
 }
 
-// WithEnv applies the OpenTelemetry environment variables:
-// OTEL_EXPORTER_OTLP_ENDPOINT and the per-signal
-// OTEL_EXPORTER_OTLP_{LOGS,TRACES,METRICS}_ENDPOINT (used only when New's
-// endpoint is empty: an endpoint given to New wins over all of them),
+// WithEnv applies the OpenTelemetry environment variables of the OTLP
+// exporter, as the OpenTelemetry SDKs read them:
+// OTEL_EXPORTER_OTLP_ENDPOINT (used only when New's endpoint is empty: an
+// endpoint given to New wins over all of them),
 // OTEL_EXPORTER_OTLP_HEADERS (added to the headers, key by key, as
-// WithHeaders), OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) and
-// OTEL_EXPORTER_OTLP_COMPRESSION. OTEL_EXPORTER_OTLP_PROTOCOL, if set,
-// must be http/protobuf. Unset variables change nothing; options after
-// WithEnv override what it set. The variables are read when New runs;
-// a malformed one makes New fail with an error naming it. The resource
-// is left alone: see ProcessResource.
+// WithHeaders), OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds; 0 is no limit,
+// NoTimeout), OTEL_EXPORTER_OTLP_COMPRESSION (gzip or none) and
+// OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf, the only one supported),
+// and their per-signal forms, OTEL_EXPORTER_OTLP_LOGS_HEADERS and so on
+// for LOGS, TRACES and METRICS, each of which replaces the general one
+// for its signal's requests. Unset or empty variables change nothing;
+// options after WithEnv override what it set. The variables are read
+// when New runs. As the specification asks, enumerated values are read
+// whatever their case, and an unknown compression or protocol, or a
+// timeout that is not a count of milliseconds, is ignored with a warning
+// (Exporter.Warnings); a malformed endpoint or header list, or a
+// protocol other than http/protobuf, makes New fail with an error naming
+// the variable. The resource is left alone: see ProcessResource.
 func WithEnv() Option {
 	return optionFunc(func(c *config) {
 		env, err := fromEnv(os.Getenv)
+		c.warnings = append(c.warnings, env.warnings...)
 		if err != nil {
 			c.errs = append(c.errs, fmt.Errorf("WithEnv: %w", err))
 			return
 		}
 		c.env = &config{Endpoint: env.Endpoint, LogsURL: env.LogsURL, TracesURL: env.TracesURL, MetricsURL: env.MetricsURL}
-		c.addHeaders(env.Headers)
-		if env.Timeout > 0 {
-			c.Timeout = env.Timeout
-		}
-		if env.Compression != "" {
-			c.Compression = env.Compression
+		for s := range c.Signal {
+			es, cs := &env.Signal[s], &c.Signal[s]
+			cs.addHeaders(es.Headers)
+			if es.Timeout > 0 {
+				cs.Timeout = es.Timeout
+			}
+			if es.Compression != "" {
+				cs.Compression = es.Compression
+			}
 		}
 	})
 }
@@ -151,11 +180,13 @@ func WithHeaders(h map[string]string) Option {
 			c.invalid("WithHeaders", "empty header name")
 			return
 		}
-		c.addHeaders(h)
+		for s := range c.Signal {
+			c.Signal[s].addHeaders(h)
+		}
 	})
 }
 
-func (c *config) addHeaders(h map[string]string) {
+func (c *signalConfig) addHeaders(h map[string]string) {
 	if len(h) == 0 {
 		return
 	}
@@ -174,7 +205,9 @@ func WithTimeout(d time.Duration) Option {
 			return
 		}
 		if d > 0 {
-			c.Timeout = d
+			for s := range c.Signal {
+				c.Signal[s].Timeout = d
+			}
 		}
 	})
 }
@@ -187,7 +220,9 @@ func WithCompression(compression string) Option {
 		switch compression {
 		case "":
 		case CompressionNone, CompressionGzip:
-			c.Compression = compression
+			for s := range c.Signal {
+				c.Signal[s].Compression = compression
+			}
 		default:
 			c.invalid("WithCompression", "compression %q: want gzip or none", compression)
 		}
@@ -311,36 +346,72 @@ func WithHTTPClient(client *http.Client) Option {
 	return optionFunc(func(c *config) { c.Client = client })
 }
 
+// signalEnv names each signal in its variables' names.
+var signalEnv = [numSignals]string{sigLogs: "LOGS", sigTraces: "TRACES", sigMetrics: "METRICS"}
+
 // fromEnv returns the configuration that the OpenTelemetry environment
-// variables describe (see WithEnv).
+// variables describe (see WithEnv), with warnings for what it ignored.
 func fromEnv(getenv func(string) string) (config, error) {
 	var c config
 	c.Endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	c.LogsURL = getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
 	c.TracesURL = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	c.MetricsURL = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-	if p := getenv("OTEL_EXPORTER_OTLP_PROTOCOL"); p != "" && p != "http/protobuf" {
-		return c, fmt.Errorf("%w: OTEL_EXPORTER_OTLP_PROTOCOL=%q: only http/protobuf is supported", ErrConfig, p)
+	var general signalConfig
+	if err := c.readSignal(getenv, "OTEL_EXPORTER_OTLP_", &general); err != nil {
+		return c, err
 	}
-	if h := getenv("OTEL_EXPORTER_OTLP_HEADERS"); h != "" {
+	for s := range c.Signal {
+		c.Signal[s] = general
+		if err := c.readSignal(getenv, "OTEL_EXPORTER_OTLP_"+signalEnv[s]+"_", &c.Signal[s]); err != nil {
+			return c, err
+		}
+	}
+	return c, c.check()
+}
+
+// readSignal reads the variables prefix+HEADERS, TIMEOUT, COMPRESSION
+// and PROTOCOL into sc, where they are set.
+func (c *config) readSignal(getenv func(string) string, prefix string, sc *signalConfig) error {
+	switch p := getenv(prefix + "PROTOCOL"); strings.ToLower(p) {
+	case "", "http/protobuf":
+	case "grpc", "http/json":
+		return fmt.Errorf("%w: %sPROTOCOL=%q: only http/protobuf is supported", ErrConfig, prefix, p)
+	default:
+		c.warn("%sPROTOCOL=%q is not a protocol (grpc, http/protobuf or http/json): ignored, http/protobuf is used", prefix, p)
+	}
+	if h := getenv(prefix + "HEADERS"); h != "" {
 		m, err := ParseHeaders(h)
 		for k, v := range m {
 			err = cmp.Or(err, checkHeader(k, v))
 		}
 		if err != nil {
-			return c, fmt.Errorf("OTEL_EXPORTER_OTLP_HEADERS: %w", err)
+			return fmt.Errorf("%sHEADERS: %w", prefix, err)
 		}
-		c.Headers = m
+		sc.Headers = m
 	}
-	if t := getenv("OTEL_EXPORTER_OTLP_TIMEOUT"); t != "" {
-		ms, err := strconv.ParseUint(t, 10, 31)
-		if err != nil {
-			return c, fmt.Errorf("%w: OTEL_EXPORTER_OTLP_TIMEOUT=%q: want milliseconds", ErrConfig, t)
+	if t := getenv(prefix + "TIMEOUT"); t != "" {
+		switch ms, err := strconv.ParseUint(t, 10, 31); {
+		case err != nil:
+			c.warn("%sTIMEOUT=%q is not a count of milliseconds: ignored", prefix, t)
+		case ms == 0:
+			sc.Timeout = NoTimeout
+		default:
+			sc.Timeout = time.Duration(ms) * time.Millisecond
 		}
-		c.Timeout = time.Duration(ms) * time.Millisecond
 	}
-	c.Compression = strings.ToLower(getenv("OTEL_EXPORTER_OTLP_COMPRESSION"))
-	return c, c.check()
+	switch z := getenv(prefix + "COMPRESSION"); strings.ToLower(z) {
+	case "":
+	case CompressionGzip, CompressionNone:
+		sc.Compression = strings.ToLower(z)
+	default:
+		c.warn("%sCOMPRESSION=%q is not gzip or none: ignored", prefix, z)
+	}
+	return nil
+}
+
+func (c *config) warn(format string, args ...any) {
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
 }
 
 // ParseHeaders parses the W3C-baggage-like list of OTEL_EXPORTER_OTLP_HEADERS
@@ -395,15 +466,17 @@ func httpURL(u string) bool {
 }
 
 func (c *config) check() error {
-	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
-		if err := checkHeader(k, c.Headers[k]); err != nil {
-			return err
+	for _, sc := range c.Signal {
+		for _, k := range slices.Sorted(maps.Keys(sc.Headers)) {
+			if err := checkHeader(k, sc.Headers[k]); err != nil {
+				return err
+			}
 		}
-	}
-	switch c.Compression {
-	case "", CompressionNone, CompressionGzip:
-	default:
-		return fmt.Errorf("%w: compression %q: want gzip or none", ErrConfig, c.Compression)
+		switch sc.Compression {
+		case "", CompressionNone, CompressionGzip:
+		default:
+			return fmt.Errorf("%w: compression %q: want gzip or none", ErrConfig, sc.Compression)
+		}
 	}
 	for _, u := range []string{c.Endpoint, c.LogsURL, c.TracesURL, c.MetricsURL} {
 		if u == "" {
@@ -414,6 +487,17 @@ func (c *config) check() error {
 		}
 	}
 	return nil
+}
+
+// url returns the URL of sig's requests.
+func (c *config) url(sig signal) string {
+	switch sig {
+	case sigTraces:
+		return c.TracesURL
+	case sigMetrics:
+		return c.MetricsURL
+	}
+	return c.LogsURL
 }
 
 func (c *config) defaults() {
@@ -430,8 +514,10 @@ func (c *config) defaults() {
 	if c.MetricsURL == "" {
 		c.MetricsURL = base + "/v1/metrics"
 	}
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultTimeout
+	for s := range c.Signal {
+		if c.Signal[s].Timeout <= 0 {
+			c.Signal[s].Timeout = DefaultTimeout
+		}
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
@@ -447,7 +533,8 @@ func (c *config) defaults() {
 	}
 	c.QueueSize = max(c.QueueSize, c.BatchSize)
 	if c.Senders <= 0 {
-		c.Senders = DefaultSenders(c.Compression)
+		// The senders send logs and spans; most are logs.
+		c.Senders = DefaultSenders(c.Signal[sigLogs].Compression)
 	}
 	if c.RetryInitial <= 0 {
 		c.RetryInitial = 100 * time.Millisecond

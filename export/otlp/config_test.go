@@ -24,16 +24,23 @@ func TestFromEnv(t *testing.T) {
 	if c.LogsURL != "https://logs.example/ingest" || c.TracesURL != "https://otel.example:4318/v1/traces" || c.MetricsURL != "https://otel.example:4318/v1/metrics" {
 		t.Errorf("URLs %q %q %q", c.LogsURL, c.TracesURL, c.MetricsURL)
 	}
-	if !reflect.DeepEqual(c.Headers, map[string]string{"api-key": "s ecret", "tenant": "a"}) {
-		t.Errorf("headers %v", c.Headers)
+	for _, sc := range c.Signal {
+		if !reflect.DeepEqual(sc.Headers, map[string]string{"api-key": "s ecret", "tenant": "a"}) {
+			t.Errorf("headers %v", sc.Headers)
+		}
+		if sc.Timeout != 2500*time.Millisecond || sc.Compression != CompressionGzip {
+			t.Errorf("timeout %v compression %q", sc.Timeout, sc.Compression)
+		}
 	}
-	if c.Timeout != 2500*time.Millisecond || c.Compression != CompressionGzip {
-		t.Errorf("timeout %v compression %q", c.Timeout, c.Compression)
+	if len(c.warnings) != 0 {
+		t.Errorf("warnings %q", c.warnings)
 	}
 	for _, bad := range []map[string]string{
 		{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
-		{"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"},
+		{"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "HTTP/JSON"},
 		{"OTEL_EXPORTER_OTLP_HEADERS": "novalue"},
+		{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "novalue"},
+		{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "collector/v1/metrics"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT": "localhost:4318"},
 		// Headers net/http would refuse at every request.
 		{"OTEL_EXPORTER_OTLP_HEADERS": "api key=x"},
@@ -49,8 +56,42 @@ func TestFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.defaults()
-	if c.LogsURL != "http://localhost:4318/v1/logs" || c.Compression != "" {
+	if c.LogsURL != "http://localhost:4318/v1/logs" || !reflect.DeepEqual(c.Signal, [numSignals]signalConfig{{Timeout: DefaultTimeout}, {Timeout: DefaultTimeout}, {Timeout: DefaultTimeout}}) {
 		t.Errorf("defaults: %+v", c)
+	}
+}
+
+// Each signal's variables replace the general ones for its requests: a
+// per-signal header list replaces the general list, and a timeout of 0
+// is no limit.
+func TestFromEnvPerSignal(t *testing.T) {
+	c, err := fromEnv(env(map[string]string{
+		"OTEL_EXPORTER_OTLP_HEADERS":             "tenant=a,api-key=general",
+		"OTEL_EXPORTER_OTLP_TRACES_HEADERS":      "api-key=traces",
+		"OTEL_EXPORTER_OTLP_TIMEOUT":             "2500",
+		"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT":     "0",
+		"OTEL_EXPORTER_OTLP_COMPRESSION":         "none",
+		"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION":    "Gzip",
+		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL":    "http/protobuf",
+		"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION":  "",
+		"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT":        "",
+		"OTEL_EXPORTER_OTLP_LOGS_HEADERS":        "",
+		"OTEL_EXPORTER_OTLP_METRICS_COMPRESSION": "",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	general := map[string]string{"tenant": "a", "api-key": "general"}
+	want := [numSignals]signalConfig{
+		sigLogs:    {Headers: general, Timeout: 2500 * time.Millisecond, Compression: CompressionGzip},
+		sigTraces:  {Headers: map[string]string{"api-key": "traces"}, Timeout: 2500 * time.Millisecond, Compression: CompressionNone},
+		sigMetrics: {Headers: general, Timeout: NoTimeout, Compression: CompressionNone},
+	}
+	if !reflect.DeepEqual(c.Signal, want) {
+		t.Errorf("got  %+v\nwant %+v", c.Signal, want)
+	}
+	if len(c.warnings) != 0 {
+		t.Errorf("warnings %q", c.warnings)
 	}
 }
 

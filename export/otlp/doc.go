@@ -37,9 +37,11 @@
 // service.name, host.name, process.pid, process.executable.name,
 // telemetry.sdk.name "tracemark" and telemetry.sdk.language "go", with
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES applied as the
-// OpenTelemetry SDKs do. WithEnv reads OTEL_EXPORTER_OTLP_ENDPOINT (and
-// the per-signal endpoints), OTEL_EXPORTER_OTLP_HEADERS,
-// OTEL_EXPORTER_OTLP_TIMEOUT and OTEL_EXPORTER_OTLP_COMPRESSION.
+// OpenTelemetry SDKs do. WithEnv reads OTEL_EXPORTER_OTLP_ENDPOINT,
+// OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT,
+// OTEL_EXPORTER_OTLP_COMPRESSION and OTEL_EXPORTER_OTLP_PROTOCOL, and
+// their per-signal forms (OTEL_EXPORTER_OTLP_LOGS_HEADERS...), as the
+// specification says; Exporter.Warnings lists the settings it ignored.
 //
 // New takes the collector's endpoint and options, each of which changes
 // one default and documents the values it accepts; New fails with an

@@ -102,6 +102,9 @@ type signal int
 const (
 	sigLogs signal = iota
 	sigTraces
+	// sigMetrics is sent apart from the batches of events (metrics.go).
+	sigMetrics
+	numSignals
 )
 
 // scopeBuf holds the encoded records of one scope in a batch.
@@ -437,8 +440,21 @@ func (e *Exporter) Rejection() error {
 }
 
 // Timeout returns the bound of each request: WithTimeout's, or
-// OTEL_EXPORTER_OTLP_TIMEOUT's with WithEnv, or DefaultTimeout.
-func (e *Exporter) Timeout() time.Duration { return e.cfg.Timeout }
+// OTEL_EXPORTER_OTLP_TIMEOUT's with WithEnv, or DefaultTimeout; where
+// the signals' bounds differ (OTEL_EXPORTER_OTLP_LOGS_TIMEOUT...), the
+// longest.
+func (e *Exporter) Timeout() time.Duration {
+	var d time.Duration
+	for _, sc := range e.cfg.Signal {
+		d = max(d, sc.Timeout)
+	}
+	return d
+}
+
+// Warnings returns the settings of the environment that WithEnv ignored,
+// each with why, such as an unknown OTEL_EXPORTER_OTLP_COMPRESSION: for
+// the program to show its operator, as an OpenTelemetry SDK logs them.
+func (e *Exporter) Warnings() []string { return slices.Clone(e.cfg.warnings) }
 
 // Close sends what is queued and stops the exporter. If ctx ends first,
 // the events still unsent count as Failed. Close returns nil if every
@@ -534,13 +550,9 @@ func (s *sender) loop() {
 // temporary and the exporter is not given up on.
 func (s *sender) send(b *batch) {
 	e := s.e
-	url := e.cfg.LogsURL
-	if b.sig == sigTraces {
-		url = e.cfg.TracesURL
-	}
 	s.encodeBatch(b)
 	n := uint64(b.n)
-	rejected, err := s.post(url)
+	rejected, err := s.post(b.sig)
 	e.release(b)
 	switch {
 	case err == nil:
@@ -639,10 +651,10 @@ func (s *sender) encodeBatch(b *batch) {
 // post sends the request in s.segs until it succeeds, fails for good or
 // the exporter gives up; it returns the number of items the collector
 // rejected in a partial success.
-func (s *sender) post(url string) (rejected uint64, err error) {
+func (s *sender) post(sig signal) (rejected uint64, err error) {
 	e := s.e
 	segs := s.segs
-	gz := e.cfg.Compression == CompressionGzip
+	gz := e.cfg.Signal[sig].Compression == CompressionGzip
 	if gz {
 		s.zbuf.Reset()
 		if s.zw == nil {
@@ -660,7 +672,7 @@ func (s *sender) post(url string) (rejected uint64, err error) {
 	}
 	backoff := e.cfg.RetryInitial
 	for {
-		wait, err := e.attempt(url, segs, gz)
+		wait, err := e.attempt(sig, segs, gz)
 		var rej *rejection
 		if errors.As(err, &rej) {
 			e.mu.Lock()
@@ -716,13 +728,16 @@ func (r *rejection) Error() string {
 
 // attempt makes one request, its body the concatenation of segs. It
 // returns the server's Retry-After, if any.
-func (e *Exporter) attempt(url string, segs [][]byte, gz bool) (retryAfter time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
+func (e *Exporter) attempt(sig signal, segs [][]byte, gz bool) (retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Signal[sig].Timeout)
 	defer cancel()
-	return e.attemptCtx(ctx, url, segs, gz)
+	return e.attemptCtx(ctx, sig, segs, gz)
 }
 
-func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz bool) (retryAfter time.Duration, err error) {
+// attemptCtx makes one request of sig, to its URL with its headers,
+// until ctx ends.
+func (e *Exporter) attemptCtx(ctx context.Context, sig signal, segs [][]byte, gz bool) (retryAfter time.Duration, err error) {
+	url := e.cfg.url(sig)
 	size := 0
 	for _, seg := range segs {
 		size += len(seg)
@@ -740,7 +755,7 @@ func (e *Exporter) attemptCtx(ctx context.Context, url string, segs [][]byte, gz
 	if gz {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
-	for k, v := range e.cfg.Headers {
+	for k, v := range e.cfg.Signal[sig].Headers {
 		req.Header.Set(k, v)
 	}
 	e.requests.Add(1)

@@ -226,8 +226,8 @@ func (e *Exporter) ExportMetrics(ctx context.Context, ms []Metric) error {
 	body, gz := e.metricsBody(ms)
 	backoff := e.cfg.RetryInitial
 	for {
-		actx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
-		wait, err := e.attemptCtx(actx, e.cfg.MetricsURL, [][]byte{body}, gz)
+		actx, cancel := context.WithTimeout(ctx, e.cfg.Signal[sigMetrics].Timeout)
+		wait, err := e.attemptCtx(actx, sigMetrics, [][]byte{body}, gz)
 		cancel()
 		var rej *rejection
 		if err == nil {
@@ -284,10 +284,10 @@ func (e *Exporter) reportDrops() {
 			{Attributes: []Attribute{{"reason", "rejected"}}, StartNS: e.start.UnixNano(), TimeNS: now, Value: int64(rejected)},
 		}},
 	}
-	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Signal[sigMetrics].Timeout)
 	defer cancel()
 	body, gz := e.metricsBody([]Metric{m})
-	if _, err := e.attemptCtx(ctx, e.cfg.MetricsURL, [][]byte{body}, gz); err == nil {
+	if _, err := e.attemptCtx(ctx, sigMetrics, [][]byte{body}, gz); err == nil {
 		e.reportedDrops = dropped + rejected
 	}
 }
@@ -297,7 +297,7 @@ func (e *Exporter) reportDrops() {
 // small: each gets a writer of its own.
 func (e *Exporter) metricsBody(ms []Metric) ([]byte, bool) {
 	body := encodeMetrics(e.resource, ms)
-	if e.cfg.Compression != CompressionGzip {
+	if e.cfg.Signal[sigMetrics].Compression != CompressionGzip {
 		return body, false
 	}
 	var zbuf bytes.Buffer

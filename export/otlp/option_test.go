@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,8 +62,12 @@ func TestEnvEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Close(context.Background())
-	if c := e.cfg; c.LogsURL != "http://logs:4318/v1/logs" || c.TracesURL != "http://env:4318/v1/traces" ||
-		c.Timeout != 2*time.Second || c.Compression != CompressionGzip || c.Headers["tenant"] != "acme" {
+	for _, sc := range e.cfg.Signal {
+		if sc.Timeout != 2*time.Second || sc.Compression != CompressionGzip || sc.Headers["tenant"] != "acme" {
+			t.Errorf("from the environment: %+v", sc)
+		}
+	}
+	if c := e.cfg; c.LogsURL != "http://logs:4318/v1/logs" || c.TracesURL != "http://env:4318/v1/traces" {
 		t.Errorf("from the environment: %+v", c)
 	}
 
@@ -70,14 +76,62 @@ func TestEnvEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Close(context.Background())
-	if c := e.cfg; c.LogsURL != "https://c:4318/v1/logs" || c.MetricsURL != "https://c:4318/v1/metrics" ||
-		c.Headers["tenant"] != "acme" || c.Headers["authorization"] != "new" || c.Compression != CompressionNone || c.Timeout != 2*time.Second {
-		t.Errorf("explicit endpoint and options after WithEnv: %+v", c)
+	if c := e.cfg; c.LogsURL != "https://c:4318/v1/logs" || c.MetricsURL != "https://c:4318/v1/metrics" {
+		t.Errorf("explicit endpoint after WithEnv: %+v", c)
+	}
+	for _, sc := range e.cfg.Signal {
+		if sc.Headers["tenant"] != "acme" || sc.Headers["authorization"] != "new" || sc.Compression != CompressionNone || sc.Timeout != 2*time.Second {
+			t.Errorf("options after WithEnv: %+v", sc)
+		}
 	}
 
-	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")
-	if _, err := New("", WithEnv()); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "WithEnv: ") || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_TIMEOUT") {
+	// A per-signal variable set, an option after WithEnv still wins.
+	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "300")
+	e, err = New("", WithEnv(), WithCompression(CompressionNone), WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close(context.Background())
+	for _, sc := range e.cfg.Signal {
+		if sc.Compression != CompressionNone || sc.Timeout != time.Second {
+			t.Errorf("options after per-signal variables: %+v", sc)
+		}
+	}
+
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "tenant=acme,x")
+	if _, err := New("", WithEnv()); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "WithEnv: ") || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_HEADERS") {
 		t.Errorf("bad variable: %v", err)
+	}
+}
+
+// A setting of the environment that the specification says to ignore
+// with a warning (an unknown enumerated value, a timeout that is no
+// count of milliseconds) is ignored, and Warnings names it.
+func TestEnvWarnings(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "zstd")
+	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "GZip")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/Protobuf")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "carrier-pigeon")
+	e, err := New("http://c:4318", WithEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Close(context.Background())
+	for s, sc := range e.cfg.Signal {
+		if sc.Timeout != DefaultTimeout || sc.Compression != CompressionGzip {
+			t.Errorf("signal %d: %+v, want the default timeout and gzip", s, sc)
+		}
+	}
+	w := strings.Join(e.Warnings(), "\n")
+	for _, want := range []string{`OTEL_EXPORTER_OTLP_TIMEOUT="soon"`, `OTEL_EXPORTER_OTLP_METRICS_COMPRESSION="zstd"`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="carrier-pigeon"`} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings %q do not name %s", w, want)
+		}
+	}
+	if n := len(e.Warnings()); n != 3 {
+		t.Errorf("%d warnings, want 3: %q", n, w)
 	}
 }
 
@@ -193,5 +247,67 @@ func TestDefaultSendersByCompression(t *testing.T) {
 	defer e.Close(context.Background())
 	if e.cfg.Senders != 1 {
 		t.Errorf("WithSenders(1): %d senders", e.cfg.Senders)
+	}
+}
+
+// The requests of each signal carry its own headers, compression and
+// timeout, as the per-signal variables say: spans go out with their
+// header list and uncompressed, logs gzipped, and a metrics request is
+// cut after the 50 ms of OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, not the
+// general 20 s, then sent again.
+func TestEnvPerSignalRequests(t *testing.T) {
+	type seen struct{ apiKey, encoding string }
+	var (
+		mu       sync.Mutex
+		got      = map[string][]seen{}
+		cut      = make(chan struct{})
+		cutFirst sync.Once
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		mu.Lock()
+		got[req.URL.Path] = append(got[req.URL.Path], seen{req.Header.Get("api-key"), req.Header.Get("Content-Encoding")})
+		n := len(got[req.URL.Path])
+		mu.Unlock()
+		if req.URL.Path == "/v1/metrics" && n == 1 {
+			<-req.Context().Done() // the exporter's timeout cuts it
+			cutFirst.Do(func() { close(cut) })
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=general")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=traces")
+	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")
+	t.Setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip")
+	t.Setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "20000")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "50")
+	e, err := New(srv.URL, WithEnv(), WithRetry(time.Millisecond, time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Log(&Class{Name: "a:b"}, 1, nil, 0)
+	e.Span(&SpanData{Name: "s", Scope: Scope{Name: "m"}, TraceID: [16]byte{1}, SpanID: [8]byte{2}, StartNS: 1, EndNS: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m := Metric{Name: "m.count", Sum: &Sum{Monotonic: true, Points: []NumberPoint{{Value: 7}}}}
+	if err := e.ExportMetrics(ctx, []Metric{m}); err != nil {
+		t.Fatalf("metrics: %v (the first attempt must end after 50 ms)", err)
+	}
+	<-cut
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]seen{"/v1/logs": {"general", "gzip"}, "/v1/traces": {"traces", ""}, "/v1/metrics": {"general", ""}}
+	for path, w := range want {
+		if len(got[path]) == 0 || got[path][0] != w {
+			t.Errorf("%s: requests %+v, want %+v", path, got[path], w)
+		}
+	}
+	if len(got["/v1/metrics"]) != 2 {
+		t.Errorf("%d metrics requests, want 2: one cut, one answered", len(got["/v1/metrics"]))
 	}
 }

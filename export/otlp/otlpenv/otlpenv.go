@@ -66,7 +66,9 @@ type Export struct {
 // OTEL_EXPORTER_OTLP_LOGS_ENDPOINT) are set, and returns nil, nil if
 // either is not, so that programs can call it unconditionally. The
 // OTEL_EXPORTER_OTLP_* variables, OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES apply as in package otlp.
+// OTEL_RESOURCE_ATTRIBUTES apply as in package otlp; the settings it
+// ignores (otlp.Exporter.Warnings, such as an unknown compression) are
+// printed on standard error, as the OpenTelemetry SDKs log them.
 func StartFromEnv() (*Export, error) {
 	globs := os.Getenv(session.EnvEnable)
 	if strings.TrimSpace(globs) == "" ||
@@ -109,6 +111,9 @@ func StartFromEnv() (*Export, error) {
 	if err != nil {
 		s.Destroy()
 		return nil, err
+	}
+	for _, w := range exp.Warnings() {
+		fmt.Fprintf(os.Stderr, "tracemark: warning: %s\n", w)
 	}
 	return start(s, exp)
 }
