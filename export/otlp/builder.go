@@ -183,7 +183,15 @@ func (e *Exporter) commitScope(scope int, recs []byte, ends []int32) (dropped in
 		// As many records as the queue and the batch have room for
 		// (a batch being filled is never full: it is sealed when it
 		// fills), and at least one.
-		j := i + min(len(ends)-i, e.cfg.QueueSize-e.queued, e.cfg.BatchSize-bt.n)
+		left := len(ends) - i
+		j := i + min(left, e.cfg.QueueSize-e.queued, e.cfg.BatchSize-bt.n)
+		if bt.n == 0 && left <= 2*e.cfg.BatchSize && left <= e.cfg.QueueSize-e.queued {
+			// An empty batch takes the rest of the commit whole, up
+			// to twice its size, rather than copy all but its tail:
+			// a commit of a packet's records (more than a batch's
+			// 8192) then becomes a batch without a copy.
+			j = len(ends)
+		}
 		room := e.cfg.BatchBytes - bt.size
 		for j > i+1 && int(ends[j-1])-off > room {
 			j--

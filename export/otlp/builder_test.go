@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -214,5 +215,56 @@ func TestSpanOfPairsAcrossBuilders(t *testing.T) {
 	}
 	if got := len(r.Logs()); got != 2*n {
 		t.Errorf("%d log records, want %d", got, 2*n)
+	}
+}
+
+// A commit that goes into an empty batch is taken whole, up to twice the
+// batch's size, and the batch is sent at once: the records of a packet,
+// more than a batch holds, go out without being copied into two batches.
+// A batch that already holds records is filled up to its size, as
+// before.
+func TestCommitIntoAnEmptyBatchWhole(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		n, err := otlptest.CountRecords(body)
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		sizes = append(sizes, n)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	e, err := New(srv.URL, WithHTTPClient(srv.Client()), WithSenders(1), WithBatch(10, 0, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Class{Name: "m:x", Fields: []Field{{"i", "int64"}}}
+	b := e.NewLogBuilder()
+	next := 0
+	commit := func(n int) {
+		for range n {
+			b.Add(&c, int64(next), 0, []ctf.Value{ctf.IntValue(int64(next))}, 0)
+			next++
+		}
+		if d := e.Commit(b); d != 0 {
+			t.Fatalf("%d dropped", d)
+		}
+	}
+	// 15 into an empty batch: one of 15. 25, more than twice 10: 10,
+	// then the 15 left whole. 3 then 9: the batch of 3 filled up to 10,
+	// the 2 left sent at Close.
+	for _, n := range []int{15, 25, 3, 9} {
+		commit(n)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{15, 10, 15, 10, 2}; !slices.Equal(sizes, want) {
+		t.Errorf("requests of %v records, want %v", sizes, want)
 	}
 }

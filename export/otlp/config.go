@@ -240,7 +240,8 @@ func WithResource(attrs ...Attribute) Option {
 // bytes encoded bytes, or when its first event waited delay. The
 // defaults are DefaultBatchSize, DefaultBatchBytes and
 // DefaultBatchDelay; a zero value keeps its default, and a negative one
-// is invalid.
+// is invalid. An empty batch takes the records of a Commit whole, up to
+// twice size (within bytes), rather than copy them into two batches.
 func WithBatch(size, bytes int, delay time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if size < 0 || bytes < 0 || delay < 0 {
