@@ -41,9 +41,12 @@ type aggSpec struct {
 type aggRow struct {
 	marker string
 	values []string // one per --by field; nil if the marker lacks one
-	count  uint64
-	hist   *histogram // log2, or linear with lhist
-	val    *numStats  // --value
+	// attrs are the values of the first event of the row, typed as
+	// its log records' attributes are (otlpKeyValue), for stats --otlp.
+	attrs []any
+	count uint64
+	hist  *histogram // log2, or linear with lhist
+	val   *numStats  // --value
 }
 
 func newAggregator(spec aggSpec) *aggregator {
@@ -74,6 +77,12 @@ func (g *aggregator) add(r *wire.Record) error {
 	row := g.rows[key]
 	if row == nil {
 		row = &aggRow{marker: r.Class.Name, values: values}
+		if values != nil {
+			for _, f := range g.by {
+				i := fieldIndex(r.Class, f)
+				row.attrs = append(row.attrs, otlpKeyValue(r.Class.Fields[i].Kind, r.Fields[i]))
+			}
+		}
 		g.rows[key] = row
 	}
 	row.count++

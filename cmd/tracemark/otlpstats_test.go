@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/otlptest"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -117,5 +118,35 @@ func TestStatsOTLPSaysWhatStaysLocal(t *testing.T) {
 	p.signal(t, os.Interrupt)
 	if code := p.wait(t); code != 0 {
 		t.Fatalf("stats exited %d:\n%s", code, p.stderr.text())
+	}
+}
+
+// The --by attributes of the counts have the types the events' log
+// records give the same fields, so that a back end matches them: an int
+// field's count carries an int, not its text.
+func TestStatsOTLPKeysTyped(t *testing.T) {
+	g := newAggregator(aggSpec{by: []string{"status", "ok", "path", "ratio"}})
+	c := &wire.EventClass{Name: "http:done", Fields: []wire.ClassField{
+		{Name: "status", Type: "int32", Kind: "int32"}, {Name: "ok", Type: "uint8", Kind: "bool"},
+		{Name: "path", Type: "string", Kind: "string"}, {Name: "ratio", Type: "double", Kind: "float64"}}}
+	path := []byte("/cart")
+	for range 2 {
+		g.add(&wire.Record{Class: c, Fields: []ctf.Value{ctf.IntValue(200), ctf.UintValue(1), {Kind: ctf.String, Bytes: path}, ctf.FloatValue(0.5)}})
+	}
+	copy(path, "/XXXX") // the record's bytes are reused
+	now := time.Now()
+	col := otlptest.NewReceiver(t)
+	exp, err := otlp.New(col.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exp.Close(t.Context())
+	if err := exp.ExportMetrics(t.Context(), g.metrics(now, now, 0)); err != nil {
+		t.Fatal(err)
+	}
+	ps := otlptest.SumPoints(col.Metrics()[0], metricEvents)
+	want := map[string]any{"marker": "http:done", "status": int64(200), "ok": true, "path": "/cart", "ratio": 0.5}
+	if len(ps) != 1 || ps[0].Value != 2 || !reflect.DeepEqual(ps[0].Attributes, want) {
+		t.Fatalf("points %+v\nwant attributes %#v", ps, want)
 	}
 }
