@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -113,17 +114,27 @@ type otlpMetrics struct {
 	stopped bool
 	cancel  context.CancelFunc // of the export under way
 	running sync.WaitGroup
+	// warned keys the refusal of the counts last shown (rejectionKey);
+	// pending is the warning of the last export, for the next update to
+	// show on its caller's goroutine (o.warn draws over the progress
+	// line). Guarded by mu.
+	warned, pending string
 }
 
 // update exports the current counts in the background, unless the
 // previous export is still under way (the sums are cumulative, the next
-// one catches up) or stop was called.
+// one catches up) or stop was called. It first shows, through o.warn, a
+// refusal of the previous export.
 func (m *otlpMetrics) update(ms []otlp.Metric) {
 	if m == nil {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if line := m.pending; line != "" && m.o.warn != nil {
+		m.pending = ""
+		m.o.warn(line)
+	}
 	if m.busy || m.stopped {
 		return
 	}
@@ -134,11 +145,30 @@ func (m *otlpMetrics) update(ms []otlp.Metric) {
 	go func() {
 		defer m.running.Done()
 		defer cancel()
-		m.o.exp.ExportMetrics(ctx, ms) // the final export reports errors
+		err := m.o.exp.ExportMetrics(ctx, ms) // the final export fails on errors
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.busy = false
+		if line := m.noticeRefusal(err); line != "" {
+			m.pending = line
+		}
 	}()
+}
+
+// noticeRefusal returns a warning the first time the collector refuses
+// the counts for good, and again when it refuses them for another
+// reason, or "": a wrong URL or missing credentials show while stats
+// runs, not only when it exits. Call with mu held.
+func (m *otlpMetrics) noticeRefusal(err error) string {
+	if !errors.Is(err, otlp.ErrRejected) {
+		return "" // retried until the context ended: not the operator's to fix
+	}
+	key := rejectionKey(err)
+	if key == m.warned {
+		return ""
+	}
+	m.warned = key
+	return fmt.Sprintf("%swarning: OTLP: the collector refuses the counts, which are not retried: %v; check the URL and OTEL_EXPORTER_OTLP_HEADERS", m.o.prefix, err)
 }
 
 // stop ends the background exports before the final one, so that the

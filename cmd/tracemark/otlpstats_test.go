@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +149,34 @@ func TestStatsOTLPKeysTyped(t *testing.T) {
 	want := map[string]any{"marker": "http:done", "status": int64(200), "ok": true, "path": "/cart", "ratio": 0.5}
 	if len(ps) != 1 || ps[0].Value != 2 || !reflect.DeepEqual(ps[0].Attributes, want) {
 		t.Fatalf("points %+v\nwant attributes %#v", ps, want)
+	}
+}
+
+// A collector that refuses the counts is said on stderr while stats
+// runs, once per status, not only at exit, and the exit fails.
+func TestStatsOTLPRefusalWarned(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	var metrics atomic.Int32
+	col.Answer(func(path string, _ int) (int, map[string]string, []byte) {
+		if path != "/v1/metrics" {
+			return 0, nil, nil
+		}
+		metrics.Add(1)
+		return 401, nil, []byte("no token")
+	})
+	e := newEnv(t)
+	target := e.startTarget()
+	p := e.start("cli", "stats", "-p", strconv.Itoa(target.pid()), "-e", "test:value", "--by", "key", "--interval", "50ms", "--otlp", col.URL())
+	p.stderr.waitFor(t, "Counting 1 marker ")
+	target.do(t, "fire 9")
+	p.stderr.waitFor(t, "warning: OTLP: the collector refuses the counts, which are not retried: otlp: "+col.URL()+"/v1/metrics answered 401 Unauthorized: no token")
+	for metrics.Load() < 4 { // refused again, and not said again
+		target.do(t, "fire 1")
+	}
+	p.signal(t, os.Interrupt)
+	code := p.wait(t)
+	if n := strings.Count(p.stderr.text(), "refuses the counts"); n != 1 || code == 0 {
+		t.Errorf("stats exited %d with %d warnings, want 1:\n%s", code, n, p.stderr.text())
 	}
 }

@@ -313,6 +313,7 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 	if o, err := startOTLP(ctx, otlpCfg, t, s.Hello); err != nil {
 		return err
 	} else if o != nil {
+		o.warn = func(line string) { fmt.Fprintln(a.stderr, line) }
 		om = &otlpMetrics{o: o}
 	}
 	announce(a, "Counting", s.Hello, req, "")
