@@ -212,14 +212,8 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 			return err
 		}
 	}
-	if r.otlp, err = startOTLP(ctx, r.otlpCfg, r.t, s.Hello); err != nil {
-		if trace != nil {
-			trace.close()
-		}
-		return err
-	}
-	announce(r.a, "Recording", s.Hello, req, r.out)
-	r.c = newCapture(s, trace)
+	// The Go trace's file before the exporter, whose goroutines an
+	// error here would leave running.
 	var goTrace *os.File
 	if req.GoTrace {
 		if !s.Hello.GoTrace {
@@ -231,8 +225,18 @@ func (r *recorder) run(ctx context.Context, req wire.RecordRequest) error {
 			return fmt.Errorf("go trace: %w", err)
 		} else {
 			defer goTrace.Close()
-			r.c.goTrace = goTrace
 		}
+	}
+	if r.otlp, err = startOTLP(ctx, r.otlpCfg, r.t, s.Hello); err != nil {
+		if trace != nil {
+			trace.close()
+		}
+		return err
+	}
+	announce(r.a, "Recording", s.Hello, req, r.out)
+	r.c = newCapture(s, trace)
+	if goTrace != nil {
+		r.c.goTrace = goTrace // not a nil *os.File in the interface
 	}
 	r.c.onStats = r.progress
 	if r.otlp != nil {
