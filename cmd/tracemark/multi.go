@@ -48,6 +48,9 @@ type multiOpts struct {
 	sink    multiSink   // stream and stats: where events go instead of traces
 	context []string    // record --context
 	otlp    *otlpTarget // --otlp: an exporter per process
+	// noOutput (--no-output) writes no trace: the events go to the
+	// exporters only.
+	noOutput bool
 }
 
 // multiRecorder records many processes into one directory of traces.
@@ -65,6 +68,9 @@ type multiRecorder struct {
 	sink multiSink
 	// context names the fields of --context.
 	context []string
+	// noOutput (--no-output): no trace directory, the events go to the
+	// exporters only.
+	noOutput bool
 	// otlp, if set, exports the events of each process to a collector,
 	// the process being the resource (--otlp).
 	otlp *otlpTarget
@@ -103,7 +109,7 @@ type procRec struct {
 // stats.
 func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest, out string, o *multiOpts) error {
 	sink := o.sink
-	if sink == nil {
+	if sink == nil && !o.noOutput {
 		if out == "" {
 			out = "tracemark-host-" + time.Now().Format("20060102-150405")
 		}
@@ -119,7 +125,7 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	req.Duration = ""
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink, context: o.context, otlp: o.otlp}
+	m := &multiRecorder{a: a, req: req, out: out, sel: sel, base: newClockBase(), ctx: ctx, ended: make(chan struct{}, 1), sink: sink, context: o.context, otlp: o.otlp, noOutput: o.noOutput}
 	if m.otlp != nil {
 		// Checked once here rather than failing every process.
 		if _, err := otlp.ProcessResource(otlp.Process{}); err != nil {
@@ -150,9 +156,12 @@ func runMulti(ctx context.Context, a *app, sel selector, req wire.RecordRequest,
 	case sel.glob != "":
 		what = fmt.Sprintf("the processes named %q", sel.glob)
 	}
-	if sink != nil {
+	switch {
+	case sink != nil:
 		fmt.Fprintf(a.stderr, "%s %s; %s\n", sink.verb(), what, until)
-	} else {
+	case o.noOutput:
+		fmt.Fprintf(a.stderr, "Recording %s for the collector only (--no-output); %s\n", what, until)
+	default:
 		fmt.Fprintf(a.stderr, "Recording %s into %s; %s\n", what, out, until)
 	}
 
@@ -310,32 +319,46 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 		m.runSink(r, s)
 		return
 	}
-	r.dir = filepath.Join(m.out, procDirName(s.Hello.Program, r.ag.PID, started))
-	clk, ok := m.base.clockFor(s.Hello, r.ag.PID)
-	r.clockOK = ok
-	if !ok {
-		fmt.Fprintf(m.a.stderr, "warning: pid %d records with clock %q, not monotonic nanoseconds: its trace keeps its own clock and will not merge exactly\n", r.ag.PID, s.Hello.Clock.Name)
+	var trace *traceOut
+	into := "the collector only (--no-output)"
+	if !m.noOutput {
+		r.dir = filepath.Join(m.out, procDirName(s.Hello.Program, r.ag.PID, started))
+		clk, ok := m.base.clockFor(s.Hello, r.ag.PID)
+		r.clockOK = ok
+		if !ok {
+			fmt.Fprintf(m.a.stderr, "warning: pid %d records with clock %q, not monotonic nanoseconds: its trace keeps its own clock and will not merge exactly\n", r.ag.PID, s.Hello.Clock.Name)
+		}
+		var err error
+		if trace, err = createProcTrace(r.dir, s.Hello, clk, r.ag, newEventContext(m.context, s.Hello)); err != nil {
+			r.err = err
+			m.stop(r)
+			fmt.Fprintf(m.a.stderr, "pid %d (%s): %v\n", r.ag.PID, clean(r.program), err)
+			return
+		}
+		into = r.dir
 	}
-	trace, err := createProcTrace(r.dir, s.Hello, clk, r.ag, newEventContext(m.context, s.Hello))
-	if err != nil {
-		r.err = err
+	o := m.startOTLP(r, s)
+	if o == nil && m.noOutput {
+		// Its exporter could not start (said above): without a trace
+		// the events would go nowhere.
+		r.err = errors.New("--no-output and no exporter")
 		m.stop(r)
-		fmt.Fprintf(m.a.stderr, "pid %d (%s): %v\n", r.ag.PID, clean(r.program), err)
 		return
 	}
 	in := ""
 	if r.ag.Container != "" {
 		in = fmt.Sprintf(" in %s as pid %d", clean(r.ag.Container), r.ag.NSPID)
 	}
-	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s)%s: %d markers into %s\n", r.ag.PID, clean(r.program), in, len(s.Hello.Matched), r.dir)
+	fmt.Fprintf(m.a.stderr, "Attached to pid %d (%s)%s: %d markers into %s\n", r.ag.PID, clean(r.program), in, len(s.Hello.Matched), into)
 	c := newCapture(s, trace)
-	o := m.startOTLP(r, s)
 	o.parallel(c)
 	o.track(c)
 	m.setCapture(r, c)
 	runErr := c.run()
-	if cerr := trace.close(); runErr == nil {
-		runErr = cerr
+	if trace != nil {
+		if cerr := trace.close(); runErr == nil {
+			runErr = cerr
+		}
 	}
 	m.finishOTLP(o)
 	r.err = runErr
@@ -344,7 +367,11 @@ func (m *multiRecorder) record(r *procRec, started time.Time) {
 		why = r.c.end.Reason
 	}
 	if why != wire.EndStopped {
-		fmt.Fprintf(m.a.stderr, "pid %d (%s) ended (%s): its trace holds %d events\n", r.ag.PID, clean(r.program), why, r.c.events)
+		held := fmt.Sprintf("its trace holds %d events", r.c.events)
+		if m.noOutput {
+			held = fmt.Sprintf("its %d events went to the exporter", r.c.events)
+		}
+		fmt.Fprintf(m.a.stderr, "pid %d (%s) ended (%s): %s\n", r.ag.PID, clean(r.program), why, held)
 	}
 }
 
@@ -410,13 +437,21 @@ func (m *multiRecorder) summary(reason string) error {
 		}
 		events += r.c.events
 		lost += r.c.lost()
+		dir := "-"
+		if r.dir != "" {
+			dir = filepath.Base(r.dir)
+		}
 		t.row("  "+strconv.Itoa(r.ag.PID), clean(r.program), strconv.FormatUint(r.c.events, 10),
-			strconv.FormatUint(r.c.lost(), 10), why, attach, filepath.Base(r.dir))
+			strconv.FormatUint(r.c.lost(), 10), why, attach, dir)
 	}
 	fmt.Fprintf(m.a.stdout, "Recorded %d events from %d processes in %.1fs (%s).\n", events, n, time.Since(m.begun).Seconds(), reason)
 	t.flush()
-	fmt.Fprintf(m.a.stdout, "Traces: %s\n", m.out)
-	fmt.Fprintf(m.a.stdout, "Open them as one timeline with: babeltrace2 %s   (or tracemark summary %s)\n", m.out, m.out)
+	if m.noOutput {
+		fmt.Fprintln(m.a.stdout, "Traces: none (--no-output)")
+	} else {
+		fmt.Fprintf(m.a.stdout, "Traces: %s\n", m.out)
+		fmt.Fprintf(m.a.stdout, "Open them as one timeline with: babeltrace2 %s   (or tracemark summary %s)\n", m.out, m.out)
+	}
 	if n == 0 {
 		var errs []string
 		for _, r := range procs {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -210,10 +211,10 @@ func TestNoOutputChecked(t *testing.T) {
 		{[]string{"--no-output", "--otlp", "http://localhost:4318", "-o", "t"}, "--no-output and -o t: choose one"},
 		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--go-trace"}, "--no-output and --go-trace"},
 		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--context", "pid"}, "--no-output and --context"},
-		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--all"}, "--no-output records one process"},
+		{[]string{"--no-output", "--otlp", "http://localhost:4318", "--all", "-o", "t"}, "--no-output and -o t: choose one"},
 	} {
 		r := e.cli(append([]string{"record", "-p", "1", "-e", "x"}, c.args...)...)
-		if c.args[len(c.args)-1] == "--all" {
+		if slices.Contains(c.args, "--all") {
 			r = e.cli(append([]string{"record", "-e", "x"}, c.args...)...)
 		}
 		if r.code != exitUsage || !strings.Contains(r.stderr, c.msg) {

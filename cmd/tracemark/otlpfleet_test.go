@@ -373,3 +373,42 @@ func failsRefused(t *testing.T, p, target *proc, warn string) {
 		t.Errorf("%v exited 0 after the collector refused its events:\n%s", p.cmd.Args, p.stderr.text())
 	}
 }
+
+// record --otlp --no-output host-wide: every process's events go to the
+// collector, under its own resource, a process attached later too, and
+// no trace directory is written.
+func TestOTLPHostWideNoOutput(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	col := otlptest.NewReceiver(t)
+	p1 := e.startTarget()
+	rec := e.start("cli", "record", "--name", e.argv0, "-e", "test:*", "--no-output", "--otlp", col.URL())
+	rec.stderr.waitFor(t, "for the collector only (--no-output)")
+	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p1.pid(), e.argv0))
+	p2 := e.startTarget()
+	rec.stderr.waitFor(t, fmt.Sprintf("Attached to pid %d (%s)", p2.pid(), e.argv0))
+	p1.do(t, "fire 4")
+	p2.do(t, "fire 6")
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s%s", code, rec.stdout.text(), rec.stderr.text())
+	}
+	perPID := map[int64]int{}
+	for _, l := range col.Logs() {
+		pid, _ := l.Resource["process.pid"].(int64)
+		perPID[pid]++
+	}
+	if want := map[int64]int{int64(p1.pid()): 4, int64(p2.pid()): 6}; fmt.Sprint(perPID) != fmt.Sprint(want) {
+		t.Errorf("events per resource pid %v, want %v", perPID, want)
+	}
+	out := rec.stdout.text()
+	for _, want := range []string{"Recorded 10 events from 2 processes", "Traces: none (--no-output)",
+		fmt.Sprintf("pid %d (%s): OTLP: 6 of 6 events exported to %s", p2.pid(), e.argv0, col.URL())} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if traces, err := filepath.Glob(filepath.Join(e.runtime, "tracemark-*")); err != nil || len(traces) != 0 {
+		t.Errorf("trace directories written: %v %v", traces, err)
+	}
+}

@@ -44,7 +44,7 @@ trace itself, where Babeltrace reports them.
 
 With --otlp the events are exported to an OpenTelemetry collector as
 well; --no-output writes no trace, for export only (at rates the disk,
-or the page cache, would not keep up with).
+or the page cache, would not keep up with), of one process or host-wide.
 
 --mode overwrite keeps only the newest events: the process sends them when
 the recording ends (a flight recording of the last --buffer per CPU).
@@ -94,14 +94,11 @@ that fired them. A process runs one Go trace at a time.`,
 				if err != nil {
 					return err
 				}
-				if noOutput {
-					return usagef("--no-output records one process; to record several, drop --no-output (each process gets a trace)")
-				}
 				otlpCfg, err := otlpConfig(a, otlpURL)
 				if err != nil {
 					return err
 				}
-				return runMulti(cmd.Context(), a, sel, req, out, &multiOpts{context: ctxNames, otlp: otlpCfg})
+				return runMulti(cmd.Context(), a, sel, req, out, &multiOpts{context: ctxNames, otlp: otlpCfg, noOutput: noOutput})
 			}
 			if out != "" {
 				if err := checkTraceDir(out); err != nil {
