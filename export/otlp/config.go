@@ -358,39 +358,75 @@ func fromEnv(getenv func(string) string) (config, error) {
 	c.LogsURL = getenv("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
 	c.TracesURL = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 	c.MetricsURL = getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+	const prefix = "OTEL_EXPORTER_OTLP_"
+	// A general variable's error counts only for the signals that fall
+	// back to it: the per-signal ones take precedence.
 	var general signalConfig
-	if err := c.readSignal(getenv, "OTEL_EXPORTER_OTLP_", &general); err != nil {
-		return c, err
-	}
+	protoSet, protoErr := c.envProtocol(getenv, prefix)
+	headers, headersSet, headersErr := envHeaders(getenv, prefix)
+	general.Headers = headers
+	c.readTimeoutCompression(getenv, prefix, &general)
 	for s := range c.Signal {
-		c.Signal[s] = general
-		if err := c.readSignal(getenv, "OTEL_EXPORTER_OTLP_"+signalEnv[s]+"_", &c.Signal[s]); err != nil {
-			return c, err
+		sp := prefix + signalEnv[s] + "_"
+		sc := &c.Signal[s]
+		*sc = general
+		if set, err := c.envProtocol(getenv, sp); set || err != nil {
+			if err != nil {
+				return c, err
+			}
+		} else if protoSet && protoErr != nil {
+			return c, protoErr
 		}
+		if h, set, err := envHeaders(getenv, sp); set {
+			if err != nil {
+				return c, err
+			}
+			sc.Headers = h
+		} else if headersSet && headersErr != nil {
+			return c, headersErr
+		}
+		c.readTimeoutCompression(getenv, sp, sc)
 	}
 	return c, c.check()
 }
 
-// readSignal reads the variables prefix+HEADERS, TIMEOUT, COMPRESSION
-// and PROTOCOL into sc, where they are set.
-func (c *config) readSignal(getenv func(string) string, prefix string, sc *signalConfig) error {
+// envProtocol reads prefix+PROTOCOL: whether it is set, and an error if
+// it asks for a protocol other than http/protobuf. An unknown value is
+// ignored with a warning.
+func (c *config) envProtocol(getenv func(string) string, prefix string) (set bool, err error) {
 	switch p := getenv(prefix + "PROTOCOL"); strings.ToLower(p) {
-	case "", "http/protobuf":
+	case "":
+		return false, nil
+	case "http/protobuf":
 	case "grpc", "http/json":
-		return fmt.Errorf("%w: %sPROTOCOL=%q: only http/protobuf is supported", ErrConfig, prefix, p)
+		return true, fmt.Errorf("%w: %sPROTOCOL=%q: only http/protobuf is supported", ErrConfig, prefix, p)
 	default:
 		c.warn("%sPROTOCOL=%q is not a protocol (grpc, http/protobuf or http/json): ignored, http/protobuf is used", prefix, p)
 	}
-	if h := getenv(prefix + "HEADERS"); h != "" {
-		m, err := ParseHeaders(h)
-		for k, v := range m {
-			err = cmp.Or(err, checkHeader(k, v))
-		}
-		if err != nil {
-			return fmt.Errorf("%sHEADERS: %w", prefix, err)
-		}
-		sc.Headers = m
+	return true, nil
+}
+
+// envHeaders reads prefix+HEADERS: the headers, whether it is set, and
+// an error if it is malformed.
+func envHeaders(getenv func(string) string, prefix string) (map[string]string, bool, error) {
+	h := getenv(prefix + "HEADERS")
+	if h == "" {
+		return nil, false, nil
 	}
+	m, err := ParseHeaders(h)
+	for k, v := range m {
+		err = cmp.Or(err, checkHeader(k, v))
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("%sHEADERS: %w", prefix, err)
+	}
+	return m, true, nil
+}
+
+// readTimeoutCompression reads prefix+TIMEOUT and COMPRESSION into sc,
+// where they are set; a value it does not know is ignored with a
+// warning.
+func (c *config) readTimeoutCompression(getenv func(string) string, prefix string, sc *signalConfig) {
 	if t := getenv(prefix + "TIMEOUT"); t != "" {
 		switch ms, err := strconv.ParseUint(t, 10, 31); {
 		case err != nil:
@@ -408,7 +444,6 @@ func (c *config) readSignal(getenv func(string) string, prefix string, sc *signa
 	default:
 		c.warn("%sCOMPRESSION=%q is not gzip or none: ignored", prefix, z)
 	}
-	return nil
 }
 
 func (c *config) warn(format string, args ...any) {

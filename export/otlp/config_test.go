@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 	"time"
@@ -138,4 +139,34 @@ func TestHeadersChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Close(t.Context())
+}
+
+// A per-signal variable takes precedence over the general one, its
+// errors too: a general value that no signal falls back to fails
+// nothing, one that a signal falls back to fails the start.
+func TestFromEnvGeneralOverridden(t *testing.T) {
+	allHTTP := map[string]string{
+		"OTEL_EXPORTER_OTLP_PROTOCOL":         "grpc",
+		"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL":    "http/protobuf",
+		"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL":  "http/protobuf",
+		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf",
+		"OTEL_EXPORTER_OTLP_HEADERS":          "novalue",
+		"OTEL_EXPORTER_OTLP_LOGS_HEADERS":     "a=1",
+		"OTEL_EXPORTER_OTLP_TRACES_HEADERS":   "a=2",
+		"OTEL_EXPORTER_OTLP_METRICS_HEADERS":  "a=3",
+	}
+	c, err := fromEnv(env(allHTTP))
+	if err != nil {
+		t.Fatalf("every signal overrides the general variables: %v", err)
+	}
+	if c.Signal[sigTraces].Headers["a"] != "2" {
+		t.Errorf("traces headers %v", c.Signal[sigTraces].Headers)
+	}
+	for _, drop := range []string{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"} {
+		m := maps.Clone(allHTTP)
+		delete(m, drop)
+		if _, err := fromEnv(env(m)); !errors.Is(err, ErrConfig) {
+			t.Errorf("without %s a signal falls back to the general value: %v, want ErrConfig", drop, err)
+		}
+	}
 }

@@ -118,6 +118,16 @@ func StartFromEnv() (*Export, error) {
 	return start(s, exp)
 }
 
+// closeBound is how long Close waits for the collector without a
+// deadline, given the exporter's timeout: OTEL_EXPORTER_OTLP_TIMEOUT=0
+// lifts the bound of requests, not the promise that an exit is not held.
+func closeBound(timeout time.Duration) time.Duration {
+	if timeout >= otlp.NoTimeout {
+		return otlp.DefaultTimeout
+	}
+	return timeout
+}
+
 // start drains s into exp until Close.
 func start(s *session.Session, exp *otlp.Exporter) (*Export, error) {
 	if err := s.Start(); err != nil {
@@ -220,8 +230,8 @@ func (x *Export) Stats() Stats {
 // Close stops recording, exports the rest and stops the exporter, waiting
 // for the collector until ctx ends, or, if ctx has no deadline, for at
 // most the exporter's timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by
-// default): a program exiting while its collector is down is not held
-// there. It returns an error wrapping otlp.ErrIncomplete if events were
+// default, and 10 s when it is 0, no limit): a program exiting while its
+// collector is down is not held there. It returns an error wrapping otlp.ErrIncomplete if events were
 // lost on the way (Stats says where), is idempotent and safe on a nil
 // *Export.
 func (x *Export) Close(ctx context.Context) error {
@@ -230,7 +240,7 @@ func (x *Export) Close(ctx context.Context) error {
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, x.Exporter.Timeout())
+		ctx, cancel = context.WithTimeout(ctx, closeBound(x.Exporter.Timeout()))
 		defer cancel()
 	}
 	x.once.Do(func() {
