@@ -49,6 +49,17 @@ type aggRow struct {
 	val   *numStats  // --value
 }
 
+// exactKey is the part of a row's key for a field whose text (keyString)
+// is shown: the text itself, but strings and bytes by their whole value,
+// length first, since their text is cleaned and a long byte string's cut
+// (two 64-byte hashes with the same first 32 bytes are two rows).
+func exactKey(text string, v ctf.Value) string {
+	if v.Kind != ctf.String && v.Kind != ctf.Bytes {
+		return text
+	}
+	return strconv.Itoa(len(v.Bytes)) + ":" + string(v.Bytes)
+}
+
 func newAggregator(spec aggSpec) *aggregator {
 	return &aggregator{aggSpec: spec, rows: map[string]*aggRow{}}
 }
@@ -72,7 +83,7 @@ func (g *aggregator) add(r *wire.Record) error {
 		}
 		v := keyString(r.Class.Fields[i].Kind, r.Fields[i])
 		values = append(values, v)
-		key += "\x00" + v
+		key += "\x00" + exactKey(v, r.Fields[i])
 	}
 	row := g.rows[key]
 	if row == nil {

@@ -236,6 +236,10 @@ func (m *multiRecorder) startOTLP(r *procRec, s *client.Stream) *otlpOut {
 	if o != nil {
 		o.prefix = fmt.Sprintf("pid %d (%s): ", r.ag.PID, clean(r.program))
 		o.warn = func(line string) {
+			if ss, ok := m.sink.(*statsSink); ok {
+				ss.warn(m.a.stderr, line)
+				return
+			}
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			fmt.Fprintln(m.a.stderr, line)

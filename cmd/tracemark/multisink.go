@@ -200,9 +200,18 @@ func (s *statsSink) tick(m *multiRecorder) {
 	_, lost, procs := m.totals()
 	var buf bytes.Buffer
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.g.render(&buf, fmt.Sprintf("%s: %d events from %d processes, %d lost", time.Since(s.start).Round(time.Second), s.g.total, procs, lost))
-	s.mu.Unlock()
-	s.view.show(buf.String())
+	s.view.show(buf.String()) // under mu, as warn erases it
+}
+
+// warn prints a line on w above the live table, which the next tick
+// redraws.
+func (s *statsSink) warn(w io.Writer, line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.view.erase()
+	fmt.Fprintln(w, line)
 }
 
 func (s *statsSink) finish(m *multiRecorder) error {

@@ -73,8 +73,8 @@ func (g *aggregator) metrics(start, now time.Time, lost uint64) []otlp.Metric {
 // status=200 with the events of status 200. The bytes are copied: the
 // record's are reused.
 func otlpKeyValue(kind string, v ctf.Value) any {
-	if kind == "bool" {
-		return v.Uint != 0 || v.Int != 0
+	if kind == "bool" && v.Kind == ctf.Uint {
+		return v.Uint != 0
 	}
 	v.Bytes = bytes.Clone(v.Bytes)
 	return v
@@ -130,11 +130,14 @@ func (m *otlpMetrics) update(ms []otlp.Metric) {
 		return
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if line := m.pending; line != "" && m.o.warn != nil {
-		m.pending = ""
-		m.o.warn(line)
+	line := m.pending
+	m.pending = ""
+	m.mu.Unlock()
+	if line != "" && m.o.warn != nil {
+		m.o.warn(line) // not under mu: stop's bound holds while it writes
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.busy || m.stopped {
 		return
 	}

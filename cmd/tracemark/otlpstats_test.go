@@ -180,3 +180,26 @@ func TestStatsOTLPRefusalWarned(t *testing.T) {
 		t.Errorf("stats exited %d with %d warnings, want 1:\n%s", code, n, p.stderr.text())
 	}
 }
+
+// Values that look alike in the table are still counted apart: two byte
+// strings with the same first 32 bytes (the table shows those only), a
+// string and its cleaned text.
+func TestStatsKeysExact(t *testing.T) {
+	g := newAggregator(aggSpec{by: []string{"h"}})
+	c := &wire.EventClass{Name: "m", Fields: []wire.ClassField{{Name: "h", Type: "bytes", Kind: "bytes"}}}
+	d := &wire.EventClass{Name: "n", Fields: []wire.ClassField{{Name: "h", Type: "string", Kind: "string"}}}
+	a, b := make([]byte, 64), make([]byte, 64)
+	b[63] = 1
+	g.add(&wire.Record{Class: c, Fields: []ctf.Value{ctf.BytesValue(a)}})
+	g.add(&wire.Record{Class: c, Fields: []ctf.Value{ctf.BytesValue(b)}})
+	g.add(&wire.Record{Class: c, Fields: []ctf.Value{ctf.BytesValue(b)}})
+	g.add(&wire.Record{Class: d, Fields: []ctf.Value{ctf.StringValue("a\x01")}})
+	g.add(&wire.Record{Class: d, Fields: []ctf.Value{ctf.StringValue(clean("a\x01"))}})
+	counts := map[string][]uint64{}
+	for _, r := range g.keys() {
+		counts[r.marker] = append(counts[r.marker], r.count)
+	}
+	if !reflect.DeepEqual(counts, map[string][]uint64{"m": {2, 1}, "n": {1, 1}}) {
+		t.Errorf("rows per marker %v, want m: 2 and 1, n: 1 and 1", counts)
+	}
+}

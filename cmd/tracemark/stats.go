@@ -313,11 +313,18 @@ func runStats(ctx context.Context, a *app, t *target, req wire.RecordRequest, g 
 	if o, err := startOTLP(ctx, otlpCfg, t, s.Hello); err != nil {
 		return err
 	} else if o != nil {
-		o.warn = func(line string) { fmt.Fprintln(a.stderr, line) }
 		om = &otlpMetrics{o: o}
 	}
 	announce(a, "Counting", s.Hello, req, "")
 	view := newLiveView(a.stdout, isTerminal(a.stdout) && !asJSON && !perInterval)
+	if om != nil {
+		// On the capture's goroutine, as the table's drawing: the
+		// table is redrawn below the line.
+		om.o.warn = func(line string) {
+			view.erase()
+			fmt.Fprintln(a.stderr, line)
+		}
+	}
 	c := newCapture(s, nil)
 	c.onRecord = g.add
 	// The metrics are cumulative: with --every, whose table is cleared
