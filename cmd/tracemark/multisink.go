@@ -151,6 +151,9 @@ type statsSink struct {
 	g      *aggregator
 	asJSON bool
 	every  time.Duration
+	// viewMu orders the table's drawing (tick) and the warnings printed
+	// over it (warn), apart from mu, which every event takes.
+	viewMu sync.Mutex
 	view   *liveView
 	start  time.Time
 }
@@ -200,22 +203,26 @@ func (s *statsSink) tick(m *multiRecorder) {
 	_, lost, procs := m.totals()
 	var buf bytes.Buffer
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.g.render(&buf, fmt.Sprintf("%s: %d events from %d processes, %d lost", time.Since(s.start).Round(time.Second), s.g.total, procs, lost))
-	s.view.show(buf.String()) // under mu, as warn erases it
+	s.mu.Unlock()
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
+	s.view.show(buf.String())
 }
 
 // warn prints a line on w above the live table, which the next tick
 // redraws.
 func (s *statsSink) warn(w io.Writer, line string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.viewMu.Lock()
+	defer s.viewMu.Unlock()
 	s.view.erase()
 	fmt.Fprintln(w, line)
 }
 
 func (s *statsSink) finish(m *multiRecorder) error {
+	s.viewMu.Lock()
 	s.view.erase()
+	s.viewMu.Unlock()
 	_, lost, procs := m.totals()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -101,7 +101,7 @@ type otlpOut struct {
 
 	// warn, if set, shows the operator a warning line as it happens
 	// (track calls it after a stats frame); warned keys the refusal
-	// last shown (rejectionKey).
+	// last shown (newRefusal).
 	warn   func(line string)
 	warned string
 }
@@ -257,27 +257,28 @@ func shortOTLPError(err error) string {
 // when every event of the recording has been lost.
 func (o *otlpOut) noticeRejection() string {
 	rej := o.exp.Rejection()
-	if rej == nil {
+	if rej == nil || !newRefusal(&o.warned, rej) {
 		return ""
 	}
-	key := rejectionKey(rej)
-	if key == o.warned {
-		return ""
-	}
-	o.warned = key
 	// No count: the refused batch may not be counted yet. The exit's
 	// OTLP line counts them all.
 	return fmt.Sprintf("%swarning: OTLP: the collector refuses events, which are lost, not retried: %v; check the URL and OTEL_EXPORTER_OTLP_HEADERS", o.prefix, rej)
 }
 
-// rejectionKey tells refusals apart for noticeRejection: by status, or
+// newRefusal reports whether the refusal err differs from the one last
+// shown, keyed in *last, and keys it there: refusals differ by status, or
 // as partial successes, whose messages vary with their counts.
-func rejectionKey(err error) string {
+func newRefusal(last *string, err error) bool {
+	key := "partial"
 	var herr *otlp.HTTPError
 	if errors.As(err, &herr) {
-		return strconv.Itoa(herr.StatusCode)
+		key = strconv.Itoa(herr.StatusCode)
 	}
-	return "partial"
+	if key == *last {
+		return false
+	}
+	*last = key
+	return true
 }
 
 // finish sends what is queued (waiting at most wait) and prints what was

@@ -114,7 +114,7 @@ type otlpMetrics struct {
 	stopped bool
 	cancel  context.CancelFunc // of the export under way
 	running sync.WaitGroup
-	// warned keys the refusal of the counts last shown (rejectionKey);
+	// warned keys the refusal of the counts last shown (newRefusal);
 	// pending is the warning of the last export, for the next update to
 	// show on its caller's goroutine (o.warn draws over the progress
 	// line). Guarded by mu.
@@ -163,14 +163,9 @@ func (m *otlpMetrics) update(ms []otlp.Metric) {
 // reason, or "": a wrong URL or missing credentials show while stats
 // runs, not only when it exits. Call with mu held.
 func (m *otlpMetrics) noticeRefusal(err error) string {
-	if !errors.Is(err, otlp.ErrRejected) {
-		return "" // retried until the context ended: not the operator's to fix
+	if !errors.Is(err, otlp.ErrRejected) || !newRefusal(&m.warned, err) {
+		return "" // retried until the context ended, or already shown
 	}
-	key := rejectionKey(err)
-	if key == m.warned {
-		return ""
-	}
-	m.warned = key
 	return fmt.Sprintf("%swarning: OTLP: the collector refuses the counts, which are not retried: %v; check the URL and OTEL_EXPORTER_OTLP_HEADERS", m.o.prefix, err)
 }
 

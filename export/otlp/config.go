@@ -362,28 +362,29 @@ func fromEnv(getenv func(string) string) (config, error) {
 	// A general variable's error counts only for the signals that fall
 	// back to it: the per-signal ones take precedence.
 	var general signalConfig
-	protoSet, protoErr := c.envProtocol(getenv, prefix)
-	headers, headersSet, headersErr := envHeaders(getenv, prefix)
+	_, protoErr := c.envProtocol(getenv, prefix)
+	headers, _, headersErr := envHeaders(getenv, prefix)
 	general.Headers = headers
 	c.readTimeoutCompression(getenv, prefix, &general)
 	for s := range c.Signal {
 		sp := prefix + signalEnv[s] + "_"
 		sc := &c.Signal[s]
 		*sc = general
-		if set, err := c.envProtocol(getenv, sp); set || err != nil {
-			if err != nil {
-				return c, err
-			}
-		} else if protoSet && protoErr != nil {
-			return c, protoErr
+		set, err := c.envProtocol(getenv, sp)
+		if !set {
+			err = protoErr
 		}
-		if h, set, err := envHeaders(getenv, sp); set {
-			if err != nil {
-				return c, err
-			}
+		if err != nil {
+			return c, err
+		}
+		h, set, err := envHeaders(getenv, sp)
+		if set {
 			sc.Headers = h
-		} else if headersSet && headersErr != nil {
-			return c, headersErr
+		} else {
+			err = headersErr
+		}
+		if err != nil {
+			return c, err
 		}
 		c.readTimeoutCompression(getenv, sp, sc)
 	}

@@ -231,9 +231,9 @@ func (x *Export) Stats() Stats {
 // for the collector until ctx ends, or, if ctx has no deadline, for at
 // most the exporter's timeout (OTEL_EXPORTER_OTLP_TIMEOUT, 10 s by
 // default, and 10 s when it is 0, no limit): a program exiting while its
-// collector is down is not held there. It returns an error wrapping otlp.ErrIncomplete if events were
-// lost on the way (Stats says where), is idempotent and safe on a nil
-// *Export.
+// collector is down is not held there. It returns an error wrapping
+// otlp.ErrIncomplete if events were lost on the way (Stats says where),
+// is idempotent and safe on a nil *Export.
 func (x *Export) Close(ctx context.Context) error {
 	if x == nil {
 		return nil
