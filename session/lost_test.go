@@ -163,6 +163,10 @@ func TestHelperLossyBatchProgram(t *testing.T) {
 // TraceWriter.Run with an interval of an hour writes full packets anyway.
 func TestWaitIsWokenByAFullSubBuffer(t *testing.T) {
 	m := marker.Define3("stest_wake:e", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
+	// One shard: a firer that migrates between Ps on a loaded machine
+	// would split a round's events between two shards, filling neither
+	// sub-buffer.
+	withProcs(t, 1)
 	s := newSession(t, session.WithBufferSize(64<<10), session.WithSubBufSize(4<<10))
 	mustEnable(t, s, "stest_wake:e", "")
 	dir := filepath.Join(t.TempDir(), "trace")
