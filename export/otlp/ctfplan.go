@@ -27,8 +27,48 @@ import (
 type ctfOp struct {
 	kind  uint8  // opInt, ...
 	size  uint16 // the bytes of a number or fixed array in the record
-	shift uint8  // opInt: 64 - its bits, to extend its sign
-	key   shortPiece
+	shift uint8  // opInt, opUint: 64 - its bits, to cut and extend it
+	head  uint8  // the bytes of hdr an attribute starts with
+	key   uint8  // the length of its encoded key
+	hdr   attrHead
+}
+
+// attrHead is the start of an attribute's encoding, up to its value, as
+// three words: the KeyValue's tag and size, the key, the value's tag and
+// size, the AnyValue's tag (and a string's or bytes' size), of at most
+// 2+16+4 bytes. The sizes that depend on the value are patched after it
+// is stored, with one bounds check for the whole head.
+type attrHead [3]uint64
+
+// newAttrHead returns the head of an attribute with the encoded key k
+// (of at most 16 bytes), of AnyValue field any, and how many bytes it
+// takes: the AnyValue's size byte is there for strings and bytes. The
+// sizes are those of a value of size n (its varint's length, for
+// integers).
+func newAttrHead(k shortPiece, any byte, wire byte, n int) (attrHead, uint8) {
+	var b [40]byte
+	b[0] = logAttributes<<3 | wireBytes
+	w := k.put(b[:], 2)
+	valueSize := 1 + n
+	if wire == wireBytes {
+		valueSize = 2 + n
+	}
+	b[1] = byte(k.n + 2 + valueSize)
+	b[w], b[w+1], b[w+2] = 2<<3|wireBytes, byte(valueSize), any<<3|wire
+	w += 3
+	if wire == wireBytes {
+		b[w] = byte(n)
+		w++
+	}
+	return attrHead{binary.LittleEndian.Uint64(b[:]), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[16:])}, uint8(w)
+}
+
+// put stores the head's 24 bytes at d[0:24].
+func (h *attrHead) put(d []byte) {
+	_ = d[23]
+	binary.LittleEndian.PutUint64(d, h[0])
+	binary.LittleEndian.PutUint64(d[8:], h[1])
+	binary.LittleEndian.PutUint64(d[16:], h[2])
 }
 
 // Ops.
@@ -118,25 +158,25 @@ func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
 			if f.short.n == 0 {
 				return pl
 			}
-			op.key = f.short
+			op.key = uint8(f.short.n)
 		}
 		// At most: the KeyValue's tag and size, the key as 16 bytes,
 		// the value's tag and size, the AnyValue's tag (and size), and a
 		// varint, a double or the bytes of a string or bytes value,
 		// which are fewer than 128 (its KeyValue's size is one byte).
-		room += 2 + 16 + 4 + 10
+		room += attrRoom
 		if t.Kind == ctf.String || t.Kind == ctf.Bytes {
 			room += 0x80
 		}
 		switch t.Kind {
 		case ctf.Int, ctf.Uint, ctf.Float:
 			n := t.Bits / 8
-			op.size = uint16(n)
+			op.size, op.shift = uint16(n), uint8(64-t.Bits)
 			switch {
 			case f == nil || f.role > roleBool:
 				op.kind = opSkip
 			case t.Kind == ctf.Int:
-				op.kind, op.shift = opInt, uint8(64-t.Bits)
+				op.kind = opInt
 			case t.Kind == ctf.Uint && f.role == roleBool:
 				op.kind = opBool
 			case t.Kind == ctf.Uint:
@@ -154,6 +194,18 @@ func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
 			} else {
 				op.kind, op.size = bytesOp(f, opFixed, opFixedID, opFixedSkip), uint16(t.Bits/8)
 			}
+		}
+		switch op.kind {
+		case opInt, opUint:
+			op.hdr, op.head = newAttrHead(f.short, anyInt, wireVarint, 1)
+		case opBool:
+			op.hdr, op.head = newAttrHead(f.short, anyBool, wireVarint, 1)
+		case opF32, opF64:
+			op.hdr, op.head = newAttrHead(f.short, anyDouble, wireFixed64, 8)
+		case opStr:
+			op.hdr, op.head = newAttrHead(f.short, anyString, wireBytes, 0)
+		case opFixed, opSeq:
+			op.hdr, op.head = newAttrHead(f.short, anyBytes, wireBytes, 0)
 		}
 	}
 	pl.ops, pl.room = ops, room
@@ -192,30 +244,40 @@ func (b *LogBuilder) addPlanned(pl *ctfPlan, timeNS, observed int64, rec []byte,
 		op := &pl.ops[i]
 		switch op.kind {
 		case opInt, opUint:
-			// The commonest fields, in line.
+			// The commonest fields, in line: read as a word where the
+			// record holds one, cut to the field's bits by the shifts.
 			n := int(op.size)
-			if len(rec)-q < n {
+			var x uint64
+			switch left := len(rec) - q; {
+			case left >= 8:
+				x = binary.LittleEndian.Uint64(rec[q:])
+			case left >= n:
+				x = readUint(rec[q:], n)
+			default:
 				return 0, false
 			}
-			x := readUint(rec[q:], n)
 			q += n
+			s := op.shift & 63
 			if op.kind == opInt {
-				x = uint64(int64(x<<op.shift) >> op.shift)
-			} else if x > math.MaxInt64 {
+				x = uint64(int64(x<<s) >> s)
+			} else if x = x << s >> s; x > math.MaxInt64 {
 				return 0, false // sent as text
 			}
-			vl := fastVarintLen(x)
-			r[w], r[w+1] = logAttributes<<3|wireBytes, byte(op.key.n+3+vl)
-			w = op.key.put(r, w+2)
-			r[w], r[w+1], r[w+2] = 2<<3|wireBytes, byte(1+vl), anyInt<<3|wireVarint
-			w = putVarint(r, w+3, x)
+			d := r[w : w+attrRoom : w+attrRoom]
+			op.hdr.put(d)
+			h := int(op.head)
+			e := putVarint(d, h, x)
+			vl := byte(e - h)
+			d[1] = op.key + 3 + vl
+			d[h-2] = 1 + vl
+			w += e
 		case opStr:
 			j := cstring.Index(rec[q:])
 			if j < 0 {
 				return 0, false
 			}
 			var ok bool
-			if w, ok = putBytes(r, w, op, anyString, rec, q, j); !ok {
+			if w, ok = putBytes(r, w, op, rec, q, j); !ok {
 				return 0, false
 			}
 			q += j + 1
@@ -236,7 +298,7 @@ func (b *LogBuilder) addPlanned(pl *ctfPlan, timeNS, observed int64, rec []byte,
 			}
 			switch op.kind {
 			case opFixed, opSeq:
-				if w, ok = putBytes(r, w, op, anyBytes, rec, q-len(v), len(v)); !ok {
+				if w, ok = putBytes(r, w, op, rec, q-len(v), len(v)); !ok {
 					return 0, false
 				}
 			case opStrID, opFixedID, opSeqID:
@@ -272,46 +334,50 @@ func (b *LogBuilder) addPlanned(pl *ctfPlan, timeNS, observed int64, rec []byte,
 	return q, true
 }
 
+// attrRoom is the room a number's attribute may take (newCTFPlan
+// reserves it for every field): a head of at most 22 bytes stored as 24,
+// and a varint of at most 10 bytes after it.
+const attrRoom = 2 + 16 + 4 + 10
+
 // putNumber encodes a bool, float or skipped number field of value bits
 // x at r[w:] as op says, and returns the offset after it.
 func putNumber(r []byte, w int, op *ctfOp, x uint64) int {
-	switch op.kind {
-	case opBool:
-		r[w], r[w+1] = logAttributes<<3|wireBytes, byte(op.key.n+4)
-		w = op.key.put(r, w+2)
-		r[w], r[w+1], r[w+2], r[w+3] = 2<<3|wireBytes, 2, anyBool<<3|wireVarint, 0
-		if x != 0 {
-			r[w+3] = 1
-		}
-		return w + 4
-	case opF32, opF64:
-		if op.kind == opF32 {
-			x = math.Float64bits(float64(math.Float32frombits(uint32(x))))
-		}
-		r[w], r[w+1] = logAttributes<<3|wireBytes, byte(op.key.n+11)
-		w = op.key.put(r, w+2)
-		r[w], r[w+1], r[w+2] = 2<<3|wireBytes, 9, anyDouble<<3|wireFixed64
-		binary.LittleEndian.PutUint64(r[w+3:], x)
-		return w + 11
+	if op.kind == opSkip {
+		return w
 	}
-	return w // opSkip
+	d := r[w : w+attrRoom : w+attrRoom]
+	op.hdr.put(d)
+	h := int(op.head)
+	if op.kind == opBool {
+		d[h] = 0
+		if x != 0 {
+			d[h] = 1
+		}
+		return w + h + 1
+	}
+	if op.kind == opF32 {
+		x = math.Float64bits(float64(math.Float32frombits(uint32(x))))
+	}
+	binary.LittleEndian.PutUint64(d[h:], x)
+	return w + h + 8
 }
 
-// putBytes encodes a string or bytes attribute (AnyValue field
-// anyField) whose value is the n bytes at rec[q:], at r[w:], and returns
-// the offset after it, or false if its KeyValue is too long for a size
-// of one byte. A value of up to 16 bytes is copied as two words when
-// rec holds 16 bytes from q (the room reserved allows for it): a call
-// to memmove for a few bytes cost more than the rest of the field.
-func putBytes(r []byte, w int, op *ctfOp, anyField byte, rec []byte, q, n int) (int, bool) {
-	kv := op.key.n + 4 + n
+// putBytes encodes a string or bytes attribute whose value is the n
+// bytes at rec[q:], at r[w:], and returns the offset after it, or false
+// if its KeyValue is too long for a size of one byte. A value of up to
+// 16 bytes is copied as two words when rec holds 16 bytes from q (the
+// room reserved allows for it): a call to memmove for a few bytes cost
+// more than the rest of the field.
+func putBytes(r []byte, w int, op *ctfOp, rec []byte, q, n int) (int, bool) {
+	kv := int(op.key) + 4 + n
 	if kv >= 0x80 {
 		return w, false
 	}
-	r[w], r[w+1] = logAttributes<<3|wireBytes, byte(kv)
-	w = op.key.put(r, w+2)
-	r[w], r[w+1], r[w+2], r[w+3] = 2<<3|wireBytes, byte(2+n), anyField<<3|wireBytes, byte(n)
-	w += 4
+	d := r[w : w+24 : w+24]
+	op.hdr.put(d)
+	h := int(op.head)
+	d[1], d[h-3], d[h-1] = byte(kv), byte(2+n), byte(n)
+	w += h
 	if n <= 16 && len(rec)-q >= 16 {
 		binary.LittleEndian.PutUint64(r[w:], binary.LittleEndian.Uint64(rec[q:]))
 		binary.LittleEndian.PutUint64(r[w+8:], binary.LittleEndian.Uint64(rec[q+8:]))
