@@ -172,6 +172,11 @@ func (t *otlpTranscoder) more(c *otlpTClass, id uint16, data []byte, observed in
 	p := ctf.EventHeaderSize + t.ctxSize
 	trailer := c.trailer && id == c.trunc
 	cc := t.o.cc
+	if cc.freq == 1e9 {
+		// Timestamps in ns: the encoder's own loop.
+		lay := otlp.CTFRecords{ID: id, Context: t.ctxSize, Epoch: cc.offsetNS, Observed: observed, Trailer: trailer}
+		return c.enc.AddRecords(data, &lay)
+	}
 	k, off := 0, 0
 	for len(data)-off >= p && binary.LittleEndian.Uint16(data[off:]) == id {
 		ts := cc.wallNS(binary.LittleEndian.Uint64(data[off+2:]))

@@ -46,8 +46,8 @@ func (k *keepBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 // encOut is an otlpOut whose exporter keeps its requests in k, in one
 // batch per signal (sent at Close), its markers known: every class of
 // classes has a scope, and q:end ends the spans that q:start starts,
-// paired by id.
-func encOut(t testing.TB, k *keepBodies, classes []wire.EventClass) *otlpOut {
+// paired by id. Its clock counts at freq.
+func encOut(t testing.TB, k *keepBodies, classes []wire.EventClass, freq uint64) *otlpOut {
 	t.Helper()
 	exp, err := otlp.New("http://collector.invalid:4318", otlp.WithHTTPClient(&http.Client{Transport: k}),
 		otlp.WithBatch(1<<30, 1<<30, time.Hour), otlp.WithQueueSize(1<<30))
@@ -55,7 +55,7 @@ func encOut(t testing.TB, k *keepBodies, classes []wire.EventClass) *otlpOut {
 		t.Fatal(err)
 	}
 	o := &otlpOut{
-		url: "http://collector.invalid:4318", exp: exp, cc: newClockConv(wire.Clock{Frequency: 2_500_000_000, OffsetSeconds: 1_700_000_000}),
+		url: "http://collector.invalid:4318", exp: exp, cc: newClockConv(wire.Clock{Frequency: freq, OffsetSeconds: 1_700_000_000, Offset: 12345}),
 		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
 		spans:  map[string]*otlp.SpanRule{"q:end": {Start: "q:start", Keys: []string{"id"}}, "d:span": {Duration: "d"}},
 		starts: map[string][]string{"q:start": {"id"}},
@@ -133,11 +133,19 @@ func transcode(o *otlpOut, evContext []string, classes []wire.EventClass, packet
 
 // bothWays runs packets through decodeAndAdd and transcode, and fails
 // unless the requests are byte for byte the same, and the counts and
-// whether there was an error. It returns transcode's error.
+// whether there was an error. It returns transcode's error. It does so
+// with a clock of 2.5 GHz and one of ns, whose runs of records the
+// exporter encodes in its own loop.
 func bothWays(t testing.TB, evContext []string, classes []wire.EventClass, packets [][]byte) error {
 	t.Helper()
+	bothWaysAt(t, 1e9, evContext, classes, packets)
+	return bothWaysAt(t, 2_500_000_000, evContext, classes, packets)
+}
+
+func bothWaysAt(t testing.TB, freq uint64, evContext []string, classes []wire.EventClass, packets [][]byte) error {
+	t.Helper()
 	var kOld, kNew keepBodies
-	oOld, oNew := encOut(t, &kOld, classes), encOut(t, &kNew, classes)
+	oOld, oNew := encOut(t, &kOld, classes, freq), encOut(t, &kNew, classes, freq)
 	countsOld, errOld := decodeAndAdd(oOld, evContext, classes, packets)
 	countsNew, errNew := transcode(oNew, evContext, classes, packets)
 	for _, o := range []*otlpOut{oOld, oNew} {

@@ -26,7 +26,8 @@ import (
 func (b *LogBuilder) AddCTF(cl *Class, types []ctf.FieldType, timeNS, observed int64, rec []byte, trailer bool) (int, error) {
 	if pl := b.plan(cl, types); pl.ops != nil && !b.e.full.Load() {
 		b.abandon()
-		if n, ok := b.addPlanned(pl, timeNS, observed, rec, trailer); ok {
+		run := ctfRun{timeNS: timeNS, observe: observed, trailer: trailer, max: 1}
+		if k, n := b.addPlanned(pl, rec, &run); k == 1 {
 			return n, nil
 		}
 	}
@@ -58,11 +59,66 @@ func (e *CTFEncoder) Add(timeNS, observed int64, rec []byte, trailer bool) (int,
 	b := e.b
 	if e.pl.ops != nil && !b.e.full.Load() {
 		b.abandon()
-		if n, ok := b.addPlanned(e.pl, timeNS, observed, rec, trailer); ok {
+		run := ctfRun{timeNS: timeNS, observe: observed, trailer: trailer, max: 1}
+		if k, n := b.addPlanned(e.pl, rec, &run); k == 1 {
 			return n, nil
 		}
 	}
 	return b.addCTFGeneral(e.cl, e.pl.types, timeNS, observed, rec, trailer)
+}
+
+// CTFRecords is how the records of a CTF packet that
+// CTFEncoder.AddRecords encodes are laid out, and their times.
+type CTFRecords struct {
+	// ID is the records' event class id: the run ends at a record of
+	// another.
+	ID uint16
+	// Context is the size in bytes of the event context between a
+	// record's event header (ctf.EventHeaderSize bytes: its id, then
+	// its timestamp) and its fields.
+	Context int
+	// Epoch is the time of timestamp 0 in ns since the Unix epoch: the
+	// records' timestamps count ns from it.
+	Epoch int64
+	// Observed is the records' observed time, in ns since the Unix
+	// epoch.
+	Observed int64
+	// Trailer says that each record's fields are followed by its
+	// _truncated byte.
+	Trailer bool
+}
+
+// AddRecords encodes the records at the start of data, each laid out as
+// in a CTF packet (an event header, an event context of lay.Context
+// bytes, then the fields and trailer as AddCTF reads them), as a call of
+// Add per record would, each at time lay.Epoch plus its timestamp. It
+// returns how many records it encoded and the bytes they take: it stops
+// at a record of another id than lay.ID, where data cannot hold another
+// header and context, and at a record Add would refuse, with Add's
+// error. A packet's run of records of one class is encoded in one loop,
+// without a call per record.
+func (e *CTFEncoder) AddRecords(data []byte, lay *CTFRecords) (int, int, error) {
+	head := ctf.EventHeaderSize + max(lay.Context, 0)
+	b := e.b
+	run := ctfRun{head: head, id: lay.ID, epoch: lay.Epoch, observe: lay.Observed, trailer: lay.Trailer, max: len(data)}
+	k, off := 0, 0
+	for {
+		if e.pl.ops != nil && !b.e.full.Load() {
+			b.abandon()
+			n, m := b.addPlanned(e.pl, data[off:], &run)
+			k, off = k+n, off+m
+		}
+		if len(data)-off < head || binary.LittleEndian.Uint16(data[off:]) != lay.ID {
+			return k, off, nil
+		}
+		// A record the plan leaves to the general path.
+		ts := lay.Epoch + int64(binary.LittleEndian.Uint64(data[off+2:]))
+		n, err := e.Add(ts, lay.Observed, data[off+head:], lay.Trailer)
+		if err != nil {
+			return k, off, err
+		}
+		k, off = k+1, off+head+n
+	}
 }
 
 // addCTFGeneral is AddCTF's general path, for what a plan leaves out

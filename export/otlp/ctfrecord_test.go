@@ -2,8 +2,10 @@ package otlp
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -224,6 +226,17 @@ func TestAddCTFQueueFull(t *testing.T) {
 	if d := e.Commit(b); d != 1 {
 		t.Fatalf("Commit dropped %d, want 1", d)
 	}
+	// A run of records, read through the same way.
+	rec := append(make([]byte, ctf.EventHeaderSize), "ab\x00"...)
+	rec[0] = 7
+	data := append(append(slices.Clone(rec), rec...), 8, 0)
+	enc := b.CTFEncoder(c, types)
+	if k, n, err := enc.AddRecords(data, &CTFRecords{ID: 7}); k != 2 || n != 2*len(rec) || err != nil {
+		t.Fatalf("AddRecords with the queue full = %d, %d, %v; want 2, %d, nil", k, n, err, 2*len(rec))
+	}
+	if b.n != 0 || b.skipped != 2 {
+		t.Fatalf("AddRecords: %d encoded, %d skipped; want 0 and 2", b.n, b.skipped)
+	}
 }
 
 // Fields beyond the class's (the types list more than cl.Fields names)
@@ -285,4 +298,131 @@ func TestAddCTFRoomPerRecord(t *testing.T) {
 	if got, used := cap(b.scopes[0].recs), len(b.scopes[0].recs); got > 2*used {
 		t.Errorf("%d bytes encoded into a buffer of %d", used, got)
 	}
+}
+
+// A run of records encoded by CTFEncoder.AddRecords, straight from a
+// packet's bytes, is encoded byte for byte as a call of Add per record:
+// records the plan takes and records it leaves to the general path
+// (unsigned values sent as text, long strings) in one run, with an event
+// context or none, and the run stops where it must: at a record of
+// another id, at bytes too few for a header, at a record cut short
+// (with Add's error, the records before it encoded).
+func TestAddRecordsSameAsAdd(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	r := rand.New(rand.NewPCG(5, 6))
+	given, added := e.NewLogBuilder(), e.NewLogBuilder()
+	for i := range 1500 {
+		c := &Class{Name: "run:" + strings.Repeat("m", r.IntN(12)), Scope: Scope{Name: "s" + string(rune('a'+r.IntN(3)))}}
+		ec := ctf.EventClass{ID: uint16(1 + r.IntN(3)), Name: "a:b", Truncation: r.IntN(2) == 0}
+		var gens []int
+		for j := range r.IntN(7) {
+			g := r.IntN(len(fieldKinds))
+			fk := fieldKinds[g]
+			ft := ctfTypeOf(fk.val(r), fk.kind == "trace_id" && r.IntN(2) == 0)
+			switch ft.Kind {
+			case ctf.Int, ctf.Uint:
+				ft.Bits = 8 << r.IntN(4)
+			case ctf.Float:
+				ft.Bits = 32 << r.IntN(2)
+			case ctf.Bytes:
+				if ft.Bits > 0 {
+					ft.Bits = 8 * 16
+				}
+			}
+			name := strings.Repeat("k", 1+j+r.IntN(20))
+			c.Fields = append(c.Fields, Field{Name: name, Kind: fk.kind})
+			ec.Fields = append(ec.Fields, ctf.Field{Name: name, Type: ft})
+			gens = append(gens, g)
+		}
+		lay := CTFRecords{ID: ec.ID, Context: r.IntN(3) * 4, Epoch: r.Int64N(1 << 62), Observed: r.Int64(), Trailer: ec.Truncation}
+		var data []byte
+		var starts []int
+		for range 1 + r.IntN(12) {
+			starts = append(starts, len(data))
+			data = append(data, runRecord(t, r, &ec, gens, lay.Context)...)
+		}
+		want, wantN := len(starts), len(data) // what AddRecords encodes
+		var wantErr bool
+		switch r.IntN(4) {
+		case 0: // a record of another id
+			other := ec
+			other.ID = ec.ID + 10
+			data = append(data, runRecord(t, r, &other, gens, lay.Context)...)
+		case 1: // a record cut short: an error, if it has fields
+			rec := runRecord(t, r, &ec, gens, lay.Context)
+			head := ctf.EventHeaderSize + lay.Context
+			if len(rec) > head {
+				starts = append(starts, len(data))
+				data = append(data, rec[:head+r.IntN(len(rec)-head)]...)
+				wantErr = true
+			}
+		case 2: // bytes too few for a header
+			data = append(data, make([]byte, r.IntN(ctf.EventHeaderSize+lay.Context))...)
+		}
+		// Add, one record at a time.
+		encG := given.CTFEncoder(c, fieldTypes(&ec))
+		var errG error
+		for k, at := range starts {
+			ts := lay.Epoch + int64(binary.LittleEndian.Uint64(data[at+2:]))
+			if _, errG = encG.Add(ts, lay.Observed, data[at+ctf.EventHeaderSize+lay.Context:], lay.Trailer); errG != nil {
+				if !wantErr || k != want {
+					t.Fatalf("run %d: record %d: %v", i, k, errG)
+				}
+			}
+		}
+		enc := added.CTFEncoder(c, fieldTypes(&ec))
+		k, n, err := enc.AddRecords(data, &lay)
+		switch {
+		case k != want || n != wantN:
+			t.Fatalf("run %d: AddRecords = %d records, %d bytes; want %d, %d", i, k, n, want, wantN)
+		case wantErr && errG != nil && (err == nil || err.Error() != errG.Error()):
+			t.Fatalf("run %d: AddRecords error %v, want Add's: %v", i, err, errG)
+		case (!wantErr || errG == nil) && err != nil:
+			t.Fatalf("run %d: AddRecords error %v", i, err)
+		}
+		if i%50 == 49 {
+			compareBuilders(t, given, added)
+		}
+	}
+	compareBuilders(t, given, added)
+}
+
+// runRecord returns a record of class ec with random values of the
+// generators gens (fieldKinds), as its field types hold them, and an
+// event context of ctx bytes after its header.
+func runRecord(t *testing.T, r *rand.Rand, ec *ctf.EventClass, gens []int, ctx int) []byte {
+	t.Helper()
+	var vals []ctf.Value
+	for j, g := range gens {
+		v, ft := fieldKinds[g].val(r), ec.Fields[j].Type
+		switch ft.Kind {
+		case ctf.Int:
+			shift := 64 - uint(ft.Bits)
+			v.Int = v.Int << shift >> shift
+		case ctf.Uint:
+			if ft.Bits < 64 {
+				v.Uint &= 1<<ft.Bits - 1
+			}
+		case ctf.Float:
+			if ft.Bits == 32 {
+				v.Float = float64(float32(v.Float))
+			}
+		case ctf.Bytes:
+			if ft.Bits > 0 {
+				v.Bytes = append(v.Bytes, make([]byte, 16)...)[:16]
+			}
+		}
+		vals = append(vals, v)
+	}
+	trunc := uint8(0)
+	if ec.Truncation && r.IntN(2) == 0 {
+		trunc = uint8(r.Uint32())
+	}
+	rec, err := ctf.AppendRecord(nil, ec, r.Uint64N(1<<40), vals, trunc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append([]byte(nil), rec[:ctf.EventHeaderSize]...)
+	out = append(out, randBytes(r, ctx)...)
+	return append(out, rec[ctf.EventHeaderSize:]...)
 }

@@ -162,3 +162,56 @@ func setenv(vars map[string]string) (restore func()) {
 		}
 	}
 }
+
+// The records of a CTF packet go out without being decoded into values:
+// a CTFEncoder encodes a run of records of one class straight from the
+// packet's bytes, here three records of id 1 and one of another class,
+// where the run stops.
+func ExampleCTFEncoder_AddRecords() {
+	col := newCollector()
+	defer col.Close()
+	exp, err := otlp.New(col.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ec := ctf.EventClass{ID: 1, Name: "http:request_done", Fields: []ctf.Field{
+		{Name: "status", Type: ctf.FieldType{Kind: ctf.Int, Bits: 32}},
+		{Name: "path", Type: ctf.FieldType{Kind: ctf.String}},
+	}}
+	other := ctf.EventClass{ID: 2, Name: "http:other"}
+	var packet []byte
+	for i, path := range []string{"/cart", "/pay", "/done"} {
+		packet, err = ctf.AppendRecord(packet, &ec, uint64(i)*1000, []ctf.Value{ctf.IntValue(200), ctf.StringValue(path)}, 0)
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	if packet, err = ctf.AppendRecord(packet, &other, 5000, nil, 0); err != nil {
+		log.Fatal(err)
+	}
+
+	done := &otlp.Class{
+		Name:   ec.Name,
+		Fields: []otlp.Field{{Name: "status", Kind: "int32"}, {Name: "path", Kind: "string"}},
+		Scope:  otlp.Scope{Name: "example.com/shop"},
+	}
+	b := exp.NewLogBuilder()
+	enc := b.CTFEncoder(done, []ctf.FieldType{ec.Fields[0].Type, ec.Fields[1].Type})
+	epoch := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC).UnixNano() // the time of timestamp 0
+	k, n, err := enc.AddRecords(packet, &otlp.CTFRecords{ID: ec.ID, Epoch: epoch, Observed: time.Now().UnixNano()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d records in %d bytes, then a record of id %d\n", k, n, packet[n])
+	exp.Commit(b)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := exp.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d exported\n", exp.Stats().Exported)
+	// Output:
+	// 3 records in 59 bytes, then a record of id 2
+	// 3 exported
+}
