@@ -245,7 +245,8 @@ type ctfRun struct {
 // general path (of which it appended nothing), and where data cannot
 // hold another record's head. The queue has room (the caller checked).
 // The loop over records is here, not in a caller, because the work of a
-// record outside its fields was a fifth of it with a call per record.
+// record outside its fields was a fifth of it with a call per record;
+// the loop over fields is not (planFields).
 func (b *LogBuilder) addPlanned(pl *ctfPlan, data []byte, run *ctfRun) (k, off int) {
 	c := pl.c
 	for len(b.scopes) <= c.scopeID {
@@ -253,7 +254,6 @@ func (b *LogBuilder) addPlanned(pl *ctfPlan, data []byte, run *ctfRun) (k, off i
 		b.lastClass = nil // lastSB points into the old array
 	}
 	sb := &b.scopes[c.scopeID]
-records:
 	for ; k < run.max; k++ {
 		rec, timeNS := data[off:], run.timeNS
 		if run.head > 0 {
@@ -266,80 +266,10 @@ records:
 		r, at := reserve(sb.recs, pl.room)
 		r[at], r[at+1], r[at+2] = 2<<3|wireBytes, 0, logTime<<3|wireFixed64
 		binary.LittleEndian.PutUint64(r[at+3:], uint64(timeNS))
-		w, q := at+11, 0
-		var trace, span []byte
-		for i := range pl.ops {
-			op := &pl.ops[i]
-			switch op.kind {
-			case opInt, opUint:
-				// The commonest fields, in line: read as a word where
-				// the record holds one, cut to the field's bits by the
-				// shifts.
-				n := int(op.size)
-				var x uint64
-				switch left := len(rec) - q; {
-				case left >= 8:
-					x = binary.LittleEndian.Uint64(rec[q:])
-				case left >= n:
-					x = readUint(rec[q:], n)
-				default:
-					break records
-				}
-				q += n
-				s := op.shift & 63
-				if op.kind == opInt {
-					x = uint64(int64(x<<s) >> s)
-				} else if x = x << s >> s; x > math.MaxInt64 {
-					break records // sent as text
-				}
-				d := r[w : w+attrRoom : w+attrRoom]
-				op.hdr.put(d)
-				h := int(op.head)
-				e := putVarint(d, h, x)
-				vl := byte(e - h)
-				d[1] = op.key + 3 + vl
-				d[h-2] = 1 + vl
-				w += e
-			case opStr:
-				j := cstring.Index(rec[q:])
-				if j < 0 {
-					break records
-				}
-				var ok bool
-				if w, ok = putBytes(r, w, op, rec, q, j); !ok {
-					break records
-				}
-				q += j + 1
-			case opBool, opF32, opF64, opSkip:
-				n := int(op.size)
-				if len(rec)-q < n {
-					break records
-				}
-				w = putNumber(r, w, op, readUint(rec[q:], n))
-				q += n
-			default:
-				// Byte arrays and sequences, strings that may be ids,
-				// and string and bytes fields not sent.
-				var v []byte
-				var ok bool
-				if v, q, ok = bytesAt(op, rec, q); !ok {
-					break records
-				}
-				switch op.kind {
-				case opFixed, opSeq:
-					if w, ok = putBytes(r, w, op, rec, q-len(v), len(v)); !ok {
-						break records
-					}
-				case opStrID, opFixedID, opSeqID:
-					if c.fields[i].role == roleTrace {
-						if trace == nil && len(v) == 16 {
-							trace = v
-						}
-					} else if span == nil && len(v) == 8 {
-						span = v
-					}
-				}
-			}
+		var ids recordIDs
+		w, q, ok := planFields(pl.ops, c.fields, r, at+11, rec, &ids)
+		if !ok {
+			break
 		}
 		if run.trailer {
 			if q >= len(rec) || rec[q] != 0 {
@@ -347,12 +277,12 @@ records:
 			}
 			q++
 		}
-		if trace != nil {
+		if ids.trace != nil {
 			r[w], r[w+1] = logTraceID<<3|wireBytes, 16
-			w += 2 + copy(r[w+2:], trace)
-			if span != nil {
+			w += 2 + copy(r[w+2:], ids.trace)
+			if ids.span != nil {
 				r[w], r[w+1] = logSpanID<<3|wireBytes, 8
-				w += 2 + copy(r[w+2:], span)
+				w += 2 + copy(r[w+2:], ids.span)
 			}
 		}
 		r[w] = logObserved<<3 | wireFixed64
@@ -363,6 +293,93 @@ records:
 		off += run.head + q
 	}
 	return k, off
+}
+
+// recordIDs are the trace and span ids a record's fields give.
+type recordIDs struct{ trace, span []byte }
+
+// planFields encodes the fields at the start of rec by ops (the fields
+// of the class they are for) at r[w:], which has the room the plan
+// reserves, and returns the offsets after them in r and rec, or false if
+// the record needs the general path. It is addPlanned's loop over
+// fields, in a function of its own so that the compiler keeps its few
+// variables in registers.
+func planFields(ops []ctfOp, fields []fieldEnc, r []byte, w int, rec []byte, ids *recordIDs) (int, int, bool) {
+	q := 0
+	for i := range ops {
+		op := &ops[i]
+		switch op.kind {
+		case opInt, opUint:
+			// The commonest fields, in line: read as a word where
+			// the record holds one, cut to the field's bits by the
+			// shifts.
+			n := int(op.size)
+			var x uint64
+			switch left := len(rec) - q; {
+			case left >= 8:
+				x = binary.LittleEndian.Uint64(rec[q:])
+			case left >= n:
+				x = readUint(rec[q:], n)
+			default:
+				return 0, 0, false
+			}
+			q += n
+			s := op.shift & 63
+			if op.kind == opInt {
+				x = uint64(int64(x<<s) >> s)
+			} else if x = x << s >> s; x > math.MaxInt64 {
+				return 0, 0, false // sent as text
+			}
+			d := r[w : w+attrRoom : w+attrRoom]
+			op.hdr.put(d)
+			h := int(op.head)
+			e := putVarint(d, h, x)
+			vl := byte(e - h)
+			d[1] = op.key + 3 + vl
+			d[h-2] = 1 + vl
+			w += e
+		case opStr:
+			j := cstring.Index(rec[q:])
+			if j < 0 {
+				return 0, 0, false
+			}
+			var ok bool
+			if w, ok = putBytes(r, w, op, rec, q, j); !ok {
+				return 0, 0, false
+			}
+			q += j + 1
+		case opBool, opF32, opF64, opSkip:
+			n := int(op.size)
+			if len(rec)-q < n {
+				return 0, 0, false
+			}
+			w = putNumber(r, w, op, readUint(rec[q:], n))
+			q += n
+		default:
+			// Byte arrays and sequences, strings that may be ids,
+			// and string and bytes fields not sent.
+			var v []byte
+			var ok bool
+			if v, q, ok = bytesAt(op, rec, q); !ok {
+				return 0, 0, false
+			}
+			switch op.kind {
+			case opFixed, opSeq:
+				if w, ok = putBytes(r, w, op, rec, q-len(v), len(v)); !ok {
+					return 0, 0, false
+				}
+			case opStrID, opFixedID, opSeqID:
+				if fields[i].role == roleTrace {
+					if ids.trace == nil && len(v) == 16 {
+						ids.trace = v
+					}
+				} else if ids.span == nil && len(v) == 8 {
+					ids.span = v
+				}
+			}
+		}
+	}
+	return w, q, true
 }
 
 // attrRoom is the room a number's attribute may take (newCTFPlan
