@@ -112,8 +112,8 @@ func TestTruncationOnEveryRecord(t *testing.T) {
 	}
 }
 
-// Trace ids, span ids and span declarations survive the metadata, which
-// Babeltrace reads without a warning.
+// Trace ids, span ids, span declarations and the markers' modules
+// survive the metadata, which Babeltrace reads without a warning.
 func TestSpanAndIDsRoundTrip(t *testing.T) {
 	start := EventClass{ID: 1, Name: "job:start */ odd", Fields: []Field{{Name: "job", Type: FieldType{Kind: String}}}}
 	done := EventClass{ID: 2, TruncatedID: 0x8002, Name: "job:done", Truncation: true, Fields: []Field{
@@ -121,9 +121,9 @@ func TestSpanAndIDsRoundTrip(t *testing.T) {
 		{Name: "trace", Type: FieldType{Bytes, 128}, Meaning: TraceID},
 		{Name: "span", Type: FieldType{Bytes, 64}, Meaning: SpanID},
 		{Name: "raw", Type: FieldType{Bytes, 64}},
-	}, Span: &Span{Start: start.Name, Keys: []string{"job"}}}
+	}, Span: &Span{Start: start.Name, Keys: []string{"job"}}, Module: "example.com/jobs@v1.2.0"}
 	query := EventClass{ID: 3, Name: "db:query", Fields: []Field{{Name: "latency", Type: FieldType{Int, 64}, Meaning: Duration}},
-		Span: &Span{Duration: "latency"}}
+		Span: &Span{Duration: "latency"}, Module: "example.com/db */ odd"}
 	tid := make([]byte, 16)
 	sid := make([]byte, 8)
 	for i := range tid {
@@ -185,19 +185,21 @@ func TestSpanValidation(t *testing.T) {
 func TestUnusableNotesAreIgnoredWithAWarning(t *testing.T) {
 	lat := Field{Name: "lat", Type: FieldType{Kind: Int, Bits: 64}, Meaning: Duration}
 	ec := EventClass{ID: 2, TruncatedID: 9, Name: "a", Truncation: true, Fields: []Field{{Name: "s", Type: FieldType{Kind: String}}}}
-	spanned := EventClass{ID: 3, Name: "c", Fields: []Field{lat}, Span: &Span{Duration: "lat"}}
+	spanned := EventClass{ID: 3, Name: "c", Fields: []Field{lat}, Span: &Span{Duration: "lat"}, Module: "example.com/c"}
 	dir := writeOne(t, []EventClass{ec, spanned}, nil, 0)
 	path := filepath.Join(dir, "metadata")
 	meta, _ := os.ReadFile(path)
 	for _, tc := range []struct {
 		from, to, warning string
-		classes           int  // classes the reader sees
-		span              bool // c keeps its span
+		classes           int    // classes the reader sees
+		span              bool   // c keeps its span
+		module            string // c's module
 	}{
-		{`"truncated_of":2`, `"truncated_of":5`, "twin of id 5, which is not declared", 3, true},
-		{"name = \"a\";\n\tid = 9;", "name = \"b\";\n\tid = 9;", "is not a truncated twin", 3, true},
-		{`"truncated_of":2`, `"truncated_of":2,,`, "tracemark note", 3, true},
-		{`"duration":"lat"`, `"duration":"nope"`, "does not fit the class", 2, false},
+		{`"truncated_of":2`, `"truncated_of":5`, "twin of id 5, which is not declared", 3, true, "example.com/c"},
+		{"name = \"a\";\n\tid = 9;", "name = \"b\";\n\tid = 9;", "is not a truncated twin", 3, true, "example.com/c"},
+		{`"truncated_of":2`, `"truncated_of":2,,`, "tracemark note", 3, true, "example.com/c"},
+		{`"duration":"lat"`, `"duration":"nope"`, "does not fit the class", 2, false, "example.com/c"},
+		{`"module":"example.com/c"`, `"module":"example.com/\u0007"`, "module dropped", 2, true, ""},
 	} {
 		if !strings.Contains(string(meta), tc.from) {
 			t.Fatalf("metadata lacks %q:\n%s", tc.from, meta)
@@ -220,6 +222,9 @@ func TestUnusableNotesAreIgnoredWithAWarning(t *testing.T) {
 		for _, c := range r.Classes() {
 			if c.Name == "c" && (c.Span != nil) != tc.span {
 				t.Errorf("metadata with %s: span of c = %+v, want kept %v", tc.to, c.Span, tc.span)
+			}
+			if c.Name == "c" && c.Module != tc.module {
+				t.Errorf("metadata with %s: module of c = %q, want %q", tc.to, c.Module, tc.module)
 			}
 		}
 		r.Close()

@@ -75,7 +75,8 @@ const notePrefix = "/* tracemark: "
 
 // classNote is the JSON of an event block's note.
 type classNote struct {
-	Span *Span `json:"span,omitempty"`
+	Span   *Span  `json:"span,omitempty"`
+	Module string `json:"module,omitempty"`
 	// TruncatedOf, in the block of a class's truncated twin, is the id
 	// of the class.
 	TruncatedOf *uint16 `json:"truncated_of,omitempty"`
@@ -83,7 +84,7 @@ type classNote struct {
 
 // noteText returns the comment of a note, or "" for an empty one.
 func noteText(n classNote) string {
-	if n.Span == nil && n.TruncatedOf == nil {
+	if n.Span == nil && n.TruncatedOf == nil && n.Module == "" {
 		return ""
 	}
 	b, _ := json.Marshal(n) // cannot fail
@@ -102,6 +103,9 @@ func parseNote(text string, ec *EventClass) (twinOf int, err error) {
 	}
 	if n.Span != nil {
 		ec.Span = n.Span
+	}
+	if n.Module != "" {
+		ec.Module = n.Module
 	}
 	if n.TruncatedOf != nil {
 		return int(*n.TruncatedOf), nil

@@ -301,9 +301,9 @@ stream {
 // TruncatedID, which end with the trailer.
 func eventBlock(ec *EventClass) []byte {
 	if !ec.Twin() {
-		return eventDecl(ec, ec.ID, ec.Truncation, classNote{Span: ec.Span})
+		return eventDecl(ec, ec.ID, ec.Truncation, classNote{Span: ec.Span, Module: ec.Module})
 	}
-	b := eventDecl(ec, ec.ID, false, classNote{Span: ec.Span})
+	b := eventDecl(ec, ec.ID, false, classNote{Span: ec.Span, Module: ec.Module})
 	id := ec.ID
 	return append(b, eventDecl(ec, ec.TruncatedID, true, classNote{TruncatedOf: &id})...)
 }

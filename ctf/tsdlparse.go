@@ -894,6 +894,12 @@ func eventClassFromBlock(b *tsdlBlock, md *parsedMetadata) (*EventClass, int, er
 			twinOf = of
 		}
 	}
+	if ec.Module != "" {
+		if err := checkText("module", ec.Module); err != nil {
+			md.warn(b.line, "event %q: %v: module dropped", ec.Name, err)
+			ec.Module = ""
+		}
+	}
 	if err := ec.Validate(); err != nil && ec.Span != nil {
 		// A span a note declares is an addition to what TSDL says; one
 		// that does not fit the class is dropped, not the trace.

@@ -201,6 +201,11 @@ type EventClass struct {
 	// Perfetto): see Span. It is written into the metadata as a comment
 	// that other readers ignore.
 	Span *Span
+	// Module, if set, is the code the class's marker belongs to, as
+	// "path@version" or a path alone (marker.Module's String): the
+	// instrumentation scope of its events when they are exported. It
+	// is written into the same comment.
+	Module string
 }
 
 // Twin reports whether the class's truncated records carry an id of
@@ -236,7 +241,7 @@ func (ec EventClass) clone() *EventClass {
 
 func (ec *EventClass) equal(o *EventClass) bool {
 	if ec.ID != o.ID || ec.Name != o.Name || ec.Truncation != o.Truncation || len(ec.Fields) != len(o.Fields) ||
-		ec.Truncation && ec.truncatedID() != o.truncatedID() || !ec.Span.equal(o.Span) {
+		ec.Truncation && ec.truncatedID() != o.truncatedID() || !ec.Span.equal(o.Span) || ec.Module != o.Module {
 		return false
 	}
 	for i := range ec.Fields {
@@ -276,6 +281,11 @@ func (ec *EventClass) Validate() error {
 	}
 	if err := ec.Span.validate(ec); err != nil {
 		return fmt.Errorf("event class %d (%q): %w: %v", ec.ID, ec.Name, ErrInvalidClass, err)
+	}
+	if ec.Module != "" {
+		if err := checkText("module", ec.Module); err != nil {
+			return fmt.Errorf("event class %d (%q): %w: %v", ec.ID, ec.Name, ErrInvalidClass, err)
+		}
 	}
 	return nil
 }

@@ -73,9 +73,9 @@ func traceEnv(s *Session) map[string]string {
 }
 
 // EventClassOf describes a session class as a CTF event class: the
-// fields with the meaning of their kinds, the marker's span declaration,
-// and for a marker with string or bytes fields the twin id of its
-// truncated records.
+// fields with the meaning of their kinds, the marker's span declaration
+// and module, and for a marker with string or bytes fields the twin id
+// of its truncated records.
 func EventClassOf(c *Class) ctf.EventClass {
 	ec := ctf.EventClass{ID: c.ID, Name: c.Marker.Name()}
 	if c.layout.variable {
@@ -88,6 +88,7 @@ func EventClassOf(c *Class) ctf.EventClass {
 	if s := c.Marker.Span(); s != nil {
 		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
+	ec.Module = c.Marker.Module().String()
 	return ec
 }
 

@@ -140,8 +140,21 @@ func startOTLPFor(ctx context.Context, cfg *otlpTarget, client *client.Client, h
 	return o, nil
 }
 
-// lookup learns which module each marker belongs to: the instrumentation
-// scope of its events.
+// moduleScope is the instrumentation scope of the events of a marker of
+// module m ("path@version", or a path): "tracemark" if m is empty.
+func moduleScope(m string) otlp.Scope {
+	if m == "" {
+		return otlp.Scope{Name: "tracemark"}
+	}
+	path, version := m, ""
+	if i := strings.LastIndexByte(m, '@'); i > 0 {
+		path, version = m[:i], m[i+1:]
+	}
+	return otlp.Scope{Name: path, Version: version}
+}
+
+// lookup learns which module each marker belongs to (for agents whose
+// classes do not say): the instrumentation scope of its events.
 func (o *otlpOut) lookup(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -150,11 +163,7 @@ func (o *otlpOut) lookup(ctx context.Context) {
 		return // the scope stays "tracemark": the events still go out
 	}
 	for _, m := range ms {
-		path, version := m.Module, ""
-		if i := strings.LastIndexByte(path, '@'); i > 0 {
-			path, version = path[:i], path[i+1:]
-		}
-		o.scopes[m.Name] = otlp.Scope{Name: path, Version: version}
+		o.scopes[m.Name] = moduleScope(m.Module)
 		if s := m.Span; s != nil {
 			o.spans[m.Name] = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
 			if s.Start != "" {
@@ -180,13 +189,16 @@ func (o *otlpOut) classOf(ec *wire.EventClass) *otlp.Class {
 	if c, ok := o.classes[ec]; ok {
 		return c
 	}
-	if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] {
-		o.asked[ec.Name] = true // a marker defined after the start
-		o.lookup(context.Background())
-	}
-	scope := o.scopes[ec.Name]
-	if scope.Name == "" {
-		scope = otlp.Scope{Name: "tracemark"}
+	scope := moduleScope(ec.Module) // the agent's class says it
+	if scope.Name == "tracemark" {
+		// An older agent's: its marker list says it.
+		if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] {
+			o.asked[ec.Name] = true // a marker defined after the start
+			o.lookup(context.Background())
+		}
+		if sc := o.scopes[ec.Name]; sc.Name != "" {
+			scope = sc
+		}
 	}
 	c := &otlp.Class{Name: ec.Name, Scope: scope, Fields: make([]otlp.Field, len(ec.Fields)),
 		Span: o.spans[ec.Name], StartKeys: o.starts[ec.Name]}
@@ -382,9 +394,9 @@ func (o *otlpOut) captureMetrics() []otlp.Metric {
 var recordScope = otlp.Scope{Name: "tracemark/record"}
 
 // exportTrace sends a CTF trace to a collector (convert --otlp). The
-// trace's metadata keeps the marker kinds (bools, durations, ids) and
-// span declarations, not the markers' modules: the scope is "tracemark".
-// The resource comes
+// trace's metadata keeps the marker kinds (bools, durations, ids), span
+// declarations and modules (the scope; "tracemark" for traces written
+// before they were kept). The resource comes
 // from the trace's environment (procname, vpid, hostname). Nothing is
 // dropped for a slow collector: reading waits for the queue.
 func exportTrace(dir, url string, a *app) error {
@@ -445,10 +457,10 @@ func exportTrace(dir, url string, a *app) error {
 }
 
 // traceClass is the exporter's description of a trace file's class: the
-// field kinds and the span declaration that its metadata keeps.
+// field kinds, span declaration and module that its metadata keeps.
 func traceClass(ec *ctf.EventClass, starts map[string][]string) *otlp.Class {
 	wc := wire.ClassFromCTF(*ec, nil)
-	oc := &otlp.Class{Name: ec.Name, Scope: otlp.Scope{Name: "tracemark"}, StartKeys: starts[ec.Name]}
+	oc := &otlp.Class{Name: ec.Name, Scope: moduleScope(ec.Module), StartKeys: starts[ec.Name]}
 	for _, f := range wc.Fields {
 		oc.Fields = append(oc.Fields, otlp.Field{Name: f.Name, Kind: f.Kind})
 	}

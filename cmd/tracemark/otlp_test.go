@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/otlptest"
+	"github.com/tracemark/tracemark/internal/wire"
 )
 
 // record --otlp exports every event to the collector, with its fields,
@@ -271,11 +273,17 @@ func TestRecordOTLPSpans(t *testing.T) {
 }
 
 // convert --otlp sends a recorded trace to the collector, every event
-// with its fields and time, the traced process as the resource.
+// with its fields and time, the traced process as the resource and the
+// marker's module, which the trace keeps, as the scope.
 func TestConvertOTLP(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	target := e.startTarget()
+	var markers []wire.Marker
+	if r := e.cli("list", "-p", strconv.Itoa(target.pid()), "test:value", "--json"); r.code != 0 || json.Unmarshal([]byte(r.stdout), &markers) != nil || len(markers) != 1 {
+		t.Fatalf("list --json exited %d:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	module := markers[0].Module // path@version
 	dir := filepath.Join(e.runtime, "trace")
 	rec := e.record(t, target, dir, "--progress", "none")
 	target.do(t, "fire 50")
@@ -305,6 +313,9 @@ func TestConvertOTLP(t *testing.T) {
 	}
 	if logs[0].Resource["process.pid"] != int64(target.pid()) || logs[0].Resource["service.name"] != "unknown_service:tm-target" {
 		t.Errorf("resource %v", logs[0].Resource)
+	}
+	if l := logs[0]; !strings.HasPrefix(module, "github.com/tracemark/tracemark") || l.Scope+"@"+l.ScopeVersion != module && l.Scope != module {
+		t.Errorf("scope %q version %q, want the marker's module %q", l.Scope, l.ScopeVersion, module)
 	}
 }
 

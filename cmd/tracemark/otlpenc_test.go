@@ -396,3 +396,26 @@ func TestOTLPTranscoderErrorInRun(t *testing.T) {
 		t.Fatalf("transcoding: %v, want an error naming %q", err, want)
 	}
 }
+
+// A class's scope is the module its agent's class frame names; for an
+// agent that names none, the module its marker list gave; else
+// "tracemark".
+func TestClassScope(t *testing.T) {
+	var k keepBodies
+	o := encOut(t, &k, nil, 1e9)
+	o.scopes["old:listed"] = otlp.Scope{Name: "example.com/listed", Version: "v0.1.0"}
+	o.asked["old:unknown"] = true // no marker list to ask
+	for _, tc := range []struct {
+		ec   wire.EventClass
+		want otlp.Scope
+	}{
+		{wire.EventClass{Name: "new:named", Module: "example.com/shop@v1.4.0"}, otlp.Scope{Name: "example.com/shop", Version: "v1.4.0"}},
+		{wire.EventClass{Name: "new:path", Module: "shop_plugin"}, otlp.Scope{Name: "shop_plugin"}},
+		{wire.EventClass{Name: "old:listed"}, otlp.Scope{Name: "example.com/listed", Version: "v0.1.0"}},
+		{wire.EventClass{Name: "old:unknown"}, otlp.Scope{Name: "tracemark"}},
+	} {
+		if got := o.classOf(&tc.ec).Scope; got != tc.want {
+			t.Errorf("class %s (module %q): scope %+v, want %+v", tc.ec.Name, tc.ec.Module, got, tc.want)
+		}
+	}
+}

@@ -26,8 +26,9 @@
 //   - the instrumentation scope is the module the marker belongs to,
 //     with its version: the Go module of its package (the main module
 //     for package main), or the WebAssembly plug-in that defines it.
-//     tracemark convert --otlp, which reads a trace that does not
-//     record the modules, sends every event under scope "tracemark".
+//     Traces keep it, so tracemark convert --otlp sends a trace's
+//     events under the same scope (under "tracemark" for traces
+//     written before they kept it).
 //
 // Spans (Exporter.Span) are of kind internal, with attributes. Metrics
 // (Exporter.ExportMetrics) are cumulative sums, explicit-bound

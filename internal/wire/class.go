@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/evctx"
@@ -30,6 +31,7 @@ func ClassFromCTF(ec ctf.EventClass, kinds []string) EventClass {
 	if s := ec.Span; s != nil {
 		c.Span = &MarkerSpan{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
+	c.Module = ec.Module
 	return c
 }
 
@@ -60,7 +62,18 @@ func (c *EventClass) CTF() (ctf.EventClass, error) {
 	if s := c.Span; s != nil {
 		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
+	if printable(c.Module) {
+		// A module that is not text is left out, not the class: it
+		// only names the events' scope.
+		ec.Module = c.Module
+	}
 	return ec, nil
+}
+
+// printable reports whether s is UTF-8 text without control characters,
+// as a trace's metadata takes it.
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // truncatedID is the id of the class's records that end with the

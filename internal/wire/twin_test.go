@@ -57,3 +57,22 @@ func TestClassKindsAndSpan(t *testing.T) {
 		t.Errorf("round trip:\n got %+v, %v\nwant %+v", got, err, ec)
 	}
 }
+
+// A class's module goes through the wire both ways; one that is not
+// printable text is left out of the CTF class, which still converts.
+func TestClassModule(t *testing.T) {
+	ec := ctf.EventClass{ID: 3, Name: "shop:order", Module: "example.com/shop@v1.4.0",
+		Fields: []ctf.Field{{Name: "n", Type: ctf.FieldType{Kind: ctf.Int, Bits: 64}}}}
+	c := ClassFromCTF(ec, nil)
+	if c.Module != ec.Module {
+		t.Fatalf("ClassFromCTF: module %q, want %q", c.Module, ec.Module)
+	}
+	back, err := c.CTF()
+	if err != nil || back.Module != ec.Module {
+		t.Fatalf("CTF: module %q, %v; want %q", back.Module, err, ec.Module)
+	}
+	c.Module = "example.com/\x1b[31mshop"
+	if back, err = c.CTF(); err != nil || back.Module != "" || back.Validate() != nil {
+		t.Fatalf("CTF of a module with a control character: module %q, %v; want it left out", back.Module, err)
+	}
+}

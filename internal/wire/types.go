@@ -374,6 +374,10 @@ type EventClass struct {
 	TruncatedID uint16 `json:"truncated_id,omitempty"`
 	// Span is the marker's span declaration, written into trace files.
 	Span *MarkerSpan `json:"span,omitempty"`
+	// Module is the module the marker belongs to, "path@version" as
+	// in MarkerInfo, written into trace files: the scope of its events
+	// when a trace is exported. Older agents leave it out.
+	Module string `json:"module,omitempty"`
 }
 
 // Classes is the payload of a classes frame.
