@@ -3,6 +3,7 @@ package otlp
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/tracemark/tracemark/ctf"
@@ -339,6 +340,23 @@ func planFields(ops []ctfOp, fields []fieldEnc, r []byte, w int, rec []byte, ids
 			d[h-2] = 1 + vl
 			w += e
 		case opStr:
+			// A string of up to 7 bytes, with 8 in the record from
+			// it, in line: Go's calls keep no register, so a call
+			// here made the loop store and reload what it holds.
+			if len(rec)-q >= 8 {
+				v := binary.LittleEndian.Uint64(rec[q:])
+				if m := (v - 0x0101010101010101) &^ v & 0x8080808080808080; m != 0 {
+					j := bits.TrailingZeros64(m) >> 3 // the first NUL, as in cstring
+					d := r[w : w+24+16 : w+24+16]
+					op.hdr.put(d)
+					h := int(op.head)
+					d[1], d[h-3], d[h-1] = op.key+4+byte(j), byte(2+j), byte(j)
+					binary.LittleEndian.PutUint64(d[h:], v)
+					w += h + j
+					q += j + 1
+					continue
+				}
+			}
 			j := cstring.Index(rec[q:])
 			if j < 0 {
 				return 0, 0, false
