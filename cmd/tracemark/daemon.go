@@ -39,7 +39,9 @@ chunk (rotate_size, rotate_every, keep); with "otlp" it also sends the
 events, and the counts of events recorded and lost, to an OpenTelemetry
 collector as record --otlp does, each process its own resource ("otlp":
 {"endpoint", "headers", "compression", "timeout"}, each replacing the
-daemon's OTEL_EXPORTER_OTLP_* variable of that meaning). A "flight" session keeps an
+daemon's OTEL_EXPORTER_OTLP_* variable of that meaning); with "otlp" and
+"no_output": true it writes no files and only exports, as record
+--no-output does. A "flight" session keeps an
 overwrite-mode session in each process, snapshotted into
 DIR/SESSION/PROGRAM-PID-START/snapshot-TIME/ when its snapshot_on marker
 fires (written by the process itself, so the path is in its file system)
@@ -192,7 +194,11 @@ func (d *daemon) startSession(spec daemonSession) {
 	s := &dsession{spec: spec, dir: filepath.Join(d.cfg.Dir, spec.Name), recs: map[procfind.Key]*drec{}}
 	s.ctx, s.cancel = context.WithCancel(d.ctx)
 	d.sessions[spec.Name] = s
-	d.logf("daemon: session %s (%s of %s, programs %q)", spec.Name, spec.Mode, spec.Enable, cmpOr(spec.Match, "*"))
+	mode := spec.Mode
+	if spec.NoOutput {
+		mode += ", no_output"
+	}
+	d.logf("daemon: session %s (%s of %s, programs %q)", spec.Name, mode, spec.Enable, cmpOr(spec.Match, "*"))
 	if spec.otlp != nil {
 		for _, w := range spec.otlp.warnings {
 			d.logf("daemon: session %s: otlp: warning: %s", spec.Name, w)
@@ -281,6 +287,10 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	if stopping { // stopSession ran while the recording started
 		d.stopRec(r)
 	}
+	if s.spec.NoOutput {
+		d.exportOnly(s, r, st)
+		return
+	}
 	clk, _ := d.base.clockFor(st.Hello, r.p.PID)
 	rot := &rotator{dir: r.dir, hello: st.Hello, clk: clk, ag: r.p.Agent, size: s.spec.rotSize, every: s.spec.rotEvery, keep: s.spec.Keep,
 		ectx:   newEventContext(s.spec.context, st.Hello),
@@ -325,6 +335,37 @@ func (d *daemon) runRecord(s *dsession, r *drec) {
 	}
 	d.logf("daemon: session %s: pid %d (%s) ended (%s): %d events in %d chunks", s.spec.Name, r.p.PID,
 		clean(r.p.info.Program), why, c.events, rot.opens)
+	if err := o.finish(d.a.stderr, d.a.timeout); err != nil {
+		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, err)
+	}
+	if runErr != nil && !errors.Is(runErr, errCut) {
+		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, runErr)
+	}
+}
+
+// exportOnly sends a no_output session's recording of a process to its
+// collector, writing no file, as record --no-output does; the records
+// are transcoded on the exporter's workers, since no chunk needs them
+// one by one. A process whose exporter cannot start is not recorded.
+func (d *daemon) exportOnly(s *dsession, r *drec, st *client.Stream) {
+	o, err := startOTLPFor(s.ctx, s.spec.otlp, r.client, st.Hello, r.p.PID)
+	if err != nil {
+		d.logf("daemon: session %s: pid %d: otlp: %v; not recorded (no_output)", s.spec.Name, r.p.PID, err)
+		d.stopRec(r)
+		return
+	}
+	o.prefix = fmt.Sprintf("daemon: session %s: pid %d (%s): ", s.spec.Name, r.p.PID, clean(r.p.info.Program))
+	o.warn = func(line string) { d.logf("%s", line) }
+	d.logf("daemon: session %s: recording pid %d (%s) to %s (no_output)", s.spec.Name, r.p.PID, clean(r.p.info.Program), o.url)
+	c := newCapture(st, nil)
+	o.track(c)
+	o.parallel(c)
+	runErr := c.run()
+	why := "stream cut"
+	if c.end != nil {
+		why = c.end.Reason
+	}
+	d.logf("daemon: session %s: pid %d (%s) ended (%s): %d events", s.spec.Name, r.p.PID, clean(r.p.info.Program), why, c.events)
 	if err := o.finish(d.a.stderr, d.a.timeout); err != nil {
 		d.logf("daemon: session %s: pid %d: %v", s.spec.Name, r.p.PID, err)
 	}

@@ -25,6 +25,8 @@ var errConfig = errors.New("daemon configuration")
 //	     "rotate_size": "64M", "rotate_every": "1h", "keep": 24,
 //	     "otlp": {"endpoint": "http://collector:4318",
 //	              "headers": {"authorization": "Bearer xyz"}}},
+//	    {"name": "fleet", "enable": ["rpc:*"], "no_output": true,
+//	     "otlp": {"endpoint": "http://collector:4318"}},
 //	    {"name": "blackbox", "mode": "flight", "enable": ["*"],
 //	     "buffer": "4M", "snapshot_on": "app:panic"}
 //	  ]
@@ -61,6 +63,9 @@ type daemonSession struct {
 	// OTLP, in record mode, also sends the events to a collector, as
 	// record --otlp does.
 	OTLP *daemonOTLP `json:"otlp,omitempty"`
+	// NoOutput, with OTLP, writes no trace files: the events go to the
+	// collector only (record --no-output).
+	NoOutput bool `json:"no_output,omitempty"`
 
 	rotSize  uint64
 	rotEvery time.Duration
@@ -105,6 +110,22 @@ func (o *daemonOTLP) config() (*otlpTarget, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// checkNoOutput refuses no_output where it cannot apply, as record
+// refuses --no-output.
+func (s *daemonSession) checkNoOutput() error {
+	switch {
+	case !s.NoOutput:
+		return nil
+	case s.OTLP == nil:
+		return errors.New("no_output needs otlp: without trace files or a collector the events would go nowhere")
+	case s.RotateSize != "" || s.RotateEvery != "" || s.Keep != 0:
+		return errors.New("no_output and rotation (rotate_size, rotate_every, keep): there are no files to rotate")
+	case len(s.Context) > 0:
+		return errors.New("no_output and context: context fields go into the trace files only, not to the collector")
+	}
+	return nil
 }
 
 // flight reports whether the session is a flight recorder.
@@ -187,6 +208,9 @@ func loadDaemonConfig(path string) (*daemonConfig, error) {
 		}
 		if s.Keep < 0 {
 			return nil, bad("keep %d: want 0 (all) or more", s.Keep)
+		}
+		if err := s.checkNoOutput(); err != nil {
+			return nil, bad("%v", err)
 		}
 	}
 	return &c, nil

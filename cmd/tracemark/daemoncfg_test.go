@@ -52,6 +52,11 @@ func TestDaemonConfig(t *testing.T) {
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {"endpoint": "c:4318"}}]}`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {"endpoint": "http://c:4318", "compression": "lz4"}}]}`,
 		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "otlp": {"endpoint": "http://c:4318", "timeout": "soon"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "no_output": true}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "no_output": true, "keep": 3, "otlp": {"endpoint": "http://c:4318"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "no_output": true, "rotate_every": "1h", "otlp": {"endpoint": "http://c:4318"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "no_output": true, "context": ["tid"], "otlp": {"endpoint": "http://c:4318"}}]}`,
+		`{"dir": "/x", "sessions": [{"name": "a", "enable": ["*"], "no_output": true, "mode": "flight", "otlp": {"endpoint": "http://c:4318"}}]}`,
 	} {
 		if _, err := loadDaemonConfig(write(bad)); !errors.Is(err, errConfig) {
 			t.Errorf("%s: %v, want a configuration error", bad, err)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -220,6 +222,45 @@ func TestDaemonOTLP(t *testing.T) {
 	// The trace files are written as before.
 	if got := countLines(babeltrace(t, filepath.Join(out, "otel")), "test:value:"); got != 8 {
 		t.Errorf("the session's traces hold %d events, want 8", got)
+	}
+}
+
+// A daemon session with "no_output" sends each process's events and
+// counts to the collector and writes no file: not even the session's
+// directory appears.
+func TestDaemonOTLPNoOutput(t *testing.T) {
+	t.Parallel()
+	e := hostEnv(t)
+	col := otlptest.NewReceiver(t)
+	out := filepath.Join(e.runtime, "traces")
+	conf := filepath.Join(e.runtime, "daemon.json")
+	writeConfig(t, conf, out, `{"name": "otel", "match": "`+e.argv0+`", "enable": ["test:value"], "no_output": true, "otlp": {"endpoint": "`+col.URL()+`"}}`)
+	d := e.start("cli", "daemon", "--config", conf)
+	d.stderr.waitFor(t, "daemon: session otel (record, no_output")
+	p := e.startTarget()
+	d.stderr.waitFor(t, fmt.Sprintf("daemon: session otel: recording pid %d (%s) to %s (no_output)", p.pid(), e.argv0, col.URL()))
+	p.do(t, "fire 7")
+	d.signal(t, syscall.SIGTERM)
+	if code := d.wait(t); code != 0 {
+		t.Fatalf("daemon exited %d:\n%s", code, d.stderr.text())
+	}
+	if w := fmt.Sprintf("pid %d (%s): OTLP: 7 of 7 events exported to %s", p.pid(), e.argv0, col.URL()); !strings.Contains(d.stderr.text(), w) {
+		t.Errorf("the daemon's log lacks %q:\n%s", w, d.stderr.text())
+	}
+	logs := col.Logs()
+	if len(logs) != 7 {
+		t.Fatalf("the collector received %d events, want 7", len(logs))
+	}
+	for _, l := range logs {
+		if l.Name != "test:value" || l.Resource["process.pid"] != int64(p.pid()) {
+			t.Errorf("event %s, resource %v", l.Name, l.Resource)
+		}
+	}
+	if v, mono := metricsOf(col, p.pid(), metricEvents, "marker", "test:value"); v != 7 || !mono {
+		t.Errorf("%s = %d (monotonic: %v), want 7", metricEvents, v, mono)
+	}
+	if _, err := os.Stat(filepath.Join(out, "otel")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the session wrote %s (%v), want no files", filepath.Join(out, "otel"), err)
 	}
 }
 
