@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
+	"github.com/tracemark/tracemark/internal/ident"
 	"github.com/tracemark/tracemark/marker"
 )
 
@@ -88,7 +89,9 @@ func EventClassOf(c *Class) ctf.EventClass {
 	if s := c.Marker.Span(); s != nil {
 		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
-	ec.Module = c.Marker.Module().String()
+	if m := c.Marker.Module().String(); ident.Printable(m) {
+		ec.Module = m // marker.InModule takes any text; a trace, only printable
+	}
 	return ec
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/client"
+	"github.com/tracemark/tracemark/internal/ident"
 	"github.com/tracemark/tracemark/internal/wire"
 )
 
@@ -141,9 +142,10 @@ func startOTLPFor(ctx context.Context, cfg *otlpTarget, client *client.Client, h
 }
 
 // moduleScope is the instrumentation scope of the events of a marker of
-// module m ("path@version", or a path): "tracemark" if m is empty.
+// module m ("path@version", or a path): "tracemark" if m is empty, or not
+// printable text (as a trace leaves it out).
 func moduleScope(m string) otlp.Scope {
-	if m == "" {
+	if m == "" || !ident.Printable(m) {
 		return otlp.Scope{Name: "tracemark"}
 	}
 	path, version := m, ""
@@ -189,16 +191,15 @@ func (o *otlpOut) classOf(ec *wire.EventClass) *otlp.Class {
 	if c, ok := o.classes[ec]; ok {
 		return c
 	}
+	if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] {
+		// A marker defined after the start: its span rule, and the
+		// pairing keys of the spans it starts, are in the marker list.
+		o.asked[ec.Name] = true
+		o.lookup(context.Background())
+	}
 	scope := moduleScope(ec.Module) // the agent's class says it
-	if scope.Name == "tracemark" {
-		// An older agent's: its marker list says it.
-		if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] {
-			o.asked[ec.Name] = true // a marker defined after the start
-			o.lookup(context.Background())
-		}
-		if sc := o.scopes[ec.Name]; sc.Name != "" {
-			scope = sc
-		}
+	if sc, ok := o.scopes[ec.Name]; ok && ec.Module == "" {
+		scope = sc // an older agent's class: its marker list says it
 	}
 	c := &otlp.Class{Name: ec.Name, Scope: scope, Fields: make([]otlp.Field, len(ec.Fields)),
 		Span: o.spans[ec.Name], StartKeys: o.starts[ec.Name]}

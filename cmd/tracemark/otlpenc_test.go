@@ -3,21 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
+	"github.com/tracemark/tracemark/internal/client"
 	"github.com/tracemark/tracemark/internal/otlptest"
 	"github.com/tracemark/tracemark/internal/wire"
 )
@@ -138,8 +143,12 @@ func transcode(o *otlpOut, evContext []string, classes []wire.EventClass, packet
 // exporter encodes in its own loop.
 func bothWays(t testing.TB, evContext []string, classes []wire.EventClass, packets [][]byte) error {
 	t.Helper()
-	bothWaysAt(t, 1e9, evContext, classes, packets)
-	return bothWaysAt(t, 2_500_000_000, evContext, classes, packets)
+	errNS := bothWaysAt(t, 1e9, evContext, classes, packets)
+	err := bothWaysAt(t, 2_500_000_000, evContext, classes, packets)
+	if fmt.Sprint(errNS) != fmt.Sprint(err) {
+		t.Fatalf("transcoding with a ns clock: %v; with a 2.5 GHz clock: %v", errNS, err)
+	}
+	return err
 }
 
 func bothWaysAt(t testing.TB, freq uint64, evContext []string, classes []wire.EventClass, packets [][]byte) error {
@@ -404,18 +413,60 @@ func TestClassScope(t *testing.T) {
 	var k keepBodies
 	o := encOut(t, &k, nil, 1e9)
 	o.scopes["old:listed"] = otlp.Scope{Name: "example.com/listed", Version: "v0.1.0"}
-	o.asked["old:unknown"] = true // no marker list to ask
+	for _, name := range []string{"new:named", "new:path", "new:hostile", "old:unknown"} {
+		o.asked[name] = true // no marker list to ask
+	}
 	for _, tc := range []struct {
 		ec   wire.EventClass
 		want otlp.Scope
 	}{
 		{wire.EventClass{Name: "new:named", Module: "example.com/shop@v1.4.0"}, otlp.Scope{Name: "example.com/shop", Version: "v1.4.0"}},
 		{wire.EventClass{Name: "new:path", Module: "shop_plugin"}, otlp.Scope{Name: "shop_plugin"}},
+		{wire.EventClass{Name: "new:hostile", Module: "shop\x1b[2J"}, otlp.Scope{Name: "tracemark"}},
 		{wire.EventClass{Name: "old:listed"}, otlp.Scope{Name: "example.com/listed", Version: "v0.1.0"}},
 		{wire.EventClass{Name: "old:unknown"}, otlp.Scope{Name: "tracemark"}},
 	} {
 		if got := o.classOf(&tc.ec).Scope; got != tc.want {
 			t.Errorf("class %s (module %q): scope %+v, want %+v", tc.ec.Name, tc.ec.Module, got, tc.want)
 		}
+	}
+}
+
+// A marker defined after the recording started is looked up in its
+// agent's marker list even when its class names its module: the list has
+// its span rule, and the pairing keys of the spans it starts.
+func TestClassOfLateMarker(t *testing.T) {
+	var listed atomic.Int32
+	markers := []wire.Marker{
+		{Name: "late:start", Module: "example.com/late@v1"},
+		{Name: "late:done", Module: "example.com/late@v1", Span: &wire.MarkerSpan{Start: "late:start", Keys: []string{"id"}}},
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		listed.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(wire.MarkerList{Markers: markers})
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	var k keepBodies
+	o := encOut(t, &k, nil, 1e9)
+	o.client = client.NewClient(sock)
+	fields := []wire.ClassField{{Name: "id", Type: "string", Kind: "string"}}
+	start := o.classOf(&wire.EventClass{ID: 1, Name: "late:start", Module: "example.com/late@v1", Fields: fields})
+	done := o.classOf(&wire.EventClass{ID: 2, Name: "late:done", Module: "example.com/late@v1", Fields: fields})
+	if listed.Load() == 0 {
+		t.Fatal("the marker list was not asked")
+	}
+	if !slices.Equal(start.StartKeys, []string{"id"}) || done.Span == nil || done.Span.Start != "late:start" {
+		t.Errorf("start keys %v, span rule %+v; want [id] and the span from late:start", start.StartKeys, done.Span)
+	}
+	if done.Scope != (otlp.Scope{Name: "example.com/late", Version: "v1"}) {
+		t.Errorf("scope %+v", done.Scope)
 	}
 }

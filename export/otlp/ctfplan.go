@@ -28,7 +28,7 @@ import (
 type ctfOp struct {
 	kind  uint8  // opInt, ...
 	size  uint16 // the bytes of a number or fixed array in the record
-	shift uint8  // opInt, opUint: 64 - its bits, to cut and extend it
+	shift uint8  // a number's 64 - its bits (opInt, opUint: to cut and extend it)
 	head  uint8  // the bytes of hdr an attribute starts with
 	key   uint8  // the length of its encoded key
 	hdr   attrHead
@@ -42,11 +42,11 @@ type ctfOp struct {
 type attrHead [3]uint64
 
 // newAttrHead returns the head of an attribute with the encoded key k
-// (of at most 16 bytes), of AnyValue field any, and how many bytes it
+// (of at most 16 bytes), of AnyValue field anyField, and how many bytes it
 // takes: the AnyValue's size byte is there for strings and bytes. The
 // sizes are those of a value of size n (its varint's length, for
 // integers).
-func newAttrHead(k shortPiece, any byte, wire byte, n int) (attrHead, uint8) {
+func newAttrHead(k shortPiece, anyField byte, wire byte, n int) (attrHead, uint8) {
 	var b [40]byte
 	b[0] = logAttributes<<3 | wireBytes
 	w := k.put(b[:], 2)
@@ -55,7 +55,7 @@ func newAttrHead(k shortPiece, any byte, wire byte, n int) (attrHead, uint8) {
 		valueSize = 2 + n
 	}
 	b[1] = byte(k.n + 2 + valueSize)
-	b[w], b[w+1], b[w+2] = 2<<3|wireBytes, byte(valueSize), any<<3|wire
+	b[w], b[w+1], b[w+2] = 2<<3|wireBytes, byte(valueSize), anyField<<3|wire
 	w += 3
 	if wire == wireBytes {
 		b[w] = byte(n)

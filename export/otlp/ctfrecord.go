@@ -75,7 +75,7 @@ type CTFRecords struct {
 	ID uint16
 	// Context is the size in bytes of the event context between a
 	// record's event header (ctf.EventHeaderSize bytes: its id, then
-	// its timestamp) and its fields.
+	// its timestamp) and its fields: 0 or more.
 	Context int
 	// Epoch is the time of timestamp 0 in ns since the Unix epoch: the
 	// records' timestamps count ns from it.
@@ -92,13 +92,18 @@ type CTFRecords struct {
 // in a CTF packet (an event header, an event context of lay.Context
 // bytes, then the fields and trailer as AddCTF reads them), as a call of
 // Add per record would, each at time lay.Epoch plus its timestamp. It
-// returns how many records it encoded and the bytes they take: it stops
-// at a record of another id than lay.ID, where data cannot hold another
-// header and context, and at a record Add would refuse, with Add's
-// error. A packet's run of records of one class is encoded in one loop,
-// without a call per record.
+// returns how many records it took (encoded, or read through and
+// counted as dropped when the queue is full, as Add does) and the bytes
+// they take: it stops at a record of another id than lay.ID, where data
+// cannot hold another header and context, and at a record Add would
+// refuse, with Add's error. A packet's run of records of one class is
+// encoded in one loop, without a call per record. A negative
+// lay.Context is an error.
 func (e *CTFEncoder) AddRecords(data []byte, lay *CTFRecords) (int, int, error) {
-	head := ctf.EventHeaderSize + max(lay.Context, 0)
+	if lay.Context < 0 {
+		return 0, 0, fmt.Errorf("otlp: CTFRecords.Context %d is negative", lay.Context)
+	}
+	head := ctf.EventHeaderSize + min(lay.Context, len(data)) // no record if more
 	b := e.b
 	run := ctfRun{head: head, id: lay.ID, epoch: lay.Epoch, observe: lay.Observed, trailer: lay.Trailer, max: len(data)}
 	k, off := 0, 0

@@ -1,6 +1,7 @@
 package otlp
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -425,4 +426,36 @@ func runRecord(t *testing.T, r *rand.Rand, ec *ctf.EventClass, gens []int, ctx i
 	out := append([]byte(nil), rec[:ctf.EventHeaderSize]...)
 	out = append(out, randBytes(r, ctx)...)
 	return append(out, rec[ctf.EventHeaderSize:]...)
+}
+
+// Strings of every length around the in-line path's (up to 7 bytes, with
+// 8 bytes of record from the string), under keys of every length the
+// plan takes, followed by nothing, by a NUL-free word or by high bytes,
+// are encoded as given one by one; AddRecords takes them in a run too.
+func TestAddCTFShortStrings(t *testing.T) {
+	e := newTestExporter(t, otlptest.NewReceiver(t))
+	given, added := e.NewLogBuilder(), e.NewLogBuilder()
+	types := []ctf.FieldType{{Kind: ctf.String}, {Kind: ctf.Int, Bits: 8}}
+	for keyLen := 1; keyLen <= 14; keyLen++ {
+		c := &Class{Name: "s:s", Fields: []Field{{Name: strings.Repeat("k", keyLen), Kind: "string"}, {Name: "n", Kind: "int8"}}}
+		for n := 0; n <= 20; n++ {
+			for _, fill := range []byte{'a', 0x80, 0xff, 0x01} {
+				for _, after := range [][]byte{nil, {7}, bytes.Repeat([]byte{fill}, 9)} {
+					str := bytes.Repeat([]byte{fill}, n)
+					rec := append(append(append(slices.Clone(str), 0), 5), after...)
+					if k, err := added.AddCTF(c, types, 1, 2, rec, false); err != nil || k != n+2 {
+						t.Fatalf("key %d, string %d×%x: AddCTF = %d, %v", keyLen, n, fill, k, err)
+					}
+					given.Begin(c, 1, 2)
+					give(given, []ctf.Value{ctf.StringValue(string(str)), ctf.IntValue(5)})
+					given.End(0)
+				}
+			}
+		}
+		compareBuilders(t, given, added)
+	}
+	enc := added.CTFEncoder(&Class{Name: "x"}, nil)
+	if _, _, err := enc.AddRecords(make([]byte, 20), &CTFRecords{Context: -1}); err == nil {
+		t.Error("AddRecords with a negative context: no error")
+	}
 }

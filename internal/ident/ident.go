@@ -22,3 +22,21 @@ func Valid(s string) bool {
 	}
 	return true
 }
+
+// Printable reports whether s is text that trace metadata, logs and
+// terminals take as it is: valid UTF-8 without control characters (the
+// rule ctf applies to event names and modules).
+func Printable(s string) bool {
+	for i, r := range s {
+		if r < 0x20 || r == 0x7f || r == 0xfffd && !validRuneAt(s, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// validRuneAt reports whether the U+FFFD at s[i] is written in s, rather
+// than the decoding of an invalid byte.
+func validRuneAt(s string, i int) bool {
+	return len(s)-i >= 3 && s[i] == 0xef && s[i+1] == 0xbf && s[i+2] == 0xbd
+}

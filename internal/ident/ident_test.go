@@ -31,3 +31,14 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+func TestPrintable(t *testing.T) {
+	for s, want := range map[string]bool{
+		"": true, "example.com/shop@v1.4.0": true, "café ✓": true, "\uFFFD": true,
+		"a\nb": false, "a\x1b[31m": false, "a\x7f": false, "a\xffb": false, "\xef\xbf": false,
+	} {
+		if got := Printable(s); got != want {
+			t.Errorf("Printable(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/internal/evctx"
+	"github.com/tracemark/tracemark/internal/ident"
 )
 
 // ClassFromCTF describes a CTF event class on the wire. kinds holds the
@@ -62,18 +62,12 @@ func (c *EventClass) CTF() (ctf.EventClass, error) {
 	if s := c.Span; s != nil {
 		ec.Span = &ctf.Span{Duration: s.Duration, Start: s.Start, Keys: slices.Clone(s.Keys)}
 	}
-	if printable(c.Module) {
+	if ident.Printable(c.Module) {
 		// A module that is not text is left out, not the class: it
 		// only names the events' scope.
 		ec.Module = c.Module
 	}
 	return ec, nil
-}
-
-// printable reports whether s is UTF-8 text without control characters,
-// as a trace's metadata takes it.
-func printable(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // truncatedID is the id of the class's records that end with the
