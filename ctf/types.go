@@ -253,8 +253,10 @@ func (ec *EventClass) equal(o *EventClass) bool {
 }
 
 // Validate reports whether the event class can be written: a valid event
-// name, valid and unique field names, valid field types and at most
-// MaxTruncationFields fields when Truncation is set.
+// name, valid and unique field names, valid field types, at most
+// MaxTruncationFields fields when Truncation is set, a span that fits
+// the class, and a module that is printable text (UTF-8 without control
+// characters).
 func (ec *EventClass) Validate() error {
 	if err := checkText("event name", ec.Name); err != nil {
 		return fmt.Errorf("event class %d: %w", ec.ID, err)
