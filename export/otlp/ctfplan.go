@@ -348,9 +348,7 @@ func planFields(ops []ctfOp, fields []fieldEnc, r []byte, w int, rec []byte, ids
 				if m := (v - 0x0101010101010101) &^ v & 0x8080808080808080; m != 0 {
 					j := bits.TrailingZeros64(m) >> 3 // the first NUL, as in cstring
 					d := r[w : w+24+16 : w+24+16]
-					op.hdr.put(d)
-					h := int(op.head)
-					d[1], d[h-3], d[h-1] = op.key+4+byte(j), byte(2+j), byte(j)
+					h := op.putBytesHead(d, j)
 					binary.LittleEndian.PutUint64(d[h:], v)
 					w += h + j
 					q += j + 1
@@ -428,6 +426,16 @@ func putNumber(r []byte, w int, op *ctfOp, x uint64) int {
 	return w + h + 8
 }
 
+// putBytesHead stores the head of a string or bytes attribute of n
+// bytes (its KeyValue's size one byte) at d[0:24], and returns its
+// length.
+func (op *ctfOp) putBytesHead(d []byte, n int) int {
+	op.hdr.put(d)
+	h := int(op.head)
+	d[1], d[h-3], d[h-1] = op.key+4+byte(n), byte(2+n), byte(n)
+	return h
+}
+
 // putBytes encodes a string or bytes attribute whose value is the n
 // bytes at rec[q:], at r[w:], and returns the offset after it, or false
 // if its KeyValue is too long for a size of one byte. A value of up to
@@ -439,11 +447,7 @@ func putBytes(r []byte, w int, op *ctfOp, rec []byte, q, n int) (int, bool) {
 	if kv >= 0x80 {
 		return w, false
 	}
-	d := r[w : w+24 : w+24]
-	op.hdr.put(d)
-	h := int(op.head)
-	d[1], d[h-3], d[h-1] = byte(kv), byte(2+n), byte(n)
-	w += h
+	w += op.putBytesHead(r[w:w+24:w+24], n)
 	if n <= 16 && len(rec)-q >= 16 {
 		binary.LittleEndian.PutUint64(r[w:], binary.LittleEndian.Uint64(rec[q:]))
 		binary.LittleEndian.PutUint64(r[w+8:], binary.LittleEndian.Uint64(rec[q+8:]))
