@@ -307,10 +307,18 @@ func (b *Buffer) drainSub(s *shard, sb *subBuf, emit func(Packet) error) error {
 		p := sb.pub.Load() // loaded after v: final if v says full
 		end, _, count := unpack(p)
 		if count > sb.consumedR {
-			if err := emit(b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)); err != nil {
+			pkt := b.packet(s, sb, v, p, sb.consumedR, sb.consumedB)
+			// CTF readers take the difference of consecutive packets'
+			// counts as the records lost between them, so the stream's
+			// count never goes down, even if a record refused on a P
+			// without a shard was counted after the overflow shard's
+			// seal read the count.
+			pkt.Discarded = max(pkt.Discarded, s.drainDisc)
+			if err := emit(pkt); err != nil {
 				unlockReader(sb)
 				return err
 			}
+			s.drainDisc = pkt.Discarded
 			b.consumed.Add(uint64(count - sb.consumedR))
 			sb.consumedR, sb.consumedB = count, end
 		}
@@ -329,7 +337,17 @@ func (b *Buffer) packet(s *shard, sb *subBuf, v uint32, p uint64, fromR, fromB i
 	end, last, count := unpack(p)
 	disc := sb.sealDisc.Load()
 	if disc == notSealed {
+		if b.testDiscarded != nil {
+			b.testDiscarded()
+		}
 		disc = s.discarded()
+		// The writer may have sealed sb since the first load and gone on
+		// dropping records: the live count would then exceed the count
+		// sealed into sb, and the packet that ends sb would count fewer
+		// discarded records than this one.
+		if sealed := sb.sealDisc.Load(); sealed != notSealed {
+			disc = sealed
+		}
 	}
 	return Packet{
 		Shard:     s.id,

@@ -108,6 +108,10 @@ type shard struct {
 	shared    bool
 	lock      atomic.Uint32
 	unsharded *atomic.Uint64
+
+	// Reader state, guarded by Buffer.mu: the Discarded of the last packet
+	// Drain emitted (written once a packet, away from the writer's fields).
+	drainDisc uint64
 }
 
 // discarded is the shard's CTF events_discarded counter.
@@ -151,6 +155,9 @@ type Buffer struct {
 	minRec    int
 	chunk     int    // bytes Snapshot copies per pinned section (snapChunk)
 	testChunk func() // tests: runs between two chunks of a Snapshot copy
+	// tests: runs when a packet found its sub-buffer unsealed, before it
+	// reads the live discarded count
+	testDiscarded func()
 
 	// Reader wake-up (wake.go): the reader sets sleeping before it parks
 	// on wake; the writer that closes the next sub-buffer sends on wake.
