@@ -27,10 +27,13 @@ type capture struct {
 	ctxErr error
 
 	// onRecord sees every record; onSync marks the end of a drain;
-	// onStats runs after each stats frame. All optional.
-	onRecord func(*wire.Record) error
-	onSync   func() error
-	onStats  func()
+	// onStats runs after each stats frame; onClasses sees the classes
+	// of each classes frame, before the records of any of them. All
+	// optional.
+	onRecord  func(*wire.Record) error
+	onSync    func() error
+	onStats   func()
+	onClasses func([]wire.EventClass)
 	// packetsOnly skips decoding the records (and onRecord): packets go
 	// to the trace as they came, with no work per event, and per-marker
 	// counts come from the agent's stats.
@@ -121,6 +124,9 @@ func (c *capture) frame(f wire.Frame) error {
 		}
 		if err := c.dec.Add(cs.Classes); err != nil {
 			return err
+		}
+		if c.onClasses != nil {
+			c.onClasses(cs.Classes)
 		}
 		if c.par != nil {
 			c.par.addClasses(cs.Classes)

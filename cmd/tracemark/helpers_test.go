@@ -59,6 +59,15 @@ var (
 	testOther = marker.Define1("test:other", marker.Uint32("n"))
 )
 
+// lateSpan defines, the first time the target is told "late N" (after a
+// recording started), the two ends of a span paired by "id", in a
+// module of their own.
+var lateSpan = sync.OnceValues(func() (marker.Marker1[int], marker.Marker2[int, string]) {
+	mod := marker.InModule(marker.Module{Path: "example.com/late", Version: "v1.0.0"})
+	return marker.Define1("test:late_start", marker.Int("id"), mod),
+		marker.Define2("test:late_done", marker.Int("id"), marker.String("what"), mod, marker.SpanEnd("test:late_start", "id"))
+})
+
 var keys = []string{"a", "b", "c"}
 
 // valueOf returns the fields of the i-th test:value event.
@@ -67,7 +76,8 @@ func valueOf(i int) (key string, lat time.Duration) {
 }
 
 // targetMain is the traced process: it starts the agent, says "ready",
-// and fires markers when told to on stdin ("fire N", "cut N", "other N"). It exits
+// and fires markers when told to on stdin ("fire N", "cut N", "other N",
+// "late N", "threads G N"). It exits
 // when stdin closes, so that a failed test leaves no process behind.
 func targetMain() int {
 	a, err := agent.Start()
@@ -102,6 +112,14 @@ func targetMain() int {
 			var keep string
 			fmt.Sscanf(strings.TrimPrefix(cmd, "threads "), "%d %d %s", &g, &n, &keep)
 			fireOnThreads(g, n, keep == "keep")
+		case strings.HasPrefix(cmd, "late "):
+			// "late N": N spans of markers defined by the first "late".
+			n, _ = strconv.Atoi(strings.TrimPrefix(cmd, "late "))
+			start, done := lateSpan()
+			for i := range n {
+				start.Fire(i)
+				done.Fire(i, "late")
+			}
 		case strings.HasPrefix(cmd, "other "):
 			n, _ = strconv.Atoi(strings.TrimPrefix(cmd, "other "))
 			for i := range n {

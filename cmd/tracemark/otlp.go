@@ -88,7 +88,8 @@ type otlpOut struct {
 	spans   map[string]*otlp.SpanRule
 	starts  map[string][]string // start marker -> pairing keys
 	asked   map[string]bool     // marker names looked up
-	// mu guards classes, scopes, spans, starts and asked against
+	told    map[string]bool     // markers whose class said its span (learn)
+	// mu guards classes, scopes, spans, starts, asked and told against
 	// concurrent classOf calls (the workers of parallel).
 	mu sync.Mutex
 	// lastEC and lastClass are the latest class looked up.
@@ -132,13 +133,20 @@ func startOTLPFor(ctx context.Context, cfg *otlpTarget, client *client.Client, h
 	if err != nil {
 		return nil, err
 	}
-	o := &otlpOut{
-		url: cfg.Endpoint, exp: exp, cc: newClockConv(h.Clock), client: client,
-		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
-		spans: map[string]*otlp.SpanRule{}, starts: map[string][]string{},
-	}
+	o := newOTLPOut(cfg.Endpoint, exp, h.Clock)
+	o.client = client
 	o.lookup(ctx)
 	return o, nil
+}
+
+// newOTLPOut returns an otlpOut exporting to url with exp the events of
+// a stream whose clock is clock. It knows no marker yet (lookup, learn).
+func newOTLPOut(url string, exp *otlp.Exporter, clock wire.Clock) *otlpOut {
+	return &otlpOut{
+		url: url, exp: exp, cc: newClockConv(clock),
+		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
+		told: map[string]bool{}, spans: map[string]*otlp.SpanRule{}, starts: map[string][]string{},
+	}
 }
 
 // moduleScope is the instrumentation scope of the events of a marker of
@@ -166,12 +174,39 @@ func (o *otlpOut) lookup(ctx context.Context) {
 	}
 	for _, m := range ms {
 		o.scopes[m.Name] = moduleScope(m.Module)
-		if s := m.Span; s != nil {
-			o.spans[m.Name] = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
-			if s.Start != "" {
-				o.starts[s.Start] = s.Keys
-			}
+		o.spanRule(m.Name, m.Span)
+	}
+}
+
+// spanRule takes marker name's span declaration, if it has one. Call with
+// mu held.
+func (o *otlpOut) spanRule(name string, s *wire.MarkerSpan) {
+	if s == nil {
+		return
+	}
+	o.spans[name] = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
+	if s.Start != "" {
+		o.starts[s.Start] = s.Keys
+	}
+}
+
+// learn takes the span declarations of the classes a stream announces,
+// before the records of any of them are exported. An agent whose classes
+// say their module says their span declarations too, so that a marker
+// defined after the start needs no look-up in the marker list: classOf
+// would make it holding mu, and every worker would wait for the agent's
+// answer. A start marker's pairing keys come from its end marker's
+// class, which the agent announces with it or before.
+func (o *otlpOut) learn(cs []wire.EventClass) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range cs {
+		ec := &cs[i]
+		if ec.Module == "" {
+			continue // an older agent's class, or a marker without a module: classOf asks
 		}
+		o.told[ec.Name] = true
+		o.spanRule(ec.Name, ec.Span)
 	}
 }
 
@@ -191,9 +226,10 @@ func (o *otlpOut) classOf(ec *wire.EventClass) *otlp.Class {
 	if c, ok := o.classes[ec]; ok {
 		return c
 	}
-	if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] {
-		// A marker defined after the start: its span rule, and the
-		// pairing keys of the spans it starts, are in the marker list.
+	if _, ok := o.scopes[ec.Name]; !ok && !o.asked[ec.Name] && !o.told[ec.Name] {
+		// A marker defined after the start, of a class that does not
+		// say its span: its span rule, and the pairing keys of the
+		// spans it starts, are in the marker list.
 		o.asked[ec.Name] = true
 		o.lookup(context.Background())
 	}
@@ -346,12 +382,14 @@ func (o *otlpOut) finish(w io.Writer, wait time.Duration) error {
 // each stats frame (in the background, skipped while the previous export
 // is under way: the sums are cumulative), and once more by finish. Call
 // it after setting c.onStats, which it wraps; c's counters are read on
-// its own goroutine only.
+// its own goroutine only. o also learns the span declarations of the
+// classes c announces.
 func (o *otlpOut) track(c *capture) {
 	if o == nil {
 		return
 	}
 	o.c = c
+	c.onClasses = o.learn
 	o.metrics = &otlpMetrics{o: o}
 	next := c.onStats
 	c.onStats = func() {

@@ -272,6 +272,39 @@ func TestRecordOTLPSpans(t *testing.T) {
 	}
 }
 
+// Markers defined after the recording started make spans too: the
+// agent's classes say their span declaration and module, which the
+// workers of record --otlp take with no look-up in the marker list.
+func TestRecordOTLPLateSpans(t *testing.T) {
+	t.Parallel()
+	col := otlptest.NewReceiver(t)
+	e := newEnv(t)
+	target := e.startTarget()
+	rec := e.record(t, target, filepath.Join(e.runtime, "trace"), "--progress", "none", "--otlp", col.URL())
+	const n = 20
+	target.do(t, fmt.Sprintf("late %d", n))
+	rec.signal(t, os.Interrupt)
+	if code := rec.wait(t); code != 0 {
+		t.Fatalf("record exited %d:\n%s", code, rec.stderr.text())
+	}
+	spans := col.Spans()
+	if len(spans) != n {
+		t.Fatalf("%d spans, want %d:\n%s", len(spans), n, rec.stdout.text())
+	}
+	seen := map[int64]bool{}
+	for _, s := range spans {
+		id, _ := s.Attrs["id"].(int64)
+		if s.Name != "test:late_done" || s.Attrs["what"] != "late" || s.End < s.Time || seen[id] ||
+			s.Scope != "example.com/late" || s.ScopeVersion != "v1.0.0" {
+			t.Fatalf("span %+v", s)
+		}
+		seen[id] = true
+	}
+	if logs := col.Logs(); len(logs) != 2*n {
+		t.Errorf("%d events, want %d", len(logs), 2*n)
+	}
+}
+
 // convert --otlp sends a recorded trace to the collector, every event
 // with its fields and time, the traced process as the resource and the
 // marker's module, which the trace keeps, as the scope.

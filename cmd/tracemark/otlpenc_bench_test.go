@@ -101,8 +101,8 @@ func BenchmarkOTLPPacket(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			o := &otlpOut{exp: exp, cc: newClockConv(wire.Clock{Frequency: 1e9}),
-				classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{"load:event": {Name: "example.com/load"}}, asked: map[string]bool{}}
+			o := newOTLPOut("http://collector.invalid:4318", exp, wire.Clock{Frequency: 1e9})
+			o.scopes["load:event"] = otlp.Scope{Name: "example.com/load"}
 			b.ReportAllocs()
 			b.ResetTimer()
 			if err := bc.run(o, b.N); err != nil {

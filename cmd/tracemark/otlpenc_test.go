@@ -59,12 +59,9 @@ func encOut(t testing.TB, k *keepBodies, classes []wire.EventClass, freq uint64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &otlpOut{
-		url: "http://collector.invalid:4318", exp: exp, cc: newClockConv(wire.Clock{Frequency: freq, OffsetSeconds: 1_700_000_000, Offset: 12345}),
-		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
-		spans:  map[string]*otlp.SpanRule{"q:end": {Start: "q:start", Keys: []string{"id"}}, "d:span": {Duration: "d"}},
-		starts: map[string][]string{"q:start": {"id"}},
-	}
+	o := newOTLPOut("http://collector.invalid:4318", exp, wire.Clock{Frequency: freq, OffsetSeconds: 1_700_000_000, Offset: 12345})
+	o.spans["q:end"], o.spans["d:span"] = &otlp.SpanRule{Start: "q:start", Keys: []string{"id"}}, &otlp.SpanRule{Duration: "d"}
+	o.starts["q:start"] = []string{"id"}
 	for _, c := range classes {
 		o.scopes[c.Name] = otlp.Scope{Name: "example.com/" + c.Name[:1], Version: "v1.2.3"}
 	}
@@ -432,15 +429,10 @@ func TestClassScope(t *testing.T) {
 	}
 }
 
-// A marker defined after the recording started is looked up in its
-// agent's marker list even when its class names its module: the list has
-// its span rule, and the pairing keys of the spans it starts.
-func TestClassOfLateMarker(t *testing.T) {
+// markerListAgent serves markers as an agent's marker list on a Unix
+// socket, and counts the requests.
+func markerListAgent(t *testing.T, markers []wire.Marker) (*client.Client, *atomic.Int32) {
 	var listed atomic.Int32
-	markers := []wire.Marker{
-		{Name: "late:start", Module: "example.com/late@v1"},
-		{Name: "late:done", Module: "example.com/late@v1", Span: &wire.MarkerSpan{Start: "late:start", Keys: []string{"id"}}},
-	}
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -453,10 +445,24 @@ func TestClassOfLateMarker(t *testing.T) {
 	})}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	return client.NewClient(sock), &listed
+}
 
+// lateMarkers are a span's two ends, defined after a recording started.
+var lateMarkers = []wire.Marker{
+	{Name: "late:start", Module: "example.com/late@v1"},
+	{Name: "late:done", Module: "example.com/late@v1", Span: &wire.MarkerSpan{Start: "late:start", Keys: []string{"id"}}},
+}
+
+// A marker defined after the recording started, whose class does not
+// say its span (no stream announced it: classOf alone), is looked up in
+// its agent's marker list even when its class names its module: the list
+// has its span rule, and the pairing keys of the spans it starts.
+func TestClassOfLateMarker(t *testing.T) {
 	var k keepBodies
 	o := encOut(t, &k, nil, 1e9)
-	o.client = client.NewClient(sock)
+	var listed *atomic.Int32
+	o.client, listed = markerListAgent(t, lateMarkers)
 	fields := []wire.ClassField{{Name: "id", Type: "string", Kind: "string"}}
 	start := o.classOf(&wire.EventClass{ID: 1, Name: "late:start", Module: "example.com/late@v1", Fields: fields})
 	done := o.classOf(&wire.EventClass{ID: 2, Name: "late:done", Module: "example.com/late@v1", Fields: fields})
@@ -468,5 +474,39 @@ func TestClassOfLateMarker(t *testing.T) {
 	}
 	if done.Scope != (otlp.Scope{Name: "example.com/late", Version: "v1"}) {
 		t.Errorf("scope %+v", done.Scope)
+	}
+}
+
+// The classes a stream announces say their spans: a late marker's span
+// rule, and the pairing keys of the spans it starts, come from them with
+// no look-up in the marker list (which holds every worker up). An older
+// agent's class, without a module, is still looked up.
+func TestLearnedLateMarker(t *testing.T) {
+	var k keepBodies
+	o := encOut(t, &k, nil, 1e9)
+	var listed *atomic.Int32
+	o.client, listed = markerListAgent(t, append(lateMarkers, wire.Marker{Name: "old:late", Module: "example.com/old@v2"}))
+	fields := []wire.ClassField{{Name: "id", Type: "string", Kind: "string"}}
+	announced := []wire.EventClass{
+		{ID: 1, Name: "late:start", Module: "example.com/late@v1", Fields: fields},
+		{ID: 2, Name: "late:done", Module: "example.com/late@v1", Fields: fields, Span: lateMarkers[1].Span},
+	}
+	c := &capture{}
+	o.track(c)
+	c.onClasses(announced)
+	start, done := o.classOf(&announced[0]), o.classOf(&announced[1])
+	if n := listed.Load(); n != 0 {
+		t.Errorf("the marker list was asked %d times for classes that say their span", n)
+	}
+	if !slices.Equal(start.StartKeys, []string{"id"}) || done.Span == nil || done.Span.Start != "late:start" {
+		t.Errorf("start keys %v, span rule %+v; want [id] and the span from late:start", start.StartKeys, done.Span)
+	}
+	if done.Scope != (otlp.Scope{Name: "example.com/late", Version: "v1"}) {
+		t.Errorf("scope %+v", done.Scope)
+	}
+	old := []wire.EventClass{{ID: 3, Name: "old:late", Fields: fields}}
+	c.onClasses(old)
+	if sc := o.classOf(&old[0]).Scope; listed.Load() != 1 || sc != (otlp.Scope{Name: "example.com/old", Version: "v2"}) {
+		t.Errorf("an older agent's late class: %d look-ups, scope %+v; want 1 and its listed module", listed.Load(), sc)
 	}
 }

@@ -31,12 +31,9 @@ func parOut(t *testing.T, r *otlptest.Receiver) *otlpOut {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &otlpOut{
-		url: r.URL(), exp: exp, cc: newClockConv(wire.Clock{Frequency: 1e9}),
-		classes: map[*wire.EventClass]*otlp.Class{}, scopes: map[string]otlp.Scope{}, asked: map[string]bool{},
-		spans:  map[string]*otlp.SpanRule{"q:end": {Start: "q:start", Keys: []string{"id"}}},
-		starts: map[string][]string{"q:start": {"id"}},
-	}
+	o := newOTLPOut(r.URL(), exp, wire.Clock{Frequency: 1e9})
+	o.spans["q:end"] = &otlp.SpanRule{Start: "q:start", Keys: []string{"id"}}
+	o.starts["q:start"] = []string{"id"}
 	for _, c := range parClasses {
 		o.scopes[c.Name] = otlp.Scope{Name: "example.com/q"}
 	}
