@@ -2,9 +2,9 @@ package otlp
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
+	"github.com/klauspost/compress/gzip"
 	"math"
 	"time"
 )

@@ -25,6 +25,8 @@ var depRules = []depRule{
 	{pkg: mod + "agent/autostart", forbidden: []string{"cel.dev/", "github.com/antlr4-go/", "google.golang.org/protobuf/",
 		"google.golang.org/genproto/", "gopkg.in/yaml", mod + "internal/celfilter", mod + "session/celfilter"},
 		why: "the traced program need not link CEL: the CLI compiles filters and the agent evaluates their checked form (session/celfilter opts in)"},
+	{pkg: mod + "agent/autostart", forbidden: []string{mod + "export/", "github.com/klauspost/compress"},
+		why: "only programs that export in-process (export/otlp/otlpenv) link the exporter and its gzip"},
 	{pkg: mod + "cmd/tracemark", forbidden: []string{mod + "examples/", mod + "guest/build"},
 		why: "the shipped CLI links no example and no module builder; tracemark demo builds its service from the checkout"},
 }
