@@ -86,7 +86,8 @@
 // again.
 //
 // Every event ends up counted in exactly one of Stats.Exported, Dropped,
-// Rejected and Failed (still unsent when Close gave up). Once the
+// Rejected and Failed (not exported when Close gave up: unsent, or not
+// answered in time, which the collector may have received). Once the
 // collector accepts exports again after drops, the exporter sends the
 // counts as the metric tracemark.exporter.dropped (a cumulative sum with
 // attribute reason = queue_full or rejected).

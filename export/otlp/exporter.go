@@ -79,7 +79,9 @@ type Stats struct {
 	// Rejected counts those the collector refused (ErrRejected, or a
 	// partial success naming rejected items).
 	Rejected uint64
-	// Failed counts those still unsent when Close's context ended.
+	// Failed counts those not yet exported when Close's context ended:
+	// unsent, or sent and not answered in time, which the collector
+	// may have received.
 	Failed uint64
 	// Queued is the number of events in memory, waiting to be sent.
 	Queued uint64
@@ -94,7 +96,9 @@ type Stats struct {
 	Unpaired uint64
 }
 
-// Lost returns the events that will never reach the collector.
+// Lost returns the events that the collector did not accept: they
+// will not reach it, except those of Failed that it received without
+// its answer arriving in time.
 func (s Stats) Lost() uint64 { return s.Dropped + s.Rejected + s.Failed }
 
 type signal int
