@@ -53,16 +53,32 @@ var std = clk{readTSC: rt.Rdtsc, readMono: rt.Nanotime}
 var once sync.Once
 
 // Now returns CLOCK_MONOTONIC time in nanoseconds.
-func Now() int64 {
-	if tb := std.tab.Load(); tb != nil {
-		t := rt.Rdtsc()
+func Now() int64 { return std.now() }
+
+// now is Now for clock c. It converts again if a table was published
+// while it converted (see publish): a goroutine descheduled between
+// loading the table and reading the TSC would otherwise convert a tick
+// of the new segment with the old one's rate, and the next Now could
+// return less.
+func (c *clk) now() int64 {
+	for {
+		v := c.seq.Load()
+		tb := c.tab.Load()
+		if tb == nil {
+			return c.readMono()
+		}
+		t := c.readTSC()
+		var ns int64
 		if d := t - tb.cur.start; d >= 0 && t <= tb.limit {
 			hi, lo := bits.Mul64(uint64(d), tb.cur.mult)
-			return tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
+			ns = tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
+		} else {
+			ns = c.slow(tb, t)
 		}
-		return std.slow(tb, t)
+		if v&1 == 0 && c.seq.Load() == v {
+			return ns
+		}
 	}
-	return rt.Nanotime()
 }
 
 // Ticks returns the clock in its raw unit, for recording now and converting
@@ -79,16 +95,30 @@ func Ticks() int64 {
 // ToNanos converts a Ticks reading taken after Calibrate returned to Now's
 // nanoseconds, exactly as Now would have at that instant, however long ago
 // the reading was taken.
-func ToNanos(t int64) int64 {
-	if tb := std.tab.Load(); tb != nil {
-		// segment.nanos for t in [start, limit], small enough to inline.
+func ToNanos(t int64) int64 { return std.toNanos(t) }
+
+// toNanos is ToNanos for clock c. Like now, it converts again if a table
+// was published meanwhile: a tick of the segment being published must
+// not convert with the table before it once that segment is in use.
+func (c *clk) toNanos(t int64) int64 {
+	for {
+		v := c.seq.Load()
+		tb := c.tab.Load()
+		if tb == nil {
+			return t
+		}
+		var ns int64
+		// segment.nanos for t in [start, limit], without its call.
 		if d := t - tb.cur.start; d >= 0 && t <= tb.limit {
 			hi, lo := bits.Mul64(uint64(d), tb.cur.mult)
-			return tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
+			ns = tb.cur.base + int64(hi<<(64-shift)|lo>>shift)
+		} else {
+			ns = c.slow(tb, t)
 		}
-		return std.slow(tb, t)
+		if v&1 == 0 && c.seq.Load() == v {
+			return ns
+		}
 	}
-	return t
 }
 
 // Source returns "tsc" or "monotonic": what Now reads.
@@ -236,9 +266,13 @@ type pair struct{ tsc, mono int64 }
 // and runtime.nanotime for std, simulations in tests.
 type clk struct {
 	tab atomic.Pointer[table]
+	// seq is odd while publish may store a table, and counts the
+	// publications: a conversion that saw it odd, or changed, runs again.
+	seq atomic.Uint64
 
 	readTSC, readMono func() int64
 	refineHook        func() // tests: runs before the background refinement
+	publishHook       func() // tests: runs in publish, between its check and its store
 
 	mu    sync.Mutex // anchoring
 	pairs [npairs]pair
@@ -455,16 +489,40 @@ func (c *clk) anchorLocked() {
 			base, slope = int64(ref), rate
 		}
 		s := segment{start: start, base: base, mult: uint64(slope * (1 << shift))}
-		if c.readTSC() >= start && try < 8 {
-			continue // too slow to publish before the segment starts: again
-		}
 		segs := tb.segs
 		if len(segs) >= maxSegments {
 			segs = thin(segs)
 		}
-		c.tab.Store(&table{cur: s, limit: p.tsc + int64(anchorEvery/rate), segs: append(segs, s)})
-		return
+		next := &table{cur: s, limit: p.tsc + int64(anchorEvery/rate), segs: append(segs, s)}
+		if c.publish(next, int64(anchorAhead/4/rate)) || try == 8 {
+			return // published, or too slow to publish every time: keep the map
+		}
 	}
+}
+
+// publish stores next unless the TSC is within margin ticks of its
+// newest segment's start already, and reports whether it did. No tick at
+// or after that start may have been converted with the table before it:
+// seq is odd from before the check until after the store, so a
+// conversion that overlaps them runs again, with next, and one that ends
+// before them read its tick before the check, before the start (margin
+// covers the TSCs' skew across CPUs). It is pinned meanwhile, so that a
+// conversion spinning on the odd seq waits for a few instructions, not
+// for a goroutine the scheduler set aside; next is built before, since a
+// pinned goroutine must not allocate.
+func (c *clk) publish(next *table, margin int64) bool {
+	rt.Pin()
+	defer rt.Unpin()
+	c.seq.Add(1)
+	ok := c.readTSC()+margin < next.cur.start
+	if ok {
+		if c.publishHook != nil {
+			c.publishHook()
+		}
+		c.tab.Store(next)
+	}
+	c.seq.Add(1)
+	return ok
 }
 
 // thin returns segs with about half of its segments gone: all but the

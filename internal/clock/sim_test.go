@@ -18,6 +18,9 @@ type sim struct {
 	tscPPM float64
 	slew   func(now float64) float64 // ppm
 	rng    *rand.Rand
+	// beforeTSC, if set, runs before a TSC read: what other goroutines
+	// do while the reader is set aside.
+	beforeTSC func()
 }
 
 func newSim(tscPPM float64, slew func(float64) float64) *sim {
@@ -42,7 +45,13 @@ func (s *sim) read() {
 	s.advance(d)
 }
 
-func (s *sim) readTSC() int64  { s.read(); return s.tsc() }
+func (s *sim) readTSC() int64 {
+	if f := s.beforeTSC; f != nil {
+		f()
+	}
+	s.read()
+	return s.tsc()
+}
 func (s *sim) readMono() int64 { s.read(); return int64(s.ref) }
 
 func (s *sim) clock() *clk { return &clk{readTSC: s.readTSC, readMono: s.readMono} }
@@ -297,5 +306,96 @@ func TestHoldRunsOneGoroutineWhileHeld(t *testing.T) {
 	<-done
 	if started != 2 {
 		t.Errorf("the goroutine started %d times, want 2", started)
+	}
+}
+
+// TestNowAcrossAnAnchor sets a reader aside for 2 ms between its loading
+// the table and its reading the TSC, while the background refinement
+// (1 or 4 ms after Calibrate, when its rate still moves most) publishes
+// an anchor whose segment starts in that time: the reader's Now must
+// convert with the new segment, as the next Now does, and not exceed it.
+func TestNowAcrossAnAnchor(t *testing.T) {
+	const trials = 200
+	back, worst := 0, int64(0)
+	for i := range trials {
+		s := newSim(float64(i%200)-100, func(float64) float64 { return 0 })
+		s.rng = rand.New(rand.NewPCG(uint64(i), 7))
+		c := s.clock()
+		if !c.coarse() {
+			t.Fatal("the simulated TSC does not advance")
+		}
+		s.advance([]float64{1e6, 3e6}[i%2])
+		s.beforeTSC = func() {
+			s.beforeTSC = nil
+			c.Anchor()
+			s.advance(2e6)
+		}
+		a := c.now()
+		if s.beforeTSC != nil {
+			t.Fatal("Now read no TSC")
+		}
+		if b := c.now(); b < a {
+			back++
+			worst = max(worst, a-b)
+		}
+	}
+	if back > 0 {
+		t.Errorf("Now went back in %d of %d trials, by up to %d ns", back, trials, worst)
+	}
+}
+
+// TestLateAnchorNotPublished sets the anchoring goroutine aside for 1 ms
+// at every TSC read, so that each segment it computes starts before it
+// can publish it: the map must stay as it was (publishing such a segment
+// would change the conversion of ticks already converted with the old
+// one), and conversions stay continuous.
+func TestLateAnchorNotPublished(t *testing.T) {
+	s := newSim(30, func(float64) float64 { return 0 })
+	c := s.clock()
+	if !c.coarse() {
+		t.Fatal("the simulated TSC does not advance")
+	}
+	s.advance(1e6)
+	before := c.now()
+	tb := c.tab.Load()
+	var slow func()
+	slow = func() {
+		s.beforeTSC = nil
+		s.advance(1e6)
+		s.beforeTSC = slow
+	}
+	s.beforeTSC = slow
+	c.Anchor()
+	s.beforeTSC = nil
+	if c.tab.Load() != tb {
+		t.Fatal("a segment that started before it was published was published")
+	}
+	if after := c.now(); after < before {
+		t.Errorf("Now went back: %d after %d", after, before)
+	}
+}
+
+// TestPublishWindow checks what readers rely on: seq is odd from before
+// publish's check until after its store, so that a conversion that
+// overlaps them runs again, and it changes with every publication, even
+// one refused.
+func TestPublishWindow(t *testing.T) {
+	s := newSim(0, func(float64) float64 { return 0 })
+	c := s.clock()
+	if !c.coarse() {
+		t.Fatal("the simulated TSC does not advance")
+	}
+	s.advance(1e6)
+	v := c.seq.Load()
+	inWindow := false
+	c.publishHook = func() { inWindow = c.seq.Load()&1 == 1 }
+	c.Anchor()
+	if !inWindow || c.seq.Load() == v || c.seq.Load()&1 != 0 {
+		t.Errorf("seq %d before, odd in the window: %v, %d after", v, inWindow, c.seq.Load())
+	}
+	tb := c.tab.Load()
+	v = c.seq.Load()
+	if c.publish(&table{cur: segment{start: s.tsc()}}, 0) || c.tab.Load() != tb || c.seq.Load() == v {
+		t.Errorf("a segment starting now was published, or seq did not change (%d, %d)", v, c.seq.Load())
 	}
 }
