@@ -416,7 +416,9 @@ func (p *proc) do(t *testing.T, cmd string) {
 		t.Fatal(err)
 	}
 	seen := 0
-	p.stdout.wait(t, strconv.Quote(want), func(l string) bool {
+	// A command may fire hundreds of thousands of events: give it as
+	// long as a process's exit (the race detector, a busy machine).
+	p.stdout.waitWithin(t, exitTimeout, strconv.Quote(want), func(l string) bool {
 		if l == want {
 			seen++
 		}

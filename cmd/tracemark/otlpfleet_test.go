@@ -112,6 +112,10 @@ func TestRecordOTLPLostMetric(t *testing.T) {
 			t.Parallel()
 			col := otlptest.NewReceiver(t)
 			e := newEnv(t)
+			// A request, too, may wait as long as the exit does: one that
+			// timed out while the busy receiver decoded it would be sent
+			// again, and the counts after it could miss the exit's bound.
+			e.environ = append(e.environ, "OTEL_EXPORTER_OTLP_TIMEOUT=45000")
 			target := e.startTarget()
 			// --timeout bounds the wait for the exports at exit: the
 			// test receiver decodes every record, which takes more than

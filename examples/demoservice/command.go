@@ -30,7 +30,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	rate := fs.Int("rate", 300, fmt.Sprintf("requests per second the service sends itself, at most %d (0: no load)", MaxRate))
-	lifetime := fs.Duration("lifetime", 0, "exit after this long whatever happens (0: no limit)")
+	lifetime := fs.Duration("lifetime", 0, "exit this long after the service is ready, whatever happens (0: no limit)")
 	attached := fs.Bool("attached", false, "exit when standard input closes")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

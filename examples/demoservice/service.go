@@ -35,8 +35,11 @@ type Config struct {
 	// Rate is the load in requests per second (default 300). It is
 	// bounded, so that the demo never eats a laptop.
 	Rate int
-	// Lifetime makes Run return after that long (default: until ctx is
-	// done), a safety net for a service started by another process.
+	// Lifetime makes Run return that long after the service is ready
+	// (default: when ctx is done), a safety net for a service started by
+	// another process. It counts from Ready, so that building and
+	// compiling the plugin, which may take minutes on a busy machine,
+	// does not use it up.
 	Lifetime time.Duration
 	// Plugin loads the example plugin (package examples/plugin), a
 	// request classifier that runs in the tracemark sandbox, building it
@@ -71,11 +74,6 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Rate = 300
 	}
 	cfg.Rate = min(cfg.Rate, MaxRate)
-	if cfg.Lifetime > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Lifetime)
-		defer cancel()
-	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
@@ -94,6 +92,11 @@ func Run(ctx context.Context, cfg Config) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("demo service: %w", err)
+	}
+	if cfg.Lifetime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Lifetime)
+		defer cancel()
 	}
 	svc := newService(plugin)
 	srv := &http.Server{Handler: svc.routes(), ReadHeaderTimeout: 5 * time.Second}
