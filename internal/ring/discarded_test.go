@@ -13,15 +13,7 @@ import (
 // to the drops, must count none of them (the count sealed into the
 // sub-buffer), and the packet after the drops all of them.
 func TestDiscardedSealedWhileRead(t *testing.T) {
-	oneP(t)
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4})
-	var clock atomic.Int64
-	ctr := uint64(0)
-	write := func() bool {
-		_, ok := writeRec(b, &clock, 1, ctr)
-		ctr++
-		return ok
-	}
+	b, write, written := oneShard(t)
 	for range 3 {
 		write()
 	}
@@ -68,8 +60,8 @@ func TestDiscardedSealedWhileRead(t *testing.T) {
 				i, pkt.Seq, pkt.Offset, pkt.Records, pkt.Discarded, want)
 		}
 	}
-	if st := b.Stats(); st.Dropped != drops || uint64(c.records)+st.Discarded != ctr {
-		t.Fatalf("wrote %d, drained %d; stats %+v", ctr, c.records, st)
+	if st := b.Stats(); st.Dropped != drops || uint64(c.records)+st.Discarded != *written {
+		t.Fatalf("wrote %d, drained %d; stats %+v", *written, c.records, st)
 	}
 }
 
@@ -80,15 +72,7 @@ func TestDiscardedSealedWhileRead(t *testing.T) {
 // stream's count must not go down, since CTF readers take the difference
 // of consecutive packets' counts as the records lost between them.
 func TestDrainDiscardedNeverDecreases(t *testing.T) {
-	oneP(t)
-	b := mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4})
-	var clock atomic.Int64
-	ctr := uint64(0)
-	write := func() bool {
-		_, ok := writeRec(b, &clock, 1, ctr)
-		ctr++
-		return ok
-	}
+	b, write, _ := oneShard(t)
 	write()
 	s := &b.shards[0].shard
 	s.dropped.Store(7) // counted while the sub-buffer is being written
@@ -116,4 +100,20 @@ func TestDrainDiscardedNeverDecreases(t *testing.T) {
 			t.Errorf("packet %d: %d discarded, want 7 (counts %v)", i, d, got)
 		}
 	}
+}
+
+// oneShard returns a discard-mode Buffer of four 4 KiB sub-buffers with
+// GOMAXPROCS=1, so every record goes to shard 0; write records the next
+// record of goroutine 1 and says whether it was recorded, and written
+// counts the records it tried.
+func oneShard(t *testing.T) (b *Buffer, write func() bool, written *uint64) {
+	oneP(t)
+	b = mustNew(t, Config{SubBufSize: 4096, SubBufCount: 4})
+	var clock atomic.Int64
+	var ctr uint64
+	return b, func() bool {
+		_, ok := writeRec(b, &clock, 1, ctr)
+		ctr++
+		return ok
+	}, &ctr
 }
