@@ -13,8 +13,9 @@
 //	go run ./scripts/load -path otlp -tracemark /tmp/tracemark -rate 2000000
 //
 // With -path otlp, `tracemark record --otlp` also exports every event to
-// an OTLP/HTTP receiver in this program, which counts the log records it
-// decodes; the program reports the events received per second and what
+// an OTLP/HTTP receiver, which counts the log records it decodes, in a
+// process of its own as a collector is (-receiver inproc: in this one);
+// the program reports the events received per second and what
 // the exporter dropped (its queue full: the CLI could not keep up), and
 // checks that fired = received + dropped + lost in the process's buffers.
 // TRACEMARK_CPUPROFILE=FILE, which tracemark inherits, writes a CPU
@@ -59,8 +60,16 @@ import (
 var ev = marker.Define3("load:event", marker.Int32("i"), marker.Int64("v"), marker.String("s"))
 
 func main() {
-	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run), record (agent + tracemark record) or otlp (agent + tracemark record --otlp to a receiver in this program)")
+	if len(os.Args) == 2 && os.Args[1] == serveReceiverFlag {
+		if err := serveReceiver(); err != nil {
+			fmt.Fprintln(os.Stderr, "load: receiver:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	path := flag.String("path", "inproc", "inproc (session.CreateTrace + Run), record (agent + tracemark record) or otlp (agent + tracemark record --otlp to a counting receiver)")
 	gz := flag.Bool("gzip", false, "otlp: compress the exports (OTEL_EXPORTER_OTLP_COMPRESSION=gzip)")
+	receiverAt := flag.String("receiver", "process", "otlp: where the receiver runs: process (its own, as a collector) or inproc (this one's)")
 	noOut := flag.Bool("no-output", false, "otlp: record with --no-output (no trace; counts from tracemark's summary)")
 	producer := flag.String("producer", "agent", "record, otlp: agent (this program fires, its agent streams) or replay (an agent replays one recorded packet at -rate: tracemark record alone is measured)")
 	duration := flag.Duration("duration", 3*time.Second, "how long to fire")
@@ -89,6 +98,14 @@ func main() {
 	showSchedLat = *schedLat
 	otlpGzip = *gz
 	otlpNoOutput = *noOut
+	switch *receiverAt {
+	case "process":
+	case "inproc":
+		otlpReceiverInProc = true
+	default:
+		fmt.Fprintf(os.Stderr, "load: unknown -receiver %q: process or inproc\n", *receiverAt)
+		os.Exit(2)
+	}
 	if otlpNoOutput && *path != "otlp" {
 		fmt.Fprintln(os.Stderr, "load: -no-output is for -path otlp: tracemark record needs --otlp with it")
 		os.Exit(2)

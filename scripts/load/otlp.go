@@ -3,13 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"net/http"
 	"regexp"
 	"strconv"
 	"time"
-
-	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
 // otlpGzip makes -path otlp compress its exports.
@@ -30,28 +26,30 @@ var (
 // unsent at exit).
 var exportLine = regexp.MustCompile(`OTLP: (\d+) of (\d+) events exported to [^;\s]+(?:; lost (\d+) \((\d+) dropped: queue full, (\d+) rejected by the collector, (\d+) unsent at exit\))?`)
 
-// runOTLP is -path otlp: tracemark record --otlp to a receiver of this
-// process that counts the log records it receives.
+// runOTLP is -path otlp: tracemark record --otlp to a receiver that
+// counts the log records it receives, in a process of its own (as a
+// collector is) unless -receiver inproc.
 func runOTLP(dir string, d time.Duration, goroutines int, rate float64, buffer, tracemark, label string) error {
-	var recv otlptest.Counter
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	recv, err := startReceiver(otlpReceiverInProc)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: &recv}
-	go srv.Serve(ln)
-	defer srv.Close()
+	defer recv.stop()
 	var env []string
 	if otlpGzip {
 		env = []string{"OTEL_EXPORTER_OTLP_COMPRESSION=gzip"}
 	}
 	var out bytes.Buffer
 	cpu0 := selfCPU()
-	fired, cmd, err := recordTo(&out, env, dir, d, goroutines, rate, buffer, tracemark, "--otlp", "http://"+ln.Addr().String())
+	fired, cmd, err := recordTo(&out, env, dir, d, goroutines, rate, buffer, tracemark, "--otlp", recv.url)
 	if err != nil {
 		return err
 	}
 	procCPU := selfCPU() - cpu0
+	counts, recvCPU, err := recv.counts()
+	if err != nil {
+		return err
+	}
 	cliCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	m := exportLine.FindStringSubmatch(out.String())
 	if m == nil {
@@ -70,7 +68,7 @@ func runOTLP(dir string, d time.Duration, goroutines int, rate float64, buffer, 
 	} else if events, ringLost, err = countTrace(dir); err != nil {
 		return err
 	}
-	received := recv.Logs.Load()
+	received := counts.Logs
 	pace := "max"
 	if rate > 0 {
 		pace = fmt.Sprintf("%.1fM/s", rate/1e6)
@@ -80,10 +78,10 @@ func runOTLP(dir string, d time.Duration, goroutines int, rate float64, buffer, 
 		comp = "gzip"
 	}
 	secs := d.Seconds()
-	fmt.Printf("%-10s path=otlp   goroutines=%d pace=%-7s buffer=%-4s comp=%s fired %6.2f M/s  received %6.2f M/s  exporter dropped %d  buffers lost %d  lost %6.3f %%  (%d fired = %d received + %d dropped + %d lost: %s; %s malformed requests; process CPU %.2fs, tracemark CPU %.2fs = %.1f ns/event received)\n",
+	fmt.Printf("%-10s path=otlp   goroutines=%d pace=%-7s buffer=%-4s comp=%s fired %6.2f M/s  received %6.2f M/s  exporter dropped %d  buffers lost %d  lost %6.3f %%  (%d fired = %d received + %d dropped + %d lost: %s; %d malformed requests; process CPU %.2fs, receiver CPU %.2fs, tracemark CPU %.2fs = %.1f ns/event received)\n",
 		label, goroutines, pace, orDefault(buffer), comp, float64(fired)/secs/1e6, float64(received)/secs/1e6, lostExp, ringLost,
 		100*float64(lostExp+ringLost)/float64(max(fired, 1)), fired, received, lostExp, ringLost, exact(fired, received+lostExp+ringLost),
-		strconv.FormatUint(recv.Malformed.Load(), 10), procCPU.Seconds(), cliCPU.Seconds(), float64(cliCPU)/float64(max(received, 1)))
+		counts.Malformed, procCPU.Seconds(), recvCPU.Seconds(), cliCPU.Seconds(), float64(cliCPU)/float64(max(received, 1)))
 	switch {
 	case given != events:
 		return fmt.Errorf("the exporter was given %d events, the trace (or summary) holds %d", given, events)
