@@ -24,7 +24,7 @@ import (
 // otlpFlag adds --otlp to record, stream and stats, which export what
 // they say: the events, or the counts as metrics.
 func otlpFlag(cmd *cobra.Command, url *string, what string) {
-	cmd.Flags().StringVar(url, "otlp", "", "also export "+what+" to an OpenTelemetry collector: its OTLP/HTTP base URL, such as http://localhost:4318 (the OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME variables apply)")
+	cmd.Flags().StringVar(url, "otlp", "", "also export "+what+" to an OpenTelemetry collector: its OTLP/HTTP base URL, such as http://localhost:4318 (the OTEL_EXPORTER_OTLP_*, OTEL_BLRP_* and OTEL_SERVICE_NAME variables apply)")
 }
 
 // otlpTarget is where and how the CLI exports: the collector's base URL

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,12 +23,24 @@ import (
 // record --otlp exports every event to the collector, with its fields,
 // the traced process as the resource and the marker's module as scope,
 // and says so in the summary. A setting of the environment that the
-// exporter ignores is shown as a warning.
+// exporter ignores is shown as a warning; the batch size of
+// OTEL_BLRP_MAX_EXPORT_BATCH_SIZE holds.
 func TestRecordOTLP(t *testing.T) {
 	t.Parallel()
 	col := otlptest.NewReceiver(t)
+	var mu sync.Mutex
+	var batches []int
+	col.Answer(func(path string, n int) (int, map[string]string, []byte) {
+		if path == "/v1/logs" {
+			mu.Lock()
+			batches = append(batches, n)
+			mu.Unlock()
+		}
+		return 0, nil, nil
+	})
 	e := newEnv(t)
-	e.environ = append(e.environ, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test", "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=zstd")
+	e.environ = append(e.environ, "OTEL_RESOURCE_ATTRIBUTES=deployment.environment=test", "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=zstd",
+		"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE=10", "OTEL_BLRP_SCHEDULE_DELAY=soon")
 	target := e.startTarget()
 	dir := filepath.Join(e.runtime, "trace")
 	rec := e.record(t, target, dir, "--otlp", col.URL(), "--progress", "none")
@@ -45,6 +58,16 @@ func TestRecordOTLP(t *testing.T) {
 	if w := `tracemark: warning: --otlp: OTEL_EXPORTER_OTLP_LOGS_COMPRESSION="zstd" is not gzip or none: ignored`; !strings.Contains(rec.stderr.text(), w) || col.Gzipped() != 0 {
 		t.Errorf("want %s, and requests uncompressed (%d gzipped); stderr:\n%s", w, col.Gzipped(), rec.stderr.text())
 	}
+	if w := `tracemark: warning: --otlp: OTEL_BLRP_SCHEDULE_DELAY="soon" is not a positive count: ignored`; !strings.Contains(rec.stderr.text(), w) {
+		t.Errorf("want %s; stderr:\n%s", w, rec.stderr.text())
+	}
+	// An empty batch takes a packet's records whole up to twice the
+	// size.
+	mu.Lock()
+	if len(batches) < 6 || slices.Max(batches) > 20 {
+		t.Errorf("log records sent in batches of %v: want at most 20 each", batches)
+	}
+	mu.Unlock()
 	logs := col.Logs()
 	if len(logs) != 102 {
 		t.Fatalf("the collector received %d events, want 102", len(logs))

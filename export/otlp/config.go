@@ -116,11 +116,17 @@ func (c *config) invalid(option string, format string, args ...any) {
 // OTEL_EXPORTER_OTLP_PROTOCOL (http/protobuf, the only one supported),
 // and their per-signal forms, OTEL_EXPORTER_OTLP_LOGS_HEADERS and so on
 // for LOGS, TRACES and METRICS, each of which replaces the general one
-// for its signal's requests. Unset or empty variables change nothing;
+// for its signal's requests; and the batch log record processor's
+// OTEL_BLRP_MAX_EXPORT_BATCH_SIZE, OTEL_BLRP_MAX_QUEUE_SIZE and
+// OTEL_BLRP_SCHEDULE_DELAY (milliseconds), as WithBatch's size and delay
+// and WithQueueSize (for every signal: spans share the log records'
+// batch settings and queue, and OTEL_BSP_* are not read, nor is
+// OTEL_BLRP_EXPORT_TIMEOUT). Unset or empty variables change nothing;
 // options after WithEnv override what it set. The variables are read
 // when New runs. As the specification asks, enumerated values are read
 // whatever their case, and an unknown compression or protocol, or a
-// timeout that is not a count of milliseconds, is ignored with a warning
+// timeout that is not a count of milliseconds, or a batch size, queue
+// size or delay that is not a positive count, is ignored with a warning
 // (Exporter.Warnings); a malformed endpoint or header list, or a
 // protocol other than http/protobuf, makes New fail with an error naming
 // the variable. The resource is left alone: see ProcessResource.
@@ -142,6 +148,15 @@ func WithEnv() Option {
 			if es.Compression != "" {
 				cs.Compression = es.Compression
 			}
+		}
+		if env.BatchSize > 0 {
+			c.BatchSize = env.BatchSize
+		}
+		if env.QueueSize > 0 {
+			c.QueueSize = env.QueueSize
+		}
+		if env.BatchDelay > 0 {
+			c.BatchDelay = env.BatchDelay
 		}
 	})
 }
@@ -388,7 +403,41 @@ func fromEnv(getenv func(string) string) (config, error) {
 		}
 		c.readTimeoutCompression(getenv, sp, sc)
 	}
+	c.readBatchProcessor(getenv)
 	return c, c.check()
+}
+
+// readBatchProcessor reads the variables of the SDKs' batch log record
+// processor, which bound what this exporter batches and holds:
+// OTEL_BLRP_MAX_EXPORT_BATCH_SIZE (the events of a batch),
+// OTEL_BLRP_MAX_QUEUE_SIZE (the events in memory) and
+// OTEL_BLRP_SCHEDULE_DELAY (how many milliseconds a batch's first event
+// may wait). A value that is not a positive count is ignored with a
+// warning. OTEL_BLRP_EXPORT_TIMEOUT and the span processor's OTEL_BSP_*
+// are not read (the program's own SDK may have them set): each request
+// is bounded by OTEL_EXPORTER_OTLP_TIMEOUT, and spans share the log
+// records' batch settings and queue.
+func (c *config) readBatchProcessor(getenv func(string) string) {
+	c.BatchSize = c.envCount(getenv, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE")
+	c.QueueSize = c.envCount(getenv, "OTEL_BLRP_MAX_QUEUE_SIZE")
+	if ms := c.envCount(getenv, "OTEL_BLRP_SCHEDULE_DELAY"); ms > 0 {
+		c.BatchDelay = time.Duration(ms) * time.Millisecond
+	}
+}
+
+// envCount reads variable name as a positive count, or returns 0 (unset,
+// or not a positive count: then with a warning).
+func (c *config) envCount(getenv func(string) string, name string) int {
+	v := getenv(name)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseUint(v, 10, 31)
+	if err != nil || n == 0 {
+		c.warn("%s=%q is not a positive count: ignored", name, v)
+		return 0
+	}
+	return int(n)
 }
 
 // envProtocol reads prefix+PROTOCOL: whether it is set, and an error if

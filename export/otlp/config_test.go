@@ -1,11 +1,18 @@
 package otlp
 
 import (
+	"context"
 	"errors"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tracemark/tracemark/internal/otlptest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -169,4 +176,76 @@ func TestFromEnvGeneralOverridden(t *testing.T) {
 			t.Errorf("without %s a signal falls back to the general value: %v, want ErrConfig", drop, err)
 		}
 	}
+}
+
+// The batch log record processor's variables set the batch size, the
+// queue and the delay; a value that is not a positive count is ignored
+// with a warning naming it, and the span processor's are not read.
+func TestFromEnvBatchProcessor(t *testing.T) {
+	c, err := fromEnv(env(map[string]string{
+		"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "100",
+		"OTEL_BLRP_MAX_QUEUE_SIZE":        "5000",
+		"OTEL_BLRP_SCHEDULE_DELAY":        "250",
+		"OTEL_BSP_MAX_QUEUE_SIZE":         "7",
+		"OTEL_BLRP_EXPORT_TIMEOUT":        "1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchSize != 100 || c.QueueSize != 5000 || c.BatchDelay != 250*time.Millisecond || len(c.warnings) != 0 {
+		t.Errorf("batch %d, queue %d, delay %v, warnings %q", c.BatchSize, c.QueueSize, c.BatchDelay, c.warnings)
+	}
+	for _, bad := range []string{"0", "-5", "1e3", "many", "4294967296"} {
+		c, err := fromEnv(env(map[string]string{
+			"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": bad, "OTEL_BLRP_MAX_QUEUE_SIZE": bad, "OTEL_BLRP_SCHEDULE_DELAY": bad}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.BatchSize != 0 || c.QueueSize != 0 || c.BatchDelay != 0 || len(c.warnings) != 3 ||
+			!strings.Contains(c.warnings[0], "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") {
+			t.Errorf("%q: batch %d, queue %d, delay %v, warnings %q", bad, c.BatchSize, c.QueueSize, c.BatchDelay, c.warnings)
+		}
+	}
+}
+
+// WithEnv's batch size and queue take effect: 1000 events go in
+// requests of 100, and with the collector not answering, the queue holds
+// 50 events and the others are dropped and counted.
+func TestEnvBatchAndQueue(t *testing.T) {
+	t.Setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "100")
+	r := otlptest.NewReceiver(t)
+	e := newTestExporter(t, r, WithEnv(), WithBlock())
+	c := testClass
+	for i := range 1000 {
+		e.Log(&c, int64(i), testValues(i), 0)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.Exported != 1000 || st.Requests != 10 || len(r.Logs()) != 1000 {
+		t.Errorf("exported %d in %d requests, received %d: want 1000 in 10", st.Exported, st.Requests, len(r.Logs()))
+	}
+
+	t.Setenv("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "10")
+	t.Setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "50")
+	release := make(chan struct{})
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		<-release
+	}))
+	defer stalled.Close()
+	defer close(release)
+	e, err := New(stalled.URL, WithEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		e.Log(&c, int64(i), testValues(i), 0)
+	}
+	if st := e.Stats(); st.Dropped != 150 || st.Queued != 50 {
+		t.Errorf("dropped %d, queued %d: want 150 and 50", st.Dropped, st.Queued)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	e.Close(ctx)
 }

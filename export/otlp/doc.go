@@ -42,7 +42,10 @@
 // OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT,
 // OTEL_EXPORTER_OTLP_COMPRESSION and OTEL_EXPORTER_OTLP_PROTOCOL, and
 // their per-signal forms (OTEL_EXPORTER_OTLP_LOGS_HEADERS...), as the
-// specification says; Exporter.Warnings lists the settings it ignored.
+// specification says, and the batch log record processor's
+// OTEL_BLRP_MAX_EXPORT_BATCH_SIZE, OTEL_BLRP_MAX_QUEUE_SIZE and
+// OTEL_BLRP_SCHEDULE_DELAY for the batches and queue of every signal;
+// Exporter.Warnings lists the settings it ignored.
 //
 // New takes the collector's endpoint and options, each of which changes
 // one default and documents the values it accepts; New fails with an
