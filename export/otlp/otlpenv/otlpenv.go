@@ -29,6 +29,7 @@ package otlpenv
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tracemark/tracemark/ctf"
 	"github.com/tracemark/tracemark/export/otlp"
 	"github.com/tracemark/tracemark/internal/wire"
 	"github.com/tracemark/tracemark/marker"
@@ -55,10 +57,23 @@ type Export struct {
 	done    chan struct{}
 	once    sync.Once
 	err     error
-	dec     *wire.Decoder
-	known   map[uint16]*otlp.Class
-	offset  int64 // wall-clock ns of session timestamp 0
+	dec     *wire.Decoder // for the records of span classes
+	rec     wire.Record
+	b       *otlp.LogBuilder
+	known   map[uint16]*envClass // by id, twin ids too
+	classes int                  // how many of the session's are known
+	offset  int64                // wall-clock ns of session timestamp 0
 	readErr error
+}
+
+// envClass is a session class as the drain encodes its records.
+type envClass struct {
+	oc    *otlp.Class
+	span  bool            // oc makes spans: its records are decoded, for SpanOf
+	enc   otlp.CTFEncoder // its records straight from their bytes, if not span
+	trunc uint16          // the id of its records that end with the trailer,
+	trail bool            // if it has any
+	types []ctf.FieldType
 }
 
 // StartFromEnv starts exporting if both TRACEMARK_ENABLE (the marker
@@ -139,7 +154,8 @@ func start(s *session.Session, exp *otlp.Exporter) (*Export, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	x := &Export{
 		Session: s, Exporter: exp, cancel: cancel, done: make(chan struct{}),
-		dec: wire.NewDecoder(), known: map[uint16]*otlp.Class{}, offset: origin.UnixNano(),
+		dec: wire.NewDecoder(), known: map[uint16]*envClass{}, offset: origin.UnixNano(),
+		b: exp.NewLogBuilder(),
 	}
 	go x.run(ctx)
 	return x, nil
@@ -159,19 +175,57 @@ func (x *Export) run(ctx context.Context) {
 	}
 }
 
-// drain hands what the buffers hold to the exporter.
+// drain hands what the buffers hold to the exporter: each packet's
+// records are encoded from their bytes into a LogBuilder (CTFEncoder,
+// without decoding them into values, as record --otlp does) and committed
+// at once, so that the exporter's lock is taken once a packet, not once
+// an event. They are observed when drained.
 func (x *Export) drain() {
+	observed := time.Now().UnixNano()
 	err := x.Session.Drain(func(p session.Packet) error {
 		x.learn()
-		return x.dec.Decode(p.Data, func(r *wire.Record) error {
-			c := x.known[r.Class.ID]
-			x.Exporter.Log(c, x.offset+int64(r.TS), r.Fields, r.Truncated)
-			return nil
-		})
+		err := x.packet(p.Data, observed)
+		x.Exporter.Commit(x.b)
+		return err
 	})
 	if err != nil && x.readErr == nil {
 		x.readErr = err
 	}
+}
+
+// packet adds the records of a packet to x.b.
+func (x *Export) packet(data []byte, observed int64) error {
+	for off := 0; off < len(data); {
+		if len(data)-off < ctf.EventHeaderSize {
+			return fmt.Errorf("otlpenv: %d bytes at the end of a packet, too few for a record", len(data)-off)
+		}
+		id := binary.LittleEndian.Uint16(data[off:])
+		c := x.known[id]
+		if c == nil {
+			return fmt.Errorf("otlpenv: a record of unknown class id %d", id)
+		}
+		if c.span {
+			n, err := x.dec.DecodeRecord(data[off:], &x.rec)
+			if err != nil {
+				return fmt.Errorf("otlpenv: record at offset %d: %w", off, err)
+			}
+			ts := x.offset + int64(x.rec.TS)
+			x.b.Add(c.oc, ts, observed, x.rec.Fields, x.rec.Truncated)
+			x.Exporter.SpanOf(c.oc, ts, x.rec.Fields, x.rec.Truncated)
+			off += n
+			continue
+		}
+		lay := otlp.CTFRecords{ID: id, Epoch: x.offset, Observed: observed, Trailer: c.trail && id == c.trunc}
+		k, n, err := c.enc.AddRecords(data[off:], &lay)
+		if err != nil {
+			return fmt.Errorf("otlpenv: record at offset %d: %w", off+n, err)
+		}
+		if k == 0 {
+			return fmt.Errorf("otlpenv: record at offset %d not encoded", off)
+		}
+		off += n
+	}
+	return nil
 }
 
 // learn adds the session's new classes to the decoder, and describes them
@@ -179,9 +233,10 @@ func (x *Export) drain() {
 // makes spans.
 func (x *Export) learn() {
 	classes := x.Session.Classes()
-	if len(classes) == len(x.known) {
+	if len(classes) == x.classes {
 		return
 	}
+	x.classes = len(classes)
 	var starts map[string][]string
 	for m := range marker.All() {
 		if s := m.Span(); s != nil && s.Start != "" {
@@ -207,10 +262,22 @@ func (x *Export) learn() {
 			oc.Span = &otlp.SpanRule{Duration: s.Duration, Start: s.Start, Keys: s.Keys}
 		}
 		oc.StartKeys = starts[m.Name()]
-		if err := x.dec.Add([]wire.EventClass{wire.ClassFromCTF(session.EventClassOf(c), kinds)}); err != nil && x.readErr == nil {
+		ec := session.EventClassOf(c)
+		if err := x.dec.Add([]wire.EventClass{wire.ClassFromCTF(ec, kinds)}); err != nil && x.readErr == nil {
 			x.readErr = err
 		}
-		x.known[c.ID] = oc
+		ic := &envClass{oc: oc, span: oc.Span != nil || oc.StartKeys != nil, trunc: ec.ID, trail: ec.Truncation}
+		for _, f := range ec.Fields {
+			ic.types = append(ic.types, f.Type)
+		}
+		if !ic.span {
+			ic.enc = x.b.CTFEncoder(oc, ic.types)
+		}
+		x.known[c.ID] = ic
+		if ec.Twin() {
+			ic.trunc = ec.TruncatedID
+			x.known[ec.TruncatedID] = ic
+		}
 	}
 }
 
