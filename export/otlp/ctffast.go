@@ -7,14 +7,14 @@ import (
 	"slices"
 )
 
-// A packet's run of records of a class whose fields are all numbers and
-// strings (no byte arrays, no trace or span ids) takes a loop that calls
+// A packet's run of records of a class whose fields are all numbers,
+// strings, trace and span ids (no byte arrays) takes a loop that calls
 // nothing: fastRecords. Go's calls keep no register, so the planned loop
 // (addPlanned, with its call per record and its calls for the rarer
 // fields) stored and reloaded its state around every one: about 580
 // instructions for scripts/load's event of three fields, against 360 in
 // a loop written for that event alone. fastRecords stops at a record it
-// leaves to the planned path (a string of more than 7 bytes, an unsigned
+// leaves to the planned path (a string of 8 bytes or more, an unsigned
 // value sent as text, a record of 128 bytes or more, a bad trailer), and
 // the planned path takes that one; both encode the same bytes
 // (TestFastSameAsPlanned).
@@ -23,7 +23,7 @@ import (
 // encodes.
 func fastKind(k uint8) bool {
 	switch k {
-	case opSkip, opInt, opUint, opBool, opF32, opF64, opStr, opStrSkip:
+	case opSkip, opInt, opUint, opBool, opF32, opF64, opStr, opStrSkip, opFixedID, opFixedSkip:
 		return true
 	}
 	return false
@@ -68,6 +68,7 @@ func fastRecords(ops []ctfOp, name *shortPiece, r []byte, w int, ends []int32, b
 		r[at], r[at+2] = 2<<3|wireBytes, logTime<<3|wireFixed64
 		binary.LittleEndian.PutUint64(r[at+3:], uint64(ts))
 		e, q := at+11, 0
+		tq, sq := -1, -1 // where the trace and span ids are in rec
 		for i := range ops {
 			op := &ops[i]
 			switch op.kind {
@@ -115,6 +116,23 @@ func fastRecords(ops []ctfOp, name *shortPiece, r []byte, w int, ends []int32, b
 					d[h-2] = 1 + vl
 					e += v
 				}
+			case opFixedID, opFixedSkip:
+				// A fixed array not sent: a trace id or span id if it
+				// is the first of its role of the right length.
+				size := int(op.size)
+				if len(rec)-q < size {
+					return n, w, off
+				}
+				if op.kind == opFixedID {
+					if op.trace {
+						if tq < 0 && size == 16 {
+							tq = q
+						}
+					} else if sq < 0 && size == 8 {
+						sq = q
+					}
+				}
+				q += size
 			default: // opStr, opStrSkip
 				// Up to 7 bytes, with 8 in the record from them.
 				if len(rec)-q < 8 {
@@ -141,6 +159,17 @@ func fastRecords(ops []ctfOp, name *shortPiece, r []byte, w int, ends []int32, b
 				return n, w, off
 			}
 			q++
+		}
+		if tq >= 0 {
+			r[e], r[e+1] = logTraceID<<3|wireBytes, 16
+			binary.LittleEndian.PutUint64(r[e+2:], binary.LittleEndian.Uint64(rec[tq:]))
+			binary.LittleEndian.PutUint64(r[e+10:], binary.LittleEndian.Uint64(rec[tq+8:]))
+			e += 18
+			if sq >= 0 {
+				r[e], r[e+1] = logSpanID<<3|wireBytes, 8
+				binary.LittleEndian.PutUint64(r[e+2:], binary.LittleEndian.Uint64(rec[sq:]))
+				e += 10
+			}
 		}
 		r[e] = logObserved<<3 | wireFixed64
 		binary.LittleEndian.PutUint64(r[e+1:], uint64(observe))

@@ -14,8 +14,9 @@ import (
 // A packet's run of records of a class of numbers and strings, which
 // fastRecords encodes, is encoded byte for byte as a call of Add per
 // record: integers of every width, unsigned values (some sent as text),
-// bools, floats of both widths, strings short and long, fields beyond
-// the class's (not sent), trailers, event contexts, runs longer than a
+// bools, floats of both widths, strings short and long, trace and span
+// ids (one of the wrong length), fields beyond the class's (not sent),
+// trailers, event contexts, runs longer than a
 // chunk, and records of 128 bytes or more, which it leaves to the planned
 // path in the middle of a run.
 func TestFastSameAsPlanned(t *testing.T) {
@@ -42,6 +43,9 @@ func TestFastSameAsPlanned(t *testing.T) {
 		{"bool", ctf.FieldType{Kind: ctf.Uint, Bits: 8}, func() ctf.Value { return ctf.UintValue(uint64(r.IntN(3))) }},
 		{"float64", ctf.FieldType{Kind: ctf.Float, Bits: 64}, func() ctf.Value { return ctf.FloatValue(r.NormFloat64() * 1e6) }},
 		{"float32", ctf.FieldType{Kind: ctf.Float, Bits: 32}, func() ctf.Value { return ctf.FloatValue(float64(float32(r.NormFloat64()))) }},
+		{"trace_id", ctf.FieldType{Kind: ctf.Bytes, Bits: 128}, func() ctf.Value { return ctf.BytesValue(randBytes(r, 16)) }},
+		{"span_id", ctf.FieldType{Kind: ctf.Bytes, Bits: 64}, func() ctf.Value { return ctf.BytesValue(randBytes(r, 8)) }},
+		{"trace_id", ctf.FieldType{Kind: ctf.Bytes, Bits: 64}, func() ctf.Value { return ctf.BytesValue(randBytes(r, 8)) }}, // not 16 bytes: no id
 		{"string", ctf.FieldType{Kind: ctf.String}, func() ctf.Value {
 			if r.IntN(30) == 0 {
 				return ctf.StringValue(strings.Repeat("x", 8+r.IntN(200))) // long: the planned path's
@@ -114,10 +118,12 @@ func FuzzFastRecords(f *testing.F) {
 		{Name: "i", Type: ctf.FieldType{Kind: ctf.Int, Bits: 32}},
 		{Name: "s", Type: ctf.FieldType{Kind: ctf.String}},
 		{Name: "u", Type: ctf.FieldType{Kind: ctf.Uint, Bits: 16}},
-		{Name: "f", Type: ctf.FieldType{Kind: ctf.Float, Bits: 32}}}}
+		{Name: "f", Type: ctf.FieldType{Kind: ctf.Float, Bits: 32}},
+		{Name: "t", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 128}},
+		{Name: "p", Type: ctf.FieldType{Kind: ctf.Bytes, Bits: 64}}}}
 	for _, vals := range [][]ctf.Value{
-		{ctf.IntValue(-5), ctf.StringValue("hello"), ctf.UintValue(7), ctf.FloatValue(0.5)},
-		{ctf.IntValue(1 << 30), ctf.StringValue(strings.Repeat("long", 9)), ctf.UintValue(65535), ctf.FloatValue(-2)},
+		{ctf.IntValue(-5), ctf.StringValue("hello"), ctf.UintValue(7), ctf.FloatValue(0.5), ctf.BytesValue(make([]byte, 16)), ctf.BytesValue([]byte{1, 2, 3, 4, 5, 6, 7, 8})},
+		{ctf.IntValue(1 << 30), ctf.StringValue(strings.Repeat("long", 9)), ctf.UintValue(65535), ctf.FloatValue(-2), ctf.BytesValue(make([]byte, 16)), ctf.BytesValue(make([]byte, 8))},
 	} {
 		var data []byte
 		for range 3 {
@@ -134,7 +140,8 @@ func FuzzFastRecords(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c := &Class{Name: ec.Name, Fields: []Field{{Name: "i", Kind: "int32"}, {Name: "s", Kind: "string"}, {Name: "u", Kind: "uint16"}, {Name: "f", Kind: "float32"}}}
+	c := &Class{Name: ec.Name, Fields: []Field{{Name: "i", Kind: "int32"}, {Name: "s", Kind: "string"}, {Name: "u", Kind: "uint16"}, {Name: "f", Kind: "float32"},
+		{Name: "t", Kind: "trace_id"}, {Name: "p", Kind: "span_id"}}}
 	types := fieldTypes(&ec)
 	f.Fuzz(func(t *testing.T, data []byte, trailer bool) {
 		given, added := e.NewLogBuilder(), e.NewLogBuilder()

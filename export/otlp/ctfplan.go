@@ -31,6 +31,7 @@ type ctfOp struct {
 	shift uint8  // a number's 64 - its bits (opInt, opUint: to cut and extend it)
 	head  uint8  // the bytes of hdr an attribute starts with
 	key   uint8  // the length of its encoded key
+	trace bool   // an id op's field is the trace id, not the span id
 	hdr   attrHead
 }
 
@@ -197,6 +198,7 @@ func newCTFPlan(c *prepared, types []ctf.FieldType) *ctfPlan {
 				op.kind, op.size = bytesOp(f, opFixed, opFixedID, opFixedSkip), uint16(t.Bits/8)
 			}
 		}
+		op.trace = f != nil && f.role == roleTrace
 		switch op.kind {
 		case opInt, opUint:
 			op.hdr, op.head = newAttrHead(f.short, anyInt, wireVarint, 1)
