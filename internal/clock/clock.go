@@ -226,6 +226,10 @@ const (
 	// conversion that loaded the previous table before the new one was
 	// published still converts with the segment its tick belongs to.
 	anchorAhead = 20_000
+	// retryAfter is how long conversions past the limit wait before they
+	// anchor again once an anchor gave up (the background anchoring goes
+	// on meanwhile).
+	retryAfter = anchorEvery / 16
 	// rateBaseline is the shortest span of anchors the rate is measured
 	// over, once there is one: pairs are accurate to about 20 ns, so the
 	// rate is good to 0.04 ppm.
@@ -269,6 +273,10 @@ type clk struct {
 	// seq is odd while publish may store a table, and counts the
 	// publications: a conversion that saw it odd, or changed, runs again.
 	seq atomic.Uint64
+	// retry is the tick before which a conversion past the limit does not
+	// anchor: set when anchorLocked gave up, so that conversions do not
+	// each take nine refused anchors while the machine is too slow.
+	retry atomic.Int64
 
 	readTSC, readMono func() int64
 	refineHook        func() // tests: runs before the background refinement
@@ -291,7 +299,7 @@ type clk struct {
 // takes a new anchor first when t is past the limit. The anchor does not
 // change t's conversion: the new segment starts after t.
 func (c *clk) slow(tb *table, t int64) int64 {
-	if t > tb.limit && c.mu.TryLock() {
+	if t > tb.limit && t >= c.retry.Load() && c.mu.TryLock() {
 		if c.tab.Load() == tb {
 			c.anchorLocked()
 		}
@@ -494,8 +502,14 @@ func (c *clk) anchorLocked() {
 			segs = thin(segs)
 		}
 		next := &table{cur: s, limit: p.tsc + int64(anchorEvery/rate), segs: append(segs, s)}
-		if c.publish(next, int64(anchorAhead/4/rate)) || try == 8 {
-			return // published, or too slow to publish every time: keep the map
+		if c.publish(next, int64(anchorAhead/4/rate)) {
+			return
+		}
+		if try == 8 {
+			// Too slow to publish every time: keep the map, and let
+			// conversions past the limit try again a while later.
+			c.retry.Store(c.readTSC() + int64(retryAfter/rate))
+			return
 		}
 	}
 }
@@ -514,15 +528,19 @@ func (c *clk) publish(next *table, margin int64) bool {
 	rt.Pin()
 	defer rt.Unpin()
 	c.seq.Add(1)
-	ok := c.readTSC()+margin < next.cur.start
-	if ok {
-		if c.publishHook != nil {
-			c.publishHook()
-		}
-		c.tab.Store(next)
+	if c.readTSC()+margin >= next.cur.start {
+		// Refused: the table did not change, so no conversion needs to
+		// run again. A seq that moved here made a conversion that
+		// anchors, and is refused every time, run again for ever.
+		c.seq.Add(^uint64(0))
+		return false
 	}
+	if c.publishHook != nil {
+		c.publishHook()
+	}
+	c.tab.Store(next)
 	c.seq.Add(1)
-	return ok
+	return true
 }
 
 // thin returns segs with about half of its segments gone: all but the

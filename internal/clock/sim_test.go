@@ -377,8 +377,8 @@ func TestLateAnchorNotPublished(t *testing.T) {
 
 // TestPublishWindow checks what readers rely on: seq is odd from before
 // publish's check until after its store, so that a conversion that
-// overlaps them runs again, and it changes with every publication, even
-// one refused.
+// overlaps them runs again, and it changes with every publication; a
+// refused one leaves it as it was, since the table did not change.
 func TestPublishWindow(t *testing.T) {
 	s := newSim(0, func(float64) float64 { return 0 })
 	c := s.clock()
@@ -395,7 +395,53 @@ func TestPublishWindow(t *testing.T) {
 	}
 	tb := c.tab.Load()
 	v = c.seq.Load()
-	if c.publish(&table{cur: segment{start: s.tsc()}}, 0) || c.tab.Load() != tb || c.seq.Load() == v {
-		t.Errorf("a segment starting now was published, or seq did not change (%d, %d)", v, c.seq.Load())
+	if c.publish(&table{cur: segment{start: s.tsc()}}, 0) || c.tab.Load() != tb || c.seq.Load() != v {
+		t.Errorf("a segment starting now was published, or seq changed (%d, %d)", v, c.seq.Load())
+	}
+}
+
+// TestRefusedAnchorsEnd checks that a conversion past the limit returns
+// when every anchor it takes is refused (the TSC always too far on by
+// publish's check, as under a loaded race detector): a refused
+// publication leaves seq as it was, so the conversion does not run
+// again for it, and anchoring is not retried at every conversion until a
+// while later. Before, each refusal changed seq, the conversion ran again,
+// anchored again, and never returned.
+func TestRefusedAnchorsEnd(t *testing.T) {
+	s := newSim(0, func(float64) float64 { return 0 })
+	c := s.clock()
+	if !c.coarse() {
+		t.Fatal("the simulated TSC does not advance")
+	}
+	tb := c.tab.Load()
+	s.advance(2 * anchorEvery) // past the limit
+	var late func()
+	late = func() {
+		s.beforeTSC = nil
+		s.advance(1e6)
+		s.beforeTSC = late
+	}
+	tick := s.tsc()
+	v := c.seq.Load()
+	s.beforeTSC = late
+	done := make(chan int64, 1)
+	go func() { done <- c.toNanos(tick) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("toNanos past the limit did not return while every anchor was refused")
+	}
+	s.beforeTSC = nil
+	if c.tab.Load() != tb || c.seq.Load() != v {
+		t.Errorf("a refused anchor published (table changed: %v) or moved seq (%d to %d)", c.tab.Load() != tb, v, c.seq.Load())
+	}
+	// The next conversion past the limit does not anchor again at once:
+	// it reads no TSC (anchoring does, converting does not).
+	reads := 0
+	s.beforeTSC = func() { reads++ }
+	c.toNanos(tick + 1)
+	s.beforeTSC = nil
+	if reads != 0 {
+		t.Errorf("a conversion right after the refused anchors read the TSC %d times: it anchored again", reads)
 	}
 }
