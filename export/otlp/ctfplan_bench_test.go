@@ -24,7 +24,9 @@ func BenchmarkAddRecords(b *testing.B) {
 	}{
 		{"load", []Field{{Name: "i", Kind: "int32"}, {Name: "v", Kind: "int64"}, {Name: "s", Kind: "string"}},
 			[]ctf.FieldType{{Kind: ctf.Int, Bits: 32}, {Kind: ctf.Int, Bits: 64}, {Kind: ctf.String}},
-			func(i int) []ctf.Value { return []ctf.Value{ctf.IntValue(int64(i)), ctf.IntValue(0), ctf.StringValue("hello")} }},
+			func(i int) []ctf.Value {
+				return []ctf.Value{ctf.IntValue(int64(i)), ctf.IntValue(0), ctf.StringValue("hello")}
+			}},
 		{"ids", []Field{{Name: "status", Kind: "int64"}, {Name: "latency", Kind: "duration"}, {Name: "trace_id", Kind: "trace_id"}, {Name: "span_id", Kind: "span_id"}},
 			[]ctf.FieldType{{Kind: ctf.Int, Bits: 64}, {Kind: ctf.Int, Bits: 64}, {Kind: ctf.Bytes, Bits: 128}, {Kind: ctf.Bytes, Bits: 64}},
 			func(i int) []ctf.Value {
