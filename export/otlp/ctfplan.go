@@ -252,7 +252,7 @@ type ctfRun struct {
 // they take. It stops at a record of another id, at one that needs the
 // general path (of which it appended nothing), and where data cannot
 // hold another record's head. The queue has room (the caller checked).
-// A packet's records of a class of numbers and strings take the loop
+// A packet's records of a class of numbers, strings and ids take the loop
 // without calls (addFast), and the planned loop (addRecords) those it
 // leaves, one at a time.
 func (b *LogBuilder) addPlanned(pl *ctfPlan, data []byte, run *ctfRun) (k, off int) {
